@@ -1,0 +1,309 @@
+//! A harness for end-to-end tests: start real `slotcache-server` processes on loopback,
+//! talk to them with stock clients (the `redis` crate, `redis-cli`, raw sockets), and always
+//! clean up.
+//!
+//! The server binary comes from `SLOTCACHE_SERVER_BIN` (the test command builds the release
+//! binary once and passes its path); without it, the workspace's `target/release` then
+//! `target/debug` binary is used. Ports are drawn from 12000..21000 (below 22767, so
+//! port + 10000 is a valid bus port) and retried when taken. Node directories live on tmpfs
+//! (`/dev/shm`) when it exists. Without `SLOTCACHE_SERVER_BIN`, the newer of the release and
+//! debug builds is used.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Where the server binary is.
+pub fn server_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("SLOTCACHE_SERVER_BIN") {
+        return PathBuf::from(p);
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    // The most recently built of the release and debug binaries.
+    let newest = ["release", "debug"]
+        .iter()
+        .map(|profile| root.join("target").join(profile).join("slotcache-server"))
+        .filter_map(|p| Some((std::fs::metadata(&p).ok()?.modified().ok()?, p)))
+        .max();
+    if let Some((_, p)) = newest {
+        return p;
+    }
+    panic!("slotcache-server not built: run `cargo build --release -p slotcache-server` or set SLOTCACHE_SERVER_BIN");
+}
+
+fn scratch_root() -> PathBuf {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    }
+}
+
+fn pick_port() -> u16 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.write_u32(std::process::id());
+    12000 + (h.finish() % 9000) as u16
+}
+
+/// A running server process. Killed (SIGKILL) and its directory removed on drop.
+pub struct Node {
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    child: Option<Child>,
+    args: Vec<String>,
+}
+
+impl Node {
+    /// Starts a node with the given extra options (`["--maxmemory", "10mb"]`).
+    pub fn start(extra: &[&str]) -> Node {
+        Self::try_start(extra).unwrap_or_else(|e| panic!("could not start slotcache-server: {e}"))
+    }
+
+    pub fn try_start(extra: &[&str]) -> Result<Node, String> {
+        let mut last = String::new();
+        for _ in 0..20 {
+            let port = pick_port();
+            if std::net::TcpListener::bind(("127.0.0.1", port)).is_err()
+                || std::net::TcpListener::bind(("127.0.0.1", port + 10000)).is_err()
+            {
+                continue;
+            }
+            let dir = tempfile::Builder::new()
+                .prefix("slotcache-test-")
+                .tempdir_in(scratch_root())
+                .map_err(|e| e.to_string())?;
+            let mut args: Vec<String> = vec![
+                "--port".into(),
+                port.to_string(),
+                "--bind".into(),
+                "127.0.0.1".into(),
+                "--dir".into(),
+                dir.path().display().to_string(),
+                "--enable-debug-command".into(),
+                "local".into(),
+                "--logfile".into(),
+                dir.path().join("server.log").display().to_string(),
+                "--loglevel".into(),
+                "verbose".into(),
+            ];
+            args.extend(extra.iter().map(|s| s.to_string()));
+            let mut node = Node {
+                port,
+                dir,
+                child: None,
+                args,
+            };
+            match node.spawn() {
+                Ok(()) => return Ok(node),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    fn spawn(&mut self) -> Result<(), String> {
+        let child = Command::new(server_bin())
+            .args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("spawn {}: {e}", server_bin().display()))?;
+        self.child = Some(child);
+        self.wait_ready()
+    }
+
+    /// Waits until the node answers PING (or exits).
+    pub fn wait_ready(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Some(c) = self.child.as_mut() {
+                if let Ok(Some(status)) = c.try_wait() {
+                    let mut err = String::new();
+                    if let Some(mut e) = c.stderr.take() {
+                        let _ = e.read_to_string(&mut err);
+                    }
+                    return Err(format!("server exited with {status}: {err} {}", self.log()));
+                }
+            }
+            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+                if s.write_all(b"PING\r\n").is_ok() {
+                    let mut line = String::new();
+                    if BufReader::new(s).read_line(&mut line).is_ok() && line.starts_with("+PONG") {
+                        return Ok(());
+                    }
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Err("server did not answer PING within 10s".into())
+    }
+
+    /// The server's log so far (for failure messages).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// A RESP2 connection through the `redis` crate.
+    pub fn client(&self) -> redis::Connection {
+        let c = redis::Client::open(self.url()).expect("valid url");
+        let con = c
+            .get_connection_with_timeout(Duration::from_secs(5))
+            .expect("connect");
+        con.set_read_timeout(Some(Duration::from_secs(10))).ok();
+        con
+    }
+
+    /// A RESP3 connection through the `redis` crate.
+    pub fn client_resp3(&self) -> redis::Connection {
+        let c = redis::Client::open(format!("{}?protocol=resp3", self.url())).expect("valid url");
+        let con = c
+            .get_connection_with_timeout(Duration::from_secs(5))
+            .expect("connect");
+        con.set_read_timeout(Some(Duration::from_secs(10))).ok();
+        con
+    }
+
+    /// A raw socket, for inline commands and malformed input.
+    pub fn raw(&self) -> TcpStream {
+        let s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(5))).ok();
+        s
+    }
+
+    /// Runs `redis-cli -p <port> args...` under a timeout; returns (exit ok, stdout).
+    pub fn cli(&self, args: &[&str]) -> (bool, String) {
+        let port = self.port.to_string();
+        let mut full = vec!["-h", "127.0.0.1", "-p", port.as_str()];
+        full.extend_from_slice(args);
+        run_tool("redis-cli", &full, None)
+    }
+
+    /// Sends SIGTERM and waits for the exit status (graceful shutdown).
+    pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
+        let mut c = self.child.take()?;
+        unsafe {
+            libc::kill(c.id() as i32, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(s)) = c.try_wait() {
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = c.kill();
+        c.wait().ok()
+    }
+
+    /// Waits for the process to exit on its own (after SHUTDOWN), up to `secs`.
+    pub fn wait_exit(&mut self, secs: u64) -> Option<std::process::ExitStatus> {
+        let c = self.child.as_mut()?;
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while Instant::now() < deadline {
+            if let Ok(Some(s)) = c.try_wait() {
+                self.child = None;
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+
+    /// Resident memory of the process in bytes (from /proc).
+    pub fn rss(&self) -> Option<u64> {
+        rss_of(self.pid()?)
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Resident set size of a process, from /proc/<pid>/status.
+pub fn rss_of(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Runs an external tool under `timeout 60`, optionally feeding stdin; returns (success, stdout).
+pub fn run_tool(tool: &str, args: &[&str], stdin: Option<&[u8]>) -> (bool, String) {
+    let mut cmd = Command::new("timeout");
+    cmd.arg("60").arg(tool).args(args);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {tool} (is redis-tools installed?): {e}"));
+    if let (Some(data), Some(mut si)) = (stdin, child.stdin.take()) {
+        let _ = si.write_all(data);
+    }
+    let out = child.wait_with_output().expect("wait for tool");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// Sends raw bytes and reads until `expect_bytes` bytes arrived or the peer closed / timed out.
+pub fn raw_exchange(s: &mut TcpStream, send: &[u8], expect_bytes: usize) -> Vec<u8> {
+    s.write_all(send).expect("write");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 65536];
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while got.len() < expect_bytes && Instant::now() < deadline {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(_) => break,
+        }
+    }
+    got
+}
+
+/// Polls `f` until it returns `Some` or `timeout` passes.
+pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Reads one field of an INFO reply (`used_memory`).
+pub fn info_field(info: &str, field: &str) -> Option<String> {
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .map(|v| v.trim().to_string())
+}

@@ -1,0 +1,168 @@
+//! Connected clients: the per-connection state a handler mutates ([`Conn`]) and the shared
+//! handle other connections read for CLIENT LIST / KILL ([`ClientHandle`]).
+
+use parking_lot::Mutex;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::Notify;
+
+/// CLIENT REPLY modes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplyMode {
+    On,
+    Off,
+    /// Suppress the reply of the next command only.
+    Skip,
+    /// Set by `CLIENT REPLY SKIP` while that command itself runs.
+    SkipNext,
+}
+
+/// What other connections can see of a client, and how they can end it.
+pub struct ClientHandle {
+    pub id: u64,
+    pub addr: SocketAddr,
+    pub laddr: SocketAddr,
+    pub created: Instant,
+    pub name: Mutex<String>,
+    pub lib_name: Mutex<String>,
+    pub lib_ver: Mutex<String>,
+    pub last_cmd: Mutex<String>,
+    pub db: AtomicUsize,
+    pub resp: AtomicUsize,
+    /// Milliseconds since `created` of the last command.
+    pub last_interaction_ms: AtomicU64,
+    pub query_buf: AtomicUsize,
+    pub out_buf: AtomicUsize,
+    pub no_evict: AtomicBool,
+    pub killed: AtomicBool,
+    pub kill: Notify,
+    pub flags: Mutex<String>,
+}
+
+impl ClientHandle {
+    pub fn new(id: u64, addr: SocketAddr, laddr: SocketAddr) -> Self {
+        ClientHandle {
+            id,
+            addr,
+            laddr,
+            created: Instant::now(),
+            name: Mutex::new(String::new()),
+            lib_name: Mutex::new(String::new()),
+            lib_ver: Mutex::new(String::new()),
+            last_cmd: Mutex::new("NULL".into()),
+            db: AtomicUsize::new(0),
+            resp: AtomicUsize::new(2),
+            last_interaction_ms: AtomicU64::new(0),
+            query_buf: AtomicUsize::new(0),
+            out_buf: AtomicUsize::new(0),
+            no_evict: AtomicBool::new(false),
+            killed: AtomicBool::new(false),
+            kill: Notify::new(),
+            flags: Mutex::new("N".into()),
+        }
+    }
+
+    /// Asks the connection to close after its current batch.
+    pub fn kill(&self) {
+        self.killed.store(true, Ordering::SeqCst);
+        self.kill.notify_one();
+    }
+
+    pub fn idle_secs(&self) -> u64 {
+        let now = self.created.elapsed().as_millis() as u64;
+        now.saturating_sub(self.last_interaction_ms.load(Ordering::Relaxed)) / 1000
+    }
+
+    /// One line of CLIENT LIST / CLIENT INFO, in Redis's field order.
+    pub fn info_line(&self) -> String {
+        let multi = -1;
+        format!(
+            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            self.id,
+            self.addr,
+            self.laddr,
+            self.name.lock(),
+            self.created.elapsed().as_secs(),
+            self.idle_secs(),
+            self.flags.lock(),
+            self.db.load(Ordering::Relaxed),
+            multi,
+            self.query_buf.load(Ordering::Relaxed),
+            self.out_buf.load(Ordering::Relaxed),
+            self.query_buf.load(Ordering::Relaxed) + self.out_buf.load(Ordering::Relaxed) + 16384,
+            self.last_cmd.lock(),
+            self.resp.load(Ordering::Relaxed),
+            self.lib_name.lock(),
+            self.lib_ver.lock(),
+        )
+    }
+}
+
+/// The connection's own state, owned by its task and lent to handlers.
+pub struct Conn {
+    pub id: u64,
+    pub db: usize,
+    pub resp3: bool,
+    pub authenticated: bool,
+    pub reply: ReplyMode,
+    /// Close once the current reply is written (QUIT, CLIENT KILL of oneself).
+    pub close_after_reply: bool,
+    /// Begin a server shutdown after this batch (SHUTDOWN).
+    pub shutdown_requested: bool,
+    pub handle: Arc<ClientHandle>,
+}
+
+impl Conn {
+    pub fn new(handle: Arc<ClientHandle>, authenticated: bool) -> Self {
+        Conn {
+            id: handle.id,
+            db: 0,
+            resp3: false,
+            authenticated,
+            reply: ReplyMode::On,
+            close_after_reply: false,
+            shutdown_requested: false,
+            handle,
+        }
+    }
+
+    pub fn select(&mut self, db: usize) {
+        self.db = db;
+        self.handle.db.store(db, Ordering::Relaxed);
+    }
+}
+
+/// All connected clients.
+#[derive(Default)]
+pub struct Registry {
+    pub clients: Mutex<std::collections::BTreeMap<u64, Arc<ClientHandle>>>,
+    next_id: AtomicU64,
+}
+
+impl Registry {
+    pub fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    pub fn add(&self, h: Arc<ClientHandle>) {
+        self.clients.lock().insert(h.id, h);
+    }
+
+    pub fn remove(&self, id: u64) {
+        self.clients.lock().remove(&id);
+    }
+
+    pub fn len(&self) -> usize {
+        self.clients.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn snapshot(&self) -> Vec<Arc<ClientHandle>> {
+        self.clients.lock().values().cloned().collect()
+    }
+}

@@ -1,0 +1,162 @@
+//! Connection commands: PING, ECHO, QUIT, SELECT, HELLO, AUTH, RESET.
+
+use super::table::{flags::*, CommandSpec, Keys};
+use super::{args, errors, Ctx};
+use crate::clients::ReplyMode;
+use bytes::Bytes;
+use std::sync::atomic::Ordering;
+
+pub static COMMANDS: &[CommandSpec] = &[
+    CommandSpec::new("ping", -1, FAST | STALE, Keys::None, ping, "connection", "Returns the server's liveliness response."),
+    CommandSpec::new("echo", 2, FAST, Keys::None, echo, "connection", "Returns the given string."),
+    CommandSpec::new("quit", -1, ALLOW_BUSY | NO_AUTH | FAST | STALE | LOADING, Keys::None, quit, "connection", "Closes the connection."),
+    CommandSpec::new("select", 2, LOADING | STALE | FAST, Keys::None, select, "connection", "Changes the selected database."),
+    CommandSpec::new("hello", -1, NO_AUTH | FAST | STALE | LOADING | NOSCRIPT, Keys::None, hello, "connection", "Handshakes with the Redis server."),
+    CommandSpec::new("auth", -2, NO_AUTH | FAST | STALE | LOADING | NOSCRIPT | ALLOW_BUSY, Keys::None, auth, "connection", "Authenticates the connection."),
+    CommandSpec::new("reset", 1, NO_AUTH | FAST | STALE | LOADING | NOSCRIPT | ALLOW_BUSY, Keys::None, reset, "connection", "Resets the connection."),
+];
+
+fn ping(ctx: &mut Ctx, a: &[Bytes]) {
+    match a.len() {
+        1 => ctx.out.simple("PONG"),
+        2 => ctx.out.bulk(&a[1]),
+        _ => ctx.err(&errors::arity("ping")),
+    }
+}
+
+fn echo(ctx: &mut Ctx, a: &[Bytes]) {
+    ctx.out.bulk(&a[1]);
+}
+
+fn quit(ctx: &mut Ctx, _a: &[Bytes]) {
+    ctx.out.ok();
+    ctx.conn.close_after_reply = true;
+}
+
+fn select(ctx: &mut Ctx, a: &[Bytes]) {
+    let Some(i) = args::int(&a[1]) else {
+        return ctx.err(errors::NOT_INT);
+    };
+    if ctx.settings.cluster_enabled && i != 0 {
+        return ctx.err("ERR SELECT is not allowed in cluster mode");
+    }
+    if i < 0 || i as usize >= ctx.ks.dbs.len() {
+        return ctx.err(errors::DB_INDEX);
+    }
+    ctx.conn.select(i as usize);
+    ctx.out.ok();
+}
+
+/// Checks a password against `requirepass`. The only user is `default`.
+fn check_password(ctx: &Ctx, user: Option<&[u8]>, pass: &[u8]) -> bool {
+    if user.is_some_and(|u| u != b"default") {
+        return false;
+    }
+    match &ctx.settings.requirepass {
+        Some(p) => constant_time_eq(p.as_bytes(), pass),
+        None => true,
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
+
+fn auth(ctx: &mut Ctx, a: &[Bytes]) {
+    let (user, pass) = match a.len() {
+        2 => (None, &a[1]),
+        3 => (Some(a[1].as_ref()), &a[2]),
+        _ => return ctx.err(errors::SYNTAX),
+    };
+    if user.is_none() && ctx.settings.requirepass.is_none() {
+        return ctx.err("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
+    }
+    if check_password(ctx, user, pass) {
+        ctx.conn.authenticated = true;
+        ctx.out.ok();
+    } else {
+        ctx.err(WRONGPASS);
+    }
+}
+
+fn hello(ctx: &mut Ctx, a: &[Bytes]) {
+    let mut i = 1;
+    let mut proto = None;
+    if a.len() > 1 {
+        match args::int(&a[1]) {
+            Some(v @ 2..=3) => proto = Some(v),
+            Some(_) => return ctx.err("NOPROTO unsupported protocol version"),
+            None => return ctx.err("ERR Protocol version is not an integer or out of range"),
+        }
+        i = 2;
+    }
+    let mut setname = None;
+    let mut creds = None;
+    while i < a.len() {
+        let more = a.len() - i - 1;
+        if args::is(&a[i], "AUTH") && more >= 2 {
+            creds = Some((a[i + 1].clone(), a[i + 2].clone()));
+            i += 3;
+        } else if args::is(&a[i], "SETNAME") && more >= 1 {
+            setname = Some(a[i + 1].clone());
+            i += 2;
+        } else {
+            return ctx.err(&format!(
+                "ERR Syntax error in HELLO option '{}'",
+                String::from_utf8_lossy(&a[i])
+            ));
+        }
+    }
+    if let Some((u, p)) = &creds {
+        if !check_password(ctx, Some(u), p) {
+            return ctx.err(WRONGPASS);
+        }
+        ctx.conn.authenticated = true;
+    }
+    if !ctx.conn.authenticated {
+        return ctx.err("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
+    }
+    if let Some(name) = &setname {
+        if let Err(e) = super::client_name_check(name) {
+            return ctx.err(e);
+        }
+        *ctx.conn.handle.name.lock() = String::from_utf8_lossy(name).into_owned();
+    }
+    if let Some(p) = proto {
+        ctx.conn.resp3 = p == 3;
+        ctx.out.resp3 = p == 3;
+        ctx.conn.handle.resp.store(p as usize, Ordering::Relaxed);
+    }
+    let cluster = ctx.settings.cluster_enabled;
+    ctx.out.map(7);
+    ctx.out.bulk(b"server");
+    ctx.out.bulk(b"redis");
+    ctx.out.bulk(b"version");
+    ctx.out.bulk(super::REDIS_VERSION.as_bytes());
+    ctx.out.bulk(b"proto");
+    ctx.out.int(if ctx.conn.resp3 { 3 } else { 2 });
+    ctx.out.bulk(b"id");
+    ctx.out.int(ctx.conn.id as i64);
+    ctx.out.bulk(b"mode");
+    ctx.out.bulk(if cluster { b"cluster" } else { b"standalone" });
+    ctx.out.bulk(b"role");
+    ctx.out.bulk(b"master");
+    ctx.out.bulk(b"modules");
+    ctx.out.array(0);
+}
+
+fn reset(ctx: &mut Ctx, _a: &[Bytes]) {
+    ctx.conn.select(0);
+    ctx.conn.resp3 = false;
+    ctx.out.resp3 = false;
+    ctx.conn.handle.resp.store(2, Ordering::Relaxed);
+    ctx.conn.reply = ReplyMode::On;
+    ctx.conn.authenticated = ctx.settings.requirepass.is_none();
+    ctx.conn.handle.name.lock().clear();
+    ctx.out.simple("RESET");
+}

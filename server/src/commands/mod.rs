@@ -1,0 +1,167 @@
+//! Commands: the [`table`] that describes them, one file per command family, and the [`Ctx`]
+//! every handler receives.
+//!
+//! A handler parses its arguments, acts on the keyspace and writes exactly one reply through
+//! `ctx.out`. Handlers never see sockets, the cluster bus or replication internals.
+
+pub mod bitmaps;
+pub mod client;
+pub mod config;
+pub mod connection;
+pub mod debug;
+pub mod dump;
+pub mod expiry;
+pub mod info;
+pub mod introspection;
+pub mod keys;
+pub mod server;
+pub mod strings;
+pub mod table;
+
+use crate::clients::Conn;
+use crate::config::Settings;
+use crate::keyspace::{Db, Keyspace};
+use crate::protocol::Out;
+use crate::state::Shared;
+use bytes::Bytes;
+pub use table::{flags, CommandSpec, Keys};
+
+/// Every command family's table, in the order COMMAND lists them.
+pub static FAMILIES: &[&[CommandSpec]] = &[
+    connection::COMMANDS,
+    strings::COMMANDS,
+    bitmaps::COMMANDS,
+    keys::COMMANDS,
+    expiry::COMMANDS,
+    dump::COMMANDS,
+    server::COMMANDS,
+    client::COMMANDS,
+    config::COMMANDS,
+    info::COMMANDS,
+    introspection::COMMANDS,
+    debug::COMMANDS,
+];
+
+/// What a handler works with.
+pub struct Ctx<'a> {
+    pub shared: &'a Shared,
+    pub ks: &'a mut Keyspace,
+    pub conn: &'a mut Conn,
+    pub out: &'a mut Out,
+    pub settings: &'a Settings,
+    /// Wall-clock milliseconds, read once per command (expiry decisions within one command
+    /// agree with each other).
+    pub now: u64,
+}
+
+impl Ctx<'_> {
+    /// The connection's selected database.
+    pub fn db(&mut self) -> &mut Db {
+        let i = self.conn.db.min(self.ks.dbs.len() - 1);
+        &mut self.ks.dbs[i]
+    }
+
+    /// The selected database and the reply writer, borrowed together.
+    pub fn db_out(&mut self) -> (&mut Db, &mut Out) {
+        let i = self.conn.db.min(self.ks.dbs.len() - 1);
+        (&mut self.ks.dbs[i], self.out)
+    }
+
+    /// Records that the dataset changed (one write in the total order).
+    pub fn dirty(&mut self, n: u64) {
+        self.ks.dirty += n;
+    }
+
+    pub fn err(&mut self, msg: &str) {
+        self.out.error(msg);
+    }
+}
+
+/// Error replies used across families, worded exactly as Redis words them.
+pub mod errors {
+    pub const WRONGTYPE: &str =
+        "WRONGTYPE Operation against a key holding the wrong kind of value";
+    pub const SYNTAX: &str = "ERR syntax error";
+    pub const NOT_INT: &str = "ERR value is not an integer or out of range";
+    pub const NOT_FLOAT: &str = "ERR value is not a valid float";
+    pub const OVERFLOW: &str = "ERR increment or decrement would overflow";
+    pub const NO_KEY: &str = "ERR no such key";
+    pub const DB_INDEX: &str = "ERR DB index is out of range";
+    pub const INVALID_EXPIRE: &str = "ERR invalid expire time in '{}' command";
+    pub const NOAUTH: &str = "NOAUTH Authentication required.";
+
+    /// `ERR wrong number of arguments for '<cmd>' command`.
+    pub fn arity(cmd: &str) -> String {
+        format!("ERR wrong number of arguments for '{cmd}' command")
+    }
+
+    /// `ERR invalid expire time in '<cmd>' command`.
+    pub fn invalid_expire(cmd: &str) -> String {
+        format!("ERR invalid expire time in '{cmd}' command")
+    }
+
+    /// `ERR unknown subcommand '<sub>'. Try <CMD> HELP.`
+    pub fn unknown_subcommand(sub: &[u8], cmd: &str) -> String {
+        format!(
+            "ERR unknown subcommand '{}'. Try {} HELP.",
+            String::from_utf8_lossy(sub),
+            cmd.to_ascii_uppercase()
+        )
+    }
+}
+
+/// Argument helpers shared by handlers.
+pub mod args {
+    use bytes::Bytes;
+
+    /// Case-insensitive comparison of an argument with an option name.
+    #[inline]
+    pub fn is(arg: &Bytes, opt: &str) -> bool {
+        arg.eq_ignore_ascii_case(opt.as_bytes())
+    }
+
+    pub fn int(arg: &[u8]) -> Option<i64> {
+        crate::util::parse_i64_strict(arg)
+    }
+
+    /// The command name as the user typed it, lower-cased (for error messages).
+    pub fn name(args: &[Bytes]) -> String {
+        crate::util::lower(&args[0])
+    }
+}
+
+/// Replies with the lines of a HELP subcommand (a status reply per line, as Redis does).
+pub fn reply_help(ctx: &mut Ctx, cmd: &str, lines: &[&str]) {
+    ctx.out.array(lines.len() + 3);
+    ctx.out
+        .simple(&format!("{} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", cmd));
+    for l in lines {
+        ctx.out.simple(l);
+    }
+    ctx.out.simple("HELP");
+    ctx.out.simple("    Print this help.");
+}
+
+/// Handler for container commands: the dispatcher resolves subcommands itself, so reaching
+/// this means the subcommand was unknown.
+pub fn unknown_sub(ctx: &mut Ctx, args: &[Bytes]) {
+    let cmd = args::name(args);
+    let sub = args.get(1).map(|b| b.as_ref()).unwrap_or(b"");
+    ctx.err(&errors::unknown_subcommand(sub, &cmd));
+}
+
+/// The Redis version we report (HELLO, INFO): clients gate features on it, and we implement
+/// the 7.2 command set.
+pub const REDIS_VERSION: &str = "7.2.4";
+
+/// Client names may not contain spaces or newlines (CLIENT SETNAME, HELLO SETNAME).
+pub fn client_name_check(name: &[u8]) -> Result<(), &'static str> {
+    if name.iter().any(|&c| c < b'!' || c > b'~') {
+        Err("ERR Client names cannot contain spaces, newlines or special characters.")
+    } else {
+        Ok(())
+    }
+}
+
+/// Keeps `Bytes` in scope for family files that only use it in signatures.
+pub type Args = [Bytes];

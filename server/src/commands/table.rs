@@ -1,0 +1,276 @@
+//! The command table: every command's name, arity, flags and key positions, in one place.
+//!
+//! Dispatch (arity, auth, read-only checks), cluster routing (key positions) and the COMMAND
+//! introspection replies all read this table; nothing else keeps a list of "which commands
+//! write". Each command family file exports a `COMMANDS` slice; [`all`] joins them.
+
+use super::Ctx;
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+/// A command's implementation: parse `args` (args[0] is the name), act, write the reply.
+pub type Handler = fn(&mut Ctx, &[Bytes]);
+
+pub mod flags {
+    pub const WRITE: u32 = 1 << 0;
+    pub const READONLY: u32 = 1 << 1;
+    pub const DENYOOM: u32 = 1 << 2;
+    pub const ADMIN: u32 = 1 << 3;
+    pub const PUBSUB: u32 = 1 << 4;
+    pub const NOSCRIPT: u32 = 1 << 5;
+    pub const BLOCKING: u32 = 1 << 6;
+    pub const LOADING: u32 = 1 << 7;
+    pub const STALE: u32 = 1 << 8;
+    pub const FAST: u32 = 1 << 9;
+    pub const NO_AUTH: u32 = 1 << 10;
+    pub const MAY_REPLICATE: u32 = 1 << 11;
+    pub const NO_MULTI: u32 = 1 << 12;
+    pub const ALLOW_BUSY: u32 = 1 << 13;
+    pub const SKIP_SLOWLOG: u32 = 1 << 14;
+    pub const SENTINEL: u32 = 1 << 15;
+
+    /// Names as COMMAND INFO reports them, in Redis's order.
+    pub const NAMES: &[(u32, &str)] = &[
+        (WRITE, "write"),
+        (READONLY, "readonly"),
+        (DENYOOM, "denyoom"),
+        (ADMIN, "admin"),
+        (PUBSUB, "pubsub"),
+        (NOSCRIPT, "noscript"),
+        (BLOCKING, "blocking"),
+        (LOADING, "loading"),
+        (STALE, "stale"),
+        (SKIP_SLOWLOG, "skip_slowlog"),
+        (FAST, "fast"),
+        (NO_AUTH, "no_auth"),
+        (MAY_REPLICATE, "may_replicate"),
+        (NO_MULTI, "no_multi"),
+        (ALLOW_BUSY, "allow_busy"),
+    ];
+}
+
+/// Where a command's keys are in its arguments.
+#[derive(Clone, Copy, Debug)]
+pub enum Keys {
+    /// No keys.
+    None,
+    /// Keys at `first`, `first+step`, ... up to `last` (negative counts from the end).
+    Range { first: i32, last: i32, step: i32 },
+    /// A count at `numkeys` followed by that many keys, each `step` apart (ZUNION, LMPOP...);
+    /// `extra` names one more key position before the count (ZUNIONSTORE's destination).
+    NumKeys {
+        numkeys: usize,
+        step: usize,
+        extra: Option<usize>,
+    },
+    /// Keys found by a function (MIGRATE's KEYS, XREAD's STREAMS...).
+    Custom(fn(&[Bytes]) -> Vec<usize>),
+    /// Channels (not keys) at these positions: sharded pub/sub routes by them.
+    Channels { first: i32, last: i32, step: i32 },
+}
+
+/// One command (or subcommand) description.
+pub struct CommandSpec {
+    /// Lower-case name (`get`; subcommands `list` under `client`).
+    pub name: &'static str,
+    /// Redis's arity: exact when positive, a minimum when negative. Counts the name itself.
+    pub arity: i32,
+    pub flags: u32,
+    pub keys: Keys,
+    pub handler: Handler,
+    /// ACL-style group reported by COMMAND DOCS (`string`, `keyspace`, `server`, ...).
+    pub group: &'static str,
+    pub summary: &'static str,
+    /// Subcommands, for container commands (CLIENT, CONFIG, OBJECT, ...).
+    pub subcommands: &'static [CommandSpec],
+}
+
+impl CommandSpec {
+    pub const fn new(
+        name: &'static str,
+        arity: i32,
+        flags: u32,
+        keys: Keys,
+        handler: Handler,
+        group: &'static str,
+        summary: &'static str,
+    ) -> Self {
+        CommandSpec {
+            name,
+            arity,
+            flags,
+            keys,
+            handler,
+            group,
+            summary,
+            subcommands: &[],
+        }
+    }
+
+    /// A container command whose first argument picks a subcommand.
+    pub const fn container(
+        name: &'static str,
+        arity: i32,
+        handler: Handler,
+        group: &'static str,
+        summary: &'static str,
+        subcommands: &'static [CommandSpec],
+    ) -> Self {
+        CommandSpec {
+            name,
+            arity,
+            flags: 0,
+            keys: Keys::None,
+            handler,
+            group,
+            summary,
+            subcommands,
+        }
+    }
+
+    pub fn has(&self, flag: u32) -> bool {
+        self.flags & flag != 0
+    }
+
+    pub fn arity_ok(&self, argc: usize) -> bool {
+        let argc = argc as i32;
+        if self.arity >= 0 {
+            argc == self.arity
+        } else {
+            argc >= -self.arity
+        }
+    }
+
+    /// Finds a subcommand by name (case-insensitive).
+    pub fn subcommand(&self, name: &[u8]) -> Option<&'static CommandSpec> {
+        self.subcommands
+            .iter()
+            .find(|c| c.name.as_bytes().eq_ignore_ascii_case(name))
+    }
+
+    /// Positions of the keys in `args` (args[0] is the command name; for a subcommand,
+    /// positions still count from the container's name).
+    pub fn key_positions(&self, args: &[Bytes]) -> Vec<usize> {
+        match self.keys {
+            Keys::None | Keys::Channels { .. } => Vec::new(),
+            Keys::Range { first, last, step } => range_positions(args.len(), first, last, step),
+            Keys::NumKeys {
+                numkeys,
+                step,
+                extra,
+            } => {
+                let mut v: Vec<usize> = extra.into_iter().collect();
+                let n = args
+                    .get(numkeys)
+                    .and_then(|b| crate::util::parse_i64_strict(b))
+                    .unwrap_or(0)
+                    .max(0) as usize;
+                let step = step.max(1);
+                for i in 0..n {
+                    let pos = numkeys + 1 + i * step;
+                    if pos < args.len() {
+                        v.push(pos);
+                    }
+                }
+                v
+            }
+            Keys::Custom(f) => f(args),
+        }
+    }
+
+    /// Positions of the channels of a sharded pub/sub command.
+    pub fn channel_positions(&self, args: &[Bytes]) -> Vec<usize> {
+        match self.keys {
+            Keys::Channels { first, last, step } => {
+                range_positions(args.len(), first, last, step)
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// `(first, last, step)` as COMMAND INFO reports them.
+    pub fn legacy_key_spec(&self) -> (i64, i64, i64) {
+        match self.keys {
+            Keys::Range { first, last, step } => (first as i64, last as i64, step as i64),
+            Keys::NumKeys { extra, numkeys, .. } => {
+                let f = extra.unwrap_or(numkeys + 1) as i64;
+                (f, -1, 1)
+            }
+            Keys::None | Keys::Custom(_) | Keys::Channels { .. } => (0, 0, 0),
+        }
+    }
+
+    pub fn movable_keys(&self) -> bool {
+        matches!(self.keys, Keys::NumKeys { .. } | Keys::Custom(_))
+    }
+}
+
+fn range_positions(argc: usize, first: i32, last: i32, step: i32) -> Vec<usize> {
+    if first <= 0 || (first as usize) >= argc {
+        return Vec::new();
+    }
+    let last = if last < 0 {
+        argc as i32 + last
+    } else {
+        last.min(argc as i32 - 1)
+    };
+    let step = step.max(1) as usize;
+    (first as usize..=last.max(0) as usize)
+        .step_by(step)
+        .filter(|&i| i < argc && i >= first as usize)
+        .collect()
+}
+
+/// Every command, from every family.
+pub fn all() -> &'static [&'static CommandSpec] {
+    static ALL: OnceLock<Vec<&'static CommandSpec>> = OnceLock::new();
+    ALL.get_or_init(|| super::FAMILIES.iter().flat_map(|f| f.iter()).collect())
+}
+
+/// Finds a command by name, case-insensitively.
+pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
+    static MAP: OnceLock<HashMap<Vec<u8>, &'static CommandSpec>> = OnceLock::new();
+    let map = MAP.get_or_init(|| {
+        all()
+            .iter()
+            .map(|c| (c.name.as_bytes().to_vec(), *c))
+            .collect()
+    });
+    if name.len() > 64 {
+        return None;
+    }
+    let mut buf = [0u8; 64];
+    let lower = &mut buf[..name.len()];
+    for (d, s) in lower.iter_mut().zip(name) {
+        *d = s.to_ascii_lowercase();
+    }
+    map.get(&lower[..]).copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_has_unique_names_and_sane_arity() {
+        let mut seen = std::collections::HashSet::new();
+        for c in all() {
+            assert!(seen.insert(c.name), "duplicate command {}", c.name);
+            assert!(c.arity != 0, "{} has arity 0", c.name);
+            assert_eq!(c.name, c.name.to_ascii_lowercase());
+            let w = c.has(flags::WRITE);
+            let r = c.has(flags::READONLY);
+            assert!(!(w && r), "{} is both write and readonly", c.name);
+        }
+        assert!(lookup(b"GeT").is_some());
+    }
+
+    #[test]
+    fn key_positions_follow_specs() {
+        let args: Vec<Bytes> = ["mset", "a", "1", "b", "2"].iter().map(|s| Bytes::from(*s)).collect();
+        assert_eq!(range_positions(args.len(), 1, -1, 2), vec![1, 3]);
+        assert_eq!(range_positions(3, 1, 1, 1), vec![1]);
+        assert_eq!(range_positions(1, 1, 1, 1), Vec::<usize>::new());
+    }
+}

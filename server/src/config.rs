@@ -1,0 +1,487 @@
+//! Configuration: redis.conf-style files, `--option value` arguments, and the registry behind
+//! CONFIG GET/SET/REWRITE.
+//!
+//! Every parameter is declared once in [`PARAMS`] with its default, its kind (which validates
+//! and normalizes values) and whether it can change at runtime. Values are stored normalized
+//! as strings (what CONFIG GET shows); [`Settings`] is the typed snapshot the server reads on
+//! its hot paths, rebuilt whenever a value changes.
+
+use crate::util::parse_memory;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Copy, Debug)]
+pub enum Kind {
+    Bool,
+    Int(i64, i64),
+    Memory,
+    Enum(&'static [&'static str]),
+    Str,
+}
+
+/// One configuration parameter.
+#[derive(Debug)]
+pub struct Param {
+    pub name: &'static str,
+    pub alias: Option<&'static str>,
+    pub default: &'static str,
+    pub kind: Kind,
+    pub mutable: bool,
+}
+
+const fn p(name: &'static str, default: &'static str, kind: Kind, mutable: bool) -> Param {
+    Param {
+        name,
+        alias: None,
+        default,
+        kind,
+        mutable,
+    }
+}
+
+const fn pa(
+    name: &'static str,
+    alias: &'static str,
+    default: &'static str,
+    kind: Kind,
+    mutable: bool,
+) -> Param {
+    Param {
+        name,
+        alias: Some(alias),
+        default,
+        kind,
+        mutable,
+    }
+}
+
+const I64MAX: i64 = i64::MAX;
+const YESNO: Kind = Kind::Bool;
+const POLICIES: &[&str] = &[
+    "noeviction",
+    "allkeys-lru",
+    "allkeys-lfu",
+    "allkeys-random",
+    "volatile-lru",
+    "volatile-lfu",
+    "volatile-random",
+    "volatile-ttl",
+];
+
+/// Every parameter the server knows. Parameters that exist for compatibility (Redis users
+/// pass them routinely) but change nothing yet are marked in their comment.
+pub static PARAMS: &[Param] = &[
+    p("port", "6379", Kind::Int(0, 65535), false),
+    p("bind", "127.0.0.1 -::1", Kind::Str, false),
+    p("protected-mode", "yes", YESNO, true),
+    p("dir", ".", Kind::Str, true),
+    p("databases", "16", Kind::Int(1, 1 << 20), false),
+    p("requirepass", "", Kind::Str, true),
+    p("maxclients", "10000", Kind::Int(1, 1 << 20), true),
+    p("proto-max-bulk-len", "536870912", Kind::Memory, true),
+    p("client-query-buffer-limit", "1073741824", Kind::Memory, true),
+    p("timeout", "0", Kind::Int(0, I64MAX), true),
+    p("tcp-keepalive", "300", Kind::Int(0, I64MAX), true),
+    p("tcp-backlog", "511", Kind::Int(0, I64MAX), false),
+    p("loglevel", "notice", Kind::Enum(&["debug", "verbose", "notice", "warning", "nothing"]), true),
+    p("logfile", "", Kind::Str, false),
+    p("hz", "10", Kind::Int(1, 500), true),
+    p("enable-debug-command", "no", Kind::Enum(&["no", "yes", "local"]), false),
+    p("maxmemory", "0", Kind::Memory, true),
+    p("maxmemory-policy", "noeviction", Kind::Enum(POLICIES), true),
+    p("maxmemory-samples", "5", Kind::Int(1, 64), true),
+    p("maxmemory-eviction-tenacity", "10", Kind::Int(0, 100), true),
+    p("lfu-log-factor", "10", Kind::Int(0, I64MAX), true),
+    p("lfu-decay-time", "1", Kind::Int(0, I64MAX), true),
+    p("active-expire-effort", "1", Kind::Int(1, 10), true),
+    p("notify-keyspace-events", "", Kind::Str, true),
+    p("cluster-enabled", "no", YESNO, false),
+    p("cluster-config-file", "nodes.conf", Kind::Str, false),
+    p("cluster-node-timeout", "15000", Kind::Int(1, I64MAX), true),
+    p("cluster-port", "0", Kind::Int(0, 65535), false),
+    p("cluster-announce-ip", "", Kind::Str, true),
+    p("cluster-require-full-coverage", "yes", YESNO, true),
+    p("cluster-allow-reads-when-down", "no", YESNO, true),
+    p("cluster-replica-validity-factor", "10", Kind::Int(0, I64MAX), true),
+    p("cluster-replica-no-failover", "no", YESNO, true),
+    p("cluster-migration-barrier", "1", Kind::Int(0, I64MAX), true),
+    p("client-output-buffer-limit", "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60", Kind::Str, true),
+    p("repl-backlog-size", "1048576", Kind::Memory, true),
+    p("repl-backlog-ttl", "3600", Kind::Int(0, I64MAX), true),
+    p("repl-timeout", "60", Kind::Int(1, I64MAX), true),
+    pa("repl-ping-replica-period", "repl-ping-slave-period", "10", Kind::Int(1, I64MAX), true),
+    pa("replica-read-only", "slave-read-only", "yes", YESNO, true),
+    pa("replica-serve-stale-data", "slave-serve-stale-data", "yes", YESNO, true),
+    p("masterauth", "", Kind::Str, true),
+    p("masteruser", "", Kind::Str, true),
+    pa("min-replicas-to-write", "min-slaves-to-write", "0", Kind::Int(0, I64MAX), true),
+    pa("min-replicas-max-lag", "min-slaves-max-lag", "10", Kind::Int(0, I64MAX), true),
+    p("hash-max-listpack-entries", "128", Kind::Int(0, I64MAX), true),
+    p("hash-max-listpack-value", "64", Kind::Int(0, I64MAX), true),
+    p("list-max-listpack-size", "-2", Kind::Int(-5, I64MAX), true),
+    p("set-max-intset-entries", "512", Kind::Int(0, I64MAX), true),
+    p("set-max-listpack-entries", "128", Kind::Int(0, I64MAX), true),
+    p("zset-max-listpack-entries", "128", Kind::Int(0, I64MAX), true),
+    p("zset-max-listpack-value", "64", Kind::Int(0, I64MAX), true),
+    p("shutdown-timeout", "10", Kind::Int(0, I64MAX), true),
+    pa("busy-reply-threshold", "lua-time-limit", "5000", Kind::Int(0, I64MAX), true),
+    p("slowlog-log-slower-than", "10000", Kind::Int(-1, I64MAX), true),
+    p("slowlog-max-len", "128", Kind::Int(0, I64MAX), true),
+    // Persistence is not implemented; these are accepted so redis-server command lines and
+    // tools (redis-benchmark asks for `save` and `appendonly`) work unchanged.
+    p("save", "", Kind::Str, true),
+    p("appendonly", "no", YESNO, true),
+    p("appendfsync", "everysec", Kind::Enum(&["always", "everysec", "no"]), true),
+    p("appendfilename", "appendonly.aof", Kind::Str, false),
+    p("dbfilename", "dump.rdb", Kind::Str, true),
+    p("daemonize", "no", YESNO, false),
+    p("supervised", "no", Kind::Enum(&["no", "upstart", "systemd", "auto"]), false),
+    p("pidfile", "", Kind::Str, false),
+    p("always-show-logo", "no", YESNO, false),
+    p("stop-writes-on-bgsave-error", "yes", YESNO, true),
+    p("rdbcompression", "yes", YESNO, true),
+    p("rdbchecksum", "yes", YESNO, true),
+    p("lazyfree-lazy-user-flush", "no", YESNO, true),
+    p("lazyfree-lazy-user-del", "no", YESNO, true),
+    p("lazyfree-lazy-eviction", "no", YESNO, true),
+    p("lazyfree-lazy-expire", "no", YESNO, true),
+    p("io-threads", "1", Kind::Int(1, 128), false),
+    p("latency-tracking", "yes", YESNO, true),
+    p("activedefrag", "no", YESNO, true),
+];
+
+/// Finds a parameter by its name or alias (case-insensitive).
+pub fn param(name: &str) -> Option<&'static Param> {
+    let name = name.to_ascii_lowercase();
+    PARAMS
+        .iter()
+        .find(|p| p.name == name || p.alias == Some(name.as_str()))
+}
+
+/// Checks and normalizes a value for a parameter; the error says why, in Redis's words.
+pub fn normalize(p: &Param, value: &str) -> Result<String, String> {
+    match p.kind {
+        Kind::Bool => match value.to_ascii_lowercase().as_str() {
+            "yes" => Ok("yes".into()),
+            "no" => Ok("no".into()),
+            _ => Err("argument must be 'yes' or 'no'".into()),
+        },
+        Kind::Int(min, max) => {
+            let v: i64 = value
+                .parse()
+                .map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
+            if v < min || v > max {
+                return Err(format!("argument must be between {min} and {max} inclusive"));
+            }
+            Ok(v.to_string())
+        }
+        Kind::Memory => parse_memory(value)
+            .map(|v| v.to_string())
+            .ok_or_else(|| "argument must be a memory value".to_string()),
+        Kind::Enum(opts) => {
+            let v = value.to_ascii_lowercase();
+            if opts.contains(&v.as_str()) {
+                Ok(v)
+            } else {
+                Err("argument(s) must be one of the following: ".to_string() + &opts.join(", "))
+            }
+        }
+        Kind::Str => Ok(value.to_string()),
+    }
+}
+
+/// How `enable-debug-command` gates DEBUG.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DebugGate {
+    No,
+    Yes,
+    Local,
+}
+
+/// The typed view of the configuration that the server reads on hot paths.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub port: u16,
+    pub bind: Vec<String>,
+    pub protected_mode: bool,
+    pub dir: PathBuf,
+    pub databases: usize,
+    pub requirepass: Option<String>,
+    pub maxclients: usize,
+    pub proto_max_bulk_len: u64,
+    pub client_query_buffer_limit: u64,
+    pub timeout_secs: u64,
+    pub hz: u64,
+    pub debug: DebugGate,
+    pub cluster_enabled: bool,
+    pub loglevel: String,
+    pub logfile: String,
+    pub maxmemory: u64,
+    pub maxmemory_policy: String,
+}
+
+/// The whole configuration: normalized values and where they came from.
+#[derive(Clone, Debug)]
+pub struct Config {
+    values: BTreeMap<&'static str, String>,
+    /// The file the server was started with (CONFIG REWRITE writes it back).
+    pub file: Option<PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            values: PARAMS.iter().map(|p| (p.name, p.default.to_string())).collect(),
+            file: None,
+        }
+    }
+}
+
+impl Config {
+    /// Reads `slotcache-server [config-file] [--name value ...]` the way redis-server does:
+    /// the file first, then the command-line options override it.
+    pub fn from_args(args: &[String]) -> Result<Config, String> {
+        let mut cfg = Config::default();
+        let mut rest = args;
+        if let Some(first) = rest.first() {
+            if !first.starts_with("--") {
+                let path = PathBuf::from(first);
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| format!("Can't open config file '{}': {e}", path.display()))?;
+                cfg.load_text(&text, &path.display().to_string())?;
+                cfg.file = Some(std::fs::canonicalize(&path).unwrap_or(path));
+                rest = &rest[1..];
+            }
+        }
+        let mut i = 0;
+        while i < rest.len() {
+            let name = rest[i]
+                .strip_prefix("--")
+                .ok_or_else(|| format!("Invalid argument '{}': options start with --", rest[i]))?;
+            let mut vals = Vec::new();
+            i += 1;
+            while i < rest.len() && !rest[i].starts_with("--") {
+                vals.push(rest[i].clone());
+                i += 1;
+            }
+            cfg.set_directive(name, &vals)
+                .map_err(|e| format!("{e} (command line option '--{name}')"))?;
+        }
+        Ok(cfg)
+    }
+
+    /// Loads redis.conf-style text: `name value...` per line, `#` comments, quoted values.
+    pub fn load_text(&mut self, text: &str, origin: &str) -> Result<(), String> {
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let words = crate::protocol::parser::split_inline(line.as_bytes())
+                .ok_or_else(|| format!("Unbalanced quotes at line {} of {origin}", n + 1))?;
+            let words: Vec<String> = words
+                .into_iter()
+                .map(|w| String::from_utf8_lossy(&w).into_owned())
+                .collect();
+            let Some((name, vals)) = words.split_first() else { continue };
+            self.set_directive(name, vals)
+                .map_err(|e| format!("{e} (line {} of {origin}: '{line}')", n + 1))?;
+        }
+        Ok(())
+    }
+
+    fn set_directive(&mut self, name: &str, vals: &[String]) -> Result<(), String> {
+        let p = param(name).ok_or_else(|| format!("Unknown option '{name}'"))?;
+        let joined = vals.join(" ");
+        if vals.is_empty() && !matches!(p.kind, Kind::Str) {
+            return Err(format!("Option '{name}' needs a value"));
+        }
+        let v = normalize(p, &joined).map_err(|e| format!("Bad value for '{name}': {e}"))?;
+        self.values.insert(p.name, v);
+        Ok(())
+    }
+
+    /// The current value of a parameter (normalized).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        let p = param(name)?;
+        self.values.get(p.name).map(|s| s.as_str())
+    }
+
+    /// Sets a parameter at runtime (CONFIG SET); refuses immutable ones.
+    pub fn set(&mut self, name: &str, value: &str) -> Result<(), String> {
+        let p = param(name).ok_or_else(|| format!("Unknown option or number of arguments for CONFIG SET - '{name}'"))?;
+        if !p.mutable {
+            return Err(format!(
+                "CONFIG SET failed (possibly related to argument '{name}') - can't set immutable config"
+            ));
+        }
+        let v = normalize(p, value).map_err(|e| {
+            format!("CONFIG SET failed (possibly related to argument '{name}') - {e}")
+        })?;
+        self.values.insert(p.name, v);
+        Ok(())
+    }
+
+    /// All (name, value) pairs whose name matches a glob pattern (CONFIG GET).
+    pub fn matching(&self, pattern: &[u8]) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        for p in PARAMS {
+            let v = self.values.get(p.name).cloned().unwrap_or_default();
+            if crate::util::glob_match(pattern, p.name.as_bytes(), true) {
+                out.push((p.name, v.clone()));
+            } else if let Some(a) = p.alias {
+                if crate::util::glob_match(pattern, a.as_bytes(), true) {
+                    out.push((a, v));
+                }
+            }
+        }
+        out
+    }
+
+    fn int(&self, name: &str) -> i64 {
+        self.get(name).and_then(|v| v.parse().ok()).unwrap_or(0)
+    }
+
+    fn yes(&self, name: &str) -> bool {
+        self.get(name) == Some("yes")
+    }
+
+    /// The typed snapshot.
+    pub fn settings(&self) -> Settings {
+        let s = |n: &str| self.get(n).unwrap_or("").to_string();
+        Settings {
+            port: self.int("port") as u16,
+            bind: s("bind").split_whitespace().map(String::from).collect(),
+            protected_mode: self.yes("protected-mode"),
+            dir: PathBuf::from(s("dir")),
+            databases: self.int("databases").max(1) as usize,
+            requirepass: Some(s("requirepass")).filter(|p| !p.is_empty()),
+            maxclients: self.int("maxclients").max(1) as usize,
+            proto_max_bulk_len: self.int("proto-max-bulk-len") as u64,
+            client_query_buffer_limit: self.int("client-query-buffer-limit") as u64,
+            timeout_secs: self.int("timeout") as u64,
+            hz: self.int("hz").max(1) as u64,
+            debug: match self.get("enable-debug-command") {
+                Some("yes") => DebugGate::Yes,
+                Some("local") => DebugGate::Local,
+                _ => DebugGate::No,
+            },
+            cluster_enabled: self.yes("cluster-enabled"),
+            loglevel: s("loglevel"),
+            logfile: s("logfile"),
+            maxmemory: self.int("maxmemory") as u64,
+            maxmemory_policy: s("maxmemory-policy"),
+        }
+    }
+
+    /// Writes the configuration back to its file (CONFIG REWRITE): lines for known options are
+    /// replaced in place with current values, options changed from their defaults and not yet
+    /// in the file are appended, comments and unknown lines are kept. Written to a temporary
+    /// file, synced and renamed, so a crash leaves the old or the new file, never half of one.
+    pub fn rewrite(&self) -> Result<(), String> {
+        let path = self
+            .file
+            .as_ref()
+            .ok_or_else(|| "The server is running without a config file".to_string())?;
+        let old = std::fs::read_to_string(path).unwrap_or_default();
+        let mut written = std::collections::HashSet::new();
+        let mut out = String::new();
+        for line in old.lines() {
+            let t = line.trim();
+            let name = t.split_whitespace().next().unwrap_or("");
+            match (t.starts_with('#'), param(name)) {
+                (false, Some(p)) if !name.is_empty() => {
+                    if written.insert(p.name) {
+                        out.push_str(&format_line(p.name, self.get(p.name).unwrap_or("")));
+                    }
+                }
+                _ => {
+                    out.push_str(line);
+                    out.push('\n');
+                }
+            }
+        }
+        for p in PARAMS {
+            let v = self.get(p.name).unwrap_or("");
+            if !written.contains(p.name) && v != p.default {
+                out.push_str(&format_line(p.name, v));
+            }
+        }
+        write_atomically(path, out.as_bytes()).map_err(|e| format!("Rewriting config file: {e}"))
+    }
+}
+
+fn format_line(name: &str, value: &str) -> String {
+    if value.is_empty() || value.contains(['"', '\'', '#']) {
+        format!("{name} \"{}\"\n", value.replace('\\', "\\\\").replace('"', "\\\""))
+    } else if name == "bind" || name == "save" || name == "client-output-buffer-limit" {
+        format!("{name} {value}\n")
+    } else if value.contains(' ') {
+        format!("{name} \"{value}\"\n")
+    } else {
+        format!("{name} {value}\n")
+    }
+}
+
+/// Replaces `path` with `data` atomically: temp file, fsync, rename, fsync of the directory.
+pub fn write_atomically(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
+        std::process::id()
+    ));
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn command_line_overrides_file_and_rejects_unknown() {
+        let dir = std::env::temp_dir().join(format!("sc-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("a.conf");
+        std::fs::write(&f, "# c\nport 7000\nmaxmemory 100mb\nsave \"\"\n").unwrap();
+        let cfg = Config::from_args(&args(&[f.to_str().unwrap(), "--port", "7001", "--save", "", "--appendonly", "no"])).unwrap();
+        let s = cfg.settings();
+        assert_eq!(s.port, 7001);
+        assert_eq!(s.maxmemory, 100 << 20);
+        let err = Config::from_args(&args(&["--frobnicate", "1"])).unwrap_err();
+        assert!(err.contains("frobnicate"), "{err}");
+        let err = Config::from_args(&args(&["--port", "x"])).unwrap_err();
+        assert!(err.contains("port"), "{err}");
+    }
+
+    #[test]
+    fn rewrite_keeps_comments_and_updates_values() {
+        let dir = std::env::temp_dir().join(format!("sc-cfg-rw-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("b.conf");
+        std::fs::write(&f, "# keep me\nport 7000\n").unwrap();
+        let mut cfg = Config::from_args(&args(&[f.to_str().unwrap()])).unwrap();
+        cfg.set("maxmemory", "1mb").unwrap();
+        cfg.rewrite().unwrap();
+        let text = std::fs::read_to_string(&f).unwrap();
+        assert!(text.contains("# keep me"));
+        assert!(text.contains("port 7000"));
+        assert!(text.contains("maxmemory 1048576"));
+        let again = Config::from_args(&args(&[f.to_str().unwrap()])).unwrap();
+        assert_eq!(again.get("maxmemory"), Some("1048576"));
+    }
+}

@@ -1,0 +1,579 @@
+//! One logical database: a hash table per slot.
+//!
+//! Why our own per-slot tables instead of one `DashMap`: cluster mode needs a slot's keys
+//! counted, listed, flushed and migrated at the cost of that slot alone, and SCAN needs a
+//! cursor that stays valid while tables grow. DashMap shards by hash, not by slot, and offers
+//! neither. Concurrency comes from the [`super::Keyspace`] lock instead, which also gives every
+//! write one total order (what a replication stream must follow). The lock is held for one
+//! batch of already-parsed commands at a time, so its critical sections are short.
+//!
+//! SCAN cursor layout (64 bits): the low 14 bits are the slot, the high 50 bits a threshold on
+//! the key's hash (its top 50 bits). Within a slot, keys are visited in hash order and a call
+//! only stops between two distinct hash prefixes, so a key present for the whole iteration is
+//! returned at least once regardless of inserts, deletes or table growth.
+
+use super::entry::{Entry, Value};
+use super::slot::{key_slot, SLOTS};
+use hashbrown::HashTable;
+use rand::Rng;
+use std::hash::BuildHasher;
+
+/// The hasher all tables use. Randomly seeded per process (hash flooding), shared by every
+/// database so SWAPDB can swap tables wholesale.
+pub type KeyHasher = foldhash::fast::RandomState;
+
+#[derive(Default)]
+struct SlotTable {
+    table: HashTable<Box<Entry>>,
+    volatile: u32,
+}
+
+/// What a write does to a key's TTL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ttl {
+    /// Remove any TTL.
+    Persist,
+    /// Keep the existing TTL (SET ... KEEPTTL).
+    Keep,
+    /// Expire at this Unix time in milliseconds.
+    At(u64),
+}
+
+/// Counters that INFO reports, kept per database and summed when read.
+#[derive(Default, Clone, Copy, Debug)]
+pub struct DbStats {
+    pub expired_keys: u64,
+}
+
+pub struct Db {
+    slots: Vec<SlotTable>,
+    hasher: KeyHasher,
+    keys: usize,
+    volatile: usize,
+    expire_cursor: usize,
+    pub stats: DbStats,
+    /// Read hits and misses (INFO keyspace_hits / keyspace_misses).
+    pub hits: u64,
+    pub misses: u64,
+    /// Keys that expired lazily or actively since the last drain; replication and keyspace
+    /// notifications turn them into DELs and `expired` events.
+    pub expired_log: Vec<Vec<u8>>,
+    /// Whether keys that expire should be logged in `expired_log`.
+    pub log_expired: bool,
+}
+
+#[inline]
+fn hash_prefix(h: u64) -> u64 {
+    h >> 14
+}
+
+impl Db {
+    pub fn new(hasher: KeyHasher) -> Self {
+        Db {
+            slots: Vec::new(),
+            hasher,
+            keys: 0,
+            volatile: 0,
+            expire_cursor: 0,
+            stats: DbStats::default(),
+            hits: Default::default(),
+            misses: Default::default(),
+            expired_log: Vec::new(),
+            log_expired: false,
+        }
+    }
+
+    #[inline]
+    fn hash(&self, key: &[u8]) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    fn ensure_slots(&mut self) {
+        if self.slots.is_empty() {
+            self.slots.resize_with(SLOTS, SlotTable::default);
+        }
+    }
+
+    /// Number of keys, including expired keys not yet reclaimed (as Redis's DBSIZE).
+    pub fn len(&self) -> usize {
+        self.keys
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys == 0
+    }
+
+    /// Number of keys with a TTL.
+    pub fn volatile_len(&self) -> usize {
+        self.volatile
+    }
+
+    fn note_expired(&mut self, key: &[u8]) {
+        // Shared by the lazy and active paths.
+        self.stats.expired_keys += 1;
+        if self.log_expired {
+            self.expired_log.push(key.to_vec());
+        }
+    }
+
+    /// Finds a live entry, reclaiming it first if it has expired (lazy expiry).
+    fn lookup(&mut self, key: &[u8], now: u64) -> Option<&mut Entry> {
+        let slot = key_slot(key) as usize;
+        let h = self.hash(key);
+        self.lookup_at(key, slot, h, now)
+    }
+
+    fn lookup_at(&mut self, key: &[u8], slot: usize, h: u64, now: u64) -> Option<&mut Entry> {
+        let t = self.slots.get_mut(slot)?;
+        let occ = t.table.find_entry(h, |e| e.key.as_slice() == key).ok()?;
+        if occ.get().is_expired(now) {
+            let (e, _) = occ.remove();
+            t.volatile -= 1;
+            self.volatile -= 1;
+            self.keys -= 1;
+            self.stats.expired_keys += 1;
+            if self.log_expired {
+                self.expired_log.push(e.key.to_vec());
+            }
+            return None;
+        }
+        Some(&mut **occ.into_mut())
+    }
+
+    /// Removes the key if it has expired. Returns true when the key is (now) absent.
+    fn reap_if_expired(&mut self, key: &[u8], now: u64) -> bool {
+        self.lookup(key, now).is_none()
+    }
+
+    /// Looks a key up for a write: expired keys are removed first and read as absent.
+    pub fn get_mut(&mut self, key: &[u8], now: u64) -> Option<&mut Entry> {
+        self.lookup(key, now)
+    }
+
+    /// Looks a key up for a read: like [`Db::get_mut`] but counts a hit or miss and refreshes
+    /// the key's access clock.
+    pub fn read(&mut self, key: &[u8], now: u64) -> Option<&mut Entry> {
+        let clock = super::clock::lru_now(now);
+        let slot = key_slot(key) as usize;
+        let h = self.hash(key);
+        if self.lookup_at(key, slot, h, now).is_none() {
+            self.misses += 1;
+            return None;
+        }
+        self.hits += 1;
+        let e = self.slots[slot]
+            .table
+            .find_mut(h, |e| e.key.as_slice() == key)?;
+        e.access = clock;
+        Some(e)
+    }
+
+    /// Looks a key up without touching stats or clocks (OBJECT, DEBUG, TYPE-style peeks).
+    pub fn peek(&mut self, key: &[u8], now: u64) -> Option<&Entry> {
+        self.get_mut(key, now).map(|e| &*e)
+    }
+
+    pub fn contains(&mut self, key: &[u8], now: u64) -> bool {
+        self.get_mut(key, now).is_some()
+    }
+
+    /// Stores `value` under `key`, replacing any previous value. Returns the old entry.
+    pub fn set(&mut self, key: &[u8], value: Value, ttl: Ttl, now: u64) -> Option<Box<Entry>> {
+        self.ensure_slots();
+        let slot = key_slot(key) as usize;
+        let h = self.hash(key);
+        self.reap_if_expired(key, now);
+        let hasher = self.hasher;
+        let t = &mut self.slots[slot];
+        let clock = super::clock::lru_now(now);
+        match t.table.find_entry(h, |e| e.key.as_slice() == key) {
+            Ok(mut occ) => {
+                let e = occ.get_mut();
+                let old_expire = e.expire_at;
+                let new_expire = match ttl {
+                    Ttl::Persist => 0,
+                    Ttl::Keep => old_expire,
+                    Ttl::At(at) => at,
+                };
+                let old = std::mem::replace(&mut e.value, value);
+                e.expire_at = new_expire;
+                e.access = clock;
+                let old_entry = Box::new(Entry {
+                    key: e.key.clone(),
+                    value: old,
+                    expire_at: old_expire,
+                    access: 0,
+                });
+                match (old_expire != 0, new_expire != 0) {
+                    (false, true) => {
+                        t.volatile += 1;
+                        self.volatile += 1;
+                    }
+                    (true, false) => {
+                        t.volatile -= 1;
+                        self.volatile -= 1;
+                    }
+                    _ => {}
+                }
+                Some(old_entry)
+            }
+            Err(_) => {
+                let mut e = Entry::new(key, value);
+                e.access = clock;
+                if let Ttl::At(at) = ttl {
+                    e.expire_at = at;
+                    t.volatile += 1;
+                    self.volatile += 1;
+                }
+                t.table
+                    .insert_unique(h, Box::new(e), |e| hasher.hash_one(e.key.as_slice()));
+                self.keys += 1;
+                None
+            }
+        }
+    }
+
+    /// Inserts a whole entry (RESTORE, MOVE, COPY, RENAME), replacing any previous one.
+    pub fn insert_entry(&mut self, entry: Box<Entry>, now: u64) -> Option<Box<Entry>> {
+        let old = self.remove(&entry.key.clone(), now);
+        self.ensure_slots();
+        let slot = key_slot(&entry.key) as usize;
+        let h = self.hash(&entry.key);
+        let hasher = self.hasher;
+        let t = &mut self.slots[slot];
+        if entry.expire_at != 0 {
+            t.volatile += 1;
+            self.volatile += 1;
+        }
+        t.table
+            .insert_unique(h, entry, |e| hasher.hash_one(e.key.as_slice()));
+        self.keys += 1;
+        old
+    }
+
+    /// Removes a key. An expired key counts as expired, not as removed, and yields `None`.
+    pub fn remove(&mut self, key: &[u8], now: u64) -> Option<Box<Entry>> {
+        if self.reap_if_expired(key, now) {
+            return None;
+        }
+        let slot = key_slot(key) as usize;
+        let h = self.hash(key);
+        self.remove_raw(key, slot, h)
+    }
+
+    fn remove_raw(&mut self, key: &[u8], slot: usize, h: u64) -> Option<Box<Entry>> {
+        let t = self.slots.get_mut(slot)?;
+        let occ = t.table.find_entry(h, |e| e.key.as_slice() == key).ok()?;
+        let (e, _) = occ.remove();
+        if e.expire_at != 0 {
+            t.volatile -= 1;
+            self.volatile -= 1;
+        }
+        self.keys -= 1;
+        if t.table.capacity() > 64 && t.table.len() * 8 < t.table.capacity() {
+            let hasher = self.hasher;
+            t.table.shrink_to_fit(|e| hasher.hash_one(e.key.as_slice()));
+        }
+        Some(e)
+    }
+
+    /// Sets or clears a live key's expiry. Returns false when the key does not exist.
+    pub fn set_expire(&mut self, key: &[u8], at: Option<u64>, now: u64) -> bool {
+        if self.reap_if_expired(key, now) {
+            return false;
+        }
+        let slot = key_slot(key) as usize;
+        let h = self.hash(key);
+        let t = &mut self.slots[slot];
+        let Some(e) = t.table.find_mut(h, |e| e.key.as_slice() == key) else {
+            return false;
+        };
+        let new = at.unwrap_or(0);
+        match (e.expire_at != 0, new != 0) {
+            (false, true) => {
+                t.volatile += 1;
+                self.volatile += 1;
+            }
+            (true, false) => {
+                t.volatile -= 1;
+                self.volatile -= 1;
+            }
+            _ => {}
+        }
+        e.expire_at = new;
+        true
+    }
+
+    /// Removes every key.
+    pub fn clear(&mut self) {
+        self.slots = Vec::new();
+        self.keys = 0;
+        self.volatile = 0;
+        self.expire_cursor = 0;
+    }
+
+    /// Removes every key and returns the old tables so they can be dropped elsewhere
+    /// (FLUSHALL ASYNC frees memory off the command path).
+    pub fn take(&mut self) -> Db {
+        let mut fresh = Db::new(self.hasher);
+        fresh.stats = self.stats;
+        fresh.hits = self.hits;
+        fresh.misses = self.misses;
+        fresh.log_expired = self.log_expired;
+        std::mem::swap(self, &mut fresh);
+        fresh
+    }
+
+    /// Number of keys in one slot (COUNTKEYSINSLOT).
+    pub fn slot_len(&self, slot: u16) -> usize {
+        self.slots.get(slot as usize).map_or(0, |t| t.table.len())
+    }
+
+    /// Up to `count` keys of one slot (GETKEYSINSLOT).
+    pub fn slot_keys(&self, slot: u16, count: usize) -> Vec<Vec<u8>> {
+        self.slots.get(slot as usize).map_or_else(Vec::new, |t| {
+            t.table
+                .iter()
+                .take(count)
+                .map(|e| e.key.to_vec())
+                .collect()
+        })
+    }
+
+    /// Every live entry, in no particular order.
+    pub fn iter(&self, now: u64) -> impl Iterator<Item = &Entry> + '_ {
+        self.slots
+            .iter()
+            .flat_map(|t| t.table.iter())
+            .map(|b| &**b)
+            .filter(move |e| !e.is_expired(now))
+    }
+
+    /// One SCAN step; see the module doc for the cursor's meaning. `visit` receives each live
+    /// entry in cursor order; the returned cursor is 0 when the iteration is complete.
+    pub fn scan(&self, cursor: u64, count: usize, now: u64, mut visit: impl FnMut(&Entry)) -> u64 {
+        if self.slots.is_empty() {
+            return 0;
+        }
+        let count = count.max(1);
+        let mut slot = (cursor & (SLOTS as u64 - 1)) as usize;
+        let mut threshold = cursor >> 14;
+        let mut returned = 0usize;
+        let mut batch: Vec<(u64, &Entry)> = Vec::new();
+        while slot < SLOTS {
+            let t = &self.slots[slot];
+            if !t.table.is_empty() {
+                batch.clear();
+                batch.extend(t.table.iter().filter_map(|e| {
+                    let p = hash_prefix(self.hash(&e.key));
+                    (p >= threshold).then_some((p, &**e))
+                }));
+                batch.sort_unstable_by_key(|(p, _)| *p);
+                let mut i = 0;
+                while i < batch.len() {
+                    let p = batch[i].0;
+                    if returned >= count {
+                        return (p << 14) | slot as u64;
+                    }
+                    while i < batch.len() && batch[i].0 == p {
+                        let e = batch[i].1;
+                        if !e.is_expired(now) {
+                            visit(e);
+                        }
+                        returned += 1;
+                        i += 1;
+                    }
+                }
+            }
+            slot += 1;
+            threshold = 0;
+            if returned >= count && slot < SLOTS {
+                return slot as u64;
+            }
+        }
+        0
+    }
+
+    /// A uniformly chosen slot's random live key, or `None` when the database is empty.
+    /// Expired keys met on the way are reclaimed.
+    pub fn random_entry(&mut self, rng: &mut impl Rng, now: u64) -> Option<&Entry> {
+        for _ in 0..100 {
+            if self.keys == 0 {
+                return None;
+            }
+            let slot = self.random_nonempty_slot(rng)?;
+            let t = &self.slots[slot];
+            let n = rng.gen_range(0..t.table.len());
+            let (key, expired) = {
+                let e = t.table.iter().nth(n)?;
+                (e.key.to_vec(), e.is_expired(now))
+            };
+            if expired {
+                self.reap_if_expired(&key, now);
+                continue;
+            }
+            let h = self.hash(&key);
+            return self.slots[slot]
+                .table
+                .find(h, |e| e.key.as_slice() == key.as_slice())
+                .map(|b| &**b);
+        }
+        None
+    }
+
+    fn random_nonempty_slot(&self, rng: &mut impl Rng) -> Option<usize> {
+        if self.keys == 0 || self.slots.is_empty() {
+            return None;
+        }
+        for _ in 0..32 {
+            let s = rng.gen_range(0..SLOTS);
+            if !self.slots[s].table.is_empty() {
+                return Some(s);
+            }
+        }
+        let start = rng.gen_range(0..SLOTS);
+        (0..SLOTS)
+            .map(|i| (start + i) % SLOTS)
+            .find(|&s| !self.slots[s].table.is_empty())
+    }
+
+    /// One bounded step of active expiry: visits slots that hold keys with a TTL, round robin,
+    /// removing the expired ones, until `budget` entries were examined. Returns
+    /// `(examined, expired)`.
+    pub fn expire_step(&mut self, now: u64, budget: usize) -> (usize, usize) {
+        if self.volatile == 0 || self.slots.is_empty() {
+            return (0, 0);
+        }
+        let mut examined = 0;
+        let mut expired = 0;
+        let mut visited_slots = 0;
+        while examined < budget && visited_slots < SLOTS && self.volatile > 0 {
+            let slot = self.expire_cursor;
+            self.expire_cursor = (self.expire_cursor + 1) % SLOTS;
+            visited_slots += 1;
+            let t = &mut self.slots[slot];
+            if t.volatile == 0 {
+                continue;
+            }
+            examined += t.table.len();
+            let mut gone: Vec<Box<Entry>> = Vec::new();
+            for e in t.table.extract_if(|e| e.is_expired(now)) {
+                gone.push(e);
+            }
+            t.volatile -= gone.len() as u32;
+            self.volatile -= gone.len();
+            self.keys -= gone.len();
+            expired += gone.len();
+            for e in gone {
+                self.note_expired(&e.key);
+            }
+        }
+        (examined, expired)
+    }
+
+    /// Bytes held by keys and values (an estimate used by INFO and memory accounting).
+    pub fn memory(&self) -> usize {
+        self.slots
+            .iter()
+            .map(|t| {
+                t.table.allocation_size() + t.table.iter().map(|e| e.memory()).sum::<usize>()
+            })
+            .sum()
+    }
+
+    /// Keys that live in one slot, removed wholesale (CLUSTER FLUSHSLOTS and slot moves).
+    pub fn clear_slot(&mut self, slot: u16) -> usize {
+        let Some(t) = self.slots.get_mut(slot as usize) else {
+            return 0;
+        };
+        let n = t.table.len();
+        self.keys -= n;
+        self.volatile -= t.volatile as usize;
+        *t = SlotTable::default();
+        n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keyspace::small::SmallBytes;
+    use std::collections::HashSet;
+
+    fn s(v: &str) -> Value {
+        Value::Str(SmallBytes::new(v.as_bytes()))
+    }
+
+    #[test]
+    fn set_get_remove_and_counts() {
+        let mut db = Db::new(KeyHasher::default());
+        assert!(db.set(b"a", s("1"), Ttl::Persist, 0).is_none());
+        assert!(db.set(b"a", s("2"), Ttl::At(100), 0).is_some());
+        assert_eq!(db.len(), 1);
+        assert_eq!(db.volatile_len(), 1);
+        assert_eq!(db.read(b"a", 50).map(|e| e.value.clone()), Some(s("2")));
+        assert!(db.read(b"a", 100).is_none());
+        assert_eq!(db.len(), 0);
+        assert_eq!(db.volatile_len(), 0);
+        assert_eq!(db.stats.expired_keys, 1);
+    }
+
+    #[test]
+    fn scan_returns_every_key_present_throughout_despite_churn() {
+        let mut db = Db::new(KeyHasher::default());
+        for i in 0..5000 {
+            db.set(format!("k{i}").as_bytes(), s("v"), Ttl::Persist, 0);
+        }
+        let mut seen = HashSet::new();
+        let mut cursor = 0;
+        let mut round = 0;
+        loop {
+            cursor = db.scan(cursor, 10, 0, |e| {
+                seen.insert(e.key.to_vec());
+            });
+            // Churn: add and delete other keys between calls, forcing table growth.
+            for j in 0..20 {
+                db.set(format!("n{round}-{j}").as_bytes(), s("v"), Ttl::Persist, 0);
+            }
+            db.remove(format!("n{}-0", round.max(1) - 1).as_bytes(), 0);
+            round += 1;
+            if cursor == 0 {
+                break;
+            }
+            assert!(round < 100_000);
+        }
+        for i in 0..5000 {
+            assert!(seen.contains(format!("k{i}").as_bytes()), "missed k{i}");
+        }
+    }
+
+    #[test]
+    fn active_expiry_reclaims_in_bounded_steps() {
+        let mut db = Db::new(KeyHasher::default());
+        for i in 0..1000 {
+            db.set(format!("k{i}").as_bytes(), s("v"), Ttl::At(10), 0);
+        }
+        db.set(b"keep", s("v"), Ttl::Persist, 0);
+        let mut total = 0;
+        for _ in 0..10_000 {
+            let (_, n) = db.expire_step(20, 50);
+            total += n;
+            if db.volatile_len() == 0 {
+                break;
+            }
+        }
+        assert_eq!(total, 1000);
+        assert_eq!(db.len(), 1);
+    }
+
+    #[test]
+    fn random_entry_finds_sparse_keys() {
+        let mut db = Db::new(KeyHasher::default());
+        db.set(b"only", s("v"), Ttl::Persist, 0);
+        let mut rng = rand::thread_rng();
+        assert_eq!(
+            db.random_entry(&mut rng, 0).map(|e| e.key.to_vec()),
+            Some(b"only".to_vec())
+        );
+    }
+}

@@ -1,0 +1,48 @@
+//! The active expiry cycle: reclaims keys whose TTL passed but that nobody reads.
+//!
+//! Runs `hz` times a second. Each run takes the keyspace lock for a bounded number of entries
+//! per step and stops once it has spent its time budget (25% of the interval at most, like
+//! Redis's slow cycle), so it never stalls clients for long. Slots are visited round robin,
+//! so every expired key is reached within a bounded number of cycles.
+
+use crate::state::Shared;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Entries examined under one lock acquisition.
+const STEP: usize = 256;
+
+pub async fn run(shared: Arc<Shared>) {
+    let mut shutdown = shared.shutdown.subscribe();
+    loop {
+        let hz = shared.settings().hz.clamp(1, 500);
+        let interval = Duration::from_millis(1000 / hz);
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = shutdown.changed() => return,
+        }
+        if !shared.active_expire.load(std::sync::atomic::Ordering::Relaxed) {
+            continue;
+        }
+        let budget = interval / 4;
+        let start = Instant::now();
+        let ndb = shared.keyspace.lock().dbs.len();
+        'dbs: for i in 0..ndb {
+            loop {
+                let now = crate::util::now_ms();
+                let mut ks = shared.keyspace.lock();
+                let Some(db) = ks.dbs.get_mut(i) else { break 'dbs };
+                let (examined, expired) = db.expire_step(now, STEP);
+                drop(ks);
+                // Stop on this database once few of the examined keys were expired (as
+                // Redis does at 10%), or when the time budget is spent.
+                if examined == 0 || expired * 10 < examined || start.elapsed() > budget {
+                    break;
+                }
+            }
+            if start.elapsed() > budget {
+                break;
+            }
+        }
+    }
+}

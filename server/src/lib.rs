@@ -1,0 +1,22 @@
+//! slotcache-server: a Redis-protocol cache server.
+//!
+//! Modules, from the wire inwards:
+//! - [`server`] listeners and per-connection tasks; [`shutdown`] signals.
+//! - [`protocol`] request parsing and reply encoding (knows nothing of commands).
+//! - [`dispatch`] admission (arity, auth, ...) and execution of one command.
+//! - [`commands`] the command table and one file per command family.
+//! - [`keyspace`] databases of per-slot tables, entries, expiry.
+//! - [`config`] redis.conf parsing and the CONFIG registry; [`clients`] connected clients;
+//!   [`state`] what all of these share; [`util`] number formats and glob matching.
+
+pub mod clients;
+pub mod commands;
+pub mod config;
+pub mod dispatch;
+pub mod keyspace;
+pub mod logging;
+pub mod protocol;
+pub mod server;
+pub mod shutdown;
+pub mod state;
+pub mod util;

@@ -1,0 +1,71 @@
+//! `slotcache-server [/path/to/slotcache.conf] [--option value ...]`, as redis-server.
+
+use slotcache_server::{config::Config, logging, server, state::Shared};
+use std::process::ExitCode;
+
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+fn usage() {
+    println!(
+        "Usage: slotcache-server [/path/to/slotcache.conf] [options]\n       \
+         slotcache-server -v or --version\n       slotcache-server -h or --help\n\n\
+         Examples:\n       slotcache-server (run with defaults)\n       \
+         slotcache-server /etc/slotcache/7000.conf\n       \
+         slotcache-server --port 7777\n       \
+         slotcache-server --port 7777 --cluster-enabled yes --cluster-node-timeout 1000\n       \
+         slotcache-server /etc/myslotcache.conf --loglevel verbose"
+    );
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("-v") | Some("--version") => {
+            println!("slotcache-server v={}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        Some("-h") | Some("--help") => {
+            usage();
+            return ExitCode::SUCCESS;
+        }
+        _ => {}
+    }
+    let config = match Config::from_args(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("\n*** FATAL CONFIG FILE ERROR ***\n{e}");
+            return ExitCode::from(1);
+        }
+    };
+    let settings = config.settings();
+    if let Err(e) = logging::init(&settings) {
+        eprintln!("{e}");
+        return ExitCode::from(1);
+    }
+    if let Err(e) = std::env::set_current_dir(&settings.dir) {
+        eprintln!("Can't chdir to '{}': {e}", settings.dir.display());
+        return ExitCode::from(1);
+    }
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let shared = Shared::new(config);
+    tracing::info!(
+        pid = std::process::id(),
+        port = settings.port,
+        "slotcache-server {} starting",
+        env!("CARGO_PKG_VERSION")
+    );
+    match rt.block_on(server::run(shared)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("server stopped: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

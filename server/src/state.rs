@@ -1,0 +1,111 @@
+//! State shared by every connection and background task of one server.
+
+use crate::clients::Registry;
+use crate::config::{Config, Settings};
+use crate::keyspace::Keyspace;
+use parking_lot::{Mutex, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::watch;
+
+/// Server-wide counters that INFO reports.
+#[derive(Default)]
+pub struct Stats {
+    pub connections_received: AtomicU64,
+    pub rejected_connections: AtomicU64,
+    pub commands_processed: AtomicU64,
+    pub net_input_bytes: AtomicU64,
+    pub net_output_bytes: AtomicU64,
+    pub errors_replied: AtomicU64,
+}
+
+impl Stats {
+    pub fn add(c: &AtomicU64, n: u64) {
+        c.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn reset(&self) {
+        for c in [
+            &self.connections_received,
+            &self.rejected_connections,
+            &self.commands_processed,
+            &self.net_input_bytes,
+            &self.net_output_bytes,
+            &self.errors_replied,
+        ] {
+            c.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
+pub struct Shared {
+    pub keyspace: Mutex<Keyspace>,
+    pub config: RwLock<Config>,
+    settings: RwLock<Arc<Settings>>,
+    pub clients: Registry,
+    pub stats: Stats,
+    /// Set to true to stop the server; every task watches it.
+    pub shutdown: watch::Sender<bool>,
+    pub started: Instant,
+    pub started_unix: u64,
+    /// The 40-hex-digit run id INFO reports.
+    pub run_id: String,
+    pub active_expire: AtomicBool,
+    /// The TCP port actually bound (differs from the config when it says 0).
+    pub bound_port: AtomicU64,
+    pub last_save_unix: AtomicU64,
+}
+
+impl Shared {
+    pub fn new(config: Config) -> Arc<Self> {
+        let settings = Arc::new(config.settings());
+        let (tx, _) = watch::channel(false);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        Arc::new(Shared {
+            keyspace: Mutex::new(Keyspace::new(settings.databases)),
+            settings: RwLock::new(settings),
+            config: RwLock::new(config),
+            clients: Registry::default(),
+            stats: Stats::default(),
+            shutdown: tx,
+            started: Instant::now(),
+            started_unix: now,
+            run_id: random_hex_id(),
+            active_expire: AtomicBool::new(true),
+            bound_port: AtomicU64::new(0),
+            last_save_unix: AtomicU64::new(now),
+        })
+    }
+
+    /// The current typed settings (cheap: an `Arc` clone).
+    pub fn settings(&self) -> Arc<Settings> {
+        self.settings.read().clone()
+    }
+
+    /// Rebuilds the typed settings after the configuration changed.
+    pub fn refresh_settings(&self) {
+        let s = Arc::new(self.config.read().settings());
+        *self.settings.write() = s;
+    }
+
+    pub fn request_shutdown(&self) {
+        self.shutdown.send_replace(true);
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+}
+
+/// 40 random hex digits (run ids, later node ids and replication ids).
+pub fn random_hex_id() -> String {
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    (0..40)
+        .map(|_| char::from_digit(rng.gen_range(0..16), 16).unwrap_or('0'))
+        .collect()
+}

@@ -1,0 +1,311 @@
+//! Small helpers shared by commands: clocks, strict number parsing and formatting as Redis
+//! does it, glob matching, memory sizes.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Wall-clock Unix time in milliseconds (expiry instants only; never for timeouts).
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Parses a signed 64-bit integer exactly as Redis's `string2ll`: no spaces, no `+`, no
+/// leading zeros, fits in i64.
+pub fn parse_i64_strict(s: &[u8]) -> Option<i64> {
+    if s.is_empty() || s.len() > 20 {
+        return None;
+    }
+    if s == b"0" {
+        return Some(0);
+    }
+    let (neg, digits) = if s[0] == b'-' { (true, &s[1..]) } else { (false, s) };
+    if digits.is_empty() || digits[0] == b'0' {
+        return None;
+    }
+    let mut v: i64 = 0;
+    for &c in digits {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        let d = (c - b'0') as i64;
+        v = if neg {
+            v.checked_mul(10)?.checked_sub(d)?
+        } else {
+            v.checked_mul(10)?.checked_add(d)?
+        };
+    }
+    Some(v)
+}
+
+/// Parses a double as Redis's `string2d`/`getDoubleFromObject`: decimal or exponent form,
+/// `inf`/`-inf`/`+inf` accepted, NaN and surrounding spaces refused.
+pub fn parse_f64(s: &[u8]) -> Option<f64> {
+    if s.is_empty() || s[0].is_ascii_whitespace() || s[s.len() - 1].is_ascii_whitespace() {
+        return None;
+    }
+    let t = std::str::from_utf8(s).ok()?;
+    let lower = t.to_ascii_lowercase();
+    match lower.as_str() {
+        "inf" | "+inf" | "infinity" | "+infinity" => return Some(f64::INFINITY),
+        "-inf" | "-infinity" => return Some(f64::NEG_INFINITY),
+        _ => {}
+    }
+    if lower.contains("nan") || lower.contains("inf") {
+        return None;
+    }
+    let v: f64 = t.parse().ok()?;
+    if v.is_nan() {
+        None
+    } else {
+        Some(v)
+    }
+}
+
+/// Formats like C's `%.17g` (what Redis uses for scores and double replies).
+pub fn fmt_double(d: f64) -> String {
+    if d.is_infinite() {
+        return if d > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    if d.is_nan() {
+        return "nan".into();
+    }
+    if d == 0.0 {
+        return if d.is_sign_negative() { "-0".into() } else { "0".into() };
+    }
+    let e = format!("{:.16e}", d);
+    let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    if !(-4..17).contains(&exp) {
+        let m = strip_zeros(mant);
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{m}e{sign}{:02}", exp.abs())
+    } else {
+        let decimals = (16 - exp).max(0) as usize;
+        strip_zeros(&format!("{:.*}", decimals, d)).to_string()
+    }
+}
+
+fn strip_zeros(s: &str) -> &str {
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        s
+    }
+}
+
+/// Formats a double the way INCRBYFLOAT and HINCRBYFLOAT store it: the shortest decimal that
+/// round-trips, never in exponent form.
+pub fn fmt_double_human(d: f64) -> String {
+    if d == 0.0 {
+        return "0".into();
+    }
+    let s = format!("{d}");
+    s
+}
+
+/// Glob-style matching as Redis's `stringmatchlen`: `*`, `?`, `[abc]`, `[^a]`, `[a-z]`, `\x`.
+pub fn glob_match(pattern: &[u8], s: &[u8], nocase: bool) -> bool {
+    glob(pattern, s, nocase, 0)
+}
+
+fn glob(p: &[u8], s: &[u8], nocase: bool, depth: u32) -> bool {
+    if depth > 1000 {
+        return false;
+    }
+    let eq = |a: u8, b: u8| {
+        if nocase {
+            a.eq_ignore_ascii_case(&b)
+        } else {
+            a == b
+        }
+    };
+    let (mut pi, mut si) = (0usize, 0usize);
+    while pi < p.len() {
+        match p[pi] {
+            b'*' => {
+                while pi + 1 < p.len() && p[pi + 1] == b'*' {
+                    pi += 1;
+                }
+                if pi + 1 == p.len() {
+                    return true;
+                }
+                for start in si..=s.len() {
+                    if glob(&p[pi + 1..], &s[start..], nocase, depth + 1) {
+                        return true;
+                    }
+                }
+                return false;
+            }
+            b'?' => {
+                if si >= s.len() {
+                    return false;
+                }
+                si += 1;
+            }
+            b'[' => {
+                if si >= s.len() {
+                    return false;
+                }
+                pi += 1;
+                let not = pi < p.len() && p[pi] == b'^';
+                if not {
+                    pi += 1;
+                }
+                let mut matched = false;
+                loop {
+                    if pi >= p.len() {
+                        pi -= 1;
+                        break;
+                    }
+                    if p[pi] == b'\\' && pi + 2 < p.len() {
+                        pi += 1;
+                        if eq(p[pi], s[si]) {
+                            matched = true;
+                        }
+                    } else if p[pi] == b']' {
+                        break;
+                    } else if pi + 2 < p.len() && p[pi + 1] == b'-' {
+                        let (mut a, mut b) = (p[pi], p[pi + 2]);
+                        if a > b {
+                            std::mem::swap(&mut a, &mut b);
+                        }
+                        let c = s[si];
+                        let (c, a, b) = if nocase {
+                            (
+                                c.to_ascii_lowercase(),
+                                a.to_ascii_lowercase(),
+                                b.to_ascii_lowercase(),
+                            )
+                        } else {
+                            (c, a, b)
+                        };
+                        if c >= a && c <= b {
+                            matched = true;
+                        }
+                        pi += 2;
+                    } else if eq(p[pi], s[si]) {
+                        matched = true;
+                    }
+                    pi += 1;
+                }
+                if not {
+                    matched = !matched;
+                }
+                if !matched {
+                    return false;
+                }
+                si += 1;
+            }
+            b'\\' if pi + 1 < p.len() => {
+                pi += 1;
+                if si >= s.len() || !eq(p[pi], s[si]) {
+                    return false;
+                }
+                si += 1;
+            }
+            c => {
+                if si >= s.len() || !eq(c, s[si]) {
+                    return false;
+                }
+                si += 1;
+            }
+        }
+        pi += 1;
+    }
+    si == s.len()
+}
+
+/// Parses a memory size as redis.conf does: `1000`, `1k` (1000), `1kb` (1024), `100mb`, `2gb`.
+pub fn parse_memory(s: &str) -> Option<u64> {
+    let t = s.trim().to_ascii_lowercase();
+    let split = t.find(|c: char| !c.is_ascii_digit() && c != '-').unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: i64 = num.parse().ok()?;
+    if n < 0 {
+        return None;
+    }
+    let mul: u64 = match unit {
+        "" | "b" => 1,
+        "k" => 1000,
+        "kb" => 1024,
+        "m" => 1000 * 1000,
+        "mb" => 1024 * 1024,
+        "g" => 1000 * 1000 * 1000,
+        "gb" => 1024 * 1024 * 1024,
+        _ => return None,
+    };
+    (n as u64).checked_mul(mul)
+}
+
+/// Human-readable bytes as INFO's `*_human` fields (`1.50M`).
+pub fn human_bytes(n: u64) -> String {
+    let n = n as f64;
+    const UNITS: [&str; 6] = ["K", "M", "G", "T", "P", "E"];
+    if n < 1024.0 {
+        return format!("{}B", n as u64);
+    }
+    let mut v = n / 1024.0;
+    let mut i = 0;
+    while v >= 1024.0 && i + 1 < UNITS.len() {
+        v /= 1024.0;
+        i += 1;
+    }
+    format!("{:.2}{}", v, UNITS[i])
+}
+
+/// ASCII-lowercases a command or option name.
+pub fn lower(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).to_ascii_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strict_integers() {
+        assert_eq!(parse_i64_strict(b"-9223372036854775808"), Some(i64::MIN));
+        assert_eq!(parse_i64_strict(b"9223372036854775808"), None);
+        assert_eq!(parse_i64_strict(b"01"), None);
+        assert_eq!(parse_i64_strict(b"+1"), None);
+        assert_eq!(parse_i64_strict(b" 1"), None);
+        assert_eq!(parse_i64_strict(b"-0"), None);
+    }
+
+    #[test]
+    fn doubles_format_like_percent_17g() {
+        assert_eq!(fmt_double(1.5), "1.5");
+        assert_eq!(fmt_double(0.1), "0.10000000000000001");
+        assert_eq!(fmt_double(1e20), "1e+20");
+        assert_eq!(fmt_double(3.0), "3");
+        assert_eq!(fmt_double(f64::NEG_INFINITY), "-inf");
+        assert_eq!(fmt_double(0.0001), "0.0001");
+        assert_eq!(fmt_double(0.00001), "1.0000000000000001e-05");
+        assert_eq!(fmt_double_human(10.6), "10.6");
+        assert_eq!(parse_f64(b"+inf"), Some(f64::INFINITY));
+        assert_eq!(parse_f64(b"nan"), None);
+        assert_eq!(parse_f64(b"1e3"), Some(1000.0));
+    }
+
+    #[test]
+    fn glob_patterns() {
+        assert!(glob_match(b"h?llo", b"hello", false));
+        assert!(glob_match(b"h*llo", b"heeeello", false));
+        assert!(glob_match(b"h[ae]llo", b"hallo", false));
+        assert!(!glob_match(b"h[^e]llo", b"hello", false));
+        assert!(glob_match(b"h[a-b]llo", b"hbllo", false));
+        assert!(glob_match(b"*", b"", false));
+        assert!(glob_match(b"a\\*", b"a*", false));
+        assert!(glob_match(b"MAX*", b"maxmemory", true));
+    }
+
+    #[test]
+    fn memory_sizes() {
+        assert_eq!(parse_memory("100mb"), Some(100 << 20));
+        assert_eq!(parse_memory("1k"), Some(1000));
+        assert_eq!(parse_memory("2GB"), Some(2 << 30));
+        assert_eq!(parse_memory("x"), None);
+    }
+}
