@@ -111,6 +111,10 @@ pub struct Conn {
     pub close_after_reply: bool,
     /// Begin a server shutdown after this batch (SHUTDOWN).
     pub shutdown_requested: bool,
+    /// READONLY was sent: reads of a replica's slots are served here (cluster mode).
+    pub readonly: bool,
+    /// ASKING was sent: the next command may touch an importing slot.
+    pub asking: bool,
     pub handle: Arc<ClientHandle>,
 }
 
@@ -124,6 +128,8 @@ impl Conn {
             reply: ReplyMode::On,
             close_after_reply: false,
             shutdown_requested: false,
+            readonly: false,
+            asking: false,
             handle,
         }
     }

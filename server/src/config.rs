@@ -97,7 +97,7 @@ pub static PARAMS: &[Param] = &[
     p("notify-keyspace-events", "", Kind::Str, true),
     p("cluster-enabled", "no", YESNO, false),
     p("cluster-config-file", "nodes.conf", Kind::Str, false),
-    p("cluster-node-timeout", "15000", Kind::Int(1, I64MAX), true),
+    p("cluster-node-timeout", "1000", Kind::Int(10, I64MAX), true),
     p("cluster-port", "0", Kind::Int(0, 65535), false),
     p("cluster-announce-ip", "", Kind::Str, true),
     p("cluster-require-full-coverage", "yes", YESNO, true),
@@ -218,6 +218,12 @@ pub struct Settings {
     pub logfile: String,
     pub maxmemory: u64,
     pub maxmemory_policy: String,
+    pub cluster_config_file: String,
+    pub cluster_node_timeout: u64,
+    pub cluster_port: u16,
+    pub cluster_announce_ip: String,
+    pub cluster_require_full_coverage: bool,
+    pub cluster_allow_reads_when_down: bool,
 }
 
 /// The whole configuration: normalized values and where they came from.
@@ -371,6 +377,12 @@ impl Config {
             logfile: s("logfile"),
             maxmemory: self.int("maxmemory") as u64,
             maxmemory_policy: s("maxmemory-policy"),
+            cluster_config_file: s("cluster-config-file"),
+            cluster_node_timeout: self.int("cluster-node-timeout").max(10) as u64,
+            cluster_port: self.int("cluster-port") as u16,
+            cluster_announce_ip: s("cluster-announce-ip"),
+            cluster_require_full_coverage: self.yes("cluster-require-full-coverage"),
+            cluster_allow_reads_when_down: self.yes("cluster-allow-reads-when-down"),
         }
     }
 

@@ -60,6 +60,25 @@ pub fn admit(
     Ok(spec)
 }
 
+/// Cluster routing: where the command's keys live decides whether it runs here.
+fn redirect(shared: &Shared, spec: &CommandSpec, args: &[Bytes]) -> Option<String> {
+    let cluster = shared.cluster.get()?;
+    let positions = spec.key_positions(args);
+    if positions.is_empty() {
+        return None;
+    }
+    let view = cluster.view();
+    let slots = positions
+        .iter()
+        .filter_map(|&i| args.get(i))
+        .map(|k| crate::keyspace::slot::key_slot(k));
+    let allow_reads = cluster
+        .allow_reads_when_down
+        .load(std::sync::atomic::Ordering::Relaxed);
+    crate::cluster::redirect::route(&view, slots, spec.has(flags::WRITE), allow_reads)
+        .map(|r| r.message())
+}
+
 /// `ERR unknown command 'x', with args beginning with: 'a' 'b' ` — Redis's exact wording.
 fn unknown_command(args: &[Bytes]) -> String {
     let mut s = format!(
@@ -94,6 +113,10 @@ pub fn execute(
     let mark = out.mark();
     match admit(args, conn, settings) {
         Ok(spec) => {
+            if let Some(msg) = redirect(shared, spec, args) {
+                out.error(&msg);
+                return finish(shared, conn, out, before, mark);
+            }
             let mut ctx = Ctx {
                 shared,
                 ks,
@@ -106,6 +129,11 @@ pub fn execute(
         }
         Err((_, msg)) => out.error(&msg),
     }
+    finish(shared, conn, out, before, mark);
+}
+
+/// Bookkeeping after a command: error counting and CLIENT REPLY suppression.
+fn finish(shared: &Shared, conn: &mut Conn, out: &mut Out, before: ReplyMode, mark: usize) {
     if out.buf.get(mark) == Some(&b'-') {
         crate::state::Stats::add(&shared.stats.errors_replied, 1);
     }

@@ -10,6 +10,7 @@
 //!   [`state`] what all of these share; [`util`] number formats and glob matching.
 
 pub mod clients;
+pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod dispatch;

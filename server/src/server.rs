@@ -248,6 +248,12 @@ async fn write_out(shared: &Shared, stream: &mut TcpStream, out: &mut Out) -> st
 /// Runs the server until shutdown: binds, starts background tasks, serves, then drains.
 pub async fn run(shared: Arc<Shared>) -> std::io::Result<()> {
     let listeners = bind(&shared).await?;
+    if shared.settings().cluster_enabled {
+        let port = shared.bound_port.load(Ordering::Relaxed) as u16;
+        let cluster = crate::cluster::startup::start(&shared, port)
+            .map_err(|e| std::io::Error::other(e))?;
+        let _ = shared.cluster.set(cluster);
+    }
     for l in &listeners {
         if let Ok(a) = l.local_addr() {
             info!("Ready to accept connections tcp on {a}");

@@ -55,6 +55,8 @@ pub struct Shared {
     /// The TCP port actually bound (differs from the config when it says 0).
     pub bound_port: AtomicU64,
     pub last_save_unix: AtomicU64,
+    /// Cluster mode's state, set at startup when `cluster-enabled yes`.
+    pub cluster: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
 }
 
 impl Shared {
@@ -78,6 +80,7 @@ impl Shared {
             active_expire: AtomicBool::new(true),
             bound_port: AtomicU64::new(0),
             last_save_unix: AtomicU64::new(now),
+            cluster: std::sync::OnceLock::new(),
         })
     }
 
@@ -89,6 +92,9 @@ impl Shared {
     /// Rebuilds the typed settings after the configuration changed.
     pub fn refresh_settings(&self) {
         let s = Arc::new(self.config.read().settings());
+        if let Some(c) = self.cluster.get() {
+            c.apply_settings(&s);
+        }
         *self.settings.write() = s;
     }
 

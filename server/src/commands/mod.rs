@@ -6,6 +6,7 @@
 
 pub mod bitmaps;
 pub mod client;
+pub mod cluster;
 pub mod config;
 pub mod connection;
 pub mod debug;
@@ -40,6 +41,7 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     info::COMMANDS,
     introspection::COMMANDS,
     debug::COMMANDS,
+    cluster::COMMANDS,
 ];
 
 /// What a handler works with.

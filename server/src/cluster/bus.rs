@@ -1,0 +1,289 @@
+//! The cluster bus network side: a listener on the bus port, one outbound link per known
+//! node, and a ticker — all on a dedicated thread with its own single-threaded runtime, so
+//! heartbeats keep flowing however busy the client-serving runtime is.
+//!
+//! Every inbound frame goes through the state machine; its actions are carried out here:
+//! replies go back on the connection the message came from, sends go on our outbound link
+//! to the target. Garbage or oversized frames drop that one connection (logged once).
+
+use super::handle::Cluster;
+use super::message::{self, Message};
+use super::state::{Action, Source};
+use bytes::BytesMut;
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+type Tx = mpsc::UnboundedSender<Vec<u8>>;
+
+struct Link {
+    tx: Tx,
+    ip: String,
+    cport: u16,
+    generation: u64,
+}
+
+/// What the bus needs to hand PUBLISH messages from other nodes to local subscribers.
+pub type Deliver = Arc<dyn Fn(Vec<u8>, Vec<u8>) + Send + Sync>;
+
+struct Bus {
+    cluster: Arc<Cluster>,
+    links: Mutex<HashMap<String, Link>>,
+    last_attempt: Mutex<HashMap<String, u64>>,
+    next_gen: std::sync::atomic::AtomicU64,
+    deliver: Option<Deliver>,
+}
+
+/// Binds the bus listeners and starts the bus thread.
+pub fn start(
+    cluster: Arc<Cluster>,
+    addrs: Vec<SocketAddr>,
+    deliver: Option<Deliver>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let mut listeners = Vec::new();
+    for a in &addrs {
+        let l = std::net::TcpListener::bind(a)?;
+        l.set_nonblocking(true)?;
+        info!("Cluster bus listening on {a}");
+        listeners.push(l);
+    }
+    let bus = Arc::new(Bus {
+        cluster,
+        links: Mutex::new(HashMap::new()),
+        last_attempt: Mutex::new(HashMap::new()),
+        next_gen: std::sync::atomic::AtomicU64::new(1),
+        deliver,
+    });
+    std::thread::Builder::new()
+        .name("cluster-bus".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    warn!("cluster bus runtime failed to start: {e}");
+                    return;
+                }
+            };
+            rt.block_on(async move {
+                for l in listeners {
+                    match TcpListener::from_std(l) {
+                        Ok(l) => {
+                            tokio::spawn(accept(bus.clone(), l));
+                        }
+                        Err(e) => warn!("cluster bus listener: {e}"),
+                    }
+                }
+                ticker(bus, shutdown).await;
+            });
+        })?;
+    Ok(())
+}
+
+async fn accept(bus: Arc<Bus>, listener: TcpListener) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                tokio::spawn(inbound(bus.clone(), stream, peer));
+            }
+            Err(e) => {
+                warn!("cluster bus accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// Writes queued frames to a socket until the queue closes or the socket fails.
+async fn writer(mut w: tokio::net::tcp::OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Vec<u8>>) {
+    while let Some(frame) = rx.recv().await {
+        if w.write_all(&frame).await.is_err() {
+            break;
+        }
+    }
+}
+
+/// Reads frames and feeds them to the state machine until the connection ends.
+async fn read_loop(
+    bus: &Bus,
+    mut r: tokio::net::tcp::OwnedReadHalf,
+    reply: &Tx,
+    src: Source,
+    who: &str,
+) {
+    let mut buf = BytesMut::with_capacity(16 * 1024);
+    loop {
+        match r.read_buf(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        loop {
+            match message::decode(&mut buf) {
+                Ok(Some(msg)) => bus.process(msg, src.clone(), reply),
+                Ok(None) => break,
+                Err(e) => {
+                    warn!("dropping cluster bus connection {who}: {e}");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+async fn inbound(bus: Arc<Bus>, stream: TcpStream, peer: SocketAddr) {
+    let _ = stream.set_nodelay(true);
+    let local = stream.local_addr().map(|a| a.ip()).unwrap_or(peer.ip());
+    let (r, w) = stream.into_split();
+    let (tx, rx) = mpsc::unbounded_channel();
+    let wt = tokio::spawn(writer(w, rx));
+    let src = Source::Inbound {
+        peer: peer.ip(),
+        local,
+    };
+    read_loop(&bus, r, &tx, src, &peer.to_string()).await;
+    drop(tx);
+    wt.abort();
+    debug!("cluster bus inbound connection from {peer} closed");
+}
+
+async fn outbound(bus: Arc<Bus>, id: String, ip: String, cport: u16, rx: mpsc::UnboundedReceiver<Vec<u8>>, tx: Tx, generation: u64) {
+    let timeout = Duration::from_millis(bus.cluster.state.lock().node_timeout.max(100));
+    let addr = format!("{}:{cport}", if ip.contains(':') { format!("[{ip}]") } else { ip.clone() });
+    let stream = match tokio::time::timeout(timeout, TcpStream::connect(&addr)).await {
+        Ok(Ok(s)) => s,
+        _ => {
+            debug!("cluster bus: could not connect to {id} at {addr}");
+            bus.drop_link(&id, generation);
+            return;
+        }
+    };
+    let _ = stream.set_nodelay(true);
+    {
+        let mut s = bus.cluster.state.lock();
+        s.set_link(&id, true);
+    }
+    let (r, w) = stream.into_split();
+    let wt = tokio::spawn(writer(w, rx));
+    read_loop(&bus, r, &tx, Source::Outbound(id.clone()), &id).await;
+    wt.abort();
+    bus.drop_link(&id, generation);
+}
+
+impl Bus {
+    fn process(&self, msg: Message, src: Source, reply: &Tx) {
+        let actions = {
+            let mut s = self.cluster.state.lock();
+            let now = self.cluster.now();
+            let a = s.handle(msg, src, now);
+            if s.needs_save {
+                self.cluster.publish(&mut s);
+            }
+            a
+        };
+        self.execute(actions, Some(reply));
+    }
+
+    fn execute(&self, actions: Vec<Action>, reply: Option<&Tx>) {
+        for a in actions {
+            match a {
+                Action::Reply(m) => {
+                    if let Some(r) = reply {
+                        let _ = r.send(message::encode(&m));
+                    }
+                }
+                Action::Send(id, m) => {
+                    if let Some(l) = self.links.lock().get(&id) {
+                        let _ = l.tx.send(message::encode(&m));
+                    }
+                }
+                Action::Deliver { channel, message } => {
+                    if let Some(d) = &self.deliver {
+                        d(channel, message);
+                    }
+                }
+            }
+        }
+    }
+
+    fn drop_link(&self, id: &str, generation: u64) {
+        let mut links = self.links.lock();
+        if links.get(id).is_some_and(|l| l.generation == generation) {
+            links.remove(id);
+            drop(links);
+            self.cluster.state.lock().set_link(id, false);
+        }
+    }
+
+    /// Opens links to nodes that have none (with a retry pace), closes links to nodes that
+    /// are gone or moved.
+    fn reconcile_links(self: &Arc<Self>, now: u64) {
+        let (targets, retry): (Vec<(String, String, u16)>, u64) = {
+            let s = self.cluster.state.lock();
+            (
+                s.nodes
+                    .values()
+                    .filter(|n| n.id != s.myself && !n.ip.is_empty())
+                    .map(|n| (n.id.clone(), n.ip.clone(), n.cport))
+                    .collect(),
+                s.ping_interval(),
+            )
+        };
+        let mut links = self.links.lock();
+        links.retain(|id, l| targets.iter().any(|(t, ip, cp)| t == id && *ip == l.ip && *cp == l.cport));
+        let mut attempts = self.last_attempt.lock();
+        attempts.retain(|id, _| targets.iter().any(|(t, _, _)| t == id));
+        for (id, ip, cport) in targets {
+            if links.contains_key(&id) {
+                continue;
+            }
+            let last = attempts.get(&id).copied().unwrap_or(0);
+            if last != 0 && now.saturating_sub(last) < retry {
+                continue;
+            }
+            attempts.insert(id.clone(), now);
+            let (tx, rx) = mpsc::unbounded_channel();
+            let generation = self.next_gen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            links.insert(
+                id.clone(),
+                Link {
+                    tx: tx.clone(),
+                    ip: ip.clone(),
+                    cport,
+                    generation,
+                },
+            );
+            tokio::spawn(outbound(self.clone(), id, ip, cport, rx, tx, generation));
+        }
+    }
+}
+
+async fn ticker(bus: Arc<Bus>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        let interval = bus.cluster.state.lock().ping_interval();
+        let tick = Duration::from_millis((interval / 4).clamp(5, 100));
+        tokio::select! {
+            _ = tokio::time::sleep(tick) => {}
+            _ = shutdown.changed() => {
+                let mut s = bus.cluster.state.lock();
+                s.needs_save = true;
+                let _ = bus.cluster.save_now(&mut s);
+                return;
+            }
+        }
+        let now = bus.cluster.now();
+        bus.reconcile_links(now);
+        let actions = {
+            let mut s = bus.cluster.state.lock();
+            let a = s.tick(now);
+            bus.cluster.publish(&mut s);
+            a
+        };
+        bus.execute(actions, None);
+    }
+}

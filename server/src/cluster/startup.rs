@@ -1,0 +1,78 @@
+//! Bringing cluster mode up at server start: load or create the node's identity, publish
+//! the first view, start the bus.
+
+use super::bus;
+use super::handle::Cluster;
+use super::nodes_conf;
+use super::state::ClusterState;
+use crate::state::Shared;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tracing::info;
+
+/// Starts cluster mode. `port` is the bound client port.
+pub fn start(shared: &Arc<Shared>, port: u16) -> Result<Arc<Cluster>, String> {
+    let s = shared.settings();
+    let cport = if s.cluster_port != 0 { s.cluster_port } else { port.checked_add(10000).ok_or("client port + 10000 exceeds 65535: set cluster-port")? };
+    let path = PathBuf::from(&s.cluster_config_file);
+    let now = 1;
+    let state = match nodes_conf::load(&path, s.cluster_node_timeout, now)? {
+        Some(mut st) => {
+            info!(id = %st.myself, "Node configuration loaded, I'm {}", st.myself);
+            let me = st.myself.clone();
+            if let Some(n) = st.nodes.get_mut(&me) {
+                n.port = port;
+                n.cport = cport;
+                if !s.cluster_announce_ip.is_empty() {
+                    n.ip = s.cluster_announce_ip.clone();
+                }
+            }
+            st.announced_ip = !s.cluster_announce_ip.is_empty();
+            st.node_timeout = s.cluster_node_timeout;
+            st
+        }
+        None => {
+            let id = crate::state::random_hex_id();
+            info!("No cluster configuration found, I'm {id}");
+            let mut st = ClusterState::new(id, s.cluster_announce_ip.clone(), port, cport, s.cluster_node_timeout, now);
+            st.needs_save = true;
+            st
+        }
+    };
+    let cluster = Cluster::new(state, path);
+    {
+        let mut st = cluster.state.lock();
+        st.require_full_coverage = s.cluster_require_full_coverage;
+        st.update_state(cluster.now());
+        st.needs_save = true;
+        cluster
+            .save_now(&mut st)
+            .map_err(|e| format!("Can't write the cluster config file: {e}"))?;
+        cluster.publish(&mut st);
+    }
+    cluster
+        .allow_reads_when_down
+        .store(s.cluster_allow_reads_when_down, std::sync::atomic::Ordering::Relaxed);
+    let mut addrs = Vec::new();
+    for b in &s.bind {
+        let (optional, host) = match b.strip_prefix('-') {
+            Some(h) => (true, h),
+            None => (false, b.as_str()),
+        };
+        let host = if host == "*" { "0.0.0.0" } else { host };
+        let text = if host.contains(':') { format!("[{host}]:{cport}") } else { format!("{host}:{cport}") };
+        match text.parse::<SocketAddr>() {
+            Ok(a) => {
+                if std::net::TcpListener::bind(a).is_ok() || !optional {
+                    addrs.push(a);
+                }
+            }
+            Err(_) if optional => {}
+            Err(e) => return Err(format!("bad bind address {b}: {e}")),
+        }
+    }
+    bus::start(cluster.clone(), addrs, None, shared.shutdown.subscribe())
+        .map_err(|e| format!("Can't start the cluster bus on port {cport}: {e}"))?;
+    Ok(cluster)
+}

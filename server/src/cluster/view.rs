@@ -1,0 +1,123 @@
+//! What command handlers see of the cluster: an immutable routing snapshot ([`View`]),
+//! republished by the bus whenever ownership or health may have changed, plus the text
+//! renderings of CLUSTER NODES / nodes.conf.
+
+use super::node::{Health, Node};
+use super::slots::format_ranges;
+use super::state::ClusterState;
+use crate::keyspace::slot::SLOTS;
+
+/// Index meaning "no owner" in [`View::owners`].
+pub const NO_OWNER: u16 = u16::MAX;
+
+/// A routing snapshot: slot -> owner, owner addresses, and whether the cluster is up.
+#[derive(Clone, Debug)]
+pub struct View {
+    pub myself: String,
+    /// Owner of each slot, as an index into `addrs`, or [`NO_OWNER`].
+    pub owners: Vec<u16>,
+    /// `ip:port` of each owner referenced by `owners`.
+    pub addrs: Vec<String>,
+    /// Index of myself in `addrs` (or `NO_OWNER` when I own nothing).
+    pub me: u16,
+    pub ok: bool,
+}
+
+impl View {
+    pub fn empty() -> Self {
+        View {
+            myself: String::new(),
+            owners: vec![NO_OWNER; SLOTS],
+            addrs: Vec::new(),
+            me: NO_OWNER,
+            ok: false,
+        }
+    }
+
+    pub fn build(s: &ClusterState) -> Self {
+        let mut addrs: Vec<String> = Vec::new();
+        let mut index: std::collections::HashMap<&str, u16> = std::collections::HashMap::new();
+        let mut owners = vec![NO_OWNER; SLOTS];
+        let mut me = NO_OWNER;
+        for (slot, o) in s.owners.iter().enumerate() {
+            let Some(id) = o else { continue };
+            let i = match index.get(id.as_str()) {
+                Some(&i) => i,
+                None => {
+                    let n = &s.nodes[id];
+                    let i = addrs.len() as u16;
+                    addrs.push(format!("{}:{}", n.ip, n.port));
+                    index.insert(id.as_str(), i);
+                    if *id == s.myself {
+                        me = i;
+                    }
+                    i
+                }
+            };
+            owners[slot] = i;
+        }
+        View {
+            myself: s.myself.clone(),
+            owners,
+            addrs,
+            me,
+            ok: s.ok,
+        }
+    }
+}
+
+
+/// One CLUSTER NODES line (without the newline).
+pub fn node_line(s: &ClusterState, n: &Node, wall: &dyn Fn(u64) -> u64) -> String {
+    let me = n.id == s.myself;
+    let primary = n.primary_id().unwrap_or("-");
+    let config_epoch = match n.primary_id().and_then(|p| s.nodes.get(p)) {
+        Some(p) => p.config_epoch,
+        None => n.config_epoch,
+    };
+    let (ping, pong) = if me {
+        (0, 0)
+    } else {
+        (
+            if n.ping_sent == 0 { 0 } else { wall(n.ping_sent) },
+            wall(n.pong_received),
+        )
+    };
+    let link = if me || n.link_up { "connected" } else { "disconnected" };
+    let mut line = format!(
+        "{} {} {} {} {} {} {} {}",
+        n.id,
+        n.addr_field(),
+        n.flags_field(me),
+        primary,
+        ping,
+        pong,
+        config_epoch,
+        link
+    );
+    if n.is_primary() && !n.slots.is_empty() {
+        line.push(' ');
+        line.push_str(&format_ranges(&n.slots.ranges()));
+    }
+    line
+}
+
+/// CLUSTER NODES: myself first, then the others (handshake nodes included, as Redis).
+pub fn nodes_text(s: &ClusterState, wall: &dyn Fn(u64) -> u64) -> String {
+    let mut out = String::new();
+    out.push_str(&node_line(s, s.me(), wall));
+    out.push('\n');
+    for n in s.nodes.values().filter(|n| n.id != s.myself) {
+        out.push_str(&node_line(s, n, wall));
+        out.push('\n');
+    }
+    out
+}
+
+/// `health` as CLUSTER SHARDS reports it.
+pub fn health_word(n: &Node) -> &'static str {
+    match n.health {
+        Health::Fail | Health::PFail => "fail",
+        Health::Ok => "online",
+    }
+}
