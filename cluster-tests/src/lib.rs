@@ -9,6 +9,8 @@
 //! (`/dev/shm`) when it exists. Without `SLOTCACHE_SERVER_BIN`, the newer of the release and
 //! debug builds is used.
 
+pub mod cluster;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -213,6 +215,21 @@ impl Node {
         }
         let _ = c.kill();
         c.wait().ok()
+    }
+
+    /// Kills the process (SIGKILL) and waits for it.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts the process again with the same options and directory (after `kill` or
+    /// `terminate`).
+    pub fn restart(&mut self) -> Result<(), String> {
+        self.kill();
+        self.spawn()
     }
 
     /// Waits for the process to exit on its own (after SHUTDOWN), up to `secs`.

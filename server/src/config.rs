@@ -224,6 +224,15 @@ pub struct Settings {
     pub cluster_announce_ip: String,
     pub cluster_require_full_coverage: bool,
     pub cluster_allow_reads_when_down: bool,
+    /// Compact-encoding thresholds (Redis's names and meanings).
+    pub hash_max_listpack_entries: usize,
+    pub hash_max_listpack_value: usize,
+    pub list_max_listpack_size: i64,
+    pub set_max_intset_entries: usize,
+    pub set_max_listpack_entries: usize,
+    pub zset_max_listpack_entries: usize,
+    pub zset_max_listpack_value: usize,
+    pub notify_keyspace_events: String,
 }
 
 /// The whole configuration: normalized values and where they came from.
@@ -383,6 +392,14 @@ impl Config {
             cluster_announce_ip: s("cluster-announce-ip"),
             cluster_require_full_coverage: self.yes("cluster-require-full-coverage"),
             cluster_allow_reads_when_down: self.yes("cluster-allow-reads-when-down"),
+            hash_max_listpack_entries: self.int("hash-max-listpack-entries").max(0) as usize,
+            hash_max_listpack_value: self.int("hash-max-listpack-value").max(0) as usize,
+            list_max_listpack_size: self.int("list-max-listpack-size"),
+            set_max_intset_entries: self.int("set-max-intset-entries").max(0) as usize,
+            set_max_listpack_entries: self.int("set-max-listpack-entries").max(0) as usize,
+            zset_max_listpack_entries: self.int("zset-max-listpack-entries").max(0) as usize,
+            zset_max_listpack_value: self.int("zset-max-listpack-value").max(0) as usize,
+            notify_keyspace_events: s("notify-keyspace-events"),
         }
     }
 

@@ -6,13 +6,18 @@
 //! seconds, or (under an LFU policy) a decay time and a logarithmic counter.
 
 use super::small::SmallBytes;
+use super::types::{HashValue, ListValue, SetValue, ZSetValue};
 
 /// A key's value. Every type the server supports is a variant here, so a `match` on it tells
 /// the compiler every place a new type must be handled (TYPE, DUMP, DIGEST, memory, ...).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
-    /// A Redis string (also integers and bitmaps).
+    /// A Redis string (also integers, bitmaps and HyperLogLogs).
     Str(SmallBytes),
+    Hash(Box<HashValue>),
+    List(Box<ListValue>),
+    Set(Box<SetValue>),
+    ZSet(Box<ZSetValue>),
 }
 
 impl Value {
@@ -20,6 +25,10 @@ impl Value {
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Str(_) => "string",
+            Value::Hash(_) => "hash",
+            Value::List(_) => "list",
+            Value::Set(_) => "set",
+            Value::ZSet(_) => "zset",
         }
     }
 
@@ -36,6 +45,10 @@ impl Value {
                     "raw"
                 }
             }
+            Value::Hash(v) => v.encoding(),
+            Value::List(v) => v.encoding(),
+            Value::Set(v) => v.encoding(),
+            Value::ZSet(v) => v.encoding(),
         }
     }
 
@@ -43,6 +56,10 @@ impl Value {
     pub fn heap_size(&self) -> usize {
         match self {
             Value::Str(s) => s.heap_size(),
+            Value::Hash(v) => std::mem::size_of::<HashValue>() + v.memory(),
+            Value::List(v) => std::mem::size_of::<ListValue>() + v.memory(),
+            Value::Set(v) => std::mem::size_of::<SetValue>() + v.memory(),
+            Value::ZSet(v) => std::mem::size_of::<ZSetValue>() + v.memory(),
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod entry;
 pub mod expire;
 pub mod slot;
 pub mod small;
+pub mod types;
 
 pub use db::{Db, KeyHasher, Ttl};
 pub use entry::{Entry, Value};

@@ -1,0 +1,108 @@
+//! Test clusters: N nodes started with `cluster-enabled yes` and an explicit node timeout,
+//! formed with stock `redis-cli --cluster create` or by hand, polled through CLUSTER INFO /
+//! CLUSTER NODES with deadlines (never bare sleeps).
+
+use crate::{run_tool, wait_for, Node};
+use std::time::Duration;
+
+/// The node timeout tests run with (explicit, as the test rules require).
+pub const NODE_TIMEOUT_MS: u64 = 1000;
+
+pub struct TestCluster {
+    pub nodes: Vec<Node>,
+}
+
+/// Runs a command on a node through the `redis` crate and returns it as a string.
+pub fn query_string(node: &Node, args: &[&str]) -> redis::RedisResult<String> {
+    let mut c = node.client();
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    cmd.query(&mut c)
+}
+
+impl TestCluster {
+    /// Starts `n` empty cluster-enabled nodes.
+    pub fn start(n: usize, extra: &[&str]) -> TestCluster {
+        let timeout = NODE_TIMEOUT_MS.to_string();
+        let mut args = vec!["--cluster-enabled", "yes", "--cluster-node-timeout", timeout.as_str()];
+        args.extend_from_slice(extra);
+        TestCluster {
+            nodes: (0..n).map(|_| Node::start(&args)).collect(),
+        }
+    }
+
+    pub fn addrs(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect()
+    }
+
+    /// `redis-cli --cluster create <addrs> --cluster-replicas R --cluster-yes`.
+    pub fn create_with_redis_cli(&self, replicas: usize) -> (bool, String) {
+        let addrs = self.addrs();
+        let r = replicas.to_string();
+        let mut args: Vec<&str> = vec!["--cluster", "create"];
+        args.extend(addrs.iter().map(|s| s.as_str()));
+        args.extend(["--cluster-replicas", r.as_str(), "--cluster-yes"]);
+        run_tool("redis-cli", &args, None)
+    }
+
+    /// Forms the cluster by hand: ADDSLOTSRANGE an even split, then MEET the first node.
+    pub fn form_by_hand(&self) {
+        let n = self.nodes.len() as u32;
+        for (i, node) in self.nodes.iter().enumerate() {
+            let start = 16384 * i as u32 / n;
+            let end = 16384 * (i as u32 + 1) / n - 1;
+            let r = query_string(node, &["CLUSTER", "ADDSLOTSRANGE", &start.to_string(), &end.to_string()]);
+            assert_eq!(r.as_deref(), Ok("OK"));
+        }
+        let first = self.nodes[0].port.to_string();
+        for node in &self.nodes[1..] {
+            let r = query_string(node, &["CLUSTER", "MEET", "127.0.0.1", &first]);
+            assert_eq!(r.as_deref(), Ok("OK"));
+        }
+    }
+
+    /// Waits until every node reports `cluster_state:ok` and knows every node.
+    pub fn wait_ok(&self, timeout: Duration) -> bool {
+        let n = self.nodes.len();
+        wait_for(timeout, || {
+            self.nodes
+                .iter()
+                .all(|node| {
+                    let info = query_string(node, &["CLUSTER", "INFO"]).unwrap_or_default();
+                    info.contains("cluster_state:ok")
+                        && info.contains(&format!("cluster_known_nodes:{n}\r"))
+                })
+                .then_some(())
+        })
+        .is_some()
+    }
+
+    /// A cluster client of the `redis` crate seeded with every node.
+    pub fn cluster_client(&self) -> redis::cluster::ClusterConnection {
+        let urls: Vec<String> = self.nodes.iter().map(|n| n.url()).collect();
+        let client = redis::cluster::ClusterClientBuilder::new(urls)
+            .connection_timeout(Duration::from_secs(5))
+            .response_timeout(Duration::from_secs(10))
+            .build()
+            .expect("cluster client");
+        client.get_connection().expect("cluster connection")
+    }
+}
+
+/// Parses CLUSTER NODES into (id, addr, flags, slots) tuples.
+pub fn parse_nodes(text: &str) -> Vec<(String, String, String, Vec<String>)> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (
+                f[0].to_string(),
+                f[1].to_string(),
+                f[2].to_string(),
+                f[8..].iter().map(|s| s.to_string()).collect(),
+            )
+        })
+        .collect()
+}

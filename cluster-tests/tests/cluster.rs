@@ -1,0 +1,203 @@
+//! Cluster mode end to end: forming clusters with stock tools, routing, redirects byte for
+//! byte, restarts from nodes.conf, and membership spreading by gossip.
+
+use cluster_tests::cluster::{parse_nodes, query_string, TestCluster, NODE_TIMEOUT_MS};
+use cluster_tests::{raw_exchange, run_tool, wait_for, Node};
+use std::time::Duration;
+
+fn ok_within(c: &TestCluster) {
+    assert!(
+        c.wait_ok(Duration::from_secs(15)),
+        "cluster did not become ok: {}",
+        c.nodes.iter().map(|n| n.log()).collect::<Vec<_>>().join("\n----\n")
+    );
+}
+
+#[test]
+fn redis_cli_cluster_create_then_check_is_clean() {
+    let c = TestCluster::start(3, &[]);
+    let (ok, out) = c.create_with_redis_cli(0);
+    assert!(ok, "create failed: {out}");
+    assert!(out.contains("[OK] All 16384 slots covered."), "{out}");
+    ok_within(&c);
+    let (ok, out) = run_tool("redis-cli", &["--cluster", "check", &c.addrs()[1]], None);
+    assert!(ok, "check failed: {out}");
+    assert!(out.contains("[OK] All nodes agree about slots configuration."), "{out}");
+    assert!(out.contains("[OK] All 16384 slots covered."), "{out}");
+    let (ok, out) = run_tool("redis-cli", &["--cluster", "info", &c.addrs()[0]], None);
+    assert!(ok && out.contains("3 masters"), "{out}");
+}
+
+#[test]
+fn cluster_formed_by_hand_agrees_everywhere() {
+    let c = TestCluster::start(3, &[]);
+    c.form_by_hand();
+    ok_within(&c);
+    let views: Vec<Vec<(String, Vec<String>)>> = c
+        .nodes
+        .iter()
+        .map(|n| {
+            let mut v: Vec<(String, Vec<String>)> = parse_nodes(&query_string(n, &["CLUSTER", "NODES"]).unwrap())
+                .into_iter()
+                .map(|(id, _, _, slots)| (id, slots))
+                .collect();
+            v.sort();
+            v
+        })
+        .collect();
+    assert_eq!(views[0], views[1]);
+    assert_eq!(views[1], views[2]);
+    let myself_lines = query_string(&c.nodes[0], &["CLUSTER", "NODES"]).unwrap();
+    assert_eq!(myself_lines.lines().filter(|l| l.contains("myself,master")).count(), 1);
+}
+
+#[test]
+fn keys_written_by_a_cluster_client_are_read_back_by_redis_cli_from_another_node() {
+    let c = TestCluster::start(3, &[]);
+    c.form_by_hand();
+    ok_within(&c);
+    let mut conn = c.cluster_client();
+    for i in 0..10_000 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("key:{i}"))
+            .arg(format!("value:{i}"))
+            .query(&mut conn)
+            .unwrap();
+    }
+    let total: i64 = c
+        .nodes
+        .iter()
+        .map(|n| redis::cmd("DBSIZE").query::<i64>(&mut n.client()).unwrap())
+        .sum();
+    assert_eq!(total, 10_000);
+    for i in (0..10_000).step_by(997) {
+        let (ok, out) = c.nodes[2].cli(&["-c", "GET", &format!("key:{i}")]);
+        assert!(ok);
+        assert_eq!(out.trim(), format!("value:{i}"));
+    }
+}
+
+#[test]
+fn redirect_errors_match_redis_byte_for_byte() {
+    let c = TestCluster::start(3, &[]);
+    c.form_by_hand();
+    ok_within(&c);
+    // "foo" hashes to slot 12182, served by the third node.
+    let mut s = c.nodes[0].raw();
+    let got = raw_exchange(&mut s, b"GET foo\r\n", 10);
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        format!("-MOVED 12182 127.0.0.1:{}\r\n", c.nodes[2].port)
+    );
+    let got = raw_exchange(&mut s, b"DEL foo bar\r\n", 10);
+    assert_eq!(got, b"-CROSSSLOT Keys in request don't hash to the same slot\r\n");
+    // Same slot through a hash tag: served (or redirected together).
+    let got = raw_exchange(&mut s, b"DEL {foo}a {foo}b\r\n", 10);
+    assert!(got.starts_with(b"-MOVED 12182 "), "{}", String::from_utf8_lossy(&got));
+    // An unserved slot.
+    let mut n0 = c.nodes[0].client();
+    let _: () = redis::cmd("CLUSTER").arg("DELSLOTS").arg(0).query(&mut n0).unwrap();
+    // "{06S}" hashes to slot 0.
+    let got = raw_exchange(&mut s, b"GET {06S}x\r\n", 10);
+    assert_eq!(got, b"-CLUSTERDOWN Hash slot not served\r\n");
+    // With a slot uncovered the cluster is down everywhere.
+    let down = wait_for(Duration::from_secs(5), || {
+        let got = raw_exchange(&mut s, b"GET {user}1\r\n", 10);
+        (got == b"-CLUSTERDOWN The cluster is down\r\n").then_some(())
+    });
+    assert!(down.is_some());
+    // Keyless commands still run.
+    let got = raw_exchange(&mut s, b"PING\r\n", 7);
+    assert_eq!(got, b"+PONG\r\n");
+}
+
+#[test]
+fn nodes_restarted_from_nodes_conf_keep_id_and_slots() {
+    let mut c = TestCluster::start(3, &[]);
+    c.form_by_hand();
+    ok_within(&c);
+    let before: Vec<String> = c
+        .nodes
+        .iter()
+        .map(|n| query_string(n, &["CLUSTER", "MYID"]).unwrap())
+        .collect();
+    let slots_before = query_string(&c.nodes[1], &["CLUSTER", "NODES"]).unwrap();
+    for n in c.nodes.iter_mut() {
+        n.terminate();
+    }
+    for n in c.nodes.iter_mut() {
+        n.restart().expect("restart");
+    }
+    ok_within(&c);
+    let after: Vec<String> = c
+        .nodes
+        .iter()
+        .map(|n| query_string(n, &["CLUSTER", "MYID"]).unwrap())
+        .collect();
+    assert_eq!(before, after);
+    let slots_after = query_string(&c.nodes[1], &["CLUSTER", "NODES"]).unwrap();
+    let norm = |t: &str| {
+        let mut v: Vec<(String, Vec<String>)> = parse_nodes(t).into_iter().map(|(id, _, _, s)| (id, s)).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(norm(&slots_before), norm(&slots_after));
+}
+
+#[test]
+fn corrupted_nodes_conf_stops_the_node_with_a_clear_error() {
+    let mut n = Node::start(&["--cluster-enabled", "yes", "--cluster-node-timeout", "1000"]);
+    n.terminate();
+    let conf = n.dir.path().join("nodes.conf");
+    let text = std::fs::read_to_string(&conf).unwrap();
+    std::fs::write(&conf, &text[..text.len() / 3]).unwrap();
+    let err = n.restart().expect_err("must refuse a corrupted nodes.conf");
+    assert!(err.contains("corrupted cluster config file"), "{err}");
+}
+
+#[test]
+fn a_node_that_meets_one_member_is_known_to_all_within_two_timeouts() {
+    let c = TestCluster::start(3, &[]);
+    c.form_by_hand();
+    ok_within(&c);
+    let newcomer = Node::start(&["--cluster-enabled", "yes", "--cluster-node-timeout", &NODE_TIMEOUT_MS.to_string()]);
+    let id = query_string(&newcomer, &["CLUSTER", "MYID"]).unwrap();
+    let r = query_string(&newcomer, &["CLUSTER", "MEET", "127.0.0.1", &c.nodes[0].port.to_string()]);
+    assert_eq!(r.as_deref(), Ok("OK"));
+    let everyone = wait_for(Duration::from_millis(2 * NODE_TIMEOUT_MS + 500), || {
+        c.nodes
+            .iter()
+            .all(|n| query_string(n, &["CLUSTER", "NODES"]).unwrap_or_default().contains(&id))
+            .then_some(())
+    });
+    assert!(everyone.is_some(), "not every node learned {id} in time");
+    let info = query_string(&newcomer, &["CLUSTER", "INFO"]).unwrap();
+    assert!(info.contains("cluster_known_nodes:4"), "{info}");
+}
+
+#[test]
+fn cluster_commands_validate_their_arguments() {
+    let n = Node::start(&["--cluster-enabled", "yes", "--cluster-node-timeout", "1000"]);
+    let mut c = n.client();
+    let e = |r: redis::RedisResult<String>| r.unwrap_err().to_string();
+    assert!(e(redis::cmd("CLUSTER").arg("ADDSLOTS").arg(16384).query(&mut c)).contains("Invalid or out of range slot"));
+    let _: String = redis::cmd("CLUSTER").arg("ADDSLOTS").arg(5).query(&mut c).unwrap();
+    assert!(e(redis::cmd("CLUSTER").arg("ADDSLOTS").arg(5).query(&mut c)).contains("Slot 5 is already busy"));
+    assert!(e(redis::cmd("CLUSTER").arg("DELSLOTS").arg(6).query(&mut c)).contains("Slot 6 is already unassigned"));
+    assert!(e(redis::cmd("CLUSTER").arg("MEET").arg("nonsense").arg(1).query(&mut c)).contains("Invalid node address"));
+    assert!(e(redis::cmd("CLUSTER").arg("FORGET").arg("x".repeat(40)).query(&mut c)).contains("Unknown node"));
+    assert!(e(redis::cmd("SELECT").arg(1).query(&mut c)).contains("SELECT is not allowed in cluster mode"));
+    let slot: i64 = redis::cmd("CLUSTER").arg("KEYSLOT").arg("foo").query(&mut c).unwrap();
+    assert_eq!(slot, 12182);
+    let bumped: String = redis::cmd("CLUSTER").arg("BUMPEPOCH").query(&mut c).unwrap();
+    assert!(bumped.starts_with("BUMPED"), "{bumped}");
+    let _: String = redis::cmd("CONFIG").arg("SET").arg("cluster-node-timeout").arg("2000").query(&mut c).unwrap_or_default();
+}
+
+#[test]
+fn standalone_node_refuses_cluster_commands() {
+    let n = Node::start(&[]);
+    let mut c = n.client();
+    let r: redis::RedisResult<String> = redis::cmd("CLUSTER").arg("INFO").query(&mut c);
+    assert!(r.unwrap_err().to_string().contains("cluster support disabled"));
+}

@@ -1,0 +1,30 @@
+//! A sorted set: member -> score, ordered by (score, member).
+//!
+//! Representation and operations are owned by this module; the rest of the server sees only
+//! its methods (length, encoding name, memory, payload encoding for DUMP and replication).
+
+/// A sorted set: member -> score, ordered by (score, member).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ZSetValue {
+    items: Vec<crate::keyspace::SmallBytes>,
+}
+
+impl ZSetValue {
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// The name OBJECT ENCODING reports.
+    pub fn encoding(&self) -> &'static str {
+        "listpack"
+    }
+
+    /// Heap bytes owned by the value.
+    pub fn memory(&self) -> usize {
+        self.items.iter().map(|i| 24 + i.heap_size()).sum()
+    }
+}
