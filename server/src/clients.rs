@@ -115,7 +115,27 @@ pub struct Conn {
     pub readonly: bool,
     /// ASKING was sent: the next command may touch an importing slot.
     pub asking: bool,
+    /// The port a replica said it listens on (REPLCONF listening-port).
+    pub repl_listening_port: u16,
+    /// Replication offset after this client's last write (WAIT waits for it).
+    pub woff: u64,
+    /// A WAIT in progress: the connection replies once enough replicas acknowledged.
+    pub wait: Option<Wait>,
+    /// Set by PSYNC: the connection becomes a replica link after this batch.
+    pub replica_link: Option<(
+        Arc<crate::replication::feed::ReplicaLink>,
+        tokio::sync::mpsc::UnboundedReceiver<bytes::Bytes>,
+    )>,
     pub handle: Arc<ClientHandle>,
+}
+
+/// WAIT numreplicas timeout, parked until acknowledgements arrive or time runs out.
+#[derive(Clone, Copy, Debug)]
+pub struct Wait {
+    pub offset: u64,
+    pub replicas: usize,
+    /// `None`: wait forever (timeout 0).
+    pub deadline: Option<tokio::time::Instant>,
 }
 
 impl Conn {
@@ -130,6 +150,10 @@ impl Conn {
             shutdown_requested: false,
             readonly: false,
             asking: false,
+            repl_listening_port: 0,
+            woff: 0,
+            wait: None,
+            replica_link: None,
             handle,
         }
     }

@@ -233,6 +233,17 @@ pub struct Settings {
     pub zset_max_listpack_entries: usize,
     pub zset_max_listpack_value: usize,
     pub notify_keyspace_events: String,
+    pub repl_timeout_secs: u64,
+    pub repl_ping_period_secs: u64,
+    pub repl_backlog_size: usize,
+    pub masterauth: String,
+    pub masteruser: String,
+    pub replica_read_only: bool,
+    pub replica_serve_stale_data: bool,
+    pub min_replicas_to_write: usize,
+    pub min_replicas_max_lag: u64,
+    /// Hard output-buffer limit of replica links (`client-output-buffer-limit replica ...`).
+    pub replica_obuf_hard: usize,
 }
 
 /// The whole configuration: normalized values and where they came from.
@@ -400,6 +411,16 @@ impl Config {
             zset_max_listpack_entries: self.int("zset-max-listpack-entries").max(0) as usize,
             zset_max_listpack_value: self.int("zset-max-listpack-value").max(0) as usize,
             notify_keyspace_events: s("notify-keyspace-events"),
+            repl_timeout_secs: self.int("repl-timeout").max(1) as u64,
+            repl_ping_period_secs: self.int("repl-ping-replica-period").max(1) as u64,
+            repl_backlog_size: self.int("repl-backlog-size").max(16384) as usize,
+            masterauth: s("masterauth"),
+            masteruser: s("masteruser"),
+            replica_read_only: self.yes("replica-read-only"),
+            replica_serve_stale_data: self.yes("replica-serve-stale-data"),
+            min_replicas_to_write: self.int("min-replicas-to-write").max(0) as usize,
+            min_replicas_max_lag: self.int("min-replicas-max-lag").max(0) as u64,
+            replica_obuf_hard: obuf_hard(&s("client-output-buffer-limit"), &["replica", "slave"]),
         }
     }
 
@@ -438,6 +459,17 @@ impl Config {
         }
         write_atomically(path, out.as_bytes()).map_err(|e| format!("Rewriting config file: {e}"))
     }
+}
+
+/// The hard limit of one class in a `client-output-buffer-limit` value
+/// (`normal 0 0 0 replica 256mb 64mb 60 pubsub 32mb 8mb 60`); 0 = unlimited.
+pub fn obuf_hard(value: &str, classes: &[&str]) -> usize {
+    let words: Vec<&str> = value.split_whitespace().collect();
+    words
+        .chunks(4)
+        .find(|c| c.len() == 4 && classes.contains(&c[0]))
+        .and_then(|c| parse_memory(c[1]))
+        .unwrap_or(0) as usize
 }
 
 fn format_line(name: &str, value: &str) -> String {

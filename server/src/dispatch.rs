@@ -60,8 +60,119 @@ pub fn admit(
     Ok(spec)
 }
 
+/// Replica and min-replicas checks: where this node's replication role forbids a command.
+fn replication_gate(ks: &Keyspace, spec: &CommandSpec, settings: &Settings) -> Option<&'static str> {
+    let write = spec.has(flags::WRITE);
+    match &ks.repl.role {
+        crate::replication::feed::Role::Replica(up) => {
+            if write && settings.replica_read_only {
+                return Some("READONLY You can't write against a read only replica.");
+            }
+            let link_up = up.link_up.load(std::sync::atomic::Ordering::Relaxed);
+            if !link_up && !settings.replica_serve_stale_data && !spec.has(flags::STALE) {
+                return Some("MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.");
+            }
+            None
+        }
+        crate::replication::feed::Role::Primary => {
+            if write && settings.min_replicas_to_write > 0 {
+                let lag_ms = settings.min_replicas_max_lag * 1000;
+                let now = crate::replication::primary::mono_ms();
+                let good = ks
+                    .repl
+                    .replicas()
+                    .filter(|r| r.online.load(std::sync::atomic::Ordering::Relaxed))
+                    .filter(|r| now.saturating_sub(r.last_ack_ms.load(std::sync::atomic::Ordering::Relaxed)) <= lag_ms)
+                    .count();
+                if good < settings.min_replicas_to_write {
+                    return Some("NOREPLICAS Not enough good replicas to write.");
+                }
+            }
+            None
+        }
+    }
+}
+
+/// Hands a command's effects to the replication stream: first DELs for keys that expired on
+/// the way, then what the command asked to propagate, or the command itself if it changed
+/// data.
+fn replicate(
+    ks: &mut Keyspace,
+    db: usize,
+    dirty: u64,
+    spec: &CommandSpec,
+    args: &[Bytes],
+    propagate: Option<Vec<Vec<Bytes>>>,
+    now: u64,
+) {
+    drain_expired(ks, now);
+    if ks.dirty == dirty && propagate.is_none() {
+        return;
+    }
+    if !ks.repl.active {
+        return;
+    }
+    match propagate {
+        Some(cmds) => ks.repl.emit(&ks.dbs, db, &cmds, now),
+        None if spec.has(flags::WRITE) || spec.has(flags::MAY_REPLICATE) => {
+            ks.repl.emit(&ks.dbs, db, &[args.to_vec()], now)
+        }
+        None => {}
+    }
+}
+
+/// Turns keys that expired (lazily or actively) into replicated DELs.
+pub fn drain_expired(ks: &mut Keyspace, now: u64) {
+    for i in 0..ks.dbs.len() {
+        if ks.dbs[i].expired_log.is_empty() {
+            continue;
+        }
+        let keys = std::mem::take(&mut ks.dbs[i].expired_log);
+        if ks.repl.active && !ks.repl.is_replica() {
+            ks.repl.emit_dels(&ks.dbs, i, keys, now);
+        }
+    }
+}
+
+/// Runs a command that arrived on the replication stream: no admission checks, no
+/// redirects, and nothing is propagated from here (the raw stream is, by the caller).
+pub fn execute_replicated(shared: &Shared, ks: &mut Keyspace, conn: &mut Conn, args: &[Bytes]) {
+    let Some(cmd) = table::lookup(&args[0]) else {
+        tracing::warn!("unknown command in replication stream: {}", String::from_utf8_lossy(&args[0]));
+        return;
+    };
+    let spec = if cmd.subcommands.is_empty() {
+        cmd
+    } else {
+        match args.get(1).and_then(|s| cmd.subcommand(s)) {
+            Some(s) => s,
+            None => return,
+        }
+    };
+    if !spec.arity_ok(args.len()) {
+        return;
+    }
+    let settings = shared.settings();
+    let mut out = Out::new(false);
+    let mut ctx = Ctx {
+        shared,
+        ks,
+        conn,
+        out: &mut out,
+        settings: &settings,
+        now: crate::util::now_ms(),
+        propagate: None,
+    };
+    (spec.handler)(&mut ctx, args);
+    // Replicas do not expire keys themselves; what lazy reads found stays until the
+    // primary's DEL arrives.
+    for db in ks.dbs.iter_mut() {
+        db.expired_log.clear();
+    }
+}
+
 /// Cluster routing: where the command's keys live decides whether it runs here.
-fn redirect(shared: &Shared, spec: &CommandSpec, args: &[Bytes]) -> Option<String> {
+fn redirect(shared: &Shared, spec: &CommandSpec, conn: &Conn, args: &[Bytes]) -> Option<String> {
     let cluster = shared.cluster.get()?;
     let positions = spec.key_positions(args);
     if positions.is_empty() {
@@ -75,7 +186,9 @@ fn redirect(shared: &Shared, spec: &CommandSpec, args: &[Bytes]) -> Option<Strin
     let allow_reads = cluster
         .allow_reads_when_down
         .load(std::sync::atomic::Ordering::Relaxed);
-    crate::cluster::redirect::route(&view, slots, spec.has(flags::WRITE), allow_reads)
+    let write = spec.has(flags::WRITE);
+    let replica_read = conn.readonly && !write;
+    crate::cluster::redirect::route(&view, slots, write, allow_reads, replica_read)
         .map(|r| r.message())
 }
 
@@ -113,19 +226,32 @@ pub fn execute(
     let mark = out.mark();
     match admit(args, conn, settings) {
         Ok(spec) => {
-            if let Some(msg) = redirect(shared, spec, args) {
+            if let Some(msg) = redirect(shared, spec, conn, args) {
                 out.error(&msg);
                 return finish(shared, conn, out, before, mark);
             }
+            if let Some(msg) = replication_gate(ks, spec, settings) {
+                out.error(msg);
+                return finish(shared, conn, out, before, mark);
+            }
+            let dirty = ks.dirty;
+            let now = crate::util::now_ms();
             let mut ctx = Ctx {
                 shared,
                 ks,
                 conn,
                 out,
                 settings,
-                now: crate::util::now_ms(),
+                now,
+                propagate: None,
             };
             (spec.handler)(&mut ctx, args);
+            let propagate = ctx.propagate.take();
+            let db = ctx.conn.db;
+            replicate(ks, db, dirty, spec, args, propagate, now);
+            if ks.dirty != dirty {
+                conn.woff = ks.repl.offset;
+            }
         }
         Err((_, msg)) => out.error(&msg),
     }

@@ -170,8 +170,24 @@ async fn serve(shared: Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
                     }
                 }
             }
-            if !cmds.is_empty() {
-                run_batch(&shared, &mut conn, &mut out, &cmds);
+            let mut start = 0;
+            while start < cmds.len() {
+                start += run_batch(&shared, &mut conn, &mut out, &cmds[start..]);
+                if let Some((link, rx)) = conn.replica_link.take() {
+                    if write_out(&shared, &mut stream, &mut out).await.is_err() {
+                        break 'conn;
+                    }
+                    let rest = std::mem::take(&mut inbuf);
+                    crate::replication::primary::serve_link(shared.clone(), stream, rest, link, rx).await;
+                    return;
+                }
+                if let Some(w) = conn.wait.take() {
+                    let n = wait_for_acks(&shared, &handle, w).await;
+                    out.int(n as i64);
+                }
+                if conn.close_after_reply || handle.killed.load(Ordering::Relaxed) {
+                    break;
+                }
             }
             if conn.close_after_reply || handle.killed.load(Ordering::Relaxed) {
                 break;
@@ -211,24 +227,62 @@ async fn serve(shared: Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
     debug!(client = id, "client disconnected");
 }
 
-fn run_batch(shared: &Shared, conn: &mut Conn, out: &mut Out, cmds: &[Vec<bytes::Bytes>]) {
+/// Executes commands under one acquisition of the keyspace lock. Stops after a command that
+/// needs the connection's attention (QUIT, SHUTDOWN, WAIT, PSYNC); returns how many ran.
+fn run_batch(shared: &Shared, conn: &mut Conn, out: &mut Out, cmds: &[Vec<bytes::Bytes>]) -> usize {
     let settings = shared.settings();
     let mut ks = shared.keyspace.lock();
+    let mut ran: usize = 0;
     for args in cmds {
         out.resp3 = conn.resp3;
         crate::dispatch::execute(shared, &mut ks, conn, out, &settings, args);
-        if conn.close_after_reply || conn.shutdown_requested {
+        ran += 1;
+        if conn.close_after_reply
+            || conn.shutdown_requested
+            || conn.wait.is_some()
+            || conn.replica_link.is_some()
+        {
             break;
         }
     }
     drop(ks);
-    Stats::add(&shared.stats.commands_processed, cmds.len() as u64);
+    Stats::add(&shared.stats.commands_processed, ran as u64);
     let h = &conn.handle;
     h.last_interaction_ms
         .store(h.created.elapsed().as_millis() as u64, Ordering::Relaxed);
-    if let Some(last) = cmds.last() {
+    if let Some(last) = cmds.get(ran.saturating_sub(1)) {
         let name = crate::util::lower(&last[0]);
         *h.last_cmd.lock() = name;
+    }
+    ran
+}
+
+/// Parks a WAIT until enough replicas acknowledged its offset, its timeout passes, or the
+/// client goes away. Returns the number of replicas that acknowledged.
+async fn wait_for_acks(shared: &Shared, handle: &ClientHandle, w: crate::clients::Wait) -> usize {
+    loop {
+        let notified = shared.repl_acks.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let acked = shared.keyspace.lock().repl.acked(w.offset);
+        if acked >= w.replicas {
+            return acked;
+        }
+        let expired = w.deadline.is_some_and(|d| tokio::time::Instant::now() >= d);
+        if expired || handle.killed.load(Ordering::Relaxed) || shared.is_shutting_down() {
+            return acked;
+        }
+        let sleep = async {
+            match w.deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = notified => {}
+            _ = sleep => {}
+            _ = handle.kill.notified() => return acked,
+        }
     }
 }
 

@@ -57,18 +57,25 @@ pub struct Shared {
     pub last_save_unix: AtomicU64,
     /// Cluster mode's state, set at startup when `cluster-enabled yes`.
     pub cluster: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
+    /// Woken whenever a replica acknowledges an offset or a replica link changes (WAIT).
+    pub repl_acks: tokio::sync::Notify,
+    /// The replication offset, readable without the keyspace lock (cluster headers, INFO).
+    pub repl_offset: Arc<AtomicU64>,
+    me: std::sync::Weak<Shared>,
 }
 
 impl Shared {
     pub fn new(config: Config) -> Arc<Self> {
         let settings = Arc::new(config.settings());
         let (tx, _) = watch::channel(false);
+        let keyspace = Keyspace::new(settings.databases);
+        let repl_offset = keyspace.repl.published.clone();
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
-        Arc::new(Shared {
-            keyspace: Mutex::new(Keyspace::new(settings.databases)),
+        Arc::new_cyclic(|me| Shared {
+            keyspace: Mutex::new(keyspace),
             settings: RwLock::new(settings),
             config: RwLock::new(config),
             clients: Registry::default(),
@@ -81,6 +88,9 @@ impl Shared {
             bound_port: AtomicU64::new(0),
             last_save_unix: AtomicU64::new(now),
             cluster: std::sync::OnceLock::new(),
+            repl_acks: tokio::sync::Notify::new(),
+            repl_offset,
+            me: me.clone(),
         })
     }
 
@@ -96,6 +106,11 @@ impl Shared {
             c.apply_settings(&s);
         }
         *self.settings.write() = s;
+    }
+
+    /// An owning handle to this server's state, for handlers that start background tasks.
+    pub fn arc(&self) -> Option<Arc<Shared>> {
+        self.me.upgrade()
     }
 
     pub fn request_shutdown(&self) {

@@ -39,6 +39,7 @@ pub fn route(
     slots: impl IntoIterator<Item = u16>,
     is_write: bool,
     allow_reads_when_down: bool,
+    replica_read: bool,
 ) -> Option<Redirect> {
     let mut first: Option<u16> = None;
     for s in slots {
@@ -63,6 +64,10 @@ pub fn route(
         }
     }
     let owner = view.owners[slot as usize];
+    // A replica serves reads of its primary's slots to READONLY connections.
+    if replica_read && owner != NO_OWNER && owner == view.my_primary {
+        return None;
+    }
     if owner != view.me {
         let addr = view.addrs.get(owner as usize).cloned().unwrap_or_default();
         return Some(Redirect::Moved(slot, addr));
@@ -82,14 +87,14 @@ mod tests {
         v.ok = true;
         v.owners[1] = 0;
         v.owners[2] = 1;
-        assert_eq!(route(&v, [1, 1], true, false), None);
-        assert_eq!(route(&v, [2], false, false), Some(Redirect::Moved(2, "127.0.0.1:7001".into())));
-        assert_eq!(route(&v, [1, 2], false, false), Some(Redirect::CrossSlot));
-        assert_eq!(route(&v, [3, 1], false, false), Some(Redirect::Unbound));
+        assert_eq!(route(&v, [1, 1], true, false, false), None);
+        assert_eq!(route(&v, [2], false, false, false), Some(Redirect::Moved(2, "127.0.0.1:7001".into())));
+        assert_eq!(route(&v, [1, 2], false, false, false), Some(Redirect::CrossSlot));
+        assert_eq!(route(&v, [3, 1], false, false, false), Some(Redirect::Unbound));
         v.ok = false;
-        assert_eq!(route(&v, [1], false, false), Some(Redirect::Down));
-        assert_eq!(route(&v, [1], false, true), None);
-        assert_eq!(route(&v, [1], true, true), Some(Redirect::DownReadOnly));
-        assert_eq!(route(&v, [], true, false), None);
+        assert_eq!(route(&v, [1], false, false, false), Some(Redirect::Down));
+        assert_eq!(route(&v, [1], false, true, false), None);
+        assert_eq!(route(&v, [1], true, true, false), Some(Redirect::DownReadOnly));
+        assert_eq!(route(&v, [], true, false, false), None);
     }
 }

@@ -20,6 +20,8 @@ pub struct View {
     pub addrs: Vec<String>,
     /// Index of myself in `addrs` (or `NO_OWNER` when I own nothing).
     pub me: u16,
+    /// Index of my primary in `addrs` when I am a replica (else `NO_OWNER`).
+    pub my_primary: u16,
     pub ok: bool,
 }
 
@@ -30,6 +32,7 @@ impl View {
             owners: vec![NO_OWNER; SLOTS],
             addrs: Vec::new(),
             me: NO_OWNER,
+            my_primary: NO_OWNER,
             ok: false,
         }
     }
@@ -39,6 +42,8 @@ impl View {
         let mut index: std::collections::HashMap<&str, u16> = std::collections::HashMap::new();
         let mut owners = vec![NO_OWNER; SLOTS];
         let mut me = NO_OWNER;
+        let mut my_primary = NO_OWNER;
+        let primary_id = s.me().primary_id().map(String::from);
         for (slot, o) in s.owners.iter().enumerate() {
             let Some(id) = o else { continue };
             let i = match index.get(id.as_str()) {
@@ -51,6 +56,9 @@ impl View {
                     if *id == s.myself {
                         me = i;
                     }
+                    if Some(id) == primary_id.as_ref() {
+                        my_primary = i;
+                    }
                     i
                 }
             };
@@ -61,6 +69,7 @@ impl View {
             owners,
             addrs,
             me,
+            my_primary,
             ok: s.ok,
         }
     }

@@ -15,6 +15,7 @@ pub mod expiry;
 pub mod info;
 pub mod introspection;
 pub mod keys;
+pub mod replication;
 pub mod server;
 pub mod strings;
 pub mod table;
@@ -42,6 +43,7 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     introspection::COMMANDS,
     debug::COMMANDS,
     cluster::COMMANDS,
+    replication::COMMANDS,
 ];
 
 /// What a handler works with.
@@ -54,6 +56,10 @@ pub struct Ctx<'a> {
     /// Wall-clock milliseconds, read once per command (expiry decisions within one command
     /// agree with each other).
     pub now: u64,
+    /// What to replicate instead of the command itself (effects, not intentions: relative
+    /// expiries as PEXPIREAT, INCRBYFLOAT as SET, ...). `None` replicates the command as
+    /// sent when it changed data.
+    pub propagate: Option<Vec<Vec<Bytes>>>,
 }
 
 impl Ctx<'_> {
@@ -67,6 +73,11 @@ impl Ctx<'_> {
     pub fn db_out(&mut self) -> (&mut Db, &mut Out) {
         let i = self.conn.db.min(self.ks.dbs.len() - 1);
         (&mut self.ks.dbs[i], self.out)
+    }
+
+    /// Replicates `cmds` instead of the command as sent.
+    pub fn propagate_as(&mut self, cmds: Vec<Vec<Bytes>>) {
+        self.propagate = Some(cmds);
     }
 
     /// Records that the dataset changed (one write in the total order).

@@ -340,6 +340,28 @@ impl Db {
         })
     }
 
+    /// The entries of one slot (expired ones included; callers check).
+    pub fn slot_entries(&self, slot: u16) -> impl Iterator<Item = &Entry> + '_ {
+        self.slots
+            .get(slot as usize)
+            .into_iter()
+            .flat_map(|t| t.table.iter())
+            .map(|b| &**b)
+    }
+
+    /// A live entry, looked up without side effects (no lazy deletion, no stats): for
+    /// readers that hold only a shared borrow (replication, snapshots).
+    pub fn peek_ref(&self, key: &[u8], now: u64) -> Option<&Entry> {
+        let slot = key_slot(key) as usize;
+        let h = self.hash(key);
+        self.slots
+            .get(slot)?
+            .table
+            .find(h, |e| e.key.as_slice() == key)
+            .map(|b| &**b)
+            .filter(|e| !e.is_expired(now))
+    }
+
     /// Every live entry, in no particular order.
     pub fn iter(&self, now: u64) -> impl Iterator<Item = &Entry> + '_ {
         self.slots

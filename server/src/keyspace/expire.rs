@@ -21,7 +21,10 @@ pub async fn run(shared: Arc<Shared>) {
             _ = tokio::time::sleep(interval) => {}
             _ = shutdown.changed() => return,
         }
-        if !shared.active_expire.load(std::sync::atomic::Ordering::Relaxed) {
+        // Replicas never expire keys themselves: they apply their primary's DELs.
+        if !shared.active_expire.load(std::sync::atomic::Ordering::Relaxed)
+            || shared.keyspace.lock().repl.is_replica()
+        {
             continue;
         }
         let budget = interval / 4;
@@ -33,6 +36,9 @@ pub async fn run(shared: Arc<Shared>) {
                 let mut ks = shared.keyspace.lock();
                 let Some(db) = ks.dbs.get_mut(i) else { break 'dbs };
                 let (examined, expired) = db.expire_step(now, STEP);
+                if expired > 0 {
+                    crate::dispatch::drain_expired(&mut ks, now);
+                }
                 drop(ks);
                 // Stop on this database once few of the examined keys were expired (as
                 // Redis does at 10%), or when the time budget is spent.

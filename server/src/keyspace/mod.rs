@@ -22,14 +22,24 @@ pub struct Keyspace {
     pub dbs: Vec<Db>,
     /// Writes applied since start (Redis's `rdb_changes_since_last_save` analogue).
     pub dirty: u64,
+    /// The replication stream (appended under this same lock, so its order is the order
+    /// writes were applied).
+    pub repl: crate::replication::Feed,
 }
 
 impl Keyspace {
     pub fn new(databases: usize) -> Self {
         let hasher = KeyHasher::default();
         Keyspace {
-            dbs: (0..databases.max(1)).map(|_| Db::new(hasher)).collect(),
+            dbs: (0..databases.max(1))
+                .map(|_| {
+                    let mut d = Db::new(hasher);
+                    d.log_expired = true;
+                    d
+                })
+                .collect(),
             dirty: 0,
+            repl: crate::replication::Feed::new(1024 * 1024),
         }
     }
 

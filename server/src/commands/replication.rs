@@ -1,0 +1,204 @@
+//! Replication commands: REPLICAOF/SLAVEOF, the primary-side protocol (PSYNC, SYNC,
+//! REPLCONF), WAIT and ROLE.
+
+use super::table::{flags::*, CommandSpec, Keys};
+use super::{args, errors, Ctx};
+use crate::clients::Wait;
+use crate::replication::feed::{ReplicaLink, Role, Upstream};
+use bytes::Bytes;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use tracing::info;
+
+pub static COMMANDS: &[CommandSpec] = &[
+    CommandSpec::new("replicaof", 3, ADMIN | NOSCRIPT | STALE, Keys::None, replicaof, "server", "Configures a server as replica of another, or promotes it to a master."),
+    CommandSpec::new("slaveof", 3, ADMIN | NOSCRIPT | STALE, Keys::None, replicaof, "server", "Sets a Redis server as a replica of another, or promotes it to being a master."),
+    CommandSpec::new("psync", -3, ADMIN | NO_MULTI | NOSCRIPT, Keys::None, psync, "server", "An internal command used in replication."),
+    CommandSpec::new("sync", 1, ADMIN | NO_MULTI | NOSCRIPT, Keys::None, psync, "server", "An internal command used in replication."),
+    CommandSpec::new("replconf", -1, ADMIN | NOSCRIPT | LOADING | STALE | ALLOW_BUSY, Keys::None, replconf, "server", "An internal command for configuring the replication stream."),
+    CommandSpec::new("wait", 3, NOSCRIPT, Keys::None, wait, "generic", "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed."),
+    CommandSpec::new("role", 1, NOSCRIPT | LOADING | STALE | FAST, Keys::None, role, "server", "Returns the replication role."),
+];
+
+/// Makes this node a replica of `host:port` (stopping any previous link), or a primary when
+/// `target` is `None`. Used by REPLICAOF and CLUSTER REPLICATE.
+pub fn set_upstream(ctx: &mut Ctx, target: Option<(String, u16)>) {
+    if let Role::Replica(up) = &ctx.ks.repl.role {
+        up.stopped.store(true, Ordering::Relaxed);
+        up.stop.notify_waiters();
+    }
+    match target {
+        None => {
+            if ctx.ks.repl.is_replica() {
+                ctx.ks.repl.promote();
+                info!("MASTER MODE enabled (user request from 'id={}')", ctx.conn.id);
+            }
+        }
+        Some((host, port)) => {
+            let up = Arc::new(Upstream::new(host.clone(), port));
+            ctx.ks.repl.role = Role::Replica(up.clone());
+            info!("REPLICAOF {host}:{port} enabled (user request from 'id={}')", ctx.conn.id);
+            if let Some(shared) = ctx.shared.arc() {
+                tokio::spawn(crate::replication::replica::run(shared, up));
+            }
+        }
+    }
+}
+
+fn replicaof(ctx: &mut Ctx, a: &[Bytes]) {
+    if ctx.settings.cluster_enabled {
+        return ctx.err("ERR REPLICAOF not allowed in cluster mode.");
+    }
+    if args::is(&a[1], "NO") && args::is(&a[2], "ONE") {
+        set_upstream(ctx, None);
+        return ctx.out.ok();
+    }
+    let host = String::from_utf8_lossy(&a[1]).into_owned();
+    let Some(port) = args::int(&a[2]).filter(|p| (0..=65535).contains(p)) else {
+        return ctx.err("ERR Invalid master port");
+    };
+    if let Role::Replica(up) = &ctx.ks.repl.role {
+        if up.host == host && up.port == port as u16 {
+            return ctx.out.simple("OK Already connected to specified master");
+        }
+    }
+    set_upstream(ctx, Some((host, port as u16)));
+    ctx.out.ok();
+}
+
+fn psync(ctx: &mut Ctx, a: &[Bytes]) {
+    let (replid, requested) = if a.len() >= 3 {
+        (String::from_utf8_lossy(&a[1]).into_owned(), args::int(&a[2]).unwrap_or(-1))
+    } else {
+        ("?".to_string(), -1)
+    };
+    let ip = ctx.conn.handle.addr.ip().to_string();
+    let (link, rx) = ReplicaLink::new(ctx.conn.id, ip, ctx.conn.repl_listening_port);
+    let limit = ctx.settings.replica_obuf_hard;
+    ctx.ks.repl.obuf_limit = limit;
+    let from = if requested > 0 { Some(requested as u64 - 1) } else { None };
+    let partial = from.and_then(|f| ctx.ks.repl.try_partial(&replid, f));
+    *ctx.conn.handle.flags.lock() = "S".into();
+    match partial {
+        Some(missed) => {
+            let mut head = format!("+CONTINUE {}\r\n", ctx.ks.repl.replid).into_bytes();
+            let n = missed.len();
+            head.extend_from_slice(&missed);
+            link.send(Bytes::from(head), 0);
+            ctx.ks.repl.attach_online(link.clone());
+            ctx.ks.repl.stats.sync_partial_ok += 1;
+            info!(replica = ctx.conn.id, "Partial resynchronization request from {} accepted. Sending {n} bytes of backlog starting from offset {requested}.", link.ip);
+        }
+        None => {
+            if replid != "?" {
+                ctx.ks.repl.stats.sync_partial_err += 1;
+            }
+            ctx.ks.repl.stats.sync_full += 1;
+            let head = format!("+FULLRESYNC {} {}\r\n", ctx.ks.repl.replid, ctx.ks.repl.offset);
+            link.send(Bytes::from(head.into_bytes()), 0);
+            let ndb = ctx.ks.dbs.len();
+            ctx.ks.repl.attach_syncing(link.clone(), ndb);
+            info!(replica = ctx.conn.id, "Full resync requested by replica {}; starting snapshot", link.ip);
+            if let Some(shared) = ctx.shared.arc() {
+                tokio::spawn(crate::replication::primary::drive(shared, link.clone()));
+            }
+        }
+    }
+    ctx.conn.replica_link = Some((link, rx));
+}
+
+fn replconf(ctx: &mut Ctx, a: &[Bytes]) {
+    if a.len() % 2 == 0 {
+        return ctx.err(errors::SYNTAX);
+    }
+    let mut i = 1;
+    while i + 1 < a.len() {
+        if args::is(&a[i], "listening-port") {
+            match args::int(&a[i + 1]).filter(|p| (0..=65535).contains(p)) {
+                Some(p) => ctx.conn.repl_listening_port = p as u16,
+                None => return ctx.err(errors::NOT_INT),
+            }
+        } else if args::is(&a[i], "ack") || args::is(&a[i], "getack") {
+            // Acks arrive on replica links, which are served by the replication module.
+            return;
+        } else if !(args::is(&a[i], "capa") || args::is(&a[i], "ip-address") || args::is(&a[i], "rdb-only") || args::is(&a[i], "rdb-filter-only")) {
+            return ctx.err(&format!("ERR Unrecognized REPLCONF option: {}", String::from_utf8_lossy(&a[i])));
+        }
+        i += 2;
+    }
+    ctx.out.ok();
+}
+
+fn wait(ctx: &mut Ctx, a: &[Bytes]) {
+    if ctx.ks.repl.is_replica() {
+        return ctx.err("ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated.");
+    }
+    let Some(n) = args::int(&a[1]) else { return ctx.err(errors::NOT_INT) };
+    let Some(timeout) = args::int(&a[2]) else {
+        return ctx.err("ERR timeout is not an integer or out of range");
+    };
+    if timeout < 0 {
+        return ctx.err("ERR timeout is negative");
+    }
+    let n = n.max(0) as usize;
+    let acked = ctx.ks.repl.acked(ctx.conn.woff);
+    if acked >= n {
+        return ctx.out.int(acked as i64);
+    }
+    let now = ctx.now;
+    let ks = &mut *ctx.ks;
+    ks.repl.request_acks(&ks.dbs, now);
+    let deadline = (timeout > 0)
+        .then(|| tokio::time::Instant::now() + std::time::Duration::from_millis(timeout as u64));
+    ctx.conn.wait = Some(Wait {
+        offset: ctx.conn.woff,
+        replicas: n,
+        deadline,
+    });
+}
+
+fn role(ctx: &mut Ctx, _a: &[Bytes]) {
+    match ctx.ks.repl.role.clone() {
+        Role::Primary => {
+            let offset = ctx.ks.repl.offset;
+            let replicas: Vec<(String, u64, u64)> = ctx
+                .ks
+                .repl
+                .replicas()
+                .map(|r| {
+                    (
+                        r.ip.clone(),
+                        r.listening_port.load(Ordering::Relaxed),
+                        r.ack_offset.load(Ordering::Relaxed),
+                    )
+                })
+                .collect();
+            ctx.out.array(3);
+            ctx.out.bulk(b"master");
+            ctx.out.int(offset as i64);
+            ctx.out.array(replicas.len());
+            for (ip, port, off) in replicas {
+                ctx.out.array(3);
+                ctx.out.bulk(ip.as_bytes());
+                ctx.out.bulk(port.to_string().as_bytes());
+                ctx.out.bulk(off.to_string().as_bytes());
+            }
+        }
+        Role::Replica(up) => {
+            let state = if up.link_up.load(Ordering::Relaxed) {
+                "connected"
+            } else if up.sync_in_progress.load(Ordering::Relaxed) {
+                "sync"
+            } else {
+                "connect"
+            };
+            let offset = ctx.ks.repl.offset as i64;
+            ctx.out.array(5);
+            ctx.out.bulk(b"slave");
+            ctx.out.bulk(up.host.as_bytes());
+            ctx.out.int(up.port as i64);
+            ctx.out.bulk(state.as_bytes());
+            ctx.out.int(offset);
+        }
+    }
+}

@@ -1,0 +1,359 @@
+//! The primary side of the replication stream.
+
+use super::backlog::Backlog;
+use super::effects;
+use super::snapshot::Writer;
+use super::sync::SyncJob;
+use crate::keyspace::Db;
+use bytes::Bytes;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+/// What a node is in replication terms.
+#[derive(Clone)]
+pub enum Role {
+    Primary,
+    Replica(Arc<Upstream>),
+}
+
+/// A replica's view of its link to the primary (INFO replication reads it).
+pub struct Upstream {
+    pub host: String,
+    pub port: u16,
+    pub link_up: AtomicBool,
+    pub sync_in_progress: AtomicBool,
+    /// Monotonic ms of the last byte received from the primary.
+    pub last_io_ms: AtomicU64,
+    /// Set to stop the link task (REPLICAOF NO ONE, another REPLICAOF, shutdown).
+    pub stop: tokio::sync::Notify,
+    pub stopped: AtomicBool,
+}
+
+impl Upstream {
+    pub fn new(host: String, port: u16) -> Self {
+        Upstream {
+            host,
+            port,
+            link_up: AtomicBool::new(false),
+            sync_in_progress: AtomicBool::new(false),
+            last_io_ms: AtomicU64::new(0),
+            stop: tokio::sync::Notify::new(),
+            stopped: AtomicBool::new(false),
+        }
+    }
+}
+
+/// One attached replica, shared between the feed and the connection task that writes to it.
+pub struct ReplicaLink {
+    pub client_id: u64,
+    pub ip: String,
+    pub listening_port: AtomicU64,
+    tx: mpsc::UnboundedSender<Bytes>,
+    /// Bytes handed to the connection but not yet written (output buffer).
+    pub queued: AtomicUsize,
+    pub ack_offset: AtomicU64,
+    /// Monotonic ms of the last ACK.
+    pub last_ack_ms: AtomicU64,
+    pub closed: AtomicBool,
+    pub online: AtomicBool,
+}
+
+impl ReplicaLink {
+    pub fn new(client_id: u64, ip: String, listening_port: u16) -> (Arc<Self>, mpsc::UnboundedReceiver<Bytes>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (
+            Arc::new(ReplicaLink {
+                client_id,
+                ip,
+                listening_port: AtomicU64::new(listening_port as u64),
+                tx,
+                queued: AtomicUsize::new(0),
+                ack_offset: AtomicU64::new(0),
+                last_ack_ms: AtomicU64::new(crate::replication::primary::mono_ms()),
+                closed: AtomicBool::new(false),
+                online: AtomicBool::new(false),
+            }),
+            rx,
+        )
+    }
+
+    /// Queues bytes for the replica; closes the link when its buffer passes `limit`.
+    pub fn send(&self, data: Bytes, limit: usize) {
+        if self.closed.load(Ordering::Relaxed) {
+            return;
+        }
+        let q = self.queued.fetch_add(data.len(), Ordering::Relaxed) + data.len();
+        if limit > 0 && q > limit {
+            warn!(
+                replica = self.client_id,
+                queued = q,
+                "Client replica {}:{} scheduled to be closed ASAP for overcoming of output buffer limits.",
+                self.ip,
+                self.listening_port.load(Ordering::Relaxed)
+            );
+            self.closed.store(true, Ordering::Relaxed);
+            return;
+        }
+        if self.tx.send(data).is_err() {
+            self.closed.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+struct Attached {
+    link: Arc<ReplicaLink>,
+    sync: Option<SyncJob>,
+}
+
+/// Counters INFO reports.
+#[derive(Default, Clone, Copy)]
+pub struct ReplStats {
+    pub sync_full: u64,
+    pub sync_partial_ok: u64,
+    pub sync_partial_err: u64,
+}
+
+pub struct Feed {
+    pub replid: String,
+    pub replid2: String,
+    /// First offset not valid for `replid2` (-1: no second id).
+    pub second_offset: i64,
+    /// Bytes of stream produced so far (`master_repl_offset`).
+    pub offset: u64,
+    pub backlog: Backlog,
+    /// Whether the stream is being recorded (once a replica attached, or as a replica).
+    pub active: bool,
+    attached: Vec<Attached>,
+    last_db: Option<usize>,
+    pub role: Role,
+    pub stats: ReplStats,
+    /// Hard output-buffer limit for replicas (`client-output-buffer-limit replica`).
+    pub obuf_limit: usize,
+    /// `offset`, readable without the keyspace lock.
+    pub published: Arc<AtomicU64>,
+}
+
+impl Feed {
+    pub fn new(backlog_size: usize) -> Self {
+        Feed {
+            replid: crate::state::random_hex_id(),
+            replid2: "0".repeat(40),
+            second_offset: -1,
+            offset: 0,
+            backlog: Backlog::new(backlog_size),
+            active: false,
+            attached: Vec::new(),
+            last_db: None,
+            role: Role::Primary,
+            stats: ReplStats::default(),
+            obuf_limit: 256 * 1024 * 1024,
+            published: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    pub fn is_replica(&self) -> bool {
+        matches!(self.role, Role::Replica(_))
+    }
+
+    /// Appends write effects made in database `db`; `dbs` lets a syncing replica receive
+    /// the current state of keys whose slots it already has.
+    pub fn emit(&mut self, dbs: &[Db], db: usize, cmds: &[Vec<Bytes>], now: u64) {
+        if !self.active || self.is_replica() {
+            return;
+        }
+        for args in cmds {
+            if args.is_empty() {
+                continue;
+            }
+            let mut raw = Vec::with_capacity(64);
+            if self.last_db != Some(db) {
+                effects::encode(&effects::cmd([Bytes::from("SELECT"), Bytes::from(db.to_string())]), &mut raw);
+                self.last_db = Some(db);
+            }
+            effects::encode(args, &mut raw);
+            self.append(&raw);
+            let bytes = Bytes::from(raw);
+            let limit = self.obuf_limit;
+            let mut restart = Vec::new();
+            for (i, a) in self.attached.iter_mut().enumerate() {
+                match &mut a.sync {
+                    None => a.link.send(bytes.clone(), limit),
+                    Some(job) => {
+                        let mut out = Vec::new();
+                        if !job.effect(dbs, db, args, now, &mut out) {
+                            restart.push(i);
+                        }
+                        if !out.is_empty() {
+                            a.link.send(Bytes::from(out), limit);
+                        }
+                    }
+                }
+            }
+            for i in restart {
+                info!(replica = self.attached[i].link.client_id, "full sync restarted: SWAPDB during sync");
+                self.attached[i].link.closed.store(true, Ordering::Relaxed);
+            }
+        }
+        self.attached.retain(|a| !a.link.closed.load(Ordering::Relaxed));
+    }
+
+    /// Emits DELs for keys that expired (or were evicted) in `db`.
+    pub fn emit_dels(&mut self, dbs: &[Db], db: usize, keys: Vec<Vec<u8>>, now: u64) {
+        let cmds: Vec<Vec<Bytes>> = keys
+            .into_iter()
+            .map(|k| vec![Bytes::from_static(b"DEL"), Bytes::from(k)])
+            .collect();
+        self.emit(dbs, db, &cmds, now);
+    }
+
+    /// Records stream bytes in the backlog and advances the offset.
+    fn append(&mut self, raw: &[u8]) {
+        self.backlog.append(raw);
+        self.offset += raw.len() as u64;
+        self.published.store(self.offset, Ordering::Relaxed);
+    }
+
+    /// A replica applies its primary's stream verbatim: record it as our own (so that after a
+    /// promotion our siblings can continue from our backlog) and pass it to our replicas.
+    pub fn append_upstream(&mut self, raw: &[u8]) {
+        self.append(raw);
+        if self.attached.is_empty() {
+            return;
+        }
+        let bytes = Bytes::copy_from_slice(raw);
+        let limit = self.obuf_limit;
+        for a in self.attached.iter() {
+            if a.sync.is_none() {
+                a.link.send(bytes.clone(), limit);
+            }
+        }
+    }
+
+    /// PSYNC: tries a partial resync from `from` (the replica's offset + 1 in Redis's terms,
+    /// converted by the caller to a stream position). Returns the bytes the replica missed.
+    pub fn try_partial(&mut self, replid: &str, from: u64) -> Option<Vec<u8>> {
+        if !self.active {
+            return None;
+        }
+        let id_ok = replid == self.replid
+            || (replid == self.replid2 && self.second_offset >= 0 && from < self.second_offset as u64);
+        if !id_ok {
+            return None;
+        }
+        self.backlog.since(from, self.offset)
+    }
+
+    /// Attaches a replica that continues from the live stream.
+    pub fn attach_online(&mut self, link: Arc<ReplicaLink>) {
+        link.online.store(true, Ordering::Relaxed);
+        self.attached.push(Attached { link, sync: None });
+    }
+
+    /// Attaches a replica that needs a full sync; the returned job is driven by
+    /// [`super::sync::drive`].
+    pub fn attach_syncing(&mut self, link: Arc<ReplicaLink>, ndb: usize) {
+        self.active = true;
+        let mut job = SyncJob::new(ndb);
+        let mut out = Vec::new();
+        job.writer_header(&mut out);
+        link.send(Bytes::from(out), self.obuf_limit);
+        self.attached.push(Attached {
+            link,
+            sync: Some(job),
+        });
+    }
+
+    /// Advances the full sync of one replica by about `budget` bytes. Returns false once the
+    /// sync is complete (or the replica is gone).
+    pub fn sync_step(&mut self, dbs: &[Db], client_id: u64, budget: usize, now: u64) -> bool {
+        let offset = self.offset;
+        let db = self.last_db.unwrap_or(0) as u32;
+        let limit = self.obuf_limit;
+        let Some(a) = self.attached.iter_mut().find(|a| a.link.client_id == client_id) else {
+            return false;
+        };
+        let Some(job) = a.sync.as_mut() else { return false };
+        let mut out = Vec::new();
+        let done = job.step(dbs, budget, now, &mut out);
+        if done {
+            job.finish(&mut out, offset, db);
+            a.sync = None;
+            a.link.online.store(true, Ordering::Relaxed);
+        }
+        a.link.send(Bytes::from(out), limit);
+        !done
+    }
+
+    pub fn detach(&mut self, client_id: u64) {
+        self.attached.retain(|a| a.link.client_id != client_id);
+    }
+
+    pub fn replicas(&self) -> impl Iterator<Item = &Arc<ReplicaLink>> {
+        self.attached.iter().map(|a| &a.link)
+    }
+
+    /// Sends `REPLCONF GETACK *` through the stream (WAIT asks replicas where they are).
+    pub fn request_acks(&mut self, dbs: &[Db], now: u64) {
+        if self.attached.is_empty() {
+            return;
+        }
+        let db = self.last_db.unwrap_or(0);
+        self.emit(
+            dbs,
+            db,
+            &[effects::cmd([Bytes::from("REPLCONF"), Bytes::from("GETACK"), Bytes::from("*")])],
+            now,
+        );
+    }
+
+    /// Number of online replicas that acknowledged at least `offset`.
+    pub fn acked(&self, offset: u64) -> usize {
+        self.attached
+            .iter()
+            .filter(|a| a.sync.is_none() && a.link.ack_offset.load(Ordering::Relaxed) >= offset)
+            .count()
+    }
+
+    /// Becomes a primary of its own history (REPLICAOF NO ONE, failover): the old id stays
+    /// valid as the second id up to the current offset, so siblings can partially resync.
+    pub fn promote(&mut self) {
+        self.replid2 = std::mem::replace(&mut self.replid, crate::state::random_hex_id());
+        self.second_offset = self.offset as i64 + 1;
+        self.role = Role::Primary;
+        self.last_db = None;
+        self.active = true;
+    }
+
+    /// Sets up the state of a replica that just completed a full sync.
+    pub fn reset_as_replica(&mut self, replid: String, offset: u64, db: usize) {
+        self.replid = replid;
+        self.replid2 = "0".repeat(40);
+        self.second_offset = -1;
+        self.offset = offset;
+        self.published.store(offset, Ordering::Relaxed);
+        self.backlog = Backlog::new(self.backlog.capacity());
+        self.last_db = Some(db);
+        self.active = true;
+    }
+
+    /// The stream's currently selected database (what a replica continuing from here has).
+    pub fn stream_db(&self) -> usize {
+        self.last_db.unwrap_or(0)
+    }
+
+    /// A new primary id after the primary changed its history (as a replica after CONTINUE
+    /// with a new id).
+    pub fn switch_id(&mut self, new_id: String) {
+        if new_id != self.replid {
+            self.replid2 = std::mem::replace(&mut self.replid, new_id);
+            self.second_offset = self.offset as i64 + 1;
+        }
+    }
+
+    /// Resets the written-to writer for a fresh sync (used by tests).
+    pub fn new_writer() -> Writer {
+        Writer::new()
+    }
+}

@@ -1,0 +1,141 @@
+//! Serving replicas: PSYNC's decision (continue or full sync), the task that drives a full
+//! sync chunk by chunk, and the connection loop of a replica link (stream out, ACKs in).
+
+use super::feed::ReplicaLink;
+use crate::protocol::{Limits, RequestParser};
+use crate::state::Shared;
+use bytes::{Bytes, BytesMut};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+/// Monotonic milliseconds since the process started.
+pub fn mono_ms() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_millis() as u64
+}
+
+/// Bytes of snapshot produced per lock acquisition.
+const CHUNK: usize = 64 * 1024;
+/// Stop producing snapshot chunks while this much is waiting to be written.
+const HIGH_WATER: usize = 8 * 1024 * 1024;
+
+/// Drives a full sync to completion, a chunk at a time, yielding the lock between chunks.
+pub async fn drive(shared: Arc<Shared>, link: Arc<ReplicaLink>) {
+    let started = Instant::now();
+    loop {
+        if link.closed.load(Ordering::Relaxed) || shared.is_shutting_down() {
+            return;
+        }
+        if link.queued.load(Ordering::Relaxed) > HIGH_WATER {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            continue;
+        }
+        let more = {
+            let now = crate::util::now_ms();
+            let mut ks = shared.keyspace.lock();
+            let ks = &mut *ks;
+            ks.repl.sync_step(&ks.dbs, link.client_id, CHUNK, now)
+        };
+        if !more {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    info!(
+        replica = link.client_id,
+        "Synchronization with replica {}:{} succeeded ({} ms)",
+        link.ip,
+        link.listening_port.load(Ordering::Relaxed),
+        started.elapsed().as_millis()
+    );
+    shared.repl_acks.notify_waiters();
+}
+
+/// The connection of an attached replica: writes the stream, reads REPLCONF ACKs, until the
+/// link closes, its buffer limit is exceeded, it times out, or the server stops.
+pub async fn serve_link(
+    shared: Arc<Shared>,
+    mut stream: TcpStream,
+    mut inbuf: BytesMut,
+    link: Arc<ReplicaLink>,
+    mut rx: mpsc::UnboundedReceiver<Bytes>,
+) {
+    let mut parser = RequestParser::new();
+    let mut shutdown = shared.shutdown.subscribe();
+    let limits = Limits::default();
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let mut ping_due = mono_ms();
+    loop {
+        if link.closed.load(Ordering::Relaxed) {
+            break;
+        }
+        tokio::select! {
+            data = rx.recv() => {
+                let Some(mut data) = data else { break };
+                let mut batch = Vec::new();
+                loop {
+                    link.queued.fetch_sub(data.len(), Ordering::Relaxed);
+                    batch.extend_from_slice(&data);
+                    if batch.len() > 256 * 1024 {
+                        break;
+                    }
+                    match rx.try_recv() {
+                        Ok(d) => data = d,
+                        Err(_) => break,
+                    }
+                }
+                if stream.write_all(&batch).await.is_err() {
+                    break;
+                }
+            }
+            r = stream.read_buf(&mut inbuf) => {
+                match r {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+                while let Ok(Some(args)) = parser.next(&mut inbuf, &limits) {
+                    handle_replica_command(&shared, &link, &args);
+                }
+            }
+            _ = tick.tick() => {
+                let settings = shared.settings();
+                let timeout_ms = settings.repl_timeout_secs * 1000;
+                let online = link.online.load(Ordering::Relaxed);
+                if online && mono_ms().saturating_sub(link.last_ack_ms.load(Ordering::Relaxed)) > timeout_ms {
+                    warn!(replica = link.client_id, "Disconnecting timedout replica: {}:{}", link.ip, link.listening_port.load(Ordering::Relaxed));
+                    break;
+                }
+                let period = settings.repl_ping_period_secs * 1000;
+                if online && mono_ms() >= ping_due + period {
+                    ping_due = mono_ms();
+                    let now = crate::util::now_ms();
+                    let mut ks = shared.keyspace.lock();
+                    let ks = &mut *ks;
+                    let db = ks.repl.stream_db();
+                    ks.repl.emit(&ks.dbs, db, &[vec![Bytes::from_static(b"PING")]], now);
+                }
+            }
+            _ = shutdown.changed() => break,
+        }
+    }
+    link.closed.store(true, Ordering::Relaxed);
+    shared.keyspace.lock().repl.detach(link.client_id);
+    shared.clients.remove(link.client_id);
+    info!(replica = link.client_id, "Connection with replica {}:{} lost.", link.ip, link.listening_port.load(Ordering::Relaxed));
+    shared.repl_acks.notify_waiters();
+}
+
+fn handle_replica_command(shared: &Shared, link: &ReplicaLink, args: &[Bytes]) {
+    if args.len() >= 3 && args[0].eq_ignore_ascii_case(b"REPLCONF") && args[1].eq_ignore_ascii_case(b"ACK") {
+        if let Some(off) = crate::util::parse_i64_strict(&args[2]) {
+            link.ack_offset.store(off.max(0) as u64, Ordering::Relaxed);
+            link.last_ack_ms.store(mono_ms(), Ordering::Relaxed);
+            shared.repl_acks.notify_waiters();
+        }
+    }
+}

@@ -1,0 +1,286 @@
+//! The replica's side: connect to the primary, handshake, receive a snapshot or continue
+//! from our offset, then apply the stream in order, acknowledging our offset.
+//!
+//! Replicated writes skip admission (no auth, redirects, OOM or read-only checks): they run
+//! straight through the command table's handlers against the keyspace. The raw stream bytes
+//! are also recorded in our own backlog, so after a promotion our siblings can continue from
+//! us, and so replicas of ours receive the same stream.
+
+use super::feed::Upstream;
+use super::primary::mono_ms;
+use super::snapshot::{Reader, Record};
+use crate::clients::{ClientHandle, Conn};
+use crate::keyspace::{Entry, Keyspace};
+use crate::protocol::{Limits, RequestParser};
+use crate::state::Shared;
+use bytes::{Bytes, BytesMut};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tracing::{info, warn};
+
+/// Runs the link until told to stop, reconnecting after failures.
+pub async fn run(shared: Arc<Shared>, up: Arc<Upstream>) {
+    let mut backoff = Duration::from_millis(100);
+    info!("Connecting to MASTER {}:{}", up.host, up.port);
+    while !up.stopped.load(Ordering::Relaxed) && !shared.is_shutting_down() {
+        let result = tokio::select! {
+            r = session(&shared, &up) => r,
+            _ = up.stop.notified() => return,
+        };
+        up.link_up.store(false, Ordering::Relaxed);
+        up.sync_in_progress.store(false, Ordering::Relaxed);
+        if let Err(e) = result {
+            warn!("Replication link with MASTER {}:{} lost: {e}", up.host, up.port);
+        }
+        if up.stopped.load(Ordering::Relaxed) {
+            return;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = up.stop.notified() => return,
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(1));
+    }
+}
+
+async fn send(w: &mut (impl AsyncWriteExt + Unpin), parts: &[&[u8]]) -> std::io::Result<()> {
+    let args: Vec<Bytes> = parts.iter().map(|p| Bytes::copy_from_slice(p)).collect();
+    let mut out = Vec::new();
+    super::effects::encode(&args, &mut out);
+    w.write_all(&out).await
+}
+
+async fn read_line(r: &mut BufReader<TcpStream>, timeout: Duration) -> Result<String, String> {
+    let mut line = String::new();
+    match tokio::time::timeout(timeout, r.read_line(&mut line)).await {
+        Ok(Ok(0)) => Err("connection closed".into()),
+        Ok(Ok(_)) => Ok(line.trim_end().to_string()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("timeout".into()),
+    }
+}
+
+async fn session(shared: &Arc<Shared>, up: &Arc<Upstream>) -> Result<(), String> {
+    let settings = shared.settings();
+    let timeout = Duration::from_secs(settings.repl_timeout_secs);
+    let addr = format!("{}:{}", up.host, up.port);
+    let stream = tokio::time::timeout(timeout, TcpStream::connect(&addr))
+        .await
+        .map_err(|_| "connect timeout".to_string())?
+        .map_err(|e| format!("connect: {e}"))?;
+    let _ = stream.set_nodelay(true);
+    let peer = stream.peer_addr().map_err(|e| e.to_string())?;
+    let local = stream.local_addr().map_err(|e| e.to_string())?;
+    let mut r = BufReader::new(stream);
+    info!("MASTER <-> REPLICA sync started");
+    send(r.get_mut(), &[b"PING"]).await.map_err(|e| e.to_string())?;
+    let pong = read_line(&mut r, timeout).await?;
+    if pong.starts_with('-') && !pong.starts_with("-NOAUTH") {
+        return Err(format!("error reply to PING: {pong}"));
+    }
+    if !settings.masterauth.is_empty() {
+        if settings.masteruser.is_empty() {
+            send(r.get_mut(), &[b"AUTH", settings.masterauth.as_bytes()]).await
+        } else {
+            send(r.get_mut(), &[b"AUTH", settings.masteruser.as_bytes(), settings.masterauth.as_bytes()]).await
+        }
+        .map_err(|e| e.to_string())?;
+        let reply = read_line(&mut r, timeout).await?;
+        if reply.starts_with('-') {
+            return Err(format!("unable to AUTH to MASTER: {reply}"));
+        }
+    }
+    let port = shared.bound_port.load(Ordering::Relaxed).to_string();
+    send(r.get_mut(), &[b"REPLCONF", b"listening-port", port.as_bytes()]).await.map_err(|e| e.to_string())?;
+    let reply = read_line(&mut r, timeout).await?;
+    if reply.starts_with('-') {
+        return Err(format!("REPLCONF listening-port: {reply}"));
+    }
+    send(r.get_mut(), &[b"REPLCONF", b"capa", b"eof", b"capa", b"psync2"]).await.map_err(|e| e.to_string())?;
+    let _ = read_line(&mut r, timeout).await?;
+    let (replid, offset) = {
+        let ks = shared.keyspace.lock();
+        (ks.repl.replid.clone(), ks.repl.offset)
+    };
+    let have_history = {
+        let ks = shared.keyspace.lock();
+        ks.repl.active
+    };
+    let (id_arg, off_arg) = if have_history {
+        (replid.clone(), (offset + 1).to_string())
+    } else {
+        ("?".to_string(), "-1".to_string())
+    };
+    send(r.get_mut(), &[b"PSYNC", id_arg.as_bytes(), off_arg.as_bytes()]).await.map_err(|e| e.to_string())?;
+    let reply = read_line(&mut r, timeout).await?;
+    let handle = Arc::new(ClientHandle::new(shared.clients.next_id(), peer, local));
+    *handle.flags.lock() = "M".into();
+    let mut conn = Conn::new(handle, true);
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    buf.extend_from_slice(r.buffer());
+    let consumed = r.buffer().len();
+    r.consume(consumed);
+    let mut stream = r.into_inner();
+    if let Some(rest) = reply.strip_prefix("+FULLRESYNC ") {
+        let mut parts = rest.split_whitespace();
+        let new_id = parts.next().unwrap_or_default().to_string();
+        info!("Full resync from master: {rest}");
+        up.sync_in_progress.store(true, Ordering::Relaxed);
+        full_sync(shared, &mut stream, &mut buf, &mut conn, new_id, timeout).await?;
+        up.sync_in_progress.store(false, Ordering::Relaxed);
+        info!("MASTER <-> REPLICA sync: Finished with success");
+    } else if let Some(rest) = reply.strip_prefix("+CONTINUE") {
+        let new_id = rest.trim();
+        let mut ks = shared.keyspace.lock();
+        if !new_id.is_empty() {
+            ks.repl.switch_id(new_id.to_string());
+        }
+        conn.select(ks.repl.stream_db());
+        info!("Successful partial resynchronization with master.");
+    } else {
+        return Err(format!("unexpected reply to PSYNC: {reply}"));
+    }
+    up.link_up.store(true, Ordering::Relaxed);
+    up.last_io_ms.store(mono_ms(), Ordering::Relaxed);
+    stream_loop(shared, up, &mut stream, &mut buf, &mut conn, timeout).await
+}
+
+async fn full_sync(
+    shared: &Arc<Shared>,
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    conn: &mut Conn,
+    replid: String,
+    timeout: Duration,
+) -> Result<(), String> {
+    {
+        let mut ks = shared.keyspace.lock();
+        for db in ks.dbs.iter_mut() {
+            db.clear();
+        }
+    }
+    let mut reader = Reader::new();
+    loop {
+        while let Some(rec) = reader.next(buf).map_err(|e| e.to_string())? {
+            let now = crate::util::now_ms();
+            let mut ks = shared.keyspace.lock();
+            match rec {
+                Record::Entry { db, key, expire_at, payload } => {
+                    let value = crate::keyspace::serialize::decode(&payload)
+                        .map_err(|e| format!("bad value in snapshot: {}", e.message()))?;
+                    if let Some(d) = ks.dbs.get_mut(db as usize) {
+                        let mut e = Entry::new(&key, value);
+                        e.expire_at = expire_at;
+                        d.insert_entry(Box::new(e), now);
+                    }
+                }
+                Record::Delete { db, key } => {
+                    if let Some(d) = ks.dbs.get_mut(db as usize) {
+                        d.remove(&key, now);
+                    }
+                }
+                Record::Effect { db, command } => {
+                    conn.select(db as usize);
+                    let mut p = RequestParser::new();
+                    let mut cb = BytesMut::from(&command[..]);
+                    while let Ok(Some(args)) = p.next(&mut cb, &Limits::default()) {
+                        apply(shared, &mut ks, conn, &args);
+                    }
+                }
+                Record::End { offset, db } => {
+                    ks.repl.reset_as_replica(replid.clone(), offset, db as usize);
+                    conn.select(db as usize);
+                    return Ok(());
+                }
+            }
+        }
+        match tokio::time::timeout(timeout, stream.read_buf(buf)).await {
+            Ok(Ok(0)) => return Err("connection closed during sync".into()),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(e.to_string()),
+            Err(_) => return Err("timeout during sync".into()),
+        }
+    }
+}
+
+/// Applies one replicated command (SELECT changes the stream's database).
+pub fn apply(shared: &Shared, ks: &mut Keyspace, conn: &mut Conn, args: &[Bytes]) {
+    if args[0].eq_ignore_ascii_case(b"SELECT") {
+        if let Some(db) = args.get(1).and_then(|d| crate::util::parse_i64_strict(d)) {
+            if (db as usize) < ks.dbs.len() && db >= 0 {
+                conn.select(db as usize);
+            }
+        }
+        return;
+    }
+    if args[0].eq_ignore_ascii_case(b"PING") || args[0].eq_ignore_ascii_case(b"REPLCONF") {
+        return;
+    }
+    crate::dispatch::execute_replicated(shared, ks, conn, args);
+}
+
+async fn stream_loop(
+    shared: &Arc<Shared>,
+    up: &Arc<Upstream>,
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    conn: &mut Conn,
+    timeout: Duration,
+) -> Result<(), String> {
+    let mut parser = RequestParser::new();
+    let limits = Limits::default();
+    let mut ack_tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        // Apply everything complete in the buffer. The primary writes canonical RESP, so a
+        // command re-encoded is byte for byte what arrived: that is what our offset counts
+        // and our backlog records.
+        let mut ack_now = false;
+        if !buf.is_empty() {
+            let mut ks = shared.keyspace.lock();
+            loop {
+                match parser.next(buf, &limits) {
+                    Ok(Some(args)) => {
+                        if args.len() >= 2
+                            && args[0].eq_ignore_ascii_case(b"REPLCONF")
+                            && args[1].eq_ignore_ascii_case(b"GETACK")
+                        {
+                            ack_now = true;
+                        }
+                        apply(shared, &mut ks, conn, &args);
+                        let mut raw = Vec::new();
+                        super::effects::encode(&args, &mut raw);
+                        ks.repl.append_upstream(&raw);
+                    }
+                    Ok(None) => break,
+                    Err(e) => return Err(format!("protocol error in replication stream: {e:?}")),
+                }
+            }
+        }
+        if ack_now {
+            send_ack(shared, stream).await?;
+        }
+        tokio::select! {
+            r = stream.read_buf(buf) => match r {
+                Ok(0) => return Err("connection closed".into()),
+                Ok(_) => up.last_io_ms.store(mono_ms(), Ordering::Relaxed),
+                Err(e) => return Err(e.to_string()),
+            },
+            _ = ack_tick.tick() => {
+                send_ack(shared, stream).await?;
+                if mono_ms().saturating_sub(up.last_io_ms.load(Ordering::Relaxed)) > timeout.as_millis() as u64 {
+                    return Err("timeout: no data from MASTER".into());
+                }
+            }
+        }
+    }
+}
+
+async fn send_ack(shared: &Shared, stream: &mut TcpStream) -> Result<(), String> {
+    let off = shared.keyspace.lock().repl.offset.to_string();
+    send(stream, &[b"REPLCONF", b"ACK", off.as_bytes()])
+        .await
+        .map_err(|e| e.to_string())
+}
