@@ -205,10 +205,7 @@ fn stop(t: &Target, dir: &Path, wait: u64) -> Result<()> {
         let _ = std::fs::remove_file(dir.join(PID_FILE));
         bail!("no node answers on {}", t.addr());
     }
-    let refused = match shutdown(t) {
-        Ok(()) => None,
-        Err(e) => Some(e),
-    };
+    let refused = shutdown(t).err();
     if let Some(why) = &refused {
         let pid = pid.ok_or_else(|| {
             anyhow!(
