@@ -155,9 +155,9 @@ fn main() -> Result<()> {
         settings.push(("requests", o.requests.to_string()));
         settings.push(("clients", o.clients.to_string()));
         let core = pinning.map(|p| p.server_core);
-        let slot = ServerProc::start(Flavor::Slotcache, &server_bin, core)?;
-        let redis = ServerProc::start(Flavor::Redis, &o.redis_server, core)?;
-        let rows = throughput::run(&topts, &slot, &redis)?;
+        let mut slot = ServerProc::start(Flavor::Slotcache, &server_bin, core)?;
+        let mut redis = ServerProc::start(Flavor::Redis, &o.redis_server, core)?;
+        let rows = throughput::run(&topts, &mut slot, &mut redis)?;
         drop((slot, redis));
         println!(
             "\nThroughput (requests/s, median of {} rounds, {} clients, {} requests, pinning {:?})",

@@ -161,6 +161,22 @@ impl ServerProc {
         )
     }
 
+    /// Fails, with the end of the server's log, when the server has exited: a crash under
+    /// load is a finding, not something to average over.
+    pub fn check_alive(&mut self) -> Result<()> {
+        if let Some(status) = self.child.try_wait()? {
+            let log =
+                std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default();
+            let lines: Vec<&str> = log.lines().collect();
+            bail!(
+                "{} exited ({status}) during the run; log tail:\n{}",
+                self.flavor.label(),
+                lines[lines.len().saturating_sub(30)..].join("\n")
+            );
+        }
+        Ok(())
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

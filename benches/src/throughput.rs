@@ -164,7 +164,7 @@ pub fn median(v: &[f64]) -> Option<f64> {
 
 /// Runs every round against both (already started) servers and returns one row per test and
 /// pipeline depth.
-pub fn run(o: &Opts, slotcache: &ServerProc, redis: &ServerProc) -> Result<Vec<Row>> {
+pub fn run(o: &Opts, slotcache: &mut ServerProc, redis: &mut ServerProc) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
     for &p in &o.pipelines {
         for t in &o.tests {
@@ -203,7 +203,7 @@ pub fn run(o: &Opts, slotcache: &ServerProc, redis: &ServerProc) -> Result<Vec<R
         };
         for &p in &o.pipelines {
             for &i in &order {
-                let (server, tests) = &supported[i];
+                let (server, tests) = &mut supported[i];
                 if tests.is_empty() {
                     continue;
                 }
@@ -214,7 +214,9 @@ pub fn run(o: &Opts, slotcache: &ServerProc, redis: &ServerProc) -> Result<Vec<R
                     server.flavor.label(),
                     tests.join(",")
                 );
-                let out = match run_benchmark(o, server.port, tests, p) {
+                let res = run_benchmark(o, server.port, tests, p);
+                server.check_alive()?;
+                let out = match res {
                     Ok(out) => out,
                     Err(e) => {
                         eprintln!("warning: {e:#}");

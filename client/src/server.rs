@@ -255,3 +255,39 @@ fn alive(pid: i32) -> bool {
         Err(_) => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workspace_root_is_found_only_from_a_target_profile_dir_of_this_workspace() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let root = std::fs::canonicalize(root).unwrap();
+        let exe = root.join("target/release/slotcache-cli");
+        assert_eq!(workspace_root(&exe), Some(root));
+        assert_eq!(
+            workspace_root(Path::new("/usr/local/bin/slotcache-cli")),
+            None
+        );
+    }
+
+    #[test]
+    fn a_given_server_bin_must_exist() {
+        let err = find_server_bin(Some(PathBuf::from("/nonexistent/slotcache-server")))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("does not exist"), "{err}");
+    }
+
+    #[test]
+    fn default_dir_is_per_port() {
+        let t = Target {
+            host: "127.0.0.1".into(),
+            port: 7001,
+            pass: None,
+        };
+        assert!(node_dir(&t, None).ends_with("slotcache-7001"));
+        assert_eq!(node_dir(&t, Some("/x".into())), PathBuf::from("/x"));
+    }
+}
