@@ -111,8 +111,17 @@ fn check_tool(bin: &std::path::Path, hint: &str) -> Result<()> {
     Ok(())
 }
 
-fn main() -> Result<()> {
-    let cli = Cli::parse();
+fn main() -> std::process::ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("compare: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
     let o = &cli.opts;
     arm_deadline(o.deadline);
     throughput::validate_tests(&o.tests)?;
