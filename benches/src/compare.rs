@@ -1,1 +1,217 @@
-fn main() {}
+//! `compare`: slotcache-server and redis-server side by side on this machine — throughput
+//! through redis-benchmark and memory per key — so a claim like "as fast as Redis" is a
+//! number anyone can reproduce with one command.
+//!
+//! `cargo run --release -p slotcache-benches --bin compare -- all`
+
+mod memory;
+mod procs;
+mod report;
+mod throughput;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use procs::{Flavor, ServerProc};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(about = "Compare slotcache-server with redis-server (throughput and memory)")]
+struct Cli {
+    #[command(subcommand)]
+    what: What,
+    #[command(flatten)]
+    opts: Opts,
+}
+
+#[derive(Subcommand, Clone, Copy, PartialEq, Eq)]
+enum What {
+    /// redis-benchmark against both servers, rounds alternating, medians.
+    Throughput,
+    /// Bytes per key after loading the same keys into each server.
+    Memory,
+    /// Throughput, then memory.
+    All,
+}
+
+#[derive(Args)]
+struct Opts {
+    /// Rounds per server (the median is reported).
+    #[arg(long, global = true, default_value_t = 5)]
+    rounds: usize,
+    /// Requests per redis-benchmark test (-n).
+    #[arg(long, global = true, default_value_t = 200_000)]
+    requests: u64,
+    /// Parallel clients (-c).
+    #[arg(long, global = true, default_value_t = 50)]
+    clients: u32,
+    /// redis-benchmark test names (-t), comma-separated.
+    #[arg(
+        long,
+        global = true,
+        value_delimiter = ',',
+        default_value = "set,get,incr,mset"
+    )]
+    tests: Vec<String>,
+    /// Pipeline depths (-P), comma-separated.
+    #[arg(long, global = true, value_delimiter = ',', default_value = "1,16")]
+    pipelines: Vec<u32>,
+    /// Keys loaded for the memory comparison.
+    #[arg(long, global = true, default_value_t = 1_000_000)]
+    keys: u64,
+    /// Bytes per value for the memory comparison.
+    #[arg(long, global = true, default_value_t = 16)]
+    value_size: usize,
+    /// The slotcache-server binary (default: this workspace's target/release).
+    #[arg(long, global = true)]
+    server_bin: Option<PathBuf>,
+    /// The redis-server binary.
+    #[arg(long, global = true, default_value = "redis-server")]
+    redis_server: PathBuf,
+    /// The redis-benchmark binary.
+    #[arg(long, global = true, default_value = "redis-benchmark")]
+    redis_benchmark: PathBuf,
+    /// Also write the results as JSON to this file.
+    #[arg(long, global = true)]
+    json: Option<PathBuf>,
+    /// Limit for one redis-benchmark run, seconds.
+    #[arg(long, global = true, default_value_t = 300)]
+    bench_timeout: u64,
+    /// Limit for the whole comparison, seconds; past it every process is killed.
+    #[arg(long, global = true, default_value_t = 3600)]
+    deadline: u64,
+    /// Do not pin server and benchmark to separate cores.
+    #[arg(long, global = true)]
+    no_pin: bool,
+}
+
+/// Ends the whole run past the deadline. Exiting kills the servers too: they were started
+/// with PR_SET_PDEATHSIG, and redis-benchmark runs under `timeout`.
+fn arm_deadline(secs: u64) {
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(secs));
+        eprintln!("compare: deadline of {secs}s reached, stopping");
+        std::process::exit(124);
+    });
+}
+
+fn check_tool(bin: &std::path::Path, hint: &str) -> Result<()> {
+    let ok = std::process::Command::new("timeout")
+        .arg("10")
+        .arg(bin)
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !ok {
+        bail!("{} not runnable ({hint})", bin.display());
+    }
+    Ok(())
+}
+
+fn main() -> std::process::ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("compare: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let o = &cli.opts;
+    arm_deadline(o.deadline);
+    throughput::validate_tests(&o.tests)?;
+    if o.rounds == 0 || o.requests == 0 || o.keys == 0 || o.pipelines.is_empty() {
+        bail!("--rounds, --requests, --keys and --pipelines must be positive");
+    }
+    let server_bin = o
+        .server_bin
+        .clone()
+        .unwrap_or_else(procs::default_server_bin);
+    check_tool(
+        &server_bin,
+        "build it: cargo build --release -p slotcache-server",
+    )?;
+    check_tool(&o.redis_server, "install Debian's redis-server")?;
+    let pinning = if o.no_pin {
+        None
+    } else {
+        procs::detect_pinning()
+    };
+    let mut settings = vec![
+        ("slotcache_server", server_bin.display().to_string()),
+        ("redis_server", o.redis_server.display().to_string()),
+        ("pinning", format!("{pinning:?}")),
+    ];
+
+    let rows = if matches!(cli.what, What::Throughput | What::All) {
+        check_tool(&o.redis_benchmark, "install Debian's redis-tools")?;
+        let topts = throughput::Opts {
+            rounds: o.rounds,
+            requests: o.requests,
+            clients: o.clients,
+            pipelines: o.pipelines.clone(),
+            tests: o.tests.clone(),
+            timeout_s: o.bench_timeout,
+            redis_benchmark: o.redis_benchmark.clone(),
+            pinning,
+        };
+        settings.push(("rounds", o.rounds.to_string()));
+        settings.push(("requests", o.requests.to_string()));
+        settings.push(("clients", o.clients.to_string()));
+        let core = pinning.map(|p| p.server_core);
+        let mut slot = ServerProc::start(Flavor::Slotcache, &server_bin, core)?;
+        let mut redis = ServerProc::start(Flavor::Redis, &o.redis_server, core)?;
+        let rows = throughput::run(&topts, &mut slot, &mut redis)?;
+        drop((slot, redis));
+        println!(
+            "\nThroughput (requests/s, median of {} rounds, {} clients, {} requests, pinning {:?})",
+            o.rounds, o.clients, o.requests, pinning
+        );
+        println!("{}", report::throughput_table(&rows));
+        Some(rows)
+    } else {
+        None
+    };
+
+    let mem = if matches!(cli.what, What::Memory | What::All) {
+        let mopts = memory::Opts {
+            keys: o.keys,
+            value_size: o.value_size,
+            batch: 10_000,
+            server_core: pinning.map(|p| p.server_core),
+        };
+        settings.push(("keys", o.keys.to_string()));
+        settings.push(("value_size", o.value_size.to_string()));
+        let mut m = Vec::new();
+        for (flavor, bin) in [
+            (Flavor::Slotcache, &server_bin),
+            (Flavor::Redis, &o.redis_server),
+        ] {
+            eprintln!("memory: loading {} keys into {}", o.keys, flavor.label());
+            m.push(memory::measure(flavor, bin, &mopts)?);
+        }
+        println!(
+            "\nMemory ({} keys key:<n>, {}-byte values; RSS growth per key)",
+            o.keys, o.value_size
+        );
+        println!("{}", report::memory_table(&m));
+        Some(m)
+    } else {
+        None
+    };
+
+    if let Some(path) = &o.json {
+        std::fs::write(
+            path,
+            report::json(rows.as_deref(), mem.as_deref(), &settings),
+        )
+        .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}

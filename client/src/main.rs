@@ -1,1 +1,57 @@
-fn main() {}
+//! `slotcache-cli`: one tool to run slotcache nodes locally and talk to them, so a newcomer
+//! needs neither a hand-written server command line nor a separate redis-cli to get going.
+//!
+//! Each subcommand group lives in its own module (`node` for ping/info, `server` for a single
+//! node's lifecycle); the cluster group (`cluster start/stop/status`) is meant to sit beside
+//! them as `cluster.rs`, reusing `server`'s spawning and `conn`'s connections.
+
+mod conn;
+mod node;
+mod server;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "slotcache-cli",
+    version,
+    about = "Run and administer local slotcache nodes",
+    // -h is the host, as in redis-cli; help is --help only.
+    disable_help_flag = true
+)]
+struct Cli {
+    #[command(flatten)]
+    target: conn::Target,
+    #[arg(long, action = clap::ArgAction::Help, global = true, help = "Print help")]
+    help: Option<bool>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Checks that a node answers (prints PONG).
+    Ping,
+    /// Prints a node's INFO, optionally one section.
+    Info { section: Option<String> },
+    /// Starts or stops a single local node.
+    #[command(subcommand)]
+    Server(server::ServerCmd),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let res = match cli.command {
+        Command::Ping => node::ping(&cli.target),
+        Command::Info { section } => node::info(&cli.target, section.as_deref()),
+        Command::Server(cmd) => server::run(&cli.target, cmd),
+    };
+    match res {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("slotcache-cli: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

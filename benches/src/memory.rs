@@ -1,0 +1,130 @@
+//! Memory side by side: the same keys loaded into each server (one server at a time, so
+//! they do not compete), resident memory before and after, bytes per key.
+
+use crate::procs::{info_field, Flavor, ServerProc};
+use anyhow::{bail, Context, Result};
+use std::path::Path;
+use std::time::Duration;
+
+/// How many keys, how big, and in what batches.
+pub struct Opts {
+    pub keys: u64,
+    pub value_size: usize,
+    pub batch: u64,
+    pub server_core: Option<usize>,
+}
+
+/// What one server used for the data set.
+#[derive(Debug, Clone)]
+pub struct Measure {
+    pub flavor: Flavor,
+    pub keys: u64,
+    pub rss_empty: u64,
+    pub rss_loaded: u64,
+    /// `used_memory` from INFO memory, when the server reports it.
+    pub used_memory: Option<u64>,
+    pub load_secs: f64,
+}
+
+impl Measure {
+    /// Resident bytes the data set added, per key.
+    pub fn rss_per_key(&self) -> f64 {
+        self.rss_loaded.saturating_sub(self.rss_empty) as f64 / self.keys.max(1) as f64
+    }
+}
+
+/// A value of exactly `size` bytes that is not a number (so Redis cannot store it as an
+/// integer and both servers keep a string).
+fn value_for(n: u64, size: usize) -> Vec<u8> {
+    let mut v = format!("v{n:x}").into_bytes();
+    v.resize(size.max(1), b'.');
+    v.truncate(size.max(1));
+    v
+}
+
+/// Loads `key:0 .. key:<keys-1>` with pipelined SETs, `batch` commands per round trip.
+fn load(server: &ServerProc, o: &Opts) -> Result<()> {
+    let mut con = server.client()?;
+    let mut next = 0u64;
+    while next < o.keys {
+        let end = (next + o.batch).min(o.keys);
+        let mut pipe = redis::pipe();
+        for n in next..end {
+            pipe.cmd("SET")
+                .arg(format!("key:{n}"))
+                .arg(value_for(n, o.value_size))
+                .ignore();
+        }
+        pipe.query::<()>(&mut con).with_context(|| {
+            format!("loading keys {next}..{end} into {}", server.flavor.label())
+        })?;
+        next = end;
+    }
+    Ok(())
+}
+
+/// Checks the load really landed: first and last keys present, DBSIZE equal when the server
+/// has DBSIZE.
+fn verify(server: &ServerProc, keys: u64) -> Result<()> {
+    let mut con = server.client()?;
+    let last = format!("key:{}", keys.saturating_sub(1));
+    let present: u64 = redis::cmd("EXISTS")
+        .arg("key:0")
+        .arg(&last)
+        .query(&mut con)?;
+    // EXISTS counts a key named twice twice, so 2 also when keys == 1.
+    if keys > 0 && present != 2 {
+        bail!(
+            "{}: EXISTS key:0 {last} = {present}, expected 2",
+            server.flavor.label()
+        );
+    }
+    if let Ok(n) = redis::cmd("DBSIZE").query::<u64>(&mut con) {
+        if n != keys {
+            bail!("{}: DBSIZE {n}, expected {keys}", server.flavor.label());
+        }
+    }
+    Ok(())
+}
+
+fn used_memory(server: &ServerProc) -> Option<u64> {
+    let mut con = server.client().ok()?;
+    let info: String = redis::cmd("INFO").arg("memory").query(&mut con).ok()?;
+    info_field(&info, "used_memory")?.parse().ok()
+}
+
+/// Starts a fresh server, measures it empty and loaded, and stops it.
+pub fn measure(flavor: Flavor, bin: &Path, o: &Opts) -> Result<Measure> {
+    let server = ServerProc::start(flavor, bin, o.server_core)?;
+    std::thread::sleep(Duration::from_millis(500));
+    let rss_empty = server.rss()?;
+    let started = std::time::Instant::now();
+    load(&server, o)?;
+    let load_secs = started.elapsed().as_secs_f64();
+    verify(&server, o.keys)?;
+    // Let background work (allocator purging, rehashing) settle before reading RSS.
+    std::thread::sleep(Duration::from_secs(1));
+    Ok(Measure {
+        flavor,
+        keys: o.keys,
+        rss_empty,
+        rss_loaded: server.rss()?,
+        used_memory: used_memory(&server),
+        load_secs,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_have_the_requested_size_and_are_not_numbers() {
+        for n in [0u64, 9, 12345, u64::MAX] {
+            let v = value_for(n, 16);
+            assert_eq!(v.len(), 16);
+            assert!(std::str::from_utf8(&v).unwrap().parse::<i64>().is_err());
+        }
+        assert_eq!(value_for(7, 3), b"v7.".to_vec());
+    }
+}

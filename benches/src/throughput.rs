@@ -1,0 +1,285 @@
+//! Throughput side by side: redis-benchmark against each server, several rounds with the
+//! servers' order alternating (so warm-up and machine drift do not favour one), medians.
+
+use crate::procs::{pinned, Flavor, Pinning, ServerProc};
+use anyhow::{bail, Context, Result};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+/// What to run and how hard.
+pub struct Opts {
+    pub rounds: usize,
+    pub requests: u64,
+    pub clients: u32,
+    pub pipelines: Vec<u32>,
+    pub tests: Vec<String>,
+    pub timeout_s: u64,
+    pub redis_benchmark: PathBuf,
+    pub pinning: Option<Pinning>,
+}
+
+/// The median rps of one test at one pipeline depth, per server (None: not measured, with
+/// the reason in `note`).
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub test: String,
+    pub pipeline: u32,
+    pub slotcache: Option<f64>,
+    pub redis: Option<f64>,
+    pub samples_slotcache: Vec<f64>,
+    pub samples_redis: Vec<f64>,
+    pub note: String,
+}
+
+impl Row {
+    pub fn ratio(&self) -> Option<f64> {
+        Some(self.slotcache? / self.redis?)
+    }
+}
+
+/// A command that tells whether a server implements what a redis-benchmark test sends: the
+/// test names redis-benchmark's `-t` accepts, each with a harmless probe on scratch keys.
+fn probe_for(test: &str) -> Option<Vec<&'static str>> {
+    let p: &[&str] = match test {
+        "ping_inline" | "ping_mbulk" => &["PING"],
+        "set" => &["SET", "__compare:s", "x"],
+        "get" => &["GET", "__compare:s"],
+        "incr" => &["INCR", "__compare:i"],
+        "mset" => &["MSET", "__compare:m1", "x", "__compare:m2", "y"],
+        "lpush" => &["LPUSH", "__compare:l", "x"],
+        "rpush" => &["RPUSH", "__compare:l", "x"],
+        "lpop" => &["LPOP", "__compare:l"],
+        "rpop" => &["RPOP", "__compare:l"],
+        "sadd" => &["SADD", "__compare:set", "x"],
+        "spop" => &["SPOP", "__compare:set"],
+        "hset" => &["HSET", "__compare:h", "f", "v"],
+        "zadd" => &["ZADD", "__compare:z", "1", "x"],
+        "zpopmin" => &["ZPOPMIN", "__compare:z"],
+        "xadd" => &["XADD", "__compare:x", "*", "f", "v"],
+        "lrange_100" | "lrange_300" | "lrange_500" | "lrange_600" => {
+            &["LRANGE", "__compare:l", "0", "99"]
+        }
+        _ => return None,
+    };
+    Some(p.to_vec())
+}
+
+/// Checks that every test name is one redis-benchmark knows (so a typo fails fast).
+pub fn validate_tests(tests: &[String]) -> Result<()> {
+    for t in tests {
+        if probe_for(t).is_none() {
+            bail!("unknown test '{t}' (redis-benchmark -t names: set, get, incr, mset, lpush, rpush, lpop, rpop, sadd, spop, hset, zadd, zpopmin, xadd, lrange_100, lrange_300, lrange_500, lrange_600, ping_inline, ping_mbulk)");
+        }
+    }
+    Ok(())
+}
+
+/// Whether `server` implements the commands of `test`: None when it does, else the error it
+/// gave. Other errors (e.g. WRONGTYPE) count as implemented.
+fn unsupported(server: &ServerProc, test: &str) -> Result<Option<String>> {
+    let Some(words) = probe_for(test) else {
+        bail!("unknown test '{test}'")
+    };
+    let mut con = server.client()?;
+    let mut cmd = redis::cmd(words[0]);
+    for w in &words[1..] {
+        cmd.arg(*w);
+    }
+    let res: redis::RedisResult<redis::Value> = cmd.query(&mut con);
+    Ok(match res {
+        Err(e)
+            if e.to_string()
+                .to_ascii_lowercase()
+                .contains("unknown command") =>
+        {
+            Some(format!("{} unknown", words[0]))
+        }
+        _ => None,
+    })
+}
+
+/// The CSV label redis-benchmark prints for a `-t` name, upper-cased first word
+/// ("MSET (10 keys)" -> "MSET", "LRANGE_100 (first 100 elements)" -> "LRANGE_100").
+fn label_key(label: &str) -> String {
+    label
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_ascii_uppercase()
+}
+
+/// Parses `--csv` output into (test name lower-case, rps), skipping the LPUSH that
+/// redis-benchmark runs only to fill lists for LRANGE.
+pub fn parse_csv(out: &str) -> Vec<(String, f64)> {
+    out.lines()
+        .filter(|l| !l.contains("needed to"))
+        .filter_map(|l| {
+            let mut f = l.split(',').map(|s| s.trim().trim_matches('"'));
+            let label = f.next()?;
+            let rps: f64 = f.next()?.parse().ok()?;
+            Some((label_key(label).to_ascii_lowercase(), rps))
+        })
+        .collect()
+}
+
+fn run_benchmark(o: &Opts, port: u16, tests: &[String], pipeline: u32) -> Result<String> {
+    let mut cmd = Command::new("timeout");
+    cmd.args(["-s", "KILL", &o.timeout_s.to_string()]);
+    let inner = pinned(&o.redis_benchmark, o.pinning.map(|p| p.client_core));
+    cmd.arg(inner.get_program()).args(inner.get_args());
+    cmd.args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(["-t", &tests.join(",")])
+        .args(["-P", &pipeline.to_string()])
+        .args(["-c", &o.clients.to_string()])
+        .args(["-n", &o.requests.to_string()])
+        .args(["--csv", "-q"])
+        .stdin(Stdio::null());
+    let out = cmd
+        .output()
+        .with_context(|| format!("running {}", o.redis_benchmark.display()))?;
+    if !out.status.success() {
+        bail!(
+            "redis-benchmark on port {port} failed ({}; 124/137 = timed out after {}s): {}",
+            out.status,
+            o.timeout_s,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+pub fn median(v: &[f64]) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.total_cmp(b));
+    let n = s.len();
+    Some(if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        (s[n / 2 - 1] + s[n / 2]) / 2.0
+    })
+}
+
+/// Runs every round against both (already started) servers and returns one row per test and
+/// pipeline depth.
+pub fn run(o: &Opts, slotcache: &mut ServerProc, redis: &mut ServerProc) -> Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    for &p in &o.pipelines {
+        for t in &o.tests {
+            rows.push(Row {
+                test: t.clone(),
+                pipeline: p,
+                slotcache: None,
+                redis: None,
+                samples_slotcache: vec![],
+                samples_redis: vec![],
+                note: String::new(),
+            });
+        }
+    }
+    let mut supported = Vec::new();
+    for s in [slotcache, redis] {
+        let mut ok = Vec::new();
+        for t in &o.tests {
+            match unsupported(s, t)? {
+                None => ok.push(t.clone()),
+                Some(why) => {
+                    for r in rows.iter_mut().filter(|r| &r.test == t) {
+                        r.note = format!("{}: {why}", s.flavor.label());
+                    }
+                }
+            }
+        }
+        supported.push((s, ok));
+    }
+    for round in 0..o.rounds {
+        // Alternate which server goes first in each round.
+        let order: Vec<usize> = if round % 2 == 0 {
+            vec![0, 1]
+        } else {
+            vec![1, 0]
+        };
+        for &p in &o.pipelines {
+            for &i in &order {
+                let (server, tests) = &mut supported[i];
+                if tests.is_empty() {
+                    continue;
+                }
+                eprintln!(
+                    "round {}/{} pipeline {p}: {} ({})",
+                    round + 1,
+                    o.rounds,
+                    server.flavor.label(),
+                    tests.join(",")
+                );
+                let res = run_benchmark(o, server.port, tests, p);
+                server.check_alive()?;
+                let out = match res {
+                    Ok(out) => out,
+                    Err(e) => {
+                        eprintln!("warning: {e:#}");
+                        continue;
+                    }
+                };
+                record(&mut rows, server.flavor, p, &parse_csv(&out));
+            }
+        }
+    }
+    for r in &mut rows {
+        r.slotcache = median(&r.samples_slotcache);
+        r.redis = median(&r.samples_redis);
+    }
+    Ok(rows)
+}
+
+fn record(rows: &mut [Row], flavor: Flavor, pipeline: u32, results: &[(String, f64)]) {
+    for (name, rps) in results {
+        let Some(row) = rows
+            .iter_mut()
+            .find(|r| r.pipeline == pipeline && label_key(&r.test).to_ascii_lowercase() == *name)
+        else {
+            continue;
+        };
+        match flavor {
+            Flavor::Slotcache => row.samples_slotcache.push(*rps),
+            Flavor::Redis => row.samples_redis.push(*rps),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_rows_map_to_test_names_and_skip_helper_rows() {
+        let out = "\"test\",\"rps\",\"avg_latency_ms\"\n\"SET\",\"68965.52\",\"0.5\"\n\
+                   \"LPUSH (needed to benchmark LRANGE)\",\"100000.00\",\"0.2\"\n\
+                   \"LRANGE_100 (first 100 elements)\",\"80000.00\",\"0.3\"\n\
+                   \"MSET (10 keys)\",\"95238.09\",\"0.2\"\n";
+        let got = parse_csv(out);
+        assert_eq!(
+            got,
+            vec![
+                ("set".to_string(), 68965.52),
+                ("lrange_100".to_string(), 80000.0),
+                ("mset".to_string(), 95238.09)
+            ]
+        );
+    }
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), Some(2.5));
+        assert_eq!(median(&[]), None);
+    }
+
+    #[test]
+    fn unknown_test_names_are_refused() {
+        assert!(validate_tests(&["set".into(), "lrange_100".into()]).is_ok());
+        assert!(validate_tests(&["sett".into()]).is_err());
+    }
+}

@@ -1,0 +1,153 @@
+//! slotcache-cli end to end: the built binary starts a node in the background, talks to it
+//! and stops it, as a newcomer would use it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+/// The CLI binary: `SLOTCACHE_CLI_BIN`, else the newer of target/release and target/debug
+/// (as the harness finds the server).
+fn cli_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("SLOTCACHE_CLI_BIN") {
+        return PathBuf::from(p);
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    ["release", "debug"]
+        .iter()
+        .map(|profile| root.join("target").join(profile).join("slotcache-cli"))
+        .filter_map(|p| Some((std::fs::metadata(&p).ok()?.modified().ok()?, p)))
+        .max()
+        .map(|(_, p)| p)
+        .unwrap_or_else(|| {
+            panic!("slotcache-cli not built: run `cargo build -p slotcache-cli` or set SLOTCACHE_CLI_BIN")
+        })
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind(("127.0.0.1", 0)).expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+/// Runs the CLI under `timeout`; returns (success, stdout, stderr).
+fn cli(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new("timeout")
+        .arg("60")
+        .arg(cli_bin())
+        .args(args)
+        .output()
+        .expect("run slotcache-cli");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Kills the node the CLI started (pid from its pid file) if the test ends before stopping it.
+struct PidGuard(PathBuf);
+
+impl Drop for PidGuard {
+    fn drop(&mut self) {
+        let pid = std::fs::read_to_string(self.0.join("slotcache-server.pid"))
+            .ok()
+            .and_then(|s| s.trim().parse::<i32>().ok());
+        if let Some(pid) = pid {
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+#[test]
+fn cli_starts_pings_and_stops_a_node() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let _guard = PidGuard(dir.path().to_path_buf());
+    let port = free_port().to_string();
+    let server = cluster_tests::server_bin().display().to_string();
+    let dir_s = dir.path().display().to_string();
+
+    let (ok, out, err) = cli(&[
+        "-p",
+        &port,
+        "server",
+        "start",
+        "--dir",
+        &dir_s,
+        "--server-bin",
+        &server,
+        "--",
+        "--bind",
+        "127.0.0.1",
+    ]);
+    assert!(ok, "server start failed: {out}{err}");
+    assert!(out.contains(&format!("redis-cli -p {port}")), "{out}");
+    assert!(dir.path().join("server.log").exists());
+
+    let (ok, out, err) = cli(&["-p", &port, "ping"]);
+    assert!(ok, "ping failed: {err}");
+    assert_eq!(out.trim(), "PONG");
+
+    // The node is a real server: a stock client can use it.
+    let mut c = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+        .unwrap()
+        .get_connection_with_timeout(Duration::from_secs(5))
+        .unwrap();
+    let _: () = redis::cmd("SET").arg("k").arg("v").query(&mut c).unwrap();
+    let v: String = redis::cmd("GET").arg("k").query(&mut c).unwrap();
+    assert_eq!(v, "v");
+    drop(c);
+
+    // A second start on the same port is refused, and leaves the first node alone.
+    let (ok, _, err) = cli(&[
+        "-p",
+        &port,
+        "server",
+        "start",
+        "--dir",
+        &dir_s,
+        "--server-bin",
+        &server,
+    ]);
+    assert!(!ok);
+    assert!(err.contains("already answers"), "{err}");
+
+    let (ok, out, err) = cli(&["-p", &port, "server", "stop", "--dir", &dir_s]);
+    assert!(ok, "server stop failed: {out}{err}");
+    let (ok, _, _) = cli(&["-p", &port, "ping"]);
+    assert!(!ok, "node still answers after stop");
+    assert!(!dir.path().join("slotcache-server.pid").exists());
+}
+
+#[test]
+fn cli_reports_a_server_that_cannot_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let _guard = PidGuard(dir.path().to_path_buf());
+    let port = free_port().to_string();
+    let server = cluster_tests::server_bin().display().to_string();
+    let (ok, _, err) = cli(&[
+        "-p",
+        &port,
+        "server",
+        "start",
+        "--dir",
+        &dir.path().display().to_string(),
+        "--server-bin",
+        &server,
+        "--",
+        "--no-such-option",
+        "1",
+    ]);
+    assert!(!ok);
+    assert!(err.contains("no-such-option"), "{err}");
+    let (ok, _, _) = cli(&["-p", &port, "ping"]);
+    assert!(!ok);
+}
+
+#[test]
+fn cli_ping_fails_cleanly_when_nothing_listens() {
+    let port = free_port().to_string();
+    let (ok, _, err) = cli(&["-p", &port, "ping"]);
+    assert!(!ok);
+    assert!(err.contains("cannot connect"), "{err}");
+}
