@@ -53,12 +53,18 @@ fn ttl_and_pttl_report_missing_persistent_and_volatile() {
     let pttl: i64 = q(&mut c, &["PTTL", "k"]);
     assert!((99_000..=100_000).contains(&pttl), "pttl {pttl}");
     let at: i64 = q(&mut c, &["PEXPIRETIME", "k"]);
-    assert!((at - (unix_ms() + 100_000)).abs() < 2000, "pexpiretime {at}");
+    assert!(
+        (at - (unix_ms() + 100_000)).abs() < 2000,
+        "pexpiretime {at}"
+    );
     assert_eq!(q::<i64>(&mut c, &["EXPIRETIME", "k"]), at / 1000);
     // TTL rounds to the nearest second.
     assert_eq!(q::<i64>(&mut c, &["PEXPIRE", "k", "1600"]), 1);
     assert_eq!(q::<i64>(&mut c, &["TTL", "k"]), 2);
-    assert_eq!(err(&mut c, &["TTL"]), "ERR wrong number of arguments for 'ttl' command");
+    assert_eq!(
+        err(&mut c, &["TTL"]),
+        "ERR wrong number of arguments for 'ttl' command"
+    );
 }
 
 #[test]
@@ -72,7 +78,10 @@ fn expireat_and_pexpireat_set_absolute_instants() {
     let at_ms = unix_ms() + 500_123;
     assert_eq!(q::<i64>(&mut c, &["PEXPIREAT", "k", &at_ms.to_string()]), 1);
     assert_eq!(q::<i64>(&mut c, &["PEXPIRETIME", "k"]), at_ms);
-    assert_eq!(q::<i64>(&mut c, &["EXPIREAT", "missing", &at_s.to_string()]), 0);
+    assert_eq!(
+        q::<i64>(&mut c, &["EXPIREAT", "missing", &at_s.to_string()]),
+        0
+    );
     assert_eq!(q::<i64>(&mut c, &["EXPIRE", "missing", "10"]), 0);
 }
 
@@ -128,8 +137,15 @@ fn expire_conditions_nx_xx_gt_lt() {
         err(&mut c, &["PEXPIRE", "k", "5", "GT", "LT"]),
         "ERR GT and LT options at the same time are not compatible"
     );
-    assert_eq!(err(&mut c, &["EXPIRE", "k", "5", "FOO"]), "ERR Unsupported option FOO");
-    assert_eq!(q::<i64>(&mut c, &["TTL", "k"]), 60, "failed commands change nothing");
+    assert_eq!(
+        err(&mut c, &["EXPIRE", "k", "5", "FOO"]),
+        "ERR Unsupported option FOO"
+    );
+    assert_eq!(
+        q::<i64>(&mut c, &["TTL", "k"]),
+        60,
+        "failed commands change nothing"
+    );
 }
 
 #[test]
@@ -144,7 +160,10 @@ fn expire_argument_errors() {
         );
         assert_eq!(
             err(&mut c, &[cmd, "k"]),
-            format!("ERR wrong number of arguments for '{}' command", cmd.to_lowercase())
+            format!(
+                "ERR wrong number of arguments for '{}' command",
+                cmd.to_lowercase()
+            )
         );
     }
     assert_eq!(
@@ -160,7 +179,10 @@ fn expire_argument_errors() {
         "ERR invalid expire time in 'pexpire' command"
     );
     // The largest absolute instant is fine.
-    assert_eq!(q::<i64>(&mut c, &["PEXPIREAT", "k", "9223372036854775807"]), 1);
+    assert_eq!(
+        q::<i64>(&mut c, &["PEXPIREAT", "k", "9223372036854775807"]),
+        1
+    );
     assert_eq!(q::<i64>(&mut c, &["PEXPIRETIME", "k"]), i64::MAX);
     assert_eq!(q::<i64>(&mut c, &["TTL", "k"]) > 0, true);
 }
@@ -200,7 +222,10 @@ fn lazy_expiry_with_millisecond_precision() {
     })
     .expect("key should expire");
     assert!(gone >= Duration::from_millis(45), "expired after {gone:?}");
-    assert!(gone < Duration::from_millis(500), "expired only after {gone:?}");
+    assert!(
+        gone < Duration::from_millis(500),
+        "expired only after {gone:?}"
+    );
     assert_eq!(q::<i64>(&mut c, &["DBSIZE"]), 0, "the read reclaimed it");
     assert_eq!(q::<i64>(&mut c, &["TTL", "k"]), -2);
 }
@@ -224,6 +249,10 @@ fn active_expiry_reclaims_unread_keys_and_can_be_switched_off() {
         let n: i64 = q(&mut c, &["DBSIZE"]);
         (n == 1).then_some(n)
     });
-    assert_eq!(left, Some(1), "active expiry should leave only the persistent key");
+    assert_eq!(
+        left,
+        Some(1),
+        "active expiry should leave only the persistent key"
+    );
     assert_eq!(q::<String>(&mut c, &["GET", "persistent"]), "x");
 }

@@ -109,7 +109,10 @@ fn copy_respects_replace_db_and_keeps_ttl() {
     // Another database, including the same name there.
     assert_eq!(q::<i64>(&mut c, &["COPY", "s", "s", "DB", "3"]), 1);
     assert_eq!(q::<i64>(&mut c, &["COPY", "s", "s", "db", "3"]), 0);
-    assert_eq!(q::<i64>(&mut c, &["COPY", "s", "s", "db", "3", "replace"]), 1);
+    assert_eq!(
+        q::<i64>(&mut c, &["COPY", "s", "s", "db", "3", "replace"]),
+        1
+    );
     let _: () = q(&mut c, &["SELECT", "3"]);
     assert_eq!(q::<String>(&mut c, &["GET", "s"]), "changed");
     let _: () = q(&mut c, &["SELECT", "0"]);
@@ -117,9 +120,18 @@ fn copy_respects_replace_db_and_keeps_ttl() {
         err(&mut c, &["COPY", "s", "s"]),
         "ERR source and destination objects are the same"
     );
-    assert_eq!(err(&mut c, &["COPY", "s", "x", "DB", "16"]), "ERR DB index is out of range");
-    assert_eq!(err(&mut c, &["COPY", "s", "x", "DB", "-1"]), "ERR DB index is out of range");
-    assert_eq!(err(&mut c, &["COPY", "s", "x", "DB", "abc"]), "ERR DB index is out of range");
+    assert_eq!(
+        err(&mut c, &["COPY", "s", "x", "DB", "16"]),
+        "ERR DB index is out of range"
+    );
+    assert_eq!(
+        err(&mut c, &["COPY", "s", "x", "DB", "-1"]),
+        "ERR DB index is out of range"
+    );
+    assert_eq!(
+        err(&mut c, &["COPY", "s", "x", "DB", "abc"]),
+        "ERR DB index is out of range"
+    );
     assert_eq!(err(&mut c, &["COPY", "s", "x", "DB"]), "ERR syntax error");
     assert_eq!(err(&mut c, &["COPY", "s", "x", "FOO"]), "ERR syntax error");
 }
@@ -128,16 +140,27 @@ fn copy_respects_replace_db_and_keeps_ttl() {
 fn keys_matches_glob_patterns() {
     let node = Node::start(&[]);
     let mut c = node.client();
-    for k in ["foo", "foobar", "fo", "bar", "f[x]", "hello", "hallo", "hxllo"] {
+    for k in [
+        "foo", "foobar", "fo", "bar", "f[x]", "hello", "hallo", "hxllo",
+    ] {
         let _: () = q(&mut c, &["SET", k, "v"]);
     }
     let set = |v: Vec<String>| v.into_iter().collect::<HashSet<_>>();
     let want = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<HashSet<_>>();
     assert_eq!(set(q(&mut c, &["KEYS", "*"])).len(), 8);
     assert_eq!(set(q(&mut c, &["KEYS", "foo*"])), want(&["foo", "foobar"]));
-    assert_eq!(set(q(&mut c, &["KEYS", "h?llo"])), want(&["hello", "hallo", "hxllo"]));
-    assert_eq!(set(q(&mut c, &["KEYS", "h[ae]llo"])), want(&["hello", "hallo"]));
-    assert_eq!(set(q(&mut c, &["KEYS", "h[^e]llo"])), want(&["hallo", "hxllo"]));
+    assert_eq!(
+        set(q(&mut c, &["KEYS", "h?llo"])),
+        want(&["hello", "hallo", "hxllo"])
+    );
+    assert_eq!(
+        set(q(&mut c, &["KEYS", "h[ae]llo"])),
+        want(&["hello", "hallo"])
+    );
+    assert_eq!(
+        set(q(&mut c, &["KEYS", "h[^e]llo"])),
+        want(&["hallo", "hxllo"])
+    );
     assert_eq!(set(q(&mut c, &["KEYS", "f\\[x\\]"])), want(&["f[x]"]));
     assert!(q::<Vec<String>>(&mut c, &["KEYS", "zzz*"]).is_empty());
     // Expired keys are not listed.
@@ -179,7 +202,10 @@ fn scan_options_and_errors() {
     assert_eq!(seen.len(), 100);
     assert!(seen.iter().all(|k| k.starts_with("other:")));
     assert_eq!(scan_all(&mut c, &["TYPE", "string"]).len(), 1100);
-    assert_eq!(scan_all(&mut c, &["type", "STRING", "match", "key:1?"]).len(), 10);
+    assert_eq!(
+        scan_all(&mut c, &["type", "STRING", "match", "key:1?"]).len(),
+        10
+    );
     assert!(scan_all(&mut c, &["TYPE", "list"]).is_empty());
     assert!(scan_all(&mut c, &["TYPE", "nosuchtype"]).is_empty());
     // A large COUNT returns everything in one call.
@@ -190,14 +216,23 @@ fn scan_options_and_errors() {
     for bad in ["-1", "18446744073709551616", "abc", "1.5", ""] {
         assert_eq!(err(&mut c, &["SCAN", bad]), "ERR invalid cursor", "{bad:?}");
     }
-    assert_eq!(err(&mut c, &["SCAN", "0", "COUNT", "0"]), "ERR syntax error");
-    assert_eq!(err(&mut c, &["SCAN", "0", "COUNT", "-1"]), "ERR syntax error");
+    assert_eq!(
+        err(&mut c, &["SCAN", "0", "COUNT", "0"]),
+        "ERR syntax error"
+    );
+    assert_eq!(
+        err(&mut c, &["SCAN", "0", "COUNT", "-1"]),
+        "ERR syntax error"
+    );
     assert_eq!(
         err(&mut c, &["SCAN", "0", "COUNT", "x"]),
         "ERR value is not an integer or out of range"
     );
     assert_eq!(err(&mut c, &["SCAN", "0", "MATCH"]), "ERR syntax error");
-    assert_eq!(err(&mut c, &["SCAN", "0", "FOO", "bar"]), "ERR syntax error");
+    assert_eq!(
+        err(&mut c, &["SCAN", "0", "FOO", "bar"]),
+        "ERR syntax error"
+    );
 }
 
 #[test]
@@ -227,7 +262,10 @@ fn scan_returns_every_stable_key_under_concurrent_writes() {
     let writes = writer.join().expect("writer");
     assert!(writes > 0);
     for i in 0..20000 {
-        assert!(seen.contains(&format!("stable:{i}")), "SCAN missed stable:{i}");
+        assert!(
+            seen.contains(&format!("stable:{i}")),
+            "SCAN missed stable:{i}"
+        );
     }
 }
 
@@ -262,7 +300,10 @@ fn move_between_databases() {
     assert_eq!(q::<i64>(&mut c, &["MOVE", "k", "1"]), 0);
     let _: () = q(&mut c, &["SELECT", "1"]);
     assert_eq!(q::<String>(&mut c, &["GET", "k"]), "v");
-    assert!(q::<i64>(&mut c, &["TTL", "k"]) > 90, "TTL moves with the key");
+    assert!(
+        q::<i64>(&mut c, &["TTL", "k"]) > 90,
+        "TTL moves with the key"
+    );
     // Target holds the name already: nothing moves.
     let _: () = q(&mut c, &["SELECT", "0"]);
     let _: () = q(&mut c, &["SET", "k", "zero"]);
@@ -272,8 +313,14 @@ fn move_between_databases() {
         err(&mut c, &["MOVE", "k", "0"]),
         "ERR source and destination objects are the same"
     );
-    assert_eq!(err(&mut c, &["MOVE", "k", "16"]), "ERR DB index is out of range");
-    assert_eq!(err(&mut c, &["MOVE", "k", "-1"]), "ERR DB index is out of range");
+    assert_eq!(
+        err(&mut c, &["MOVE", "k", "16"]),
+        "ERR DB index is out of range"
+    );
+    assert_eq!(
+        err(&mut c, &["MOVE", "k", "-1"]),
+        "ERR DB index is out of range"
+    );
     assert_eq!(
         err(&mut c, &["MOVE", "k", "x"]),
         "ERR value is not an integer or out of range"
@@ -296,9 +343,18 @@ fn swapdb_swaps_whole_databases() {
     assert_eq!(q::<String>(&mut other, &["GET", "in0"]), "a");
     let _: () = q(&mut c, &["SWAPDB", "1", "1"]);
     assert_eq!(q::<String>(&mut other, &["GET", "in0"]), "a");
-    assert_eq!(err(&mut c, &["SWAPDB", "0", "16"]), "ERR DB index is out of range");
-    assert_eq!(err(&mut c, &["SWAPDB", "x", "1"]), "ERR invalid first DB index");
-    assert_eq!(err(&mut c, &["SWAPDB", "0", "y"]), "ERR invalid second DB index");
+    assert_eq!(
+        err(&mut c, &["SWAPDB", "0", "16"]),
+        "ERR DB index is out of range"
+    );
+    assert_eq!(
+        err(&mut c, &["SWAPDB", "x", "1"]),
+        "ERR invalid first DB index"
+    );
+    assert_eq!(
+        err(&mut c, &["SWAPDB", "0", "y"]),
+        "ERR invalid second DB index"
+    );
     assert_eq!(
         err(&mut c, &["SWAPDB", "0"]),
         "ERR wrong number of arguments for 'swapdb' command"
@@ -313,7 +369,10 @@ fn swapdb_move_and_copy_are_refused_in_cluster_mode() {
         err(&mut c, &["SWAPDB", "0", "1"]),
         "ERR SWAPDB is not allowed in cluster mode"
     );
-    assert_eq!(err(&mut c, &["MOVE", "k", "1"]), "ERR MOVE is not allowed in cluster mode");
+    assert_eq!(
+        err(&mut c, &["MOVE", "k", "1"]),
+        "ERR MOVE is not allowed in cluster mode"
+    );
     assert_eq!(
         err(&mut c, &["COPY", "a", "b", "DB", "1"]),
         "ERR Copying to another database is not allowed in cluster mode"
@@ -328,13 +387,25 @@ fn object_subcommands_and_errors() {
     let _: () = q(&mut c, &["SET", "small", "hello"]);
     let _: () = q(&mut c, &["SET", "big", &"x".repeat(100)]);
     assert_eq!(q::<String>(&mut c, &["OBJECT", "ENCODING", "int"]), "int");
-    assert_eq!(q::<String>(&mut c, &["OBJECT", "encoding", "small"]), "embstr");
+    assert_eq!(
+        q::<String>(&mut c, &["OBJECT", "encoding", "small"]),
+        "embstr"
+    );
     assert_eq!(q::<String>(&mut c, &["OBJECT", "ENCODING", "big"]), "raw");
-    assert_eq!(q::<Option<String>>(&mut c, &["OBJECT", "ENCODING", "nope"]), None);
+    assert_eq!(
+        q::<Option<String>>(&mut c, &["OBJECT", "ENCODING", "nope"]),
+        None
+    );
     assert_eq!(q::<i64>(&mut c, &["OBJECT", "REFCOUNT", "small"]), 1);
-    assert_eq!(q::<Option<i64>>(&mut c, &["OBJECT", "REFCOUNT", "nope"]), None);
+    assert_eq!(
+        q::<Option<i64>>(&mut c, &["OBJECT", "REFCOUNT", "nope"]),
+        None
+    );
     let _: () = q(&mut c, &["SET", "shared", "7"]);
-    assert_eq!(q::<i64>(&mut c, &["OBJECT", "REFCOUNT", "shared"]), 2147483647);
+    assert_eq!(
+        q::<i64>(&mut c, &["OBJECT", "REFCOUNT", "shared"]),
+        2147483647
+    );
     let idle: i64 = q(&mut c, &["OBJECT", "IDLETIME", "small"]);
     assert!((0..=2).contains(&idle), "idle {idle}");
     assert_eq!(
