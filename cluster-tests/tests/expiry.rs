@@ -184,7 +184,7 @@ fn expire_argument_errors() {
         1
     );
     assert_eq!(q::<i64>(&mut c, &["PEXPIRETIME", "k"]), i64::MAX);
-    assert_eq!(q::<i64>(&mut c, &["TTL", "k"]) > 0, true);
+    assert!(q::<i64>(&mut c, &["TTL", "k"]) > 0);
 }
 
 #[test]

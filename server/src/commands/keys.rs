@@ -290,12 +290,12 @@ fn scan(ctx: &mut Ctx, a: &[Bytes]) {
     let (db, out) = ctx.db_out();
     let mut found: Vec<Vec<u8>> = Vec::new();
     let next = db.scan(cursor, o.count, now, |e| {
-        let type_ok = o.type_name.map_or(true, |t| {
-            t.eq_ignore_ascii_case(e.value.type_name().as_bytes())
-        });
+        let type_ok = o
+            .type_name
+            .is_none_or(|t| t.eq_ignore_ascii_case(e.value.type_name().as_bytes()));
         let match_ok = o
             .pattern
-            .map_or(true, |p| crate::util::glob_match(p, &e.key, false));
+            .is_none_or(|p| crate::util::glob_match(p, &e.key, false));
         if type_ok && match_ok {
             found.push(e.key.to_vec());
         }
@@ -440,7 +440,7 @@ fn lfu_counter(access: u32, now_ms: u64, decay: u64) -> u64 {
     } else {
         65535 - ldt + minutes
     };
-    let periods = if decay == 0 { 0 } else { elapsed / decay };
+    let periods = elapsed.checked_div(decay).unwrap_or(0);
     counter.saturating_sub(periods)
 }
 
