@@ -274,7 +274,7 @@ fn debug_populate_creates_keys_and_validates_arguments() {
     );
     assert_eq!(
         err(&mut c, &["DEBUG", "POPULATE", "x"]),
-        "ERR value is not an integer or out of range"
+        "ERR value is out of range, must be positive"
     );
     assert_eq!(
         err(&mut c, &["DEBUG", "POPULATE", "1", "p", "-5"]),

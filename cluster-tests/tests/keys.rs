@@ -130,7 +130,11 @@ fn copy_respects_replace_db_and_keeps_ttl() {
     );
     assert_eq!(
         err(&mut c, &["COPY", "s", "x", "DB", "abc"]),
-        "ERR DB index is out of range"
+        "ERR value is not an integer or out of range"
+    );
+    assert_eq!(
+        err(&mut c, &["COPY", "s", "x", "DB", "2147483648"]),
+        "ERR value is out of range, value must between -2147483648 and 2147483647"
     );
     assert_eq!(err(&mut c, &["COPY", "s", "x", "DB"]), "ERR syntax error");
     assert_eq!(err(&mut c, &["COPY", "s", "x", "FOO"]), "ERR syntax error");
@@ -211,9 +215,12 @@ fn scan_options_and_errors() {
     // A large COUNT returns everything in one call.
     let (next, keys): (String, Vec<String>) = q(&mut c, &["SCAN", "0", "COUNT", "100000"]);
     assert_eq!((next.as_str(), keys.len()), ("0", 1100));
-    // Any unsigned 64-bit cursor is accepted; others are not.
-    let (_, _): (String, Vec<String>) = q(&mut c, &["SCAN", "18446744073709551615"]);
-    for bad in ["-1", "18446744073709551616", "abc", "1.5", ""] {
+    // Cursors are read as C's strtoul: any unsigned 64-bit value, an optional sign (-1 wraps
+    // to the largest), nothing else.
+    for ok in ["18446744073709551615", "-1", "+0", ""] {
+        let (_, _): (String, Vec<String>) = q(&mut c, &["SCAN", ok]);
+    }
+    for bad in ["18446744073709551616", "abc", "1.5", " 1", "-", "7x"] {
         assert_eq!(err(&mut c, &["SCAN", bad]), "ERR invalid cursor", "{bad:?}");
     }
     assert_eq!(
@@ -325,6 +332,10 @@ fn move_between_databases() {
         err(&mut c, &["MOVE", "k", "x"]),
         "ERR value is not an integer or out of range"
     );
+    assert_eq!(
+        err(&mut c, &["MOVE", "k", "-2147483649"]),
+        "ERR value is out of range, value must between -2147483648 and 2147483647"
+    );
 }
 
 #[test]
@@ -412,8 +423,14 @@ fn object_subcommands_and_errors() {
         err(&mut c, &["OBJECT", "FREQ", "small"]),
         "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."
     );
+    // The key is looked up before the policy is checked.
+    assert_eq!(q::<Option<i64>>(&mut c, &["OBJECT", "FREQ", "nope"]), None);
     let help: Vec<String> = q(&mut c, &["OBJECT", "HELP"]);
     assert!(help[0].starts_with("OBJECT <subcommand>"));
+    assert_eq!(
+        help.last().map(String::as_str),
+        Some("    Prints this help.")
+    );
     assert!(help.iter().any(|l| l.starts_with("IDLETIME")));
     assert_eq!(
         err(&mut c, &["OBJECT", "FOO", "k"]),
@@ -433,6 +450,10 @@ fn object_freq_and_idletime_follow_the_policy() {
     let f: i64 = q(&mut c, &["OBJECT", "FREQ", "k"]);
     assert!((0..=255).contains(&f));
     assert_eq!(q::<Option<i64>>(&mut c, &["OBJECT", "FREQ", "nope"]), None);
+    assert_eq!(
+        q::<Option<i64>>(&mut c, &["OBJECT", "IDLETIME", "nope"]),
+        None
+    );
     assert_eq!(
         err(&mut c, &["OBJECT", "IDLETIME", "k"]),
         "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."

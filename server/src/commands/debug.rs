@@ -172,11 +172,11 @@ fn object(ctx: &mut Ctx, key: &[u8]) {
 }
 
 /// Parses a POPULATE count or size: Redis's `getPositiveLongFromObjectOrReply`.
+/// Any failure, unparsable or negative, gets the same reply there.
 fn positive(arg: &[u8]) -> Result<u64, &'static str> {
     match args::int(arg) {
-        None => Err(errors::NOT_INT),
-        Some(n) if n < 0 => Err("ERR value is out of range, must be positive"),
-        Some(n) => Ok(n as u64),
+        Some(n) if n >= 0 => Ok(n as u64),
+        _ => Err("ERR value is out of range, must be positive"),
     }
 }
 

@@ -168,12 +168,26 @@ fn rename_generic(ctx: &mut Ctx, a: &[Bytes], nx: bool) {
     }
 }
 
-/// Parses a database index argument; `None` when it is not an integer or out of range.
-fn db_index(ctx: &Ctx, arg: &[u8]) -> Option<usize> {
-    let i = args::int(arg)?;
+/// Parses a database index as Redis's `getIntFromObjectOrReply`: an integer that fits in 32
+/// bits, or the error reply to give.
+fn int32(arg: &[u8]) -> Result<i64, &'static str> {
+    let n = args::int(arg).ok_or(errors::NOT_INT)?;
+    if i32::try_from(n).is_err() {
+        return Err(INT32_RANGE);
+    }
+    Ok(n)
+}
+
+const INT32_RANGE: &str =
+    "ERR value is out of range, value must between -2147483648 and 2147483647";
+
+/// A database index argument checked against the number of databases.
+fn db_index(ctx: &Ctx, arg: &[u8]) -> Result<usize, &'static str> {
+    let i = int32(arg)?;
     (0..ctx.ks.dbs.len() as i64)
         .contains(&i)
         .then_some(i as usize)
+        .ok_or(errors::DB_INDEX)
 }
 
 fn copy(ctx: &mut Ctx, a: &[Bytes]) {
@@ -186,8 +200,8 @@ fn copy(ctx: &mut Ctx, a: &[Bytes]) {
             replace = true;
         } else if args::is(&a[i], "db") && i + 1 < a.len() {
             match db_index(ctx, &a[i + 1]) {
-                Some(d) => dst_db = d,
-                None => return ctx.err(errors::DB_INDEX),
+                Ok(d) => dst_db = d,
+                Err(e) => return ctx.err(e),
             }
             i += 1;
         } else {
@@ -234,12 +248,27 @@ fn keys(ctx: &mut Ctx, a: &[Bytes]) {
     out.bulks(found);
 }
 
-/// Parses a SCAN cursor: an unsigned 64-bit decimal, as Redis's `string2ull`.
+/// Parses a SCAN cursor as Redis 7.2 does (`strtoul` base 10, then a check that the whole
+/// argument was used and did not overflow): an optional sign then decimal digits, `-n`
+/// wrapping modulo 2^64; leading spaces or trailing junk are refused; an empty argument is 0.
 pub fn parse_cursor(arg: &[u8]) -> Option<u64> {
-    if arg.is_empty() || arg.len() > 20 || !arg.iter().all(u8::is_ascii_digit) {
-        return None;
+    let (neg, digits) = match arg.first() {
+        Some(b'-') => (true, &arg[1..]),
+        Some(b'+') => (false, &arg[1..]),
+        _ => (false, arg),
+    };
+    if digits.is_empty() {
+        // strtoul consumed nothing: valid only when there was nothing to consume.
+        return arg.is_empty().then_some(0);
     }
-    std::str::from_utf8(arg).ok()?.parse().ok()
+    let mut v: u64 = 0;
+    for &c in digits {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add((c - b'0') as u64)?;
+    }
+    Some(if neg { v.wrapping_neg() } else { v })
 }
 
 /// SCAN's options after the cursor.
@@ -318,13 +347,11 @@ fn move_(ctx: &mut Ctx, a: &[Bytes]) {
     if ctx.settings.cluster_enabled {
         return ctx.err("ERR MOVE is not allowed in cluster mode");
     }
-    let Some(target) = args::int(&a[2]).filter(|n| i32::try_from(*n).is_ok()) else {
-        return ctx.err(errors::NOT_INT);
+    let target = match db_index(ctx, &a[2]) {
+        Ok(d) => d,
+        Err(e) => return ctx.err(e),
     };
-    if target < 0 || target >= ctx.ks.dbs.len() as i64 {
-        return ctx.err(errors::DB_INDEX);
-    }
-    let (src, dst) = (ctx.conn.db.min(ctx.ks.dbs.len() - 1), target as usize);
+    let (src, dst) = (ctx.conn.db.min(ctx.ks.dbs.len() - 1), target);
     if src == dst {
         return ctx.err("ERR source and destination objects are the same");
     }
@@ -395,20 +422,29 @@ fn lfu_policy(ctx: &Ctx) -> bool {
 
 const LFU_SWITCH_NOTE: &str = "Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
 
+/// The key's access word, or `None` after replying null for a missing key. OBJECT looks the
+/// key up before checking the policy, so a missing key answers null under any policy.
+fn object_access(ctx: &mut Ctx, key: &[u8]) -> Option<u32> {
+    object_entry(ctx, key).map(|e| e.access)
+}
+
 fn object_idletime(ctx: &mut Ctx, a: &[Bytes]) {
+    let Some(access) = object_access(ctx, &a[2]) else {
+        return;
+    };
     if lfu_policy(ctx) {
         return ctx.err(&format!(
             "ERR An LFU maxmemory policy is selected, idle time not tracked. {LFU_SWITCH_NOTE}"
         ));
     }
-    let now = ctx.now;
-    if let Some(e) = object_entry(ctx, &a[2]) {
-        let idle = clock::idle_seconds(e.access, now);
-        ctx.out.int(idle as i64);
-    }
+    let idle = clock::idle_seconds(access, ctx.now);
+    ctx.out.int(idle as i64);
 }
 
 fn object_freq(ctx: &mut Ctx, a: &[Bytes]) {
+    let Some(access) = object_access(ctx, &a[2]) else {
+        return;
+    };
     if !lfu_policy(ctx) {
         return ctx.err(&format!(
             "ERR An LFU maxmemory policy is not selected, access frequency not tracked. {LFU_SWITCH_NOTE}"
@@ -421,11 +457,7 @@ fn object_freq(ctx: &mut Ctx, a: &[Bytes]) {
         .get("lfu-decay-time")
         .and_then(|v| v.parse::<u64>().ok())
         .unwrap_or(1);
-    let now = ctx.now;
-    if let Some(e) = object_entry(ctx, &a[2]) {
-        let f = lfu_counter(e.access, now, decay);
-        ctx.out.int(f as i64);
-    }
+    ctx.out.int(lfu_counter(access, ctx.now, decay) as i64);
 }
 
 /// The LFU counter with decay applied as Redis's `LFUDecrAndReturn`: the access word holds the
@@ -486,16 +518,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cursor_parsing_is_unsigned_decimal() {
+    fn cursor_parsing_follows_strtoul() {
         assert_eq!(parse_cursor(b"0"), Some(0));
+        assert_eq!(parse_cursor(b""), Some(0));
+        assert_eq!(parse_cursor(b"+5"), Some(5));
+        assert_eq!(parse_cursor(b"-1"), Some(u64::MAX));
+        assert_eq!(parse_cursor(b"-18446744073709551615"), Some(1));
         assert_eq!(parse_cursor(b"18446744073709551615"), Some(u64::MAX));
         for bad in [
-            &b""[..],
-            b"-1",
-            b"18446744073709551616",
+            &b"18446744073709551616"[..],
             b"1x",
             b" 1",
-            b"+1",
+            b"-",
+            b"+",
+            b"abc",
+            b"1.5",
         ] {
             assert_eq!(parse_cursor(bad), None, "{:?}", bad);
         }
