@@ -459,3 +459,39 @@ fn object_freq_and_idletime_follow_the_policy() {
         "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."
     );
 }
+
+#[test]
+fn redis_cli_scan_mode_lists_matching_keys() {
+    let node = Node::start(&[]);
+    let mut c = node.client();
+    let _: () = q(&mut c, &["DEBUG", "POPULATE", "300", "user"]);
+    let _: () = q(&mut c, &["DEBUG", "POPULATE", "50", "session"]);
+    let (ok, out) = node.cli(&["--scan", "--pattern", "session:*"]);
+    assert!(ok, "redis-cli failed: {out}");
+    let keys: HashSet<&str> = out.lines().collect();
+    assert_eq!(keys.len(), 50, "{out}");
+    assert!(keys.iter().all(|k| k.starts_with("session:")));
+    let (ok, out) = node.cli(&["--scan"]);
+    assert!(ok);
+    assert_eq!(out.lines().collect::<HashSet<_>>().len(), 350);
+    let (ok, out) = node.cli(&["DBSIZE"]);
+    assert!(ok);
+    assert_eq!(out.trim(), "350");
+}
+
+#[test]
+fn scan_and_object_over_resp3() {
+    let node = Node::start(&[]);
+    let mut c = node.client_resp3();
+    let _: () = q(&mut c, &["SET", "k", "v"]);
+    let (cursor, keys): (String, Vec<String>) = q(&mut c, &["SCAN", "0"]);
+    assert_eq!((cursor.as_str(), keys), ("0", vec!["k".to_string()]));
+    assert_eq!(
+        q::<Option<String>>(&mut c, &["OBJECT", "ENCODING", "nope"]),
+        None
+    );
+    assert_eq!(
+        q::<Option<String>>(&mut c, &["RANDOMKEY"]),
+        Some("k".into())
+    );
+}
