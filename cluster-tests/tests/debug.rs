@@ -288,6 +288,10 @@ fn debug_populate_creates_keys_and_validates_arguments() {
         "ERR OOM in dictTryExpand"
     );
     assert_eq!(
+        err(&mut c, &["DEBUG", "POPULATE", "1", "p", "536870913"]),
+        "ERR string exceeds maximum allowed size (proto-max-bulk-len)"
+    );
+    assert_eq!(
         err(&mut c, &["DEBUG", "POPULATE", "1", "a", "1", "extra"]),
         "ERR unknown subcommand or wrong number of arguments for 'POPULATE'. Try DEBUG HELP."
     );

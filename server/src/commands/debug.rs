@@ -208,6 +208,9 @@ fn populate(ctx: &mut Ctx, a: &[Bytes]) {
         Ok(s) => s,
         Err(e) => return ctx.err(e),
     };
+    if size.is_some_and(|n| n > ctx.settings.proto_max_bulk_len) {
+        return ctx.err("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
+    }
     let per_key = 96 + prefix.len() as u64 + size.unwrap_or(16);
     if count.saturating_mul(per_key) > physical_memory() {
         return ctx.err("ERR OOM in dictTryExpand");
