@@ -228,16 +228,16 @@ fn debug_sleep_blocks_other_clients() {
     let _: () = q(&mut other, &["SET", "k", "v"]);
     let t = std::thread::spawn(move || {
         let start = Instant::now();
-        let _: () = q(&mut sleeper, &["DEBUG", "SLEEP", "0.5"]);
+        let _: () = q(&mut sleeper, &["DEBUG", "SLEEP", "1.0"]);
         start.elapsed()
     });
-    std::thread::sleep(Duration::from_millis(100));
+    std::thread::sleep(Duration::from_millis(200));
     let start = Instant::now();
     let v: String = q(&mut other, &["GET", "k"]);
     let waited = start.elapsed();
     assert_eq!(v, "v");
     let slept = t.join().unwrap();
-    assert!(slept >= Duration::from_millis(480), "slept {slept:?}");
+    assert!(slept >= Duration::from_millis(980), "slept {slept:?}");
     assert!(
         waited >= Duration::from_millis(250),
         "GET did not wait: {waited:?}"
