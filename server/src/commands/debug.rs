@@ -1,5 +1,291 @@
-//! TODO-free placeholder: this family's commands are added by its owner.
+//! DEBUG: test and operations hooks (dataset digests, synthetic data, pausing the server,
+//! switching active expiry off). Gated by `enable-debug-command`, as in Redis, because several
+//! subcommands can stall or bloat a production server.
+//!
+//! DEBUG DIGEST is built so that two servers holding the same data agree whatever the order
+//! their tables hold keys in: each key contributes the SHA1 of its database, name and
+//! serialized value, and those are XORed together.
 
-use super::table::CommandSpec;
+use super::table::{flags::*, CommandSpec, Keys};
+use super::{args, errors, Ctx};
+use crate::config::DebugGate;
+use crate::keyspace::{clock, serialize, Entry, SmallBytes, Ttl, Value};
+use bytes::Bytes;
+use std::sync::atomic::Ordering;
 
-pub static COMMANDS: &[CommandSpec] = &[];
+pub static COMMANDS: &[CommandSpec] = &[CommandSpec::new(
+    "debug",
+    -2,
+    ADMIN | NOSCRIPT | LOADING | STALE,
+    Keys::None,
+    debug,
+    "server",
+    "A container for debugging commands.",
+)];
+
+const NOT_ALLOWED: &str = "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
+
+const HELP: &[&str] = &[
+    "DIGEST",
+    "    Output a hex signature representing the current DB content.",
+    "DIGEST-VALUE <key> [<key> ...]",
+    "    Output a hex signature of the values of all the specified keys.",
+    "LOG <message>",
+    "    Write <message> to the server log.",
+    "OBJECT <key>",
+    "    Show low level info about the `key` and associated value.",
+    "POPULATE <count> [<prefix>] [<size>]",
+    "    Create <count> string keys named key:<num>. If <prefix> is specified then",
+    "    it is used instead of the 'key' prefix. These are not propagated to",
+    "    replicas. Cluster slots are not respected so keys not belonging to the",
+    "    current node can be created in cluster mode.",
+    "SET-ACTIVE-EXPIRE <0|1>",
+    "    Setting it to 0 disables expiring keys in background when they are not",
+    "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
+    "    default.",
+    "SLEEP <seconds>",
+    "    Stop the server for <seconds>. Decimals allowed.",
+];
+
+fn allowed(ctx: &Ctx) -> bool {
+    match ctx.settings.debug {
+        DebugGate::Yes => true,
+        DebugGate::No => false,
+        DebugGate::Local => ctx.conn.handle.addr.ip().is_loopback(),
+    }
+}
+
+fn debug(ctx: &mut Ctx, a: &[Bytes]) {
+    if !allowed(ctx) {
+        return ctx.err(NOT_ALLOWED);
+    }
+    let sub = crate::util::lower(&a[1]);
+    let n = a.len();
+    match (sub.as_str(), n) {
+        ("help", 2) => super::reply_help(ctx, "DEBUG", HELP),
+        ("sleep", 3) => sleep(ctx, &a[2]),
+        ("digest", 2) => digest(ctx),
+        ("digest-value", _) => digest_value(ctx, &a[2..]),
+        ("object", 3) => object(ctx, &a[2]),
+        ("set-active-expire", 3) => {
+            let on = args::int(&a[2]).unwrap_or(0) != 0;
+            ctx.shared.active_expire.store(on, Ordering::Relaxed);
+            ctx.out.ok();
+        }
+        ("populate", 3..=5) => populate(ctx, a),
+        ("log", 3) => {
+            tracing::warn!("DEBUG LOG: {}", String::from_utf8_lossy(&a[2]));
+            ctx.out.ok();
+        }
+        _ => ctx.err(&format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
+            String::from_utf8_lossy(&a[1][..a[1].len().min(128)])
+        )),
+    }
+}
+
+/// Blocks the whole server (the keyspace stays locked), as Redis's single thread does.
+fn sleep(ctx: &mut Ctx, arg: &[u8]) {
+    // Redis reads the argument with strtod: garbage sleeps zero seconds.
+    let secs = crate::util::parse_f64(arg).unwrap_or(0.0);
+    if let Ok(d) = std::time::Duration::try_from_secs_f64(secs) {
+        std::thread::sleep(d);
+    }
+    ctx.out.ok();
+}
+
+type Digest = [u8; 20];
+
+/// A value's digest: its serialized form, plus a marker when it has a TTL. The instant itself
+/// is left out (as Redis does) so that servers loaded at slightly different times with the
+/// same relative TTLs still agree.
+fn value_digest(e: &Entry) -> Digest {
+    let mut body = Vec::with_capacity(serialize::body_len(&e.value));
+    serialize::write_body(&e.value, &mut body);
+    let mut h = sha1_smol::Sha1::new();
+    h.update(&body);
+    if e.expire_at != 0 {
+        h.update(b"!!expire!!");
+    }
+    h.digest().bytes()
+}
+
+fn key_digest(db: usize, e: &Entry) -> Digest {
+    let mut h = sha1_smol::Sha1::new();
+    h.update(&(db as u64).to_le_bytes());
+    h.update(&(e.key.len() as u64).to_le_bytes());
+    h.update(&e.key);
+    h.update(&value_digest(e));
+    h.digest().bytes()
+}
+
+fn xor_into(acc: &mut Digest, d: &Digest) {
+    for (x, y) in acc.iter_mut().zip(d) {
+        *x ^= y;
+    }
+}
+
+fn hex(d: &Digest) -> String {
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The digest of every database; 40 zeros when all are empty.
+pub fn dataset_digest(ks: &crate::keyspace::Keyspace, now: u64) -> String {
+    let mut acc: Digest = [0; 20];
+    for (i, db) in ks.dbs.iter().enumerate() {
+        for e in db.iter(now) {
+            xor_into(&mut acc, &key_digest(i, e));
+        }
+    }
+    hex(&acc)
+}
+
+fn digest(ctx: &mut Ctx) {
+    let d = dataset_digest(ctx.ks, ctx.now);
+    ctx.out.simple(&d);
+}
+
+fn digest_value(ctx: &mut Ctx, keys: &[Bytes]) {
+    let now = ctx.now;
+    let (db, out) = ctx.db_out();
+    out.array(keys.len());
+    for k in keys {
+        let d = db.peek(k, now).map_or([0; 20], value_digest);
+        out.simple(&hex(&d));
+    }
+}
+
+fn object(ctx: &mut Ctx, key: &[u8]) {
+    let now = ctx.now;
+    let Some(e) = ctx.db().peek(key, now) else {
+        return ctx.err(errors::NO_KEY);
+    };
+    let line = format!(
+        "Value at:{:p} refcount:1 encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}",
+        &e.value as *const Value,
+        e.value.encoding(),
+        serialize::body_len(&e.value),
+        e.access & 0x00ff_ffff,
+        clock::idle_seconds(e.access, now),
+    );
+    ctx.out.simple(&line);
+}
+
+/// Parses a POPULATE count or size: Redis's `getPositiveLongFromObjectOrReply`.
+/// Any failure, unparsable or negative, gets the same reply there.
+fn positive(arg: &[u8]) -> Result<u64, &'static str> {
+    match args::int(arg) {
+        Some(n) if n >= 0 => Ok(n as u64),
+        _ => Err("ERR value is out of range, must be positive"),
+    }
+}
+
+/// Physical memory, the ceiling for a POPULATE request (Redis refuses one whose table cannot
+/// even be allocated).
+fn physical_memory() -> u64 {
+    // SAFETY: sysconf has no preconditions; it returns -1 for unknown names.
+    let (pages, size) = unsafe {
+        (
+            libc::sysconf(libc::_SC_PHYS_PAGES),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
+    };
+    if pages <= 0 || size <= 0 {
+        return u64::MAX;
+    }
+    (pages as u64).saturating_mul(size as u64)
+}
+
+/// DEBUG POPULATE count [prefix] [size]: keys `prefix:N` holding `value:N` (zero-padded or
+/// cut to `size` bytes); existing keys are left alone.
+fn populate(ctx: &mut Ctx, a: &[Bytes]) {
+    let count = match positive(&a[2]) {
+        Ok(n) => n,
+        Err(e) => return ctx.err(e),
+    };
+    let prefix: &[u8] = a.get(3).map_or(b"key", |p| p.as_ref());
+    let size = match a.get(4).map(|s| positive(s)).transpose() {
+        Ok(s) => s,
+        Err(e) => return ctx.err(e),
+    };
+    if size.is_some_and(|n| n > ctx.settings.proto_max_bulk_len) {
+        return ctx.err("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
+    }
+    let per_key = 96 + prefix.len() as u64 + size.unwrap_or(16);
+    if count.saturating_mul(per_key) > physical_memory() {
+        return ctx.err("ERR OOM in dictTryExpand");
+    }
+    let now = ctx.now;
+    let db = ctx.db();
+    let mut added = 0u64;
+    let mut key = Vec::with_capacity(prefix.len() + 21);
+    for j in 0..count {
+        key.clear();
+        key.extend_from_slice(prefix);
+        key.push(b':');
+        key.extend_from_slice(j.to_string().as_bytes());
+        if db.contains(&key, now) {
+            continue;
+        }
+        let mut val = format!("value:{j}").into_bytes();
+        if let Some(n) = size {
+            val.resize(n as usize, 0);
+        }
+        db.set(
+            &key,
+            Value::Str(SmallBytes::from_vec(val)),
+            Ttl::Persist,
+            now,
+        );
+        added += 1;
+    }
+    ctx.dirty(added);
+    ctx.out.ok();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keyspace::Keyspace;
+
+    fn load(ks: &mut Keyspace, keys: &[(usize, &str, &str, u64)]) {
+        for &(db, k, v, ttl) in keys {
+            let t = if ttl == 0 { Ttl::Persist } else { Ttl::At(ttl) };
+            ks.dbs[db].set(
+                k.as_bytes(),
+                Value::Str(SmallBytes::new(v.as_bytes())),
+                t,
+                0,
+            );
+        }
+    }
+
+    #[test]
+    fn digest_is_zero_when_empty_and_order_independent() {
+        let empty = Keyspace::new(4);
+        assert_eq!(dataset_digest(&empty, 0), "0".repeat(40));
+        let data = [
+            (0, "a", "1", 0),
+            (0, "b", "2", 5000),
+            (1, "a", "1", 0),
+            (3, "zz", "", 0),
+        ];
+        let mut x = Keyspace::new(4);
+        let mut y = Keyspace::new(4);
+        load(&mut x, &data);
+        let mut rev = data;
+        rev.reverse();
+        load(&mut y, &rev);
+        let dx = dataset_digest(&x, 0);
+        assert_eq!(dx.len(), 40);
+        assert_ne!(dx, "0".repeat(40));
+        assert_eq!(dx, dataset_digest(&y, 0));
+        // A different value, an extra key, or a lost TTL all change it.
+        for change in [(0, "a", "x", 0), (2, "zz", "", 0), (0, "b", "2", 0)] {
+            let mut z = Keyspace::new(4);
+            load(&mut z, &data);
+            load(&mut z, &[change]);
+            assert_ne!(dataset_digest(&z, 0), dx, "{change:?}");
+        }
+    }
+}

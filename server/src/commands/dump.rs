@@ -1,5 +1,150 @@
-//! TODO-free placeholder: this family's commands are added by its owner.
+//! DUMP and RESTORE: a value's portable serialized form (see
+//! [`crate::keyspace::serialize`]), for copying keys between servers (MIGRATE, tools) and
+//! for backups of single keys.
 
-use super::table::CommandSpec;
+use super::table::{flags::*, CommandSpec, Keys};
+use super::{args, errors, Ctx};
+use crate::keyspace::{clock, serialize, Entry, SmallBytes};
+use bytes::Bytes;
 
-pub static COMMANDS: &[CommandSpec] = &[];
+const K1: Keys = Keys::Range {
+    first: 1,
+    last: 1,
+    step: 1,
+};
+
+pub static COMMANDS: &[CommandSpec] = &[
+    CommandSpec::new(
+        "dump",
+        2,
+        READONLY,
+        K1,
+        dump,
+        "generic",
+        "Returns a serialized representation of the value stored at a key.",
+    ),
+    CommandSpec::new(
+        "restore",
+        -4,
+        WRITE | DENYOOM,
+        K1,
+        restore,
+        "generic",
+        "Creates a key from the serialized representation of a value.",
+    ),
+];
+
+pub const BUSYKEY: &str = "BUSYKEY Target key name already exists.";
+
+fn dump(ctx: &mut Ctx, a: &[Bytes]) {
+    let now = ctx.now;
+    let (db, out) = ctx.db_out();
+    match db.read(&a[1], now) {
+        Some(e) => out.bulk(&serialize::encode(&e.value)),
+        None => out.null(),
+    }
+}
+
+/// RESTORE's options after the payload.
+#[derive(Default)]
+struct RestoreOpts {
+    replace: bool,
+    absttl: bool,
+    idle: Option<i64>,
+    freq: Option<i64>,
+}
+
+fn restore_opts(a: &[Bytes]) -> Result<RestoreOpts, &'static str> {
+    let mut o = RestoreOpts::default();
+    let mut i = 4;
+    while i < a.len() {
+        let more = i + 1 < a.len();
+        if args::is(&a[i], "replace") {
+            o.replace = true;
+        } else if args::is(&a[i], "absttl") {
+            o.absttl = true;
+        } else if args::is(&a[i], "idletime") && more && o.freq.is_none() {
+            let n = args::int(&a[i + 1]).ok_or(errors::NOT_INT)?;
+            if n < 0 {
+                return Err("ERR Invalid IDLETIME value, must be >= 0");
+            }
+            o.idle = Some(n);
+            i += 1;
+        } else if args::is(&a[i], "freq") && more && o.idle.is_none() {
+            let n = args::int(&a[i + 1]).ok_or(errors::NOT_INT)?;
+            if !(0..=255).contains(&n) {
+                return Err("ERR Invalid FREQ value, must be >= 0 and <= 255");
+            }
+            o.freq = Some(n);
+            i += 1;
+        } else {
+            return Err(errors::SYNTAX);
+        }
+        i += 1;
+    }
+    Ok(o)
+}
+
+/// The access word a restored key starts with: IDLETIME under an LRU-style policy, FREQ
+/// under an LFU policy (Redis's `objectSetLRUOrLFU`), otherwise "just accessed".
+fn restored_access(ctx: &Ctx, o: &RestoreOpts) -> u32 {
+    let now = ctx.now;
+    if ctx.settings.maxmemory_policy.ends_with("-lfu") {
+        if let Some(f) = o.freq {
+            let minutes = ((now / 60_000) & 0xffff) as u32;
+            return (minutes << 16) | f as u32;
+        }
+    } else if let Some(idle) = o.idle {
+        let idle = u32::try_from(idle).unwrap_or(u32::MAX);
+        return clock::lru_now(now).wrapping_sub(idle);
+    }
+    clock::lru_now(now)
+}
+
+fn restore(ctx: &mut Ctx, a: &[Bytes]) {
+    let o = match restore_opts(a) {
+        Ok(o) => o,
+        Err(e) => return ctx.err(e),
+    };
+    let now = ctx.now;
+    let key = &a[1];
+    if !o.replace && ctx.db().contains(key, now) {
+        return ctx.err(BUSYKEY);
+    }
+    let Some(ttl) = args::int(&a[2]) else {
+        return ctx.err(errors::NOT_INT);
+    };
+    if ttl < 0 {
+        return ctx.err("ERR Invalid TTL value, must be >= 0");
+    }
+    let value = match serialize::decode(&a[3]) {
+        Ok(v) => v,
+        Err(e) => return ctx.err(e.message()),
+    };
+    let access = restored_access(ctx, &o);
+    let db = ctx.db();
+    let deleted = o.replace && db.remove(key, now).is_some();
+    let expire_at = match ttl {
+        0 => 0,
+        t if o.absttl => t as u64,
+        t => (now as i64).saturating_add(t) as u64,
+    };
+    if expire_at != 0 && expire_at <= now {
+        // Already expired: the key ends up absent, which is a change only if one was replaced.
+        if deleted {
+            ctx.dirty(1);
+        }
+        return ctx.out.ok();
+    }
+    db.insert_entry(
+        Box::new(Entry {
+            key: SmallBytes::new(key),
+            value,
+            expire_at,
+            access,
+        }),
+        now,
+    );
+    ctx.dirty(1);
+    ctx.out.ok();
+}

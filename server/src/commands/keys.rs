@@ -1,22 +1,110 @@
-//! Generic key commands.
+//! Generic key commands: existence, deletion, renaming and copying, key enumeration (KEYS,
+//! SCAN, RANDOMKEY), moving keys between databases, and OBJECT introspection.
+//!
+//! Whole entries move between names and databases (RENAME, MOVE) so their TTL and access
+//! clock travel with them, as in Redis; COPY duplicates the value and TTL but starts a fresh
+//! access clock.
 
 use super::table::{flags::*, CommandSpec, Keys};
-use super::Ctx;
+use super::{args, errors, Ctx};
+use crate::keyspace::clock;
+use crate::keyspace::{Db, Entry, SmallBytes, Value};
 use bytes::Bytes;
 
-const ALL: Keys = Keys::Range { first: 1, last: -1, step: 1 };
-const K1: Keys = Keys::Range { first: 1, last: 1, step: 1 };
+const ALL: Keys = Keys::Range {
+    first: 1,
+    last: -1,
+    step: 1,
+};
+const K1: Keys = Keys::Range {
+    first: 1,
+    last: 1,
+    step: 1,
+};
+const K12: Keys = Keys::Range {
+    first: 1,
+    last: 2,
+    step: 1,
+};
+const SUB_K: Keys = Keys::Range {
+    first: 2,
+    last: 2,
+    step: 1,
+};
+
+static OBJECT_SUBCOMMANDS: &[CommandSpec] = &[
+    CommandSpec::new(
+        "encoding",
+        3,
+        READONLY,
+        SUB_K,
+        object_encoding,
+        "generic",
+        "Returns the internal encoding of a Redis object.",
+    ),
+    CommandSpec::new(
+        "freq",
+        3,
+        READONLY,
+        SUB_K,
+        object_freq,
+        "generic",
+        "Returns the logarithmic access frequency counter of a Redis object.",
+    ),
+    CommandSpec::new(
+        "idletime",
+        3,
+        READONLY,
+        SUB_K,
+        object_idletime,
+        "generic",
+        "Returns the time since the last access to a Redis object.",
+    ),
+    CommandSpec::new(
+        "refcount",
+        3,
+        READONLY,
+        SUB_K,
+        object_refcount,
+        "generic",
+        "Returns the reference count of a value of a key.",
+    ),
+    CommandSpec::new(
+        "help",
+        2,
+        LOADING | STALE,
+        Keys::None,
+        object_help,
+        "generic",
+        "Returns helpful text about the different subcommands.",
+    ),
+];
 
 pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("del", -2, WRITE, ALL, del, "generic", "Deletes one or more keys."),
+    CommandSpec::new("unlink", -2, WRITE | FAST, ALL, del, "generic", "Asynchronously deletes one or more keys."),
     CommandSpec::new("exists", -2, READONLY | FAST, ALL, exists, "generic", "Determines whether one or more keys exist."),
     CommandSpec::new("type", 2, READONLY | FAST, K1, type_, "generic", "Determines the type of value stored at a key."),
+    CommandSpec::new("touch", -2, READONLY | FAST, ALL, touch, "generic", "Returns the number of existing keys out of those specified after updating the time they were last accessed."),
+    CommandSpec::new("rename", 3, WRITE, K12, rename, "generic", "Renames a key and overwrites the destination."),
+    CommandSpec::new("renamenx", 3, WRITE | FAST, K12, renamenx, "generic", "Renames a key only when the target key name doesn't exist."),
+    CommandSpec::new("copy", -3, WRITE | DENYOOM, K12, copy, "generic", "Copies the value of a key to a new key."),
+    CommandSpec::new("keys", 2, READONLY, Keys::None, keys, "generic", "Returns all key names that match a pattern."),
+    CommandSpec::new("scan", -2, READONLY, Keys::None, scan, "generic", "Iterates over the key names in the database."),
+    CommandSpec::new("randomkey", 1, READONLY, Keys::None, randomkey, "generic", "Returns a random key name from the database."),
+    CommandSpec::new("move", 3, WRITE | FAST, K1, move_, "generic", "Moves a key to another database."),
+    CommandSpec::new("swapdb", 3, WRITE | FAST, Keys::None, swapdb, "server", "Swaps two Redis databases."),
+    CommandSpec::new("dbsize", 1, READONLY | FAST, Keys::None, dbsize, "server", "Returns the number of keys in the database."),
+    CommandSpec::container("object", -2, super::unknown_sub, "generic", "A container for object introspection commands.", OBJECT_SUBCOMMANDS),
 ];
 
 fn del(ctx: &mut Ctx, a: &[Bytes]) {
     let now = ctx.now;
     let db = ctx.db();
-    let n = a[1..].iter().filter(|k| db.remove(k, now).is_some()).count();
+    let n = a[1..]
+        .iter()
+        .filter(|k| db.remove(k, now).is_some())
+        .count();
     ctx.dirty(n as u64);
     ctx.out.int(n as i64);
 }
@@ -30,6 +118,433 @@ fn exists(ctx: &mut Ctx, a: &[Bytes]) {
 
 fn type_(ctx: &mut Ctx, a: &[Bytes]) {
     let now = ctx.now;
-    let t = ctx.db().peek(&a[1], now).map_or("none", |e| e.value.type_name());
+    let t = ctx
+        .db()
+        .peek(&a[1], now)
+        .map_or("none", |e| e.value.type_name());
     ctx.out.simple(t);
+}
+
+/// TOUCH is a read: it refreshes the access clock and counts as a hit or miss.
+fn touch(ctx: &mut Ctx, a: &[Bytes]) {
+    let now = ctx.now;
+    let db = ctx.db();
+    let n = a[1..].iter().filter(|k| db.read(k, now).is_some()).count();
+    ctx.out.int(n as i64);
+}
+
+fn rename(ctx: &mut Ctx, a: &[Bytes]) {
+    rename_generic(ctx, a, false);
+}
+
+fn renamenx(ctx: &mut Ctx, a: &[Bytes]) {
+    rename_generic(ctx, a, true);
+}
+
+/// RENAME and RENAMENX: the entry itself moves, keeping its TTL and access clock.
+fn rename_generic(ctx: &mut Ctx, a: &[Bytes], nx: bool) {
+    let now = ctx.now;
+    let (src, dst) = (&a[1], &a[2]);
+    let db = ctx.db();
+    if !db.contains(src, now) {
+        return ctx.err(errors::NO_KEY);
+    }
+    if src == dst {
+        return if nx { ctx.out.int(0) } else { ctx.out.ok() };
+    }
+    if nx && db.contains(dst, now) {
+        return ctx.out.int(0);
+    }
+    let Some(mut entry) = db.remove(src, now) else {
+        return ctx.err(errors::NO_KEY);
+    };
+    entry.key = SmallBytes::new(dst);
+    db.insert_entry(entry, now);
+    ctx.dirty(1);
+    if nx {
+        ctx.out.int(1)
+    } else {
+        ctx.out.ok()
+    }
+}
+
+/// Parses a database index as Redis's `getIntFromObjectOrReply`: an integer that fits in 32
+/// bits, or the error reply to give.
+fn int32(arg: &[u8]) -> Result<i64, &'static str> {
+    let n = args::int(arg).ok_or(errors::NOT_INT)?;
+    if i32::try_from(n).is_err() {
+        return Err(INT32_RANGE);
+    }
+    Ok(n)
+}
+
+const INT32_RANGE: &str =
+    "ERR value is out of range, value must between -2147483648 and 2147483647";
+
+/// A database index argument checked against the number of databases.
+fn db_index(ctx: &Ctx, arg: &[u8]) -> Result<usize, &'static str> {
+    let i = int32(arg)?;
+    (0..ctx.ks.dbs.len() as i64)
+        .contains(&i)
+        .then_some(i as usize)
+        .ok_or(errors::DB_INDEX)
+}
+
+fn copy(ctx: &mut Ctx, a: &[Bytes]) {
+    let src_db = ctx.conn.db.min(ctx.ks.dbs.len() - 1);
+    let mut dst_db = src_db;
+    let mut replace = false;
+    let mut i = 3;
+    while i < a.len() {
+        if args::is(&a[i], "replace") {
+            replace = true;
+        } else if args::is(&a[i], "db") && i + 1 < a.len() {
+            match db_index(ctx, &a[i + 1]) {
+                Ok(d) => dst_db = d,
+                Err(e) => return ctx.err(e),
+            }
+            i += 1;
+        } else {
+            return ctx.err(errors::SYNTAX);
+        }
+        i += 1;
+    }
+    if ctx.settings.cluster_enabled && (src_db != 0 || dst_db != 0) {
+        return ctx.err("ERR Copying to another database is not allowed in cluster mode");
+    }
+    let (src, dst) = (&a[1], &a[2]);
+    if src == dst && src_db == dst_db {
+        return ctx.err("ERR source and destination objects are the same");
+    }
+    let now = ctx.now;
+    let Some(e) = ctx.ks.dbs[src_db].read(src, now) else {
+        return ctx.out.int(0);
+    };
+    let copy = Box::new(Entry {
+        key: SmallBytes::new(dst),
+        value: e.value.clone(),
+        expire_at: e.expire_at,
+        access: clock::lru_now(now),
+    });
+    let target = &mut ctx.ks.dbs[dst_db];
+    if target.contains(dst, now) && !replace {
+        return ctx.out.int(0);
+    }
+    target.insert_entry(copy, now);
+    ctx.dirty(1);
+    ctx.out.int(1);
+}
+
+fn keys(ctx: &mut Ctx, a: &[Bytes]) {
+    let now = ctx.now;
+    let pattern = &a[1];
+    let all = pattern.as_ref() == b"*";
+    let (db, out) = ctx.db_out();
+    let found: Vec<&[u8]> = db
+        .iter(now)
+        .map(|e| e.key.as_slice())
+        .filter(|k| all || crate::util::glob_match(pattern, k, false))
+        .collect();
+    out.bulks(found);
+}
+
+/// Parses a SCAN cursor as Redis 7.2 does (`strtoul` base 10, then a check that the whole
+/// argument was used and did not overflow): an optional sign then decimal digits, `-n`
+/// wrapping modulo 2^64; leading spaces or trailing junk are refused; an empty argument is 0.
+pub fn parse_cursor(arg: &[u8]) -> Option<u64> {
+    let (neg, digits) = match arg.first() {
+        Some(b'-') => (true, &arg[1..]),
+        Some(b'+') => (false, &arg[1..]),
+        _ => (false, arg),
+    };
+    if digits.is_empty() {
+        // strtoul consumed nothing: valid only when there was nothing to consume.
+        return arg.is_empty().then_some(0);
+    }
+    let mut v: u64 = 0;
+    for &c in digits {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add((c - b'0') as u64)?;
+    }
+    Some(if neg { v.wrapping_neg() } else { v })
+}
+
+/// SCAN's options after the cursor.
+struct ScanOpts<'a> {
+    pattern: Option<&'a [u8]>,
+    count: usize,
+    type_name: Option<&'a [u8]>,
+}
+
+fn scan_opts<'a>(a: &'a [Bytes]) -> Result<ScanOpts<'a>, &'static str> {
+    let mut o = ScanOpts {
+        pattern: None,
+        count: 10,
+        type_name: None,
+    };
+    let mut i = 2;
+    while i < a.len() {
+        let Some(v) = a.get(i + 1) else {
+            return Err(errors::SYNTAX);
+        };
+        if args::is(&a[i], "match") {
+            o.pattern = (v.as_ref() != b"*").then_some(v.as_ref());
+        } else if args::is(&a[i], "count") {
+            let n = args::int(v).ok_or(errors::NOT_INT)?;
+            if n < 1 {
+                return Err(errors::SYNTAX);
+            }
+            o.count = usize::try_from(n).unwrap_or(usize::MAX);
+        } else if args::is(&a[i], "type") {
+            o.type_name = Some(v.as_ref());
+        } else {
+            return Err(errors::SYNTAX);
+        }
+        i += 2;
+    }
+    Ok(o)
+}
+
+fn scan(ctx: &mut Ctx, a: &[Bytes]) {
+    let Some(cursor) = parse_cursor(&a[1]) else {
+        return ctx.err("ERR invalid cursor");
+    };
+    let o = match scan_opts(a) {
+        Ok(o) => o,
+        Err(e) => return ctx.err(e),
+    };
+    let now = ctx.now;
+    let (db, out) = ctx.db_out();
+    let mut found: Vec<Vec<u8>> = Vec::new();
+    let next = db.scan(cursor, o.count, now, |e| {
+        let type_ok = o
+            .type_name
+            .is_none_or(|t| t.eq_ignore_ascii_case(e.value.type_name().as_bytes()));
+        let match_ok = o
+            .pattern
+            .is_none_or(|p| crate::util::glob_match(p, &e.key, false));
+        if type_ok && match_ok {
+            found.push(e.key.to_vec());
+        }
+    });
+    out.array(2);
+    out.bulk_str(&next.to_string());
+    out.bulks(found);
+}
+
+fn randomkey(ctx: &mut Ctx, _a: &[Bytes]) {
+    let now = ctx.now;
+    let (db, out) = ctx.db_out();
+    match db.random_entry(&mut rand::thread_rng(), now) {
+        Some(e) => out.bulk(&e.key),
+        None => out.null(),
+    }
+}
+
+fn move_(ctx: &mut Ctx, a: &[Bytes]) {
+    if ctx.settings.cluster_enabled {
+        return ctx.err("ERR MOVE is not allowed in cluster mode");
+    }
+    let target = match db_index(ctx, &a[2]) {
+        Ok(d) => d,
+        Err(e) => return ctx.err(e),
+    };
+    let (src, dst) = (ctx.conn.db.min(ctx.ks.dbs.len() - 1), target);
+    if src == dst {
+        return ctx.err("ERR source and destination objects are the same");
+    }
+    let now = ctx.now;
+    let key = &a[1];
+    if !ctx.ks.dbs[src].contains(key, now) || ctx.ks.dbs[dst].contains(key, now) {
+        return ctx.out.int(0);
+    }
+    let Some(entry) = ctx.ks.dbs[src].remove(key, now) else {
+        return ctx.out.int(0);
+    };
+    ctx.ks.dbs[dst].insert_entry(entry, now);
+    ctx.dirty(1);
+    ctx.out.int(1);
+}
+
+/// SWAPDB exchanges whole databases: clients that selected one index see the other's data.
+fn swapdb(ctx: &mut Ctx, a: &[Bytes]) {
+    if ctx.settings.cluster_enabled {
+        return ctx.err("ERR SWAPDB is not allowed in cluster mode");
+    }
+    let int32 = |b: &[u8]| args::int(b).filter(|n| i32::try_from(*n).is_ok());
+    let Some(i) = int32(&a[1]) else {
+        return ctx.err("ERR invalid first DB index");
+    };
+    let Some(j) = int32(&a[2]) else {
+        return ctx.err("ERR invalid second DB index");
+    };
+    let n = ctx.ks.dbs.len() as i64;
+    if !(0..n).contains(&i) || !(0..n).contains(&j) {
+        return ctx.err(errors::DB_INDEX);
+    }
+    if i != j {
+        ctx.ks.dbs.swap(i as usize, j as usize);
+    }
+    ctx.dirty(1);
+    ctx.out.ok();
+}
+
+fn dbsize(ctx: &mut Ctx, _a: &[Bytes]) {
+    let n = ctx.db().len();
+    ctx.out.int(n as i64);
+}
+
+/// Looks a key up for OBJECT without refreshing its clock; replies null when it is missing.
+fn object_entry<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Option<&'a Entry> {
+    let now = ctx.now;
+    let i = ctx.conn.db.min(ctx.ks.dbs.len() - 1);
+    let db: &mut Db = &mut ctx.ks.dbs[i];
+    let found = db.peek(key, now);
+    if found.is_none() {
+        ctx.out.null();
+    }
+    found
+}
+
+fn object_encoding(ctx: &mut Ctx, a: &[Bytes]) {
+    if let Some(e) = object_entry(ctx, &a[2]) {
+        let enc = e.value.encoding();
+        ctx.out.bulk_str(enc);
+    }
+}
+
+/// Whether the eviction policy keeps LFU counters (Redis's MAXMEMORY_FLAG_LFU).
+fn lfu_policy(ctx: &Ctx) -> bool {
+    ctx.settings.maxmemory_policy.ends_with("-lfu")
+}
+
+const LFU_SWITCH_NOTE: &str = "Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
+
+/// The key's access word, or `None` after replying null for a missing key. OBJECT looks the
+/// key up before checking the policy, so a missing key answers null under any policy.
+fn object_access(ctx: &mut Ctx, key: &[u8]) -> Option<u32> {
+    object_entry(ctx, key).map(|e| e.access)
+}
+
+fn object_idletime(ctx: &mut Ctx, a: &[Bytes]) {
+    let Some(access) = object_access(ctx, &a[2]) else {
+        return;
+    };
+    if lfu_policy(ctx) {
+        return ctx.err(&format!(
+            "ERR An LFU maxmemory policy is selected, idle time not tracked. {LFU_SWITCH_NOTE}"
+        ));
+    }
+    let idle = clock::idle_seconds(access, ctx.now);
+    ctx.out.int(idle as i64);
+}
+
+fn object_freq(ctx: &mut Ctx, a: &[Bytes]) {
+    let Some(access) = object_access(ctx, &a[2]) else {
+        return;
+    };
+    if !lfu_policy(ctx) {
+        return ctx.err(&format!(
+            "ERR An LFU maxmemory policy is not selected, access frequency not tracked. {LFU_SWITCH_NOTE}"
+        ));
+    }
+    let decay = ctx
+        .shared
+        .config
+        .read()
+        .get("lfu-decay-time")
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(1);
+    ctx.out.int(lfu_counter(access, ctx.now, decay) as i64);
+}
+
+/// The LFU counter with decay applied as Redis's `LFUDecrAndReturn`: the access word holds the
+/// last decrement time in minutes (high 16 bits) and the logarithmic counter (low 8 bits); one
+/// point is lost per `decay` minutes since then.
+fn lfu_counter(access: u32, now_ms: u64, decay: u64) -> u64 {
+    let ldt = (access >> 16) as u64;
+    let counter = (access & 0xff) as u64;
+    let minutes = (now_ms / 60_000) & 0xffff;
+    let elapsed = if minutes >= ldt {
+        minutes - ldt
+    } else {
+        65535 - ldt + minutes
+    };
+    let periods = elapsed.checked_div(decay).unwrap_or(0);
+    counter.saturating_sub(periods)
+}
+
+/// Redis shares the integers 0..9999 between keys unless an LRU/LFU policy needs per-object
+/// clocks; such values report the shared object's pinned refcount (`INT_MAX`).
+fn object_refcount(ctx: &mut Ctx, a: &[Bytes]) {
+    let policy_clock = ctx.settings.maxmemory != 0
+        && (ctx.settings.maxmemory_policy.ends_with("-lru") || lfu_policy(ctx));
+    if let Some(e) = object_entry(ctx, &a[2]) {
+        let shared_int = match &e.value {
+            Value::Str(s) => {
+                !policy_clock
+                    && crate::util::parse_i64_strict(s).is_some_and(|n| (0..10_000).contains(&n))
+            }
+        };
+        ctx.out.int(if shared_int { i32::MAX as i64 } else { 1 });
+    }
+}
+
+fn object_help(ctx: &mut Ctx, _a: &[Bytes]) {
+    super::reply_help(
+        ctx,
+        "OBJECT",
+        &[
+            "ENCODING <key>",
+            "    Return the kind of internal representation used in order to store the value",
+            "    associated with a <key>.",
+            "FREQ <key>",
+            "    Return the access frequency index of the <key>. The returned integer is",
+            "    proportional to the logarithm of the recent access frequency of the key.",
+            "IDLETIME <key>",
+            "    Return the idle time of the <key>, that is the approximated number of",
+            "    seconds elapsed since the last access to the key.",
+            "REFCOUNT <key>",
+            "    Return the number of references of the value associated with the specified",
+            "    <key>.",
+        ],
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_parsing_follows_strtoul() {
+        assert_eq!(parse_cursor(b"0"), Some(0));
+        assert_eq!(parse_cursor(b""), Some(0));
+        assert_eq!(parse_cursor(b"+5"), Some(5));
+        assert_eq!(parse_cursor(b"-1"), Some(u64::MAX));
+        assert_eq!(parse_cursor(b"-18446744073709551615"), Some(1));
+        assert_eq!(parse_cursor(b"18446744073709551615"), Some(u64::MAX));
+        for bad in [
+            &b"18446744073709551616"[..],
+            b"1x",
+            b" 1",
+            b"-",
+            b"+",
+            b"abc",
+            b"1.5",
+        ] {
+            assert_eq!(parse_cursor(bad), None, "{:?}", bad);
+        }
+    }
+
+    #[test]
+    fn lfu_counter_decays_per_period() {
+        let now = 10 * 60_000;
+        let access = (10u32 << 16) | 20;
+        assert_eq!(lfu_counter(access, now, 1), 20);
+        assert_eq!(lfu_counter(access, now + 3 * 60_000, 1), 17);
+        assert_eq!(lfu_counter(access, now + 3 * 60_000, 0), 20);
+        assert_eq!(lfu_counter(access, now + 300 * 60_000, 1), 0);
+    }
 }

@@ -152,7 +152,7 @@ pub fn reply_help(ctx: &mut Ctx, cmd: &str, lines: &[&str]) {
         ctx.out.simple(l);
     }
     ctx.out.simple("HELP");
-    ctx.out.simple("    Print this help.");
+    ctx.out.simple("    Prints this help.");
 }
 
 /// Handler for container commands: the dispatcher resolves subcommands itself, so reaching

@@ -1,12 +1,14 @@
 //! The dataset: numbered databases of per-slot tables, behind one lock.
 //!
 //! Module map: [`small`] compact byte strings, [`entry`] a key's record, [`slot`] key to slot,
-//! [`db`] one database, [`clock`] access clocks, [`expire`] the active expiry cycle.
+//! [`db`] one database, [`clock`] access clocks, [`expire`] the active expiry cycle,
+//! [`serialize`] the DUMP/RESTORE value encoding.
 
 pub mod clock;
 pub mod db;
 pub mod entry;
 pub mod expire;
+pub mod serialize;
 pub mod slot;
 pub mod small;
 pub mod types;
