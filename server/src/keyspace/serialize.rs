@@ -14,6 +14,7 @@
 
 use super::entry::Value;
 use super::small::SmallBytes;
+use super::types::{HashValue, ListValue, SetValue, ZSetValue};
 
 /// The format version written by this server. Payloads with a higher version are refused.
 pub const FORMAT_VERSION: u8 = 1;
@@ -21,6 +22,10 @@ pub const FORMAT_VERSION: u8 = 1;
 /// Type tags. Never renumber: they are part of the format.
 mod tag {
     pub const STRING: u8 = 0;
+    pub const HASH: u8 = 1;
+    pub const LIST: u8 = 2;
+    pub const SET: u8 = 3;
+    pub const ZSET: u8 = 4;
 }
 
 /// Bytes the header (version, tag) and the trailer (CRC) add to a payload.
@@ -70,6 +75,22 @@ pub fn write_body(v: &Value, out: &mut Vec<u8>) {
             out.push(tag::STRING);
             write_bytes(out, s);
         }
+        Value::Hash(h) => {
+            out.push(tag::HASH);
+            h.write_payload(out);
+        }
+        Value::List(l) => {
+            out.push(tag::LIST);
+            l.write_payload(out);
+        }
+        Value::Set(st) => {
+            out.push(tag::SET);
+            st.write_payload(out);
+        }
+        Value::ZSet(z) => {
+            out.push(tag::ZSET);
+            z.write_payload(out);
+        }
     }
 }
 
@@ -77,6 +98,11 @@ pub fn write_body(v: &Value, out: &mut Vec<u8>) {
 pub fn body_len(v: &Value) -> usize {
     match v {
         Value::Str(s) => 1 + varint_len(s.len() as u64) + s.len(),
+        _ => {
+            let mut out = Vec::new();
+            write_body(v, &mut out);
+            out.len()
+        }
     }
 }
 
@@ -102,6 +128,10 @@ pub fn decode(payload: &[u8]) -> Result<Value, DecodeError> {
 fn read_body(r: &mut Reader) -> Option<Value> {
     match r.byte()? {
         tag::STRING => Some(Value::Str(SmallBytes::new(r.bytes()?))),
+        tag::HASH => r.typed(HashValue::read_payload).map(|v| Value::Hash(Box::new(v))),
+        tag::LIST => r.typed(ListValue::read_payload).map(|v| Value::List(Box::new(v))),
+        tag::SET => r.typed(SetValue::read_payload).map(|v| Value::Set(Box::new(v))),
+        tag::ZSET => r.typed(ZSetValue::read_payload).map(|v| Value::ZSet(Box::new(v))),
         _ => None,
     }
 }
@@ -135,6 +165,13 @@ struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    /// Decodes a collection with its type's own payload decoder, advancing past it.
+    fn typed<T>(&mut self, f: fn(&[u8]) -> Option<(T, usize)>) -> Option<T> {
+        let (v, used) = f(self.buf)?;
+        self.buf = self.buf.get(used..)?;
+        Some(v)
+    }
+
     fn byte(&mut self) -> Option<u8> {
         let (&b, rest) = self.buf.split_first()?;
         self.buf = rest;
