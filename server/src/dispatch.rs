@@ -236,6 +236,9 @@ pub fn execute(
             }
             let dirty = ks.dirty;
             let now = crate::util::now_ms();
+            let replica = ks.repl.is_replica();
+            let db_index = conn.db.min(ks.dbs.len() - 1);
+            ks.dbs[db_index].keep_expired = replica;
             let mut ctx = Ctx {
                 shared,
                 ks,
@@ -248,6 +251,7 @@ pub fn execute(
             (spec.handler)(&mut ctx, args);
             let propagate = ctx.propagate.take();
             let db = ctx.conn.db;
+            ks.dbs[db_index].keep_expired = false;
             replicate(ks, db, dirty, spec, args, propagate, now);
             if ks.dirty != dirty {
                 conn.woff = ks.repl.offset;

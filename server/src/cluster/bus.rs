@@ -279,7 +279,9 @@ async fn ticker(bus: Arc<Bus>, mut shutdown: tokio::sync::watch::Receiver<bool>)
         let now = bus.cluster.now();
         bus.reconcile_links(now);
         let actions = {
+            let offset = bus.cluster.repl_offset.load(std::sync::atomic::Ordering::Relaxed);
             let mut s = bus.cluster.state.lock();
+            s.set_my_offset(offset);
             let a = s.tick(now);
             bus.cluster.publish(&mut s);
             a

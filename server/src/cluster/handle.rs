@@ -21,10 +21,12 @@ pub struct Cluster {
     epoch: Instant,
     wall_at_epoch: u64,
     pub allow_reads_when_down: std::sync::atomic::AtomicBool,
+    /// The node's replication offset (shared with the replication feed).
+    pub repl_offset: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Cluster {
-    pub fn new(state: ClusterState, path: PathBuf) -> Arc<Self> {
+    pub fn new(state: ClusterState, path: PathBuf, repl_offset: Arc<std::sync::atomic::AtomicU64>) -> Arc<Self> {
         let wall = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
@@ -39,6 +41,7 @@ impl Cluster {
             epoch: Instant::now(),
             wall_at_epoch: wall,
             allow_reads_when_down: std::sync::atomic::AtomicBool::new(false),
+            repl_offset,
         })
     }
 

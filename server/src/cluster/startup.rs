@@ -40,7 +40,7 @@ pub fn start(shared: &Arc<Shared>, port: u16) -> Result<Arc<Cluster>, String> {
             st
         }
     };
-    let cluster = Cluster::new(state, path);
+    let cluster = Cluster::new(state, path, shared.repl_offset.clone());
     {
         let mut st = cluster.state.lock();
         st.require_full_coverage = s.cluster_require_full_coverage;
@@ -71,6 +71,18 @@ pub fn start(shared: &Arc<Shared>, port: u16) -> Result<Arc<Cluster>, String> {
             Err(_) if optional => {}
             Err(e) => return Err(format!("bad bind address {b}: {e}")),
         }
+    }
+    // A replica restarted from nodes.conf resumes following its primary.
+    let primary = {
+        let st = cluster.state.lock();
+        st.me()
+            .primary_id()
+            .and_then(|p| st.nodes.get(p))
+            .map(|p| (p.ip.clone(), p.port))
+    };
+    if let Some(target) = primary {
+        let mut ks = shared.keyspace.lock();
+        crate::replication::follow(shared, &mut ks.repl, Some(target), "nodes.conf says I am a replica");
     }
     bus::start(cluster.clone(), addrs, None, shared.shutdown.subscribe())
         .map_err(|e| format!("Can't start the cluster bus on port {cport}: {e}"))?;

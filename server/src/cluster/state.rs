@@ -748,6 +748,25 @@ impl ClusterState {
         self.nodes.get(id).map(|n| n.fail_reports.len())
     }
 
+    /// Makes myself a replica of `primary`, or a primary (`None`).
+    pub fn set_primary(&mut self, primary: Option<String>) {
+        let role = match primary {
+            Some(p) => Role::Replica { primary: p },
+            None => Role::Primary,
+        };
+        let me = self.me_mut();
+        if me.role != role {
+            info!(?role, "my role changed");
+            me.role = role;
+            self.needs_save = true;
+        }
+    }
+
+    /// Publishes my replication offset in the headers I send (failover ranking reads it).
+    pub fn set_my_offset(&mut self, offset: u64) {
+        self.me_mut().repl_offset = offset;
+    }
+
     /// Marks our outbound link to a node up or down (the bus calls this).
     pub fn set_link(&mut self, id: &str, up: bool) {
         if let Some(n) = self.nodes.get_mut(id) {

@@ -38,6 +38,9 @@ static SUBCOMMANDS: &[CommandSpec] = &[
     CommandSpec::new("set-config-epoch", 3, ADM, Keys::None, set_config_epoch, "cluster", "Sets the configuration epoch for a new node."),
     CommandSpec::new("bumpepoch", 2, ADM, Keys::None, bumpepoch, "cluster", "Advances the cluster config epoch."),
     CommandSpec::new("count-failure-reports", 3, ADM, Keys::None, count_failure_reports, "cluster", "Returns the number of active failure reports active for a node."),
+    CommandSpec::new("replicate", 3, ADM, Keys::None, replicate, "cluster", "Configure a node as replica of a master node."),
+    CommandSpec::new("replicas", 3, ADMIN | STALE, Keys::None, replicas, "cluster", "Lists the replica nodes of a master node."),
+    CommandSpec::new("slaves", 3, ADMIN | STALE, Keys::None, replicas, "cluster", "Lists the replica nodes of a master node."),
     CommandSpec::new("links", 2, STALE, Keys::None, links, "cluster", "Returns a list of all TCP links to and from peer nodes."),
     CommandSpec::new("help", 2, LOADING | STALE, Keys::None, help, "cluster", "Returns helpful text about the different subcommands."),
 ];
@@ -482,6 +485,55 @@ fn links(ctx: &mut Ctx, _a: &[Bytes]) {
         ctx.out.int(0);
         ctx.out.bulk(b"send-buffer-used");
         ctx.out.int(0);
+    }
+}
+
+fn replicate(ctx: &mut Ctx, a: &[Bytes]) {
+    let Some(c) = cluster(ctx) else { return };
+    let id = String::from_utf8_lossy(&a[2]).into_owned();
+    let target = {
+        let s = c.state.lock();
+        match s.nodes.get(&id) {
+            None => Err(format!("ERR Unknown node {id}")),
+            Some(_) if id == s.myself => Err("ERR Can't replicate myself".to_string()),
+            Some(n) if !n.is_primary() => Err("ERR I can only replicate a master, not a replica.".to_string()),
+            Some(_) if s.me().is_primary() && !s.me().slots.is_empty() => {
+                Err("ERR To set a master the node must be empty and without assigned slots.".to_string())
+            }
+            Some(n) => Ok((n.ip.clone(), n.port)),
+        }
+    };
+    let (ip, port) = match target {
+        Ok(t) => t,
+        Err(e) => return ctx.err(&e),
+    };
+    if ctx.ks.dbs[0].len() > 0 && !ctx.ks.repl.is_replica() {
+        return ctx.err("ERR To set a master the node must be empty and without assigned slots.");
+    }
+    with_state(&c, |s, _| s.set_primary(Some(id.clone())));
+    super::replication::set_upstream(ctx, Some((ip, port)));
+    ctx.out.ok();
+}
+
+fn replicas(ctx: &mut Ctx, a: &[Bytes]) {
+    let Some(c) = cluster(ctx) else { return };
+    let id = String::from_utf8_lossy(&a[2]).into_owned();
+    let lines = {
+        let s = c.state.lock();
+        match s.nodes.get(&id) {
+            None => None,
+            Some(_) => Some(
+                s.nodes
+                    .values()
+                    .filter(|n| n.primary_id() == Some(id.as_str()))
+                    .map(|n| crate::cluster::view::node_line(&s, n, &|m| c.wall(m)))
+                    .collect::<Vec<_>>(),
+            ),
+        }
+    };
+    match lines {
+        None => ctx.err(&format!("ERR Unknown node {id}")),
+        Some(l) => ctx.out.bulks(l.iter()),
     }
 }
 

@@ -4,10 +4,9 @@
 use super::table::{flags::*, CommandSpec, Keys};
 use super::{args, errors, Ctx};
 use crate::clients::Wait;
-use crate::replication::feed::{ReplicaLink, Role, Upstream};
+use crate::replication::feed::{ReplicaLink, Role};
 use bytes::Bytes;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use tracing::info;
 
 pub static COMMANDS: &[CommandSpec] = &[
@@ -23,26 +22,8 @@ pub static COMMANDS: &[CommandSpec] = &[
 /// Makes this node a replica of `host:port` (stopping any previous link), or a primary when
 /// `target` is `None`. Used by REPLICAOF and CLUSTER REPLICATE.
 pub fn set_upstream(ctx: &mut Ctx, target: Option<(String, u16)>) {
-    if let Role::Replica(up) = &ctx.ks.repl.role {
-        up.stopped.store(true, Ordering::Relaxed);
-        up.stop.notify_waiters();
-    }
-    match target {
-        None => {
-            if ctx.ks.repl.is_replica() {
-                ctx.ks.repl.promote();
-                info!("MASTER MODE enabled (user request from 'id={}')", ctx.conn.id);
-            }
-        }
-        Some((host, port)) => {
-            let up = Arc::new(Upstream::new(host.clone(), port));
-            ctx.ks.repl.role = Role::Replica(up.clone());
-            info!("REPLICAOF {host}:{port} enabled (user request from 'id={}')", ctx.conn.id);
-            if let Some(shared) = ctx.shared.arc() {
-                tokio::spawn(crate::replication::replica::run(shared, up));
-            }
-        }
-    }
+    let why = format!("user request from 'id={}'", ctx.conn.id);
+    crate::replication::follow(ctx.shared, &mut ctx.ks.repl, target, &why);
 }
 
 fn replicaof(ctx: &mut Ctx, a: &[Bytes]) {

@@ -60,6 +60,9 @@ pub struct Db {
     pub expired_log: Vec<Vec<u8>>,
     /// Whether keys that expire should be logged in `expired_log`.
     pub log_expired: bool,
+    /// On a replica serving clients: expired keys read as absent but stay until the
+    /// primary's DEL arrives.
+    pub keep_expired: bool,
 }
 
 #[inline]
@@ -80,6 +83,7 @@ impl Db {
             misses: Default::default(),
             expired_log: Vec::new(),
             log_expired: false,
+            keep_expired: false,
         }
     }
 
@@ -127,6 +131,9 @@ impl Db {
         let t = self.slots.get_mut(slot)?;
         let occ = t.table.find_entry(h, |e| e.key.as_slice() == key).ok()?;
         if occ.get().is_expired(now) {
+            if self.keep_expired {
+                return None;
+            }
             let (e, _) = occ.remove();
             t.volatile -= 1;
             self.volatile -= 1;

@@ -19,3 +19,33 @@ pub mod snapshot;
 pub mod sync;
 
 pub use feed::Feed;
+
+use crate::state::Shared;
+use feed::{Role, Upstream};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// Follows a new primary (stopping any previous link), or becomes a primary (`None`),
+/// logging why once.
+pub fn follow(shared: &Shared, feed: &mut Feed, target: Option<(String, u16)>, why: &str) {
+    if let Role::Replica(up) = &feed.role {
+        up.stopped.store(true, Ordering::Relaxed);
+        up.stop.notify_waiters();
+    }
+    match target {
+        None => {
+            if feed.is_replica() {
+                feed.promote();
+                tracing::info!("MASTER MODE enabled ({why})");
+            }
+        }
+        Some((host, port)) => {
+            let up = Arc::new(Upstream::new(host.clone(), port));
+            feed.role = Role::Replica(up.clone());
+            tracing::info!("REPLICAOF {host}:{port} enabled ({why})");
+            if let Some(shared) = shared.arc() {
+                tokio::spawn(replica::run(shared, up));
+            }
+        }
+    }
+}
