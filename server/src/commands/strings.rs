@@ -11,6 +11,8 @@ use super::{args, errors, Ctx};
 use crate::keyspace::{Entry, SmallBytes, Ttl, Value};
 use bytes::Bytes;
 
+pub mod ld;
+
 const K1: Keys = Keys::Range {
     first: 1,
     last: 1,
@@ -497,34 +499,21 @@ fn incr_by(ctx: &mut Ctx, key: &[u8], by: i64) {
     ctx.out.int(new);
 }
 
-/// Redis's `string2ld` refuses inputs this long (its conversion buffer's size).
-const MAX_FLOAT_CHARS: usize = 5 * 1024;
-
-fn parse_float(s: &[u8]) -> Option<f64> {
-    if s.len() >= MAX_FLOAT_CHARS {
-        return None;
-    }
-    crate::util::parse_f64(s)
-}
-
 fn incrbyfloat(ctx: &mut Ctx, a: &[Bytes]) {
     let now = ctx.now;
     let cur = match counter_value(ctx.db().get_mut(&a[1], now).map(|e| &*e)) {
-        Ok(None) => 0.0,
-        Ok(Some(s)) => match parse_float(s) {
-            Some(f) => f,
-            None => return ctx.err(errors::NOT_FLOAT),
-        },
+        Ok(None) => Some(ld::parse(b"0")),
+        Ok(Some(s)) => Some(ld::parse(s)),
         Err(m) => return ctx.err(m),
     };
-    let Some(by) = parse_float(&a[2]) else {
+    let (Some(Some(cur)), Some(by)) = (cur, ld::parse(&a[2])) else {
         return ctx.err(errors::NOT_FLOAT);
     };
-    let new = cur + by;
+    let new = ld::add(cur, by);
     if !new.is_finite() {
         return ctx.err("ERR increment would produce NaN or Infinity");
     }
-    let text = crate::util::fmt_double_human(new);
+    let text = ld::format_human(new);
     store_keep_ttl(ctx, &a[1], text.as_bytes());
     ctx.out.bulk_str(&text);
 }
