@@ -4,7 +4,7 @@
 //! checked against `proto-max-bulk-len` before any growth, so a huge offset is refused with
 //! Redis's error instead of allocating. Reads past the end see zeros.
 
-use super::strings::{clamp_range, edit_string, read_string};
+use super::strings::{clamp_range, edit_string, grow_exact, read_string};
 use super::table::{flags::*, CommandSpec, Keys};
 use super::{args, errors, Ctx};
 use crate::keyspace::{SmallBytes, Ttl, Value};
@@ -80,6 +80,7 @@ fn with_bits<R>(
         Some(e) => edit_string(e, |v| {
             let grown = v.len() < need;
             if grown {
+                grow_exact(v, need);
                 v.resize(need, 0);
             }
             f(v, grown)
@@ -234,9 +235,16 @@ fn find_bit(s: &[u8], bit: u8, lo: u64, hi: u64) -> Option<u64> {
     let skip = if bit == 1 { 0u8 } else { 0xff };
     let mut off = lo;
     while off <= hi {
-        if off & 7 == 0 && off + 7 <= hi && s[(off >> 3) as usize] == skip {
-            off += 8;
-            continue;
+        if off & 7 == 0 && off + 7 <= hi {
+            // Skip whole bytes that cannot contain the bit.
+            let (from, to) = ((off >> 3) as usize, ((hi + 1) >> 3) as usize);
+            match s[from..to].iter().position(|&b| b != skip) {
+                Some(i) => off = (from + i) as u64 * 8,
+                None => off = to as u64 * 8,
+            }
+            if off > hi {
+                break;
+            }
         }
         if bit_at(s, off) == bit {
             return Some(off);
@@ -615,13 +623,17 @@ fn bitfield_generic(ctx: &mut Ctx, a: &[Bytes], ro: bool) {
 }
 
 fn bitfield_read_only(ctx: &mut Ctx, key: &[u8], ops: &[Field]) {
-    let s = match read_string(ctx, key) {
-        Ok(v) => v.map(<[u8]>::to_vec).unwrap_or_default(),
-        Err(()) => return ctx.err(errors::WRONGTYPE),
+    // Read in place: a bitmap can be hundreds of megabytes.
+    let replies = read_string(ctx, key).map(|v| {
+        let s = v.unwrap_or(b"");
+        ops.iter().map(|f| field_read(s, f)).collect::<Vec<_>>()
+    });
+    let Ok(replies) = replies else {
+        return ctx.err(errors::WRONGTYPE);
     };
-    ctx.out.array(ops.len());
-    for f in ops {
-        ctx.out.int(field_read(&s, f));
+    ctx.out.array(replies.len());
+    for n in replies {
+        ctx.out.int(n);
     }
 }
 

@@ -100,6 +100,12 @@ pub fn edit_string<R>(e: &mut Entry, f: impl FnOnce(&mut Vec<u8>) -> R) -> Resul
     }
 }
 
+/// Reserves exactly up to `len` bytes: the value goes back into an exact-size box, so the
+/// amortized doubling of `Vec` would only cost a transient second copy of a large string.
+pub fn grow_exact(v: &mut Vec<u8>, len: usize) {
+    v.reserve_exact(len.saturating_sub(v.len()));
+}
+
 /// Redis's `checkStringLength`: would a string of `len + extra` bytes exceed the limit?
 pub fn check_len(ctx: &Ctx, len: u64, extra: u64) -> bool {
     len.checked_add(extra)
@@ -418,6 +424,7 @@ fn append(ctx: &mut Ctx, a: &[Bytes]) {
                 return ctx.err(TOO_BIG);
             }
             match edit_string(e, |v| {
+                grow_exact(v, v.len() + a[2].len());
                 v.extend_from_slice(&a[2]);
                 v.len()
             }) {
@@ -609,6 +616,7 @@ fn setrange(ctx: &mut Ctx, a: &[Bytes]) {
         let off = offset as usize;
         let end = off + value.len();
         if v.len() < end {
+            grow_exact(v, end);
             v.resize(end, 0);
         }
         v[off..end].copy_from_slice(value);
