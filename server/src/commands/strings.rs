@@ -106,7 +106,8 @@ pub fn grow_exact(v: &mut Vec<u8>, len: usize) {
     v.reserve_exact(len.saturating_sub(v.len()));
 }
 
-/// Redis's `checkStringLength`: would a string of `len + extra` bytes exceed the limit?
+/// Redis's `checkStringLength`: true when a string of `len + extra` bytes stays within
+/// `proto-max-bulk-len` (the sum may not overflow either).
 pub fn check_len(ctx: &Ctx, len: u64, extra: u64) -> bool {
     len.checked_add(extra)
         .is_some_and(|t| t <= ctx.settings.proto_max_bulk_len)
@@ -127,7 +128,8 @@ fn get(ctx: &mut Ctx, a: &[Bytes]) {
     }
 }
 
-/// Parsed expiry options shared by SET and GETEX.
+/// An expiry choice in one value, for callers outside this file (SET and GETEX parse into
+/// `ExtArgs` instead, which keeps the unit for Redis's validation order).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExpireOpt {
     None,
@@ -230,7 +232,7 @@ fn set(ctx: &mut Ctx, a: &[Bytes]) {
     set_generic(ctx, &a[1], &a[2], ttl, cond);
 }
 
-/// SET's conditions, shared with SETNX.
+/// SET's conditions (SETEX and PSETEX use none).
 #[derive(Clone, Copy, Default)]
 struct Cond {
     nx: bool,
