@@ -188,8 +188,17 @@ fn redirect(shared: &Shared, spec: &CommandSpec, conn: &Conn, args: &[Bytes]) ->
         .load(std::sync::atomic::Ordering::Relaxed);
     let write = spec.has(flags::WRITE);
     let replica_read = conn.readonly && !write;
-    crate::cluster::redirect::route(&view, slots, write, allow_reads, replica_read)
-        .map(|r| r.message())
+    let mut served_by_me = false;
+    let slots = slots.inspect(|&s| served_by_me |= view.owners[s as usize] == view.me);
+    if let Some(r) = crate::cluster::redirect::route(&view, slots, write, allow_reads, replica_read) {
+        return Some(r.message());
+    }
+    // Fencing: a primary that lost touch with the majority stops serving its slots before
+    // a replacement can exist.
+    if served_by_me && !cluster.lease_ok() && (write || !allow_reads) {
+        return Some(crate::cluster::redirect::Redirect::Down.message());
+    }
+    None
 }
 
 /// `ERR unknown command 'x', with args beginning with: 'a' 'b' ` — Redis's exact wording.

@@ -172,6 +172,7 @@ async fn serve(shared: Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
             }
             let mut start = 0;
             while start < cmds.len() {
+                wait_out_failover_pause(&shared, &cmds[start..]).await;
                 start += run_batch(&shared, &mut conn, &mut out, &cmds[start..]);
                 if let Some((link, rx)) = conn.replica_link.take() {
                     if write_out(&shared, &mut stream, &mut out).await.is_err() {
@@ -255,6 +256,24 @@ fn run_batch(shared: &Shared, conn: &mut Conn, out: &mut Out, cmds: &[Vec<bytes:
         *h.last_cmd.lock() = name;
     }
     ran
+}
+
+/// During a manual failover the primary holds writes (not reads) until the replica has
+/// caught up and taken over — then they are answered with a redirect to the new primary.
+async fn wait_out_failover_pause(shared: &Shared, cmds: &[Vec<bytes::Bytes>]) {
+    let Some(c) = shared.cluster.get() else { return };
+    if !c.writes_paused() {
+        return;
+    }
+    let writes = cmds.iter().any(|a| {
+        crate::commands::table::lookup(&a[0]).is_some_and(|s| s.has(crate::commands::flags::WRITE))
+    });
+    for _ in 0..10_000 {
+        if !writes || !c.writes_paused() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
 }
 
 /// Parks a WAIT until enough replicas acknowledged its offset, its timeout passes, or the

@@ -31,6 +31,9 @@ struct Link {
 
 /// What the bus needs to hand PUBLISH messages from other nodes to local subscribers.
 pub type Deliver = Arc<dyn Fn(Vec<u8>, Vec<u8>) + Send + Sync>;
+/// Switches replication when the cluster changes this node's role: follow a primary at
+/// this address, or (`None`) become a primary.
+pub type OnFollow = Arc<dyn Fn(Option<(String, u16)>) + Send + Sync>;
 
 struct Bus {
     cluster: Arc<Cluster>,
@@ -38,6 +41,7 @@ struct Bus {
     last_attempt: Mutex<HashMap<String, u64>>,
     next_gen: std::sync::atomic::AtomicU64,
     deliver: Option<Deliver>,
+    on_follow: Option<OnFollow>,
 }
 
 /// Binds the bus listeners and starts the bus thread.
@@ -45,6 +49,7 @@ pub fn start(
     cluster: Arc<Cluster>,
     addrs: Vec<SocketAddr>,
     deliver: Option<Deliver>,
+    on_follow: Option<OnFollow>,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let mut listeners = Vec::new();
@@ -60,6 +65,7 @@ pub fn start(
         last_attempt: Mutex::new(HashMap::new()),
         next_gen: std::sync::atomic::AtomicU64::new(1),
         deliver,
+        on_follow,
     });
     std::thread::Builder::new()
         .name("cluster-bus".into())
@@ -207,6 +213,18 @@ impl Bus {
                         d(channel, message);
                     }
                 }
+                Action::SaveNow => {
+                    let mut s = self.cluster.state.lock();
+                    if let Err(e) = self.cluster.save_now(&mut s) {
+                        warn!("{e}");
+                    }
+                    self.cluster.publish(&mut s);
+                }
+                Action::Follow(target) => {
+                    if let Some(f) = &self.on_follow {
+                        f(target);
+                    }
+                }
             }
         }
     }
@@ -278,6 +296,10 @@ async fn ticker(bus: Arc<Bus>, mut shutdown: tokio::sync::watch::Receiver<bool>)
         }
         let now = bus.cluster.now();
         bus.reconcile_links(now);
+        let queued = bus.cluster.take_outbox();
+        if !queued.is_empty() {
+            bus.execute(queued, None);
+        }
         let actions = {
             let offset = bus.cluster.repl_offset.load(std::sync::atomic::Ordering::Relaxed);
             let mut s = bus.cluster.state.lock();

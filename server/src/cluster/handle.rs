@@ -23,6 +23,14 @@ pub struct Cluster {
     pub allow_reads_when_down: std::sync::atomic::AtomicBool,
     /// The node's replication offset (shared with the replication feed).
     pub repl_offset: Arc<std::sync::atomic::AtomicU64>,
+    /// Published each tick: when a majority was last heard from (the write lease), and until
+    /// when writes are paused for a manual failover (monotonic ms; 0 = not paused).
+    pub majority_at: std::sync::atomic::AtomicU64,
+    pub paused_until: std::sync::atomic::AtomicU64,
+    pub node_timeout: std::sync::atomic::AtomicU64,
+    /// Actions decided outside the bus thread (CLUSTER FAILOVER, PUBLISH), carried out by
+    /// the bus at its next tick.
+    outbox: Mutex<Vec<super::state::Action>>,
 }
 
 impl Cluster {
@@ -42,6 +50,10 @@ impl Cluster {
             wall_at_epoch: wall,
             allow_reads_when_down: std::sync::atomic::AtomicBool::new(false),
             repl_offset,
+            majority_at: std::sync::atomic::AtomicU64::new(0),
+            paused_until: std::sync::atomic::AtomicU64::new(0),
+            node_timeout: std::sync::atomic::AtomicU64::new(15000),
+            outbox: Mutex::new(Vec::new()),
         })
     }
 
@@ -55,6 +67,31 @@ impl Cluster {
         self.allow_reads_when_down
             .store(s.cluster_allow_reads_when_down, std::sync::atomic::Ordering::Relaxed);
         self.publish(&mut st);
+    }
+
+    /// Queues actions for the bus thread.
+    pub fn enqueue(&self, actions: Vec<super::state::Action>) {
+        self.outbox.lock().extend(actions);
+    }
+
+    /// Takes the queued actions (the bus calls this each tick).
+    pub fn take_outbox(&self) -> Vec<super::state::Action> {
+        std::mem::take(&mut *self.outbox.lock())
+    }
+
+    /// Whether this node, as a slot-owning primary, may still serve: it heard from a
+    /// majority of primaries within its lease (half the node timeout — shorter than the
+    /// node timeout after which the majority can start replacing it).
+    pub fn lease_ok(&self) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        let lease = self.node_timeout.load(Relaxed) / 2;
+        self.now().saturating_sub(self.majority_at.load(Relaxed)) <= lease
+    }
+
+    /// Whether writes are paused for a manual failover.
+    pub fn writes_paused(&self) -> bool {
+        let until = self.paused_until.load(std::sync::atomic::Ordering::Relaxed);
+        until != 0 && self.now() < until
     }
 
     /// Monotonic milliseconds since the node started (the state machine's clock).
@@ -75,6 +112,10 @@ impl Cluster {
     /// Republishes the routing view and queues a save when durable state changed. Call with
     /// the state lock held (pass the guard's target).
     pub fn publish(&self, s: &mut ClusterState) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.majority_at.store(s.majority_at, Relaxed);
+        self.paused_until.store(s.paused_until, Relaxed);
+        self.node_timeout.store(s.node_timeout, Relaxed);
         *self.view.write() = Arc::new(View::build(s));
         if s.needs_save {
             s.needs_save = false;

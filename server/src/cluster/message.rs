@@ -24,6 +24,8 @@ pub mod nflags {
     pub const PFAIL: u16 = 4;
     pub const FAIL: u16 = 8;
     pub const NOFAILOVER: u16 = 16;
+    /// The sender (a primary) has paused writes for a manual failover.
+    pub const PAUSED: u16 = 32;
 }
 
 /// What a sender says about itself in every message.
@@ -82,6 +84,16 @@ pub enum Kind {
     },
     /// A PUBLISH to be delivered to the receiver's subscribers.
     Publish { channel: Vec<u8>, message: Vec<u8> },
+    /// A replica asks the primaries for their vote in election `epoch`. `force`: a manual
+    /// failover, voters do not require the primary to be FAIL.
+    AuthRequest { epoch: u64, force: bool },
+    /// A primary's vote for the sender of an AuthRequest in `epoch`.
+    AuthAck { epoch: u64 },
+    /// A replica asks its primary to start a coordinated manual failover.
+    MfStart,
+    /// A primary asks one of its replicas to take its slots over now (graceful shutdown, or
+    /// a restart that lost the data its replicas still have).
+    TakeOver,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]

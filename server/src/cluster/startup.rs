@@ -84,7 +84,14 @@ pub fn start(shared: &Arc<Shared>, port: u16) -> Result<Arc<Cluster>, String> {
         let mut ks = shared.keyspace.lock();
         crate::replication::follow(shared, &mut ks.repl, Some(target), "nodes.conf says I am a replica");
     }
-    bus::start(cluster.clone(), addrs, None, shared.shutdown.subscribe())
+    let weak = Arc::downgrade(shared);
+    let on_follow: bus::OnFollow = Arc::new(move |target| {
+        if let Some(shared) = weak.upgrade() {
+            let mut ks = shared.keyspace.lock();
+            crate::replication::follow(&shared, &mut ks.repl, target, "cluster configuration change");
+        }
+    });
+    bus::start(cluster.clone(), addrs, None, Some(on_follow), shared.shutdown.subscribe())
         .map_err(|e| format!("Can't start the cluster bus on port {cport}: {e}"))?;
     Ok(cluster)
 }

@@ -48,6 +48,31 @@ pub enum Action {
     Reply(Message),
     /// Deliver a PUBLISH from another node to local subscribers.
     Deliver { channel: Vec<u8>, message: Vec<u8> },
+    /// Write nodes.conf before carrying out the actions that follow (a vote).
+    SaveNow,
+    /// Replicate from this address, or (`None`) become a primary of our own data.
+    Follow(Option<(String, u16)>),
+}
+
+/// A replica's election in progress.
+#[derive(Debug, Clone)]
+pub struct Election {
+    /// When to ask for votes (after the rank-based delay).
+    pub start_at: u64,
+    /// The epoch we asked in (0: not asked yet).
+    pub epoch: u64,
+    pub votes: std::collections::HashSet<String>,
+    pub deadline: u64,
+    /// Manual failover: voters need not see the primary as FAIL.
+    pub force: bool,
+}
+
+/// A manual failover in progress.
+#[derive(Debug, Clone, Copy)]
+pub struct ManualFailover {
+    pub deadline: u64,
+    /// Replica side: the primary's offset once it paused (0 until then).
+    pub primary_offset: u64,
 }
 
 /// Counters for CLUSTER INFO's `cluster_stats_messages_*`.
@@ -65,6 +90,10 @@ fn kind_name(k: &Kind) -> &'static str {
         Kind::Fail { .. } => "fail",
         Kind::Update { .. } => "update",
         Kind::Publish { .. } => "publish",
+        Kind::AuthRequest { .. } => "auth-req",
+        Kind::AuthAck { .. } => "auth-ack",
+        Kind::MfStart => "mfstart",
+        Kind::TakeOver => "takeover",
     }
 }
 
@@ -85,6 +114,21 @@ pub struct ClusterState {
     /// Durable state changed: nodes.conf must be written.
     pub needs_save: bool,
     pub stats: MsgStats,
+    pub election: Option<Election>,
+    /// Primary id -> monotonic ms we last voted for one of its replicas.
+    pub voted_for: HashMap<String, u64>,
+    /// No election before this instant (after a failed one).
+    pub next_election_after: u64,
+    /// Replica side of a manual failover.
+    pub manual: Option<ManualFailover>,
+    /// Primary side: writes are paused until this monotonic instant (manual failover).
+    pub paused_until: u64,
+    pub replica_no_failover: bool,
+    /// Monotonic ms of the latest moment a majority of slot-owning primaries (myself
+    /// included) was heard from; the write lease runs from it.
+    pub majority_at: u64,
+    /// A node to start replicating from, decided while processing a message.
+    follow: Option<String>,
 }
 
 impl ClusterState {
@@ -105,6 +149,14 @@ impl ClusterState {
             banned: HashMap::new(),
             needs_save: true,
             stats: MsgStats::default(),
+            election: None,
+            voted_for: HashMap::new(),
+            next_election_after: 0,
+            manual: None,
+            paused_until: 0,
+            replica_no_failover: false,
+            majority_at: now,
+            follow: None,
         }
     }
 
@@ -148,6 +200,9 @@ impl ClusterState {
         let mut flags = if me.is_primary() { nflags::PRIMARY } else { nflags::REPLICA };
         if me.nofailover {
             flags |= nflags::NOFAILOVER;
+        }
+        if self.paused_until > 0 {
+            flags |= nflags::PAUSED;
         }
         Header {
             id: me.id.clone(),
@@ -251,6 +306,9 @@ impl ClusterState {
     /// back when the sender claims slots owned by a node with a newer config.
     fn apply_claims(&mut self, sender: &str, epoch: u64, claimed: &SlotSet) -> Option<Kind> {
         let mut stale_owner: Option<(String, u64)> = None;
+        let my_primary = self.me().primary_id().map(String::from);
+        let mut taken_from_me = 0;
+        let mut taken_from_primary = 0;
         for slot in claimed.iter() {
             match self.owners[slot as usize].clone() {
                 Some(o) if o == sender => {}
@@ -258,7 +316,10 @@ impl ClusterState {
                     let oe = self.nodes.get(&o).map_or(0, |n| n.config_epoch);
                     if oe < epoch {
                         if o == self.myself {
-                            warn!(slot, new_owner = %sender, "slot taken over by a node with a newer configEpoch");
+                            taken_from_me += 1;
+                        }
+                        if Some(&o) == my_primary.as_ref() {
+                            taken_from_primary += 1;
                         }
                         self.assign(slot, sender);
                     } else if oe > epoch {
@@ -281,6 +342,20 @@ impl ClusterState {
                 self.unassign(s);
             }
         }
+        if taken_from_me > 0 && self.me().slots.is_empty() && self.me().is_primary() {
+            warn!(
+                new_primary = %sender,
+                "Configuration change detected: my slots were taken over by {sender} with a newer configEpoch; reconfiguring myself as its replica"
+            );
+            self.become_replica_of(sender);
+        }
+        if let Some(p) = my_primary {
+            let emptied = self.nodes.get(&p).is_some_and(|n| n.slots.is_empty());
+            if taken_from_primary > 0 && emptied && sender != self.myself {
+                info!(new_primary = %sender, "my primary's slots moved to {sender}: following it");
+                self.become_replica_of(sender);
+            }
+        }
         stale_owner.and_then(|(o, oe)| {
             self.nodes.get(&o).map(|n| Kind::Update {
                 node: o.clone(),
@@ -288,6 +363,281 @@ impl ClusterState {
                 slots: n.slots.ranges(),
             })
         })
+    }
+
+    /// Switches to replicating `primary` and cancels any failover in progress.
+    fn become_replica_of(&mut self, primary: &str) {
+        self.set_primary(Some(primary.to_string()));
+        self.election = None;
+        self.manual = None;
+        self.paused_until = 0;
+        self.follow = Some(primary.to_string());
+    }
+
+    /// Turns a decision to follow a node into an action for the bus.
+    fn follow_action(&mut self) -> Option<Action> {
+        let id = self.follow.take()?;
+        let n = self.nodes.get(&id)?;
+        Some(Action::Follow(Some((n.ip.clone(), n.port))))
+    }
+
+    // ----- failover ------------------------------------------------------------------------
+
+    /// My primary, if I am a replica whose primary is known.
+    fn my_primary(&self) -> Option<&Node> {
+        self.me().primary_id().and_then(|p| self.nodes.get(p))
+    }
+
+    /// How many siblings (other replicas of my primary) are ahead of me: my place in line.
+    fn rank(&self) -> usize {
+        let Some(p) = self.me().primary_id() else { return 0 };
+        let mine = self.me().repl_offset;
+        self.nodes
+            .values()
+            .filter(|n| n.id != self.myself && n.primary_id() == Some(p) && n.health == Health::Ok)
+            .filter(|n| n.repl_offset > mine || (n.repl_offset == mine && n.id < self.myself))
+            .count()
+    }
+
+    /// Election timing, scaled to the node timeout (Redis: 500 ms + random 500 ms + rank s;
+    /// ours is proportionally shorter so a failover completes in about a second).
+    fn election_delay(&self, rank: usize) -> u64 {
+        use rand::Rng;
+        let base = (self.node_timeout / 20).max(10);
+        base + rand::thread_rng().gen_range(0..=base) + rank as u64 * (self.node_timeout / 5).max(20)
+    }
+
+    /// Replica side of failover, run every tick.
+    fn failover_tick(&mut self, now: u64) -> Vec<Action> {
+        let mut actions = Vec::new();
+        let Some(p) = self.my_primary() else {
+            self.election = None;
+            return actions;
+        };
+        let primary_failed = p.health == Health::Fail && !p.slots.is_empty();
+        let primary_id = p.id.clone();
+        let primary_offset = p.repl_offset;
+        let primary_paused = p.repl_offset > 0 && self.manual.is_some();
+        // Manual failover: once the paused primary's offset is reached, run a forced election.
+        if let Some(mf) = self.manual {
+            if now > mf.deadline {
+                warn!("Manual failover timed out.");
+                self.manual = None;
+                self.election = None;
+            } else if self.election.is_none() && primary_paused && self.me().repl_offset >= primary_offset && mf.primary_offset > 0 {
+                info!("All master replication stream processed, manual failover can start.");
+                self.election = Some(Election {
+                    start_at: now,
+                    epoch: 0,
+                    votes: Default::default(),
+                    deadline: 0,
+                    force: true,
+                });
+            }
+        }
+        if self.election.is_none() {
+            if !primary_failed || self.replica_no_failover || now < self.next_election_after {
+                return actions;
+            }
+            let rank = self.rank();
+            let delay = self.election_delay(rank);
+            info!(rank, delay_ms = delay, "Start of election delayed for {delay} milliseconds (rank #{rank}, offset {}).", self.me().repl_offset);
+            self.election = Some(Election {
+                start_at: now + delay,
+                epoch: 0,
+                votes: Default::default(),
+                deadline: 0,
+                force: false,
+            });
+            return actions;
+        }
+        let quorum = self.quorum();
+        let Some(e) = self.election.as_mut() else { return actions };
+        if e.epoch == 0 {
+            if now < e.start_at {
+                return actions;
+            }
+            self.current_epoch += 1;
+            let epoch = self.current_epoch;
+            let force = e.force;
+            e.epoch = epoch;
+            e.deadline = now + (2 * self.node_timeout).max(500);
+            info!(epoch, "Starting a failover election for epoch {epoch}.");
+            self.needs_save = true;
+            actions.push(Action::SaveNow);
+            actions.extend(self.broadcast_to_primaries(Kind::AuthRequest { epoch, force }));
+            return actions;
+        }
+        if e.votes.len() >= quorum {
+            let epoch = e.epoch;
+            self.election = None;
+            self.manual = None;
+            actions.extend(self.promote(&primary_id, epoch, "Failover election won"));
+            return actions;
+        }
+        if now > e.deadline {
+            warn!("Failover election for epoch {} timed out ({} of {quorum} votes).", e.epoch, e.votes.len());
+            self.election = None;
+            self.next_election_after = now + self.node_timeout;
+        }
+        actions
+    }
+
+    fn broadcast_to_primaries(&mut self, kind: Kind) -> Vec<Action> {
+        let ids: Vec<String> = self
+            .nodes
+            .values()
+            .filter(|n| n.id != self.myself && n.is_primary() && !n.handshake)
+            .map(|n| n.id.clone())
+            .collect();
+        ids.into_iter()
+            .map(|id| {
+                let m = self.build(kind.clone(), &id);
+                Action::Send(id, m)
+            })
+            .collect()
+    }
+
+    /// Becomes the primary of `old_primary`'s slots with `epoch` as configEpoch.
+    fn promote(&mut self, old_primary: &str, epoch: u64, why: &str) -> Vec<Action> {
+        let slots: Vec<u16> = self
+            .nodes
+            .get(old_primary)
+            .map(|n| n.slots.iter().collect())
+            .unwrap_or_default();
+        self.set_primary(None);
+        self.me_mut().config_epoch = epoch;
+        if self.current_epoch < epoch {
+            self.current_epoch = epoch;
+        }
+        let me = self.myself.clone();
+        for slot in slots {
+            self.assign(slot, &me);
+        }
+        self.needs_save = true;
+        warn!(epoch, "{why}: I am now the primary of {old_primary}'s slots. configEpoch set to {epoch} after successful failover");
+        let mut actions = vec![Action::SaveNow, Action::Follow(None)];
+        actions.extend(self.broadcast(Kind::Pong));
+        actions
+    }
+
+    /// CLUSTER FAILOVER on a replica.
+    pub fn manual_failover(&mut self, mode: &str, now: u64) -> Result<Vec<Action>, String> {
+        let Some(p) = self.my_primary() else {
+            return Err("ERR You should send CLUSTER FAILOVER to a replica".into());
+        };
+        let primary_id = p.id.clone();
+        let primary_failed = p.health == Health::Fail;
+        match mode {
+            "takeover" => {
+                self.current_epoch += 1;
+                let epoch = self.current_epoch;
+                info!("Taking over the master (user request).");
+                Ok(self.promote(&primary_id, epoch, "Manual failover (TAKEOVER)"))
+            }
+            "force" => {
+                info!("Forced failover user request accepted.");
+                self.election = Some(Election {
+                    start_at: now,
+                    epoch: 0,
+                    votes: Default::default(),
+                    deadline: 0,
+                    force: true,
+                });
+                Ok(Vec::new())
+            }
+            _ => {
+                if primary_failed {
+                    return Err("ERR Master is down or failed, please use CLUSTER FAILOVER FORCE".into());
+                }
+                info!("Manual failover user request accepted.");
+                self.manual = Some(ManualFailover {
+                    deadline: now + 5000,
+                    primary_offset: 0,
+                });
+                let m = self.build(Kind::MfStart, &primary_id);
+                Ok(vec![Action::Send(primary_id, m)])
+            }
+        }
+    }
+
+    /// A vote request from a replica: grant it only under Redis's rules, with the vote on
+    /// disk before it is sent.
+    fn consider_vote(&mut self, h: &Header, epoch: u64, force: bool, now: u64) -> Vec<Action> {
+        let me = self.me();
+        if !me.is_primary() || me.slots.is_empty() {
+            return Vec::new();
+        }
+        let refuse = |why: &str| {
+            info!(candidate = %h.id, epoch, "Failover auth denied to {}: {why}", h.id);
+            Vec::new()
+        };
+        if epoch < self.current_epoch {
+            return refuse("its epoch is older than mine");
+        }
+        if self.last_vote_epoch >= epoch {
+            return refuse("already voted for this epoch");
+        }
+        let Some(p) = h.primary.clone() else {
+            return refuse("it is not a replica");
+        };
+        let Some(primary) = self.nodes.get(&p) else {
+            return refuse("its primary is unknown to me");
+        };
+        if !force && primary.health != Health::Fail {
+            return refuse("its primary is not failed");
+        }
+        if let Some(&t) = self.voted_for.get(&p) {
+            if now.saturating_sub(t) < 2 * self.node_timeout {
+                return refuse("voted for a replica of the same primary recently");
+            }
+        }
+        for slot in SlotSet::from_ranges(&h.slots).iter() {
+            if let Some(o) = &self.owners[slot as usize] {
+                if self.nodes.get(o).is_some_and(|n| n.config_epoch > h.config_epoch) {
+                    return refuse("its slot configuration is stale");
+                }
+            }
+        }
+        let ahead = self.nodes.values().any(|n| {
+            n.id != h.id
+                && n.primary_id() == Some(p.as_str())
+                && n.health == Health::Ok
+                && n.repl_offset > h.repl_offset
+        });
+        if ahead {
+            return refuse("a sibling replica has a higher replication offset");
+        }
+        self.last_vote_epoch = epoch;
+        self.voted_for.insert(p, now);
+        self.needs_save = true;
+        info!(candidate = %h.id, epoch, "Failover auth granted to {} for epoch {epoch}", h.id);
+        let m = self.build(Kind::AuthAck { epoch }, &h.id);
+        vec![Action::SaveNow, Action::Reply(m)]
+    }
+
+    /// Whether a primary still holds its write lease: a majority of slot-owning primaries
+    /// (myself included) was heard from within `lease_ms`. Always true for other roles.
+    pub fn lease_valid(&self, now: u64, lease_ms: u64) -> bool {
+        now.saturating_sub(self.majority_at) <= lease_ms
+    }
+
+    fn update_majority(&mut self, now: u64) {
+        let me = self.me();
+        if !me.is_primary() || me.slots.is_empty() {
+            self.majority_at = now;
+            return;
+        }
+        let mut heard: Vec<u64> = self
+            .nodes
+            .values()
+            .filter(|n| n.id != self.myself && n.is_primary() && !n.slots.is_empty())
+            .map(|n| n.pong_received)
+            .collect();
+        heard.push(now);
+        heard.sort_unstable_by(|a, b| b.cmp(a));
+        let q = self.quorum();
+        self.majority_at = heard.get(q - 1).copied().unwrap_or(0);
     }
 
     // ----- incoming messages ---------------------------------------------------------------
@@ -387,7 +737,49 @@ impl ClusterState {
             Kind::Publish { channel, message } if known => {
                 actions.push(Action::Deliver { channel, message });
             }
+            Kind::AuthRequest { epoch, force } if known => {
+                actions.extend(self.consider_vote(h, epoch, force, now));
+            }
+            Kind::AuthAck { epoch } if known => {
+                let voter_ok = self
+                    .nodes
+                    .get(&h.id)
+                    .is_some_and(|n| n.is_primary() && !n.slots.is_empty());
+                if let Some(e) = self.election.as_mut() {
+                    if e.epoch == epoch && voter_ok {
+                        e.votes.insert(h.id.clone());
+                    }
+                }
+                actions.extend(self.failover_tick(now));
+            }
+            Kind::MfStart if known => {
+                let is_my_replica = self.nodes.get(&h.id).and_then(|n| n.primary_id()) == Some(self.myself.as_str());
+                if is_my_replica && self.me().is_primary() {
+                    info!(replica = %h.id, "Manual failover requested by replica {}.", h.id);
+                    self.paused_until = now + 5000;
+                }
+            }
+            Kind::TakeOver if known => {
+                let from_my_primary = self.me().primary_id() == Some(h.id.as_str());
+                if from_my_primary {
+                    self.current_epoch += 1;
+                    let epoch = self.current_epoch;
+                    let primary = h.id.clone();
+                    actions.extend(self.promote(&primary, epoch, "Takeover requested by my primary"));
+                }
+            }
             _ => {}
+        }
+        // Replica side of a manual failover: note the paused primary's final offset.
+        let from_paused_primary =
+            self.me().primary_id() == Some(h.id.as_str()) && h.flags & nflags::PAUSED != 0;
+        if let Some(mf) = self.manual.as_mut() {
+            if from_paused_primary {
+                mf.primary_offset = h.repl_offset.max(1);
+            }
+        }
+        if let Some(a) = self.follow_action() {
+            actions.push(a);
         }
         self.update_state(now);
         actions
@@ -395,8 +787,10 @@ impl ClusterState {
 
     fn update_sender(&mut self, h: &Header, ip: &str, kind: &Kind, now: u64) {
         let Some(n) = self.nodes.get_mut(&h.id) else { return };
+        // Any message proves the node alive (symmetric with the write lease, which counts
+        // any message from the majority).
+        n.pong_received = now;
         if matches!(kind, Kind::Pong) {
-            n.pong_received = now;
             n.ping_sent = 0;
         }
         if (!ip.is_empty() && n.ip != ip) || n.port != h.port || n.cport != h.cport {
@@ -576,6 +970,15 @@ impl ClusterState {
             self.needs_save = true;
             actions.extend(self.broadcast(Kind::Fail { node: id }));
         }
+        if self.paused_until != 0 && now > self.paused_until {
+            info!("Manual failover timed out: resuming writes.");
+            self.paused_until = 0;
+        }
+        actions.extend(self.failover_tick(now));
+        if let Some(a) = self.follow_action() {
+            actions.push(a);
+        }
+        self.update_majority(now);
         self.update_state(now);
         actions
     }
@@ -834,7 +1237,7 @@ mod tests {
                     Some(to) => (to, m, true),
                     None => continue,
                 },
-                Action::Deliver { .. } => continue,
+                Action::Deliver { .. } | Action::SaveNow | Action::Follow(_) => continue,
             };
             if cut.contains(&from) || cut.contains(&to) {
                 continue;
@@ -937,6 +1340,103 @@ mod tests {
         uniq.sort();
         uniq.dedup();
         assert_eq!(uniq.len(), 3, "epochs {epochs:?}");
+    }
+
+    fn with_replica() -> Vec<ClusterState> {
+        let mut ns = three_primaries();
+        let mut d = node('d', 7003);
+        d.meet(lo(), 7000, 17000, 3000);
+        ns.push(d);
+        let mut now = 3000;
+        for _ in 0..10 {
+            now += 100;
+            pump(&mut ns, now, &[]);
+        }
+        ns[3].set_primary(Some(id('a')));
+        for _ in 0..5 {
+            now += 100;
+            pump(&mut ns, now, &[]);
+        }
+        ns
+    }
+
+    #[test]
+    fn replica_of_a_failed_primary_wins_the_election_and_the_old_primary_follows_it() {
+        let mut ns = with_replica();
+        assert!(ns[0].nodes[&id('d')].primary_id() == Some(id('a').as_str()));
+        let mut now = 5000;
+        let mut promoted_at = None;
+        for step in 0..60 {
+            now += 100;
+            pump(&mut ns, now, &[0]);
+            if ns[3].me().is_primary() && promoted_at.is_none() {
+                promoted_at = Some(step);
+            }
+        }
+        assert!(promoted_at.is_some(), "replica never promoted");
+        for n in &ns[1..] {
+            assert_eq!(n.owners[0].as_deref(), Some(id('d').as_str()), "view of {}", n.myself);
+            assert!(n.ok, "cluster ok in view of {}", n.myself);
+        }
+        let epoch = ns[3].me().config_epoch;
+        assert!(epoch > 3, "new configEpoch {epoch}");
+        // One vote per epoch: the voters recorded it.
+        assert!(ns[1].last_vote_epoch == epoch || ns[2].last_vote_epoch == epoch);
+        // The old primary returns and becomes a replica of the new one.
+        for _ in 0..40 {
+            now += 100;
+            pump(&mut ns, now, &[]);
+        }
+        assert_eq!(ns[0].me().primary_id(), Some(id('d').as_str()));
+        assert!(ns[0].me().slots.is_empty());
+        for n in &ns {
+            assert_eq!(n.owners[0].as_deref(), Some(id('d').as_str()));
+        }
+    }
+
+    #[test]
+    fn a_primary_votes_once_per_epoch_and_not_for_a_replica_behind_a_sibling() {
+        let mut ns = with_replica();
+        let mut e = node('e', 7004);
+        e.meet(lo(), 7000, 17000, 6000);
+        ns.push(e);
+        let mut now = 6000;
+        for _ in 0..10 {
+            now += 100;
+            pump(&mut ns, now, &[]);
+        }
+        ns[4].set_primary(Some(id('a')));
+        ns[3].set_my_offset(100);
+        ns[4].set_my_offset(50);
+        for _ in 0..3 {
+            now += 100;
+            pump(&mut ns, now, &[]);
+        }
+        // b sees a as failed and gets a request from e (behind d): refused.
+        ns[1].nodes.get_mut(&id('a')).unwrap().health = Health::Fail;
+        let mut hdr_e = ns[4].header();
+        hdr_e.current_epoch = 50;
+
+        assert!(ns[1].consider_vote(&hdr_e, 50, false, now).is_empty());
+        // d (ahead) gets the vote; a second request in the same epoch does not.
+        let hdr_d = ns[3].header();
+        let granted = ns[1].consider_vote(&hdr_d, 50, false, now);
+        assert!(granted.contains(&Action::SaveNow), "vote must be saved before it is sent");
+        assert!(ns[1].consider_vote(&hdr_d, 50, false, now).is_empty());
+    }
+
+    #[test]
+    fn a_primary_cut_off_from_the_majority_loses_its_lease_within_half_the_timeout() {
+        let mut ns = three_primaries();
+        let mut now = 2000;
+        pump(&mut ns, now, &[]);
+        assert!(ns[0].lease_valid(now, 500));
+        for _ in 0..6 {
+            now += 100;
+            pump(&mut ns, now, &[0]);
+        }
+        assert!(!ns[0].lease_valid(now, 500), "isolated primary kept its lease");
+        assert!(ns[1].lease_valid(now, 500));
     }
 
     #[test]

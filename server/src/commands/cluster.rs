@@ -41,6 +41,7 @@ static SUBCOMMANDS: &[CommandSpec] = &[
     CommandSpec::new("replicate", 3, ADM, Keys::None, replicate, "cluster", "Configure a node as replica of a master node."),
     CommandSpec::new("replicas", 3, ADMIN | STALE, Keys::None, replicas, "cluster", "Lists the replica nodes of a master node."),
     CommandSpec::new("slaves", 3, ADMIN | STALE, Keys::None, replicas, "cluster", "Lists the replica nodes of a master node."),
+    CommandSpec::new("failover", -2, ADM, Keys::None, failover, "cluster", "Forces a replica to perform a manual failover of its master."),
     CommandSpec::new("links", 2, STALE, Keys::None, links, "cluster", "Returns a list of all TCP links to and from peer nodes."),
     CommandSpec::new("help", 2, LOADING | STALE, Keys::None, help, "cluster", "Returns helpful text about the different subcommands."),
 ];
@@ -513,6 +514,26 @@ fn replicate(ctx: &mut Ctx, a: &[Bytes]) {
     with_state(&c, |s, _| s.set_primary(Some(id.clone())));
     super::replication::set_upstream(ctx, Some((ip, port)));
     ctx.out.ok();
+}
+
+fn failover(ctx: &mut Ctx, a: &[Bytes]) {
+    let Some(c) = cluster(ctx) else { return };
+    let mode = match a.get(2) {
+        None => "default",
+        Some(m) if args::is(m, "FORCE") => "force",
+        Some(m) if args::is(m, "TAKEOVER") => "takeover",
+        Some(_) => return ctx.err(errors::SYNTAX),
+    };
+    if a.len() > 3 {
+        return ctx.err(errors::SYNTAX);
+    }
+    match with_state(&c, |s, now| s.manual_failover(mode, now)) {
+        Ok(actions) => {
+            c.enqueue(actions);
+            ctx.out.ok();
+        }
+        Err(e) => ctx.err(&e),
+    }
 }
 
 fn replicas(ctx: &mut Ctx, a: &[Bytes]) {
