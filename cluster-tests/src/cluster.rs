@@ -63,6 +63,42 @@ impl TestCluster {
         }
     }
 
+    /// Forms a cluster of `primaries` primaries (an even slot split) whose remaining nodes
+    /// replicate them round robin, by hand (MEET, ADDSLOTSRANGE, CLUSTER REPLICATE).
+    pub fn form_with_replicas(&self, primaries: usize) {
+        let n = primaries as u32;
+        for (i, node) in self.nodes[..primaries].iter().enumerate() {
+            let start = 16384 * i as u32 / n;
+            let end = 16384 * (i as u32 + 1) / n - 1;
+            let r = query_string(node, &["CLUSTER", "ADDSLOTSRANGE", &start.to_string(), &end.to_string()]);
+            assert_eq!(r.as_deref(), Ok("OK"));
+        }
+        let first = self.nodes[0].port.to_string();
+        for node in &self.nodes[1..] {
+            let r = query_string(node, &["CLUSTER", "MEET", "127.0.0.1", &first]);
+            assert_eq!(r.as_deref(), Ok("OK"));
+        }
+        let ids: Vec<String> = self.nodes[..primaries]
+            .iter()
+            .map(|p| query_string(p, &["CLUSTER", "MYID"]).unwrap())
+            .collect();
+        for (i, node) in self.nodes[primaries..].iter().enumerate() {
+            let target = &ids[i % primaries];
+            let done = wait_for(Duration::from_secs(10), || {
+                query_string(node, &["CLUSTER", "REPLICATE", target]).ok()
+            });
+            assert_eq!(done.as_deref(), Some("OK"));
+        }
+    }
+
+    /// The id of every node, in order.
+    pub fn ids(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .map(|n| query_string(n, &["CLUSTER", "MYID"]).unwrap())
+            .collect()
+    }
+
     /// Waits until every node reports `cluster_state:ok` and knows every node.
     pub fn wait_ok(&self, timeout: Duration) -> bool {
         let n = self.nodes.len();

@@ -1,0 +1,148 @@
+//! Failure detection and failover with real processes: kill -9 and SIGSTOP of a primary in
+//! a 3x2 cluster, manual failover, restarts. Every wait is bounded and polls CLUSTER NODES /
+//! CLUSTER INFO.
+
+use cluster_tests::cluster::{parse_nodes, query_string, TestCluster};
+use cluster_tests::wait_for;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// The primary that owns `slot`, seen from `node`.
+fn owner_of(c: &TestCluster, from: usize, slot: u16) -> Option<String> {
+    let text = query_string(&c.nodes[from], &["CLUSTER", "NODES"]).ok()?;
+    parse_nodes(&text).into_iter().find_map(|(id, _, flags, slots)| {
+        let owns = slots.iter().any(|r| {
+            let (a, b) = r.split_once('-').unwrap_or((r, r));
+            let (a, b): (u16, u16) = (a.parse().unwrap_or(u16::MAX), b.parse().unwrap_or(0));
+            a <= slot && slot <= b
+        });
+        (owns && flags.contains("master")).then_some(id)
+    })
+}
+
+fn ok_and_agreed(c: &TestCluster, alive: &[usize]) -> bool {
+    let views: Vec<Option<String>> = alive.iter().map(|&i| owner_of(c, i, 0)).collect();
+    alive.iter().all(|&i| {
+        query_string(&c.nodes[i], &["CLUSTER", "INFO"])
+            .unwrap_or_default()
+            .contains("cluster_state:ok")
+    }) && views.windows(2).all(|w| w[0] == w[1])
+}
+
+fn setup() -> (TestCluster, Vec<String>) {
+    let c = TestCluster::start(6, &[]);
+    c.form_with_replicas(3);
+    assert!(c.wait_ok(Duration::from_secs(20)), "cluster not ok");
+    let ids = c.ids();
+    // Wait for every replica link to come up (CLUSTER NODES shows the replicas).
+    let ready = wait_for(Duration::from_secs(20), || {
+        let text = query_string(&c.nodes[0], &["CLUSTER", "NODES"]).ok()?;
+        (text.lines().filter(|l| l.contains("slave")).count() == 3).then_some(())
+    });
+    assert!(ready.is_some());
+    (c, ids)
+}
+
+/// Writes counters to keys of slot 0's shard through a cluster client until told to stop,
+/// confirming each with WAIT 1; returns the confirmed values and the number of acknowledged
+/// SETs.
+fn confirmed_writes(c: &TestCluster, duration: Duration) -> (HashMap<String, i64>, u64) {
+    let mut conn = c.cluster_client();
+    let mut confirmed = HashMap::new();
+    let mut acked_sets = 0u64;
+    let start = Instant::now();
+    let mut i: i64 = 0;
+    while start.elapsed() < duration {
+        i += 1;
+        let key = format!("{{06S}}k{}", i % 100);
+        let r: redis::RedisResult<()> = redis::cmd("SET").arg(&key).arg(i).query(&mut conn);
+        if r.is_err() {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        }
+        acked_sets += 1;
+        let acked: redis::RedisResult<i64> = redis::cmd("WAIT").arg(1).arg(200).query(&mut conn);
+        if acked == Ok(1) {
+            confirmed.insert(key, i);
+        }
+    }
+    (confirmed, acked_sets)
+}
+
+#[test]
+fn kill_9_of_a_primary_promotes_its_replica_and_keeps_wait_confirmed_writes() {
+    let (mut c, ids) = setup();
+    let victim = ids.iter().position(|id| Some(id.clone()) == owner_of(&c, 1, 0)).unwrap();
+    let (before, _) = confirmed_writes(&c, Duration::from_millis(500));
+    assert!(!before.is_empty());
+    c.nodes[victim].kill();
+    let killed_at = Instant::now();
+    let alive: Vec<usize> = (0..6).filter(|&i| i != victim).collect();
+    let promoted = wait_for(Duration::from_secs(15), || {
+        let o = owner_of(&c, alive[0], 0)?;
+        (o != ids[victim] && ok_and_agreed(&c, &alive)).then_some(o)
+    });
+    let took = killed_at.elapsed();
+    assert!(promoted.is_some(), "no failover within 15s");
+    eprintln!("failover completed in {took:?}");
+    // Every write confirmed with WAIT 1 survived.
+    let mut conn = c.cluster_client();
+    for (k, v) in &before {
+        let got: i64 = redis::cmd("GET").arg(k).query(&mut conn).unwrap();
+        assert!(got >= *v, "{k}: confirmed {v}, found {got}");
+    }
+    let (_, acked) = confirmed_writes(&c, Duration::from_millis(300));
+    assert!(acked > 0, "writes did not resume");
+}
+
+#[test]
+fn a_paused_primary_is_replaced_and_rejoins_as_a_replica() {
+    let (c, ids) = setup();
+    let victim = ids.iter().position(|id| Some(id.clone()) == owner_of(&c, 1, 0)).unwrap();
+    let pid = c.nodes[victim].pid().unwrap() as i32;
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    let alive: Vec<usize> = (0..6).filter(|&i| i != victim).collect();
+    let promoted = wait_for(Duration::from_secs(15), || {
+        let o = owner_of(&c, alive[0], 0)?;
+        (o != ids[victim] && ok_and_agreed(&c, &alive)).then_some(o)
+    });
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    let new_primary = promoted.expect("no failover while paused");
+    let demoted = wait_for(Duration::from_secs(15), || {
+        let text = query_string(&c.nodes[victim], &["CLUSTER", "NODES"]).ok()?;
+        let me = parse_nodes(&text).into_iter().find(|(_, _, f, _)| f.contains("myself"))?;
+        (me.2.contains("slave")).then_some(())
+    });
+    assert!(demoted.is_some(), "old primary did not become a replica");
+    // Exactly one primary serves slot 0 in every view.
+    let all: Vec<usize> = (0..6).collect();
+    let agreed = wait_for(Duration::from_secs(10), || ok_and_agreed(&c, &all).then_some(()));
+    assert!(agreed.is_some());
+    assert_eq!(owner_of(&c, victim, 0), Some(new_primary));
+}
+
+#[test]
+fn manual_failover_swaps_roles_without_losing_writes() {
+    let (c, ids) = setup();
+    let primary = ids.iter().position(|id| Some(id.clone()) == owner_of(&c, 1, 0)).unwrap();
+    let replica = (3..6)
+        .find(|&i| {
+            query_string(&c.nodes[i], &["CLUSTER", "NODES"])
+                .unwrap_or_default()
+                .lines()
+                .any(|l| l.contains("myself,slave") && l.contains(&ids[primary]))
+        })
+        .unwrap();
+    let (before, _) = confirmed_writes(&c, Duration::from_millis(300));
+    let r = query_string(&c.nodes[replica], &["CLUSTER", "FAILOVER"]);
+    assert_eq!(r.as_deref(), Ok("OK"));
+    let swapped = wait_for(Duration::from_secs(10), || {
+        (owner_of(&c, 0, 0) == Some(ids[replica].clone())).then_some(())
+    });
+    assert!(swapped.is_some(), "manual failover did not complete");
+    let mut conn = c.cluster_client();
+    for (k, v) in &before {
+        let got: i64 = redis::cmd("GET").arg(k).query(&mut conn).unwrap();
+        assert!(got >= *v);
+    }
+}
