@@ -146,3 +146,88 @@ fn manual_failover_swaps_roles_without_losing_writes() {
         assert!(got >= *v);
     }
 }
+
+/// Writes `n` keys of slot 0's shard, each confirmed by WAIT 1; returns them.
+fn write_confirmed(c: &TestCluster, n: usize, tag: &str) -> Vec<(String, String)> {
+    let mut conn = c.cluster_client();
+    let mut out = Vec::new();
+    for i in 0..n {
+        let k = format!("{{06S}}{tag}{i}");
+        let v = format!("v{i}");
+        let _: () = redis::cmd("SET").arg(&k).arg(&v).query(&mut conn).unwrap();
+        let acked: i64 = redis::cmd("WAIT").arg(1).arg(2000).query(&mut conn).unwrap();
+        assert_eq!(acked, 1, "write not acknowledged by the replica");
+        out.push((k, v));
+    }
+    out
+}
+
+fn all_readable(c: &TestCluster, kv: &[(String, String)]) {
+    let mut conn = c.cluster_client();
+    for (k, v) in kv {
+        let got: Option<String> = redis::cmd("GET").arg(k).query(&mut conn).unwrap();
+        assert_eq!(got.as_deref(), Some(v.as_str()), "{k} lost");
+    }
+}
+
+#[test]
+fn a_primary_restarted_empty_before_failover_does_not_wipe_its_shard() {
+    let (mut c, ids) = setup();
+    let victim = ids.iter().position(|id| Some(id.clone()) == owner_of(&c, 1, 0)).unwrap();
+    let kv = write_confirmed(&c, 50, "r");
+    c.nodes[victim].kill();
+    c.nodes[victim].restart().expect("restart");
+    let all: Vec<usize> = (0..6).collect();
+    let settled = wait_for(Duration::from_secs(20), || {
+        (owner_of(&c, 1, 0).is_some_and(|o| o != ids[victim]) && ok_and_agreed(&c, &all)).then_some(())
+    });
+    assert!(settled.is_some(), "the replica did not take over from the emptied primary");
+    all_readable(&c, &kv);
+}
+
+#[test]
+fn a_killed_primary_restarted_after_failover_rejoins_as_a_replica_and_syncs() {
+    let (mut c, ids) = setup();
+    let victim = ids.iter().position(|id| Some(id.clone()) == owner_of(&c, 1, 0)).unwrap();
+    let kv = write_confirmed(&c, 20, "k");
+    c.nodes[victim].kill();
+    let alive: Vec<usize> = (0..6).filter(|&i| i != victim).collect();
+    let promoted = wait_for(Duration::from_secs(15), || {
+        (owner_of(&c, alive[0], 0).is_some_and(|o| o != ids[victim]) && ok_and_agreed(&c, &alive)).then_some(())
+    });
+    assert!(promoted.is_some());
+    c.nodes[victim].restart().expect("restart");
+    let synced = wait_for(Duration::from_secs(20), || {
+        let mut conn = c.nodes[victim].client();
+        let _: () = redis::cmd("READONLY").query(&mut conn).ok()?;
+        let v: Option<String> = redis::cmd("GET").arg(&kv[0].0).query(&mut conn).ok()?;
+        (v.as_deref() == Some(kv[0].1.as_str())).then_some(())
+    });
+    assert!(synced.is_some(), "restarted node did not sync as a replica: {}", c.nodes[victim].log());
+    all_readable(&c, &kv);
+}
+
+#[test]
+fn rolling_sigterm_restart_of_every_primary_keeps_every_acknowledged_write() {
+    let (mut c, _) = setup();
+    let mut kv = write_confirmed(&c, 20, "a");
+    for round in 0..3 {
+        let primaries: Vec<usize> = (0..6)
+            .filter(|&i| {
+                query_string(&c.nodes[i], &["CLUSTER", "NODES"])
+                    .unwrap_or_default()
+                    .lines()
+                    .any(|l| l.contains("myself,master"))
+            })
+            .collect();
+        let victim = primaries[round % primaries.len()];
+        let status = c.nodes[victim].terminate().expect("exit status");
+        assert!(status.success());
+        c.nodes[victim].restart().expect("restart");
+        let all: Vec<usize> = (0..6).collect();
+        let ok = wait_for(Duration::from_secs(20), || ok_and_agreed(&c, &all).then_some(()));
+        assert!(ok.is_some(), "cluster did not settle after restarting node {victim}");
+        kv.extend(write_confirmed(&c, 10, &format!("round{round}-")));
+        all_readable(&c, &kv);
+    }
+}

@@ -244,6 +244,7 @@ pub struct Settings {
     pub min_replicas_max_lag: u64,
     /// Hard output-buffer limit of replica links (`client-output-buffer-limit replica ...`).
     pub replica_obuf_hard: usize,
+    pub shutdown_timeout_secs: u64,
 }
 
 /// The whole configuration: normalized values and where they came from.
@@ -420,6 +421,7 @@ impl Config {
             replica_serve_stale_data: self.yes("replica-serve-stale-data"),
             min_replicas_to_write: self.int("min-replicas-to-write").max(0) as usize,
             min_replicas_max_lag: self.int("min-replicas-max-lag").max(0) as u64,
+            shutdown_timeout_secs: self.int("shutdown-timeout").max(0) as u64,
             replica_obuf_hard: obuf_hard(&s("client-output-buffer-limit"), &["replica", "slave"]),
         }
     }

@@ -220,6 +220,7 @@ async fn serve(shared: Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
             break 'conn;
         }
         if conn.shutdown_requested {
+            crate::cluster::handoff::hand_over(&shared).await;
             shared.request_shutdown();
         }
     }

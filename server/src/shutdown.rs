@@ -17,5 +17,6 @@ pub async fn watch_signals(shared: Arc<Shared>) {
         _ = term.recv() => info!("Received SIGTERM scheduling shutdown..."),
         _ = int.recv() => info!("Received SIGINT scheduling shutdown..."),
     }
+    crate::cluster::handoff::hand_over(&shared).await;
     shared.request_shutdown();
 }

@@ -31,6 +31,8 @@ pub struct Cluster {
     /// Actions decided outside the bus thread (CLUSTER FAILOVER, PUBLISH), carried out by
     /// the bus at its next tick.
     outbox: Mutex<Vec<super::state::Action>>,
+    /// Published: restarted empty and waiting for a replica to take over (refuse PSYNC).
+    pub rejoining: std::sync::atomic::AtomicBool,
 }
 
 impl Cluster {
@@ -54,6 +56,7 @@ impl Cluster {
             paused_until: std::sync::atomic::AtomicU64::new(0),
             node_timeout: std::sync::atomic::AtomicU64::new(15000),
             outbox: Mutex::new(Vec::new()),
+            rejoining: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -113,6 +116,7 @@ impl Cluster {
     /// the state lock held (pass the guard's target).
     pub fn publish(&self, s: &mut ClusterState) {
         use std::sync::atomic::Ordering::Relaxed;
+        self.rejoining.store(s.rejoin_until.is_some(), Relaxed);
         self.majority_at.store(s.majority_at, Relaxed);
         self.paused_until.store(s.paused_until, Relaxed);
         self.node_timeout.store(s.node_timeout, Relaxed);

@@ -15,6 +15,7 @@ pub mod redirect;
 pub mod view;
 pub mod bus;
 pub mod handle;
+pub mod handoff;
 pub mod startup;
 
 pub use handle::Cluster;

@@ -30,6 +30,9 @@ pub fn start(shared: &Arc<Shared>, port: u16) -> Result<Arc<Cluster>, String> {
             }
             st.announced_ip = !s.cluster_announce_ip.is_empty();
             st.node_timeout = s.cluster_node_timeout;
+            // Without persistence a restarted node is always empty.
+            let empty = shared.keyspace.lock().total_keys() == 0;
+            st.start_rejoin_if_needed(empty, now);
             st
         }
         None => {

@@ -129,6 +129,10 @@ pub struct ClusterState {
     pub majority_at: u64,
     /// A node to start replicating from, decided while processing a message.
     follow: Option<String>,
+    /// Restarted without data while nodes.conf says we own slots and have replicas: serve
+    /// nothing and ask a replica to take over, until this monotonic deadline.
+    pub rejoin_until: Option<u64>,
+    last_takeover_ask: u64,
 }
 
 impl ClusterState {
@@ -157,6 +161,8 @@ impl ClusterState {
             replica_no_failover: false,
             majority_at: now,
             follow: None,
+            rejoin_until: None,
+            last_takeover_ask: 0,
         }
     }
 
@@ -367,6 +373,7 @@ impl ClusterState {
 
     /// Switches to replicating `primary` and cancels any failover in progress.
     fn become_replica_of(&mut self, primary: &str) {
+        self.rejoin_until = None;
         self.set_primary(Some(primary.to_string()));
         self.election = None;
         self.manual = None;
@@ -382,6 +389,65 @@ impl ClusterState {
     }
 
     // ----- failover ------------------------------------------------------------------------
+
+    /// My replicas that look alive, best (highest offset) first.
+    pub fn live_replicas(&self) -> Vec<&Node> {
+        let mut v: Vec<&Node> = self
+            .nodes
+            .values()
+            .filter(|n| n.primary_id() == Some(self.myself.as_str()) && n.health == Health::Ok && !n.handshake)
+            .collect();
+        v.sort_by(|a, b| b.repl_offset.cmp(&a.repl_offset));
+        v
+    }
+
+    /// Called at startup: a primary that restarted empty must not serve (or feed its empty
+    /// dataset to) replicas that still hold its shard's data.
+    pub fn start_rejoin_if_needed(&mut self, dataset_empty: bool, now: u64) {
+        let me = self.me();
+        let has_replicas = self
+            .nodes
+            .values()
+            .any(|n| n.primary_id() == Some(self.myself.as_str()));
+        if me.is_primary() && !me.slots.is_empty() && dataset_empty && has_replicas {
+            warn!("I restarted without data but own slots and have replicas: not serving my slots until a replica takes over");
+            self.rejoin_until = Some(now + 3 * self.node_timeout);
+        }
+    }
+
+    fn rejoin_tick(&mut self, now: u64) -> Vec<Action> {
+        let Some(until) = self.rejoin_until else { return Vec::new() };
+        if !self.me().is_primary() || self.me().slots.is_empty() {
+            self.rejoin_until = None;
+            return Vec::new();
+        }
+        if now > until {
+            warn!("No replica took over my slots: serving them (empty)");
+            self.rejoin_until = None;
+            return Vec::new();
+        }
+        if now.saturating_sub(self.last_takeover_ask) < self.ping_interval() * 3 {
+            return Vec::new();
+        }
+        let Some(best) = self
+            .live_replicas()
+            .into_iter()
+            .find(|n| n.pong_received > n.created)
+            .map(|n| n.id.clone())
+        else {
+            return Vec::new();
+        };
+        self.last_takeover_ask = now;
+        info!(replica = %best, "asking replica {best} to take over my slots");
+        let m = self.build(Kind::TakeOver, &best);
+        vec![Action::Send(best, m)]
+    }
+
+    /// Graceful shutdown of a primary: asks `replica` to take the slots over now.
+    pub fn hand_over_to(&mut self, replica: &str) -> Vec<Action> {
+        let m = self.build(Kind::TakeOver, replica);
+        vec![Action::Send(replica.to_string(), m)]
+    }
 
     /// My primary, if I am a replica whose primary is known.
     fn my_primary(&self) -> Option<&Node> {
@@ -975,6 +1041,7 @@ impl ClusterState {
             self.paused_until = 0;
         }
         actions.extend(self.failover_tick(now));
+        actions.extend(self.rejoin_tick(now));
         if let Some(a) = self.follow_action() {
             actions.push(a);
         }
@@ -1010,7 +1077,7 @@ impl ClusterState {
                 ok = false;
             }
         }
-        if size == 0 {
+        if size == 0 || self.rejoin_until.is_some() {
             ok = false;
         }
         if ok != self.ok {

@@ -48,6 +48,14 @@ fn replicaof(ctx: &mut Ctx, a: &[Bytes]) {
 }
 
 fn psync(ctx: &mut Ctx, a: &[Bytes]) {
+    if ctx
+        .shared
+        .cluster
+        .get()
+        .is_some_and(|c| c.rejoining.load(Ordering::Relaxed))
+    {
+        return ctx.err("ERR Can't SYNC while not connected with my master");
+    }
     let (replid, requested) = if a.len() >= 3 {
         (String::from_utf8_lossy(&a[1]).into_owned(), args::int(&a[2]).unwrap_or(-1))
     } else {
