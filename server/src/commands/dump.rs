@@ -133,6 +133,7 @@ fn restore(ctx: &mut Ctx, a: &[Bytes]) {
         // Already expired: the key ends up absent, which is a change only if one was replaced.
         if deleted {
             ctx.dirty(1);
+            ctx.propagate_as(vec![vec![Bytes::from_static(b"DEL"), key.clone()]]);
         }
         return ctx.out.ok();
     }
@@ -146,5 +147,14 @@ fn restore(ctx: &mut Ctx, a: &[Bytes]) {
         now,
     );
     ctx.dirty(1);
+    // Replicas get the absolute expiry and always replace.
+    ctx.propagate_as(vec![vec![
+        Bytes::from_static(b"RESTORE"),
+        key.clone(),
+        Bytes::from(expire_at.to_string()),
+        a[3].clone(),
+        Bytes::from_static(b"REPLACE"),
+        Bytes::from_static(b"ABSTTL"),
+    ]]);
     ctx.out.ok();
 }

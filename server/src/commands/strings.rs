@@ -258,6 +258,21 @@ fn set_generic(ctx: &mut Ctx, key: &[u8], val: &[u8], ttl: Ttl, c: Cond) {
     if stored {
         db.set(key, str_value(val), ttl, now);
         ctx.dirty(1);
+        // Replicate the effect: the value with an absolute expiry, no conditions.
+        let mut eff = vec![
+            Bytes::from_static(b"SET"),
+            Bytes::copy_from_slice(key),
+            Bytes::copy_from_slice(val),
+        ];
+        match ttl {
+            Ttl::At(at) => {
+                eff.push(Bytes::from_static(b"PXAT"));
+                eff.push(Bytes::from(at.to_string()));
+            }
+            Ttl::Keep => eff.push(Bytes::from_static(b"KEEPTTL")),
+            Ttl::Persist => {}
+        }
+        ctx.propagate_as(vec![eff]);
     }
     match (c.get_old, old) {
         (true, Some(v)) => ctx.out.bulk(&v),
@@ -373,6 +388,7 @@ fn getdel(ctx: &mut Ctx, a: &[Bytes]) {
     let now = ctx.now;
     ctx.db().remove(&a[1], now);
     ctx.dirty(1);
+    ctx.propagate_as(vec![vec![Bytes::from_static(b"DEL"), a[1].clone()]]);
     ctx.out.bulk(&v);
 }
 
@@ -393,8 +409,14 @@ fn getex(ctx: &mut Ctx, a: &[Bytes]) {
         // An absolute instant already past deletes the key, as Redis does.
         if unit.ends_with("at") && at <= now {
             db.remove(&a[1], now);
+            ctx.propagate_as(vec![vec![Bytes::from_static(b"DEL"), a[1].clone()]]);
         } else {
             db.set_expire(&a[1], Some(at), now);
+            ctx.propagate_as(vec![vec![
+                Bytes::from_static(b"PEXPIREAT"),
+                a[1].clone(),
+                Bytes::from(at.to_string()),
+            ]]);
         }
         ctx.dirty(1);
     } else if o.persist {
@@ -402,6 +424,7 @@ fn getex(ctx: &mut Ctx, a: &[Bytes]) {
         if db.peek(&a[1], now).is_some_and(|e| e.expire_at != 0) {
             db.set_expire(&a[1], None, now);
             ctx.dirty(1);
+            ctx.propagate_as(vec![vec![Bytes::from_static(b"PERSIST"), a[1].clone()]]);
         }
     }
     ctx.out.bulk(&v);
@@ -524,6 +547,13 @@ fn incrbyfloat(ctx: &mut Ctx, a: &[Bytes]) {
     }
     let text = ld::format_human(new);
     store_keep_ttl(ctx, &a[1], text.as_bytes());
+    // Replicas must store exactly this text, not redo the float arithmetic.
+    ctx.propagate_as(vec![vec![
+        Bytes::from_static(b"SET"),
+        a[1].clone(),
+        Bytes::from(text.clone()),
+        Bytes::from_static(b"KEEPTTL"),
+    ]]);
     ctx.out.bulk_str(&text);
 }
 
