@@ -34,7 +34,7 @@ impl TestCluster {
     }
 
     pub fn addrs(&self) -> Vec<String> {
-        self.nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect()
+        self.nodes.iter().map(|n| format!("{}:{}", n.host, n.port)).collect()
     }
 
     /// `redis-cli --cluster create <addrs> --cluster-replicas R --cluster-yes`.
@@ -58,7 +58,7 @@ impl TestCluster {
         }
         let first = self.nodes[0].port.to_string();
         for node in &self.nodes[1..] {
-            let r = query_string(node, &["CLUSTER", "MEET", "127.0.0.1", &first]);
+            let r = query_string(node, &["CLUSTER", "MEET", &self.nodes[0].host, &first]);
             assert_eq!(r.as_deref(), Ok("OK"));
         }
     }
@@ -75,7 +75,7 @@ impl TestCluster {
         }
         let first = self.nodes[0].port.to_string();
         for node in &self.nodes[1..] {
-            let r = query_string(node, &["CLUSTER", "MEET", "127.0.0.1", &first]);
+            let r = query_string(node, &["CLUSTER", "MEET", &self.nodes[0].host, &first]);
             assert_eq!(r.as_deref(), Ok("OK"));
         }
         let ids: Vec<String> = self.nodes[..primaries]

@@ -10,6 +10,7 @@
 //! debug builds is used.
 
 pub mod cluster;
+pub mod netns;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -60,9 +61,13 @@ fn pick_port() -> u16 {
 /// A running server process. Killed (SIGKILL) and its directory removed on drop.
 pub struct Node {
     pub port: u16,
+    /// The address the node listens on (127.0.0.1, or its network namespace's address).
+    pub host: String,
     pub dir: tempfile::TempDir,
     child: Option<Child>,
     args: Vec<String>,
+    /// A command the server runs under (`ip netns exec <ns>`), if any.
+    prefix: Vec<String>,
 }
 
 impl Node {
@@ -101,9 +106,11 @@ impl Node {
             args.extend(extra.iter().map(|s| s.to_string()));
             let mut node = Node {
                 port,
+                host: "127.0.0.1".into(),
                 dir,
                 child: None,
                 args,
+                prefix: Vec::new(),
             };
             match node.spawn() {
                 Ok(()) => return Ok(node),
@@ -113,8 +120,51 @@ impl Node {
         Err(last)
     }
 
+    /// Starts a node inside a network namespace (see [`netns`]), listening on `host:port`.
+    pub fn start_in(prefix: &[String], host: &str, port: u16, extra: &[&str]) -> Result<Node, String> {
+        let dir = tempfile::Builder::new()
+            .prefix("slotcache-test-")
+            .tempdir_in(scratch_root())
+            .map_err(|e| e.to_string())?;
+        let mut args: Vec<String> = vec![
+            "--port".into(),
+            port.to_string(),
+            "--bind".into(),
+            host.to_string(),
+            "--bind-source-addr".into(),
+            host.to_string(),
+            "--dir".into(),
+            dir.path().display().to_string(),
+            "--enable-debug-command".into(),
+            "yes".into(),
+            "--logfile".into(),
+            dir.path().join("server.log").display().to_string(),
+            "--loglevel".into(),
+            "verbose".into(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let mut node = Node {
+            port,
+            host: host.to_string(),
+            dir,
+            child: None,
+            args,
+            prefix: prefix.to_vec(),
+        };
+        node.spawn()?;
+        Ok(node)
+    }
+
     fn spawn(&mut self) -> Result<(), String> {
-        let child = Command::new(server_bin())
+        let mut cmd = match self.prefix.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(server_bin());
+                c
+            }
+            None => Command::new(server_bin()),
+        };
+        let child = cmd
             .args(&self.args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -138,7 +188,7 @@ impl Node {
                     return Err(format!("server exited with {status}: {err} {}", self.log()));
                 }
             }
-            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) {
+            if let Ok(mut s) = TcpStream::connect((self.host.as_str(), self.port)) {
                 let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
                 if s.write_all(b"PING\r\n").is_ok() {
                     let mut line = String::new();
@@ -162,7 +212,7 @@ impl Node {
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
+        format!("redis://{}:{}/", self.host, self.port)
     }
 
     /// A RESP2 connection through the `redis` crate.
@@ -187,7 +237,7 @@ impl Node {
 
     /// A raw socket, for inline commands and malformed input.
     pub fn raw(&self) -> TcpStream {
-        let s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        let s = TcpStream::connect((self.host.as_str(), self.port)).expect("connect");
         s.set_read_timeout(Some(Duration::from_secs(5))).ok();
         s
     }
@@ -195,7 +245,7 @@ impl Node {
     /// Runs `redis-cli -p <port> args...` under a timeout; returns (exit ok, stdout).
     pub fn cli(&self, args: &[&str]) -> (bool, String) {
         let port = self.port.to_string();
-        let mut full = vec!["-h", "127.0.0.1", "-p", port.as_str()];
+        let mut full = vec!["-h", self.host.as_str(), "-p", port.as_str()];
         full.extend_from_slice(args);
         run_tool("redis-cli", &full, None)
     }

@@ -74,6 +74,7 @@ pub static PARAMS: &[Param] = &[
     p("port", "6379", Kind::Int(0, 65535), false),
     p("bind", "127.0.0.1 -::1", Kind::Str, false),
     p("protected-mode", "yes", YESNO, true),
+    p("bind-source-addr", "", Kind::Str, true),
     p("dir", ".", Kind::Str, true),
     p("databases", "16", Kind::Int(1, 1 << 20), false),
     p("requirepass", "", Kind::Str, true),
@@ -245,6 +246,9 @@ pub struct Settings {
     /// Hard output-buffer limit of replica links (`client-output-buffer-limit replica ...`).
     pub replica_obuf_hard: usize,
     pub shutdown_timeout_secs: u64,
+    /// Source address for outgoing bus and replication connections (empty: the kernel's
+    /// choice), so per-node addresses and partitions behave as on separate hosts.
+    pub bind_source_addr: String,
 }
 
 /// The whole configuration: normalized values and where they came from.
@@ -422,6 +426,7 @@ impl Config {
             min_replicas_to_write: self.int("min-replicas-to-write").max(0) as usize,
             min_replicas_max_lag: self.int("min-replicas-max-lag").max(0) as u64,
             shutdown_timeout_secs: self.int("shutdown-timeout").max(0) as u64,
+            bind_source_addr: s("bind-source-addr"),
             replica_obuf_hard: obuf_hard(&s("client-output-buffer-limit"), &["replica", "slave"]),
         }
     }

@@ -309,3 +309,24 @@ mod tests {
         assert_eq!(parse_memory("x"), None);
     }
 }
+
+/// Connects to `addr`, from `source` when given (`bind-source-addr`).
+pub async fn connect_from(addr: &str, source: &str) -> std::io::Result<tokio::net::TcpStream> {
+    if source.is_empty() {
+        return tokio::net::TcpStream::connect(addr).await;
+    }
+    let target = tokio::net::lookup_host(addr)
+        .await?
+        .next()
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no address"))?;
+    let src: std::net::IpAddr = source
+        .parse()
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "bad bind-source-addr"))?;
+    let sock = if target.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    sock.bind(std::net::SocketAddr::new(src, 0))?;
+    sock.connect(target).await
+}

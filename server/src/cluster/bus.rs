@@ -42,6 +42,8 @@ struct Bus {
     next_gen: std::sync::atomic::AtomicU64,
     deliver: Option<Deliver>,
     on_follow: Option<OnFollow>,
+    /// `bind-source-addr` for outgoing links.
+    source_addr: String,
 }
 
 /// Binds the bus listeners and starts the bus thread.
@@ -50,6 +52,7 @@ pub fn start(
     addrs: Vec<SocketAddr>,
     deliver: Option<Deliver>,
     on_follow: Option<OnFollow>,
+    source_addr: String,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let mut listeners = Vec::new();
@@ -66,6 +69,7 @@ pub fn start(
         next_gen: std::sync::atomic::AtomicU64::new(1),
         deliver,
         on_follow,
+        source_addr,
     });
     std::thread::Builder::new()
         .name("cluster-bus".into())
@@ -161,7 +165,8 @@ async fn inbound(bus: Arc<Bus>, stream: TcpStream, peer: SocketAddr) {
 async fn outbound(bus: Arc<Bus>, id: String, ip: String, cport: u16, rx: mpsc::UnboundedReceiver<Vec<u8>>, tx: Tx, generation: u64) {
     let timeout = Duration::from_millis(bus.cluster.state.lock().node_timeout.max(100));
     let addr = format!("{}:{cport}", if ip.contains(':') { format!("[{ip}]") } else { ip.clone() });
-    let stream = match tokio::time::timeout(timeout, TcpStream::connect(&addr)).await {
+    let source = bus.source_addr.clone();
+    let stream = match tokio::time::timeout(timeout, crate::util::connect_from(&addr, &source)).await {
         Ok(Ok(s)) => s,
         _ => {
             debug!("cluster bus: could not connect to {id} at {addr}");

@@ -94,7 +94,14 @@ pub fn start(shared: &Arc<Shared>, port: u16) -> Result<Arc<Cluster>, String> {
             crate::replication::follow(&shared, &mut ks.repl, target, "cluster configuration change");
         }
     });
-    bus::start(cluster.clone(), addrs, None, Some(on_follow), shared.shutdown.subscribe())
+    bus::start(
+        cluster.clone(),
+        addrs,
+        None,
+        Some(on_follow),
+        s.bind_source_addr.clone(),
+        shared.shutdown.subscribe(),
+    )
         .map_err(|e| format!("Can't start the cluster bus on port {cport}: {e}"))?;
     Ok(cluster)
 }

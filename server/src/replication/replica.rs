@@ -67,7 +67,7 @@ async fn session(shared: &Arc<Shared>, up: &Arc<Upstream>) -> Result<(), String>
     let settings = shared.settings();
     let timeout = Duration::from_secs(settings.repl_timeout_secs);
     let addr = format!("{}:{}", up.host, up.port);
-    let stream = tokio::time::timeout(timeout, TcpStream::connect(&addr))
+    let stream = tokio::time::timeout(timeout, crate::util::connect_from(&addr, &settings.bind_source_addr))
         .await
         .map_err(|_| "connect timeout".to_string())?
         .map_err(|e| format!("connect: {e}"))?;

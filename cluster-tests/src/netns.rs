@@ -1,0 +1,102 @@
+//! A small lab of network namespaces for partition tests: each host gets its own namespace
+//! with one address on a private bridge in the test's own sandbox; cutting a host takes its
+//! link to the bridge down (a real partition: no resets, packets just stop).
+//!
+//! Needs `ip netns` (iproute2) and the right to create namespaces; [`NetLab::new`] says why
+//! when it cannot, and the tests that need it fail with that reason.
+
+use std::process::Command;
+
+fn ip(args: &[&str]) -> Result<(), String> {
+    let out = Command::new("timeout")
+        .arg("10")
+        .arg("ip")
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run `ip`: {e} (install iproute2)"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "`ip {}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+pub struct NetLab {
+    tag: String,
+    subnet: u8,
+    hosts: usize,
+}
+
+impl NetLab {
+    /// Creates `hosts` namespaces on one bridge. Addresses are 10.213.S.(11 + i), with S
+    /// derived from the process id so concurrent runs do not collide.
+    pub fn new(hosts: usize) -> Result<NetLab, String> {
+        let pid = std::process::id();
+        let lab = NetLab {
+            tag: format!("sc{}", pid % 100_000),
+            subnet: (pid % 200 + 20) as u8,
+            hosts,
+        };
+        let br = lab.bridge();
+        ip(&["link", "add", &br, "type", "bridge"])?;
+        ip(&["link", "set", &br, "up"])?;
+        ip(&["addr", "add", &format!("10.213.{}.1/24", lab.subnet), "dev", &br])?;
+        for i in 0..hosts {
+            let ns = lab.ns(i);
+            let (v, p) = (lab.veth(i), format!("{}p{i}", lab.tag));
+            ip(&["netns", "add", &ns])?;
+            ip(&["link", "add", &v, "type", "veth", "peer", "name", &p])?;
+            ip(&["link", "set", &p, "netns", &ns])?;
+            ip(&["link", "set", &v, "master", &br])?;
+            ip(&["link", "set", &v, "up"])?;
+            ip(&["netns", "exec", &ns, "ip", "addr", "add", &format!("{}/24", lab.ip(i)), "dev", &p])?;
+            ip(&["netns", "exec", &ns, "ip", "link", "set", &p, "up"])?;
+            ip(&["netns", "exec", &ns, "ip", "link", "set", "lo", "up"])?;
+        }
+        Ok(lab)
+    }
+
+    fn bridge(&self) -> String {
+        format!("{}br", self.tag)
+    }
+
+    fn veth(&self, i: usize) -> String {
+        format!("{}v{i}", self.tag)
+    }
+
+    pub fn ns(&self, i: usize) -> String {
+        format!("{}n{i}", self.tag)
+    }
+
+    pub fn ip(&self, i: usize) -> String {
+        format!("10.213.{}.{}", self.subnet, 11 + i)
+    }
+
+    /// The command prefix that runs a program inside host `i`'s namespace.
+    pub fn prefix(&self, i: usize) -> Vec<String> {
+        vec!["ip".into(), "netns".into(), "exec".into(), self.ns(i)]
+    }
+
+    /// Cuts host `i` off from every other host (and from the test process).
+    pub fn cut(&self, i: usize) -> Result<(), String> {
+        ip(&["link", "set", &self.veth(i), "down"])
+    }
+
+    pub fn heal(&self, i: usize) -> Result<(), String> {
+        ip(&["link", "set", &self.veth(i), "up"])
+    }
+}
+
+impl Drop for NetLab {
+    fn drop(&mut self) {
+        for i in 0..self.hosts {
+            let _ = ip(&["link", "del", &self.veth(i)]);
+            let _ = ip(&["netns", "del", &self.ns(i)]);
+        }
+        let _ = ip(&["link", "del", &self.bridge()]);
+    }
+}
