@@ -121,7 +121,12 @@ impl Node {
     }
 
     /// Starts a node inside a network namespace (see [`netns`]), listening on `host:port`.
-    pub fn start_in(prefix: &[String], host: &str, port: u16, extra: &[&str]) -> Result<Node, String> {
+    pub fn start_in(
+        prefix: &[String],
+        host: &str,
+        port: u16,
+        extra: &[&str],
+    ) -> Result<Node, String> {
         let dir = tempfile::Builder::new()
             .prefix("slotcache-test-")
             .tempdir_in(scratch_root())
@@ -324,7 +329,11 @@ pub fn run_tool(tool: &str, args: &[&str], stdin: Option<&[u8]>) -> (bool, Strin
     let mut cmd = Command::new("timeout");
     cmd.arg("60").arg(tool).args(args);
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
     let mut child = cmd
         .spawn()
         .unwrap_or_else(|e| panic!("cannot run {tool} (is redis-tools installed?): {e}"));

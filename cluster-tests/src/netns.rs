@@ -44,7 +44,13 @@ impl NetLab {
         let br = lab.bridge();
         ip(&["link", "add", &br, "type", "bridge"])?;
         ip(&["link", "set", &br, "up"])?;
-        ip(&["addr", "add", &format!("10.213.{}.1/24", lab.subnet), "dev", &br])?;
+        ip(&[
+            "addr",
+            "add",
+            &format!("10.213.{}.1/24", lab.subnet),
+            "dev",
+            &br,
+        ])?;
         for i in 0..hosts {
             let ns = lab.ns(i);
             let (v, p) = (lab.veth(i), format!("{}p{i}", lab.tag));
@@ -53,7 +59,17 @@ impl NetLab {
             ip(&["link", "set", &p, "netns", &ns])?;
             ip(&["link", "set", &v, "master", &br])?;
             ip(&["link", "set", &v, "up"])?;
-            ip(&["netns", "exec", &ns, "ip", "addr", "add", &format!("{}/24", lab.ip(i)), "dev", &p])?;
+            ip(&[
+                "netns",
+                "exec",
+                &ns,
+                "ip",
+                "addr",
+                "add",
+                &format!("{}/24", lab.ip(i)),
+                "dev",
+                &p,
+            ])?;
             ip(&["netns", "exec", &ns, "ip", "link", "set", &p, "up"])?;
             ip(&["netns", "exec", &ns, "ip", "link", "set", "lo", "up"])?;
         }

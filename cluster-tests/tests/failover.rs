@@ -10,14 +10,16 @@ use std::time::{Duration, Instant};
 /// The primary that owns `slot`, seen from `node`.
 fn owner_of(c: &TestCluster, from: usize, slot: u16) -> Option<String> {
     let text = query_string(&c.nodes[from], &["CLUSTER", "NODES"]).ok()?;
-    parse_nodes(&text).into_iter().find_map(|(id, _, flags, slots)| {
-        let owns = slots.iter().any(|r| {
-            let (a, b) = r.split_once('-').unwrap_or((r, r));
-            let (a, b): (u16, u16) = (a.parse().unwrap_or(u16::MAX), b.parse().unwrap_or(0));
-            a <= slot && slot <= b
-        });
-        (owns && flags.contains("master")).then_some(id)
-    })
+    parse_nodes(&text)
+        .into_iter()
+        .find_map(|(id, _, flags, slots)| {
+            let owns = slots.iter().any(|r| {
+                let (a, b) = r.split_once('-').unwrap_or((r, r));
+                let (a, b): (u16, u16) = (a.parse().unwrap_or(u16::MAX), b.parse().unwrap_or(0));
+                a <= slot && slot <= b
+            });
+            (owns && flags.contains("master")).then_some(id)
+        })
 }
 
 fn ok_and_agreed(c: &TestCluster, alive: &[usize]) -> bool {
@@ -72,7 +74,10 @@ fn confirmed_writes(c: &TestCluster, duration: Duration) -> (HashMap<String, i64
 #[test]
 fn kill_9_of_a_primary_promotes_its_replica_and_keeps_wait_confirmed_writes() {
     let (mut c, ids) = setup();
-    let victim = ids.iter().position(|id| Some(id.clone()) == owner_of(&c, 1, 0)).unwrap();
+    let victim = ids
+        .iter()
+        .position(|id| Some(id.clone()) == owner_of(&c, 1, 0))
+        .unwrap();
     let (before, _) = confirmed_writes(&c, Duration::from_millis(500));
     assert!(!before.is_empty());
     c.nodes[victim].kill();
@@ -98,7 +103,10 @@ fn kill_9_of_a_primary_promotes_its_replica_and_keeps_wait_confirmed_writes() {
 #[test]
 fn a_paused_primary_is_replaced_and_rejoins_as_a_replica() {
     let (c, ids) = setup();
-    let victim = ids.iter().position(|id| Some(id.clone()) == owner_of(&c, 1, 0)).unwrap();
+    let victim = ids
+        .iter()
+        .position(|id| Some(id.clone()) == owner_of(&c, 1, 0))
+        .unwrap();
     let pid = c.nodes[victim].pid().unwrap() as i32;
     unsafe { libc::kill(pid, libc::SIGSTOP) };
     let alive: Vec<usize> = (0..6).filter(|&i| i != victim).collect();
@@ -110,13 +118,17 @@ fn a_paused_primary_is_replaced_and_rejoins_as_a_replica() {
     let new_primary = promoted.expect("no failover while paused");
     let demoted = wait_for(Duration::from_secs(15), || {
         let text = query_string(&c.nodes[victim], &["CLUSTER", "NODES"]).ok()?;
-        let me = parse_nodes(&text).into_iter().find(|(_, _, f, _)| f.contains("myself"))?;
+        let me = parse_nodes(&text)
+            .into_iter()
+            .find(|(_, _, f, _)| f.contains("myself"))?;
         (me.2.contains("slave")).then_some(())
     });
     assert!(demoted.is_some(), "old primary did not become a replica");
     // Exactly one primary serves slot 0 in every view.
     let all: Vec<usize> = (0..6).collect();
-    let agreed = wait_for(Duration::from_secs(10), || ok_and_agreed(&c, &all).then_some(()));
+    let agreed = wait_for(Duration::from_secs(10), || {
+        ok_and_agreed(&c, &all).then_some(())
+    });
     assert!(agreed.is_some());
     assert_eq!(owner_of(&c, victim, 0), Some(new_primary));
 }
@@ -124,7 +136,10 @@ fn a_paused_primary_is_replaced_and_rejoins_as_a_replica() {
 #[test]
 fn manual_failover_swaps_roles_without_losing_writes() {
     let (c, ids) = setup();
-    let primary = ids.iter().position(|id| Some(id.clone()) == owner_of(&c, 1, 0)).unwrap();
+    let primary = ids
+        .iter()
+        .position(|id| Some(id.clone()) == owner_of(&c, 1, 0))
+        .unwrap();
     let replica = (3..6)
         .find(|&i| {
             query_string(&c.nodes[i], &["CLUSTER", "NODES"])
@@ -155,7 +170,11 @@ fn write_confirmed(c: &TestCluster, n: usize, tag: &str) -> Vec<(String, String)
         let k = format!("{{06S}}{tag}{i}");
         let v = format!("v{i}");
         let _: () = redis::cmd("SET").arg(&k).arg(&v).query(&mut conn).unwrap();
-        let acked: i64 = redis::cmd("WAIT").arg(1).arg(2000).query(&mut conn).unwrap();
+        let acked: i64 = redis::cmd("WAIT")
+            .arg(1)
+            .arg(2000)
+            .query(&mut conn)
+            .unwrap();
         assert_eq!(acked, 1, "write not acknowledged by the replica");
         out.push((k, v));
     }
@@ -173,27 +192,38 @@ fn all_readable(c: &TestCluster, kv: &[(String, String)]) {
 #[test]
 fn a_primary_restarted_empty_before_failover_does_not_wipe_its_shard() {
     let (mut c, ids) = setup();
-    let victim = ids.iter().position(|id| Some(id.clone()) == owner_of(&c, 1, 0)).unwrap();
+    let victim = ids
+        .iter()
+        .position(|id| Some(id.clone()) == owner_of(&c, 1, 0))
+        .unwrap();
     let kv = write_confirmed(&c, 50, "r");
     c.nodes[victim].kill();
     c.nodes[victim].restart().expect("restart");
     let all: Vec<usize> = (0..6).collect();
     let settled = wait_for(Duration::from_secs(20), || {
-        (owner_of(&c, 1, 0).is_some_and(|o| o != ids[victim]) && ok_and_agreed(&c, &all)).then_some(())
+        (owner_of(&c, 1, 0).is_some_and(|o| o != ids[victim]) && ok_and_agreed(&c, &all))
+            .then_some(())
     });
-    assert!(settled.is_some(), "the replica did not take over from the emptied primary");
+    assert!(
+        settled.is_some(),
+        "the replica did not take over from the emptied primary"
+    );
     all_readable(&c, &kv);
 }
 
 #[test]
 fn a_killed_primary_restarted_after_failover_rejoins_as_a_replica_and_syncs() {
     let (mut c, ids) = setup();
-    let victim = ids.iter().position(|id| Some(id.clone()) == owner_of(&c, 1, 0)).unwrap();
+    let victim = ids
+        .iter()
+        .position(|id| Some(id.clone()) == owner_of(&c, 1, 0))
+        .unwrap();
     let kv = write_confirmed(&c, 20, "k");
     c.nodes[victim].kill();
     let alive: Vec<usize> = (0..6).filter(|&i| i != victim).collect();
     let promoted = wait_for(Duration::from_secs(15), || {
-        (owner_of(&c, alive[0], 0).is_some_and(|o| o != ids[victim]) && ok_and_agreed(&c, &alive)).then_some(())
+        (owner_of(&c, alive[0], 0).is_some_and(|o| o != ids[victim]) && ok_and_agreed(&c, &alive))
+            .then_some(())
     });
     assert!(promoted.is_some());
     c.nodes[victim].restart().expect("restart");
@@ -203,7 +233,11 @@ fn a_killed_primary_restarted_after_failover_rejoins_as_a_replica_and_syncs() {
         let v: Option<String> = redis::cmd("GET").arg(&kv[0].0).query(&mut conn).ok()?;
         (v.as_deref() == Some(kv[0].1.as_str())).then_some(())
     });
-    assert!(synced.is_some(), "restarted node did not sync as a replica: {}", c.nodes[victim].log());
+    assert!(
+        synced.is_some(),
+        "restarted node did not sync as a replica: {}",
+        c.nodes[victim].log()
+    );
     all_readable(&c, &kv);
 }
 
@@ -225,8 +259,13 @@ fn rolling_sigterm_restart_of_every_primary_keeps_every_acknowledged_write() {
         assert!(status.success());
         c.nodes[victim].restart().expect("restart");
         let all: Vec<usize> = (0..6).collect();
-        let ok = wait_for(Duration::from_secs(20), || ok_and_agreed(&c, &all).then_some(()));
-        assert!(ok.is_some(), "cluster did not settle after restarting node {victim}");
+        let ok = wait_for(Duration::from_secs(20), || {
+            ok_and_agreed(&c, &all).then_some(())
+        });
+        assert!(
+            ok.is_some(),
+            "cluster did not settle after restarting node {victim}"
+        );
         kv.extend(write_confirmed(&c, 10, &format!("round{round}-")));
         all_readable(&c, &kv);
     }

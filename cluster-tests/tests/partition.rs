@@ -9,25 +9,38 @@ use std::time::{Duration, Instant};
 
 fn owner_of_slot0(node: &Node) -> Option<String> {
     let text = query_string(node, &["CLUSTER", "NODES"]).ok()?;
-    parse_nodes(&text).into_iter().find_map(|(id, _, flags, slots)| {
-        let owns = slots.iter().any(|r| r.starts_with("0-") || r == "0");
-        (owns && flags.contains("master")).then_some(id)
-    })
+    parse_nodes(&text)
+        .into_iter()
+        .find_map(|(id, _, flags, slots)| {
+            let owns = slots.iter().any(|r| r.starts_with("0-") || r == "0");
+            (owns && flags.contains("master")).then_some(id)
+        })
 }
 
 #[test]
 fn an_isolated_primary_stops_acknowledging_within_its_lease_and_is_replaced() {
-    let lab = NetLab::new(6).unwrap_or_else(|e| panic!("network namespaces are required for this test: {e}"));
+    let lab = NetLab::new(6)
+        .unwrap_or_else(|e| panic!("network namespaces are required for this test: {e}"));
     let timeout = NODE_TIMEOUT_MS.to_string();
-    let args = ["--cluster-enabled", "yes", "--cluster-node-timeout", timeout.as_str()];
+    let args = [
+        "--cluster-enabled",
+        "yes",
+        "--cluster-node-timeout",
+        timeout.as_str(),
+    ];
     let nodes: Vec<Node> = (0..6)
-        .map(|i| Node::start_in(&lab.prefix(i), &lab.ip(i), 7000, &args).expect("start node in namespace"))
+        .map(|i| {
+            Node::start_in(&lab.prefix(i), &lab.ip(i), 7000, &args)
+                .expect("start node in namespace")
+        })
         .collect();
     let c = TestCluster { nodes };
     c.form_with_replicas(3);
     assert!(c.wait_ok(Duration::from_secs(20)), "cluster not ok");
     let ids = c.ids();
-    let victim = (0..3).find(|&i| owner_of_slot0(&c.nodes[1]) == Some(ids[i].clone())).unwrap();
+    let victim = (0..3)
+        .find(|&i| owner_of_slot0(&c.nodes[1]) == Some(ids[i].clone()))
+        .unwrap();
     let ready = wait_for(Duration::from_secs(20), || {
         let text = query_string(&c.nodes[victim], &["CLUSTER", "NODES"]).ok()?;
         (text.lines().filter(|l| l.contains("slave")).count() == 3).then_some(())
@@ -45,7 +58,19 @@ fn an_isolated_primary_stops_acknowledging_within_its_lease_and_is_replaced() {
         i += 1;
         let (ok, out) = run_tool(
             "ip",
-            &["netns", "exec", &ns, "redis-cli", "-h", &host, "-p", "7000", "SET", "{06S}minority", &i.to_string()],
+            &[
+                "netns",
+                "exec",
+                &ns,
+                "redis-cli",
+                "-h",
+                &host,
+                "-p",
+                "7000",
+                "SET",
+                "{06S}minority",
+                &i.to_string(),
+            ],
             None,
         );
         if ok && out.trim() == "OK" {
@@ -54,7 +79,10 @@ fn an_isolated_primary_stops_acknowledging_within_its_lease_and_is_replaced() {
     }
     let window = last_ack.unwrap_or_default();
     eprintln!("isolated primary acknowledged writes for {window:?} after the cut");
-    assert!(window <= Duration::from_millis(NODE_TIMEOUT_MS), "minority window {window:?}");
+    assert!(
+        window <= Duration::from_millis(NODE_TIMEOUT_MS),
+        "minority window {window:?}"
+    );
 
     // The majority side elected a replacement.
     let majority: Vec<usize> = (0..6).filter(|&i| i != victim).collect();
@@ -68,14 +96,26 @@ fn an_isolated_primary_stops_acknowledging_within_its_lease_and_is_replaced() {
     lab.heal(victim).unwrap();
     let settled = wait_for(Duration::from_secs(20), || {
         let views: Vec<Option<String>> = c.nodes.iter().map(owner_of_slot0).collect();
-        views.iter().all(|v| v.as_deref() == Some(new_primary.as_str())).then_some(())
+        views
+            .iter()
+            .all(|v| v.as_deref() == Some(new_primary.as_str()))
+            .then_some(())
     });
     assert!(settled.is_some(), "views did not converge after the heal");
     let np = ids.iter().position(|id| *id == new_primary).unwrap();
     let same = wait_for(Duration::from_secs(20), || {
-        let a: String = redis::cmd("DEBUG").arg("DIGEST").query(&mut c.nodes[np].client()).ok()?;
-        let b: String = redis::cmd("DEBUG").arg("DIGEST").query(&mut c.nodes[victim].client()).ok()?;
+        let a: String = redis::cmd("DEBUG")
+            .arg("DIGEST")
+            .query(&mut c.nodes[np].client())
+            .ok()?;
+        let b: String = redis::cmd("DEBUG")
+            .arg("DIGEST")
+            .query(&mut c.nodes[victim].client())
+            .ok()?;
         (a == b).then_some(())
     });
-    assert!(same.is_some(), "the old primary's data does not match the new primary's");
+    assert!(
+        same.is_some(),
+        "the old primary's data does not match the new primary's"
+    );
 }

@@ -7,7 +7,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn info(n: &Node, section: &str) -> String {
-    redis::cmd("INFO").arg(section).query(&mut n.client()).unwrap()
+    redis::cmd("INFO")
+        .arg(section)
+        .query(&mut n.client())
+        .unwrap()
 }
 
 fn field(n: &Node, section: &str, f: &str) -> String {
@@ -15,7 +18,10 @@ fn field(n: &Node, section: &str, f: &str) -> String {
 }
 
 fn digest(n: &Node) -> String {
-    redis::cmd("DEBUG").arg("DIGEST").query(&mut n.client()).unwrap()
+    redis::cmd("DEBUG")
+        .arg("DIGEST")
+        .query(&mut n.client())
+        .unwrap()
 }
 
 fn replicate(replica: &Node, primary: &Node) {
@@ -48,7 +54,11 @@ fn writer(node: &Node, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
     std::thread::spawn(move || {
         let mut n = 0u64;
         while !stop.load(Ordering::Relaxed) && n < 2_000_000 {
-            let _: () = redis::cmd("SET").arg(format!("w:{}", n % 5000)).arg(n).query(&mut c).unwrap();
+            let _: () = redis::cmd("SET")
+                .arg(format!("w:{}", n % 5000))
+                .arg(n)
+                .query(&mut c)
+                .unwrap();
             n += 1;
         }
         n
@@ -59,7 +69,13 @@ fn writer(node: &Node, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
 fn replica_attaching_under_writes_ends_with_identical_data() {
     let primary = Node::start(&[]);
     let replica = Node::start(&[]);
-    let _: String = redis::cmd("DEBUG").arg("POPULATE").arg(200_000).arg("key").arg(16).query(&mut primary.client()).unwrap();
+    let _: String = redis::cmd("DEBUG")
+        .arg("POPULATE")
+        .arg(200_000)
+        .arg("key")
+        .arg(16)
+        .query(&mut primary.client())
+        .unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let w = writer(&primary, stop.clone());
     std::thread::sleep(Duration::from_millis(50));
@@ -85,15 +101,28 @@ fn dropped_link_resyncs_partially_and_outrun_backlog_resyncs_fully() {
     replicate(&replica, &primary);
     let mut c = primary.client();
     for i in 0..1000 {
-        let _: () = redis::cmd("SET").arg(format!("k{i}")).arg(i).query(&mut c).unwrap();
+        let _: () = redis::cmd("SET")
+            .arg(format!("k{i}"))
+            .arg(i)
+            .query(&mut c)
+            .unwrap();
     }
     wait_in_sync(&primary, &replica, Duration::from_secs(10));
     let full_before = field(&primary, "stats", "sync_full");
     // Cut the link while writes go on: the replica continues from the backlog.
-    let killed: i64 = redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("replica").query(&mut c).unwrap();
+    let killed: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("replica")
+        .query(&mut c)
+        .unwrap();
     assert_eq!(killed, 1);
     for i in 0..1000 {
-        let _: () = redis::cmd("SET").arg(format!("k{i}")).arg(i * 2).query(&mut c).unwrap();
+        let _: () = redis::cmd("SET")
+            .arg(format!("k{i}"))
+            .arg(i * 2)
+            .query(&mut c)
+            .unwrap();
     }
     wait_in_sync(&primary, &replica, Duration::from_secs(10));
     assert_eq!(field(&primary, "stats", "sync_partial_ok"), "1");
@@ -103,14 +132,26 @@ fn dropped_link_resyncs_partially_and_outrun_backlog_resyncs_fully() {
     // Pause the replica, cut its link, write more than the backlog holds: full resync.
     let pid = replica.pid().unwrap() as i32;
     unsafe { libc::kill(pid, libc::SIGSTOP) };
-    let _: i64 = redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("replica").query(&mut c).unwrap();
+    let _: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("replica")
+        .query(&mut c)
+        .unwrap();
     let big = "x".repeat(1000);
     for i in 0..3000 {
-        let _: () = redis::cmd("SET").arg(format!("big{i}")).arg(&big).query(&mut c).unwrap();
+        let _: () = redis::cmd("SET")
+            .arg(format!("big{i}"))
+            .arg(&big)
+            .query(&mut c)
+            .unwrap();
     }
     unsafe { libc::kill(pid, libc::SIGCONT) };
     wait_in_sync(&primary, &replica, Duration::from_secs(20));
-    assert_eq!(field(&primary, "stats", "sync_full"), (full_before.parse::<u64>().unwrap() + 1).to_string());
+    assert_eq!(
+        field(&primary, "stats", "sync_full"),
+        (full_before.parse::<u64>().unwrap() + 1).to_string()
+    );
     assert_eq!(digest(&primary), digest(&replica));
 }
 
@@ -122,7 +163,10 @@ fn wait_counts_acknowledging_replicas() {
     let t = Instant::now();
     let n: i64 = redis::cmd("WAIT").arg(1).arg(300).query(&mut c).unwrap();
     assert_eq!(n, 0);
-    assert!(t.elapsed() >= Duration::from_millis(290), "WAIT returned early");
+    assert!(
+        t.elapsed() >= Duration::from_millis(290),
+        "WAIT returned early"
+    );
     let replica = Node::start(&[]);
     replicate(&replica, &primary);
     wait_in_sync(&primary, &replica, Duration::from_secs(10));
@@ -130,8 +174,15 @@ fn wait_counts_acknowledging_replicas() {
     let t = Instant::now();
     let n: i64 = redis::cmd("WAIT").arg(1).arg(5000).query(&mut c).unwrap();
     assert_eq!(n, 1);
-    assert!(t.elapsed() < Duration::from_millis(200), "WAIT took {:?}", t.elapsed());
-    let v: String = redis::cmd("GET").arg("a").query(&mut replica.client()).unwrap();
+    assert!(
+        t.elapsed() < Duration::from_millis(200),
+        "WAIT took {:?}",
+        t.elapsed()
+    );
+    let v: String = redis::cmd("GET")
+        .arg("a")
+        .query(&mut replica.client())
+        .unwrap();
     assert_eq!(v, "2");
 }
 
@@ -146,16 +197,36 @@ fn replicas_refuse_writes_and_a_protected_primary_replicates_with_masterauth() {
         .unwrap();
     let _: () = redis::cmd("SET").arg("k").arg("v").query(&mut pc).unwrap();
     let ok = wait_for(Duration::from_secs(10), || {
-        redis::cmd("GET").arg("k").query::<Option<String>>(&mut replica.client()).ok().flatten()
+        redis::cmd("GET")
+            .arg("k")
+            .query::<Option<String>>(&mut replica.client())
+            .ok()
+            .flatten()
     });
     assert_eq!(ok.as_deref(), Some("v"));
-    let err = redis::cmd("SET").arg("k").arg("x").query::<()>(&mut replica.client()).unwrap_err();
-    assert!(err.to_string().contains("You can't write against a read only replica"), "{err}");
+    let err = redis::cmd("SET")
+        .arg("k")
+        .arg("x")
+        .query::<()>(&mut replica.client())
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("You can't write against a read only replica"),
+        "{err}"
+    );
     let role: Vec<redis::Value> = redis::cmd("ROLE").query(&mut replica.client()).unwrap();
     assert_eq!(role[0], redis::Value::BulkString(b"slave".to_vec()));
     // Promotion keeps the data and accepts writes.
-    let _: String = redis::cmd("REPLICAOF").arg("NO").arg("ONE").query(&mut replica.client()).unwrap();
-    let _: () = redis::cmd("SET").arg("k").arg("y").query(&mut replica.client()).unwrap();
+    let _: String = redis::cmd("REPLICAOF")
+        .arg("NO")
+        .arg("ONE")
+        .query(&mut replica.client())
+        .unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("k")
+        .arg("y")
+        .query(&mut replica.client())
+        .unwrap();
 }
 
 #[test]
@@ -164,8 +235,18 @@ fn expiry_on_the_primary_reaches_the_replica_as_a_delete() {
     let replica = Node::start(&[]);
     replicate(&replica, &primary);
     let mut c = primary.client();
-    let _: () = redis::cmd("SET").arg("t").arg("v").arg("PX").arg(100).query(&mut c).unwrap();
-    let _: () = redis::cmd("SET").arg("keep").arg("v").query(&mut c).unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("t")
+        .arg("v")
+        .arg("PX")
+        .arg(100)
+        .query(&mut c)
+        .unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("keep")
+        .arg("v")
+        .query(&mut c)
+        .unwrap();
     wait_in_sync(&primary, &replica, Duration::from_secs(10));
     let gone = wait_for(Duration::from_secs(5), || {
         let n: i64 = redis::cmd("DBSIZE").query(&mut replica.client()).unwrap();
@@ -173,10 +254,23 @@ fn expiry_on_the_primary_reaches_the_replica_as_a_delete() {
     });
     assert!(gone.is_some(), "the replica kept an expired key");
     // Reads on a replica never return a logically expired key, even before the DEL arrives.
-    let _: () = redis::cmd("DEBUG").arg("SET-ACTIVE-EXPIRE").arg(0).query(&mut c).unwrap();
-    let _: () = redis::cmd("SET").arg("t2").arg("v").arg("PX").arg(50).query(&mut c).unwrap();
+    let _: () = redis::cmd("DEBUG")
+        .arg("SET-ACTIVE-EXPIRE")
+        .arg(0)
+        .query(&mut c)
+        .unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("t2")
+        .arg("v")
+        .arg("PX")
+        .arg(50)
+        .query(&mut c)
+        .unwrap();
     wait_in_sync(&primary, &replica, Duration::from_secs(10));
     std::thread::sleep(Duration::from_millis(80));
-    let v: Option<String> = redis::cmd("GET").arg("t2").query(&mut replica.client()).unwrap();
+    let v: Option<String> = redis::cmd("GET")
+        .arg("t2")
+        .query(&mut replica.client())
+        .unwrap();
     assert_eq!(v, None);
 }

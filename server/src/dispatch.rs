@@ -61,7 +61,11 @@ pub fn admit(
 }
 
 /// Replica and min-replicas checks: where this node's replication role forbids a command.
-fn replication_gate(ks: &Keyspace, spec: &CommandSpec, settings: &Settings) -> Option<&'static str> {
+fn replication_gate(
+    ks: &Keyspace,
+    spec: &CommandSpec,
+    settings: &Settings,
+) -> Option<&'static str> {
     let write = spec.has(flags::WRITE);
     match &ks.repl.role {
         crate::replication::feed::Role::Replica(up) => {
@@ -82,7 +86,10 @@ fn replication_gate(ks: &Keyspace, spec: &CommandSpec, settings: &Settings) -> O
                     .repl
                     .replicas()
                     .filter(|r| r.online.load(std::sync::atomic::Ordering::Relaxed))
-                    .filter(|r| now.saturating_sub(r.last_ack_ms.load(std::sync::atomic::Ordering::Relaxed)) <= lag_ms)
+                    .filter(|r| {
+                        now.saturating_sub(r.last_ack_ms.load(std::sync::atomic::Ordering::Relaxed))
+                            <= lag_ms
+                    })
                     .count();
                 if good < settings.min_replicas_to_write {
                     return Some("NOREPLICAS Not enough good replicas to write.");
@@ -138,7 +145,10 @@ pub fn drain_expired(ks: &mut Keyspace, now: u64) {
 /// redirects, and nothing is propagated from here (the raw stream is, by the caller).
 pub fn execute_replicated(shared: &Shared, ks: &mut Keyspace, conn: &mut Conn, args: &[Bytes]) {
     let Some(cmd) = table::lookup(&args[0]) else {
-        tracing::warn!("unknown command in replication stream: {}", String::from_utf8_lossy(&args[0]));
+        tracing::warn!(
+            "unknown command in replication stream: {}",
+            String::from_utf8_lossy(&args[0])
+        );
         return;
     };
     let spec = if cmd.subcommands.is_empty() {
@@ -190,7 +200,8 @@ fn redirect(shared: &Shared, spec: &CommandSpec, conn: &Conn, args: &[Bytes]) ->
     let replica_read = conn.readonly && !write;
     let mut served_by_me = false;
     let slots = slots.inspect(|&s| served_by_me |= view.owners[s as usize] == view.me);
-    if let Some(r) = crate::cluster::redirect::route(&view, slots, write, allow_reads, replica_read) {
+    if let Some(r) = crate::cluster::redirect::route(&view, slots, write, allow_reads, replica_read)
+    {
         return Some(r.message());
     }
     // Fencing: a primary that lost touch with the majority stops serving its slots before

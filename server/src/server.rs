@@ -179,7 +179,8 @@ async fn serve(shared: Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
                         break 'conn;
                     }
                     let rest = std::mem::take(&mut inbuf);
-                    crate::replication::primary::serve_link(shared.clone(), stream, rest, link, rx).await;
+                    crate::replication::primary::serve_link(shared.clone(), stream, rest, link, rx)
+                        .await;
                     return;
                 }
                 if let Some(w) = conn.wait.take() {
@@ -262,7 +263,9 @@ fn run_batch(shared: &Shared, conn: &mut Conn, out: &mut Out, cmds: &[Vec<bytes:
 /// During a manual failover the primary holds writes (not reads) until the replica has
 /// caught up and taken over — then they are answered with a redirect to the new primary.
 async fn wait_out_failover_pause(shared: &Shared, cmds: &[Vec<bytes::Bytes>]) {
-    let Some(c) = shared.cluster.get() else { return };
+    let Some(c) = shared.cluster.get() else {
+        return;
+    };
     if !c.writes_paused() {
         return;
     }
@@ -324,8 +327,8 @@ pub async fn run(shared: Arc<Shared>) -> std::io::Result<()> {
     let listeners = bind(&shared).await?;
     if shared.settings().cluster_enabled {
         let port = shared.bound_port.load(Ordering::Relaxed) as u16;
-        let cluster = crate::cluster::startup::start(&shared, port)
-            .map_err(|e| std::io::Error::other(e))?;
+        let cluster =
+            crate::cluster::startup::start(&shared, port).map_err(std::io::Error::other)?;
         let _ = shared.cluster.set(cluster);
     }
     for l in &listeners {

@@ -20,7 +20,11 @@ pub fn parse_i64_strict(s: &[u8]) -> Option<i64> {
     if s == b"0" {
         return Some(0);
     }
-    let (neg, digits) = if s[0] == b'-' { (true, &s[1..]) } else { (false, s) };
+    let (neg, digits) = if s[0] == b'-' {
+        (true, &s[1..])
+    } else {
+        (false, s)
+    };
     if digits.is_empty() || digits[0] == b'0' {
         return None;
     }
@@ -72,7 +76,11 @@ pub fn fmt_double(d: f64) -> String {
         return "nan".into();
     }
     if d == 0.0 {
-        return if d.is_sign_negative() { "-0".into() } else { "0".into() };
+        return if d.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
     }
     let e = format!("{:.16e}", d);
     let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
@@ -220,7 +228,9 @@ fn glob(p: &[u8], s: &[u8], nocase: bool, depth: u32) -> bool {
 /// Parses a memory size as redis.conf does: `1000`, `1k` (1000), `1kb` (1024), `100mb`, `2gb`.
 pub fn parse_memory(s: &str) -> Option<u64> {
     let t = s.trim().to_ascii_lowercase();
-    let split = t.find(|c: char| !c.is_ascii_digit() && c != '-').unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '-')
+        .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     let n: i64 = num.parse().ok()?;
     if n < 0 {
@@ -258,6 +268,27 @@ pub fn human_bytes(n: u64) -> String {
 /// ASCII-lowercases a command or option name.
 pub fn lower(b: &[u8]) -> String {
     String::from_utf8_lossy(b).to_ascii_lowercase()
+}
+
+/// Connects to `addr`, from `source` when given (`bind-source-addr`).
+pub async fn connect_from(addr: &str, source: &str) -> std::io::Result<tokio::net::TcpStream> {
+    if source.is_empty() {
+        return tokio::net::TcpStream::connect(addr).await;
+    }
+    let target = tokio::net::lookup_host(addr)
+        .await?
+        .next()
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no address"))?;
+    let src: std::net::IpAddr = source.parse().map_err(|_| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "bad bind-source-addr")
+    })?;
+    let sock = if target.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    sock.bind(std::net::SocketAddr::new(src, 0))?;
+    sock.connect(target).await
 }
 
 #[cfg(test)]
@@ -308,25 +339,4 @@ mod tests {
         assert_eq!(parse_memory("2GB"), Some(2 << 30));
         assert_eq!(parse_memory("x"), None);
     }
-}
-
-/// Connects to `addr`, from `source` when given (`bind-source-addr`).
-pub async fn connect_from(addr: &str, source: &str) -> std::io::Result<tokio::net::TcpStream> {
-    if source.is_empty() {
-        return tokio::net::TcpStream::connect(addr).await;
-    }
-    let target = tokio::net::lookup_host(addr)
-        .await?
-        .next()
-        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no address"))?;
-    let src: std::net::IpAddr = source
-        .parse()
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "bad bind-source-addr"))?;
-    let sock = if target.is_ipv4() {
-        tokio::net::TcpSocket::new_v4()?
-    } else {
-        tokio::net::TcpSocket::new_v6()?
-    };
-    sock.bind(std::net::SocketAddr::new(src, 0))?;
-    sock.connect(target).await
 }

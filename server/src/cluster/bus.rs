@@ -74,7 +74,10 @@ pub fn start(
     std::thread::Builder::new()
         .name("cluster-bus".into())
         .spawn(move || {
-            let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(rt) => rt,
                 Err(e) => {
                     warn!("cluster bus runtime failed to start: {e}");
@@ -162,18 +165,34 @@ async fn inbound(bus: Arc<Bus>, stream: TcpStream, peer: SocketAddr) {
     debug!("cluster bus inbound connection from {peer} closed");
 }
 
-async fn outbound(bus: Arc<Bus>, id: String, ip: String, cport: u16, rx: mpsc::UnboundedReceiver<Vec<u8>>, tx: Tx, generation: u64) {
+async fn outbound(
+    bus: Arc<Bus>,
+    id: String,
+    ip: String,
+    cport: u16,
+    rx: mpsc::UnboundedReceiver<Vec<u8>>,
+    tx: Tx,
+    generation: u64,
+) {
     let timeout = Duration::from_millis(bus.cluster.state.lock().node_timeout.max(100));
-    let addr = format!("{}:{cport}", if ip.contains(':') { format!("[{ip}]") } else { ip.clone() });
-    let source = bus.source_addr.clone();
-    let stream = match tokio::time::timeout(timeout, crate::util::connect_from(&addr, &source)).await {
-        Ok(Ok(s)) => s,
-        _ => {
-            debug!("cluster bus: could not connect to {id} at {addr}");
-            bus.drop_link(&id, generation);
-            return;
+    let addr = format!(
+        "{}:{cport}",
+        if ip.contains(':') {
+            format!("[{ip}]")
+        } else {
+            ip.clone()
         }
-    };
+    );
+    let source = bus.source_addr.clone();
+    let stream =
+        match tokio::time::timeout(timeout, crate::util::connect_from(&addr, &source)).await {
+            Ok(Ok(s)) => s,
+            _ => {
+                debug!("cluster bus: could not connect to {id} at {addr}");
+                bus.drop_link(&id, generation);
+                return;
+            }
+        };
     let _ = stream.set_nodelay(true);
     {
         let mut s = bus.cluster.state.lock();
@@ -258,7 +277,11 @@ impl Bus {
             )
         };
         let mut links = self.links.lock();
-        links.retain(|id, l| targets.iter().any(|(t, ip, cp)| t == id && *ip == l.ip && *cp == l.cport));
+        links.retain(|id, l| {
+            targets
+                .iter()
+                .any(|(t, ip, cp)| t == id && *ip == l.ip && *cp == l.cport)
+        });
         let mut attempts = self.last_attempt.lock();
         attempts.retain(|id, _| targets.iter().any(|(t, _, _)| t == id));
         for (id, ip, cport) in targets {
@@ -271,7 +294,9 @@ impl Bus {
             }
             attempts.insert(id.clone(), now);
             let (tx, rx) = mpsc::unbounded_channel();
-            let generation = self.next_gen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let generation = self
+                .next_gen
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             links.insert(
                 id.clone(),
                 Link {
@@ -306,7 +331,10 @@ async fn ticker(bus: Arc<Bus>, mut shutdown: tokio::sync::watch::Receiver<bool>)
             bus.execute(queued, None);
         }
         let actions = {
-            let offset = bus.cluster.repl_offset.load(std::sync::atomic::Ordering::Relaxed);
+            let offset = bus
+                .cluster
+                .repl_offset
+                .load(std::sync::atomic::Ordering::Relaxed);
             let mut s = bus.cluster.state.lock();
             s.set_my_offset(offset);
             let a = s.tick(now);

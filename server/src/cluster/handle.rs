@@ -36,7 +36,11 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    pub fn new(state: ClusterState, path: PathBuf, repl_offset: Arc<std::sync::atomic::AtomicU64>) -> Arc<Self> {
+    pub fn new(
+        state: ClusterState,
+        path: PathBuf,
+        repl_offset: Arc<std::sync::atomic::AtomicU64>,
+    ) -> Arc<Self> {
         let wall = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
@@ -67,8 +71,10 @@ impl Cluster {
         st.require_full_coverage = s.cluster_require_full_coverage;
         let now = self.now();
         st.update_state(now);
-        self.allow_reads_when_down
-            .store(s.cluster_allow_reads_when_down, std::sync::atomic::Ordering::Relaxed);
+        self.allow_reads_when_down.store(
+            s.cluster_allow_reads_when_down,
+            std::sync::atomic::Ordering::Relaxed,
+        );
         self.publish(&mut st);
     }
 

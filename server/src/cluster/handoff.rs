@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use tracing::{info, warn};
 
 pub async fn hand_over(shared: &Shared) {
-    let Some(c) = shared.cluster.get() else { return };
+    let Some(c) = shared.cluster.get() else {
+        return;
+    };
     let timeout = Duration::from_secs(shared.settings().shutdown_timeout_secs.max(1));
     let deadline = Instant::now() + timeout;
     let replicas: Vec<(String, String, u16)> = {
@@ -46,7 +48,9 @@ pub async fn hand_over(shared: &Shared) {
                 asked = Instant::now();
             }
             for link in ks.repl.replicas() {
-                if link.online.load(Ordering::Relaxed) && link.ack_offset.load(Ordering::Relaxed) >= target {
+                if link.online.load(Ordering::Relaxed)
+                    && link.ack_offset.load(Ordering::Relaxed) >= target
+                {
                     let port = link.listening_port.load(Ordering::Relaxed) as u16;
                     chosen = replicas
                         .iter()

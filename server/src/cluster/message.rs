@@ -75,7 +75,9 @@ pub enum Kind {
     /// Like PING, but asks the receiver to add the sender to its cluster.
     Meet,
     /// The named node has been declared FAIL by the sender (a majority agreed).
-    Fail { node: String },
+    Fail {
+        node: String,
+    },
     /// A slot owner with a newer config than the receiver's claims: adopt it.
     Update {
         node: String,
@@ -83,12 +85,20 @@ pub enum Kind {
         slots: Vec<(u16, u16)>,
     },
     /// A PUBLISH to be delivered to the receiver's subscribers.
-    Publish { channel: Vec<u8>, message: Vec<u8> },
+    Publish {
+        channel: Vec<u8>,
+        message: Vec<u8>,
+    },
     /// A replica asks the primaries for their vote in election `epoch`. `force`: a manual
     /// failover, voters do not require the primary to be FAIL.
-    AuthRequest { epoch: u64, force: bool },
+    AuthRequest {
+        epoch: u64,
+        force: bool,
+    },
     /// A primary's vote for the sender of an AuthRequest in `epoch`.
-    AuthAck { epoch: u64 },
+    AuthAck {
+        epoch: u64,
+    },
     /// A replica asks its primary to start a coordinated manual failover.
     MfStart,
     /// A primary asks one of its replicas to take its slots over now (graceful shutdown, or
@@ -242,7 +252,9 @@ mod tests {
         let mut buf = BytesMut::from(&[0, 0, 0, 3, 1, 2, 3][..]);
         assert!(matches!(decode(&mut buf), Err(FrameError::Garbage(_))));
         for seed in 0..200u32 {
-            let junk: Vec<u8> = (0..64).map(|i| (seed.wrapping_mul(31).wrapping_add(i * 7)) as u8).collect();
+            let junk: Vec<u8> = (0..64)
+                .map(|i| (seed.wrapping_mul(31).wrapping_add(i * 7)) as u8)
+                .collect();
             let mut buf = BytesMut::new();
             buf.extend_from_slice(&(junk.len() as u32).to_be_bytes());
             buf.extend_from_slice(&junk);

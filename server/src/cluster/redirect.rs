@@ -88,13 +88,25 @@ mod tests {
         v.owners[1] = 0;
         v.owners[2] = 1;
         assert_eq!(route(&v, [1, 1], true, false, false), None);
-        assert_eq!(route(&v, [2], false, false, false), Some(Redirect::Moved(2, "127.0.0.1:7001".into())));
-        assert_eq!(route(&v, [1, 2], false, false, false), Some(Redirect::CrossSlot));
-        assert_eq!(route(&v, [3, 1], false, false, false), Some(Redirect::Unbound));
+        assert_eq!(
+            route(&v, [2], false, false, false),
+            Some(Redirect::Moved(2, "127.0.0.1:7001".into()))
+        );
+        assert_eq!(
+            route(&v, [1, 2], false, false, false),
+            Some(Redirect::CrossSlot)
+        );
+        assert_eq!(
+            route(&v, [3, 1], false, false, false),
+            Some(Redirect::Unbound)
+        );
         v.ok = false;
         assert_eq!(route(&v, [1], false, false, false), Some(Redirect::Down));
         assert_eq!(route(&v, [1], false, true, false), None);
-        assert_eq!(route(&v, [1], true, true, false), Some(Redirect::DownReadOnly));
+        assert_eq!(
+            route(&v, [1], true, true, false),
+            Some(Redirect::DownReadOnly)
+        );
         assert_eq!(route(&v, [], true, false, false), None);
     }
 }

@@ -136,10 +136,20 @@ pub struct ClusterState {
 }
 
 impl ClusterState {
-    pub fn new(myself: String, ip: String, port: u16, cport: u16, node_timeout: u64, now: u64) -> Self {
+    pub fn new(
+        myself: String,
+        ip: String,
+        port: u16,
+        cport: u16,
+        node_timeout: u64,
+        now: u64,
+    ) -> Self {
         let mut nodes = BTreeMap::new();
         let announced = !ip.is_empty();
-        nodes.insert(myself.clone(), Node::new(myself.clone(), ip, port, cport, now));
+        nodes.insert(
+            myself.clone(),
+            Node::new(myself.clone(), ip, port, cport, now),
+        );
         ClusterState {
             myself,
             nodes,
@@ -203,7 +213,11 @@ impl ClusterState {
                 None => (Vec::new(), 0),
             },
         };
-        let mut flags = if me.is_primary() { nflags::PRIMARY } else { nflags::REPLICA };
+        let mut flags = if me.is_primary() {
+            nflags::PRIMARY
+        } else {
+            nflags::REPLICA
+        };
         if me.nofailover {
             flags |= nflags::NOFAILOVER;
         }
@@ -212,7 +226,11 @@ impl ClusterState {
         }
         Header {
             id: me.id.clone(),
-            ip: if self.announced_ip { me.ip.clone() } else { String::new() },
+            ip: if self.announced_ip {
+                me.ip.clone()
+            } else {
+                String::new()
+            },
             port: me.port,
             cport: me.cport,
             flags,
@@ -395,9 +413,13 @@ impl ClusterState {
         let mut v: Vec<&Node> = self
             .nodes
             .values()
-            .filter(|n| n.primary_id() == Some(self.myself.as_str()) && n.health == Health::Ok && !n.handshake)
+            .filter(|n| {
+                n.primary_id() == Some(self.myself.as_str())
+                    && n.health == Health::Ok
+                    && !n.handshake
+            })
             .collect();
-        v.sort_by(|a, b| b.repl_offset.cmp(&a.repl_offset));
+        v.sort_by_key(|n| std::cmp::Reverse(n.repl_offset));
         v
     }
 
@@ -416,7 +438,9 @@ impl ClusterState {
     }
 
     fn rejoin_tick(&mut self, now: u64) -> Vec<Action> {
-        let Some(until) = self.rejoin_until else { return Vec::new() };
+        let Some(until) = self.rejoin_until else {
+            return Vec::new();
+        };
         if !self.me().is_primary() || self.me().slots.is_empty() {
             self.rejoin_until = None;
             return Vec::new();
@@ -456,7 +480,9 @@ impl ClusterState {
 
     /// How many siblings (other replicas of my primary) are ahead of me: my place in line.
     fn rank(&self) -> usize {
-        let Some(p) = self.me().primary_id() else { return 0 };
+        let Some(p) = self.me().primary_id() else {
+            return 0;
+        };
         let mine = self.me().repl_offset;
         self.nodes
             .values()
@@ -470,7 +496,8 @@ impl ClusterState {
     fn election_delay(&self, rank: usize) -> u64 {
         use rand::Rng;
         let base = (self.node_timeout / 20).max(10);
-        base + rand::thread_rng().gen_range(0..=base) + rank as u64 * (self.node_timeout / 5).max(20)
+        base + rand::thread_rng().gen_range(0..=base)
+            + rank as u64 * (self.node_timeout / 5).max(20)
     }
 
     /// Replica side of failover, run every tick.
@@ -490,7 +517,11 @@ impl ClusterState {
                 warn!("Manual failover timed out.");
                 self.manual = None;
                 self.election = None;
-            } else if self.election.is_none() && primary_paused && self.me().repl_offset >= primary_offset && mf.primary_offset > 0 {
+            } else if self.election.is_none()
+                && primary_paused
+                && self.me().repl_offset >= primary_offset
+                && mf.primary_offset > 0
+            {
                 info!("All master replication stream processed, manual failover can start.");
                 self.election = Some(Election {
                     start_at: now,
@@ -507,7 +538,12 @@ impl ClusterState {
             }
             let rank = self.rank();
             let delay = self.election_delay(rank);
-            info!(rank, delay_ms = delay, "Start of election delayed for {delay} milliseconds (rank #{rank}, offset {}).", self.me().repl_offset);
+            info!(
+                rank,
+                delay_ms = delay,
+                "Start of election delayed for {delay} milliseconds (rank #{rank}, offset {}).",
+                self.me().repl_offset
+            );
             self.election = Some(Election {
                 start_at: now + delay,
                 epoch: 0,
@@ -518,7 +554,9 @@ impl ClusterState {
             return actions;
         }
         let quorum = self.quorum();
-        let Some(e) = self.election.as_mut() else { return actions };
+        let Some(e) = self.election.as_mut() else {
+            return actions;
+        };
         if e.epoch == 0 {
             if now < e.start_at {
                 return actions;
@@ -542,7 +580,11 @@ impl ClusterState {
             return actions;
         }
         if now > e.deadline {
-            warn!("Failover election for epoch {} timed out ({} of {quorum} votes).", e.epoch, e.votes.len());
+            warn!(
+                "Failover election for epoch {} timed out ({} of {quorum} votes).",
+                e.epoch,
+                e.votes.len()
+            );
             self.election = None;
             self.next_election_after = now + self.node_timeout;
         }
@@ -614,7 +656,9 @@ impl ClusterState {
             }
             _ => {
                 if primary_failed {
-                    return Err("ERR Master is down or failed, please use CLUSTER FAILOVER FORCE".into());
+                    return Err(
+                        "ERR Master is down or failed, please use CLUSTER FAILOVER FORCE".into(),
+                    );
                 }
                 info!("Manual failover user request accepted.");
                 self.manual = Some(ManualFailover {
@@ -660,7 +704,11 @@ impl ClusterState {
         }
         for slot in SlotSet::from_ranges(&h.slots).iter() {
             if let Some(o) = &self.owners[slot as usize] {
-                if self.nodes.get(o).is_some_and(|n| n.config_epoch > h.config_epoch) {
+                if self
+                    .nodes
+                    .get(o)
+                    .is_some_and(|n| n.config_epoch > h.config_epoch)
+                {
                     return refuse("its slot configuration is stale");
                 }
             }
@@ -720,7 +768,11 @@ impl ClusterState {
             Source::Inbound { peer, .. } => Some(peer.to_string()),
             Source::Outbound(id) => self.nodes.get(id).map(|n| n.ip.clone()),
         };
-        let sender_ip = if h.ip.is_empty() { peer_ip.unwrap_or_default() } else { h.ip.clone() };
+        let sender_ip = if h.ip.is_empty() {
+            peer_ip.unwrap_or_default()
+        } else {
+            h.ip.clone()
+        };
 
         // A PONG on our link to a handshake node tells us its real id.
         if let (Kind::Pong, Source::Outbound(link_id)) = (&msg.kind, &src) {
@@ -775,15 +827,13 @@ impl ClusterState {
                 actions.push(Action::Reply(m));
             }
             Kind::Pong => {}
-            Kind::Fail { node } if known => {
-                if node != self.myself {
-                    if let Some(n) = self.nodes.get_mut(&node) {
-                        if n.health != Health::Fail {
-                            info!(node = %node, reporter = %h.id, "node marked FAIL by another node");
-                            n.health = Health::Fail;
-                            n.fail_time = now;
-                            self.needs_save = true;
-                        }
+            Kind::Fail { node } if known && node != self.myself => {
+                if let Some(n) = self.nodes.get_mut(&node) {
+                    if n.health != Health::Fail {
+                        info!(node = %node, reporter = %h.id, "node marked FAIL by another node");
+                        n.health = Health::Fail;
+                        n.fail_time = now;
+                        self.needs_save = true;
                     }
                 }
             }
@@ -819,7 +869,8 @@ impl ClusterState {
                 actions.extend(self.failover_tick(now));
             }
             Kind::MfStart if known => {
-                let is_my_replica = self.nodes.get(&h.id).and_then(|n| n.primary_id()) == Some(self.myself.as_str());
+                let is_my_replica = self.nodes.get(&h.id).and_then(|n| n.primary_id())
+                    == Some(self.myself.as_str());
                 if is_my_replica && self.me().is_primary() {
                     info!(replica = %h.id, "Manual failover requested by replica {}.", h.id);
                     self.paused_until = now + 5000;
@@ -831,7 +882,11 @@ impl ClusterState {
                     self.current_epoch += 1;
                     let epoch = self.current_epoch;
                     let primary = h.id.clone();
-                    actions.extend(self.promote(&primary, epoch, "Takeover requested by my primary"));
+                    actions.extend(self.promote(
+                        &primary,
+                        epoch,
+                        "Takeover requested by my primary",
+                    ));
                 }
             }
             _ => {}
@@ -852,7 +907,9 @@ impl ClusterState {
     }
 
     fn update_sender(&mut self, h: &Header, ip: &str, kind: &Kind, now: u64) {
-        let Some(n) = self.nodes.get_mut(&h.id) else { return };
+        let Some(n) = self.nodes.get_mut(&h.id) else {
+            return;
+        };
         // Any message proves the node alive (symmetric with the write lease, which counts
         // any message from the majority).
         n.pong_received = now;
@@ -926,7 +983,10 @@ impl ClusterState {
         let e = self.current_epoch;
         self.me_mut().config_epoch = e;
         self.needs_save = true;
-        info!(epoch = e, "configEpoch collision with {} resolved: took a new configEpoch", h.id);
+        info!(
+            epoch = e,
+            "configEpoch collision with {} resolved: took a new configEpoch", h.id
+        );
     }
 
     fn process_gossip(&mut self, gossip: &[Gossip], sender: &str, now: u64) {
@@ -980,11 +1040,19 @@ impl ClusterState {
             .retain(|_, n| !(n.handshake && now.saturating_sub(n.created) > handshake_timeout));
 
         let interval = self.ping_interval();
-        let ids: Vec<String> = self.nodes.keys().filter(|id| **id != self.myself).cloned().collect();
+        let ids: Vec<String> = self
+            .nodes
+            .keys()
+            .filter(|id| **id != self.myself)
+            .cloned()
+            .collect();
         for id in &ids {
             let (due, handshake) = {
                 let n = &self.nodes[id];
-                (n.link_up && now.saturating_sub(n.last_ping) >= interval, n.handshake)
+                (
+                    n.link_up && now.saturating_sub(n.last_ping) >= interval,
+                    n.handshake,
+                )
             };
             if due {
                 let kind = if handshake { Kind::Meet } else { Kind::Ping };
@@ -1001,7 +1069,9 @@ impl ClusterState {
 
         // PFAIL: not heard from within the node timeout.
         for id in &ids {
-            let Some(n) = self.nodes.get_mut(id) else { continue };
+            let Some(n) = self.nodes.get_mut(id) else {
+                continue;
+            };
             if n.handshake || n.health != Health::Ok {
                 continue;
             }
@@ -1019,8 +1089,11 @@ impl ClusterState {
         let i_am_voter = self.me().is_primary() && !self.me().slots.is_empty();
         let mut newly_failed = Vec::new();
         for id in &ids {
-            let Some(n) = self.nodes.get_mut(id) else { continue };
-            n.fail_reports.retain(|_, t| now.saturating_sub(*t) <= validity);
+            let Some(n) = self.nodes.get_mut(id) else {
+                continue;
+            };
+            n.fail_reports
+                .retain(|_, t| now.saturating_sub(*t) <= validity);
             if n.health != Health::PFail {
                 continue;
             }
@@ -1201,9 +1274,22 @@ impl ClusterState {
 
     /// CLUSTER BUMPEPOCH: `BUMPED n` when myself did not hold the largest configEpoch.
     pub fn bump_epoch(&mut self) -> (bool, u64) {
-        let max = self.nodes.values().map(|n| n.config_epoch).max().unwrap_or(0);
+        let max = self
+            .nodes
+            .values()
+            .map(|n| n.config_epoch)
+            .max()
+            .unwrap_or(0);
         let me = self.me().config_epoch;
-        if me == 0 || me != max || self.nodes.values().filter(|n| n.config_epoch == max).count() > 1 {
+        if me == 0
+            || me != max
+            || self
+                .nodes
+                .values()
+                .filter(|n| n.config_epoch == max)
+                .count()
+                > 1
+        {
             self.current_epoch += 1;
             let e = self.current_epoch;
             self.me_mut().config_epoch = e;
@@ -1247,7 +1333,11 @@ impl ClusterState {
 
 /// A node's flags as gossip carries them.
 pub fn node_flags(n: &Node) -> u16 {
-    let mut f = if n.is_primary() { nflags::PRIMARY } else { nflags::REPLICA };
+    let mut f = if n.is_primary() {
+        nflags::PRIMARY
+    } else {
+        nflags::REPLICA
+    };
     match n.health {
         Health::PFail => f |= nflags::PFAIL,
         Health::Fail => f |= nflags::FAIL,
@@ -1319,7 +1409,10 @@ mod tests {
                     .unwrap_or_default();
                 Source::Outbound(link)
             } else {
-                Source::Inbound { peer: lo(), local: lo() }
+                Source::Inbound {
+                    peer: lo(),
+                    local: lo(),
+                }
             };
             for a in nodes[to].handle(msg, src, now) {
                 queue.push((to, Some(from), a));
@@ -1367,7 +1460,12 @@ mod tests {
             pump(&mut ns, now, &[2]);
         }
         for n in &ns[..2] {
-            assert_eq!(n.nodes[&id('c')].health, Health::Fail, "seen from {}", n.myself);
+            assert_eq!(
+                n.nodes[&id('c')].health,
+                Health::Fail,
+                "seen from {}",
+                n.myself
+            );
             assert!(!n.ok, "slots of a failed primary are uncovered");
         }
         // It comes back: FAIL clears once it answers (after 2x timeout with no takeover).
@@ -1442,7 +1540,12 @@ mod tests {
         }
         assert!(promoted_at.is_some(), "replica never promoted");
         for n in &ns[1..] {
-            assert_eq!(n.owners[0].as_deref(), Some(id('d').as_str()), "view of {}", n.myself);
+            assert_eq!(
+                n.owners[0].as_deref(),
+                Some(id('d').as_str()),
+                "view of {}",
+                n.myself
+            );
             assert!(n.ok, "cluster ok in view of {}", n.myself);
         }
         let epoch = ns[3].me().config_epoch;
@@ -1488,7 +1591,10 @@ mod tests {
         // d (ahead) gets the vote; a second request in the same epoch does not.
         let hdr_d = ns[3].header();
         let granted = ns[1].consider_vote(&hdr_d, 50, false, now);
-        assert!(granted.contains(&Action::SaveNow), "vote must be saved before it is sent");
+        assert!(
+            granted.contains(&Action::SaveNow),
+            "vote must be saved before it is sent"
+        );
         assert!(ns[1].consider_vote(&hdr_d, 50, false, now).is_empty());
     }
 
@@ -1502,7 +1608,10 @@ mod tests {
             now += 100;
             pump(&mut ns, now, &[0]);
         }
-        assert!(!ns[0].lease_valid(now, 500), "isolated primary kept its lease");
+        assert!(
+            !ns[0].lease_valid(now, 500),
+            "isolated primary kept its lease"
+        );
         assert!(ns[1].lease_valid(now, 500));
     }
 
@@ -1510,7 +1619,10 @@ mod tests {
     fn forget_bans_and_admin_errors() {
         let mut ns = three_primaries();
         assert!(ns[0].forget(&id('a'), 0).is_err());
-        assert!(ns[0].forget(&id('z'), 0).unwrap_err().contains("Unknown node"));
+        assert!(ns[0]
+            .forget(&id('z'), 0)
+            .unwrap_err()
+            .contains("Unknown node"));
         ns[0].forget(&id('c'), 5000).unwrap();
         assert!(!ns[0].nodes.contains_key(&id('c')));
         assert!(ns[0].add_slots(&[1]).unwrap_err().contains("busy"));

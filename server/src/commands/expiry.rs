@@ -202,7 +202,10 @@ fn expire_generic(ctx: &mut Ctx, a: &[Bytes], base: i64, unit: i64) {
     }
     if when <= now as i64 {
         db.remove(key, now);
-        ctx.propagate_as(vec![vec![Bytes::from_static(b"DEL"), Bytes::copy_from_slice(key)]]);
+        ctx.propagate_as(vec![vec![
+            Bytes::from_static(b"DEL"),
+            Bytes::copy_from_slice(key),
+        ]]);
     } else {
         db.set_expire(key, Some(when as u64), now);
         // Relative expiries replicate as the absolute instant they mean here.

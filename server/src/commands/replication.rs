@@ -57,7 +57,10 @@ fn psync(ctx: &mut Ctx, a: &[Bytes]) {
         return ctx.err("ERR Can't SYNC while not connected with my master");
     }
     let (replid, requested) = if a.len() >= 3 {
-        (String::from_utf8_lossy(&a[1]).into_owned(), args::int(&a[2]).unwrap_or(-1))
+        (
+            String::from_utf8_lossy(&a[1]).into_owned(),
+            args::int(&a[2]).unwrap_or(-1),
+        )
     } else {
         ("?".to_string(), -1)
     };
@@ -65,7 +68,11 @@ fn psync(ctx: &mut Ctx, a: &[Bytes]) {
     let (link, rx) = ReplicaLink::new(ctx.conn.id, ip, ctx.conn.repl_listening_port);
     let limit = ctx.settings.replica_obuf_hard;
     ctx.ks.repl.obuf_limit = limit;
-    let from = if requested > 0 { Some(requested as u64 - 1) } else { None };
+    let from = if requested > 0 {
+        Some(requested as u64 - 1)
+    } else {
+        None
+    };
     let partial = from.and_then(|f| ctx.ks.repl.try_partial(&replid, f));
     *ctx.conn.handle.flags.lock() = "S".into();
     match partial {
@@ -83,11 +90,17 @@ fn psync(ctx: &mut Ctx, a: &[Bytes]) {
                 ctx.ks.repl.stats.sync_partial_err += 1;
             }
             ctx.ks.repl.stats.sync_full += 1;
-            let head = format!("+FULLRESYNC {} {}\r\n", ctx.ks.repl.replid, ctx.ks.repl.offset);
+            let head = format!(
+                "+FULLRESYNC {} {}\r\n",
+                ctx.ks.repl.replid, ctx.ks.repl.offset
+            );
             link.send(Bytes::from(head.into_bytes()), 0);
             let ndb = ctx.ks.dbs.len();
             ctx.ks.repl.attach_syncing(link.clone(), ndb);
-            info!(replica = ctx.conn.id, "Full resync requested by replica {}; starting snapshot", link.ip);
+            info!(
+                replica = ctx.conn.id,
+                "Full resync requested by replica {}; starting snapshot", link.ip
+            );
             if let Some(shared) = ctx.shared.arc() {
                 tokio::spawn(crate::replication::primary::drive(shared, link.clone()));
             }
@@ -97,7 +110,7 @@ fn psync(ctx: &mut Ctx, a: &[Bytes]) {
 }
 
 fn replconf(ctx: &mut Ctx, a: &[Bytes]) {
-    if a.len() % 2 == 0 {
+    if a.len().is_multiple_of(2) {
         return ctx.err(errors::SYNTAX);
     }
     let mut i = 1;
@@ -110,8 +123,15 @@ fn replconf(ctx: &mut Ctx, a: &[Bytes]) {
         } else if args::is(&a[i], "ack") || args::is(&a[i], "getack") {
             // Acks arrive on replica links, which are served by the replication module.
             return;
-        } else if !(args::is(&a[i], "capa") || args::is(&a[i], "ip-address") || args::is(&a[i], "rdb-only") || args::is(&a[i], "rdb-filter-only")) {
-            return ctx.err(&format!("ERR Unrecognized REPLCONF option: {}", String::from_utf8_lossy(&a[i])));
+        } else if !(args::is(&a[i], "capa")
+            || args::is(&a[i], "ip-address")
+            || args::is(&a[i], "rdb-only")
+            || args::is(&a[i], "rdb-filter-only"))
+        {
+            return ctx.err(&format!(
+                "ERR Unrecognized REPLCONF option: {}",
+                String::from_utf8_lossy(&a[i])
+            ));
         }
         i += 2;
     }
@@ -122,7 +142,9 @@ fn wait(ctx: &mut Ctx, a: &[Bytes]) {
     if ctx.ks.repl.is_replica() {
         return ctx.err("ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated.");
     }
-    let Some(n) = args::int(&a[1]) else { return ctx.err(errors::NOT_INT) };
+    let Some(n) = args::int(&a[1]) else {
+        return ctx.err(errors::NOT_INT);
+    };
     let Some(timeout) = args::int(&a[2]) else {
         return ctx.err("ERR timeout is not an integer or out of range");
     };

@@ -22,7 +22,9 @@ pub async fn run(shared: Arc<Shared>) {
             _ = shutdown.changed() => return,
         }
         // Replicas never expire keys themselves: they apply their primary's DELs.
-        if !shared.active_expire.load(std::sync::atomic::Ordering::Relaxed)
+        if !shared
+            .active_expire
+            .load(std::sync::atomic::Ordering::Relaxed)
             || shared.keyspace.lock().repl.is_replica()
         {
             continue;
@@ -34,7 +36,9 @@ pub async fn run(shared: Arc<Shared>) {
             loop {
                 let now = crate::util::now_ms();
                 let mut ks = shared.keyspace.lock();
-                let Some(db) = ks.dbs.get_mut(i) else { break 'dbs };
+                let Some(db) = ks.dbs.get_mut(i) else {
+                    break 'dbs;
+                };
                 let (examined, expired) = db.expire_step(now, STEP);
                 if expired > 0 {
                     crate::dispatch::drain_expired(&mut ks, now);

@@ -61,7 +61,11 @@ pub struct ReplicaLink {
 }
 
 impl ReplicaLink {
-    pub fn new(client_id: u64, ip: String, listening_port: u16) -> (Arc<Self>, mpsc::UnboundedReceiver<Bytes>) {
+    pub fn new(
+        client_id: u64,
+        ip: String,
+        listening_port: u16,
+    ) -> (Arc<Self>, mpsc::UnboundedReceiver<Bytes>) {
         let (tx, rx) = mpsc::unbounded_channel();
         (
             Arc::new(ReplicaLink {
@@ -169,7 +173,10 @@ impl Feed {
             }
             let mut raw = Vec::with_capacity(64);
             if self.last_db != Some(db) {
-                effects::encode(&effects::cmd([Bytes::from("SELECT"), Bytes::from(db.to_string())]), &mut raw);
+                effects::encode(
+                    &effects::cmd([Bytes::from("SELECT"), Bytes::from(db.to_string())]),
+                    &mut raw,
+                );
                 self.last_db = Some(db);
             }
             effects::encode(args, &mut raw);
@@ -192,11 +199,15 @@ impl Feed {
                 }
             }
             for i in restart {
-                info!(replica = self.attached[i].link.client_id, "full sync restarted: SWAPDB during sync");
+                info!(
+                    replica = self.attached[i].link.client_id,
+                    "full sync restarted: SWAPDB during sync"
+                );
                 self.attached[i].link.closed.store(true, Ordering::Relaxed);
             }
         }
-        self.attached.retain(|a| !a.link.closed.load(Ordering::Relaxed));
+        self.attached
+            .retain(|a| !a.link.closed.load(Ordering::Relaxed));
     }
 
     /// Emits DELs for keys that expired (or were evicted) in `db`.
@@ -238,7 +249,9 @@ impl Feed {
             return None;
         }
         let id_ok = replid == self.replid
-            || (replid == self.replid2 && self.second_offset >= 0 && from < self.second_offset as u64);
+            || (replid == self.replid2
+                && self.second_offset >= 0
+                && from < self.second_offset as u64);
         if !id_ok {
             return None;
         }
@@ -271,10 +284,16 @@ impl Feed {
         let offset = self.offset;
         let db = self.last_db.unwrap_or(0) as u32;
         let limit = self.obuf_limit;
-        let Some(a) = self.attached.iter_mut().find(|a| a.link.client_id == client_id) else {
+        let Some(a) = self
+            .attached
+            .iter_mut()
+            .find(|a| a.link.client_id == client_id)
+        else {
             return false;
         };
-        let Some(job) = a.sync.as_mut() else { return false };
+        let Some(job) = a.sync.as_mut() else {
+            return false;
+        };
         let mut out = Vec::new();
         let done = job.step(dbs, budget, now, &mut out);
         if done {
@@ -303,7 +322,11 @@ impl Feed {
         self.emit(
             dbs,
             db,
-            &[effects::cmd([Bytes::from("REPLCONF"), Bytes::from("GETACK"), Bytes::from("*")])],
+            &[effects::cmd([
+                Bytes::from("REPLCONF"),
+                Bytes::from("GETACK"),
+                Bytes::from("*"),
+            ])],
             now,
         );
     }

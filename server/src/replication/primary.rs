@@ -126,12 +126,20 @@ pub async fn serve_link(
     link.closed.store(true, Ordering::Relaxed);
     shared.keyspace.lock().repl.detach(link.client_id);
     shared.clients.remove(link.client_id);
-    info!(replica = link.client_id, "Connection with replica {}:{} lost.", link.ip, link.listening_port.load(Ordering::Relaxed));
+    info!(
+        replica = link.client_id,
+        "Connection with replica {}:{} lost.",
+        link.ip,
+        link.listening_port.load(Ordering::Relaxed)
+    );
     shared.repl_acks.notify_waiters();
 }
 
 fn handle_replica_command(shared: &Shared, link: &ReplicaLink, args: &[Bytes]) {
-    if args.len() >= 3 && args[0].eq_ignore_ascii_case(b"REPLCONF") && args[1].eq_ignore_ascii_case(b"ACK") {
+    if args.len() >= 3
+        && args[0].eq_ignore_ascii_case(b"REPLCONF")
+        && args[1].eq_ignore_ascii_case(b"ACK")
+    {
         if let Some(off) = crate::util::parse_i64_strict(&args[2]) {
             link.ack_offset.store(off.max(0) as u64, Ordering::Relaxed);
             link.last_ack_ms.store(mono_ms(), Ordering::Relaxed);

@@ -33,7 +33,10 @@ pub async fn run(shared: Arc<Shared>, up: Arc<Upstream>) {
         up.link_up.store(false, Ordering::Relaxed);
         up.sync_in_progress.store(false, Ordering::Relaxed);
         if let Err(e) = result {
-            warn!("Replication link with MASTER {}:{} lost: {e}", up.host, up.port);
+            warn!(
+                "Replication link with MASTER {}:{} lost: {e}",
+                up.host, up.port
+            );
         }
         if up.stopped.load(Ordering::Relaxed) {
             return;
@@ -67,16 +70,21 @@ async fn session(shared: &Arc<Shared>, up: &Arc<Upstream>) -> Result<(), String>
     let settings = shared.settings();
     let timeout = Duration::from_secs(settings.repl_timeout_secs);
     let addr = format!("{}:{}", up.host, up.port);
-    let stream = tokio::time::timeout(timeout, crate::util::connect_from(&addr, &settings.bind_source_addr))
-        .await
-        .map_err(|_| "connect timeout".to_string())?
-        .map_err(|e| format!("connect: {e}"))?;
+    let stream = tokio::time::timeout(
+        timeout,
+        crate::util::connect_from(&addr, &settings.bind_source_addr),
+    )
+    .await
+    .map_err(|_| "connect timeout".to_string())?
+    .map_err(|e| format!("connect: {e}"))?;
     let _ = stream.set_nodelay(true);
     let peer = stream.peer_addr().map_err(|e| e.to_string())?;
     let local = stream.local_addr().map_err(|e| e.to_string())?;
     let mut r = BufReader::new(stream);
     info!("MASTER <-> REPLICA sync started");
-    send(r.get_mut(), &[b"PING"]).await.map_err(|e| e.to_string())?;
+    send(r.get_mut(), &[b"PING"])
+        .await
+        .map_err(|e| e.to_string())?;
     let pong = read_line(&mut r, timeout).await?;
     if pong.starts_with('-') && !pong.starts_with("-NOAUTH") {
         return Err(format!("error reply to PING: {pong}"));
@@ -85,7 +93,15 @@ async fn session(shared: &Arc<Shared>, up: &Arc<Upstream>) -> Result<(), String>
         if settings.masteruser.is_empty() {
             send(r.get_mut(), &[b"AUTH", settings.masterauth.as_bytes()]).await
         } else {
-            send(r.get_mut(), &[b"AUTH", settings.masteruser.as_bytes(), settings.masterauth.as_bytes()]).await
+            send(
+                r.get_mut(),
+                &[
+                    b"AUTH",
+                    settings.masteruser.as_bytes(),
+                    settings.masterauth.as_bytes(),
+                ],
+            )
+            .await
         }
         .map_err(|e| e.to_string())?;
         let reply = read_line(&mut r, timeout).await?;
@@ -94,12 +110,22 @@ async fn session(shared: &Arc<Shared>, up: &Arc<Upstream>) -> Result<(), String>
         }
     }
     let port = shared.bound_port.load(Ordering::Relaxed).to_string();
-    send(r.get_mut(), &[b"REPLCONF", b"listening-port", port.as_bytes()]).await.map_err(|e| e.to_string())?;
+    send(
+        r.get_mut(),
+        &[b"REPLCONF", b"listening-port", port.as_bytes()],
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     let reply = read_line(&mut r, timeout).await?;
     if reply.starts_with('-') {
         return Err(format!("REPLCONF listening-port: {reply}"));
     }
-    send(r.get_mut(), &[b"REPLCONF", b"capa", b"eof", b"capa", b"psync2"]).await.map_err(|e| e.to_string())?;
+    send(
+        r.get_mut(),
+        &[b"REPLCONF", b"capa", b"eof", b"capa", b"psync2"],
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     let _ = read_line(&mut r, timeout).await?;
     let (replid, offset) = {
         let ks = shared.keyspace.lock();
@@ -114,7 +140,12 @@ async fn session(shared: &Arc<Shared>, up: &Arc<Upstream>) -> Result<(), String>
     } else {
         ("?".to_string(), "-1".to_string())
     };
-    send(r.get_mut(), &[b"PSYNC", id_arg.as_bytes(), off_arg.as_bytes()]).await.map_err(|e| e.to_string())?;
+    send(
+        r.get_mut(),
+        &[b"PSYNC", id_arg.as_bytes(), off_arg.as_bytes()],
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     let reply = read_line(&mut r, timeout).await?;
     let handle = Arc::new(ClientHandle::new(shared.clients.next_id(), peer, local));
     *handle.flags.lock() = "M".into();
@@ -168,7 +199,12 @@ async fn full_sync(
             let now = crate::util::now_ms();
             let mut ks = shared.keyspace.lock();
             match rec {
-                Record::Entry { db, key, expire_at, payload } => {
+                Record::Entry {
+                    db,
+                    key,
+                    expire_at,
+                    payload,
+                } => {
                     let value = crate::keyspace::serialize::decode(&payload)
                         .map_err(|e| format!("bad value in snapshot: {}", e.message()))?;
                     if let Some(d) = ks.dbs.get_mut(db as usize) {
@@ -191,7 +227,8 @@ async fn full_sync(
                     }
                 }
                 Record::End { offset, db } => {
-                    ks.repl.reset_as_replica(replid.clone(), offset, db as usize);
+                    ks.repl
+                        .reset_as_replica(replid.clone(), offset, db as usize);
                     conn.select(db as usize);
                     return Ok(());
                 }

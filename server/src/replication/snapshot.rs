@@ -74,7 +74,14 @@ impl Writer {
         self.emit(out, body);
     }
 
-    pub fn entry(&mut self, out: &mut Vec<u8>, db: u32, key: &[u8], expire_at: u64, payload: &[u8]) {
+    pub fn entry(
+        &mut self,
+        out: &mut Vec<u8>,
+        db: u32,
+        key: &[u8],
+        expire_at: u64,
+        payload: &[u8],
+    ) {
         let mut body = Vec::with_capacity(16 + key.len() + payload.len());
         body.extend_from_slice(&db.to_le_bytes());
         body.extend_from_slice(&expire_at.to_le_bytes());
@@ -202,7 +209,9 @@ impl Reader {
                 let db = u32_at(&body, 0).ok_or(ReadError::Malformed("entry"))?;
                 let expire_at = u64_at(&body, 4).ok_or(ReadError::Malformed("entry"))?;
                 let klen = u32_at(&body, 12).ok_or(ReadError::Malformed("entry"))? as usize;
-                let key = body.get(16..16 + klen).ok_or(ReadError::Malformed("entry key"))?;
+                let key = body
+                    .get(16..16 + klen)
+                    .ok_or(ReadError::Malformed("entry key"))?;
                 Record::Entry {
                     db,
                     key: key.to_vec(),
@@ -221,7 +230,11 @@ impl Reader {
             tag::END => {
                 let offset = u64_at(&body, 0).ok_or(ReadError::Malformed("end"))?;
                 let db = u32_at(&body, 8).ok_or(ReadError::Malformed("end"))?;
-                let want = u64::from_le_bytes(buf[..8].try_into().map_err(|_| ReadError::Malformed("crc"))?);
+                let want = u64::from_le_bytes(
+                    buf[..8]
+                        .try_into()
+                        .map_err(|_| ReadError::Malformed("crc"))?,
+                );
                 buf.advance(8);
                 if want != self.crc.sum64() {
                     return Err(ReadError::Checksum);

@@ -12,6 +12,7 @@
 //!   sent, since replaying the command on the replica could read keys it does not have yet;
 //! - keyless writes: FLUSHDB/FLUSHALL are sent as they are (correct on both sides); SWAPDB
 //!   restarts the sync.
+//!
 //! At the end the replica is told the stream offset it now stands at; from there it receives
 //! the live stream byte for byte.
 
@@ -85,7 +86,14 @@ impl SyncJob {
 
     /// Routes one write effect to the syncing replica (see the module doc). Returns false
     /// when the sync must restart.
-    pub fn effect(&mut self, dbs: &[Db], db: usize, args: &[Bytes], now: u64, out: &mut Vec<u8>) -> bool {
+    pub fn effect(
+        &mut self,
+        dbs: &[Db],
+        db: usize,
+        args: &[Bytes],
+        now: u64,
+        out: &mut Vec<u8>,
+    ) -> bool {
         let positions = super::effects::key_positions(args);
         let mut raw = Vec::new();
         if positions.is_empty() {
