@@ -4,6 +4,7 @@
 
 use crate::clients::{ClientHandle, Conn};
 use crate::protocol::{Limits, Out, ProtocolError, RequestParser};
+use crate::config::Settings;
 use crate::state::{Shared, Stats};
 use bytes::BytesMut;
 use std::net::SocketAddr;
@@ -97,8 +98,7 @@ pub async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
     }
 }
 
-fn limits_for(shared: &Shared) -> Limits {
-    let s = shared.settings();
+fn limits_for(s: &Settings) -> Limits {
     Limits {
         max_bulk: s.proto_max_bulk_len.min(i64::MAX as u64) as i64,
         max_multibulk: crate::protocol::parser::MAX_MULTIBULK,
@@ -113,7 +113,9 @@ async fn serve(shared: Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
     let id = shared.clients.next_id();
     let handle = Arc::new(ClientHandle::new(id, addr, laddr));
     shared.clients.add(handle.clone());
-    let authed = shared.settings().requirepass.is_none();
+    let mut settings_version = shared.settings_version();
+    let mut settings = shared.settings();
+    let authed = settings.requirepass.is_none();
     let mut conn = Conn::new(handle.clone(), authed);
     let mut parser = RequestParser::new();
     let mut inbuf = BytesMut::with_capacity(16 * 1024);
@@ -122,7 +124,11 @@ async fn serve(shared: Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
     let mut cmds = Vec::with_capacity(64);
     debug!(client = id, %addr, "client connected");
     'conn: loop {
-        let timeout_secs = shared.settings().timeout_secs;
+        if shared.settings_version() != settings_version {
+            settings_version = shared.settings_version();
+            settings = shared.settings();
+        }
+        let timeout_secs = settings.timeout_secs;
         let idle = async {
             if timeout_secs == 0 {
                 std::future::pending::<()>().await
@@ -151,7 +157,7 @@ async fn serve(shared: Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
             }
         };
         Stats::add(&shared.stats.net_input_bytes, n as u64);
-        let limits = limits_for(&shared);
+        let limits = limits_for(&settings);
         let mut proto_err = None;
         let mut done = false;
         while !done {
@@ -173,7 +179,7 @@ async fn serve(shared: Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
             let mut start = 0;
             while start < cmds.len() {
                 wait_out_failover_pause(&shared, &cmds[start..]).await;
-                start += run_batch(&shared, &mut conn, &mut out, &cmds[start..]);
+                start += run_batch(&shared, &settings, &mut conn, &mut out, &cmds[start..]);
                 if let Some((link, rx)) = conn.replica_link.take() {
                     if write_out(&shared, &mut stream, &mut out).await.is_err() {
                         break 'conn;
@@ -232,13 +238,18 @@ async fn serve(shared: Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
 
 /// Executes commands under one acquisition of the keyspace lock. Stops after a command that
 /// needs the connection's attention (QUIT, SHUTDOWN, WAIT, PSYNC); returns how many ran.
-fn run_batch(shared: &Shared, conn: &mut Conn, out: &mut Out, cmds: &[Vec<bytes::Bytes>]) -> usize {
-    let settings = shared.settings();
+fn run_batch(
+    shared: &Shared,
+    settings: &Settings,
+    conn: &mut Conn,
+    out: &mut Out,
+    cmds: &[Vec<bytes::Bytes>],
+) -> usize {
     let mut ks = shared.keyspace.lock();
     let mut ran: usize = 0;
     for args in cmds {
         out.resp3 = conn.resp3;
-        crate::dispatch::execute(shared, &mut ks, conn, out, &settings, args);
+        crate::dispatch::execute(shared, &mut ks, conn, out, settings, args);
         ran += 1;
         if conn.close_after_reply
             || conn.shutdown_requested
@@ -254,8 +265,10 @@ fn run_batch(shared: &Shared, conn: &mut Conn, out: &mut Out, cmds: &[Vec<bytes:
     h.last_interaction_ms
         .store(h.created.elapsed().as_millis() as u64, Ordering::Relaxed);
     if let Some(last) = cmds.get(ran.saturating_sub(1)) {
-        let name = crate::util::lower(&last[0]);
-        *h.last_cmd.lock() = name;
+        // Rewritten in place: no allocation per batch.
+        let mut name = h.last_cmd.lock();
+        name.clear();
+        name.extend(last[0].iter().take(64).map(|b| b.to_ascii_lowercase() as char));
     }
     ran
 }

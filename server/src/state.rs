@@ -43,6 +43,7 @@ pub struct Shared {
     pub keyspace: Mutex<Keyspace>,
     pub config: RwLock<Config>,
     settings: RwLock<Arc<Settings>>,
+    settings_version: AtomicU64,
     pub clients: Registry,
     pub stats: Stats,
     /// Set to true to stop the server; every task watches it.
@@ -77,6 +78,7 @@ impl Shared {
         Arc::new_cyclic(|me| Shared {
             keyspace: Mutex::new(keyspace),
             settings: RwLock::new(settings),
+            settings_version: AtomicU64::new(0),
             config: RwLock::new(config),
             clients: Registry::default(),
             stats: Stats::default(),
@@ -99,6 +101,12 @@ impl Shared {
         self.settings.read().clone()
     }
 
+    /// Bumped whenever the settings change, so connections can cache them and re-read only
+    /// when this moves.
+    pub fn settings_version(&self) -> u64 {
+        self.settings_version.load(Ordering::Acquire)
+    }
+
     /// Rebuilds the typed settings after the configuration changed.
     pub fn refresh_settings(&self) {
         let s = Arc::new(self.config.read().settings());
@@ -106,6 +114,7 @@ impl Shared {
             c.apply_settings(&s);
         }
         *self.settings.write() = s;
+        self.settings_version.fetch_add(1, Ordering::Release);
     }
 
     /// An owning handle to this server's state, for handlers that start background tasks.

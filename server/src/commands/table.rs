@@ -6,7 +6,6 @@
 
 use super::Ctx;
 use bytes::Bytes;
-use std::collections::HashMap;
 use std::sync::OnceLock;
 
 /// A command's implementation: parse `args` (args[0] is the name), act, write the reply.
@@ -228,7 +227,8 @@ pub fn all() -> &'static [&'static CommandSpec] {
 
 /// Finds a command by name, case-insensitively.
 pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
-    static MAP: OnceLock<HashMap<Vec<u8>, &'static CommandSpec>> = OnceLock::new();
+    // foldhash (hashbrown's default) rather than SipHash: this runs once per command.
+    static MAP: OnceLock<hashbrown::HashMap<Vec<u8>, &'static CommandSpec>> = OnceLock::new();
     let map = MAP.get_or_init(|| {
         all()
             .iter()

@@ -158,19 +158,47 @@ impl Db {
     }
 
     /// Looks a key up for a read: like [`Db::get_mut`] but counts a hit or miss and refreshes
-    /// the key's access clock.
+    /// the key's access clock. One hash probe.
     pub fn read(&mut self, key: &[u8], now: u64) -> Option<&mut Entry> {
         let clock = super::clock::lru_now(now);
         let slot = key_slot(key) as usize;
         let h = self.hash(key);
-        if self.lookup_at(key, slot, h, now).is_none() {
-            self.misses += 1;
+        let Db {
+            slots,
+            keys,
+            volatile,
+            stats,
+            expired_log,
+            log_expired,
+            keep_expired,
+            hits,
+            misses,
+            ..
+        } = self;
+        let Some(t) = slots.get_mut(slot) else {
+            *misses += 1;
+            return None;
+        };
+        let Ok(occ) = t.table.find_entry(h, |e| e.key.as_slice() == key) else {
+            *misses += 1;
+            return None;
+        };
+        if occ.get().is_expired(now) {
+            *misses += 1;
+            if !*keep_expired {
+                let (e, _) = occ.remove();
+                t.volatile -= 1;
+                *volatile -= 1;
+                *keys -= 1;
+                stats.expired_keys += 1;
+                if *log_expired {
+                    expired_log.push(e.key.to_vec());
+                }
+            }
             return None;
         }
-        self.hits += 1;
-        let e = self.slots[slot]
-            .table
-            .find_mut(h, |e| e.key.as_slice() == key)?;
+        *hits += 1;
+        let e = &mut **occ.into_mut();
         e.access = clock;
         Some(e)
     }
@@ -184,45 +212,56 @@ impl Db {
         self.get_mut(key, now).is_some()
     }
 
-    /// Stores `value` under `key`, replacing any previous value. Returns the old entry.
-    pub fn set(&mut self, key: &[u8], value: Value, ttl: Ttl, now: u64) -> Option<Box<Entry>> {
+    /// Stores `value` under `key`, replacing any previous value. Returns whether the key
+    /// existed (a logically expired key did not). One hash probe.
+    pub fn set(&mut self, key: &[u8], value: Value, ttl: Ttl, now: u64) -> bool {
         self.ensure_slots();
         let slot = key_slot(key) as usize;
         let h = self.hash(key);
-        self.reap_if_expired(key, now);
         let hasher = self.hasher;
-        let t = &mut self.slots[slot];
         let clock = super::clock::lru_now(now);
+        let Db {
+            slots,
+            keys,
+            volatile,
+            stats,
+            expired_log,
+            log_expired,
+            ..
+        } = self;
+        let t = &mut slots[slot];
         match t.table.find_entry(h, |e| e.key.as_slice() == key) {
             Ok(mut occ) => {
                 let e = occ.get_mut();
-                let old_expire = e.expire_at;
+                let expired = e.is_expired(now);
+                if expired {
+                    stats.expired_keys += 1;
+                    if *log_expired {
+                        expired_log.push(key.to_vec());
+                    }
+                }
+                let was_volatile = e.expire_at != 0;
                 let new_expire = match ttl {
                     Ttl::Persist => 0,
-                    Ttl::Keep => old_expire,
+                    Ttl::Keep if expired => 0,
+                    Ttl::Keep => e.expire_at,
                     Ttl::At(at) => at,
                 };
-                let old = std::mem::replace(&mut e.value, value);
+                e.value = value;
                 e.expire_at = new_expire;
                 e.access = clock;
-                let old_entry = Box::new(Entry {
-                    key: e.key.clone(),
-                    value: old,
-                    expire_at: old_expire,
-                    access: 0,
-                });
-                match (old_expire != 0, new_expire != 0) {
+                match (was_volatile, new_expire != 0) {
                     (false, true) => {
                         t.volatile += 1;
-                        self.volatile += 1;
+                        *volatile += 1;
                     }
                     (true, false) => {
                         t.volatile -= 1;
-                        self.volatile -= 1;
+                        *volatile -= 1;
                     }
                     _ => {}
                 }
-                Some(old_entry)
+                !expired
             }
             Err(_) => {
                 let mut e = Entry::new(key, value);
@@ -230,12 +269,12 @@ impl Db {
                 if let Ttl::At(at) = ttl {
                     e.expire_at = at;
                     t.volatile += 1;
-                    self.volatile += 1;
+                    *volatile += 1;
                 }
                 t.table
                     .insert_unique(h, Box::new(e), |e| hasher.hash_one(e.key.as_slice()));
-                self.keys += 1;
-                None
+                *keys += 1;
+                false
             }
         }
     }
