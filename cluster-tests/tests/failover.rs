@@ -270,3 +270,36 @@ fn rolling_sigterm_restart_of_every_primary_keeps_every_acknowledged_write() {
         all_readable(&c, &kv);
     }
 }
+
+#[test]
+fn an_orphaned_primary_receives_a_replica_from_a_primary_with_two() {
+    let mut c = TestCluster::start(7, &[]);
+    c.form_with_replicas(3);
+    assert!(c.wait_ok(Duration::from_secs(20)));
+    let ids = c.ids();
+    // Nodes 3 and 6 replicate node 0; node 4 is node 1's only replica.
+    let ready = wait_for(Duration::from_secs(20), || {
+        let text = query_string(&c.nodes[0], &["CLUSTER", "NODES"]).ok()?;
+        (text.lines().filter(|l| l.contains("slave")).count() == 4).then_some(())
+    });
+    assert!(ready.is_some());
+    c.nodes[4].kill();
+    let adopted = wait_for(Duration::from_secs(20), || {
+        let text = query_string(&c.nodes[1], &["CLUSTER", "NODES"]).ok()?;
+        parse_nodes(&text)
+            .into_iter()
+            .any(|(id, _, flags, _)| {
+                id != ids[4]
+                    && flags.contains("slave")
+                    && !flags.contains("fail")
+                    && text
+                        .lines()
+                        .any(|l| l.starts_with(&id) && l.contains(&ids[1]))
+            })
+            .then_some(())
+    });
+    assert!(
+        adopted.is_some(),
+        "no replica migrated to the orphaned primary"
+    );
+}

@@ -312,6 +312,9 @@ pub struct Settings {
     pub cluster_announce_ip: String,
     pub cluster_require_full_coverage: bool,
     pub cluster_allow_reads_when_down: bool,
+    pub cluster_replica_no_failover: bool,
+    pub cluster_replica_validity_factor: u64,
+    pub cluster_migration_barrier: usize,
     /// Compact-encoding thresholds (Redis's names and meanings).
     pub hash_max_listpack_entries: usize,
     pub hash_max_listpack_value: usize,
@@ -502,6 +505,10 @@ impl Config {
             cluster_announce_ip: s("cluster-announce-ip"),
             cluster_require_full_coverage: self.yes("cluster-require-full-coverage"),
             cluster_allow_reads_when_down: self.yes("cluster-allow-reads-when-down"),
+            cluster_replica_no_failover: self.yes("cluster-replica-no-failover"),
+            cluster_replica_validity_factor: self.int("cluster-replica-validity-factor").max(0)
+                as u64,
+            cluster_migration_barrier: self.int("cluster-migration-barrier").max(0) as usize,
             hash_max_listpack_entries: self.int("hash-max-listpack-entries").max(0) as usize,
             hash_max_listpack_value: self.int("hash-max-listpack-value").max(0) as usize,
             list_max_listpack_size: self.int("list-max-listpack-size"),

@@ -3,8 +3,8 @@
 //! the whole batch with one write.
 
 use crate::clients::{ClientHandle, Conn};
-use crate::protocol::{Limits, Out, ProtocolError, RequestParser};
 use crate::config::Settings;
+use crate::protocol::{Limits, Out, ProtocolError, RequestParser};
 use crate::state::{Shared, Stats};
 use bytes::BytesMut;
 use std::net::SocketAddr;
@@ -268,7 +268,12 @@ fn run_batch(
         // Rewritten in place: no allocation per batch.
         let mut name = h.last_cmd.lock();
         name.clear();
-        name.extend(last[0].iter().take(64).map(|b| b.to_ascii_lowercase() as char));
+        name.extend(
+            last[0]
+                .iter()
+                .take(64)
+                .map(|b| b.to_ascii_lowercase() as char),
+        );
     }
     ran
 }

@@ -69,6 +69,10 @@ impl Cluster {
         let mut st = self.state.lock();
         st.node_timeout = s.cluster_node_timeout;
         st.require_full_coverage = s.cluster_require_full_coverage;
+        st.replica_no_failover = s.cluster_replica_no_failover;
+        st.validity_factor = s.cluster_replica_validity_factor;
+        st.migration_barrier = s.cluster_migration_barrier;
+        st.repl_ping_period_ms = s.repl_ping_period_secs * 1000;
         let now = self.now();
         st.update_state(now);
         self.allow_reads_when_down.store(

@@ -60,6 +60,9 @@ pub fn start(shared: &Arc<Shared>, port: u16) -> Result<Arc<Cluster>, String> {
         let mut st = cluster.state.lock();
         st.require_full_coverage = s.cluster_require_full_coverage;
         st.update_state(cluster.now());
+        drop(st);
+        cluster.apply_settings(&s);
+        let mut st = cluster.state.lock();
         st.needs_save = true;
         cluster
             .save_now(&mut st)

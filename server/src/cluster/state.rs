@@ -133,6 +133,14 @@ pub struct ClusterState {
     /// nothing and ask a replica to take over, until this monotonic deadline.
     pub rejoin_until: Option<u64>,
     last_takeover_ask: u64,
+    /// `cluster-migration-barrier`: replicas a primary keeps before giving one away.
+    pub migration_barrier: usize,
+    /// `cluster-replica-validity-factor` (0: always stand for election).
+    pub validity_factor: u64,
+    /// `repl-ping-replica-period` in ms (part of the validity window).
+    pub repl_ping_period_ms: u64,
+    /// Since when (monotonic ms) some primary has had no working replica.
+    orphan_since: Option<u64>,
 }
 
 impl ClusterState {
@@ -173,6 +181,10 @@ impl ClusterState {
             follow: None,
             rejoin_until: None,
             last_takeover_ask: 0,
+            migration_barrier: 1,
+            validity_factor: 10,
+            repl_ping_period_ms: 10_000,
+            orphan_since: None,
         }
     }
 
@@ -467,6 +479,52 @@ impl ClusterState {
         vec![Action::Send(best, m)]
     }
 
+    /// Replica migration: when a primary with slots has no working replica, one replica of a
+    /// primary that has more than `cluster-migration-barrier` of them moves over (the one
+    /// with the smallest id, so exactly one moves), after the orphan has been orphaned for
+    /// twice the node timeout.
+    fn migration_tick(&mut self, now: u64) -> Vec<Action> {
+        let working = |s: &Self, p: &str| {
+            s.nodes
+                .values()
+                .filter(|n| n.primary_id() == Some(p) && n.health == Health::Ok && !n.handshake)
+                .count()
+        };
+        let orphan = self
+            .nodes
+            .values()
+            .filter(|n| n.is_primary() && !n.slots.is_empty() && n.health == Health::Ok)
+            .find(|n| working(self, &n.id) == 0)
+            .map(|n| n.id.clone());
+        let Some(orphan) = orphan else {
+            self.orphan_since = None;
+            return Vec::new();
+        };
+        let since = *self.orphan_since.get_or_insert(now);
+        if now.saturating_sub(since) < 2 * self.node_timeout {
+            return Vec::new();
+        }
+        let Some(my_primary) = self.me().primary_id().map(String::from) else {
+            return Vec::new();
+        };
+        if my_primary == orphan || working(self, &my_primary) <= self.migration_barrier {
+            return Vec::new();
+        }
+        let smallest = self
+            .nodes
+            .values()
+            .filter(|n| n.primary_id() == Some(my_primary.as_str()) && n.health == Health::Ok)
+            .map(|n| n.id.as_str())
+            .min();
+        if smallest != Some(self.myself.as_str()) {
+            return Vec::new();
+        }
+        info!(orphan = %orphan, "Migrating to orphaned master {orphan}");
+        self.orphan_since = None;
+        self.become_replica_of(&orphan);
+        self.follow_action().into_iter().collect()
+    }
+
     /// Graceful shutdown of a primary: asks `replica` to take the slots over now.
     pub fn hand_over_to(&mut self, replica: &str) -> Vec<Action> {
         let m = self.build(Kind::TakeOver, replica);
@@ -534,6 +592,16 @@ impl ClusterState {
         }
         if self.election.is_none() {
             if !primary_failed || self.replica_no_failover || now < self.next_election_after {
+                return actions;
+            }
+            // Data too old to stand (as Redis: ping period + timeout x validity factor).
+            let age = now.saturating_sub(self.my_primary().map_or(now, |p| p.pong_received));
+            let max_age = self.repl_ping_period_ms + self.validity_factor * self.node_timeout;
+            if self.validity_factor > 0 && age > max_age {
+                if now.saturating_sub(self.next_election_after) > max_age {
+                    warn!("My data is too old to stand for election ({age} ms since I heard from my primary)");
+                    self.next_election_after = now + self.node_timeout;
+                }
                 return actions;
             }
             let rank = self.rank();
@@ -1115,6 +1183,9 @@ impl ClusterState {
         }
         actions.extend(self.failover_tick(now));
         actions.extend(self.rejoin_tick(now));
+        if self.election.is_none() && self.manual.is_none() {
+            actions.extend(self.migration_tick(now));
+        }
         if let Some(a) = self.follow_action() {
             actions.push(a);
         }

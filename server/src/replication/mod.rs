@@ -32,6 +32,8 @@ pub fn follow(shared: &Shared, feed: &mut Feed, target: Option<(String, u16)>, w
         up.stopped.store(true, Ordering::Relaxed);
         up.stop.notify_waiters();
     }
+    // WAIT callers parked on this node return now: their replicas are changing.
+    shared.repl_acks.notify_waiters();
     match target {
         None => {
             if feed.is_replica() {
