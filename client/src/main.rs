@@ -1,10 +1,11 @@
 //! `slotcache-cli`: one tool to run slotcache nodes locally and talk to them, so a newcomer
 //! needs neither a hand-written server command line nor a separate redis-cli to get going.
 //!
-//! Each subcommand group lives in its own module (`node` for ping/info, `server` for a single
-//! node's lifecycle); the cluster group (`cluster start/stop/status`) is meant to sit beside
-//! them as `cluster.rs`, reusing `server`'s spawning and `conn`'s connections.
+//! Each subcommand group lives in its own module: `node` (ping, info), `server` (a single
+//! node's lifecycle) and `cluster` (a whole local cluster), reusing `server`'s spawning and
+//! `conn`'s connections.
 
+mod cluster;
 mod conn;
 mod node;
 mod server;
@@ -38,6 +39,9 @@ enum Command {
     /// Starts or stops a single local node.
     #[command(subcommand)]
     Server(server::ServerCmd),
+    /// Starts, stops or shows a local cluster.
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCmd),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +50,7 @@ fn main() -> ExitCode {
         Command::Ping => node::ping(&cli.target),
         Command::Info { section } => node::info(&cli.target, section.as_deref()),
         Command::Server(cmd) => server::run(&cli.target, cmd),
+        Command::Cluster(cmd) => cluster::run(&cli.target, cmd),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

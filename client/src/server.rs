@@ -97,6 +97,28 @@ pub fn find_server_bin(given: Option<PathBuf>) -> Result<PathBuf> {
 }
 
 fn start(t: &Target, dir: &Path, bin: Option<PathBuf>, wait: u64, extra: &[String]) -> Result<()> {
+    let (pid, dir, log) = spawn_node(t, dir, bin, wait, extra)?;
+    println!("slotcache-server is running: pid {pid}, port {}", t.port);
+    println!("  directory: {}", dir.display());
+    println!("  log:       {}", log.display());
+    println!("connect:     redis-cli -p {}", t.port);
+    println!(
+        "stop:        slotcache-cli server stop -p {}{}",
+        t.port,
+        dir_flag(t, &dir)
+    );
+    Ok(())
+}
+
+/// Starts one node in the background (its own session, directory, log and pid file) and
+/// waits until it answers PING. Returns its pid, directory and log path.
+pub fn spawn_node(
+    t: &Target,
+    dir: &Path,
+    bin: Option<PathBuf>,
+    wait: u64,
+    extra: &[String],
+) -> Result<(u32, PathBuf, PathBuf)> {
     if t.answers_ping() {
         bail!(
             "something already answers on {}; pick another --port",
@@ -155,20 +177,7 @@ fn start(t: &Target, dir: &Path, bin: Option<PathBuf>, wait: u64, extra: &[Strin
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    println!(
-        "slotcache-server is running: pid {}, port {}",
-        child.id(),
-        t.port
-    );
-    println!("  directory: {}", dir.display());
-    println!("  log:       {}", log.display());
-    println!("connect:     redis-cli -p {}", t.port);
-    println!(
-        "stop:        slotcache-cli server stop -p {}{}",
-        t.port,
-        dir_flag(t, &dir)
-    );
-    Ok(())
+    Ok((child.id(), dir, log))
 }
 
 /// `--dir D` when D is not the default for the port, so the printed stop command works.
@@ -199,7 +208,8 @@ fn recorded_pid(dir: &Path) -> Option<i32> {
     comm.trim().starts_with("slotcache-serv").then_some(pid)
 }
 
-fn stop(t: &Target, dir: &Path, wait: u64) -> Result<()> {
+/// Stops one node (SHUTDOWN, or SIGTERM to its recorded pid) and waits until it is gone.
+pub fn stop(t: &Target, dir: &Path, wait: u64) -> Result<()> {
     let pid = recorded_pid(dir);
     if !t.answers_ping() {
         let _ = std::fs::remove_file(dir.join(PID_FILE));

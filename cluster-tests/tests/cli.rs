@@ -23,9 +23,25 @@ fn cli_bin() -> PathBuf {
         })
 }
 
+/// A free port below 22767 (so port + 10000 is a valid bus port) whose bus port is free too.
 fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind(("127.0.0.1", 0)).expect("bind");
-    l.local_addr().expect("addr").port()
+    free_ports(1)
+}
+
+/// The first of `n` consecutive free ports (and their bus ports) in 12000..21000.
+fn free_ports(n: u16) -> u16 {
+    let seed = std::process::id() as u16;
+    for attempt in 0..500u16 {
+        let base = 12000 + (seed.wrapping_mul(7).wrapping_add(attempt * 37)) % 9000;
+        let ok = (0..n).all(|i| {
+            std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok()
+                && std::net::TcpListener::bind(("127.0.0.1", base + i + 10000)).is_ok()
+        });
+        if ok {
+            return base;
+        }
+    }
+    panic!("no free ports");
 }
 
 /// Runs the CLI under `timeout`; returns (success, stdout, stderr).
@@ -150,4 +166,61 @@ fn cli_ping_fails_cleanly_when_nothing_listens() {
     let (ok, _, err) = cli(&["-p", &port, "ping"]);
     assert!(!ok);
     assert!(err.contains("cannot connect"), "{err}");
+}
+
+/// Stops a CLI-started cluster if the test ends early.
+struct ClusterGuard(PathBuf);
+
+impl Drop for ClusterGuard {
+    fn drop(&mut self) {
+        if let Ok(entries) = std::fs::read_dir(&self.0) {
+            for e in entries.flatten() {
+                let _ = PidGuard(e.path());
+            }
+        }
+    }
+}
+
+#[test]
+fn cluster_start_status_stop_runs_a_healthy_local_cluster() {
+    let port = free_ports(6);
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("cl");
+    let _guard = ClusterGuard(base.clone());
+    let p = port.to_string();
+    let b = base.display().to_string();
+    let server = std::env::var("SLOTCACHE_SERVER_BIN")
+        .unwrap_or_else(|_| cluster_tests::server_bin().display().to_string());
+    let (ok, out, err) = cli(&[
+        "cluster",
+        "start",
+        "--port",
+        &p,
+        "--dir",
+        &b,
+        "--server-bin",
+        &server,
+        "--",
+        "--cluster-node-timeout",
+        "1000",
+    ]);
+    assert!(ok, "cluster start failed: {out}{err}");
+    assert!(out.contains(&format!("redis-cli -c -p {port}")), "{out}");
+    let (ok, out, err) = cli(&["cluster", "status", "--port", &p]);
+    assert!(ok, "{err}");
+    assert!(out.contains("cluster_state: ok"), "{out}");
+    let role = |r: &str| {
+        out.lines()
+            .filter(|l| l.split_whitespace().nth(1) == Some(r))
+            .count()
+    };
+    assert_eq!(role("primary"), 3, "{out}");
+    assert_eq!(role("replica"), 3, "{out}");
+    let (ok, got) =
+        cluster_tests::run_tool("redis-cli", &["-c", "-p", &p, "SET", "foo", "bar"], None);
+    assert!(ok && got.trim() == "OK", "{got}");
+    let (ok, out, err) = cli(&["cluster", "stop", "--port", &p, "--dir", &b]);
+    assert!(ok, "cluster stop failed: {out}{err}");
+    let (ok, _, _) = cli(&["-p", &p, "ping"]);
+    assert!(!ok, "a node still answers after cluster stop");
 }
