@@ -18,6 +18,7 @@ pub mod keys;
 pub mod server;
 pub mod strings;
 pub mod table;
+pub mod zsets;
 
 use crate::clients::Conn;
 use crate::config::Settings;
@@ -42,6 +43,7 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     introspection::COMMANDS,
     debug::COMMANDS,
     cluster::COMMANDS,
+    zsets::COMMANDS,
 ];
 
 /// What a handler works with.

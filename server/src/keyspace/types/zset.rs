@@ -273,7 +273,12 @@ impl ZSetValue {
     /// One ZSCAN step. The listpack encoding is returned whole (cursor 0 next, as Redis
     /// does); the skiplist encoding walks its node arena, whose slots are stable for a
     /// member's lifetime, so every member present for the whole scan is visited.
-    pub fn scan(&self, cursor: u64, count: usize, mut visit: impl FnMut(&[u8], f64)) -> u64 {
+    pub fn scan<'a>(
+        &'a self,
+        cursor: u64,
+        count: usize,
+        mut visit: impl FnMut(&'a [u8], f64),
+    ) -> u64 {
         match &self.repr {
             Repr::Pack(v) => {
                 for (s, m) in v {
