@@ -891,9 +891,8 @@ fn zpop(ctx: &mut Ctx, a: &[Bytes], min: bool) {
     let count = match a.get(2) {
         None => None,
         Some(c) => match args::int(c) {
-            None => return ctx.err(errors::NOT_INT),
-            Some(n) if n < 0 => return ctx.err("ERR value is out of range, must be positive"),
-            Some(n) => Some(n as usize),
+            Some(n) if n >= 0 => Some(n as usize),
+            _ => return ctx.err("ERR value is out of range, must be positive"),
         },
     };
     match pop_key(ctx, &a[1], min, count.unwrap_or(1)) {
@@ -920,10 +919,9 @@ pub fn parse_mpop(
     a: &[Bytes],
     first: usize,
 ) -> Result<(std::ops::Range<usize>, bool, usize), &'static str> {
-    let numkeys = args::int(&a[first]).ok_or(errors::NOT_INT)?;
-    if numkeys < 1 {
-        return Err("ERR numkeys should be greater than 0");
-    }
+    let numkeys = args::int(&a[first])
+        .filter(|&n| n >= 1)
+        .ok_or("ERR numkeys should be greater than 0")?;
     let where_idx = usize::try_from(numkeys)
         .ok()
         .and_then(|n| n.checked_add(first + 1))
@@ -940,10 +938,9 @@ pub fn parse_mpop(
     let mut j = where_idx + 1;
     while j < a.len() {
         if count.is_none() && args::is(&a[j], "count") && j + 1 < a.len() {
-            let n = args::int(&a[j + 1]).ok_or(errors::NOT_INT)?;
-            if n < 1 {
-                return Err("ERR count should be greater than 0");
-            }
+            let n = args::int(&a[j + 1])
+                .filter(|&n| n >= 1)
+                .ok_or("ERR count should be greater than 0")?;
             count = Some(n as usize);
             j += 2;
         } else {
@@ -1124,10 +1121,9 @@ fn parse_algebra_opts(
             r.withscores = true;
             j += 1;
         } else if card && remaining >= 2 && args::is(&a[j], "limit") {
-            let n = args::int(&a[j + 1]).ok_or(errors::NOT_INT)?;
-            if n < 0 {
-                return Err("ERR LIMIT can't be negative");
-            }
+            let n = args::int(&a[j + 1])
+                .filter(|&n| n >= 0)
+                .ok_or("ERR LIMIT can't be negative")?;
             r.limit = n as usize;
             j += 2;
         } else {
