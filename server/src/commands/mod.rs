@@ -12,6 +12,7 @@ pub mod connection;
 pub mod debug;
 pub mod dump;
 pub mod expiry;
+pub mod hyperloglog;
 pub mod info;
 pub mod introspection;
 pub mod keys;
@@ -44,6 +45,7 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     debug::COMMANDS,
     cluster::COMMANDS,
     zsets::COMMANDS,
+    hyperloglog::COMMANDS,
 ];
 
 /// What a handler works with.

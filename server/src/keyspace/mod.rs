@@ -7,6 +7,7 @@ pub mod clock;
 pub mod db;
 pub mod entry;
 pub mod expire;
+pub mod hll;
 pub mod slot;
 pub mod small;
 pub mod types;
