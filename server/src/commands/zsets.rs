@@ -72,6 +72,13 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("zscan", -3, READONLY, K1, zscan, "sorted-set", "Iterates over members and scores of a sorted set."),
 ];
 
+/// The key holds another type (the caller replies WRONGTYPE).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WrongType;
+
+/// Elements removed by a pop, in pop order.
+pub type Popped = Vec<(SmallBytes, f64)>;
+
 const NOT_FLOAT_RANGE: &str = "ERR min or max is not a float";
 const NOT_LEX_RANGE: &str = "ERR min or max not valid string range item";
 const NAN_SCORE: &str = "ERR resulting score is not a number (NaN)";
@@ -84,11 +91,15 @@ fn limits(ctx: &Ctx) -> ZLimits {
 }
 
 /// The sorted set at `key` for reading; `Err` when the key holds another type.
-pub fn read_zset<'a>(db: &'a mut Db, key: &[u8], now: u64) -> Result<Option<&'a ZSetValue>, ()> {
+pub fn read_zset<'a>(
+    db: &'a mut Db,
+    key: &[u8],
+    now: u64,
+) -> Result<Option<&'a ZSetValue>, WrongType> {
     match db.read(key, now).map(|e| &e.value) {
         None => Ok(None),
         Some(Value::ZSet(z)) => Ok(Some(z)),
-        Some(_) => Err(()),
+        Some(_) => Err(WrongType),
     }
 }
 
@@ -99,11 +110,11 @@ pub fn write_zset<'a>(
     key: &[u8],
     now: u64,
     create: Option<ZSetValue>,
-) -> Result<Option<&'a mut ZSetValue>, ()> {
+) -> Result<Option<&'a mut ZSetValue>, WrongType> {
     let exists = match db.peek(key, now).map(|e| &e.value) {
         None => false,
         Some(Value::ZSet(_)) => true,
-        Some(_) => return Err(()),
+        Some(_) => return Err(WrongType),
     };
     if !exists {
         match create {
@@ -431,7 +442,7 @@ fn range_reply(ctx: &mut Ctx, a: &[Bytes], preset: Preset, rev: Option<bool>) {
     let now = ctx.now;
     let (db, out) = ctx.db_out();
     match read_zset(db, &a[1], now) {
-        Err(()) => out.error(errors::WRONGTYPE),
+        Err(WrongType) => out.error(errors::WRONGTYPE),
         Ok(None) => out.array(0),
         Ok(Some(z)) => {
             let (start, end, take) = spec.walk(z);
@@ -493,7 +504,7 @@ fn zrangestore(ctx: &mut Ctx, a: &[Bytes]) {
     let now = ctx.now;
     let lim = limits(ctx);
     let result = match read_zset(ctx.db(), &a[2], now) {
-        Err(()) => return ctx.err(errors::WRONGTYPE),
+        Err(WrongType) => return ctx.err(errors::WRONGTYPE),
         Ok(None) => ZSetValue::new(),
         Ok(Some(z)) => {
             let (start, end, take) = spec.walk(z);
@@ -587,13 +598,13 @@ fn zadd(ctx: &mut Ctx, a: &[Bytes]) {
         i += 1;
     }
     let elems = a.len() - i;
-    if elems % 2 != 0 || elems == 0 {
+    if !elems.is_multiple_of(2) || elems == 0 {
         return ctx.err(errors::SYNTAX);
     }
     if f.nx && f.xx {
         return ctx.err("ERR XX and NX options at the same time are not compatible");
     }
-    if (f.gt && f.nx) || (f.lt && f.nx) || (f.gt && f.lt) {
+    if (f.nx && (f.gt || f.lt)) || (f.gt && f.lt) {
         return ctx.err("ERR GT, LT, and/or NX options at the same time are not compatible");
     }
     if f.incr && elems > 2 {
@@ -615,7 +626,7 @@ fn zadd_apply(ctx: &mut Ctx, key: &[u8], pairs: &[(f64, &Bytes)], f: AddFlags, c
     let maxlen = pairs.iter().map(|p| p.1.len()).max().unwrap_or(0);
     let create = (!f.xx).then(|| ZSetValue::with_hint(pairs.len(), maxlen, lim));
     let z = match write_zset(ctx.db(), key, now, create) {
-        Err(()) => return ctx.err(errors::WRONGTYPE),
+        Err(WrongType) => return ctx.err(errors::WRONGTYPE),
         Ok(None) => {
             return if f.incr {
                 ctx.out.null()
@@ -673,7 +684,7 @@ fn zincrby(ctx: &mut Ctx, a: &[Bytes]) {
 fn zrem(ctx: &mut Ctx, a: &[Bytes]) {
     let now = ctx.now;
     let z = match write_zset(ctx.db(), &a[1], now, None) {
-        Err(()) => return ctx.err(errors::WRONGTYPE),
+        Err(WrongType) => return ctx.err(errors::WRONGTYPE),
         Ok(None) => return ctx.out.int(0),
         Ok(Some(z)) => z,
     };
@@ -695,7 +706,7 @@ fn with_read(
     let now = ctx.now;
     let (db, out) = ctx.db_out();
     match read_zset(db, key, now) {
-        Err(()) => out.error(errors::WRONGTYPE),
+        Err(WrongType) => out.error(errors::WRONGTYPE),
         Ok(None) => missing(out),
         Ok(Some(z)) => f(z, out),
     }
@@ -796,7 +807,7 @@ fn zrevrank(ctx: &mut Ctx, a: &[Bytes]) {
 fn remrange(ctx: &mut Ctx, a: &[Bytes], interval: impl FnOnce(&ZSetValue) -> (usize, usize)) {
     let now = ctx.now;
     let z = match write_zset(ctx.db(), &a[1], now, None) {
-        Err(()) => return ctx.err(errors::WRONGTYPE),
+        Err(WrongType) => return ctx.err(errors::WRONGTYPE),
         Ok(None) => return ctx.out.int(0),
         Ok(Some(z)) => z,
     };
@@ -841,7 +852,7 @@ pub fn pop_key(
     key: &[u8],
     min: bool,
     count: usize,
-) -> Result<Option<Vec<(SmallBytes, f64)>>, ()> {
+) -> Result<Option<Popped>, WrongType> {
     let now = ctx.now;
     let Some(z) = write_zset(ctx.db(), key, now, None)? else {
         return Ok(None);
@@ -861,7 +872,7 @@ pub fn zmpop_keys(
     keys: &[Bytes],
     min: bool,
     count: usize,
-) -> Result<Option<(Bytes, Vec<(SmallBytes, f64)>)>, ()> {
+) -> Result<Option<(Bytes, Popped)>, WrongType> {
     for k in keys {
         if let Some(v) = pop_key(ctx, k, min, count)? {
             if !v.is_empty() {
@@ -873,7 +884,7 @@ pub fn zmpop_keys(
 }
 
 /// Writes ZMPOP's reply: `[key, [[member, score], ...]]`, or a null array.
-pub fn reply_zmpop(out: &mut Out, result: Option<(Bytes, Vec<(SmallBytes, f64)>)>) {
+pub fn reply_zmpop(out: &mut Out, result: Option<(Bytes, Popped)>) {
     match result {
         None => out.null_array(),
         Some((k, v)) => {
@@ -896,7 +907,7 @@ fn zpop(ctx: &mut Ctx, a: &[Bytes], min: bool) {
         },
     };
     match pop_key(ctx, &a[1], min, count.unwrap_or(1)) {
-        Err(()) => ctx.err(errors::WRONGTYPE),
+        Err(WrongType) => ctx.err(errors::WRONGTYPE),
         Ok(None) => ctx.out.array(0),
         Ok(Some(v)) => {
             let nested = ctx.out.resp3 && count.is_some();
@@ -956,7 +967,7 @@ fn zmpop(ctx: &mut Ctx, a: &[Bytes]) {
         Err(e) => return ctx.err(e),
     };
     match zmpop_keys(ctx, &a[keys], min, count) {
-        Err(()) => ctx.err(errors::WRONGTYPE),
+        Err(WrongType) => ctx.err(errors::WRONGTYPE),
         Ok(r) => reply_zmpop(ctx.out, r),
     }
 }
@@ -973,7 +984,7 @@ fn zrandmember(ctx: &mut Ctx, a: &[Bytes]) {
         None => None,
         Some(c) => match args::int(c) {
             None => return ctx.err(errors::NOT_INT),
-            Some(n) if withscores && (n < -(i64::MAX / 2) || n > i64::MAX / 2) => {
+            Some(n) if withscores && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&n) => {
                 return ctx.err("ERR value is out of range")
             }
             Some(n) => Some(n),

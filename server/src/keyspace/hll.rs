@@ -385,7 +385,7 @@ mod tests {
             *registers(&encode(&all, true, SPARSE_MAX_BYTES)).unwrap(),
             *all
         );
-        let mut d = dense.clone();
+        let mut d = dense;
         assert!(add_dense(&mut d, &[b"zzz".as_slice()]));
         assert!(!add_dense(&mut d, &[b"zzz".as_slice()]));
     }
