@@ -167,8 +167,9 @@ fn reply_elems<'a>(
     }
 }
 
-/// Popped elements: flat unless `nested` (RESP3 with a COUNT, and ZMPOP).
-fn reply_popped(out: &mut Out, items: &[(SmallBytes, f64)], nested: bool) {
+/// Popped elements: flat unless `nested` (RESP3 with a COUNT, and ZMPOP). Public for the
+/// blocking pops.
+pub fn reply_popped(out: &mut Out, items: &[(SmallBytes, f64)], nested: bool) {
     if nested {
         out.array(items.len());
         for (m, s) in items {

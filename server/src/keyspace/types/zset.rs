@@ -512,6 +512,13 @@ impl SkipList {
         cmp_key(n.score, &n.member, score, m) == Ordering::Less
     }
 
+    /// Whether node `a` sorts before node `b`.
+    #[inline]
+    fn less_node(&self, a: u32, b: u32) -> bool {
+        let n = &self.nodes[b as usize];
+        self.less(a, n.score, &n.member)
+    }
+
     fn alloc(&mut self, member: SmallBytes, score: f64) -> u32 {
         let lvl = self.random_level();
         let node = Node {
@@ -563,10 +570,6 @@ impl SkipList {
 
     /// Links node `x` (score and member set, levels allocated) into the list.
     fn link(&mut self, x: u32) {
-        let (score, member) = {
-            let n = &self.nodes[x as usize];
-            (n.score, n.member.clone())
-        };
         let mut update = [HEAD; MAX_LEVEL];
         let mut rank = [0u32; MAX_LEVEL];
         let mut cur = HEAD;
@@ -574,7 +577,7 @@ impl SkipList {
             rank[i] = if i == self.level - 1 { 0 } else { rank[i + 1] };
             loop {
                 let l = self.nodes[cur as usize].levels[i];
-                if l.next != NIL && self.less(l.next, score, &member) {
+                if l.next != NIL && self.less_node(l.next, x) {
                     rank[i] += l.span;
                     cur = l.next;
                 } else {
@@ -620,16 +623,12 @@ impl SkipList {
 
     /// Unlinks node `x` from the list (the node and its index entry stay).
     fn unlink(&mut self, x: u32) {
-        let (score, member) = {
-            let n = &self.nodes[x as usize];
-            (n.score, n.member.clone())
-        };
         let mut update = [HEAD; MAX_LEVEL];
         let mut cur = HEAD;
         for i in (0..self.level).rev() {
             loop {
                 let next = self.nodes[cur as usize].levels[i].next;
-                if next != NIL && self.less(next, score, &member) {
+                if next != NIL && self.less_node(next, x) {
                     cur = next;
                 } else {
                     break;
