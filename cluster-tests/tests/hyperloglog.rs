@@ -157,3 +157,38 @@ fn sketches_copy_through_get_and_set() {
     let mut r3 = node.client_resp3();
     assert_eq!(q::<Value>(&mut r3, &["PFCOUNT", "copy"]), Value::Int(50));
 }
+
+#[test]
+fn pfdebug_and_pfselftest() {
+    let node = Node::start(&[]);
+    let c = &mut node.client();
+    assert_eq!(q::<String>(c, &["PFSELFTEST"]), "OK");
+    q::<i64>(c, &["PFADD", "h", "a", "b", "c"]);
+    assert_eq!(q::<String>(c, &["PFDEBUG", "ENCODING", "h"]), "sparse");
+    let decoded: String = q(c, &["PFDEBUG", "DECODE", "h"]);
+    assert!(
+        decoded.contains("v:") && decoded.contains("Z:"),
+        "{decoded}"
+    );
+    let regs: Vec<i64> = q(c, &["PFDEBUG", "GETREG", "h"]);
+    assert_eq!(regs.len(), 16384);
+    assert_eq!(regs.iter().filter(|&&r| r > 0).count(), 3);
+    assert_eq!(q::<String>(c, &["PFDEBUG", "ENCODING", "h"]), "dense");
+    assert_eq!(q::<i64>(c, &["PFDEBUG", "TODENSE", "h"]), 0);
+    assert_eq!(q::<i64>(c, &["PFCOUNT", "h"]), 3);
+    assert_eq!(
+        err(c, &["PFDEBUG", "DECODE", "h"]),
+        "ERR HLL encoding is not sparse"
+    );
+    assert_eq!(
+        err(c, &["PFDEBUG", "FOO", "h"]),
+        "ERR Unknown PFDEBUG subcommand 'FOO'"
+    );
+    assert_eq!(
+        err(c, &["PFDEBUG", "ENCODING", "nokey"]),
+        "ERR The specified key does not exist"
+    );
+    q::<i64>(c, &["PFADD", "s", "x"]);
+    assert_eq!(q::<i64>(c, &["PFDEBUG", "TODENSE", "s"]), 1);
+    assert_eq!(q::<i64>(c, &["PFCOUNT", "s"]), 1);
+}

@@ -22,6 +22,12 @@ const KALL: Keys = Keys::Range {
     step: 1,
 };
 
+const K2: Keys = Keys::Range {
+    first: 2,
+    last: 2,
+    step: 1,
+};
+
 pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "pfadd",
@@ -49,6 +55,24 @@ pub static COMMANDS: &[CommandSpec] = &[
         pfmerge,
         "hyperloglog",
         "Merges one or more HyperLogLog values into a single key.",
+    ),
+    CommandSpec::new(
+        "pfdebug",
+        3,
+        WRITE | DENYOOM | ADMIN,
+        K2,
+        pfdebug,
+        "hyperloglog",
+        "Internal commands for debugging HyperLogLog values.",
+    ),
+    CommandSpec::new(
+        "pfselftest",
+        1,
+        ADMIN,
+        Keys::None,
+        pfselftest,
+        "hyperloglog",
+        "An internal command for testing HyperLogLog values.",
     ),
 ];
 
@@ -206,4 +230,64 @@ fn pfmerge(ctx: &mut Ctx, a: &[Bytes]) {
     }
     ctx.dirty(1);
     ctx.out.ok();
+}
+
+/// PFDEBUG GETREG|DECODE|ENCODING|TODENSE key, as Redis's debugging aid.
+fn pfdebug(ctx: &mut Ctx, a: &[Bytes]) {
+    let now = ctx.now;
+    let sub = crate::util::lower(&a[1]);
+    let s = match sketch_mut(ctx.db(), &a[2], now) {
+        Err(e) => return ctx.err(error_text(e)),
+        Ok(None) => return ctx.err("ERR The specified key does not exist"),
+        Ok(Some(s)) => s,
+    };
+    let regs = match hll::registers(s) {
+        Ok(r) => r,
+        Err(e) => return ctx.err(error_text(Some(e))),
+    };
+    let dense = hll::is_dense(s);
+    match sub.as_str() {
+        "getreg" | "todense" => {
+            if !dense {
+                // Both turn the sketch dense first, as in Redis.
+                let mut v = hll::encode(&regs, false, 0);
+                if let Some(c) = hll::cached_card(s) {
+                    hll::set_cached_card(&mut v, c);
+                }
+                *s = SmallBytes::from_vec(v);
+                ctx.dirty(1);
+            }
+            if sub == "getreg" {
+                ctx.out.array(regs.len());
+                for &r in regs.iter() {
+                    ctx.out.int(r as i64);
+                }
+            } else {
+                ctx.out.int(!dense as i64);
+            }
+        }
+        "encoding" => ctx.out.simple(if dense { "dense" } else { "sparse" }),
+        "decode" => {
+            if dense {
+                return ctx.err("ERR HLL encoding is not sparse");
+            }
+            let text = hll::describe_sparse(s);
+            ctx.out.simple(&text);
+        }
+        _ => {
+            let msg = format!(
+                "ERR Unknown PFDEBUG subcommand '{}'",
+                String::from_utf8_lossy(&a[1])
+            );
+            ctx.err(&msg)
+        }
+    }
+}
+
+/// PFSELFTEST: checks register packing and the estimator's error on this build.
+fn pfselftest(ctx: &mut Ctx, _a: &[Bytes]) {
+    match hll::self_test() {
+        Ok(()) => ctx.out.ok(),
+        Err(e) => ctx.err(&format!("ERR {e}")),
+    }
 }

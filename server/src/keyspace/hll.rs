@@ -331,6 +331,64 @@ pub fn count(regs: &[u8; REGISTERS]) -> u64 {
     (ALPHA_INF * m * m / z).round() as u64
 }
 
+/// The opcodes of a sparse sketch as PFDEBUG DECODE prints them (`z:` ZERO, `Z:` XZERO,
+/// `v:value,run` VAL).
+pub fn describe_sparse(b: &[u8]) -> String {
+    let body = b.get(HEADER..).unwrap_or(&[]);
+    let mut parts = Vec::new();
+    let mut p = 0;
+    while p < body.len() {
+        let op = body[p];
+        match op & 0xc0 {
+            0x00 => parts.push(format!("z:{}", (op & 0x3f) as usize + 1)),
+            0x40 => {
+                let lo = body.get(p + 1).copied().unwrap_or(0) as usize;
+                parts.push(format!("Z:{}", ((((op & 0x3f) as usize) << 8) | lo) + 1));
+                p += 1;
+            }
+            _ => parts.push(format!("v:{},{}", ((op >> 2) & 0x1f) + 1, (op & 3) + 1)),
+        }
+        p += 1;
+    }
+    parts.join(" ")
+}
+
+/// Checks dense packing of every register value and the estimator's error at a few
+/// cardinalities (PFSELFTEST).
+pub fn self_test() -> Result<(), String> {
+    let mut regs = empty_registers();
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    for r in regs.iter_mut() {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        *r = (rng % 64) as u8;
+    }
+    let dense = encode(&regs, false, 0);
+    match registers(&dense) {
+        Ok(back) if back == regs => {}
+        _ => return Err("TESTFAILED Register error".into()),
+    }
+    let mut acc = empty_registers();
+    let mut added = 0u64;
+    for target in [1_000u64, 10_000, 100_000] {
+        while added < target {
+            let (i, c) = pattern(&added.to_le_bytes());
+            acc[i] = acc[i].max(c);
+            added += 1;
+        }
+        let e = count(&acc) as f64;
+        let err = (e - target as f64).abs() / target as f64;
+        // Five standard errors (1.04 / sqrt(m)) is far outside normal variation.
+        if err > 5.0 * 1.04 / (REGISTERS as f64).sqrt() {
+            return Err(format!(
+                "TESTFAILED Too big error. card:{target} abserr:{err}"
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -415,6 +473,19 @@ mod tests {
         let mut d = encode(&empty_registers(), false, 0);
         d.pop();
         assert_eq!(validate(&d), Err(HllError::NotHll));
+    }
+
+    #[test]
+    fn self_test_passes_and_sparse_decodes_readably() {
+        assert_eq!(self_test(), Ok(()));
+        assert_eq!(describe_sparse(&new_sketch()), "Z:16384");
+        let mut regs = empty_registers();
+        regs[2] = 3;
+        regs[3] = 3;
+        assert_eq!(
+            describe_sparse(&encode(&regs, true, SPARSE_MAX_BYTES)),
+            "z:2 v:3,2 Z:16380"
+        );
     }
 
     #[test]
