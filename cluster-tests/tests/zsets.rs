@@ -125,6 +125,21 @@ fn zadd_options_and_their_errors() {
         "ERR value is not a valid float"
     );
     assert_eq!(q::<Option<f64>>(c, &["ZSCORE", "z", "new1"]), None);
+    // Overflowing literals are refused as Redis's strtod check refuses them; -0 is stored as 0.
+    assert_eq!(
+        err(c, &["ZADD", "z", "1e400", "a"]),
+        "ERR value is not a valid float"
+    );
+    assert_eq!(
+        err(c, &["ZADD", "z", "1e-400", "a"]),
+        "ERR value is not a valid float"
+    );
+    assert_eq!(
+        err(c, &["ZINCRBY", "z", "-1e400", "a"]),
+        "ERR value is not a valid float"
+    );
+    q::<i64>(c, &["ZADD", "negzero", "-0", "m"]);
+    assert_eq!(q::<String>(c, &["ZSCORE", "negzero", "m"]), "0");
     // inf + -inf is NaN.
     assert_eq!(q::<i64>(c, &["ZADD", "inf", "inf", "a"]), 1);
     assert_eq!(

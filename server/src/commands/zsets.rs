@@ -83,6 +83,21 @@ const NOT_FLOAT_RANGE: &str = "ERR min or max is not a float";
 const NOT_LEX_RANGE: &str = "ERR min or max not valid string range item";
 const NAN_SCORE: &str = "ERR resulting score is not a number (NaN)";
 
+/// Parses a score, increment or weight as Redis's getDoubleFromObject: besides
+/// [`parse_f64`]'s rules, a value that overflows to infinity or underflows to zero is refused
+/// (strtod's ERANGE), while the literal infinities are accepted.
+pub fn parse_score(b: &[u8]) -> Option<f64> {
+    let v = parse_f64(b)?;
+    let mantissa = b.split(|&c| c == b'e' || c == b'E').next().unwrap_or(b);
+    if v.is_infinite() && !b.iter().any(|c| c.eq_ignore_ascii_case(&b'i')) {
+        return None;
+    }
+    if v == 0.0 && mantissa.iter().any(|c| (b'1'..=b'9').contains(c)) {
+        return None;
+    }
+    Some(v)
+}
+
 fn limits(ctx: &Ctx) -> ZLimits {
     ZLimits {
         max_entries: ctx.settings.zset_max_listpack_entries,
@@ -613,7 +628,7 @@ fn zadd(ctx: &mut Ctx, a: &[Bytes]) {
     }
     let mut pairs = Vec::with_capacity(elems / 2);
     for p in a[i..].chunks_exact(2) {
-        match parse_f64(&p[0]) {
+        match parse_score(&p[0]) {
             Some(s) => pairs.push((s, &p[1])),
             None => return ctx.err(errors::NOT_FLOAT),
         }
@@ -672,7 +687,7 @@ fn zadd_apply(ctx: &mut Ctx, key: &[u8], pairs: &[(f64, &Bytes)], f: AddFlags, c
 }
 
 fn zincrby(ctx: &mut Ctx, a: &[Bytes]) {
-    let Some(by) = parse_f64(&a[2]) else {
+    let Some(by) = parse_score(&a[2]) else {
         return ctx.err(errors::NOT_FLOAT);
     };
     let f = AddFlags {
@@ -1118,7 +1133,7 @@ fn parse_algebra_opts(
         let remaining = a.len() - j;
         if op != SetOp::Diff && !card && remaining > nkeys && args::is(&a[j], "weights") {
             for (w, arg) in r.weights.iter_mut().zip(&a[j + 1..j + 1 + nkeys]) {
-                *w = parse_f64(arg).ok_or("ERR weight value is not a float")?;
+                *w = parse_score(arg).ok_or("ERR weight value is not a float")?;
             }
             j += 1 + nkeys;
         } else if op != SetOp::Diff && !card && remaining >= 2 && args::is(&a[j], "aggregate") {
@@ -1154,12 +1169,13 @@ fn src<'a>(db: &'a mut Db, key: &[u8], now: u64) -> Option<&'a ZSetValue> {
     }
 }
 
+/// A weighted score; NaN (0 * inf) counts as 0, and -0 as 0.
 fn weighted(w: f64, s: f64) -> f64 {
     let v = w * s;
     if v.is_nan() {
         0.0
     } else {
-        v
+        v + 0.0
     }
 }
 
@@ -1387,6 +1403,18 @@ mod tests {
         assert_eq!(rank_interval(5, 5, 10, false), (0, 0));
         assert_eq!(rank_interval(0, 0, -1, false), (0, 0));
         assert_eq!(rank_interval(5, i64::MIN, i64::MAX, false), (0, 5));
+    }
+
+    #[test]
+    fn scores_refuse_overflow_like_strtod() {
+        assert_eq!(parse_score(b"1.5"), Some(1.5));
+        assert_eq!(parse_score(b"-inf"), Some(f64::NEG_INFINITY));
+        assert_eq!(parse_score(b"+Infinity"), Some(f64::INFINITY));
+        assert_eq!(parse_score(b"0e5"), Some(0.0));
+        assert_eq!(parse_score(b"1e400"), None);
+        assert_eq!(parse_score(b"-1e400"), None);
+        assert_eq!(parse_score(b"1e-400"), None);
+        assert_eq!(parse_score(b"nan"), None);
     }
 
     #[test]

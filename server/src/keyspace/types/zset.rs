@@ -128,6 +128,8 @@ impl ZSetValue {
     /// Sets a member's score (adding the member if needed), converting to the big encoding
     /// when the limits say so. Returns the previous score. `score` must not be NaN.
     pub fn insert(&mut self, member: &[u8], score: f64, limits: ZLimits) -> Option<f64> {
+        // -0 is stored as 0 (Redis's compact encoding stores it as the integer 0).
+        let score = score + 0.0;
         if let Repr::Pack(v) = &mut self.repr {
             if let Some(pos) = v.iter().position(|(_, m)| m.as_slice() == member) {
                 let old = v[pos].0;
