@@ -910,6 +910,12 @@ mod tests {
         y.insert(b"toolong", 1.0, l);
         assert_eq!(y.encoding(), "skiplist");
         assert_eq!(y.len(), 2);
+        // OBJECT ENCODING reads the value's encoding through `Value`.
+        let v = crate::keyspace::Value::ZSet(Box::new(y));
+        assert_eq!(v.encoding(), "skiplist");
+        assert_eq!(v.type_name(), "zset");
+        let small = crate::keyspace::Value::ZSet(Box::default());
+        assert_eq!(small.encoding(), "listpack");
     }
 
     #[test]
