@@ -204,6 +204,29 @@ fn zrange_by_rank_score_and_lex() {
     assert!(strs(c, &["ZRANGE", "z", "5", "10"]).is_empty());
     assert!(strs(c, &["ZRANGE", "z", "3", "1"]).is_empty());
     assert!(strs(c, &["ZRANGE", "nokey", "0", "-1"]).is_empty());
+    // Extreme indexes, offsets and counts are clamped, never allocated.
+    let big = "9223372036854775807";
+    let small = "-9223372036854775808";
+    assert_eq!(strs(c, &["ZRANGE", "z", small, big]).len(), 5);
+    assert!(strs(
+        c,
+        &["ZRANGE", "z", "-inf", "+inf", "BYSCORE", "LIMIT", big, big]
+    )
+    .is_empty());
+    assert_eq!(
+        strs(
+            c,
+            &["ZRANGE", "z", "-inf", "+inf", "BYSCORE", "LIMIT", "4", big]
+        ),
+        sv(&["e"])
+    );
+    assert_eq!(
+        strs(
+            c,
+            &["ZRANGE", "z", "+inf", "-inf", "BYSCORE", "REV", "LIMIT", "4", big]
+        ),
+        sv(&["a"])
+    );
     assert_eq!(
         strs(c, &["ZREVRANGE", "z", "0", "1", "WITHSCORES"]),
         sv(&["e", "5", "d", "4"])
