@@ -12,6 +12,7 @@ pub mod connection;
 pub mod debug;
 pub mod dump;
 pub mod expiry;
+pub mod hyperloglog;
 pub mod info;
 pub mod introspection;
 pub mod keys;
@@ -19,6 +20,7 @@ pub mod replication;
 pub mod server;
 pub mod strings;
 pub mod table;
+pub mod zsets;
 
 use crate::clients::Conn;
 use crate::config::Settings;
@@ -44,6 +46,8 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     debug::COMMANDS,
     cluster::COMMANDS,
     replication::COMMANDS,
+    zsets::COMMANDS,
+    hyperloglog::COMMANDS,
 ];
 
 /// What a handler works with.

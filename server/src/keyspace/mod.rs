@@ -9,6 +9,7 @@ pub mod db;
 pub mod entry;
 pub mod expire;
 pub mod serialize;
+pub mod hll;
 pub mod slot;
 pub mod small;
 pub mod types;
