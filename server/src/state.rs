@@ -18,6 +18,7 @@ pub struct Stats {
     pub net_input_bytes: AtomicU64,
     pub net_output_bytes: AtomicU64,
     pub errors_replied: AtomicU64,
+    pub evicted_keys: AtomicU64,
 }
 
 impl Stats {
@@ -33,6 +34,7 @@ impl Stats {
             &self.net_input_bytes,
             &self.net_output_bytes,
             &self.errors_replied,
+            &self.evicted_keys,
         ] {
             c.store(0, Ordering::Relaxed);
         }
@@ -63,6 +65,13 @@ pub struct Shared {
     /// The replication offset, readable without the keyspace lock (cluster headers, INFO).
     pub repl_offset: Arc<AtomicU64>,
     me: std::sync::Weak<Shared>,
+    /// Clients waiting in a blocking command (INFO blocked_clients).
+    pub blocked_clients: AtomicU64,
+    pub memory_peak: AtomicU64,
+    pub memory_startup: AtomicU64,
+    /// (unix ms, commands processed) samples, one per housekeeping tick, for
+    /// instantaneous_ops_per_sec.
+    ops_samples: Mutex<std::collections::VecDeque<(u64, u64)>>,
 }
 
 impl Shared {
@@ -93,6 +102,10 @@ impl Shared {
             repl_acks: tokio::sync::Notify::new(),
             repl_offset,
             me: me.clone(),
+            blocked_clients: AtomicU64::new(0),
+            memory_peak: AtomicU64::new(0),
+            memory_startup: AtomicU64::new(0),
+            ops_samples: Mutex::new(std::collections::VecDeque::new()),
         })
     }
 
@@ -115,6 +128,26 @@ impl Shared {
         }
         *self.settings.write() = s;
         self.settings_version.fetch_add(1, Ordering::Release);
+    }
+
+    /// Records a sample of the command counter (called by the housekeeping tick).
+    pub fn sample_ops(&self) {
+        let now = crate::util::now_ms();
+        let n = self.stats.commands_processed.load(Ordering::Relaxed);
+        let mut q = self.ops_samples.lock();
+        q.push_back((now, n));
+        while q.len() > 16 {
+            q.pop_front();
+        }
+    }
+
+    /// Commands per second over the last samples (about 1.6 s at hz 10).
+    pub fn ops_per_sec(&self) -> u64 {
+        let q = self.ops_samples.lock();
+        match (q.front(), q.back()) {
+            (Some(a), Some(b)) if b.0 > a.0 => (b.1 - a.1) * 1000 / (b.0 - a.0),
+            _ => 0,
+        }
     }
 
     /// An owning handle to this server's state, for handlers that start background tasks.

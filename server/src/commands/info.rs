@@ -1,5 +1,295 @@
-//! TODO-free placeholder: this family's commands are added by its owner.
+//! INFO: the server's state in Redis's sections and field names, which monitoring tools and
+//! `redis-cli --cluster` parse.
 
-use super::table::CommandSpec;
+use super::table::{flags::*, CommandSpec, Keys};
+use super::Ctx;
+use crate::replication::feed::Role;
+use bytes::Bytes;
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
 
-pub static COMMANDS: &[CommandSpec] = &[];
+pub static COMMANDS: &[CommandSpec] = &[CommandSpec::new(
+    "info",
+    -1,
+    LOADING | STALE,
+    Keys::None,
+    info,
+    "server",
+    "Returns information and statistics about the server.",
+)];
+
+const DEFAULT: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "errorstats",
+    "cluster",
+    "keyspace",
+];
+
+fn info(ctx: &mut Ctx, a: &[Bytes]) {
+    let mut wanted: Vec<String> = a[1..].iter().map(|s| crate::util::lower(s)).collect();
+    if wanted.is_empty() || wanted.iter().any(|w| w == "default" || w == "all" || w == "everything") {
+        wanted = DEFAULT.iter().map(|s| s.to_string()).collect();
+    }
+    let mut text = String::new();
+    for section in DEFAULT {
+        if !wanted.iter().any(|w| w == section) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str("\r\n");
+        }
+        let _ = writeln!(text, "# {}\r", capitalize(section));
+        match *section {
+            "server" => server(ctx, &mut text),
+            "clients" => clients(ctx, &mut text),
+            "memory" => memory(ctx, &mut text),
+            "persistence" => persistence(ctx, &mut text),
+            "stats" => stats(ctx, &mut text),
+            "replication" => replication(ctx, &mut text),
+            "cpu" => cpu(&mut text),
+            "cluster" => {
+                let _ = write!(text, "cluster_enabled:{}\r\n", u8::from(ctx.settings.cluster_enabled));
+            }
+            "keyspace" => keyspace(ctx, &mut text),
+            _ => {}
+        }
+    }
+    ctx.out.verbatim("txt", text.as_bytes());
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_ascii_uppercase().to_string() + c.as_str(),
+        None => String::new(),
+    }
+}
+
+fn line(t: &mut String, k: &str, v: impl std::fmt::Display) {
+    let _ = write!(t, "{k}:{v}\r\n");
+}
+
+fn server(ctx: &mut Ctx, t: &mut String) {
+    let sh = ctx.shared;
+    let up = sh.started.elapsed().as_secs();
+    line(t, "redis_version", super::REDIS_VERSION);
+    line(t, "slotcache_version", env!("CARGO_PKG_VERSION"));
+    line(t, "redis_mode", if ctx.settings.cluster_enabled { "cluster" } else { "standalone" });
+    line(t, "os", format!("{} {}", std::env::consts::OS, std::env::consts::ARCH));
+    line(t, "arch_bits", usize::BITS);
+    line(t, "multiplexing_api", "epoll");
+    line(t, "process_id", std::process::id());
+    line(t, "run_id", &sh.run_id);
+    line(t, "tcp_port", sh.bound_port.load(Ordering::Relaxed));
+    line(t, "server_time_usec", crate::util::now_ms() * 1000);
+    line(t, "uptime_in_seconds", up);
+    line(t, "uptime_in_days", up / 86400);
+    line(t, "hz", ctx.settings.hz);
+    line(t, "configured_hz", ctx.settings.hz);
+    line(t, "lru_clock", crate::keyspace::clock::lru_now(ctx.now) & 0xFF_FFFF);
+    line(
+        t,
+        "executable",
+        std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
+    );
+    let file = sh.config.read().file.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+    line(t, "config_file", file);
+    line(t, "io_threads_active", 0);
+}
+
+fn clients(ctx: &mut Ctx, t: &mut String) {
+    let n = ctx.shared.clients.len();
+    line(t, "connected_clients", n);
+    line(t, "cluster_connections", 0);
+    line(t, "maxclients", ctx.settings.maxclients);
+    line(t, "client_recent_max_input_buffer", 0);
+    line(t, "client_recent_max_output_buffer", 0);
+    line(t, "blocked_clients", ctx.shared.blocked_clients.load(Ordering::Relaxed));
+    line(t, "tracking_clients", 0);
+    line(t, "clients_in_timeout_table", 0);
+}
+
+/// (allocated, resident) bytes according to jemalloc.
+pub fn allocator_stats() -> (u64, u64) {
+    use tikv_jemalloc_ctl::{epoch, stats};
+    let _ = epoch::advance();
+    let allocated = stats::allocated::read().unwrap_or(0) as u64;
+    let resident = stats::resident::read().unwrap_or(0) as u64;
+    (allocated, resident)
+}
+
+/// Resident set size of this process, from /proc/self/statm.
+pub fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()))
+        .map_or(0, |pages| pages * 4096)
+}
+
+fn memory(ctx: &mut Ctx, t: &mut String) {
+    let (used, resident) = allocator_stats();
+    let rss = rss_bytes();
+    let peak = ctx.shared.memory_peak.fetch_max(used, Ordering::Relaxed).max(used);
+    let dataset: usize = ctx.ks.dbs.iter().map(|d| d.memory()).sum();
+    let h = crate::util::human_bytes;
+    line(t, "used_memory", used);
+    line(t, "used_memory_human", h(used));
+    line(t, "used_memory_rss", rss);
+    line(t, "used_memory_rss_human", h(rss));
+    line(t, "used_memory_peak", peak);
+    line(t, "used_memory_peak_human", h(peak));
+    line(t, "used_memory_peak_perc", format!("{:.2}%", if peak == 0 { 100.0 } else { used as f64 * 100.0 / peak as f64 }));
+    line(t, "used_memory_startup", ctx.shared.memory_startup.load(Ordering::Relaxed));
+    line(t, "used_memory_dataset", dataset);
+    line(t, "used_memory_dataset_perc", format!("{:.2}%", if used == 0 { 0.0 } else { dataset as f64 * 100.0 / used as f64 }));
+    line(t, "allocator_allocated", used);
+    line(t, "allocator_resident", resident);
+    line(t, "total_system_memory", total_system_memory());
+    line(t, "maxmemory", ctx.settings.maxmemory);
+    line(t, "maxmemory_human", h(ctx.settings.maxmemory));
+    line(t, "maxmemory_policy", &ctx.settings.maxmemory_policy);
+    line(t, "mem_fragmentation_ratio", format!("{:.2}", if used == 0 { 0.0 } else { rss as f64 / used as f64 }));
+    line(t, "mem_replication_backlog", ctx.ks.repl.backlog.len());
+    line(t, "mem_clients_slaves", 0);
+    line(t, "mem_clients_normal", ctx.shared.clients.len() * 16 * 1024);
+    line(t, "mem_allocator", "jemalloc");
+}
+
+fn total_system_memory() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()))
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+fn persistence(ctx: &mut Ctx, t: &mut String) {
+    line(t, "loading", 0);
+    line(t, "async_loading", 0);
+    line(t, "rdb_changes_since_last_save", ctx.ks.dirty);
+    line(t, "rdb_bgsave_in_progress", 0);
+    line(t, "rdb_last_save_time", ctx.shared.last_save_unix.load(Ordering::Relaxed));
+    line(t, "rdb_last_bgsave_status", "ok");
+    line(t, "aof_enabled", 0);
+    line(t, "aof_rewrite_in_progress", 0);
+}
+
+fn stats(ctx: &mut Ctx, t: &mut String) {
+    let s = &ctx.shared.stats;
+    let g = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+    let expired: u64 = ctx.ks.dbs.iter().map(|d| d.stats.expired_keys).sum();
+    let hits: u64 = ctx.ks.dbs.iter().map(|d| d.hits).sum();
+    let misses: u64 = ctx.ks.dbs.iter().map(|d| d.misses).sum();
+    let r = ctx.ks.repl.stats;
+    line(t, "total_connections_received", g(&s.connections_received));
+    line(t, "total_commands_processed", g(&s.commands_processed));
+    line(t, "instantaneous_ops_per_sec", ctx.shared.ops_per_sec());
+    line(t, "total_net_input_bytes", g(&s.net_input_bytes));
+    line(t, "total_net_output_bytes", g(&s.net_output_bytes));
+    line(t, "rejected_connections", g(&s.rejected_connections));
+    line(t, "sync_full", r.sync_full);
+    line(t, "sync_partial_ok", r.sync_partial_ok);
+    line(t, "sync_partial_err", r.sync_partial_err);
+    line(t, "expired_keys", expired);
+    line(t, "expired_stale_perc", "0.00");
+    line(t, "expired_time_cap_reached_count", 0);
+    line(t, "evicted_keys", g(&s.evicted_keys));
+    line(t, "evicted_clients", 0);
+    line(t, "total_eviction_exceeded_time", 0);
+    line(t, "keyspace_hits", hits);
+    line(t, "keyspace_misses", misses);
+    line(t, "pubsub_channels", 0);
+    line(t, "pubsub_patterns", 0);
+    line(t, "total_error_replies", g(&s.errors_replied));
+    line(t, "total_reads_processed", g(&s.commands_processed));
+}
+
+fn replication(ctx: &mut Ctx, t: &mut String) {
+    let repl = &ctx.ks.repl;
+    match &repl.role {
+        Role::Primary => {
+            line(t, "role", "master");
+            let replicas: Vec<_> = repl.replicas().cloned().collect();
+            line(t, "connected_slaves", replicas.len());
+            let now = crate::replication::primary::mono_ms();
+            for (i, r) in replicas.iter().enumerate() {
+                let state = if r.online.load(Ordering::Relaxed) { "online" } else { "wait_bgsave" };
+                let lag = now.saturating_sub(r.last_ack_ms.load(Ordering::Relaxed)) / 1000;
+                line(
+                    t,
+                    &format!("slave{i}"),
+                    format!(
+                        "ip={},port={},state={state},offset={},lag={lag}",
+                        r.ip,
+                        r.listening_port.load(Ordering::Relaxed),
+                        r.ack_offset.load(Ordering::Relaxed)
+                    ),
+                );
+            }
+        }
+        Role::Replica(up) => {
+            line(t, "role", "slave");
+            line(t, "master_host", &up.host);
+            line(t, "master_port", up.port);
+            let link = up.link_up.load(Ordering::Relaxed);
+            line(t, "master_link_status", if link { "up" } else { "down" });
+            let io = crate::replication::primary::mono_ms().saturating_sub(up.last_io_ms.load(Ordering::Relaxed)) / 1000;
+            line(t, "master_last_io_seconds_ago", if link { io as i64 } else { -1 });
+            line(t, "master_sync_in_progress", u8::from(up.sync_in_progress.load(Ordering::Relaxed)));
+            line(t, "slave_read_repl_offset", repl.offset);
+            line(t, "slave_repl_offset", repl.offset);
+            line(t, "slave_priority", 100);
+            line(t, "slave_read_only", u8::from(ctx.settings.replica_read_only));
+            line(t, "replica_announced", 1);
+            line(t, "connected_slaves", repl.replicas().count());
+        }
+    }
+    line(t, "master_failover_state", "no-failover");
+    line(t, "master_replid", &repl.replid);
+    line(t, "master_replid2", &repl.replid2);
+    line(t, "master_repl_offset", repl.offset);
+    line(t, "second_repl_offset", repl.second_offset);
+    line(t, "repl_backlog_active", u8::from(repl.active));
+    line(t, "repl_backlog_size", repl.backlog.capacity());
+    line(t, "repl_backlog_first_byte_offset", repl.backlog.first_byte_offset(repl.offset));
+    line(t, "repl_backlog_histlen", repl.backlog.len());
+}
+
+fn cpu(t: &mut String) {
+    let usage = |who| {
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: getrusage fills the struct we own.
+        unsafe { libc::getrusage(who, &mut ru) };
+        let f = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
+        (f(ru.ru_stime), f(ru.ru_utime))
+    };
+    let (sys, user) = usage(libc::RUSAGE_SELF);
+    let (csys, cuser) = usage(libc::RUSAGE_CHILDREN);
+    line(t, "used_cpu_sys", format!("{sys:.6}"));
+    line(t, "used_cpu_user", format!("{user:.6}"));
+    line(t, "used_cpu_sys_children", format!("{csys:.6}"));
+    line(t, "used_cpu_user_children", format!("{cuser:.6}"));
+}
+
+fn keyspace(ctx: &mut Ctx, t: &mut String) {
+    for (i, db) in ctx.ks.dbs.iter().enumerate() {
+        if db.is_empty() {
+            continue;
+        }
+        line(
+            t,
+            &format!("db{i}"),
+            format!("keys={},expires={},avg_ttl=0", db.len(), db.volatile_len()),
+        );
+    }
+}

@@ -21,6 +21,7 @@ pub async fn run(shared: Arc<Shared>) {
             _ = tokio::time::sleep(interval) => {}
             _ = shutdown.changed() => return,
         }
+        shared.sample_ops();
         // Replicas never expire keys themselves: they apply their primary's DELs.
         if !shared
             .active_expire
