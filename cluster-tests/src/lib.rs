@@ -197,7 +197,9 @@ impl Node {
                 let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
                 if s.write_all(b"PING\r\n").is_ok() {
                     let mut line = String::new();
-                    if BufReader::new(s).read_line(&mut line).is_ok() && line.starts_with("+PONG") {
+                    if BufReader::new(s).read_line(&mut line).is_ok()
+                        && (line.starts_with("+PONG") || line.starts_with("-NOAUTH"))
+                    {
                         return Ok(());
                     }
                 }

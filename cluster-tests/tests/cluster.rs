@@ -294,11 +294,23 @@ fn redis_cli_cluster_create_with_replicas_builds_three_shards_of_two() {
     assert!(settled.is_some());
     let (ok, out) = run_tool("redis-cli", &["--cluster", "check", &c.addrs()[0]], None);
     assert!(ok && out.contains("[OK] All 16384 slots covered."), "{out}");
-    assert!(out.contains("3 master(s)") || out.contains("1 slave"), "{out}");
-    let slots: Vec<redis::Value> = redis::cmd("CLUSTER").arg("SLOTS").query(&mut c.nodes[0].client()).unwrap();
+    assert!(
+        out.contains("3 master(s)") || out.contains("1 slave"),
+        "{out}"
+    );
+    let slots: Vec<redis::Value> = redis::cmd("CLUSTER")
+        .arg("SLOTS")
+        .query(&mut c.nodes[0].client())
+        .unwrap();
     assert_eq!(slots.len(), 3);
     for s in slots {
-        let redis::Value::Array(parts) = s else { panic!("bad CLUSTER SLOTS entry") };
-        assert_eq!(parts.len(), 4, "each range lists its primary and its replica");
+        let redis::Value::Array(parts) = s else {
+            panic!("bad CLUSTER SLOTS entry")
+        };
+        assert_eq!(
+            parts.len(),
+            4,
+            "each range lists its primary and its replica"
+        );
     }
 }

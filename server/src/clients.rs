@@ -115,6 +115,8 @@ pub struct Conn {
     pub readonly: bool,
     /// ASKING was sent: the next command may touch an importing slot.
     pub asking: bool,
+    /// CLIENT NO-TOUCH: reads do not refresh LRU/LFU clocks.
+    pub no_touch: bool,
     /// The port a replica said it listens on (REPLCONF listening-port).
     pub repl_listening_port: u16,
     /// Replication offset after this client's last write (WAIT waits for it).
@@ -150,6 +152,7 @@ impl Conn {
             shutdown_requested: false,
             readonly: false,
             asking: false,
+            no_touch: false,
             repl_listening_port: 0,
             woff: 0,
             wait: None,

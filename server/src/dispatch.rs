@@ -34,6 +34,10 @@ pub fn admit(
         cmd
     } else {
         if args.len() < 2 {
+            // A container that accepts no subcommand (COMMAND) runs its own handler.
+            if cmd.arity_ok(args.len()) {
+                return check_auth(cmd, conn, settings);
+            }
             return Err((Refusal::Arity, errors::arity(cmd.name)));
         }
         match cmd.subcommand(&args[1]) {
@@ -54,6 +58,14 @@ pub fn admit(
             }
         }
     };
+    check_auth(spec, conn, settings)
+}
+
+fn check_auth(
+    spec: &'static CommandSpec,
+    conn: &Conn,
+    settings: &Settings,
+) -> Result<&'static CommandSpec, (Refusal, String)> {
     if settings.requirepass.is_some() && !conn.authenticated && !spec.has(flags::NO_AUTH) {
         return Err((Refusal::NoAuth, errors::NOAUTH.to_string()));
     }

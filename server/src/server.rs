@@ -185,8 +185,15 @@ async fn serve(shared: Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
                         break 'conn;
                     }
                     let rest = std::mem::take(&mut inbuf);
-                    crate::replication::primary::serve_link(shared.clone(), stream, rest, link, rx)
-                        .await;
+                    crate::replication::primary::serve_link(
+                        shared.clone(),
+                        stream,
+                        rest,
+                        link,
+                        rx,
+                        handle.clone(),
+                    )
+                    .await;
                     return;
                 }
                 if let Some(w) = conn.wait.take() {
@@ -220,15 +227,18 @@ async fn serve(shared: Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
             break 'conn;
         }
         handle.query_buf.store(inbuf.len(), Ordering::Relaxed);
+        if conn.shutdown_requested {
+            // SHUTDOWN does not reply on success: the connection just closes once the node
+            // has handed its slots over (cluster mode) and started stopping.
+            crate::cluster::handoff::hand_over(&shared).await;
+            shared.request_shutdown();
+            break 'conn;
+        }
         if write_out(&shared, &mut stream, &mut out).await.is_err() {
             break 'conn;
         }
         if conn.close_after_reply || handle.killed.load(Ordering::Relaxed) {
             break 'conn;
-        }
-        if conn.shutdown_requested {
-            crate::cluster::handoff::hand_over(&shared).await;
-            shared.request_shutdown();
         }
     }
     let _ = stream.shutdown().await;

@@ -1,5 +1,146 @@
-//! TODO-free placeholder: this family's commands are added by its owner.
+//! CONFIG GET / SET / RESETSTAT / REWRITE over the parameter registry in `config.rs`.
 
-use super::table::CommandSpec;
+use super::table::{flags::*, CommandSpec, Keys};
+use super::{errors, reply_help, unknown_sub, Ctx};
+use bytes::Bytes;
 
-pub static COMMANDS: &[CommandSpec] = &[];
+const CFG: u32 = ADMIN | NOSCRIPT | LOADING | STALE;
+
+static SUBCOMMANDS: &[CommandSpec] = &[
+    CommandSpec::new(
+        "get",
+        -3,
+        CFG,
+        Keys::None,
+        get,
+        "server",
+        "Returns the effective values of configuration parameters.",
+    ),
+    CommandSpec::new(
+        "set",
+        -4,
+        CFG,
+        Keys::None,
+        set,
+        "server",
+        "Sets configuration parameters in-flight.",
+    ),
+    CommandSpec::new(
+        "resetstat",
+        2,
+        CFG,
+        Keys::None,
+        resetstat,
+        "server",
+        "Resets the server's statistics.",
+    ),
+    CommandSpec::new(
+        "rewrite",
+        2,
+        CFG,
+        Keys::None,
+        rewrite,
+        "server",
+        "Persists the effective configuration to file.",
+    ),
+    CommandSpec::new(
+        "help",
+        2,
+        LOADING | STALE,
+        Keys::None,
+        help,
+        "server",
+        "Returns helpful text about the different subcommands.",
+    ),
+];
+
+pub static COMMANDS: &[CommandSpec] = &[CommandSpec::container(
+    "config",
+    -2,
+    unknown_sub,
+    "server",
+    "A container for server configuration commands.",
+    SUBCOMMANDS,
+)];
+
+fn get(ctx: &mut Ctx, a: &[Bytes]) {
+    let cfg = ctx.shared.config.read();
+    let mut pairs: Vec<(&'static str, String)> = Vec::new();
+    for pat in &a[2..] {
+        for (k, v) in cfg.matching(pat) {
+            if !pairs.iter().any(|(n, _)| *n == k) {
+                pairs.push((k, v));
+            }
+        }
+    }
+    drop(cfg);
+    ctx.out.map(pairs.len());
+    for (k, v) in pairs {
+        ctx.out.bulk(k.as_bytes());
+        ctx.out.bulk(v.as_bytes());
+    }
+}
+
+fn set(ctx: &mut Ctx, a: &[Bytes]) {
+    if !(a.len() - 2).is_multiple_of(2) {
+        return ctx.err(&errors::arity("config|set"));
+    }
+    let mut cfg = ctx.shared.config.write();
+    // All or nothing: apply to a copy, swap it in only if every pair was accepted.
+    let mut next = cfg.clone();
+    let mut seen = std::collections::HashSet::new();
+    for pair in a[2..].chunks(2) {
+        let name = crate::util::lower(&pair[0]);
+        if !seen.insert(name.clone()) {
+            return ctx.err(&format!(
+                "ERR CONFIG SET failed (possibly related to argument '{name}') - duplicate parameter"
+            ));
+        }
+        let value = String::from_utf8_lossy(&pair[1]).into_owned();
+        if let Err(e) = next.set(&name, &value) {
+            return ctx.err(&format!("ERR {e}"));
+        }
+    }
+    *cfg = next;
+    drop(cfg);
+    ctx.shared.refresh_settings();
+    let backlog = ctx.shared.settings().repl_backlog_size;
+    ctx.ks.repl.backlog.set_capacity(backlog);
+    ctx.out.ok();
+}
+
+fn resetstat(ctx: &mut Ctx, _a: &[Bytes]) {
+    ctx.shared.stats.reset();
+    for db in ctx.ks.dbs.iter_mut() {
+        db.stats = Default::default();
+        db.hits = 0;
+        db.misses = 0;
+    }
+    ctx.ks.repl.stats = Default::default();
+    ctx.out.ok();
+}
+
+fn rewrite(ctx: &mut Ctx, _a: &[Bytes]) {
+    let r = ctx.shared.config.read().rewrite();
+    match r {
+        Ok(()) => ctx.out.ok(),
+        Err(e) => ctx.err(&format!("ERR {e}")),
+    }
+}
+
+fn help(ctx: &mut Ctx, _a: &[Bytes]) {
+    reply_help(
+        ctx,
+        "CONFIG",
+        &[
+            "GET <pattern>",
+            "    Return parameters matching the glob-like <pattern> and their values.",
+            "SET <directive> <value>",
+            "    Set the configuration <directive> to <value>.",
+            "RESETSTAT",
+            "    Reset statistics reported by the INFO command.",
+            "REWRITE",
+            "    Rewrite the configuration file.",
+        ],
+    );
+}

@@ -34,7 +34,11 @@ const DEFAULT: &[&str] = &[
 
 fn info(ctx: &mut Ctx, a: &[Bytes]) {
     let mut wanted: Vec<String> = a[1..].iter().map(|s| crate::util::lower(s)).collect();
-    if wanted.is_empty() || wanted.iter().any(|w| w == "default" || w == "all" || w == "everything") {
+    if wanted.is_empty()
+        || wanted
+            .iter()
+            .any(|w| w == "default" || w == "all" || w == "everything")
+    {
         wanted = DEFAULT.iter().map(|s| s.to_string()).collect();
     }
     let mut text = String::new();
@@ -55,7 +59,11 @@ fn info(ctx: &mut Ctx, a: &[Bytes]) {
             "replication" => replication(ctx, &mut text),
             "cpu" => cpu(&mut text),
             "cluster" => {
-                let _ = write!(text, "cluster_enabled:{}\r\n", u8::from(ctx.settings.cluster_enabled));
+                let _ = write!(
+                    text,
+                    "cluster_enabled:{}\r\n",
+                    u8::from(ctx.settings.cluster_enabled)
+                );
             }
             "keyspace" => keyspace(ctx, &mut text),
             _ => {}
@@ -81,8 +89,20 @@ fn server(ctx: &mut Ctx, t: &mut String) {
     let up = sh.started.elapsed().as_secs();
     line(t, "redis_version", super::REDIS_VERSION);
     line(t, "slotcache_version", env!("CARGO_PKG_VERSION"));
-    line(t, "redis_mode", if ctx.settings.cluster_enabled { "cluster" } else { "standalone" });
-    line(t, "os", format!("{} {}", std::env::consts::OS, std::env::consts::ARCH));
+    line(
+        t,
+        "redis_mode",
+        if ctx.settings.cluster_enabled {
+            "cluster"
+        } else {
+            "standalone"
+        },
+    );
+    line(
+        t,
+        "os",
+        format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
+    );
     line(t, "arch_bits", usize::BITS);
     line(t, "multiplexing_api", "epoll");
     line(t, "process_id", std::process::id());
@@ -93,13 +113,25 @@ fn server(ctx: &mut Ctx, t: &mut String) {
     line(t, "uptime_in_days", up / 86400);
     line(t, "hz", ctx.settings.hz);
     line(t, "configured_hz", ctx.settings.hz);
-    line(t, "lru_clock", crate::keyspace::clock::lru_now(ctx.now) & 0xFF_FFFF);
+    line(
+        t,
+        "lru_clock",
+        crate::keyspace::clock::lru_now(ctx.now) & 0xFF_FFFF,
+    );
     line(
         t,
         "executable",
-        std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
+        std::env::current_exe()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
     );
-    let file = sh.config.read().file.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+    let file = sh
+        .config
+        .read()
+        .file
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
     line(t, "config_file", file);
     line(t, "io_threads_active", 0);
 }
@@ -111,7 +143,11 @@ fn clients(ctx: &mut Ctx, t: &mut String) {
     line(t, "maxclients", ctx.settings.maxclients);
     line(t, "client_recent_max_input_buffer", 0);
     line(t, "client_recent_max_output_buffer", 0);
-    line(t, "blocked_clients", ctx.shared.blocked_clients.load(Ordering::Relaxed));
+    line(
+        t,
+        "blocked_clients",
+        ctx.shared.blocked_clients.load(Ordering::Relaxed),
+    );
     line(t, "tracking_clients", 0);
     line(t, "clients_in_timeout_table", 0);
 }
@@ -129,14 +165,22 @@ pub fn allocator_stats() -> (u64, u64) {
 pub fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
-        .and_then(|s| s.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()))
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<u64>().ok())
+        })
         .map_or(0, |pages| pages * 4096)
 }
 
 fn memory(ctx: &mut Ctx, t: &mut String) {
     let (used, resident) = allocator_stats();
     let rss = rss_bytes();
-    let peak = ctx.shared.memory_peak.fetch_max(used, Ordering::Relaxed).max(used);
+    let peak = ctx
+        .shared
+        .memory_peak
+        .fetch_max(used, Ordering::Relaxed)
+        .max(used);
     let dataset: usize = ctx.ks.dbs.iter().map(|d| d.memory()).sum();
     let h = crate::util::human_bytes;
     line(t, "used_memory", used);
@@ -145,20 +189,61 @@ fn memory(ctx: &mut Ctx, t: &mut String) {
     line(t, "used_memory_rss_human", h(rss));
     line(t, "used_memory_peak", peak);
     line(t, "used_memory_peak_human", h(peak));
-    line(t, "used_memory_peak_perc", format!("{:.2}%", if peak == 0 { 100.0 } else { used as f64 * 100.0 / peak as f64 }));
-    line(t, "used_memory_startup", ctx.shared.memory_startup.load(Ordering::Relaxed));
+    line(
+        t,
+        "used_memory_peak_perc",
+        format!(
+            "{:.2}%",
+            if peak == 0 {
+                100.0
+            } else {
+                used as f64 * 100.0 / peak as f64
+            }
+        ),
+    );
+    line(
+        t,
+        "used_memory_startup",
+        ctx.shared.memory_startup.load(Ordering::Relaxed),
+    );
     line(t, "used_memory_dataset", dataset);
-    line(t, "used_memory_dataset_perc", format!("{:.2}%", if used == 0 { 0.0 } else { dataset as f64 * 100.0 / used as f64 }));
+    line(
+        t,
+        "used_memory_dataset_perc",
+        format!(
+            "{:.2}%",
+            if used == 0 {
+                0.0
+            } else {
+                dataset as f64 * 100.0 / used as f64
+            }
+        ),
+    );
     line(t, "allocator_allocated", used);
     line(t, "allocator_resident", resident);
     line(t, "total_system_memory", total_system_memory());
     line(t, "maxmemory", ctx.settings.maxmemory);
     line(t, "maxmemory_human", h(ctx.settings.maxmemory));
     line(t, "maxmemory_policy", &ctx.settings.maxmemory_policy);
-    line(t, "mem_fragmentation_ratio", format!("{:.2}", if used == 0 { 0.0 } else { rss as f64 / used as f64 }));
+    line(
+        t,
+        "mem_fragmentation_ratio",
+        format!(
+            "{:.2}",
+            if used == 0 {
+                0.0
+            } else {
+                rss as f64 / used as f64
+            }
+        ),
+    );
     line(t, "mem_replication_backlog", ctx.ks.repl.backlog.len());
     line(t, "mem_clients_slaves", 0);
-    line(t, "mem_clients_normal", ctx.shared.clients.len() * 16 * 1024);
+    line(
+        t,
+        "mem_clients_normal",
+        ctx.shared.clients.len() * 16 * 1024,
+    );
     line(t, "mem_allocator", "jemalloc");
 }
 
@@ -168,7 +253,11 @@ fn total_system_memory() -> u64 {
         .and_then(|s| {
             s.lines()
                 .find(|l| l.starts_with("MemTotal:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()))
+                .and_then(|l| {
+                    l.split_whitespace()
+                        .nth(1)
+                        .and_then(|v| v.parse::<u64>().ok())
+                })
         })
         .map_or(0, |kb| kb * 1024)
 }
@@ -178,7 +267,11 @@ fn persistence(ctx: &mut Ctx, t: &mut String) {
     line(t, "async_loading", 0);
     line(t, "rdb_changes_since_last_save", ctx.ks.dirty);
     line(t, "rdb_bgsave_in_progress", 0);
-    line(t, "rdb_last_save_time", ctx.shared.last_save_unix.load(Ordering::Relaxed));
+    line(
+        t,
+        "rdb_last_save_time",
+        ctx.shared.last_save_unix.load(Ordering::Relaxed),
+    );
     line(t, "rdb_last_bgsave_status", "ok");
     line(t, "aof_enabled", 0);
     line(t, "aof_rewrite_in_progress", 0);
@@ -223,7 +316,11 @@ fn replication(ctx: &mut Ctx, t: &mut String) {
             line(t, "connected_slaves", replicas.len());
             let now = crate::replication::primary::mono_ms();
             for (i, r) in replicas.iter().enumerate() {
-                let state = if r.online.load(Ordering::Relaxed) { "online" } else { "wait_bgsave" };
+                let state = if r.online.load(Ordering::Relaxed) {
+                    "online"
+                } else {
+                    "wait_bgsave"
+                };
                 let lag = now.saturating_sub(r.last_ack_ms.load(Ordering::Relaxed)) / 1000;
                 line(
                     t,
@@ -243,13 +340,27 @@ fn replication(ctx: &mut Ctx, t: &mut String) {
             line(t, "master_port", up.port);
             let link = up.link_up.load(Ordering::Relaxed);
             line(t, "master_link_status", if link { "up" } else { "down" });
-            let io = crate::replication::primary::mono_ms().saturating_sub(up.last_io_ms.load(Ordering::Relaxed)) / 1000;
-            line(t, "master_last_io_seconds_ago", if link { io as i64 } else { -1 });
-            line(t, "master_sync_in_progress", u8::from(up.sync_in_progress.load(Ordering::Relaxed)));
+            let io = crate::replication::primary::mono_ms()
+                .saturating_sub(up.last_io_ms.load(Ordering::Relaxed))
+                / 1000;
+            line(
+                t,
+                "master_last_io_seconds_ago",
+                if link { io as i64 } else { -1 },
+            );
+            line(
+                t,
+                "master_sync_in_progress",
+                u8::from(up.sync_in_progress.load(Ordering::Relaxed)),
+            );
             line(t, "slave_read_repl_offset", repl.offset);
             line(t, "slave_repl_offset", repl.offset);
             line(t, "slave_priority", 100);
-            line(t, "slave_read_only", u8::from(ctx.settings.replica_read_only));
+            line(
+                t,
+                "slave_read_only",
+                u8::from(ctx.settings.replica_read_only),
+            );
             line(t, "replica_announced", 1);
             line(t, "connected_slaves", repl.replicas().count());
         }
@@ -261,7 +372,11 @@ fn replication(ctx: &mut Ctx, t: &mut String) {
     line(t, "second_repl_offset", repl.second_offset);
     line(t, "repl_backlog_active", u8::from(repl.active));
     line(t, "repl_backlog_size", repl.backlog.capacity());
-    line(t, "repl_backlog_first_byte_offset", repl.backlog.first_byte_offset(repl.offset));
+    line(
+        t,
+        "repl_backlog_first_byte_offset",
+        repl.backlog.first_byte_offset(repl.offset),
+    );
     line(t, "repl_backlog_histlen", repl.backlog.len());
 }
 

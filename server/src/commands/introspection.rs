@@ -1,5 +1,328 @@
-//! TODO-free placeholder: this family's commands are added by its owner.
+//! COMMAND: the command table as clients see it (redis-cli asks for COMMAND DOCS on connect;
+//! cluster clients use COMMAND / COMMAND GETKEYS to find keys).
 
-use super::table::CommandSpec;
+use super::table::{self, flags, CommandSpec, Keys};
+use super::{args, errors, reply_help, Ctx};
+use bytes::Bytes;
 
-pub static COMMANDS: &[CommandSpec] = &[];
+const C: u32 = flags::LOADING | flags::STALE;
+
+static SUBCOMMANDS: &[CommandSpec] = &[
+    CommandSpec::new(
+        "count",
+        2,
+        C,
+        Keys::None,
+        count,
+        "server",
+        "Returns a count of commands.",
+    ),
+    CommandSpec::new(
+        "list",
+        -2,
+        C,
+        Keys::None,
+        list,
+        "server",
+        "Returns a list of command names.",
+    ),
+    CommandSpec::new(
+        "info",
+        -2,
+        C,
+        Keys::None,
+        info,
+        "server",
+        "Returns information about one, multiple or all commands.",
+    ),
+    CommandSpec::new(
+        "docs",
+        -2,
+        C,
+        Keys::None,
+        docs,
+        "server",
+        "Returns documentary information about one, multiple or all commands.",
+    ),
+    CommandSpec::new(
+        "getkeys",
+        -3,
+        C,
+        Keys::None,
+        getkeys,
+        "server",
+        "Extracts the key names from an arbitrary command.",
+    ),
+    CommandSpec::new(
+        "getkeysandflags",
+        -3,
+        C,
+        Keys::None,
+        getkeysandflags,
+        "server",
+        "Extracts the key names and access flags for an arbitrary command.",
+    ),
+    CommandSpec::new(
+        "help",
+        2,
+        C,
+        Keys::None,
+        help,
+        "server",
+        "Returns helpful text about the different subcommands.",
+    ),
+];
+
+pub static COMMANDS: &[CommandSpec] = &[CommandSpec::container(
+    "command",
+    -1,
+    all_info,
+    "server",
+    "Returns detailed information about all commands.",
+    SUBCOMMANDS,
+)];
+
+/// `COMMAND` alone lists everything; with an unknown subcommand it errors as Redis does.
+fn all_info(ctx: &mut Ctx, a: &[Bytes]) {
+    if a.len() > 1 {
+        return super::unknown_sub(ctx, a);
+    }
+    let cmds = table::all();
+    ctx.out.array(cmds.len());
+    for c in cmds {
+        write_info(ctx, c, c.name);
+    }
+}
+
+fn flag_names(c: &CommandSpec) -> Vec<&'static str> {
+    let mut v: Vec<&str> = flags::NAMES
+        .iter()
+        .filter(|(f, _)| c.has(*f))
+        .map(|(_, n)| *n)
+        .collect();
+    if c.movable_keys() {
+        v.push("movablekeys");
+    }
+    v
+}
+
+/// One COMMAND INFO entry (Redis 7 layout: name, arity, flags, first, last, step, ACL
+/// categories, tips, key specs, subcommands).
+fn write_info(ctx: &mut Ctx, c: &CommandSpec, full_name: &str) {
+    let (first, last, step) = c.legacy_key_spec();
+    ctx.out.array(10);
+    ctx.out.bulk(full_name.as_bytes());
+    ctx.out.int(c.arity as i64);
+    let f = flag_names(c);
+    ctx.out.set(f.len());
+    for n in f {
+        ctx.out.simple(n);
+    }
+    ctx.out.int(first);
+    ctx.out.int(last);
+    ctx.out.int(step);
+    ctx.out.set(1);
+    ctx.out.simple(&format!("@{}", c.group));
+    ctx.out.array(0);
+    write_key_specs(ctx, c);
+    ctx.out.array(c.subcommands.len());
+    for s in c.subcommands {
+        write_info(ctx, s, &format!("{}|{}", c.name, s.name));
+    }
+}
+
+fn write_key_specs(ctx: &mut Ctx, c: &CommandSpec) {
+    let (first, last, step) = c.legacy_key_spec();
+    if first == 0 {
+        return ctx.out.array(0);
+    }
+    let write = c.has(flags::WRITE);
+    ctx.out.array(1);
+    ctx.out.map(3);
+    ctx.out.bulk(b"flags");
+    ctx.out.set(1);
+    ctx.out.simple(if write { "RW" } else { "RO" });
+    ctx.out.bulk(b"begin_search");
+    ctx.out.map(2);
+    ctx.out.bulk(b"type");
+    ctx.out.bulk(b"index");
+    ctx.out.bulk(b"spec");
+    ctx.out.map(1);
+    ctx.out.bulk(b"index");
+    ctx.out.int(first);
+    ctx.out.bulk(b"find_keys");
+    ctx.out.map(2);
+    ctx.out.bulk(b"type");
+    ctx.out.bulk(b"range");
+    ctx.out.bulk(b"spec");
+    ctx.out.map(3);
+    ctx.out.bulk(b"lastkey");
+    ctx.out.int(if last < 0 { last } else { last - first });
+    ctx.out.bulk(b"keystep");
+    ctx.out.int(step);
+    ctx.out.bulk(b"limit");
+    ctx.out.int(0);
+}
+
+fn count(ctx: &mut Ctx, _a: &[Bytes]) {
+    ctx.out.int(table::all().len() as i64);
+}
+
+fn list(ctx: &mut Ctx, a: &[Bytes]) {
+    let mut names: Vec<String> = Vec::new();
+    for c in table::all() {
+        names.push(c.name.to_string());
+        for s in c.subcommands {
+            names.push(format!("{}|{}", c.name, s.name));
+        }
+    }
+    if a.len() > 2 {
+        if a.len() != 5 || !args::is(&a[2], "FILTERBY") {
+            return ctx.err(errors::SYNTAX);
+        }
+        let what = String::from_utf8_lossy(&a[4]).into_owned();
+        if args::is(&a[3], "PATTERN") {
+            names.retain(|n| crate::util::glob_match(what.as_bytes(), n.as_bytes(), true));
+        } else if args::is(&a[3], "ACLCAT") {
+            let cat = what.trim_start_matches('@').to_ascii_lowercase();
+            names.retain(|n| {
+                table::lookup(n.split('|').next().unwrap_or("").as_bytes())
+                    .is_some_and(|c| c.group == cat)
+            });
+        } else if args::is(&a[3], "MODULE") {
+            names.clear();
+        } else {
+            return ctx.err(errors::SYNTAX);
+        }
+    }
+    ctx.out.bulks(names.iter());
+}
+
+/// Resolves `name` or `container|sub`.
+fn resolve(name: &[u8]) -> Option<(&'static CommandSpec, String)> {
+    let text = String::from_utf8_lossy(name).to_ascii_lowercase();
+    match text.split_once('|') {
+        Some((c, s)) => {
+            let cmd = table::lookup(c.as_bytes())?;
+            let sub = cmd.subcommand(s.as_bytes())?;
+            Some((sub, format!("{}|{}", cmd.name, sub.name)))
+        }
+        None => table::lookup(text.as_bytes()).map(|c| (c, c.name.to_string())),
+    }
+}
+
+fn info(ctx: &mut Ctx, a: &[Bytes]) {
+    if a.len() == 2 {
+        return all_info(ctx, &a[..1]);
+    }
+    ctx.out.array(a.len() - 2);
+    for n in &a[2..] {
+        match resolve(n) {
+            Some((c, full)) => write_info(ctx, c, &full),
+            None => ctx.out.null_array(),
+        }
+    }
+}
+
+fn write_doc(ctx: &mut Ctx, c: &CommandSpec, full: &str) {
+    ctx.out.bulk(full.as_bytes());
+    let has_subs = !c.subcommands.is_empty();
+    ctx.out.map(3 + usize::from(has_subs));
+    ctx.out.bulk(b"summary");
+    ctx.out.bulk(c.summary.as_bytes());
+    ctx.out.bulk(b"since");
+    ctx.out.bulk(b"1.0.0");
+    ctx.out.bulk(b"group");
+    ctx.out.bulk(c.group.as_bytes());
+    if has_subs {
+        ctx.out.bulk(b"subcommands");
+        ctx.out.map(c.subcommands.len());
+        for s in c.subcommands {
+            write_doc(ctx, s, &format!("{}|{}", c.name, s.name));
+        }
+    }
+}
+
+fn docs(ctx: &mut Ctx, a: &[Bytes]) {
+    let wanted: Vec<(&CommandSpec, String)> = if a.len() == 2 {
+        table::all()
+            .iter()
+            .map(|c| (*c, c.name.to_string()))
+            .collect()
+    } else {
+        a[2..].iter().filter_map(|n| resolve(n)).collect()
+    };
+    ctx.out.map(wanted.len());
+    for (c, full) in wanted {
+        write_doc(ctx, c, &full);
+    }
+}
+
+/// The keys of the command in `a[2..]`, or an error reply.
+fn keys_of(ctx: &mut Ctx, a: &[Bytes]) -> Option<(Vec<Bytes>, bool)> {
+    let cmd = &a[2..];
+    let Some(spec) = table::lookup(&cmd[0]) else {
+        ctx.err("ERR Invalid command specified");
+        return None;
+    };
+    let spec = match cmd.get(1).and_then(|s| spec.subcommand(s)) {
+        Some(sub) => sub,
+        None => spec,
+    };
+    if !spec.arity_ok(cmd.len()) {
+        ctx.err("ERR Invalid number of arguments specified for command");
+        return None;
+    }
+    let pos = spec.key_positions(cmd);
+    if pos.is_empty() {
+        ctx.err("ERR The command has no key arguments");
+        return None;
+    }
+    Some((
+        pos.into_iter()
+            .filter_map(|i| cmd.get(i).cloned())
+            .collect(),
+        spec.has(flags::WRITE),
+    ))
+}
+
+fn getkeys(ctx: &mut Ctx, a: &[Bytes]) {
+    if let Some((keys, _)) = keys_of(ctx, a) {
+        ctx.out.bulks(keys.iter());
+    }
+}
+
+fn getkeysandflags(ctx: &mut Ctx, a: &[Bytes]) {
+    if let Some((keys, write)) = keys_of(ctx, a) {
+        ctx.out.array(keys.len());
+        for k in keys {
+            ctx.out.array(2);
+            ctx.out.bulk(&k);
+            ctx.out.set(1);
+            ctx.out.simple(if write { "RW" } else { "RO" });
+        }
+    }
+}
+
+fn help(ctx: &mut Ctx, _a: &[Bytes]) {
+    reply_help(
+        ctx,
+        "COMMAND",
+        &[
+            "(no subcommand)",
+            "    Return details about all commands.",
+            "COUNT",
+            "    Return the total number of commands in this server.",
+            "LIST [FILTERBY (MODULE <module-name>|ACLCAT <category>|PATTERN <pattern>)]",
+            "    Return a list of all commands in this server.",
+            "INFO [<command-name> ...]",
+            "    Return details about multiple commands.",
+            "DOCS [<command-name> ...]",
+            "    Return documentation details about multiple commands.",
+            "GETKEYS <full-command>",
+            "    Return the keys from a full command.",
+            "GETKEYSANDFLAGS <full-command>",
+            "    Return the keys and the access flags from a full command.",
+        ],
+    );
+}

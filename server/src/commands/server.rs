@@ -1,5 +1,141 @@
-//! TODO-free placeholder: this family's commands are added by its owner.
+//! Server commands: FLUSHALL, FLUSHDB, TIME, LASTSAVE, SHUTDOWN.
 
-use super::table::CommandSpec;
+use super::table::{flags::*, CommandSpec, Keys};
+use super::{args, errors, Ctx};
+use bytes::Bytes;
 
-pub static COMMANDS: &[CommandSpec] = &[];
+pub static COMMANDS: &[CommandSpec] = &[
+    CommandSpec::new(
+        "flushall",
+        -1,
+        WRITE,
+        Keys::None,
+        flushall,
+        "server",
+        "Removes all keys from all databases.",
+    ),
+    CommandSpec::new(
+        "flushdb",
+        -1,
+        WRITE,
+        Keys::None,
+        flushdb,
+        "server",
+        "Remove all keys from the current database.",
+    ),
+    CommandSpec::new(
+        "time",
+        1,
+        LOADING | STALE | FAST,
+        Keys::None,
+        time,
+        "server",
+        "Returns the server time.",
+    ),
+    CommandSpec::new(
+        "lastsave",
+        1,
+        LOADING | STALE | FAST,
+        Keys::None,
+        lastsave,
+        "server",
+        "Returns the Unix timestamp of the last successful save to disk.",
+    ),
+    CommandSpec::new(
+        "shutdown",
+        -1,
+        ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | ALLOW_BUSY,
+        Keys::None,
+        shutdown,
+        "server",
+        "Synchronously saves the database(s) to disk and shuts down the Redis server.",
+    ),
+];
+
+/// `SYNC` / `ASYNC` (or nothing): whether to free the old data off the command path.
+fn flush_mode(ctx: &mut Ctx, a: &[Bytes]) -> Option<bool> {
+    match a.get(1) {
+        None => Some(false),
+        Some(m) if a.len() == 2 && args::is(m, "ASYNC") => Some(true),
+        Some(m) if a.len() == 2 && args::is(m, "SYNC") => Some(false),
+        Some(_) => {
+            ctx.err(errors::SYNTAX);
+            None
+        }
+    }
+}
+
+/// Drops a detached database, on another thread when asked to (large datasets take a while
+/// to free and the keyspace lock is held meanwhile otherwise).
+fn dispose(old: Vec<crate::keyspace::Db>, lazy: bool) {
+    if lazy {
+        let spawned = std::thread::Builder::new()
+            .name("lazyfree".into())
+            .spawn(move || drop(old));
+        if let Err(e) = spawned {
+            tracing::warn!("could not start a lazyfree thread ({e}); freeing inline");
+        }
+    }
+}
+
+fn flushall(ctx: &mut Ctx, a: &[Bytes]) {
+    let Some(lazy) = flush_mode(ctx, a) else {
+        return;
+    };
+    let mut old = Vec::new();
+    let mut n = 0;
+    for db in ctx.ks.dbs.iter_mut() {
+        n += db.len() as u64;
+        old.push(db.take());
+    }
+    dispose(old, lazy);
+    ctx.dirty(n.max(1));
+    ctx.out.ok();
+}
+
+fn flushdb(ctx: &mut Ctx, a: &[Bytes]) {
+    let Some(lazy) = flush_mode(ctx, a) else {
+        return;
+    };
+    let db = ctx.db();
+    let n = db.len() as u64;
+    let old = db.take();
+    dispose(vec![old], lazy);
+    ctx.dirty(n.max(1));
+    ctx.out.ok();
+}
+
+fn time(ctx: &mut Ctx, _a: &[Bytes]) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    ctx.out.array(2);
+    ctx.out.bulk(now.as_secs().to_string().as_bytes());
+    ctx.out.bulk(now.subsec_micros().to_string().as_bytes());
+}
+
+fn lastsave(ctx: &mut Ctx, _a: &[Bytes]) {
+    let t = ctx
+        .shared
+        .last_save_unix
+        .load(std::sync::atomic::Ordering::Relaxed);
+    ctx.out.int(t as i64);
+}
+
+fn shutdown(ctx: &mut Ctx, a: &[Bytes]) {
+    let mut abort = false;
+    for opt in &a[1..] {
+        let o = crate::util::lower(opt);
+        match o.as_str() {
+            "nosave" | "save" | "now" | "force" => {}
+            "abort" => abort = true,
+            _ => return ctx.err(errors::SYNTAX),
+        }
+    }
+    if abort {
+        return ctx.err("ERR No shutdown in progress.");
+    }
+    tracing::info!("User requested shutdown...");
+    ctx.conn.shutdown_requested = true;
+    ctx.conn.close_after_reply = true;
+}

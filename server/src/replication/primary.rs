@@ -64,6 +64,7 @@ pub async fn serve_link(
     mut inbuf: BytesMut,
     link: Arc<ReplicaLink>,
     mut rx: mpsc::UnboundedReceiver<Bytes>,
+    handle: Arc<crate::clients::ClientHandle>,
 ) {
     let mut parser = RequestParser::new();
     let mut shutdown = shared.shutdown.subscribe();
@@ -121,6 +122,7 @@ pub async fn serve_link(
                 }
             }
             _ = shutdown.changed() => break,
+            _ = handle.kill.notified() => break,
         }
     }
     link.closed.store(true, Ordering::Relaxed);
