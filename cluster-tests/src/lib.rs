@@ -71,7 +71,8 @@ pub struct Node {
 }
 
 impl Node {
-    /// Starts a node with the given extra options (`["--maxmemory", "10mb"]`).
+    /// Starts a node with the given extra options (`["--maxmemory", "10mb"]`); a first
+    /// element that is not an option is a config file path.
     pub fn start(extra: &[&str]) -> Node {
         Self::try_start(extra).unwrap_or_else(|e| panic!("could not start slotcache-server: {e}"))
     }
@@ -89,7 +90,14 @@ impl Node {
                 .prefix("slotcache-test-")
                 .tempdir_in(scratch_root())
                 .map_err(|e| e.to_string())?;
-            let mut args: Vec<String> = vec![
+            // A leading non-option argument is a config file, which redis-server style
+            // command lines take first.
+            let (conf, extra) = match extra.split_first() {
+                Some((first, rest)) if !first.starts_with("--") => (Some(first.to_string()), rest),
+                _ => (None, extra),
+            };
+            let mut args: Vec<String> = conf.into_iter().collect();
+            args.extend::<Vec<String>>(vec![
                 "--port".into(),
                 port.to_string(),
                 "--bind".into(),
@@ -102,7 +110,7 @@ impl Node {
                 dir.path().join("server.log").display().to_string(),
                 "--loglevel".into(),
                 "verbose".into(),
-            ];
+            ]);
             args.extend(extra.iter().map(|s| s.to_string()));
             let mut node = Node {
                 port,

@@ -1,0 +1,352 @@
+//! The wire protocol and connection handling through stock clients and raw sockets: RESP3,
+//! inline commands, deep pipelines, malformed and oversized input, limits, AUTH, CLIENT.
+
+use cluster_tests::{info_field, raw_exchange, run_tool, wait_for, Node};
+use std::io::{Read, Write};
+use std::time::Duration;
+
+#[test]
+fn resp3_through_redis_cli_and_the_redis_crate() {
+    let node = Node::start(&[]);
+    let (ok, out) = node.cli(&["-3", "HELLO", "3"]);
+    assert!(ok && out.contains("proto") && out.contains('3'), "{out}");
+    let mut c = node.client_resp3();
+    let _: () = redis::cmd("SET").arg("k").arg("v").query(&mut c).unwrap();
+    let v: String = redis::cmd("GET").arg("k").query(&mut c).unwrap();
+    assert_eq!(v, "v");
+    // A map reply arrives as a map.
+    let cfg: redis::Value = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("hz")
+        .query(&mut c)
+        .unwrap();
+    assert!(matches!(cfg, redis::Value::Map(_)), "{cfg:?}");
+    // Raw: a RESP3 null for a missing key.
+    let mut s = node.raw();
+    let got = raw_exchange(&mut s, b"HELLO 3\r\n", 10);
+    assert!(
+        got.starts_with(b"%7\r\n"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    std::thread::sleep(Duration::from_millis(50));
+    let got = raw_exchange(&mut s, b"GET missing\r\n", 3);
+    assert_eq!(got, b"_\r\n");
+}
+
+#[test]
+fn hello_authenticates_and_names_the_connection() {
+    let node = Node::start(&["--requirepass", "pw"]);
+    let mut s = node.raw();
+    let got = raw_exchange(&mut s, b"GET k\r\n", 10);
+    assert_eq!(got, b"-NOAUTH Authentication required.\r\n");
+    let got = raw_exchange(&mut s, b"AUTH wrong\r\n", 10);
+    assert_eq!(
+        got,
+        b"-WRONGPASS invalid username-password pair or user is disabled.\r\n"
+    );
+    let got = raw_exchange(&mut s, b"HELLO 3 AUTH default pw SETNAME me\r\n", 20);
+    assert!(got.starts_with(b"%7"), "{}", String::from_utf8_lossy(&got));
+    std::thread::sleep(Duration::from_millis(50));
+    let got = raw_exchange(&mut s, b"CLIENT GETNAME\r\n", 8);
+    assert_eq!(got, b"$2\r\nme\r\n");
+}
+
+#[test]
+fn inline_commands_with_quotes_work_over_a_raw_socket() {
+    let node = Node::start(&[]);
+    let mut s = node.raw();
+    let got = raw_exchange(&mut s, b"SET greeting \"hello world\"\r\n", 5);
+    assert_eq!(got, b"+OK\r\n");
+    let got = raw_exchange(&mut s, b"GET greeting\r\n", 17);
+    assert_eq!(got, b"$11\r\nhello world\r\n");
+    let got = raw_exchange(&mut s, b"PING\n", 7);
+    assert_eq!(got, b"+PONG\r\n");
+}
+
+#[test]
+fn a_pipeline_of_10k_commands_gets_every_reply_in_order() {
+    let node = Node::start(&[]);
+    let mut c = node.client();
+    let mut p = redis::pipe();
+    for i in 0..10_000 {
+        p.cmd("INCR").arg("counter");
+        p.cmd("SET").arg(format!("k{i}")).arg(i).ignore();
+    }
+    let replies: Vec<i64> = p.query(&mut c).unwrap();
+    assert_eq!(replies.len(), 10_000);
+    assert!(replies.iter().enumerate().all(|(i, v)| *v == i as i64 + 1));
+    let n: i64 = redis::cmd("DBSIZE").query(&mut c).unwrap();
+    assert_eq!(n, 10_001);
+}
+
+#[test]
+fn malformed_requests_get_protocol_errors_and_only_that_connection_closes() {
+    let node = Node::start(&[]);
+    let cases: &[(&[u8], &str)] = &[
+        (
+            b"*abc\r\n",
+            "-ERR Protocol error: invalid multibulk length\r\n",
+        ),
+        (
+            b"*1\r\n$-5\r\n",
+            "-ERR Protocol error: invalid bulk length\r\n",
+        ),
+        (
+            b"*1\r\nfoo\r\n",
+            "-ERR Protocol error: expected '$', got 'f'\r\n",
+        ),
+        (
+            b"SET k \"unbalanced\r\n",
+            "-ERR Protocol error: unbalanced quotes in request\r\n",
+        ),
+    ];
+    let mut healthy = node.client();
+    for (input, want) in cases {
+        let mut s = node.raw();
+        let got = raw_exchange(&mut s, input, 200);
+        assert_eq!(String::from_utf8_lossy(&got), *want);
+        // The connection is closed by the server.
+        let mut buf = [0u8; 8];
+        assert!(matches!(s.read(&mut buf), Ok(0) | Err(_)));
+        let pong: String = redis::cmd("PING").query(&mut healthy).unwrap();
+        assert_eq!(pong, "PONG");
+    }
+}
+
+#[test]
+fn oversized_bulk_is_refused_before_the_body_is_sent() {
+    let node = Node::start(&[]);
+    let mut c = node.client();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("proto-max-bulk-len")
+        .arg("1mb")
+        .query(&mut c)
+        .unwrap();
+    let mut s = node.raw();
+    // Only the header of a 2 MB argument: the error comes back without the body.
+    let got = raw_exchange(&mut s, b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2097152\r\n", 100);
+    assert_eq!(got, b"-ERR Protocol error: invalid bulk length\r\n");
+    let pong: String = redis::cmd("PING").query(&mut c).unwrap();
+    assert_eq!(pong, "PONG");
+}
+
+#[test]
+fn query_buffer_limit_closes_a_runaway_client() {
+    let node = Node::start(&["--client-query-buffer-limit", "1mb"]);
+    let mut s = node.raw();
+    let _ = s.write_all(b"*2\r\n$3\r\nGET\r\n$3000000\r\n");
+    let chunk = vec![b'x'; 64 * 1024];
+    let mut closed = false;
+    for _ in 0..100 {
+        if s.write_all(&chunk).is_err() {
+            closed = true;
+            break;
+        }
+    }
+    if !closed {
+        let mut buf = [0u8; 16];
+        s.set_read_timeout(Some(Duration::from_secs(2))).ok();
+        closed = matches!(s.read(&mut buf), Ok(0) | Err(_));
+    }
+    assert!(closed, "connection over the query buffer limit stayed open");
+    let pong: String = redis::cmd("PING").query(&mut node.client()).unwrap();
+    assert_eq!(pong, "PONG");
+}
+
+#[test]
+fn maxclients_refuses_the_connection_over_the_limit() {
+    let node = Node::start(&["--maxclients", "3"]);
+    let _a = node.raw();
+    let _b = node.raw();
+    let mut c = node.raw();
+    let got = raw_exchange(&mut c, b"PING\r\n", 7);
+    assert_eq!(got, b"+PONG\r\n");
+    let mut d = node.raw();
+    let got = raw_exchange(&mut d, b"PING\r\n", 100);
+    assert_eq!(got, b"-ERR max number of clients reached\r\n");
+}
+
+#[test]
+fn client_kill_reply_and_list_work_across_connections() {
+    let node = Node::start(&[]);
+    let mut a = node.client();
+    let mut b = node.client();
+    let b_id: i64 = redis::cmd("CLIENT").arg("ID").query(&mut b).unwrap();
+    let _: () = redis::cmd("CLIENT")
+        .arg("SETNAME")
+        .arg("victim")
+        .query(&mut b)
+        .unwrap();
+    let list: String = redis::cmd("CLIENT").arg("LIST").query(&mut a).unwrap();
+    assert!(list.contains("name=victim"), "{list}");
+    let killed: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("ID")
+        .arg(b_id)
+        .query(&mut a)
+        .unwrap();
+    assert_eq!(killed, 1);
+    let gone = wait_for(Duration::from_secs(5), || {
+        redis::cmd("PING")
+            .query::<String>(&mut b)
+            .is_err()
+            .then_some(())
+    });
+    assert!(gone.is_some(), "killed client still served");
+    // CLIENT REPLY OFF / ON and SKIP over a raw socket.
+    let mut s = node.raw();
+    let got = raw_exchange(
+        &mut s,
+        b"CLIENT REPLY OFF\r\nSET x 1\r\nCLIENT REPLY ON\r\n",
+        5,
+    );
+    assert_eq!(got, b"+OK\r\n");
+    let got = raw_exchange(&mut s, b"CLIENT REPLY SKIP\r\nSET y 1\r\nGET x\r\n", 7);
+    assert_eq!(got, b"$1\r\n1\r\n");
+    let got = raw_exchange(&mut s, b"CLIENT NOSUCH\r\n", 10);
+    assert!(String::from_utf8_lossy(&got).starts_with("-ERR unknown subcommand 'NOSUCH'"));
+}
+
+#[test]
+fn select_and_databases_follow_redis() {
+    let node = Node::start(&["--databases", "4"]);
+    let mut c = node.client();
+    let _: () = redis::cmd("SELECT").arg(3).query(&mut c).unwrap();
+    let _: () = redis::cmd("SET").arg("k").arg("db3").query(&mut c).unwrap();
+    let err = redis::cmd("SELECT").arg(4).query::<()>(&mut c).unwrap_err();
+    assert!(err.to_string().contains("DB index is out of range"));
+    let _: () = redis::cmd("SELECT").arg(0).query(&mut c).unwrap();
+    let v: Option<String> = redis::cmd("GET").arg("k").query(&mut c).unwrap();
+    assert_eq!(v, None);
+    let info: String = redis::cmd("INFO").arg("keyspace").query(&mut c).unwrap();
+    assert!(info.contains("db3:keys=1,expires=0"), "{info}");
+}
+
+#[test]
+fn info_and_command_introspection_answer_what_tools_ask() {
+    let node = Node::start(&[]);
+    let mut c = node.client();
+    let info: String = redis::cmd("INFO").query(&mut c).unwrap();
+    for f in [
+        "redis_version",
+        "tcp_port",
+        "connected_clients",
+        "used_memory",
+        "used_memory_rss",
+        "maxmemory_policy",
+        "total_commands_processed",
+        "keyspace_hits",
+        "role",
+        "master_repl_offset",
+        "used_cpu_sys",
+        "cluster_enabled",
+    ] {
+        assert!(info_field(&info, f).is_some(), "INFO lacks {f}");
+    }
+    let count: i64 = redis::cmd("COMMAND").arg("COUNT").query(&mut c).unwrap();
+    assert!(count > 100);
+    let keys: Vec<String> = redis::cmd("COMMAND")
+        .arg("GETKEYS")
+        .arg("MSET")
+        .arg("a")
+        .arg("1")
+        .arg("b")
+        .arg("2")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(keys, vec!["a", "b"]);
+    let err = redis::cmd("COMMAND")
+        .arg("GETKEYS")
+        .arg("PING")
+        .query::<Vec<String>>(&mut c)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("The command has no key arguments"),
+        "{err}"
+    );
+    // redis-cli asks for COMMAND DOCS on connect, in RESP2 and RESP3.
+    let (ok, out) = node.cli(&["-3", "COMMAND", "DOCS", "get"]);
+    assert!(ok && out.contains("summary"), "{out}");
+    let (ok, out) = node.cli(&["COMMAND", "INFO", "get"]);
+    assert!(ok && out.contains("readonly"), "{out}");
+}
+
+#[test]
+fn config_set_get_rewrite_round_trip_and_unknown_options_fail_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("slotcache.conf");
+    std::fs::write(&conf, "# my settings\nhz 10\n").unwrap();
+    let node = Node::start(&[conf.to_str().unwrap()]);
+    let mut c = node.client();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory")
+        .arg("100mb")
+        .arg("maxmemory-policy")
+        .arg("allkeys-lru")
+        .query(&mut c)
+        .unwrap();
+    let got: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("maxmemory")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(got, vec!["maxmemory", "104857600"]);
+    let err = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("port")
+        .arg("1")
+        .query::<()>(&mut c)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("can't set immutable config"),
+        "{err}"
+    );
+    let err = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("hz")
+        .arg("20")
+        .arg("maxmemory")
+        .arg("lots")
+        .query::<()>(&mut c)
+        .unwrap_err();
+    assert!(err.to_string().contains("maxmemory"), "{err}");
+    let hz: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("hz")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(hz[1], "10", "a failed CONFIG SET must change nothing");
+    let _: () = redis::cmd("CONFIG").arg("REWRITE").query(&mut c).unwrap();
+    let text = std::fs::read_to_string(&conf).unwrap();
+    assert!(
+        text.contains("# my settings")
+            && text.contains("maxmemory 104857600")
+            && text.contains("maxmemory-policy allkeys-lru"),
+        "{text}"
+    );
+    let err = Node::try_start(&["--frobnicate", "yes"]).err().unwrap();
+    assert!(err.contains("frobnicate"), "{err}");
+    // Options Redis users pass routinely are accepted.
+    let ok = Node::try_start(&["--save", "", "--appendonly", "no", "--daemonize", "no"]);
+    assert!(ok.is_ok());
+}
+
+#[test]
+fn shutdown_and_sigterm_exit_zero() {
+    let mut node = Node::start(&[]);
+    let (_, _) = run_tool(
+        "redis-cli",
+        &["-p", &node.port.to_string(), "SHUTDOWN"],
+        None,
+    );
+    let status = node
+        .wait_exit(10)
+        .expect("node did not exit after SHUTDOWN");
+    assert!(status.success(), "{status:?}");
+    let mut node = Node::start(&[]);
+    let status = node.terminate().expect("exit");
+    assert!(status.success());
+}
