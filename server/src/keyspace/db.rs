@@ -569,8 +569,8 @@ mod tests {
     #[test]
     fn set_get_remove_and_counts() {
         let mut db = Db::new(KeyHasher::default());
-        assert!(db.set(b"a", s("1"), Ttl::Persist, 0).is_none());
-        assert!(db.set(b"a", s("2"), Ttl::At(100), 0).is_some());
+        assert!(!db.set(b"a", s("1"), Ttl::Persist, 0));
+        assert!(db.set(b"a", s("2"), Ttl::At(100), 0));
         assert_eq!(db.len(), 1);
         assert_eq!(db.volatile_len(), 1);
         assert_eq!(db.read(b"a", 50).map(|e| e.value.clone()), Some(s("2")));

@@ -1015,34 +1015,4 @@ mod tests {
         b.digest_into(&mut h2);
         assert_ne!(h1.digest(), h2.digest());
     }
-
-    /// DUMP/replication payload: count, then each item length-prefixed.
-    pub fn write_payload(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&(self.items.len() as u32).to_le_bytes());
-        for i in &self.items {
-            out.extend_from_slice(&(i.len() as u32).to_le_bytes());
-            out.extend_from_slice(i);
-        }
-    }
-
-    /// Decodes [`Self::write_payload`]; `None` on truncated or malformed input.
-    pub fn read_payload(input: &[u8]) -> Option<(Self, usize)> {
-        let n = u32::from_le_bytes(input.get(..4)?.try_into().ok()?) as usize;
-        let mut at = 4;
-        let mut items = Vec::new();
-        for _ in 0..n {
-            let len = u32::from_le_bytes(input.get(at..at + 4)?.try_into().ok()?) as usize;
-            at += 4;
-            items.push(crate::keyspace::SmallBytes::new(input.get(at..at + len)?));
-            at += len;
-        }
-        Some((Self { items }, at))
-    }
-
-    /// Feeds the value into a dataset digest.
-    pub fn digest_into(&self, h: &mut sha1_smol::Sha1) {
-        for i in &self.items {
-            h.update(i);
-        }
-    }
 }
