@@ -221,7 +221,12 @@ impl HashValue {
     /// A listpack is small enough to return whole, as Redis does. In a hashtable the cursor
     /// is a position: pairs are visited from the top down, and since deletes only move the
     /// last pair into a hole, every pair present for the whole scan is visited.
-    pub fn scan(&self, cursor: u64, count: usize, mut visit: impl FnMut(&[u8], &[u8])) -> u64 {
+    pub fn scan<'a>(
+        &'a self,
+        cursor: u64,
+        count: usize,
+        mut visit: impl FnMut(&'a [u8], &'a [u8]),
+    ) -> u64 {
         match &self.repr {
             Repr::Listpack(p) => {
                 lp_pairs(p).for_each(|(f, v)| visit(f, v));

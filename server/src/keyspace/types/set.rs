@@ -262,7 +262,7 @@ impl SetValue {
     /// One SSCAN step: visits about `count` members and returns the next cursor (0 when
     /// done). Compact encodings are returned whole, as Redis does; a hashtable is walked by
     /// position from the top down, which deletes (swap-with-last) never disturb.
-    pub fn scan(&self, cursor: u64, count: usize, mut visit: impl FnMut(Elem<'_>)) -> u64 {
+    pub fn scan<'a>(&'a self, cursor: u64, count: usize, mut visit: impl FnMut(Elem<'a>)) -> u64 {
         match &self.repr {
             Repr::Table(t) => {
                 let top = if cursor == 0 {
