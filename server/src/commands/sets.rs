@@ -65,7 +65,7 @@ pub fn random_count(arg: &[u8]) -> Result<i64, String> {
     let n = args::int(arg).ok_or_else(|| errors::NOT_INT.to_string())?;
     if n == i64::MIN {
         return Err(format!(
-            "ERR value is out of range, must be between {} and {}",
+            "ERR value is out of range, value must between {} and {}",
             -i64::MAX,
             i64::MAX
         ));
@@ -325,9 +325,8 @@ fn spop(ctx: &mut Ctx, a: &[Bytes]) {
     }
     let count = match a.get(2).map(|c| args::int(c)) {
         None => None,
-        Some(None) => return ctx.err(errors::NOT_INT),
-        Some(Some(c)) if c < 0 => return ctx.err("ERR value is out of range, must be positive"),
-        Some(Some(c)) => Some(c as u64),
+        Some(Some(c)) if c >= 0 => Some(c as u64),
+        Some(_) => return ctx.err("ERR value is out of range, must be positive"),
     };
     let db = ctx.db();
     let s = match lookup_mut(db, &a[1], now) {
@@ -506,8 +505,7 @@ fn sintercard(ctx: &mut Ctx, a: &[Bytes]) {
         if args::is(&a[i], "limit") && i + 1 < a.len() {
             match args::int(&a[i + 1]) {
                 Some(n) if n >= 0 => limit = n as usize,
-                Some(_) => return ctx.err("ERR LIMIT can't be negative"),
-                None => return ctx.err(errors::NOT_INT),
+                _ => return ctx.err("ERR LIMIT can't be negative"),
             }
             i += 2;
         } else {
