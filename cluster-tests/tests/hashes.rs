@@ -10,8 +10,7 @@ fn q<T: FromRedisValue>(c: &mut Connection, args: &[&str]) -> T {
     for a in &args[1..] {
         cmd.arg(*a);
     }
-    cmd.query(c)
-        .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+    cmd.query(c).unwrap_or_else(|e| panic!("{args:?}: {e}"))
 }
 
 /// The full error text (`CODE detail`) a command answers.
@@ -50,24 +49,42 @@ fn hset_hget_hmget_hmset_and_counts_of_new_fields() {
     assert_eq!(q::<i64>(&mut c, &["HSET", "h", "a", "1", "b", "2"]), 2);
     assert_eq!(q::<i64>(&mut c, &["HSET", "h", "a", "10", "c", "3"]), 1);
     assert_eq!(q::<String>(&mut c, &["HMSET", "h", "d", "4"]), "OK");
-    assert_eq!(q::<Option<String>>(&mut c, &["HGET", "h", "a"]), Some("10".into()));
+    assert_eq!(
+        q::<Option<String>>(&mut c, &["HGET", "h", "a"]),
+        Some("10".into())
+    );
     assert_eq!(q::<Option<String>>(&mut c, &["HGET", "h", "zz"]), None);
     assert_eq!(q::<Option<String>>(&mut c, &["HGET", "nokey", "a"]), None);
     let got: Vec<Option<String>> = q(&mut c, &["HMGET", "h", "a", "zz", "d"]);
     assert_eq!(got, vec![Some("10".into()), None, Some("4".into())]);
     let got: Vec<Option<String>> = q(&mut c, &["HMGET", "nokey", "a", "b"]);
     assert_eq!(got, vec![None, None]);
-    assert_eq!(err(&mut c, &["HSET", "h", "a"]), "ERR wrong number of arguments for 'hset' command");
-    assert_eq!(err(&mut c, &["HSET", "h", "a", "1", "b"]), "ERR wrong number of arguments for 'hset' command");
-    assert_eq!(err(&mut c, &["HMSET", "h", "a", "1", "b"]), "ERR wrong number of arguments for 'hmset' command");
+    assert_eq!(
+        err(&mut c, &["HSET", "h", "a"]),
+        "ERR wrong number of arguments for 'hset' command"
+    );
+    assert_eq!(
+        err(&mut c, &["HSET", "h", "a", "1", "b"]),
+        "ERR wrong number of arguments for 'hset' command"
+    );
+    assert_eq!(
+        err(&mut c, &["HMSET", "h", "a", "1", "b"]),
+        "ERR wrong number of arguments for 'hmset' command"
+    );
     assert_eq!(q::<i64>(&mut c, &["HSETNX", "h", "a", "99"]), 0);
     assert_eq!(q::<i64>(&mut c, &["HSETNX", "h", "e", "5"]), 1);
     assert_eq!(q::<i64>(&mut c, &["HSETNX", "new", "f", "v"]), 1);
-    assert_eq!(q::<Option<String>>(&mut c, &["HGET", "h", "a"]), Some("10".into()));
+    assert_eq!(
+        q::<Option<String>>(&mut c, &["HGET", "h", "a"]),
+        Some("10".into())
+    );
     assert_eq!(q::<String>(&mut c, &["TYPE", "h"]), "hash");
     let empty_field: i64 = q(&mut c, &["HSET", "h", "", ""]);
     assert_eq!(empty_field, 1);
-    assert_eq!(q::<Option<String>>(&mut c, &["HGET", "h", ""]), Some(String::new()));
+    assert_eq!(
+        q::<Option<String>>(&mut c, &["HGET", "h", ""]),
+        Some(String::new())
+    );
 }
 
 #[test]
@@ -108,8 +125,14 @@ fn hlen_hstrlen_hexists_hkeys_hvals_hgetall() {
     assert_eq!(all["a"], "hello");
     assert!(q::<Vec<String>>(&mut c, &["HKEYS", "nokey"]).is_empty());
     assert!(q::<Vec<String>>(&mut c, &["HVALS", "nokey"]).is_empty());
-    assert_eq!(q::<Value>(&mut c, &["HGETALL", "nokey"]), Value::Array(vec![]));
-    assert_eq!(err(&mut c, &["HLEN"]), "ERR wrong number of arguments for 'hlen' command");
+    assert_eq!(
+        q::<Value>(&mut c, &["HGETALL", "nokey"]),
+        Value::Array(vec![])
+    );
+    assert_eq!(
+        err(&mut c, &["HLEN"]),
+        "ERR wrong number of arguments for 'hlen' command"
+    );
 }
 
 #[test]
@@ -118,10 +141,19 @@ fn hgetall_is_a_map_in_resp3_and_a_flat_array_in_resp2() {
     let mut c3 = node.client_resp3();
     q::<i64>(&mut c3, &["HSET", "h", "f", "v"]);
     let bulk = |s: &str| Value::BulkString(s.as_bytes().to_vec());
-    assert_eq!(q::<Value>(&mut c3, &["HGETALL", "h"]), Value::Map(vec![(bulk("f"), bulk("v"))]));
-    assert_eq!(q::<Value>(&mut c3, &["HGETALL", "nokey"]), Value::Map(vec![]));
+    assert_eq!(
+        q::<Value>(&mut c3, &["HGETALL", "h"]),
+        Value::Map(vec![(bulk("f"), bulk("v"))])
+    );
+    assert_eq!(
+        q::<Value>(&mut c3, &["HGETALL", "nokey"]),
+        Value::Map(vec![])
+    );
     let mut c2 = node.client();
-    assert_eq!(q::<Value>(&mut c2, &["HGETALL", "h"]), Value::Array(vec![bulk("f"), bulk("v")]));
+    assert_eq!(
+        q::<Value>(&mut c2, &["HGETALL", "h"]),
+        Value::Array(vec![bulk("f"), bulk("v")])
+    );
 }
 
 #[test]
@@ -130,20 +162,68 @@ fn hincrby_and_hincrbyfloat_with_their_errors() {
     let mut c = node.client();
     assert_eq!(q::<i64>(&mut c, &["HINCRBY", "h", "n", "5"]), 5);
     assert_eq!(q::<i64>(&mut c, &["HINCRBY", "h", "n", "-7"]), -2);
-    assert_eq!(err(&mut c, &["HINCRBY", "h", "n", "x"]), "ERR value is not an integer or out of range");
-    q::<i64>(&mut c, &["HSET", "h", "s", "abc", "m", "9223372036854775807", "sp", " 1"]);
-    assert_eq!(err(&mut c, &["HINCRBY", "h", "s", "1"]), "ERR hash value is not an integer");
-    assert_eq!(err(&mut c, &["HINCRBY", "h", "sp", "1"]), "ERR hash value is not an integer");
-    assert_eq!(err(&mut c, &["HINCRBY", "h", "m", "1"]), "ERR increment or decrement would overflow");
-    assert_eq!(q::<String>(&mut c, &["HINCRBYFLOAT", "h", "f", "10.5"]), "10.5");
-    assert_eq!(q::<String>(&mut c, &["HINCRBYFLOAT", "h", "f", "0.1"]), "10.6");
-    assert_eq!(q::<String>(&mut c, &["HINCRBYFLOAT", "h", "f", "-0.6"]), "10");
-    assert_eq!(q::<String>(&mut c, &["HINCRBYFLOAT", "h", "e", "5.0e3"]), "5000");
+    assert_eq!(
+        err(&mut c, &["HINCRBY", "h", "n", "x"]),
+        "ERR value is not an integer or out of range"
+    );
+    q::<i64>(
+        &mut c,
+        &[
+            "HSET",
+            "h",
+            "s",
+            "abc",
+            "m",
+            "9223372036854775807",
+            "sp",
+            " 1",
+        ],
+    );
+    assert_eq!(
+        err(&mut c, &["HINCRBY", "h", "s", "1"]),
+        "ERR hash value is not an integer"
+    );
+    assert_eq!(
+        err(&mut c, &["HINCRBY", "h", "sp", "1"]),
+        "ERR hash value is not an integer"
+    );
+    assert_eq!(
+        err(&mut c, &["HINCRBY", "h", "m", "1"]),
+        "ERR increment or decrement would overflow"
+    );
+    assert_eq!(
+        q::<String>(&mut c, &["HINCRBYFLOAT", "h", "f", "10.5"]),
+        "10.5"
+    );
+    assert_eq!(
+        q::<String>(&mut c, &["HINCRBYFLOAT", "h", "f", "0.1"]),
+        "10.6"
+    );
+    assert_eq!(
+        q::<String>(&mut c, &["HINCRBYFLOAT", "h", "f", "-0.6"]),
+        "10"
+    );
+    assert_eq!(
+        q::<String>(&mut c, &["HINCRBYFLOAT", "h", "e", "5.0e3"]),
+        "5000"
+    );
     assert_eq!(q::<String>(&mut c, &["HGET", "h", "e"]), "5000");
-    assert_eq!(q::<String>(&mut c, &["HINCRBYFLOAT", "h", "n", "1.5"]), "-0.5");
-    assert_eq!(err(&mut c, &["HINCRBYFLOAT", "h", "s", "1"]), "ERR hash value is not a float");
-    assert_eq!(err(&mut c, &["HINCRBYFLOAT", "h", "f", "x"]), "ERR value is not a valid float");
-    assert_eq!(err(&mut c, &["HINCRBYFLOAT", "h", "f", "inf"]), "ERR value is NaN or Infinity");
+    assert_eq!(
+        q::<String>(&mut c, &["HINCRBYFLOAT", "h", "n", "1.5"]),
+        "-0.5"
+    );
+    assert_eq!(
+        err(&mut c, &["HINCRBYFLOAT", "h", "s", "1"]),
+        "ERR hash value is not a float"
+    );
+    assert_eq!(
+        err(&mut c, &["HINCRBYFLOAT", "h", "f", "x"]),
+        "ERR value is not a valid float"
+    );
+    assert_eq!(
+        err(&mut c, &["HINCRBYFLOAT", "h", "f", "inf"]),
+        "ERR value is NaN or Infinity"
+    );
     q::<i64>(&mut c, &["HSET", "h", "big", "1.7e308"]);
     assert_eq!(
         err(&mut c, &["HINCRBYFLOAT", "h", "big", "1.7e308"]),
@@ -174,21 +254,47 @@ fn hrandfield_counts_withvalues_and_resp3_shapes() {
     let flat: Vec<String> = q(&mut c, &["HRANDFIELD", "h", "-4", "withvalues"]);
     assert_eq!(flat.len(), 8);
     for p in flat.chunks(2) {
-        assert_eq!(p[1], ((p[0].as_bytes()[0] - b'a' + b'1') as char).to_string());
+        assert_eq!(
+            p[1],
+            ((p[0].as_bytes()[0] - b'a' + b'1') as char).to_string()
+        );
     }
     let range = "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807";
-    assert_eq!(err(&mut c, &["HRANDFIELD", "h", "-9223372036854775808"]), range);
-    assert_eq!(err(&mut c, &["HRANDFIELD", "h", "-9223372036854770000", "WITHVALUES"]), "ERR value is out of range");
-    assert_eq!(err(&mut c, &["HRANDFIELD", "h", "x"]), "ERR value is not an integer or out of range");
-    assert_eq!(err(&mut c, &["HRANDFIELD", "h", "1", "WITHVALUE"]), "ERR syntax error");
-    assert_eq!(err(&mut c, &["HRANDFIELD", "h", "1", "WITHVALUES", "x"]), "ERR syntax error");
+    assert_eq!(
+        err(&mut c, &["HRANDFIELD", "h", "-9223372036854775808"]),
+        range
+    );
+    assert_eq!(
+        err(
+            &mut c,
+            &["HRANDFIELD", "h", "-9223372036854770000", "WITHVALUES"]
+        ),
+        "ERR value is out of range"
+    );
+    assert_eq!(
+        err(&mut c, &["HRANDFIELD", "h", "x"]),
+        "ERR value is not an integer or out of range"
+    );
+    assert_eq!(
+        err(&mut c, &["HRANDFIELD", "h", "1", "WITHVALUE"]),
+        "ERR syntax error"
+    );
+    assert_eq!(
+        err(&mut c, &["HRANDFIELD", "h", "1", "WITHVALUES", "x"]),
+        "ERR syntax error"
+    );
     // A reply of a billion elements is refused rather than built.
-    assert_eq!(err(&mut c, &["HRANDFIELD", "h", "-1000000000"]), "ERR value is out of range");
+    assert_eq!(
+        err(&mut c, &["HRANDFIELD", "h", "-1000000000"]),
+        "ERR value is out of range"
+    );
     let mut c3 = node.client_resp3();
     match q::<Value>(&mut c3, &["HRANDFIELD", "h", "-3", "WITHVALUES"]) {
         Value::Array(items) => {
             assert_eq!(items.len(), 3);
-            assert!(items.iter().all(|p| matches!(p, Value::Array(kv) if kv.len() == 2)));
+            assert!(items
+                .iter()
+                .all(|p| matches!(p, Value::Array(kv) if kv.len() == 2)));
         }
         v => panic!("unexpected {v:?}"),
     }
@@ -228,15 +334,25 @@ fn hscan_small_hash_returns_everything_at_once_with_options() {
     let mut fields: Vec<&String> = items.iter().step_by(2).collect();
     fields.sort();
     assert_eq!(fields, ["a1", "a2"]);
-    let (_, items): (String, Vec<String>) = q(&mut c, &["HSCAN", "h", "0", "MATCH", "b*", "NOVALUES"]);
+    let (_, items): (String, Vec<String>) =
+        q(&mut c, &["HSCAN", "h", "0", "MATCH", "b*", "NOVALUES"]);
     assert_eq!(items, ["b1"]);
     let (cur, items): (String, Vec<String>) = q(&mut c, &["HSCAN", "nokey", "0"]);
     assert_eq!((cur.as_str(), items.len()), ("0", 0));
     assert_eq!(err(&mut c, &["HSCAN", "h", "x"]), "ERR invalid cursor");
     assert_eq!(err(&mut c, &["HSCAN", "h", "-1"]), "ERR invalid cursor");
-    assert_eq!(err(&mut c, &["HSCAN", "h", "0", "COUNT", "0"]), "ERR syntax error");
-    assert_eq!(err(&mut c, &["HSCAN", "h", "0", "COUNT", "x"]), "ERR value is not an integer or out of range");
-    assert_eq!(err(&mut c, &["HSCAN", "h", "0", "MATCH"]), "ERR syntax error");
+    assert_eq!(
+        err(&mut c, &["HSCAN", "h", "0", "COUNT", "0"]),
+        "ERR syntax error"
+    );
+    assert_eq!(
+        err(&mut c, &["HSCAN", "h", "0", "COUNT", "x"]),
+        "ERR value is not an integer or out of range"
+    );
+    assert_eq!(
+        err(&mut c, &["HSCAN", "h", "0", "MATCH"]),
+        "ERR syntax error"
+    );
     assert_eq!(err(&mut c, &["HSCAN", "h", "0", "FOO"]), "ERR syntax error");
 }
 
@@ -248,14 +364,18 @@ fn hscan_big_hash_cursor_survives_deletes_and_huge_count() {
         q::<i64>(&mut c, &["HSET", "big", &format!("f{i}"), "v"]);
     }
     let (fields, calls) = hscan_all(&mut c, "big", 10);
-    assert!(calls > 10, "a hashtable is scanned in steps ({calls} calls)");
+    assert!(
+        calls > 10,
+        "a hashtable is scanned in steps ({calls} calls)"
+    );
     assert_eq!(fields.iter().collect::<HashSet<_>>().len(), 500);
     // Delete fields between steps: every field present throughout is still returned.
     let mut cursor = "0".to_string();
     let mut seen = HashSet::new();
     let mut round = 0;
     loop {
-        let (next, items): (String, Vec<String>) = q(&mut c, &["HSCAN", "big", &cursor, "COUNT", "7"]);
+        let (next, items): (String, Vec<String>) =
+            q(&mut c, &["HSCAN", "big", &cursor, "COUNT", "7"]);
         items.chunks(2).for_each(|p| {
             seen.insert(p[0].clone());
         });
@@ -269,20 +389,31 @@ fn hscan_big_hash_cursor_survives_deletes_and_huge_count() {
     for i in (0..500).step_by(2) {
         assert!(seen.contains(&format!("f{i}")), "f{i} missed");
     }
-    let (cur, items): (String, Vec<String>) =
-        q(&mut c, &["HSCAN", "big", "0", "COUNT", "9223372036854775807"]);
+    let (cur, items): (String, Vec<String>) = q(
+        &mut c,
+        &["HSCAN", "big", "0", "COUNT", "9223372036854775807"],
+    );
     assert_eq!(cur, "0");
     assert_eq!(items.len(), 2 * q::<usize>(&mut c, &["HLEN", "big"]));
-    let (_, items): (String, Vec<String>) = q(&mut c, &["HSCAN", "big", "99999999999", "COUNT", "5"]);
+    let (_, items): (String, Vec<String>) =
+        q(&mut c, &["HSCAN", "big", "99999999999", "COUNT", "5"]);
     assert_eq!(items.len(), 10);
 }
 
 #[test]
 fn hash_converts_to_hashtable_at_the_thresholds() {
-    let node = Node::start(&["--hash-max-listpack-entries", "4", "--hash-max-listpack-value", "8"]);
+    let node = Node::start(&[
+        "--hash-max-listpack-entries",
+        "4",
+        "--hash-max-listpack-value",
+        "8",
+    ]);
     let mut c = node.client();
     // Observable through HSCAN: a listpack answers whole (cursor 0) whatever the COUNT.
-    q::<i64>(&mut c, &["HSET", "h", "a", "1", "b", "2", "c", "3", "d", "4"]);
+    q::<i64>(
+        &mut c,
+        &["HSET", "h", "a", "1", "b", "2", "c", "3", "d", "4"],
+    );
     assert_eq!(hscan_all(&mut c, "h", 1).1, 1);
     q::<i64>(&mut c, &["HSET", "h", "e", "5"]);
     let (fields, calls) = hscan_all(&mut c, "h", 1);
@@ -297,9 +428,18 @@ fn hash_converts_to_hashtable_at_the_thresholds() {
     q::<i64>(&mut c, &["HSET", "f", "123456789", "x"]);
     q::<i64>(&mut c, &["HSET", "f", "y", "x"]);
     assert_eq!(hscan_all(&mut c, "f", 1).1, 2);
-    q::<String>(&mut c, &["HMSET", "m", "a", "1", "b", "2", "c", "3", "d", "4", "a", "5"]);
+    q::<String>(
+        &mut c,
+        &[
+            "HMSET", "m", "a", "1", "b", "2", "c", "3", "d", "4", "a", "5",
+        ],
+    );
     assert_eq!(q::<i64>(&mut c, &["HLEN", "m"]), 4);
-    assert_eq!(hscan_all(&mut c, "m", 1).1, 4, "5 pairs in one HSET convert up front");
+    assert_eq!(
+        hscan_all(&mut c, "m", 1).1,
+        4,
+        "5 pairs in one HSET convert up front"
+    );
     q::<String>(&mut c, &["HINCRBYFLOAT", "i", "x", "1.125"]);
     q::<i64>(&mut c, &["HINCRBY", "i", "y", "1"]);
     assert_eq!(q::<String>(&mut c, &["HGET", "i", "x"]), "1.125");

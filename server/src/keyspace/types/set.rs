@@ -161,7 +161,7 @@ impl SetValue {
         }
     }
 
-    fn to_table(&mut self, capacity: usize) {
+    fn make_table(&mut self, capacity: usize) {
         if matches!(self.repr, Repr::Table(_)) {
             return;
         }
@@ -172,7 +172,7 @@ impl SetValue {
         self.repr = Repr::Table(t);
     }
 
-    fn to_listpack(&mut self) {
+    fn make_listpack(&mut self) {
         if let Repr::Intset(v) = &self.repr {
             let mut p = Packed::default();
             let mut b = itoa::Buffer::new();
@@ -192,7 +192,7 @@ impl SetValue {
             Repr::Table(_) => false,
         };
         if over {
-            self.to_table(size_hint);
+            self.make_table(size_hint);
         }
     }
 
@@ -205,15 +205,15 @@ impl SetValue {
                 };
                 v.insert(at, n);
                 if v.len() > limits.max_intset {
-                    self.to_table(0);
+                    self.make_table(0);
                 }
                 return true;
             }
             let len = v.len();
             if len < limits.max_listpack && m.len() <= MAX_LISTPACK_VALUE {
-                self.to_listpack();
+                self.make_listpack();
             } else {
-                self.to_table(len + 1);
+                self.make_table(len + 1);
             }
         }
         if let Repr::Listpack(p) = &mut self.repr {
@@ -224,7 +224,7 @@ impl SetValue {
                 p.push(m);
                 return true;
             }
-            self.to_table(self.len() + 1);
+            self.make_table(self.len() + 1);
         }
         match &mut self.repr {
             Repr::Table(t) if t.find(m).is_none() => {
