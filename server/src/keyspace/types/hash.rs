@@ -29,7 +29,8 @@ impl HashLimits {
 #[derive(Clone, Debug)]
 enum Repr {
     Listpack(Packed),
-    Table(Dense<(SmallBytes, SmallBytes)>),
+    /// Boxed so small (listpack) values stay 32 bytes.
+    Table(Box<Dense<(SmallBytes, SmallBytes)>>),
 }
 
 /// A hash: field -> value.
@@ -108,7 +109,7 @@ impl HashValue {
                     .iter()
                     .map(|(f, v)| f.heap_size() + v.heap_size())
                     .sum();
-                t.memory() + spill
+                std::mem::size_of::<Dense<(SmallBytes, SmallBytes)>>() + t.memory() + spill
             }
         }
     }
@@ -153,7 +154,7 @@ impl HashValue {
             for (f, v) in lp_pairs(p) {
                 t.push_new((SmallBytes::new(f), SmallBytes::new(v)));
             }
-            self.repr = Repr::Table(t);
+            self.repr = Repr::Table(Box::new(t));
         }
     }
 
@@ -163,6 +164,21 @@ impl HashValue {
     pub fn prepare(&mut self, pairs: usize, longest: usize, limits: HashLimits) {
         if pairs > limits.max_entries || longest > limits.max_value {
             self.convert(self.len() + pairs);
+        }
+    }
+
+    /// Reserves listpack room for a write of `bytes` bytes of fields and values in `pairs`
+    /// pairs (no-op for a hashtable); call [`HashValue::fit`] after the write.
+    pub fn reserve(&mut self, pairs: usize, bytes: usize) {
+        if let Repr::Listpack(p) = &mut self.repr {
+            p.reserve(bytes.saturating_add(pairs.saturating_mul(4)));
+        }
+    }
+
+    /// Gives back listpack room a [`HashValue::reserve`] did not use.
+    pub fn fit(&mut self) {
+        if let Repr::Listpack(p) = &mut self.repr {
+            p.fit();
         }
     }
 
@@ -321,6 +337,11 @@ mod tests {
         let mut s = sha1_smol::Sha1::new();
         h.digest_into(&mut s);
         s.digest().to_string()
+    }
+
+    #[test]
+    fn hash_value_stays_small() {
+        assert!(std::mem::size_of::<HashValue>() <= 32);
     }
 
     #[test]

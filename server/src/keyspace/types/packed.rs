@@ -152,6 +152,17 @@ impl Packed {
         self.shrink();
     }
 
+    /// Makes room for `bytes` more bytes of elements (a multi-element write reserves once
+    /// instead of growing per element); [`Packed::fit`] gives back what went unused.
+    pub fn reserve(&mut self, bytes: usize) {
+        self.buf.reserve_exact(bytes);
+    }
+
+    /// Trims capacity to the length.
+    pub fn fit(&mut self) {
+        self.buf.shrink_to_fit();
+    }
+
     /// Gives back capacity once it is well above the length (after deletes).
     fn shrink(&mut self) {
         if self.buf.capacity() > self.buf.len() + self.buf.len() / 4 + 16 {

@@ -34,7 +34,8 @@ impl SetLimits {
 enum Repr {
     Intset(Vec<i64>),
     Listpack(Packed),
-    Table(Dense<SmallBytes>),
+    /// Boxed so small (listpack) values stay 32 bytes.
+    Table(Box<Dense<SmallBytes>>),
 }
 
 /// A set of byte strings.
@@ -88,7 +89,7 @@ impl SetValue {
         } else if size_hint <= limits.max_listpack {
             Repr::Listpack(Packed::default())
         } else {
-            Repr::Table(Dense::with_capacity(size_hint))
+            Repr::Table(Box::new(Dense::with_capacity(size_hint)))
         };
         SetValue { repr }
     }
@@ -124,7 +125,11 @@ impl SetValue {
         match &self.repr {
             Repr::Intset(v) => v.capacity() * 8,
             Repr::Listpack(p) => p.memory(),
-            Repr::Table(t) => t.memory() + t.items().iter().map(|m| m.heap_size()).sum::<usize>(),
+            Repr::Table(t) => {
+                std::mem::size_of::<Dense<SmallBytes>>()
+                    + t.memory()
+                    + t.items().iter().map(|m| m.heap_size()).sum::<usize>()
+            }
         }
     }
 
@@ -169,7 +174,7 @@ impl SetValue {
         for e in self.iter() {
             t.push_new(e.to_small());
         }
-        self.repr = Repr::Table(t);
+        self.repr = Repr::Table(Box::new(t));
     }
 
     fn make_listpack(&mut self) {
@@ -351,7 +356,7 @@ impl SetValue {
                     }
                     t.push_new(SmallBytes::new(m));
                 }
-                Repr::Table(t)
+                Repr::Table(Box::new(t))
             }
             _ => return None,
         };
@@ -386,6 +391,11 @@ mod tests {
         let mut h = sha1_smol::Sha1::new();
         s.digest_into(&mut h);
         h.digest().to_string()
+    }
+
+    #[test]
+    fn set_value_stays_small() {
+        assert!(std::mem::size_of::<SetValue>() <= 32);
     }
 
     #[test]
