@@ -88,14 +88,10 @@ fn hset(ctx: &mut Ctx, a: &[Bytes]) {
     let pairs = (a.len() - 2) / 2;
     let longest = a[2..].iter().map(|b| b.len()).max().unwrap_or(0);
     h.prepare(pairs, longest, limits);
-    if pairs > 1 {
-        h.reserve(pairs, a[2..].iter().map(|b| b.len()).sum());
-    }
     let created = a[2..]
         .chunks_exact(2)
         .filter(|p| h.set(&p[0], &p[1], limits))
         .count();
-    h.fit();
     ctx.dirty(pairs as u64);
     if args::is(&a[0], "hmset") {
         ctx.out.ok();

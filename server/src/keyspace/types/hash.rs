@@ -29,7 +29,7 @@ impl HashLimits {
 #[derive(Clone, Debug)]
 enum Repr {
     Listpack(Packed),
-    /// Boxed so small (listpack) values stay 32 bytes.
+    /// Boxed so small (listpack) values stay 16 bytes.
     Table(Box<Dense<(SmallBytes, SmallBytes)>>),
 }
 
@@ -167,21 +167,6 @@ impl HashValue {
         }
     }
 
-    /// Reserves listpack room for a write of `bytes` bytes of fields and values in `pairs`
-    /// pairs (no-op for a hashtable); call [`HashValue::fit`] after the write.
-    pub fn reserve(&mut self, pairs: usize, bytes: usize) {
-        if let Repr::Listpack(p) = &mut self.repr {
-            p.reserve(bytes.saturating_add(pairs.saturating_mul(4)));
-        }
-    }
-
-    /// Gives back listpack room a [`HashValue::reserve`] did not use.
-    pub fn fit(&mut self) {
-        if let Repr::Listpack(p) = &mut self.repr {
-            p.fit();
-        }
-    }
-
     /// Sets a field; true when the field is new.
     pub fn set(&mut self, field: &[u8], value: &[u8], limits: HashLimits) -> bool {
         if field.len() > limits.max_value || value.len() > limits.max_value {
@@ -221,7 +206,7 @@ impl HashValue {
         match &mut self.repr {
             Repr::Listpack(p) => match lp_find(p, field) {
                 Some((f, v)) => {
-                    p.remove(f.start, v.end, 2);
+                    p.remove(f.start, v.end);
                     true
                 }
                 None => false,
@@ -283,12 +268,15 @@ impl HashValue {
         let tag = *input.first()?;
         let mut pos = 1;
         let n = get_len(input, &mut pos)?;
-        if n > input.len() {
+        // Each pair takes at least two bytes; capacity grows with what actually parses.
+        if n > input.len() / 2 {
             return None;
         }
         let mut h = HashValue::new();
-        if tag == TAG_TABLE {
-            h.convert(n);
+        // A listpack is small by construction; a payload claiming a huge one is rebuilt as
+        // a hashtable so loading it stays linear.
+        if tag == TAG_TABLE || (tag == TAG_LISTPACK && n > 1024) {
+            h.convert(n.min(4096));
         } else if tag != TAG_LISTPACK {
             return None;
         }
@@ -341,7 +329,7 @@ mod tests {
 
     #[test]
     fn hash_value_stays_small() {
-        assert!(std::mem::size_of::<HashValue>() <= 32);
+        assert!(std::mem::size_of::<HashValue>() <= 16);
     }
 
     #[test]

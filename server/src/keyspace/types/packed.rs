@@ -3,14 +3,16 @@
 //! Small hashes and sets are the common case in caches (a user record of ten fields, a tag
 //! set of five members). Storing each element as its own 24-byte slot, let alone its own heap
 //! block, costs several times the data. Here every element is a LEB128 length followed by its
-//! bytes, back to back in one `Vec<u8>`; lookups are linear scans, which for the few dozen
+//! bytes, back to back in one exact-size buffer; lookups are linear scans, which for the few dozen
 //! elements a compact encoding holds is as fast as hashing.
 
-/// A sequence of byte strings packed into one buffer.
+/// A sequence of byte strings packed into one buffer. The buffer is an exact-size boxed
+/// slice and the element count is not stored: the whole value is 16 bytes, and counting the
+/// few elements a compact encoding holds costs no more than the linear lookups it already
+/// does.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Packed {
-    buf: Vec<u8>,
-    count: u32,
+    buf: Box<[u8]>,
 }
 
 /// One element's place in the buffer: `start..end` spans its header and bytes.
@@ -77,26 +79,34 @@ fn len_size(mut n: usize) -> usize {
 }
 
 impl Packed {
-    /// Number of elements.
+    /// Number of elements (counted).
     pub fn len(&self) -> usize {
-        self.count as usize
+        self.spans().count()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.count == 0
+        self.buf.is_empty()
     }
 
     /// Heap bytes held.
     pub fn memory(&self) -> usize {
-        self.buf.capacity()
+        self.buf.len()
     }
 
-    /// Appends an element, growing the buffer only by what it needs.
+    /// Rewrites the buffer through a `Vec`, keeping the allocation exact-size.
+    fn edit(&mut self, f: impl FnOnce(&mut Vec<u8>)) {
+        let mut v = std::mem::take(&mut self.buf).into_vec();
+        f(&mut v);
+        self.buf = v.into_boxed_slice();
+    }
+
+    /// Appends an element.
     pub fn push(&mut self, b: &[u8]) {
-        self.buf.reserve_exact(len_size(b.len()) + b.len());
-        put_len(&mut self.buf, b.len());
-        self.buf.extend_from_slice(b);
-        self.count += 1;
+        self.edit(|v| {
+            v.reserve_exact(len_size(b.len()) + b.len());
+            put_len(v, b.len());
+            v.extend_from_slice(b);
+        });
     }
 
     /// The element starting at byte `start`, if the buffer holds one there.
@@ -131,12 +141,12 @@ impl Packed {
         self.spans().map(move |s| self.bytes(s))
     }
 
-    /// Removes the bytes `start..end`, which hold `elements` whole elements.
-    pub fn remove(&mut self, start: usize, end: usize, elements: u32) {
+    /// Removes the bytes `start..end`, which must hold whole elements.
+    pub fn remove(&mut self, start: usize, end: usize) {
         if start <= end && end <= self.buf.len() {
-            self.buf.drain(start..end);
-            self.count = self.count.saturating_sub(elements);
-            self.shrink();
+            self.edit(|v| {
+                v.drain(start..end);
+            });
         }
     }
 
@@ -148,26 +158,9 @@ impl Packed {
         let mut enc = Vec::with_capacity(len_size(b.len()) + b.len());
         put_len(&mut enc, b.len());
         enc.extend_from_slice(b);
-        self.buf.splice(s.start..s.end, enc);
-        self.shrink();
-    }
-
-    /// Makes room for `bytes` more bytes of elements (a multi-element write reserves once
-    /// instead of growing per element); [`Packed::fit`] gives back what went unused.
-    pub fn reserve(&mut self, bytes: usize) {
-        self.buf.reserve_exact(bytes);
-    }
-
-    /// Trims capacity to the length.
-    pub fn fit(&mut self) {
-        self.buf.shrink_to_fit();
-    }
-
-    /// Gives back capacity once it is well above the length (after deletes).
-    fn shrink(&mut self) {
-        if self.buf.capacity() > self.buf.len() + self.buf.len() / 4 + 16 {
-            self.buf.shrink_to_fit();
-        }
+        self.edit(|v| {
+            v.splice(s.start..s.end, enc);
+        });
     }
 }
 
@@ -189,7 +182,7 @@ mod tests {
         p.replace(s[0], b"xyz");
         assert_eq!(p.iter().next(), Some(&b"xyz"[..]));
         let s: Vec<Span> = p.spans().collect();
-        p.remove(s[1].start, s[1].end, 1);
+        p.remove(s[1].start, s[1].end);
         let items: Vec<&[u8]> = p.iter().collect();
         assert_eq!(items, vec![&b"xyz"[..], &b""[..]]);
         assert!(p.span_at(1000).is_none());

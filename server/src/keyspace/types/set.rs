@@ -257,7 +257,7 @@ impl SetValue {
             Repr::Listpack(p) => {
                 let s = p.spans().nth(i)?;
                 let m = SmallBytes::new(p.bytes(s));
-                p.remove(s.start, s.end, 1);
+                p.remove(s.start, s.end);
                 Some(m)
             }
             Repr::Table(t) => t.swap_remove(i),
@@ -324,7 +324,7 @@ impl SetValue {
         }
         let repr = match tag {
             TAG_INTSET => {
-                let mut v: Vec<i64> = Vec::with_capacity(n);
+                let mut v: Vec<i64> = Vec::with_capacity(n.min(input.len() / 8));
                 for _ in 0..n {
                     let b = input.get(pos..pos.checked_add(8)?)?;
                     pos += 8;
@@ -348,7 +348,7 @@ impl SetValue {
                 Repr::Listpack(p)
             }
             TAG_TABLE => {
-                let mut t = Dense::with_capacity(n);
+                let mut t = Dense::with_capacity(n.min(4096));
                 for _ in 0..n {
                     let m = get_bytes(input, &mut pos)?;
                     if t.find(m).is_some() {
