@@ -340,7 +340,14 @@ fn hscan_small_hash_returns_everything_at_once_with_options() {
     let (cur, items): (String, Vec<String>) = q(&mut c, &["HSCAN", "nokey", "0"]);
     assert_eq!((cur.as_str(), items.len()), ("0", 0));
     assert_eq!(err(&mut c, &["HSCAN", "h", "x"]), "ERR invalid cursor");
-    assert_eq!(err(&mut c, &["HSCAN", "h", "-1"]), "ERR invalid cursor");
+    assert_eq!(err(&mut c, &["HSCAN", "h", " 1"]), "ERR invalid cursor");
+    assert_eq!(
+        err(&mut c, &["HSCAN", "h", "18446744073709551616"]),
+        "ERR invalid cursor"
+    );
+    // strtoul semantics, as Redis: a negative cursor wraps around and is accepted.
+    let (cur, items): (String, Vec<String>) = q(&mut c, &["HSCAN", "h", "-1"]);
+    assert_eq!((cur.as_str(), items.len()), ("0", 6));
     assert_eq!(
         err(&mut c, &["HSCAN", "h", "0", "COUNT", "0"]),
         "ERR syntax error"

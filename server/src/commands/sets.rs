@@ -96,12 +96,22 @@ impl ScanOpts {
     }
 }
 
+/// Parses a cursor as Redis's `strtoul` does: decimal, optional sign, and a negative value
+/// wraps around (`-1` is 2^64-1).
+fn parse_cursor(b: &[u8]) -> Option<u64> {
+    let s = std::str::from_utf8(b).ok()?;
+    match s.strip_prefix('-') {
+        Some(rest) if !rest.starts_with(['+', '-']) => {
+            rest.parse::<u64>().ok().map(u64::wrapping_neg)
+        }
+        Some(_) => None,
+        None => s.parse::<u64>().ok(),
+    }
+}
+
 /// Parses SCAN-family arguments starting at `a[2]` (the cursor); NOVALUES only for HSCAN.
 pub fn parse_scan_opts(a: &[Bytes], allow_novalues: bool) -> Result<ScanOpts, &'static str> {
-    let cursor = std::str::from_utf8(&a[2])
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .ok_or("ERR invalid cursor")?;
+    let cursor = parse_cursor(&a[2]).ok_or("ERR invalid cursor")?;
     let mut o = ScanOpts {
         cursor,
         count: 10,

@@ -351,6 +351,11 @@ mod tests {
         let mut h = HashValue::new();
         h.prepare(5, 1, SMALL);
         assert_eq!(h.encoding(), "hashtable");
+        let v = crate::keyspace::Value::Hash(Box::new(h));
+        assert_eq!(v.encoding(), "hashtable");
+        assert_eq!(v.type_name(), "hash");
+        let v = crate::keyspace::Value::Hash(Box::default());
+        assert_eq!(v.encoding(), "listpack");
     }
 
     #[test]

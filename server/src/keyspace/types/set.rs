@@ -430,6 +430,10 @@ mod tests {
         assert_eq!(s.encoding(), "hashtable");
         assert_eq!(SetValue::for_first(b"a", 4, SMALL).encoding(), "hashtable");
         assert_eq!(SetValue::for_first(b"7", 4, SMALL).encoding(), "intset");
+        let v = crate::keyspace::Value::Set(Box::new(SetValue::for_first(b"a", 1, SMALL)));
+        assert_eq!((v.type_name(), v.encoding()), ("set", "listpack"));
+        let v = crate::keyspace::Value::Set(Box::default());
+        assert_eq!(v.encoding(), "intset");
     }
 
     #[test]
