@@ -347,9 +347,7 @@ fn spop(ctx: &mut Ctx, a: &[Bytes]) {
     };
     let n = count.unwrap_or(1).min(s.len() as u64) as usize;
     let popped: Vec<SmallBytes> = if n == s.len() {
-        let all = s.iter().map(|e| e.to_small()).collect();
-        while s.remove_at(0).is_some() {}
-        all
+        s.take_all()
     } else {
         let mut rng = rand::thread_rng();
         (0..n)

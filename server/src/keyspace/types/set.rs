@@ -250,6 +250,13 @@ impl SetValue {
         pos.is_some_and(|i| self.remove_at(i).is_some())
     }
 
+    /// Removes and returns every member (SPOP of a count covering the set).
+    pub fn take_all(&mut self) -> Vec<SmallBytes> {
+        let all = self.iter().map(|e| e.to_small()).collect();
+        *self = SetValue::new();
+        all
+    }
+
     /// Removes the `i`-th member in encoding order (SPOP).
     pub fn remove_at(&mut self, i: usize) -> Option<SmallBytes> {
         match &mut self.repr {
