@@ -26,12 +26,7 @@ impl TestCluster {
     /// Starts `n` empty cluster-enabled nodes.
     pub fn start(n: usize, extra: &[&str]) -> TestCluster {
         let timeout = NODE_TIMEOUT_MS.to_string();
-        let mut args = vec![
-            "--cluster-enabled",
-            "yes",
-            "--cluster-node-timeout",
-            timeout.as_str(),
-        ];
+        let mut args = vec!["--cluster-enabled", "yes", "--cluster-node-timeout", timeout.as_str()];
         args.extend_from_slice(extra);
         TestCluster {
             nodes: (0..n).map(|_| Node::start(&args)).collect(),
@@ -39,10 +34,7 @@ impl TestCluster {
     }
 
     pub fn addrs(&self) -> Vec<String> {
-        self.nodes
-            .iter()
-            .map(|n| format!("127.0.0.1:{}", n.port))
-            .collect()
+        self.nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect()
     }
 
     /// `redis-cli --cluster create <addrs> --cluster-replicas R --cluster-yes`.
@@ -61,15 +53,7 @@ impl TestCluster {
         for (i, node) in self.nodes.iter().enumerate() {
             let start = 16384 * i as u32 / n;
             let end = 16384 * (i as u32 + 1) / n - 1;
-            let r = query_string(
-                node,
-                &[
-                    "CLUSTER",
-                    "ADDSLOTSRANGE",
-                    &start.to_string(),
-                    &end.to_string(),
-                ],
-            );
+            let r = query_string(node, &["CLUSTER", "ADDSLOTSRANGE", &start.to_string(), &end.to_string()]);
             assert_eq!(r.as_deref(), Ok("OK"));
         }
         let first = self.nodes[0].port.to_string();

@@ -274,11 +274,7 @@ pub fn run_tool(tool: &str, args: &[&str], stdin: Option<&[u8]>) -> (bool, Strin
     let mut cmd = Command::new("timeout");
     cmd.arg("60").arg(tool).args(args);
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    cmd.stdin(if stdin.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    });
+    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
     let mut child = cmd
         .spawn()
         .unwrap_or_else(|e| panic!("cannot run {tool} (is redis-tools installed?): {e}"));

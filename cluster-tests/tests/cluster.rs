@@ -9,11 +9,7 @@ fn ok_within(c: &TestCluster) {
     assert!(
         c.wait_ok(Duration::from_secs(15)),
         "cluster did not become ok: {}",
-        c.nodes
-            .iter()
-            .map(|n| n.log())
-            .collect::<Vec<_>>()
-            .join("\n----\n")
+        c.nodes.iter().map(|n| n.log()).collect::<Vec<_>>().join("\n----\n")
     );
 }
 
@@ -26,10 +22,7 @@ fn redis_cli_cluster_create_then_check_is_clean() {
     ok_within(&c);
     let (ok, out) = run_tool("redis-cli", &["--cluster", "check", &c.addrs()[1]], None);
     assert!(ok, "check failed: {out}");
-    assert!(
-        out.contains("[OK] All nodes agree about slots configuration."),
-        "{out}"
-    );
+    assert!(out.contains("[OK] All nodes agree about slots configuration."), "{out}");
     assert!(out.contains("[OK] All 16384 slots covered."), "{out}");
     let (ok, out) = run_tool("redis-cli", &["--cluster", "info", &c.addrs()[0]], None);
     assert!(ok && out.contains("3 masters"), "{out}");
@@ -44,11 +37,10 @@ fn cluster_formed_by_hand_agrees_everywhere() {
         .nodes
         .iter()
         .map(|n| {
-            let mut v: Vec<(String, Vec<String>)> =
-                parse_nodes(&query_string(n, &["CLUSTER", "NODES"]).unwrap())
-                    .into_iter()
-                    .map(|(id, _, _, slots)| (id, slots))
-                    .collect();
+            let mut v: Vec<(String, Vec<String>)> = parse_nodes(&query_string(n, &["CLUSTER", "NODES"]).unwrap())
+                .into_iter()
+                .map(|(id, _, _, slots)| (id, slots))
+                .collect();
             v.sort();
             v
         })
@@ -56,13 +48,7 @@ fn cluster_formed_by_hand_agrees_everywhere() {
     assert_eq!(views[0], views[1]);
     assert_eq!(views[1], views[2]);
     let myself_lines = query_string(&c.nodes[0], &["CLUSTER", "NODES"]).unwrap();
-    assert_eq!(
-        myself_lines
-            .lines()
-            .filter(|l| l.contains("myself,master"))
-            .count(),
-        1
-    );
+    assert_eq!(myself_lines.lines().filter(|l| l.contains("myself,master")).count(), 1);
 }
 
 #[test]
@@ -104,24 +90,13 @@ fn redirect_errors_match_redis_byte_for_byte() {
         format!("-MOVED 12182 127.0.0.1:{}\r\n", c.nodes[2].port)
     );
     let got = raw_exchange(&mut s, b"DEL foo bar\r\n", 10);
-    assert_eq!(
-        got,
-        b"-CROSSSLOT Keys in request don't hash to the same slot\r\n"
-    );
+    assert_eq!(got, b"-CROSSSLOT Keys in request don't hash to the same slot\r\n");
     // Same slot through a hash tag: served (or redirected together).
     let got = raw_exchange(&mut s, b"DEL {foo}a {foo}b\r\n", 10);
-    assert!(
-        got.starts_with(b"-MOVED 12182 "),
-        "{}",
-        String::from_utf8_lossy(&got)
-    );
+    assert!(got.starts_with(b"-MOVED 12182 "), "{}", String::from_utf8_lossy(&got));
     // An unserved slot.
     let mut n0 = c.nodes[0].client();
-    let _: () = redis::cmd("CLUSTER")
-        .arg("DELSLOTS")
-        .arg(0)
-        .query(&mut n0)
-        .unwrap();
+    let _: () = redis::cmd("CLUSTER").arg("DELSLOTS").arg(0).query(&mut n0).unwrap();
     // "{06S}" hashes to slot 0.
     let got = raw_exchange(&mut s, b"GET {06S}x\r\n", 10);
     assert_eq!(got, b"-CLUSTERDOWN Hash slot not served\r\n");
@@ -162,10 +137,7 @@ fn nodes_restarted_from_nodes_conf_keep_id_and_slots() {
     assert_eq!(before, after);
     let slots_after = query_string(&c.nodes[1], &["CLUSTER", "NODES"]).unwrap();
     let norm = |t: &str| {
-        let mut v: Vec<(String, Vec<String>)> = parse_nodes(t)
-            .into_iter()
-            .map(|(id, _, _, s)| (id, s))
-            .collect();
+        let mut v: Vec<(String, Vec<String>)> = parse_nodes(t).into_iter().map(|(id, _, _, s)| (id, s)).collect();
         v.sort();
         v
     };
@@ -188,26 +160,14 @@ fn a_node_that_meets_one_member_is_known_to_all_within_two_timeouts() {
     let c = TestCluster::start(3, &[]);
     c.form_by_hand();
     ok_within(&c);
-    let newcomer = Node::start(&[
-        "--cluster-enabled",
-        "yes",
-        "--cluster-node-timeout",
-        &NODE_TIMEOUT_MS.to_string(),
-    ]);
+    let newcomer = Node::start(&["--cluster-enabled", "yes", "--cluster-node-timeout", &NODE_TIMEOUT_MS.to_string()]);
     let id = query_string(&newcomer, &["CLUSTER", "MYID"]).unwrap();
-    let r = query_string(
-        &newcomer,
-        &["CLUSTER", "MEET", "127.0.0.1", &c.nodes[0].port.to_string()],
-    );
+    let r = query_string(&newcomer, &["CLUSTER", "MEET", "127.0.0.1", &c.nodes[0].port.to_string()]);
     assert_eq!(r.as_deref(), Ok("OK"));
     let everyone = wait_for(Duration::from_millis(2 * NODE_TIMEOUT_MS + 500), || {
         c.nodes
             .iter()
-            .all(|n| {
-                query_string(n, &["CLUSTER", "NODES"])
-                    .unwrap_or_default()
-                    .contains(&id)
-            })
+            .all(|n| query_string(n, &["CLUSTER", "NODES"]).unwrap_or_default().contains(&id))
             .then_some(())
     });
     assert!(everyone.is_some(), "not every node learned {id} in time");
@@ -220,54 +180,18 @@ fn cluster_commands_validate_their_arguments() {
     let n = Node::start(&["--cluster-enabled", "yes", "--cluster-node-timeout", "1000"]);
     let mut c = n.client();
     let e = |r: redis::RedisResult<String>| r.unwrap_err().to_string();
-    assert!(e(redis::cmd("CLUSTER")
-        .arg("ADDSLOTS")
-        .arg(16384)
-        .query(&mut c))
-    .contains("Invalid or out of range slot"));
-    let _: String = redis::cmd("CLUSTER")
-        .arg("ADDSLOTS")
-        .arg(5)
-        .query(&mut c)
-        .unwrap();
-    assert!(
-        e(redis::cmd("CLUSTER").arg("ADDSLOTS").arg(5).query(&mut c))
-            .contains("Slot 5 is already busy")
-    );
-    assert!(
-        e(redis::cmd("CLUSTER").arg("DELSLOTS").arg(6).query(&mut c))
-            .contains("Slot 6 is already unassigned")
-    );
-    assert!(e(redis::cmd("CLUSTER")
-        .arg("MEET")
-        .arg("nonsense")
-        .arg(1)
-        .query(&mut c))
-    .contains("Invalid node address"));
-    assert!(e(redis::cmd("CLUSTER")
-        .arg("FORGET")
-        .arg("x".repeat(40))
-        .query(&mut c))
-    .contains("Unknown node"));
-    assert!(e(redis::cmd("SELECT").arg(1).query(&mut c))
-        .contains("SELECT is not allowed in cluster mode"));
-    let slot: i64 = redis::cmd("CLUSTER")
-        .arg("KEYSLOT")
-        .arg("foo")
-        .query(&mut c)
-        .unwrap();
+    assert!(e(redis::cmd("CLUSTER").arg("ADDSLOTS").arg(16384).query(&mut c)).contains("Invalid or out of range slot"));
+    let _: String = redis::cmd("CLUSTER").arg("ADDSLOTS").arg(5).query(&mut c).unwrap();
+    assert!(e(redis::cmd("CLUSTER").arg("ADDSLOTS").arg(5).query(&mut c)).contains("Slot 5 is already busy"));
+    assert!(e(redis::cmd("CLUSTER").arg("DELSLOTS").arg(6).query(&mut c)).contains("Slot 6 is already unassigned"));
+    assert!(e(redis::cmd("CLUSTER").arg("MEET").arg("nonsense").arg(1).query(&mut c)).contains("Invalid node address"));
+    assert!(e(redis::cmd("CLUSTER").arg("FORGET").arg("x".repeat(40)).query(&mut c)).contains("Unknown node"));
+    assert!(e(redis::cmd("SELECT").arg(1).query(&mut c)).contains("SELECT is not allowed in cluster mode"));
+    let slot: i64 = redis::cmd("CLUSTER").arg("KEYSLOT").arg("foo").query(&mut c).unwrap();
     assert_eq!(slot, 12182);
-    let bumped: String = redis::cmd("CLUSTER")
-        .arg("BUMPEPOCH")
-        .query(&mut c)
-        .unwrap();
+    let bumped: String = redis::cmd("CLUSTER").arg("BUMPEPOCH").query(&mut c).unwrap();
     assert!(bumped.starts_with("BUMPED"), "{bumped}");
-    let _: String = redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("cluster-node-timeout")
-        .arg("2000")
-        .query(&mut c)
-        .unwrap_or_default();
+    let _: String = redis::cmd("CONFIG").arg("SET").arg("cluster-node-timeout").arg("2000").query(&mut c).unwrap_or_default();
 }
 
 #[test]
@@ -275,8 +199,5 @@ fn standalone_node_refuses_cluster_commands() {
     let n = Node::start(&[]);
     let mut c = n.client();
     let r: redis::RedisResult<String> = redis::cmd("CLUSTER").arg("INFO").query(&mut c);
-    assert!(r
-        .unwrap_err()
-        .to_string()
-        .contains("cluster support disabled"));
+    assert!(r.unwrap_err().to_string().contains("cluster support disabled"));
 }

@@ -79,29 +79,14 @@ pub static PARAMS: &[Param] = &[
     p("requirepass", "", Kind::Str, true),
     p("maxclients", "10000", Kind::Int(1, 1 << 20), true),
     p("proto-max-bulk-len", "536870912", Kind::Memory, true),
-    p(
-        "client-query-buffer-limit",
-        "1073741824",
-        Kind::Memory,
-        true,
-    ),
+    p("client-query-buffer-limit", "1073741824", Kind::Memory, true),
     p("timeout", "0", Kind::Int(0, I64MAX), true),
     p("tcp-keepalive", "300", Kind::Int(0, I64MAX), true),
     p("tcp-backlog", "511", Kind::Int(0, I64MAX), false),
-    p(
-        "loglevel",
-        "notice",
-        Kind::Enum(&["debug", "verbose", "notice", "warning", "nothing"]),
-        true,
-    ),
+    p("loglevel", "notice", Kind::Enum(&["debug", "verbose", "notice", "warning", "nothing"]), true),
     p("logfile", "", Kind::Str, false),
     p("hz", "10", Kind::Int(1, 500), true),
-    p(
-        "enable-debug-command",
-        "no",
-        Kind::Enum(&["no", "yes", "local"]),
-        false,
-    ),
+    p("enable-debug-command", "no", Kind::Enum(&["no", "yes", "local"]), false),
     p("maxmemory", "0", Kind::Memory, true),
     p("maxmemory-policy", "noeviction", Kind::Enum(POLICIES), true),
     p("maxmemory-samples", "5", Kind::Int(1, 64), true),
@@ -117,110 +102,40 @@ pub static PARAMS: &[Param] = &[
     p("cluster-announce-ip", "", Kind::Str, true),
     p("cluster-require-full-coverage", "yes", YESNO, true),
     p("cluster-allow-reads-when-down", "no", YESNO, true),
-    p(
-        "cluster-replica-validity-factor",
-        "10",
-        Kind::Int(0, I64MAX),
-        true,
-    ),
+    p("cluster-replica-validity-factor", "10", Kind::Int(0, I64MAX), true),
     p("cluster-replica-no-failover", "no", YESNO, true),
     p("cluster-migration-barrier", "1", Kind::Int(0, I64MAX), true),
-    p(
-        "client-output-buffer-limit",
-        "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
-        Kind::Str,
-        true,
-    ),
+    p("client-output-buffer-limit", "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60", Kind::Str, true),
     p("repl-backlog-size", "1048576", Kind::Memory, true),
     p("repl-backlog-ttl", "3600", Kind::Int(0, I64MAX), true),
     p("repl-timeout", "60", Kind::Int(1, I64MAX), true),
-    pa(
-        "repl-ping-replica-period",
-        "repl-ping-slave-period",
-        "10",
-        Kind::Int(1, I64MAX),
-        true,
-    ),
+    pa("repl-ping-replica-period", "repl-ping-slave-period", "10", Kind::Int(1, I64MAX), true),
     pa("replica-read-only", "slave-read-only", "yes", YESNO, true),
-    pa(
-        "replica-serve-stale-data",
-        "slave-serve-stale-data",
-        "yes",
-        YESNO,
-        true,
-    ),
+    pa("replica-serve-stale-data", "slave-serve-stale-data", "yes", YESNO, true),
     p("masterauth", "", Kind::Str, true),
     p("masteruser", "", Kind::Str, true),
-    pa(
-        "min-replicas-to-write",
-        "min-slaves-to-write",
-        "0",
-        Kind::Int(0, I64MAX),
-        true,
-    ),
-    pa(
-        "min-replicas-max-lag",
-        "min-slaves-max-lag",
-        "10",
-        Kind::Int(0, I64MAX),
-        true,
-    ),
-    p(
-        "hash-max-listpack-entries",
-        "128",
-        Kind::Int(0, I64MAX),
-        true,
-    ),
+    pa("min-replicas-to-write", "min-slaves-to-write", "0", Kind::Int(0, I64MAX), true),
+    pa("min-replicas-max-lag", "min-slaves-max-lag", "10", Kind::Int(0, I64MAX), true),
+    p("hash-max-listpack-entries", "128", Kind::Int(0, I64MAX), true),
     p("hash-max-listpack-value", "64", Kind::Int(0, I64MAX), true),
     p("list-max-listpack-size", "-2", Kind::Int(-5, I64MAX), true),
     p("set-max-intset-entries", "512", Kind::Int(0, I64MAX), true),
-    p(
-        "set-max-listpack-entries",
-        "128",
-        Kind::Int(0, I64MAX),
-        true,
-    ),
-    p(
-        "zset-max-listpack-entries",
-        "128",
-        Kind::Int(0, I64MAX),
-        true,
-    ),
+    p("set-max-listpack-entries", "128", Kind::Int(0, I64MAX), true),
+    p("zset-max-listpack-entries", "128", Kind::Int(0, I64MAX), true),
     p("zset-max-listpack-value", "64", Kind::Int(0, I64MAX), true),
     p("shutdown-timeout", "10", Kind::Int(0, I64MAX), true),
-    pa(
-        "busy-reply-threshold",
-        "lua-time-limit",
-        "5000",
-        Kind::Int(0, I64MAX),
-        true,
-    ),
-    p(
-        "slowlog-log-slower-than",
-        "10000",
-        Kind::Int(-1, I64MAX),
-        true,
-    ),
+    pa("busy-reply-threshold", "lua-time-limit", "5000", Kind::Int(0, I64MAX), true),
+    p("slowlog-log-slower-than", "10000", Kind::Int(-1, I64MAX), true),
     p("slowlog-max-len", "128", Kind::Int(0, I64MAX), true),
     // Persistence is not implemented; these are accepted so redis-server command lines and
     // tools (redis-benchmark asks for `save` and `appendonly`) work unchanged.
     p("save", "", Kind::Str, true),
     p("appendonly", "no", YESNO, true),
-    p(
-        "appendfsync",
-        "everysec",
-        Kind::Enum(&["always", "everysec", "no"]),
-        true,
-    ),
+    p("appendfsync", "everysec", Kind::Enum(&["always", "everysec", "no"]), true),
     p("appendfilename", "appendonly.aof", Kind::Str, false),
     p("dbfilename", "dump.rdb", Kind::Str, true),
     p("daemonize", "no", YESNO, false),
-    p(
-        "supervised",
-        "no",
-        Kind::Enum(&["no", "upstart", "systemd", "auto"]),
-        false,
-    ),
+    p("supervised", "no", Kind::Enum(&["no", "upstart", "systemd", "auto"]), false),
     p("pidfile", "", Kind::Str, false),
     p("always-show-logo", "no", YESNO, false),
     p("stop-writes-on-bgsave-error", "yes", YESNO, true),
@@ -256,9 +171,7 @@ pub fn normalize(p: &Param, value: &str) -> Result<String, String> {
                 .parse()
                 .map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
             if v < min || v > max {
-                return Err(format!(
-                    "argument must be between {min} and {max} inclusive"
-                ));
+                return Err(format!("argument must be between {min} and {max} inclusive"));
             }
             Ok(v.to_string())
         }
@@ -333,10 +246,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            values: PARAMS
-                .iter()
-                .map(|p| (p.name, p.default.to_string()))
-                .collect(),
+            values: PARAMS.iter().map(|p| (p.name, p.default.to_string())).collect(),
             file: None,
         }
     }
@@ -388,9 +298,7 @@ impl Config {
                 .into_iter()
                 .map(|w| String::from_utf8_lossy(&w).into_owned())
                 .collect();
-            let Some((name, vals)) = words.split_first() else {
-                continue;
-            };
+            let Some((name, vals)) = words.split_first() else { continue };
             self.set_directive(name, vals)
                 .map_err(|e| format!("{e} (line {} of {origin}: '{line}')", n + 1))?;
         }
@@ -416,9 +324,7 @@ impl Config {
 
     /// Sets a parameter at runtime (CONFIG SET); refuses immutable ones.
     pub fn set(&mut self, name: &str, value: &str) -> Result<(), String> {
-        let p = param(name).ok_or_else(|| {
-            format!("Unknown option or number of arguments for CONFIG SET - '{name}'")
-        })?;
+        let p = param(name).ok_or_else(|| format!("Unknown option or number of arguments for CONFIG SET - '{name}'"))?;
         if !p.mutable {
             return Err(format!(
                 "CONFIG SET failed (possibly related to argument '{name}') - can't set immutable config"
@@ -536,10 +442,7 @@ impl Config {
 
 fn format_line(name: &str, value: &str) -> String {
     if value.is_empty() || value.contains(['"', '\'', '#']) {
-        format!(
-            "{name} \"{}\"\n",
-            value.replace('\\', "\\\\").replace('"', "\\\"")
-        )
+        format!("{name} \"{}\"\n", value.replace('\\', "\\\\").replace('"', "\\\""))
     } else if name == "bind" || name == "save" || name == "client-output-buffer-limit" {
         format!("{name} {value}\n")
     } else if value.contains(' ') {
@@ -552,10 +455,7 @@ fn format_line(name: &str, value: &str) -> String {
 /// Replaces `path` with `data` atomically: temp file, fsync, rename, fsync of the directory.
 pub fn write_atomically(path: &Path, data: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let tmp = dir.join(format!(
         ".{}.tmp-{}",
         path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
@@ -587,16 +487,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let f = dir.join("a.conf");
         std::fs::write(&f, "# c\nport 7000\nmaxmemory 100mb\nsave \"\"\n").unwrap();
-        let cfg = Config::from_args(&args(&[
-            f.to_str().unwrap(),
-            "--port",
-            "7001",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ]))
-        .unwrap();
+        let cfg = Config::from_args(&args(&[f.to_str().unwrap(), "--port", "7001", "--save", "", "--appendonly", "no"])).unwrap();
         let s = cfg.settings();
         assert_eq!(s.port, 7001);
         assert_eq!(s.maxmemory, 100 << 20);

@@ -23,10 +23,7 @@ pub fn init(s: &Settings) -> Result<(), String> {
         .with_target(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()));
     if s.logfile.is_empty() {
-        builder
-            .with_writer(std::io::stdout)
-            .try_init()
-            .map_err(|e| e.to_string())
+        builder.with_writer(std::io::stdout).try_init().map_err(|e| e.to_string())
     } else {
         let file = std::fs::OpenOptions::new()
             .create(true)

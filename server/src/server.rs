@@ -250,8 +250,8 @@ pub async fn run(shared: Arc<Shared>) -> std::io::Result<()> {
     let listeners = bind(&shared).await?;
     if shared.settings().cluster_enabled {
         let port = shared.bound_port.load(Ordering::Relaxed) as u16;
-        let cluster =
-            crate::cluster::startup::start(&shared, port).map_err(|e| std::io::Error::other(e))?;
+        let cluster = crate::cluster::startup::start(&shared, port)
+            .map_err(|e| std::io::Error::other(e))?;
         let _ = shared.cluster.set(cluster);
     }
     for l in &listeners {

@@ -6,10 +6,7 @@ use tracing::{info, warn};
 
 pub async fn watch_signals(shared: Arc<Shared>) {
     use tokio::signal::unix::{signal, SignalKind};
-    let (mut term, mut int) = match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) {
+    let (mut term, mut int) = match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
         (Ok(t), Ok(i)) => (t, i),
         _ => {
             warn!("could not install signal handlers; SIGTERM will not shut down gracefully");

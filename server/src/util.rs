@@ -20,11 +20,7 @@ pub fn parse_i64_strict(s: &[u8]) -> Option<i64> {
     if s == b"0" {
         return Some(0);
     }
-    let (neg, digits) = if s[0] == b'-' {
-        (true, &s[1..])
-    } else {
-        (false, s)
-    };
+    let (neg, digits) = if s[0] == b'-' { (true, &s[1..]) } else { (false, s) };
     if digits.is_empty() || digits[0] == b'0' {
         return None;
     }
@@ -76,11 +72,7 @@ pub fn fmt_double(d: f64) -> String {
         return "nan".into();
     }
     if d == 0.0 {
-        return if d.is_sign_negative() {
-            "-0".into()
-        } else {
-            "0".into()
-        };
+        return if d.is_sign_negative() { "-0".into() } else { "0".into() };
     }
     let e = format!("{:.16e}", d);
     let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
@@ -228,9 +220,7 @@ fn glob(p: &[u8], s: &[u8], nocase: bool, depth: u32) -> bool {
 /// Parses a memory size as redis.conf does: `1000`, `1k` (1000), `1kb` (1024), `100mb`, `2gb`.
 pub fn parse_memory(s: &str) -> Option<u64> {
     let t = s.trim().to_ascii_lowercase();
-    let split = t
-        .find(|c: char| !c.is_ascii_digit() && c != '-')
-        .unwrap_or(t.len());
+    let split = t.find(|c: char| !c.is_ascii_digit() && c != '-').unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     let n: i64 = num.parse().ok()?;
     if n < 0 {

@@ -64,10 +64,7 @@ pub fn start(
     std::thread::Builder::new()
         .name("cluster-bus".into())
         .spawn(move || {
-            let rt = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
+            let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                 Ok(rt) => rt,
                 Err(e) => {
                     warn!("cluster bus runtime failed to start: {e}");
@@ -155,24 +152,9 @@ async fn inbound(bus: Arc<Bus>, stream: TcpStream, peer: SocketAddr) {
     debug!("cluster bus inbound connection from {peer} closed");
 }
 
-async fn outbound(
-    bus: Arc<Bus>,
-    id: String,
-    ip: String,
-    cport: u16,
-    rx: mpsc::UnboundedReceiver<Vec<u8>>,
-    tx: Tx,
-    generation: u64,
-) {
+async fn outbound(bus: Arc<Bus>, id: String, ip: String, cport: u16, rx: mpsc::UnboundedReceiver<Vec<u8>>, tx: Tx, generation: u64) {
     let timeout = Duration::from_millis(bus.cluster.state.lock().node_timeout.max(100));
-    let addr = format!(
-        "{}:{cport}",
-        if ip.contains(':') {
-            format!("[{ip}]")
-        } else {
-            ip.clone()
-        }
-    );
+    let addr = format!("{}:{cport}", if ip.contains(':') { format!("[{ip}]") } else { ip.clone() });
     let stream = match tokio::time::timeout(timeout, TcpStream::connect(&addr)).await {
         Ok(Ok(s)) => s,
         _ => {
@@ -253,11 +235,7 @@ impl Bus {
             )
         };
         let mut links = self.links.lock();
-        links.retain(|id, l| {
-            targets
-                .iter()
-                .any(|(t, ip, cp)| t == id && *ip == l.ip && *cp == l.cport)
-        });
+        links.retain(|id, l| targets.iter().any(|(t, ip, cp)| t == id && *ip == l.ip && *cp == l.cport));
         let mut attempts = self.last_attempt.lock();
         attempts.retain(|id, _| targets.iter().any(|(t, _, _)| t == id));
         for (id, ip, cport) in targets {
@@ -270,9 +248,7 @@ impl Bus {
             }
             attempts.insert(id.clone(), now);
             let (tx, rx) = mpsc::unbounded_channel();
-            let generation = self
-                .next_gen
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let generation = self.next_gen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             links.insert(
                 id.clone(),
                 Link {

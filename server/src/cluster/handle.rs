@@ -49,10 +49,8 @@ impl Cluster {
         st.require_full_coverage = s.cluster_require_full_coverage;
         let now = self.now();
         st.update_state(now);
-        self.allow_reads_when_down.store(
-            s.cluster_allow_reads_when_down,
-            std::sync::atomic::Ordering::Relaxed,
-        );
+        self.allow_reads_when_down
+            .store(s.cluster_allow_reads_when_down, std::sync::atomic::Ordering::Relaxed);
         self.publish(&mut st);
     }
 

@@ -73,9 +73,7 @@ pub enum Kind {
     /// Like PING, but asks the receiver to add the sender to its cluster.
     Meet,
     /// The named node has been declared FAIL by the sender (a majority agreed).
-    Fail {
-        node: String,
-    },
+    Fail { node: String },
     /// A slot owner with a newer config than the receiver's claims: adopt it.
     Update {
         node: String,
@@ -83,10 +81,7 @@ pub enum Kind {
         slots: Vec<(u16, u16)>,
     },
     /// A PUBLISH to be delivered to the receiver's subscribers.
-    Publish {
-        channel: Vec<u8>,
-        message: Vec<u8>,
-    },
+    Publish { channel: Vec<u8>, message: Vec<u8> },
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
@@ -235,9 +230,7 @@ mod tests {
         let mut buf = BytesMut::from(&[0, 0, 0, 3, 1, 2, 3][..]);
         assert!(matches!(decode(&mut buf), Err(FrameError::Garbage(_))));
         for seed in 0..200u32 {
-            let junk: Vec<u8> = (0..64)
-                .map(|i| (seed.wrapping_mul(31).wrapping_add(i * 7)) as u8)
-                .collect();
+            let junk: Vec<u8> = (0..64).map(|i| (seed.wrapping_mul(31).wrapping_add(i * 7)) as u8).collect();
             let mut buf = BytesMut::new();
             buf.extend_from_slice(&(junk.len() as u32).to_be_bytes());
             buf.extend_from_slice(&junk);

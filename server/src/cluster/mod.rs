@@ -6,15 +6,15 @@
 //!   runtime so a saturated client workload cannot starve heartbeats; [`view`] the immutable
 //!   snapshot command handlers route with; [`redirect`] the routing decision.
 
-pub mod bus;
-pub mod handle;
 pub mod message;
 pub mod node;
+pub mod slots;
+pub mod state;
 pub mod nodes_conf;
 pub mod redirect;
-pub mod slots;
-pub mod startup;
-pub mod state;
 pub mod view;
+pub mod bus;
+pub mod handle;
+pub mod startup;
 
 pub use handle::Cluster;

@@ -20,11 +20,7 @@ pub fn render(s: &ClusterState) -> String {
     let mut out = String::new();
     out.push_str(&node_line(s, s.me(), &wall));
     out.push('\n');
-    for n in s
-        .nodes
-        .values()
-        .filter(|n| n.id != s.myself && !n.handshake)
-    {
+    for n in s.nodes.values().filter(|n| n.id != s.myself && !n.handshake) {
         out.push_str(&node_line(s, n, &wall));
         out.push('\n');
     }
@@ -72,9 +68,7 @@ pub fn parse(text: &str, node_timeout: u64, now: u64) -> Result<ClusterState, St
         }
         let addr = f[1].split(',').next().unwrap_or("");
         let (hostport, cport) = addr.split_once('@').ok_or_else(|| bad(ln, "bad address"))?;
-        let (ip, port) = hostport
-            .rsplit_once(':')
-            .ok_or_else(|| bad(ln, "bad address"))?;
+        let (ip, port) = hostport.rsplit_once(':').ok_or_else(|| bad(ln, "bad address"))?;
         let port: u16 = port.parse().map_err(|_| bad(ln, "bad port"))?;
         let cport: u16 = cport.parse().map_err(|_| bad(ln, "bad bus port"))?;
         let flags: Vec<&str> = f[2].split(',').collect();
@@ -121,14 +115,7 @@ pub fn parse(text: &str, node_timeout: u64, now: u64) -> Result<ClusterState, St
         );
     }
     let me = mine[0].clone();
-    let mut s = ClusterState::new(
-        me.id.clone(),
-        me.ip.clone(),
-        me.port,
-        me.cport,
-        node_timeout,
-        now,
-    );
+    let mut s = ClusterState::new(me.id.clone(), me.ip.clone(), me.port, me.cport, node_timeout, now);
     s.current_epoch = current_epoch;
     s.last_vote_epoch = last_vote;
     for (n, _) in nodes {
@@ -156,10 +143,7 @@ pub fn load(path: &Path, node_timeout: u64, now: u64) -> Result<Option<ClusterSt
             .map(Some)
             .map_err(|e| format!("{e} ({})", path.display())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(format!(
-            "Can't read cluster config file {}: {e}",
-            path.display()
-        )),
+        Err(e) => Err(format!("Can't read cluster config file {}: {e}", path.display())),
     }
 }
 
@@ -205,9 +189,7 @@ mod tests {
         s.add_slots(&(0..100).collect::<Vec<_>>()).unwrap();
         s.set_config_epoch(3).unwrap();
         let mut other = Node::new("b".repeat(40), "127.0.0.1".into(), 7001, 17001, 0);
-        other.role = Role::Replica {
-            primary: "a".repeat(40),
-        };
+        other.role = Role::Replica { primary: "a".repeat(40) };
         s.nodes.insert(other.id.clone(), other);
         let text = render(&s);
         let back = parse(&text, 1000, 0).unwrap();

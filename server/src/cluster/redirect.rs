@@ -83,10 +83,7 @@ mod tests {
         v.owners[1] = 0;
         v.owners[2] = 1;
         assert_eq!(route(&v, [1, 1], true, false), None);
-        assert_eq!(
-            route(&v, [2], false, false),
-            Some(Redirect::Moved(2, "127.0.0.1:7001".into()))
-        );
+        assert_eq!(route(&v, [2], false, false), Some(Redirect::Moved(2, "127.0.0.1:7001".into())));
         assert_eq!(route(&v, [1, 2], false, false), Some(Redirect::CrossSlot));
         assert_eq!(route(&v, [3, 1], false, false), Some(Redirect::Unbound));
         v.ok = false;

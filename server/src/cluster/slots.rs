@@ -90,13 +90,7 @@ impl SlotSet {
 pub fn format_ranges(ranges: &[(u16, u16)]) -> String {
     ranges
         .iter()
-        .map(|&(a, b)| {
-            if a == b {
-                a.to_string()
-            } else {
-                format!("{a}-{b}")
-            }
-        })
+        .map(|&(a, b)| if a == b { a.to_string() } else { format!("{a}-{b}") })
         .collect::<Vec<_>>()
         .join(" ")
 }

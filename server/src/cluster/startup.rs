@@ -14,12 +14,7 @@ use tracing::info;
 /// Starts cluster mode. `port` is the bound client port.
 pub fn start(shared: &Arc<Shared>, port: u16) -> Result<Arc<Cluster>, String> {
     let s = shared.settings();
-    let cport = if s.cluster_port != 0 {
-        s.cluster_port
-    } else {
-        port.checked_add(10000)
-            .ok_or("client port + 10000 exceeds 65535: set cluster-port")?
-    };
+    let cport = if s.cluster_port != 0 { s.cluster_port } else { port.checked_add(10000).ok_or("client port + 10000 exceeds 65535: set cluster-port")? };
     let path = PathBuf::from(&s.cluster_config_file);
     let now = 1;
     let state = match nodes_conf::load(&path, s.cluster_node_timeout, now)? {
@@ -40,14 +35,7 @@ pub fn start(shared: &Arc<Shared>, port: u16) -> Result<Arc<Cluster>, String> {
         None => {
             let id = crate::state::random_hex_id();
             info!("No cluster configuration found, I'm {id}");
-            let mut st = ClusterState::new(
-                id,
-                s.cluster_announce_ip.clone(),
-                port,
-                cport,
-                s.cluster_node_timeout,
-                now,
-            );
+            let mut st = ClusterState::new(id, s.cluster_announce_ip.clone(), port, cport, s.cluster_node_timeout, now);
             st.needs_save = true;
             st
         }
@@ -63,10 +51,9 @@ pub fn start(shared: &Arc<Shared>, port: u16) -> Result<Arc<Cluster>, String> {
             .map_err(|e| format!("Can't write the cluster config file: {e}"))?;
         cluster.publish(&mut st);
     }
-    cluster.allow_reads_when_down.store(
-        s.cluster_allow_reads_when_down,
-        std::sync::atomic::Ordering::Relaxed,
-    );
+    cluster
+        .allow_reads_when_down
+        .store(s.cluster_allow_reads_when_down, std::sync::atomic::Ordering::Relaxed);
     let mut addrs = Vec::new();
     for b in &s.bind {
         let (optional, host) = match b.strip_prefix('-') {
@@ -74,11 +61,7 @@ pub fn start(shared: &Arc<Shared>, port: u16) -> Result<Arc<Cluster>, String> {
             None => (false, b.as_str()),
         };
         let host = if host == "*" { "0.0.0.0" } else { host };
-        let text = if host.contains(':') {
-            format!("[{host}]:{cport}")
-        } else {
-            format!("{host}:{cport}")
-        };
+        let text = if host.contains(':') { format!("[{host}]:{cport}") } else { format!("{host}:{cport}") };
         match text.parse::<SocketAddr>() {
             Ok(a) => {
                 if std::net::TcpListener::bind(a).is_ok() || !optional {

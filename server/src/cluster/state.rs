@@ -88,20 +88,10 @@ pub struct ClusterState {
 }
 
 impl ClusterState {
-    pub fn new(
-        myself: String,
-        ip: String,
-        port: u16,
-        cport: u16,
-        node_timeout: u64,
-        now: u64,
-    ) -> Self {
+    pub fn new(myself: String, ip: String, port: u16, cport: u16, node_timeout: u64, now: u64) -> Self {
         let mut nodes = BTreeMap::new();
         let announced = !ip.is_empty();
-        nodes.insert(
-            myself.clone(),
-            Node::new(myself.clone(), ip, port, cport, now),
-        );
+        nodes.insert(myself.clone(), Node::new(myself.clone(), ip, port, cport, now));
         ClusterState {
             myself,
             nodes,
@@ -155,21 +145,13 @@ impl ClusterState {
                 None => (Vec::new(), 0),
             },
         };
-        let mut flags = if me.is_primary() {
-            nflags::PRIMARY
-        } else {
-            nflags::REPLICA
-        };
+        let mut flags = if me.is_primary() { nflags::PRIMARY } else { nflags::REPLICA };
         if me.nofailover {
             flags |= nflags::NOFAILOVER;
         }
         Header {
             id: me.id.clone(),
-            ip: if self.announced_ip {
-                me.ip.clone()
-            } else {
-                String::new()
-            },
+            ip: if self.announced_ip { me.ip.clone() } else { String::new() },
             port: me.port,
             cport: me.cport,
             flags,
@@ -322,11 +304,7 @@ impl ClusterState {
             Source::Inbound { peer, .. } => Some(peer.to_string()),
             Source::Outbound(id) => self.nodes.get(id).map(|n| n.ip.clone()),
         };
-        let sender_ip = if h.ip.is_empty() {
-            peer_ip.unwrap_or_default()
-        } else {
-            h.ip.clone()
-        };
+        let sender_ip = if h.ip.is_empty() { peer_ip.unwrap_or_default() } else { h.ip.clone() };
 
         // A PONG on our link to a handshake node tells us its real id.
         if let (Kind::Pong, Source::Outbound(link_id)) = (&msg.kind, &src) {
@@ -416,9 +394,7 @@ impl ClusterState {
     }
 
     fn update_sender(&mut self, h: &Header, ip: &str, kind: &Kind, now: u64) {
-        let Some(n) = self.nodes.get_mut(&h.id) else {
-            return;
-        };
+        let Some(n) = self.nodes.get_mut(&h.id) else { return };
         if matches!(kind, Kind::Pong) {
             n.pong_received = now;
             n.ping_sent = 0;
@@ -490,10 +466,7 @@ impl ClusterState {
         let e = self.current_epoch;
         self.me_mut().config_epoch = e;
         self.needs_save = true;
-        info!(
-            epoch = e,
-            "configEpoch collision with {} resolved: took a new configEpoch", h.id
-        );
+        info!(epoch = e, "configEpoch collision with {} resolved: took a new configEpoch", h.id);
     }
 
     fn process_gossip(&mut self, gossip: &[Gossip], sender: &str, now: u64) {
@@ -547,19 +520,11 @@ impl ClusterState {
             .retain(|_, n| !(n.handshake && now.saturating_sub(n.created) > handshake_timeout));
 
         let interval = self.ping_interval();
-        let ids: Vec<String> = self
-            .nodes
-            .keys()
-            .filter(|id| **id != self.myself)
-            .cloned()
-            .collect();
+        let ids: Vec<String> = self.nodes.keys().filter(|id| **id != self.myself).cloned().collect();
         for id in &ids {
             let (due, handshake) = {
                 let n = &self.nodes[id];
-                (
-                    n.link_up && now.saturating_sub(n.last_ping) >= interval,
-                    n.handshake,
-                )
+                (n.link_up && now.saturating_sub(n.last_ping) >= interval, n.handshake)
             };
             if due {
                 let kind = if handshake { Kind::Meet } else { Kind::Ping };
@@ -576,9 +541,7 @@ impl ClusterState {
 
         // PFAIL: not heard from within the node timeout.
         for id in &ids {
-            let Some(n) = self.nodes.get_mut(id) else {
-                continue;
-            };
+            let Some(n) = self.nodes.get_mut(id) else { continue };
             if n.handshake || n.health != Health::Ok {
                 continue;
             }
@@ -596,11 +559,8 @@ impl ClusterState {
         let i_am_voter = self.me().is_primary() && !self.me().slots.is_empty();
         let mut newly_failed = Vec::new();
         for id in &ids {
-            let Some(n) = self.nodes.get_mut(id) else {
-                continue;
-            };
-            n.fail_reports
-                .retain(|_, t| now.saturating_sub(*t) <= validity);
+            let Some(n) = self.nodes.get_mut(id) else { continue };
+            n.fail_reports.retain(|_, t| now.saturating_sub(*t) <= validity);
             if n.health != Health::PFail {
                 continue;
             }
@@ -771,22 +731,9 @@ impl ClusterState {
 
     /// CLUSTER BUMPEPOCH: `BUMPED n` when myself did not hold the largest configEpoch.
     pub fn bump_epoch(&mut self) -> (bool, u64) {
-        let max = self
-            .nodes
-            .values()
-            .map(|n| n.config_epoch)
-            .max()
-            .unwrap_or(0);
+        let max = self.nodes.values().map(|n| n.config_epoch).max().unwrap_or(0);
         let me = self.me().config_epoch;
-        if me == 0
-            || me != max
-            || self
-                .nodes
-                .values()
-                .filter(|n| n.config_epoch == max)
-                .count()
-                > 1
-        {
+        if me == 0 || me != max || self.nodes.values().filter(|n| n.config_epoch == max).count() > 1 {
             self.current_epoch += 1;
             let e = self.current_epoch;
             self.me_mut().config_epoch = e;
@@ -811,11 +758,7 @@ impl ClusterState {
 
 /// A node's flags as gossip carries them.
 pub fn node_flags(n: &Node) -> u16 {
-    let mut f = if n.is_primary() {
-        nflags::PRIMARY
-    } else {
-        nflags::REPLICA
-    };
+    let mut f = if n.is_primary() { nflags::PRIMARY } else { nflags::REPLICA };
     match n.health {
         Health::PFail => f |= nflags::PFAIL,
         Health::Fail => f |= nflags::FAIL,
@@ -887,10 +830,7 @@ mod tests {
                     .unwrap_or_default();
                 Source::Outbound(link)
             } else {
-                Source::Inbound {
-                    peer: lo(),
-                    local: lo(),
-                }
+                Source::Inbound { peer: lo(), local: lo() }
             };
             for a in nodes[to].handle(msg, src, now) {
                 queue.push((to, Some(from), a));
@@ -938,12 +878,7 @@ mod tests {
             pump(&mut ns, now, &[2]);
         }
         for n in &ns[..2] {
-            assert_eq!(
-                n.nodes[&id('c')].health,
-                Health::Fail,
-                "seen from {}",
-                n.myself
-            );
+            assert_eq!(n.nodes[&id('c')].health, Health::Fail, "seen from {}", n.myself);
             assert!(!n.ok, "slots of a failed primary are uncovered");
         }
         // It comes back: FAIL clears once it answers (after 2x timeout with no takeover).
@@ -989,10 +924,7 @@ mod tests {
     fn forget_bans_and_admin_errors() {
         let mut ns = three_primaries();
         assert!(ns[0].forget(&id('a'), 0).is_err());
-        assert!(ns[0]
-            .forget(&id('z'), 0)
-            .unwrap_err()
-            .contains("Unknown node"));
+        assert!(ns[0].forget(&id('z'), 0).unwrap_err().contains("Unknown node"));
         ns[0].forget(&id('c'), 5000).unwrap();
         assert!(!ns[0].nodes.contains_key(&id('c')));
         assert!(ns[0].add_slots(&[1]).unwrap_err().contains("busy"));

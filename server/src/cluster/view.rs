@@ -66,6 +66,7 @@ impl View {
     }
 }
 
+
 /// One CLUSTER NODES line (without the newline).
 pub fn node_line(s: &ClusterState, n: &Node, wall: &dyn Fn(u64) -> u64) -> String {
     let me = n.id == s.myself;
@@ -78,19 +79,11 @@ pub fn node_line(s: &ClusterState, n: &Node, wall: &dyn Fn(u64) -> u64) -> Strin
         (0, 0)
     } else {
         (
-            if n.ping_sent == 0 {
-                0
-            } else {
-                wall(n.ping_sent)
-            },
+            if n.ping_sent == 0 { 0 } else { wall(n.ping_sent) },
             wall(n.pong_received),
         )
     };
-    let link = if me || n.link_up {
-        "connected"
-    } else {
-        "disconnected"
-    };
+    let link = if me || n.link_up { "connected" } else { "disconnected" };
     let mut line = format!(
         "{} {} {} {} {} {} {} {}",
         n.id,

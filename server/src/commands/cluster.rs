@@ -17,251 +17,36 @@ use std::sync::Arc;
 const ADM: u32 = ADMIN | STALE | NOSCRIPT;
 
 static SUBCOMMANDS: &[CommandSpec] = &[
-    CommandSpec::new(
-        "info",
-        2,
-        STALE,
-        Keys::None,
-        info,
-        "cluster",
-        "Returns information about the state of a node.",
-    ),
-    CommandSpec::new(
-        "myid",
-        2,
-        STALE,
-        Keys::None,
-        myid,
-        "cluster",
-        "Returns the ID of a node.",
-    ),
-    CommandSpec::new(
-        "myshardid",
-        2,
-        STALE,
-        Keys::None,
-        myshardid,
-        "cluster",
-        "Returns the shard ID of a node.",
-    ),
-    CommandSpec::new(
-        "nodes",
-        2,
-        STALE,
-        Keys::None,
-        nodes,
-        "cluster",
-        "Returns the cluster configuration for a node.",
-    ),
-    CommandSpec::new(
-        "slots",
-        2,
-        STALE,
-        Keys::None,
-        slots,
-        "cluster",
-        "Returns the mapping of cluster slots to nodes.",
-    ),
-    CommandSpec::new(
-        "shards",
-        2,
-        STALE,
-        Keys::None,
-        shards,
-        "cluster",
-        "Returns the mapping of cluster slots to shards.",
-    ),
-    CommandSpec::new(
-        "keyslot",
-        3,
-        STALE,
-        Keys::None,
-        keyslot,
-        "cluster",
-        "Returns the hash slot for a key.",
-    ),
-    CommandSpec::new(
-        "countkeysinslot",
-        3,
-        STALE,
-        Keys::None,
-        countkeysinslot,
-        "cluster",
-        "Returns the number of keys in a hash slot.",
-    ),
-    CommandSpec::new(
-        "getkeysinslot",
-        4,
-        STALE,
-        Keys::None,
-        getkeysinslot,
-        "cluster",
-        "Returns the key names in a hash slot.",
-    ),
-    CommandSpec::new(
-        "addslots",
-        -3,
-        ADM,
-        Keys::None,
-        addslots,
-        "cluster",
-        "Assigns new hash slots to a node.",
-    ),
-    CommandSpec::new(
-        "addslotsrange",
-        -4,
-        ADM,
-        Keys::None,
-        addslotsrange,
-        "cluster",
-        "Assigns new hash slot ranges to a node.",
-    ),
-    CommandSpec::new(
-        "delslots",
-        -3,
-        ADM,
-        Keys::None,
-        delslots,
-        "cluster",
-        "Sets hash slots as unbound for a node.",
-    ),
-    CommandSpec::new(
-        "delslotsrange",
-        -4,
-        ADM,
-        Keys::None,
-        delslotsrange,
-        "cluster",
-        "Sets hash slot ranges as unbound for a node.",
-    ),
-    CommandSpec::new(
-        "flushslots",
-        2,
-        ADM,
-        Keys::None,
-        flushslots,
-        "cluster",
-        "Deletes all slots information from a node.",
-    ),
-    CommandSpec::new(
-        "meet",
-        -4,
-        ADM,
-        Keys::None,
-        meet,
-        "cluster",
-        "Forces a node to handshake with another node.",
-    ),
-    CommandSpec::new(
-        "forget",
-        3,
-        ADM,
-        Keys::None,
-        forget,
-        "cluster",
-        "Removes a node from the nodes table.",
-    ),
-    CommandSpec::new(
-        "reset",
-        -2,
-        ADM,
-        Keys::None,
-        reset,
-        "cluster",
-        "Resets a node.",
-    ),
-    CommandSpec::new(
-        "saveconfig",
-        2,
-        ADM,
-        Keys::None,
-        saveconfig,
-        "cluster",
-        "Forces a node to save the cluster configuration to disk.",
-    ),
-    CommandSpec::new(
-        "set-config-epoch",
-        3,
-        ADM,
-        Keys::None,
-        set_config_epoch,
-        "cluster",
-        "Sets the configuration epoch for a new node.",
-    ),
-    CommandSpec::new(
-        "bumpepoch",
-        2,
-        ADM,
-        Keys::None,
-        bumpepoch,
-        "cluster",
-        "Advances the cluster config epoch.",
-    ),
-    CommandSpec::new(
-        "count-failure-reports",
-        3,
-        ADM,
-        Keys::None,
-        count_failure_reports,
-        "cluster",
-        "Returns the number of active failure reports active for a node.",
-    ),
-    CommandSpec::new(
-        "links",
-        2,
-        STALE,
-        Keys::None,
-        links,
-        "cluster",
-        "Returns a list of all TCP links to and from peer nodes.",
-    ),
-    CommandSpec::new(
-        "help",
-        2,
-        LOADING | STALE,
-        Keys::None,
-        help,
-        "cluster",
-        "Returns helpful text about the different subcommands.",
-    ),
+    CommandSpec::new("info", 2, STALE, Keys::None, info, "cluster", "Returns information about the state of a node."),
+    CommandSpec::new("myid", 2, STALE, Keys::None, myid, "cluster", "Returns the ID of a node."),
+    CommandSpec::new("myshardid", 2, STALE, Keys::None, myshardid, "cluster", "Returns the shard ID of a node."),
+    CommandSpec::new("nodes", 2, STALE, Keys::None, nodes, "cluster", "Returns the cluster configuration for a node."),
+    CommandSpec::new("slots", 2, STALE, Keys::None, slots, "cluster", "Returns the mapping of cluster slots to nodes."),
+    CommandSpec::new("shards", 2, STALE, Keys::None, shards, "cluster", "Returns the mapping of cluster slots to shards."),
+    CommandSpec::new("keyslot", 3, STALE, Keys::None, keyslot, "cluster", "Returns the hash slot for a key."),
+    CommandSpec::new("countkeysinslot", 3, STALE, Keys::None, countkeysinslot, "cluster", "Returns the number of keys in a hash slot."),
+    CommandSpec::new("getkeysinslot", 4, STALE, Keys::None, getkeysinslot, "cluster", "Returns the key names in a hash slot."),
+    CommandSpec::new("addslots", -3, ADM, Keys::None, addslots, "cluster", "Assigns new hash slots to a node."),
+    CommandSpec::new("addslotsrange", -4, ADM, Keys::None, addslotsrange, "cluster", "Assigns new hash slot ranges to a node."),
+    CommandSpec::new("delslots", -3, ADM, Keys::None, delslots, "cluster", "Sets hash slots as unbound for a node."),
+    CommandSpec::new("delslotsrange", -4, ADM, Keys::None, delslotsrange, "cluster", "Sets hash slot ranges as unbound for a node."),
+    CommandSpec::new("flushslots", 2, ADM, Keys::None, flushslots, "cluster", "Deletes all slots information from a node."),
+    CommandSpec::new("meet", -4, ADM, Keys::None, meet, "cluster", "Forces a node to handshake with another node."),
+    CommandSpec::new("forget", 3, ADM, Keys::None, forget, "cluster", "Removes a node from the nodes table."),
+    CommandSpec::new("reset", -2, ADM, Keys::None, reset, "cluster", "Resets a node."),
+    CommandSpec::new("saveconfig", 2, ADM, Keys::None, saveconfig, "cluster", "Forces a node to save the cluster configuration to disk."),
+    CommandSpec::new("set-config-epoch", 3, ADM, Keys::None, set_config_epoch, "cluster", "Sets the configuration epoch for a new node."),
+    CommandSpec::new("bumpepoch", 2, ADM, Keys::None, bumpepoch, "cluster", "Advances the cluster config epoch."),
+    CommandSpec::new("count-failure-reports", 3, ADM, Keys::None, count_failure_reports, "cluster", "Returns the number of active failure reports active for a node."),
+    CommandSpec::new("links", 2, STALE, Keys::None, links, "cluster", "Returns a list of all TCP links to and from peer nodes."),
+    CommandSpec::new("help", 2, LOADING | STALE, Keys::None, help, "cluster", "Returns helpful text about the different subcommands."),
 ];
 
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec::container(
-        "cluster",
-        -2,
-        unknown_sub,
-        "cluster",
-        "A container for Redis Cluster commands.",
-        SUBCOMMANDS,
-    ),
-    CommandSpec::new(
-        "readonly",
-        1,
-        LOADING | STALE | FAST,
-        Keys::None,
-        readonly,
-        "cluster",
-        "Enables read-only queries for a connection to a Redis Cluster replica node.",
-    ),
-    CommandSpec::new(
-        "readwrite",
-        1,
-        LOADING | STALE | FAST,
-        Keys::None,
-        readwrite,
-        "cluster",
-        "Enables read-write queries for a connection to a Reids Cluster replica node.",
-    ),
-    CommandSpec::new(
-        "asking",
-        1,
-        FAST,
-        Keys::None,
-        asking,
-        "cluster",
-        "Signals that a cluster client is following an -ASK redirect.",
-    ),
+    CommandSpec::container("cluster", -2, unknown_sub, "cluster", "A container for Redis Cluster commands.", SUBCOMMANDS),
+    CommandSpec::new("readonly", 1, LOADING | STALE | FAST, Keys::None, readonly, "cluster", "Enables read-only queries for a connection to a Redis Cluster replica node."),
+    CommandSpec::new("readwrite", 1, LOADING | STALE | FAST, Keys::None, readwrite, "cluster", "Enables read-write queries for a connection to a Reids Cluster replica node."),
+    CommandSpec::new("asking", 1, FAST, Keys::None, asking, "cluster", "Signals that a cluster client is following an -ASK redirect."),
 ];
 
 const DISABLED: &str = "ERR This instance has cluster support disabled";
@@ -287,9 +72,7 @@ fn with_state<T>(c: &Cluster, f: impl FnOnce(&mut ClusterState, u64) -> T) -> T 
 }
 
 fn parse_slot(b: &[u8]) -> Option<u16> {
-    args::int(b)
-        .filter(|&v| (0..SLOTS as i64).contains(&v))
-        .map(|v| v as u16)
+    args::int(b).filter(|&v| (0..SLOTS as i64).contains(&v)).map(|v| v as u16)
 }
 
 fn info(ctx: &mut Ctx, _a: &[Bytes]) {
@@ -385,11 +168,7 @@ fn slots(ctx: &mut Ctx, _a: &[Bytes]) {
     let entries: Vec<Entry> = {
         let s = c.state.lock();
         let mut out = Vec::new();
-        for p in s
-            .nodes
-            .values()
-            .filter(|n| n.is_primary() && !n.slots.is_empty())
-        {
+        for p in s.nodes.values().filter(|n| n.is_primary() && !n.slots.is_empty()) {
             let mut members = vec![(p.ip.clone(), p.port, p.id.clone())];
             for r in s.nodes.values() {
                 if r.primary_id() == Some(p.id.as_str()) && r.health != Health::Fail {
@@ -435,11 +214,7 @@ fn shards(ctx: &mut Ctx, _a: &[Bytes]) {
             .filter(|n| n.is_primary())
             .map(|p| {
                 let mut members = vec![p];
-                members.extend(
-                    s.nodes
-                        .values()
-                        .filter(|r| r.primary_id() == Some(p.id.as_str())),
-                );
+                members.extend(s.nodes.values().filter(|r| r.primary_id() == Some(p.id.as_str())));
                 let infos = members
                     .into_iter()
                     .map(|n| NodeInfo {
@@ -499,8 +274,7 @@ fn countkeysinslot(ctx: &mut Ctx, a: &[Bytes]) {
 }
 
 fn getkeysinslot(ctx: &mut Ctx, a: &[Bytes]) {
-    let (Some(slot), Some(count)) = (parse_slot(&a[2]), args::int(&a[3]).filter(|&c| c >= 0))
-    else {
+    let (Some(slot), Some(count)) = (parse_slot(&a[2]), args::int(&a[3]).filter(|&c| c >= 0)) else {
         return ctx.err("ERR Invalid slot or number of keys");
     };
     let keys = ctx.ks.dbs[0].slot_keys(slot, count as usize);
@@ -533,9 +307,7 @@ fn parse_ranges(ctx: &mut Ctx, list: &[Bytes]) -> Option<Vec<u16>> {
             return None;
         };
         if a > b {
-            ctx.err(&format!(
-                "ERR start slot number {a} is greater than end slot number {b}"
-            ));
+            ctx.err(&format!("ERR start slot number {a} is greater than end slot number {b}"));
             return None;
         }
         out.extend(a..=b);
@@ -545,13 +317,7 @@ fn parse_ranges(ctx: &mut Ctx, list: &[Bytes]) -> Option<Vec<u16>> {
 
 fn change_slots(ctx: &mut Ctx, slots: Vec<u16>, add: bool) {
     let Some(c) = cluster(ctx) else { return };
-    let r = with_state(&c, |s, _| {
-        if add {
-            s.add_slots(&slots)
-        } else {
-            s.del_slots(&slots)
-        }
-    });
+    let r = with_state(&c, |s, _| if add { s.add_slots(&slots) } else { s.del_slots(&slots) });
     match r {
         Ok(()) => ctx.out.ok(),
         Err(e) => ctx.err(&e),
@@ -603,32 +369,22 @@ fn meet(ctx: &mut Ctx, a: &[Bytes]) {
     }
     let host = String::from_utf8_lossy(&a[2]).into_owned();
     let Some(port) = args::int(&a[3]).filter(|p| (0..=65535).contains(p)) else {
-        return ctx.err(&format!(
-            "ERR Invalid base port specified: {}",
-            String::from_utf8_lossy(&a[3])
-        ));
+        return ctx.err(&format!("ERR Invalid base port specified: {}", String::from_utf8_lossy(&a[3])));
     };
     let cport = match a.get(4) {
         Some(b) => match args::int(b).filter(|p| (0..=65535).contains(p)) {
             Some(p) => p,
             None => {
-                return ctx.err(&format!(
-                    "ERR Invalid bus port specified: {}",
-                    String::from_utf8_lossy(b)
-                ))
+                return ctx.err(&format!("ERR Invalid bus port specified: {}", String::from_utf8_lossy(b)))
             }
         },
         None => port + 10000,
     };
     let Ok(ip) = host.parse::<std::net::IpAddr>() else {
-        return ctx.err(&format!(
-            "ERR Invalid node address specified: {host}:{port}"
-        ));
+        return ctx.err(&format!("ERR Invalid node address specified: {host}:{port}"));
     };
     if cport > 65535 {
-        return ctx.err(&format!(
-            "ERR Invalid node address specified: {host}:{port}"
-        ));
+        return ctx.err(&format!("ERR Invalid node address specified: {host}:{port}"));
     }
     with_state(&c, |s, now| s.meet(ip, port as u16, cport as u16, now));
     ctx.out.ok();
@@ -677,10 +433,7 @@ fn saveconfig(ctx: &mut Ctx, _a: &[Bytes]) {
 fn set_config_epoch(ctx: &mut Ctx, a: &[Bytes]) {
     let Some(c) = cluster(ctx) else { return };
     let Some(e) = args::int(&a[2]).filter(|e| *e >= 0) else {
-        return ctx.err(&format!(
-            "ERR Invalid config epoch specified: {}",
-            String::from_utf8_lossy(&a[2])
-        ));
+        return ctx.err(&format!("ERR Invalid config epoch specified: {}", String::from_utf8_lossy(&a[2])));
     };
     match with_state(&c, |s, _| s.set_config_epoch(e as u64)) {
         Ok(()) => ctx.out.ok(),
@@ -691,8 +444,7 @@ fn set_config_epoch(ctx: &mut Ctx, a: &[Bytes]) {
 fn bumpepoch(ctx: &mut Ctx, _a: &[Bytes]) {
     let Some(c) = cluster(ctx) else { return };
     let (bumped, e) = with_state(&c, |s, _| s.bump_epoch());
-    ctx.out
-        .simple(&format!("{} {e}", if bumped { "BUMPED" } else { "STILL" }));
+    ctx.out.simple(&format!("{} {e}", if bumped { "BUMPED" } else { "STILL" }));
 }
 
 fn count_failure_reports(ctx: &mut Ctx, a: &[Bytes]) {

@@ -7,69 +7,13 @@ use bytes::Bytes;
 use std::sync::atomic::Ordering;
 
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new(
-        "ping",
-        -1,
-        FAST | STALE,
-        Keys::None,
-        ping,
-        "connection",
-        "Returns the server's liveliness response.",
-    ),
-    CommandSpec::new(
-        "echo",
-        2,
-        FAST,
-        Keys::None,
-        echo,
-        "connection",
-        "Returns the given string.",
-    ),
-    CommandSpec::new(
-        "quit",
-        -1,
-        ALLOW_BUSY | NO_AUTH | FAST | STALE | LOADING,
-        Keys::None,
-        quit,
-        "connection",
-        "Closes the connection.",
-    ),
-    CommandSpec::new(
-        "select",
-        2,
-        LOADING | STALE | FAST,
-        Keys::None,
-        select,
-        "connection",
-        "Changes the selected database.",
-    ),
-    CommandSpec::new(
-        "hello",
-        -1,
-        NO_AUTH | FAST | STALE | LOADING | NOSCRIPT,
-        Keys::None,
-        hello,
-        "connection",
-        "Handshakes with the Redis server.",
-    ),
-    CommandSpec::new(
-        "auth",
-        -2,
-        NO_AUTH | FAST | STALE | LOADING | NOSCRIPT | ALLOW_BUSY,
-        Keys::None,
-        auth,
-        "connection",
-        "Authenticates the connection.",
-    ),
-    CommandSpec::new(
-        "reset",
-        1,
-        NO_AUTH | FAST | STALE | LOADING | NOSCRIPT | ALLOW_BUSY,
-        Keys::None,
-        reset,
-        "connection",
-        "Resets the connection.",
-    ),
+    CommandSpec::new("ping", -1, FAST | STALE, Keys::None, ping, "connection", "Returns the server's liveliness response."),
+    CommandSpec::new("echo", 2, FAST, Keys::None, echo, "connection", "Returns the given string."),
+    CommandSpec::new("quit", -1, ALLOW_BUSY | NO_AUTH | FAST | STALE | LOADING, Keys::None, quit, "connection", "Closes the connection."),
+    CommandSpec::new("select", 2, LOADING | STALE | FAST, Keys::None, select, "connection", "Changes the selected database."),
+    CommandSpec::new("hello", -1, NO_AUTH | FAST | STALE | LOADING | NOSCRIPT, Keys::None, hello, "connection", "Handshakes with the Redis server."),
+    CommandSpec::new("auth", -2, NO_AUTH | FAST | STALE | LOADING | NOSCRIPT | ALLOW_BUSY, Keys::None, auth, "connection", "Authenticates the connection."),
+    CommandSpec::new("reset", 1, NO_AUTH | FAST | STALE | LOADING | NOSCRIPT | ALLOW_BUSY, Keys::None, reset, "connection", "Resets the connection."),
 ];
 
 fn ping(ctx: &mut Ctx, a: &[Bytes]) {
@@ -199,8 +143,7 @@ fn hello(ctx: &mut Ctx, a: &[Bytes]) {
     ctx.out.bulk(b"id");
     ctx.out.int(ctx.conn.id as i64);
     ctx.out.bulk(b"mode");
-    ctx.out
-        .bulk(if cluster { b"cluster" } else { b"standalone" });
+    ctx.out.bulk(if cluster { b"cluster" } else { b"standalone" });
     ctx.out.bulk(b"role");
     ctx.out.bulk(b"master");
     ctx.out.bulk(b"modules");

@@ -85,7 +85,8 @@ impl Ctx<'_> {
 
 /// Error replies used across families, worded exactly as Redis words them.
 pub mod errors {
-    pub const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
+    pub const WRONGTYPE: &str =
+        "WRONGTYPE Operation against a key holding the wrong kind of value";
     pub const SYNTAX: &str = "ERR syntax error";
     pub const NOT_INT: &str = "ERR value is not an integer or out of range";
     pub const NOT_FLOAT: &str = "ERR value is not a valid float";
@@ -138,10 +139,8 @@ pub mod args {
 /// Replies with the lines of a HELP subcommand (a status reply per line, as Redis does).
 pub fn reply_help(ctx: &mut Ctx, cmd: &str, lines: &[&str]) {
     ctx.out.array(lines.len() + 3);
-    ctx.out.simple(&format!(
-        "{} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-        cmd
-    ));
+    ctx.out
+        .simple(&format!("{} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", cmd));
     for l in lines {
         ctx.out.simple(l);
     }

@@ -5,11 +5,7 @@ use super::{args, errors, Ctx};
 use crate::keyspace::{SmallBytes, Ttl, Value};
 use bytes::Bytes;
 
-const K1: Keys = Keys::Range {
-    first: 1,
-    last: 1,
-    step: 1,
-};
+const K1: Keys = Keys::Range { first: 1, last: 1, step: 1 };
 
 pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("get", 2, READONLY | FAST, K1, get, "string", "Returns the string value of a key."),
@@ -57,15 +53,11 @@ pub fn expire_instant(unit: &str, n: &[u8], now: u64, cmd: &str) -> Result<u64, 
         return Err(errors::invalid_expire(cmd));
     }
     let ms = match unit {
-        "ex" | "exat" => v
-            .checked_mul(1000)
-            .ok_or_else(|| errors::invalid_expire(cmd))?,
+        "ex" | "exat" => v.checked_mul(1000).ok_or_else(|| errors::invalid_expire(cmd))?,
         _ => v,
     };
     let at = if unit == "ex" || unit == "px" {
-        (now as i64)
-            .checked_add(ms)
-            .ok_or_else(|| errors::invalid_expire(cmd))?
+        (now as i64).checked_add(ms).ok_or_else(|| errors::invalid_expire(cmd))?
     } else {
         ms
     };

@@ -182,7 +182,9 @@ impl CommandSpec {
     /// Positions of the channels of a sharded pub/sub command.
     pub fn channel_positions(&self, args: &[Bytes]) -> Vec<usize> {
         match self.keys {
-            Keys::Channels { first, last, step } => range_positions(args.len(), first, last, step),
+            Keys::Channels { first, last, step } => {
+                range_positions(args.len(), first, last, step)
+            }
             _ => Vec::new(),
         }
     }
@@ -266,10 +268,7 @@ mod tests {
 
     #[test]
     fn key_positions_follow_specs() {
-        let args: Vec<Bytes> = ["mset", "a", "1", "b", "2"]
-            .iter()
-            .map(|s| Bytes::from(*s))
-            .collect();
+        let args: Vec<Bytes> = ["mset", "a", "1", "b", "2"].iter().map(|s| Bytes::from(*s)).collect();
         assert_eq!(range_positions(args.len(), 1, -1, 2), vec![1, 3]);
         assert_eq!(range_positions(3, 1, 1, 1), vec![1]);
         assert_eq!(range_positions(1, 1, 1, 1), Vec::<usize>::new());

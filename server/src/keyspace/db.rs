@@ -332,7 +332,11 @@ impl Db {
     /// Up to `count` keys of one slot (GETKEYSINSLOT).
     pub fn slot_keys(&self, slot: u16, count: usize) -> Vec<Vec<u8>> {
         self.slots.get(slot as usize).map_or_else(Vec::new, |t| {
-            t.table.iter().take(count).map(|e| e.key.to_vec()).collect()
+            t.table
+                .iter()
+                .take(count)
+                .map(|e| e.key.to_vec())
+                .collect()
         })
     }
 
@@ -471,7 +475,9 @@ impl Db {
     pub fn memory(&self) -> usize {
         self.slots
             .iter()
-            .map(|t| t.table.allocation_size() + t.table.iter().map(|e| e.memory()).sum::<usize>())
+            .map(|t| {
+                t.table.allocation_size() + t.table.iter().map(|e| e.memory()).sum::<usize>()
+            })
             .sum()
     }
 

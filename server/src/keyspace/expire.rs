@@ -21,10 +21,7 @@ pub async fn run(shared: Arc<Shared>) {
             _ = tokio::time::sleep(interval) => {}
             _ = shutdown.changed() => return,
         }
-        if !shared
-            .active_expire
-            .load(std::sync::atomic::Ordering::Relaxed)
-        {
+        if !shared.active_expire.load(std::sync::atomic::Ordering::Relaxed) {
             continue;
         }
         let budget = interval / 4;
@@ -34,9 +31,7 @@ pub async fn run(shared: Arc<Shared>) {
             loop {
                 let now = crate::util::now_ms();
                 let mut ks = shared.keyspace.lock();
-                let Some(db) = ks.dbs.get_mut(i) else {
-                    break 'dbs;
-                };
+                let Some(db) = ks.dbs.get_mut(i) else { break 'dbs };
                 let (examined, expired) = db.expire_step(now, STEP);
                 drop(ks);
                 // Stop on this database once few of the examined keys were expired (as

@@ -74,13 +74,7 @@ pub struct RequestParser {
 
 fn find_crlf(buf: &[u8], max: usize) -> Option<usize> {
     let window = &buf[..buf.len().min(max + 2)];
-    memchr(b'\n', window).map(|nl| {
-        if nl > 0 && buf[nl - 1] == b'\r' {
-            nl - 1
-        } else {
-            nl
-        }
-    })
+    memchr(b'\n', window).map(|nl| if nl > 0 && buf[nl - 1] == b'\r' { nl - 1 } else { nl })
 }
 
 fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
@@ -137,11 +131,7 @@ impl RequestParser {
                             return Ok(None);
                         };
                         let n = parse_len(&buf[1..end]);
-                        let skip = if buf.get(end) == Some(&b'\r') {
-                            end + 2
-                        } else {
-                            end + 1
-                        };
+                        let skip = if buf.get(end) == Some(&b'\r') { end + 2 } else { end + 1 };
                         let n = match n {
                             Some(n) if n <= limits.max_multibulk => n,
                             _ => return Err(ProtocolError::proto("invalid multibulk length")),
@@ -197,11 +187,8 @@ impl RequestParser {
                                 if *size + n > limits.max_query {
                                     return Err(ProtocolError::QueryBufferLimit);
                                 }
-                                let skip = if buf.get(end) == Some(&b'\r') {
-                                    end + 2
-                                } else {
-                                    end + 1
-                                };
+                                let skip =
+                                    if buf.get(end) == Some(&b'\r') { end + 2 } else { end + 1 };
                                 buf.advance(skip);
                                 *bulk_len = Some(n);
                                 // Large arguments: reserve once so the body is read straight

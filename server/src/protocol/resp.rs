@@ -45,8 +45,7 @@ impl Out {
     pub fn error(&mut self, msg: &str) {
         self.buf.put_u8(b'-');
         for &b in msg.as_bytes() {
-            self.buf
-                .put_u8(if b == b'\r' || b == b'\n' { b' ' } else { b });
+            self.buf.put_u8(if b == b'\r' || b == b'\n' { b' ' } else { b });
         }
         self.buf.put_slice(b"\r\n");
     }
