@@ -99,11 +99,23 @@ type Digest = [u8; 20];
 /// A value's digest: its serialized form, plus a marker when it has a TTL. The instant itself
 /// is left out (as Redis does) so that servers loaded at slightly different times with the
 /// same relative TTLs still agree.
+///
+/// Collections hash through their own `digest_into`, which ignores element order and
+/// encoding, so two nodes that built the same set in different orders agree.
 fn value_digest(e: &Entry) -> Digest {
-    let mut body = Vec::with_capacity(serialize::body_len(&e.value));
-    serialize::write_body(&e.value, &mut body);
     let mut h = sha1_smol::Sha1::new();
-    h.update(&body);
+    h.update(e.value.type_name().as_bytes());
+    match &e.value {
+        Value::Str(_) => {
+            let mut body = Vec::with_capacity(serialize::body_len(&e.value));
+            serialize::write_body(&e.value, &mut body);
+            h.update(&body);
+        }
+        Value::Hash(v) => v.digest_into(&mut h),
+        Value::List(v) => v.digest_into(&mut h),
+        Value::Set(v) => v.digest_into(&mut h),
+        Value::ZSet(v) => v.digest_into(&mut h),
+    }
     if e.expire_at != 0 {
         h.update(b"!!expire!!");
     }

@@ -12,12 +12,14 @@ pub mod connection;
 pub mod debug;
 pub mod dump;
 pub mod expiry;
+pub mod hashes;
 pub mod hyperloglog;
 pub mod info;
 pub mod introspection;
 pub mod keys;
 pub mod replication;
 pub mod server;
+pub mod sets;
 pub mod strings;
 pub mod table;
 pub mod zsets;
@@ -34,6 +36,8 @@ pub use table::{flags, CommandSpec, Keys};
 pub static FAMILIES: &[&[CommandSpec]] = &[
     connection::COMMANDS,
     strings::COMMANDS,
+    hashes::COMMANDS,
+    sets::COMMANDS,
     bitmaps::COMMANDS,
     keys::COMMANDS,
     expiry::COMMANDS,

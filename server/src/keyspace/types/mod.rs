@@ -1,7 +1,9 @@
 //! The collection types a key can hold besides strings, one module each.
 
+pub mod dense;
 pub mod hash;
 pub mod list;
+pub mod packed;
 pub mod set;
 pub mod zset;
 

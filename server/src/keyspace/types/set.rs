@@ -1,60 +1,506 @@
 //! A set of byte strings.
 //!
-//! Representation and operations are owned by this module; the rest of the server sees only
-//! its methods (length, encoding name, memory, payload encoding for DUMP and replication).
+//! Three encodings, chosen by Redis 7.2's rules: "intset" (sorted `i64`s, binary search)
+//! while every member is an integer and there are at most `set-max-intset-entries`;
+//! "listpack" (members in one [`Packed`] buffer) for small sets of short members (at most
+//! `set-max-listpack-entries`, each at most 64 bytes); "hashtable" ([`Dense`]) otherwise.
+//! Sets only move towards "hashtable", never back.
 
-/// A set of byte strings.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct SetValue {
-    items: Vec<crate::keyspace::SmallBytes>,
+use super::dense::Dense;
+use super::packed::{get_bytes, get_len, put_bytes, put_len, Packed};
+use crate::keyspace::SmallBytes;
+use crate::util::parse_i64_strict;
+
+/// Longest member a listpack-encoded set holds (Redis's `set-max-listpack-value`).
+pub const MAX_LISTPACK_VALUE: usize = 64;
+
+/// The conversion thresholds (from `Settings`).
+#[derive(Clone, Copy, Debug)]
+pub struct SetLimits {
+    pub max_intset: usize,
+    pub max_listpack: usize,
 }
 
+impl SetLimits {
+    pub fn from_settings(s: &crate::config::Settings) -> Self {
+        SetLimits {
+            max_intset: s.set_max_intset_entries,
+            max_listpack: s.set_max_listpack_entries,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Repr {
+    Intset(Vec<i64>),
+    Listpack(Packed),
+    /// Boxed so small (listpack) values stay 32 bytes.
+    Table(Box<Dense<SmallBytes>>),
+}
+
+/// A set of byte strings.
+#[derive(Clone, Debug)]
+pub struct SetValue {
+    repr: Repr,
+}
+
+/// One member as stored: intset members are numbers until someone needs their bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Elem<'a> {
+    Int(i64),
+    Bytes(&'a [u8]),
+}
+
+impl Elem<'_> {
+    /// The member's bytes (integers in decimal, inline: no allocation).
+    pub fn to_small(self) -> SmallBytes {
+        match self {
+            Elem::Int(n) => SmallBytes::new(itoa::Buffer::new().format(n).as_bytes()),
+            Elem::Bytes(b) => SmallBytes::new(b),
+        }
+    }
+}
+
+impl Default for SetValue {
+    fn default() -> Self {
+        SetValue {
+            repr: Repr::Intset(Vec::new()),
+        }
+    }
+}
+
+/// Equality as sets, whatever the encoding or order.
+impl PartialEq for SetValue {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().all(|e| other.contains(&e.to_small()))
+    }
+}
+
+const TAG_INTSET: u8 = 0;
+const TAG_LISTPACK: u8 = 1;
+const TAG_TABLE: u8 = 2;
+
 impl SetValue {
+    /// An empty set in the encoding Redis's `setTypeCreate` picks for a set about to receive
+    /// `size_hint` members, the first being `first`.
+    pub fn for_first(first: &[u8], size_hint: usize, limits: SetLimits) -> Self {
+        let repr = if parse_i64_strict(first).is_some() && size_hint <= limits.max_intset {
+            Repr::Intset(Vec::new())
+        } else if size_hint <= limits.max_listpack {
+            Repr::Listpack(Packed::default())
+        } else {
+            Repr::Table(Box::new(Dense::with_capacity(size_hint)))
+        };
+        SetValue { repr }
+    }
+
+    /// An empty intset; the destination of SINTERSTORE and friends starts this way in Redis.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
     pub fn len(&self) -> usize {
-        self.items.len()
+        match &self.repr {
+            Repr::Intset(v) => v.len(),
+            Repr::Listpack(p) => p.len(),
+            Repr::Table(t) => t.len(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
+        self.len() == 0
     }
 
     /// The name OBJECT ENCODING reports.
     pub fn encoding(&self) -> &'static str {
-        "listpack"
+        match &self.repr {
+            Repr::Intset(_) => "intset",
+            Repr::Listpack(_) => "listpack",
+            Repr::Table(_) => "hashtable",
+        }
     }
 
     /// Heap bytes owned by the value.
     pub fn memory(&self) -> usize {
-        self.items.iter().map(|i| 24 + i.heap_size()).sum()
+        match &self.repr {
+            Repr::Intset(v) => v.capacity() * 8,
+            Repr::Listpack(p) => p.memory(),
+            Repr::Table(t) => {
+                std::mem::size_of::<Dense<SmallBytes>>()
+                    + t.memory()
+                    + t.items().iter().map(|m| m.heap_size()).sum::<usize>()
+            }
+        }
     }
 
-    /// DUMP/replication payload: count, then each item length-prefixed.
+    pub fn contains(&self, m: &[u8]) -> bool {
+        match &self.repr {
+            Repr::Intset(v) => parse_i64_strict(m).is_some_and(|n| v.binary_search(&n).is_ok()),
+            Repr::Listpack(p) => p.iter().any(|x| x == m),
+            Repr::Table(t) => t.find(m).is_some(),
+        }
+    }
+
+    /// Members in encoding order (ascending for an intset).
+    pub fn iter(&self) -> impl Iterator<Item = Elem<'_>> + '_ {
+        let (is, lp, tb) = match &self.repr {
+            Repr::Intset(v) => (Some(v), None, None),
+            Repr::Listpack(p) => (None, Some(p), None),
+            Repr::Table(t) => (None, None, Some(t)),
+        };
+        is.into_iter()
+            .flat_map(|v| v.iter().map(|&n| Elem::Int(n)))
+            .chain(lp.into_iter().flat_map(|p| p.iter().map(Elem::Bytes)))
+            .chain(
+                tb.into_iter()
+                    .flat_map(|t| t.items().iter().map(|m| Elem::Bytes(m))),
+            )
+    }
+
+    /// The `i`-th member in encoding order (random picks); O(1) except in a listpack.
+    pub fn elem_at(&self, i: usize) -> Option<Elem<'_>> {
+        match &self.repr {
+            Repr::Intset(v) => v.get(i).map(|&n| Elem::Int(n)),
+            Repr::Listpack(p) => p.iter().nth(i).map(Elem::Bytes),
+            Repr::Table(t) => t.get(i).map(|m| Elem::Bytes(m)),
+        }
+    }
+
+    fn make_table(&mut self, capacity: usize) {
+        if matches!(self.repr, Repr::Table(_)) {
+            return;
+        }
+        let mut t = Dense::with_capacity(capacity.max(self.len()));
+        for e in self.iter() {
+            t.push_new(e.to_small());
+        }
+        self.repr = Repr::Table(Box::new(t));
+    }
+
+    fn make_listpack(&mut self) {
+        if let Repr::Intset(v) = &self.repr {
+            let mut p = Packed::default();
+            let mut b = itoa::Buffer::new();
+            for &n in v {
+                p.push(b.format(n).as_bytes());
+            }
+            self.repr = Repr::Listpack(p);
+        }
+    }
+
+    /// Converts ahead of adding `size_hint` members when that many could not fit the
+    /// current compact encoding (Redis's `setTypeMaybeConvert`).
+    pub fn prepare(&mut self, size_hint: usize, limits: SetLimits) {
+        let over = match self.repr {
+            Repr::Intset(_) => size_hint > limits.max_intset,
+            Repr::Listpack(_) => size_hint > limits.max_listpack,
+            Repr::Table(_) => false,
+        };
+        if over {
+            self.make_table(size_hint);
+        }
+    }
+
+    /// Adds a member; true when it was new.
+    pub fn add(&mut self, m: &[u8], limits: SetLimits) -> bool {
+        if let Repr::Intset(v) = &mut self.repr {
+            if let Some(n) = parse_i64_strict(m) {
+                let Err(at) = v.binary_search(&n) else {
+                    return false;
+                };
+                v.insert(at, n);
+                if v.len() > limits.max_intset {
+                    self.make_table(0);
+                }
+                return true;
+            }
+            let len = v.len();
+            if len < limits.max_listpack && m.len() <= MAX_LISTPACK_VALUE {
+                self.make_listpack();
+            } else {
+                self.make_table(len + 1);
+            }
+        }
+        if let Repr::Listpack(p) = &mut self.repr {
+            if p.iter().any(|x| x == m) {
+                return false;
+            }
+            if p.len() < limits.max_listpack && m.len() <= MAX_LISTPACK_VALUE {
+                p.push(m);
+                return true;
+            }
+            self.make_table(self.len() + 1);
+        }
+        match &mut self.repr {
+            Repr::Table(t) if t.find(m).is_none() => {
+                t.push_new(SmallBytes::new(m));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Removes a member; true when it was present.
+    pub fn remove(&mut self, m: &[u8]) -> bool {
+        let pos = match &self.repr {
+            Repr::Intset(v) => parse_i64_strict(m).and_then(|n| v.binary_search(&n).ok()),
+            Repr::Listpack(p) => p.iter().position(|x| x == m),
+            Repr::Table(t) => t.find(m),
+        };
+        pos.is_some_and(|i| self.remove_at(i).is_some())
+    }
+
+    /// Removes and returns every member (SPOP of a count covering the set).
+    pub fn take_all(&mut self) -> Vec<SmallBytes> {
+        let all = self.iter().map(|e| e.to_small()).collect();
+        *self = SetValue::new();
+        all
+    }
+
+    /// Removes the `i`-th member in encoding order (SPOP).
+    pub fn remove_at(&mut self, i: usize) -> Option<SmallBytes> {
+        match &mut self.repr {
+            Repr::Intset(v) => (i < v.len()).then(|| Elem::Int(v.remove(i)).to_small()),
+            Repr::Listpack(p) => {
+                let s = p.spans().nth(i)?;
+                let m = SmallBytes::new(p.bytes(s));
+                p.remove(s.start, s.end);
+                Some(m)
+            }
+            Repr::Table(t) => t.swap_remove(i),
+        }
+    }
+
+    /// One SSCAN step: visits about `count` members and returns the next cursor (0 when
+    /// done). Compact encodings are returned whole, as Redis does; a hashtable is walked by
+    /// position from the top down, which deletes (swap-with-last) never disturb.
+    pub fn scan<'a>(&'a self, cursor: u64, count: usize, mut visit: impl FnMut(Elem<'a>)) -> u64 {
+        match &self.repr {
+            Repr::Table(t) => {
+                let top = if cursor == 0 {
+                    t.len()
+                } else {
+                    cursor.min(t.len() as u64) as usize
+                };
+                let bottom = top.saturating_sub(count.max(1));
+                for m in t.items()[bottom..top].iter().rev() {
+                    visit(Elem::Bytes(m));
+                }
+                bottom as u64
+            }
+            _ => {
+                self.iter().for_each(visit);
+                0
+            }
+        }
+    }
+
+    /// Serializes the set (DUMP, replication): encoding tag, member count, then members
+    /// (intset: 8-byte little-endian integers; otherwise length-prefixed bytes).
     pub fn write_payload(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&(self.items.len() as u32).to_le_bytes());
-        for i in &self.items {
-            out.extend_from_slice(&(i.len() as u32).to_le_bytes());
-            out.extend_from_slice(i);
+        match &self.repr {
+            Repr::Intset(v) => {
+                out.push(TAG_INTSET);
+                put_len(out, v.len());
+                for n in v {
+                    out.extend_from_slice(&n.to_le_bytes());
+                }
+            }
+            _ => {
+                let tag = match self.repr {
+                    Repr::Listpack(_) => TAG_LISTPACK,
+                    _ => TAG_TABLE,
+                };
+                out.push(tag);
+                put_len(out, self.len());
+                for e in self.iter() {
+                    put_bytes(out, &e.to_small());
+                }
+            }
         }
     }
 
-    /// Decodes [`Self::write_payload`]; `None` on truncated or malformed input.
+    /// Parses what [`SetValue::write_payload`] wrote, rebuilding the same encoding. `None` on
+    /// truncated or malformed input (unsorted intset, duplicates, unknown tag).
     pub fn read_payload(input: &[u8]) -> Option<(Self, usize)> {
-        let n = u32::from_le_bytes(input.get(..4)?.try_into().ok()?) as usize;
-        let mut at = 4;
-        let mut items = Vec::new();
-        for _ in 0..n {
-            let len = u32::from_le_bytes(input.get(at..at + 4)?.try_into().ok()?) as usize;
-            at += 4;
-            items.push(crate::keyspace::SmallBytes::new(input.get(at..at + len)?));
-            at += len;
+        let tag = *input.first()?;
+        let mut pos = 1;
+        let n = get_len(input, &mut pos)?;
+        if n > input.len() {
+            return None;
         }
-        Some((Self { items }, at))
+        let repr = match tag {
+            TAG_INTSET => {
+                let mut v: Vec<i64> = Vec::with_capacity(n.min(input.len() / 8));
+                for _ in 0..n {
+                    let b = input.get(pos..pos.checked_add(8)?)?;
+                    pos += 8;
+                    let x = i64::from_le_bytes(b.try_into().ok()?);
+                    if v.last().is_some_and(|&l| l >= x) {
+                        return None;
+                    }
+                    v.push(x);
+                }
+                Repr::Intset(v)
+            }
+            TAG_LISTPACK => {
+                let mut p = Packed::default();
+                for _ in 0..n {
+                    let m = get_bytes(input, &mut pos)?;
+                    if p.iter().any(|x| x == m) {
+                        return None;
+                    }
+                    p.push(m);
+                }
+                Repr::Listpack(p)
+            }
+            TAG_TABLE => {
+                let mut t = Dense::with_capacity(n.min(4096));
+                for _ in 0..n {
+                    let m = get_bytes(input, &mut pos)?;
+                    if t.find(m).is_some() {
+                        return None;
+                    }
+                    t.push_new(SmallBytes::new(m));
+                }
+                Repr::Table(Box::new(t))
+            }
+            _ => return None,
+        };
+        Some((SetValue { repr }, pos))
     }
 
-    /// Feeds the value into a dataset digest.
+    /// Feeds DEBUG DIGEST: independent of encoding and order (XOR of per-member SHA1s).
     pub fn digest_into(&self, h: &mut sha1_smol::Sha1) {
-        for i in &self.items {
-            h.update(i);
+        let mut acc = [0u8; 20];
+        for e in self.iter() {
+            let d = sha1_smol::Sha1::from(e.to_small().as_slice())
+                .digest()
+                .bytes();
+            for (a, b) in acc.iter_mut().zip(d) {
+                *a ^= b;
+            }
         }
+        h.update(&acc);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SMALL: SetLimits = SetLimits {
+        max_intset: 4,
+        max_listpack: 3,
+    };
+
+    fn digest(s: &SetValue) -> String {
+        let mut h = sha1_smol::Sha1::new();
+        s.digest_into(&mut h);
+        h.digest().to_string()
+    }
+
+    #[test]
+    fn set_value_stays_small() {
+        assert!(std::mem::size_of::<SetValue>() <= 32);
+    }
+
+    #[test]
+    fn set_encodings_follow_redis_rules() {
+        let mut s = SetValue::for_first(b"1", 1, SMALL);
+        for m in ["3", "1", "2", "-5"] {
+            s.add(m.as_bytes(), SMALL);
+        }
+        assert_eq!(s.encoding(), "intset");
+        let order: Vec<SmallBytes> = s.iter().map(|e| e.to_small()).collect();
+        assert_eq!(
+            order,
+            ["-5", "1", "2", "3"].map(|m| SmallBytes::new(m.as_bytes()))
+        );
+        assert!(!s.add(b"2", SMALL));
+        assert!(s.contains(b"2") && !s.contains(b"02"));
+        s.add(b"9", SMALL);
+        assert_eq!(s.encoding(), "hashtable");
+
+        let mut s = SetValue::for_first(b"1", 1, SMALL);
+        s.add(b"1", SMALL);
+        s.add(b"a", SMALL);
+        assert_eq!(s.encoding(), "listpack");
+        s.add(b"b", SMALL);
+        assert_eq!(s.encoding(), "listpack");
+        s.add(b"c", SMALL);
+        assert_eq!(s.encoding(), "hashtable");
+        assert_eq!(s.len(), 4);
+
+        let mut s = SetValue::for_first(b"a", 1, SMALL);
+        s.add(&[b'x'; 65], SMALL);
+        assert_eq!(s.encoding(), "hashtable");
+        assert_eq!(SetValue::for_first(b"a", 4, SMALL).encoding(), "hashtable");
+        assert_eq!(SetValue::for_first(b"7", 4, SMALL).encoding(), "intset");
+        let v = crate::keyspace::Value::Set(Box::new(SetValue::for_first(b"a", 1, SMALL)));
+        assert_eq!((v.type_name(), v.encoding()), ("set", "listpack"));
+        let v = crate::keyspace::Value::Set(Box::default());
+        assert_eq!(v.encoding(), "intset");
+    }
+
+    #[test]
+    fn set_remove_in_every_encoding() {
+        for first in ["1", "a"] {
+            let mut s = SetValue::for_first(first.as_bytes(), 1, SMALL);
+            s.add(first.as_bytes(), SMALL);
+            s.add(b"2", SMALL);
+            assert!(s.remove(b"2"));
+            assert!(!s.remove(b"2"));
+            assert_eq!(s.len(), 1);
+            assert!(s.remove_at(0).is_some());
+            assert!(s.is_empty());
+        }
+    }
+
+    #[test]
+    fn set_payload_round_trips_and_rejects_garbage() {
+        let mut sets = vec![SetValue::new(), SetValue::for_first(b"a", 1, SMALL)];
+        let mut ints = SetValue::new();
+        ints.add(b"-3", SMALL);
+        ints.add(b"100000000000", SMALL);
+        sets.push(ints);
+        let mut strs = SetValue::for_first(b"a", 1, SMALL);
+        strs.add(b"a", SMALL);
+        strs.add(b"b", SMALL);
+        sets.push(strs);
+        let mut big = SetValue::new();
+        for i in 0..20 {
+            big.add(format!("m{i}").as_bytes(), SMALL);
+        }
+        sets.push(big);
+        for s in sets {
+            let mut buf = Vec::new();
+            s.write_payload(&mut buf);
+            let (back, used) = SetValue::read_payload(&buf).unwrap();
+            assert_eq!(used, buf.len());
+            assert_eq!(back, s);
+            assert_eq!(back.encoding(), s.encoding());
+            assert_eq!(digest(&back), digest(&s));
+            for cut in 0..used {
+                assert!(SetValue::read_payload(&buf[..cut]).is_none());
+            }
+        }
+        let mut unsorted = vec![TAG_INTSET, 2];
+        unsorted.extend_from_slice(&5i64.to_le_bytes());
+        unsorted.extend_from_slice(&1i64.to_le_bytes());
+        assert!(SetValue::read_payload(&unsorted).is_none());
+        assert!(SetValue::read_payload(&[TAG_TABLE, 2, 1, b'a', 1, b'a']).is_none());
+    }
+
+    #[test]
+    fn set_digest_ignores_encoding() {
+        let mut a = SetValue::new();
+        a.add(b"1", SMALL);
+        a.add(b"2", SMALL);
+        let mut b = SetValue::for_first(b"x", 100, SMALL);
+        b.add(b"2", SMALL);
+        b.add(b"1", SMALL);
+        assert_eq!(b.encoding(), "hashtable");
+        assert_eq!(digest(&a), digest(&b));
     }
 }
