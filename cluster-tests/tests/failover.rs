@@ -303,3 +303,48 @@ fn an_orphaned_primary_receives_a_replica_from_a_primary_with_two() {
         "no replica migrated to the orphaned primary"
     );
 }
+
+/// Every node's `cluster_current_epoch` and whether any node is flagged failing.
+fn epochs_and_suspicions(c: &TestCluster) -> (Vec<String>, bool) {
+    let mut epochs = Vec::new();
+    let mut suspected = false;
+    for n in &c.nodes {
+        let info = query_string(n, &["CLUSTER", "INFO"]).unwrap_or_default();
+        epochs.push(cluster_tests::info_field(&info, "cluster_current_epoch").unwrap_or_default());
+        let nodes = query_string(n, &["CLUSTER", "NODES"]).unwrap_or_default();
+        suspected |= nodes.contains("fail");
+    }
+    (epochs, suspected)
+}
+
+#[test]
+fn no_false_failover_under_a_saturating_benchmark() {
+    let (c, _) = setup();
+    let (before, _) = epochs_and_suspicions(&c);
+    let seconds: u64 = std::env::var("SLOTCACHE_NO_FALSE_FAILOVER_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(15);
+    let port = c.nodes[0].port.to_string();
+    let mut bench = std::process::Command::new("timeout")
+        .args([
+            &format!("{}", seconds + 5),
+            "redis-benchmark", "--cluster", "-h", "127.0.0.1", "-p", &port,
+            "-c", "50", "-P", "16", "--threads", "2", "-t", "set,get", "-n", "100000000", "-q",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-benchmark");
+    let start = Instant::now();
+    let mut flagged = false;
+    while start.elapsed() < Duration::from_secs(seconds) {
+        let (epochs, suspected) = epochs_and_suspicions(&c);
+        assert_eq!(epochs, before, "an epoch changed under load: a failover happened");
+        flagged |= suspected;
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let _ = bench.kill();
+    let _ = bench.wait();
+    assert!(!flagged, "a node was flagged fail? or fail under load");
+}
