@@ -329,8 +329,23 @@ fn no_false_failover_under_a_saturating_benchmark() {
     let mut bench = std::process::Command::new("timeout")
         .args([
             &format!("{}", seconds + 5),
-            "redis-benchmark", "--cluster", "-h", "127.0.0.1", "-p", &port,
-            "-c", "50", "-P", "16", "--threads", "2", "-t", "set,get", "-n", "100000000", "-q",
+            "redis-benchmark",
+            "--cluster",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-c",
+            "50",
+            "-P",
+            "16",
+            "--threads",
+            "2",
+            "-t",
+            "set,get",
+            "-n",
+            "100000000",
+            "-q",
         ])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -340,7 +355,10 @@ fn no_false_failover_under_a_saturating_benchmark() {
     let mut flagged = false;
     while start.elapsed() < Duration::from_secs(seconds) {
         let (epochs, suspected) = epochs_and_suspicions(&c);
-        assert_eq!(epochs, before, "an epoch changed under load: a failover happened");
+        assert_eq!(
+            epochs, before,
+            "an epoch changed under load: a failover happened"
+        );
         flagged |= suspected;
         std::thread::sleep(Duration::from_millis(200));
     }

@@ -12,21 +12,30 @@ fn params() -> Vec<(String, String)> {
     let body = &src[start..];
     let body = &body[..body.find("\n];").expect("end of PARAMS")];
     let mut out = Vec::new();
-    for line in body.lines().map(str::trim) {
-        let (is_alias, rest) = if let Some(r) = line.strip_prefix("pa(") {
-            (true, r)
-        } else if let Some(r) = line.strip_prefix("p(") {
-            (false, r)
+    // Entries may span several lines (rustfmt): take each `p(` / `pa(` up to its `),`.
+    let bytes = body.as_bytes();
+    let mut i = 0;
+    while i + 3 < bytes.len() {
+        let boundary = i == 0 || bytes[i - 1].is_ascii_whitespace() || bytes[i - 1] == b'[';
+        let (is_alias, open) = if body[i..].starts_with("pa(") {
+            (true, i + 3)
+        } else if body[i..].starts_with("p(") {
+            (false, i + 2)
         } else {
+            i += 1;
             continue;
         };
-        let strings: Vec<&str> = rest.split('"').skip(1).step_by(2).collect();
-        let (name, default) = if is_alias {
-            (strings[0], strings[2])
-        } else {
-            (strings[0], strings[1])
-        };
-        out.push((name.to_string(), default.to_string()));
+        if !boundary {
+            i += 1;
+            continue;
+        }
+        let end = body[open..].find("),").map_or(body.len(), |e| open + e);
+        let strings: Vec<&str> = body[open..end].split('"').skip(1).step_by(2).collect();
+        let (n, d) = if is_alias { (0, 2) } else { (0, 1) };
+        if strings.len() > d {
+            out.push((strings[n].to_string(), strings[d].to_string()));
+        }
+        i = end;
     }
     out
 }

@@ -124,10 +124,7 @@ pub struct Conn {
     /// A WAIT in progress: the connection replies once enough replicas acknowledged.
     pub wait: Option<Wait>,
     /// Set by PSYNC: the connection becomes a replica link after this batch.
-    pub replica_link: Option<(
-        Arc<crate::replication::feed::ReplicaLink>,
-        tokio::sync::mpsc::UnboundedReceiver<bytes::Bytes>,
-    )>,
+    pub replica_link: Option<Arc<crate::replication::feed::ReplicaLink>>,
     pub handle: Arc<ClientHandle>,
 }
 

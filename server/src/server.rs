@@ -180,7 +180,7 @@ async fn serve(shared: Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
             while start < cmds.len() {
                 wait_out_failover_pause(&shared, &cmds[start..]).await;
                 start += run_batch(&shared, &settings, &mut conn, &mut out, &cmds[start..]);
-                if let Some((link, rx)) = conn.replica_link.take() {
+                if let Some(link) = conn.replica_link.take() {
                     if write_out(&shared, &mut stream, &mut out).await.is_err() {
                         break 'conn;
                     }
@@ -190,7 +190,6 @@ async fn serve(shared: Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
                         stream,
                         rest,
                         link,
-                        rx,
                         handle.clone(),
                     )
                     .await;

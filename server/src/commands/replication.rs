@@ -65,7 +65,7 @@ fn psync(ctx: &mut Ctx, a: &[Bytes]) {
         ("?".to_string(), -1)
     };
     let ip = ctx.conn.handle.addr.ip().to_string();
-    let (link, rx) = ReplicaLink::new(ctx.conn.id, ip, ctx.conn.repl_listening_port);
+    let link = ReplicaLink::new(ctx.conn.id, ip, ctx.conn.repl_listening_port);
     let limit = ctx.settings.replica_obuf_hard;
     ctx.ks.repl.obuf_limit = limit;
     let from = if requested > 0 {
@@ -80,7 +80,7 @@ fn psync(ctx: &mut Ctx, a: &[Bytes]) {
             let mut head = format!("+CONTINUE {}\r\n", ctx.ks.repl.replid).into_bytes();
             let n = missed.len();
             head.extend_from_slice(&missed);
-            link.send(Bytes::from(head), 0);
+            link.send(&head, 0);
             ctx.ks.repl.attach_online(link.clone());
             ctx.ks.repl.stats.sync_partial_ok += 1;
             info!(replica = ctx.conn.id, "Partial resynchronization request from {} accepted. Sending {n} bytes of backlog starting from offset {requested}.", link.ip);
@@ -94,7 +94,7 @@ fn psync(ctx: &mut Ctx, a: &[Bytes]) {
                 "+FULLRESYNC {} {}\r\n",
                 ctx.ks.repl.replid, ctx.ks.repl.offset
             );
-            link.send(Bytes::from(head.into_bytes()), 0);
+            link.send(head.as_bytes(), 0);
             let ndb = ctx.ks.dbs.len();
             ctx.ks.repl.attach_syncing(link.clone(), ndb);
             info!(
@@ -106,7 +106,7 @@ fn psync(ctx: &mut Ctx, a: &[Bytes]) {
             }
         }
     }
-    ctx.conn.replica_link = Some((link, rx));
+    ctx.conn.replica_link = Some(link);
 }
 
 fn replconf(ctx: &mut Ctx, a: &[Bytes]) {

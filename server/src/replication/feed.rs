@@ -8,7 +8,6 @@ use crate::keyspace::Db;
 use bytes::Bytes;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 /// What a node is in replication terms.
@@ -50,7 +49,10 @@ pub struct ReplicaLink {
     pub client_id: u64,
     pub ip: String,
     pub listening_port: AtomicU64,
-    tx: mpsc::UnboundedSender<Bytes>,
+    /// Stream bytes waiting to be written; appended under the keyspace lock, taken whole by
+    /// the link's task (one wake-up per burst, not per write).
+    pending: parking_lot::Mutex<bytes::BytesMut>,
+    wake: tokio::sync::Notify,
     /// Bytes handed to the connection but not yet written (output buffer).
     pub queued: AtomicUsize,
     pub ack_offset: AtomicU64,
@@ -61,30 +63,23 @@ pub struct ReplicaLink {
 }
 
 impl ReplicaLink {
-    pub fn new(
-        client_id: u64,
-        ip: String,
-        listening_port: u16,
-    ) -> (Arc<Self>, mpsc::UnboundedReceiver<Bytes>) {
-        let (tx, rx) = mpsc::unbounded_channel();
-        (
-            Arc::new(ReplicaLink {
-                client_id,
-                ip,
-                listening_port: AtomicU64::new(listening_port as u64),
-                tx,
-                queued: AtomicUsize::new(0),
-                ack_offset: AtomicU64::new(0),
-                last_ack_ms: AtomicU64::new(crate::replication::primary::mono_ms()),
-                closed: AtomicBool::new(false),
-                online: AtomicBool::new(false),
-            }),
-            rx,
-        )
+    pub fn new(client_id: u64, ip: String, listening_port: u16) -> Arc<Self> {
+        Arc::new(ReplicaLink {
+            client_id,
+            ip,
+            listening_port: AtomicU64::new(listening_port as u64),
+            pending: parking_lot::Mutex::new(bytes::BytesMut::new()),
+            wake: tokio::sync::Notify::new(),
+            queued: AtomicUsize::new(0),
+            ack_offset: AtomicU64::new(0),
+            last_ack_ms: AtomicU64::new(crate::replication::primary::mono_ms()),
+            closed: AtomicBool::new(false),
+            online: AtomicBool::new(false),
+        })
     }
 
     /// Queues bytes for the replica; closes the link when its buffer passes `limit`.
-    pub fn send(&self, data: Bytes, limit: usize) {
+    pub fn send(&self, data: &[u8], limit: usize) {
         if self.closed.load(Ordering::Relaxed) {
             return;
         }
@@ -97,12 +92,36 @@ impl ReplicaLink {
                 self.ip,
                 self.listening_port.load(Ordering::Relaxed)
             );
-            self.closed.store(true, Ordering::Relaxed);
+            self.close();
             return;
         }
-        if self.tx.send(data).is_err() {
-            self.closed.store(true, Ordering::Relaxed);
+        let mut p = self.pending.lock();
+        let was_empty = p.is_empty();
+        p.extend_from_slice(data);
+        drop(p);
+        if was_empty {
+            self.wake.notify_one();
         }
+    }
+
+    /// Waits until stream bytes are pending (or the link closed), then takes them all.
+    pub async fn take(&self) -> bytes::BytesMut {
+        loop {
+            let notified = self.wake.notified();
+            {
+                let mut p = self.pending.lock();
+                if !p.is_empty() || self.closed.load(Ordering::Relaxed) {
+                    return p.split();
+                }
+            }
+            notified.await;
+        }
+    }
+
+    /// Marks the link closed and wakes its task so it notices.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Relaxed);
+        self.wake.notify_one();
     }
 }
 
@@ -181,19 +200,19 @@ impl Feed {
             }
             effects::encode(args, &mut raw);
             self.append(&raw);
-            let bytes = Bytes::from(raw);
+            let bytes = raw;
             let limit = self.obuf_limit;
             let mut restart = Vec::new();
             for (i, a) in self.attached.iter_mut().enumerate() {
                 match &mut a.sync {
-                    None => a.link.send(bytes.clone(), limit),
+                    None => a.link.send(&bytes, limit),
                     Some(job) => {
                         let mut out = Vec::new();
                         if !job.effect(dbs, db, args, now, &mut out) {
                             restart.push(i);
                         }
                         if !out.is_empty() {
-                            a.link.send(Bytes::from(out), limit);
+                            a.link.send(&out, limit);
                         }
                     }
                 }
@@ -203,7 +222,7 @@ impl Feed {
                     replica = self.attached[i].link.client_id,
                     "full sync restarted: SWAPDB during sync"
                 );
-                self.attached[i].link.closed.store(true, Ordering::Relaxed);
+                self.attached[i].link.close();
             }
         }
         self.attached
@@ -233,11 +252,11 @@ impl Feed {
         if self.attached.is_empty() {
             return;
         }
-        let bytes = Bytes::copy_from_slice(raw);
+        let bytes = raw;
         let limit = self.obuf_limit;
         for a in self.attached.iter() {
             if a.sync.is_none() {
-                a.link.send(bytes.clone(), limit);
+                a.link.send(&bytes, limit);
             }
         }
     }
@@ -271,7 +290,7 @@ impl Feed {
         let mut job = SyncJob::new(ndb);
         let mut out = Vec::new();
         job.writer_header(&mut out);
-        link.send(Bytes::from(out), self.obuf_limit);
+        link.send(&out, self.obuf_limit);
         self.attached.push(Attached {
             link,
             sync: Some(job),
@@ -301,7 +320,7 @@ impl Feed {
             a.sync = None;
             a.link.online.store(true, Ordering::Relaxed);
         }
-        a.link.send(Bytes::from(out), limit);
+        a.link.send(&out, limit);
         !done
     }
 

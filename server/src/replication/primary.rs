@@ -10,7 +10,6 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 /// Monotonic milliseconds since the process started.
@@ -63,7 +62,6 @@ pub async fn serve_link(
     mut stream: TcpStream,
     mut inbuf: BytesMut,
     link: Arc<ReplicaLink>,
-    mut rx: mpsc::UnboundedReceiver<Bytes>,
     handle: Arc<crate::clients::ClientHandle>,
 ) {
     let mut parser = RequestParser::new();
@@ -76,21 +74,12 @@ pub async fn serve_link(
             break;
         }
         tokio::select! {
-            data = rx.recv() => {
-                let Some(mut data) = data else { break };
-                let mut batch = Vec::new();
-                loop {
-                    link.queued.fetch_sub(data.len(), Ordering::Relaxed);
-                    batch.extend_from_slice(&data);
-                    if batch.len() > 256 * 1024 {
-                        break;
-                    }
-                    match rx.try_recv() {
-                        Ok(d) => data = d,
-                        Err(_) => break,
-                    }
+            data = link.take() => {
+                if data.is_empty() {
+                    break;
                 }
-                if stream.write_all(&batch).await.is_err() {
+                link.queued.fetch_sub(data.len(), Ordering::Relaxed);
+                if stream.write_all(&data).await.is_err() {
                     break;
                 }
             }
