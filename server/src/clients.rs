@@ -115,6 +115,13 @@ pub struct Conn {
     pub readonly: bool,
     /// ASKING was sent: the next command may touch an importing slot.
     pub asking: bool,
+    pub subs: Subscriptions,
+    /// This connection's pub/sub queue, created on its first subscription.
+    pub subscriber: Option<Arc<crate::pubsub::Subscriber>>,
+    /// The receiving end of that queue; the connection task takes it.
+    pub push_rx: Option<tokio::sync::mpsc::UnboundedReceiver<bytes::Bytes>>,
+    pub multi: Option<Multi>,
+    pub watched: Vec<Watched>,
     /// CLIENT NO-TOUCH: reads do not refresh LRU/LFU clocks.
     pub no_touch: bool,
     /// The port a replica said it listens on (REPLCONF listening-port).
@@ -126,6 +133,66 @@ pub struct Conn {
     /// Set by PSYNC: the connection becomes a replica link after this batch.
     pub replica_link: Option<Arc<crate::replication::feed::ReplicaLink>>,
     pub handle: Arc<ClientHandle>,
+}
+
+/// A connection's pub/sub subscriptions (mirrored in the shared registry).
+#[derive(Default, Debug)]
+pub struct Subscriptions {
+    channels: std::collections::BTreeSet<Vec<u8>>,
+    patterns: std::collections::BTreeSet<Vec<u8>>,
+    shard: std::collections::BTreeSet<Vec<u8>>,
+}
+
+impl Subscriptions {
+    fn set(&mut self, kind: crate::pubsub::Kind) -> &mut std::collections::BTreeSet<Vec<u8>> {
+        match kind {
+            crate::pubsub::Kind::Channel => &mut self.channels,
+            crate::pubsub::Kind::Pattern => &mut self.patterns,
+            crate::pubsub::Kind::Shard => &mut self.shard,
+        }
+    }
+
+    /// Adds a subscription; true when it is new.
+    pub fn subscribe(&mut self, kind: crate::pubsub::Kind, name: &[u8]) -> bool {
+        self.set(kind).insert(name.to_vec())
+    }
+
+    pub fn unsubscribe(&mut self, kind: crate::pubsub::Kind, name: &[u8]) -> bool {
+        self.set(kind).remove(name)
+    }
+
+    pub fn names(&mut self, kind: crate::pubsub::Kind) -> Vec<Vec<u8>> {
+        self.set(kind).iter().cloned().collect()
+    }
+
+    /// The count Redis reports after (un)subscribing: channels and patterns together, or
+    /// shard channels alone.
+    pub fn count(&self, kind: crate::pubsub::Kind) -> usize {
+        match kind {
+            crate::pubsub::Kind::Shard => self.shard.len(),
+            _ => self.channels.len() + self.patterns.len(),
+        }
+    }
+
+    pub fn total(&self) -> usize {
+        self.channels.len() + self.patterns.len() + self.shard.len()
+    }
+}
+
+/// MULTI state: queued commands, and whether queuing hit an error (EXECABORT).
+#[derive(Default, Debug)]
+pub struct Multi {
+    pub queued: Vec<Vec<bytes::Bytes>>,
+    pub failed: bool,
+}
+
+/// One WATCHed key: where it is, its modification version and whether it existed then.
+#[derive(Clone, Debug)]
+pub struct Watched {
+    pub db: usize,
+    pub key: Vec<u8>,
+    pub version: u64,
+    pub existed: bool,
 }
 
 /// WAIT numreplicas timeout, parked until acknowledgements arrive or time runs out.
@@ -149,6 +216,11 @@ impl Conn {
             shutdown_requested: false,
             readonly: false,
             asking: false,
+            subs: Subscriptions::default(),
+            subscriber: None,
+            push_rx: None,
+            multi: None,
+            watched: Vec::new(),
             no_touch: false,
             repl_listening_port: 0,
             woff: 0,

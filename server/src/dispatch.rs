@@ -196,7 +196,11 @@ pub fn execute_replicated(shared: &Shared, ks: &mut Keyspace, conn: &mut Conn, a
 /// Cluster routing: where the command's keys live decides whether it runs here.
 fn redirect(shared: &Shared, spec: &CommandSpec, conn: &Conn, args: &[Bytes]) -> Option<String> {
     let cluster = shared.cluster.get()?;
-    let positions = spec.key_positions(args);
+    let mut positions = spec.key_positions(args);
+    if positions.is_empty() {
+        // Sharded pub/sub routes by its channels.
+        positions = spec.channel_positions(args);
+    }
     if positions.is_empty() {
         return None;
     }
@@ -258,40 +262,169 @@ pub fn execute(
     let mark = out.mark();
     match admit(args, conn, settings) {
         Ok(spec) => {
-            if let Some(msg) = redirect(shared, spec, conn, args) {
-                out.error(&msg);
-                return finish(shared, conn, out, before, mark);
-            }
-            if let Some(msg) = replication_gate(ks, spec, settings) {
-                out.error(msg);
-                return finish(shared, conn, out, before, mark);
-            }
-            let dirty = ks.dirty;
-            let now = crate::util::now_ms();
-            let replica = ks.repl.is_replica();
-            let db_index = conn.db.min(ks.dbs.len() - 1);
-            ks.dbs[db_index].keep_expired = replica;
-            let mut ctx = Ctx {
-                shared,
-                ks,
-                conn,
-                out,
-                settings,
-                now,
-                propagate: None,
-            };
-            (spec.handler)(&mut ctx, args);
-            let propagate = ctx.propagate.take();
-            let db = ctx.conn.db;
-            ks.dbs[db_index].keep_expired = false;
-            replicate(ks, db, dirty, spec, args, propagate, now);
-            if ks.dirty != dirty {
-                conn.woff = ks.repl.offset;
+            let name = spec_name(spec, args);
+            if !conn.resp3
+                && conn.subs.total() > 0
+                && !crate::commands::pubsub::allowed_when_subscribed(name)
+            {
+                out.error(&format!(
+                    "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+                    crate::util::lower(&args[0])
+                ));
+            } else if conn.multi.is_some() && !crate::commands::transactions::is_control(name) {
+                queue(shared, conn, out, spec, args);
+            } else {
+                run_admitted(shared, ks, conn, out, settings, spec, args);
             }
         }
-        Err((_, msg)) => out.error(&msg),
+        Err((_, msg)) => {
+            if let Some(m) = conn.multi.as_mut() {
+                m.failed = true;
+            }
+            out.error(&msg)
+        }
     }
     finish(shared, conn, out, before, mark);
+}
+
+/// The table name of the command that `spec` resolved to (`get`, or a container's name).
+fn spec_name(spec: &'static CommandSpec, args: &[Bytes]) -> &'static str {
+    match table::lookup(&args[0]) {
+        Some(top) if !top.subcommands.is_empty() => top.name,
+        _ => spec.name,
+    }
+}
+
+/// Inside MULTI: check what can be checked now (redirects), then queue.
+fn queue(
+    shared: &Shared,
+    conn: &mut Conn,
+    out: &mut Out,
+    spec: &'static CommandSpec,
+    args: &[Bytes],
+) {
+    if let Some(msg) = redirect(shared, spec, conn, args) {
+        if let Some(m) = conn.multi.as_mut() {
+            m.failed = true;
+        }
+        return out.error(&msg);
+    }
+    if let Some(m) = conn.multi.as_mut() {
+        m.queued.push(args.to_vec());
+    }
+    out.simple("QUEUED");
+}
+
+/// Runs a command queued by MULTI, inside EXEC (already admitted once; admitted again here
+/// so its arity and key positions are those of this exact argument list).
+pub fn execute_queued(
+    shared: &Shared,
+    ks: &mut Keyspace,
+    conn: &mut Conn,
+    out: &mut Out,
+    settings: &Settings,
+    args: &[Bytes],
+) {
+    match admit(args, conn, settings) {
+        Ok(spec) => run_admitted(shared, ks, conn, out, settings, spec, args),
+        Err((_, msg)) => out.error(&msg),
+    }
+}
+
+/// In cluster mode, where a whole transaction must go: one slot, served here.
+pub fn route_many(shared: &Shared, conn: &Conn, cmds: &[Vec<Bytes>]) -> Option<String> {
+    let cluster = shared.cluster.get()?;
+    let mut slots = Vec::new();
+    let mut write = false;
+    for args in cmds {
+        let Some(spec) = resolve(args) else { continue };
+        write |= spec.has(flags::WRITE);
+        slots.extend(
+            spec.key_positions(args)
+                .iter()
+                .filter_map(|&i| args.get(i))
+                .map(|k| crate::keyspace::slot::key_slot(k)),
+        );
+    }
+    if slots.is_empty() {
+        return None;
+    }
+    let view = cluster.view();
+    let allow_reads = cluster
+        .allow_reads_when_down
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let replica_read = conn.readonly && !write;
+    crate::cluster::redirect::route(&view, slots, write, allow_reads, replica_read)
+        .map(|r| r.message())
+}
+
+/// The spec a command line resolves to (subcommand included), if any.
+fn resolve(args: &[Bytes]) -> Option<&'static CommandSpec> {
+    let cmd = table::lookup(args.first()?)?;
+    if cmd.subcommands.is_empty() {
+        return Some(cmd);
+    }
+    args.get(1).and_then(|s| cmd.subcommand(s)).or(Some(cmd))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_admitted(
+    shared: &Shared,
+    ks: &mut Keyspace,
+    conn: &mut Conn,
+    out: &mut Out,
+    settings: &Settings,
+    spec: &'static CommandSpec,
+    args: &[Bytes],
+) {
+    if let Some(msg) = redirect(shared, spec, conn, args) {
+        return out.error(&msg);
+    }
+    if let Some(msg) = replication_gate(ks, spec, settings) {
+        return out.error(msg);
+    }
+    let dirty = ks.dirty;
+    let now = crate::util::now_ms();
+    let replica = ks.repl.is_replica();
+    let db_index = conn.db.min(ks.dbs.len() - 1);
+    ks.dbs[db_index].keep_expired = replica;
+    let mut ctx = Ctx {
+        shared,
+        ks,
+        conn,
+        out,
+        settings,
+        now,
+        propagate: None,
+    };
+    (spec.handler)(&mut ctx, args);
+    let propagate = ctx.propagate.take();
+    let db = ctx.conn.db;
+    ks.dbs[db_index].keep_expired = false;
+    if ks.dirty != dirty {
+        touch_watched(ks, db_index, spec, args);
+    }
+    replicate(ks, db, dirty, spec, args, propagate, now);
+    if ks.dirty != dirty {
+        conn.woff = ks.repl.offset;
+    }
+}
+
+/// A write changed data: WATCHers of its keys (or of everything, for keyless writes such
+/// as FLUSHALL) must see their EXEC fail.
+fn touch_watched(ks: &mut Keyspace, db: usize, spec: &CommandSpec, args: &[Bytes]) {
+    if ks.watches.is_empty() {
+        return;
+    }
+    let positions = spec.key_positions(args);
+    if positions.is_empty() {
+        ks.watches.touch_all();
+    }
+    for i in positions {
+        if let Some(k) = args.get(i) {
+            ks.watches.touch(db, k);
+        }
+    }
 }
 
 /// Bookkeeping after a command: error counting and CLIENT REPLY suppression.

@@ -17,6 +17,7 @@ pub mod dispatch;
 pub mod keyspace;
 pub mod logging;
 pub mod protocol;
+pub mod pubsub;
 pub mod replication;
 pub mod server;
 pub mod shutdown;

@@ -27,7 +27,10 @@ pub struct Subscriber {
 }
 
 impl Subscriber {
-    pub fn new(handle: Arc<ClientHandle>, resp3: bool) -> (Arc<Self>, mpsc::UnboundedReceiver<Bytes>) {
+    pub fn new(
+        handle: Arc<ClientHandle>,
+        resp3: bool,
+    ) -> (Arc<Self>, mpsc::UnboundedReceiver<Bytes>) {
         let (tx, rx) = mpsc::unbounded_channel();
         (
             Arc::new(Subscriber {
@@ -78,7 +81,10 @@ impl Subscriber {
 
     /// The connection wrote `n` queued bytes.
     pub fn written(&self, n: usize) {
-        self.pending.fetch_sub(n.min(self.pending.load(Ordering::Relaxed)), Ordering::Relaxed);
+        self.pending.fetch_sub(
+            n.min(self.pending.load(Ordering::Relaxed)),
+            Ordering::Relaxed,
+        );
     }
 }
 
@@ -161,7 +167,9 @@ impl PubSub {
     pub fn unsubscribe(&self, kind: Kind, name: &[u8], id: u64) -> bool {
         let mut g = self.inner.lock();
         let m = g.map(kind);
-        let Some(set) = m.get_mut(name) else { return false };
+        let Some(set) = m.get_mut(name) else {
+            return false;
+        };
         let removed = set.remove(&id).is_some();
         if set.is_empty() {
             m.remove(name);
@@ -181,7 +189,9 @@ impl PubSub {
             for s in set.values() {
                 let resp3 = s.resp3.load(Ordering::Relaxed);
                 let f = if resp3 { &mut f3 } else { &mut f2 };
-                let frame = f.get_or_insert_with(|| frame(resp3, &[kind, channel, message])).clone();
+                let frame = f
+                    .get_or_insert_with(|| frame(resp3, &[kind, channel, message]))
+                    .clone();
                 s.deliver(frame, limits);
                 n += 1;
             }
@@ -196,7 +206,9 @@ impl PubSub {
                     let resp3 = s.resp3.load(Ordering::Relaxed);
                     let f = if resp3 { &mut p3 } else { &mut p2 };
                     let frame = f
-                        .get_or_insert_with(|| frame(resp3, &[b"pmessage", pattern, channel, message]))
+                        .get_or_insert_with(|| {
+                            frame(resp3, &[b"pmessage", pattern, channel, message])
+                        })
                         .clone();
                     s.deliver(frame, limits);
                     n += 1;
@@ -208,7 +220,8 @@ impl PubSub {
 
     /// Removes every subscription of a connection (it closed).
     pub fn remove_client(&self, id: u64) {
-        let mut g = self.inner.lock();
+        let mut guard = self.inner.lock();
+        let g = &mut *guard;
         for m in [&mut g.channels, &mut g.patterns, &mut g.shard] {
             m.retain(|_, set| {
                 set.remove(&id);

@@ -122,6 +122,7 @@ async fn serve(shared: Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
     let mut out = Out::new(false);
     let mut shutdown = shared.shutdown.subscribe();
     let mut cmds = Vec::with_capacity(64);
+    let mut push_rx: Option<tokio::sync::mpsc::UnboundedReceiver<bytes::Bytes>> = None;
     debug!(client = id, %addr, "client connected");
     'conn: loop {
         if shared.settings_version() != settings_version {
@@ -140,7 +141,34 @@ async fn serve(shared: Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
         if inbuf.capacity() - inbuf.len() < 4096.max(want.min(1 << 20)) {
             inbuf.reserve(16 * 1024.max(want.min(1 << 20)));
         }
+        let pushes = async {
+            match push_rx.as_mut() {
+                Some(rx) => rx.recv().await,
+                None => std::future::pending().await,
+            }
+        };
         let n = tokio::select! {
+            frame = pushes => {
+                // Pub/sub messages: write what is queued (a burst at once) and go on.
+                let Some(first) = frame else { continue 'conn };
+                let mut batch = first.to_vec();
+                if let Some(rx) = push_rx.as_mut() {
+                    while batch.len() < 256 * 1024 {
+                        match rx.try_recv() {
+                            Ok(f) => batch.extend_from_slice(&f),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                if stream.write_all(&batch).await.is_err() {
+                    break 'conn;
+                }
+                Stats::add(&shared.stats.net_output_bytes, batch.len() as u64);
+                if let Some(s) = &conn.subscriber {
+                    s.written(batch.len());
+                }
+                continue 'conn;
+            }
             r = stream.read_buf(&mut inbuf) => match r {
                 Ok(0) => break 'conn,
                 Ok(n) => n,
@@ -180,6 +208,9 @@ async fn serve(shared: Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
             while start < cmds.len() {
                 wait_out_failover_pause(&shared, &cmds[start..]).await;
                 start += run_batch(&shared, &settings, &mut conn, &mut out, &cmds[start..]);
+                if let Some(rx) = conn.push_rx.take() {
+                    push_rx = Some(rx);
+                }
                 if let Some(link) = conn.replica_link.take() {
                     if write_out(&shared, &mut stream, &mut out).await.is_err() {
                         break 'conn;
@@ -242,6 +273,15 @@ async fn serve(shared: Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
     }
     let _ = stream.shutdown().await;
     shared.clients.remove(id);
+    if conn.subscriber.is_some() {
+        shared.pubsub.remove_client(id);
+    }
+    if !conn.watched.is_empty() {
+        let mut ks = shared.keyspace.lock();
+        for w in conn.watched.drain(..) {
+            ks.watches.release(w.db, &w.key);
+        }
+    }
     debug!(client = id, "client disconnected");
 }
 

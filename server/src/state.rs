@@ -65,6 +65,7 @@ pub struct Shared {
     /// The replication offset, readable without the keyspace lock (cluster headers, INFO).
     pub repl_offset: Arc<AtomicU64>,
     me: std::sync::Weak<Shared>,
+    pub pubsub: crate::pubsub::PubSub,
     /// Clients waiting in a blocking command (INFO blocked_clients).
     pub blocked_clients: AtomicU64,
     pub memory_peak: AtomicU64,
@@ -102,6 +103,7 @@ impl Shared {
             repl_acks: tokio::sync::Notify::new(),
             repl_offset,
             me: me.clone(),
+            pubsub: Default::default(),
             blocked_clients: AtomicU64::new(0),
             memory_peak: AtomicU64::new(0),
             memory_startup: AtomicU64::new(0),

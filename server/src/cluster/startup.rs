@@ -124,10 +124,23 @@ pub fn start(shared: &Arc<Shared>, port: u16) -> Result<Arc<Cluster>, String> {
             );
         }
     });
+    let weak = Arc::downgrade(shared);
+    let deliver: bus::Deliver = Arc::new(move |channel, message| {
+        if let Some(shared) = weak.upgrade() {
+            let v = shared
+                .config
+                .read()
+                .get("client-output-buffer-limit")
+                .unwrap_or("")
+                .to_string();
+            let limits = crate::pubsub::Limits::parse(&v);
+            shared.pubsub.publish(&channel, &message, false, &limits);
+        }
+    });
     bus::start(
         cluster.clone(),
         addrs,
-        None,
+        Some(deliver),
         Some(on_follow),
         s.bind_source_addr.clone(),
         shared.shutdown.subscribe(),

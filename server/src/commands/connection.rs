@@ -73,6 +73,13 @@ pub static COMMANDS: &[CommandSpec] = &[
 ];
 
 fn ping(ctx: &mut Ctx, a: &[Bytes]) {
+    // A RESP2 connection in subscribed mode gets PING's answer in message shape.
+    if !ctx.conn.resp3 && ctx.conn.subs.total() > 0 {
+        ctx.out.array(2);
+        ctx.out.bulk(b"pong");
+        ctx.out.bulk(a.get(1).map_or(&b""[..], |b| b.as_ref()));
+        return;
+    }
     match a.len() {
         1 => ctx.out.simple("PONG"),
         2 => ctx.out.bulk(&a[1]),
@@ -208,6 +215,18 @@ fn hello(ctx: &mut Ctx, a: &[Bytes]) {
 }
 
 fn reset(ctx: &mut Ctx, _a: &[Bytes]) {
+    ctx.conn.multi = None;
+    super::transactions::unwatch_all(ctx);
+    if ctx.conn.subs.total() > 0 {
+        use crate::pubsub::Kind;
+        for kind in [Kind::Channel, Kind::Pattern, Kind::Shard] {
+            for name in ctx.conn.subs.names(kind) {
+                ctx.conn.subs.unsubscribe(kind, &name);
+                ctx.shared.pubsub.unsubscribe(kind, &name, ctx.conn.id);
+            }
+        }
+        *ctx.conn.handle.flags.lock() = "N".into();
+    }
     ctx.conn.select(0);
     ctx.conn.resp3 = false;
     ctx.out.resp3 = false;

@@ -17,11 +17,13 @@ pub mod hyperloglog;
 pub mod info;
 pub mod introspection;
 pub mod keys;
+pub mod pubsub;
 pub mod replication;
 pub mod server;
 pub mod sets;
 pub mod strings;
 pub mod table;
+pub mod transactions;
 pub mod zsets;
 
 use crate::clients::Conn;
@@ -50,6 +52,8 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     debug::COMMANDS,
     cluster::COMMANDS,
     replication::COMMANDS,
+    pubsub::COMMANDS,
+    transactions::COMMANDS,
     zsets::COMMANDS,
     hyperloglog::COMMANDS,
 ];

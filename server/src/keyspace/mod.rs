@@ -28,6 +28,58 @@ pub struct Keyspace {
     /// The replication stream (appended under this same lock, so its order is the order
     /// writes were applied).
     pub repl: crate::replication::Feed,
+    pub watches: Watches,
+}
+
+/// Modification versions of WATCHed keys. Only watched keys are tracked, so a server where
+/// nobody watches pays one empty-map check per write.
+#[derive(Default)]
+pub struct Watches {
+    keys: std::collections::HashMap<(usize, Vec<u8>), (usize, u64)>,
+    seq: u64,
+}
+
+impl Watches {
+    /// Starts watching; returns the key's current version.
+    pub fn watch(&mut self, db: usize, key: &[u8]) -> u64 {
+        let e = self.keys.entry((db, key.to_vec())).or_insert((0, 0));
+        e.0 += 1;
+        e.1
+    }
+
+    pub fn release(&mut self, db: usize, key: &[u8]) {
+        let k = (db, key.to_vec());
+        if let Some(e) = self.keys.get_mut(&k) {
+            e.0 -= 1;
+            if e.0 == 0 {
+                self.keys.remove(&k);
+            }
+        }
+    }
+
+    pub fn version(&self, db: usize, key: &[u8]) -> u64 {
+        self.keys.get(&(db, key.to_vec())).map_or(0, |e| e.1)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// A write touched `key` in `db`.
+    pub fn touch(&mut self, db: usize, key: &[u8]) {
+        if let Some(e) = self.keys.get_mut(&(db, key.to_vec())) {
+            self.seq += 1;
+            e.1 = self.seq;
+        }
+    }
+
+    /// A keyless write (FLUSHDB, FLUSHALL, SWAPDB): every watched key counts as touched.
+    pub fn touch_all(&mut self) {
+        for e in self.keys.values_mut() {
+            self.seq += 1;
+            e.1 = self.seq;
+        }
+    }
 }
 
 impl Keyspace {
@@ -43,6 +95,7 @@ impl Keyspace {
                 .collect(),
             dirty: 0,
             repl: crate::replication::Feed::new(1024 * 1024),
+            watches: Watches::default(),
         }
     }
 

@@ -1,0 +1,159 @@
+//! MULTI / EXEC / DISCARD / WATCH / UNWATCH.
+//!
+//! Queued commands run inside EXEC with the keyspace lock held throughout, so no other
+//! client's command runs in between. WATCH uses per-key modification versions kept only
+//! for watched keys (see [`crate::keyspace::Watches`]): a write to a watched key, a flush,
+//! or the key expiring makes EXEC return a null reply.
+
+use super::table::{flags::*, CommandSpec, Keys};
+use super::Ctx;
+use crate::clients::{Multi, Watched};
+use bytes::Bytes;
+
+const TX: u32 = NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY;
+
+pub static COMMANDS: &[CommandSpec] = &[
+    CommandSpec::new(
+        "multi",
+        1,
+        TX,
+        Keys::None,
+        multi,
+        "transactions",
+        "Starts a transaction.",
+    ),
+    CommandSpec::new(
+        "exec",
+        1,
+        NOSCRIPT | LOADING | STALE,
+        Keys::None,
+        exec,
+        "transactions",
+        "Executes all commands in a transaction.",
+    ),
+    CommandSpec::new(
+        "discard",
+        1,
+        TX,
+        Keys::None,
+        discard,
+        "transactions",
+        "Discards a transaction.",
+    ),
+    CommandSpec::new(
+        "watch",
+        -2,
+        TX,
+        Keys::Range {
+            first: 1,
+            last: -1,
+            step: 1,
+        },
+        watch,
+        "transactions",
+        "Monitors changes to keys to determine the execution of a transaction.",
+    ),
+    CommandSpec::new(
+        "unwatch",
+        1,
+        TX,
+        Keys::None,
+        unwatch,
+        "transactions",
+        "Forgets about watched keys of a transaction.",
+    ),
+];
+
+/// Commands that act on the transaction itself instead of being queued.
+pub fn is_control(name: &str) -> bool {
+    matches!(
+        name,
+        "multi" | "exec" | "discard" | "watch" | "quit" | "reset"
+    )
+}
+
+fn multi(ctx: &mut Ctx, _a: &[Bytes]) {
+    if ctx.conn.multi.is_some() {
+        return ctx.err("ERR MULTI calls can not be nested");
+    }
+    ctx.conn.multi = Some(Multi::default());
+    ctx.out.ok();
+}
+
+fn discard(ctx: &mut Ctx, _a: &[Bytes]) {
+    if ctx.conn.multi.take().is_none() {
+        return ctx.err("ERR DISCARD without MULTI");
+    }
+    unwatch_all(ctx);
+    ctx.out.ok();
+}
+
+/// Forgets every key this connection watches.
+pub fn unwatch_all(ctx: &mut Ctx) {
+    for w in std::mem::take(&mut ctx.conn.watched) {
+        ctx.ks.watches.release(w.db, &w.key);
+    }
+}
+
+fn watch(ctx: &mut Ctx, a: &[Bytes]) {
+    if ctx.conn.multi.is_some() {
+        return ctx.err("ERR WATCH inside MULTI is not allowed");
+    }
+    let db = ctx.conn.db;
+    let now = ctx.now;
+    for key in &a[1..] {
+        if ctx
+            .conn
+            .watched
+            .iter()
+            .any(|w| w.db == db && w.key == key.as_ref())
+        {
+            continue;
+        }
+        let version = ctx.ks.watches.watch(db, key);
+        let existed = ctx.ks.dbs[db].peek_ref(key, now).is_some();
+        ctx.conn.watched.push(Watched {
+            db,
+            key: key.to_vec(),
+            version,
+            existed,
+        });
+    }
+    ctx.out.ok();
+}
+
+fn unwatch(ctx: &mut Ctx, _a: &[Bytes]) {
+    unwatch_all(ctx);
+    ctx.out.ok();
+}
+
+/// Whether any watched key changed (written, flushed, or gone since WATCH).
+fn watched_touched(ctx: &Ctx) -> bool {
+    ctx.conn.watched.iter().any(|w| {
+        ctx.ks.watches.version(w.db, &w.key) != w.version
+            || (w.existed && ctx.ks.dbs[w.db].peek_ref(&w.key, ctx.now).is_none())
+    })
+}
+
+fn exec(ctx: &mut Ctx, _a: &[Bytes]) {
+    let Some(m) = ctx.conn.multi.take() else {
+        return ctx.err("ERR EXEC without MULTI");
+    };
+    if m.failed {
+        unwatch_all(ctx);
+        return ctx.err("EXECABORT Transaction discarded because of previous errors.");
+    }
+    if watched_touched(ctx) {
+        unwatch_all(ctx);
+        return ctx.out.null_array();
+    }
+    unwatch_all(ctx);
+    // In cluster mode the whole transaction must live in one slot this node serves.
+    if let Some(err) = crate::dispatch::route_many(ctx.shared, ctx.conn, &m.queued) {
+        return ctx.err(&err);
+    }
+    ctx.out.array(m.queued.len());
+    for args in &m.queued {
+        crate::dispatch::execute_queued(ctx.shared, ctx.ks, ctx.conn, ctx.out, ctx.settings, args);
+    }
+}
