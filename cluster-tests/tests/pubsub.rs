@@ -1,0 +1,168 @@
+//! Pub/sub through stock clients: RESP2 subscribed mode, RESP3 pushes, patterns, sharded
+//! channels, introspection, slow subscribers, and PUBLISH across a cluster.
+
+use cluster_tests::cluster::TestCluster;
+use cluster_tests::{raw_exchange, wait_for, Node};
+use std::io::Read;
+use std::time::Duration;
+
+#[test]
+fn subscribers_receive_messages_and_patterns_in_resp2() {
+    let node = Node::start(&[]);
+    let mut sub = node.client();
+    let mut ps = sub.as_pubsub();
+    ps.subscribe("news").unwrap();
+    ps.psubscribe("n*").unwrap();
+    ps.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut pubc = node.client();
+    let receivers: i64 = redis::cmd("PUBLISH")
+        .arg("news")
+        .arg("hello")
+        .query(&mut pubc)
+        .unwrap();
+    assert_eq!(receivers, 2, "one channel and one pattern subscriber");
+    let m1 = ps.get_message().unwrap();
+    let m2 = ps.get_message().unwrap();
+    let mut got = vec![
+        (
+            m1.get_channel_name().to_string(),
+            m1.get_payload::<String>().unwrap(),
+            m1.from_pattern(),
+        ),
+        (
+            m2.get_channel_name().to_string(),
+            m2.get_payload::<String>().unwrap(),
+            m2.from_pattern(),
+        ),
+    ];
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            ("news".into(), "hello".into(), false),
+            ("news".into(), "hello".into(), true)
+        ]
+    );
+    let n: Vec<redis::Value> = redis::cmd("PUBSUB")
+        .arg("NUMSUB")
+        .arg("news")
+        .arg("other")
+        .query(&mut pubc)
+        .unwrap();
+    assert_eq!(n.len(), 4);
+    let numpat: i64 = redis::cmd("PUBSUB").arg("NUMPAT").query(&mut pubc).unwrap();
+    assert_eq!(numpat, 1);
+    let chans: Vec<String> = redis::cmd("PUBSUB")
+        .arg("CHANNELS")
+        .query(&mut pubc)
+        .unwrap();
+    assert_eq!(chans, vec!["news"]);
+}
+
+#[test]
+fn subscribed_resp2_connections_only_take_pubsub_commands() {
+    let node = Node::start(&[]);
+    let mut s = node.raw();
+    let got = raw_exchange(&mut s, b"SUBSCRIBE a\r\nGET x\r\nPING\r\n", 10_000);
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.contains("-ERR Can't execute 'get': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"), "{text}");
+    assert!(text.ends_with("*2\r\n$4\r\npong\r\n$0\r\n\r\n"), "{text}");
+    let got = raw_exchange(&mut s, b"UNSUBSCRIBE\r\n", 30);
+    assert_eq!(got, b"*3\r\n$11\r\nunsubscribe\r\n$1\r\na\r\n:0\r\n");
+    let got = raw_exchange(&mut s, b"GET x\r\n", 5);
+    assert_eq!(got, b"$-1\r\n");
+}
+
+#[test]
+fn resp3_subscribers_get_push_messages_and_may_run_commands() {
+    let node = Node::start(&[]);
+    let mut s = node.raw();
+    let _ = raw_exchange(&mut s, b"HELLO 3\r\n", 10);
+    std::thread::sleep(Duration::from_millis(100));
+    let mut junk = [0u8; 4096];
+    s.set_read_timeout(Some(Duration::from_millis(200))).ok();
+    let _ = s.read(&mut junk);
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    let got = raw_exchange(&mut s, b"SUBSCRIBE ch\r\n", 26);
+    assert_eq!(got, b">3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n");
+    let got = raw_exchange(&mut s, b"GET nothing\r\n", 3);
+    assert_eq!(got, b"_\r\n", "RESP3 subscribers can run normal commands");
+    let _: i64 = redis::cmd("PUBLISH")
+        .arg("ch")
+        .arg("m")
+        .query(&mut node.client())
+        .unwrap();
+    let got = raw_exchange(&mut s, b"", 30);
+    assert_eq!(got, b">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$1\r\nm\r\n");
+}
+
+#[test]
+fn sharded_channels_are_separate_from_plain_ones() {
+    let node = Node::start(&[]);
+    let mut s = node.raw();
+    let got = raw_exchange(&mut s, b"SSUBSCRIBE orders\r\n", 33);
+    assert_eq!(got, b"*3\r\n$10\r\nssubscribe\r\n$6\r\norders\r\n:1\r\n");
+    let mut c = node.client();
+    let plain: i64 = redis::cmd("PUBLISH")
+        .arg("orders")
+        .arg("x")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(plain, 0);
+    let sharded: i64 = redis::cmd("SPUBLISH")
+        .arg("orders")
+        .arg("y")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(sharded, 1);
+    let got = raw_exchange(&mut s, b"", 34);
+    assert_eq!(got, b"*3\r\n$8\r\nsmessage\r\n$6\r\norders\r\n$1\r\ny\r\n");
+    let chans: Vec<String> = redis::cmd("PUBSUB")
+        .arg("SHARDCHANNELS")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(chans, vec!["orders"]);
+}
+
+#[test]
+fn a_slow_subscriber_is_disconnected_at_its_output_limit_and_others_are_unaffected() {
+    let node = Node::start(&["--client-output-buffer-limit", "pubsub 256kb 128kb 1"]);
+    // A subscriber that never reads.
+    let mut slow = node.raw();
+    let _ = raw_exchange(&mut slow, b"SUBSCRIBE flood\r\n", 30);
+    let mut fast = node.client();
+    let payload = "x".repeat(64 * 1024);
+    let cut = wait_for(Duration::from_secs(20), || {
+        for _ in 0..50 {
+            let _: i64 = redis::cmd("PUBLISH")
+                .arg("flood")
+                .arg(&payload)
+                .query(&mut fast)
+                .unwrap();
+        }
+        let list: String = redis::cmd("CLIENT").arg("LIST").query(&mut fast).unwrap();
+        (!list.contains("flags=P")).then_some(())
+    });
+    assert!(cut.is_some(), "the slow subscriber was never disconnected");
+    let pong: String = redis::cmd("PING").query(&mut fast).unwrap();
+    assert_eq!(pong, "PONG");
+}
+
+#[test]
+fn publish_on_one_cluster_node_reaches_a_subscriber_on_another() {
+    let c = TestCluster::start(3, &[]);
+    c.form_by_hand();
+    assert!(c.wait_ok(Duration::from_secs(15)));
+    let mut sub = c.nodes[2].client();
+    let mut ps = sub.as_pubsub();
+    ps.subscribe("events").unwrap();
+    ps.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let _: i64 = redis::cmd("PUBLISH")
+        .arg("events")
+        .arg("from-node-0")
+        .query(&mut c.nodes[0].client())
+        .unwrap();
+    let m = ps.get_message().expect("message from another node");
+    assert_eq!(m.get_channel_name(), "events");
+    assert_eq!(m.get_payload::<String>().unwrap(), "from-node-0");
+}

@@ -1,0 +1,150 @@
+//! MULTI/EXEC/WATCH through the redis crate: atomicity against concurrent clients, WATCH
+//! races, expiry, EXECABORT on queuing errors, runtime errors inside EXEC.
+
+use cluster_tests::cluster::TestCluster;
+use cluster_tests::{raw_exchange, Node};
+use std::time::Duration;
+
+#[test]
+fn concurrent_transactions_are_atomic() {
+    let node = Node::start(&[]);
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let mut c = node.client();
+            std::thread::spawn(move || {
+                for _ in 0..250 {
+                    let (a, b): (i64, i64) = redis::pipe()
+                        .atomic()
+                        .cmd("INCR")
+                        .arg("a")
+                        .cmd("INCR")
+                        .arg("b")
+                        .query(&mut c)
+                        .unwrap();
+                    assert_eq!(a, b, "another client's INCR ran inside a transaction");
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let mut c = node.client();
+    let (a, b): (i64, i64) = redis::cmd("MGET").arg("a").arg("b").query(&mut c).unwrap();
+    assert_eq!((a, b), (1000, 1000));
+}
+
+#[test]
+fn watch_aborts_exec_when_another_client_writes_the_key() {
+    let node = Node::start(&[]);
+    let mut a = node.client();
+    let mut b = node.client();
+    let _: () = redis::cmd("SET").arg("k").arg(1).query(&mut a).unwrap();
+    let _: () = redis::cmd("WATCH").arg("k").query(&mut a).unwrap();
+    let _: () = redis::cmd("SET").arg("k").arg(2).query(&mut b).unwrap();
+    let r: Option<(String,)> = redis::pipe()
+        .atomic()
+        .cmd("SET")
+        .arg("k")
+        .arg(3)
+        .query(&mut a)
+        .unwrap();
+    assert_eq!(r, None, "EXEC must fail after a watched key changed");
+    let v: i64 = redis::cmd("GET").arg("k").query(&mut a).unwrap();
+    assert_eq!(v, 2);
+    // Untouched watched key: EXEC goes through.
+    let _: () = redis::cmd("WATCH").arg("k").query(&mut a).unwrap();
+    let r: Option<(String,)> = redis::pipe()
+        .atomic()
+        .cmd("SET")
+        .arg("k")
+        .arg(4)
+        .query(&mut a)
+        .unwrap();
+    assert!(r.is_some());
+}
+
+#[test]
+fn a_watched_key_that_expires_aborts_exec() {
+    let node = Node::start(&[]);
+    let mut a = node.client();
+    let _: () = redis::cmd("SET")
+        .arg("t")
+        .arg(1)
+        .arg("PX")
+        .arg(50)
+        .query(&mut a)
+        .unwrap();
+    let _: () = redis::cmd("WATCH").arg("t").query(&mut a).unwrap();
+    std::thread::sleep(Duration::from_millis(120));
+    let r: Option<(String,)> = redis::pipe()
+        .atomic()
+        .cmd("SET")
+        .arg("x")
+        .arg(1)
+        .query(&mut a)
+        .unwrap();
+    assert_eq!(r, None);
+}
+
+#[test]
+fn queuing_errors_abort_and_runtime_errors_do_not() {
+    let node = Node::start(&[]);
+    let mut s = node.raw();
+    let got = raw_exchange(&mut s, b"MULTI\r\nSET a 1\r\nNOSUCH x\r\nEXEC\r\n", 200);
+    let text = String::from_utf8_lossy(&got);
+    assert!(
+        text.starts_with("+OK\r\n+QUEUED\r\n-ERR unknown command 'NOSUCH'"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("-EXECABORT Transaction discarded because of previous errors.\r\n"),
+        "{text}"
+    );
+    let got = raw_exchange(&mut s, b"GET a\r\n", 5);
+    assert_eq!(got, b"$-1\r\n", "an aborted transaction ran nothing");
+    let got = raw_exchange(
+        &mut s,
+        b"MULTI\r\nSET s str\r\nINCR s\r\nSET b 2\r\nEXEC\r\n",
+        200,
+    );
+    let text = String::from_utf8_lossy(&got);
+    assert!(
+        text.ends_with("*3\r\n+OK\r\n-ERR value is not an integer or out of range\r\n+OK\r\n"),
+        "{text}"
+    );
+    let got = raw_exchange(&mut s, b"EXEC\r\n", 10);
+    assert_eq!(got, b"-ERR EXEC without MULTI\r\n");
+    let got = raw_exchange(&mut s, b"MULTI\r\nMULTI\r\n", 100);
+    assert!(String::from_utf8_lossy(&got).ends_with("-ERR MULTI calls can not be nested\r\n"));
+    let got = raw_exchange(&mut s, b"WATCH x\r\n", 100);
+    assert_eq!(got, b"-ERR WATCH inside MULTI is not allowed\r\n");
+    let got = raw_exchange(&mut s, b"DISCARD\r\n", 5);
+    assert_eq!(got, b"+OK\r\n");
+}
+
+#[test]
+fn transactions_across_slots_are_refused_in_cluster_mode() {
+    let c = TestCluster::start(3, &[]);
+    c.form_by_hand();
+    assert!(c.wait_ok(Duration::from_secs(15)));
+    // {06S} is slot 0, served by the first node; "a" and "b" hash elsewhere.
+    let mut s = c.nodes[0].raw();
+    let got = raw_exchange(
+        &mut s,
+        b"MULTI\r\nSET {06S}a 1\r\nSET {06S}b 2\r\nEXEC\r\n",
+        200,
+    );
+    assert!(
+        String::from_utf8_lossy(&got).ends_with("*2\r\n+OK\r\n+OK\r\n"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    let got = raw_exchange(&mut s, b"MULTI\r\nSET {06S}a 1\r\nGET foo\r\nEXEC\r\n", 200);
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.contains("-MOVED 12182"), "{text}");
+    assert!(
+        text.ends_with("-EXECABORT Transaction discarded because of previous errors.\r\n"),
+        "{text}"
+    );
+}
