@@ -49,12 +49,11 @@ pub fn wait_until(
 ) -> Result<()> {
     let deadline = Instant::now() + limit;
     loop {
-        let last;
-        match check() {
+        let last = match check() {
             Ok(true) => return Ok(()),
-            Ok(false) => last = String::from("condition false"),
-            Err(e) => last = format!("{e:#}"),
-        }
+            Ok(false) => String::from("condition false"),
+            Err(e) => format!("{e:#}"),
+        };
         if Instant::now() >= deadline {
             bail!("timed out after {limit:?} waiting for {what} (last: {last})");
         }

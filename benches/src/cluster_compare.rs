@@ -160,7 +160,7 @@ fn run(cli: Cli) -> Result<()> {
     let mut slot = Samples::default();
     let mut redis = Samples::default();
     for round in 0..cli.rounds {
-        let order = if round % 2 == 0 {
+        let order = if round.is_multiple_of(2) {
             [Flavor::Slotcache, Flavor::Redis]
         } else {
             [Flavor::Redis, Flavor::Slotcache]

@@ -310,7 +310,7 @@ fn lag(cli: &Cli, flavor: Flavor, acc: &mut Lag) -> Result<()> {
 }
 
 fn order(round: usize) -> [Flavor; 2] {
-    if round % 2 == 0 {
+    if round.is_multiple_of(2) {
         [Flavor::Slotcache, Flavor::Redis]
     } else {
         [Flavor::Redis, Flavor::Slotcache]
