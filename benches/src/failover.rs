@@ -419,13 +419,14 @@ fn run(cli: Cli) -> Result<()> {
                 );
                 let o = one_run(&cli, &tools, cfg, fault)?;
                 match o.took {
-                    Some(t) => eprintln!(
-                        "{} ms ({} attempts, {} confirmed writes, {} missing)",
+                    Some(t) if fault == Fault::Kill => eprintln!(
+                        "{} ms ({} attempts; {} WAIT-confirmed writes, {} missing)",
                         t.as_millis(),
                         o.attempts,
                         o.confirmed,
                         o.missing
                     ),
+                    Some(t) => eprintln!("{} ms ({} attempts)", t.as_millis(), o.attempts),
                     None => eprintln!("no successful write within {}s", cli.run_cap),
                 }
                 outcomes.push(o);
