@@ -341,6 +341,20 @@ impl Cluster {
         self.nodes.iter().position(|n| n.port == port)
     }
 
+    /// Log lines of any node that contain one of `needles` (e.g. "panicked", "error saving"),
+    /// prefixed with the node's port: misbehaviour a run survived is still a finding.
+    pub fn log_lines_matching(&self, needles: &[&str]) -> Vec<String> {
+        let mut out = Vec::new();
+        for n in &self.nodes {
+            for l in n.log_tail(100_000).lines() {
+                if needles.iter().any(|k| l.contains(k)) {
+                    out.push(format!("port {}: {l}", n.port));
+                }
+            }
+        }
+        out
+    }
+
     /// The last lines of every node's log, for a report of a failure.
     pub fn logs(&self, lines: usize) -> String {
         let mut s = String::new();

@@ -141,6 +141,9 @@ impl Config {
     }
 }
 
+/// Log lines worth reporting even when the failover itself worked.
+const SUSPICIOUS: &[&str] = &["panicked", "error saving", "ERROR"];
+
 /// One run's outcome.
 struct Outcome {
     /// Fault to first successful SET; None: not within the cap.
@@ -333,6 +336,13 @@ fn one_run(cli: &Cli, tools: &Tools, cfg: &Config, fault: Fault) -> Result<Outco
     let ports: Vec<u16> = c.ports().into_iter().filter(|&p| p != owner).collect();
     let res = first_write(cli, &ports, owner, t0);
     stop.store(true, Ordering::Relaxed);
+    for l in c.log_lines_matching(SUSPICIOUS) {
+        eprintln!(
+            "suspicious log line ({}, {}): {l}",
+            cfg.label(),
+            fault.label()
+        );
+    }
     let Some((took, attempts, new_owner)) = res else {
         eprintln!(
             "FAILOVER DID NOT COMPLETE within {}s ({}, {}); node logs:\n{}",
