@@ -5,6 +5,7 @@
 //! `cargo run --release -p slotcache-benches --bin compare -- all`
 
 mod memory;
+#[allow(dead_code)] // helpers for the cluster benchmarks
 mod procs;
 mod report;
 mod throughput;

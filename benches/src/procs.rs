@@ -87,6 +87,17 @@ pub fn default_server_bin() -> PathBuf {
 impl ServerProc {
     /// Starts a server with persistence off and waits until it answers PING.
     pub fn start(flavor: Flavor, bin: &Path, core: Option<usize>) -> Result<ServerProc> {
+        Self::start_with(flavor, bin, core, &[])
+    }
+
+    /// Like `start`, with more command-line arguments after the common ones; `{port}` in an
+    /// argument becomes the chosen port (Redis's per-node `cluster-config-file`).
+    pub fn start_with(
+        flavor: Flavor,
+        bin: &Path,
+        core: Option<usize>,
+        extra: &[String],
+    ) -> Result<ServerProc> {
         if !bin.exists() && bin.components().count() > 1 {
             bail!(
                 "{} not found (build it: cargo build --release -p slotcache-server)",
@@ -95,7 +106,7 @@ impl ServerProc {
         }
         let mut last = anyhow!("no attempt");
         for _ in 0..5 {
-            match Self::try_start(flavor, bin, core) {
+            match Self::try_start(flavor, bin, core, extra) {
                 Ok(p) => return Ok(p),
                 Err(e) => last = e,
             }
@@ -103,7 +114,12 @@ impl ServerProc {
         Err(last)
     }
 
-    fn try_start(flavor: Flavor, bin: &Path, core: Option<usize>) -> Result<ServerProc> {
+    fn try_start(
+        flavor: Flavor,
+        bin: &Path,
+        core: Option<usize>,
+        extra: &[String],
+    ) -> Result<ServerProc> {
         let port = free_port()?;
         let dir = tempfile::Builder::new()
             .prefix(&format!("compare-{}-", flavor.label()))
@@ -116,6 +132,7 @@ impl ServerProc {
             .arg(dir.path())
             .arg("--logfile")
             .arg(&log)
+            .args(extra.iter().map(|a| a.replace("{port}", &port.to_string())))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
@@ -175,6 +192,28 @@ impl ServerProc {
             );
         }
         Ok(())
+    }
+
+    /// Sends a signal (SIGKILL, SIGSTOP, SIGCONT) to the server: the faults of the failover
+    /// benchmark. Drop still kills it, stopped or not.
+    pub fn signal(&self, sig: libc::c_int) -> Result<()> {
+        // SAFETY: kill(2) on our own child's pid; the child is not reaped before Drop, so
+        // the pid cannot have been reused.
+        if unsafe { libc::kill(self.pid() as libc::pid_t, sig) } != 0 {
+            bail!(
+                "kill({}, {sig}): {}",
+                self.pid(),
+                std::io::Error::last_os_error()
+            );
+        }
+        Ok(())
+    }
+
+    /// The last `n` lines of the server's log, for reports of misbehaviour.
+    pub fn log_tail(&self, n: usize) -> String {
+        let log = std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
     }
 
     pub fn pid(&self) -> u32 {
