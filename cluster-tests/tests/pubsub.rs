@@ -166,3 +166,44 @@ fn publish_on_one_cluster_node_reaches_a_subscriber_on_another() {
     assert_eq!(m.get_channel_name(), "events");
     assert_eq!(m.get_payload::<String>().unwrap(), "from-node-0");
 }
+
+#[test]
+fn keyspace_notifications_follow_notify_keyspace_events() {
+    let node = Node::start(&["--notify-keyspace-events", "KEA"]);
+    let mut sub = node.client();
+    let mut ps = sub.as_pubsub();
+    ps.psubscribe("__key*__:*").unwrap();
+    ps.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut c = node.client();
+    let _: () = redis::cmd("SET").arg("k").arg("v").query(&mut c).unwrap();
+    let _: i64 = redis::cmd("INCR").arg("n").query(&mut c).unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("t")
+        .arg("v")
+        .arg("PX")
+        .arg(20)
+        .query(&mut c)
+        .unwrap();
+    let mut seen = Vec::new();
+    let found = wait_for(Duration::from_secs(5), || {
+        if let Ok(m) = ps.get_message() {
+            let payload: String = m.get_payload().unwrap_or_default();
+            seen.push(format!("{} {}", m.get_channel_name(), payload));
+        }
+        let _: Option<String> = redis::cmd("GET").arg("t").query(&mut c).ok().flatten();
+        (seen.iter().any(|s| s == "__keyevent@0__:expired t")).then_some(())
+    });
+    assert!(
+        seen.contains(&"__keyspace@0__:k set".to_string()),
+        "{seen:?}"
+    );
+    assert!(
+        seen.contains(&"__keyevent@0__:set k".to_string()),
+        "{seen:?}"
+    );
+    assert!(
+        seen.contains(&"__keyevent@0__:incrby n".to_string()),
+        "{seen:?}"
+    );
+    assert!(found.is_some(), "no expired event: {seen:?}");
+}

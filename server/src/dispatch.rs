@@ -115,7 +115,10 @@ fn replication_gate(
 /// Hands a command's effects to the replication stream: first DELs for keys that expired on
 /// the way, then what the command asked to propagate, or the command itself if it changed
 /// data.
+#[allow(clippy::too_many_arguments)]
 fn replicate(
+    shared: &Shared,
+    settings: &Settings,
     ks: &mut Keyspace,
     db: usize,
     dirty: u64,
@@ -124,7 +127,7 @@ fn replicate(
     propagate: Option<Vec<Vec<Bytes>>>,
     now: u64,
 ) {
-    drain_expired(ks, now);
+    drain_expired(ks, now, Some((shared, settings)));
     if ks.dirty == dirty && propagate.is_none() {
         return;
     }
@@ -141,12 +144,20 @@ fn replicate(
 }
 
 /// Turns keys that expired (lazily or actively) into replicated DELs.
-pub fn drain_expired(ks: &mut Keyspace, now: u64) {
+pub fn drain_expired(ks: &mut Keyspace, now: u64, notify: Option<(&Shared, &Settings)>) {
     for i in 0..ks.dbs.len() {
         if ks.dbs[i].expired_log.is_empty() {
             continue;
         }
         let keys = std::mem::take(&mut ks.dbs[i].expired_log);
+        if let Some((shared, settings)) = notify {
+            if !settings.notify_keyspace_events.is_empty() {
+                let flags = crate::notify::Flags::parse(&settings.notify_keyspace_events);
+                for k in &keys {
+                    crate::notify::publish(shared, flags, 'x', "expired", i, k);
+                }
+            }
+        }
         if ks.repl.active && !ks.repl.is_replica() {
             ks.repl.emit_dels(&ks.dbs, i, keys, now);
         }
@@ -403,8 +414,14 @@ fn run_admitted(
     ks.dbs[db_index].keep_expired = false;
     if ks.dirty != dirty {
         touch_watched(ks, db_index, spec, args);
+        if !settings.notify_keyspace_events.is_empty() {
+            let flags = crate::notify::Flags::parse(&settings.notify_keyspace_events);
+            if flags.enabled() {
+                crate::notify::after_write(shared, flags, spec, args, db_index);
+            }
+        }
     }
-    replicate(ks, db, dirty, spec, args, propagate, now);
+    replicate(shared, settings, ks, db, dirty, spec, args, propagate, now);
     if ks.dirty != dirty {
         conn.woff = ks.repl.offset;
     }

@@ -16,6 +16,7 @@ pub mod config;
 pub mod dispatch;
 pub mod keyspace;
 pub mod logging;
+pub mod notify;
 pub mod protocol;
 pub mod pubsub;
 pub mod replication;

@@ -42,7 +42,8 @@ pub async fn run(shared: Arc<Shared>) {
                 };
                 let (examined, expired) = db.expire_step(now, STEP);
                 if expired > 0 {
-                    crate::dispatch::drain_expired(&mut ks, now);
+                    let settings = shared.settings();
+                    crate::dispatch::drain_expired(&mut ks, now, Some((&shared, &settings)));
                 }
                 drop(ks);
                 // Stop on this database once few of the examined keys were expired (as

@@ -252,11 +252,10 @@ impl Feed {
         if self.attached.is_empty() {
             return;
         }
-        let bytes = raw;
         let limit = self.obuf_limit;
         for a in self.attached.iter() {
             if a.sync.is_none() {
-                a.link.send(&bytes, limit);
+                a.link.send(raw, limit);
             }
         }
     }

@@ -1,0 +1,152 @@
+//! Keyspace notifications (`notify-keyspace-events`): after a write, publish
+//! `__keyspace@<db>__:<key>` → event and `__keyevent@<db>__:<event>` → key, as Redis does.
+//!
+//! Events are derived from the command table (the command that changed data and its key
+//! positions) plus a table of the names Redis uses where they differ from the command's
+//! (INCR publishes `incrby`, GETDEL `del`, RENAME `rename_from`/`rename_to`, ...), so
+//! command handlers need no notification code of their own.
+
+use crate::commands::CommandSpec;
+use crate::state::Shared;
+use bytes::Bytes;
+
+/// Parsed `notify-keyspace-events` flags.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Flags {
+    pub keyspace: bool,
+    pub keyevent: bool,
+    classes: u16,
+}
+
+const CLASSES: &[(char, u16)] = &[
+    ('g', 1),
+    ('$', 2),
+    ('l', 4),
+    ('s', 8),
+    ('h', 16),
+    ('z', 32),
+    ('x', 64),
+    ('e', 128),
+    ('n', 256),
+    ('m', 512),
+    ('t', 1024),
+    ('d', 2048),
+];
+
+impl Flags {
+    pub fn parse(s: &str) -> Flags {
+        let mut f = Flags::default();
+        for c in s.chars() {
+            match c {
+                'K' => f.keyspace = true,
+                'E' => f.keyevent = true,
+                // A is an alias for "g$lshzxetd".
+                'A' => f.classes |= 1 | 2 | 4 | 8 | 16 | 32 | 64 | 128 | 1024 | 2048,
+                c => {
+                    if let Some((_, bit)) = CLASSES.iter().find(|(k, _)| *k == c) {
+                        f.classes |= bit;
+                    }
+                }
+            }
+        }
+        f
+    }
+
+    pub fn enabled(&self) -> bool {
+        (self.keyspace || self.keyevent) && self.classes != 0
+    }
+
+    fn wants(&self, class: char) -> bool {
+        CLASSES
+            .iter()
+            .find(|(k, _)| *k == class)
+            .is_some_and(|(_, bit)| self.classes & bit != 0)
+    }
+}
+
+/// The class letter of a command group.
+fn class_of(group: &str) -> char {
+    match group {
+        "string" | "bitmap" | "hyperloglog" => '$',
+        "list" => 'l',
+        "set" => 's',
+        "hash" => 'h',
+        "sorted_set" | "sorted-set" | "zset" => 'z',
+        _ => 'g',
+    }
+}
+
+/// Redis's event name for a command, where it differs from the command's own name.
+fn event_name(cmd: &str) -> &str {
+    match cmd {
+        "setex" | "psetex" | "setnx" | "getset" | "mset" | "msetnx" => "set",
+        "incr" | "decr" | "decrby" => "incrby",
+        "getdel" | "unlink" => "del",
+        "pexpire" | "expireat" | "pexpireat" => "expire",
+        "hmset" | "hsetnx" => "hset",
+        "zincrby" => "zincr",
+        "lpushx" => "lpush",
+        "rpushx" => "rpush",
+        "pfadd" | "pfmerge" => cmd,
+        other => other,
+    }
+}
+
+/// Publishes one event for `key` in `db`.
+pub fn publish(shared: &Shared, flags: Flags, class: char, event: &str, db: usize, key: &[u8]) {
+    if !flags.wants(class) {
+        return;
+    }
+    let limits = crate::pubsub::Limits::default();
+    if flags.keyspace {
+        let mut ch = format!("__keyspace@{db}__:").into_bytes();
+        ch.extend_from_slice(key);
+        shared.pubsub.publish(&ch, event.as_bytes(), false, &limits);
+    }
+    if flags.keyevent {
+        let ch = format!("__keyevent@{db}__:{event}");
+        shared.pubsub.publish(ch.as_bytes(), key, false, &limits);
+    }
+}
+
+/// Notifications for a command that changed data.
+pub fn after_write(shared: &Shared, flags: Flags, spec: &CommandSpec, args: &[Bytes], db: usize) {
+    let cmd = crate::util::lower(&args[0]);
+    let class = class_of(spec.group);
+    let positions = spec.key_positions(args);
+    match cmd.as_str() {
+        "rename" | "renamenx" if positions.len() == 2 => {
+            publish(shared, flags, 'g', "rename_from", db, &args[positions[0]]);
+            publish(shared, flags, 'g', "rename_to", db, &args[positions[1]]);
+        }
+        "copy" if positions.len() == 2 => {
+            publish(shared, flags, 'g', "copy_to", db, &args[positions[1]])
+        }
+        "move" if !positions.is_empty() => {
+            publish(shared, flags, 'g', "move_from", db, &args[positions[0]])
+        }
+        "flushall" | "flushdb" | "swapdb" => {}
+        _ => {
+            let event = event_name(&cmd);
+            for i in positions {
+                if let Some(k) = args.get(i) {
+                    publish(shared, flags, class, event, db, k);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_parse_like_redis() {
+        let f = Flags::parse("KEA");
+        assert!(f.keyspace && f.keyevent && f.wants('g') && f.wants('x') && !f.wants('n'));
+        assert!(!Flags::parse("").enabled());
+        assert!(!Flags::parse("K").enabled(), "K alone selects no class");
+        assert!(Flags::parse("Ex").wants('x'));
+    }
+}
