@@ -121,6 +121,10 @@ pub struct Conn {
     /// The receiving end of that queue; the connection task takes it.
     pub push_rx: Option<tokio::sync::mpsc::UnboundedReceiver<bytes::Bytes>>,
     pub multi: Option<Multi>,
+    /// Inside EXEC: blocking commands answer at once instead of blocking.
+    pub in_exec: bool,
+    /// Set by a blocking command that found nothing: the connection parks on these keys.
+    pub block: Option<BlockRequest>,
     pub watched: Vec<Watched>,
     /// CLIENT NO-TOUCH: reads do not refresh LRU/LFU clocks.
     pub no_touch: bool,
@@ -195,6 +199,14 @@ pub struct Watched {
     pub existed: bool,
 }
 
+/// What a blocking command waits for: any of `keys` to become ready, until `deadline`
+/// (`None`: forever).
+#[derive(Clone, Debug)]
+pub struct BlockRequest {
+    pub keys: Vec<Vec<u8>>,
+    pub deadline: Option<tokio::time::Instant>,
+}
+
 /// WAIT numreplicas timeout, parked until acknowledgements arrive or time runs out.
 #[derive(Clone, Copy, Debug)]
 pub struct Wait {
@@ -220,6 +232,8 @@ impl Conn {
             subscriber: None,
             push_rx: None,
             multi: None,
+            in_exec: false,
+            block: None,
             watched: Vec::new(),
             no_touch: false,
             repl_listening_port: 0,

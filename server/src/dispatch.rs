@@ -424,7 +424,62 @@ fn run_admitted(
     replicate(shared, settings, ks, db, dirty, spec, args, propagate, now);
     if ks.dirty != dirty {
         conn.woff = ks.repl.offset;
+        if !ks.blocked.is_empty() {
+            for i in spec.key_positions(args) {
+                if let Some(k) = args.get(i) {
+                    ks.blocked.mark_ready(db_index, k);
+                }
+            }
+            serve_blocked(shared, ks, settings);
+        }
     }
+}
+
+/// Serves clients blocked on keys that the last write made ready, longest-waiting first,
+/// re-running each one's command; what a served command writes (BLMOVE's destination) can
+/// make further keys ready, which are served in the same pass. Bounded.
+fn serve_blocked(shared: &Shared, ks: &mut Keyspace, settings: &Settings) {
+    if ks.blocked_serving {
+        return;
+    }
+    ks.blocked_serving = true;
+    let mut budget = 100_000;
+    while let Some((db, key)) = ks.blocked.take_ready() {
+        for id in ks.blocked.queue(db, &key) {
+            budget -= 1;
+            if budget == 0 {
+                break;
+            }
+            let now = crate::util::now_ms();
+            if ks
+                .dbs
+                .get(db)
+                .is_none_or(|d| d.peek_ref(&key, now).is_none())
+            {
+                break;
+            }
+            let Some(w) = ks.blocked.remove(id) else {
+                continue;
+            };
+            let Some(spec) = resolve(&w.args) else {
+                continue;
+            };
+            let mut conn = Conn::new(w.handle.clone(), true);
+            conn.select(w.db);
+            conn.resp3 = w.resp3;
+            let mut out = Out::new(w.resp3);
+            run_admitted(shared, ks, &mut conn, &mut out, settings, spec, &w.args);
+            if conn.block.is_some() {
+                // Still nothing for it (another key of its list, a wrong type, ...): it keeps
+                // its place in line.
+                ks.blocked.readd_front(w);
+                continue;
+            }
+            *w.mailbox.reply.lock() = Some(out.buf.freeze());
+            w.mailbox.wake.notify_one();
+        }
+    }
+    ks.blocked_serving = false;
 }
 
 /// A write changed data: WATCHers of its keys (or of everything, for keyless writes such

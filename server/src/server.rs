@@ -226,6 +226,15 @@ async fn serve(shared: Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
                     .await;
                     return;
                 }
+                if let Some(req) = conn.block.take() {
+                    let args = cmds[start - 1].clone();
+                    match park(&shared, &conn, &handle, req, args, &mut stream, &mut inbuf).await {
+                        Some(reply) => out.buf.extend_from_slice(&reply),
+                        None => break 'conn,
+                    }
+                    // Input that arrived while parked is parsed before waiting for more.
+                    done = false;
+                }
                 if let Some(w) = conn.wait.take() {
                     let n = wait_for_acks(&shared, &handle, w).await;
                     out.int(n as i64);
@@ -303,6 +312,7 @@ fn run_batch(
         if conn.close_after_reply
             || conn.shutdown_requested
             || conn.wait.is_some()
+            || conn.block.is_some()
             || conn.replica_link.is_some()
         {
             break;
@@ -325,6 +335,73 @@ fn run_batch(
         );
     }
     ran
+}
+
+/// Parks a connection whose blocking command found nothing, until a write serves it (the
+/// serving write hands over the reply), its timeout passes (a null reply), or it goes away
+/// (`None`: close the connection).
+async fn park(
+    shared: &Shared,
+    conn: &Conn,
+    handle: &Arc<ClientHandle>,
+    req: crate::clients::BlockRequest,
+    args: Vec<bytes::Bytes>,
+    stream: &mut TcpStream,
+    inbuf: &mut BytesMut,
+) -> Option<Vec<u8>> {
+    use crate::keyspace::blocked::{Mailbox, Waiter};
+    let mailbox = Arc::new(Mailbox::default());
+    shared.keyspace.lock().blocked.add(Waiter {
+        id: conn.id,
+        db: conn.db,
+        keys: req.keys,
+        args,
+        resp3: conn.resp3,
+        handle: handle.clone(),
+        mailbox: mailbox.clone(),
+    });
+    shared.blocked_clients.fetch_add(1, Ordering::Relaxed);
+    let mut shutdown = shared.shutdown.subscribe();
+    let outcome = loop {
+        let notified = mailbox.wake.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if let Some(reply) = mailbox.reply.lock().take() {
+            break Some(reply.to_vec());
+        }
+        let sleep = async {
+            match req.deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = notified => continue,
+            _ = sleep => {
+                // Timed out, unless a write served us at the same moment.
+                let removed = shared.keyspace.lock().blocked.remove(conn.id).is_some();
+                if removed {
+                    let mut o = Out::new(conn.resp3);
+                    o.null_array();
+                    break Some(o.buf.to_vec());
+                }
+                continue;
+            }
+            // A blocked client that disconnects leaves the queues (more input is kept for
+            // after the reply).
+            r = stream.read_buf(inbuf) => match r {
+                Ok(0) | Err(_) => break None,
+                Ok(_) => continue,
+            },
+            _ = handle.kill.notified() => break None,
+            _ = shutdown.changed() => break None,
+        }
+    };
+    if outcome.is_none() {
+        shared.keyspace.lock().blocked.remove(conn.id);
+    }
+    shared.blocked_clients.fetch_sub(1, Ordering::Relaxed);
+    outcome
 }
 
 /// During a manual failover the primary holds writes (not reads) until the replica has

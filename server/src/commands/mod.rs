@@ -17,6 +17,7 @@ pub mod hyperloglog;
 pub mod info;
 pub mod introspection;
 pub mod keys;
+pub mod lists;
 pub mod pubsub;
 pub mod replication;
 pub mod server;
@@ -24,6 +25,7 @@ pub mod sets;
 pub mod strings;
 pub mod table;
 pub mod transactions;
+pub mod zblocking;
 pub mod zsets;
 
 use crate::clients::Conn;
@@ -52,6 +54,8 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     debug::COMMANDS,
     cluster::COMMANDS,
     replication::COMMANDS,
+    lists::COMMANDS,
+    zblocking::COMMANDS,
     pubsub::COMMANDS,
     transactions::COMMANDS,
     zsets::COMMANDS,
@@ -85,6 +89,18 @@ impl Ctx<'_> {
     pub fn db_out(&mut self) -> (&mut Db, &mut Out) {
         let i = self.conn.db.min(self.ks.dbs.len() - 1);
         (&mut self.ks.dbs[i], self.out)
+    }
+
+    /// A blocking command found nothing to serve: park the connection on `keys` for
+    /// `timeout_ms` (0 = forever). Inside EXEC it answers the timeout reply at once, as
+    /// Redis does.
+    pub fn block_on(&mut self, keys: Vec<Vec<u8>>, timeout_ms: u64) {
+        if self.conn.in_exec {
+            return self.out.null_array();
+        }
+        let deadline = (timeout_ms > 0)
+            .then(|| tokio::time::Instant::now() + std::time::Duration::from_millis(timeout_ms));
+        self.conn.block = Some(crate::clients::BlockRequest { keys, deadline });
     }
 
     /// Replicates `cmds` instead of the command as sent.

@@ -153,7 +153,9 @@ fn exec(ctx: &mut Ctx, _a: &[Bytes]) {
         return ctx.err(&err);
     }
     ctx.out.array(m.queued.len());
+    ctx.conn.in_exec = true;
     for args in &m.queued {
         crate::dispatch::execute_queued(ctx.shared, ctx.ks, ctx.conn, ctx.out, ctx.settings, args);
     }
+    ctx.conn.in_exec = false;
 }

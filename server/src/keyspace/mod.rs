@@ -4,6 +4,7 @@
 //! [`db`] one database, [`clock`] access clocks, [`expire`] the active expiry cycle,
 //! [`serialize`] the DUMP/RESTORE value encoding.
 
+pub mod blocked;
 pub mod clock;
 pub mod db;
 pub mod entry;
@@ -29,6 +30,10 @@ pub struct Keyspace {
     /// writes were applied).
     pub repl: crate::replication::Feed,
     pub watches: Watches,
+    /// Clients blocked on keys of this keyspace.
+    pub blocked: blocked::Blocked,
+    /// Set while blocked clients are being served (no re-entry).
+    pub blocked_serving: bool,
 }
 
 /// Modification versions of WATCHed keys. Only watched keys are tracked, so a server where
@@ -96,6 +101,8 @@ impl Keyspace {
             dirty: 0,
             repl: crate::replication::Feed::new(1024 * 1024),
             watches: Watches::default(),
+            blocked: Default::default(),
+            blocked_serving: false,
         }
     }
 

@@ -1,15 +1,47 @@
-//! A list of byte strings.
+//! A list of byte strings: a ring buffer of compact elements, O(1) at both ends.
 //!
-//! Representation and operations are owned by this module; the rest of the server sees only
-//! its methods (length, encoding name, memory, payload encoding for DUMP and replication).
+//! Redis keeps small lists in one listpack and big ones in a quicklist (a linked list of
+//! listpacks). One `VecDeque` of `SmallBytes` serves both sizes here; what OBJECT ENCODING
+//! reports follows Redis's rule for `list-max-listpack-size` (a positive value counts
+//! entries, -1..-5 mean 4..64 KB of element bytes), converting to "quicklist" past the limit
+//! and back to "listpack" when the list shrinks under half of it, as Redis 7.2 does.
 
-/// A list of byte strings.
+use crate::keyspace::SmallBytes;
+use std::collections::VecDeque;
+
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ListValue {
-    items: Vec<crate::keyspace::SmallBytes>,
+    items: VecDeque<SmallBytes>,
+    /// Sum of element lengths (for the encoding rule and memory accounting).
+    bytes: usize,
+    quicklist: bool,
+}
+
+/// The limit `list-max-listpack-size` sets: entries (positive) or bytes (negative).
+#[derive(Clone, Copy, Debug)]
+pub enum ListLimit {
+    Entries(usize),
+    Bytes(usize),
+}
+
+impl ListLimit {
+    pub fn from_setting(v: i64) -> ListLimit {
+        match v {
+            n if n > 0 => ListLimit::Entries(n as usize),
+            -1 => ListLimit::Bytes(4096),
+            -3 => ListLimit::Bytes(16384),
+            -4 => ListLimit::Bytes(32768),
+            n if n <= -5 => ListLimit::Bytes(65536),
+            _ => ListLimit::Bytes(8192),
+        }
+    }
 }
 
 impl ListValue {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
     pub fn len(&self) -> usize {
         self.items.len()
     }
@@ -20,16 +52,126 @@ impl ListValue {
 
     /// The name OBJECT ENCODING reports.
     pub fn encoding(&self) -> &'static str {
-        "listpack"
+        if self.quicklist {
+            "quicklist"
+        } else {
+            "listpack"
+        }
     }
 
     /// Heap bytes owned by the value.
     pub fn memory(&self) -> usize {
-        self.items.iter().map(|i| 24 + i.heap_size()).sum()
+        self.items.capacity() * std::mem::size_of::<SmallBytes>()
+            + self.items.iter().map(|i| i.heap_size()).sum::<usize>()
     }
 
-    /// DUMP/replication payload: count, then each item length-prefixed.
+    fn over(&self, limit: ListLimit, factor: usize) -> bool {
+        match limit {
+            ListLimit::Entries(n) => self.items.len() * factor > n,
+            ListLimit::Bytes(b) => self.bytes * factor > b,
+        }
+    }
+
+    /// Re-evaluates the reported encoding after a change.
+    pub fn settle(&mut self, limit: ListLimit) {
+        if !self.quicklist && self.over(limit, 1) {
+            self.quicklist = true;
+        } else if self.quicklist && !self.over(limit, 2) {
+            self.quicklist = false;
+        }
+    }
+
+    pub fn push_front(&mut self, v: &[u8]) {
+        self.bytes += v.len();
+        self.items.push_front(SmallBytes::new(v));
+    }
+
+    pub fn push_back(&mut self, v: &[u8]) {
+        self.bytes += v.len();
+        self.items.push_back(SmallBytes::new(v));
+    }
+
+    pub fn pop_front(&mut self) -> Option<SmallBytes> {
+        let v = self.items.pop_front()?;
+        self.bytes -= v.len();
+        Some(v)
+    }
+
+    pub fn pop_back(&mut self) -> Option<SmallBytes> {
+        let v = self.items.pop_back()?;
+        self.bytes -= v.len();
+        Some(v)
+    }
+
+    pub fn get(&self, i: usize) -> Option<&SmallBytes> {
+        self.items.get(i)
+    }
+
+    pub fn set(&mut self, i: usize, v: &[u8]) -> bool {
+        let Some(slot) = self.items.get_mut(i) else {
+            return false;
+        };
+        self.bytes = self.bytes - slot.len() + v.len();
+        *slot = SmallBytes::new(v);
+        true
+    }
+
+    pub fn insert(&mut self, i: usize, v: &[u8]) {
+        self.bytes += v.len();
+        self.items.insert(i, SmallBytes::new(v));
+    }
+
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &SmallBytes> + ExactSizeIterator {
+        self.items.iter()
+    }
+
+    /// Keeps only `start..=end` (already clamped).
+    pub fn retain_range(&mut self, start: usize, end: usize) {
+        self.items.truncate(end + 1);
+        self.items.drain(..start.min(self.items.len()));
+        self.bytes = self.items.iter().map(|v| v.len()).sum();
+    }
+
+    pub fn clear(&mut self) {
+        self.items.clear();
+        self.bytes = 0;
+    }
+
+    /// Removes up to `count` elements equal to `v` (count 0 = all; negative = from the tail).
+    pub fn remove_matching(&mut self, v: &[u8], count: i64) -> usize {
+        let limit = if count == 0 {
+            usize::MAX
+        } else {
+            count.unsigned_abs() as usize
+        };
+        let mut removed = 0;
+        if count >= 0 {
+            let mut i = 0;
+            while i < self.items.len() && removed < limit {
+                if self.items[i].as_slice() == v {
+                    self.items.remove(i);
+                    removed += 1;
+                } else {
+                    i += 1;
+                }
+            }
+        } else {
+            let mut i = self.items.len();
+            while i > 0 && removed < limit {
+                i -= 1;
+                if self.items[i].as_slice() == v {
+                    self.items.remove(i);
+                    removed += 1;
+                }
+            }
+        }
+        self.bytes -= removed * v.len();
+        removed
+    }
+
+    /// DUMP/replication payload: encoding flag, count, then each element length-prefixed.
     pub fn write_payload(&self, out: &mut Vec<u8>) {
+        out.push(u8::from(self.quicklist));
         out.extend_from_slice(&(self.items.len() as u32).to_le_bytes());
         for i in &self.items {
             out.extend_from_slice(&(i.len() as u32).to_le_bytes());
@@ -39,22 +181,88 @@ impl ListValue {
 
     /// Decodes [`Self::write_payload`]; `None` on truncated or malformed input.
     pub fn read_payload(input: &[u8]) -> Option<(Self, usize)> {
-        let n = u32::from_le_bytes(input.get(..4)?.try_into().ok()?) as usize;
-        let mut at = 4;
-        let mut items = Vec::new();
+        let quicklist = match *input.first()? {
+            0 => false,
+            1 => true,
+            _ => return None,
+        };
+        let n = u32::from_le_bytes(input.get(1..5)?.try_into().ok()?) as usize;
+        let mut at = 5;
+        let mut v = ListValue {
+            quicklist,
+            ..Default::default()
+        };
         for _ in 0..n {
             let len = u32::from_le_bytes(input.get(at..at + 4)?.try_into().ok()?) as usize;
             at += 4;
-            items.push(crate::keyspace::SmallBytes::new(input.get(at..at + len)?));
+            v.push_back(input.get(at..at.checked_add(len)?)?);
             at += len;
         }
-        Some((Self { items }, at))
+        if v.is_empty() {
+            return None;
+        }
+        Some((v, at))
     }
 
-    /// Feeds the value into a dataset digest.
+    /// Feeds the value into a dataset digest (order matters for a list).
     pub fn digest_into(&self, h: &mut sha1_smol::Sha1) {
         for i in &self.items {
+            h.update(&(i.len() as u64).to_le_bytes());
             h.update(i);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ends_ranges_and_removal() {
+        let mut l = ListValue::new();
+        for x in ["a", "b", "c", "b", "a"] {
+            l.push_back(x.as_bytes());
+        }
+        assert_eq!(l.remove_matching(b"a", -1), 1);
+        assert_eq!(l.len(), 4);
+        assert_eq!(l.remove_matching(b"b", 0), 2);
+        assert_eq!(
+            l.iter().map(|v| v.to_vec()).collect::<Vec<_>>(),
+            vec![b"a".to_vec(), b"c".to_vec()]
+        );
+        l.push_front(b"z");
+        l.retain_range(1, 1);
+        assert_eq!(l.get(0).map(|v| v.to_vec()), Some(b"a".to_vec()));
+    }
+
+    #[test]
+    fn encoding_follows_the_listpack_limit_both_ways() {
+        let limit = ListLimit::from_setting(4);
+        let mut l = ListValue::new();
+        for i in 0..5 {
+            l.push_back(format!("{i}").as_bytes());
+            l.settle(limit);
+        }
+        assert_eq!(l.encoding(), "quicklist");
+        for _ in 0..4 {
+            l.pop_front();
+            l.settle(limit);
+        }
+        assert_eq!(l.encoding(), "listpack");
+    }
+
+    #[test]
+    fn payload_round_trips_and_rejects_truncation() {
+        let mut l = ListValue::new();
+        l.push_back(b"one");
+        l.push_back(&[7u8; 100]);
+        let mut out = Vec::new();
+        l.write_payload(&mut out);
+        let (back, used) = ListValue::read_payload(&out).unwrap();
+        assert_eq!(used, out.len());
+        assert_eq!(back, l);
+        for cut in 0..out.len() {
+            assert!(ListValue::read_payload(&out[..cut]).is_none());
         }
     }
 }

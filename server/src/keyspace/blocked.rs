@@ -1,0 +1,123 @@
+//! Clients blocked on keys (BLPOP, BLMOVE, BZPOPMIN, ...), kept in the keyspace so that
+//! serving them happens under the same lock as the write that made a key ready: the element
+//! goes to the longest-waiting client as part of that write, and a racing LPOP cannot steal
+//! it.
+
+use crate::clients::ClientHandle;
+use bytes::Bytes;
+use parking_lot::Mutex;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+/// Where a served client's reply is handed over.
+#[derive(Default)]
+pub struct Mailbox {
+    pub reply: Mutex<Option<Bytes>>,
+    pub wake: Notify,
+}
+
+/// One blocked client.
+pub struct Waiter {
+    pub id: u64,
+    pub db: usize,
+    pub keys: Vec<Vec<u8>>,
+    /// The blocking command, re-run when one of its keys becomes ready.
+    pub args: Vec<Bytes>,
+    pub resp3: bool,
+    pub handle: Arc<ClientHandle>,
+    pub mailbox: Arc<Mailbox>,
+}
+
+#[derive(Default)]
+pub struct Blocked {
+    queues: HashMap<(usize, Vec<u8>), VecDeque<u64>>,
+    waiters: HashMap<u64, Waiter>,
+    /// Keys written since the last serving pass that have waiters.
+    ready: Vec<(usize, Vec<u8>)>,
+}
+
+impl Blocked {
+    pub fn is_empty(&self) -> bool {
+        self.waiters.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.waiters.len()
+    }
+
+    /// Registers a waiter at the back of each of its keys' queues.
+    pub fn add(&mut self, w: Waiter) {
+        for k in &w.keys {
+            self.queues
+                .entry((w.db, k.clone()))
+                .or_default()
+                .push_back(w.id);
+        }
+        self.waiters.insert(w.id, w);
+    }
+
+    /// Puts a waiter that could not be served back where it was (front of its queues).
+    pub fn readd_front(&mut self, w: Waiter) {
+        for k in &w.keys {
+            self.queues
+                .entry((w.db, k.clone()))
+                .or_default()
+                .push_front(w.id);
+        }
+        self.waiters.insert(w.id, w);
+    }
+
+    /// Unregisters a waiter (served, timed out, or disconnected).
+    pub fn remove(&mut self, id: u64) -> Option<Waiter> {
+        let w = self.waiters.remove(&id)?;
+        for k in &w.keys {
+            let qk = (w.db, k.clone());
+            if let Some(q) = self.queues.get_mut(&qk) {
+                q.retain(|x| *x != id);
+                if q.is_empty() {
+                    self.queues.remove(&qk);
+                }
+            }
+        }
+        Some(w)
+    }
+
+    /// A write touched `key`: remember it if somebody waits on it.
+    pub fn mark_ready(&mut self, db: usize, key: &[u8]) {
+        if self.queues.contains_key(&(db, key.to_vec()))
+            && !self.ready.iter().any(|(d, k)| *d == db && k == key)
+        {
+            self.ready.push((db, key.to_vec()));
+        }
+    }
+
+    pub fn take_ready(&mut self) -> Option<(usize, Vec<u8>)> {
+        if self.ready.is_empty() {
+            None
+        } else {
+            Some(self.ready.remove(0))
+        }
+    }
+
+    /// Unblocks every waiter with an error reply (the node stopped being a primary).
+    pub fn unblock_all(&mut self, error: &str) {
+        let ids: Vec<u64> = self.waiters.keys().copied().collect();
+        for id in ids {
+            if let Some(w) = self.remove(id) {
+                let mut out = crate::protocol::Out::new(w.resp3);
+                out.error(error);
+                *w.mailbox.reply.lock() = Some(out.buf.freeze());
+                w.mailbox.wake.notify_one();
+            }
+        }
+    }
+
+    /// The ids waiting on a key, longest-waiting first.
+    pub fn queue(&self, db: usize, key: &[u8]) -> Vec<u64> {
+        self.queues
+            .get(&(db, key.to_vec()))
+            .map(|q| q.iter().copied().collect())
+            .unwrap_or_default()
+    }
+}
