@@ -11,6 +11,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use tracing::info;
 
+/// What clients blocked on a primary that becomes a replica are told (Redis's words).
+pub const UNBLOCKED: &str =
+    "UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)";
+
 /// Starts cluster mode. `port` is the bound client port.
 pub fn start(shared: &Arc<Shared>, port: u16) -> Result<Arc<Cluster>, String> {
     let s = shared.settings();
@@ -116,6 +120,9 @@ pub fn start(shared: &Arc<Shared>, port: u16) -> Result<Arc<Cluster>, String> {
     let on_follow: bus::OnFollow = Arc::new(move |target| {
         if let Some(shared) = weak.upgrade() {
             let mut ks = shared.keyspace.lock();
+            if target.is_some() {
+                ks.blocked.unblock_all(UNBLOCKED);
+            }
             crate::replication::follow(
                 &shared,
                 &mut ks.repl,

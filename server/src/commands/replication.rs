@@ -23,6 +23,11 @@ pub static COMMANDS: &[CommandSpec] = &[
 /// `target` is `None`. Used by REPLICAOF and CLUSTER REPLICATE.
 pub fn set_upstream(ctx: &mut Ctx, target: Option<(String, u16)>) {
     let why = format!("user request from 'id={}'", ctx.conn.id);
+    if target.is_some() {
+        ctx.ks
+            .blocked
+            .unblock_all(crate::cluster::startup::UNBLOCKED);
+    }
     crate::replication::follow(ctx.shared, &mut ctx.ks.repl, target, &why);
 }
 
