@@ -58,7 +58,7 @@ fn lookup_mut<'a>(
     create: bool,
 ) -> Result<Option<&'a mut HashValue>, ()> {
     if create && !db.contains(key, now) {
-        db.set(key, Value::Hash(Box::default()), Ttl::Persist, now);
+        db.set(key, Value::Hash(Default::default()), Ttl::Persist, now);
     }
     match db.get_mut(key, now) {
         None => Ok(None),

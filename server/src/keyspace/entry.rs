@@ -14,7 +14,8 @@ use super::types::{HashValue, ListValue, SetValue, ZSetValue};
 pub enum Value {
     /// A Redis string (also integers, bitmaps and HyperLogLogs).
     Str(SmallBytes),
-    Hash(Box<HashValue>),
+    /// Held inline (16 bytes): one allocation less per hash key.
+    Hash(HashValue),
     List(Box<ListValue>),
     Set(Box<SetValue>),
     ZSet(Box<ZSetValue>),
@@ -56,7 +57,7 @@ impl Value {
     pub fn heap_size(&self) -> usize {
         match self {
             Value::Str(s) => s.heap_size(),
-            Value::Hash(v) => std::mem::size_of::<HashValue>() + v.memory(),
+            Value::Hash(v) => v.memory(),
             Value::List(v) => std::mem::size_of::<ListValue>() + v.memory(),
             Value::Set(v) => std::mem::size_of::<SetValue>() + v.memory(),
             Value::ZSet(v) => std::mem::size_of::<ZSetValue>() + v.memory(),

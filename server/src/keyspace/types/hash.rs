@@ -351,10 +351,10 @@ mod tests {
         let mut h = HashValue::new();
         h.prepare(5, 1, SMALL);
         assert_eq!(h.encoding(), "hashtable");
-        let v = crate::keyspace::Value::Hash(Box::new(h));
+        let v = crate::keyspace::Value::Hash(h);
         assert_eq!(v.encoding(), "hashtable");
         assert_eq!(v.type_name(), "hash");
-        let v = crate::keyspace::Value::Hash(Box::default());
+        let v = crate::keyspace::Value::Hash(Default::default());
         assert_eq!(v.encoding(), "listpack");
     }
 
