@@ -60,6 +60,9 @@ struct Opts {
     /// Keys loaded for the memory comparison.
     #[arg(long, global = true, default_value_t = 1_000_000)]
     keys: u64,
+    /// What the memory comparison loads: strings, hashes (10 fields) or zsets (10 members).
+    #[arg(long, global = true, value_enum, default_value = "strings")]
+    data: memory::DataKind,
     /// Bytes per value for the memory comparison.
     #[arg(long, global = true, default_value_t = 16)]
     value_size: usize,
@@ -181,6 +184,7 @@ fn run(cli: Cli) -> Result<()> {
 
     let mem = if matches!(cli.what, What::Memory | What::All) {
         let mopts = memory::Opts {
+            data: cli.opts.data,
             keys: o.keys,
             value_size: o.value_size,
             batch: 10_000,

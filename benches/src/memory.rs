@@ -9,9 +9,19 @@ use std::time::Duration;
 /// How many keys, how big, and in what batches.
 pub struct Opts {
     pub keys: u64,
+    /// What each key holds: small strings, hashes of 10 fields, or sorted sets of 10 members.
+    pub data: DataKind,
     pub value_size: usize,
     pub batch: u64,
     pub server_core: Option<usize>,
+}
+
+/// The shape of the loaded data set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum DataKind {
+    Strings,
+    Hashes,
+    Zsets,
 }
 
 /// What one server used for the data set.
@@ -50,10 +60,29 @@ fn load(server: &ServerProc, o: &Opts) -> Result<()> {
         let end = (next + o.batch).min(o.keys);
         let mut pipe = redis::pipe();
         for n in next..end {
-            pipe.cmd("SET")
-                .arg(format!("key:{n}"))
-                .arg(value_for(n, o.value_size))
-                .ignore();
+            let key = format!("key:{n}");
+            match o.data {
+                DataKind::Strings => {
+                    pipe.cmd("SET")
+                        .arg(key)
+                        .arg(value_for(n, o.value_size))
+                        .ignore();
+                }
+                DataKind::Hashes => {
+                    let c = pipe.cmd("HSET").arg(key);
+                    for f in 0..10 {
+                        c.arg(format!("field{f}")).arg(format!("value-{n}-{f}"));
+                    }
+                    c.ignore();
+                }
+                DataKind::Zsets => {
+                    let c = pipe.cmd("ZADD").arg(key);
+                    for m in 0..10 {
+                        c.arg(m).arg(format!("member-{n}-{m}"));
+                    }
+                    c.ignore();
+                }
+            }
         }
         pipe.query::<()>(&mut con).with_context(|| {
             format!("loading keys {next}..{end} into {}", server.flavor.label())

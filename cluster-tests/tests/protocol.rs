@@ -158,14 +158,39 @@ fn query_buffer_limit_closes_a_runaway_client() {
 #[test]
 fn maxclients_refuses_the_connection_over_the_limit() {
     let node = Node::start(&["--maxclients", "3"]);
-    let _a = node.raw();
-    let _b = node.raw();
-    let mut c = node.raw();
-    let got = raw_exchange(&mut c, b"PING\r\n", 7);
-    assert_eq!(got, b"+PONG\r\n");
-    let mut d = node.raw();
-    let got = raw_exchange(&mut d, b"PING\r\n", 100);
-    assert_eq!(got, b"-ERR max number of clients reached\r\n");
+    // Let the harness's own readiness connection finish closing.
+    let settled = wait_for(Duration::from_secs(5), || {
+        let mut s = node.raw();
+        let got = raw_exchange(&mut s, b"INFO clients\r\n", 40);
+        String::from_utf8_lossy(&got)
+            .contains("connected_clients:1\r\n")
+            .then_some(())
+    });
+    assert!(settled.is_some());
+    std::thread::sleep(Duration::from_millis(100));
+    let mut open = Vec::new();
+    let mut refused = None;
+    for i in 0..10 {
+        let mut s = node.raw();
+        let got = raw_exchange(&mut s, b"PING\r\n", 7);
+        if got == b"+PONG\r\n" {
+            open.push(s);
+        } else {
+            let mut rest = got;
+            rest.extend(raw_exchange(&mut s, b"", 100));
+            assert_eq!(
+                String::from_utf8_lossy(&rest),
+                "-ERR max number of clients reached\r\n"
+            );
+            refused = Some(i);
+            break;
+        }
+    }
+    assert_eq!(
+        refused,
+        Some(3),
+        "the fourth simultaneous client must be refused"
+    );
 }
 
 #[test]

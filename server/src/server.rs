@@ -86,14 +86,16 @@ pub async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
         };
         Stats::add(&shared.stats.connections_received, 1);
         let shared = shared.clone();
+        let open = shared.connections.fetch_add(1, Ordering::SeqCst) + 1;
         tokio::spawn(async move {
-            if shared.clients.len() >= shared.settings().maxclients {
+            if open > shared.settings().maxclients {
                 Stats::add(&shared.stats.rejected_connections, 1);
                 let mut s = stream;
                 let _ = s.write_all(b"-ERR max number of clients reached\r\n").await;
-                return;
+            } else {
+                serve(shared.clone(), stream, addr).await;
             }
-            serve(shared, stream, addr).await;
+            shared.connections.fetch_sub(1, Ordering::SeqCst);
         });
     }
 }

@@ -66,6 +66,9 @@ pub struct Shared {
     pub repl_offset: Arc<AtomicU64>,
     me: std::sync::Weak<Shared>,
     pub pubsub: crate::pubsub::PubSub,
+    /// Client connections accepted and not yet closed (maxclients is checked against it at
+    /// accept time, before the connection's task registers itself).
+    pub connections: std::sync::atomic::AtomicUsize,
     /// Clients waiting in a blocking command (INFO blocked_clients).
     pub blocked_clients: AtomicU64,
     pub memory_peak: AtomicU64,
@@ -104,6 +107,7 @@ impl Shared {
             repl_offset,
             me: me.clone(),
             pubsub: Default::default(),
+            connections: std::sync::atomic::AtomicUsize::new(0),
             blocked_clients: AtomicU64::new(0),
             memory_peak: AtomicU64::new(0),
             memory_startup: AtomicU64::new(0),
