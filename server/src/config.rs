@@ -113,7 +113,7 @@ pub static PARAMS: &[Param] = &[
     p("notify-keyspace-events", "", Kind::Str, true),
     p("cluster-enabled", "no", YESNO, false),
     p("cluster-config-file", "nodes.conf", Kind::Str, false),
-    p("cluster-node-timeout", "1000", Kind::Int(10, I64MAX), true),
+    p("cluster-node-timeout", "700", Kind::Int(10, I64MAX), true),
     p("cluster-port", "0", Kind::Int(0, 65535), false),
     p("cluster-announce-ip", "", Kind::Str, true),
     p("cluster-require-full-coverage", "yes", YESNO, true),

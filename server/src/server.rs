@@ -162,7 +162,13 @@ async fn serve(shared: Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
                         }
                     }
                 }
-                if stream.write_all(&batch).await.is_err() {
+                // A subscriber over its output limit is killed while this write may be stuck
+                // on a full socket: the kill must win.
+                let written = tokio::select! {
+                    r = stream.write_all(&batch) => r.is_ok(),
+                    _ = handle.kill.notified() => false,
+                };
+                if !written || handle.killed.load(Ordering::Relaxed) {
                     break 'conn;
                 }
                 Stats::add(&shared.stats.net_output_bytes, batch.len() as u64);
