@@ -173,11 +173,16 @@ fn start(
         }
     }
     loop {
+        let replicas = (nodes - primaries) as usize;
         let healthy = targets.iter().all(|nt| {
-            query(nt, &["CLUSTER", "INFO"]).is_ok_and(|i| {
+            let info_ok = query(nt, &["CLUSTER", "INFO"]).is_ok_and(|i| {
                 i.contains("cluster_state:ok")
                     && i.contains(&format!("cluster_known_nodes:{nodes}\r"))
-            })
+            });
+            // Every node must also see every replica as one (roles travel by gossip).
+            info_ok
+                && query(nt, &["CLUSTER", "NODES"])
+                    .is_ok_and(|n| n.lines().filter(|l| l.contains("slave")).count() == replicas)
         });
         if healthy {
             break;
