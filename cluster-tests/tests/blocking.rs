@@ -125,33 +125,6 @@ fn blmove_delivers_to_its_destination_and_wakes_waiters_there() {
 }
 
 #[test]
-fn a_key_deleted_or_changed_while_blocked_keeps_or_errors_the_waiter() {
-    let node = Node::start(&[]);
-    let mut w = node.client();
-    let t = std::thread::spawn(move || {
-        redis::cmd("BLPOP")
-            .arg("k")
-            .arg(10)
-            .query::<(String, String)>(&mut w)
-    });
-    wait_blocked(&node, 1);
-    let mut c = node.client();
-    let _: i64 = redis::cmd("DEL").arg("k").query(&mut c).unwrap();
-    std::thread::sleep(Duration::from_millis(100));
-    assert_eq!(blocked(&node), 1, "deleting an absent key does not unblock");
-    let _: () = redis::cmd("SET")
-        .arg("k")
-        .arg("string")
-        .query(&mut c)
-        .unwrap();
-    let r = t.join().unwrap();
-    assert!(
-        r.unwrap_err().to_string().contains("WRONGTYPE"),
-        "a type change unblocks with WRONGTYPE"
-    );
-}
-
-#[test]
 fn a_disconnected_waiter_loses_nothing() {
     let node = Node::start(&[]);
     {

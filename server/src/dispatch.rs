@@ -458,6 +458,23 @@ fn serve_blocked(shared: &Shared, ks: &mut Keyspace, settings: &Settings) {
             {
                 break;
             }
+            // A waiter is only tried when the key holds the type it waits for: a key that
+            // became another type leaves it waiting, as in Redis.
+            let expected = match ks.blocked.command_of(id) {
+                Some(args) if args[0].len() > 2 && args[0][..2].eq_ignore_ascii_case(b"bz") => {
+                    "zset"
+                }
+                Some(_) => "list",
+                None => continue,
+            };
+            let actual = ks
+                .dbs
+                .get(db)
+                .and_then(|d| d.peek_ref(&key, now))
+                .map(|e| e.value.type_name());
+            if actual != Some(expected) {
+                continue;
+            }
             let Some(w) = ks.blocked.remove(id) else {
                 continue;
             };

@@ -359,6 +359,7 @@ async fn park(
 ) -> Option<Vec<u8>> {
     use crate::keyspace::blocked::{Mailbox, Waiter};
     let mailbox = Arc::new(Mailbox::default());
+    let null_bulk = req.null_bulk;
     shared.keyspace.lock().blocked.add(Waiter {
         id: conn.id,
         db: conn.db,
@@ -390,7 +391,11 @@ async fn park(
                 let removed = shared.keyspace.lock().blocked.remove(conn.id).is_some();
                 if removed {
                     let mut o = Out::new(conn.resp3);
-                    o.null_array();
+                    if null_bulk {
+                        o.null();
+                    } else {
+                        o.null_array();
+                    }
                     break Some(o.buf.to_vec());
                 }
                 continue;

@@ -365,32 +365,34 @@ fn lpos(ctx: &mut Ctx, a: &[Bytes]) {
     let (mut rank, mut count, mut maxlen) = (1i64, None, 0i64);
     let mut i = 3;
     while i < a.len() {
-        let Some(v) = a.get(i + 1) else {
+        let opt = crate::util::lower(&a[i]);
+        let Some(v) = a
+            .get(i + 1)
+            .filter(|_| matches!(opt.as_str(), "rank" | "count" | "maxlen"))
+        else {
             return ctx.err(errors::SYNTAX);
         };
-        let Some(n) = args::int(v) else {
-            return ctx.err(errors::NOT_INT);
-        };
-        if args::is(&a[i], "RANK") {
-            if n == 0 {
-                return ctx.err("ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list");
+        match opt.as_str() {
+            "rank" => {
+                let Some(n) = args::int(v) else {
+                    return ctx.err(errors::NOT_INT);
+                };
+                if n == 0 {
+                    return ctx.err("ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list");
+                }
+                if n == i64::MIN {
+                    return ctx.err("ERR value is out of range");
+                }
+                rank = n;
             }
-            if n == i64::MIN {
-                return ctx.err("ERR value is out of range");
-            }
-            rank = n;
-        } else if args::is(&a[i], "COUNT") {
-            if n < 0 {
-                return ctx.err("ERR COUNT can't be negative");
-            }
-            count = Some(n as usize);
-        } else if args::is(&a[i], "MAXLEN") {
-            if n < 0 {
-                return ctx.err("ERR MAXLEN can't be negative");
-            }
-            maxlen = n;
-        } else {
-            return ctx.err(errors::SYNTAX);
+            "count" => match args::int(v).filter(|n| *n >= 0) {
+                Some(n) => count = Some(n as usize),
+                None => return ctx.err("ERR COUNT can't be negative"),
+            },
+            _ => match args::int(v).filter(|n| *n >= 0) {
+                Some(n) => maxlen = n,
+                None => return ctx.err("ERR MAXLEN can't be negative"),
+            },
         }
         i += 2;
     }
@@ -667,7 +669,7 @@ fn bmove_generic(ctx: &mut Ctx, src: &Bytes, dst: &Bytes, from: End, to: End, ti
                 end_word(to),
             ]]);
         }
-        None if ctx.out.mark() == mark => ctx.block_on(vec![src.to_vec()], timeout),
+        None if ctx.out.mark() == mark => ctx.block_on_with(vec![src.to_vec()], timeout, true),
         None => {}
     }
 }

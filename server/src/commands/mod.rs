@@ -95,12 +95,25 @@ impl Ctx<'_> {
     /// `timeout_ms` (0 = forever). Inside EXEC it answers the timeout reply at once, as
     /// Redis does.
     pub fn block_on(&mut self, keys: Vec<Vec<u8>>, timeout_ms: u64) {
+        self.block_on_with(keys, timeout_ms, false);
+    }
+
+    /// [`Ctx::block_on`] for commands whose timeout reply is a null bulk string.
+    pub fn block_on_with(&mut self, keys: Vec<Vec<u8>>, timeout_ms: u64, null_bulk: bool) {
         if self.conn.in_exec {
-            return self.out.null_array();
+            return if null_bulk {
+                self.out.null()
+            } else {
+                self.out.null_array()
+            };
         }
         let deadline = (timeout_ms > 0)
             .then(|| tokio::time::Instant::now() + std::time::Duration::from_millis(timeout_ms));
-        self.conn.block = Some(crate::clients::BlockRequest { keys, deadline });
+        self.conn.block = Some(crate::clients::BlockRequest {
+            keys,
+            null_bulk,
+            deadline,
+        });
     }
 
     /// Replicates `cmds` instead of the command as sent.

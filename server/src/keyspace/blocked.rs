@@ -113,6 +113,11 @@ impl Blocked {
         }
     }
 
+    /// The command a waiter is blocked in.
+    pub fn command_of(&self, id: u64) -> Option<&[Bytes]> {
+        self.waiters.get(&id).map(|w| w.args.as_slice())
+    }
+
     /// The ids waiting on a key, longest-waiting first.
     pub fn queue(&self, db: usize, key: &[u8]) -> Vec<u64> {
         self.queues
