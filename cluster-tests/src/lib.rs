@@ -68,6 +68,8 @@ pub struct Node {
     args: Vec<String>,
     /// A command the server runs under (`ip netns exec <ns>`), if any.
     prefix: Vec<String>,
+    /// The config file written by [`Node::start_with_config`] (and its directory).
+    config: Option<(tempfile::TempDir, PathBuf)>,
 }
 
 impl Node {
@@ -75,6 +77,30 @@ impl Node {
     /// element that is not an option is a config file path.
     pub fn start(extra: &[&str]) -> Node {
         Self::try_start(extra).unwrap_or_else(|e| panic!("could not start slotcache-server: {e}"))
+    }
+
+    /// Starts a node from a config file with this text (passed first, as
+    /// `redis-server /path/to.conf`), plus options.
+    pub fn start_with_config(text: &str, extra: &[&str]) -> Node {
+        let dir = tempfile::Builder::new()
+            .prefix("slotcache-conf-")
+            .tempdir_in(scratch_root())
+            .expect("config dir");
+        let path = dir.path().join("slotcache.conf");
+        std::fs::write(&path, text).expect("write config");
+        let mut args = vec![path.to_str().expect("utf-8 path")];
+        args.extend_from_slice(extra);
+        let mut node = Self::start(&args);
+        node.config = Some((dir, path));
+        node
+    }
+
+    /// The config file a node started with `start_with_config` reads and rewrites.
+    pub fn config_path(&self) -> PathBuf {
+        self.config
+            .as_ref()
+            .map(|(_, p)| p.clone())
+            .unwrap_or_else(|| self.dir.path().join("slotcache.conf"))
     }
 
     pub fn try_start(extra: &[&str]) -> Result<Node, String> {
@@ -119,6 +145,7 @@ impl Node {
                 child: None,
                 args,
                 prefix: Vec::new(),
+                config: None,
             };
             match node.spawn() {
                 Ok(()) => return Ok(node),
@@ -163,6 +190,7 @@ impl Node {
             child: None,
             args,
             prefix: prefix.to_vec(),
+            config: None,
         };
         node.spawn()?;
         Ok(node)
