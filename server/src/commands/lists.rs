@@ -607,7 +607,7 @@ fn lmpop(ctx: &mut Ctx, a: &[Bytes]) {
 }
 
 /// A blocking timeout in seconds (fractions allowed) as milliseconds; 0 = forever.
-fn parse_timeout(ctx: &mut Ctx, b: &[u8]) -> Option<u64> {
+pub fn parse_timeout(ctx: &mut Ctx, b: &[u8]) -> Option<u64> {
     match crate::util::parse_f64(b) {
         Some(t) if t < 0.0 => {
             ctx.err("ERR timeout is negative");

@@ -13,22 +13,6 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("bzmpop", -5, WRITE | BLOCKING, Keys::NumKeys { numkeys: 2, step: 1, extra: None }, bzmpop, "sorted-set", "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped."),
 ];
 
-fn timeout_ms(ctx: &mut Ctx, b: &[u8]) -> Option<u64> {
-    match crate::util::parse_f64(b) {
-        Some(t) if t < 0.0 => {
-            ctx.err("ERR timeout is negative");
-            None
-        }
-        Some(t) if t.is_finite() && t * 1000.0 < u64::MAX as f64 / 2.0 => {
-            Some((t * 1000.0).ceil() as u64)
-        }
-        _ => {
-            ctx.err("ERR timeout is not a float or out of range");
-            None
-        }
-    }
-}
-
 fn propagate_pop(ctx: &mut Ctx, key: &Bytes, min: bool, n: usize) {
     let word = if min { "ZPOPMIN" } else { "ZPOPMAX" };
     ctx.propagate_as(vec![vec![
@@ -39,7 +23,7 @@ fn propagate_pop(ctx: &mut Ctx, key: &Bytes, min: bool, n: usize) {
 }
 
 fn bzpop(ctx: &mut Ctx, a: &[Bytes], min: bool) {
-    let Some(timeout) = timeout_ms(ctx, &a[a.len() - 1]) else {
+    let Some(timeout) = super::lists::parse_timeout(ctx, &a[a.len() - 1]) else {
         return;
     };
     let keys = &a[1..a.len() - 1];
@@ -70,7 +54,7 @@ fn bzpopmax(ctx: &mut Ctx, a: &[Bytes]) {
 }
 
 fn bzmpop(ctx: &mut Ctx, a: &[Bytes]) {
-    let Some(timeout) = timeout_ms(ctx, &a[1]) else {
+    let Some(timeout) = super::lists::parse_timeout(ctx, &a[1]) else {
         return;
     };
     let (keys, min, count) = match parse_mpop(a, 2) {
