@@ -1,5 +1,6 @@
 //! Admission and execution of one command, in a fixed order: look-up, arity, auth, then run.
-//! (Cluster redirects, OOM and replica checks slot in here, in that order, as they land.)
+//! Then cluster redirects, replica checks, and memory (`crate::eviction::admit`), in that
+//! order.
 
 use crate::clients::{Conn, ReplyMode};
 use crate::commands::{errors, flags, table, CommandSpec, Ctx};
@@ -274,7 +275,7 @@ pub fn execute(
             } else if conn.multi.is_some() && !crate::commands::transactions::is_control(name) {
                 queue(shared, conn, out, spec, args);
             } else {
-                run_admitted(shared, ks, conn, out, settings, spec, args);
+                run_admitted(shared, ks, conn, out, settings, spec, args, true);
             }
         }
         Err((_, msg)) => {
@@ -326,7 +327,9 @@ pub fn execute_queued(
     args: &[Bytes],
 ) {
     match admit(args, conn, settings) {
-        Ok(spec) => run_admitted(shared, ks, conn, out, settings, spec, args),
+        // Inside EXEC: EXEC itself passed the memory check; a transaction does not evict
+        // halfway through.
+        Ok(spec) => run_admitted(shared, ks, conn, out, settings, spec, args, false),
         Err((_, msg)) => out.error(&msg),
     }
 }
@@ -376,6 +379,7 @@ fn run_admitted(
     settings: &Settings,
     spec: &'static CommandSpec,
     args: &[Bytes],
+    memory_check: bool,
 ) {
     if let Some(msg) = redirect(shared, spec, conn, args) {
         return out.error(&msg);
@@ -383,11 +387,18 @@ fn run_admitted(
     if let Some(msg) = replication_gate(ks, spec, settings) {
         return out.error(msg);
     }
+    if memory_check {
+        if let Err(msg) = crate::eviction::admit(shared, ks, conn, settings, spec) {
+            return out.error(msg);
+        }
+    }
     let dirty = ks.dirty;
     let now = crate::util::now_ms();
     let replica = ks.repl.is_replica();
     let db_index = conn.db.min(ks.dbs.len() - 1);
     ks.dbs[db_index].keep_expired = replica;
+    ks.dbs[db_index].touch =
+        crate::eviction::Touch::for_command(settings, conn.no_touch, spec.name);
     let mut ctx = Ctx {
         shared,
         ks,

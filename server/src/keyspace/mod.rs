@@ -29,6 +29,8 @@ pub struct Keyspace {
     /// writes were applied).
     pub repl: crate::replication::Feed,
     pub watches: Watches,
+    /// The eviction pool and cursors (see [`crate::eviction`]).
+    pub evict: crate::eviction::State,
 }
 
 /// Modification versions of WATCHed keys. Only watched keys are tracked, so a server where
@@ -96,6 +98,7 @@ impl Keyspace {
             dirty: 0,
             repl: crate::replication::Feed::new(1024 * 1024),
             watches: Watches::default(),
+            evict: Default::default(),
         }
     }
 
