@@ -98,7 +98,9 @@ fn fill(
         i += batch;
         let used = field(n, "memory", "used_memory") as i64;
         f.worst_over = f.worst_over.max(used - max);
-        f.worst_rss_growth = f.worst_rss_growth.max(n.rss().unwrap().saturating_sub(rss0));
+        f.worst_rss_growth = f
+            .worst_rss_growth
+            .max(n.rss().unwrap().saturating_sub(rss0));
     }
     f
 }
@@ -140,7 +142,12 @@ fn allkeys_policies_stay_within_maxmemory_and_count_evictions() {
 
 #[test]
 fn volatile_policies_never_evict_keys_without_ttl() {
-    for policy in ["volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl"] {
+    for policy in [
+        "volatile-lru",
+        "volatile-lfu",
+        "volatile-random",
+        "volatile-ttl",
+    ] {
         let n = node("50mb", policy);
         // 10 MB that must survive, then 200 MB of keys with a TTL.
         let keep: Vec<String> = (0..1000).map(|i| format!("keep:{i}")).collect();
@@ -148,7 +155,11 @@ fn volatile_policies_never_evict_keys_without_ttl() {
         assert_eq!(f0.ok, 1000);
         let f = fill(&n, 200 * MB, |i| format!("v:{i}"), |_| Some(3600));
         assert_bounded(&f, 50 * MB);
-        assert_eq!(exists(&n, &keep), 1000, "{policy} evicted a key without TTL");
+        assert_eq!(
+            exists(&n, &keep),
+            1000,
+            "{policy} evicted a key without TTL"
+        );
         assert!(field(&n, "stats", "evicted_keys") > 10_000, "{policy}");
     }
 }
@@ -197,10 +208,20 @@ fn noeviction_refuses_denyoom_commands_with_redis_error() {
         .query::<()>(&mut c)
         .unwrap_err();
     assert_eq!(e.code(), Some("OOM"));
-    // A transaction holding a DENYOOM command is refused at EXEC.
-    let r: redis::RedisResult<Vec<redis::Value>> =
-        redis::pipe().atomic().set("a", "b").query(&mut c);
-    assert!(r.unwrap_err().to_string().contains("OOM"));
+    // Queuing inside MULTI is refused while out of memory, so EXEC aborts, and the
+    // connection leaves MULTI.
+    let mut raw = n.raw();
+    let got = cluster_tests::raw_exchange(
+        &mut raw,
+        b"MULTI\r\nGET k:1\r\nEXEC\r\nPING\r\n",
+        5 + 58 + 62 + 7,
+    );
+    let got = String::from_utf8_lossy(&got);
+    assert_eq!(
+        got,
+        "+OK\r\n-OOM command not allowed when used memory > 'maxmemory'.\r\n\
+         -EXECABORT Transaction discarded because of previous errors.\r\n+PONG\r\n"
+    );
     let keys: Vec<String> = (0..2000).map(|i| format!("k:{i}")).collect();
     let d: i64 = redis::cmd("DEL").arg(&keys).query(&mut c).unwrap();
     assert!(d > 1000);
@@ -274,7 +295,11 @@ fn allkeys_lru_keeps_a_reread_hot_set() {
     let hot: Vec<String> = (0..200).map(|i| format!("hot:{i}")).collect();
     let value = vec![b'h'; VALUE];
     for k in &hot {
-        let _: () = redis::cmd("SET").arg(k).arg(&value[..]).query(&mut c).unwrap();
+        let _: () = redis::cmd("SET")
+            .arg(k)
+            .arg(&value[..])
+            .query(&mut c)
+            .unwrap();
     }
     let (mut reads, mut hits) = (0u64, 0u64);
     // 60 MB of cold writes at about 5 MB/s, reading the hot set after every 512 KB; a miss
@@ -291,7 +316,11 @@ fn allkeys_lru_keeps_a_reread_hot_set() {
             reads += 1;
             hits += got;
             if got == 0 {
-                let _: () = redis::cmd("SET").arg(k).arg(&value[..]).query(&mut c).unwrap();
+                let _: () = redis::cmd("SET")
+                    .arg(k)
+                    .arg(&value[..])
+                    .query(&mut c)
+                    .unwrap();
             }
         }
         std::thread::sleep(Duration::from_millis(80));

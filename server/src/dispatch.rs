@@ -273,7 +273,7 @@ pub fn execute(
                     crate::util::lower(&args[0])
                 ));
             } else if conn.multi.is_some() && !crate::commands::transactions::is_control(name) {
-                queue(shared, conn, out, spec, args);
+                queue(shared, ks, conn, out, settings, spec, args);
             } else {
                 run_admitted(shared, ks, conn, out, settings, spec, args, true);
             }
@@ -299,12 +299,19 @@ fn spec_name(spec: &'static CommandSpec, args: &[Bytes]) -> &'static str {
 /// Inside MULTI: check what can be checked now (redirects), then queue.
 fn queue(
     shared: &Shared,
+    ks: &mut Keyspace,
     conn: &mut Conn,
     out: &mut Out,
+    settings: &Settings,
     spec: &'static CommandSpec,
     args: &[Bytes],
 ) {
-    if let Some(msg) = redirect(shared, spec, conn, args) {
+    let refused = redirect(shared, spec, conn, args).or_else(|| {
+        crate::eviction::admit_queued(shared, ks, settings)
+            .err()
+            .map(str::to_string)
+    });
+    if let Some(msg) = refused {
         if let Some(m) = conn.multi.as_mut() {
             m.failed = true;
         }
@@ -389,7 +396,7 @@ fn run_admitted(
     }
     if memory_check {
         if let Err(msg) = crate::eviction::admit(shared, ks, conn, settings, spec) {
-            return out.error(msg);
+            return out.error(&msg);
         }
     }
     let dirty = ks.dirty;

@@ -126,7 +126,10 @@ impl Policy {
     pub fn volatile_only(self) -> bool {
         matches!(
             self,
-            Policy::VolatileLru | Policy::VolatileLfu | Policy::VolatileRandom | Policy::VolatileTtl
+            Policy::VolatileLru
+                | Policy::VolatileLfu
+                | Policy::VolatileRandom
+                | Policy::VolatileTtl
         )
     }
 
@@ -180,15 +183,39 @@ pub enum Outcome {
 }
 
 /// The admission hook: evicts if needed, then refuses a DENYOOM command if memory could not
-/// be brought under the limit.
+/// be brought under the limit. A refused EXEC discards its transaction, as Redis's
+/// `execCommandAbort` does.
 pub fn admit(
     shared: &Shared,
     ks: &mut Keyspace,
-    conn: &Conn,
+    conn: &mut Conn,
     settings: &Settings,
     spec: &CommandSpec,
-) -> Result<(), &'static str> {
+) -> Result<(), String> {
     if settings.maxmemory == 0 || !denies_oom(spec, conn) {
+        return Ok(());
+    }
+    if perform(shared, ks, settings, crate::util::now_ms()) != Outcome::Fail {
+        return Ok(());
+    }
+    if spec.name == "exec" {
+        conn.multi = None;
+        for w in std::mem::take(&mut conn.watched) {
+            ks.watches.release(w.db, &w.key);
+        }
+        return Err(format!("EXECABORT Transaction discarded because of: {OOM}"));
+    }
+    Err(OOM.to_string())
+}
+
+/// Queuing inside MULTI: any command is refused while over the limit with nothing to evict
+/// (queued commands hold memory until EXEC), which also dooms the transaction.
+pub fn admit_queued(
+    shared: &Shared,
+    ks: &mut Keyspace,
+    settings: &Settings,
+) -> Result<(), &'static str> {
+    if settings.maxmemory == 0 {
         return Ok(());
     }
     match perform(shared, ks, settings, crate::util::now_ms()) {
@@ -265,7 +292,7 @@ pub fn perform(shared: &Shared, ks: &mut Keyspace, settings: &Settings, now: u64
         ks.watches.touch(db, &key);
         evicted[db].push(key);
         count += 1;
-        if count % 16 == 0 {
+        if count.is_multiple_of(16) {
             if used_memory(ks) <= settings.maxmemory {
                 break;
             }
@@ -345,7 +372,11 @@ fn pick_pooled(
         let mut total = 0;
         let Keyspace { dbs, evict, .. } = ks;
         for (i, db) in dbs.iter().enumerate() {
-            let keys = if volatile { db.volatile_len() } else { db.len() };
+            let keys = if volatile {
+                db.volatile_len()
+            } else {
+                db.len()
+            };
             if keys == 0 {
                 continue;
             }
@@ -387,7 +418,10 @@ mod tests {
     #[test]
     fn scores_order_victims_as_redis_does() {
         let now = 1_000_000_000;
-        let mut old = Entry::new(b"old", crate::keyspace::Value::Str(crate::keyspace::SmallBytes::new(b"")));
+        let mut old = Entry::new(
+            b"old",
+            crate::keyspace::Value::Str(crate::keyspace::SmallBytes::new(b"")),
+        );
         let mut new = old.clone();
         old.access = clock::lru_now(now - 100_000);
         new.access = clock::lru_now(now);

@@ -32,11 +32,7 @@ impl Pool {
     /// Offers a sampled key. A full pool drops its worst candidate for a better one; a key
     /// already pooled only has its score refreshed.
     pub fn offer(&mut self, score: u64, db: usize, key: &[u8]) {
-        if let Some(i) = self
-            .entries
-            .iter()
-            .position(|c| c.db == db && c.key == key)
-        {
+        if let Some(i) = self.entries.iter().position(|c| c.db == db && c.key == key) {
             self.entries.remove(i);
         } else if self.entries.len() >= POOL_SIZE {
             if score <= self.entries[0].score {
@@ -90,7 +86,10 @@ mod tests {
         p.offer(100, 1, b"high");
         assert_eq!(p.len(), POOL_SIZE);
         assert_eq!(p.entries[0].score, 11);
-        assert_eq!(p.pop_best().map(|c| (c.db, c.key)), Some((1, b"high".to_vec())));
+        assert_eq!(
+            p.pop_best().map(|c| (c.db, c.key)),
+            Some((1, b"high".to_vec()))
+        );
     }
 
     #[test]
