@@ -4,7 +4,8 @@ use slotcache_server::{config::Config, logging, server, state::Shared};
 use std::process::ExitCode;
 
 #[global_allocator]
-static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+static GLOBAL: slotcache_server::eviction::alloc::Counting<tikv_jemallocator::Jemalloc> =
+    slotcache_server::eviction::alloc::Counting(tikv_jemallocator::Jemalloc);
 
 /// jemalloc options: pages freed by eviction go back to the OS after one second instead of
 /// ten (and skip the "muzzy" stage), so RSS tracks `maxmemory` under constant eviction

@@ -15,6 +15,7 @@
 //!
 //! [`pool`] holds the candidates of the sampled policies; [`lfu`] the LFU counter math.
 
+pub mod alloc;
 pub mod lfu;
 pub mod pool;
 
@@ -155,16 +156,47 @@ pub struct State {
     pool: Pool,
     /// Round-robin database cursor of the random policies.
     next_db: usize,
+    /// Since when used memory has stayed over the limit (INFO
+    /// current_eviction_exceeded_time), and the finished such periods in ms.
+    over_since: Option<Instant>,
+    over_total_ms: u64,
+}
+
+impl State {
+    /// (total, current) milliseconds spent over `maxmemory` (INFO stats).
+    pub fn exceeded_ms(&self) -> (u64, u64) {
+        let current = self
+            .over_since
+            .map_or(0, |t| t.elapsed().as_millis() as u64);
+        (self.over_total_ms + current, current)
+    }
+
+    fn note_over(&mut self, over: bool) {
+        match (over, self.over_since) {
+            (true, None) => self.over_since = Some(Instant::now()),
+            (false, Some(t)) => {
+                self.over_total_ms += t.elapsed().as_millis() as u64;
+                self.over_since = None;
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Bytes that count against `maxmemory`.
 pub fn used_memory(ks: &Keyspace) -> u64 {
-    let allocated = crate::commands::info::allocator_stats().0;
-    allocated.saturating_sub(not_counted(ks))
+    total_used().saturating_sub(not_counted(ks))
+}
+
+/// Everything allocated (INFO used_memory): the counting allocator's figure, or jemalloc's
+/// statistics where that allocator is not installed.
+pub fn total_used() -> u64 {
+    alloc::allocated().unwrap_or_else(|| crate::commands::info::allocator_stats().0)
 }
 
 /// Replica output buffers: not part of the dataset (the backlog is, and is counted).
-fn not_counted(ks: &Keyspace) -> u64 {
+/// INFO memory reports it as mem_not_counted_for_evict.
+pub fn not_counted(ks: &Keyspace) -> u64 {
     ks.repl
         .replicas()
         .map(|r| r.queued.load(Ordering::Relaxed) as u64)
@@ -265,8 +297,10 @@ pub fn perform(shared: &Shared, ks: &mut Keyspace, settings: &Settings, now: u64
     }
     let used = used_memory(ks);
     if used <= settings.maxmemory {
+        ks.evict.note_over(false);
         return Outcome::Ok;
     }
+    ks.evict.note_over(true);
     let policy = Policy::parse(&settings.maxmemory_policy);
     if policy == Policy::NoEviction {
         return Outcome::Fail;
@@ -294,6 +328,7 @@ pub fn perform(shared: &Shared, ks: &mut Keyspace, settings: &Settings, now: u64
         count += 1;
         if count.is_multiple_of(16) {
             if used_memory(ks) <= settings.maxmemory {
+                ks.evict.note_over(false);
                 break;
             }
             if limit.is_some_and(|l| started.elapsed() > l) {
@@ -304,8 +339,9 @@ pub fn perform(shared: &Shared, ks: &mut Keyspace, settings: &Settings, now: u64
     }
     crate::state::Stats::add(&shared.stats.evicted_keys, count);
     propagate(ks, evicted, now);
-    if outcome == Outcome::Fail && used_memory(ks) <= settings.maxmemory {
-        // What little was left to evict was enough after all.
+    if outcome == Outcome::Ok || used_memory(ks) <= settings.maxmemory {
+        // Freed enough by the estimate, or what little was left to evict was enough.
+        ks.evict.note_over(false);
         return Outcome::Ok;
     }
     outcome
