@@ -307,7 +307,7 @@ fn hot_set_hit_rate(n: &Node) -> f64 {
     let start = std::time::Instant::now();
     for tick in 0..130u32 {
         fill(
-            &n,
+            n,
             50 * VALUE as u64,
             |i| format!("cold:{tick}:{i}"),
             |_| None,
