@@ -1,5 +1,6 @@
 //! Admission and execution of one command, in a fixed order: look-up, arity, auth, then run.
-//! (Cluster redirects, OOM and replica checks slot in here, in that order, as they land.)
+//! Then cluster redirects, replica checks, and memory (`crate::eviction::admit`), in that
+//! order.
 
 use crate::clients::{Conn, ReplyMode};
 use crate::commands::{errors, flags, table, CommandSpec, Ctx};
@@ -283,9 +284,9 @@ pub fn execute(
                     crate::util::lower(&args[0])
                 ));
             } else if conn.multi.is_some() && !crate::commands::transactions::is_control(name) {
-                queue(shared, conn, out, spec, args);
+                queue(shared, ks, conn, out, settings, spec, args);
             } else {
-                run_admitted(shared, ks, conn, out, settings, spec, args);
+                run_admitted(shared, ks, conn, out, settings, spec, args, true);
             }
         }
         Err((_, msg)) => {
@@ -309,12 +310,19 @@ fn spec_name(spec: &'static CommandSpec, args: &[Bytes]) -> &'static str {
 /// Inside MULTI: check what can be checked now (redirects), then queue.
 fn queue(
     shared: &Shared,
+    ks: &mut Keyspace,
     conn: &mut Conn,
     out: &mut Out,
+    settings: &Settings,
     spec: &'static CommandSpec,
     args: &[Bytes],
 ) {
-    if let Some(msg) = redirect(shared, spec, conn, args) {
+    let refused = redirect(shared, spec, conn, args).or_else(|| {
+        crate::eviction::admit_queued(shared, ks, settings)
+            .err()
+            .map(str::to_string)
+    });
+    if let Some(msg) = refused {
         if let Some(m) = conn.multi.as_mut() {
             m.failed = true;
         }
@@ -337,7 +345,9 @@ pub fn execute_queued(
     args: &[Bytes],
 ) {
     match admit(args, conn, settings) {
-        Ok(spec) => run_admitted(shared, ks, conn, out, settings, spec, args),
+        // Inside EXEC: EXEC itself passed the memory check; a transaction does not evict
+        // halfway through.
+        Ok(spec) => run_admitted(shared, ks, conn, out, settings, spec, args, false),
         Err((_, msg)) => out.error(&msg),
     }
 }
@@ -387,6 +397,7 @@ fn run_admitted(
     settings: &Settings,
     spec: &'static CommandSpec,
     args: &[Bytes],
+    memory_check: bool,
 ) {
     if let Some(msg) = redirect(shared, spec, conn, args) {
         return out.error(&msg);
@@ -394,11 +405,18 @@ fn run_admitted(
     if let Some(msg) = replication_gate(ks, spec, settings) {
         return out.error(msg);
     }
+    if memory_check {
+        if let Err(msg) = crate::eviction::admit(shared, ks, conn, settings, spec) {
+            return out.error(&msg);
+        }
+    }
     let dirty = ks.dirty;
     let now = crate::util::now_ms();
     let replica = ks.repl.is_replica();
     let db_index = conn.db.min(ks.dbs.len() - 1);
     ks.dbs[db_index].keep_expired = replica;
+    ks.dbs[db_index].touch =
+        crate::eviction::Touch::for_command(settings, conn.no_touch, spec.name);
     let mut ctx = Ctx {
         shared,
         ks,
@@ -485,7 +503,9 @@ fn serve_blocked(shared: &Shared, ks: &mut Keyspace, settings: &Settings) {
             conn.select(w.db);
             conn.resp3 = w.resp3;
             let mut out = Out::new(w.resp3);
-            run_admitted(shared, ks, &mut conn, &mut out, settings, spec, &w.args);
+            run_admitted(
+                shared, ks, &mut conn, &mut out, settings, spec, &w.args, false,
+            );
             if conn.block.is_some() {
                 // Still nothing for it (another key of its list, a wrong type, ...): it keeps
                 // its place in line.

@@ -14,6 +14,7 @@ pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod dispatch;
+pub mod eviction;
 pub mod keyspace;
 pub mod logging;
 pub mod notify;

@@ -482,10 +482,9 @@ async fn write_out(shared: &Shared, stream: &mut TcpStream, out: &mut Out) -> st
 /// Runs the server until shutdown: binds, starts background tasks, serves, then drains.
 pub async fn run(shared: Arc<Shared>) -> std::io::Result<()> {
     let listeners = bind(&shared).await?;
-    shared.memory_startup.store(
-        crate::commands::info::allocator_stats().0,
-        Ordering::Relaxed,
-    );
+    shared
+        .memory_startup
+        .store(crate::eviction::total_used(), Ordering::Relaxed);
     if shared.settings().cluster_enabled {
         let port = shared.bound_port.load(Ordering::Relaxed) as u16;
         let cluster =

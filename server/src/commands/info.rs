@@ -174,7 +174,10 @@ pub fn rss_bytes() -> u64 {
 }
 
 fn memory(ctx: &mut Ctx, t: &mut String) {
-    let (used, resident) = allocator_stats();
+    let (allocated, resident) = allocator_stats();
+    // Redis's used_memory is its allocator wrapper's count; ours is the same kind of count
+    // (what eviction compares with maxmemory).
+    let used = crate::eviction::total_used();
     let rss = rss_bytes();
     let peak = ctx
         .shared
@@ -219,12 +222,17 @@ fn memory(ctx: &mut Ctx, t: &mut String) {
             }
         ),
     );
-    line(t, "allocator_allocated", used);
+    line(t, "allocator_allocated", allocated);
     line(t, "allocator_resident", resident);
     line(t, "total_system_memory", total_system_memory());
     line(t, "maxmemory", ctx.settings.maxmemory);
     line(t, "maxmemory_human", h(ctx.settings.maxmemory));
     line(t, "maxmemory_policy", &ctx.settings.maxmemory_policy);
+    line(
+        t,
+        "mem_not_counted_for_evict",
+        crate::eviction::not_counted(ctx.ks),
+    );
     line(
         t,
         "mem_fragmentation_ratio",
@@ -298,7 +306,9 @@ fn stats(ctx: &mut Ctx, t: &mut String) {
     line(t, "expired_time_cap_reached_count", 0);
     line(t, "evicted_keys", g(&s.evicted_keys));
     line(t, "evicted_clients", 0);
-    line(t, "total_eviction_exceeded_time", 0);
+    let (exceeded_total, exceeded_now) = ctx.ks.evict.exceeded_ms();
+    line(t, "total_eviction_exceeded_time", exceeded_total);
+    line(t, "current_eviction_exceeded_time", exceeded_now);
     line(t, "keyspace_hits", hits);
     line(t, "keyspace_misses", misses);
     line(t, "pubsub_channels", 0);

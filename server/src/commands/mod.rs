@@ -116,6 +116,11 @@ impl Ctx<'_> {
         });
     }
 
+    /// Whether writes are being recorded for replicas (effects need building only then).
+    pub fn replicating(&self) -> bool {
+        self.ks.repl.active && !self.ks.repl.is_replica()
+    }
+
     /// Replicates `cmds` instead of the command as sent.
     pub fn propagate_as(&mut self, cmds: Vec<Vec<Bytes>>) {
         self.propagate = Some(cmds);

@@ -243,21 +243,25 @@ struct Cond {
 fn set_generic(ctx: &mut Ctx, key: &[u8], val: &[u8], ttl: Ttl, c: Cond) {
     let now = ctx.now;
     let db = ctx.db();
-    let old = match db.get_mut(key, now) {
-        None => None,
-        Some(e) => match &e.value {
-            Value::Str(s) => Some(s.to_vec()),
-            #[allow(unreachable_patterns)]
-            _ if c.get_old => return ctx.err(errors::WRONGTYPE),
-            #[allow(unreachable_patterns)]
-            _ => Some(Vec::new()),
-        },
+    // A plain SET needs no look-up first: `Db::set` replaces in one probe.
+    let (exists, old) = if !(c.nx || c.xx || c.get_old) {
+        (false, None)
+    } else {
+        match db.get_mut(key, now) {
+            None => (false, None),
+            Some(e) => match &e.value {
+                Value::Str(s) => (true, c.get_old.then(|| s.to_vec())),
+                _ if c.get_old => return ctx.err(errors::WRONGTYPE),
+                _ => (true, None),
+            },
+        }
     };
-    let exists = old.is_some();
     let stored = !((c.nx && exists) || (c.xx && !exists));
     if stored {
         db.set(key, str_value(val), ttl, now);
         ctx.dirty(1);
+    }
+    if stored && ctx.replicating() {
         // Replicate the effect: the value with an absolute expiry, no conditions.
         let mut eff = vec![
             Bytes::from_static(b"SET"),

@@ -63,6 +63,9 @@ pub struct Db {
     /// On a replica serving clients: expired keys read as absent but stay until the
     /// primary's DEL arrives.
     pub keep_expired: bool,
+    /// How reads and overwrites update access words (set per command by dispatch from the
+    /// eviction policy and CLIENT NO-TOUCH).
+    pub touch: crate::eviction::Touch,
 }
 
 #[inline]
@@ -84,6 +87,7 @@ impl Db {
             expired_log: Vec::new(),
             log_expired: false,
             keep_expired: false,
+            touch: Default::default(),
         }
     }
 
@@ -160,7 +164,7 @@ impl Db {
     /// Looks a key up for a read: like [`Db::get_mut`] but counts a hit or miss and refreshes
     /// the key's access clock. One hash probe.
     pub fn read(&mut self, key: &[u8], now: u64) -> Option<&mut Entry> {
-        let clock = super::clock::lru_now(now);
+        let touch = self.touch;
         let slot = key_slot(key) as usize;
         let h = self.hash(key);
         let Db {
@@ -199,7 +203,7 @@ impl Db {
         }
         *hits += 1;
         let e = &mut **occ.into_mut();
-        e.access = clock;
+        e.access = touch.on_read(e.access, now);
         Some(e)
     }
 
@@ -219,7 +223,7 @@ impl Db {
         let slot = key_slot(key) as usize;
         let h = self.hash(key);
         let hasher = self.hasher;
-        let clock = super::clock::lru_now(now);
+        let touch = self.touch;
         let Db {
             slots,
             keys,
@@ -249,7 +253,11 @@ impl Db {
                 };
                 e.value = value;
                 e.expire_at = new_expire;
-                e.access = clock;
+                e.access = if expired {
+                    touch.on_create(now)
+                } else {
+                    touch.on_overwrite(e.access, now)
+                };
                 match (was_volatile, new_expire != 0) {
                     (false, true) => {
                         t.volatile += 1;
@@ -265,7 +273,7 @@ impl Db {
             }
             Err(_) => {
                 let mut e = Entry::new(key, value);
-                e.access = clock;
+                e.access = touch.on_create(now);
                 if let Ttl::At(at) = ttl {
                     e.expire_at = at;
                     t.volatile += 1;
@@ -456,6 +464,62 @@ impl Db {
             }
         }
         0
+    }
+
+    /// Up to `count` entries for eviction sampling (Redis's `dictGetSomeKeys`): from a random
+    /// slot holding keys (with a TTL, when `volatile`), a run of neighbouring entries from a
+    /// random offset, continuing into the next slots. Cheap and random enough: which slot a
+    /// key is in does not depend on how it is used. Expired entries are included.
+    pub fn sample(
+        &self,
+        rng: &mut impl Rng,
+        count: usize,
+        volatile: bool,
+        mut visit: impl FnMut(&Entry),
+    ) {
+        let has = |t: &SlotTable| {
+            if volatile {
+                t.volatile > 0
+            } else {
+                !t.table.is_empty()
+            }
+        };
+        let total = if volatile { self.volatile } else { self.keys };
+        if total == 0 || self.slots.is_empty() {
+            return;
+        }
+        let mut start = None;
+        for _ in 0..32 {
+            let s = rng.gen_range(0..SLOTS);
+            if has(&self.slots[s]) {
+                start = Some(s);
+                break;
+            }
+        }
+        let start = start.unwrap_or_else(|| rng.gen_range(0..SLOTS));
+        let mut seen = 0;
+        for i in 0..SLOTS {
+            let t = &self.slots[(start + i) % SLOTS];
+            if !has(t) {
+                continue;
+            }
+            let n = t.table.len();
+            let skip = if seen == 0 { rng.gen_range(0..n) } else { 0 };
+            let matching = t
+                .table
+                .iter()
+                .cycle()
+                .skip(skip)
+                .take(n)
+                .filter(|e| !volatile || e.expire_at != 0);
+            for e in matching {
+                visit(e);
+                seen += 1;
+                if seen >= count {
+                    return;
+                }
+            }
+        }
     }
 
     /// A uniformly chosen slot's random live key, or `None` when the database is empty.

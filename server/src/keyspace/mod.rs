@@ -34,6 +34,8 @@ pub struct Keyspace {
     pub blocked: blocked::Blocked,
     /// Set while blocked clients are being served (no re-entry).
     pub blocked_serving: bool,
+    /// The eviction pool and cursors (see [`crate::eviction`]).
+    pub evict: crate::eviction::State,
 }
 
 /// Modification versions of WATCHed keys. Only watched keys are tracked, so a server where
@@ -103,6 +105,7 @@ impl Keyspace {
             watches: Watches::default(),
             blocked: Default::default(),
             blocked_serving: false,
+            evict: Default::default(),
         }
     }
 

@@ -1,0 +1,484 @@
+//! Staying inside `maxmemory`: the access clocks reads keep, and the eviction that runs
+//! before a command that may grow the dataset.
+//!
+//! Memory is counted as Redis counts it: everything jemalloc has handed out (dataset,
+//! client buffers, the replication backlog) minus what replica links hold in their output
+//! buffers, which would otherwise feed back into evictions (evicting creates DELs for the
+//! replicas, which grow their buffers, which asks for more evictions).
+//!
+//! Admission ([`admit`]) runs after cluster redirects and replication checks and before the
+//! command executes. Over the limit, it evicts keys chosen by `maxmemory-policy` until the
+//! dataset is back under the limit or the time budget set by `maxmemory-eviction-tenacity`
+//! runs out (the next command continues). Only when nothing can be evicted (or the policy is
+//! `noeviction`) are commands flagged DENYOOM refused; reads and deletes always run.
+//! Replicas never evict on their own: their primary's DELs keep them in step.
+//!
+//! [`pool`] holds the candidates of the sampled policies; [`lfu`] the LFU counter math.
+
+pub mod alloc;
+pub mod lfu;
+pub mod pool;
+
+use crate::clients::Conn;
+use crate::commands::{flags, CommandSpec};
+use crate::config::Settings;
+use crate::keyspace::{clock, Entry, Keyspace};
+use crate::state::Shared;
+use pool::Pool;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// Redis's exact refusal.
+pub const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
+
+/// How a read updates a key's access word; chosen per command from the policy (and
+/// CLIENT NO-TOUCH) and kept on the database being served.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Touch {
+    /// LRU clock in seconds (every non-LFU policy, as in Redis).
+    #[default]
+    Lru,
+    /// Logarithmic frequency counter with decay.
+    Lfu { log_factor: u64, decay: u64 },
+    /// CLIENT NO-TOUCH: reads leave the word alone.
+    Off,
+}
+
+impl Touch {
+    /// The mode for a command under `settings`; `no_touch` is the client's NO-TOUCH flag,
+    /// which TOUCH itself ignores (as in Redis).
+    pub fn for_command(settings: &Settings, no_touch: bool, cmd: &str) -> Touch {
+        if no_touch && cmd != "touch" {
+            return Touch::Off;
+        }
+        if Policy::parse(&settings.maxmemory_policy).is_lfu() {
+            Touch::Lfu {
+                log_factor: settings.lfu_log_factor,
+                decay: settings.lfu_decay_time,
+            }
+        } else {
+            Touch::Lru
+        }
+    }
+
+    /// The word after a read.
+    #[inline]
+    pub fn on_read(self, access: u32, now_ms: u64) -> u32 {
+        match self {
+            Touch::Lru => clock::lru_now(now_ms),
+            Touch::Lfu { log_factor, decay } => lfu::touched(access, now_ms, log_factor, decay),
+            Touch::Off => access,
+        }
+    }
+
+    /// The word of a key being created.
+    #[inline]
+    pub fn on_create(self, now_ms: u64) -> u32 {
+        match self {
+            Touch::Lfu { .. } => lfu::fresh(now_ms),
+            _ => clock::lru_now(now_ms),
+        }
+    }
+
+    /// The word of a key whose value a write replaces: an LFU key keeps its history and
+    /// counts the write as an access (Redis looks the key up for writing first).
+    #[inline]
+    pub fn on_overwrite(self, access: u32, now_ms: u64) -> u32 {
+        match self {
+            Touch::Lfu { .. } | Touch::Off => self.on_read(access, now_ms),
+            Touch::Lru => clock::lru_now(now_ms),
+        }
+    }
+}
+
+/// `maxmemory-policy`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Policy {
+    NoEviction,
+    AllKeysLru,
+    AllKeysLfu,
+    AllKeysRandom,
+    VolatileLru,
+    VolatileLfu,
+    VolatileRandom,
+    VolatileTtl,
+}
+
+impl Policy {
+    /// Unknown names cannot reach here (CONFIG validates the enum); they read as noeviction.
+    pub fn parse(s: &str) -> Policy {
+        match s {
+            "allkeys-lru" => Policy::AllKeysLru,
+            "allkeys-lfu" => Policy::AllKeysLfu,
+            "allkeys-random" => Policy::AllKeysRandom,
+            "volatile-lru" => Policy::VolatileLru,
+            "volatile-lfu" => Policy::VolatileLfu,
+            "volatile-random" => Policy::VolatileRandom,
+            "volatile-ttl" => Policy::VolatileTtl,
+            _ => Policy::NoEviction,
+        }
+    }
+
+    pub fn is_lfu(self) -> bool {
+        matches!(self, Policy::AllKeysLfu | Policy::VolatileLfu)
+    }
+
+    /// Whether only keys with a TTL may be evicted.
+    pub fn volatile_only(self) -> bool {
+        matches!(
+            self,
+            Policy::VolatileLru
+                | Policy::VolatileLfu
+                | Policy::VolatileRandom
+                | Policy::VolatileTtl
+        )
+    }
+
+    fn random(self) -> bool {
+        matches!(self, Policy::AllKeysRandom | Policy::VolatileRandom)
+    }
+
+    /// A candidate's score: higher is evicted sooner.
+    fn score(self, e: &Entry, now_ms: u64, decay: u64) -> u64 {
+        match self {
+            Policy::AllKeysLfu | Policy::VolatileLfu => {
+                255 - lfu::decayed(e.access, now_ms, decay) as u64
+            }
+            Policy::VolatileTtl => u64::MAX - e.expire_at,
+            _ => clock::idle_seconds(e.access, now_ms),
+        }
+    }
+}
+
+/// Eviction state that lives with the keyspace (under its lock).
+#[derive(Default)]
+pub struct State {
+    pool: Pool,
+    /// Round-robin database cursor of the random policies.
+    next_db: usize,
+    /// Since when used memory has stayed over the limit (INFO
+    /// current_eviction_exceeded_time), and the finished such periods in ms.
+    over_since: Option<Instant>,
+    over_total_ms: u64,
+}
+
+impl State {
+    /// (total, current) milliseconds spent over `maxmemory` (INFO stats).
+    pub fn exceeded_ms(&self) -> (u64, u64) {
+        let current = self
+            .over_since
+            .map_or(0, |t| t.elapsed().as_millis() as u64);
+        (self.over_total_ms + current, current)
+    }
+
+    fn note_over(&mut self, over: bool) {
+        match (over, self.over_since) {
+            (true, None) => self.over_since = Some(Instant::now()),
+            (false, Some(t)) => {
+                self.over_total_ms += t.elapsed().as_millis() as u64;
+                self.over_since = None;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Bytes that count against `maxmemory`.
+pub fn used_memory(ks: &Keyspace) -> u64 {
+    total_used().saturating_sub(not_counted(ks))
+}
+
+/// Everything allocated (INFO used_memory): the counting allocator's figure, or jemalloc's
+/// statistics where that allocator is not installed.
+pub fn total_used() -> u64 {
+    alloc::allocated().unwrap_or_else(|| crate::commands::info::allocator_stats().0)
+}
+
+/// Replica output buffers: not part of the dataset (the backlog is, and is counted).
+/// INFO memory reports it as mem_not_counted_for_evict.
+pub fn not_counted(ks: &Keyspace) -> u64 {
+    ks.repl
+        .replicas()
+        .map(|r| r.queued.load(Ordering::Relaxed) as u64)
+        .sum()
+}
+
+/// What one eviction run achieved.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Under the limit (or nothing to enforce).
+    Ok,
+    /// Still over, out of time; keys remain to evict, so commands are allowed.
+    Running,
+    /// Over the limit with nothing evictable.
+    Fail,
+}
+
+/// The admission hook: evicts if needed, then refuses a DENYOOM command if memory could not
+/// be brought under the limit. A refused EXEC discards its transaction, as Redis's
+/// `execCommandAbort` does.
+pub fn admit(
+    shared: &Shared,
+    ks: &mut Keyspace,
+    conn: &mut Conn,
+    settings: &Settings,
+    spec: &CommandSpec,
+) -> Result<(), String> {
+    if settings.maxmemory == 0 || !denies_oom(spec, conn) {
+        return Ok(());
+    }
+    if perform(shared, ks, settings, crate::util::now_ms()) != Outcome::Fail {
+        return Ok(());
+    }
+    if spec.name == "exec" {
+        conn.multi = None;
+        for w in std::mem::take(&mut conn.watched) {
+            ks.watches.release(w.db, &w.key);
+        }
+        return Err(format!("EXECABORT Transaction discarded because of: {OOM}"));
+    }
+    Err(OOM.to_string())
+}
+
+/// Queuing inside MULTI: any command is refused while over the limit with nothing to evict
+/// (queued commands hold memory until EXEC), which also dooms the transaction.
+pub fn admit_queued(
+    shared: &Shared,
+    ks: &mut Keyspace,
+    settings: &Settings,
+) -> Result<(), &'static str> {
+    if settings.maxmemory == 0 {
+        return Ok(());
+    }
+    match perform(shared, ks, settings, crate::util::now_ms()) {
+        Outcome::Fail => Err(OOM),
+        _ => Ok(()),
+    }
+}
+
+/// DENYOOM commands, and EXEC of a transaction holding one.
+fn denies_oom(spec: &CommandSpec, conn: &Conn) -> bool {
+    if spec.has(flags::DENYOOM) {
+        return true;
+    }
+    if spec.name != "exec" {
+        return false;
+    }
+    conn.multi.as_ref().is_some_and(|m| {
+        m.queued.iter().any(|args| {
+            crate::commands::table::lookup(&args[0]).is_some_and(|c| {
+                c.has(flags::DENYOOM)
+                    || args
+                        .get(1)
+                        .and_then(|s| c.subcommand(s))
+                        .is_some_and(|s| s.has(flags::DENYOOM))
+            })
+        })
+    })
+}
+
+/// Redis's `evictionTimeLimitUs`: tenacity 10 allows 500µs per run, each point above 10
+/// 15% more, 100 no limit.
+pub fn time_limit(tenacity: u64) -> Option<Duration> {
+    match tenacity {
+        0..=10 => Some(Duration::from_micros(50 * tenacity)),
+        11..=99 => Some(Duration::from_micros(
+            (500.0 * 1.15f64.powi(tenacity as i32 - 10)) as u64,
+        )),
+        _ => None,
+    }
+}
+
+/// Evicts keys until used memory is under `maxmemory`, time runs out, or nothing is left
+/// to evict (Redis's `performEvictions`).
+pub fn perform(shared: &Shared, ks: &mut Keyspace, settings: &Settings, now: u64) -> Outcome {
+    if ks.repl.is_replica() {
+        return Outcome::Ok;
+    }
+    let used = used_memory(ks);
+    if used <= settings.maxmemory {
+        ks.evict.note_over(false);
+        return Outcome::Ok;
+    }
+    ks.evict.note_over(true);
+    let policy = Policy::parse(&settings.maxmemory_policy);
+    if policy == Policy::NoEviction {
+        return Outcome::Fail;
+    }
+    let to_free = used - settings.maxmemory;
+    let started = Instant::now();
+    let limit = time_limit(settings.maxmemory_eviction_tenacity);
+    let mut freed = 0u64;
+    let mut evicted: Vec<Vec<Vec<u8>>> = vec![Vec::new(); ks.dbs.len()];
+    let mut count = 0u64;
+    let mut outcome = Outcome::Ok;
+    while freed < to_free {
+        let Some((db, key)) = pick(ks, policy, settings, now) else {
+            outcome = Outcome::Fail;
+            break;
+        };
+        let Some(entry) = ks.dbs[db].remove(&key, now) else {
+            // It had expired: reclaimed (and logged) as an expiry; memory still went.
+            continue;
+        };
+        freed += entry.memory() as u64;
+        drop(entry);
+        ks.watches.touch(db, &key);
+        evicted[db].push(key);
+        count += 1;
+        if count.is_multiple_of(16) {
+            if used_memory(ks) <= settings.maxmemory {
+                ks.evict.note_over(false);
+                break;
+            }
+            if limit.is_some_and(|l| started.elapsed() > l) {
+                outcome = Outcome::Running;
+                break;
+            }
+        }
+    }
+    crate::state::Stats::add(&shared.stats.evicted_keys, count);
+    propagate(ks, evicted, now);
+    if outcome == Outcome::Ok || used_memory(ks) <= settings.maxmemory {
+        // Freed enough by the estimate, or what little was left to evict was enough.
+        ks.evict.note_over(false);
+        return Outcome::Ok;
+    }
+    outcome
+}
+
+/// Evicted keys reach replicas as DELs, in eviction order, before the command that caused
+/// them.
+fn propagate(ks: &mut Keyspace, evicted: Vec<Vec<Vec<u8>>>, now: u64) {
+    crate::dispatch::drain_expired(ks, now, None);
+    if !ks.repl.active {
+        return;
+    }
+    for (db, keys) in evicted.into_iter().enumerate() {
+        if !keys.is_empty() {
+            ks.repl.emit_dels(&ks.dbs, db, keys, now);
+        }
+    }
+}
+
+/// The next victim under `policy`, or `None` when no key qualifies.
+fn pick(
+    ks: &mut Keyspace,
+    policy: Policy,
+    settings: &Settings,
+    now: u64,
+) -> Option<(usize, Vec<u8>)> {
+    if policy.random() {
+        return pick_random(ks, policy.volatile_only());
+    }
+    pick_pooled(ks, policy, settings, now)
+}
+
+/// Random policies: one random key per database, databases taken round robin.
+fn pick_random(ks: &mut Keyspace, volatile: bool) -> Option<(usize, Vec<u8>)> {
+    let n = ks.dbs.len();
+    let mut rng = rand::thread_rng();
+    for i in 0..n {
+        let db = (ks.evict.next_db + i) % n;
+        let mut found = None;
+        ks.dbs[db].sample(&mut rng, 1, volatile, |e| found = Some(e.key.to_vec()));
+        if let Some(k) = found {
+            ks.evict.next_db = (db + 1) % n;
+            return Some((db, k));
+        }
+    }
+    None
+}
+
+/// LRU, LFU and TTL policies: sample every database into the pool, then take the best
+/// pooled candidate that still exists (Redis's `evictionPoolPopulate` loop).
+fn pick_pooled(
+    ks: &mut Keyspace,
+    policy: Policy,
+    settings: &Settings,
+    now: u64,
+) -> Option<(usize, Vec<u8>)> {
+    let samples = settings.maxmemory_samples.max(1);
+    let volatile = policy.volatile_only();
+    let decay = settings.lfu_decay_time;
+    let mut rng = rand::thread_rng();
+    // Bounded: sampling that keeps finding nothing (it should not) ends in "nothing
+    // evictable" rather than a hang under the keyspace lock.
+    for _ in 0..64 {
+        let mut total = 0;
+        let Keyspace { dbs, evict, .. } = ks;
+        for (i, db) in dbs.iter().enumerate() {
+            let keys = if volatile {
+                db.volatile_len()
+            } else {
+                db.len()
+            };
+            if keys == 0 {
+                continue;
+            }
+            total += keys;
+            db.sample(&mut rng, samples, volatile, |e| {
+                evict.pool.offer(policy.score(e, now, decay), i, &e.key)
+            });
+        }
+        if total == 0 {
+            evict.pool.clear();
+            return None;
+        }
+        while let Some(c) = evict.pool.pop_best() {
+            let alive = dbs
+                .get(c.db)
+                // Time 0: an expired key still counts; removing it frees its memory too.
+                .and_then(|d| d.peek_ref(&c.key, 0))
+                .is_some_and(|e| !volatile || e.expire_at != 0);
+            if alive {
+                return Some((c.db, c.key));
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenacity_maps_to_redis_time_limits() {
+        assert_eq!(time_limit(0), Some(Duration::ZERO));
+        assert_eq!(time_limit(10), Some(Duration::from_micros(500)));
+        assert_eq!(time_limit(11), Some(Duration::from_micros(575)));
+        assert_eq!(time_limit(100), None);
+    }
+
+    #[test]
+    fn scores_order_victims_as_redis_does() {
+        let now = 1_000_000_000;
+        let mut old = Entry::new(
+            b"old",
+            crate::keyspace::Value::Str(crate::keyspace::SmallBytes::new(b"")),
+        );
+        let mut new = old.clone();
+        old.access = clock::lru_now(now - 100_000);
+        new.access = clock::lru_now(now);
+        let lru = Policy::AllKeysLru;
+        assert!(lru.score(&old, now, 1) > lru.score(&new, now, 1));
+        old.access = (lfu::minutes(now) << 16) | 3;
+        new.access = (lfu::minutes(now) << 16) | 40;
+        let lfu = Policy::AllKeysLfu;
+        assert!(lfu.score(&old, now, 1) > lfu.score(&new, now, 1));
+        old.expire_at = now + 10;
+        new.expire_at = now + 10_000;
+        let ttl = Policy::VolatileTtl;
+        assert!(ttl.score(&old, now, 1) > ttl.score(&new, now, 1));
+    }
+
+    #[test]
+    fn policies_parse_and_classify() {
+        assert_eq!(Policy::parse("volatile-ttl"), Policy::VolatileTtl);
+        assert!(Policy::parse("volatile-lfu").is_lfu());
+        assert!(Policy::parse("volatile-random").volatile_only());
+        assert!(!Policy::parse("allkeys-random").volatile_only());
+        assert_eq!(Policy::parse("noeviction"), Policy::NoEviction);
+    }
+}
