@@ -101,6 +101,7 @@ fn run(cli: Cli) -> Result<()> {
 fn memory_section(cli: &Cli, servers: &[(Flavor, PathBuf)]) -> Result<()> {
     let o = memory::Opts {
         keys: cli.keys,
+        data: memory::DataKind::Strings,
         value_size: 16,
         batch: 10_000,
         server_core: None,

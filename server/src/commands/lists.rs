@@ -299,10 +299,7 @@ fn linsert(ctx: &mut Ctx, a: &[Bytes]) {
     match list_mut(ctx.db(), &a[1], now) {
         Err(()) => ctx.err(errors::WRONGTYPE),
         Ok(None) => ctx.out.int(0),
-        Ok(Some(l)) => match {
-            let pos = l.iter().position(|v| v.as_slice() == a[3].as_ref());
-            pos
-        } {
+        Ok(Some(l)) => match l.position(&a[3]) {
             None => ctx.out.int(-1),
             Some(p) => {
                 l.insert(if after { p + 1 } else { p }, &a[4]);

@@ -128,7 +128,7 @@ pub fn decode(payload: &[u8]) -> Result<Value, DecodeError> {
 fn read_body(r: &mut Reader) -> Option<Value> {
     match r.byte()? {
         tag::STRING => Some(Value::Str(SmallBytes::new(r.bytes()?))),
-        tag::HASH => r.typed(HashValue::read_payload).map(|v| Value::Hash(v)),
+        tag::HASH => r.typed(HashValue::read_payload).map(Value::Hash),
         tag::LIST => r
             .typed(ListValue::read_payload)
             .map(|v| Value::List(Box::new(v))),

@@ -103,6 +103,11 @@ impl ListValue {
         Some(v)
     }
 
+    /// Index of the first element equal to `v`.
+    pub fn position(&self, v: &[u8]) -> Option<usize> {
+        self.items.iter().position(|x| x.as_slice() == v)
+    }
+
     pub fn get(&self, i: usize) -> Option<&SmallBytes> {
         self.items.get(i)
     }
