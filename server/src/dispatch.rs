@@ -186,22 +186,33 @@ pub fn execute_replicated(shared: &Shared, ks: &mut Keyspace, conn: &mut Conn, a
     if !spec.arity_ok(args.len()) {
         return;
     }
+    // Settings and a reply sink reused across the stream (this runs once per replicated
+    // write; replies are discarded).
+    thread_local! {
+        static SINK: std::cell::RefCell<Out> = std::cell::RefCell::new(Out::new(false));
+    }
     let settings = shared.settings();
-    let mut out = Out::new(false);
-    let mut ctx = Ctx {
-        shared,
-        ks,
-        conn,
-        out: &mut out,
-        settings: &settings,
-        now: crate::util::now_ms(),
-        propagate: None,
-    };
-    (spec.handler)(&mut ctx, args);
+    SINK.with(|sink| {
+        let mut out = sink.borrow_mut();
+        out.buf.clear();
+        let mut ctx = Ctx {
+            shared,
+            ks,
+            conn,
+            out: &mut out,
+            settings: &settings,
+            now: crate::util::now_ms(),
+            propagate: None,
+        };
+        (spec.handler)(&mut ctx, args);
+        out.buf.clear();
+    });
     // Replicas do not expire keys themselves; what lazy reads found stays until the
     // primary's DEL arrives.
     for db in ks.dbs.iter_mut() {
-        db.expired_log.clear();
+        if !db.expired_log.is_empty() {
+            db.expired_log.clear();
+        }
     }
 }
 

@@ -82,6 +82,12 @@ pub fn fmt_double(d: f64) -> String {
             "0".into()
         };
     }
+    // Integral values below 2^53 print exactly as integers under %.17g: skip the float
+    // formatting (scores are very often integers).
+    if d.fract() == 0.0 && d.abs() < 9_007_199_254_740_992.0 {
+        let mut b = itoa::Buffer::new();
+        return b.format(d as i64).to_string();
+    }
     let e = format!("{:.16e}", d);
     let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);

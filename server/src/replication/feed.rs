@@ -156,6 +156,7 @@ pub struct Feed {
     pub obuf_limit: usize,
     /// `offset`, readable without the keyspace lock.
     pub published: Arc<AtomicU64>,
+    scratch: Vec<u8>,
 }
 
 impl Feed {
@@ -173,6 +174,7 @@ impl Feed {
             stats: ReplStats::default(),
             obuf_limit: 256 * 1024 * 1024,
             published: Arc::new(AtomicU64::new(0)),
+            scratch: Vec::with_capacity(256),
         }
     }
 
@@ -190,7 +192,9 @@ impl Feed {
             if args.is_empty() {
                 continue;
             }
-            let mut raw = Vec::with_capacity(64);
+            // One reusable encoding buffer: this runs once per write.
+            let mut raw = std::mem::take(&mut self.scratch);
+            raw.clear();
             if self.last_db != Some(db) {
                 effects::encode(
                     &effects::cmd([Bytes::from("SELECT"), Bytes::from(db.to_string())]),
@@ -202,7 +206,7 @@ impl Feed {
             self.append(&raw);
             let bytes = raw;
             let limit = self.obuf_limit;
-            let mut restart = Vec::new();
+            let mut restart: Vec<usize> = Vec::new();
             for (i, a) in self.attached.iter_mut().enumerate() {
                 match &mut a.sync {
                     None => a.link.send(&bytes, limit),
@@ -224,6 +228,7 @@ impl Feed {
                 );
                 self.attached[i].link.close();
             }
+            self.scratch = bytes;
         }
         self.attached
             .retain(|a| !a.link.closed.load(Ordering::Relaxed));

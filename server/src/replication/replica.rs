@@ -269,6 +269,7 @@ async fn stream_loop(
 ) -> Result<(), String> {
     let mut parser = RequestParser::new();
     let limits = Limits::default();
+    let mut raw = Vec::with_capacity(256);
     let mut ack_tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         // Apply everything complete in the buffer. The primary writes canonical RESP, so a
@@ -287,7 +288,7 @@ async fn stream_loop(
                             ack_now = true;
                         }
                         apply(shared, &mut ks, conn, &args);
-                        let mut raw = Vec::new();
+                        raw.clear();
                         super::effects::encode(&args, &mut raw);
                         ks.repl.append_upstream(&raw);
                     }

@@ -140,6 +140,9 @@ impl ZSetValue {
                 return Some(old);
             }
             if v.len() < limits.max_entries && member.len() <= limits.max_value {
+                // Grow by exactly one: a small set's buffer is its size, not the next
+                // power of two.
+                v.reserve_exact(1);
                 pack_insert(v, score, SmallBytes::new(member));
                 return None;
             }
