@@ -134,6 +134,10 @@ pub struct Conn {
     pub woff: u64,
     /// A WAIT in progress: the connection replies once enough replicas acknowledged.
     pub wait: Option<Wait>,
+    /// A MIGRATE whose keys are serialized: the connection sends them after this batch.
+    pub migrate: Option<crate::migration::Job>,
+    /// The next command writes a key that a MIGRATE is moving: run it once that is done.
+    pub wait_in_flight: bool,
     /// Set by PSYNC: the connection becomes a replica link after this batch.
     pub replica_link: Option<Arc<crate::replication::feed::ReplicaLink>>,
     pub handle: Arc<ClientHandle>,
@@ -241,6 +245,8 @@ impl Conn {
             repl_listening_port: 0,
             woff: 0,
             wait: None,
+            migrate: None,
+            wait_in_flight: false,
             replica_link: None,
             handle,
         }

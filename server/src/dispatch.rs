@@ -217,38 +217,73 @@ pub fn execute_replicated(shared: &Shared, ks: &mut Keyspace, conn: &mut Conn, a
 }
 
 /// Cluster routing: where the command's keys live decides whether it runs here.
-fn redirect(shared: &Shared, spec: &CommandSpec, conn: &Conn, args: &[Bytes]) -> Option<String> {
+fn redirect(
+    shared: &Shared,
+    ks: &Keyspace,
+    spec: &CommandSpec,
+    conn: &Conn,
+    args: &[Bytes],
+) -> Option<String> {
     let cluster = shared.cluster.get()?;
     let mut positions = spec.key_positions(args);
-    if positions.is_empty() {
+    let channels = positions.is_empty();
+    if channels {
         // Sharded pub/sub routes by its channels.
         positions = spec.channel_positions(args);
     }
     if positions.is_empty() {
         return None;
     }
-    let view = cluster.view();
-    let slots = positions
+    let keys: Vec<&[u8]> = positions
         .iter()
         .filter_map(|&i| args.get(i))
-        .map(|k| crate::keyspace::slot::key_slot(k));
-    let allow_reads = cluster
-        .allow_reads_when_down
-        .load(std::sync::atomic::Ordering::Relaxed);
+        .map(|k| k.as_ref())
+        .collect();
+    let view = cluster.view();
     let write = spec.has(flags::WRITE);
-    let replica_read = conn.readonly && !write;
+    let q = crate::cluster::redirect::Query {
+        is_write: write,
+        allow_reads_when_down: cluster
+            .allow_reads_when_down
+            .load(std::sync::atomic::Ordering::Relaxed),
+        replica_read: conn.readonly && !write,
+        asking: conn.asking || spec.has(flags::ASKING),
+        is_migrate: spec.name == "migrate",
+        multi_key: keys.iter().any(|k| *k != keys[0]),
+    };
     let mut served_by_me = false;
-    let slots = slots.inspect(|&s| served_by_me |= view.owners[s as usize] == view.me);
-    if let Some(r) = crate::cluster::redirect::route(&view, slots, write, allow_reads, replica_read)
-    {
+    let slots = keys.iter().map(|k| {
+        let s = crate::keyspace::slot::key_slot(k);
+        served_by_me |= view.owners[s as usize] == view.me;
+        s
+    });
+    let mut presence = || {
+        if channels {
+            return (keys.len(), 0);
+        }
+        key_presence(ks, &keys)
+    };
+    if let Some(r) = crate::cluster::redirect::route(&view, slots, q, &mut presence) {
         return Some(r.message());
     }
     // Fencing: a primary that lost touch with the majority stops serving its slots before
     // a replacement can exist.
-    if served_by_me && !cluster.lease_ok() && (write || !allow_reads) {
+    if served_by_me && !cluster.lease_ok() && (write || !q.allow_reads_when_down) {
         return Some(crate::cluster::redirect::Redirect::Down.message());
     }
     None
+}
+
+/// How many of `keys` this node holds (live), and how many it does not: what decides, for a
+/// slot that is moving, which side serves them.
+fn key_presence(ks: &Keyspace, keys: &[&[u8]]) -> (usize, usize) {
+    let now = crate::util::now_ms();
+    let db = &ks.dbs[0];
+    let existing = keys
+        .iter()
+        .filter(|k| db.peek_ref(k, now).is_some())
+        .count();
+    (existing, keys.len() - existing)
 }
 
 /// `ERR unknown command 'x', with args beginning with: 'a' 'b' ` — Redis's exact wording.
@@ -296,6 +331,11 @@ pub fn execute(
                 ));
             } else if conn.multi.is_some() && !crate::commands::transactions::is_control(name) {
                 queue(shared, ks, conn, out, settings, spec, args);
+            } else if !ks.in_flight.is_empty() && writes_in_flight(ks, conn, spec, name, args) {
+                // Runs again once the MIGRATE moving its keys is done (see server.rs).
+                conn.wait_in_flight = true;
+                conn.reply = before;
+                return;
             } else {
                 run_admitted(shared, ks, conn, out, settings, spec, args, true);
             }
@@ -307,7 +347,37 @@ pub fn execute(
             out.error(&msg)
         }
     }
+    // ASKING lasts for the next command (or, inside MULTI, until EXEC).
+    if conn.asking && conn.multi.is_none() && !args[0].eq_ignore_ascii_case(b"asking") {
+        conn.asking = false;
+    }
     finish(shared, conn, out, before, mark);
+}
+
+/// Whether this command (or, for EXEC, a queued one) writes a key a MIGRATE is moving.
+fn writes_in_flight(
+    ks: &Keyspace,
+    conn: &Conn,
+    spec: &CommandSpec,
+    name: &str,
+    args: &[Bytes],
+) -> bool {
+    let touches = |spec: &CommandSpec, args: &[Bytes]| {
+        spec.has(flags::WRITE)
+            && spec
+                .key_positions(args)
+                .iter()
+                .filter_map(|&i| args.get(i))
+                .any(|k| ks.in_flight.contains(conn.db, k))
+    };
+    if name == "exec" {
+        return conn.multi.as_ref().is_some_and(|m| {
+            m.queued
+                .iter()
+                .any(|q| resolve(q).is_some_and(|s| touches(s, q)))
+        });
+    }
+    touches(spec, args)
 }
 
 /// The table name of the command that `spec` resolved to (`get`, or a container's name).
@@ -328,7 +398,7 @@ fn queue(
     spec: &'static CommandSpec,
     args: &[Bytes],
 ) {
-    let refused = redirect(shared, spec, conn, args).or_else(|| {
+    let refused = redirect(shared, ks, spec, conn, args).or_else(|| {
         crate::eviction::admit_queued(shared, ks, settings)
             .err()
             .map(str::to_string)
@@ -364,29 +434,41 @@ pub fn execute_queued(
 }
 
 /// In cluster mode, where a whole transaction must go: one slot, served here.
-pub fn route_many(shared: &Shared, conn: &Conn, cmds: &[Vec<Bytes>]) -> Option<String> {
+pub fn route_many(
+    shared: &Shared,
+    ks: &Keyspace,
+    conn: &Conn,
+    cmds: &[Vec<Bytes>],
+) -> Option<String> {
     let cluster = shared.cluster.get()?;
-    let mut slots = Vec::new();
+    let mut keys: Vec<&[u8]> = Vec::new();
     let mut write = false;
     for args in cmds {
         let Some(spec) = resolve(args) else { continue };
         write |= spec.has(flags::WRITE);
-        slots.extend(
+        keys.extend(
             spec.key_positions(args)
                 .iter()
                 .filter_map(|&i| args.get(i))
-                .map(|k| crate::keyspace::slot::key_slot(k)),
+                .map(|k| k.as_ref()),
         );
     }
-    if slots.is_empty() {
+    if keys.is_empty() {
         return None;
     }
     let view = cluster.view();
-    let allow_reads = cluster
-        .allow_reads_when_down
-        .load(std::sync::atomic::Ordering::Relaxed);
-    let replica_read = conn.readonly && !write;
-    crate::cluster::redirect::route(&view, slots, write, allow_reads, replica_read)
+    let q = crate::cluster::redirect::Query {
+        is_write: write,
+        allow_reads_when_down: cluster
+            .allow_reads_when_down
+            .load(std::sync::atomic::Ordering::Relaxed),
+        replica_read: conn.readonly && !write,
+        asking: conn.asking,
+        is_migrate: false,
+        multi_key: keys.iter().any(|k| *k != keys[0]),
+    };
+    let slots = keys.iter().map(|k| crate::keyspace::slot::key_slot(k));
+    crate::cluster::redirect::route(&view, slots, q, &mut || key_presence(ks, &keys))
         .map(|r| r.message())
 }
 
@@ -410,7 +492,7 @@ fn run_admitted(
     args: &[Bytes],
     memory_check: bool,
 ) {
-    if let Some(msg) = redirect(shared, spec, conn, args) {
+    if let Some(msg) = redirect(shared, ks, spec, conn, args) {
         return out.error(&msg);
     }
     if let Some(msg) = replication_gate(ks, spec, settings) {

@@ -17,6 +17,7 @@ pub mod dispatch;
 pub mod eviction;
 pub mod keyspace;
 pub mod logging;
+pub mod migration;
 pub mod notify;
 pub mod protocol;
 pub mod pubsub;

@@ -247,6 +247,22 @@ async fn serve(shared: Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
                     let n = wait_for_acks(&shared, &handle, w).await;
                     out.int(n as i64);
                 }
+                if let Some(job) = conn.migrate.take() {
+                    // Earlier replies go out first: the transfer may take a while.
+                    if write_out(&shared, &mut stream, &mut out).await.is_err() {
+                        crate::migration::abandon(&shared, job);
+                        break 'conn;
+                    }
+                    let reply = crate::migration::run(&shared, job).await;
+                    out.buf.extend_from_slice(&reply);
+                }
+                if conn.wait_in_flight {
+                    conn.wait_in_flight = false;
+                    wait_for_moves(&shared, &handle).await;
+                    if handle.killed.load(Ordering::Relaxed) {
+                        break 'conn;
+                    }
+                }
                 if conn.close_after_reply || handle.killed.load(Ordering::Relaxed) {
                     break;
                 }
@@ -316,8 +332,13 @@ fn run_batch(
     for args in cmds {
         out.resp3 = conn.resp3;
         crate::dispatch::execute(shared, &mut ks, conn, out, settings, args);
+        if conn.wait_in_flight {
+            // Not run: it writes a key a MIGRATE is moving.
+            break;
+        }
         ran += 1;
         if conn.close_after_reply
+            || conn.migrate.is_some()
             || conn.shutdown_requested
             || conn.wait.is_some()
             || conn.block.is_some()
@@ -434,6 +455,17 @@ async fn wait_out_failover_pause(shared: &Shared, cmds: &[Vec<bytes::Bytes>]) {
             return;
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// Waits until some MIGRATE finishes (the caller then retries its command), bounded by a
+/// short sleep so a missed wake-up costs a millisecond, not a hang.
+async fn wait_for_moves(shared: &Shared, handle: &ClientHandle) {
+    let notified = shared.keys_moved.notified();
+    tokio::select! {
+        _ = notified => {}
+        _ = tokio::time::sleep(Duration::from_millis(1)) => {}
+        _ = handle.kill.notified() => {}
     }
 }
 

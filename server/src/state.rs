@@ -62,6 +62,10 @@ pub struct Shared {
     pub cluster: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
     /// Woken whenever a replica acknowledges an offset or a replica link changes (WAIT).
     pub repl_acks: tokio::sync::Notify,
+    /// Woken when a MIGRATE finishes with its keys (writers to them were waiting).
+    pub keys_moved: tokio::sync::Notify,
+    /// Cached connections to MIGRATE targets.
+    pub migrate_links: crate::migration::Links,
     /// The replication offset, readable without the keyspace lock (cluster headers, INFO).
     pub repl_offset: Arc<AtomicU64>,
     me: std::sync::Weak<Shared>,
@@ -104,6 +108,8 @@ impl Shared {
             last_save_unix: AtomicU64::new(now),
             cluster: std::sync::OnceLock::new(),
             repl_acks: tokio::sync::Notify::new(),
+            keys_moved: tokio::sync::Notify::new(),
+            migrate_links: Default::default(),
             repl_offset,
             me: me.clone(),
             pubsub: Default::default(),

@@ -42,6 +42,7 @@ fn bad(line_no: usize, why: &str) -> String {
 /// Parses a nodes.conf. `now` seeds the nodes' timers.
 pub fn parse(text: &str, node_timeout: u64, now: u64) -> Result<ClusterState, String> {
     let mut nodes: Vec<(Node, bool)> = Vec::new();
+    let mut open: Vec<(u16, bool, String)> = Vec::new();
     let mut current_epoch = 0;
     let mut last_vote = 0;
     for (i, line) in text.lines().enumerate() {
@@ -95,7 +96,10 @@ pub fn parse(text: &str, node_timeout: u64, now: u64) -> Result<ClusterState, St
         n.config_epoch = f[6].parse().map_err(|_| bad(ln, "bad config epoch"))?;
         let mut slots = SlotSet::default();
         for r in &f[8..] {
-            if r.starts_with('[') {
+            if let Some(inner) = r.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+                if myself {
+                    open.push(parse_open_slot(inner).ok_or_else(|| bad(ln, "bad open slot"))?);
+                }
                 continue;
             }
             let (a, b) = match r.split_once('-') {
@@ -141,8 +145,30 @@ pub fn parse(text: &str, node_timeout: u64, now: u64) -> Result<ClusterState, St
             s.assign(slot, &id);
         }
     }
+    for (slot, migrating, id) in open {
+        if migrating {
+            s.migrating.insert(slot, id);
+        } else {
+            s.importing.insert(slot, id);
+        }
+    }
     s.needs_save = false;
     Ok(s)
+}
+
+/// `123->-<id>` (migrating to id) or `123-<-<id>` (importing from id).
+fn parse_open_slot(inner: &str) -> Option<(u16, bool, String)> {
+    let (slot, migrating, id) = if let Some((a, b)) = inner.split_once("->-") {
+        (a, true, b)
+    } else {
+        let (a, b) = inner.split_once("-<-")?;
+        (a, false, b)
+    };
+    let slot: u16 = slot.parse().ok()?;
+    if slot as usize >= crate::keyspace::slot::SLOTS || id.len() != 40 {
+        return None;
+    }
+    Some((slot, migrating, id.to_string()))
 }
 
 /// Reads the file if it exists. `Ok(None)`: no file (a new node).
@@ -209,12 +235,17 @@ mod tests {
             primary: "a".repeat(40),
         };
         s.nodes.insert(other.id.clone(), other);
+        s.migrating.insert(5, "b".repeat(40));
+        s.importing.insert(200, "c".repeat(40));
         let text = render(&s);
+        assert!(text.contains(&format!("0-99 [5->-{}] [200-<-{}]", "b".repeat(40), "c".repeat(40))));
         let back = parse(&text, 1000, 0).unwrap();
         assert_eq!(back.myself, s.myself);
         assert_eq!(back.current_epoch, 3);
         assert_eq!(back.me().slots.len(), 100);
         assert_eq!(back.nodes.len(), 2);
+        assert_eq!(back.migrating.get(&5), Some(&"b".repeat(40)));
+        assert_eq!(back.importing.get(&200), Some(&"c".repeat(40)));
         assert_eq!(render(&back), text);
         assert!(parse("garbage line\n", 1000, 0).is_err());
         assert!(parse("vars currentEpoch 1 lastVoteEpoch 0\n", 1000, 0).is_err());

@@ -141,6 +141,22 @@ pub struct ClusterState {
     pub repl_ping_period_ms: u64,
     /// Since when (monotonic ms) some primary has had no working replica.
     orphan_since: Option<u64>,
+    /// Slots of mine being moved out: slot -> target node id (CLUSTER SETSLOT MIGRATING).
+    pub migrating: BTreeMap<u16, String>,
+    /// Slots being moved in: slot -> source node id (CLUSTER SETSLOT IMPORTING).
+    pub importing: BTreeMap<u16, String>,
+    /// Slots their owner stopped claiming: slot -> (owner, since when). Unbound after a
+    /// grace period unless another node claims them first.
+    unclaimed: HashMap<u16, (String, u64)>,
+}
+
+/// What CLUSTER SETSLOT asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetSlot {
+    Migrating,
+    Importing,
+    Stable,
+    Node,
 }
 
 impl ClusterState {
@@ -185,6 +201,9 @@ impl ClusterState {
             validity_factor: 10,
             repl_ping_period_ms: 10_000,
             orphan_since: None,
+            migrating: BTreeMap::new(),
+            importing: BTreeMap::new(),
+            unclaimed: HashMap::new(),
         }
     }
 
@@ -317,6 +336,15 @@ impl ClusterState {
     // ----- slots -------------------------------------------------------------------------
 
     pub fn assign(&mut self, slot: u16, id: &str) {
+        self.unclaimed.remove(&slot);
+        // A slot that leaves me is no longer mine to migrate; one that arrives is imported.
+        if id != self.myself {
+            if self.owners[slot as usize].as_deref() == Some(self.myself.as_str()) {
+                self.migrating.remove(&slot);
+            }
+        } else {
+            self.importing.remove(&slot);
+        }
         if let Some(old) = self.owners[slot as usize].take() {
             if let Some(n) = self.nodes.get_mut(&old) {
                 n.slots.remove(slot);
@@ -331,6 +359,9 @@ impl ClusterState {
 
     pub fn unassign(&mut self, slot: u16) {
         if let Some(old) = self.owners[slot as usize].take() {
+            if old == self.myself {
+                self.migrating.remove(&slot);
+            }
             if let Some(n) = self.nodes.get_mut(&old) {
                 n.slots.remove(slot);
             }
@@ -340,12 +371,26 @@ impl ClusterState {
 
     /// Applies a primary's slot claims under the configEpoch rule. Returns an UPDATE to send
     /// back when the sender claims slots owned by a node with a newer config.
-    fn apply_claims(&mut self, sender: &str, epoch: u64, claimed: &SlotSet) -> Option<Kind> {
+    fn apply_claims(
+        &mut self,
+        sender: &str,
+        epoch: u64,
+        claimed: &SlotSet,
+        now: u64,
+    ) -> Option<Kind> {
         let mut stale_owner: Option<(String, u64)> = None;
         let my_primary = self.me().primary_id().map(String::from);
         let mut taken_from_me = 0;
         let mut taken_from_primary = 0;
         for slot in claimed.iter() {
+            if self.unclaimed.get(&slot).is_some_and(|(id, _)| id == sender) {
+                self.unclaimed.remove(&slot);
+            }
+            // A slot being imported changes hands only by CLUSTER SETSLOT NODE (as Redis):
+            // the source keeps claiming it until the move is finished.
+            if self.importing.contains_key(&slot) {
+                continue;
+            }
             match self.owners[slot as usize].clone() {
                 Some(o) if o == sender => {}
                 Some(o) => {
@@ -366,7 +411,9 @@ impl ClusterState {
             }
         }
         // Slots the sender no longer claims (given away with DELSLOTS or moved): its own
-        // statement is authoritative for its slots.
+        // statement is authoritative for its slots, but only after a grace period, because
+        // a slot handed over with SETSLOT NODE is normally claimed by its new owner moments
+        // later, and unbinding it in between would flap the cluster down (see `tick`).
         let owned: Vec<u16> = self
             .nodes
             .get(sender)
@@ -375,7 +422,9 @@ impl ClusterState {
         let sender_epoch = self.nodes.get(sender).map_or(0, |n| n.config_epoch);
         if epoch >= sender_epoch {
             for s in owned {
-                self.unassign(s);
+                self.unclaimed
+                    .entry(s)
+                    .or_insert_with(|| (sender.to_string(), now));
             }
         }
         if taken_from_me > 0 && self.me().slots.is_empty() && self.me().is_primary() {
@@ -881,7 +930,7 @@ impl ClusterState {
                 self.needs_save = true;
             }
             self.update_sender(h, &sender_ip, &msg.kind, now);
-            if let Some(update) = self.update_slots_from(h) {
+            if let Some(update) = self.update_slots_from(h, now) {
                 let m = self.build(update, &h.id);
                 actions.push(Action::Reply(m));
             }
@@ -914,7 +963,7 @@ impl ClusterState {
                     if n.config_epoch < config_epoch {
                         n.config_epoch = config_epoch;
                         let claimed = SlotSet::from_ranges(&slots);
-                        self.apply_claims(&node, config_epoch, &claimed);
+                        self.apply_claims(&node, config_epoch, &claimed, now);
                     }
                 }
             }
@@ -1023,12 +1072,12 @@ impl ClusterState {
         }
     }
 
-    fn update_slots_from(&mut self, h: &Header) -> Option<Kind> {
+    fn update_slots_from(&mut self, h: &Header, now: u64) -> Option<Kind> {
         if h.primary.is_some() {
             return None;
         }
         let claimed = SlotSet::from_ranges(&h.slots);
-        let update = self.apply_claims(&h.id, h.config_epoch, &claimed);
+        let update = self.apply_claims(&h.id, h.config_epoch, &claimed, now);
         if let Some(n) = self.nodes.get_mut(&h.id) {
             if h.config_epoch > n.config_epoch {
                 n.config_epoch = h.config_epoch;
@@ -1181,6 +1230,7 @@ impl ClusterState {
             info!("Manual failover timed out: resuming writes.");
             self.paused_until = 0;
         }
+        self.release_unclaimed(now);
         actions.extend(self.failover_tick(now));
         actions.extend(self.rejoin_tick(now));
         if self.election.is_none() && self.manual.is_none() {
@@ -1192,6 +1242,27 @@ impl ClusterState {
         self.update_majority(now);
         self.update_state(now);
         actions
+    }
+
+    /// Unbinds slots whose owner stopped claiming them and nobody else took within the
+    /// grace period (half the node timeout, at least 200 ms).
+    fn release_unclaimed(&mut self, now: u64) {
+        if self.unclaimed.is_empty() {
+            return;
+        }
+        let grace = (self.node_timeout / 2).max(200);
+        let due: Vec<(u16, String)> = self
+            .unclaimed
+            .iter()
+            .filter(|(_, (_, since))| now.saturating_sub(*since) >= grace)
+            .map(|(s, (id, _))| (*s, id.clone()))
+            .collect();
+        for (slot, id) in due {
+            self.unclaimed.remove(&slot);
+            if self.owners[slot as usize].as_deref() == Some(id.as_str()) {
+                self.unassign(slot);
+            }
+        }
     }
 
     /// Recomputes `cluster_state`: every slot served by a non-failed primary (when full
@@ -1281,6 +1352,90 @@ impl ClusterState {
         Ok(())
     }
 
+    /// CLUSTER SETSLOT, with Redis's checks and error strings. `keys_in_slot` is how many
+    /// keys this node holds in the slot (NODE refuses to give away a slot that has keys).
+    /// Returns whether the cluster should hear about it at once (a new owner took a new
+    /// configEpoch).
+    pub fn set_slot(
+        &mut self,
+        slot: u16,
+        what: SetSlot,
+        node: Option<&str>,
+        keys_in_slot: usize,
+    ) -> Result<bool, String> {
+        if !self.me().is_primary() {
+            return Err("ERR Please use SETSLOT only with masters.".into());
+        }
+        let known = |s: &Self, id: &str| -> Result<(), String> {
+            match s.nodes.get(id) {
+                None => Err(format!("ERR I don't know about node {id}")),
+                Some(n) if !n.is_primary() => Err("ERR Target node is not a master".into()),
+                Some(_) => Ok(()),
+            }
+        };
+        let mine = self.owners[slot as usize].as_deref() == Some(self.myself.as_str());
+        match what {
+            SetSlot::Migrating => {
+                let id = node.unwrap_or_default();
+                if !mine {
+                    return Err(format!("ERR I'm not the owner of hash slot {slot}"));
+                }
+                known(self, id)?;
+                if id == self.myself {
+                    return Err("ERR Target is myself: can't migrate a slot to myself".into());
+                }
+                info!(slot, target = %id, "slot {slot} migrating to {id}");
+                self.migrating.insert(slot, id.to_string());
+            }
+            SetSlot::Importing => {
+                let id = node.unwrap_or_default();
+                if mine {
+                    return Err(format!("ERR I'm already the owner of hash slot {slot}"));
+                }
+                known(self, id)?;
+                if id == self.myself {
+                    return Err("ERR Source is myself: can't import a slot from myself".into());
+                }
+                info!(slot, source = %id, "slot {slot} importing from {id}");
+                self.importing.insert(slot, id.to_string());
+            }
+            SetSlot::Stable => {
+                self.migrating.remove(&slot);
+                self.importing.remove(&slot);
+            }
+            SetSlot::Node => {
+                let id = node.unwrap_or_default();
+                known(self, id)?;
+                if mine && id != self.myself && keys_in_slot > 0 {
+                    return Err(format!("ERR Can't assign hashslot {slot} to a different node while I still hold keys for this hash slot."));
+                }
+                if id != self.myself && keys_in_slot == 0 {
+                    self.migrating.remove(&slot);
+                }
+                let mut announce = false;
+                if id == self.myself && self.importing.remove(&slot).is_some() {
+                    // The new owner must win everywhere: take a configEpoch above every
+                    // other node's without an election (as Redis does here).
+                    let (bumped, epoch) = self.bump_epoch();
+                    if bumped {
+                        info!(slot, epoch, "configEpoch set to {epoch} after importing slot {slot}");
+                    }
+                    announce = true;
+                }
+                self.assign(slot, id);
+                self.needs_save = true;
+                return Ok(announce);
+            }
+        }
+        self.needs_save = true;
+        Ok(false)
+    }
+
+    /// PONGs to every node: how a configuration change is spread without waiting a tick.
+    pub fn announce(&mut self) -> Vec<Action> {
+        self.broadcast(Kind::Pong)
+    }
+
     /// CLUSTER FORGET.
     pub fn forget(&mut self, id: &str, now: u64) -> Result<(), String> {
         if id == self.myself {
@@ -1323,6 +1478,8 @@ impl ClusterState {
         self.myself = n.id.clone();
         self.nodes.insert(n.id.clone(), n);
         self.banned.clear();
+        self.migrating.clear();
+        self.importing.clear();
         self.needs_save = true;
         self.update_state(now);
     }
@@ -1698,5 +1855,49 @@ mod tests {
         assert!(!ns[0].nodes.contains_key(&id('c')));
         assert!(ns[0].add_slots(&[1]).unwrap_err().contains("busy"));
         assert!(ns[0].set_config_epoch(5).is_err());
+    }
+
+    #[test]
+    fn setslot_moves_a_slot_and_the_new_owner_wins_everywhere() {
+        let mut ns = three_primaries();
+        let (a, b) = (id('a'), id('b'));
+        // Errors as Redis words them.
+        assert!(ns[1]
+            .set_slot(1, SetSlot::Migrating, Some(&a), 0)
+            .unwrap_err()
+            .contains("not the owner"));
+        assert!(ns[0]
+            .set_slot(1, SetSlot::Importing, Some(&b), 0)
+            .unwrap_err()
+            .contains("already the owner"));
+        assert!(ns[0]
+            .set_slot(1, SetSlot::Migrating, Some(&id('z')), 0)
+            .unwrap_err()
+            .contains("don't know"));
+        ns[1].set_slot(1, SetSlot::Importing, Some(&a), 0).unwrap();
+        ns[0].set_slot(1, SetSlot::Migrating, Some(&b), 0).unwrap();
+        assert!(ns[0]
+            .set_slot(1, SetSlot::Node, Some(&b), 3)
+            .unwrap_err()
+            .contains("still hold keys"));
+        // The target takes a configEpoch above everyone's and claims the slot.
+        assert!(ns[1].set_slot(1, SetSlot::Node, Some(&b), 0).unwrap());
+        assert!(ns[1].importing.is_empty());
+        assert_eq!(ns[1].me().config_epoch, 4);
+        ns[0].set_slot(1, SetSlot::Node, Some(&b), 0).unwrap();
+        assert!(ns[0].migrating.is_empty());
+        let mut now = 10_000;
+        for _ in 0..10 {
+            now += 100;
+            pump(&mut ns, now, &[]);
+        }
+        for n in &ns {
+            assert_eq!(n.owners[1].as_deref(), Some(b.as_str()));
+            assert_eq!(n.owners[0].as_deref(), Some(a.as_str()));
+        }
+        // STABLE clears an open slot.
+        ns[2].set_slot(2, SetSlot::Importing, Some(&a), 0).unwrap();
+        ns[2].set_slot(2, SetSlot::Stable, None, 0).unwrap();
+        assert!(ns[2].importing.is_empty());
     }
 }

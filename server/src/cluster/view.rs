@@ -23,6 +23,10 @@ pub struct View {
     /// Index of my primary in `addrs` when I am a replica (else `NO_OWNER`).
     pub my_primary: u16,
     pub ok: bool,
+    /// My slots being moved out: slot -> the target's `ip:port` (for -ASK).
+    pub migrating: std::collections::HashMap<u16, String>,
+    /// Slots being moved in: served here to clients that sent ASKING.
+    pub importing: std::collections::HashSet<u16>,
 }
 
 impl View {
@@ -34,6 +38,8 @@ impl View {
             me: NO_OWNER,
             my_primary: NO_OWNER,
             ok: false,
+            migrating: Default::default(),
+            importing: Default::default(),
         }
     }
 
@@ -64,6 +70,14 @@ impl View {
             };
             owners[slot] = i;
         }
+        let migrating = s
+            .migrating
+            .iter()
+            .filter_map(|(slot, id)| {
+                let n = s.nodes.get(id)?;
+                Some((*slot, format!("{}:{}", n.ip, n.port)))
+            })
+            .collect();
         View {
             myself: s.myself.clone(),
             owners,
@@ -71,6 +85,8 @@ impl View {
             me,
             my_primary,
             ok: s.ok,
+            migrating,
+            importing: s.importing.keys().copied().collect(),
         }
     }
 }
@@ -114,6 +130,15 @@ pub fn node_line(s: &ClusterState, n: &Node, wall: &dyn Fn(u64) -> u64) -> Strin
     if n.is_primary() && !n.slots.is_empty() {
         line.push(' ');
         line.push_str(&format_ranges(&n.slots.ranges()));
+    }
+    // Open slots, on the myself line only: what redis-cli --cluster check/fix look for.
+    if me {
+        for (slot, id) in &s.migrating {
+            line.push_str(&format!(" [{slot}->-{id}]"));
+        }
+        for (slot, id) in &s.importing {
+            line.push_str(&format!(" [{slot}-<-{id}]"));
+        }
     }
     line
 }

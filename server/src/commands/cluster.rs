@@ -144,6 +144,15 @@ static SUBCOMMANDS: &[CommandSpec] = &[
         "Deletes all slots information from a node.",
     ),
     CommandSpec::new(
+        "setslot",
+        -4,
+        ADM,
+        Keys::None,
+        setslot,
+        "cluster",
+        "Binds a hash slot to a node.",
+    ),
+    CommandSpec::new(
         "meet",
         -4,
         ADM,
@@ -631,6 +640,38 @@ fn flushslots(ctx: &mut Ctx, _a: &[Bytes]) {
         }
     });
     ctx.out.ok();
+}
+
+/// CLUSTER SETSLOT <slot> MIGRATING <id> | IMPORTING <id> | STABLE | NODE <id>.
+fn setslot(ctx: &mut Ctx, a: &[Bytes]) {
+    use crate::cluster::state::SetSlot;
+    let Some(c) = cluster(ctx) else { return };
+    let Some(slot) = parse_slot(&a[2]) else {
+        return ctx.err(&format!(
+            "ERR Invalid or out of range slot"
+        ));
+    };
+    let what = match a[3].to_ascii_lowercase().as_slice() {
+        b"migrating" if a.len() == 5 => SetSlot::Migrating,
+        b"importing" if a.len() == 5 => SetSlot::Importing,
+        b"node" if a.len() == 5 => SetSlot::Node,
+        b"stable" if a.len() == 4 => SetSlot::Stable,
+        _ => return ctx.err("ERR Invalid CLUSTER SETSLOT action or number of arguments. Try CLUSTER HELP"),
+    };
+    let node = a.get(4).map(|b| String::from_utf8_lossy(b).into_owned());
+    let keys = ctx.ks.dbs[0].slot_len(slot);
+    let r = with_state(&c, |s, _| {
+        let r = s.set_slot(slot, what, node.as_deref(), keys);
+        if let Ok(true) = r {
+            let actions = s.announce();
+            c.enqueue(actions);
+        }
+        r
+    });
+    match r {
+        Ok(_) => ctx.out.ok(),
+        Err(e) => ctx.err(&e),
+    }
 }
 
 fn meet(ctx: &mut Ctx, a: &[Bytes]) {

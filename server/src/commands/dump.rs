@@ -32,6 +32,16 @@ pub static COMMANDS: &[CommandSpec] = &[
         "generic",
         "Creates a key from the serialized representation of a value.",
     ),
+    // What MIGRATE sends in cluster mode: served for an importing slot without ASKING.
+    CommandSpec::new(
+        "restore-asking",
+        -4,
+        WRITE | DENYOOM | ASKING,
+        K1,
+        restore,
+        "server",
+        "An internal command for migrating keys in a cluster.",
+    ),
 ];
 
 pub const BUSYKEY: &str = "BUSYKEY Target key name already exists.";

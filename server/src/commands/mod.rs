@@ -18,6 +18,7 @@ pub mod info;
 pub mod introspection;
 pub mod keys;
 pub mod lists;
+pub mod migrate;
 pub mod pubsub;
 pub mod replication;
 pub mod server;
@@ -46,6 +47,7 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     keys::COMMANDS,
     expiry::COMMANDS,
     dump::COMMANDS,
+    migrate::COMMANDS,
     server::COMMANDS,
     client::COMMANDS,
     config::COMMANDS,

@@ -28,6 +28,8 @@ pub mod flags {
     pub const ALLOW_BUSY: u32 = 1 << 13;
     pub const SKIP_SLOWLOG: u32 = 1 << 14;
     pub const SENTINEL: u32 = 1 << 15;
+    /// Served for an importing slot without a preceding ASKING (RESTORE-ASKING).
+    pub const ASKING: u32 = 1 << 16;
 
     /// Names as COMMAND INFO reports them, in Redis's order.
     pub const NAMES: &[(u32, &str)] = &[
@@ -46,6 +48,7 @@ pub mod flags {
         (MAY_REPLICATE, "may_replicate"),
         (NO_MULTI, "no_multi"),
         (ALLOW_BUSY, "allow_busy"),
+        (ASKING, "asking"),
     ];
 }
 

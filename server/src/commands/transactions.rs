@@ -149,7 +149,7 @@ fn exec(ctx: &mut Ctx, _a: &[Bytes]) {
     }
     unwatch_all(ctx);
     // In cluster mode the whole transaction must live in one slot this node serves.
-    if let Some(err) = crate::dispatch::route_many(ctx.shared, ctx.conn, &m.queued) {
+    if let Some(err) = crate::dispatch::route_many(ctx.shared, ctx.ks, ctx.conn, &m.queued) {
         return ctx.err(&err);
     }
     ctx.out.array(m.queued.len());

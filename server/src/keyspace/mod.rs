@@ -36,6 +36,8 @@ pub struct Keyspace {
     pub blocked_serving: bool,
     /// The eviction pool and cursors (see [`crate::eviction`]).
     pub evict: crate::eviction::State,
+    /// Keys a MIGRATE is sending away: writers to them wait until it finishes.
+    pub in_flight: crate::migration::InFlight,
 }
 
 /// Modification versions of WATCHed keys. Only watched keys are tracked, so a server where
@@ -105,6 +107,7 @@ impl Keyspace {
             watches: Watches::default(),
             blocked: Default::default(),
             blocked_serving: false,
+            in_flight: Default::default(),
             evict: Default::default(),
         }
     }

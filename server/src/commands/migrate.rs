@@ -1,0 +1,127 @@
+//! MIGRATE: moves keys to another node, the primitive that resharding is built of.
+//!
+//! The handler runs under the keyspace lock like every command, but only does the quick
+//! part: it serializes the keys, marks them in flight and hands a [`crate::migration::Job`]
+//! to the connection, which talks to the target without holding the lock. While a key is
+//! in flight it is still here for readers, and writers to it wait (see
+//! [`crate::migration::InFlight`]), so a key is on exactly one side at any instant: the
+//! handler's second half deletes it here only after the target confirmed it has it.
+
+use super::table::{flags::*, CommandSpec, Keys};
+use super::{args, errors, Ctx};
+use crate::keyspace::serialize;
+use crate::migration::{Auth, Item, Job};
+use bytes::Bytes;
+
+pub static COMMANDS: &[CommandSpec] = &[CommandSpec::new(
+    "migrate",
+    -6,
+    WRITE,
+    Keys::Custom(key_positions),
+    migrate,
+    "generic",
+    "Atomically transfers a key from one Redis instance to another.",
+)];
+
+/// The key at 3, or (when it is "") the keys after KEYS.
+fn key_positions(a: &[Bytes]) -> Vec<usize> {
+    if a.len() < 6 {
+        return Vec::new();
+    }
+    if !a[3].is_empty() {
+        return vec![3];
+    }
+    let mut i = 6;
+    while i < a.len() {
+        if args::is(&a[i], "keys") {
+            return (i + 1..a.len()).collect();
+        }
+        if args::is(&a[i], "auth") {
+            i += 1;
+        } else if args::is(&a[i], "auth2") {
+            i += 2;
+        }
+        i += 1;
+    }
+    Vec::new()
+}
+
+fn migrate(ctx: &mut Ctx, a: &[Bytes]) {
+    let mut copy = false;
+    let mut replace = false;
+    let mut auth = None;
+    let mut keys: &[Bytes] = std::slice::from_ref(&a[3]);
+    let mut i = 6;
+    while i < a.len() {
+        let more = a.len() - i - 1;
+        if args::is(&a[i], "copy") {
+            copy = true;
+        } else if args::is(&a[i], "replace") {
+            replace = true;
+        } else if args::is(&a[i], "auth") && more >= 1 {
+            auth = Some(Auth::Password(a[i + 1].clone()));
+            i += 1;
+        } else if args::is(&a[i], "auth2") && more >= 2 {
+            auth = Some(Auth::User(a[i + 1].clone(), a[i + 2].clone()));
+            i += 2;
+        } else if args::is(&a[i], "keys") {
+            if !a[3].is_empty() {
+                return ctx.err("ERR When using MIGRATE KEYS option, the key argument must be set to the empty string");
+            }
+            keys = &a[i + 1..];
+            break;
+        } else {
+            return ctx.err(errors::SYNTAX);
+        }
+        i += 1;
+    }
+    let (Some(port), Some(db), Some(timeout)) = (
+        args::int(&a[2]).filter(|p| (1..=65535).contains(p)),
+        args::int(&a[4]).filter(|d| *d >= 0),
+        args::int(&a[5]),
+    ) else {
+        return ctx.err(errors::NOT_INT);
+    };
+    let timeout = if timeout <= 0 { 1000 } else { timeout as u64 };
+    let now = ctx.now;
+    let src_db = ctx.conn.db.min(ctx.ks.dbs.len() - 1);
+    let mut items = Vec::with_capacity(keys.len());
+    for k in keys {
+        let Some(e) = ctx.ks.dbs[src_db].peek_ref(k, now) else {
+            continue;
+        };
+        if items.iter().any(|it: &Item| it.key == *k) {
+            continue;
+        }
+        let ttl = if e.expire_at == 0 {
+            0
+        } else {
+            e.expire_at.saturating_sub(now).max(1)
+        };
+        items.push(Item {
+            key: k.clone(),
+            ttl,
+            payload: Bytes::from(serialize::encode(&e.value)),
+        });
+    }
+    if items.is_empty() {
+        return ctx.out.simple("NOKEY");
+    }
+    if !copy {
+        for it in &items {
+            ctx.ks.in_flight.insert(src_db, &it.key);
+        }
+    }
+    ctx.conn.migrate = Some(Job {
+        host: String::from_utf8_lossy(&a[1]).into_owned(),
+        port: port as u16,
+        db: db as usize,
+        src_db,
+        timeout_ms: timeout,
+        copy,
+        replace,
+        auth,
+        items,
+        cluster: ctx.shared.cluster.get().is_some(),
+    });
+}
