@@ -289,7 +289,7 @@ async fn transfer(
     }
     let mut line = Vec::with_capacity(128);
     let mut per_key = Vec::with_capacity(job.items.len());
-    for i in 0..preamble {
+    for _ in 0..preamble {
         let l = match read_line(&mut link, deadline, &mut line).await {
             Ok(l) => l,
             Err(e) => {
@@ -298,11 +298,8 @@ async fn transfer(
             }
         };
         if l.first() == Some(&b'-') {
-            // The connection is in a known state; keep it, but not its selected db.
-            if select && i + 1 == preamble {
-                link.db = None;
-            }
-            shared.migrate_links.put(addr, link);
+            // The rest of the pipeline's replies are still coming: the link is dropped
+            // rather than reused out of step.
             return Err(Failure::Target(text(&l[1..])));
         }
     }

@@ -238,7 +238,11 @@ mod tests {
         s.migrating.insert(5, "b".repeat(40));
         s.importing.insert(200, "c".repeat(40));
         let text = render(&s);
-        assert!(text.contains(&format!("0-99 [5->-{}] [200-<-{}]", "b".repeat(40), "c".repeat(40))));
+        assert!(text.contains(&format!(
+            "0-99 [5->-{}] [200-<-{}]",
+            "b".repeat(40),
+            "c".repeat(40)
+        )));
         let back = parse(&text, 1000, 0).unwrap();
         assert_eq!(back.myself, s.myself);
         assert_eq!(back.current_epoch, 3);

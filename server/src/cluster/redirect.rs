@@ -91,22 +91,25 @@ pub fn route(
     } else {
         None
     };
-    let importing = owner != view.me && q.asking && view.importing.contains(&slot);
-    if migrating_to.is_some() || importing {
-        if q.is_migrate {
+    let importing = owner != view.me && view.importing.contains(&slot);
+    // MIGRATE works on whatever this node holds of an open slot, on either side (that is
+    // how `redis-cli --cluster fix` moves stray keys back to the owner).
+    if (migrating_to.is_some() || importing) && q.is_migrate {
+        return None;
+    }
+    if let Some(addr) = migrating_to {
+        let (existing, missing) = presence();
+        if missing == 0 {
             return None;
         }
-        let (existing, missing) = presence();
-        if let Some(addr) = migrating_to {
-            if missing == 0 {
-                return None;
-            }
-            return Some(if existing > 0 {
-                Redirect::TryAgain
-            } else {
-                Redirect::Ask(slot, addr.clone())
-            });
-        }
+        return Some(if existing > 0 {
+            Redirect::TryAgain
+        } else {
+            Redirect::Ask(slot, addr.clone())
+        });
+    }
+    if importing && q.asking {
+        let (_, missing) = presence();
         if q.multi_key && missing > 0 {
             return Some(Redirect::TryAgain);
         }
@@ -164,7 +167,10 @@ mod tests {
             Some(Redirect::Unbound)
         );
         v.ok = false;
-        assert_eq!(route(&v, [1], q(false, false), &mut none()), Some(Redirect::Down));
+        assert_eq!(
+            route(&v, [1], q(false, false), &mut none()),
+            Some(Redirect::Down)
+        );
         assert_eq!(route(&v, [1], q(false, true), &mut none()), None);
         assert_eq!(
             route(&v, [1], q(true, true), &mut none()),
@@ -194,7 +200,10 @@ mod tests {
             multi_key: true,
             ..q(false, false)
         };
-        assert_eq!(route(&v, [5, 5], multi, &mut split), Some(Redirect::TryAgain));
+        assert_eq!(
+            route(&v, [5, 5], multi, &mut split),
+            Some(Redirect::TryAgain)
+        );
         let migrate = Query {
             is_migrate: true,
             ..q(true, false)
@@ -217,7 +226,10 @@ mod tests {
             multi_key: true,
             ..asking
         };
-        assert_eq!(route(&v, [5, 5], asking_multi, &mut split), Some(Redirect::TryAgain));
+        assert_eq!(
+            route(&v, [5, 5], asking_multi, &mut split),
+            Some(Redirect::TryAgain)
+        );
         assert_eq!(route(&v, [5, 5], asking_multi, &mut present), None);
     }
 }

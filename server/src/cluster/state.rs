@@ -383,7 +383,11 @@ impl ClusterState {
         let mut taken_from_me = 0;
         let mut taken_from_primary = 0;
         for slot in claimed.iter() {
-            if self.unclaimed.get(&slot).is_some_and(|(id, _)| id == sender) {
+            if self
+                .unclaimed
+                .get(&slot)
+                .is_some_and(|(id, _)| id == sender)
+            {
                 self.unclaimed.remove(&slot);
             }
             // A slot being imported changes hands only by CLUSTER SETSLOT NODE (as Redis):
@@ -1418,7 +1422,10 @@ impl ClusterState {
                     // other node's without an election (as Redis does here).
                     let (bumped, epoch) = self.bump_epoch();
                     if bumped {
-                        info!(slot, epoch, "configEpoch set to {epoch} after importing slot {slot}");
+                        info!(
+                            slot,
+                            epoch, "configEpoch set to {epoch} after importing slot {slot}"
+                        );
                     }
                     announce = true;
                 }

@@ -647,16 +647,17 @@ fn setslot(ctx: &mut Ctx, a: &[Bytes]) {
     use crate::cluster::state::SetSlot;
     let Some(c) = cluster(ctx) else { return };
     let Some(slot) = parse_slot(&a[2]) else {
-        return ctx.err(&format!(
-            "ERR Invalid or out of range slot"
-        ));
+        return ctx.err(&format!("ERR Invalid or out of range slot"));
     };
     let what = match a[3].to_ascii_lowercase().as_slice() {
         b"migrating" if a.len() == 5 => SetSlot::Migrating,
         b"importing" if a.len() == 5 => SetSlot::Importing,
         b"node" if a.len() == 5 => SetSlot::Node,
         b"stable" if a.len() == 4 => SetSlot::Stable,
-        _ => return ctx.err("ERR Invalid CLUSTER SETSLOT action or number of arguments. Try CLUSTER HELP"),
+        _ => {
+            return ctx
+                .err("ERR Invalid CLUSTER SETSLOT action or number of arguments. Try CLUSTER HELP")
+        }
     };
     let node = a.get(4).map(|b| String::from_utf8_lossy(b).into_owned());
     let keys = ctx.ks.dbs[0].slot_len(slot);
@@ -735,6 +736,13 @@ fn reset(ctx: &mut Ctx, a: &[Bytes]) {
     let primary = c.state.lock().me().is_primary();
     if primary && !ctx.ks.dbs[0].is_empty() {
         return ctx.err("ERR CLUSTER RESET can't be called with master nodes containing keys");
+    }
+    // A replica being reset stops replicating and drops its copy of the shard (as Redis).
+    if ctx.ks.repl.is_replica() {
+        super::replication::set_upstream(ctx, None);
+        for db in ctx.ks.dbs.iter_mut() {
+            db.clear();
+        }
     }
     with_state(&c, |s, now| s.reset(hard, now));
     ctx.out.ok();

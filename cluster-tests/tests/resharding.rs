@@ -1,0 +1,766 @@
+//! Live resharding: slots move between primaries with stock `redis-cli --cluster` (add-node,
+//! rebalance, reshard, del-node, fix) while a stock cluster client keeps writing per-key
+//! increasing counters; nothing acknowledged is lost and every key of every type survives.
+
+use cluster_tests::cluster::{parse_nodes, query_string, TestCluster};
+use cluster_tests::{run_tool, wait_for, Node};
+use std::collections::HashMap;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+const MIXED_KEYS: usize = 50_000;
+const COUNTERS: usize = 1_000;
+
+fn cluster_client(urls: &[String]) -> redis::cluster::ClusterConnection {
+    redis::cluster::ClusterClientBuilder::new(urls.to_vec())
+        .connection_timeout(Duration::from_secs(5))
+        .response_timeout(Duration::from_secs(10))
+        .retries(30)
+        .build()
+        .expect("cluster client")
+        .get_connection()
+        .expect("cluster connection")
+}
+
+/// 50,000 keys of five types, written through cluster pipelines.
+fn load_mixed(urls: &[String]) {
+    let mut c = cluster_client(urls);
+    for chunk in (0..MIXED_KEYS).collect::<Vec<_>>().chunks(2000) {
+        let mut p = redis::cluster::cluster_pipe();
+        for &i in chunk {
+            match i % 5 {
+                0 => p.cmd("SET").arg(format!("s:{i}")).arg(i).ignore(),
+                1 => p
+                    .cmd("HSET")
+                    .arg(format!("h:{i}"))
+                    .arg("a")
+                    .arg(i)
+                    .arg("b")
+                    .arg("x")
+                    .ignore(),
+                2 => p
+                    .cmd("RPUSH")
+                    .arg(format!("l:{i}"))
+                    .arg(i)
+                    .arg("y")
+                    .ignore(),
+                3 => p.cmd("SADD").arg(format!("t:{i}")).arg(i).arg("z").ignore(),
+                _ => p.cmd("ZADD").arg(format!("z:{i}")).arg(i).arg("m").ignore(),
+            };
+        }
+        let _: () = p.query(&mut c).expect("load mixed keys");
+    }
+}
+
+/// Every mixed key is there with its content.
+fn verify_mixed(urls: &[String]) {
+    let mut c = cluster_client(urls);
+    for chunk in (0..MIXED_KEYS).collect::<Vec<_>>().chunks(2000) {
+        let mut p = redis::cluster::cluster_pipe();
+        for &i in chunk {
+            match i % 5 {
+                0 => p.cmd("GET").arg(format!("s:{i}")),
+                1 => p.cmd("HGET").arg(format!("h:{i}")).arg("a"),
+                2 => p.cmd("LINDEX").arg(format!("l:{i}")).arg(0),
+                3 => p.cmd("SRANDMEMBER").arg(format!("t:{i}")).arg(-1),
+                _ => p.cmd("ZSCORE").arg(format!("z:{i}")).arg("m"),
+            };
+        }
+        let got: Vec<redis::Value> = p.query(&mut c).expect("read mixed keys");
+        for (&i, v) in chunk.iter().zip(got) {
+            let s = match v {
+                redis::Value::BulkString(b) => String::from_utf8_lossy(&b).into_owned(),
+                redis::Value::Array(a) if a.len() == 1 => match &a[0] {
+                    redis::Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+                    other => panic!("key {i}: unexpected {other:?}"),
+                },
+                redis::Value::Double(d) => d.to_string(),
+                other => panic!("key {i} lost or wrong: {other:?}"),
+            };
+            let want = if i % 5 == 3 {
+                // SRANDMEMBER -1 gives either member.
+                assert!(s == i.to_string() || s == "z", "key t:{i}: {s}");
+                continue;
+            } else {
+                i.to_string()
+            };
+            assert_eq!(s, want, "key {i}");
+        }
+    }
+}
+
+/// What the writer saw: per counter, the last value the cluster acknowledged and the last it
+/// tried to write.
+struct LoadReport {
+    acked: Vec<u64>,
+    attempted: Vec<u64>,
+    errors: Vec<String>,
+    writes: u64,
+}
+
+struct Load {
+    stop: Arc<AtomicBool>,
+    handle: JoinHandle<LoadReport>,
+}
+
+/// A stock cluster client writing `SET c:{i} <n>` with n increasing per key, and reading
+/// keys back (a read never goes backwards past an acknowledged write).
+fn start_load(urls: &[String]) -> Load {
+    let stop = Arc::new(AtomicBool::new(false));
+    let urls = urls.to_vec();
+    let flag = stop.clone();
+    let handle = std::thread::spawn(move || {
+        let mut c = cluster_client(&urls);
+        let mut r = LoadReport {
+            acked: vec![0; COUNTERS],
+            attempted: vec![0; COUNTERS],
+            errors: Vec::new(),
+            writes: 0,
+        };
+        let deadline = Instant::now() + Duration::from_secs(600);
+        let mut n: u64 = 0;
+        while !flag.load(Ordering::Relaxed) && Instant::now() < deadline && r.errors.len() < 20 {
+            n += 1;
+            let i = (n as usize * 7919) % COUNTERS;
+            let v = r.attempted[i] + 1;
+            r.attempted[i] = v;
+            let res: redis::RedisResult<()> =
+                redis::cmd("SET").arg(format!("c:{i}")).arg(v).query(&mut c);
+            match res {
+                Ok(()) => {
+                    r.acked[i] = v;
+                    r.writes += 1;
+                }
+                Err(e) => r.errors.push(format!("SET c:{i}: {e}")),
+            }
+            if n % 3 == 0 {
+                let j = (n as usize * 104_729) % COUNTERS;
+                let got: redis::RedisResult<Option<u64>> =
+                    redis::cmd("GET").arg(format!("c:{j}")).query(&mut c);
+                match got {
+                    Ok(g) => {
+                        let g = g.unwrap_or(0);
+                        if g < r.acked[j] || g > r.attempted[j] {
+                            r.errors.push(format!(
+                                "GET c:{j} = {g}, acked {}, attempted {}",
+                                r.acked[j], r.attempted[j]
+                            ));
+                        }
+                    }
+                    Err(e) => r.errors.push(format!("GET c:{j}: {e}")),
+                }
+            }
+        }
+        r
+    });
+    Load { stop, handle }
+}
+
+/// Stops the writer and checks every counter: acked <= final <= attempted.
+fn finish_load(load: Load, urls: &[String]) {
+    load.stop.store(true, Ordering::Relaxed);
+    let r = load.handle.join().expect("load thread");
+    assert!(r.errors.is_empty(), "client saw errors: {:?}", r.errors);
+    assert!(r.writes > 100, "the load ran ({} writes)", r.writes);
+    let mut c = cluster_client(urls);
+    for i in 0..COUNTERS {
+        let got: Option<u64> = redis::cmd("GET")
+            .arg(format!("c:{i}"))
+            .query(&mut c)
+            .expect("final read");
+        let got = got.unwrap_or(0);
+        assert!(
+            r.acked[i] <= got && got <= r.attempted[i],
+            "c:{i}: final {got}, acked {}, attempted {}",
+            r.acked[i],
+            r.attempted[i]
+        );
+    }
+    eprintln!("load: {} acknowledged writes", r.writes);
+}
+
+/// `redis-cli --cluster check` reports no problem, and every node agrees on one owner per slot.
+fn assert_clean(seed: &Node, nodes: &[&Node]) {
+    let addr = format!("{}:{}", seed.host, seed.port);
+    let ok = wait_for(Duration::from_secs(20), || {
+        let (_, out) = run_tool("redis-cli", &["--cluster", "check", &addr], None);
+        let clean = out.contains("[OK] All nodes agree about slots configuration.")
+            && out.contains("[OK] All 16384 slots covered.")
+            && !out.contains("[WARNING]")
+            && !out.contains("[ERR]");
+        clean.then_some(())
+    });
+    if ok.is_none() {
+        let (_, out) = run_tool("redis-cli", &["--cluster", "check", &addr], None);
+        panic!("cluster check not clean:\n{out}");
+    }
+    let mut views = Vec::new();
+    for n in nodes {
+        let text = query_string(n, &["CLUSTER", "NODES"]).expect("cluster nodes");
+        let mut owners: HashMap<u16, String> = HashMap::new();
+        for (id, _, flags, slots) in parse_nodes(&text) {
+            if !flags.contains("master") {
+                continue;
+            }
+            for r in slots.iter().filter(|r| !r.starts_with('[')) {
+                let (a, b) = match r.split_once('-') {
+                    Some((a, b)) => (a.parse::<u16>().unwrap(), b.parse::<u16>().unwrap()),
+                    None => (r.parse().unwrap(), r.parse().unwrap()),
+                };
+                for s in a..=b {
+                    assert!(
+                        owners.insert(s, id.clone()).is_none(),
+                        "slot {s} owned twice"
+                    );
+                }
+            }
+        }
+        assert_eq!(owners.len(), 16384, "every slot has an owner");
+        views.push(owners);
+    }
+    assert!(views.windows(2).all(|w| w[0] == w[1]), "nodes disagree");
+}
+
+fn total_keys(nodes: &[&Node]) -> u64 {
+    nodes
+        .iter()
+        .map(|n| {
+            let mut c = n.client();
+            redis::cmd("DBSIZE").query::<u64>(&mut c).unwrap_or(0)
+        })
+        .sum()
+}
+
+fn myid(n: &Node) -> String {
+    query_string(n, &["CLUSTER", "MYID"]).expect("myid")
+}
+
+/// Waits until every node in `nodes` knows exactly `count` nodes.
+fn wait_known(nodes: &[&Node], count: usize) {
+    let ok = wait_for(Duration::from_secs(20), || {
+        nodes
+            .iter()
+            .all(|n| {
+                query_string(n, &["CLUSTER", "INFO"])
+                    .unwrap_or_default()
+                    .contains(&format!("cluster_known_nodes:{count}\r"))
+            })
+            .then_some(())
+    });
+    assert!(ok.is_some(), "nodes did not converge on {count} members");
+}
+
+fn three_primaries(extra: &[&str]) -> TestCluster {
+    let c = TestCluster::start(3, extra);
+    let (ok, out) = c.create_with_redis_cli(0);
+    assert!(ok, "create: {out}");
+    assert!(c.wait_ok(Duration::from_secs(20)));
+    c
+}
+
+fn start_like(c: &TestCluster) -> Node {
+    let _ = c;
+    Node::start(&[
+        "--cluster-enabled",
+        "yes",
+        "--cluster-node-timeout",
+        &cluster_tests::cluster::NODE_TIMEOUT_MS.to_string(),
+    ])
+}
+
+#[test]
+fn redis_cli_add_rebalance_reshard_and_del_node_under_load() {
+    let c = three_primaries(&[]);
+    let urls: Vec<String> = c.nodes.iter().map(|n| n.url()).collect();
+    load_mixed(&urls);
+    let load = start_load(&urls);
+
+    let new = start_like(&c);
+    let seed = c.addrs()[0].clone();
+    let new_addr = format!("{}:{}", new.host, new.port);
+    let (ok, out) = run_tool(
+        "redis-cli",
+        &["--cluster", "add-node", &new_addr, &seed],
+        None,
+    );
+    assert!(ok, "add-node: {out}");
+    let all: Vec<&Node> = c.nodes.iter().chain(std::iter::once(&new)).collect();
+    wait_known(&all, 4);
+
+    let started = Instant::now();
+    let (ok, out) = run_tool(
+        "redis-cli",
+        &[
+            "--cluster",
+            "rebalance",
+            &seed,
+            "--cluster-use-empty-masters",
+        ],
+        None,
+    );
+    assert!(ok, "rebalance: {out}");
+    eprintln!("rebalance onto the new primary: {:?}", started.elapsed());
+    let new_id = myid(&new);
+    let slots_of_new = || {
+        let text = query_string(&c.nodes[0], &["CLUSTER", "NODES"]).unwrap();
+        parse_nodes(&text)
+            .into_iter()
+            .find(|(id, ..)| *id == new_id)
+            .map(|(_, _, _, s)| s)
+            .unwrap_or_default()
+    };
+    assert!(!slots_of_new().is_empty(), "the new primary got slots");
+    assert_clean(&c.nodes[0], &all);
+
+    // Remove it again: reshard everything away, then del-node.
+    let to = myid(&c.nodes[0]);
+    let (ok, out) = run_tool(
+        "redis-cli",
+        &[
+            "--cluster",
+            "reshard",
+            &seed,
+            "--cluster-from",
+            &new_id,
+            "--cluster-to",
+            &to,
+            "--cluster-slots",
+            "16384",
+            "--cluster-yes",
+        ],
+        None,
+    );
+    assert!(ok, "reshard: {out}");
+    let (ok, out) = run_tool(
+        "redis-cli",
+        &["--cluster", "del-node", &seed, &new_id],
+        None,
+    );
+    assert!(ok, "del-node: {out}");
+    let rest: Vec<&Node> = c.nodes.iter().collect();
+    wait_known(&rest, 3);
+    assert_clean(&c.nodes[0], &rest);
+
+    finish_load(load, &urls);
+    verify_mixed(&urls);
+    assert_eq!(total_keys(&rest), (MIXED_KEYS + COUNTERS) as u64);
+}
+
+/// A reshard whose redis-cli is killed halfway leaves an open slot; `--cluster fix` closes
+/// it with every key kept.
+#[test]
+fn fix_repairs_a_reshard_killed_halfway() {
+    let c = three_primaries(&[]);
+    let urls: Vec<String> = c.nodes.iter().map(|n| n.url()).collect();
+    // Many keys in one slot so the move of that slot takes a while.
+    let mut cc = cluster_client(&urls);
+    for chunk in (0..30_000).collect::<Vec<_>>().chunks(5000) {
+        let mut p = redis::cluster::cluster_pipe();
+        for i in chunk {
+            p.cmd("SET").arg(format!("{{big}}:{i}")).arg(i).ignore();
+        }
+        let _: () = p.query(&mut cc).unwrap();
+    }
+    let slot: u16 = redis::cmd("CLUSTER")
+        .arg("KEYSLOT")
+        .arg("{big}")
+        .query(&mut c.nodes[0].client())
+        .unwrap();
+    let owner = c
+        .nodes
+        .iter()
+        .position(|n| {
+            let mut k = n.client();
+            redis::cmd("CLUSTER")
+                .arg("COUNTKEYSINSLOT")
+                .arg(slot)
+                .query::<u64>(&mut k)
+                .unwrap_or(0)
+                > 0
+        })
+        .expect("owner of {big}");
+    let target = (owner + 1) % 3;
+    let (from, to) = (myid(&c.nodes[owner]), myid(&c.nodes[target]));
+    let seed = c.addrs()[0].clone();
+    let load = start_load(&urls);
+    // Move the whole source (so {big}'s slot is among them), pipeline 10 keys per MIGRATE.
+    let mut cli = Command::new("timeout")
+        .args([
+            "60",
+            "redis-cli",
+            "--cluster",
+            "reshard",
+            &seed,
+            "--cluster-from",
+            &from,
+            "--cluster-to",
+            &to,
+            "--cluster-slots",
+            "5461",
+            "--cluster-yes",
+            "--cluster-pipeline",
+            "10",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-cli");
+    // Kill it while {big}'s slot is open.
+    let open = wait_for(Duration::from_secs(40), || {
+        let text = query_string(&c.nodes[owner], &["CLUSTER", "NODES"]).unwrap_or_default();
+        text.contains(&format!("[{slot}->-")).then_some(())
+    });
+    let _ = cli.kill();
+    let _ = cli.wait();
+    assert!(open.is_some(), "slot {slot} was never seen migrating");
+    let text = query_string(&c.nodes[owner], &["CLUSTER", "NODES"]).unwrap();
+    assert!(text.contains(&format!("[{slot}->-")), "left open: {text}");
+
+    let (ok, out) = run_tool("redis-cli", &["--cluster", "fix", &seed], Some(b"yes\n"));
+    assert!(ok, "fix: {out}");
+    let all: Vec<&Node> = c.nodes.iter().collect();
+    assert_clean(&c.nodes[0], &all);
+    finish_load(load, &urls);
+    assert_eq!(total_keys(&all), 30_000 + COUNTERS as u64);
+    let mut cc = cluster_client(&urls);
+    for i in (0..30_000).step_by(997) {
+        let v: u64 = redis::cmd("GET")
+            .arg(format!("{{big}}:{i}"))
+            .query(&mut cc)
+            .unwrap();
+        assert_eq!(v, i);
+    }
+}
+
+/// A MIGRATE to a target that stopped answering fails with IOERR after its timeout, keeps
+/// the keys at the source, and the slot is repaired by `--cluster fix` once the target is
+/// back.
+#[test]
+fn migrate_to_a_stopped_target_fails_with_ioerr_and_fix_repairs() {
+    let c = three_primaries(&[]);
+    let urls: Vec<String> = c.nodes.iter().map(|n| n.url()).collect();
+    let mut cc = cluster_client(&urls);
+    for i in 0..200 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("{{m}}:{i}"))
+            .arg(i)
+            .query(&mut cc)
+            .unwrap();
+    }
+    let slot: u16 = redis::cmd("CLUSTER")
+        .arg("KEYSLOT")
+        .arg("{m}")
+        .query(&mut c.nodes[0].client())
+        .unwrap();
+    let owner = c
+        .nodes
+        .iter()
+        .position(|n| {
+            let mut k = n.client();
+            redis::cmd("CLUSTER")
+                .arg("COUNTKEYSINSLOT")
+                .arg(slot)
+                .query::<u64>(&mut k)
+                .unwrap_or(0)
+                > 0
+        })
+        .unwrap();
+    let target = (owner + 1) % 3;
+    let (src, dst) = (&c.nodes[owner], &c.nodes[target]);
+    let (src_id, dst_id) = (myid(src), myid(dst));
+    let s = slot.to_string();
+    assert_eq!(
+        query_string(dst, &["CLUSTER", "SETSLOT", &s, "IMPORTING", &src_id]).as_deref(),
+        Ok("OK")
+    );
+    assert_eq!(
+        query_string(src, &["CLUSTER", "SETSLOT", &s, "MIGRATING", &dst_id]).as_deref(),
+        Ok("OK")
+    );
+    // Half the keys move normally.
+    let keys: Vec<String> = (0..100).map(|i| format!("{{m}}:{i}")).collect();
+    let mut m = redis::cmd("MIGRATE");
+    m.arg(&dst.host)
+        .arg(dst.port)
+        .arg("")
+        .arg(0)
+        .arg(5000)
+        .arg("KEYS");
+    for k in &keys {
+        m.arg(k);
+    }
+    let r: String = m.query(&mut src.client()).unwrap();
+    assert_eq!(r, "OK");
+    // Then the target stops.
+    let pid = dst.pid().expect("pid") as i32;
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    let keys: Vec<String> = (100..200).map(|i| format!("{{m}}:{i}")).collect();
+    let mut m = redis::cmd("MIGRATE");
+    m.arg(&dst.host)
+        .arg(dst.port)
+        .arg("")
+        .arg(0)
+        .arg(300)
+        .arg("KEYS");
+    for k in &keys {
+        m.arg(k);
+    }
+    let started = Instant::now();
+    let r: redis::RedisResult<String> = m.query(&mut src.client());
+    let took = started.elapsed();
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    let e = r.expect_err("MIGRATE to a stopped node fails");
+    assert!(e.to_string().contains("IOERR"), "{e}");
+    assert!(
+        took < Duration::from_secs(5),
+        "bounded by its timeout: {took:?}"
+    );
+    // The source still has the keys it could not hand over, and serves them.
+    let v: u64 = redis::cmd("GET")
+        .arg("{m}:150")
+        .query(&mut src.client())
+        .unwrap();
+    assert_eq!(v, 150);
+    assert!(c.wait_ok(Duration::from_secs(20)));
+
+    let seed = c.addrs()[0].clone();
+    let (ok, out) = run_tool("redis-cli", &["--cluster", "fix", &seed], Some(b"yes\n"));
+    assert!(ok, "fix: {out}");
+    let all: Vec<&Node> = c.nodes.iter().collect();
+    assert_clean(&c.nodes[0], &all);
+    let mut cc = cluster_client(&urls);
+    for i in 0..200 {
+        let v: u64 = redis::cmd("GET")
+            .arg(format!("{{m}}:{i}"))
+            .query(&mut cc)
+            .unwrap();
+        assert_eq!(v, i);
+    }
+    assert_eq!(total_keys(&all), 200);
+}
+
+/// Sends one inline command and reads its reply: a status or error line as is, a bulk
+/// string as its content (read byte by byte so nothing is buffered past the reply).
+fn line(s: &mut std::net::TcpStream, cmd: &str) -> String {
+    use std::io::{Read, Write};
+    s.write_all(format!("{cmd}\r\n").as_bytes()).unwrap();
+    let mut read_line = |s: &mut std::net::TcpStream| {
+        let mut l = Vec::new();
+        let mut b = [0u8; 1];
+        while !l.ends_with(b"\r\n") {
+            assert_eq!(s.read(&mut b).unwrap(), 1, "connection closed");
+            l.push(b[0]);
+        }
+        String::from_utf8_lossy(&l[..l.len() - 2]).into_owned()
+    };
+    let first = read_line(s);
+    match first.strip_prefix('$') {
+        Some(n) if n != "-1" => read_line(s),
+        _ => first,
+    }
+}
+
+#[test]
+fn ask_tryagain_asking_and_migrate_errors() {
+    let c = three_primaries(&[]);
+    let mut n0 = c.nodes[0].client();
+    let slot: u16 = redis::cmd("CLUSTER")
+        .arg("KEYSLOT")
+        .arg("{a}")
+        .query(&mut n0)
+        .unwrap();
+    let ids: Vec<String> = c.nodes.iter().map(myid).collect();
+    let owner = c
+        .nodes
+        .iter()
+        .position(|n| {
+            let text = query_string(n, &["CLUSTER", "NODES"]).unwrap();
+            parse_nodes(&text).iter().any(|(_, _, f, slots)| {
+                f.contains("myself")
+                    && slots.iter().any(|r| {
+                        let (a, b) = r.split_once('-').unwrap_or((r, r));
+                        a.parse::<u16>().unwrap() <= slot && slot <= b.parse::<u16>().unwrap()
+                    })
+            })
+        })
+        .unwrap();
+    let t = (owner + 1) % 3;
+    let (o_node, t_node) = (&c.nodes[owner], &c.nodes[t]);
+    let o_addr = format!("{}:{}", o_node.host, o_node.port);
+    let t_addr = format!("{}:{}", t_node.host, t_node.port);
+    let mut o = o_node.raw();
+    let mut tt = t_node.raw();
+    assert_eq!(line(&mut o, "SET {a}x 1"), "+OK");
+    assert_eq!(line(&mut o, "SET {a}z 1"), "+OK");
+    assert!(line(
+        &mut tt,
+        &format!("CLUSTER SETSLOT {slot} MIGRATING {}", ids[owner])
+    )
+    .contains("not the owner"));
+    assert_eq!(
+        line(
+            &mut tt,
+            &format!("cluster setslot {slot} importing {}", ids[owner])
+        ),
+        "+OK"
+    );
+    assert_eq!(
+        line(
+            &mut o,
+            &format!("CLUSTER SETSLOT {slot} MIGRATING {}", ids[t])
+        ),
+        "+OK"
+    );
+    let nodes = query_string(o_node, &["CLUSTER", "NODES"]).unwrap();
+    assert!(nodes.contains(&format!("[{slot}->-{}]", ids[t])), "{nodes}");
+    let nodes = query_string(t_node, &["CLUSTER", "NODES"]).unwrap();
+    assert!(
+        nodes.contains(&format!("[{slot}-<-{}]", ids[owner])),
+        "{nodes}"
+    );
+
+    // Source: present keys are served here, missing ones are asked for at the target.
+    assert_eq!(line(&mut o, "GET {a}x"), "1");
+    assert_eq!(line(&mut o, "GET {a}y"), format!("-ASK {slot} {t_addr}"));
+    assert_eq!(
+        line(&mut o, "MGET {a}x {a}y"),
+        "-TRYAGAIN Multiple keys request during rehashing of slot"
+    );
+    // Target: only after ASKING, and only for the next command.
+    assert_eq!(line(&mut tt, "GET {a}y"), format!("-MOVED {slot} {o_addr}"));
+    assert_eq!(line(&mut tt, "ASKING"), "+OK");
+    assert_eq!(line(&mut tt, "SET {a}y 2"), "+OK");
+    assert_eq!(line(&mut tt, "GET {a}y"), format!("-MOVED {slot} {o_addr}"));
+    assert_eq!(line(&mut tt, "ASKING"), "+OK");
+    assert_eq!(
+        line(&mut tt, "MGET {a}y {a}x"),
+        "-TRYAGAIN Multiple keys request during rehashing of slot"
+    );
+
+    // MIGRATE: moves, NOKEY, BUSYKEY (and REPLACE), IOERR.
+    let m = |keys: &str, extra: &str| {
+        format!(
+            "MIGRATE {} {} \"\" 0 2000 {extra} KEYS {keys}",
+            t_node.host, t_node.port
+        )
+    };
+    assert_eq!(line(&mut o, &m("{a}x", "")), "+OK");
+    assert_eq!(line(&mut o, "GET {a}x"), format!("-ASK {slot} {t_addr}"));
+    assert_eq!(line(&mut o, &m("{a}nothing", "")), "+NOKEY");
+    assert_eq!(line(&mut tt, "ASKING"), "+OK");
+    assert_eq!(line(&mut tt, "SET {a}z 2"), "+OK");
+    let busy = line(&mut o, &m("{a}z", ""));
+    assert!(
+        busy.starts_with("-ERR Target instance replied with error: BUSYKEY"),
+        "{busy}"
+    );
+    assert_eq!(line(&mut o, "GET {a}z"), "1", "kept at the source");
+    assert!(
+        line(&mut o, &format!("CLUSTER SETSLOT {slot} NODE {}", ids[t]))
+            .contains("still hold keys")
+    );
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let ioerr = line(
+        &mut o,
+        &format!("MIGRATE 127.0.0.1 {dead_port} {{a}}z 0 500"),
+    );
+    assert!(ioerr.starts_with("-IOERR"), "{ioerr}");
+    assert_eq!(line(&mut o, "GET {a}z"), "1", "kept at the source");
+    assert_eq!(line(&mut o, &m("{a}z", "REPLACE")), "+OK");
+    // A new key in a migrating slot is created at the target.
+    assert_eq!(line(&mut o, "SET {a}w 1"), format!("-ASK {slot} {t_addr}"));
+
+    // Finish the move as redis-cli does: target first, then source, then the others.
+    assert_eq!(
+        line(&mut tt, &format!("CLUSTER SETSLOT {slot} NODE {}", ids[t])),
+        "+OK"
+    );
+    assert_eq!(
+        line(&mut o, &format!("CLUSTER SETSLOT {slot} NODE {}", ids[t])),
+        "+OK"
+    );
+    let other = &c.nodes[(owner + 2) % 3];
+    assert_eq!(
+        query_string(
+            other,
+            &["CLUSTER", "SETSLOT", &slot.to_string(), "NODE", &ids[t]]
+        )
+        .as_deref(),
+        Ok("OK")
+    );
+    assert_eq!(line(&mut o, "GET {a}x"), format!("-MOVED {slot} {t_addr}"));
+    assert_eq!(line(&mut tt, "GET {a}z"), "1");
+    let all: Vec<&Node> = c.nodes.iter().collect();
+    assert_clean(&c.nodes[0], &all);
+    assert_eq!(total_keys(&all), 3);
+}
+
+/// Standalone MIGRATE: another database, COPY, AUTH, and the target's password check.
+#[test]
+fn standalone_migrate_with_db_copy_and_auth() {
+    let src = Node::start(&[]);
+    let dst = Node::start(&["--requirepass", "pw"]);
+    let mut s = src.client();
+    let _: () = redis::cmd("SET").arg("k").arg("v").query(&mut s).unwrap();
+    let _: () = redis::cmd("SET").arg("k2").arg("v2").query(&mut s).unwrap();
+    let no_auth: redis::RedisResult<String> = redis::cmd("MIGRATE")
+        .arg(&dst.host)
+        .arg(dst.port)
+        .arg("k")
+        .arg(3)
+        .arg(1000)
+        .query(&mut s);
+    let e = no_auth.expect_err("target wants a password").to_string();
+    assert!(e.contains("NOAUTH"), "{e}");
+    let r: String = redis::cmd("MIGRATE")
+        .arg(&dst.host)
+        .arg(dst.port)
+        .arg("k")
+        .arg(3)
+        .arg(1000)
+        .arg("COPY")
+        .arg("AUTH")
+        .arg("pw")
+        .query(&mut s)
+        .unwrap();
+    assert_eq!(r, "OK");
+    let kept: Option<String> = redis::cmd("GET").arg("k").query(&mut s).unwrap();
+    assert_eq!(kept.as_deref(), Some("v"), "COPY keeps the source key");
+    let r: String = redis::cmd("MIGRATE")
+        .arg(&dst.host)
+        .arg(dst.port)
+        .arg("")
+        .arg(3)
+        .arg(1000)
+        .arg("AUTH2")
+        .arg("default")
+        .arg("pw")
+        .arg("KEYS")
+        .arg("k2")
+        .query(&mut s)
+        .unwrap();
+    assert_eq!(r, "OK");
+    let gone: Option<String> = redis::cmd("GET").arg("k2").query(&mut s).unwrap();
+    assert_eq!(gone, None, "moved keys leave the source");
+    let mut d = redis::Client::open(format!("redis://:pw@{}:{}/3", dst.host, dst.port))
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let got: Vec<Option<String>> = redis::cmd("MGET").arg("k").arg("k2").query(&mut d).unwrap();
+    assert_eq!(got, vec![Some("v".into()), Some("v2".into())]);
+    let bad: redis::RedisResult<String> = redis::cmd("MIGRATE")
+        .arg(&dst.host)
+        .arg(dst.port)
+        .arg("k")
+        .arg(0)
+        .arg(1000)
+        .arg("KEYS")
+        .arg("k")
+        .query(&mut s);
+    assert!(bad.unwrap_err().to_string().contains("empty string"));
+}
