@@ -57,7 +57,7 @@ pub fn decide(owner: &str, open: &OpenSlot) -> Repair {
 }
 
 pub fn fix(seed: &Target, opts: &MoveOpts, wait: Duration) -> Result<()> {
-    let topo = wait_consistent(seed, wait)?;
+    let topo = wait_consistent(seed, wait, false)?;
     let open = open_slots(&topo.self_lines()?);
     if open.is_empty() {
         println!("no open slots; nothing to fix");

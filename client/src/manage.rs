@@ -40,10 +40,10 @@ fn wait_until(wait: Duration, what: &str, mut ready: impl FnMut() -> Result<bool
 
 /// Spreads the slots evenly over every primary, empty ones included.
 pub fn rebalance(seed: &Target, s: &Settings) -> Result<()> {
-    let topo = wait_consistent(seed, s.wait)?;
+    let topo = wait_consistent(seed, s.wait, true)?;
     topo.check_ready(None)?;
     move_slots(&topo, &[], s)?;
-    wait_consistent(seed, s.wait).context("after moving the slots")?;
+    wait_consistent(seed, s.wait, false).context("after moving the slots")?;
     Ok(())
 }
 
@@ -220,12 +220,12 @@ pub fn remove_node(seed: &Target, id: &str, s: &Settings) -> Result<()> {
             .ok_or_else(|| anyhow!("{} is the only node of its cluster", gone.addr()))?;
         seed = topo.target(other);
     }
-    topo = wait_consistent(&seed, s.wait)?;
+    topo = wait_consistent(&seed, s.wait, true)?;
     topo.check_ready(Some(&gone.id))?;
     println!("removing {} ({})", gone.addr(), gone.id);
     if gone.is_primary() && !gone.slots.is_empty() {
         move_slots(&topo, &[gone.id.as_str()], s)?;
-        topo = wait_consistent(&seed, s.wait).context("after moving the slots")?;
+        topo = wait_consistent(&seed, s.wait, false).context("after moving the slots")?;
     }
     // A primary that lost its last slot may have turned itself into a replica by now.
     let replicas: Vec<NodeLine> = topo

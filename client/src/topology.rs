@@ -197,34 +197,51 @@ impl Topology {
     }
 }
 
-/// Waits (at most `wait`) until every usable node reports the same layout as the seed, and
-/// returns the seed's view.
-pub fn wait_consistent(seed: &Target, wait: Duration) -> Result<Topology> {
+/// Whether a node says `cluster_state:ok`.
+fn state_ok(t: &Target) -> Result<bool> {
+    let info: String = query(t, &["CLUSTER", "INFO"])?;
+    Ok(info.lines().any(|l| l.trim() == "cluster_state:ok"))
+}
+
+/// Waits (at most `wait`) until every usable node reports the same layout as the seed and,
+/// with `need_ok`, `cluster_state:ok` (a primary that just joined answers CLUSTERDOWN,
+/// also to MIGRATE, for up to a node timeout), and returns the seed's view.
+pub fn wait_consistent(seed: &Target, wait: Duration, need_ok: bool) -> Result<Topology> {
     let deadline = Instant::now() + wait;
     loop {
         let topo = Topology::load(seed)?;
         let want = layout(&topo.nodes);
         let mut differ = Vec::new();
-        for n in topo
-            .nodes
-            .iter()
-            .filter(|n| !n.is_unusable() && !n.is_myself())
-        {
-            match fetch_nodes(&topo.target(n)) {
-                Ok(view) if layout(&view) == want => {}
-                Ok(_) => differ.push(n.addr()),
-                Err(e) => differ.push(format!("{} ({e:#})", n.addr())),
+        let mut down = Vec::new();
+        for n in topo.nodes.iter().filter(|n| !n.is_unusable()) {
+            let t = topo.target(n);
+            if !n.is_myself() {
+                match fetch_nodes(&t) {
+                    Ok(view) if layout(&view) == want => {}
+                    Ok(_) => differ.push(n.addr()),
+                    Err(e) => differ.push(format!("{} ({e:#})", n.addr())),
+                }
+            }
+            if need_ok && !state_ok(&t).unwrap_or(false) {
+                down.push(n.addr());
             }
         }
-        if differ.is_empty() {
+        if differ.is_empty() && down.is_empty() {
             return Ok(topo);
         }
         if Instant::now() >= deadline {
+            if !differ.is_empty() {
+                bail!(
+                    "these nodes still disagree with {} about the cluster layout after {}s: {}",
+                    seed.addr(),
+                    wait.as_secs(),
+                    differ.join(", ")
+                );
+            }
             bail!(
-                "these nodes still disagree with {} about the cluster layout after {}s: {}",
-                seed.addr(),
+                "these nodes do not report cluster_state:ok after {}s: {}",
                 wait.as_secs(),
-                differ.join(", ")
+                down.join(", ")
             );
         }
         std::thread::sleep(Duration::from_millis(200));
