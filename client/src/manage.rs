@@ -105,6 +105,7 @@ pub fn add_node(
     rebalance_after: bool,
     s: &Settings,
 ) -> Result<()> {
+    query::<String>(new, &["PING"])?;
     let info: String = query(new, &["CLUSTER", "INFO"])
         .context("is the new node running with cluster mode enabled?")?;
     if !info.lines().any(|l| l.trim() == "cluster_known_nodes:1") {
