@@ -146,22 +146,34 @@ pub fn add_node(
     let ip = resolve_ip(existing)?;
     query::<String>(new, &["CLUSTER", "MEET", &ip, &existing.port.to_string()])?;
     println!("sent CLUSTER MEET {ip} {} to {}", existing.port, new.addr());
-    wait_until(
+    let mut missing = Vec::new();
+    let joined = wait_until(
         s.wait,
         "waiting for every node to know the new node",
         || {
-            let seen_by_all = members.iter().all(|(_, t)| {
-                fetch_nodes(t)
-                    .is_ok_and(|v| v.iter().any(|n| n.id == new_id && !n.has_flag("handshake")))
-            });
-            let knows_all = fetch_nodes(new).is_ok_and(|v| {
-                members
-                    .iter()
-                    .all(|(id, _)| v.iter().any(|n| &n.id == id && !n.has_flag("handshake")))
-            });
-            Ok(seen_by_all && knows_all)
+            let knows =
+                |v: &[NodeLine], id: &str| v.iter().any(|n| n.id == id && !n.has_flag("handshake"));
+            missing.clear();
+            for (_, t) in &members {
+                if !fetch_nodes(t).is_ok_and(|v| knows(&v, &new_id)) {
+                    missing.push(format!("{} does not list the new node", t.addr()));
+                }
+            }
+            let view = fetch_nodes(new).unwrap_or_default();
+            for (id, t) in &members {
+                if !knows(&view, id) {
+                    missing.push(format!("the new node does not list {}", t.addr()));
+                }
+            }
+            Ok(missing.is_empty())
         },
-    )?;
+    );
+    if let Err(e) = joined {
+        bail!(
+            "{e:#}: {} (a node removed less than 60s ago keeps its id and is ignored until then)",
+            missing.join(", ")
+        );
+    }
     println!("{} ({new_id}) joined the cluster", new.addr());
     if let Some(pid) = primary_id {
         // The new node may learn the primary's id a moment after the others learn its own.
@@ -285,6 +297,9 @@ pub fn remove_node(seed: &Target, id: &str, s: &Settings) -> Result<()> {
                 .all(|t| fetch_nodes(t).is_ok_and(|v| v.iter().all(|n| n.id != gone.id))))
         },
     )?;
-    println!("{} removed from the cluster", gone.addr());
+    println!(
+        "{} removed from the cluster (it keeps its id: the others ignore it for 60s after FORGET)",
+        gone.addr()
+    );
     Ok(())
 }
