@@ -297,6 +297,7 @@ pub fn remove_node(seed: &Target, id: &str, s: &Settings) -> Result<()> {
                 .all(|t| fetch_nodes(t).is_ok_and(|v| v.iter().all(|n| n.id != gone.id))))
         },
     )?;
+    wait_consistent(&seed, s.wait, false).context("after removing the node")?;
     println!(
         "{} removed from the cluster (it keeps its id: the others ignore it for 60s after FORGET)",
         gone.addr()
