@@ -1,4 +1,6 @@
-//! `cluster start / stop / status`: a whole local cluster with one command each.
+//! `cluster start / stop / status`: a whole local cluster with one command each; and
+//! `add-node / rebalance / remove-node / fix` for changing a running cluster (in `manage`
+//! and `fix`).
 //!
 //! `start` launches N nodes on consecutive ports (each with its own directory under one base
 //! directory), splits the 16384 slots evenly over the primaries, introduces everyone with
@@ -7,7 +9,9 @@
 //! `status` find the cluster again.
 
 use crate::conn::Target;
-use crate::server;
+use crate::slotmove::MoveOpts;
+use crate::topology::parse_hostport;
+use crate::{fix, manage, server};
 use anyhow::{bail, Context, Result};
 use clap::Subcommand;
 use std::path::{Path, PathBuf};
@@ -51,6 +55,86 @@ pub enum ClusterCmd {
         #[arg(long, default_value_t = 7000)]
         port: u16,
     },
+    /// Adds an empty node to a running cluster: as a replica, or as a primary that then
+    /// gets its share of the slots.
+    AddNode {
+        /// The new, empty node (host:port).
+        new: String,
+        /// Any node of the cluster (host:port).
+        #[arg(long = "to", value_name = "EXISTING")]
+        existing: String,
+        /// Make the new node a replica of this primary (id, or a unique start of it).
+        #[arg(long, value_name = "ID")]
+        replica_of: Option<String>,
+        /// Join as an empty primary without moving slots to it.
+        #[arg(long)]
+        no_rebalance: bool,
+        #[command(flatten)]
+        moves: MoveArgs,
+    },
+    /// Spreads the 16384 slots evenly over all primaries (empty ones included).
+    Rebalance {
+        /// Any node of the cluster (host:port; default: -h/-p).
+        seed: Option<String>,
+        #[command(flatten)]
+        moves: MoveArgs,
+    },
+    /// Moves a node's slots to the other primaries, re-points its replicas, makes every
+    /// node forget it and resets it.
+    RemoveNode {
+        /// The node's id (or a unique start of it).
+        id: String,
+        /// Any node of the cluster (host:port; default: -h/-p).
+        #[arg(long)]
+        seed: Option<String>,
+        #[command(flatten)]
+        moves: MoveArgs,
+    },
+    /// Closes slots left open (migrating/importing) by an interrupted move.
+    Fix {
+        /// Any node of the cluster (host:port; default: -h/-p).
+        seed: Option<String>,
+        #[command(flatten)]
+        moves: MoveArgs,
+    },
+}
+
+/// How slots are moved (add-node, rebalance, remove-node, fix).
+#[derive(clap::Args, Debug, Clone, Copy)]
+pub struct MoveArgs {
+    /// Keys per MIGRATE.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pipeline: u64,
+    /// MIGRATE timeout in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 60000)]
+    timeout: u64,
+    /// Slot moves running at once (each between a different pair of nodes).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=64))]
+    workers: u64,
+    /// Seconds to wait for the cluster to agree on its layout (each time it waits).
+    #[arg(long, default_value_t = 60)]
+    wait: u64,
+}
+
+impl MoveArgs {
+    fn settings(&self) -> manage::Settings {
+        manage::Settings {
+            moves: MoveOpts {
+                pipeline: self.pipeline as usize,
+                timeout_ms: self.timeout,
+            },
+            workers: self.workers as usize,
+            wait: Duration::from_secs(self.wait),
+        }
+    }
+}
+
+/// `host:port` if given, else the global -h/-p target.
+fn seed_or(t: &Target, seed: Option<String>) -> Result<Target> {
+    match seed {
+        Some(s) => parse_hostport(&s, &t.pass),
+        None => Ok(t.clone()),
+    }
 }
 
 const PORTS_FILE: &str = "cluster.ports";
@@ -99,6 +183,29 @@ pub fn run(t: &Target, cmd: ClusterCmd) -> Result<()> {
         ),
         ClusterCmd::Stop { port, dir } => stop(t, &base_dir(port, dir), port),
         ClusterCmd::Status { port } => status(&target(&t.host, port, &t.pass)),
+        ClusterCmd::AddNode {
+            new,
+            existing,
+            replica_of,
+            no_rebalance,
+            moves,
+        } => manage::add_node(
+            &parse_hostport(&new, &t.pass)?,
+            &parse_hostport(&existing, &t.pass)?,
+            replica_of.as_deref(),
+            !no_rebalance,
+            &moves.settings(),
+        ),
+        ClusterCmd::Rebalance { seed, moves } => {
+            manage::rebalance(&seed_or(t, seed)?, &moves.settings())
+        }
+        ClusterCmd::RemoveNode { id, seed, moves } => {
+            manage::remove_node(&seed_or(t, seed)?, &id, &moves.settings())
+        }
+        ClusterCmd::Fix { seed, moves } => {
+            let s = moves.settings();
+            fix::fix(&seed_or(t, seed)?, &s.moves, s.wait)
+        }
     }
 }
 

@@ -35,12 +35,17 @@ impl Target {
 
     /// A connection with connect/read/write timeouts.
     pub fn connect(&self) -> Result<redis::Connection> {
+        self.connect_with_timeout(Duration::from_secs(10))
+    }
+
+    /// A connection whose replies may take up to `io` (MIGRATE waits for its own timeout).
+    pub fn connect_with_timeout(&self, io: Duration) -> Result<redis::Connection> {
         let client = redis::Client::open(self.info())?;
         let con = client
             .get_connection_with_timeout(Duration::from_secs(3))
             .with_context(|| format!("cannot connect to {}", self.addr()))?;
-        con.set_read_timeout(Some(Duration::from_secs(10)))?;
-        con.set_write_timeout(Some(Duration::from_secs(10)))?;
+        con.set_read_timeout(Some(io))?;
+        con.set_write_timeout(Some(io))?;
         Ok(con)
     }
 

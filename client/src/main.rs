@@ -7,8 +7,15 @@
 
 mod cluster;
 mod conn;
+mod fix;
+mod manage;
 mod node;
+mod nodes;
+mod plan;
+mod reshard;
 mod server;
+mod slotmove;
+mod topology;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
