@@ -19,6 +19,24 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Where the server binary is.
+/// The CLI binary: `SLOTCACHE_CLI_BIN`, else the newer of target/release and target/debug
+/// (as [`server_bin`] finds the server).
+pub fn cli_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("SLOTCACHE_CLI_BIN") {
+        return PathBuf::from(p);
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    ["release", "debug"]
+        .iter()
+        .map(|profile| root.join("target").join(profile).join("slotcache-cli"))
+        .filter_map(|p| Some((std::fs::metadata(&p).ok()?.modified().ok()?, p)))
+        .max()
+        .map(|(_, p)| p)
+        .unwrap_or_else(|| {
+            panic!("slotcache-cli not built: run `cargo build -p slotcache-cli` or set SLOTCACHE_CLI_BIN")
+        })
+}
+
 pub fn server_bin() -> PathBuf {
     if let Ok(p) = std::env::var("SLOTCACHE_SERVER_BIN") {
         return PathBuf::from(p);

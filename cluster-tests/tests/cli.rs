@@ -1,27 +1,10 @@
 //! slotcache-cli end to end: the built binary starts a node in the background, talks to it
 //! and stops it, as a newcomer would use it.
 
+use cluster_tests::cli_bin;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
-
-/// The CLI binary: `SLOTCACHE_CLI_BIN`, else the newer of target/release and target/debug
-/// (as the harness finds the server).
-fn cli_bin() -> PathBuf {
-    if let Ok(p) = std::env::var("SLOTCACHE_CLI_BIN") {
-        return PathBuf::from(p);
-    }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    ["release", "debug"]
-        .iter()
-        .map(|profile| root.join("target").join(profile).join("slotcache-cli"))
-        .filter_map(|p| Some((std::fs::metadata(&p).ok()?.modified().ok()?, p)))
-        .max()
-        .map(|(_, p)| p)
-        .unwrap_or_else(|| {
-            panic!("slotcache-cli not built: run `cargo build -p slotcache-cli` or set SLOTCACHE_CLI_BIN")
-        })
-}
 
 /// A free port below 22767 (so port + 10000 is a valid bus port) whose bus port is free too.
 fn free_port() -> u16 {

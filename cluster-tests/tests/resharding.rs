@@ -547,7 +547,7 @@ fn migrate_to_a_stopped_target_fails_with_ioerr_and_fix_repairs() {
 fn line(s: &mut std::net::TcpStream, cmd: &str) -> String {
     use std::io::{Read, Write};
     s.write_all(format!("{cmd}\r\n").as_bytes()).unwrap();
-    let mut read_line = |s: &mut std::net::TcpStream| {
+    let read_line = |s: &mut std::net::TcpStream| {
         let mut l = Vec::new();
         let mut b = [0u8; 1];
         while !l.ends_with(b"\r\n") {
@@ -763,4 +763,116 @@ fn standalone_migrate_with_db_copy_and_auth() {
         .arg("k")
         .query(&mut s);
     assert!(bad.unwrap_err().to_string().contains("empty string"));
+}
+
+/// Runs slotcache-cli (bounded by `timeout`), returning (success, stdout + stderr).
+fn slotcache_cli(args: &[&str]) -> (bool, String) {
+    let out = Command::new("timeout")
+        .arg("300")
+        .arg(cluster_tests::cli_bin())
+        .args(args)
+        .output()
+        .expect("run slotcache-cli");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn slotcache_cli_add_node_remove_node_and_fix_under_load() {
+    let c = three_primaries(&[]);
+    let urls: Vec<String> = c.nodes.iter().map(|n| n.url()).collect();
+    load_mixed(&urls);
+    let load = start_load(&urls);
+    let seed = c.addrs()[0].clone();
+
+    let new = start_like(&c);
+    let new_addr = format!("{}:{}", new.host, new.port);
+    let (ok, out) = slotcache_cli(&["cluster", "add-node", &new_addr, "--to", &seed]);
+    assert!(ok, "add-node: {out}");
+    eprintln!("add-node: {}", out.lines().last().unwrap_or(""));
+    let all: Vec<&Node> = c.nodes.iter().chain(std::iter::once(&new)).collect();
+    assert_clean(&c.nodes[0], &all);
+    let new_id = myid(&new);
+    let owned = query_string(&new, &["CLUSTER", "NODES"]).unwrap();
+    let mine = parse_nodes(&owned)
+        .into_iter()
+        .find(|(id, ..)| *id == new_id)
+        .map(|(_, _, _, s)| s)
+        .unwrap_or_default();
+    assert!(!mine.is_empty(), "the new primary got slots: {owned}");
+
+    let (ok, out) = slotcache_cli(&["cluster", "remove-node", &new_id, "--seed", &seed]);
+    assert!(ok, "remove-node: {out}");
+    let rest: Vec<&Node> = c.nodes.iter().collect();
+    wait_known(&rest, 3);
+    assert_clean(&c.nodes[0], &rest);
+
+    // An interrupted move, made by hand: half of a slot's keys moved, both sides open.
+    let mut cc = cluster_client(&urls);
+    for i in 0..100 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("{{f}}:{i}"))
+            .arg(i)
+            .query(&mut cc)
+            .unwrap();
+    }
+    let slot: u16 = redis::cmd("CLUSTER")
+        .arg("KEYSLOT")
+        .arg("{f}")
+        .query(&mut c.nodes[0].client())
+        .unwrap();
+    let owner = c
+        .nodes
+        .iter()
+        .position(|n| {
+            redis::cmd("CLUSTER")
+                .arg("COUNTKEYSINSLOT")
+                .arg(slot)
+                .query::<u64>(&mut n.client())
+                .unwrap_or(0)
+                > 0
+        })
+        .unwrap();
+    let (src, dst) = (&c.nodes[owner], &c.nodes[(owner + 1) % 3]);
+    let s = slot.to_string();
+    assert_eq!(
+        query_string(dst, &["CLUSTER", "SETSLOT", &s, "IMPORTING", &myid(src)]).as_deref(),
+        Ok("OK")
+    );
+    assert_eq!(
+        query_string(src, &["CLUSTER", "SETSLOT", &s, "MIGRATING", &myid(dst)]).as_deref(),
+        Ok("OK")
+    );
+    let mut m = redis::cmd("MIGRATE");
+    m.arg(&dst.host)
+        .arg(dst.port)
+        .arg("")
+        .arg(0)
+        .arg(5000)
+        .arg("KEYS");
+    for i in 0..50 {
+        m.arg(format!("{{f}}:{i}"));
+    }
+    assert_eq!(m.query::<String>(&mut src.client()).unwrap(), "OK");
+    let (ok, out) = slotcache_cli(&["cluster", "fix", &seed]);
+    assert!(ok, "fix: {out}");
+    assert_clean(&c.nodes[0], &rest);
+
+    finish_load(load, &urls);
+    verify_mixed(&urls);
+    let mut cc = cluster_client(&urls);
+    for i in 0..100 {
+        let v: u64 = redis::cmd("GET")
+            .arg(format!("{{f}}:{i}"))
+            .query(&mut cc)
+            .unwrap();
+        assert_eq!(v, i);
+    }
+    assert_eq!(total_keys(&rest), (MIXED_KEYS + COUNTERS + 100) as u64);
 }
