@@ -136,7 +136,7 @@ fn start_load(urls: &[String]) -> Load {
                 }
                 Err(e) => r.errors.push(format!("SET c:{i}: {e}")),
             }
-            if n % 3 == 0 {
+            if n.is_multiple_of(3) {
                 let j = (n as usize * 104_729) % COUNTERS;
                 let got: redis::RedisResult<Option<u64>> =
                     redis::cmd("GET").arg(format!("c:{j}")).query(&mut c);

@@ -647,7 +647,7 @@ fn setslot(ctx: &mut Ctx, a: &[Bytes]) {
     use crate::cluster::state::SetSlot;
     let Some(c) = cluster(ctx) else { return };
     let Some(slot) = parse_slot(&a[2]) else {
-        return ctx.err(&format!("ERR Invalid or out of range slot"));
+        return ctx.err("ERR Invalid or out of range slot");
     };
     let what = match a[3].to_ascii_lowercase().as_slice() {
         b"migrating" if a.len() == 5 => SetSlot::Migrating,
