@@ -2,7 +2,7 @@
 //! and stops it, as a newcomer would use it.
 
 use cluster_tests::cli_bin;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
