@@ -876,3 +876,73 @@ fn slotcache_cli_add_node_remove_node_and_fix_under_load() {
     }
     assert_eq!(total_keys(&rest), (MIXED_KEYS + COUNTERS + 100) as u64);
 }
+
+/// A big value is serialized off the lock: other clients keep being served while it moves;
+/// a failed move puts it back whole.
+#[test]
+fn big_values_move_whole_and_come_back_after_a_failed_move() {
+    let src = Node::start(&[]);
+    let dst = Node::start(&[]);
+    let mut s = src.client();
+    const FIELDS: usize = 200_000;
+    for chunk in (0..FIELDS).collect::<Vec<_>>().chunks(10_000) {
+        let mut cmd = redis::cmd("HSET");
+        cmd.arg("big");
+        for i in chunk {
+            cmd.arg(format!("f{i}")).arg(format!("value-{i}"));
+        }
+        let _: u64 = cmd.query(&mut s).unwrap();
+    }
+    let _: () = redis::cmd("SET").arg("small").arg("1").query(&mut s).unwrap();
+    // A failed move leaves it here, whole.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = closed.local_addr().unwrap().port();
+    drop(closed);
+    let r: redis::RedisResult<String> = redis::cmd("MIGRATE")
+        .arg("127.0.0.1")
+        .arg(dead)
+        .arg("big")
+        .arg(0)
+        .arg(500)
+        .query(&mut s);
+    assert!(r.unwrap_err().to_string().contains("IOERR"));
+    let n: usize = redis::cmd("HLEN").arg("big").query(&mut s).unwrap();
+    assert_eq!(n, FIELDS);
+    // A successful one, while another client keeps reading.
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let url = src.url();
+    let reader = std::thread::spawn(move || {
+        let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
+        let mut worst = Duration::ZERO;
+        let mut reads = 0u64;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !flag.load(Ordering::Relaxed) && Instant::now() < deadline {
+            let t = Instant::now();
+            let v: String = redis::cmd("GET").arg("small").query(&mut c).unwrap();
+            assert_eq!(v, "1");
+            worst = worst.max(t.elapsed());
+            reads += 1;
+        }
+        (worst, reads)
+    });
+    let r: String = redis::cmd("MIGRATE")
+        .arg(&dst.host)
+        .arg(dst.port)
+        .arg("big")
+        .arg(0)
+        .arg(10_000)
+        .query(&mut s)
+        .unwrap();
+    stop.store(true, Ordering::Relaxed);
+    let (worst, reads) = reader.join().unwrap();
+    eprintln!("other client during the move: {reads} reads, slowest {worst:?}");
+    assert_eq!(r, "OK");
+    let gone: u64 = redis::cmd("EXISTS").arg("big").query(&mut s).unwrap();
+    assert_eq!(gone, 0);
+    let mut d = dst.client();
+    let n: usize = redis::cmd("HLEN").arg("big").query(&mut d).unwrap();
+    assert_eq!(n, FIELDS);
+    let v: String = redis::cmd("HGET").arg("big").arg("f12345").query(&mut d).unwrap();
+    assert_eq!(v, "value-12345");
+}

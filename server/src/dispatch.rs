@@ -354,7 +354,8 @@ pub fn execute(
     finish(shared, conn, out, before, mark);
 }
 
-/// Whether this command (or, for EXEC, a queued one) writes a key a MIGRATE is moving.
+/// Whether this command (or, for EXEC, a queued one) writes a key a MIGRATE is moving, or
+/// touches at all one whose entry is out of the table while it is sent.
 fn writes_in_flight(
     ks: &Keyspace,
     conn: &Conn,
@@ -363,12 +364,15 @@ fn writes_in_flight(
     args: &[Bytes],
 ) -> bool {
     let touches = |spec: &CommandSpec, args: &[Bytes]| {
-        spec.has(flags::WRITE)
-            && spec
-                .key_positions(args)
-                .iter()
-                .filter_map(|&i| args.get(i))
-                .any(|k| ks.in_flight.contains(conn.db, k))
+        let write = spec.has(flags::WRITE);
+        spec.key_positions(args)
+            .iter()
+            .filter_map(|&i| args.get(i))
+            .any(|k| {
+                ks.in_flight
+                    .get(conn.db, k)
+                    .is_some_and(|taken| write || taken)
+            })
     };
     if name == "exec" {
         return conn.multi.as_ref().is_some_and(|m| {

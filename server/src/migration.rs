@@ -6,6 +6,11 @@
 //! confirmed. Until then those keys are [`InFlight`]: readers still find them here, writers
 //! to them wait, so no write can land on a copy that is about to be deleted.
 //!
+//! A big value (many elements, or a long string) is not serialized under the lock: MIGRATE
+//! takes its entry out of the table (readers of that key wait too, then), serializes it on
+//! a blocking thread and puts it back if the transfer fails, so moving a million-element
+//! hash stalls no other client.
+//!
 //! When the target has a replica (as this node's cluster view says), the pipeline ends with
 //! `WAIT 1`, so that a target that crashes right after the move does not take the only copy
 //! with it.
@@ -13,7 +18,8 @@
 use crate::keyspace::Keyspace;
 use crate::state::Shared;
 use bytes::Bytes;
-use std::collections::{HashMap, HashSet};
+use crate::keyspace::Entry;
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -22,15 +28,29 @@ use tracing::{debug, warn};
 /// How long an idle cached connection to a target is kept (Redis: 10 s).
 const IDLE_CLOSE: Duration = Duration::from_secs(10);
 
-/// Keys being moved out right now, per database.
+/// Keys being moved out right now, per database, and whether each one's entry is out of the
+/// table meanwhile (then readers wait too).
 #[derive(Default)]
 pub struct InFlight {
-    keys: HashSet<(usize, Vec<u8>)>,
+    keys: HashMap<(usize, Vec<u8>), bool>,
 }
 
+/// A value with more elements than this (or a string longer than [`BIG_STRING`]) is
+/// serialized off the lock.
+pub const BIG_ELEMENTS: usize = 4096;
+pub const BIG_STRING: usize = 1 << 20;
+
 impl InFlight {
-    pub fn insert(&mut self, db: usize, key: &[u8]) {
-        self.keys.insert((db, key.to_vec()));
+    pub fn insert(&mut self, db: usize, key: &[u8], taken: bool) {
+        self.keys.insert((db, key.to_vec()), taken);
+    }
+
+    /// `Some(taken)` when the key is in flight.
+    pub fn get(&self, db: usize, key: &[u8]) -> Option<bool> {
+        if self.keys.is_empty() {
+            return None;
+        }
+        self.keys.get(&(db, key.to_vec())).copied()
     }
 
     pub fn remove(&mut self, db: usize, key: &[u8]) {
@@ -43,7 +63,7 @@ impl InFlight {
 
     pub fn contains(&self, db: usize, key: &[u8]) -> bool {
         // Avoids an allocation when nothing is moving (the common case on the hot path).
-        !self.keys.is_empty() && self.keys.contains(&(db, key.to_vec()))
+        !self.keys.is_empty() && self.keys.contains_key(&(db, key.to_vec()))
     }
 }
 
@@ -54,13 +74,14 @@ pub enum Auth {
     User(Bytes, Bytes),
 }
 
-/// One key, serialized.
+/// One key, serialized (or, for a big value, its entry, serialized off the lock).
 #[derive(Debug)]
 pub struct Item {
     pub key: Bytes,
     /// Remaining time to live in ms (0: none).
     pub ttl: u64,
     pub payload: Bytes,
+    pub taken: Option<Box<Entry>>,
 }
 
 /// A MIGRATE whose keys are serialized and marked in flight, waiting to be sent.
@@ -120,8 +141,23 @@ enum Failure {
 }
 
 /// Runs the transfer and finishes the command: returns MIGRATE's reply (RESP, same in 2 and 3).
-pub async fn run(shared: &Shared, job: Job) -> Vec<u8> {
+pub async fn run(shared: &Shared, mut job: Job) -> Vec<u8> {
     let addr = format!("{}:{}", job.host, job.port);
+    if job.items.iter().any(|i| i.taken.is_some()) {
+        let keys: Vec<Bytes> = job.items.iter().map(|i| i.key.clone()).collect();
+        match serialize_taken(std::mem::take(&mut job.items)).await {
+            Some(items) => job.items = items,
+            None => {
+                let mut ks = shared.keyspace.lock();
+                for k in &keys {
+                    ks.in_flight.remove(job.src_db, k);
+                }
+                drop(ks);
+                shared.keys_moved.notify_waiters();
+                return error_reply("ERR MIGRATE could not serialize a value");
+            }
+        }
+    }
     let wait_replica = job.cluster && target_has_replica(shared, &job.host, job.port);
     let result = transfer(shared, &addr, &job, wait_replica).await;
     let mut ks = shared.keyspace.lock();
@@ -150,14 +186,45 @@ pub async fn run(shared: &Shared, job: Job) -> Vec<u8> {
         ),
     };
     if !job.copy {
-        delete_moved(&mut ks, job.src_db, &done);
-        for item in &job.items {
-            ks.in_flight.remove(job.src_db, &item.key);
-        }
+        delete_moved(&mut ks, job.src_db, &done, &mut job.items);
+        put_back(&mut ks, &mut job);
         drop(ks);
         shared.keys_moved.notify_waiters();
     }
     reply
+}
+
+/// Serializes the big values on a blocking thread (the keyspace lock is not held).
+async fn serialize_taken(items: Vec<Item>) -> Option<Vec<Item>> {
+    let work = move || {
+        let mut items = items;
+        for it in items.iter_mut() {
+            if let Some(e) = &it.taken {
+                it.payload = Bytes::from(crate::keyspace::serialize::encode(&e.value));
+            }
+        }
+        items
+    };
+    match tokio::task::spawn_blocking(work).await {
+        Ok(items) => Some(items),
+        // Only on shutdown (encoding does not fail): the entries go with the process.
+        Err(e) => {
+            warn!("MIGRATE: serializing a big value failed: {e}");
+            None
+        }
+    }
+}
+
+/// Ends the flight of every key of the job: entries taken out for serialization and not
+/// confirmed by the target go back into the table.
+fn put_back(ks: &mut Keyspace, job: &mut Job) {
+    let now = crate::util::now_ms();
+    for item in job.items.iter_mut() {
+        if let Some(e) = item.taken.take() {
+            ks.dbs[job.src_db].insert_entry(e, now);
+        }
+        ks.in_flight.remove(job.src_db, &item.key);
+    }
 }
 
 fn error_reply(msg: &str) -> Vec<u8> {
@@ -168,15 +235,20 @@ fn error_reply(msg: &str) -> Vec<u8> {
     v
 }
 
-/// Deletes the keys the target confirmed, as replicated DELs.
-fn delete_moved(ks: &mut Keyspace, db: usize, keys: &[Bytes]) {
+/// Deletes the keys the target confirmed (entries already taken out are dropped), as
+/// replicated DELs.
+fn delete_moved(ks: &mut Keyspace, db: usize, keys: &[Bytes], items: &mut [Item]) {
     if keys.is_empty() {
         return;
     }
     let now = crate::util::now_ms();
     let mut deleted = Vec::with_capacity(keys.len());
     for k in keys {
-        if ks.dbs[db].remove(k, now).is_some() {
+        let taken = items
+            .iter_mut()
+            .find(|i| i.key == *k)
+            .and_then(|i| i.taken.take());
+        if taken.is_some() || ks.dbs[db].remove(k, now).is_some() {
             ks.watches.touch(db, k);
             deleted.push(k.to_vec());
         }
@@ -351,14 +423,12 @@ fn text(b: &[u8]) -> String {
 }
 
 /// Gives up a transfer that never started (the client went away first): its keys stay here.
-pub fn abandon(shared: &Shared, job: Job) {
+pub fn abandon(shared: &Shared, mut job: Job) {
     if job.copy {
         return;
     }
     let mut ks = shared.keyspace.lock();
-    for item in &job.items {
-        ks.in_flight.remove(job.src_db, &item.key);
-    }
+    put_back(&mut ks, &mut job);
     drop(ks);
     shared.keys_moved.notify_waiters();
 }

@@ -46,6 +46,19 @@ fn key_positions(a: &[Bytes]) -> Vec<usize> {
     Vec::new()
 }
 
+/// Whether serializing this value could hold the lock for more than a moment.
+fn is_big(v: &crate::keyspace::Value) -> bool {
+    use crate::keyspace::Value;
+    use crate::migration::{BIG_ELEMENTS, BIG_STRING};
+    match v {
+        Value::Str(s) => s.len() > BIG_STRING,
+        Value::Hash(h) => h.len() > BIG_ELEMENTS,
+        Value::List(l) => l.len() > BIG_ELEMENTS,
+        Value::Set(s) => s.len() > BIG_ELEMENTS,
+        Value::ZSet(z) => z.len() > BIG_ELEMENTS,
+    }
+}
+
 fn migrate(ctx: &mut Ctx, a: &[Bytes]) {
     let mut copy = false;
     let mut replace = false;
@@ -98,18 +111,30 @@ fn migrate(ctx: &mut Ctx, a: &[Bytes]) {
         } else {
             e.expire_at.saturating_sub(now).max(1)
         };
+        let big = is_big(&e.value);
+        let payload = if big && !copy {
+            Bytes::new()
+        } else {
+            Bytes::from(serialize::encode(&e.value))
+        };
         items.push(Item {
             key: k.clone(),
             ttl,
-            payload: Bytes::from(serialize::encode(&e.value)),
+            payload,
+            taken: None,
         });
     }
     if items.is_empty() {
         return ctx.out.simple("NOKEY");
     }
     if !copy {
-        for it in &items {
-            ctx.ks.in_flight.insert(src_db, &it.key);
+        for it in items.iter_mut() {
+            let taken = it.payload.is_empty();
+            if taken {
+                // Out of the table while it is serialized and sent (see crate::migration).
+                it.taken = ctx.ks.dbs[src_db].remove(&it.key, now);
+            }
+            ctx.ks.in_flight.insert(src_db, &it.key, taken);
         }
     }
     ctx.conn.migrate = Some(Job {
