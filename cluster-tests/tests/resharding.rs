@@ -893,7 +893,11 @@ fn big_values_move_whole_and_come_back_after_a_failed_move() {
         }
         let _: u64 = cmd.query(&mut s).unwrap();
     }
-    let _: () = redis::cmd("SET").arg("small").arg("1").query(&mut s).unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("small")
+        .arg("1")
+        .query(&mut s)
+        .unwrap();
     // A failed move leaves it here, whole.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dead = closed.local_addr().unwrap().port();
@@ -943,6 +947,133 @@ fn big_values_move_whole_and_come_back_after_a_failed_move() {
     let mut d = dst.client();
     let n: usize = redis::cmd("HLEN").arg("big").query(&mut d).unwrap();
     assert_eq!(n, FIELDS);
-    let v: String = redis::cmd("HGET").arg("big").arg("f12345").query(&mut d).unwrap();
+    let v: String = redis::cmd("HGET")
+        .arg("big")
+        .arg("f12345")
+        .query(&mut d)
+        .unwrap();
     assert_eq!(v, "value-12345");
+}
+
+/// Replicas of both sides follow a slot move: the target's replica has the keys (the move
+/// waited for it), the source's replica dropped them, every node agrees on the new owner,
+/// and the target failing over right after the move loses nothing.
+#[test]
+fn replicas_follow_a_slot_move_and_a_target_failover_keeps_the_keys() {
+    let c = TestCluster::start(6, &[]);
+    c.form_with_replicas(3);
+    assert!(c.wait_ok(Duration::from_secs(30)));
+    let ids = c.ids();
+    let urls: Vec<String> = c.nodes[..3].iter().map(|n| n.url()).collect();
+    let mut cc = cluster_client(&urls);
+    for i in 0..500 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("{{r}}:{i}"))
+            .arg(i)
+            .query(&mut cc)
+            .unwrap();
+    }
+    let slot: u16 = redis::cmd("CLUSTER")
+        .arg("KEYSLOT")
+        .arg("{r}")
+        .query(&mut c.nodes[0].client())
+        .unwrap();
+    let owner = (0..3)
+        .find(|&i| {
+            redis::cmd("CLUSTER")
+                .arg("COUNTKEYSINSLOT")
+                .arg(slot)
+                .query::<u64>(&mut c.nodes[i].client())
+                .unwrap_or(0)
+                > 0
+        })
+        .unwrap();
+    let target = (owner + 1) % 3;
+    // Replicas were attached round robin: node 3+i replicates primary i.
+    let (src, dst) = (&c.nodes[owner], &c.nodes[target]);
+    let (src_replica, dst_replica) = (&c.nodes[3 + owner], &c.nodes[3 + target]);
+    let ok = wait_for(Duration::from_secs(20), || {
+        let info = query_string(dst, &["INFO", "replication"]).unwrap_or_default();
+        info.contains("connected_slaves:1").then_some(())
+    });
+    assert!(ok.is_some(), "target has its replica");
+    let s = slot.to_string();
+    assert_eq!(
+        query_string(dst, &["CLUSTER", "SETSLOT", &s, "IMPORTING", &ids[owner]]).as_deref(),
+        Ok("OK")
+    );
+    assert_eq!(
+        query_string(src, &["CLUSTER", "SETSLOT", &s, "MIGRATING", &ids[target]]).as_deref(),
+        Ok("OK")
+    );
+    for chunk in (0..500).collect::<Vec<_>>().chunks(100) {
+        let mut m = redis::cmd("MIGRATE");
+        m.arg(&dst.host)
+            .arg(dst.port)
+            .arg("")
+            .arg(0)
+            .arg(5000)
+            .arg("KEYS");
+        for i in chunk {
+            m.arg(format!("{{r}}:{i}"));
+        }
+        assert_eq!(m.query::<String>(&mut src.client()).unwrap(), "OK");
+    }
+    // The target's replica acknowledged every moved key before the source dropped it.
+    let mut rc = dst_replica.client();
+    let _: () = redis::cmd("READONLY").query(&mut rc).unwrap();
+    let on_replica: u64 = redis::cmd("DBSIZE").query(&mut rc).unwrap();
+    assert!(on_replica >= 500, "target replica has {on_replica} keys");
+    for n in [dst, src, &c.nodes[(owner + 2) % 3]] {
+        assert_eq!(
+            query_string(n, &["CLUSTER", "SETSLOT", &s, "NODE", &ids[target]]).as_deref(),
+            Ok("OK")
+        );
+    }
+    // Every node, replicas included, sees the new owner.
+    let agreed = wait_for(Duration::from_secs(20), || {
+        c.nodes
+            .iter()
+            .all(|n| {
+                let text = query_string(n, &["CLUSTER", "NODES"]).unwrap_or_default();
+                parse_nodes(&text).iter().any(|(id, _, flags, slots)| {
+                    *id == ids[target]
+                        && flags.contains("master")
+                        && slots.iter().any(|r| {
+                            *r == s || {
+                                let (a, b) = r.split_once('-').unwrap_or((r, r));
+                                a.parse::<u16>().is_ok_and(|a| a <= slot)
+                                    && b.parse::<u16>().is_ok_and(|b| slot <= b)
+                            }
+                        })
+                })
+            })
+            .then_some(())
+    });
+    assert!(agreed.is_some(), "all nodes agree on the new owner");
+    // The source's replica dropped the moved keys.
+    let src_keys: u64 = redis::cmd("DBSIZE").query(&mut src.client()).unwrap();
+    let followed = wait_for(Duration::from_secs(10), || {
+        let n: u64 = redis::cmd("DBSIZE")
+            .query(&mut src_replica.client())
+            .unwrap_or(u64::MAX);
+        (n == src_keys).then_some(())
+    });
+    assert!(followed.is_some(), "source replica dropped the moved keys");
+    // The target dies right after the move: its replica takes over with every key.
+    let pid = dst.pid().expect("target pid") as i32;
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    let promoted = wait_for(Duration::from_secs(30), || {
+        let info = query_string(dst_replica, &["INFO", "replication"]).unwrap_or_default();
+        info.contains("role:master").then_some(())
+    });
+    assert!(promoted.is_some(), "target's replica promoted");
+    let mut rc = dst_replica.client();
+    for i in 0..500 {
+        let v: Option<u64> = redis::cmd("GET")
+            .arg(format!("{{r}}:{i}"))
+            .query(&mut rc)
+            .unwrap();
+        assert_eq!(v, Some(i), "key {{r}}:{i} after the failover");
+    }
 }

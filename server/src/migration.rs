@@ -15,10 +15,10 @@
 //! `WAIT 1`, so that a target that crashes right after the move does not take the only copy
 //! with it.
 
+use crate::keyspace::Entry;
 use crate::keyspace::Keyspace;
 use crate::state::Shared;
 use bytes::Bytes;
-use crate::keyspace::Entry;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
