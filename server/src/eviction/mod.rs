@@ -426,6 +426,10 @@ fn pick_pooled(
             return None;
         }
         while let Some(c) = evict.pool.pop_best() {
+            if !volatile {
+                // A stale candidate is found out by the removal itself (one look-up less).
+                return Some((c.db, c.key));
+            }
             let alive = dbs
                 .get(c.db)
                 // Time 0: an expired key still counts; removing it frees its memory too.

@@ -32,26 +32,32 @@ impl Pool {
     /// Offers a sampled key. A full pool drops its worst candidate for a better one; a key
     /// already pooled only has its score refreshed.
     pub fn offer(&mut self, score: u64, db: usize, key: &[u8]) {
-        if let Some(i) = self.entries.iter().position(|c| c.db == db && c.key == key) {
-            self.entries.remove(i);
+        // The candidate that leaves (a re-scored duplicate, or the worst of a full pool)
+        // lends its key buffer to the new one: no allocation per offer.
+        let recycled = if let Some(i) = self.entries.iter().position(|c| c.db == db && c.key == key)
+        {
+            Some(self.entries.remove(i))
         } else if self.entries.len() >= POOL_SIZE {
             if score <= self.entries[0].score {
                 return;
             }
-            self.entries.remove(0);
-        }
-        let at = self.entries.partition_point(|c| c.score <= score);
-        self.entries.insert(
-            at,
-            Candidate {
-                score,
-                db,
-                key: key.to_vec(),
-            },
-        );
+            Some(self.entries.remove(0))
+        } else {
+            None
+        };
+        let mut c = recycled.unwrap_or(Candidate {
+            score: 0,
+            db: 0,
+            key: Vec::new(),
+        });
+        c.score = score;
+        c.db = db;
+        c.key.clear();
+        c.key.extend_from_slice(key);
+        let at = self.entries.partition_point(|e| e.score <= score);
+        self.entries.insert(at, c);
     }
 
-    /// Takes the best candidate out of the pool.
     pub fn pop_best(&mut self) -> Option<Candidate> {
         self.entries.pop()
     }
