@@ -274,3 +274,26 @@ fn expiry_on_the_primary_reaches_the_replica_as_a_delete() {
         .unwrap();
     assert_eq!(v, None);
 }
+
+/// `replicaof <host> <port>` (or its old name `slaveof`) on the command line starts a
+/// replica, as it does for redis-server.
+#[test]
+fn replicaof_option_starts_a_replica() {
+    let primary = Node::start(&[]);
+    let _: () = redis::cmd("SET")
+        .arg("k")
+        .arg("v")
+        .query(&mut primary.client())
+        .unwrap();
+    let port = primary.port.to_string();
+    let replica = Node::start(&["--replicaof", &primary.host, &port]);
+    let old_name = Node::start(&["--slaveof", &primary.host, &port]);
+    for r in [&replica, &old_name] {
+        let ok = wait_for(Duration::from_secs(10), || {
+            (field(r, "replication", "master_link_status") == "up").then_some(())
+        });
+        assert!(ok.is_some(), "replica linked");
+        let v: Option<String> = redis::cmd("GET").arg("k").query(&mut r.client()).unwrap();
+        assert_eq!(v.as_deref(), Some("v"));
+    }
+}

@@ -150,6 +150,7 @@ pub static PARAMS: &[Param] = &[
         YESNO,
         true,
     ),
+    pa("replicaof", "slaveof", "", Kind::Str, false),
     p("masterauth", "", Kind::Str, true),
     p("masteruser", "", Kind::Str, true),
     pa(
@@ -331,6 +332,9 @@ pub struct Settings {
     pub repl_timeout_secs: u64,
     pub repl_ping_period_secs: u64,
     pub repl_backlog_size: usize,
+    /// `replicaof <host> <port>` in the config file or on the command line: start as a
+    /// replica (standalone mode).
+    pub replicaof: Option<(String, u16)>,
     pub masterauth: String,
     pub masteruser: String,
     pub replica_read_only: bool,
@@ -528,6 +532,14 @@ impl Config {
             repl_timeout_secs: self.int("repl-timeout").max(1) as u64,
             repl_ping_period_secs: self.int("repl-ping-replica-period").max(1) as u64,
             repl_backlog_size: self.int("repl-backlog-size").max(16384) as usize,
+            replicaof: {
+                let v = s("replicaof");
+                let mut it = v.split_whitespace();
+                match (it.next(), it.next().and_then(|p| p.parse::<u16>().ok())) {
+                    (Some(h), Some(p)) if !h.eq_ignore_ascii_case("no") => Some((h.to_string(), p)),
+                    _ => None,
+                }
+            },
             masterauth: s("masterauth"),
             masteruser: s("masteruser"),
             replica_read_only: self.yes("replica-read-only"),

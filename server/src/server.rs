@@ -522,6 +522,14 @@ pub async fn run(shared: Arc<Shared>) -> std::io::Result<()> {
         let cluster =
             crate::cluster::startup::start(&shared, port).map_err(std::io::Error::other)?;
         let _ = shared.cluster.set(cluster);
+    } else if let Some(target) = shared.settings().replicaof.clone() {
+        let mut ks = shared.keyspace.lock();
+        crate::replication::follow(
+            &shared,
+            &mut ks.repl,
+            Some(target),
+            "replicaof in the configuration",
+        );
     }
     for l in &listeners {
         if let Ok(a) = l.local_addr() {
