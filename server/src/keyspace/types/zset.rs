@@ -13,7 +13,7 @@
 //! direction. The data-changing operations are methods here so their effects are easy to
 //! replicate later.
 
-use super::zpack::{cmp_key, ZPack};
+use super::zpack::{cmp_key, Upsert, ZPack};
 use crate::keyspace::SmallBytes;
 use hashbrown::HashTable;
 use std::cmp::Ordering;
@@ -89,8 +89,12 @@ impl ZSetValue {
         }
     }
 
+    /// Constant time in both encodings (a listpack's length is counted).
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        match &self.repr {
+            Repr::Pack(p) => p.is_empty(),
+            Repr::Skip(s) => s.len == 0,
+        }
     }
 
     /// The name OBJECT ENCODING reports.
@@ -123,24 +127,11 @@ impl ZSetValue {
         // -0 is stored as 0 (Redis's compact encoding stores it as the integer 0).
         let score = score + 0.0;
         if let Repr::Pack(p) = &mut self.repr {
-            // One scan finds the member (if present) and counts the elements.
-            let mut len = 0;
-            let mut found = None;
-            for e in p.iter() {
-                len += 1;
-                if found.is_none() && e.member == member {
-                    found = Some((e.start, e.end, e.score));
-                }
-            }
-            if let Some((start, end, old)) = found {
-                if old != score {
-                    p.rescore(start, end, score, member);
-                }
-                return Some(old);
-            }
-            if len < limits.max_entries && member.len() <= limits.max_value {
-                p.insert_new(score, member);
-                return None;
+            let fits = member.len() <= limits.max_value;
+            match p.upsert(score, member, |n| fits && n < limits.max_entries) {
+                Upsert::Updated(old) => return Some(old),
+                Upsert::Added => return None,
+                Upsert::Full => {}
             }
             self.convert();
         }
@@ -202,21 +193,33 @@ impl ZSetValue {
     /// The elements of ranks `start..end` (clamped to the set), ascending, or descending
     /// from `end - 1` down to `start` when `rev`.
     pub fn range(&self, start: usize, end: usize, rev: bool) -> ZIter<'_> {
-        let end = end.min(self.len());
-        let left = end.saturating_sub(start);
-        let at = if left == 0 {
-            At::Done
-        } else {
-            match &self.repr {
-                // The buffer only reads forwards: a descending walk notes where its
-                // elements start first (at most a listpack's worth of offsets).
-                Repr::Pack(p) if rev => {
-                    At::PackRev(p.iter().skip(start).take(left).map(|e| e.start).collect())
+        let (at, left) = match &self.repr {
+            // The buffer only reads forwards, and its length is counted: one walk up to
+            // `end` finds where the interval starts and how long it is. A descending walk
+            // notes where its elements start (at most a listpack's worth of offsets).
+            Repr::Pack(p) if rev => {
+                let want = end.saturating_sub(start);
+                let offs: Vec<usize> = p.starts().skip(start).take(want).collect();
+                let left = offs.len();
+                (At::PackRev(offs), left)
+            }
+            Repr::Pack(p) => {
+                let mut first = None;
+                let mut left = 0;
+                for off in p.starts().skip(start).take(end.saturating_sub(start)) {
+                    first.get_or_insert(off);
+                    left += 1;
                 }
-                Repr::Pack(p) => At::Pack(p.offset_of(start)),
-                Repr::Skip(s) => {
+                (first.map_or(At::Done, At::Pack), left)
+            }
+            Repr::Skip(s) => {
+                let end = end.min(s.len);
+                let left = end.saturating_sub(start);
+                if left == 0 {
+                    (At::Done, 0)
+                } else {
                     let first = if rev { end - 1 } else { start };
-                    At::Skip(s.by_rank(first + 1))
+                    (At::Skip(s.by_rank(first + 1)), left)
                 }
             }
         };
