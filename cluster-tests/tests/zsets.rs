@@ -1067,3 +1067,80 @@ fn large_set_ranks_and_ranges() {
     let popped = strs(c, &["ZPOPMIN", "big", "3"]);
     assert_eq!(popped, sv(&["m00000", "0", "m00001", "0", "m00002", "0"]));
 }
+
+/// At Redis's default thresholds (128 members, 64-byte members) OBJECT ENCODING says
+/// "listpack" up to the limit and "skiplist" past it, either limit; DUMP/RESTORE and
+/// DEBUG DIGEST-VALUE see the same contents in both encodings.
+#[test]
+fn default_thresholds_dump_and_digest() {
+    let node = Node::start(&["--enable-debug-command", "yes"]);
+    let c = &mut node.client();
+    let mut add = redis::cmd("ZADD");
+    add.arg("z");
+    for i in 0..128 {
+        // Ties (i % 5) are ordered by member; scores mix short integers and fractions.
+        let score = if i % 2 == 0 {
+            (i % 5) as f64
+        } else {
+            i as f64 / 4.0
+        };
+        add.arg(score).arg(format!("member-{i:03}"));
+    }
+    assert_eq!(add.query::<i64>(c).unwrap(), 128);
+    let enc = |c: &mut Connection, k: &str| -> String { q(c, &["OBJECT", "ENCODING", k]) };
+    assert_eq!(enc(c, "z"), "listpack");
+    let small_range = strs(c, &["ZRANGE", "z", "0", "-1", "WITHSCORES"]);
+    let small_digest: Vec<String> = q(c, &["DEBUG", "DIGEST-VALUE", "z"]);
+    // Moving a member inside a full listpack keeps it one.
+    assert_eq!(
+        q::<String>(c, &["ZINCRBY", "z", "100", "member-000"]),
+        "100"
+    );
+    assert_eq!(q::<i64>(c, &["ZRANK", "z", "member-000"]), 127);
+    assert_eq!(enc(c, "z"), "listpack");
+    assert_eq!(q::<String>(c, &["ZINCRBY", "z", "-100", "member-000"]), "0");
+    assert_eq!(
+        strs(c, &["ZRANGE", "z", "0", "-1", "WITHSCORES"]),
+        small_range
+    );
+    // The same contents as a skiplist (built there directly) digest the same.
+    q::<()>(c, &["CONFIG", "SET", "zset-max-listpack-entries", "0"]);
+    q::<i64>(c, &["ZUNIONSTORE", "copy", "1", "z"]);
+    assert_eq!(enc(c, "copy"), "skiplist");
+    assert_eq!(
+        q::<Vec<String>>(c, &["DEBUG", "DIGEST-VALUE", "copy"]),
+        small_digest
+    );
+    q::<()>(c, &["CONFIG", "SET", "zset-max-listpack-entries", "128"]);
+    // DUMP/RESTORE round trips the listpack.
+    let dump: Vec<u8> = q(c, &["DUMP", "z"]);
+    redis::cmd("RESTORE")
+        .arg("back")
+        .arg(0)
+        .arg(&dump)
+        .query::<()>(c)
+        .unwrap();
+    assert_eq!(enc(c, "back"), "listpack");
+    assert_eq!(
+        strs(c, &["ZRANGE", "back", "0", "-1", "WITHSCORES"]),
+        small_range
+    );
+    // The 129th member converts.
+    assert_eq!(q::<i64>(c, &["ZADD", "z", "0.5", "one-more"]), 1);
+    assert_eq!(enc(c, "z"), "skiplist");
+    assert_eq!(q::<i64>(c, &["ZCARD", "z"]), 129);
+    assert_eq!(q::<i64>(c, &["ZREM", "z", "one-more"]), 1);
+    assert_eq!(enc(c, "z"), "skiplist");
+    assert_eq!(
+        q::<Vec<String>>(c, &["DEBUG", "DIGEST-VALUE", "z"]),
+        small_digest
+    );
+    // Member length: 64 bytes stay, 65 convert.
+    let m64 = "x".repeat(64);
+    let m65 = "y".repeat(65);
+    q::<i64>(c, &["ZADD", "v", "1", &m64]);
+    assert_eq!(enc(c, "v"), "listpack");
+    q::<i64>(c, &["ZADD", "v", "2", &m65]);
+    assert_eq!(enc(c, "v"), "skiplist");
+    assert_eq!(strs(c, &["ZRANGE", "v", "0", "-1"]), vec![m64, m65]);
+}

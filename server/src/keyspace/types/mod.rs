@@ -5,6 +5,7 @@ pub mod hash;
 pub mod list;
 pub mod packed;
 pub mod set;
+pub mod zpack;
 pub mod zset;
 
 pub use hash::HashValue;

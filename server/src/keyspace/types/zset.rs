@@ -1,8 +1,8 @@
 //! A sorted set: member -> score, ordered by (score, member).
 //!
-//! Two encodings, as Redis has. Small sets ("listpack") are one sorted `Vec` of
-//! (score, member): a binary search finds a position, a shift inserts, and the whole set is a
-//! couple of allocations. Past `zset-max-listpack-entries` members, or once a member is longer
+//! Two encodings, as Redis has. Small sets ("listpack") are a [`ZPack`]: (score, member)
+//! pairs sorted by (score, member) in one exact-size buffer, scanned linearly, with integral
+//! scores in a byte or two. Past `zset-max-listpack-entries` members, or once a member is longer
 //! than `zset-max-listpack-value`, the set converts (never back) to the "skiplist" encoding: a
 //! skip list with spans (so rank lookups and rank/score/lex ranges are O(log n)) whose nodes
 //! live in an arena, plus a hash index from member to node.
@@ -13,6 +13,7 @@
 //! direction. The data-changing operations are methods here so their effects are easy to
 //! replicate later.
 
+use super::zpack::{cmp_key, Upsert, ZPack};
 use crate::keyspace::SmallBytes;
 use hashbrown::HashTable;
 use std::cmp::Ordering;
@@ -41,16 +42,18 @@ pub struct ZSetValue {
     repr: Repr,
 }
 
+/// 16 bytes either way (the skip list is boxed), so the boxed value the keyspace holds
+/// stays in the smallest allocator size class.
 #[derive(Clone, Debug)]
 enum Repr {
-    Pack(Vec<(f64, SmallBytes)>),
+    Pack(ZPack),
     Skip(Box<SkipList>),
 }
 
 impl Default for ZSetValue {
     fn default() -> Self {
         ZSetValue {
-            repr: Repr::Pack(Vec::new()),
+            repr: Repr::Pack(ZPack::default()),
         }
     }
 }
@@ -60,14 +63,6 @@ impl PartialEq for ZSetValue {
     fn eq(&self, other: &Self) -> bool {
         self.len() == other.len() && self.iter().zip(other.iter()).all(|(a, b)| a == b)
     }
-}
-
-/// Total order of (score, member) pairs; scores are never NaN.
-#[inline]
-fn cmp_key(s1: f64, m1: &[u8], s2: f64, m2: &[u8]) -> Ordering {
-    s1.partial_cmp(&s2)
-        .unwrap_or(Ordering::Equal)
-        .then_with(|| m1.cmp(m2))
 }
 
 impl ZSetValue {
@@ -94,8 +89,12 @@ impl ZSetValue {
         }
     }
 
+    /// Constant time in both encodings (a listpack's length is counted).
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        match &self.repr {
+            Repr::Pack(p) => p.is_empty(),
+            Repr::Skip(s) => s.len == 0,
+        }
     }
 
     /// The name OBJECT ENCODING reports.
@@ -109,10 +108,7 @@ impl ZSetValue {
     /// Heap bytes owned by the value.
     pub fn memory(&self) -> usize {
         match &self.repr {
-            Repr::Pack(v) => {
-                v.capacity() * std::mem::size_of::<(f64, SmallBytes)>()
-                    + v.iter().map(|(_, m)| m.heap_size()).sum::<usize>()
-            }
+            Repr::Pack(p) => p.memory(),
             Repr::Skip(s) => s.memory(),
         }
     }
@@ -120,7 +116,7 @@ impl ZSetValue {
     /// The member's score.
     pub fn score(&self, member: &[u8]) -> Option<f64> {
         match &self.repr {
-            Repr::Pack(v) => v.iter().find(|(_, m)| m.as_slice() == member).map(|e| e.0),
+            Repr::Pack(p) => p.find(member).map(|(_, e)| e.score),
             Repr::Skip(s) => s.find(member).map(|i| s.nodes[i as usize].score),
         }
     }
@@ -130,21 +126,12 @@ impl ZSetValue {
     pub fn insert(&mut self, member: &[u8], score: f64, limits: ZLimits) -> Option<f64> {
         // -0 is stored as 0 (Redis's compact encoding stores it as the integer 0).
         let score = score + 0.0;
-        if let Repr::Pack(v) = &mut self.repr {
-            if let Some(pos) = v.iter().position(|(_, m)| m.as_slice() == member) {
-                let old = v[pos].0;
-                if old != score {
-                    let (_, m) = v.remove(pos);
-                    pack_insert(v, score, m);
-                }
-                return Some(old);
-            }
-            if v.len() < limits.max_entries && member.len() <= limits.max_value {
-                // Grow by exactly one: a small set's buffer is its size, not the next
-                // power of two.
-                v.reserve_exact(1);
-                pack_insert(v, score, SmallBytes::new(member));
-                return None;
+        if let Repr::Pack(p) = &mut self.repr {
+            let fits = member.len() <= limits.max_value;
+            match p.upsert(score, member, |n| fits && n < limits.max_entries) {
+                Upsert::Updated(old) => return Some(old),
+                Upsert::Added => return None,
+                Upsert::Full => {}
             }
             self.convert();
         }
@@ -156,10 +143,10 @@ impl ZSetValue {
 
     /// Moves a listpack to the skiplist encoding.
     fn convert(&mut self) {
-        if let Repr::Pack(v) = &mut self.repr {
+        if let Repr::Pack(p) = &self.repr {
             let mut s = SkipList::default();
-            for (score, m) in v.drain(..) {
-                s.append_sorted(m, score);
+            for e in p.iter() {
+                s.append_sorted(SmallBytes::new(e.member), e.score);
             }
             self.repr = Repr::Skip(Box::new(s));
         }
@@ -168,9 +155,11 @@ impl ZSetValue {
     /// Removes a member; returns its score.
     pub fn remove(&mut self, member: &[u8]) -> Option<f64> {
         match &mut self.repr {
-            Repr::Pack(v) => {
-                let pos = v.iter().position(|(_, m)| m.as_slice() == member)?;
-                Some(v.remove(pos).0)
+            Repr::Pack(p) => {
+                let (_, e) = p.find(member)?;
+                let (start, end, score) = (e.start, e.end, e.score);
+                p.remove_bytes(start, end);
+                Some(score)
             }
             Repr::Skip(s) => s.remove(member),
         }
@@ -179,10 +168,7 @@ impl ZSetValue {
     /// The member's 0-based rank in ascending order, and its score.
     pub fn rank(&self, member: &[u8]) -> Option<(usize, f64)> {
         match &self.repr {
-            Repr::Pack(v) => v
-                .iter()
-                .position(|(_, m)| m.as_slice() == member)
-                .map(|i| (i, v[i].0)),
+            Repr::Pack(p) => p.find(member).map(|(i, e)| (i, e.score)),
             Repr::Skip(s) => {
                 let i = s.find(member)?;
                 Some((s.rank_of(i) - 1, s.nodes[i as usize].score))
@@ -199,7 +185,7 @@ impl ZSetValue {
     /// the order and fail after it (e.g. "score < min"), which makes it a rank boundary.
     pub fn count_where(&self, pred: impl Fn(f64, &[u8]) -> bool) -> usize {
         match &self.repr {
-            Repr::Pack(v) => v.partition_point(|(s, m)| pred(*s, m)),
+            Repr::Pack(p) => p.iter().take_while(|e| pred(e.score, e.member)).count(),
             Repr::Skip(s) => s.count_where(pred),
         }
     }
@@ -207,24 +193,39 @@ impl ZSetValue {
     /// The elements of ranks `start..end` (clamped to the set), ascending, or descending
     /// from `end - 1` down to `start` when `rev`.
     pub fn range(&self, start: usize, end: usize, rev: bool) -> ZIter<'_> {
-        let end = end.min(self.len());
-        let left = end.saturating_sub(start);
-        if left == 0 {
-            return ZIter {
-                z: self,
-                pos: 0,
-                left: 0,
-                rev,
-            };
-        }
-        let first = if rev { end - 1 } else { start };
-        let pos = match &self.repr {
-            Repr::Pack(_) => first,
-            Repr::Skip(s) => s.by_rank(first + 1) as usize,
+        let (at, left) = match &self.repr {
+            // The buffer only reads forwards, and its length is counted: one walk up to
+            // `end` finds where the interval starts and how long it is. A descending walk
+            // notes where its elements start (at most a listpack's worth of offsets).
+            Repr::Pack(p) if rev => {
+                let want = end.saturating_sub(start);
+                let offs: Vec<usize> = p.starts().skip(start).take(want).collect();
+                let left = offs.len();
+                (At::PackRev(offs), left)
+            }
+            Repr::Pack(p) => {
+                let mut first = None;
+                let mut left = 0;
+                for off in p.starts().skip(start).take(end.saturating_sub(start)) {
+                    first.get_or_insert(off);
+                    left += 1;
+                }
+                (first.map_or(At::Done, At::Pack), left)
+            }
+            Repr::Skip(s) => {
+                let end = end.min(s.len);
+                let left = end.saturating_sub(start);
+                if left == 0 {
+                    (At::Done, 0)
+                } else {
+                    let first = if rev { end - 1 } else { start };
+                    (At::Skip(s.by_rank(first + 1)), left)
+                }
+            }
         };
         ZIter {
             z: self,
-            pos,
+            at,
             left,
             rev,
         }
@@ -232,7 +233,7 @@ impl ZSetValue {
 
     /// All elements in ascending order.
     pub fn iter(&self) -> ZIter<'_> {
-        self.range(0, self.len(), false)
+        self.range(0, usize::MAX, false)
     }
 
     /// Removes the elements of ranks `start..end`; returns how many went.
@@ -242,8 +243,10 @@ impl ZSetValue {
             return 0;
         }
         match &mut self.repr {
-            Repr::Pack(v) => {
-                v.drain(start..end);
+            Repr::Pack(p) => {
+                let a = p.offset_of(start);
+                let b = p.offset_of(end);
+                p.remove_bytes(a, b);
             }
             Repr::Skip(s) => {
                 let mut x = s.by_rank(start + 1);
@@ -285,9 +288,9 @@ impl ZSetValue {
         mut visit: impl FnMut(&'a [u8], f64),
     ) -> u64 {
         match &self.repr {
-            Repr::Pack(v) => {
-                for (s, m) in v {
-                    visit(m, *s);
+            Repr::Pack(p) => {
+                for e in p.iter() {
+                    visit(e.member, e.score);
                 }
                 0
             }
@@ -358,18 +361,23 @@ fn take<'a>(input: &'a [u8], p: &mut usize, n: usize) -> Option<&'a [u8]> {
     Some(s)
 }
 
-fn pack_insert(v: &mut Vec<(f64, SmallBytes)>, score: f64, m: SmallBytes) {
-    let pos = v.partition_point(|(s, x)| cmp_key(*s, x, score, &m) == Ordering::Less);
-    v.insert(pos, (score, m));
-}
-
 /// Iterator over a rank interval of a [`ZSetValue`].
 pub struct ZIter<'a> {
     z: &'a ZSetValue,
-    /// Listpack index or skiplist node index of the next element.
-    pos: usize,
+    at: At,
     left: usize,
     rev: bool,
+}
+
+/// Where a [`ZIter`] stands.
+enum At {
+    Done,
+    /// Byte offset of the next element of an ascending listpack walk.
+    Pack(usize),
+    /// Start offsets of the elements a descending listpack walk has left, last one next.
+    PackRev(Vec<usize>),
+    /// Node of the next element of a skiplist walk.
+    Skip(u32),
 }
 
 impl<'a> Iterator for ZIter<'a> {
@@ -380,25 +388,26 @@ impl<'a> Iterator for ZIter<'a> {
             return None;
         }
         self.left -= 1;
-        match &self.z.repr {
-            Repr::Pack(v) => {
-                let (s, m) = v.get(self.pos)?;
-                self.pos = if self.rev {
-                    self.pos.wrapping_sub(1)
-                } else {
-                    self.pos + 1
-                };
-                Some((m.as_slice(), *s))
+        match (&self.z.repr, &mut self.at) {
+            (Repr::Pack(p), At::Pack(off)) => {
+                let e = p.elem_at(*off)?;
+                *off = e.end;
+                Some((e.member, e.score))
             }
-            Repr::Skip(sl) => {
-                let n = sl.nodes.get(self.pos)?;
-                self.pos = if self.rev {
-                    n.prev as usize
+            (Repr::Pack(p), At::PackRev(offs)) => {
+                let e = p.elem_at(offs.pop()?)?;
+                Some((e.member, e.score))
+            }
+            (Repr::Skip(sl), At::Skip(pos)) => {
+                let n = sl.nodes.get(*pos as usize)?;
+                *pos = if self.rev {
+                    n.prev
                 } else {
-                    n.levels.first().map_or(NIL, |l| l.next) as usize
+                    n.levels.first().map_or(NIL, |l| l.next)
                 };
                 Some((n.member.as_slice(), n.score))
             }
+            _ => None,
         }
     }
 
@@ -815,7 +824,12 @@ mod tests {
             let key = format!("m{}", rng.gen_range(0..keyspace)).into_bytes();
             match rng.gen_range(0..10) {
                 0..=5 => {
-                    let s = rng.gen_range(0..50) as f64;
+                    // Integral scores (the listpack's short form) and fractional ones.
+                    let s = if rng.gen_bool(0.5) {
+                        rng.gen_range(-5..50) as f64
+                    } else {
+                        rng.gen_range(-20..200) as f64 / 4.0
+                    };
                     assert_eq!(z.insert(&key, s, limits), m.insert(key, s));
                 }
                 6 | 7 => assert_eq!(z.remove(&key), m.remove(&key)),
@@ -919,6 +933,117 @@ mod tests {
         assert_eq!(v.type_name(), "zset");
         let small = crate::keyspace::Value::ZSet(Box::default());
         assert_eq!(small.encoding(), "listpack");
+    }
+
+    fn members(z: &ZSetValue) -> Vec<(String, f64)> {
+        z.iter()
+            .map(|(m, s)| (String::from_utf8_lossy(m).into_owned(), s))
+            .collect()
+    }
+
+    #[test]
+    fn small_encoding_is_compact() {
+        // The keyspace boxes the value: 16 bytes is the smallest allocator class.
+        assert_eq!(std::mem::size_of::<ZSetValue>(), 16);
+        let mut z = ZSetValue::new();
+        for i in 0..10 {
+            z.insert(
+                format!("member-12345-{i}").as_bytes(),
+                i as f64,
+                ZLimits::default(),
+            );
+        }
+        assert_eq!(z.encoding(), "listpack");
+        assert_eq!(z.memory(), 160);
+    }
+
+    #[test]
+    fn listpack_orders_ties_by_member_and_moves_rescored_members() {
+        let l = ZLimits::default();
+        let mut z = ZSetValue::new();
+        for m in ["b", "a", "c"] {
+            assert_eq!(z.insert(m.as_bytes(), 1.0, l), None);
+        }
+        z.insert(b"x", 0.0, l);
+        let names =
+            |z: &ZSetValue| -> Vec<String> { members(z).into_iter().map(|e| e.0).collect() };
+        assert_eq!(names(&z), ["x", "a", "b", "c"]);
+        // Raising a score moves the member up; ties sort by member bytes.
+        assert_eq!(z.insert(b"a", 2.0, l), Some(1.0));
+        assert_eq!(names(&z), ["x", "b", "c", "a"]);
+        assert_eq!(z.rank(b"a"), Some((3, 2.0)));
+        assert_eq!(z.insert(b"x", 1.0, l), Some(0.0));
+        assert_eq!(names(&z), ["b", "c", "x", "a"]);
+        // Lowering one moves it down; an unchanged score keeps the place.
+        assert_eq!(z.insert(b"a", -0.5, l), Some(2.0));
+        assert_eq!(z.insert(b"c", 1.0, l), Some(1.0));
+        assert_eq!(names(&z), ["a", "b", "c", "x"]);
+        let rev: Vec<Vec<u8>> = z.range(1, 3, true).map(|(m, _)| m.to_vec()).collect();
+        assert_eq!(rev, [b"c".to_vec(), b"b".to_vec()]);
+        // Scores outside the short integer form keep their exact value; -0 is stored as 0.
+        z.insert(b"inf", f64::INFINITY, l);
+        z.insert(b"tiny", -f64::MIN_POSITIVE, l);
+        z.insert(b"big", 1e300, l);
+        z.insert(b"ts", 1_700_000_000_123.0, l);
+        z.insert(b"neg0", -0.0, l);
+        assert_eq!(z.score(b"inf"), Some(f64::INFINITY));
+        assert_eq!(z.score(b"tiny"), Some(-f64::MIN_POSITIVE));
+        assert_eq!(z.score(b"big"), Some(1e300));
+        assert_eq!(z.score(b"ts"), Some(1_700_000_000_123.0));
+        assert!(z
+            .score(b"neg0")
+            .is_some_and(|s| s == 0.0 && s.is_sign_positive()));
+        assert_eq!(
+            names(&z),
+            ["a", "tiny", "neg0", "b", "c", "x", "ts", "big", "inf"]
+        );
+        assert_eq!(z.remove(b"tiny"), Some(-f64::MIN_POSITIVE));
+        assert_eq!(z.remove(b"tiny"), None);
+        assert_eq!(z.remove_range(1, 3), 2);
+        assert_eq!(names(&z), ["a", "c", "x", "ts", "big", "inf"]);
+        let popped = z.pop(false, 2);
+        assert_eq!(popped.len(), 2);
+        assert_eq!(popped[0].0.as_slice(), b"inf");
+        assert_eq!(popped[1].0.as_slice(), b"big");
+        assert_eq!(z.count_where(|s, _| s < 1.0), 1);
+        assert_eq!(z.encoding(), "listpack");
+    }
+
+    #[test]
+    fn converts_at_redis_default_thresholds() {
+        let l = ZLimits::default();
+        let mut z = ZSetValue::new();
+        for i in 0..128 {
+            z.insert(format!("m{i:03}").as_bytes(), (i % 7) as f64, l);
+        }
+        assert_eq!(z.encoding(), "listpack");
+        // Re-scoring a member of a full listpack does not grow it.
+        z.insert(b"m000", 99.0, l);
+        assert_eq!(z.encoding(), "listpack");
+        let before = members(&z);
+        z.insert(b"m128", 3.5, l);
+        assert_eq!(z.encoding(), "skiplist");
+        let mut want = before;
+        want.push(("m128".into(), 3.5));
+        want.sort_by(|a, b| cmp_key(a.1, a.0.as_bytes(), b.1, b.0.as_bytes()));
+        assert_eq!(members(&z), want);
+        // Shrinking back does not convert back (Redis neither).
+        while z.len() > 1 {
+            z.pop(true, 1);
+        }
+        assert_eq!(z.encoding(), "skiplist");
+
+        let mut y = ZSetValue::new();
+        y.insert(&[b'v'; 64], 1.0, l);
+        assert_eq!(y.encoding(), "listpack");
+        y.insert(&[b'v'; 65], 2.0, l);
+        assert_eq!(y.encoding(), "skiplist");
+        assert_eq!(y.len(), 2);
+
+        // Stores pick the encoding up front from their size, as Redis's zsetTypeCreate.
+        assert_eq!(ZSetValue::with_hint(128, 64, l).encoding(), "listpack");
+        assert_eq!(ZSetValue::with_hint(129, 1, l).encoding(), "skiplist");
+        assert_eq!(ZSetValue::with_hint(1, 65, l).encoding(), "skiplist");
     }
 
     #[test]
