@@ -135,7 +135,7 @@ pub fn write_zset<'a>(
         match create {
             None => return Ok(None),
             Some(z) => {
-                db.set(key, Value::ZSet(Box::new(z)), Ttl::Persist, now);
+                db.set(key, Value::ZSet(z), Ttl::Persist, now);
             }
         }
     }
@@ -503,7 +503,7 @@ fn store_result(ctx: &mut Ctx, dst: &[u8], z: ZSetValue) {
     let changed = if n == 0 {
         db.remove(dst, now).is_some()
     } else {
-        db.set(dst, Value::ZSet(Box::new(z)), Ttl::Persist, now);
+        db.set(dst, Value::ZSet(z), Ttl::Persist, now);
         true
     };
     if changed {

@@ -18,7 +18,8 @@ pub enum Value {
     Hash(HashValue),
     List(Box<ListValue>),
     Set(Box<SetValue>),
-    ZSet(Box<ZSetValue>),
+    /// Held inline (16 bytes), like hashes.
+    ZSet(ZSetValue),
 }
 
 impl Value {
@@ -60,7 +61,7 @@ impl Value {
             Value::Hash(v) => v.memory(),
             Value::List(v) => std::mem::size_of::<ListValue>() + v.memory(),
             Value::Set(v) => std::mem::size_of::<SetValue>() + v.memory(),
-            Value::ZSet(v) => std::mem::size_of::<ZSetValue>() + v.memory(),
+            Value::ZSet(v) => v.memory(),
         }
     }
 }

@@ -928,10 +928,10 @@ mod tests {
         assert_eq!(y.encoding(), "skiplist");
         assert_eq!(y.len(), 2);
         // OBJECT ENCODING reads the value's encoding through `Value`.
-        let v = crate::keyspace::Value::ZSet(Box::new(y));
+        let v = crate::keyspace::Value::ZSet(y);
         assert_eq!(v.encoding(), "skiplist");
         assert_eq!(v.type_name(), "zset");
-        let small = crate::keyspace::Value::ZSet(Box::default());
+        let small = crate::keyspace::Value::ZSet(Default::default());
         assert_eq!(small.encoding(), "listpack");
     }
 
