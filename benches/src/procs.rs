@@ -114,16 +114,49 @@ impl ServerProc {
         Err(last)
     }
 
+    /// Starts a server on a port the caller chose, with its directory under `parent`
+    /// (e.g. tmpfs): for clusters, whose bus port is port + 10000 and must stay valid and
+    /// outside the ephemeral range. One attempt: a taken port is the caller's to replace.
+    pub fn start_on(
+        flavor: Flavor,
+        bin: &Path,
+        port: u16,
+        parent: &Path,
+        extra: &[String],
+    ) -> Result<ServerProc> {
+        if !bin.exists() && bin.components().count() > 1 {
+            bail!(
+                "{} not found (build it: cargo build --release -p slotcache-server)",
+                bin.display()
+            );
+        }
+        Self::try_start_on(flavor, bin, None, extra, port, Some(parent))
+    }
+
     fn try_start(
         flavor: Flavor,
         bin: &Path,
         core: Option<usize>,
         extra: &[String],
     ) -> Result<ServerProc> {
-        let port = free_port()?;
-        let dir = tempfile::Builder::new()
-            .prefix(&format!("compare-{}-", flavor.label()))
-            .tempdir()?;
+        Self::try_start_on(flavor, bin, core, extra, free_port()?, None)
+    }
+
+    fn try_start_on(
+        flavor: Flavor,
+        bin: &Path,
+        core: Option<usize>,
+        extra: &[String],
+        port: u16,
+        parent: Option<&Path>,
+    ) -> Result<ServerProc> {
+        let prefix = format!("compare-{}-", flavor.label());
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(&prefix);
+        let dir = match parent {
+            Some(p) => builder.tempdir_in(p)?,
+            None => builder.tempdir()?,
+        };
         let log = dir.path().join("server.log");
         let mut cmd = pinned(bin, core);
         cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
