@@ -51,26 +51,29 @@ impl SlotSet {
         self.bits.iter().all(|w| *w == 0)
     }
 
+    /// The slots in order, a word at a time (empty words cost one test).
     pub fn iter(&self) -> impl Iterator<Item = u16> + '_ {
-        (0..SLOTS as u16).filter(move |&s| self.contains(s))
+        self.bits.iter().enumerate().flat_map(|(w, &word)| {
+            let mut rest = word;
+            std::iter::from_fn(move || {
+                if rest == 0 {
+                    return None;
+                }
+                let b = rest.trailing_zeros();
+                rest &= rest - 1;
+                Some((w * 64) as u16 + b as u16)
+            })
+        })
     }
 
     /// Maximal runs of consecutive slots, as inclusive `(start, end)` pairs.
     pub fn ranges(&self) -> Vec<(u16, u16)> {
-        let mut out = Vec::new();
-        let mut start: Option<u16> = None;
-        for s in 0..SLOTS as u16 {
-            match (self.contains(s), start) {
-                (true, None) => start = Some(s),
-                (false, Some(st)) => {
-                    out.push((st, s - 1));
-                    start = None;
-                }
-                _ => {}
+        let mut out: Vec<(u16, u16)> = Vec::new();
+        for s in self.iter() {
+            match out.last_mut() {
+                Some((_, end)) if *end + 1 == s => *end = s,
+                _ => out.push((s, s)),
             }
-        }
-        if let Some(st) = start {
-            out.push((st, SLOTS as u16 - 1));
         }
         out
     }

@@ -378,6 +378,11 @@ impl ClusterState {
         claimed: &SlotSet,
         now: u64,
     ) -> Option<Kind> {
+        // The usual heartbeat: the sender claims exactly what we already have it owning.
+        if self.unclaimed.is_empty() && self.nodes.get(sender).is_some_and(|n| n.slots == *claimed)
+        {
+            return None;
+        }
         let mut stale_owner: Option<(String, u64)> = None;
         let my_primary = self.me().primary_id().map(String::from);
         let mut taken_from_me = 0;
@@ -395,9 +400,10 @@ impl ClusterState {
             if self.importing.contains_key(&slot) {
                 continue;
             }
-            match self.owners[slot as usize].clone() {
+            match self.owners[slot as usize].as_deref() {
                 Some(o) if o == sender => {}
                 Some(o) => {
+                    let o = o.to_string();
                     let oe = self.nodes.get(&o).map_or(0, |n| n.config_epoch);
                     if oe < epoch {
                         if o == self.myself {
@@ -1274,15 +1280,13 @@ impl ClusterState {
     pub fn update_state(&mut self, _now: u64) {
         let mut ok = true;
         if self.require_full_coverage {
-            for o in &self.owners {
-                match o.as_ref().and_then(|id| self.nodes.get(id)) {
-                    Some(n) if n.health != Health::Fail => {}
-                    _ => {
-                        ok = false;
-                        break;
-                    }
-                }
-            }
+            // Per node, not per slot: this runs after every change (thousands per reshard).
+            let covered = self.owners.iter().all(|o| o.is_some());
+            let failed_owner = self
+                .nodes
+                .values()
+                .any(|n| n.health == Health::Fail && !n.slots.is_empty());
+            ok = covered && !failed_owner;
         }
         let size = self.size();
         if ok && size > 0 {

@@ -44,31 +44,29 @@ impl View {
     }
 
     pub fn build(s: &ClusterState) -> Self {
+        // Node by node over the slot bitmaps (the owners table mirrors them): this runs after
+        // every configuration change, so no per-slot look-ups by node id.
         let mut addrs: Vec<String> = Vec::new();
-        let mut index: std::collections::HashMap<&str, u16> = std::collections::HashMap::new();
         let mut owners = vec![NO_OWNER; SLOTS];
         let mut me = NO_OWNER;
         let mut my_primary = NO_OWNER;
-        let primary_id = s.me().primary_id().map(String::from);
-        for (slot, o) in s.owners.iter().enumerate() {
-            let Some(id) = o else { continue };
-            let i = match index.get(id.as_str()) {
-                Some(&i) => i,
-                None => {
-                    let n = &s.nodes[id];
-                    let i = addrs.len() as u16;
-                    addrs.push(format!("{}:{}", n.ip, n.port));
-                    index.insert(id.as_str(), i);
-                    if *id == s.myself {
-                        me = i;
-                    }
-                    if Some(id) == primary_id.as_ref() {
-                        my_primary = i;
-                    }
-                    i
-                }
-            };
-            owners[slot] = i;
+        let primary_id = s.me().primary_id();
+        for n in s
+            .nodes
+            .values()
+            .filter(|n| n.is_primary() && !n.slots.is_empty())
+        {
+            let i = addrs.len() as u16;
+            addrs.push(format!("{}:{}", n.ip, n.port));
+            if n.id == s.myself {
+                me = i;
+            }
+            if Some(n.id.as_str()) == primary_id {
+                my_primary = i;
+            }
+            for slot in n.slots.iter() {
+                owners[slot as usize] = i;
+            }
         }
         let migrating = s
             .migrating
