@@ -19,6 +19,11 @@ fn cluster_client(urls: &[String]) -> redis::cluster::ClusterConnection {
         .connection_timeout(Duration::from_secs(5))
         .response_timeout(Duration::from_secs(10))
         .retries(30)
+        // TRYAGAIN and CLUSTERDOWN are retried after 10..500 ms (the crate's default starts
+        // at 1.28 s, which would make a reshard under load crawl).
+        .min_retry_wait(10)
+        .max_retry_wait(500)
+        .retry_wait_formula(10, 2)
         .build()
         .expect("cluster client")
         .get_connection()
@@ -127,8 +132,18 @@ fn start_load(urls: &[String]) -> Load {
             let i = (n as usize * 7919) % COUNTERS;
             let v = r.attempted[i] + 1;
             r.attempted[i] = v;
-            let res: redis::RedisResult<()> =
-                redis::cmd("SET").arg(format!("c:{i}")).arg(v).query(&mut c);
+            let set = redis::cmd("SET").arg(format!("c:{i}")).arg(v).clone();
+            let mut res: redis::RedisResult<()> = set.query(&mut c);
+            if res
+                .as_ref()
+                .is_err_and(|e| e.kind() == redis::ErrorKind::ClusterDown)
+            {
+                // A node that left the cluster (del-node resets it) answers CLUSTERDOWN for
+                // slots this client still maps to it; the crate only re-reads the topology
+                // on MOVED, so reconnect (as redis-py does on CLUSTERDOWN) and retry once.
+                c = cluster_client(&urls);
+                res = set.query(&mut c);
+            }
             match res {
                 Ok(()) => {
                     r.acked[i] = v;
@@ -138,8 +153,15 @@ fn start_load(urls: &[String]) -> Load {
             }
             if n.is_multiple_of(3) {
                 let j = (n as usize * 104_729) % COUNTERS;
-                let got: redis::RedisResult<Option<u64>> =
-                    redis::cmd("GET").arg(format!("c:{j}")).query(&mut c);
+                let get = redis::cmd("GET").arg(format!("c:{j}")).clone();
+                let mut got: redis::RedisResult<Option<u64>> = get.query(&mut c);
+                if got
+                    .as_ref()
+                    .is_err_and(|e| e.kind() == redis::ErrorKind::ClusterDown)
+                {
+                    c = cluster_client(&urls);
+                    got = get.query(&mut c);
+                }
                 match got {
                     Ok(g) => {
                         let g = g.unwrap_or(0);
@@ -238,15 +260,15 @@ fn myid(n: &Node) -> String {
     query_string(n, &["CLUSTER", "MYID"]).expect("myid")
 }
 
-/// Waits until every node in `nodes` knows exactly `count` nodes.
+/// Waits until every node in `nodes` knows exactly `count` nodes and says the cluster is ok.
 fn wait_known(nodes: &[&Node], count: usize) {
     let ok = wait_for(Duration::from_secs(20), || {
         nodes
             .iter()
             .all(|n| {
-                query_string(n, &["CLUSTER", "INFO"])
-                    .unwrap_or_default()
-                    .contains(&format!("cluster_known_nodes:{count}\r"))
+                let info = query_string(n, &["CLUSTER", "INFO"]).unwrap_or_default();
+                info.contains(&format!("cluster_known_nodes:{count}\r"))
+                    && info.contains("cluster_state:ok")
             })
             .then_some(())
     });

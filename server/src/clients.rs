@@ -138,6 +138,8 @@ pub struct Conn {
     pub migrate: Option<crate::migration::Job>,
     /// The next command writes a key that a MIGRATE is moving: run it once that is done.
     pub wait_in_flight: bool,
+    /// `Shared::moves_done` when that wait was decided.
+    pub moves_seen: u64,
     /// Set by PSYNC: the connection becomes a replica link after this batch.
     pub replica_link: Option<Arc<crate::replication::feed::ReplicaLink>>,
     pub handle: Arc<ClientHandle>,
@@ -247,6 +249,7 @@ impl Conn {
             wait: None,
             migrate: None,
             wait_in_flight: false,
+            moves_seen: 0,
             replica_link: None,
             handle,
         }

@@ -334,6 +334,7 @@ pub fn execute(
             } else if !ks.in_flight.is_empty() && writes_in_flight(ks, conn, spec, name, args) {
                 // Runs again once the MIGRATE moving its keys is done (see server.rs).
                 conn.wait_in_flight = true;
+                conn.moves_seen = shared.moves_done.load(std::sync::atomic::Ordering::SeqCst);
                 conn.reply = before;
                 return;
             } else {

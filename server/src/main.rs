@@ -9,11 +9,12 @@ static GLOBAL: slotcache_server::eviction::alloc::Counting<tikv_jemallocator::Je
 
 /// jemalloc options: pages freed by eviction go back to the OS after one second instead of
 /// ten (and skip the "muzzy" stage), so RSS tracks `maxmemory` under constant eviction
-/// instead of carrying ~10 s of freed pages. `MALLOC_CONF`-style env (`_RJEM_MALLOC_CONF`)
-/// still overrides.
+/// instead of carrying ~10 s of freed pages; that purging runs on jemalloc's background
+/// thread (as Redis's `jemalloc-bg-thread yes`), not inside a client's allocation.
+/// `MALLOC_CONF`-style env (`_RJEM_MALLOC_CONF`) still overrides.
 #[allow(non_upper_case_globals)]
 #[export_name = "_rjem_malloc_conf"]
-pub static malloc_conf: &[u8] = b"dirty_decay_ms:1000,muzzy_decay_ms:0\0";
+pub static malloc_conf: &[u8] = b"dirty_decay_ms:1000,muzzy_decay_ms:0,background_thread:true\0";
 
 fn usage() {
     println!(

@@ -153,6 +153,9 @@ pub async fn run(shared: &Shared, mut job: Job) -> Vec<u8> {
                     ks.in_flight.remove(job.src_db, k);
                 }
                 drop(ks);
+                shared
+                    .moves_done
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 shared.keys_moved.notify_waiters();
                 return error_reply("ERR MIGRATE could not serialize a value");
             }
@@ -189,6 +192,9 @@ pub async fn run(shared: &Shared, mut job: Job) -> Vec<u8> {
         delete_moved(&mut ks, job.src_db, &done, &mut job.items);
         put_back(&mut ks, &mut job);
         drop(ks);
+        shared
+            .moves_done
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         shared.keys_moved.notify_waiters();
     }
     reply
@@ -430,5 +436,8 @@ pub fn abandon(shared: &Shared, mut job: Job) {
     let mut ks = shared.keyspace.lock();
     put_back(&mut ks, &mut job);
     drop(ks);
+    shared
+        .moves_done
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     shared.keys_moved.notify_waiters();
 }

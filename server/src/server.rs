@@ -258,7 +258,7 @@ async fn serve(shared: Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
                 }
                 if conn.wait_in_flight {
                     conn.wait_in_flight = false;
-                    wait_for_moves(&shared, &handle).await;
+                    wait_for_moves(&shared, &handle, conn.moves_seen).await;
                     if handle.killed.load(Ordering::Relaxed) {
                         break 'conn;
                     }
@@ -458,10 +458,15 @@ async fn wait_out_failover_pause(shared: &Shared, cmds: &[Vec<bytes::Bytes>]) {
     }
 }
 
-/// Waits until some MIGRATE finishes (the caller then retries its command), bounded by a
-/// short sleep so a missed wake-up costs a millisecond, not a hang.
-async fn wait_for_moves(shared: &Shared, handle: &ClientHandle) {
+/// Waits until some MIGRATE finishes after `seen` (the caller then retries its command);
+/// bounded by a short sleep all the same.
+async fn wait_for_moves(shared: &Shared, handle: &ClientHandle, seen: u64) {
     let notified = shared.keys_moved.notified();
+    tokio::pin!(notified);
+    notified.as_mut().enable();
+    if shared.moves_done.load(Ordering::SeqCst) != seen {
+        return;
+    }
     tokio::select! {
         _ = notified => {}
         _ = tokio::time::sleep(Duration::from_millis(1)) => {}

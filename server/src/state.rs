@@ -64,6 +64,9 @@ pub struct Shared {
     pub repl_acks: tokio::sync::Notify,
     /// Woken when a MIGRATE finishes with its keys (writers to them were waiting).
     pub keys_moved: tokio::sync::Notify,
+    /// Counts finished MIGRATEs: a writer that saw this value before waiting knows it missed
+    /// no wake-up.
+    pub moves_done: AtomicU64,
     /// Cached connections to MIGRATE targets.
     pub migrate_links: crate::migration::Links,
     /// The replication offset, readable without the keyspace lock (cluster headers, INFO).
@@ -109,6 +112,7 @@ impl Shared {
             cluster: std::sync::OnceLock::new(),
             repl_acks: tokio::sync::Notify::new(),
             keys_moved: tokio::sync::Notify::new(),
+            moves_done: AtomicU64::new(0),
             migrate_links: Default::default(),
             repl_offset,
             me: me.clone(),

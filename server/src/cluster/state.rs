@@ -387,17 +387,20 @@ impl ClusterState {
         let my_primary = self.me().primary_id().map(String::from);
         let mut taken_from_me = 0;
         let mut taken_from_primary = 0;
+        let (any_unclaimed, any_importing) =
+            (!self.unclaimed.is_empty(), !self.importing.is_empty());
         for slot in claimed.iter() {
-            if self
-                .unclaimed
-                .get(&slot)
-                .is_some_and(|(id, _)| id == sender)
+            if any_unclaimed
+                && self
+                    .unclaimed
+                    .get(&slot)
+                    .is_some_and(|(id, _)| id == sender)
             {
                 self.unclaimed.remove(&slot);
             }
             // A slot being imported changes hands only by CLUSTER SETSLOT NODE (as Redis):
             // the source keeps claiming it until the move is finished.
-            if self.importing.contains_key(&slot) {
+            if any_importing && self.importing.contains_key(&slot) {
                 continue;
             }
             match self.owners[slot as usize].as_deref() {

@@ -184,7 +184,14 @@ fn memory(ctx: &mut Ctx, t: &mut String) {
         .memory_peak
         .fetch_max(used, Ordering::Relaxed)
         .max(used);
-    let dataset: usize = ctx.ks.dbs.iter().map(|d| d.memory()).sum();
+    // As Redis: what is left of used memory after the overheads (walking every key instead
+    // would hold the keyspace for milliseconds per million keys, and INFO is polled).
+    let clients = (ctx.shared.clients.len() * 16 * 1024) as u64;
+    let dataset = used
+        .saturating_sub(ctx.shared.memory_startup.load(Ordering::Relaxed))
+        .saturating_sub(ctx.ks.repl.backlog.len() as u64)
+        .saturating_sub(crate::eviction::not_counted(ctx.ks))
+        .saturating_sub(clients);
     let h = crate::util::human_bytes;
     line(t, "used_memory", used);
     line(t, "used_memory_human", h(used));
@@ -247,11 +254,7 @@ fn memory(ctx: &mut Ctx, t: &mut String) {
     );
     line(t, "mem_replication_backlog", ctx.ks.repl.backlog.len());
     line(t, "mem_clients_slaves", 0);
-    line(
-        t,
-        "mem_clients_normal",
-        ctx.shared.clients.len() * 16 * 1024,
-    );
+    line(t, "mem_clients_normal", clients);
     line(t, "mem_allocator", "jemalloc");
 }
 

@@ -638,14 +638,6 @@ impl Db {
         (examined, expired)
     }
 
-    /// Bytes held by keys and values (an estimate used by INFO and memory accounting).
-    pub fn memory(&self) -> usize {
-        self.slots
-            .iter()
-            .map(|t| t.table.allocation_size() + t.table.iter().map(|e| e.memory()).sum::<usize>())
-            .sum()
-    }
-
     /// Keys that live in one slot, removed wholesale (CLUSTER FLUSHSLOTS and slot moves).
     pub fn clear_slot(&mut self, slot: u16) -> usize {
         let Some(t) = self.slots.get_mut(slot as usize) else {
