@@ -32,6 +32,10 @@ impl Pool {
     /// Offers a sampled key. A full pool drops its worst candidate for a better one; a key
     /// already pooled only has its score refreshed.
     pub fn offer(&mut self, score: u64, db: usize, key: &[u8]) {
+        // Most samples lose to a full pool's worst: decided before any key comparison.
+        if self.entries.len() >= POOL_SIZE && score <= self.entries[0].score {
+            return;
+        }
         // The candidate that leaves (a re-scored duplicate, or the worst of a full pool)
         // lends its key buffer to the new one: no allocation per offer.
         let recycled = if let Some(i) = self.entries.iter().position(|c| c.db == db && c.key == key)
