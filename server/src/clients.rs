@@ -138,6 +138,9 @@ pub struct Conn {
     pub migrate: Option<crate::migration::Job>,
     /// The next command writes a key that a MIGRATE is moving: run it once that is done.
     pub wait_in_flight: bool,
+    /// The last command needs the cluster state lock, which was busy: run it again once the
+    /// lock is free (see `commands::cluster`).
+    pub retry_cluster: bool,
     /// `Shared::moves_done` when that wait was decided.
     pub moves_seen: u64,
     /// Set by PSYNC: the connection becomes a replica link after this batch.
@@ -249,6 +252,7 @@ impl Conn {
             wait: None,
             migrate: None,
             wait_in_flight: false,
+            retry_cluster: false,
             moves_seen: 0,
             replica_link: None,
             handle,

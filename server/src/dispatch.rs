@@ -348,6 +348,11 @@ pub fn execute(
             out.error(&msg)
         }
     }
+    if conn.retry_cluster {
+        // Not run (nothing was replied): it runs again from the top.
+        conn.reply = before;
+        return;
+    }
     // ASKING lasts for the next command (or, inside MULTI, until EXEC).
     if conn.asking && conn.multi.is_none() && !args[0].eq_ignore_ascii_case(b"asking") {
         conn.asking = false;

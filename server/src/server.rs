@@ -256,6 +256,10 @@ async fn serve(shared: Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
                     let reply = crate::migration::run(&shared, job).await;
                     out.buf.extend_from_slice(&reply);
                 }
+                if conn.retry_cluster {
+                    conn.retry_cluster = false;
+                    wait_for_cluster_state(&shared).await;
+                }
                 if conn.wait_in_flight {
                     conn.wait_in_flight = false;
                     wait_for_moves(&shared, &handle, conn.moves_seen).await;
@@ -332,7 +336,7 @@ fn run_batch(
     for args in cmds {
         out.resp3 = conn.resp3;
         crate::dispatch::execute(shared, &mut ks, conn, out, settings, args);
-        if conn.wait_in_flight {
+        if conn.wait_in_flight || conn.retry_cluster {
             // Not run: it writes a key a MIGRATE is moving.
             break;
         }
@@ -455,6 +459,24 @@ async fn wait_out_failover_pause(shared: &Shared, cmds: &[Vec<bytes::Bytes>]) {
             return;
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// Waits (not holding the keyspace lock) until the cluster state lock is free; bounded.
+async fn wait_for_cluster_state(shared: &Shared) {
+    let Some(c) = shared.cluster.get() else {
+        return;
+    };
+    for i in 0..12_000 {
+        if c.state.try_lock().is_some() {
+            return;
+        }
+        // Let other tasks run; after a while, stop spinning (the timer's 1 ms resolution).
+        if i < 2_000 {
+            tokio::task::yield_now().await;
+        } else {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
     }
 }
 

@@ -311,14 +311,25 @@ pub static COMMANDS: &[CommandSpec] = &[
 
 const DISABLED: &str = "ERR This instance has cluster support disabled";
 
+/// The cluster, once its state lock is free. Handlers run under the keyspace lock, and the
+/// bus thread can be descheduled while it holds the state lock; rather than stall every
+/// client of this node for that long, a handler that cannot get the state lock promptly
+/// gives up without replying (`retry_cluster`), and the connection runs it again once the
+/// lock is free, outside the keyspace lock (see server.rs). Inside EXEC it just waits.
 fn cluster(ctx: &mut Ctx) -> Option<Arc<Cluster>> {
-    match ctx.shared.cluster.get() {
-        Some(c) => Some(c.clone()),
-        None => {
-            ctx.err(DISABLED);
-            None
-        }
+    let Some(c) = ctx.shared.cluster.get() else {
+        ctx.err(DISABLED);
+        return None;
+    };
+    if !ctx.conn.in_exec
+        && c.state
+            .try_lock_for(std::time::Duration::from_micros(100))
+            .is_none()
+    {
+        ctx.conn.retry_cluster = true;
+        return None;
     }
+    Some(c.clone())
 }
 
 /// Runs `f` on the locked state, then republishes the view (and queues a save).

@@ -651,6 +651,21 @@ impl Db {
     }
 }
 
+/// Asks the CPU to start loading an entry's cache line.
+#[inline(always)]
+fn prefetch(e: &Entry) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: prefetching is a hint; it never faults, even on an invalid address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch(
+            (e as *const Entry).cast::<i8>(),
+            std::arch::x86_64::_MM_HINT_T0,
+        );
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = e;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -733,19 +748,4 @@ mod tests {
             Some(b"only".to_vec())
         );
     }
-}
-
-/// Asks the CPU to start loading an entry's cache line.
-#[inline(always)]
-fn prefetch(e: &Entry) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: prefetching is a hint; it never faults, even on an invalid address.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch(
-            (e as *const Entry).cast::<i8>(),
-            std::arch::x86_64::_MM_HINT_T0,
-        );
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = e;
 }

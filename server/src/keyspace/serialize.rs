@@ -135,7 +135,7 @@ fn read_body(r: &mut Reader) -> Option<Value> {
         tag::SET => r
             .typed(SetValue::read_payload)
             .map(|v| Value::Set(Box::new(v))),
-        tag::ZSET => r.typed(ZSetValue::read_payload).map(|v| Value::ZSet(v)),
+        tag::ZSET => r.typed(ZSetValue::read_payload).map(Value::ZSet),
         _ => None,
     }
 }
