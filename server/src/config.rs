@@ -232,7 +232,7 @@ pub static PARAMS: &[Param] = &[
     p("lazyfree-lazy-user-del", "no", YESNO, true),
     p("lazyfree-lazy-eviction", "no", YESNO, true),
     p("lazyfree-lazy-expire", "no", YESNO, true),
-    p("io-threads", "1", Kind::Int(1, 128), false),
+    p("io-threads", "0", Kind::Int(0, 128), false),
     p("latency-tracking", "yes", YESNO, true),
     p("activedefrag", "no", YESNO, true),
 ];
@@ -337,6 +337,8 @@ pub struct Settings {
     pub replicaof: Option<(String, u16)>,
     pub masterauth: String,
     pub masteruser: String,
+    /// `io-threads`: threads serving clients; 0 picks half the cores (at least one).
+    pub io_threads: usize,
     pub replica_read_only: bool,
     pub replica_serve_stale_data: bool,
     pub min_replicas_to_write: usize,
@@ -540,6 +542,7 @@ impl Config {
                     _ => None,
                 }
             },
+            io_threads: self.int("io-threads").max(0) as usize,
             masterauth: s("masterauth"),
             masteruser: s("masteruser"),
             replica_read_only: self.yes("replica-read-only"),

@@ -58,6 +58,7 @@ fn main() -> ExitCode {
         return ExitCode::from(1);
     }
     let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(worker_threads(settings.io_threads))
         .enable_all()
         .build()
     {
@@ -81,4 +82,16 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Threads that serve clients. Commands execute one batch at a time under the keyspace lock,
+/// so extra threads only parse, encode and do I/O in parallel; past about half the cores they
+/// mostly contend for that lock (and on a small machine they compete with the clients and
+/// replicas that share it). `io-threads N` overrides.
+fn worker_threads(configured: usize) -> usize {
+    if configured > 0 {
+        return configured;
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cores / 2).max(1)
 }
