@@ -162,20 +162,36 @@ fn manual_failover_swaps_roles_without_losing_writes() {
     }
 }
 
-/// Writes `n` keys of slot 0's shard, each confirmed by WAIT 1; returns them.
+/// Writes `n` keys of slot 0's shard, each confirmed by WAIT 1; returns them. SET and WAIT
+/// go down one connection to slot 0's current primary (a cluster client would send the
+/// keyless WAIT to any node, possibly one that just became a replica).
 fn write_confirmed(c: &TestCluster, n: usize, tag: &str) -> Vec<(String, String)> {
-    let mut conn = c.cluster_client();
+    // Ids survive restarts (nodes.conf); a node that is down right now has none here.
+    let ids: Vec<Option<String>> = c
+        .nodes
+        .iter()
+        .map(|n| query_string(n, &["CLUSTER", "MYID"]).ok())
+        .collect();
     let mut out = Vec::new();
     for i in 0..n {
         let k = format!("{{06S}}{tag}{i}");
         let v = format!("v{i}");
-        let _: () = redis::cmd("SET").arg(&k).arg(&v).query(&mut conn).unwrap();
-        let acked: i64 = redis::cmd("WAIT")
-            .arg(1)
-            .arg(2000)
-            .query(&mut conn)
-            .unwrap();
-        assert_eq!(acked, 1, "write not acknowledged by the replica");
+        let done = wait_for(Duration::from_secs(20), || {
+            let owner = owner_of(c, 0, 0)?;
+            let node = &c.nodes[ids.iter().position(|id| id.as_deref() == Some(&owner))?];
+            let mut conn = node.client();
+            let (_, acked): ((), i64) = redis::pipe()
+                .cmd("SET")
+                .arg(&k)
+                .arg(&v)
+                .cmd("WAIT")
+                .arg(1)
+                .arg(2000)
+                .query(&mut conn)
+                .ok()?;
+            Some(acked)
+        });
+        assert_eq!(done, Some(1), "write not acknowledged by the replica");
         out.push((k, v));
     }
     out
