@@ -241,16 +241,14 @@ fn redirect(
         .collect();
     let view = cluster.view();
     let write = spec.has(flags::WRITE);
-    let q = crate::cluster::redirect::Query {
-        is_write: write,
-        allow_reads_when_down: cluster
-            .allow_reads_when_down
-            .load(std::sync::atomic::Ordering::Relaxed),
-        replica_read: conn.readonly && !write,
-        asking: conn.asking || spec.has(flags::ASKING),
-        is_migrate: spec.name == "migrate",
-        multi_key: keys.iter().any(|k| *k != keys[0]),
-    };
+    let q = query(
+        cluster,
+        conn,
+        write,
+        spec.has(flags::ASKING),
+        spec.name == "migrate",
+        &keys,
+    );
     let mut served_by_me = false;
     let slots = keys.iter().map(|k| {
         let s = crate::keyspace::slot::key_slot(k);
@@ -272,6 +270,27 @@ fn redirect(
         return Some(crate::cluster::redirect::Redirect::Down.message());
     }
     None
+}
+
+/// What routing needs to know about a command (or a transaction) besides its slots.
+fn query(
+    cluster: &crate::cluster::Cluster,
+    conn: &Conn,
+    write: bool,
+    implies_asking: bool,
+    is_migrate: bool,
+    keys: &[&[u8]],
+) -> crate::cluster::redirect::Query {
+    crate::cluster::redirect::Query {
+        is_write: write,
+        allow_reads_when_down: cluster
+            .allow_reads_when_down
+            .load(std::sync::atomic::Ordering::Relaxed),
+        replica_read: conn.readonly && !write,
+        asking: conn.asking || implies_asking,
+        is_migrate,
+        multi_key: keys.iter().any(|k| *k != keys[0]),
+    }
 }
 
 /// How many of `keys` this node holds (live), and how many it does not: what decides, for a
@@ -467,16 +486,7 @@ pub fn route_many(
         return None;
     }
     let view = cluster.view();
-    let q = crate::cluster::redirect::Query {
-        is_write: write,
-        allow_reads_when_down: cluster
-            .allow_reads_when_down
-            .load(std::sync::atomic::Ordering::Relaxed),
-        replica_read: conn.readonly && !write,
-        asking: conn.asking,
-        is_migrate: false,
-        multi_key: keys.iter().any(|k| *k != keys[0]),
-    };
+    let q = query(cluster, conn, write, false, false, &keys);
     let slots = keys.iter().map(|k| crate::keyspace::slot::key_slot(k));
     crate::cluster::redirect::route(&view, slots, q, &mut || key_presence(ks, &keys))
         .map(|r| r.message())

@@ -192,10 +192,7 @@ pub async fn run(shared: &Shared, mut job: Job) -> Vec<u8> {
         delete_moved(&mut ks, job.src_db, &done, &mut job.items);
         put_back(&mut ks, &mut job);
         drop(ks);
-        shared
-            .moves_done
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        shared.keys_moved.notify_waiters();
+        wake_writers(shared);
     }
     reply
 }
@@ -428,6 +425,14 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).trim_end().to_string()
 }
 
+/// Tells writers waiting on in-flight keys to look again (after the keyspace lock is let go).
+fn wake_writers(shared: &Shared) {
+    shared
+        .moves_done
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    shared.keys_moved.notify_waiters();
+}
+
 /// Gives up a transfer that never started (the client went away first): its keys stay here.
 pub fn abandon(shared: &Shared, mut job: Job) {
     if job.copy {
@@ -436,8 +441,5 @@ pub fn abandon(shared: &Shared, mut job: Job) {
     let mut ks = shared.keyspace.lock();
     put_back(&mut ks, &mut job);
     drop(ks);
-    shared
-        .moves_done
-        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    shared.keys_moved.notify_waiters();
+    wake_writers(shared);
 }
