@@ -97,6 +97,23 @@ fn verify_mixed(urls: &[String]) {
     }
 }
 
+/// Runs `cmd`; on CLUSTERDOWN, reconnects and runs it once more. A node that left the
+/// cluster (del-node resets it) answers CLUSTERDOWN for slots this client still maps to it,
+/// and the crate re-reads the topology only on MOVED; redis-py reconnects on CLUSTERDOWN.
+fn query_reconnecting<T: redis::FromRedisValue>(
+    c: &mut redis::cluster::ClusterConnection,
+    urls: &[String],
+    cmd: &redis::Cmd,
+) -> redis::RedisResult<T> {
+    match cmd.query(c) {
+        Err(e) if e.kind() == redis::ErrorKind::ClusterDown => {
+            *c = cluster_client(urls);
+            cmd.query(c)
+        }
+        r => r,
+    }
+}
+
 /// What the writer saw: per counter, the last value the cluster acknowledged and the last it
 /// tried to write.
 struct LoadReport {
@@ -133,17 +150,7 @@ fn start_load(urls: &[String]) -> Load {
             let v = r.attempted[i] + 1;
             r.attempted[i] = v;
             let set = redis::cmd("SET").arg(format!("c:{i}")).arg(v).clone();
-            let mut res: redis::RedisResult<()> = set.query(&mut c);
-            if res
-                .as_ref()
-                .is_err_and(|e| e.kind() == redis::ErrorKind::ClusterDown)
-            {
-                // A node that left the cluster (del-node resets it) answers CLUSTERDOWN for
-                // slots this client still maps to it; the crate only re-reads the topology
-                // on MOVED, so reconnect (as redis-py does on CLUSTERDOWN) and retry once.
-                c = cluster_client(&urls);
-                res = set.query(&mut c);
-            }
+            let res: redis::RedisResult<()> = query_reconnecting(&mut c, &urls, &set);
             match res {
                 Ok(()) => {
                     r.acked[i] = v;
@@ -154,14 +161,7 @@ fn start_load(urls: &[String]) -> Load {
             if n.is_multiple_of(3) {
                 let j = (n as usize * 104_729) % COUNTERS;
                 let get = redis::cmd("GET").arg(format!("c:{j}")).clone();
-                let mut got: redis::RedisResult<Option<u64>> = get.query(&mut c);
-                if got
-                    .as_ref()
-                    .is_err_and(|e| e.kind() == redis::ErrorKind::ClusterDown)
-                {
-                    c = cluster_client(&urls);
-                    got = get.query(&mut c);
-                }
+                let got: redis::RedisResult<Option<u64>> = query_reconnecting(&mut c, &urls, &get);
                 match got {
                     Ok(g) => {
                         let g = g.unwrap_or(0);
