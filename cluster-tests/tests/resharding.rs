@@ -275,6 +275,37 @@ fn wait_known(nodes: &[&Node], count: usize) {
     assert!(ok.is_some(), "nodes did not converge on {count} members");
 }
 
+/// Writes `{tag}:i = i` for i in 0..n through a cluster client.
+fn set_tagged(urls: &[String], tag: &str, n: u64) {
+    let mut cc = cluster_client(urls);
+    for i in 0..n {
+        let _: () = redis::cmd("SET")
+            .arg(format!("{tag}:{i}"))
+            .arg(i)
+            .query(&mut cc)
+            .unwrap();
+    }
+}
+
+/// `MIGRATE <dst> "" 0 <timeout> KEYS ...`, ready to send to the source.
+fn migrate_keys<K: redis::ToRedisArgs>(
+    dst: &Node,
+    timeout_ms: u64,
+    keys: impl IntoIterator<Item = K>,
+) -> redis::Cmd {
+    let mut m = redis::cmd("MIGRATE");
+    m.arg(&dst.host)
+        .arg(dst.port)
+        .arg("")
+        .arg(0)
+        .arg(timeout_ms)
+        .arg("KEYS");
+    for k in keys {
+        m.arg(k);
+    }
+    m
+}
+
 /// The slot of a hash tag and the index of the node among `nodes` that holds its keys.
 fn holder(nodes: &[Node], tag: &str) -> (u16, usize) {
     let slot: u16 = redis::cmd("CLUSTER")
@@ -496,46 +527,21 @@ fn fix_repairs_a_reshard_killed_halfway() {
 fn migrate_to_a_stopped_target_fails_with_ioerr_and_fix_repairs() {
     let c = three_primaries(&[]);
     let urls: Vec<String> = c.nodes.iter().map(|n| n.url()).collect();
-    let mut cc = cluster_client(&urls);
-    for i in 0..200 {
-        let _: () = redis::cmd("SET")
-            .arg(format!("{{m}}:{i}"))
-            .arg(i)
-            .query(&mut cc)
-            .unwrap();
-    }
+    set_tagged(&urls, "{m}", 200);
     let (slot, owner) = holder(&c.nodes, "{m}");
     let target = (owner + 1) % 3;
     let (src, dst) = (&c.nodes[owner], &c.nodes[target]);
     open_slot(src, dst, slot);
     // Half the keys move normally.
     let keys: Vec<String> = (0..100).map(|i| format!("{{m}}:{i}")).collect();
-    let mut m = redis::cmd("MIGRATE");
-    m.arg(&dst.host)
-        .arg(dst.port)
-        .arg("")
-        .arg(0)
-        .arg(5000)
-        .arg("KEYS");
-    for k in &keys {
-        m.arg(k);
-    }
+    let m = migrate_keys(dst, 5000, &keys);
     let r: String = m.query(&mut src.client()).unwrap();
     assert_eq!(r, "OK");
     // Then the target stops.
     let pid = dst.pid().expect("pid") as i32;
     unsafe { libc::kill(pid, libc::SIGSTOP) };
     let keys: Vec<String> = (100..200).map(|i| format!("{{m}}:{i}")).collect();
-    let mut m = redis::cmd("MIGRATE");
-    m.arg(&dst.host)
-        .arg(dst.port)
-        .arg("")
-        .arg(0)
-        .arg(300)
-        .arg("KEYS");
-    for k in &keys {
-        m.arg(k);
-    }
+    let m = migrate_keys(dst, 300, &keys);
     let started = Instant::now();
     let r: redis::RedisResult<String> = m.query(&mut src.client());
     let took = started.elapsed();
@@ -841,27 +847,11 @@ fn slotcache_cli_add_node_remove_node_and_fix_under_load() {
     assert_clean(&c.nodes[0], &rest);
 
     // An interrupted move, made by hand: half of a slot's keys moved, both sides open.
-    let mut cc = cluster_client(&urls);
-    for i in 0..100 {
-        let _: () = redis::cmd("SET")
-            .arg(format!("{{f}}:{i}"))
-            .arg(i)
-            .query(&mut cc)
-            .unwrap();
-    }
+    set_tagged(&urls, "{f}", 100);
     let (slot, owner) = holder(&c.nodes, "{f}");
     let (src, dst) = (&c.nodes[owner], &c.nodes[(owner + 1) % 3]);
     open_slot(src, dst, slot);
-    let mut m = redis::cmd("MIGRATE");
-    m.arg(&dst.host)
-        .arg(dst.port)
-        .arg("")
-        .arg(0)
-        .arg(5000)
-        .arg("KEYS");
-    for i in 0..50 {
-        m.arg(format!("{{f}}:{i}"));
-    }
+    let m = migrate_keys(dst, 5000, (0..50).map(|i| format!("{{f}}:{i}")));
     assert_eq!(m.query::<String>(&mut src.client()).unwrap(), "OK");
     let (ok, out) = slotcache_cli(&["cluster", "fix", &seed]);
     assert!(ok, "fix: {out}");
@@ -968,14 +958,7 @@ fn replicas_follow_a_slot_move_and_a_target_failover_keeps_the_keys() {
     assert!(c.wait_ok(Duration::from_secs(30)));
     let ids = c.ids();
     let urls: Vec<String> = c.nodes[..3].iter().map(|n| n.url()).collect();
-    let mut cc = cluster_client(&urls);
-    for i in 0..500 {
-        let _: () = redis::cmd("SET")
-            .arg(format!("{{r}}:{i}"))
-            .arg(i)
-            .query(&mut cc)
-            .unwrap();
-    }
+    set_tagged(&urls, "{r}", 500);
     let (slot, owner) = holder(&c.nodes[..3], "{r}");
     let target = (owner + 1) % 3;
     // Replicas were attached round robin: node 3+i replicates primary i.
@@ -989,16 +972,7 @@ fn replicas_follow_a_slot_move_and_a_target_failover_keeps_the_keys() {
     open_slot(src, dst, slot);
     let s = slot.to_string();
     for chunk in (0..500).collect::<Vec<_>>().chunks(100) {
-        let mut m = redis::cmd("MIGRATE");
-        m.arg(&dst.host)
-            .arg(dst.port)
-            .arg("")
-            .arg(0)
-            .arg(5000)
-            .arg("KEYS");
-        for i in chunk {
-            m.arg(format!("{{r}}:{i}"));
-        }
+        let m = migrate_keys(dst, 5000, chunk.iter().map(|i| format!("{{r}}:{i}")));
         assert_eq!(m.query::<String>(&mut src.client()).unwrap(), "OK");
     }
     // The target's replica acknowledged every moved key before the source dropped it.
