@@ -208,13 +208,20 @@ fn client_query_buffer_limit_closes_the_client() {
 #[test]
 fn maxclients_refuses_the_extra_connection() {
     let node = Node::start(&["--maxclients", "3"]);
-    let mut held: Vec<_> = (0..3)
-        .map(|_| {
-            let mut s = node.raw();
-            assert_eq!(raw_exchange(&mut s, b"PING\r\n", 7), b"+PONG\r\n");
-            s
-        })
-        .collect();
+    // The first held connection waits until it is the only one counted (the start-up
+    // readiness probe's connection may not be counted out yet); then two more fill the limit.
+    let mut first = node.client();
+    let alone = cluster_tests::wait_for(Duration::from_secs(5), || {
+        let info: String = redis::cmd("INFO").arg("clients").query(&mut first).ok()?;
+        info.contains("connected_clients:1\r").then_some(())
+    });
+    assert!(alone.is_some(), "start-up connections never went away");
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut s = node.raw();
+        assert_eq!(raw_exchange(&mut s, b"PING\r\n", 7), b"+PONG\r\n");
+        held.push(s);
+    }
     let mut extra = node.raw();
     let (got, closed) = read_to_close(&mut extra);
     assert_eq!(got, b"-ERR max number of clients reached\r\n");
