@@ -180,6 +180,17 @@ pub struct Tools {
 }
 
 impl Tools {
+    /// From the common command-line options: no `--server-bin` means this workspace's build.
+    pub fn new(server_bin: Option<&PathBuf>, redis_server: &Path, redis_cli: &Path) -> Tools {
+        Tools {
+            slotcache: server_bin
+                .cloned()
+                .unwrap_or_else(crate::procs::default_server_bin),
+            redis_server: redis_server.to_path_buf(),
+            redis_cli: redis_cli.to_path_buf(),
+        }
+    }
+
     pub fn server(&self, flavor: Flavor) -> &Path {
         match flavor {
             Flavor::Slotcache => &self.slotcache,

@@ -401,14 +401,7 @@ fn run(cli: Cli) -> Result<()> {
         .iter()
         .map(|s| Fault::parse(s))
         .collect::<Result<_>>()?;
-    let tools = Tools {
-        slotcache: cli
-            .server_bin
-            .clone()
-            .unwrap_or_else(procs::default_server_bin),
-        redis_server: cli.redis_server.clone(),
-        redis_cli: cli.redis_cli.clone(),
-    };
+    let tools = Tools::new(cli.server_bin.as_ref(), &cli.redis_server, &cli.redis_cli);
     cluster::check_tool(
         &tools.slotcache,
         "cargo build --release -p slotcache-server",

@@ -98,12 +98,7 @@ impl ServerProc {
         core: Option<usize>,
         extra: &[String],
     ) -> Result<ServerProc> {
-        if !bin.exists() && bin.components().count() > 1 {
-            bail!(
-                "{} not found (build it: cargo build --release -p slotcache-server)",
-                bin.display()
-            );
-        }
+        check_bin(bin)?;
         let mut last = anyhow!("no attempt");
         for _ in 0..5 {
             match Self::try_start(flavor, bin, core, extra) {
@@ -124,12 +119,7 @@ impl ServerProc {
         parent: &Path,
         extra: &[String],
     ) -> Result<ServerProc> {
-        if !bin.exists() && bin.components().count() > 1 {
-            bail!(
-                "{} not found (build it: cargo build --release -p slotcache-server)",
-                bin.display()
-            );
-        }
+        check_bin(bin)?;
         Self::try_start_on(flavor, bin, None, extra, port, Some(parent))
     }
 
@@ -301,4 +291,15 @@ pub fn info_field(info: &str, field: &str) -> Option<String> {
     info.lines()
         .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .map(|v| v.trim().to_string())
+}
+
+/// A binary given as a path (not a bare name looked up in PATH) must exist.
+fn check_bin(bin: &Path) -> Result<()> {
+    if !bin.exists() && bin.components().count() > 1 {
+        bail!(
+            "{} not found (build it: cargo build --release -p slotcache-server)",
+            bin.display()
+        );
+    }
+    Ok(())
 }

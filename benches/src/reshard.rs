@@ -448,14 +448,7 @@ fn run(cli: Cli) -> Result<()> {
             _ => bail!("unknown tool '{t}' (redis-cli, slotcache-cli)"),
         }
     }
-    let tools = Tools {
-        slotcache: cli
-            .server_bin
-            .clone()
-            .unwrap_or_else(procs::default_server_bin),
-        redis_server: cli.redis_server.clone(),
-        redis_cli: cli.redis_cli.clone(),
-    };
+    let tools = Tools::new(cli.server_bin.as_ref(), &cli.redis_server, &cli.redis_cli);
     if servers.contains(&Flavor::Slotcache) {
         cluster::check_tool(
             &tools.slotcache,

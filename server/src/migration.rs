@@ -29,10 +29,11 @@ use tracing::{debug, warn};
 const IDLE_CLOSE: Duration = Duration::from_secs(10);
 
 /// Keys being moved out right now, per database, and whether each one's entry is out of the
-/// table meanwhile (then readers wait too).
+/// table meanwhile (then readers wait too). Looked up by borrowed key: writes check it
+/// while a reshard runs.
 #[derive(Default)]
 pub struct InFlight {
-    keys: HashMap<(usize, Vec<u8>), bool>,
+    keys: HashMap<usize, HashMap<Vec<u8>, bool>>,
 }
 
 /// A value with more elements than this (or a string longer than [`BIG_STRING`]) is
@@ -42,28 +43,25 @@ pub const BIG_STRING: usize = 1 << 20;
 
 impl InFlight {
     pub fn insert(&mut self, db: usize, key: &[u8], taken: bool) {
-        self.keys.insert((db, key.to_vec()), taken);
+        self.keys.entry(db).or_default().insert(key.to_vec(), taken);
     }
 
     /// `Some(taken)` when the key is in flight.
     pub fn get(&self, db: usize, key: &[u8]) -> Option<bool> {
-        if self.keys.is_empty() {
-            return None;
-        }
-        self.keys.get(&(db, key.to_vec())).copied()
+        self.keys.get(&db)?.get(key).copied()
     }
 
     pub fn remove(&mut self, db: usize, key: &[u8]) {
-        self.keys.remove(&(db, key.to_vec()));
+        if let Some(keys) = self.keys.get_mut(&db) {
+            keys.remove(key);
+            if keys.is_empty() {
+                self.keys.remove(&db);
+            }
+        }
     }
 
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
-    }
-
-    pub fn contains(&self, db: usize, key: &[u8]) -> bool {
-        // Avoids an allocation when nothing is moving (the common case on the hot path).
-        !self.keys.is_empty() && self.keys.contains_key(&(db, key.to_vec()))
     }
 }
 
@@ -153,10 +151,7 @@ pub async fn run(shared: &Shared, mut job: Job) -> Vec<u8> {
                     ks.in_flight.remove(job.src_db, k);
                 }
                 drop(ks);
-                shared
-                    .moves_done
-                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                shared.keys_moved.notify_waiters();
+                wake_writers(shared);
                 return error_reply("ERR MIGRATE could not serialize a value");
             }
         }

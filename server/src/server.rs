@@ -337,7 +337,7 @@ fn run_batch(
         out.resp3 = conn.resp3;
         crate::dispatch::execute(shared, &mut ks, conn, out, settings, args);
         if conn.wait_in_flight || conn.retry_cluster {
-            // Not run: it writes a key a MIGRATE is moving.
+            // Not run: it writes a key a MIGRATE is moving, or the cluster state was busy.
             break;
         }
         ran += 1;

@@ -99,6 +99,8 @@ fn migrate(ctx: &mut Ctx, a: &[Bytes]) {
     let now = ctx.now;
     let src_db = ctx.conn.db.min(ctx.ks.dbs.len() - 1);
     let mut items = Vec::with_capacity(keys.len());
+    // Which items are serialized off the lock (their entries leave the table meanwhile).
+    let mut off_lock = Vec::with_capacity(keys.len());
     for k in keys {
         let Some(e) = ctx.ks.dbs[src_db].peek_ref(k, now) else {
             continue;
@@ -111,8 +113,9 @@ fn migrate(ctx: &mut Ctx, a: &[Bytes]) {
         } else {
             e.expire_at.saturating_sub(now).max(1)
         };
-        let big = is_big(&e.value);
-        let payload = if big && !copy {
+        let big = is_big(&e.value) && !copy;
+        off_lock.push(big);
+        let payload = if big {
             Bytes::new()
         } else {
             Bytes::from(serialize::encode(&e.value))
@@ -128,8 +131,7 @@ fn migrate(ctx: &mut Ctx, a: &[Bytes]) {
         return ctx.out.simple("NOKEY");
     }
     if !copy {
-        for it in items.iter_mut() {
-            let taken = it.payload.is_empty();
+        for (it, &taken) in items.iter_mut().zip(&off_lock) {
             if taken {
                 // Out of the table while it is serialized and sent (see crate::migration).
                 it.taken = ctx.ks.dbs[src_db].remove(&it.key, now);
