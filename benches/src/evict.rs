@@ -57,6 +57,15 @@ struct Cli {
     redis_server: PathBuf,
     #[arg(long, default_value = "redis-benchmark")]
     redis_benchmark: PathBuf,
+    /// Do not pin server and benchmark to separate cores in the throughput run (as
+    /// `compare throughput --no-pin`).
+    #[arg(long)]
+    no_pin: bool,
+    /// Rounds of the throughput run; each round runs both servers, fresh, one after the
+    /// other, and the ratio quoted is the median of the rounds' ratios (shared machines
+    /// drift by 20% within a minute; a ratio taken within one round is steadier).
+    #[arg(long, default_value_t = 5)]
+    rounds: u32,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -245,7 +254,7 @@ fn hitrate_section(cli: &Cli, servers: &[(Flavor, PathBuf)]) -> Result<()> {
     );
     for policy in ["allkeys-lru", "allkeys-lfu"] {
         for (flavor, bin) in servers {
-            let server = start_capped(*flavor, bin, &cli.maxmemory, policy)?;
+            let server = start_capped(*flavor, bin, None, &cli.maxmemory, policy)?;
             let (rate, held) = server_hitrate(&server, &stream, &value, warm)?;
             let exact = exact_lru(&stream, held.max(1) as usize, warm);
             println!(
@@ -259,19 +268,29 @@ fn hitrate_section(cli: &Cli, servers: &[(Flavor, PathBuf)]) -> Result<()> {
     Ok(())
 }
 
-fn start_capped(flavor: Flavor, bin: &Path, maxmemory: &str, policy: &str) -> Result<ServerProc> {
+fn start_capped(
+    flavor: Flavor,
+    bin: &Path,
+    core: Option<usize>,
+    maxmemory: &str,
+    policy: &str,
+) -> Result<ServerProc> {
     let extra = [
         "--maxmemory".to_string(),
         maxmemory.to_string(),
         "--maxmemory-policy".to_string(),
         policy.to_string(),
     ];
-    ServerProc::start_with(flavor, bin, None, &extra)
+    ServerProc::start_with(flavor, bin, core, &extra)
 }
 
-fn benchmark_set(cli: &Cli, port: u16, requests: u64) -> Result<f64> {
-    let out = Command::new("timeout")
-        .args(["-s", "KILL", "600"])
+fn benchmark_set(cli: &Cli, port: u16, requests: u64, core: Option<usize>) -> Result<f64> {
+    let mut cmd = Command::new("timeout");
+    cmd.args(["-s", "KILL", "600"]);
+    if let Some(c) = core {
+        cmd.args(["taskset", "-c", &c.to_string()]);
+    }
+    let out = cmd
         .arg(&cli.redis_benchmark)
         .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-t", "set"])
         .args(["-r", "100000000", "-d", &cli.value_size.to_string()])
@@ -307,32 +326,51 @@ fn info_u64(server: &ServerProc, section: &str, field: &str) -> u64 {
 }
 
 fn throughput_section(cli: &Cli, servers: &[(Flavor, PathBuf)]) -> Result<()> {
+    // Pinned like `compare throughput`: server and load generator on separate cores, so
+    // both servers get the same one core and neither competes with redis-benchmark.
+    let pinning = if cli.no_pin {
+        None
+    } else {
+        procs::detect_pinning()
+    };
     println!(
-        "\n## SET under constant eviction: allkeys-lru, maxmemory {}, {}-byte values, random keys of 1e8, {} clients, -P {}\n\n| server | SET/s | evicted during run | used_memory after |\n|---|---|---|---|",
-        cli.maxmemory, cli.value_size, cli.clients, cli.pipeline
+        "\n## SET under constant eviction: allkeys-lru, maxmemory {}, {}-byte values, random keys of 1e8, {} clients, -P {}, pinning {:?}\n\n| round | server | SET/s | evicted during run | used_memory after |\n|---|---|---|---|---|",
+        cli.maxmemory, cli.value_size, cli.clients, cli.pipeline, pinning
     );
-    let mut rates = Vec::new();
-    for (flavor, bin) in servers {
-        let server = start_capped(*flavor, bin, &cli.maxmemory, "allkeys-lru")?;
-        // Fill past the limit first, so the measured run evicts on every write.
-        benchmark_set(cli, server.port, cli.set_requests / 2)?;
-        let before = info_u64(&server, "stats", "evicted_keys");
-        if before == 0 {
-            bail!(
-                "{}: the fill did not reach maxmemory; raise --set-requests",
+    let server_core = pinning.map(|p| p.server_core);
+    let client_core = pinning.map(|p| p.client_core);
+    let mut ratios = Vec::new();
+    for round in 1..=cli.rounds.max(1) {
+        let mut rates = Vec::new();
+        for (flavor, bin) in servers {
+            let server = start_capped(*flavor, bin, server_core, &cli.maxmemory, "allkeys-lru")?;
+            // Fill past the limit first, so the measured run evicts on every write.
+            benchmark_set(cli, server.port, cli.set_requests / 2, client_core)?;
+            let before = info_u64(&server, "stats", "evicted_keys");
+            if before == 0 {
+                bail!(
+                    "{}: the fill did not reach maxmemory; raise --set-requests",
+                    flavor.label()
+                );
+            }
+            let rps = benchmark_set(cli, server.port, cli.set_requests, client_core)?;
+            let evicted = info_u64(&server, "stats", "evicted_keys") - before;
+            let used = info_u64(&server, "memory", "used_memory");
+            println!(
+                "| {round} | {} | {rps:.0} | {evicted} | {used} |",
                 flavor.label()
             );
+            rates.push(rps);
         }
-        let rps = benchmark_set(cli, server.port, cli.set_requests)?;
-        let evicted = info_u64(&server, "stats", "evicted_keys") - before;
-        let used = info_u64(&server, "memory", "used_memory");
-        println!("| {} | {rps:.0} | {evicted} | {used} |", flavor.label());
-        rates.push(rps);
+        if let [s, r] = rates[..] {
+            ratios.push(s / r);
+        }
     }
-    if let [s, r] = rates[..] {
+    if let Some(m) = throughput::median(&ratios) {
+        let shown: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
         println!(
-            "\nslotcache / redis SET throughput under eviction: {:.2}",
-            s / r
+            "\nslotcache / redis SET throughput under eviction: {m:.2} (median of rounds: {})",
+            shown.join(", ")
         );
     }
     Ok(())

@@ -518,13 +518,14 @@ fn run_admitted(
     if let Some(msg) = replication_gate(ks, spec, settings) {
         return out.error(msg);
     }
+    // One clock read serves admission and the command.
+    let now = crate::util::now_ms();
     if memory_check {
-        if let Err(msg) = crate::eviction::admit(shared, ks, conn, settings, spec) {
+        if let Err(msg) = crate::eviction::admit(shared, ks, conn, settings, spec, now) {
             return out.error(&msg);
         }
     }
     let dirty = ks.dirty;
-    let now = crate::util::now_ms();
     let replica = ks.repl.is_replica();
     let db_index = conn.db.min(ks.dbs.len() - 1);
     ks.dbs[db_index].keep_expired = replica;

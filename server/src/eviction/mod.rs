@@ -223,11 +223,12 @@ pub fn admit(
     conn: &mut Conn,
     settings: &Settings,
     spec: &CommandSpec,
+    now: u64,
 ) -> Result<(), String> {
     if settings.maxmemory == 0 || !denies_oom(spec, conn) {
         return Ok(());
     }
-    if perform(shared, ks, settings, crate::util::now_ms()) != Outcome::Fail {
+    if perform(shared, ks, settings, now) != Outcome::Fail {
         return Ok(());
     }
     if spec.name == "exec" {
@@ -306,10 +307,12 @@ pub fn perform(shared: &Shared, ks: &mut Keyspace, settings: &Settings, now: u64
         return Outcome::Fail;
     }
     let to_free = used - settings.maxmemory;
-    let started = Instant::now();
+    // The clock is read from the first check on (16 evictions in), not before: most runs
+    // evict one key, and a clock read is a noticeable part of that.
+    let mut started: Option<Instant> = None;
     let limit = time_limit(settings.maxmemory_eviction_tenacity);
     let mut freed = 0u64;
-    let mut evicted: Vec<Vec<Vec<u8>>> = vec![Vec::new(); ks.dbs.len()];
+    let mut evicted: Vec<(usize, Vec<u8>)> = Vec::new();
     let mut count = 0u64;
     let mut outcome = Outcome::Ok;
     while freed < to_free {
@@ -324,13 +327,14 @@ pub fn perform(shared: &Shared, ks: &mut Keyspace, settings: &Settings, now: u64
         freed += entry.memory() as u64;
         drop(entry);
         ks.watches.touch(db, &key);
-        evicted[db].push(key);
+        evicted.push((db, key));
         count += 1;
         if count.is_multiple_of(16) {
             if used_memory(ks) <= settings.maxmemory {
                 ks.evict.note_over(false);
                 break;
             }
+            let started = *started.get_or_insert_with(Instant::now);
             if limit.is_some_and(|l| started.elapsed() > l) {
                 outcome = Outcome::Running;
                 break;
@@ -349,15 +353,23 @@ pub fn perform(shared: &Shared, ks: &mut Keyspace, settings: &Settings, now: u64
 
 /// Evicted keys reach replicas as DELs, in eviction order, before the command that caused
 /// them.
-fn propagate(ks: &mut Keyspace, evicted: Vec<Vec<Vec<u8>>>, now: u64) {
+fn propagate(ks: &mut Keyspace, evicted: Vec<(usize, Vec<u8>)>, now: u64) {
     crate::dispatch::drain_expired(ks, now, None);
-    if !ks.repl.active {
+    if !ks.repl.active || evicted.is_empty() {
         return;
     }
-    for (db, keys) in evicted.into_iter().enumerate() {
-        if !keys.is_empty() {
-            ks.repl.emit_dels(&ks.dbs, db, keys, now);
+    // One DEL batch per run of keys from the same database (each batch selects its db).
+    let mut run: Vec<Vec<u8>> = Vec::new();
+    let mut run_db = evicted[0].0;
+    for (db, key) in evicted {
+        if db != run_db && !run.is_empty() {
+            ks.repl.emit_dels(&ks.dbs, run_db, std::mem::take(&mut run), now);
         }
+        run_db = db;
+        run.push(key);
+    }
+    if !run.is_empty() {
+        ks.repl.emit_dels(&ks.dbs, run_db, run, now);
     }
 }
 
@@ -407,7 +419,7 @@ fn pick_pooled(
     for _ in 0..64 {
         let mut total = 0;
         let Keyspace { dbs, evict, .. } = ks;
-        for (i, db) in dbs.iter().enumerate() {
+        for (i, db) in dbs.iter_mut().enumerate() {
             let keys = if volatile {
                 db.volatile_len()
             } else {

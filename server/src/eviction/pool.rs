@@ -12,6 +12,25 @@ pub struct Candidate {
     pub score: u64,
     pub db: usize,
     pub key: Vec<u8>,
+    /// [`fingerprint`] of `key`: finding a pooled duplicate compares these, not keys.
+    print: u64,
+}
+
+/// A cheap 64-bit hash of a key (FxHash's mixing over 8-byte words): an offer looks for its
+/// key among up to 16 candidates, and comparing whole keys there was a visible part of
+/// each eviction.
+fn fingerprint(key: &[u8]) -> u64 {
+    const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+    let mut h = key.len() as u64;
+    let mut chunks = key.chunks_exact(8);
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+    }
+    let mut w = [0u8; 8];
+    w[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+    (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K)
 }
 
 /// Candidates in ascending score order; the best is last.
@@ -38,7 +57,11 @@ impl Pool {
         }
         // The candidate that leaves (a re-scored duplicate, or the worst of a full pool)
         // lends its key buffer to the new one: no allocation per offer.
-        let recycled = if let Some(i) = self.entries.iter().position(|c| c.db == db && c.key == key)
+        let print = fingerprint(key);
+        let recycled = if let Some(i) = self
+            .entries
+            .iter()
+            .position(|c| c.print == print && c.db == db && c.key == key)
         {
             Some(self.entries.remove(i))
         } else if self.entries.len() >= POOL_SIZE {
@@ -53,9 +76,11 @@ impl Pool {
             score: 0,
             db: 0,
             key: Vec::new(),
+            print: 0,
         });
         c.score = score;
         c.db = db;
+        c.print = print;
         c.key.clear();
         c.key.extend_from_slice(key);
         let at = self.entries.partition_point(|e| e.score <= score);

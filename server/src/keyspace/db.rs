@@ -51,6 +51,8 @@ pub struct Db {
     keys: usize,
     volatile: usize,
     expire_cursor: usize,
+    /// Where eviction sampling continues: see [`Db::sample`].
+    sampler: Sampler,
     pub stats: DbStats,
     /// Read hits and misses (INFO keyspace_hits / keyspace_misses).
     pub hits: u64,
@@ -68,6 +70,53 @@ pub struct Db {
     pub touch: crate::eviction::Touch,
 }
 
+/// The eviction sampler's cursor: the slot and the position in its table where the next
+/// sample starts, and how many more calls continue from it before a random jump.
+#[derive(Clone, Copy, Debug, Default)]
+struct Sampler {
+    slot: usize,
+    offset: usize,
+    runs: u32,
+}
+
+impl Sampler {
+    /// Calls that continue from the cursor before the next random jump: enough to save
+    /// most cache misses, few enough that samples stay spread over the keyspace.
+    const RUNS: u32 = 8;
+}
+
+/// Visits up to `count` entries from position `offset` of `slots[slot]`, continuing into
+/// the following slots (wrapping, at most one round), with each entry's index in the run.
+/// Returns how many it visited and the position after the last one.
+fn walk<'a>(
+    slots: &'a [SlotTable],
+    mut slot: usize,
+    mut offset: usize,
+    count: usize,
+    mut f: impl FnMut(usize, &'a Entry),
+) -> (usize, (usize, usize)) {
+    let mut seen = 0;
+    for _ in 0..=SLOTS {
+        if seen >= count {
+            break;
+        }
+        let t = &slots[slot];
+        if offset < t.table.len() {
+            for e in t.table.iter().skip(offset) {
+                f(seen, e);
+                seen += 1;
+                offset += 1;
+                if seen >= count {
+                    return (seen, (slot, offset));
+                }
+            }
+        }
+        slot = (slot + 1) % SLOTS;
+        offset = 0;
+    }
+    (seen, (slot, offset))
+}
+
 #[inline]
 fn hash_prefix(h: u64) -> u64 {
     h >> 14
@@ -81,6 +130,7 @@ impl Db {
             keys: 0,
             volatile: 0,
             expire_cursor: 0,
+            sampler: Sampler::default(),
             stats: DbStats::default(),
             hits: Default::default(),
             misses: Default::default(),
@@ -466,44 +516,34 @@ impl Db {
         0
     }
 
-    /// Up to `count` entries for eviction sampling (Redis's `dictGetSomeKeys`): from a random
-    /// slot holding keys (with a TTL, when `volatile`), a run of neighbouring entries from a
-    /// random offset, continuing into the next slots. Cheap and random enough: which slot a
-    /// key is in does not depend on how it is used. Expired entries are included.
+    /// Up to `count` entries for eviction sampling (Redis's `dictGetSomeKeys`): a run of
+    /// neighbouring entries, continuing into the next slots. Cheap and random enough: which
+    /// slot a key is in does not depend on how it is used. Expired entries are included.
+    ///
+    /// Over all keys, consecutive calls continue where the last one stopped and jump to a
+    /// random position every [`Sampler::RUNS`] calls, so most calls read a slot table that
+    /// the previous call left in the cache, and entries that it prefetched; a random
+    /// position on every call costs four dependent cache misses (slot, control bytes,
+    /// buckets, entry) per eviction, which was most of what an eviction cost.
     pub fn sample(
-        &self,
+        &mut self,
         rng: &mut impl Rng,
         count: usize,
         volatile: bool,
         mut visit: impl FnMut(&Entry),
     ) {
-        let has = |t: &SlotTable| {
-            if volatile {
-                t.volatile > 0
-            } else {
-                !t.table.is_empty()
-            }
-        };
         let total = if volatile { self.volatile } else { self.keys };
         if total == 0 || self.slots.is_empty() {
             return;
         }
-        let mut start = None;
-        for _ in 0..32 {
-            let s = rng.gen_range(0..SLOTS);
-            if has(&self.slots[s]) {
-                start = Some(s);
-                break;
-            }
-        }
-        let start = start.unwrap_or_else(|| rng.gen_range(0..SLOTS));
         if !volatile {
-            return self.sample_all(rng, start, count, visit);
+            return self.sample_all(rng, count, visit);
         }
+        let start = self.random_slot_where(rng, |t| t.volatile > 0);
         let mut seen = 0;
         for i in 0..SLOTS {
             let t = &self.slots[(start + i) % SLOTS];
-            if !has(t) {
+            if t.volatile == 0 {
                 continue;
             }
             let n = t.table.len();
@@ -514,7 +554,7 @@ impl Db {
                 .cycle()
                 .skip(skip)
                 .take(n)
-                .filter(|e| !volatile || e.expire_at != 0);
+                .filter(|e| e.expire_at != 0);
             for e in matching {
                 visit(e);
                 seen += 1;
@@ -525,40 +565,50 @@ impl Db {
         }
     }
 
-    /// [`Db::sample`] over all keys: the entries are gathered first (pointers only, from the
-    /// table) and prefetched together, so the cache misses of reading them overlap instead
-    /// of adding up — sampling is most of what an eviction costs.
-    fn sample_all(
-        &self,
-        rng: &mut impl Rng,
-        start: usize,
-        count: usize,
-        mut visit: impl FnMut(&Entry),
-    ) {
-        const MAX: usize = 32;
-        let count = count.min(MAX);
-        let mut picked: [Option<&Entry>; MAX] = [None; MAX];
-        let mut seen = 0;
-        'slots: for i in 0..SLOTS {
-            let t = &self.slots[(start + i) % SLOTS];
-            let n = t.table.len();
-            if n == 0 {
-                continue;
-            }
-            let skip = if seen == 0 { rng.gen_range(0..n) } else { 0 };
-            for e in t.table.iter().cycle().skip(skip).take(n) {
-                let e: &Entry = e;
-                prefetch(e);
-                picked[seen] = Some(e);
-                seen += 1;
-                if seen >= count {
-                    break 'slots;
-                }
+    /// A random slot that `has` accepts (a few tries), else any random slot.
+    fn random_slot_where(&self, rng: &mut impl Rng, has: impl Fn(&SlotTable) -> bool) -> usize {
+        for _ in 0..32 {
+            let s = rng.gen_range(0..SLOTS);
+            if has(&self.slots[s]) {
+                return s;
             }
         }
+        rng.gen_range(0..SLOTS)
+    }
+
+    /// [`Db::sample`] over all keys, from the sampler's cursor. The entries are gathered
+    /// first (pointers only, from the table) and prefetched together, so their cache misses
+    /// overlap; the next call's entries are prefetched before returning, to arrive while the
+    /// command that asked for the eviction runs.
+    fn sample_all(&mut self, rng: &mut impl Rng, count: usize, mut visit: impl FnMut(&Entry)) {
+        const MAX: usize = 32;
+        // No more than there are keys, so a walk always ends within one round.
+        let count = count.min(MAX).min(self.keys);
+        let Sampler {
+            mut slot,
+            mut offset,
+            runs,
+        } = self.sampler;
+        if runs == 0 || slot >= SLOTS {
+            slot = self.random_slot_where(rng, |t| !t.table.is_empty());
+            let n = self.slots[slot].table.len();
+            offset = if n == 0 { 0 } else { rng.gen_range(0..n) };
+        }
+        let mut picked: [Option<&Entry>; MAX] = [None; MAX];
+        let (seen, next) = walk(&self.slots, slot, offset, count, |i, e| {
+            prefetch(e);
+            picked[i] = Some(e);
+        });
         for e in picked.iter().take(seen).flatten() {
             visit(e);
         }
+        // Warm what the next call will read (a hint: the table may change in between).
+        walk(&self.slots, next.0, next.1, count, |_, e| prefetch(e));
+        self.sampler = Sampler {
+            slot: next.0,
+            offset: next.1,
+            runs: runs.checked_sub(1).unwrap_or(Sampler::RUNS - 1),
+        };
     }
 
     /// A uniformly chosen slot's random live key, or `None` when the database is empty.
