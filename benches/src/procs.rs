@@ -278,6 +278,20 @@ fn ping(port: u16) -> bool {
     BufReader::new(s).read_line(&mut line).is_ok() && line.starts_with("+PONG")
 }
 
+/// User + system CPU seconds a process has used, from /proc/<pid>/stat (fields 14 and 15,
+/// counted after the parenthesised command name, which may contain spaces).
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &s[s.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // `rest` starts at field 3 (state): utime is field 14, stime 15.
+    let utime: f64 = f.get(11)?.parse().ok()?;
+    let stime: f64 = f.get(12)?.parse().ok()?;
+    // SAFETY: sysconf only reads a configuration value.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    Some((utime + stime) / if hz > 0 { hz as f64 } else { 100.0 })
+}
+
 /// Resident set size of a process, from /proc/<pid>/status.
 pub fn rss_of(pid: u32) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;

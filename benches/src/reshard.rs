@@ -52,6 +52,10 @@ struct Cli {
     /// cluster-node-timeout of every node, ms.
     #[arg(long, default_value_t = 5000)]
     node_timeout: u64,
+    /// Extra arguments for every slotcache node (e.g. `--slotcache-arg=--io-threads
+    /// --slotcache-arg=1`), to compare configurations.
+    #[arg(long, allow_hyphen_values = true)]
+    slotcache_arg: Vec<String>,
     /// Pause between the probe's requests, microseconds (0: back to back).
     #[arg(long, default_value_t = 1000)]
     probe_interval_us: u64,
@@ -111,6 +115,9 @@ struct Outcome {
     lost: i64,
     baseline: Window,
     during: Window,
+    /// CPU seconds all nodes together used during the rebalance: on a shared box, one
+    /// node's extra work is every node's (and the probe's) scheduling delay.
+    node_cpu: f64,
     moved: u64,
     ask: u64,
     tryagain: u64,
@@ -198,7 +205,10 @@ fn node_args(flavor: Flavor, node_timeout: u64) -> Vec<String> {
 
 /// Starts `n` cluster nodes on consecutive free ports (new ports when a start fails).
 fn start_nodes(cli: &Cli, tools: &Tools, flavor: Flavor, n: u16) -> Result<Vec<ServerProc>> {
-    let extra = node_args(flavor, cli.node_timeout);
+    let mut extra = node_args(flavor, cli.node_timeout);
+    if flavor == Flavor::Slotcache {
+        extra.extend(cli.slotcache_arg.iter().cloned());
+    }
     let mut last = anyhow!("no attempt");
     for salt in 0..5u16 {
         let base = free_ports(n, salt)?;
@@ -364,9 +374,11 @@ fn one_run(cli: &Cli, tools: &Tools, flavor: Flavor, tool: Tool) -> Result<Outco
     std::thread::sleep(Duration::from_millis(cli.baseline_ms));
     let (program, args) = rebalance_cmd(cli, tool, seed);
     eprintln!("{label}: {} {}", program.display(), args.join(" "));
+    let cpu_before = nodes_cpu(&c.nodes);
     let from = t0.elapsed();
     let res = run_tool(&program, &args, cli.rebalance_timeout);
     let to = t0.elapsed();
+    let node_cpu = nodes_cpu(&c.nodes) - cpu_before;
     stop.store(true, Ordering::Relaxed);
     let rec = probe
         .join()
@@ -418,12 +430,22 @@ fn one_run(cli: &Cli, tools: &Tools, flavor: Flavor, tool: Tool) -> Result<Outco
         lost,
         baseline: reshard_probe::window(&rec.samples, Duration::ZERO, from),
         during: reshard_probe::window(&rec.samples, from, to),
+        node_cpu,
         moved: rec.moved,
         ask: rec.ask,
         tryagain: rec.tryagain,
         wrong: rec.wrong,
         errors: rec.errors.into_iter().map(|(k, (n, _))| (k, n)).collect(),
     })
+}
+
+/// User + system CPU seconds the nodes have used so far (0 for a node whose /proc entry
+/// cannot be read).
+fn nodes_cpu(nodes: &[ServerProc]) -> f64 {
+    nodes
+        .iter()
+        .map(|n| procs::cpu_seconds(n.pid()).unwrap_or(0.0))
+        .sum()
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -488,13 +510,13 @@ fn print_table(cli: &Cli, rows: &[Outcome]) {
         cli.keys, cli.value_size, cli.node_timeout, cli.probe_interval_us, cli.baseline_ms
     );
     println!(
-        "{:<10} {:<13} {:>7} {:>10} {:>6} {:>8} {:>10} {:>8} {:>8} {:>9} {:>9} {:>8} {:>14} {:>6} {:>5}",
+        "{:<10} {:<13} {:>7} {:>10} {:>6} {:>8} {:>10} {:>8} {:>8} {:>9} {:>9} {:>8} {:>14} {:>6} {:>5} {:>10}",
         "server", "tool", "load s", "keys moved", "slots", "wall s", "keys/s", "p50 ms",
-        "p99 ms", "max ms", "idle p99", "requests", "moved/ask/try", "errors", "lost"
+        "p99 ms", "max ms", "idle p99", "requests", "moved/ask/try", "errors", "lost", "node cpu s"
     );
     for r in rows {
         println!(
-            "{:<10} {:<13} {:>7.1} {:>10} {:>6} {:>8} {:>10} {:>8} {:>8} {:>9} {:>9} {:>8} {:>14} {:>6} {:>5}",
+            "{:<10} {:<13} {:>7.1} {:>10} {:>6} {:>8} {:>10} {:>8} {:>8} {:>9} {:>9} {:>8} {:>14} {:>6} {:>5} {:>10.2}",
             r.flavor.label(),
             r.tool.label(),
             r.load_secs,
@@ -509,7 +531,8 @@ fn print_table(cli: &Cli, rows: &[Outcome]) {
             r.during.requests,
             format!("{}/{}/{}", r.moved, r.ask, r.tryagain),
             r.during.failed,
-            r.lost
+            r.lost,
+            r.node_cpu
         );
     }
     let pick = |f: Flavor| {

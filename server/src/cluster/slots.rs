@@ -51,6 +51,18 @@ impl SlotSet {
         self.bits.iter().all(|w| *w == 0)
     }
 
+    /// Adds every slot of `other`.
+    pub fn union_with(&mut self, other: &SlotSet) {
+        for (a, b) in self.bits.iter_mut().zip(other.bits.iter()) {
+            *a |= *b;
+        }
+    }
+
+    /// Whether all 16384 slots are in the set.
+    pub fn is_full(&self) -> bool {
+        self.bits.iter().all(|w| *w == u64::MAX)
+    }
+
     /// The slots in order, a word at a time (empty words cost one test).
     pub fn iter(&self) -> impl Iterator<Item = u16> + '_ {
         self.bits.iter().enumerate().flat_map(|(w, &word)| {
@@ -66,14 +78,52 @@ impl SlotSet {
         })
     }
 
-    /// Maximal runs of consecutive slots, as inclusive `(start, end)` pairs.
+    /// Maximal runs of consecutive slots, as inclusive `(start, end)` pairs. A word at a
+    /// time, full and empty words in one step: every configuration change renders the
+    /// ranges of every node (nodes.conf, heartbeats), and slot-by-slot that showed up
+    /// while a rebalance moved thousands of slots.
     pub fn ranges(&self) -> Vec<(u16, u16)> {
         let mut out: Vec<(u16, u16)> = Vec::new();
-        for s in self.iter() {
-            match out.last_mut() {
-                Some((_, end)) if *end + 1 == s => *end = s,
-                _ => out.push((s, s)),
+        let mut start: Option<usize> = None;
+        for (w, &word) in self.bits.iter().enumerate() {
+            let base = w * 64;
+            match word {
+                0 => {
+                    if let Some(a) = start.take() {
+                        out.push((a as u16, (base - 1) as u16));
+                    }
+                    continue;
+                }
+                u64::MAX => {
+                    start.get_or_insert(base);
+                    continue;
+                }
+                _ => {}
             }
+            let mut pos = 0u32;
+            while pos < 64 {
+                // Bits above the word's top shift in as zeros, so counts stop at bit 63.
+                let rest = word >> pos;
+                match start {
+                    Some(a) => {
+                        pos += rest.trailing_ones();
+                        if pos < 64 {
+                            out.push((a as u16, (base + pos as usize - 1) as u16));
+                            start = None;
+                        }
+                    }
+                    None => {
+                        if rest == 0 {
+                            break;
+                        }
+                        pos += rest.trailing_zeros();
+                        start = Some(base + pos as usize);
+                    }
+                }
+            }
+        }
+        if let Some(a) = start {
+            out.push((a as u16, (SLOTS - 1) as u16));
         }
         out
     }
@@ -114,5 +164,48 @@ mod tests {
         assert_eq!(s.len(), 11 + 1 + 384);
         assert_eq!(s.ranges(), vec![(0, 10), (12, 12), (16000, 16383)]);
         assert_eq!(format_ranges(&s.ranges()), "0-10 12 16000-16383");
+    }
+
+    /// The word-at-a-time runs agree with slot-by-slot grouping on patterns that cross,
+    /// start and end at word boundaries.
+    #[test]
+    fn ranges_match_slot_by_slot_runs() {
+        let naive = |s: &SlotSet| {
+            let mut out: Vec<(u16, u16)> = Vec::new();
+            for x in s.iter() {
+                match out.last_mut() {
+                    Some((_, end)) if *end + 1 == x => *end = x,
+                    _ => out.push((x, x)),
+                }
+            }
+            out
+        };
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let fixed = [
+            vec![],
+            vec![(0, 16383)],
+            vec![(0, 63), (64, 127)],
+            vec![(63, 64)],
+            vec![(1, 62), (128, 128), (191, 192), (16383, 16383)],
+        ];
+        for r in &fixed {
+            let s = SlotSet::from_ranges(r);
+            assert_eq!(s.ranges(), naive(&s), "{r:?}");
+        }
+        for density in [1u64, 8, 32, 60, 63] {
+            let mut s = SlotSet::default();
+            for slot in 0..SLOTS as u16 {
+                if next() % 64 < density {
+                    s.insert(slot);
+                }
+            }
+            assert_eq!(s.ranges(), naive(&s), "density {density}");
+        }
     }
 }

@@ -1284,7 +1284,12 @@ impl ClusterState {
         let mut ok = true;
         if self.require_full_coverage {
             // Per node, not per slot: this runs after every change (thousands per reshard).
-            let covered = self.owners.iter().all(|o| o.is_some());
+            // The nodes' bitmaps mirror `owners`; their union is 256 words per node.
+            let mut all = SlotSet::default();
+            for n in self.nodes.values() {
+                all.union_with(&n.slots);
+            }
+            let covered = all.is_full();
             let failed_owner = self
                 .nodes
                 .values()

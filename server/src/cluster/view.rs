@@ -64,8 +64,8 @@ impl View {
             if Some(n.id.as_str()) == primary_id {
                 my_primary = i;
             }
-            for slot in n.slots.iter() {
-                owners[slot as usize] = i;
+            for (a, b) in n.slots.ranges() {
+                owners[a as usize..=b as usize].fill(i);
             }
         }
         let migrating = s
