@@ -363,7 +363,8 @@ fn propagate(ks: &mut Keyspace, evicted: Vec<(usize, Vec<u8>)>, now: u64) {
     let mut run_db = evicted[0].0;
     for (db, key) in evicted {
         if db != run_db && !run.is_empty() {
-            ks.repl.emit_dels(&ks.dbs, run_db, std::mem::take(&mut run), now);
+            ks.repl
+                .emit_dels(&ks.dbs, run_db, std::mem::take(&mut run), now);
         }
         run_db = db;
         run.push(key);

@@ -118,6 +118,11 @@ impl ReplicaLink {
         }
     }
 
+    /// Takes whatever stream bytes are pending, without waiting.
+    pub fn take_now(&self) -> bytes::BytesMut {
+        self.pending.lock().split()
+    }
+
     /// Marks the link closed and wakes its task so it notices.
     pub fn close(&self) {
         self.closed.store(true, Ordering::Relaxed);

@@ -55,6 +55,9 @@ pub async fn drive(shared: Arc<Shared>, link: Arc<ReplicaLink>) {
     shared.repl_acks.notify_waiters();
 }
 
+/// Stream writes smaller than this wait one scheduling turn to be joined by more.
+const COALESCE_BELOW: usize = 64 * 1024;
+
 /// The connection of an attached replica: writes the stream, reads REPLCONF ACKs, until the
 /// link closes, its buffer limit is exceeded, it times out, or the server stops.
 pub async fn serve_link(
@@ -77,6 +80,16 @@ pub async fn serve_link(
             data = link.take() => {
                 if data.is_empty() {
                     break;
+                }
+                let mut data = data;
+                if data.len() < COALESCE_BELOW {
+                    // Let the client tasks that are ready run first and write what they all
+                    // produced at once (as Redis writes replica buffers once per event-loop
+                    // turn): a write per client batch woke the replica for every few
+                    // commands, and on a busy box those wake-ups are the replica's main cost.
+                    tokio::task::yield_now().await;
+                    let more = link.take_now();
+                    data.extend_from_slice(&more);
                 }
                 link.queued.fetch_sub(data.len(), Ordering::Relaxed);
                 if stream.write_all(&data).await.is_err() {

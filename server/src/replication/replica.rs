@@ -222,8 +222,9 @@ async fn full_sync(
                     conn.select(db as usize);
                     let mut p = RequestParser::new();
                     let mut cb = BytesMut::from(&command[..]);
+                    let applying = crate::dispatch::Applying::new(shared);
                     while let Ok(Some(args)) = p.next(&mut cb, &Limits::default()) {
-                        apply(shared, &mut ks, conn, &args);
+                        apply(shared, &mut ks, conn, &applying, &args);
                     }
                 }
                 Record::End { offset, db } => {
@@ -244,7 +245,13 @@ async fn full_sync(
 }
 
 /// Applies one replicated command (SELECT changes the stream's database).
-pub fn apply(shared: &Shared, ks: &mut Keyspace, conn: &mut Conn, args: &[Bytes]) {
+pub fn apply(
+    shared: &Shared,
+    ks: &mut Keyspace,
+    conn: &mut Conn,
+    applying: &crate::dispatch::Applying,
+    args: &[Bytes],
+) {
     if args[0].eq_ignore_ascii_case(b"SELECT") {
         if let Some(db) = args.get(1).and_then(|d| crate::util::parse_i64_strict(d)) {
             if (db as usize) < ks.dbs.len() && db >= 0 {
@@ -256,7 +263,7 @@ pub fn apply(shared: &Shared, ks: &mut Keyspace, conn: &mut Conn, args: &[Bytes]
     if args[0].eq_ignore_ascii_case(b"PING") || args[0].eq_ignore_ascii_case(b"REPLCONF") {
         return;
     }
-    crate::dispatch::execute_replicated(shared, ks, conn, args);
+    crate::dispatch::execute_replicated(shared, ks, conn, applying, args);
 }
 
 async fn stream_loop(
@@ -277,6 +284,7 @@ async fn stream_loop(
         // and our backlog records.
         let mut ack_now = false;
         if !buf.is_empty() {
+            let applying = crate::dispatch::Applying::new(shared);
             let mut ks = shared.keyspace.lock();
             loop {
                 match parser.next(buf, &limits) {
@@ -287,7 +295,7 @@ async fn stream_loop(
                         {
                             ack_now = true;
                         }
-                        apply(shared, &mut ks, conn, &args);
+                        apply(shared, &mut ks, conn, &applying, &args);
                         raw.clear();
                         super::effects::encode(&args, &mut raw);
                         ks.repl.append_upstream(&raw);
