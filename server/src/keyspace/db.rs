@@ -740,6 +740,39 @@ mod tests {
         assert_eq!(db.stats.expired_keys, 1);
     }
 
+    /// The eviction sampler continues from its cursor: each call gives `count` distinct
+    /// keys (or all of them in a tiny database), and calls keep reaching every key even
+    /// while keys come and go between them.
+    #[test]
+    fn sampling_covers_the_keyspace_and_handles_tiny_databases() {
+        let mut rng = rand::thread_rng();
+        let mut db = Db::new(KeyHasher::default());
+        db.sample(&mut rng, 5, false, |_| panic!("empty database sampled"));
+        db.set(b"only", s("v"), Ttl::Persist, 0);
+        let mut got = Vec::new();
+        db.sample(&mut rng, 5, false, |e| got.push(e.key.to_vec()));
+        assert_eq!(got, vec![b"only".to_vec()]);
+
+        for i in 0..3000 {
+            db.set(format!("k{i}").as_bytes(), s("v"), Ttl::Persist, 0);
+        }
+        let mut seen = HashSet::new();
+        for round in 0..4000 {
+            let mut batch = HashSet::new();
+            db.sample(&mut rng, 5, false, |e| {
+                batch.insert(e.key.to_vec());
+            });
+            assert_eq!(batch.len(), 5, "a sample repeats a key");
+            seen.extend(batch);
+            db.set(format!("n{round}").as_bytes(), s("v"), Ttl::Persist, 0);
+            db.remove(format!("n{}", round.max(1) - 1).as_bytes(), 0);
+        }
+        let missed = (0..3000)
+            .filter(|i| !seen.contains(format!("k{i}").as_bytes()))
+            .count();
+        assert!(missed < 30, "{missed} of 3000 keys never sampled");
+    }
+
     #[test]
     fn scan_returns_every_key_present_throughout_despite_churn() {
         let mut db = Db::new(KeyHasher::default());
