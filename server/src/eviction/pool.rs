@@ -16,21 +16,12 @@ pub struct Candidate {
     print: u64,
 }
 
-/// A cheap 64-bit hash of a key (FxHash's mixing over 8-byte words): an offer looks for its
-/// key among up to 16 candidates, and comparing whole keys there was a visible part of
+/// A 64-bit hash of a key (the keyspace's foldhash, with a fixed seed): an offer looks for
+/// its key among up to 16 candidates, and comparing whole keys there was a visible part of
 /// each eviction.
 fn fingerprint(key: &[u8]) -> u64 {
-    const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-    let mut h = key.len() as u64;
-    let mut chunks = key.chunks_exact(8);
-    for c in &mut chunks {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(c);
-        h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
-    }
-    let mut w = [0u8; 8];
-    w[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
-    (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K)
+    use std::hash::BuildHasher;
+    foldhash::fast::FixedState::with_seed(0).hash_one(key)
 }
 
 /// Candidates in ascending score order; the best is last.
