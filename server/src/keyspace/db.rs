@@ -539,7 +539,9 @@ impl Db {
         if !volatile {
             return self.sample_all(rng, count, visit);
         }
-        let start = self.random_slot_where(rng, |t| t.volatile > 0);
+        let Some(start) = self.random_slot_where(rng, |t| t.volatile > 0) else {
+            return;
+        };
         let mut seen = 0;
         for i in 0..SLOTS {
             let t = &self.slots[(start + i) % SLOTS];
@@ -565,15 +567,23 @@ impl Db {
         }
     }
 
-    /// A random slot that `has` accepts (a few tries), else any random slot.
-    fn random_slot_where(&self, rng: &mut impl Rng, has: impl Fn(&SlotTable) -> bool) -> usize {
+    /// A random slot that `has` accepts: a few random tries, then a scan from a random start
+    /// (`None` only when no slot qualifies).
+    fn random_slot_where(
+        &self,
+        rng: &mut impl Rng,
+        has: impl Fn(&SlotTable) -> bool,
+    ) -> Option<usize> {
         for _ in 0..32 {
             let s = rng.gen_range(0..SLOTS);
             if has(&self.slots[s]) {
-                return s;
+                return Some(s);
             }
         }
-        rng.gen_range(0..SLOTS)
+        let start = rng.gen_range(0..SLOTS);
+        (0..SLOTS)
+            .map(|i| (start + i) % SLOTS)
+            .find(|&s| has(&self.slots[s]))
     }
 
     /// [`Db::sample`] over all keys, from the sampler's cursor. The entries are gathered
@@ -590,7 +600,10 @@ impl Db {
             runs,
         } = self.sampler;
         if runs == 0 || slot >= SLOTS {
-            slot = self.random_slot_where(rng, |t| !t.table.is_empty());
+            let Some(s) = self.random_nonempty_slot(rng) else {
+                return;
+            };
+            slot = s;
             let n = self.slots[slot].table.len();
             offset = if n == 0 { 0 } else { rng.gen_range(0..n) };
         }
@@ -642,16 +655,7 @@ impl Db {
         if self.keys == 0 || self.slots.is_empty() {
             return None;
         }
-        for _ in 0..32 {
-            let s = rng.gen_range(0..SLOTS);
-            if !self.slots[s].table.is_empty() {
-                return Some(s);
-            }
-        }
-        let start = rng.gen_range(0..SLOTS);
-        (0..SLOTS)
-            .map(|i| (start + i) % SLOTS)
-            .find(|&s| !self.slots[s].table.is_empty())
+        self.random_slot_where(rng, |t| !t.table.is_empty())
     }
 
     /// One bounded step of active expiry: visits slots that hold keys with a TTL, round robin,
