@@ -272,6 +272,37 @@ impl Node {
         self.child.as_ref().map(|c| c.id())
     }
 
+    /// Stops the process with SIGSTOP and returns once every thread is stopped.
+    ///
+    /// `kill` only queues the signal: the group stop happens when one of the server's threads
+    /// next runs, and on a loaded 2-core machine another thread can still answer a request in
+    /// between. Tests that expect a paused node to say nothing wait for `/proc` to agree.
+    pub fn pause(&self) {
+        let pid = self.pid().expect("node is running");
+        unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
+        let stopped = wait_for(Duration::from_secs(5), || {
+            let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+            let mut all = true;
+            for task in tasks.flatten() {
+                let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+                // The state follows the parenthesised command name.
+                let state = stat
+                    .rsplit_once(") ")
+                    .and_then(|(_, rest)| rest.chars().next());
+                all &= matches!(state, Some('T') | Some('t') | None);
+            }
+            all.then_some(())
+        });
+        assert!(stopped.is_some(), "node {} did not stop", self.port);
+    }
+
+    /// Lets a node stopped by [`Node::pause`] run again.
+    pub fn resume(&self) {
+        if let Some(pid) = self.pid() {
+            unsafe { libc::kill(pid as i32, libc::SIGCONT) };
+        }
+    }
+
     pub fn url(&self) -> String {
         format!("redis://{}:{}/", self.host, self.port)
     }

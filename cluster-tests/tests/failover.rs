@@ -107,14 +107,13 @@ fn a_paused_primary_is_replaced_and_rejoins_as_a_replica() {
         .iter()
         .position(|id| Some(id.clone()) == owner_of(&c, 1, 0))
         .unwrap();
-    let pid = c.nodes[victim].pid().unwrap() as i32;
-    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    c.nodes[victim].pause();
     let alive: Vec<usize> = (0..6).filter(|&i| i != victim).collect();
     let promoted = wait_for(Duration::from_secs(15), || {
         let o = owner_of(&c, alive[0], 0)?;
         (o != ids[victim] && ok_and_agreed(&c, &alive)).then_some(o)
     });
-    unsafe { libc::kill(pid, libc::SIGCONT) };
+    c.nodes[victim].resume();
     let new_primary = promoted.expect("no failover while paused");
     let demoted = wait_for(Duration::from_secs(15), || {
         let text = query_string(&c.nodes[victim], &["CLUSTER", "NODES"]).ok()?;

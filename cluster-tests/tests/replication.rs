@@ -130,8 +130,7 @@ fn dropped_link_resyncs_partially_and_outrun_backlog_resyncs_fully() {
     assert_eq!(digest(&primary), digest(&replica));
 
     // Pause the replica, cut its link, write more than the backlog holds: full resync.
-    let pid = replica.pid().unwrap() as i32;
-    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    replica.pause();
     let _: i64 = redis::cmd("CLIENT")
         .arg("KILL")
         .arg("TYPE")
@@ -146,7 +145,7 @@ fn dropped_link_resyncs_partially_and_outrun_backlog_resyncs_fully() {
             .query(&mut c)
             .unwrap();
     }
-    unsafe { libc::kill(pid, libc::SIGCONT) };
+    replica.resume();
     wait_in_sync(&primary, &replica, Duration::from_secs(20));
     assert_eq!(
         field(&primary, "stats", "sync_full"),

@@ -538,14 +538,13 @@ fn migrate_to_a_stopped_target_fails_with_ioerr_and_fix_repairs() {
     let r: String = m.query(&mut src.client()).unwrap();
     assert_eq!(r, "OK");
     // Then the target stops.
-    let pid = dst.pid().expect("pid") as i32;
-    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    dst.pause();
     let keys: Vec<String> = (100..200).map(|i| format!("{{m}}:{i}")).collect();
     let m = migrate_keys(dst, 300, &keys);
     let started = Instant::now();
     let r: redis::RedisResult<String> = m.query(&mut src.client());
     let took = started.elapsed();
-    unsafe { libc::kill(pid, libc::SIGCONT) };
+    dst.resume();
     let e = r.expect_err("MIGRATE to a stopped node fails");
     assert!(e.to_string().contains("IOERR"), "{e}");
     assert!(
