@@ -335,7 +335,14 @@ fn epochs_and_suspicions(c: &TestCluster) -> (Vec<String>, bool) {
 #[test]
 fn no_false_failover_under_a_saturating_benchmark() {
     let (c, _) = setup();
-    let (before, _) = epochs_and_suspicions(&c);
+    // Gossip spreads the current epoch a little after the cluster reports ok: start from
+    // the epoch every node agrees on, so only a failover can change it.
+    let before = wait_for(Duration::from_secs(10), || {
+        let (epochs, _) = epochs_and_suspicions(&c);
+        let agreed = epochs.iter().all(|e| !e.is_empty() && *e == epochs[0]);
+        agreed.then_some(epochs)
+    })
+    .expect("the nodes never agreed on the current epoch");
     let seconds: u64 = std::env::var("SLOTCACHE_NO_FALSE_FAILOVER_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
