@@ -296,3 +296,77 @@ fn replicaof_option_starts_a_replica() {
         assert_eq!(v.as_deref(), Some("v"));
     }
 }
+
+/// After `+CONTINUE` the primary does not repeat its SELECT: a replica resumes in the
+/// database its stream had selected at its offset.
+#[test]
+fn partial_resync_continues_in_the_streams_database() {
+    let primary = Node::start(&[]);
+    let replica = Node::start(&[]);
+    replicate(&replica, &primary);
+    wait_in_sync(&primary, &replica, Duration::from_secs(20));
+    let mut c = primary.client();
+    let _: () = redis::cmd("SELECT").arg(3).query(&mut c).unwrap();
+    for i in 0..100 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("a{i}"))
+            .arg(i)
+            .query(&mut c)
+            .unwrap();
+    }
+    wait_in_sync(&primary, &replica, Duration::from_secs(10));
+    let full_before = field(&primary, "stats", "sync_full");
+    let _: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("replica")
+        .query(&mut c)
+        .unwrap();
+    for i in 0..100 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("b{i}"))
+            .arg(i)
+            .query(&mut c)
+            .unwrap();
+    }
+    wait_in_sync(&primary, &replica, Duration::from_secs(20));
+    assert_eq!(field(&primary, "stats", "sync_partial_ok"), "1");
+    assert_eq!(field(&primary, "stats", "sync_full"), full_before);
+    assert_eq!(digest(&primary), digest(&replica));
+    let mut r = replica.client();
+    let _: () = redis::cmd("SELECT").arg(3).query(&mut r).unwrap();
+    let v: Option<i64> = redis::cmd("GET").arg("b99").query(&mut r).unwrap();
+    assert_eq!(v, Some(99));
+}
+
+/// A replica of a replica full-syncs while the top primary keeps writing: writes that reach
+/// the middle node during that sync reach the new replica too.
+#[test]
+fn a_replica_of_a_replica_full_syncs_under_writes() {
+    let primary = Node::start(&[]);
+    let middle = Node::start(&[]);
+    let leaf = Node::start(&[]);
+    let _: String = redis::cmd("DEBUG")
+        .arg("POPULATE")
+        .arg(200_000)
+        .arg("key")
+        .arg(16)
+        .query(&mut primary.client())
+        .unwrap();
+    replicate(&middle, &primary);
+    wait_in_sync(&primary, &middle, Duration::from_secs(30));
+    let stop = Arc::new(AtomicBool::new(false));
+    let w = writer(&primary, stop.clone());
+    replicate(&leaf, &middle);
+    let up = wait_for(Duration::from_secs(30), || {
+        (field(&leaf, "replication", "master_link_status") == "up").then_some(())
+    });
+    assert!(up.is_some(), "link never came up: {}", leaf.log());
+    stop.store(true, Ordering::Relaxed);
+    assert!(w.join().unwrap() > 0);
+    wait_in_sync(&primary, &middle, Duration::from_secs(20));
+    wait_in_sync(&middle, &leaf, Duration::from_secs(20));
+    let d = digest(&primary);
+    assert_eq!(d, digest(&middle));
+    assert_eq!(d, digest(&leaf));
+}

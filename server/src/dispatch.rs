@@ -138,7 +138,7 @@ fn replicate(
     match propagate {
         Some(cmds) => ks.repl.emit(&ks.dbs, db, &cmds, now),
         None if spec.has(flags::WRITE) || spec.has(flags::MAY_REPLICATE) => {
-            ks.repl.emit(&ks.dbs, db, &[args.to_vec()], now)
+            ks.repl.emit_one(&ks.dbs, db, args, now)
         }
         None => {}
     }

@@ -42,7 +42,7 @@ impl Stats {
 }
 
 pub struct Shared {
-    pub keyspace: Mutex<Keyspace>,
+    pub keyspace: crate::keyspace::KeyspaceLock,
     pub config: RwLock<Config>,
     settings: RwLock<Arc<Settings>>,
     settings_version: AtomicU64,
@@ -96,7 +96,7 @@ impl Shared {
             .map(|d| d.as_secs())
             .unwrap_or(0);
         Arc::new_cyclic(|me| Shared {
-            keyspace: Mutex::new(keyspace),
+            keyspace: crate::keyspace::KeyspaceLock::new(keyspace),
             settings: RwLock::new(settings),
             settings_version: AtomicU64::new(0),
             config: RwLock::new(config),

@@ -229,7 +229,9 @@ fn set(ctx: &mut Ctx, a: &[Bytes]) {
         xx: o.xx,
         get_old: o.get,
     };
-    set_generic(ctx, &a[1], &a[2], ttl, cond);
+    // `SET key value` is its own effect; anything else is rewritten.
+    let verbatim = a.len() == 3;
+    set_generic(ctx, &a[1], &a[2], ttl, cond, verbatim);
 }
 
 /// SET's conditions (SETEX and PSETEX use none).
@@ -240,7 +242,8 @@ struct Cond {
     get_old: bool,
 }
 
-fn set_generic(ctx: &mut Ctx, key: &[u8], val: &[u8], ttl: Ttl, c: Cond) {
+/// `verbatim`: the command as sent replicates as is (it has no conditions or relative TTL).
+fn set_generic(ctx: &mut Ctx, key: &Bytes, val: &Bytes, ttl: Ttl, c: Cond, verbatim: bool) {
     let now = ctx.now;
     let db = ctx.db();
     // A plain SET needs no look-up first: `Db::set` replaces in one probe.
@@ -261,13 +264,9 @@ fn set_generic(ctx: &mut Ctx, key: &[u8], val: &[u8], ttl: Ttl, c: Cond) {
         db.set(key, str_value(val), ttl, now);
         ctx.dirty(1);
     }
-    if stored && ctx.replicating() {
+    if stored && !verbatim && ctx.replicating() {
         // Replicate the effect: the value with an absolute expiry, no conditions.
-        let mut eff = vec![
-            Bytes::from_static(b"SET"),
-            Bytes::copy_from_slice(key),
-            Bytes::copy_from_slice(val),
-        ];
+        let mut eff = vec![Bytes::from_static(b"SET"), key.clone(), val.clone()];
         match ttl {
             Ttl::At(at) => {
                 eff.push(Bytes::from_static(b"PXAT"));
@@ -308,7 +307,7 @@ fn psetex(ctx: &mut Ctx, a: &[Bytes]) {
 fn setex_generic(ctx: &mut Ctx, a: &[Bytes], unit: &str) {
     let cmd = args::name(a);
     match expire_instant(unit, &a[2], ctx.now, &cmd) {
-        Ok(at) => set_generic(ctx, &a[1], &a[3], Ttl::At(at), Cond::default()),
+        Ok(at) => set_generic(ctx, &a[1], &a[3], Ttl::At(at), Cond::default(), false),
         Err(e) => ctx.err(&e),
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! Module map: [`small`] compact byte strings, [`entry`] a key's record, [`slot`] key to slot,
 //! [`db`] one database, [`clock`] access clocks, [`expire`] the active expiry cycle,
-//! [`serialize`] the DUMP/RESTORE value encoding.
+//! [`serialize`] the DUMP/RESTORE value encoding, [`lock`] the lock that flushes the
+//! replication stream on release.
 
 pub mod blocked;
 pub mod clock;
@@ -10,6 +11,7 @@ pub mod db;
 pub mod entry;
 pub mod expire;
 pub mod hll;
+pub mod lock;
 pub mod serialize;
 pub mod slot;
 pub mod small;
@@ -17,6 +19,7 @@ pub mod types;
 
 pub use db::{Db, KeyHasher, Ttl};
 pub use entry::{Entry, Value};
+pub use lock::{KeyspaceGuard, KeyspaceLock};
 pub use small::SmallBytes;
 
 /// All databases. Commands run with the keyspace locked, one pipelined batch at a time, so a

@@ -161,7 +161,10 @@ pub struct Feed {
     pub obuf_limit: usize,
     /// `offset`, readable without the keyspace lock.
     pub published: Arc<AtomicU64>,
-    scratch: Vec<u8>,
+    /// Stream bytes for the online replicas, gathered while the keyspace lock is held and
+    /// handed to their links when it is released ([`Feed::flush`]): one hand-over per
+    /// pipelined batch instead of a link lock and an atomic add per write.
+    unsent: Vec<u8>,
 }
 
 impl Feed {
@@ -179,7 +182,7 @@ impl Feed {
             stats: ReplStats::default(),
             obuf_limit: 256 * 1024 * 1024,
             published: Arc::new(AtomicU64::new(0)),
-            scratch: Vec::with_capacity(256),
+            unsent: Vec::new(),
         }
     }
 
@@ -190,50 +193,93 @@ impl Feed {
     /// Appends write effects made in database `db`; `dbs` lets a syncing replica receive
     /// the current state of keys whose slots it already has.
     pub fn emit(&mut self, dbs: &[Db], db: usize, cmds: &[Vec<Bytes>], now: u64) {
-        if !self.active || self.is_replica() {
+        for args in cmds {
+            self.emit_one(dbs, db, args, now);
+        }
+    }
+
+    /// Appends one write effect (see [`Feed::emit`]).
+    pub fn emit_one(&mut self, dbs: &[Db], db: usize, args: &[Bytes], now: u64) {
+        if !self.active || self.is_replica() || args.is_empty() {
             return;
         }
-        for args in cmds {
-            if args.is_empty() {
+        let start = self.unsent.len();
+        if self.last_db != Some(db) {
+            effects::encode(
+                &effects::cmd([Bytes::from("SELECT"), Bytes::from(db.to_string())]),
+                &mut self.unsent,
+            );
+            self.last_db = Some(db);
+        }
+        effects::encode(args, &mut self.unsent);
+        let raw = std::mem::take(&mut self.unsent);
+        self.append(&raw[start..]);
+        self.unsent = raw;
+        if !self.route_to_syncing(dbs, db, args, now) {
+            self.unsent.truncate(start);
+        }
+    }
+
+    /// A write our primary made, applied here in database `db`: replicas of ours that are
+    /// in a full sync need it as an effect, like writes of our own (the others get the
+    /// stream bytes through [`Feed::append_upstream`]).
+    pub fn upstream_effect(&mut self, dbs: &[Db], db: usize, args: &[Bytes], now: u64) {
+        self.last_db = Some(db);
+        if self.attached.iter().any(|a| a.sync.is_some()) {
+            self.route_to_syncing(dbs, db, args, now);
+        }
+    }
+
+    /// Our primary's stream switched to database `db` (SELECT).
+    pub fn upstream_db(&mut self, db: usize) {
+        self.last_db = Some(db);
+    }
+
+    /// Routes one effect to every replica in a full sync. Returns whether any replica is
+    /// online (and so needs the stream bytes).
+    fn route_to_syncing(&mut self, dbs: &[Db], db: usize, args: &[Bytes], now: u64) -> bool {
+        let mut online = false;
+        let mut restart = false;
+        let limit = self.obuf_limit;
+        for a in self.attached.iter_mut() {
+            let Some(job) = &mut a.sync else {
+                online = true;
                 continue;
-            }
-            // One reusable encoding buffer: this runs once per write.
-            let mut raw = std::mem::take(&mut self.scratch);
-            raw.clear();
-            if self.last_db != Some(db) {
-                effects::encode(
-                    &effects::cmd([Bytes::from("SELECT"), Bytes::from(db.to_string())]),
-                    &mut raw,
-                );
-                self.last_db = Some(db);
-            }
-            effects::encode(args, &mut raw);
-            self.append(&raw);
-            let bytes = raw;
-            let limit = self.obuf_limit;
-            let mut restart: Vec<usize> = Vec::new();
-            for (i, a) in self.attached.iter_mut().enumerate() {
-                match &mut a.sync {
-                    None => a.link.send(&bytes, limit),
-                    Some(job) => {
-                        let mut out = Vec::new();
-                        if !job.effect(dbs, db, args, now, &mut out) {
-                            restart.push(i);
-                        }
-                        if !out.is_empty() {
-                            a.link.send(&out, limit);
-                        }
-                    }
-                }
-            }
-            for i in restart {
+            };
+            let mut out = Vec::new();
+            if !job.effect(dbs, db, args, now, &mut out) {
                 info!(
-                    replica = self.attached[i].link.client_id,
+                    replica = a.link.client_id,
                     "full sync restarted: SWAPDB during sync"
                 );
-                self.attached[i].link.close();
+                a.link.close();
+                restart = true;
             }
-            self.scratch = bytes;
+            if !out.is_empty() {
+                a.link.send(&out, limit);
+            }
+        }
+        if restart {
+            self.attached
+                .retain(|a| !a.link.closed.load(Ordering::Relaxed));
+        }
+        online
+    }
+
+    /// Hands the stream gathered under the keyspace lock to the online replicas' links. The
+    /// keyspace guard calls this when it is dropped; anything that changes which replicas
+    /// are online calls it first, so each replica gets exactly the bytes made while it was.
+    pub fn flush(&mut self) {
+        if self.unsent.is_empty() {
+            return;
+        }
+        let limit = self.obuf_limit;
+        for a in self.attached.iter().filter(|a| a.sync.is_none()) {
+            a.link.send(&self.unsent, limit);
+        }
+        self.unsent.clear();
+        if self.unsent.capacity() > 1 << 20 {
+            self.unsent = Vec::new();
         }
         self.attached
             .retain(|a| !a.link.closed.load(Ordering::Relaxed));
@@ -259,14 +305,8 @@ impl Feed {
     /// promotion our siblings can continue from our backlog) and pass it to our replicas.
     pub fn append_upstream(&mut self, raw: &[u8]) {
         self.append(raw);
-        if self.attached.is_empty() {
-            return;
-        }
-        let limit = self.obuf_limit;
-        for a in self.attached.iter() {
-            if a.sync.is_none() {
-                a.link.send(raw, limit);
-            }
+        if self.attached.iter().any(|a| a.sync.is_none()) {
+            self.unsent.extend_from_slice(raw);
         }
     }
 
@@ -288,6 +328,7 @@ impl Feed {
 
     /// Attaches a replica that continues from the live stream.
     pub fn attach_online(&mut self, link: Arc<ReplicaLink>) {
+        self.flush();
         link.online.store(true, Ordering::Relaxed);
         self.attached.push(Attached { link, sync: None });
     }
@@ -295,6 +336,7 @@ impl Feed {
     /// Attaches a replica that needs a full sync; the returned job is driven by
     /// [`super::sync::drive`].
     pub fn attach_syncing(&mut self, link: Arc<ReplicaLink>, ndb: usize) {
+        self.flush();
         self.active = true;
         let mut job = SyncJob::new(ndb);
         let mut out = Vec::new();
@@ -309,6 +351,7 @@ impl Feed {
     /// Advances the full sync of one replica by about `budget` bytes. Returns false once the
     /// sync is complete (or the replica is gone).
     pub fn sync_step(&mut self, dbs: &[Db], client_id: u64, budget: usize, now: u64) -> bool {
+        self.flush();
         let offset = self.offset;
         let db = self.last_db.unwrap_or(0) as u32;
         let limit = self.obuf_limit;
@@ -334,6 +377,7 @@ impl Feed {
     }
 
     pub fn detach(&mut self, client_id: u64) {
+        self.flush();
         self.attached.retain(|a| a.link.client_id != client_id);
     }
 
@@ -370,6 +414,7 @@ impl Feed {
     /// Becomes a primary of its own history (REPLICAOF NO ONE, failover): the old id stays
     /// valid as the second id up to the current offset, so siblings can partially resync.
     pub fn promote(&mut self) {
+        self.flush();
         self.replid2 = std::mem::replace(&mut self.replid, crate::state::random_hex_id());
         self.second_offset = self.offset as i64 + 1;
         self.role = Role::Primary;
@@ -379,6 +424,7 @@ impl Feed {
 
     /// Sets up the state of a replica that just completed a full sync.
     pub fn reset_as_replica(&mut self, replid: String, offset: u64, db: usize) {
+        self.flush();
         self.replid = replid;
         self.replid2 = "0".repeat(40);
         self.second_offset = -1;

@@ -256,6 +256,8 @@ pub fn apply(
         if let Some(db) = args.get(1).and_then(|d| crate::util::parse_i64_strict(d)) {
             if (db as usize) < ks.dbs.len() && db >= 0 {
                 conn.select(db as usize);
+                // The stream's database at our offset: where a partial resync continues.
+                ks.repl.upstream_db(db as usize);
             }
         }
         return;
@@ -264,6 +266,8 @@ pub fn apply(
         return;
     }
     crate::dispatch::execute_replicated(shared, ks, conn, applying, args);
+    ks.repl
+        .upstream_effect(&ks.dbs, conn.db, args, applying.now);
 }
 
 async fn stream_loop(
@@ -276,16 +280,24 @@ async fn stream_loop(
 ) -> Result<(), String> {
     let mut parser = RequestParser::new();
     let limits = Limits::default();
-    let mut raw = Vec::with_capacity(256);
+    // The buffered input as it was before this batch was parsed, and the consumed bytes of
+    // a command not complete yet: the offset and the backlog count whole commands only, so
+    // a replica never advertises a position inside one.
+    let mut seen: Vec<u8> = Vec::new();
+    let mut carry: Vec<u8> = Vec::new();
     let mut ack_tick = tokio::time::interval(Duration::from_secs(1));
     loop {
-        // Apply everything complete in the buffer. The primary writes canonical RESP, so a
-        // command re-encoded is byte for byte what arrived: that is what our offset counts
-        // and our backlog records.
+        // Apply everything complete in the buffer; what our offset counts and our backlog
+        // records is the stream exactly as it arrived, whole commands at a time.
         let mut ack_now = false;
-        if !buf.is_empty() {
+        // (A large argument still arriving is not looked at again until it is complete.)
+        if !buf.is_empty() && parser.wanted(buf.len()) == 0 {
             let applying = crate::dispatch::Applying::new(shared);
+            seen.clear();
+            seen.extend_from_slice(buf);
             let mut ks = shared.keyspace.lock();
+            let mut whole = 0;
+            let mut failed = None;
             loop {
                 match parser.next(buf, &limits) {
                     Ok(Some(args)) => {
@@ -296,13 +308,35 @@ async fn stream_loop(
                             ack_now = true;
                         }
                         apply(shared, &mut ks, conn, &applying, &args);
-                        raw.clear();
-                        super::effects::encode(&args, &mut raw);
-                        ks.repl.append_upstream(&raw);
+                        whole = seen.len() - buf.len();
                     }
                     Ok(None) => break,
-                    Err(e) => return Err(format!("protocol error in replication stream: {e:?}")),
+                    Err(e) => {
+                        failed = Some(format!("protocol error in replication stream: {e:?}"));
+                        break;
+                    }
                 }
+            }
+            // What was applied is recorded even when the stream then turned bad, so the
+            // offset we resume from never repeats an applied write.
+            let consumed = if failed.is_some() {
+                whole
+            } else {
+                seen.len() - buf.len()
+            };
+            if whole > 0 {
+                if !carry.is_empty() {
+                    ks.repl.append_upstream(&carry);
+                    carry.clear();
+                }
+                ks.repl.append_upstream(&seen[..whole]);
+            }
+            carry.extend_from_slice(&seen[whole..consumed]);
+            if seen.capacity() > 4 << 20 {
+                seen = Vec::new();
+            }
+            if let Some(e) = failed {
+                return Err(e);
             }
         }
         if ack_now {
