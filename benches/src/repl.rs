@@ -54,6 +54,10 @@ struct Cli {
     /// The slotcache-server binary (default: this workspace's target/release).
     #[arg(long)]
     server_bin: Option<PathBuf>,
+    /// Extra arguments for every slotcache server (e.g. `--slotcache-arg=--io-threads
+    /// --slotcache-arg=1`), to compare configurations.
+    #[arg(long, allow_hyphen_values = true)]
+    slotcache_arg: Vec<String>,
     #[arg(long, default_value = "redis-server")]
     redis_server: PathBuf,
     #[arg(long, default_value = "redis-benchmark")]
@@ -90,10 +94,12 @@ fn main() -> std::process::ExitCode {
 fn start(cli: &Cli, flavor: Flavor) -> Result<ServerProc> {
     let mut extra: Vec<String> = vec!["--enable-debug-command".into(), "yes".into()];
     let bin = match flavor {
-        Flavor::Slotcache => cli
-            .server_bin
-            .clone()
-            .unwrap_or_else(procs::default_server_bin),
+        Flavor::Slotcache => {
+            extra.extend(cli.slotcache_arg.iter().cloned());
+            cli.server_bin
+                .clone()
+                .unwrap_or_else(procs::default_server_bin)
+        }
         Flavor::Redis => {
             extra.extend(
                 [
