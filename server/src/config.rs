@@ -337,7 +337,7 @@ pub struct Settings {
     pub replicaof: Option<(String, u16)>,
     pub masterauth: String,
     pub masteruser: String,
-    /// `io-threads`: threads serving clients; 0 means one per core.
+    /// `io-threads`: threads serving clients; 0 means one per core but one (at least one).
     pub io_threads: usize,
     pub replica_read_only: bool,
     pub replica_serve_stale_data: bool,
