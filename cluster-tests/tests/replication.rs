@@ -49,6 +49,38 @@ fn wait_in_sync(primary: &Node, replica: &Node, timeout: Duration) {
     );
 }
 
+/// SETs `{prefix}{i}` to `value(i)` for every i below `n`.
+fn set_many(c: &mut redis::Connection, prefix: &str, n: u64, value: impl Fn(u64) -> String) {
+    for i in 0..n {
+        let _: () = redis::cmd("SET")
+            .arg(format!("{prefix}{i}"))
+            .arg(value(i))
+            .query(c)
+            .unwrap();
+    }
+}
+
+/// `CLIENT KILL TYPE replica` on a primary: how many replica links were cut.
+fn cut_replica_links(c: &mut redis::Connection) -> i64 {
+    redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("replica")
+        .query(c)
+        .unwrap()
+}
+
+/// `DEBUG POPULATE n key 16`: n keys for a full sync to copy.
+fn populate(n: &Node, keys: u64) {
+    let _: String = redis::cmd("DEBUG")
+        .arg("POPULATE")
+        .arg(keys)
+        .arg("key")
+        .arg(16)
+        .query(&mut n.client())
+        .unwrap();
+}
+
 fn writer(node: &Node, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
     let mut c = node.client();
     std::thread::spawn(move || {
@@ -69,13 +101,7 @@ fn writer(node: &Node, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
 fn replica_attaching_under_writes_ends_with_identical_data() {
     let primary = Node::start(&[]);
     let replica = Node::start(&[]);
-    let _: String = redis::cmd("DEBUG")
-        .arg("POPULATE")
-        .arg(200_000)
-        .arg("key")
-        .arg(16)
-        .query(&mut primary.client())
-        .unwrap();
+    populate(&primary, 200_000);
     let stop = Arc::new(AtomicBool::new(false));
     let w = writer(&primary, stop.clone());
     std::thread::sleep(Duration::from_millis(50));
@@ -100,30 +126,12 @@ fn dropped_link_resyncs_partially_and_outrun_backlog_resyncs_fully() {
     let replica = Node::start(&[]);
     replicate(&replica, &primary);
     let mut c = primary.client();
-    for i in 0..1000 {
-        let _: () = redis::cmd("SET")
-            .arg(format!("k{i}"))
-            .arg(i)
-            .query(&mut c)
-            .unwrap();
-    }
+    set_many(&mut c, "k", 1000, |i| i.to_string());
     wait_in_sync(&primary, &replica, Duration::from_secs(10));
     let full_before = field(&primary, "stats", "sync_full");
     // Cut the link while writes go on: the replica continues from the backlog.
-    let killed: i64 = redis::cmd("CLIENT")
-        .arg("KILL")
-        .arg("TYPE")
-        .arg("replica")
-        .query(&mut c)
-        .unwrap();
-    assert_eq!(killed, 1);
-    for i in 0..1000 {
-        let _: () = redis::cmd("SET")
-            .arg(format!("k{i}"))
-            .arg(i * 2)
-            .query(&mut c)
-            .unwrap();
-    }
+    assert_eq!(cut_replica_links(&mut c), 1);
+    set_many(&mut c, "k", 1000, |i| (i * 2).to_string());
     wait_in_sync(&primary, &replica, Duration::from_secs(10));
     assert_eq!(field(&primary, "stats", "sync_partial_ok"), "1");
     assert_eq!(field(&primary, "stats", "sync_full"), full_before);
@@ -131,20 +139,8 @@ fn dropped_link_resyncs_partially_and_outrun_backlog_resyncs_fully() {
 
     // Pause the replica, cut its link, write more than the backlog holds: full resync.
     replica.pause();
-    let _: i64 = redis::cmd("CLIENT")
-        .arg("KILL")
-        .arg("TYPE")
-        .arg("replica")
-        .query(&mut c)
-        .unwrap();
-    let big = "x".repeat(1000);
-    for i in 0..3000 {
-        let _: () = redis::cmd("SET")
-            .arg(format!("big{i}"))
-            .arg(&big)
-            .query(&mut c)
-            .unwrap();
-    }
+    cut_replica_links(&mut c);
+    set_many(&mut c, "big", 3000, |_| "x".repeat(1000));
     replica.resume();
     wait_in_sync(&primary, &replica, Duration::from_secs(20));
     assert_eq!(
@@ -307,28 +303,11 @@ fn partial_resync_continues_in_the_streams_database() {
     wait_in_sync(&primary, &replica, Duration::from_secs(20));
     let mut c = primary.client();
     let _: () = redis::cmd("SELECT").arg(3).query(&mut c).unwrap();
-    for i in 0..100 {
-        let _: () = redis::cmd("SET")
-            .arg(format!("a{i}"))
-            .arg(i)
-            .query(&mut c)
-            .unwrap();
-    }
+    set_many(&mut c, "a", 100, |i| i.to_string());
     wait_in_sync(&primary, &replica, Duration::from_secs(10));
     let full_before = field(&primary, "stats", "sync_full");
-    let _: i64 = redis::cmd("CLIENT")
-        .arg("KILL")
-        .arg("TYPE")
-        .arg("replica")
-        .query(&mut c)
-        .unwrap();
-    for i in 0..100 {
-        let _: () = redis::cmd("SET")
-            .arg(format!("b{i}"))
-            .arg(i)
-            .query(&mut c)
-            .unwrap();
-    }
+    assert_eq!(cut_replica_links(&mut c), 1);
+    set_many(&mut c, "b", 100, |i| i.to_string());
     wait_in_sync(&primary, &replica, Duration::from_secs(20));
     assert_eq!(field(&primary, "stats", "sync_partial_ok"), "1");
     assert_eq!(field(&primary, "stats", "sync_full"), full_before);
@@ -346,13 +325,7 @@ fn a_replica_of_a_replica_full_syncs_under_writes() {
     let primary = Node::start(&[]);
     let middle = Node::start(&[]);
     let leaf = Node::start(&[]);
-    let _: String = redis::cmd("DEBUG")
-        .arg("POPULATE")
-        .arg(200_000)
-        .arg("key")
-        .arg(16)
-        .query(&mut primary.client())
-        .unwrap();
+    populate(&primary, 200_000);
     replicate(&middle, &primary);
     wait_in_sync(&primary, &middle, Duration::from_secs(30));
     let stop = Arc::new(AtomicBool::new(false));
