@@ -97,6 +97,14 @@ impl TestCluster {
             );
             assert_eq!(r.as_deref(), Ok("OK"));
         }
+        // Distinct config epochs before the nodes meet, as redis-cli --cluster create sets
+        // them: otherwise the primaries all start at 0 and bump the current epoch while
+        // resolving the collision, which tests that watch epochs would take for a failover.
+        for (i, node) in self.nodes[..primaries].iter().enumerate() {
+            let epoch = (i + 1).to_string();
+            let r = query_string(node, &["CLUSTER", "SET-CONFIG-EPOCH", &epoch]);
+            assert_eq!(r.as_deref(), Ok("OK"));
+        }
         let first = self.nodes[0].port.to_string();
         for node in &self.nodes[1..] {
             let r = query_string(node, &["CLUSTER", "MEET", &self.nodes[0].host, &first]);

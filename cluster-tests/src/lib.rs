@@ -434,6 +434,18 @@ pub fn run_tool(tool: &str, args: &[&str], stdin: Option<&[u8]>) -> (bool, Strin
     )
 }
 
+/// Stops a tool started under `timeout` and waits for it. SIGKILL would end only `timeout`
+/// and leave the tool running (a killed reshard would go on moving slots); `timeout` passes
+/// SIGTERM on to the tool. SIGKILL follows if they have not both exited within 5 s.
+pub fn stop_tool(child: &mut Child) {
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let stopped = wait_for(Duration::from_secs(5), || child.try_wait().ok().flatten());
+    if stopped.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
 /// Sends raw bytes and reads until `expect_bytes` bytes arrived or the peer closed / timed out.
 pub fn raw_exchange(s: &mut TcpStream, send: &[u8], expect_bytes: usize) -> Vec<u8> {
     s.write_all(send).expect("write");

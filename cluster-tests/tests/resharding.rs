@@ -219,6 +219,32 @@ fn assert_clean(seed: &Node, nodes: &[&Node]) {
         let (_, out) = run_tool("redis-cli", &["--cluster", "check", &addr], None);
         panic!("cluster check not clean:\n{out}");
     }
+    // The last SETSLOTs of a fix reach the other nodes by gossip: wait until every node
+    // tells the same story.
+    let mut first_try = true;
+    let agreed = wait_for(Duration::from_secs(20), || {
+        let views = owner_views(nodes);
+        let same = views.windows(2).all(|w| w[0] == w[1]);
+        if !same && first_try {
+            eprintln!("nodes disagreed right after a clean check; waiting for gossip");
+        }
+        first_try = false;
+        same.then_some(())
+    });
+    if agreed.is_none() {
+        let texts: Vec<String> = nodes
+            .iter()
+            .map(|n| query_string(n, &["CLUSTER", "NODES"]).unwrap_or_default())
+            .collect();
+        panic!(
+            "nodes disagree about slot owners:\n{}",
+            texts.join("\n---\n")
+        );
+    }
+}
+
+/// Each node's owner per slot, from its CLUSTER NODES (asserting one owner per slot).
+fn owner_views(nodes: &[&Node]) -> Vec<HashMap<u16, String>> {
     let mut views = Vec::new();
     for n in nodes {
         let text = query_string(n, &["CLUSTER", "NODES"]).expect("cluster nodes");
@@ -243,7 +269,7 @@ fn assert_clean(seed: &Node, nodes: &[&Node]) {
         assert_eq!(owners.len(), 16384, "every slot has an owner");
         views.push(owners);
     }
-    assert!(views.windows(2).all(|w| w[0] == w[1]), "nodes disagree");
+    views
 }
 
 fn total_keys(nodes: &[&Node]) -> u64 {
@@ -345,13 +371,21 @@ fn open_slot(src: &Node, dst: &Node, slot: u16) {
 /// the owner fix picked briefly answers MOVED to the MIGRATE that brings keys back.
 fn redis_cli_fix(seed: &str) {
     let mut last = String::new();
-    for attempt in 1..=3 {
+    for attempt in 1..=4 {
         let (ok, out) = run_tool("redis-cli", &["--cluster", "fix", seed], Some(b"yes\n"));
         if ok {
             return;
         }
         eprintln!("redis-cli --cluster fix attempt {attempt} failed:\n{out}");
         last = out;
+        // A fix that failed part-way (its slot moves race the SETSLOTs of the killed
+        // reshard, still spreading by gossip) leaves nodes briefly disagreeing, and fix
+        // refuses to start while they do: let them agree first.
+        let _ = wait_for(Duration::from_secs(10), || {
+            let (_, out) = run_tool("redis-cli", &["--cluster", "check", seed], None);
+            out.contains("[OK] All nodes agree about slots configuration.")
+                .then_some(())
+        });
     }
     panic!("fix: {last}");
 }
@@ -499,8 +533,7 @@ fn fix_repairs_a_reshard_killed_halfway() {
         let text = query_string(&c.nodes[owner], &["CLUSTER", "NODES"]).unwrap_or_default();
         text.contains(&format!("[{slot}->-")).then_some(())
     });
-    let _ = cli.kill();
-    let _ = cli.wait();
+    cluster_tests::stop_tool(&mut cli);
     assert!(open.is_some(), "slot {slot} was never seen migrating");
     let text = query_string(&c.nodes[owner], &["CLUSTER", "NODES"]).unwrap();
     assert!(text.contains(&format!("[{slot}->-")), "left open: {text}");
@@ -512,10 +545,15 @@ fn fix_repairs_a_reshard_killed_halfway() {
     assert_eq!(total_keys(&all), 30_000 + COUNTERS as u64);
     let mut cc = cluster_client(&urls);
     for i in (0..30_000).step_by(997) {
-        let v: u64 = redis::cmd("GET")
-            .arg(format!("{{big}}:{i}"))
-            .query(&mut cc)
-            .unwrap();
+        let v: redis::RedisResult<u64> =
+            redis::cmd("GET").arg(format!("{{big}}:{i}")).query(&mut cc);
+        let v = v.unwrap_or_else(|e| {
+            let views: Vec<String> = all
+                .iter()
+                .map(|n| query_string(n, &["CLUSTER", "NODES"]).unwrap_or_default())
+                .collect();
+            panic!("GET {{big}}:{i}: {e}\n{}", views.join("\n"))
+        });
         assert_eq!(v, i);
     }
 }
