@@ -343,3 +343,35 @@ fn a_replica_of_a_replica_full_syncs_under_writes() {
     assert_eq!(d, digest(&middle));
     assert_eq!(d, digest(&leaf));
 }
+
+/// A replica that takes a new history from a new primary disconnects its own replicas, which
+/// sync again and end with the new data (not the old data plus a stream that no longer fits).
+#[test]
+fn a_replica_switching_primaries_resyncs_its_own_replicas() {
+    let first = Node::start(&[]);
+    let second = Node::start(&[]);
+    let middle = Node::start(&[]);
+    let leaf = Node::start(&[]);
+    populate(&first, 1000);
+    set_many(&mut second.client(), "other:", 500, |i| i.to_string());
+    replicate(&middle, &first);
+    wait_in_sync(&first, &middle, Duration::from_secs(20));
+    replicate(&leaf, &middle);
+    wait_in_sync(&middle, &leaf, Duration::from_secs(20));
+    assert_eq!(digest(&leaf), digest(&first));
+    let full_before = field(&middle, "stats", "sync_full");
+    replicate(&middle, &second);
+    wait_in_sync(&second, &middle, Duration::from_secs(20));
+    let resynced = wait_for(Duration::from_secs(20), || {
+        (field(&middle, "stats", "sync_full") != full_before).then_some(())
+    });
+    assert!(
+        resynced.is_some(),
+        "the leaf never resynced: {}",
+        leaf.log()
+    );
+    wait_in_sync(&middle, &leaf, Duration::from_secs(20));
+    let d = digest(&second);
+    assert_eq!(digest(&middle), d);
+    assert_eq!(digest(&leaf), d);
+}

@@ -61,6 +61,13 @@ fn psync(ctx: &mut Ctx, a: &[Bytes]) {
     {
         return ctx.err("ERR Can't SYNC while not connected with my master");
     }
+    // A replica serves replicas of its own only from a dataset its primary is streaming to:
+    // not while it is loading one, nor while its link is down (as Redis refuses).
+    if let Role::Replica(up) = &ctx.ks.repl.role {
+        if !up.link_up.load(Ordering::Relaxed) || up.sync_in_progress.load(Ordering::Relaxed) {
+            return ctx.err("NOMASTERLINK Can't SYNC while not connected with my master");
+        }
+    }
     let (replid, requested) = if a.len() >= 3 {
         (
             String::from_utf8_lossy(&a[1]).into_owned(),

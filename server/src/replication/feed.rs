@@ -376,6 +376,21 @@ impl Feed {
         !done
     }
 
+    /// Disconnects every replica of ours (we are taking a new history from our primary);
+    /// they reconnect and resynchronise.
+    pub fn drop_replicas(&mut self) {
+        self.unsent.clear();
+        for a in self.attached.drain(..) {
+            info!(
+                replica = a.link.client_id,
+                "Disconnecting replica {}:{}: this node is taking a full sync from its primary",
+                a.link.ip,
+                a.link.listening_port.load(Ordering::Relaxed)
+            );
+            a.link.close();
+        }
+    }
+
     pub fn detach(&mut self, client_id: u64) {
         self.flush();
         self.attached.retain(|a| a.link.client_id != client_id);

@@ -192,6 +192,8 @@ async fn full_sync(
         for db in ks.dbs.iter_mut() {
             db.clear();
         }
+        // Our replicas followed the history we are replacing: they must sync again.
+        ks.repl.drop_replicas();
     }
     let mut reader = Reader::new();
     loop {
