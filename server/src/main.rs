@@ -88,8 +88,8 @@ fn main() -> ExitCode {
 /// one. Commands execute one batch at a time under the keyspace lock, so the threads parse,
 /// encode, do I/O and feed replicas in parallel; the core left over is for what shares the
 /// machine (clients, a replica, the cluster bus). On a 2-core box, two threads made a
-/// replica's lag p99 under load 10.6 ms against 6.8 ms with one (`repl-bench lag`), at the
-/// same primary throughput with a replica attached.
+/// replica's lag p99 under load 11.8-13.7 ms against 6.9-7.1 ms with one (`repl-bench lag`),
+/// at the same primary throughput with a replica attached.
 fn worker_threads(configured: usize) -> usize {
     if configured > 0 {
         return configured;
