@@ -355,22 +355,12 @@ pub fn perform(shared: &Shared, ks: &mut Keyspace, settings: &Settings, now: u64
 /// them.
 fn propagate(ks: &mut Keyspace, evicted: Vec<(usize, Vec<u8>)>, now: u64) {
     crate::dispatch::drain_expired(ks, now, None);
-    if !ks.repl.active || evicted.is_empty() {
+    if !ks.repl.active {
         return;
     }
-    // One DEL batch per run of keys from the same database (each batch selects its db).
-    let mut run: Vec<Vec<u8>> = Vec::new();
-    let mut run_db = evicted[0].0;
+    // The stream selects each key's database as it changes.
     for (db, key) in evicted {
-        if db != run_db && !run.is_empty() {
-            ks.repl
-                .emit_dels(&ks.dbs, run_db, std::mem::take(&mut run), now);
-        }
-        run_db = db;
-        run.push(key);
-    }
-    if !run.is_empty() {
-        ks.repl.emit_dels(&ks.dbs, run_db, run, now);
+        ks.repl.emit_del(&ks.dbs, db, key, now);
     }
 }
 

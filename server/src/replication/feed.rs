@@ -224,7 +224,6 @@ impl Feed {
     /// in a full sync need it as an effect, like writes of our own (the others get the
     /// stream bytes through [`Feed::append_upstream`]).
     pub fn upstream_effect(&mut self, dbs: &[Db], db: usize, args: &[Bytes], now: u64) {
-        self.last_db = Some(db);
         if self.attached.iter().any(|a| a.sync.is_some()) {
             self.route_to_syncing(dbs, db, args, now);
         }
@@ -287,11 +286,19 @@ impl Feed {
 
     /// Emits DELs for keys that expired (or were evicted) in `db`.
     pub fn emit_dels(&mut self, dbs: &[Db], db: usize, keys: Vec<Vec<u8>>, now: u64) {
-        let cmds: Vec<Vec<Bytes>> = keys
-            .into_iter()
-            .map(|k| vec![Bytes::from_static(b"DEL"), Bytes::from(k)])
-            .collect();
-        self.emit(dbs, db, &cmds, now);
+        for key in keys {
+            self.emit_del(dbs, db, key, now);
+        }
+    }
+
+    /// Emits a DEL for one key that expired or was evicted in `db`.
+    pub fn emit_del(&mut self, dbs: &[Db], db: usize, key: Vec<u8>, now: u64) {
+        self.emit_one(
+            dbs,
+            db,
+            &[Bytes::from_static(b"DEL"), Bytes::from(key)],
+            now,
+        );
     }
 
     /// Records stream bytes in the backlog and advances the offset.
