@@ -307,6 +307,8 @@ pub struct Settings {
     pub logfile: String,
     pub maxmemory: u64,
     pub maxmemory_policy: String,
+    /// `maxmemory_policy` parsed once here: every command reads it (LRU or LFU touch).
+    pub eviction_policy: crate::eviction::Policy,
     pub maxmemory_samples: usize,
     pub maxmemory_eviction_tenacity: u64,
     pub lfu_log_factor: u64,
@@ -509,6 +511,7 @@ impl Config {
             logfile: s("logfile"),
             maxmemory: self.int("maxmemory") as u64,
             maxmemory_policy: s("maxmemory-policy"),
+            eviction_policy: crate::eviction::Policy::parse(&s("maxmemory-policy")),
             maxmemory_samples: self.int("maxmemory-samples").max(1) as usize,
             maxmemory_eviction_tenacity: self.int("maxmemory-eviction-tenacity").max(0) as u64,
             lfu_log_factor: self.int("lfu-log-factor").max(0) as u64,

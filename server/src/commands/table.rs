@@ -230,23 +230,49 @@ pub fn all() -> &'static [&'static CommandSpec] {
 
 /// Finds a command by name, case-insensitively.
 pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
-    // foldhash (hashbrown's default) rather than SipHash: this runs once per command.
-    static MAP: OnceLock<hashbrown::HashMap<Vec<u8>, &'static CommandSpec>> = OnceLock::new();
+    // Every command is looked up once per call (twice on a replica: admission is skipped but
+    // execution is not), so names are packed into one integer with their length: a hash of
+    // a u128 and an integer compare, where byte-string keys cost a lowercase copy and a
+    // memcmp call. foldhash (hashbrown's default) rather than SipHash.
+    static MAP: OnceLock<hashbrown::HashMap<u128, &'static CommandSpec>> = OnceLock::new();
     let map = MAP.get_or_init(|| {
         all()
             .iter()
-            .map(|c| (c.name.as_bytes().to_vec(), *c))
+            .filter_map(|c| pack(c.name.as_bytes()).map(|k| (k, *c)))
             .collect()
     });
-    if name.len() > 64 {
+    match pack(name) {
+        Some(key) => map.get(&key).copied(),
+        None => lookup_long(name),
+    }
+}
+
+/// Names longer than [`pack`] holds (a few, such as `georadiusbymember_ro`).
+fn lookup_long(name: &[u8]) -> Option<&'static CommandSpec> {
+    static LONG: OnceLock<Vec<&'static CommandSpec>> = OnceLock::new();
+    let long = LONG.get_or_init(|| {
+        all()
+            .iter()
+            .filter(|c| pack(c.name.as_bytes()).is_none())
+            .copied()
+            .collect()
+    });
+    long.iter()
+        .find(|c| c.name.as_bytes().eq_ignore_ascii_case(name))
+        .copied()
+}
+
+/// A name of up to 15 bytes, lowercased, as one integer whose top byte is its length (so
+/// `get` and `get\0` differ).
+fn pack(name: &[u8]) -> Option<u128> {
+    if name.len() > 15 {
         return None;
     }
-    let mut buf = [0u8; 64];
-    let lower = &mut buf[..name.len()];
-    for (d, s) in lower.iter_mut().zip(name) {
-        *d = s.to_ascii_lowercase();
+    let mut key = (name.len() as u128) << 120;
+    for (i, b) in name.iter().enumerate() {
+        key |= (b.to_ascii_lowercase() as u128) << (8 * i);
     }
-    map.get(&lower[..]).copied()
+    Some(key)
 }
 
 #[cfg(test)]
@@ -265,6 +291,14 @@ mod tests {
             assert!(!(w && r), "{} is both write and readonly", c.name);
         }
         assert!(lookup(b"GeT").is_some());
+        assert!(lookup(b"get\0").is_none());
+        assert!(lookup(b"").is_none());
+        for c in all() {
+            assert_eq!(
+                lookup(c.name.to_uppercase().as_bytes()).map(|s| s.name),
+                Some(c.name)
+            );
+        }
     }
 
     #[test]

@@ -51,7 +51,7 @@ impl Touch {
         if no_touch && cmd != "touch" {
             return Touch::Off;
         }
-        if Policy::parse(&settings.maxmemory_policy).is_lfu() {
+        if settings.eviction_policy.is_lfu() {
             Touch::Lfu {
                 log_factor: settings.lfu_log_factor,
                 decay: settings.lfu_decay_time,
@@ -302,7 +302,7 @@ pub fn perform(shared: &Shared, ks: &mut Keyspace, settings: &Settings, now: u64
         return Outcome::Ok;
     }
     ks.evict.note_over(true);
-    let policy = Policy::parse(&settings.maxmemory_policy);
+    let policy = settings.eviction_policy;
     if policy == Policy::NoEviction {
         return Outcome::Fail;
     }
