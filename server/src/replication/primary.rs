@@ -55,8 +55,13 @@ pub async fn drive(shared: Arc<Shared>, link: Arc<ReplicaLink>) {
     shared.repl_acks.notify_waiters();
 }
 
-/// Stream writes smaller than this wait one scheduling turn to be joined by more.
+/// Stream writes smaller than this wait for client tasks to add to them.
 const COALESCE_BELOW: usize = 64 * 1024;
+/// Scheduling turns a small stream write waits at most, while each turn adds to it...
+const COALESCE_TURNS: usize = 8;
+/// ...and for no longer than this (under load a turn runs many client batches, and the
+/// wait adds to replication lag).
+const COALESCE_FOR: Duration = Duration::from_micros(200);
 
 /// The connection of an attached replica: writes the stream, reads REPLCONF ACKs, until the
 /// link closes, its buffer limit is exceeded, it times out, or the server stops.
@@ -82,14 +87,23 @@ pub async fn serve_link(
                     break;
                 }
                 let mut data = data;
-                if data.len() < COALESCE_BELOW {
-                    // Let the client tasks that are ready run first and write what they all
-                    // produced at once (as Redis writes replica buffers once per event-loop
-                    // turn): a write per client batch woke the replica for every few
-                    // commands, and on a busy box those wake-ups are the replica's main cost.
+                // Let the client tasks that are ready run first and write what they all
+                // produced at once (Redis writes replica buffers once per event-loop turn).
+                // A write per client batch woke the replica every few commands, and on a
+                // busy box those wake-ups are the replica's main cost. Turns stop as soon as
+                // one adds nothing, so an idle primary still sends a write at once.
+                let first = Instant::now();
+                for _ in 0..COALESCE_TURNS {
+                    if data.len() >= COALESCE_BELOW || first.elapsed() >= COALESCE_FOR {
+                        break;
+                    }
                     tokio::task::yield_now().await;
                     let more = link.take_now();
-                    data.extend_from_slice(&more);
+                    if more.is_empty() {
+                        break;
+                    }
+                    // Usually the continuation of the same buffer: joined without a copy.
+                    data.unsplit(more);
                 }
                 link.queued.fetch_sub(data.len(), Ordering::Relaxed);
                 if stream.write_all(&data).await.is_err() {
