@@ -207,13 +207,23 @@ fn bench_args(cli: &Cli, port: u16, requests: u64) -> Vec<String> {
     .collect()
 }
 
+/// One run of (b): requests/s, and the primary's CPU microseconds per request.
+#[derive(Clone, Copy, Default)]
+struct Run {
+    rps: f64,
+    cpu_us: f64,
+}
+
 /// (b) SET rps on the primary with 0, 1 and 2 replicas attached (one set of servers, the
-/// replicas attached and detached with REPLICAOF).
-fn throughput_with_replicas(cli: &Cli, flavor: Flavor) -> Result<[f64; 3]> {
+/// replicas attached and detached with REPLICAOF), and what each request cost the primary
+/// in CPU: on a machine whose cores are shared by the primary, its replicas and the load,
+/// requests/s falls with every replica's own CPU too; CPU per request is the primary's cost
+/// alone, what its throughput is limited by once it has a core to itself.
+fn throughput_with_replicas(cli: &Cli, flavor: Flavor) -> Result<[Run; 3]> {
     let mut primary = start(cli, flavor)?;
     let r1 = start(cli, flavor)?;
     let r2 = start(cli, flavor)?;
-    let mut out = [0.0; 3];
+    let mut out = [Run::default(); 3];
     for (k, slot) in out.iter_mut().enumerate() {
         let attached: Vec<&ServerProc> = [&r1, &r2].into_iter().take(k).collect();
         for (i, r) in [&r1, &r2].into_iter().enumerate() {
@@ -221,7 +231,9 @@ fn throughput_with_replicas(cli: &Cli, flavor: Flavor) -> Result<[f64; 3]> {
         }
         wait_attached(&primary, &attached)?;
         let args = bench_args(cli, primary.port, cli.requests);
+        let cpu_before = procs::cpu_seconds(primary.pid());
         let res = cluster::redis_benchmark(&cli.redis_benchmark, cli.bench_timeout, &args);
+        let cpu_after = procs::cpu_seconds(primary.pid());
         primary.check_alive()?;
         let (o, _) = res?;
         let rps = throughput::parse_csv(&o)
@@ -229,7 +241,13 @@ fn throughput_with_replicas(cli: &Cli, flavor: Flavor) -> Result<[f64; 3]> {
             .find(|(t, _)| t == "set")
             .map(|(_, v)| v)
             .with_context(|| format!("no SET result in redis-benchmark output: {o}"))?;
-        *slot = rps;
+        let cpu = cpu_before
+            .zip(cpu_after)
+            .context("reading the primary's CPU time from /proc")?;
+        *slot = Run {
+            rps,
+            cpu_us: (cpu.1 - cpu.0) * 1e6 / cli.requests as f64,
+        };
     }
     Ok(out)
 }
@@ -367,7 +385,7 @@ fn run(cli: Cli) -> Result<()> {
             fmt(a, 3), fmt(b, 3), fmt(a.zip(b).map(|(a, b)| a / b), 2), secs[0], secs[1]);
     }
     if all || cli.what == What::Throughput {
-        let mut rps: [[Vec<f64>; 3]; 2] = Default::default();
+        let mut runs: [[Vec<Run>; 3]; 2] = Default::default();
         for round in 0..cli.rounds {
             for f in order(round) {
                 eprintln!(
@@ -377,9 +395,12 @@ fn run(cli: Cli) -> Result<()> {
                     f.label()
                 );
                 let r = throughput_with_replicas(&cli, f)?;
-                eprintln!("  0/1/2 replicas: {:.0} {:.0} {:.0}", r[0], r[1], r[2]);
+                eprintln!(
+                    "  0/1/2 replicas: {:.0} {:.0} {:.0} requests/s; primary CPU {:.3} {:.3} {:.3} us/request",
+                    r[0].rps, r[1].rps, r[2].rps, r[0].cpu_us, r[1].cpu_us, r[2].cpu_us
+                );
                 for k in 0..3 {
-                    rps[idx(f)][k].push(r[k]);
+                    runs[idx(f)][k].push(r[k]);
                 }
             }
         }
@@ -392,31 +413,49 @@ fn run(cli: Cli) -> Result<()> {
             "{:<10} {:>14} {:>14} {:>14}",
             "server", "0 replicas", "1 replica", "2 replicas"
         );
-        for f in [Flavor::Slotcache, Flavor::Redis] {
-            let m: Vec<Option<f64>> = (0..3)
-                .map(|k| throughput::median(&rps[idx(f)][k]))
-                .collect();
-            // Each round's three runs are back to back on the same servers, so a round's
-            // ratio shares its noise; the median of those ratios is steadier than the ratio
-            // of the medians.
-            let rounds = &rps[idx(f)];
-            let cell = |k: usize| {
-                let per_round: Vec<f64> = rounds[k]
-                    .iter()
-                    .zip(&rounds[0])
-                    .map(|(x, z)| x / z)
+        let table = |what: fn(&Run) -> f64, digits: usize, invert: bool| {
+            for f in [Flavor::Slotcache, Flavor::Redis] {
+                let rounds = &runs[idx(f)];
+                let m: Vec<Option<f64>> = (0..3)
+                    .map(|k| throughput::median(&rounds[k].iter().map(what).collect::<Vec<_>>()))
                     .collect();
-                let ratio = throughput::median(&per_round);
-                format!("{} ({})", fmt(m[k], 0), fmt(ratio, 2))
-            };
-            println!(
-                "{:<10} {:>14} {:>14} {:>14}",
-                f.label(),
-                cell(0),
-                cell(1),
-                cell(2)
-            );
-        }
+                // Each round's three runs are back to back on the same servers, so a round's
+                // ratio shares its noise; the median of those ratios is steadier than the
+                // ratio of the medians.
+                let cell = |k: usize| {
+                    let per_round: Vec<f64> = rounds[k]
+                        .iter()
+                        .zip(&rounds[0])
+                        .map(|(x, z)| {
+                            if invert {
+                                what(z) / what(x)
+                            } else {
+                                what(x) / what(z)
+                            }
+                        })
+                        .collect();
+                    let ratio = throughput::median(&per_round);
+                    format!("{} ({})", fmt(m[k], digits), fmt(ratio, 2))
+                };
+                println!(
+                    "{:<10} {:>14} {:>14} {:>14}",
+                    f.label(),
+                    cell(0),
+                    cell(1),
+                    cell(2)
+                );
+            }
+        };
+        table(|r| r.rps, 0, false);
+        println!(
+            "\nPrimary CPU per request (microseconds, and the 0-replica cost divided by this one: \
+             the throughput ratio the primary can reach when it has a core of its own)"
+        );
+        println!(
+            "{:<10} {:>14} {:>14} {:>14}",
+            "server", "0 replicas", "1 replica", "2 replicas"
+        );
+        table(|r| r.cpu_us, 3, true);
     }
     if all || cli.what == What::Lag {
         let mut lags = [Lag::default(), Lag::default()];
