@@ -432,6 +432,11 @@ fn writes_in_flight(
 
 /// The table name of the command that `spec` resolved to (`get`, or a container's name).
 fn spec_name(spec: &'static CommandSpec, args: &[Bytes]) -> &'static str {
+    // Almost always the command itself (no second look-up); a subcommand's spec is named
+    // for the subcommand, so its container is looked up.
+    if args[0].eq_ignore_ascii_case(spec.name.as_bytes()) {
+        return spec.name;
+    }
     match table::lookup(&args[0]) {
         Some(top) if !top.subcommands.is_empty() => top.name,
         _ => spec.name,
