@@ -272,6 +272,9 @@ pub fn apply(
         .upstream_effect(&ks.dbs, conn.db, args, applying.now);
 }
 
+/// Spare buffer room the replica keeps for each read of the stream.
+const READ_ROOM: usize = 64 * 1024;
+
 async fn stream_loop(
     shared: &Arc<Shared>,
     up: &Arc<Upstream>,
@@ -343,6 +346,12 @@ async fn stream_loop(
         }
         if ack_now {
             send_ack(shared, stream).await?;
+        }
+        // Room for a large read (a full BytesMut grows by just 64 bytes for a read), or for
+        // the whole of a large argument still arriving.
+        let want = parser.wanted(buf.len()).min(1 << 20);
+        if buf.capacity() - buf.len() < READ_ROOM.max(want) {
+            buf.reserve(READ_ROOM.max(want));
         }
         tokio::select! {
             r = stream.read_buf(buf) => match r {
