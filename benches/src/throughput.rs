@@ -1,5 +1,6 @@
-//! Throughput side by side: redis-benchmark against each server, several rounds with the
-//! servers' order alternating (so warm-up and machine drift do not favour one), medians.
+//! Throughput side by side: redis-benchmark against each server, several rounds, each test
+//! run on the two servers back to back with their order alternating (so warm-up and machine
+//! drift do not favour one), medians.
 
 use crate::procs::{pinned, Flavor, Pinning, ServerProc};
 use anyhow::{bail, Context, Result};
@@ -32,7 +33,15 @@ pub struct Row {
 }
 
 impl Row {
+    /// The median of the per-round ratios when every round measured both servers (a test's
+    /// two runs are seconds apart and share the machine's mood, so their ratio is steadier
+    /// than the ratio of the two medians, which is the fallback).
     pub fn ratio(&self) -> Option<f64> {
+        let (a, b) = (&self.samples_slotcache, &self.samples_redis);
+        if !a.is_empty() && a.len() == b.len() {
+            let per_round: Vec<f64> = a.iter().zip(b).map(|(x, y)| x / y).collect();
+            return median(&per_round);
+        }
         Some(self.slotcache? / self.redis?)
     }
 }
@@ -195,35 +204,39 @@ pub fn run(o: &Opts, slotcache: &mut ServerProc, redis: &mut ServerProc) -> Resu
         supported.push((s, ok));
     }
     for round in 0..o.rounds {
-        // Alternate which server goes first in each round.
-        let order: Vec<usize> = if round % 2 == 0 {
-            vec![0, 1]
-        } else {
-            vec![1, 0]
-        };
         for &p in &o.pipelines {
-            for &i in &order {
-                let (server, tests) = &mut supported[i];
-                if tests.is_empty() {
-                    continue;
-                }
-                eprintln!(
-                    "round {}/{} pipeline {p}: {} ({})",
-                    round + 1,
-                    o.rounds,
-                    server.flavor.label(),
-                    tests.join(",")
-                );
-                let res = run_benchmark(o, server.port, tests, p);
-                server.check_alive()?;
-                let out = match res {
-                    Ok(out) => out,
-                    Err(e) => {
-                        eprintln!("warning: {e:#}");
+            for (ti, t) in o.tests.iter().enumerate() {
+                // Alternate which server goes first, by round and by test.
+                let order = if (round + ti) % 2 == 0 {
+                    [0, 1]
+                } else {
+                    [1, 0]
+                };
+                let mut results = Vec::new();
+                for i in order {
+                    let (server, tests) = &mut supported[i];
+                    if !tests.contains(t) {
                         continue;
                     }
-                };
-                record(&mut rows, server.flavor, p, &parse_csv(&out));
+                    eprintln!(
+                        "round {}/{} pipeline {p}: {} {t}",
+                        round + 1,
+                        o.rounds,
+                        server.flavor.label(),
+                    );
+                    let res = run_benchmark(o, server.port, std::slice::from_ref(t), p);
+                    server.check_alive()?;
+                    match res {
+                        Ok(out) => results.push((server.flavor, parse_csv(&out))),
+                        Err(e) => eprintln!("warning: {e:#}"),
+                    }
+                }
+                // Only pairs are recorded, so per-round ratios line up.
+                if results.len() == 2 || supported.iter().any(|(_, ts)| !ts.contains(t)) {
+                    for (flavor, r) in &results {
+                        record(&mut rows, *flavor, p, r);
+                    }
+                }
             }
         }
     }
