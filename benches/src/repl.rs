@@ -241,13 +241,13 @@ fn throughput_with_replicas(cli: &Cli, flavor: Flavor) -> Result<[Run; 3]> {
             .find(|(t, _)| t == "set")
             .map(|(_, v)| v)
             .with_context(|| format!("no SET result in redis-benchmark output: {o}"))?;
-        let cpu = cpu_before
-            .zip(cpu_after)
-            .context("reading the primary's CPU time from /proc")?;
-        *slot = Run {
-            rps,
-            cpu_us: (cpu.1 - cpu.0) * 1e6 / cli.requests as f64,
+        // NaN (shown as "-") when /proc could not be read or the run was too short for
+        // its 10 ms ticks to count anything.
+        let cpu_us = match cpu_before.zip(cpu_after) {
+            Some((a, b)) if b > a => (b - a) * 1e6 / cli.requests as f64,
+            _ => f64::NAN,
         };
+        *slot = Run { rps, cpu_us };
     }
     Ok(out)
 }
@@ -417,7 +417,14 @@ fn run(cli: Cli) -> Result<()> {
             for f in [Flavor::Slotcache, Flavor::Redis] {
                 let rounds = &runs[idx(f)];
                 let m: Vec<Option<f64>> = (0..3)
-                    .map(|k| throughput::median(&rounds[k].iter().map(what).collect::<Vec<_>>()))
+                    .map(|k| {
+                        let v: Vec<f64> = rounds[k]
+                            .iter()
+                            .map(what)
+                            .filter(|v| v.is_finite())
+                            .collect();
+                        throughput::median(&v)
+                    })
                     .collect();
                 // Each round's three runs are back to back on the same servers, so a round's
                 // ratio shares its noise; the median of those ratios is steadier than the
@@ -433,6 +440,7 @@ fn run(cli: Cli) -> Result<()> {
                                 what(x) / what(z)
                             }
                         })
+                        .filter(|v| v.is_finite())
                         .collect();
                     let ratio = throughput::median(&per_round);
                     format!("{} ({})", fmt(m[k], digits), fmt(ratio, 2))
