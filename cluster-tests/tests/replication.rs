@@ -101,7 +101,7 @@ fn writer(node: &Node, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
 fn replica_attaching_under_writes_ends_with_identical_data() {
     let primary = Node::start(&[]);
     let replica = Node::start(&[]);
-    populate(&primary, 200_000);
+    populate(&primary, 1_000_000);
     let stop = Arc::new(AtomicBool::new(false));
     let w = writer(&primary, stop.clone());
     std::thread::sleep(Duration::from_millis(50));
@@ -116,7 +116,7 @@ fn replica_attaching_under_writes_ends_with_identical_data() {
     wait_in_sync(&primary, &replica, Duration::from_secs(20));
     assert_eq!(digest(&primary), digest(&replica));
     let n: i64 = redis::cmd("DBSIZE").query(&mut replica.client()).unwrap();
-    assert!(n >= 200_000);
+    assert!(n >= 1_000_000);
     assert_eq!(field(&primary, "stats", "sync_full"), "1");
 }
 
