@@ -19,12 +19,14 @@ pub enum Refusal {
     NoAuth,
 }
 
-/// Resolves a command (and its subcommand) and checks arity and authentication.
+/// Resolves a command (and its subcommand) and checks arity and authentication. Returns the
+/// table name of the command line (`get`, or a container's name such as `config`) with the
+/// spec that runs it.
 pub fn admit(
     args: &[Bytes],
     conn: &Conn,
     settings: &Settings,
-) -> Result<&'static CommandSpec, (Refusal, String)> {
+) -> Result<(&'static str, &'static CommandSpec), (Refusal, String)> {
     let Some(cmd) = table::lookup(&args[0]) else {
         return Err((Refusal::Unknown, unknown_command(args)));
     };
@@ -37,7 +39,7 @@ pub fn admit(
         if args.len() < 2 {
             // A container that accepts no subcommand (COMMAND) runs its own handler.
             if cmd.arity_ok(args.len()) {
-                return check_auth(cmd, conn, settings);
+                return check_auth(cmd, conn, settings).map(|s| (cmd.name, s));
             }
             return Err((Refusal::Arity, errors::arity(cmd.name)));
         }
@@ -59,7 +61,7 @@ pub fn admit(
             }
         }
     };
-    check_auth(spec, conn, settings)
+    check_auth(spec, conn, settings).map(|s| (cmd.name, s))
 }
 
 fn check_auth(
@@ -359,8 +361,7 @@ pub fn execute(
     }
     let mark = out.mark();
     match admit(args, conn, settings) {
-        Ok(spec) => {
-            let name = spec_name(spec, args);
+        Ok((name, spec)) => {
             if !conn.resp3
                 && conn.subs.total() > 0
                 && !crate::commands::pubsub::allowed_when_subscribed(name)
@@ -430,19 +431,6 @@ fn writes_in_flight(
     touches(spec, args)
 }
 
-/// The table name of the command that `spec` resolved to (`get`, or a container's name).
-fn spec_name(spec: &'static CommandSpec, args: &[Bytes]) -> &'static str {
-    // Almost always the command itself (no second look-up); a subcommand's spec is named
-    // for the subcommand, so its container is looked up.
-    if args[0].eq_ignore_ascii_case(spec.name.as_bytes()) {
-        return spec.name;
-    }
-    match table::lookup(&args[0]) {
-        Some(top) if !top.subcommands.is_empty() => top.name,
-        _ => spec.name,
-    }
-}
-
 /// Inside MULTI: check what can be checked now (redirects), then queue.
 fn queue(
     shared: &Shared,
@@ -483,7 +471,7 @@ pub fn execute_queued(
     match admit(args, conn, settings) {
         // Inside EXEC: EXEC itself passed the memory check; a transaction does not evict
         // halfway through.
-        Ok(spec) => run_admitted(shared, ks, conn, out, settings, spec, args, false),
+        Ok((_, spec)) => run_admitted(shared, ks, conn, out, settings, spec, args, false),
         Err((_, msg)) => out.error(&msg),
     }
 }
