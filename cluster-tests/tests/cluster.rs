@@ -282,6 +282,95 @@ fn standalone_node_refuses_cluster_commands() {
 }
 
 #[test]
+fn redis_cli_add_node_cluster_slave_attaches_a_synced_replica() {
+    let c = TestCluster::start(3, &[]);
+    let (ok, out) = c.create_with_redis_cli(0);
+    assert!(ok, "create failed: {out}");
+    ok_within(&c);
+    let mut cc = c.cluster_client();
+    for i in 0..300 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("k{i}"))
+            .arg(i)
+            .query(&mut cc)
+            .unwrap();
+    }
+    let timeout = NODE_TIMEOUT_MS.to_string();
+    let new = Node::start(&[
+        "--cluster-enabled",
+        "yes",
+        "--cluster-node-timeout",
+        &timeout,
+    ]);
+    let new_addr = format!("{}:{}", new.host, new.port);
+    let (ok, out) = run_tool(
+        "redis-cli",
+        &[
+            "--cluster",
+            "add-node",
+            &new_addr,
+            &c.addrs()[0],
+            "--cluster-slave",
+        ],
+        None,
+    );
+    assert!(ok, "add-node --cluster-slave: {out}");
+    // redis-cli picks a primary for it; the new node must become that primary's replica,
+    // with a live link and the primary's keys.
+    let primary = wait_for(Duration::from_secs(20), || {
+        let text = query_string(&new, &["CLUSTER", "NODES"]).ok()?;
+        let line = text.lines().find(|l| l.contains("myself"))?;
+        let f: Vec<&str> = line.split_whitespace().collect();
+        (f.get(2)?.contains("slave") && f.get(3)? != &"-").then(|| f[3].to_string())
+    })
+    .expect("the new node never became a replica");
+    let info = query_string(&new, &["INFO", "replication"]).unwrap();
+    let primary_node = c
+        .nodes
+        .iter()
+        .find(|n| query_string(n, &["CLUSTER", "MYID"]).ok().as_deref() == Some(primary.as_str()))
+        .expect("the replica's primary is one of the cluster's nodes");
+    let synced = wait_for(Duration::from_secs(20), || {
+        let info = query_string(&new, &["INFO", "replication"]).ok()?;
+        let up = cluster_tests::info_field(&info, "master_link_status")? == "up";
+        let a: i64 = redis::cmd("DBSIZE")
+            .query(&mut primary_node.client())
+            .ok()?;
+        let b: i64 = redis::cmd("DBSIZE").query(&mut new.client()).ok()?;
+        (up && a == b && a > 0).then_some(())
+    });
+    assert!(
+        synced.is_some(),
+        "replica never synced: {info}\n{}",
+        new.log()
+    );
+    // A replica serves reads once the connection says READONLY, and redirects writes.
+    let key: String = redis::cmd("RANDOMKEY")
+        .query(&mut primary_node.client())
+        .unwrap();
+    let expected: String = redis::cmd("GET")
+        .arg(&key)
+        .query(&mut primary_node.client())
+        .unwrap();
+    let mut r = new.client();
+    let _: () = redis::cmd("READONLY").query(&mut r).unwrap();
+    let v: Option<String> = redis::cmd("GET").arg(&key).query(&mut r).unwrap();
+    assert_eq!(
+        v.as_deref(),
+        Some(expected.as_str()),
+        "replica's copy of {key}"
+    );
+    let w: redis::RedisResult<()> = redis::cmd("SET").arg(&key).arg(1).query(&mut r);
+    let e = w.expect_err("a write to a replica is refused");
+    let to = e.redirect_node().map(|(addr, _)| addr.to_string());
+    assert_eq!(
+        to,
+        Some(format!("{}:{}", primary_node.host, primary_node.port)),
+        "a write on the replica is redirected to its primary: {e}"
+    );
+}
+
+#[test]
 fn redis_cli_cluster_create_with_replicas_builds_three_shards_of_two() {
     let c = TestCluster::start(6, &[]);
     let (ok, out) = c.create_with_redis_cli(1);
