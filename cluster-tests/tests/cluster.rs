@@ -5,6 +5,16 @@ use cluster_tests::cluster::{parse_nodes, query_string, TestCluster, NODE_TIMEOU
 use cluster_tests::{raw_exchange, run_tool, wait_for, Node};
 use std::time::Duration;
 
+/// `n` nodes formed by `redis-cli --cluster create --cluster-replicas replicas`, once the
+/// cluster reports ok.
+fn created_by_redis_cli(n: usize, replicas: usize) -> TestCluster {
+    let c = TestCluster::start(n, &[]);
+    let (ok, out) = c.create_with_redis_cli(replicas);
+    assert!(ok, "create failed: {out}");
+    ok_within(&c);
+    c
+}
+
 fn ok_within(c: &TestCluster) {
     assert!(
         c.wait_ok(Duration::from_secs(15)),
@@ -283,10 +293,7 @@ fn standalone_node_refuses_cluster_commands() {
 
 #[test]
 fn redis_cli_add_node_cluster_slave_attaches_a_synced_replica() {
-    let c = TestCluster::start(3, &[]);
-    let (ok, out) = c.create_with_redis_cli(0);
-    assert!(ok, "create failed: {out}");
-    ok_within(&c);
+    let c = created_by_redis_cli(3, 0);
     let mut cc = c.cluster_client();
     for i in 0..300 {
         let _: () = redis::cmd("SET")
@@ -372,10 +379,7 @@ fn redis_cli_add_node_cluster_slave_attaches_a_synced_replica() {
 
 #[test]
 fn redis_cli_cluster_create_with_replicas_builds_three_shards_of_two() {
-    let c = TestCluster::start(6, &[]);
-    let (ok, out) = c.create_with_redis_cli(1);
-    assert!(ok, "create failed: {out}");
-    ok_within(&c);
+    let c = created_by_redis_cli(6, 1);
     let settled = wait_for(Duration::from_secs(20), || {
         let text = query_string(&c.nodes[0], &["CLUSTER", "NODES"]).ok()?;
         (text.lines().filter(|l| l.contains("slave")).count() == 3).then_some(())
