@@ -360,6 +360,46 @@ fn config_set_get_rewrite_round_trip_and_unknown_options_fail_at_start() {
 }
 
 #[test]
+fn idle_spin_us_starts_off_from_the_command_line_and_is_set_live() {
+    let node = Node::start(&["--idle-spin-us", "0"]);
+    let mut c = node.client();
+    let get = |c: &mut redis::Connection| -> Vec<String> {
+        redis::cmd("CONFIG")
+            .arg("GET")
+            .arg("idle-spin-us")
+            .query(c)
+            .unwrap()
+    };
+    assert_eq!(get(&mut c), vec!["idle-spin-us", "0"]);
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("idle-spin-us")
+        .arg("50")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(get(&mut c), vec!["idle-spin-us", "50"]);
+    // Serving goes on with spinning on: a pipeline of writes and reads from two clients.
+    let mut other = node.client();
+    for (i, conn) in [&mut c, &mut other].into_iter().enumerate() {
+        let mut p = redis::pipe();
+        for k in 0..500 {
+            p.cmd("RPUSH").arg(format!("l{i}")).arg(k).ignore();
+        }
+        p.cmd("LRANGE").arg(format!("l{i}")).arg(0).arg(-1);
+        let (all,): (Vec<u32>,) = p.query(conn).unwrap();
+        assert_eq!(all, (0..500).collect::<Vec<u32>>());
+    }
+    let err = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("idle-spin-us")
+        .arg("5000")
+        .query::<()>(&mut c)
+        .unwrap_err();
+    assert!(err.to_string().contains("idle-spin-us"), "{err}");
+    assert_eq!(get(&mut c), vec!["idle-spin-us", "50"]);
+}
+
+#[test]
 fn shutdown_and_sigterm_exit_zero() {
     let mut node = Node::start(&[]);
     let (_, _) = run_tool(

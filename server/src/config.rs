@@ -233,6 +233,7 @@ pub static PARAMS: &[Param] = &[
     p("lazyfree-lazy-eviction", "no", YESNO, true),
     p("lazyfree-lazy-expire", "no", YESNO, true),
     p("io-threads", "0", Kind::Int(0, 128), false),
+    p("idle-spin-us", "10", Kind::Int(0, 1000), true),
     p("latency-tracking", "yes", YESNO, true),
     p("activedefrag", "no", YESNO, true),
 ];
@@ -341,6 +342,9 @@ pub struct Settings {
     pub masteruser: String,
     /// `io-threads`: threads serving clients; 0 means one per core but one (at least one).
     pub io_threads: usize,
+    /// `idle-spin-us`: how long a serving thread spins before sleeping while busy (see
+    /// [`crate::idle_spin`]); 0 turns it off.
+    pub idle_spin_us: u32,
     pub replica_read_only: bool,
     pub replica_serve_stale_data: bool,
     pub min_replicas_to_write: usize,
@@ -546,6 +550,7 @@ impl Config {
                 }
             },
             io_threads: self.int("io-threads").max(0) as usize,
+            idle_spin_us: self.int("idle-spin-us").clamp(0, 1000) as u32,
             masterauth: s("masterauth"),
             masteruser: s("masteruser"),
             replica_read_only: self.yes("replica-read-only"),

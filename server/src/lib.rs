@@ -8,6 +8,7 @@
 //! - [`keyspace`] databases of per-slot tables, entries, expiry.
 //! - [`config`] redis.conf parsing and the CONFIG registry; [`clients`] connected clients;
 //!   [`state`] what all of these share; [`util`] number formats and glob matching.
+//! - [`idle_spin`] the serving threads' short spin before sleeping while busy.
 
 pub mod clients;
 pub mod cluster;
@@ -15,6 +16,7 @@ pub mod commands;
 pub mod config;
 pub mod dispatch;
 pub mod eviction;
+pub mod idle_spin;
 pub mod keyspace;
 pub mod logging;
 pub mod migration;

@@ -1,6 +1,6 @@
 //! `slotcache-server [/path/to/slotcache.conf] [--option value ...]`, as redis-server.
 
-use slotcache_server::{config::Config, logging, server, state::Shared};
+use slotcache_server::{config::Config, idle_spin, logging, server, state::Shared};
 use std::process::ExitCode;
 
 #[global_allocator]
@@ -57,9 +57,12 @@ fn main() -> ExitCode {
         eprintln!("Can't chdir to '{}': {e}", settings.dir.display());
         return ExitCode::from(1);
     }
+    idle_spin::set_budget_us(settings.idle_spin_us);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(worker_threads(settings.io_threads))
         .enable_all()
+        .on_thread_park(idle_spin::before_park)
+        .on_thread_unpark(idle_spin::after_unpark)
         .build()
     {
         Ok(rt) => rt,

@@ -142,6 +142,7 @@ impl Shared {
         if let Some(c) = self.cluster.get() {
             c.apply_settings(&s);
         }
+        crate::idle_spin::set_budget_us(s.idle_spin_us);
         *self.settings.write() = s;
         self.settings_version.fetch_add(1, Ordering::Release);
     }
