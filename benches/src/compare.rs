@@ -69,6 +69,11 @@ struct Opts {
     /// The slotcache-server binary (default: this workspace's target/release).
     #[arg(long, global = true)]
     server_bin: Option<PathBuf>,
+    /// Extra arguments for the slotcache server (repeat it:
+    /// `--slotcache-arg=--idle-spin-us --slotcache-arg=0`), to compare a configuration
+    /// against Redis and against the defaults.
+    #[arg(long, global = true, allow_hyphen_values = true)]
+    slotcache_arg: Vec<String>,
     /// The redis-server binary.
     #[arg(long, global = true, default_value = "redis-server")]
     redis_server: PathBuf,
@@ -150,6 +155,7 @@ fn run(cli: Cli) -> Result<()> {
         ("slotcache_server", server_bin.display().to_string()),
         ("redis_server", o.redis_server.display().to_string()),
         ("pinning", format!("{pinning:?}")),
+        ("slotcache_args", o.slotcache_arg.join(" ")),
     ];
 
     let rows = if matches!(cli.what, What::Throughput | What::All) {
@@ -168,7 +174,8 @@ fn run(cli: Cli) -> Result<()> {
         settings.push(("requests", o.requests.to_string()));
         settings.push(("clients", o.clients.to_string()));
         let core = pinning.map(|p| p.server_core);
-        let mut slot = ServerProc::start(Flavor::Slotcache, &server_bin, core)?;
+        let mut slot =
+            ServerProc::start_with(Flavor::Slotcache, &server_bin, core, &o.slotcache_arg)?;
         let mut redis = ServerProc::start(Flavor::Redis, &o.redis_server, core)?;
         let rows = throughput::run(&topts, &mut slot, &mut redis)?;
         drop((slot, redis));
