@@ -392,7 +392,7 @@ fn idle_spin_us_starts_off_from_the_command_line_and_is_set_live() {
     let err = redis::cmd("CONFIG")
         .arg("SET")
         .arg("idle-spin-us")
-        .arg("5000")
+        .arg("500")
         .query::<()>(&mut c)
         .unwrap_err();
     assert!(err.to_string().contains("idle-spin-us"), "{err}");

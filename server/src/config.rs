@@ -233,7 +233,7 @@ pub static PARAMS: &[Param] = &[
     p("lazyfree-lazy-eviction", "no", YESNO, true),
     p("lazyfree-lazy-expire", "no", YESNO, true),
     p("io-threads", "0", Kind::Int(0, 128), false),
-    p("idle-spin-us", "10", Kind::Int(0, 1000), true),
+    p("idle-spin-us", "10", Kind::Int(0, 100), true),
     p("latency-tracking", "yes", YESNO, true),
     p("activedefrag", "no", YESNO, true),
 ];
@@ -550,7 +550,7 @@ impl Config {
                 }
             },
             io_threads: self.int("io-threads").max(0) as usize,
-            idle_spin_us: self.int("idle-spin-us").clamp(0, 1000) as u32,
+            idle_spin_us: self.int("idle-spin-us").clamp(0, 100) as u32,
             masterauth: s("masterauth"),
             masteruser: s("masteruser"),
             replica_read_only: self.yes("replica-read-only"),

@@ -179,7 +179,10 @@ async fn serve(shared: Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
             }
             r = stream.read_buf(&mut inbuf) => match r {
                 Ok(0) => break 'conn,
-                Ok(n) => n,
+                Ok(n) => {
+                    crate::idle_spin::served_client();
+                    n
+                }
                 Err(e) => {
                     debug!(client = id, "read error: {e}");
                     break 'conn;
