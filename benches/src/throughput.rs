@@ -46,9 +46,41 @@ impl Row {
     }
 }
 
-/// A command that tells whether a server implements what a redis-benchmark test sends: the
-/// test names redis-benchmark's `-t` accepts, each with a harmless probe on scratch keys.
+/// The sorted set that `zrange_100` reads: 100 members, loaded before the first round.
+const ZRANGE_KEY: &str = "__compare:zrange";
+
+/// Tests that redis-benchmark's `-t` has no name for, run as a custom command line instead:
+/// the issue asks for ZRANGE over 100 elements next to LRANGE_100.
+fn custom_command(test: &str) -> Option<&'static [&'static str]> {
+    match test {
+        "zrange_100" => Some(&["ZRANGE", ZRANGE_KEY, "0", "99", "WITHSCORES"]),
+        _ => None,
+    }
+}
+
+/// Loads what a custom test reads (the same data on both servers).
+fn prepare(server: &ServerProc, test: &str) -> Result<()> {
+    if test == "zrange_100" {
+        let mut con = server.client()?;
+        let mut cmd = redis::cmd("ZADD");
+        cmd.arg(ZRANGE_KEY);
+        for i in 0..100 {
+            cmd.arg(i).arg(format!("member:{i}"));
+        }
+        let _: i64 = cmd
+            .query(&mut con)
+            .with_context(|| format!("loading {ZRANGE_KEY}"))?;
+    }
+    Ok(())
+}
+
+/// A command that tells whether a server implements what a test sends: the test names
+/// redis-benchmark's `-t` accepts and our custom ones, each with a harmless probe on scratch
+/// keys.
 fn probe_for(test: &str) -> Option<Vec<&'static str>> {
+    if let Some(c) = custom_command(test) {
+        return Some(c.to_vec());
+    }
     let p: &[&str] = match test {
         "ping_inline" | "ping_mbulk" => &["PING"],
         "set" => &["SET", "__compare:s", "x"],
@@ -77,7 +109,7 @@ fn probe_for(test: &str) -> Option<Vec<&'static str>> {
 pub fn validate_tests(tests: &[String]) -> Result<()> {
     for t in tests {
         if probe_for(t).is_none() {
-            bail!("unknown test '{t}' (redis-benchmark -t names: set, get, incr, mset, lpush, rpush, lpop, rpop, sadd, spop, hset, zadd, zpopmin, xadd, lrange_100, lrange_300, lrange_500, lrange_600, ping_inline, ping_mbulk)");
+            bail!("unknown test '{t}' (redis-benchmark -t names: set, get, incr, mset, lpush, rpush, lpop, rpop, sadd, spop, hset, zadd, zpopmin, xadd, lrange_100, lrange_300, lrange_500, lrange_600, ping_inline, ping_mbulk; and zrange_100: ZRANGE 0 99 WITHSCORES on a 100-member sorted set)");
         }
     }
     Ok(())
@@ -131,18 +163,26 @@ pub fn parse_csv(out: &str) -> Vec<(String, f64)> {
         .collect()
 }
 
-fn run_benchmark(o: &Opts, port: u16, tests: &[String], pipeline: u32) -> Result<String> {
+/// Runs one test; returns its (test name, rps) rows.
+fn run_benchmark(o: &Opts, port: u16, test: &str, pipeline: u32) -> Result<Vec<(String, f64)>> {
     let mut cmd = Command::new("timeout");
     cmd.args(["-s", "KILL", &o.timeout_s.to_string()]);
     let inner = pinned(&o.redis_benchmark, o.pinning.map(|p| p.client_core));
     cmd.arg(inner.get_program()).args(inner.get_args());
-    cmd.args(["-h", "127.0.0.1", "-p", &port.to_string()])
-        .args(["-t", &tests.join(",")])
-        .args(["-P", &pipeline.to_string()])
+    cmd.args(["-h", "127.0.0.1", "-p", &port.to_string()]);
+    let custom = custom_command(test);
+    if custom.is_none() {
+        cmd.args(["-t", test]);
+    }
+    cmd.args(["-P", &pipeline.to_string()])
         .args(["-c", &o.clients.to_string()])
         .args(["-n", &o.requests.to_string()])
         .args(["--csv", "-q"])
         .stdin(Stdio::null());
+    if let Some(words) = custom {
+        // A custom command goes last; its CSV label is the command line itself.
+        cmd.args(words);
+    }
     let out = cmd
         .output()
         .with_context(|| format!("running {}", o.redis_benchmark.display()))?;
@@ -154,7 +194,14 @@ fn run_benchmark(o: &Opts, port: u16, tests: &[String], pipeline: u32) -> Result
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    let rows = parse_csv(&String::from_utf8_lossy(&out.stdout));
+    Ok(match custom {
+        Some(_) => rows
+            .into_iter()
+            .map(|(_, r)| (test.to_string(), r))
+            .collect(),
+        None => rows,
+    })
 }
 
 pub fn median(v: &[f64]) -> Option<f64> {
@@ -193,7 +240,10 @@ pub fn run(o: &Opts, slotcache: &mut ServerProc, redis: &mut ServerProc) -> Resu
         let mut ok = Vec::new();
         for t in &o.tests {
             match unsupported(s, t)? {
-                None => ok.push(t.clone()),
+                None => {
+                    prepare(s, t)?;
+                    ok.push(t.clone());
+                }
                 Some(why) => {
                     for r in rows.iter_mut().filter(|r| &r.test == t) {
                         r.note = format!("{}: {why}", s.flavor.label());
@@ -224,10 +274,10 @@ pub fn run(o: &Opts, slotcache: &mut ServerProc, redis: &mut ServerProc) -> Resu
                         o.rounds,
                         server.flavor.label(),
                     );
-                    let res = run_benchmark(o, server.port, std::slice::from_ref(t), p);
+                    let res = run_benchmark(o, server.port, t, p);
                     server.check_alive()?;
                     match res {
-                        Ok(out) => results.push((server.flavor, parse_csv(&out))),
+                        Ok(r) => results.push((server.flavor, r)),
                         Err(e) => eprintln!("warning: {e:#}"),
                     }
                 }
@@ -297,8 +347,16 @@ mod tests {
     }
 
     #[test]
+    fn zrange_100_is_probed_and_run_as_its_own_command_line() {
+        let words = custom_command("zrange_100").unwrap();
+        assert_eq!(words, ["ZRANGE", ZRANGE_KEY, "0", "99", "WITHSCORES"]);
+        assert_eq!(probe_for("zrange_100").unwrap(), words.to_vec());
+        assert!(custom_command("lrange_100").is_none(), "a -t test");
+    }
+
+    #[test]
     fn unknown_test_names_are_refused() {
-        assert!(validate_tests(&["set".into(), "lrange_100".into()]).is_ok());
+        assert!(validate_tests(&["set".into(), "lrange_100".into(), "zrange_100".into()]).is_ok());
         assert!(validate_tests(&["sett".into()]).is_err());
     }
 }
