@@ -1,9 +1,10 @@
 //! `compare`: slotcache-server and redis-server side by side on this machine — throughput
-//! through redis-benchmark and memory per key — so a claim like "as fast as Redis" is a
-//! number anyone can reproduce with one command.
+//! through redis-benchmark, memory per key, and HyperLogLog accuracy — so a claim like "as
+//! fast as Redis" is a number anyone can reproduce with one command.
 //!
 //! `cargo run --release -p slotcache-benches --bin compare -- all`
 
+mod hll_error;
 mod memory;
 #[allow(dead_code)] // helpers for the cluster benchmarks
 mod procs;
@@ -33,6 +34,9 @@ enum What {
     Memory,
     /// Throughput, then memory.
     All,
+    /// PFCOUNT's relative error on the same distinct elements in both servers, and whether
+    /// their sketches are byte-identical.
+    Hll,
 }
 
 #[derive(Args)]
@@ -64,6 +68,17 @@ struct Opts {
     /// What the memory comparison loads: strings, hashes (10 fields) or zsets (10 members).
     #[arg(long, global = true, value_enum, default_value = "strings")]
     data: memory::DataKind,
+    /// Distinct-element counts for the HyperLogLog comparison, comma-separated.
+    #[arg(
+        long,
+        global = true,
+        value_delimiter = ',',
+        default_value = "100,1000,10000,100000,1000000"
+    )]
+    cardinalities: Vec<u64>,
+    /// Independent sketches per cardinality in the HyperLogLog comparison.
+    #[arg(long, global = true, default_value_t = 10)]
+    trials: u64,
     /// Bytes per value for the memory comparison.
     #[arg(long, global = true, default_value_t = 16)]
     value_size: usize,
@@ -158,6 +173,27 @@ fn run(cli: Cli) -> Result<()> {
         ("pinning", format!("{pinning:?}")),
         ("slotcache_args", o.slotcache_arg.join(" ")),
     ];
+
+    if cli.what == What::Hll {
+        let hopts = hll_error::Opts {
+            cardinalities: o.cardinalities.clone(),
+            trials: o.trials,
+            batch: 1000,
+            pipeline: 10,
+        };
+        let slot = ServerProc::start_with(Flavor::Slotcache, &server_bin, None, &o.slotcache_arg)?;
+        let redis = ServerProc::start(Flavor::Redis, &o.redis_server, None)?;
+        let rows = hll_error::run(&hopts, &slot, &redis)?;
+        println!(
+            "\nHyperLogLog relative error (PFCOUNT / truth - 1; {} trials per cardinality, merged = PFMERGE of trial pairs)",
+            o.trials
+        );
+        println!("{}", hll_error::table(&rows));
+        if o.json.is_some() {
+            eprintln!("compare: --json is not written for hll");
+        }
+        return Ok(());
+    }
 
     let rows = if matches!(cli.what, What::Throughput | What::All) {
         check_tool(&o.redis_benchmark, "install Debian's redis-tools")?;
