@@ -777,6 +777,76 @@ fn union_inter_diff_with_weights_and_aggregates() {
 }
 
 #[test]
+fn plain_sets_take_part_with_score_one() {
+    // Redis lets ZUNION, ZINTER, ZDIFF, their STORE forms and ZINTERCARD read plain sets, each
+    // member scoring 1; intset-encoded members count by their decimal text.
+    let node = Node::start(&[]);
+    let c = &mut node.client();
+    q::<i64>(c, &["SADD", "ints", "1", "2", "-5"]);
+    q::<i64>(c, &["SADD", "words", "a", "b", "2"]);
+    q::<i64>(c, &["ZADD", "z", "1", "a", "5", "b", "0.5", "2", "7", "q"]);
+    assert_eq!(
+        strs(c, &["ZINTER", "2", "words", "z", "WITHSCORES"]),
+        sv(&["2", "1.5", "a", "2", "b", "6"])
+    );
+    assert_eq!(
+        q::<i64>(
+            c,
+            &[
+                "ZUNIONSTORE",
+                "u",
+                "3",
+                "z",
+                "words",
+                "ints",
+                "WEIGHTS",
+                "1",
+                "2",
+                "3"
+            ]
+        ),
+        6
+    );
+    assert_eq!(
+        strs(c, &["ZRANGE", "u", "0", "-1", "WITHSCORES"]),
+        sv(&["-5", "3", "1", "3", "a", "3", "2", "5.5", "b", "7", "q", "7"])
+    );
+    assert_eq!(
+        strs(
+            c,
+            &[
+                "ZINTER",
+                "2",
+                "ints",
+                "words",
+                "AGGREGATE",
+                "MAX",
+                "WITHSCORES"
+            ]
+        ),
+        sv(&["2", "1"])
+    );
+    assert_eq!(
+        strs(c, &["ZDIFF", "2", "z", "ints", "WITHSCORES"]),
+        sv(&["a", "1", "b", "5", "q", "7"])
+    );
+    assert_eq!(q::<i64>(c, &["ZDIFFSTORE", "d", "2", "ints", "words"]), 2);
+    assert_eq!(
+        strs(c, &["ZRANGE", "d", "0", "-1", "WITHSCORES"]),
+        sv(&["-5", "1", "1", "1"])
+    );
+    assert_eq!(q::<String>(c, &["TYPE", "d"]), "zset");
+    assert_eq!(q::<i64>(c, &["ZINTERCARD", "3", "words", "z", "ints"]), 1);
+    assert_eq!(
+        q::<i64>(c, &["ZINTERCARD", "2", "words", "z", "LIMIT", "2"]),
+        2
+    );
+    // Sources are read, never changed.
+    assert_eq!(q::<String>(c, &["TYPE", "words"]), "set");
+    assert_eq!(q::<i64>(c, &["SCARD", "ints"]), 3);
+}
+
+#[test]
 fn zscan_small_and_large() {
     let node = Node::start(&[]);
     let c = &mut node.client();

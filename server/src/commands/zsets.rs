@@ -8,6 +8,7 @@
 
 use super::table::{flags::*, CommandSpec, Keys};
 use super::{args, errors, Ctx};
+use crate::keyspace::types::set::{Elem, SetValue};
 use crate::keyspace::types::zset::{ZLimits, ZSetValue};
 use crate::keyspace::{Db, SmallBytes, Ttl, Value};
 use crate::protocol::Out;
@@ -1160,11 +1161,57 @@ fn parse_algebra_opts(
     Ok(r)
 }
 
-/// A source set of a set operation, looked up one at a time (the database lends one
-/// entry at a time); `None` for a missing key.
-fn src<'a>(db: &'a mut Db, key: &[u8], now: u64) -> Option<&'a ZSetValue> {
+/// A source of a set operation: a sorted set, or a plain set whose members all score 1, as
+/// Redis's ZUNION/ZINTER/ZDIFF (and their STORE forms, and ZINTERCARD) accept.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    Sorted(&'a ZSetValue),
+    Plain(&'a SetValue),
+}
+
+impl Source<'_> {
+    fn len(self) -> usize {
+        match self {
+            Source::Sorted(z) => z.len(),
+            Source::Plain(s) => s.len(),
+        }
+    }
+
+    fn score(self, m: &[u8]) -> Option<f64> {
+        match self {
+            Source::Sorted(z) => z.score(m),
+            Source::Plain(s) => s.contains(m).then_some(1.0),
+        }
+    }
+
+    fn for_each(self, mut f: impl FnMut(&[u8], f64)) {
+        match self {
+            Source::Sorted(z) => z.iter().for_each(|(m, s)| f(m, s)),
+            Source::Plain(s) => {
+                let mut buf = itoa::Buffer::new();
+                for e in s.iter() {
+                    match e {
+                        Elem::Int(n) => f(buf.format(n).as_bytes(), 1.0),
+                        Elem::Bytes(b) => f(b, 1.0),
+                    }
+                }
+            }
+        }
+    }
+
+    fn collect(self, w: f64) -> Vec<(Vec<u8>, f64)> {
+        let mut v = Vec::with_capacity(self.len());
+        self.for_each(|m, s| v.push((m.to_vec(), weighted(w, s))));
+        v
+    }
+}
+
+/// A source of a set operation, looked up one at a time (the database lends one entry at a
+/// time); `None` for a missing key (the caller checked types first).
+fn src<'a>(db: &'a mut Db, key: &[u8], now: u64) -> Option<Source<'a>> {
     match db.peek(key, now).map(|e| &e.value) {
-        Some(Value::ZSet(z)) => Some(z),
+        Some(Value::ZSet(z)) => Some(Source::Sorted(z)),
+        Some(Value::Set(s)) => Some(Source::Plain(s)),
         _ => None,
     }
 }
@@ -1194,7 +1241,7 @@ fn compute_algebra(
             let mut acc: hashbrown::HashMap<Vec<u8>, f64> = hashbrown::HashMap::new();
             for (k, w) in keys.iter().zip(&o.weights) {
                 let Some(z) = src(db, k, now) else { continue };
-                for (m, s) in z.iter() {
+                z.for_each(|m, s| {
                     let v = weighted(*w, s);
                     match acc.get_mut(m) {
                         Some(a) => aggregate(o.agg, a, v),
@@ -1202,7 +1249,7 @@ fn compute_algebra(
                             acc.insert(m.to_vec(), v);
                         }
                     }
-                }
+                });
             }
             acc.into_iter().collect()
         }
@@ -1222,10 +1269,7 @@ fn compute_algebra(
                 };
                 let w = o.weights[i];
                 if n == 0 {
-                    acc = z
-                        .iter()
-                        .map(|(m, s)| (m.to_vec(), weighted(w, s)))
-                        .collect();
+                    acc = z.collect(w);
                 } else {
                     acc.retain_mut(|(m, a)| match z.score(m) {
                         Some(s) => {
@@ -1245,7 +1289,9 @@ fn compute_algebra(
             let Some(base) = src(db, &keys[0], now) else {
                 return Vec::new();
             };
-            let mut acc: Vec<(Vec<u8>, f64)> = base.iter().map(|(m, s)| (m.to_vec(), s)).collect();
+            // Scores as stored: ZDIFF applies no weight (and keeps a -0).
+            let mut acc = Vec::with_capacity(base.len());
+            base.for_each(|m, s| acc.push((m.to_vec(), s)));
             for k in &keys[1..] {
                 if acc.is_empty() {
                     break;
@@ -1278,7 +1324,7 @@ fn algebra(ctx: &mut Ctx, a: &[Bytes], op: SetOp, store: bool, card: bool) {
     let now = ctx.now;
     for k in keys {
         if let Some(e) = ctx.db().read(k, now) {
-            if !matches!(e.value, Value::ZSet(_)) {
+            if !matches!(e.value, Value::ZSet(_) | Value::Set(_)) {
                 return ctx.err(errors::WRONGTYPE);
             }
         }
