@@ -367,7 +367,8 @@ fn hscan_small_hash_returns_everything_at_once_with_options() {
 fn hscan_big_hash_cursor_survives_deletes_and_huge_count() {
     let node = Node::start(&[]);
     let mut c = node.client();
-    for i in 0..500 {
+    // Past hash-max-listpack-entries (512), so a hashtable.
+    for i in 0..600 {
         q::<i64>(&mut c, &["HSET", "big", &format!("f{i}"), "v"]);
     }
     let (fields, calls) = hscan_all(&mut c, "big", 10);
@@ -375,7 +376,7 @@ fn hscan_big_hash_cursor_survives_deletes_and_huge_count() {
         calls > 10,
         "a hashtable is scanned in steps ({calls} calls)"
     );
-    assert_eq!(fields.iter().collect::<HashSet<_>>().len(), 500);
+    assert_eq!(fields.iter().collect::<HashSet<_>>().len(), 600);
     // Delete fields between steps: every field present throughout is still returned.
     let mut cursor = "0".to_string();
     let mut seen = HashSet::new();
@@ -393,7 +394,7 @@ fn hscan_big_hash_cursor_survives_deletes_and_huge_count() {
         }
         cursor = next;
     }
-    for i in (0..500).step_by(2) {
+    for i in (0..600).step_by(2) {
         assert!(seen.contains(&format!("f{i}")), "f{i} missed");
     }
     let (cur, items): (String, Vec<String>) = q(
@@ -482,4 +483,47 @@ fn hash_commands_answer_wrongtype_on_other_types() {
         assert_eq!(err(&mut c, &cmd), wt, "{cmd:?}");
     }
     assert_eq!(q::<String>(&mut c, &["GET", "s"]), "v");
+}
+
+#[test]
+fn thresholds_default_as_in_redis_and_answer_to_their_ziplist_names() {
+    // Old config files and tools still use the *-ziplist-* names; Redis 7 takes both.
+    let node = Node::start(&["--zset-max-ziplist-entries", "2"]);
+    let mut c = node.client();
+    let got: Vec<String> = q(&mut c, &["CONFIG", "GET", "zset-max-listpack-entries"]);
+    assert_eq!(got, ["zset-max-listpack-entries", "2"]);
+    let got: Vec<String> = q(&mut c, &["CONFIG", "GET", "zset-max-ziplist-entries"]);
+    assert_eq!(got, ["zset-max-ziplist-entries", "2"]);
+    q::<i64>(&mut c, &["ZADD", "z", "1", "a", "2", "b", "3", "c"]);
+    assert_eq!(
+        q::<String>(&mut c, &["OBJECT", "ENCODING", "z"]),
+        "skiplist"
+    );
+
+    // Redis's built-in default for hashes is 512 entries.
+    let got: Vec<String> = q(&mut c, &["CONFIG", "GET", "hash-max-listpack-entries"]);
+    assert_eq!(got, ["hash-max-listpack-entries", "512"]);
+    let mut hset = vec!["HSET".to_string(), "h".to_string()];
+    for i in 0..512 {
+        hset.push(format!("f{i}"));
+        hset.push("v".to_string());
+    }
+    let args: Vec<&str> = hset.iter().map(String::as_str).collect();
+    q::<i64>(&mut c, &args);
+    assert_eq!(
+        q::<String>(&mut c, &["OBJECT", "ENCODING", "h"]),
+        "listpack"
+    );
+    q::<i64>(&mut c, &["HSET", "h", "one-more", "v"]);
+    assert_eq!(
+        q::<String>(&mut c, &["OBJECT", "ENCODING", "h"]),
+        "hashtable"
+    );
+
+    q::<()>(&mut c, &["CONFIG", "SET", "hash-max-ziplist-entries", "1"]);
+    q::<i64>(&mut c, &["HSET", "h2", "a", "1", "b", "2"]);
+    assert_eq!(
+        q::<String>(&mut c, &["OBJECT", "ENCODING", "h2"]),
+        "hashtable"
+    );
 }

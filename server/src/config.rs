@@ -167,14 +167,28 @@ pub static PARAMS: &[Param] = &[
         Kind::Int(0, I64MAX),
         true,
     ),
-    p(
+    // Redis's built-in default is 512 (its example redis.conf says 128).
+    pa(
         "hash-max-listpack-entries",
-        "128",
+        "hash-max-ziplist-entries",
+        "512",
         Kind::Int(0, I64MAX),
         true,
     ),
-    p("hash-max-listpack-value", "64", Kind::Int(0, I64MAX), true),
-    p("list-max-listpack-size", "-2", Kind::Int(-5, I64MAX), true),
+    pa(
+        "hash-max-listpack-value",
+        "hash-max-ziplist-value",
+        "64",
+        Kind::Int(0, I64MAX),
+        true,
+    ),
+    pa(
+        "list-max-listpack-size",
+        "list-max-ziplist-size",
+        "-2",
+        Kind::Int(-5, I64MAX),
+        true,
+    ),
     p("set-max-intset-entries", "512", Kind::Int(0, I64MAX), true),
     p(
         "set-max-listpack-entries",
@@ -182,13 +196,20 @@ pub static PARAMS: &[Param] = &[
         Kind::Int(0, I64MAX),
         true,
     ),
-    p(
+    pa(
         "zset-max-listpack-entries",
+        "zset-max-ziplist-entries",
         "128",
         Kind::Int(0, I64MAX),
         true,
     ),
-    p("zset-max-listpack-value", "64", Kind::Int(0, I64MAX), true),
+    pa(
+        "zset-max-listpack-value",
+        "zset-max-ziplist-value",
+        "64",
+        Kind::Int(0, I64MAX),
+        true,
+    ),
     p("shutdown-timeout", "10", Kind::Int(0, I64MAX), true),
     pa(
         "busy-reply-threshold",
