@@ -298,6 +298,122 @@ fn info_and_command_introspection_answer_what_tools_ask() {
     assert!(ok && out.contains("readonly"), "{out}");
 }
 
+/// One COMMAND INFO entry's arity, first/last/step, ACL categories and key-spec shapes
+/// (begin_search index, find_keys type, flags), as cluster clients read them.
+struct Info {
+    arity: i64,
+    legacy: (i64, i64, i64),
+    categories: Vec<String>,
+    specs: Vec<(i64, String, Vec<String>)>,
+}
+
+fn command_info(c: &mut redis::Connection, name: &str) -> Info {
+    use redis::Value;
+    let v: Value = redis::cmd("COMMAND")
+        .arg("INFO")
+        .arg(name)
+        .query(c)
+        .unwrap();
+    let Value::Array(mut outer) = v else {
+        panic!("{v:?}")
+    };
+    let Value::Array(e) = outer.remove(0) else {
+        panic!("{name}: not an entry")
+    };
+    let int = |v: &Value| match v {
+        Value::Int(n) => *n,
+        other => panic!("{other:?}"),
+    };
+    let strs = |v: &Value| -> Vec<String> {
+        match v {
+            Value::Array(a) | Value::Set(a) => a
+                .iter()
+                .map(|x| redis::from_redis_value(x).unwrap())
+                .collect(),
+            other => panic!("{other:?}"),
+        }
+    };
+    // Key specs are maps, flattened to arrays in RESP2: look fields up by name.
+    fn field<'a>(m: &'a Value, name: &str) -> &'a Value {
+        let Value::Array(kv) = m else { panic!("{m:?}") };
+        kv.chunks(2)
+            .find(|p| redis::from_redis_value::<String>(&p[0]).ok().as_deref() == Some(name))
+            .map(|p| &p[1])
+            .unwrap_or_else(|| panic!("no {name} in {m:?}"))
+    }
+    let Value::Array(specs) = &e[8] else {
+        panic!("{:?}", e[8])
+    };
+    let specs = specs
+        .iter()
+        .map(|sp| {
+            let index = int(field(field(field(sp, "begin_search"), "spec"), "index"));
+            let kind: String =
+                redis::from_redis_value(field(field(sp, "find_keys"), "type")).unwrap();
+            (index, kind, strs(field(sp, "flags")))
+        })
+        .collect();
+    Info {
+        arity: int(&e[1]),
+        legacy: (int(&e[3]), int(&e[4]), int(&e[5])),
+        categories: strs(&e[6]),
+        specs,
+    }
+}
+
+#[test]
+fn command_info_reports_key_positions_and_categories_as_redis() {
+    let node = Node::start(&[]);
+    let mut c = node.client();
+    let i = command_info(&mut c, "zadd");
+    assert_eq!((i.arity, i.legacy), (-4, (1, 1, 1)));
+    for cat in ["@write", "@sortedset", "@fast"] {
+        assert!(i.categories.iter().any(|x| x == cat), "{:?}", i.categories);
+    }
+    // Counted keys are not a fixed range: only the destination is, as in Redis, and a
+    // keynum spec gives the rest (a client trusting last = -1 would route on WEIGHTS).
+    let i = command_info(&mut c, "zunionstore");
+    assert_eq!(i.legacy, (1, 1, 1));
+    assert_eq!(i.specs.len(), 2);
+    assert_eq!((i.specs[0].0, i.specs[0].1.as_str()), (1, "range"));
+    assert_eq!((i.specs[1].0, i.specs[1].1.as_str()), (2, "keynum"));
+    let i = command_info(&mut c, "blmpop");
+    assert_eq!(i.legacy, (0, 0, 0));
+    assert_eq!(i.specs[0].0, 2);
+    assert!(
+        i.categories.iter().any(|x| x == "@blocking"),
+        "{:?}",
+        i.categories
+    );
+    // Sharded pub/sub's channel is where cluster clients route SPUBLISH.
+    let i = command_info(&mut c, "spublish");
+    assert_eq!(i.legacy, (1, 1, 1));
+    assert_eq!(
+        i.specs,
+        [(1, "range".to_string(), vec!["not_key".to_string()])]
+    );
+    assert_eq!(command_info(&mut c, "ssubscribe").legacy, (1, -1, 1));
+    assert_eq!(command_info(&mut c, "publish").legacy, (0, 0, 0));
+
+    let sorted: Vec<String> = redis::cmd("COMMAND")
+        .arg("LIST")
+        .arg("FILTERBY")
+        .arg("ACLCAT")
+        .arg("sortedset")
+        .query(&mut c)
+        .unwrap();
+    assert!(sorted.iter().any(|n| n == "zadd") && !sorted.iter().any(|n| n == "sadd"));
+    let blocking: Vec<String> = redis::cmd("COMMAND")
+        .arg("LIST")
+        .arg("FILTERBY")
+        .arg("ACLCAT")
+        .arg("@blocking")
+        .query(&mut c)
+        .unwrap();
+    assert!(blocking.iter().any(|n| n == "blpop"));
+    assert!(!blocking.iter().any(|n| n == "lpop"));
+}
+
 #[test]
 fn config_set_get_rewrite_round_trip_and_unknown_options_fail_at_start() {
     let dir = tempfile::tempdir().unwrap();

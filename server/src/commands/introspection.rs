@@ -121,8 +121,11 @@ fn write_info(ctx: &mut Ctx, c: &CommandSpec, full_name: &str) {
     ctx.out.int(first);
     ctx.out.int(last);
     ctx.out.int(step);
-    ctx.out.set(1);
-    ctx.out.simple(&format!("@{}", c.group));
+    let cats = acl_categories(c);
+    ctx.out.set(cats.len());
+    for cat in cats {
+        ctx.out.simple(&format!("@{cat}"));
+    }
     ctx.out.array(0);
     write_key_specs(ctx, c);
     ctx.out.array(c.subcommands.len());
@@ -131,17 +134,55 @@ fn write_info(ctx: &mut Ctx, c: &CommandSpec, full_name: &str) {
     }
 }
 
+/// Key specs (Redis 7): a range spec for keys at fixed positions, a keynum spec for keys
+/// counted by an argument, `not_key` on sharded pub/sub's channels.
 fn write_key_specs(ctx: &mut Ctx, c: &CommandSpec) {
-    let (first, last, step) = c.legacy_key_spec();
-    if first == 0 {
-        return ctx.out.array(0);
+    let access = if c.has(flags::WRITE) { "RW" } else { "RO" };
+    match c.keys {
+        Keys::Range { first, last, step } => {
+            ctx.out.array(1);
+            write_range_spec(ctx, access, first, last, step);
+        }
+        Keys::Channels { first, last, step } => {
+            ctx.out.array(1);
+            write_range_spec(ctx, "not_key", first, last, step);
+        }
+        Keys::NumKeys {
+            numkeys,
+            step,
+            extra,
+        } => {
+            ctx.out.array(1 + usize::from(extra.is_some()));
+            if let Some(e) = extra {
+                let e = e as i32;
+                // The destination is written, whatever the sources are.
+                write_range_spec(ctx, "OW", e, e, 1);
+            }
+            let src = if extra.is_some() { "RO" } else { access };
+            write_spec_head(ctx, src, numkeys as i64);
+            ctx.out.bulk(b"find_keys");
+            ctx.out.map(2);
+            ctx.out.bulk(b"type");
+            ctx.out.bulk(b"keynum");
+            ctx.out.bulk(b"spec");
+            ctx.out.map(3);
+            ctx.out.bulk(b"keynumidx");
+            ctx.out.int(0);
+            ctx.out.bulk(b"firstkey");
+            ctx.out.int(1);
+            ctx.out.bulk(b"keystep");
+            ctx.out.int(step as i64);
+        }
+        Keys::None | Keys::Custom(_) => ctx.out.array(0),
     }
-    let write = c.has(flags::WRITE);
-    ctx.out.array(1);
+}
+
+/// A spec's flags and its begin_search at an index; the caller writes find_keys.
+fn write_spec_head(ctx: &mut Ctx, flag: &str, index: i64) {
     ctx.out.map(3);
     ctx.out.bulk(b"flags");
     ctx.out.set(1);
-    ctx.out.simple(if write { "RW" } else { "RO" });
+    ctx.out.simple(flag);
     ctx.out.bulk(b"begin_search");
     ctx.out.map(2);
     ctx.out.bulk(b"type");
@@ -149,7 +190,11 @@ fn write_key_specs(ctx: &mut Ctx, c: &CommandSpec) {
     ctx.out.bulk(b"spec");
     ctx.out.map(1);
     ctx.out.bulk(b"index");
-    ctx.out.int(first);
+    ctx.out.int(index);
+}
+
+fn write_range_spec(ctx: &mut Ctx, flag: &str, first: i32, last: i32, step: i32) {
+    write_spec_head(ctx, flag, first as i64);
     ctx.out.bulk(b"find_keys");
     ctx.out.map(2);
     ctx.out.bulk(b"type");
@@ -157,12 +202,56 @@ fn write_key_specs(ctx: &mut Ctx, c: &CommandSpec) {
     ctx.out.bulk(b"spec");
     ctx.out.map(3);
     ctx.out.bulk(b"lastkey");
-    ctx.out.int(if last < 0 { last } else { last - first });
+    ctx.out
+        .int(if last < 0 { last } else { last - first } as i64);
     ctx.out.bulk(b"keystep");
-    ctx.out.int(step);
+    ctx.out.int(step as i64);
     ctx.out.bulk(b"limit");
     ctx.out.int(0);
 }
+
+/// ACL categories as Redis assigns them: read or write, the data type's (or keyspace,
+/// connection...) from the command's group, fast or slow, blocking, admin and dangerous.
+fn acl_categories(c: &CommandSpec) -> Vec<&'static str> {
+    let mut v = Vec::new();
+    if c.has(flags::WRITE) {
+        v.push("write");
+    } else if c.has(flags::READONLY) {
+        v.push("read");
+    }
+    let group = match c.group {
+        "generic" => Some("keyspace"),
+        "sorted-set" => Some("sortedset"),
+        "transactions" => Some("transaction"),
+        "server" | "cluster" => None,
+        g => Some(g).filter(|g| KNOWN_CATEGORIES.contains(g)),
+    };
+    v.extend(group);
+    if c.has(flags::ADMIN) {
+        v.push("admin");
+        v.push("dangerous");
+    }
+    v.push(if c.has(flags::FAST) { "fast" } else { "slow" });
+    if c.has(flags::BLOCKING) {
+        v.push("blocking");
+    }
+    v
+}
+
+/// Type and feature categories whose name is the command group's own.
+const KNOWN_CATEGORIES: &[&str] = &[
+    "string",
+    "list",
+    "set",
+    "hash",
+    "bitmap",
+    "hyperloglog",
+    "geo",
+    "stream",
+    "pubsub",
+    "connection",
+    "scripting",
+];
 
 fn count(ctx: &mut Ctx, _a: &[Bytes]) {
     ctx.out.int(table::all().len() as i64);
@@ -187,7 +276,7 @@ fn list(ctx: &mut Ctx, a: &[Bytes]) {
             let cat = what.trim_start_matches('@').to_ascii_lowercase();
             names.retain(|n| {
                 table::lookup(n.split('|').next().unwrap_or("").as_bytes())
-                    .is_some_and(|c| c.group == cat)
+                    .is_some_and(|c| acl_categories(c).contains(&cat.as_str()))
             });
         } else if args::is(&a[3], "MODULE") {
             names.clear();

@@ -189,15 +189,17 @@ impl CommandSpec {
         }
     }
 
-    /// `(first, last, step)` as COMMAND INFO reports them.
+    /// `(first, last, step)` as COMMAND INFO reports them. As in Redis, these cover only keys
+    /// at fixed positions (ZUNIONSTORE's destination, not the counted sources: a client
+    /// reading `last = -1` would take WEIGHTS and AGGREGATE for keys), and sharded pub/sub's
+    /// channels count, since cluster clients route SPUBLISH by them.
     pub fn legacy_key_spec(&self) -> (i64, i64, i64) {
         match self.keys {
-            Keys::Range { first, last, step } => (first as i64, last as i64, step as i64),
-            Keys::NumKeys { extra, numkeys, .. } => {
-                let f = extra.unwrap_or(numkeys + 1) as i64;
-                (f, -1, 1)
+            Keys::Range { first, last, step } | Keys::Channels { first, last, step } => {
+                (first as i64, last as i64, step as i64)
             }
-            Keys::None | Keys::Custom(_) | Keys::Channels { .. } => (0, 0, 0),
+            Keys::NumKeys { extra: Some(e), .. } => (e as i64, e as i64, 1),
+            Keys::NumKeys { extra: None, .. } | Keys::None | Keys::Custom(_) => (0, 0, 0),
         }
     }
 
