@@ -207,3 +207,79 @@ fn keyspace_notifications_follow_notify_keyspace_events() {
     );
     assert!(found.is_some(), "no expired event: {seen:?}");
 }
+
+/// The events Redis 7 sends (checked against redis-server 7.0.15), in its order: a
+/// collection emptied also sends `del`, moves send per-side events, MPOP sends the pop it did
+/// on the key it popped, and STORE commands notify only their destination.
+#[test]
+fn keyspace_events_match_redis_for_moves_pops_stores_and_emptied_keys() {
+    let node = Node::start(&["--notify-keyspace-events", "KEA"]);
+    let mut sub = node.client();
+    let mut ps = sub.as_pubsub();
+    ps.psubscribe("__keyevent@0__:*").unwrap();
+    ps.subscribe("end").unwrap();
+    ps.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut c = node.client();
+    let script: &[&[&str]] = &[
+        &["SET", "k", "v", "EX", "100"],
+        &["HSET", "h", "a", "1"],
+        &["HDEL", "h", "a"],
+        &["RPUSH", "l", "x"],
+        &["LMOVE", "l", "l2", "LEFT", "RIGHT"],
+        &["RPOPLPUSH", "l2", "l3"],
+        &["LMPOP", "2", "nokey", "l3", "LEFT"],
+        &["SADD", "s", "a"],
+        &["SMOVE", "s", "s2", "a"],
+        &["SINTERSTORE", "d", "s2", "nokey"],
+        &["ZADD", "z", "1", "a"],
+        &["ZUNIONSTORE", "zu", "1", "z"],
+        &["ZMPOP", "1", "z", "MIN"],
+        &["PFADD", "p", "a"],
+        &["PFMERGE", "p2", "p"],
+        &["PUBLISH", "end", "x"],
+    ];
+    for args in script {
+        let mut cmd = redis::cmd(args[0]);
+        for a in &args[1..] {
+            cmd.arg(*a);
+        }
+        let _: redis::Value = cmd.query(&mut c).unwrap();
+    }
+    let mut seen = Vec::new();
+    for _ in 0..100 {
+        let m = ps.get_message().expect("event");
+        if m.get_channel_name() == "end" {
+            break;
+        }
+        let key: String = m.get_payload().unwrap();
+        let event = m.get_channel_name().trim_start_matches("__keyevent@0__:");
+        seen.push(format!("{event} {key}"));
+    }
+    let expected = [
+        "set k",
+        "expire k",
+        "hset h",
+        "hdel h",
+        "del h",
+        "rpush l",
+        "rpush l2",
+        "lpop l",
+        "del l",
+        "lpush l3",
+        "rpop l2",
+        "del l2",
+        "lpop l3",
+        "del l3",
+        "sadd s",
+        "srem s",
+        "del s",
+        "sadd s2",
+        "zadd z",
+        "zunionstore zu",
+        "zpopmin z",
+        "del z",
+        "pfadd p",
+        "pfadd p2",
+    ];
+    assert_eq!(seen, expected);
+}

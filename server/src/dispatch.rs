@@ -563,7 +563,29 @@ fn run_admitted(
         if !settings.notify_keyspace_events.is_empty() {
             let flags = crate::notify::Flags::parse(&settings.notify_keyspace_events);
             if flags.enabled() {
-                crate::notify::after_write(shared, flags, spec, args, db_index);
+                let db = &mut ks.dbs[db_index];
+                let mut exists = |k: &[u8]| db.contains(k, now);
+                match (&propagate, spec.name) {
+                    // LMPOP and ZMPOP notify as the pop they did (lpop, zpopmin...) on the
+                    // key they popped, which their replicated effect names.
+                    (Some(effects), "lmpop" | "blmpop" | "zmpop" | "bzmpop") => {
+                        for e in effects {
+                            if let Some(es) = e.first().and_then(|n| table::lookup(n)) {
+                                crate::notify::after_write(
+                                    shared,
+                                    flags,
+                                    es,
+                                    e,
+                                    db_index,
+                                    &mut exists,
+                                );
+                            }
+                        }
+                    }
+                    _ => {
+                        crate::notify::after_write(shared, flags, spec, args, db_index, &mut exists)
+                    }
+                }
             }
         }
     }

@@ -109,11 +109,38 @@ pub fn publish(shared: &Shared, flags: Flags, class: char, event: &str, db: usiz
     }
 }
 
-/// Notifications for a command that changed data.
-pub fn after_write(shared: &Shared, flags: Flags, spec: &CommandSpec, args: &[Bytes], db: usize) {
+/// Commands that write their result to a destination (the first key) from sources that
+/// they only read: only the destination is notified, with `del` when the result was empty.
+const STORES: &[&str] = &[
+    "sinterstore",
+    "sunionstore",
+    "sdiffstore",
+    "zunionstore",
+    "zinterstore",
+    "zdiffstore",
+    "zrangestore",
+    "pfmerge",
+];
+
+/// Notifications for a command that changed data. `exists` tells whether a key is still
+/// there afterwards: a command that empties a collection also sends `del`, as Redis does.
+pub fn after_write(
+    shared: &Shared,
+    flags: Flags,
+    spec: &CommandSpec,
+    args: &[Bytes],
+    db: usize,
+    mut exists: impl FnMut(&[u8]) -> bool,
+) {
     let cmd = crate::util::lower(&args[0]);
     let class = class_of(spec.group);
     let positions = spec.key_positions(args);
+    let key = |n: usize| positions.get(n).and_then(|&i| args.get(i));
+    let side = |i: usize| {
+        args.get(i)
+            .map(|a| a.eq_ignore_ascii_case(b"left"))
+            .unwrap_or(false)
+    };
     match cmd.as_str() {
         "rename" | "renamenx" if positions.len() == 2 => {
             publish(shared, flags, 'g', "rename_from", db, &args[positions[0]]);
@@ -126,14 +153,73 @@ pub fn after_write(shared: &Shared, flags: Flags, spec: &CommandSpec, args: &[By
             publish(shared, flags, 'g', "move_from", db, &args[positions[0]])
         }
         "flushall" | "flushdb" | "swapdb" => {}
-        _ => {
-            let event = event_name(&cmd);
-            for i in positions {
-                if let Some(k) = args.get(i) {
-                    publish(shared, flags, class, event, db, k);
+        c if STORES.contains(&c) => {
+            if let Some(dst) = key(0) {
+                if exists(dst) {
+                    let event = if c == "pfmerge" { "pfadd" } else { c };
+                    publish(shared, flags, class, event, db, dst);
+                } else {
+                    publish(shared, flags, 'g', "del", db, dst);
                 }
             }
         }
+        "lmove" | "blmove" | "rpoplpush" | "brpoplpush" => {
+            let (Some(src), Some(dst)) = (key(0), key(1)) else {
+                return;
+            };
+            let (from_left, to_left) = if cmd.ends_with("move") {
+                (side(3), side(4))
+            } else {
+                (false, true)
+            };
+            let push = if to_left { "lpush" } else { "rpush" };
+            let pop = if from_left { "lpop" } else { "rpop" };
+            publish(shared, flags, 'l', push, db, dst);
+            publish(shared, flags, 'l', pop, db, src);
+            if !exists(src) {
+                publish(shared, flags, 'g', "del", db, src);
+            }
+        }
+        "smove" => {
+            let (Some(src), Some(dst)) = (key(0), key(1)) else {
+                return;
+            };
+            publish(shared, flags, 's', "srem", db, src);
+            if !exists(src) {
+                publish(shared, flags, 'g', "del", db, src);
+            }
+            publish(shared, flags, 's', "sadd", db, dst);
+        }
+        _ => {
+            let event = event_name(&cmd);
+            let collection = matches!(class, 'l' | 's' | 'h' | 'z');
+            for &i in &positions {
+                if let Some(k) = args.get(i) {
+                    publish(shared, flags, class, event, db, k);
+                    if collection && !exists(k) {
+                        publish(shared, flags, 'g', "del", db, k);
+                    }
+                }
+            }
+            if sets_expiry(&cmd, args) {
+                if let Some(k) = key(0) {
+                    publish(shared, flags, 'g', "expire", db, k);
+                }
+            }
+        }
+    }
+}
+
+/// SET with EX/PX/EXAT/PXAT, SETEX and PSETEX also send `expire`.
+fn sets_expiry(cmd: &str, args: &[Bytes]) -> bool {
+    match cmd {
+        "setex" | "psetex" => true,
+        "set" => args.iter().skip(3).any(|a| {
+            [&b"ex"[..], b"px", b"exat", b"pxat"]
+                .iter()
+                .any(|o| a.eq_ignore_ascii_case(o))
+        }),
+        _ => false,
     }
 }
 

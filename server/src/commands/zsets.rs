@@ -893,6 +893,13 @@ pub fn zmpop_keys(
     for k in keys {
         if let Some(v) = pop_key(ctx, k, min, count)? {
             if !v.is_empty() {
+                // Replicated (and notified) as the pop it was, as Redis does.
+                let word = if min { "ZPOPMIN" } else { "ZPOPMAX" };
+                ctx.propagate_as(vec![vec![
+                    Bytes::from(word),
+                    k.clone(),
+                    Bytes::from(v.len().to_string()),
+                ]]);
                 return Ok(Some((k.clone(), v)));
             }
         }
