@@ -236,6 +236,8 @@ fn keyspace_events_match_redis_for_moves_pops_stores_and_emptied_keys() {
         &["ZMPOP", "1", "z", "MIN"],
         &["PFADD", "p", "a"],
         &["PFMERGE", "p2", "p"],
+        &["RPUSH", "bl", "x"],
+        &["BLPOP", "nokey", "bl", "0"],
         &["PUBLISH", "end", "x"],
     ];
     for args in script {
@@ -280,6 +282,9 @@ fn keyspace_events_match_redis_for_moves_pops_stores_and_emptied_keys() {
         "del z",
         "pfadd p",
         "pfadd p2",
+        "rpush bl",
+        "lpop bl",
+        "del bl",
     ];
     assert_eq!(seen, expected);
 }

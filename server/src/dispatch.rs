@@ -566,9 +566,13 @@ fn run_admitted(
                 let db = &mut ks.dbs[db_index];
                 let mut exists = |k: &[u8]| db.contains(k, now);
                 match (&propagate, spec.name) {
-                    // LMPOP and ZMPOP notify as the pop they did (lpop, zpopmin...) on the
-                    // key they popped, which their replicated effect names.
-                    (Some(effects), "lmpop" | "blmpop" | "zmpop" | "bzmpop") => {
+                    // MPOP and blocking pops notify as the pop they did (lpop, zpopmin...)
+                    // on the key they popped, which their replicated effect names.
+                    (
+                        Some(effects),
+                        "lmpop" | "blmpop" | "zmpop" | "bzmpop" | "blpop" | "brpop" | "bzpopmin"
+                        | "bzpopmax" | "blmove" | "brpoplpush",
+                    ) => {
                         for e in effects {
                             if let Some(es) = e.first().and_then(|n| table::lookup(n)) {
                                 crate::notify::after_write(

@@ -87,6 +87,10 @@ fn event_name(cmd: &str) -> &str {
         "zincrby" => "zincr",
         "lpushx" => "lpush",
         "rpushx" => "rpush",
+        "blpop" => "lpop",
+        "brpop" => "rpop",
+        "bzpopmin" => "zpopmin",
+        "bzpopmax" => "zpopmax",
         "pfadd" | "pfmerge" => cmd,
         other => other,
     }
