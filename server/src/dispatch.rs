@@ -563,8 +563,9 @@ fn run_admitted(
         if !settings.notify_keyspace_events.is_empty() {
             let flags = crate::notify::Flags::parse(&settings.notify_keyspace_events);
             if flags.enabled() {
-                let db = &mut ks.dbs[db_index];
-                let mut exists = |k: &[u8]| db.contains(k, now);
+                // A side-effect-free look-up: notifying must not expire or touch keys.
+                let db = &ks.dbs[db_index];
+                let mut exists = |k: &[u8]| db.peek_ref(k, now).is_some();
                 match (&propagate, spec.name) {
                     // MPOP and blocking pops notify as the pop they did (lpop, zpopmin...)
                     // on the key they popped, which their replicated effect names.
