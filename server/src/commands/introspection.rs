@@ -223,7 +223,6 @@ fn acl_categories(c: &CommandSpec) -> Vec<&'static str> {
         "generic" => Some("keyspace"),
         "sorted-set" => Some("sortedset"),
         "transactions" => Some("transaction"),
-        "server" | "cluster" => None,
         g => Some(g).filter(|g| KNOWN_CATEGORIES.contains(g)),
     };
     v.extend(group);
