@@ -98,9 +98,14 @@ pub struct Limits {
 
 impl Limits {
     pub fn parse(value: &str) -> Limits {
+        Self::parse_class(value, &["pubsub"])
+    }
+
+    /// The limits of one class (`normal`, `pubsub`, `replica`/`slave`).
+    pub fn parse_class(value: &str, classes: &[&str]) -> Limits {
         let w: Vec<&str> = value.split_whitespace().collect();
         w.chunks(4)
-            .find(|c| c.len() == 4 && c[0] == "pubsub")
+            .find(|c| c.len() == 4 && classes.contains(&c[0]))
             .map(|c| Limits {
                 hard: crate::util::parse_memory(c[1]).unwrap_or(0) as usize,
                 soft: crate::util::parse_memory(c[2]).unwrap_or(0) as usize,
@@ -232,10 +237,11 @@ impl PubSub {
 
     /// Active channels (or shard channels) matching an optional pattern.
     pub fn channels(&self, kind: Kind, pattern: Option<&[u8]>) -> Vec<Vec<u8>> {
+        let pattern = pattern.map(|p| crate::glob::Glob::new(p, false));
         let mut g = self.inner.lock();
         g.map(kind)
             .keys()
-            .filter(|c| pattern.is_none_or(|p| crate::util::glob_match(p, c, false)))
+            .filter(|c| pattern.as_ref().is_none_or(|p| p.matches(c)))
             .cloned()
             .collect()
     }

@@ -237,13 +237,12 @@ fn copy(ctx: &mut Ctx, a: &[Bytes]) {
 
 fn keys(ctx: &mut Ctx, a: &[Bytes]) {
     let now = ctx.now;
-    let pattern = &a[1];
-    let all = pattern.as_ref() == b"*";
+    let pattern = crate::glob::Glob::new(&a[1], false);
     let (db, out) = ctx.db_out();
     let found: Vec<&[u8]> = db
         .iter(now)
         .map(|e| e.key.as_slice())
-        .filter(|k| all || crate::util::glob_match(pattern, k, false))
+        .filter(|k| pattern.matches(k))
         .collect();
     out.bulks(found);
 }
@@ -273,7 +272,7 @@ pub fn parse_cursor(arg: &[u8]) -> Option<u64> {
 
 /// SCAN's options after the cursor.
 struct ScanOpts<'a> {
-    pattern: Option<&'a [u8]>,
+    pattern: Option<crate::glob::Glob>,
     count: usize,
     type_name: Option<&'a [u8]>,
 }
@@ -290,7 +289,8 @@ fn scan_opts<'a>(a: &'a [Bytes]) -> Result<ScanOpts<'a>, &'static str> {
             return Err(errors::SYNTAX);
         };
         if args::is(&a[i], "match") {
-            o.pattern = (v.as_ref() != b"*").then_some(v.as_ref());
+            let g = crate::glob::Glob::new(v, false);
+            o.pattern = (!g.matches_all()).then_some(g);
         } else if args::is(&a[i], "count") {
             let n = args::int(v).ok_or(errors::NOT_INT)?;
             if n < 1 {
@@ -322,9 +322,7 @@ fn scan(ctx: &mut Ctx, a: &[Bytes]) {
         let type_ok = o
             .type_name
             .is_none_or(|t| t.eq_ignore_ascii_case(e.value.type_name().as_bytes()));
-        let match_ok = o
-            .pattern
-            .is_none_or(|p| crate::util::glob_match(p, &e.key, false));
+        let match_ok = o.pattern.as_ref().is_none_or(|p| p.matches(&e.key));
         if type_ok && match_ok {
             found.push(e.key.to_vec());
         }
