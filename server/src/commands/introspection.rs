@@ -270,7 +270,8 @@ fn list(ctx: &mut Ctx, a: &[Bytes]) {
         }
         let what = String::from_utf8_lossy(&a[4]).into_owned();
         if args::is(&a[3], "PATTERN") {
-            names.retain(|n| crate::util::glob_match(what.as_bytes(), n.as_bytes(), true));
+            let pattern = crate::glob::Glob::new(&a[4], true);
+            names.retain(|n| pattern.matches(n.as_bytes()));
         } else if args::is(&a[3], "ACLCAT") {
             let cat = what.trim_start_matches('@').to_ascii_lowercase();
             names.retain(|n| {
@@ -361,9 +362,13 @@ fn keys_of(ctx: &mut Ctx, a: &[Bytes]) -> Option<(Vec<Bytes>, bool)> {
         ctx.err("ERR Invalid number of arguments specified for command");
         return None;
     }
+    if matches!(spec.keys, Keys::None | Keys::Channels { .. }) {
+        ctx.err("ERR The command has no key arguments");
+        return None;
+    }
     let pos = spec.key_positions(cmd);
     if pos.is_empty() {
-        ctx.err("ERR The command has no key arguments");
+        ctx.err("ERR Invalid arguments specified for command");
         return None;
     }
     Some((

@@ -162,19 +162,21 @@ impl CommandSpec {
                 step,
                 extra,
             } => {
-                let mut v: Vec<usize> = extra.into_iter().collect();
+                // As Redis's genericGetKeys: a count below 1, or one naming more keys than
+                // the arguments hold, yields no keys at all (the command then replies with its
+                // own error). The count never sizes the loop beyond the arguments present.
+                let step = step.max(1);
+                let first = numkeys + 1;
                 let n = args
                     .get(numkeys)
                     .and_then(|b| crate::util::parse_i64_strict(b))
-                    .unwrap_or(0)
-                    .max(0) as usize;
-                let step = step.max(1);
-                for i in 0..n {
-                    let pos = numkeys + 1 + i * step;
-                    if pos < args.len() {
-                        v.push(pos);
-                    }
+                    .unwrap_or(0);
+                let room = args.len().saturating_sub(first) / step;
+                if n < 1 || n as u64 > room as u64 {
+                    return Vec::new();
                 }
+                let mut v: Vec<usize> = extra.into_iter().collect();
+                v.extend((0..n as usize).map(|i| first + i * step));
                 v
             }
             Keys::Custom(f) => f(args),
