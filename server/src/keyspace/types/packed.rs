@@ -100,6 +100,18 @@ impl Packed {
         self.buf = v.into_boxed_slice();
     }
 
+    /// Packs many elements with one allocation (each [`Packed::push`] reallocates).
+    pub fn from_items<'a>(items: impl Iterator<Item = &'a [u8]>) -> Packed {
+        let mut v = Vec::new();
+        for b in items {
+            put_len(&mut v, b.len());
+            v.extend_from_slice(b);
+        }
+        Packed {
+            buf: v.into_boxed_slice(),
+        }
+    }
+
     /// Appends an element.
     pub fn push(&mut self, b: &[u8]) {
         self.edit(|v| {

@@ -14,6 +14,11 @@ use crate::util::parse_i64_strict;
 /// Longest member a listpack-encoded set holds (Redis's `set-max-listpack-value`).
 pub const MAX_LISTPACK_VALUE: usize = 64;
 
+/// Most members a loaded (RESTORE, full sync) listpack keeps as a listpack; past this it is
+/// loaded as a table. Redis's own ceiling for set-max-listpack-entries is far above any
+/// sensible setting; 1024 keeps a listpack's linear operations cheap.
+const LOADED_LISTPACK_MAX: usize = 1024;
+
 /// The conversion thresholds (from `Settings`).
 #[derive(Clone, Copy, Debug)]
 pub struct SetLimits {
@@ -343,27 +348,26 @@ impl SetValue {
                 }
                 Repr::Intset(v)
             }
-            TAG_LISTPACK => {
-                let mut p = Packed::default();
-                for _ in 0..n {
-                    let m = get_bytes(input, &mut pos)?;
-                    if p.iter().any(|x| x == m) {
-                        return None;
-                    }
-                    p.push(m);
-                }
-                Repr::Listpack(p)
-            }
-            TAG_TABLE => {
-                let mut t = Dense::with_capacity(n.min(4096));
+            // Duplicates are found by hashing, never by scanning what was read (a crafted
+            // payload of 40k members once took seconds under the keyspace lock). A listpack
+            // larger than a real one could be is rebuilt as a table, as Redis converts on
+            // load, so neither loading nor later commands go quadratic.
+            TAG_LISTPACK | TAG_TABLE => {
+                let mut t: Dense<SmallBytes> = Dense::with_capacity(n.min(4096));
+                let mut small = tag == TAG_LISTPACK && n <= LOADED_LISTPACK_MAX;
                 for _ in 0..n {
                     let m = get_bytes(input, &mut pos)?;
                     if t.find(m).is_some() {
                         return None;
                     }
+                    small &= m.len() <= MAX_LISTPACK_VALUE;
                     t.push_new(SmallBytes::new(m));
                 }
-                Repr::Table(Box::new(t))
+                if small {
+                    Repr::Listpack(Packed::from_items(t.items().iter().map(|m| m.as_slice())))
+                } else {
+                    Repr::Table(Box::new(t))
+                }
             }
             _ => return None,
         };
