@@ -55,7 +55,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("sscan", -3, READONLY, K1, sscan, "set", "Iterates over members of a set."),
 ];
 
-/// Largest negative count SRANDMEMBER/HRANDFIELD serve. Redis would try to build a reply of
+/// Largest negative count SRANDMEMBER/HRANDFIELD/ZRANDMEMBER serve. Redis would try to build a reply of
 /// any size; a reply of more than 16M elements (hundreds of MB) is refused with "value is out
 /// of range" so a typo cannot exhaust memory.
 pub const MAX_RANDOM_REPLY: i64 = 1 << 24;
@@ -82,17 +82,13 @@ pub fn sample_distinct(len: usize, count: usize) -> Vec<usize> {
 pub struct ScanOpts {
     pub cursor: u64,
     pub count: usize,
-    pub pattern: Option<Bytes>,
+    pub pattern: Option<crate::glob::Glob>,
     pub novalues: bool,
 }
 
 impl ScanOpts {
     pub fn matches(&self, item: &[u8]) -> bool {
-        match &self.pattern {
-            None => true,
-            Some(p) if p.as_ref() == b"*" => true,
-            Some(p) => crate::util::glob_match(p, item, false),
-        }
+        self.pattern.as_ref().is_none_or(|p| p.matches(item))
     }
 }
 
@@ -128,7 +124,8 @@ pub fn parse_scan_opts(a: &[Bytes], allow_novalues: bool) -> Result<ScanOpts, &'
             o.count = n.min(i64::from(u32::MAX)) as usize;
             i += 2;
         } else if args::is(&a[i], "match") && i + 1 < a.len() {
-            o.pattern = Some(a[i + 1].clone());
+            let g = crate::glob::Glob::new(&a[i + 1], false);
+            o.pattern = (!g.matches_all()).then_some(g);
             i += 2;
         } else if allow_novalues && args::is(&a[i], "novalues") {
             o.novalues = true;

@@ -1006,12 +1006,12 @@ fn zrandmember(ctx: &mut Ctx, a: &[Bytes]) {
     let withscores = a.len() == 4;
     let count = match a.get(2) {
         None => None,
-        Some(c) => match args::int(c) {
-            None => return ctx.err(errors::NOT_INT),
-            Some(n) if withscores && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&n) => {
+        Some(c) => match super::sets::random_count(c) {
+            Err(e) => return ctx.err(&e),
+            Ok(n) if withscores && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&n) => {
                 return ctx.err("ERR value is out of range")
             }
-            Some(n) => Some(n),
+            Ok(n) => Some(n),
         },
     };
     let missing = move |o: &mut Out| {
@@ -1029,6 +1029,7 @@ fn zrandmember(ctx: &mut Ctx, a: &[Bytes]) {
                     o.bulk(m)
                 }
             }
+            Some(n) if n < -super::sets::MAX_RANDOM_REPLY => o.error("ERR value is out of range"),
             Some(n) if n < 0 => {
                 let n = n.unsigned_abs() as usize;
                 let it = (0..n).filter_map(|_| z.at(rng.gen_range(0..z.len())));
@@ -1407,7 +1408,7 @@ fn zscan(ctx: &mut Ctx, a: &[Bytes]) {
                 Some(n) => count = n as usize,
             }
         } else if args::is(&a[j], "match") && j + 1 < a.len() {
-            pattern = Some(a[j + 1].clone());
+            pattern = Some(crate::glob::Glob::new(&a[j + 1], false));
         } else {
             return ctx.err(errors::SYNTAX);
         }
@@ -1424,10 +1425,7 @@ fn zscan(ctx: &mut Ctx, a: &[Bytes]) {
         |z, o| {
             let mut found: Vec<(&[u8], f64)> = Vec::new();
             let next = z.scan(cursor, count, |m, s| {
-                if pattern
-                    .as_ref()
-                    .is_none_or(|p| crate::util::glob_match(p, m, false))
-                {
+                if pattern.as_ref().is_none_or(|p| p.matches(m)) {
                     found.push((m, s));
                 }
             });
