@@ -17,6 +17,11 @@ pub enum Kind {
     Memory,
     Enum(&'static [&'static str]),
     Str,
+    /// A memory size or a percentage (`maxmemory-clients 10%`, of maxmemory).
+    MemoryOrPercent,
+    /// `client-output-buffer-limit`: `<class> <hard> <soft> <seconds>` groups; a CONFIG SET
+    /// naming some classes keeps the others, as in Redis.
+    OutputLimits,
 }
 
 /// One configuration parameter.
@@ -104,6 +109,7 @@ pub static PARAMS: &[Param] = &[
         false,
     ),
     p("maxmemory", "0", Kind::Memory, true),
+    p("maxmemory-clients", "0", Kind::MemoryOrPercent, true),
     p("maxmemory-policy", "noeviction", Kind::Enum(POLICIES), true),
     p("maxmemory-samples", "5", Kind::Int(1, 64), true),
     p("maxmemory-eviction-tenacity", "10", Kind::Int(0, 100), true),
@@ -129,7 +135,7 @@ pub static PARAMS: &[Param] = &[
     p(
         "client-output-buffer-limit",
         "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
-        Kind::Str,
+        Kind::OutputLimits,
         true,
     ),
     p("repl-backlog-size", "1048576", Kind::Memory, true),
@@ -298,7 +304,67 @@ pub fn normalize(p: &Param, value: &str) -> Result<String, String> {
             }
         }
         Kind::Str => Ok(value.to_string()),
+        Kind::MemoryOrPercent => match value.trim().strip_suffix('%') {
+            Some(pct) => pct
+                .parse::<u64>()
+                .ok()
+                .filter(|&v| v <= 100)
+                .map(|v| format!("{v}%"))
+                .ok_or_else(|| "argument must be a memory or percent value".to_string()),
+            None => parse_memory(value)
+                .map(|v| v.to_string())
+                .ok_or_else(|| "argument must be a memory or percent value".to_string()),
+        },
+        Kind::OutputLimits => merge_output_limits(p.default, value),
     }
+}
+
+/// Checks `<class> <hard> <soft> <seconds> ...` and merges it over `base` (classes not named
+/// keep their limits). Classes: normal, replica (alias slave), pubsub.
+pub fn merge_output_limits(base: &str, value: &str) -> Result<String, String> {
+    const CLASSES: [&str; 3] = ["normal", "slave", "pubsub"];
+    let mut cur: Vec<[String; 3]> = CLASSES
+        .iter()
+        .map(|c| {
+            let w: Vec<&str> = base.split_whitespace().collect();
+            let g = w
+                .chunks(4)
+                .find(|g| g.len() == 4 && (g[0] == *c || (*c == "slave" && g[0] == "replica")));
+            match g {
+                Some(g) => [g[1].to_string(), g[2].to_string(), g[3].to_string()],
+                None => ["0".into(), "0".into(), "0".into()],
+            }
+        })
+        .collect();
+    let w: Vec<&str> = value.split_whitespace().collect();
+    if w.len() % 4 != 0 {
+        return Err("Wrong number of arguments in buffer limit configuration.".into());
+    }
+    for g in w.chunks(4) {
+        let class = match g[0].to_ascii_lowercase().as_str() {
+            "normal" => 0,
+            "slave" | "replica" => 1,
+            "pubsub" => 2,
+            _ => {
+                return Err("Invalid client class specified in buffer limit configuration.".into())
+            }
+        };
+        let hard = parse_memory(g[1]);
+        let soft = parse_memory(g[2]);
+        let secs = g[3].parse::<u64>().ok();
+        let (Some(hard), Some(soft), Some(secs)) = (hard, soft, secs) else {
+            return Err(
+                "Error in hard, soft or soft_seconds setting in buffer limit configuration.".into(),
+            );
+        };
+        cur[class] = [hard.to_string(), soft.to_string(), secs.to_string()];
+    }
+    Ok(CLASSES
+        .iter()
+        .zip(cur)
+        .map(|(c, [h, s, t])| format!("{c} {h} {s} {t}"))
+        .collect::<Vec<_>>()
+        .join(" "))
 }
 
 /// How `enable-debug-command` gates DEBUG.
@@ -328,6 +394,12 @@ pub struct Settings {
     pub loglevel: String,
     pub logfile: String,
     pub maxmemory: u64,
+    /// `maxmemory-clients` resolved to bytes (a percentage applies to maxmemory); 0 = off.
+    pub maxmemory_clients: u64,
+    /// `client-output-buffer-limit normal ...`: replies a client leaves unread.
+    pub normal_obuf: crate::pubsub::Limits,
+    /// `tcp-keepalive` seconds (0 = off): probes that find dead peers and keep NATs open.
+    pub tcp_keepalive_secs: u64,
     pub maxmemory_policy: String,
     /// `maxmemory_policy` parsed once here: every command reads it (LRU or LFU touch).
     pub eviction_policy: crate::eviction::Policy,
@@ -459,7 +531,13 @@ impl Config {
         if vals.is_empty() && !matches!(p.kind, Kind::Str) {
             return Err(format!("Option '{name}' needs a value"));
         }
-        let v = normalize(p, &joined).map_err(|e| format!("Bad value for '{name}': {e}"))?;
+        let v = match p.kind {
+            Kind::OutputLimits => {
+                merge_output_limits(self.get(p.name).unwrap_or(p.default), &joined)
+            }
+            _ => normalize(p, &joined),
+        }
+        .map_err(|e| format!("Bad value for '{name}': {e}"))?;
         self.values.insert(p.name, v);
         Ok(())
     }
@@ -480,9 +558,11 @@ impl Config {
                 "CONFIG SET failed (possibly related to argument '{name}') - can't set immutable config"
             ));
         }
-        let v = normalize(p, value).map_err(|e| {
-            format!("CONFIG SET failed (possibly related to argument '{name}') - {e}")
-        })?;
+        let v = match p.kind {
+            Kind::OutputLimits => merge_output_limits(self.get(p.name).unwrap_or(p.default), value),
+            _ => normalize(p, value),
+        }
+        .map_err(|e| format!("CONFIG SET failed (possibly related to argument '{name}') - {e}"))?;
         self.values.insert(p.name, v);
         Ok(())
     }
@@ -490,12 +570,13 @@ impl Config {
     /// All (name, value) pairs whose name matches a glob pattern (CONFIG GET).
     pub fn matching(&self, pattern: &[u8]) -> Vec<(&'static str, String)> {
         let mut out = Vec::new();
+        let pattern = crate::glob::Glob::new(pattern, true);
         for p in PARAMS {
             let v = self.values.get(p.name).cloned().unwrap_or_default();
-            if crate::util::glob_match(pattern, p.name.as_bytes(), true) {
+            if pattern.matches(p.name.as_bytes()) {
                 out.push((p.name, v.clone()));
             } else if let Some(a) = p.alias {
-                if crate::util::glob_match(pattern, a.as_bytes(), true) {
+                if pattern.matches(a.as_bytes()) {
                     out.push((a, v));
                 }
             }
@@ -535,6 +616,21 @@ impl Config {
             loglevel: s("loglevel"),
             logfile: s("logfile"),
             maxmemory: self.int("maxmemory") as u64,
+            maxmemory_clients: {
+                let v = s("maxmemory-clients");
+                match v.strip_suffix('%') {
+                    Some(pct) => {
+                        pct.parse::<u64>().unwrap_or(0) * (self.int("maxmemory").max(0) as u64)
+                            / 100
+                    }
+                    None => v.parse().unwrap_or(0),
+                }
+            },
+            normal_obuf: crate::pubsub::Limits::parse_class(
+                &s("client-output-buffer-limit"),
+                &["normal"],
+            ),
+            tcp_keepalive_secs: self.int("tcp-keepalive").max(0) as u64,
             maxmemory_policy: s("maxmemory-policy"),
             eviction_policy: crate::eviction::Policy::parse(&s("maxmemory-policy")),
             maxmemory_samples: self.int("maxmemory-samples").max(1) as usize,
@@ -633,18 +729,46 @@ pub fn obuf_hard(value: &str, classes: &[&str]) -> usize {
 }
 
 fn format_line(name: &str, value: &str) -> String {
-    if value.is_empty() || value.contains(['"', '\'', '#']) {
-        format!(
-            "{name} \"{}\"\n",
-            value.replace('\\', "\\\\").replace('"', "\\\"")
-        )
-    } else if name == "bind" || name == "save" || name == "client-output-buffer-limit" {
+    // A value is written bare only when it is made of printable, unquoted, unescaped
+    // characters; anything else (a newline, a tab, a quote, a control byte) is written as one
+    // double-quoted token with escapes, which the loader's splitter reads back byte for byte.
+    // A newline written bare would start a new directive in the file.
+    let plain = |w: &str| {
+        !w.is_empty()
+            && w.bytes()
+                .all(|b| b.is_ascii_graphic() && !matches!(b, b'"' | b'\'' | b'\\'))
+    };
+    let words_ok = value.split(' ').all(plain);
+    let multi_word = matches!(
+        name,
+        "bind" | "save" | "client-output-buffer-limit" | "replicaof"
+    );
+    if plain(value) || (multi_word && words_ok) {
         format!("{name} {value}\n")
-    } else if value.contains(' ') {
-        format!("{name} \"{value}\"\n")
     } else {
-        format!("{name} {value}\n")
+        format!("{name} {}\n", quote(value))
     }
+}
+
+/// `"..."` with the escapes the loader's splitter (Redis's sdssplitargs) understands.
+fn quote(value: &str) -> String {
+    let mut q = String::with_capacity(value.len() + 2);
+    q.push('"');
+    for b in value.bytes() {
+        match b {
+            b'\\' => q.push_str("\\\\"),
+            b'"' => q.push_str("\\\""),
+            b'\n' => q.push_str("\\n"),
+            b'\r' => q.push_str("\\r"),
+            b'\t' => q.push_str("\\t"),
+            0x07 => q.push_str("\\a"),
+            0x08 => q.push_str("\\b"),
+            b if (0x20..0x7f).contains(&b) => q.push(b as char),
+            b => q.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    q.push('"');
+    q
 }
 
 /// Replaces `path` with `data` atomically: temp file, fsync, rename, fsync of the directory.
