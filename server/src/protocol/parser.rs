@@ -25,6 +25,21 @@ pub struct Limits {
     /// Bytes of one request (its arguments plus unparsed input) allowed before the
     /// connection is closed.
     pub max_query: usize,
+    /// The client has not authenticated yet: the limits above are the small ones Redis
+    /// gives such clients (CVE-2021-32675), and the errors say so.
+    pub unauthenticated: bool,
+}
+
+impl Limits {
+    /// Redis's limits for a client that has not authenticated: 10 arguments of 16 KB.
+    pub fn unauthenticated(self) -> Limits {
+        Limits {
+            max_bulk: self.max_bulk.min(UNAUTH_BULK),
+            max_multibulk: self.max_multibulk.min(UNAUTH_MULTIBULK),
+            unauthenticated: true,
+            ..self
+        }
+    }
 }
 
 impl Default for Limits {
@@ -33,6 +48,7 @@ impl Default for Limits {
             max_bulk: 512 * 1024 * 1024,
             max_multibulk: MAX_MULTIBULK,
             max_query: 1024 * 1024 * 1024,
+            unauthenticated: false,
         }
     }
 }
@@ -144,6 +160,11 @@ impl RequestParser {
                         };
                         let n = match n {
                             Some(n) if n <= limits.max_multibulk => n,
+                            Some(n) if limits.unauthenticated && n <= MAX_MULTIBULK => {
+                                return Err(ProtocolError::proto(
+                                    "unauthenticated multibulk length",
+                                ))
+                            }
                             _ => return Err(ProtocolError::proto("invalid multibulk length")),
                         };
                         buf.advance(skip);
@@ -192,6 +213,11 @@ impl RequestParser {
                                 };
                                 let n = match parse_len(&buf[1..end]) {
                                     Some(n) if n >= 0 && n <= limits.max_bulk => n as usize,
+                                    Some(n) if limits.unauthenticated && n >= 0 => {
+                                        return Err(ProtocolError::proto(
+                                            "unauthenticated bulk length",
+                                        ))
+                                    }
                                     _ => return Err(ProtocolError::proto("invalid bulk length")),
                                 };
                                 if *size + n > limits.max_query {
@@ -203,12 +229,10 @@ impl RequestParser {
                                     end + 1
                                 };
                                 buf.advance(skip);
+                                // The body's room is not reserved from the header: a length
+                                // costs nothing to send, so the reader grows the buffer as
+                                // bytes actually arrive (see `wanted`).
                                 *bulk_len = Some(n);
-                                // Large arguments: reserve once so the body is read straight
-                                // into place.
-                                if n >= 32 * 1024 && buf.capacity() - buf.len() < n + 2 {
-                                    buf.reserve(n + 2);
-                                }
                                 n
                             }
                         };
