@@ -270,6 +270,11 @@ impl Conn {
 pub struct Registry {
     pub clients: Mutex<std::collections::BTreeMap<u64, Arc<ClientHandle>>>,
     next_id: AtomicU64,
+    /// Bytes held by every client's query and output buffers together, as each connection
+    /// last reported them ([`crate::client_memory::Usage`]); `maxmemory-clients` reads it.
+    pub memory: AtomicUsize,
+    /// Clients closed by `maxmemory-clients` (INFO evicted_clients).
+    pub evicted: AtomicU64,
 }
 
 impl Registry {

@@ -1,26 +1,30 @@
 //! slotcache-server: a Redis-protocol cache server.
 //!
 //! Modules, from the wire inwards:
-//! - [`server`] listeners and per-connection tasks; [`shutdown`] signals.
+//! - [`server`] listeners and per-connection tasks; [`shutdown`] signals;
+//!   [`client_memory`] per-client buffer limits and client eviction.
 //! - [`protocol`] request parsing and reply encoding (knows nothing of commands).
 //! - [`dispatch`] admission (arity, auth, ...) and execution of one command.
 //! - [`commands`] the command table and one file per command family.
 //! - [`keyspace`] databases of per-slot tables, entries, expiry.
 //! - [`config`] redis.conf parsing and the CONFIG registry; [`clients`] connected clients;
-//!   [`state`] what all of these share; [`util`] number formats and glob matching.
+//!   [`state`] what all of these share; [`util`] number formats; [`glob`] patterns.
 //! - [`idle_spin`] the serving threads' short spin before sleeping while busy.
 
+pub mod client_memory;
 pub mod clients;
 pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod dispatch;
 pub mod eviction;
+pub mod glob;
 pub mod idle_spin;
 pub mod keyspace;
 pub mod logging;
 pub mod migration;
 pub mod notify;
+pub mod panics;
 pub mod protocol;
 pub mod pubsub;
 pub mod replication;

@@ -4,6 +4,7 @@
 
 use crate::clients::{ClientHandle, Conn};
 use crate::config::Settings;
+use crate::panics;
 use crate::protocol::{Limits, Out, ProtocolError, RequestParser};
 use crate::state::{Shared, Stats};
 use bytes::BytesMut;
@@ -88,23 +89,132 @@ pub async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
         let shared = shared.clone();
         let open = shared.connections.fetch_add(1, Ordering::SeqCst) + 1;
         tokio::spawn(async move {
-            if open > shared.settings().maxclients {
+            // Counted down on drop, so a connection whose task panicked still frees its place
+            // under maxclients.
+            let _open = OpenConnection(shared.clone());
+            let settings = shared.settings();
+            if open > settings.maxclients {
                 Stats::add(&shared.stats.rejected_connections, 1);
                 let mut s = stream;
                 let _ = s.write_all(b"-ERR max number of clients reached\r\n").await;
+            } else if protected_mode_denies(&settings, addr) {
+                Stats::add(&shared.stats.rejected_connections, 1);
+                warn!(%addr, "refused a non-loopback client: protected mode is on and no password is set");
+                let mut s = stream;
+                let _ = s.write_all(PROTECTED_MODE_DENIED.as_bytes()).await;
             } else {
+                set_keepalive(&stream, settings.tcp_keepalive_secs);
                 serve(shared.clone(), stream, addr).await;
             }
-            shared.connections.fetch_sub(1, Ordering::SeqCst);
         });
     }
 }
 
-fn limits_for(s: &Settings) -> Limits {
-    Limits {
+/// One accepted connection, counted in `Shared::connections` for as long as it lives.
+struct OpenConnection(Arc<Shared>);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Redis's reply to a client that protected mode refuses.
+const PROTECTED_MODE_DENIED: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
+
+/// Protected mode: with no password, a node listening on every address (`bind *`, `0.0.0.0`,
+/// `::`) serves only loopback clients, so a node exposed by accident is not open to the
+/// network. Naming a specific non-loopback address in `bind` is taken as the operator's
+/// decision to serve that network.
+pub fn protected_mode_denies(s: &Settings, peer: SocketAddr) -> bool {
+    if !s.protected_mode || s.requirepass.is_some() || peer.ip().is_loopback() {
+        return false;
+    }
+    let peer_v4_mapped_loopback = match peer.ip() {
+        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+        _ => false,
+    };
+    if peer_v4_mapped_loopback {
+        return false;
+    }
+    let names_a_network = s.bind.iter().any(|b| {
+        let b = b.trim_start_matches('-');
+        match b.parse::<std::net::IpAddr>() {
+            Ok(ip) => !ip.is_loopback() && !ip.is_unspecified(),
+            // `*`, `::*` and the like: every address, not a chosen one.
+            Err(_) => !b.contains('*'),
+        }
+    });
+    !names_a_network
+}
+
+/// Turns on TCP keepalive as Redis's `tcp-keepalive` does: first probe after `secs` idle,
+/// then every `secs / 3`, three probes before the peer is declared dead.
+fn set_keepalive(stream: &TcpStream, secs: u64) {
+    if secs == 0 {
+        return;
+    }
+    let ka = socket2::TcpKeepalive::new()
+        .with_time(Duration::from_secs(secs))
+        .with_interval(Duration::from_secs((secs / 3).max(1)))
+        .with_retries(3);
+    if let Err(e) = socket2::SockRef::from(stream).set_tcp_keepalive(&ka) {
+        debug!("could not set tcp-keepalive: {e}");
+    }
+}
+
+fn limits_for(s: &Settings, authenticated: bool) -> Limits {
+    let l = Limits {
         max_bulk: s.proto_max_bulk_len.min(i64::MAX as u64) as i64,
         max_multibulk: crate::protocol::parser::MAX_MULTIBULK,
         max_query: s.client_query_buffer_limit as usize,
+        unauthenticated: false,
+    };
+    if authenticated {
+        l
+    } else {
+        l.unauthenticated()
+    }
+}
+
+/// Everything a connection holds in shared state, released when it ends: by return, by
+/// error, or by a panic unwinding through its task. Code after an `.await` would be skipped
+/// by a panic; a drop guard is not.
+struct Registered {
+    shared: Arc<Shared>,
+    conn: Conn,
+    usage: crate::client_memory::Usage,
+}
+
+impl std::ops::Deref for Registered {
+    type Target = Conn;
+    fn deref(&self) -> &Conn {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Registered {
+    fn deref_mut(&mut self) -> &mut Conn {
+        &mut self.conn
+    }
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        let shared = &self.shared;
+        let id = self.conn.id;
+        shared.clients.remove(id);
+        self.usage.release(&shared.clients);
+        if self.conn.subscriber.is_some() {
+            shared.pubsub.remove_client(id);
+        }
+        if !self.conn.watched.is_empty() {
+            let mut ks = shared.keyspace.lock();
+            for w in self.conn.watched.drain(..) {
+                ks.watches.release(w.db, &w.key);
+            }
+        }
+        debug!(client = id, "client disconnected");
     }
 }
 
@@ -118,7 +228,11 @@ async fn serve(shared: Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
     let mut settings_version = shared.settings_version();
     let mut settings = shared.settings();
     let authed = settings.requirepass.is_none();
-    let mut conn = Conn::new(handle.clone(), authed);
+    let mut conn = Registered {
+        shared: shared.clone(),
+        conn: Conn::new(handle.clone(), authed),
+        usage: crate::client_memory::Usage::new(handle.clone()),
+    };
     let mut parser = RequestParser::new();
     let mut inbuf = BytesMut::with_capacity(16 * 1024);
     let mut out = Out::new(false);
@@ -139,9 +253,11 @@ async fn serve(shared: Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
                 tokio::time::sleep(Duration::from_secs(timeout_secs)).await
             }
         };
-        let want = parser.wanted(inbuf.len());
-        if inbuf.capacity() - inbuf.len() < 4096.max(want.min(1 << 20)) {
-            inbuf.reserve(16 * 1024.max(want.min(1 << 20)));
+        // Room for the next read: at most 1 MB beyond what has arrived, whatever length a
+        // bulk header announced (a length costs nothing to send; memory follows bytes).
+        let want = parser.wanted(inbuf.len()).min(1 << 20);
+        if inbuf.capacity() - inbuf.len() < 4096.max(want) {
+            inbuf.reserve((16 * 1024).max(want));
         }
         let pushes = async {
             match push_rx.as_mut() {
@@ -196,12 +312,15 @@ async fn serve(shared: Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
             }
         };
         Stats::add(&shared.stats.net_input_bytes, n as u64);
-        let limits = limits_for(&settings);
         let mut proto_err = None;
         let mut done = false;
         while !done {
             cmds.clear();
-            while cmds.len() < BATCH {
+            // Before AUTH, one command at a time: the small limits apply until the command
+            // that authenticates, and no further.
+            let limits = limits_for(&settings, conn.authenticated);
+            let batch = if conn.authenticated { BATCH } else { 1 };
+            while cmds.len() < batch {
                 match parser.next(&mut inbuf, &limits) {
                     Ok(Some(args)) => cmds.push(args),
                     Ok(None) => {
@@ -219,6 +338,16 @@ async fn serve(shared: Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
             while start < cmds.len() {
                 wait_out_failover_pause(&shared, &cmds[start..]).await;
                 start += run_batch(&shared, &settings, &mut conn, &mut out, &cmds[start..]);
+                if out.buf.len() >= crate::client_memory::FLUSH_AT {
+                    // Replies are written as they are produced: a pipeline of large replies
+                    // never sits in memory whole, and the output limits see what is unread.
+                    if flush(&shared, &settings, &mut stream, &mut out, &mut conn, &inbuf)
+                        .await
+                        .is_err()
+                    {
+                        break 'conn;
+                    }
+                }
                 if let Some(rx) = conn.push_rx.take() {
                     push_rx = Some(rx);
                 }
@@ -292,11 +421,10 @@ async fn serve(shared: Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
             }
             None => {}
         }
-        if inbuf.len() as u64 > limits.max_query as u64 {
+        if inbuf.len() as u64 > settings.client_query_buffer_limit {
             warn!(client = id, %addr, "closing client that reached max query buffer length");
             break 'conn;
         }
-        handle.query_buf.store(inbuf.len(), Ordering::Relaxed);
         if conn.shutdown_requested {
             // SHUTDOWN does not reply on success: the connection just closes once the node
             // has handed its slots over (cluster mode) and started stopping.
@@ -304,7 +432,10 @@ async fn serve(shared: Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
             shared.request_shutdown();
             break 'conn;
         }
-        if write_out(&shared, &mut stream, &mut out).await.is_err() {
+        if flush(&shared, &settings, &mut stream, &mut out, &mut conn, &inbuf)
+            .await
+            .is_err()
+        {
             break 'conn;
         }
         if conn.close_after_reply || handle.killed.load(Ordering::Relaxed) {
@@ -312,17 +443,68 @@ async fn serve(shared: Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
         }
     }
     let _ = stream.shutdown().await;
-    shared.clients.remove(id);
-    if conn.subscriber.is_some() {
-        shared.pubsub.remove_client(id);
+    // `conn` (a `Registered`) releases the client's subscriptions, watches and memory.
+}
+
+/// Writes the replies gathered so far, under the client's output limits and
+/// `maxmemory-clients`: the client is closed (`Err`) when its unread replies pass the hard
+/// limit, stay over the soft limit too long, or it is evicted or killed while a write is stuck.
+async fn flush(
+    shared: &Shared,
+    settings: &Settings,
+    stream: &mut TcpStream,
+    out: &mut Out,
+    conn: &mut Registered,
+    inbuf: &BytesMut,
+) -> std::io::Result<()> {
+    use crate::client_memory::{enforce_maxmemory_clients, Verdict};
+    let closed = || std::io::Error::other("client closed by its limits");
+    let limits = settings.normal_obuf;
+    let handle = conn.conn.handle.clone();
+    conn.usage
+        .report(&shared.clients, inbuf.capacity(), out.buf.len());
+    if conn.usage.check_output(&limits, out.buf.len()) == Verdict::Close {
+        return Err(closed());
     }
-    if !conn.watched.is_empty() {
-        let mut ks = shared.keyspace.lock();
-        for w in conn.watched.drain(..) {
-            ks.watches.release(w.db, &w.key);
+    enforce_maxmemory_clients(&shared.clients, settings.maxmemory_clients);
+    if handle.killed.load(Ordering::Relaxed) {
+        return Err(closed());
+    }
+    let total = out.buf.len();
+    let mut written = 0;
+    while written < total {
+        let soft_deadline = conn.usage.soft_deadline(&limits);
+        let soft = async {
+            match soft_deadline {
+                Some(d) => tokio::time::sleep_until(d.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            r = stream.write(&out.buf[written..]) => match r {
+                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                Ok(n) => written += n,
+                Err(e) => return Err(e),
+            },
+            _ = handle.kill.notified() => return Err(closed()),
+            _ = soft => {}
         }
+        let pending = total - written;
+        if conn.usage.check_output(&limits, pending) == Verdict::Close
+            || handle.killed.load(Ordering::Relaxed)
+        {
+            return Err(closed());
+        }
+        conn.usage
+            .report(&shared.clients, inbuf.capacity(), pending);
     }
-    debug!(client = id, "client disconnected");
+    Stats::add(&shared.stats.net_output_bytes, total as u64);
+    out.buf.clear();
+    if out.buf.capacity() > 1 << 20 {
+        out.buf = BytesMut::with_capacity(16 * 1024);
+    }
+    conn.usage.report(&shared.clients, inbuf.capacity(), 0);
+    Ok(())
 }
 
 /// Executes commands under one acquisition of the keyspace lock. Stops after a command that
@@ -338,12 +520,33 @@ fn run_batch(
     let mut ran: usize = 0;
     for args in cmds {
         out.resp3 = conn.resp3;
-        crate::dispatch::execute(shared, &mut ks, conn, out, settings, args);
+        let mark = out.buf.len();
+        let run =
+            panics::guard(|| crate::dispatch::execute(shared, &mut ks, conn, out, settings, args));
+        if let Err(what) = run {
+            tracing::error!(
+                client = conn.id,
+                addr = %conn.handle.addr,
+                command = %panics::describe(args),
+                "a command panicked: {what}; closing this client's connection"
+            );
+            // The half-written reply goes; the client learns why its connection ends.
+            out.buf.truncate(mark);
+            out.error("ERR internal error while running this command; closing the connection");
+            conn.close_after_reply = true;
+            ran += 1;
+            break;
+        }
         if conn.wait_in_flight || conn.retry_cluster {
             // Not run: it writes a key a MIGRATE is moving, or the cluster state was busy.
             break;
         }
         ran += 1;
+        let hard = settings.normal_obuf.hard;
+        if out.buf.len() >= crate::client_memory::FLUSH_AT || (hard > 0 && out.buf.len() > hard) {
+            // Write (or judge against the output limits) before producing more.
+            break;
+        }
         if conn.close_after_reply
             || conn.migrate.is_some()
             || conn.shutdown_requested
@@ -543,6 +746,7 @@ async fn write_out(shared: &Shared, stream: &mut TcpStream, out: &mut Out) -> st
 
 /// Runs the server until shutdown: binds, starts background tasks, serves, then drains.
 pub async fn run(shared: Arc<Shared>) -> std::io::Result<()> {
+    panics::install_hook();
     let listeners = bind(&shared).await?;
     shared
         .memory_startup

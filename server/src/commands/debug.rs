@@ -34,6 +34,9 @@ const HELP: &[&str] = &[
     "    Write <message> to the server log.",
     "OBJECT <key>",
     "    Show low level info about the `key` and associated value.",
+    "PANIC-CONNECTION",
+    "    Panic inside this command (slotcache): only this connection is closed, and",
+    "    everything it held is released.",
     "POPULATE <count> [<prefix>] [<size>]",
     "    Create <count> string keys named key:<num>. If <prefix> is specified then",
     "    it is used instead of the 'key' prefix. These are not propagated to",
@@ -73,6 +76,8 @@ fn debug(ctx: &mut Ctx, a: &[Bytes]) {
             ctx.out.ok();
         }
         ("populate", 3..=5) => populate(ctx, a),
+        // Proves the connection's panic containment end to end (tests and operators).
+        ("panic-connection", 2) => panic!("DEBUG PANIC-CONNECTION"),
         ("log", 3) => {
             tracing::warn!("DEBUG LOG: {}", String::from_utf8_lossy(&a[2]));
             ctx.out.ok();

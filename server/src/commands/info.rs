@@ -308,7 +308,11 @@ fn stats(ctx: &mut Ctx, t: &mut String) {
     line(t, "expired_stale_perc", "0.00");
     line(t, "expired_time_cap_reached_count", 0);
     line(t, "evicted_keys", g(&s.evicted_keys));
-    line(t, "evicted_clients", 0);
+    line(
+        t,
+        "evicted_clients",
+        ctx.shared.clients.evicted.load(Ordering::Relaxed),
+    );
     let (exceeded_total, exceeded_now) = ctx.ks.evict.exceeded_ms();
     line(t, "total_eviction_exceeded_time", exceeded_total);
     line(t, "current_eviction_exceeded_time", exceeded_now);
