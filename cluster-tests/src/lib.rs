@@ -482,3 +482,19 @@ pub fn info_field(info: &str, field: &str) -> Option<String> {
         .find_map(|l| l.strip_prefix(&format!("{field}:")))
         .map(|v| v.trim().to_string())
 }
+
+/// Sends a command that must fail and returns the server's error as Redis prints it
+/// (`ERR value is out of range`, `WRONGTYPE ...`).
+pub fn server_error(c: &mut redis::Connection, args: &[&str]) -> String {
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    let r: redis::RedisResult<redis::Value> = cmd.query(c);
+    let e = r.expect_err(&format!("{args:?} should fail"));
+    match (e.code(), e.detail()) {
+        (Some(code), Some(d)) => format!("{code} {d}"),
+        (Some(code), None) => code.to_string(),
+        _ => e.to_string(),
+    }
+}
