@@ -311,14 +311,23 @@ fn bitop(ctx: &mut Ctx, a: &[Bytes]) {
     if op == BitOp::Not && a.len() != 4 {
         return ctx.err("ERR BITOP NOT must be called with a single source key.");
     }
-    let mut srcs: Vec<Vec<u8>> = Vec::with_capacity(a.len() - 3);
+    // Sources are folded into the result one at a time, never copied: a key named many
+    // times (BITOP AND d k k k ...) costs its length in work, not in memory.
+    let mut maxlen = 0;
     for k in &a[3..] {
         match read_string(ctx, k) {
-            Ok(v) => srcs.push(v.map(<[u8]>::to_vec).unwrap_or_default()),
+            Ok(v) => maxlen = maxlen.max(v.map_or(0, <[u8]>::len)),
             Err(()) => return ctx.err(errors::WRONGTYPE),
         }
     }
-    let res = bitop_apply(op, &srcs);
+    let mut res = vec![0u8; maxlen];
+    for (j, k) in a[3..].iter().enumerate() {
+        let src = read_string(ctx, k).ok().flatten().unwrap_or(&[]);
+        bitop_fold(op, &mut res, src, j == 0);
+    }
+    if op == BitOp::Not {
+        res.iter_mut().for_each(|r| *r = !*r);
+    }
     let now = ctx.now;
     let n = res.len();
     let db = ctx.db();
@@ -336,28 +345,22 @@ fn bitop(ctx: &mut Ctx, a: &[Bytes]) {
     ctx.out.int(n as i64);
 }
 
-/// The result of a BITOP over `srcs`; shorter inputs (and missing keys) are zero-padded.
-fn bitop_apply(op: BitOp, srcs: &[Vec<u8>]) -> Vec<u8> {
-    let maxlen = srcs.iter().map(Vec::len).max().unwrap_or(0);
-    let mut res = vec![0u8; maxlen];
-    if let Some(first) = srcs.first() {
-        res[..first.len()].copy_from_slice(first);
+/// Folds one source into BITOP's result (as long as the longest source): the first source
+/// is copied in, later ones combined; a shorter source (or a missing key) counts as zeros.
+fn bitop_fold(op: BitOp, res: &mut [u8], src: &[u8], first: bool) {
+    if first {
+        res[..src.len()].copy_from_slice(src);
+        return;
     }
-    for src in srcs.iter().skip(1) {
-        for (i, r) in res.iter_mut().enumerate() {
-            let b = src.get(i).copied().unwrap_or(0);
-            match op {
-                BitOp::And => *r &= b,
-                BitOp::Or => *r |= b,
-                BitOp::Xor => *r ^= b,
-                BitOp::Not => {}
-            }
+    for (i, r) in res.iter_mut().enumerate() {
+        let b = src.get(i).copied().unwrap_or(0);
+        match op {
+            BitOp::And => *r &= b,
+            BitOp::Or => *r |= b,
+            BitOp::Xor => *r ^= b,
+            BitOp::Not => {}
         }
     }
-    if op == BitOp::Not {
-        res.iter_mut().for_each(|r| *r = !*r);
-    }
-    res
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -672,6 +675,17 @@ mod tests {
             (true, i64::MIN)
         );
         assert_eq!(signed_overflow(3, 4, 8, Overflow::Fail), (false, 0));
+    }
+
+    fn bitop_apply(op: BitOp, srcs: &[Vec<u8>]) -> Vec<u8> {
+        let mut res = vec![0u8; srcs.iter().map(Vec::len).max().unwrap_or(0)];
+        for (j, s) in srcs.iter().enumerate() {
+            bitop_fold(op, &mut res, s, j == 0);
+        }
+        if op == BitOp::Not {
+            res.iter_mut().for_each(|r| *r = !*r);
+        }
+        res
     }
 
     #[test]
