@@ -6,7 +6,7 @@
 use crate::clients::ClientHandle;
 use bytes::Bytes;
 use parking_lot::Mutex;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use tokio::sync::Notify;
 
@@ -33,8 +33,10 @@ pub struct Waiter {
 pub struct Blocked {
     queues: HashMap<(usize, Vec<u8>), VecDeque<u64>>,
     waiters: HashMap<u64, Waiter>,
-    /// Keys written since the last serving pass that have waiters.
-    ready: Vec<(usize, Vec<u8>)>,
+    /// Keys written since the last serving pass that have waiters, in the order written,
+    /// and the same keys as a set (one MSET of many waited-on keys stays linear).
+    ready: VecDeque<(usize, Vec<u8>)>,
+    ready_set: HashSet<(usize, Vec<u8>)>,
 }
 
 impl Blocked {
@@ -85,19 +87,17 @@ impl Blocked {
 
     /// A write touched `key`: remember it if somebody waits on it.
     pub fn mark_ready(&mut self, db: usize, key: &[u8]) {
-        if self.queues.contains_key(&(db, key.to_vec()))
-            && !self.ready.iter().any(|(d, k)| *d == db && k == key)
-        {
-            self.ready.push((db, key.to_vec()));
+        let k = (db, key.to_vec());
+        if self.queues.contains_key(&k) && !self.ready_set.contains(&k) {
+            self.ready_set.insert(k.clone());
+            self.ready.push_back(k);
         }
     }
 
     pub fn take_ready(&mut self) -> Option<(usize, Vec<u8>)> {
-        if self.ready.is_empty() {
-            None
-        } else {
-            Some(self.ready.remove(0))
-        }
+        let k = self.ready.pop_front()?;
+        self.ready_set.remove(&k);
+        Some(k)
     }
 
     /// Unblocks every waiter with an error reply (the node stopped being a primary).
