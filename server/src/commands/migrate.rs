@@ -101,11 +101,12 @@ fn migrate(ctx: &mut Ctx, a: &[Bytes]) {
     let mut items = Vec::with_capacity(keys.len());
     // Which items are serialized off the lock (their entries leave the table meanwhile).
     let mut off_lock = Vec::with_capacity(keys.len());
+    let mut seen: std::collections::HashSet<&[u8]> = std::collections::HashSet::new();
     for k in keys {
         let Some(e) = ctx.ks.dbs[src_db].peek_ref(k, now) else {
             continue;
         };
-        if items.iter().any(|it: &Item| it.key == *k) {
+        if !seen.insert(k.as_ref()) {
             continue;
         }
         let ttl = if e.expire_at == 0 {

@@ -101,13 +101,16 @@ fn watch(ctx: &mut Ctx, a: &[Bytes]) {
     }
     let db = ctx.conn.db;
     let now = ctx.now;
+    // Keys this connection watches in this db, as a set: WATCH of many keys stays linear.
+    let mut watching: std::collections::HashSet<Vec<u8>> = ctx
+        .conn
+        .watched
+        .iter()
+        .filter(|w| w.db == db)
+        .map(|w| w.key.clone())
+        .collect();
     for key in &a[1..] {
-        if ctx
-            .conn
-            .watched
-            .iter()
-            .any(|w| w.db == db && w.key == key.as_ref())
-        {
+        if !watching.insert(key.to_vec()) {
             continue;
         }
         let version = ctx.ks.watches.watch(db, key);

@@ -149,27 +149,33 @@ impl ListValue {
         } else {
             count.unsigned_abs() as usize
         };
+        // One compacting pass (removing matches one by one shifted the rest each time:
+        // quadratic under the keyspace lock). From the tail, the first index to remove from
+        // is found first; every match at or after it goes.
         let mut removed = 0;
-        if count >= 0 {
-            let mut i = 0;
-            while i < self.items.len() && removed < limit {
-                if self.items[i].as_slice() == v {
-                    self.items.remove(i);
-                    removed += 1;
-                } else {
-                    i += 1;
-                }
-            }
+        let from = if count >= 0 {
+            0
         } else {
-            let mut i = self.items.len();
-            while i > 0 && removed < limit {
-                i -= 1;
-                if self.items[i].as_slice() == v {
-                    self.items.remove(i);
-                    removed += 1;
+            let mut found = 0;
+            let mut from = self.items.len();
+            for (i, x) in self.items.iter().enumerate().rev() {
+                if found == limit {
+                    break;
+                }
+                if x.as_slice() == v {
+                    found += 1;
+                    from = i;
                 }
             }
-        }
+            from
+        };
+        let mut i = 0;
+        self.items.retain(|x| {
+            let drop = i >= from && removed < limit && x.as_slice() == v;
+            i += 1;
+            removed += drop as usize;
+            !drop
+        });
         self.bytes -= removed * v.len();
         removed
     }
