@@ -4,7 +4,9 @@
 //! (`set`, `remove`), which keep the encoding rules in one place and give replication one
 //! place to observe effects. A hash left empty by a command is deleted, as in Redis.
 
-use super::sets::{parse_scan_opts, random_count, sample_distinct, ScanOpts, MAX_RANDOM_REPLY};
+use super::sets::{
+    parse_scan_opts, random_count, random_reply_fits, sample_distinct, ScanOpts, MAX_RANDOM_REPLY,
+};
 use super::table::{flags::*, CommandSpec, Keys};
 use super::{args, errors, Ctx};
 use crate::keyspace::types::hash::HashLimits;
@@ -317,7 +319,18 @@ fn hrandfield(ctx: &mut Ctx, a: &[Bytes]) {
     match lookup(db, &a[1], now) {
         Err(()) => out.error(errors::WRONGTYPE),
         Ok(None) => out.array(0),
-        Ok(Some(_)) if count < -MAX_RANDOM_REPLY => out.error("ERR value is out of range"),
+        Ok(Some(h))
+            if count < -MAX_RANDOM_REPLY
+                || (count < 0
+                    && !random_reply_fits(count.unsigned_abs(), h.memory(), || {
+                        h.iter()
+                            .map(|(f, v)| f.len() + if withvalues { v.len() } else { 0 })
+                            .max()
+                            .unwrap_or(0)
+                    })) =>
+        {
+            out.error("ERR value is out of range")
+        }
         Ok(Some(h)) => random_pairs(out, h, count, withvalues),
     }
 }

@@ -60,6 +60,19 @@ pub static COMMANDS: &[CommandSpec] = &[
 /// of range" so a typo cannot exhaust memory.
 pub const MAX_RANDOM_REPLY: i64 = 1 << 24;
 
+/// Most bytes a reply of random picks with repetition may carry. Counting elements alone
+/// is not enough: 16M picks of a 1 KB member is a 16 GB reply.
+pub const MAX_RANDOM_REPLY_BYTES: u64 = 1 << 30;
+
+/// Whether `picks` random elements (repetition allowed) of a collection fit
+/// [`MAX_RANDOM_REPLY_BYTES`]. `total` is the collection's size in bytes, a bound on any one
+/// element that costs nothing; only when that bound is too loose is the longest element
+/// looked for (one pass, `longest`). Each element is counted with 32 bytes of framing.
+pub fn random_reply_fits(picks: u64, total: usize, longest: impl FnOnce() -> usize) -> bool {
+    let fits = |each: usize| picks.saturating_mul(each as u64 + 32) <= MAX_RANDOM_REPLY_BYTES;
+    fits(total) || fits(longest())
+}
+
 /// Parses the count of SRANDMEMBER/HRANDFIELD with Redis's range and error text.
 pub fn random_count(arg: &[u8]) -> Result<i64, String> {
     let n = args::int(arg).ok_or_else(|| errors::NOT_INT.to_string())?;
@@ -288,7 +301,15 @@ fn srandmember(ctx: &mut Ctx, a: &[Bytes]) {
                 None => out.null(),
             }
         }
-        (Some(_), Some(c)) if c < -MAX_RANDOM_REPLY => out.error("ERR value is out of range"),
+        (Some(s), Some(c))
+            if c < -MAX_RANDOM_REPLY
+                || (c < 0
+                    && !random_reply_fits(c.unsigned_abs(), s.memory(), || {
+                        s.iter().map(|e| e.to_small().len()).max().unwrap_or(0)
+                    })) =>
+        {
+            out.error("ERR value is out of range")
+        }
         (Some(s), Some(c)) => random_members(out, s, c),
     }
 }
@@ -346,13 +367,7 @@ fn spop(ctx: &mut Ctx, a: &[Bytes]) {
     let popped: Vec<SmallBytes> = if n == s.len() {
         s.take_all()
     } else {
-        let mut rng = rand::thread_rng();
-        (0..n)
-            .filter_map(|_| {
-                let i = rng.gen_range(0..s.len().max(1));
-                s.remove_at(i)
-            })
-            .collect()
+        s.pop_random(n)
     };
     let emptied = !popped.is_empty() && s.is_empty();
     if !popped.is_empty() {

@@ -1029,10 +1029,30 @@ fn zrandmember(ctx: &mut Ctx, a: &[Bytes]) {
                     o.bulk(m)
                 }
             }
-            Some(n) if n < -super::sets::MAX_RANDOM_REPLY => o.error("ERR value is out of range"),
+            Some(n)
+                if n < -super::sets::MAX_RANDOM_REPLY
+                    || (n < 0
+                        && !super::sets::random_reply_fits(
+                            n.unsigned_abs(),
+                            z.memory(),
+                            || z.iter().map(|(m, _)| m.len() + 24).max().unwrap_or(0),
+                        )) =>
+            {
+                o.error("ERR value is out of range")
+            }
             Some(n) if n < 0 => {
                 let n = n.unsigned_abs() as usize;
-                let it = (0..n).filter_map(|_| z.at(rng.gen_range(0..z.len())));
+                // A listpack finds a rank by walking: copy it out once, not once per pick.
+                let small: Vec<(&[u8], f64)> = if z.encoding() == "listpack" {
+                    z.iter().collect()
+                } else {
+                    Vec::new()
+                };
+                let len = z.len();
+                let it = (0..n).filter_map(|_| {
+                    let r = rng.gen_range(0..len);
+                    small.get(r).copied().or_else(|| z.at(r))
+                });
                 reply_elems(o, ExactLen(it, n), withscores);
             }
             Some(n) => {

@@ -19,6 +19,9 @@ pub const MAX_LISTPACK_VALUE: usize = 64;
 /// sensible setting; 1024 keeps a listpack's linear operations cheap.
 const LOADED_LISTPACK_MAX: usize = 1024;
 
+/// Most members a loaded intset keeps as an intset (Redis's default limit is 512).
+const LOADED_INTSET_MAX: usize = 1 << 14;
+
 /// The conversion thresholds (from `Settings`).
 #[derive(Clone, Copy, Debug)]
 pub struct SetLimits {
@@ -262,6 +265,49 @@ impl SetValue {
         all
     }
 
+    /// Removes `n` members chosen at random (SPOP with a count below the size). A compact
+    /// encoding is rebuilt once without them (removing one at a time shifted the rest for
+    /// each pop: quadratic under the keyspace lock).
+    pub fn pop_random(&mut self, n: usize) -> Vec<SmallBytes> {
+        let mut rng = rand::thread_rng();
+        let len = self.len();
+        let mut picked = vec![false; len];
+        if !matches!(self.repr, Repr::Table(_)) {
+            for i in rand::seq::index::sample(&mut rng, len, n.min(len)) {
+                picked[i] = true;
+            }
+        }
+        match &mut self.repr {
+            Repr::Table(t) => (0..n)
+                .filter_map(|_| {
+                    let i = rand::Rng::gen_range(&mut rng, 0..t.len().max(1));
+                    t.swap_remove(i)
+                })
+                .collect(),
+            Repr::Intset(v) => {
+                let mut out = Vec::with_capacity(n);
+                let mut j = 0;
+                v.retain(|&x| {
+                    let take = picked[j];
+                    j += 1;
+                    if take {
+                        out.push(Elem::Int(x).to_small());
+                    }
+                    !take
+                });
+                out
+            }
+            Repr::Listpack(p) => {
+                let (out, keep): (Vec<(usize, &[u8])>, Vec<(usize, &[u8])>) =
+                    p.iter().enumerate().partition(|(i, _)| picked[*i]);
+                let out: Vec<SmallBytes> =
+                    out.into_iter().map(|(_, m)| SmallBytes::new(m)).collect();
+                *p = Packed::from_items(keep.into_iter().map(|(_, m)| m));
+                out
+            }
+        }
+    }
+
     /// Removes the `i`-th member in encoding order (SPOP).
     pub fn remove_at(&mut self, i: usize) -> Option<SmallBytes> {
         match &mut self.repr {
@@ -346,7 +392,17 @@ impl SetValue {
                     }
                     v.push(x);
                 }
-                Repr::Intset(v)
+                if v.len() > LOADED_INTSET_MAX {
+                    // An intset inserts and removes by shifting: past this size it loads as
+                    // a table, so later SADD/SREM/SPOP stay cheap.
+                    let mut t: Dense<SmallBytes> = Dense::with_capacity(v.len());
+                    for x in v {
+                        t.push_new(Elem::Int(x).to_small());
+                    }
+                    Repr::Table(Box::new(t))
+                } else {
+                    Repr::Intset(v)
+                }
             }
             // Duplicates are found by hashing, never by scanning what was read (a crafted
             // payload of 40k members once took seconds under the keyspace lock). A listpack
