@@ -809,3 +809,125 @@ fn offsets_and_float_edges_fixed_in_redis_after_cves_are_refused() {
     );
     still_serves(&node);
 }
+
+/// Defence in depth (found by review): counts checked against what they address, and no
+/// command whose work grows faster than its input.
+#[test]
+fn small_commands_cannot_build_huge_replies_or_copies() {
+    let node = Node::start(&["--cluster-enabled", "yes"]);
+    let mut c = node.client();
+    let rss_before = node.rss().unwrap_or(0);
+    // 40,000 copies of the full range: once expanded 16384 slots per pair (2 GB, abort).
+    let mut cmd = redis::cmd("CLUSTER");
+    cmd.arg("ADDSLOTSRANGE");
+    for _ in 0..40_000 {
+        cmd.arg(0).arg(16383);
+    }
+    let r: redis::RedisResult<()> = cmd.query(&mut c);
+    let e = r.expect_err("overlapping ranges");
+    assert_eq!(e.detail(), Some("Slot 0 specified multiple times"));
+    let _: () = redis::cmd("CLUSTER")
+        .arg("ADDSLOTSRANGE")
+        .arg(0)
+        .arg(16383)
+        .query(&mut c)
+        .unwrap();
+    // 16M picks of a 1 KB member would be a 16 GB reply.
+    let big = "m".repeat(1000);
+    let _: () = redis::cmd("SADD").arg("s").arg(&big).query(&mut c).unwrap();
+    let _: () = redis::cmd("HSET")
+        .arg("h")
+        .arg("f")
+        .arg(&big)
+        .query(&mut c)
+        .unwrap();
+    let _: () = redis::cmd("ZADD")
+        .arg("z")
+        .arg(1)
+        .arg(&big)
+        .query(&mut c)
+        .unwrap();
+    for cmd in [
+        vec!["SRANDMEMBER", "s", "-16000000"],
+        vec!["HRANDFIELD", "h", "-16000000", "WITHVALUES"],
+        vec!["ZRANDMEMBER", "z", "-16000000"],
+    ] {
+        let e = server_error(&mut c, &cmd);
+        assert!(e.contains("value is out of range"), "{cmd:?}: {e}");
+    }
+    // BITOP over one 10 MB key named 150 times: folded, not copied 150 times.
+    let _: () = redis::cmd("SETRANGE")
+        .arg("{t}b")
+        .arg(10_000_000)
+        .arg("x")
+        .query(&mut c)
+        .unwrap();
+    let mut bitop = redis::cmd("BITOP");
+    bitop.arg("AND").arg("{t}d");
+    for _ in 0..150 {
+        bitop.arg("{t}b");
+    }
+    let n: i64 = bitop.query(&mut c).unwrap();
+    assert_eq!(n, 10_000_001);
+    let grown = node.rss().unwrap_or(0).saturating_sub(rss_before);
+    assert!(grown < 256 << 20, "RSS grew by {grown} bytes");
+    still_serves(&node);
+}
+
+#[test]
+fn commands_over_many_keys_or_elements_stay_linear() {
+    let node = Node::start(&[]);
+    let mut c = node.client();
+    // LREM of the middle third of a 300k list (was one shift of the rest per match).
+    let mut pipe = redis::pipe();
+    for v in ["b", "a", "b"] {
+        for _ in 0..10 {
+            pipe.cmd("RPUSH").arg("l").arg(vec![v; 10_000]).ignore();
+        }
+    }
+    let _: () = pipe.query(&mut c).unwrap();
+    let started = Instant::now();
+    let n: i64 = redis::cmd("LREM")
+        .arg("l")
+        .arg(0)
+        .arg("a")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(n, 100_000);
+    let n: i64 = redis::cmd("LREM")
+        .arg("l")
+        .arg(-5)
+        .arg("b")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(n, 5);
+    let len: i64 = redis::cmd("LLEN").arg("l").query(&mut c).unwrap();
+    assert_eq!(len, 199_995);
+    // WATCH of 90k keys (each checked against all watched so far).
+    let keys: Vec<String> = (0..90_000).map(|i| format!("w{i}")).collect();
+    let _: () = redis::cmd("WATCH").arg(&keys).query(&mut c).unwrap();
+    let _: () = redis::cmd("UNWATCH").query(&mut c).unwrap();
+    // One MSET of 60k keys a client blocks on (each ready key was searched for linearly).
+    let bkeys: Vec<String> = (0..60_000).map(|i| format!("bk{i}")).collect();
+    let mut blocker = node.raw();
+    let mut req = format!("*{}\r\n$5\r\nBLPOP\r\n", bkeys.len() + 2).into_bytes();
+    for k in &bkeys {
+        req.extend_from_slice(format!("${}\r\n{k}\r\n", k.len()).as_bytes());
+    }
+    req.extend_from_slice(b"$1\r\n0\r\n");
+    blocker.write_all(&req).unwrap();
+    let parked = wait_for(Duration::from_secs(10), || {
+        (info(&mut c, "clients", "blocked_clients") == "1").then_some(())
+    });
+    assert!(parked.is_some());
+    let mut mset = redis::cmd("MSET");
+    for k in &bkeys {
+        mset.arg(k).arg("v");
+    }
+    // Every key is made ready at once and checked in one serving pass; strings do not
+    // serve a BLPOP, so the client stays blocked.
+    let _: () = mset.query(&mut c).unwrap();
+    assert_eq!(info(&mut c, "clients", "blocked_clients"), "1");
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+}
