@@ -127,7 +127,7 @@ pub fn enforce_maxmemory_clients(registry: &Registry, limit: u64) -> u64 {
             (m, c)
         })
         .collect();
-    clients.sort_by(|a, b| b.0.cmp(&a.0));
+    clients.sort_by_key(|c| std::cmp::Reverse(c.0));
     let mut over = total - limit;
     let mut evicted = 0;
     for (m, c) in clients {

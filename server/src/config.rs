@@ -337,7 +337,7 @@ pub fn merge_output_limits(base: &str, value: &str) -> Result<String, String> {
         })
         .collect();
     let w: Vec<&str> = value.split_whitespace().collect();
-    if w.len() % 4 != 0 {
+    if !w.len().is_multiple_of(4) {
         return Err("Wrong number of arguments in buffer limit configuration.".into());
     }
     for g in w.chunks(4) {

@@ -298,11 +298,16 @@ impl SetValue {
                 out
             }
             Repr::Listpack(p) => {
-                let (out, keep): (Vec<(usize, &[u8])>, Vec<(usize, &[u8])>) =
-                    p.iter().enumerate().partition(|(i, _)| picked[*i]);
-                let out: Vec<SmallBytes> =
-                    out.into_iter().map(|(_, m)| SmallBytes::new(m)).collect();
-                *p = Packed::from_items(keep.into_iter().map(|(_, m)| m));
+                let mut out = Vec::with_capacity(n);
+                let mut keep: Vec<&[u8]> = Vec::with_capacity(len - n.min(len));
+                for (i, m) in p.iter().enumerate() {
+                    if picked[i] {
+                        out.push(SmallBytes::new(m));
+                    } else {
+                        keep.push(m);
+                    }
+                }
+                *p = Packed::from_items(keep.into_iter());
                 out
             }
         }
