@@ -23,8 +23,9 @@
 //!   sends (slot and epoch claims, gossip, failure reports, FAIL, UPDATE, PUBLISH, votes and
 //!   vote requests, manual failover and takeover requests) is acted upon — not even from the
 //!   PONG that completes the handshake — so one unsolicited frame changes nothing.
-//! - Handshakes started by the network (gossip, MEETs from unknown nodes) are bounded: at
-//!   most [`MAX_HANDSHAKES_PER_FRAME`] per frame and [`MAX_NETWORK_HANDSHAKES`] in progress.
+//! - Handshakes started by the network are bounded: gossip starts at most
+//!   [`MAX_HANDSHAKES_PER_FRAME`] per frame and none while [`MAX_GOSSIP_HANDSHAKES`] are in
+//!   progress; a MEET from an unknown node starts one, unless [`MAX_MEET_HANDSHAKES`] are.
 
 use super::message::{self, nflags, Gossip, Header, Kind, Message};
 use super::node::{Health, Node, Role};
@@ -42,10 +43,16 @@ pub const FORGET_BAN_MS: u64 = 60_000;
 /// discovery in a large cluster slightly, while one frame naming hundreds of made-up nodes
 /// can no longer fill the node table.
 pub const MAX_HANDSHAKES_PER_FRAME: usize = 4;
-/// Most handshake nodes in progress before gossip and MEETs from unknown nodes may start
-/// another. Handshakes complete in a round trip or expire after the node timeout, so a real
-/// cluster stays far below this; CLUSTER MEET (an administrator's request) is not limited.
-pub const MAX_NETWORK_HANDSHAKES: usize = 32;
+/// Gossip starts no handshake while this many are in progress. Handshakes complete in a
+/// round trip or expire after the node timeout, so gossip in a real cluster stays below it;
+/// discovery by gossip only waits a little when many nodes join at once.
+pub const MAX_GOSSIP_HANDSHAKES: usize = 32;
+/// MEETs from unknown nodes start no handshake while this many are in progress. Higher than
+/// the gossip limit because a MEET is not repeated: when a cluster is created, every other
+/// node MEETs the first one at once, and a MEET skipped here would leave its sender unknown
+/// to the first node. Redis Cluster is specified up to 1000 nodes. CLUSTER MEET (an
+/// administrator's request) is not limited.
+pub const MAX_MEET_HANDSHAKES: usize = 1000;
 
 /// Where a message came from.
 #[derive(Clone, Debug)]
@@ -955,7 +962,9 @@ impl ClusterState {
             // in as a member here would let one frame claim our slots.
             if !self.nodes.contains_key(&h.id) && !self.is_banned(&h.id, now) {
                 let mut budget = 1;
-                if self.handshake_from_network(&sender_ip, h.port, h.cport, now, &mut budget) {
+                let limit = MAX_MEET_HANDSHAKES;
+                if self.handshake_from_network(&sender_ip, h.port, h.cport, now, &mut budget, limit)
+                {
                     info!(node = %h.id, addr = %format!("{}:{}", sender_ip, h.port), "met by a new node: handshake started");
                 }
             }
@@ -1170,13 +1179,14 @@ impl ClusterState {
             if self.is_banned(&g.id, now) || g.ip.is_empty() || g.flags & nflags::FAIL != 0 {
                 continue;
             }
-            self.handshake_from_network(&g.ip, g.port, g.cport, now, &mut budget);
+            let limit = MAX_GOSSIP_HANDSHAKES;
+            self.handshake_from_network(&g.ip, g.port, g.cport, now, &mut budget, limit);
         }
     }
 
     /// Starts a handshake that a frame asked for (gossip, or a MEET from an unknown node)
     /// unless one is already under way with that address, the frame's `budget` is spent, or
-    /// [`MAX_NETWORK_HANDSHAKES`] are in progress. Returns whether one was started.
+    /// `limit` handshakes are in progress. Returns whether one was started.
     fn handshake_from_network(
         &mut self,
         ip: &str,
@@ -1184,6 +1194,7 @@ impl ClusterState {
         cport: u16,
         now: u64,
         budget: &mut usize,
+        limit: usize,
     ) -> bool {
         if *budget == 0 || ip.is_empty() {
             return false;
@@ -1195,7 +1206,7 @@ impl ClusterState {
             }
             in_progress += 1;
         }
-        if in_progress >= MAX_NETWORK_HANDSHAKES {
+        if in_progress >= limit {
             return false;
         }
         *budget -= 1;
@@ -2195,12 +2206,49 @@ mod tests {
         for _ in 0..100 {
             ns[0].handle(ping.clone(), inbound(), 3000);
         }
-        assert_eq!(handshakes(&ns[0]), MAX_NETWORK_HANDSHAKES);
+        assert_eq!(handshakes(&ns[0]), MAX_GOSSIP_HANDSHAKES);
         // CLUSTER MEET is an administrator's request: not capped.
         ns[0].meet(lo(), 7500, 17500, 3000);
-        assert_eq!(handshakes(&ns[0]), MAX_NETWORK_HANDSHAKES + 1);
+        assert_eq!(handshakes(&ns[0]), MAX_GOSSIP_HANDSHAKES + 1);
         // They expire, and the cluster is as it was.
         ns[0].tick(3000 + 2 * 1000 + 1);
         assert_eq!(handshakes(&ns[0]), 0);
+        assert_eq!(ns[0].nodes.len(), 3);
+    }
+
+    /// MEETs are not repeated, so they may start more handshakes than gossip (a cluster being
+    /// created MEETs its first node from every other at once), but not without bound.
+    #[test]
+    fn meets_from_unknown_nodes_start_a_bounded_number_of_handshakes() {
+        let mut a = lone_primary();
+        for i in 0..MAX_MEET_HANDSHAKES as u64 + 10 {
+            let mut m = frame(
+                Kind::Meet,
+                &format!("{:040x}", 0xfeed_0000 + i),
+                1,
+                vec![],
+                0,
+            );
+            m.sender.ip = format!("10.{}.{}.{}", i >> 16, (i >> 8) & 255, i & 255);
+            a.handle(m, inbound(), 100);
+        }
+        assert_eq!(handshakes(&a), MAX_MEET_HANDSHAKES);
+        // Gossip from a member waits for them.
+        let b = node('b', 7001);
+        a.nodes.insert(
+            id('b'),
+            Node::new(id('b'), "127.0.0.1".into(), 7001, 17001, 100),
+        );
+        let mut ping = b.header();
+        ping.ip = "127.0.0.1".into();
+        let ping = Message {
+            version: message::VERSION,
+            kind: Kind::Ping,
+            sender: ping,
+            gossip: gossip_about(10, 9000),
+        };
+        a.handle(ping, inbound(), 100);
+        assert_eq!(a.nodes.len(), 2 + MAX_MEET_HANDSHAKES);
+        assert_eq!(handshakes(&a), MAX_MEET_HANDSHAKES);
     }
 }
