@@ -4,7 +4,8 @@
 //!
 //! Every inbound frame goes through the state machine; its actions are carried out here:
 //! replies go back on the connection the message came from, sends go on our outbound link
-//! to the target. Garbage or oversized frames drop that one connection (logged once).
+//! to the target. Garbage, oversized or invalid frames (see `message::validate`) drop that
+//! one connection with one warning; the node and its other links carry on.
 
 use super::handle::Cluster;
 use super::message::{self, Message};

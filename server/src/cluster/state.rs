@@ -17,6 +17,15 @@
 //!   primaries report it (reports valid for 2x the timeout), it becomes FAIL and the FAIL is
 //!   broadcast. FAIL clears when it answers again (for a primary with slots, once no one has
 //!   taken its slots for 2x the timeout).
+//! - Trust comes from the handshake, not from what a frame says (as Redis). A MEET from an
+//!   unknown node only adds a handshake node at its address; we dial it, and its PONG on our
+//!   own link gives the node its id. Until a node is known and out of handshake, nothing it
+//!   sends (slot and epoch claims, gossip, failure reports, FAIL, UPDATE, PUBLISH, votes and
+//!   vote requests, manual failover and takeover requests) is acted upon — not even from the
+//!   PONG that completes the handshake — so one unsolicited frame changes nothing.
+//! - Handshakes started by the network are bounded: gossip starts at most
+//!   [`MAX_HANDSHAKES_PER_FRAME`] per frame and none while [`MAX_GOSSIP_HANDSHAKES`] are in
+//!   progress; a MEET from an unknown node starts one, unless [`MAX_MEET_HANDSHAKES`] are.
 
 use super::message::{self, nflags, Gossip, Header, Kind, Message};
 use super::node::{Health, Node, Role};
@@ -29,6 +38,21 @@ use tracing::{info, warn};
 
 /// How long CLUSTER FORGET keeps a node from being re-added by gossip.
 pub const FORGET_BAN_MS: u64 = 60_000;
+/// Most handshakes one frame may start. A real sender gossips about nodes we mostly know
+/// already (a node joining learns the rest over a few heartbeats), so this only slows
+/// discovery in a large cluster slightly, while one frame naming hundreds of made-up nodes
+/// can no longer fill the node table.
+pub const MAX_HANDSHAKES_PER_FRAME: usize = 4;
+/// Gossip starts no handshake while this many are in progress. Handshakes complete in a
+/// round trip or expire after the node timeout, so gossip in a real cluster stays below it;
+/// discovery by gossip only waits a little when many nodes join at once.
+pub const MAX_GOSSIP_HANDSHAKES: usize = 32;
+/// MEETs from unknown nodes start no handshake while this many are in progress. Higher than
+/// the gossip limit because a MEET is not repeated: when a cluster is created, every other
+/// node MEETs the first one at once, and a MEET skipped here would leave its sender unknown
+/// to the first node. Redis Cluster is specified up to 1000 nodes. CLUSTER MEET (an
+/// administrator's request) is not limited.
+pub const MAX_MEET_HANDSHAKES: usize = 1000;
 
 /// Where a message came from.
 #[derive(Clone, Debug)]
@@ -891,7 +915,9 @@ impl ClusterState {
         *self.stats.received.entry(kind_name(&msg.kind)).or_default() += 1;
         let mut actions = Vec::new();
         let h = &msg.sender;
-        if h.id == self.myself || h.id.len() != 40 {
+        // The bus validated the frame (`message::validate`); the id check stays so that no
+        // caller can slip a malformed id into the node table.
+        if h.id == self.myself || !message::valid_id(&h.id) {
             return actions;
         }
         let peer_ip = match &src {
@@ -905,15 +931,18 @@ impl ClusterState {
         };
 
         // A PONG on our link to a handshake node tells us its real id.
+        let mut just_met = false;
         if let (Kind::Pong, Source::Outbound(link_id)) = (&msg.kind, &src) {
             if self.nodes.get(link_id).is_some_and(|n| n.handshake) {
-                let mut n = self.nodes.remove(link_id).expect("checked above");
-                if !self.nodes.contains_key(&h.id) {
-                    info!(node = %h.id, addr = %format!("{}:{}", sender_ip, h.port), "handshake completed");
-                    n.id = h.id.clone();
-                    n.handshake = false;
-                    self.nodes.insert(h.id.clone(), n);
-                    self.needs_save = true;
+                if let Some(mut n) = self.nodes.remove(link_id) {
+                    if !self.nodes.contains_key(&h.id) {
+                        info!(node = %h.id, addr = %format!("{}:{}", sender_ip, h.port), "handshake completed");
+                        n.id = h.id.clone();
+                        n.handshake = false;
+                        self.nodes.insert(h.id.clone(), n);
+                        self.needs_save = true;
+                        just_met = true;
+                    }
                 }
             }
         }
@@ -928,21 +957,32 @@ impl ClusterState {
                     }
                 }
             }
+            // An unknown node that MEETs us becomes a handshake node at its address, as in
+            // Redis: we dial it back and learn its id from its PONG on our link. Taking it
+            // in as a member here would let one frame claim our slots.
             if !self.nodes.contains_key(&h.id) && !self.is_banned(&h.id, now) {
-                info!(node = %h.id, addr = %format!("{}:{}", sender_ip, h.port), "met by a new node");
-                let n = Node::new(h.id.clone(), sender_ip.clone(), h.port, h.cport, now);
-                self.nodes.insert(h.id.clone(), n);
-                self.needs_save = true;
+                let mut budget = 1;
+                let limit = MAX_MEET_HANDSHAKES;
+                if self.handshake_from_network(&sender_ip, h.port, h.cport, now, &mut budget, limit)
+                {
+                    info!(node = %h.id, addr = %format!("{}:{}", sender_ip, h.port), "met by a new node: handshake started");
+                }
             }
         }
 
+        // `known`: a member out of handshake; its liveness and address count. `trusted`: also
+        // known before this frame, so its claims count (Redis, too, takes none from the PONG
+        // that completes a handshake).
         let known = self.nodes.get(&h.id).is_some_and(|n| !n.handshake);
+        let trusted = known && !just_met;
         if known {
+            self.update_sender(h, &sender_ip, &msg.kind, now);
+        }
+        if trusted {
             if h.current_epoch > self.current_epoch {
                 self.current_epoch = h.current_epoch;
                 self.needs_save = true;
             }
-            self.update_sender(h, &sender_ip, &msg.kind, now);
             if let Some(update) = self.update_slots_from(h, now) {
                 let m = self.build(update, &h.id);
                 actions.push(Action::Reply(m));
@@ -957,7 +997,7 @@ impl ClusterState {
                 actions.push(Action::Reply(m));
             }
             Kind::Pong => {}
-            Kind::Fail { node } if known && node != self.myself => {
+            Kind::Fail { node } if trusted && node != self.myself => {
                 if let Some(n) = self.nodes.get_mut(&node) {
                     if n.health != Health::Fail {
                         info!(node = %node, reporter = %h.id, "node marked FAIL by another node");
@@ -971,7 +1011,7 @@ impl ClusterState {
                 node,
                 config_epoch,
                 slots,
-            } if known => {
+            } if trusted && node != self.myself => {
                 if let Some(n) = self.nodes.get_mut(&node) {
                     if n.config_epoch < config_epoch {
                         n.config_epoch = config_epoch;
@@ -980,13 +1020,13 @@ impl ClusterState {
                     }
                 }
             }
-            Kind::Publish { channel, message } if known => {
+            Kind::Publish { channel, message } if trusted => {
                 actions.push(Action::Deliver { channel, message });
             }
-            Kind::AuthRequest { epoch, force } if known => {
+            Kind::AuthRequest { epoch, force } if trusted => {
                 actions.extend(self.consider_vote(h, epoch, force, now));
             }
-            Kind::AuthAck { epoch } if known => {
+            Kind::AuthAck { epoch } if trusted => {
                 let voter_ok = self
                     .nodes
                     .get(&h.id)
@@ -998,7 +1038,7 @@ impl ClusterState {
                 }
                 actions.extend(self.failover_tick(now));
             }
-            Kind::MfStart if known => {
+            Kind::MfStart if trusted => {
                 let is_my_replica = self.nodes.get(&h.id).and_then(|n| n.primary_id())
                     == Some(self.myself.as_str());
                 if is_my_replica && self.me().is_primary() {
@@ -1006,7 +1046,7 @@ impl ClusterState {
                     self.paused_until = now + 5000;
                 }
             }
-            Kind::TakeOver if known => {
+            Kind::TakeOver if trusted => {
                 let from_my_primary = self.me().primary_id() == Some(h.id.as_str());
                 if from_my_primary {
                     self.current_epoch += 1;
@@ -1121,8 +1161,9 @@ impl ClusterState {
 
     fn process_gossip(&mut self, gossip: &[Gossip], sender: &str, now: u64) {
         let sender_is_primary = self.nodes.get(sender).is_some_and(|n| n.is_primary());
+        let mut budget = MAX_HANDSHAKES_PER_FRAME;
         for g in gossip {
-            if g.id == self.myself || g.id.len() != 40 {
+            if g.id == self.myself || !message::valid_id(&g.id) {
                 continue;
             }
             if let Some(n) = self.nodes.get_mut(&g.id) {
@@ -1138,14 +1179,39 @@ impl ClusterState {
             if self.is_banned(&g.id, now) || g.ip.is_empty() || g.flags & nflags::FAIL != 0 {
                 continue;
             }
-            let pending = self
-                .nodes
-                .values()
-                .any(|n| n.handshake && n.ip == g.ip && n.port == g.port);
-            if !pending {
-                self.start_handshake(g.ip.clone(), g.port, g.cport, now);
-            }
+            let limit = MAX_GOSSIP_HANDSHAKES;
+            self.handshake_from_network(&g.ip, g.port, g.cport, now, &mut budget, limit);
         }
+    }
+
+    /// Starts a handshake that a frame asked for (gossip, or a MEET from an unknown node)
+    /// unless one is already under way with that address, the frame's `budget` is spent, or
+    /// `limit` handshakes are in progress. Returns whether one was started.
+    fn handshake_from_network(
+        &mut self,
+        ip: &str,
+        port: u16,
+        cport: u16,
+        now: u64,
+        budget: &mut usize,
+        limit: usize,
+    ) -> bool {
+        if *budget == 0 || ip.is_empty() {
+            return false;
+        }
+        let mut in_progress = 0;
+        for n in self.nodes.values().filter(|n| n.handshake) {
+            if n.ip == ip && n.port == port {
+                return false;
+            }
+            in_progress += 1;
+        }
+        if in_progress >= limit {
+            return false;
+        }
+        *budget -= 1;
+        self.start_handshake(ip.to_string(), port, cport, now);
+        true
     }
 
     fn is_banned(&self, id: &str, now: u64) -> bool {
@@ -1918,5 +1984,271 @@ mod tests {
         ns[2].set_slot(2, SetSlot::Importing, Some(&a), 0).unwrap();
         ns[2].set_slot(2, SetSlot::Stable, None, 0).unwrap();
         assert!(ns[2].importing.is_empty());
+    }
+
+    fn inbound() -> Source {
+        Source::Inbound {
+            peer: lo(),
+            local: lo(),
+        }
+    }
+
+    /// A frame from `sender` (a primary at 127.0.0.1:port) claiming `slots` at `epoch`.
+    fn frame(kind: Kind, sender: &str, port: u16, slots: Vec<(u16, u16)>, epoch: u64) -> Message {
+        Message {
+            version: message::VERSION,
+            kind,
+            sender: Header {
+                id: sender.to_string(),
+                ip: "127.0.0.1".into(),
+                port,
+                cport: port + 10000,
+                flags: nflags::PRIMARY,
+                config_epoch: epoch,
+                current_epoch: epoch,
+                slots,
+                ..Default::default()
+            },
+            gossip: Vec::new(),
+        }
+    }
+
+    fn lone_primary() -> ClusterState {
+        let mut a = node('a', 7000);
+        a.add_slots(&(0..SLOTS as u16).collect::<Vec<_>>()).unwrap();
+        a.set_config_epoch(1).unwrap();
+        a.update_state(0);
+        assert!(a.ok);
+        a
+    }
+
+    fn handshakes(s: &ClusterState) -> usize {
+        s.nodes.values().filter(|n| n.handshake).count()
+    }
+
+    #[test]
+    fn an_unsolicited_meet_claiming_every_slot_only_starts_a_handshake() {
+        let mut a = lone_primary();
+        let f = id('f');
+        let m = frame(Kind::Meet, &f, 7009, vec![(0, 16383)], 1000);
+        let actions = a.handle(m, inbound(), 100);
+        assert!(
+            matches!(
+                actions.as_slice(),
+                [Action::Reply(Message {
+                    kind: Kind::Pong,
+                    ..
+                })]
+            ),
+            "{actions:?}"
+        );
+        assert!(!a.nodes.contains_key(&f));
+        assert!(a
+            .owners
+            .iter()
+            .all(|o| o.as_deref() == Some(id('a').as_str())));
+        assert!(a.me().is_primary());
+        assert_eq!((a.current_epoch, a.me().config_epoch), (1, 1));
+        assert!(a.ok);
+        // The handshake node is at the sender's address, under a temporary id.
+        let hs: Vec<&Node> = a.nodes.values().filter(|n| n.handshake).collect();
+        assert_eq!(hs.len(), 1);
+        assert_eq!(
+            (hs[0].ip.as_str(), hs[0].port, hs[0].cport),
+            ("127.0.0.1", 7009, 17009)
+        );
+        // The same MEET again does not start a second one.
+        a.handle(frame(Kind::Meet, &f, 7009, vec![], 0), inbound(), 150);
+        assert_eq!(handshakes(&a), 1);
+    }
+
+    #[test]
+    fn claims_count_only_from_the_frame_after_the_handshake() {
+        let mut a = lone_primary();
+        let f = id('f');
+        a.meet(lo(), 7009, 17009, 0);
+        let tmp = a.nodes.values().find(|n| n.handshake).unwrap().id.clone();
+        // Its PONG on our link names it, but its claims wait for the next frame.
+        let pong = frame(Kind::Pong, &f, 7009, vec![(0, 16383)], 1000);
+        a.handle(pong.clone(), Source::Outbound(tmp), 100);
+        assert!(a.nodes.get(&f).is_some_and(|n| !n.handshake));
+        assert!(a
+            .owners
+            .iter()
+            .all(|o| o.as_deref() == Some(id('a').as_str())));
+        assert_eq!(a.current_epoch, 1);
+        // Once known, a higher configEpoch wins the slots as usual.
+        a.handle(pong, inbound(), 200);
+        assert!(a.owners.iter().all(|o| o.as_deref() == Some(f.as_str())));
+        assert_eq!(a.me().primary_id(), Some(f.as_str()));
+    }
+
+    #[test]
+    fn frames_from_unknown_or_handshake_senders_change_nothing() {
+        let mut ns = three_primaries();
+        let (b, c) = (id('b'), id('c'));
+        // A handshake node's temporary id is no better than an unknown one.
+        ns[0].meet(lo(), 7009, 17009, 3000);
+        let tmp = ns[0]
+            .nodes
+            .values()
+            .find(|n| n.handshake)
+            .unwrap()
+            .id
+            .clone();
+        let before = ns[0].owners.clone();
+        let (cur, vote) = (ns[0].current_epoch, ns[0].last_vote_epoch);
+        ns[0].nodes.get_mut(&c).unwrap().health = Health::Fail;
+        for sender in [id('f'), tmp] {
+            // The MEET first: taking its sender in would let the rest through.
+            let kinds = [
+                Kind::Meet,
+                Kind::Fail { node: b.clone() },
+                Kind::Update {
+                    node: b.clone(),
+                    config_epoch: 1000,
+                    slots: vec![(0, 16383)],
+                },
+                Kind::Publish {
+                    channel: b"ch".to_vec(),
+                    message: b"forged".to_vec(),
+                },
+                Kind::AuthRequest {
+                    epoch: 1000,
+                    force: true,
+                },
+                Kind::AuthAck { epoch: 1000 },
+                Kind::MfStart,
+                Kind::TakeOver,
+                Kind::Ping,
+                Kind::Pong,
+            ];
+            for kind in kinds {
+                let mut m = frame(kind.clone(), &sender, 7009, vec![(0, 16383)], 1000);
+                m.sender.primary = Some(c.clone());
+                m.sender.flags = nflags::REPLICA;
+                m.gossip = vec![Gossip {
+                    id: b.clone(),
+                    ip: "127.0.0.1".into(),
+                    port: 7001,
+                    cport: 17001,
+                    flags: nflags::FAIL,
+                    pong_age_ms: 0,
+                }];
+                let actions = ns[0].handle(m, inbound(), 3100);
+                assert!(
+                    actions.iter().all(|a| matches!(
+                        a,
+                        Action::Reply(Message {
+                            kind: Kind::Pong,
+                            ..
+                        })
+                    )),
+                    "{kind:?}: {actions:?}"
+                );
+            }
+        }
+        let a = &ns[0];
+        assert_eq!(a.owners, before);
+        assert_eq!((a.current_epoch, a.last_vote_epoch), (cur, vote));
+        assert_eq!(a.nodes[&b].health, Health::Ok);
+        assert!(a.nodes[&b].fail_reports.is_empty());
+        assert_eq!(a.paused_until, 0);
+        assert!(a.me().is_primary());
+        assert_eq!(a.nodes.len(), 4, "only the handshake node was added");
+    }
+
+    #[test]
+    fn an_update_about_myself_is_ignored() {
+        let mut ns = three_primaries();
+        let m = frame(
+            Kind::Update {
+                node: id('a'),
+                config_epoch: 1000,
+                slots: vec![],
+            },
+            &id('b'),
+            7001,
+            vec![(5461, 10922)],
+            2,
+        );
+        ns[0].handle(m, inbound(), 3000);
+        assert_eq!(ns[0].me().config_epoch, 1);
+        assert_eq!(ns[0].me().slots.len(), 5461);
+    }
+
+    fn gossip_about(n: usize, first_port: u16) -> Vec<Gossip> {
+        (0..n)
+            .map(|i| Gossip {
+                id: format!("{:040x}", 0xbeef_0000 + i),
+                ip: "127.0.0.1".into(),
+                port: first_port + i as u16,
+                cport: first_port + 10000 + i as u16,
+                flags: nflags::PRIMARY,
+                pong_age_ms: 0,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn gossip_starts_a_bounded_number_of_handshakes() {
+        let mut ns = three_primaries();
+        // An unknown node's MEET: its gossip is not taken; only it is handshaken.
+        let mut meet = frame(Kind::Meet, &id('f'), 7009, vec![], 0);
+        meet.gossip = gossip_about(300, 8000);
+        ns[0].handle(meet, inbound(), 3000);
+        assert_eq!(handshakes(&ns[0]), 1);
+        // A member's gossip: a few per frame, and a cap on those in progress.
+        let mut ping = ns[1].build(Kind::Ping, &id('a'));
+        ping.gossip = gossip_about(300, 9000);
+        ns[0].handle(ping.clone(), inbound(), 3000);
+        assert_eq!(handshakes(&ns[0]), 1 + MAX_HANDSHAKES_PER_FRAME);
+        for _ in 0..100 {
+            ns[0].handle(ping.clone(), inbound(), 3000);
+        }
+        assert_eq!(handshakes(&ns[0]), MAX_GOSSIP_HANDSHAKES);
+        // CLUSTER MEET is an administrator's request: not capped.
+        ns[0].meet(lo(), 7500, 17500, 3000);
+        assert_eq!(handshakes(&ns[0]), MAX_GOSSIP_HANDSHAKES + 1);
+        // They expire, and the cluster is as it was.
+        ns[0].tick(3000 + 2 * 1000 + 1);
+        assert_eq!(handshakes(&ns[0]), 0);
+        assert_eq!(ns[0].nodes.len(), 3);
+    }
+
+    /// MEETs are not repeated, so they may start more handshakes than gossip (a cluster being
+    /// created MEETs its first node from every other at once), but not without bound.
+    #[test]
+    fn meets_from_unknown_nodes_start_a_bounded_number_of_handshakes() {
+        let mut a = lone_primary();
+        for i in 0..MAX_MEET_HANDSHAKES as u64 + 10 {
+            let mut m = frame(
+                Kind::Meet,
+                &format!("{:040x}", 0xfeed_0000 + i),
+                1,
+                vec![],
+                0,
+            );
+            m.sender.ip = format!("10.{}.{}.{}", i >> 16, (i >> 8) & 255, i & 255);
+            a.handle(m, inbound(), 100);
+        }
+        assert_eq!(handshakes(&a), MAX_MEET_HANDSHAKES);
+        // Gossip from a member waits for them.
+        let b = node('b', 7001);
+        a.nodes.insert(
+            id('b'),
+            Node::new(id('b'), "127.0.0.1".into(), 7001, 17001, 100),
+        );
+        let mut ping = b.header();
+        ping.ip = "127.0.0.1".into();
+        let ping = Message {
+            version: message::VERSION,
+            kind: Kind::Ping,
+            sender: ping,
+            gossip: gossip_about(10, 9000),
+        };
+        a.handle(ping, inbound(), 100);
+        assert_eq!(a.nodes.len(), 2 + MAX_MEET_HANDSHAKES);
+        assert_eq!(handshakes(&a), MAX_MEET_HANDSHAKES);
     }
 }
