@@ -498,3 +498,14 @@ pub fn server_error(c: &mut redis::Connection, args: &[&str]) -> String {
         _ => e.to_string(),
     }
 }
+
+/// Makes a lone cluster-mode node own every slot, so commands reach their own checks
+/// rather than a redirect.
+pub fn own_all_slots(c: &mut redis::Connection) {
+    let _: () = redis::cmd("CLUSTER")
+        .arg("ADDSLOTSRANGE")
+        .arg(0)
+        .arg(16383)
+        .query(c)
+        .expect("CLUSTER ADDSLOTSRANGE 0 16383");
+}

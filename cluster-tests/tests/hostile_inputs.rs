@@ -3,7 +3,7 @@
 //! carry newlines, crafted payloads. Each test names the case of issue #20 it covers; the
 //! node must answer with a Redis-style error or drop that one connection, and keep serving.
 
-use cluster_tests::{info_field, raw_exchange, server_error, wait_for, Node};
+use cluster_tests::{info_field, own_all_slots, raw_exchange, server_error, wait_for, Node};
 use redis::Connection;
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
@@ -152,12 +152,7 @@ fn counted_keys_past_the_arguments_neither_hang_nor_invent_keys() {
     // In cluster mode, routing reads the same key positions before the command runs.
     let cluster = Node::start(&["--cluster-enabled", "yes"]);
     let mut cc = cluster.client();
-    let _: () = redis::cmd("CLUSTER")
-        .arg("ADDSLOTSRANGE")
-        .arg(0)
-        .arg(16383)
-        .query(&mut cc)
-        .unwrap();
+    own_all_slots(&mut cc);
     let started = Instant::now();
     let e = server_error(
         &mut cc,
@@ -826,12 +821,7 @@ fn small_commands_cannot_build_huge_replies_or_copies() {
     let r: redis::RedisResult<()> = cmd.query(&mut c);
     let e = r.expect_err("overlapping ranges");
     assert_eq!(e.detail(), Some("Slot 0 specified multiple times"));
-    let _: () = redis::cmd("CLUSTER")
-        .arg("ADDSLOTSRANGE")
-        .arg(0)
-        .arg(16383)
-        .query(&mut c)
-        .unwrap();
+    own_all_slots(&mut c);
     // 16M picks of a 1 KB member would be a 16 GB reply.
     let big = "m".repeat(1000);
     let _: () = redis::cmd("SADD").arg("s").arg(&big).query(&mut c).unwrap();

@@ -377,12 +377,7 @@ fn swapdb_move_and_copy_are_refused_in_cluster_mode() {
     let node = Node::start(&["--cluster-enabled", "yes"]);
     let mut c = node.client();
     // Own every slot, so the commands reach their own checks rather than a redirect.
-    let _: () = redis::cmd("CLUSTER")
-        .arg("ADDSLOTSRANGE")
-        .arg(0)
-        .arg(16383)
-        .query(&mut c)
-        .unwrap();
+    cluster_tests::own_all_slots(&mut c);
     assert_eq!(
         err(&mut c, &["SWAPDB", "0", "1"]),
         "ERR SWAPDB is not allowed in cluster mode"

@@ -4,9 +4,8 @@
 //! (`set`, `remove`), which keep the encoding rules in one place and give replication one
 //! place to observe effects. A hash left empty by a command is deleted, as in Redis.
 
-use super::sets::{
-    parse_scan_opts, random_count, random_reply_fits, sample_distinct, ScanOpts, MAX_RANDOM_REPLY,
-};
+use super::bounds::{random_count, random_count_fits};
+use super::sets::{parse_scan_opts, sample_distinct, ScanOpts};
 use super::table::{flags::*, CommandSpec, Keys};
 use super::{args, errors, Ctx};
 use crate::keyspace::types::hash::HashLimits;
@@ -320,14 +319,12 @@ fn hrandfield(ctx: &mut Ctx, a: &[Bytes]) {
         Err(()) => out.error(errors::WRONGTYPE),
         Ok(None) => out.array(0),
         Ok(Some(h))
-            if count < -MAX_RANDOM_REPLY
-                || (count < 0
-                    && !random_reply_fits(count.unsigned_abs(), h.memory(), || {
-                        h.iter()
-                            .map(|(f, v)| f.len() + if withvalues { v.len() } else { 0 })
-                            .max()
-                            .unwrap_or(0)
-                    })) =>
+            if !random_count_fits(count, h.memory(), || {
+                h.iter()
+                    .map(|(f, v)| f.len() + if withvalues { v.len() } else { 0 })
+                    .max()
+                    .unwrap_or(0)
+            }) =>
         {
             out.error("ERR value is out of range")
         }

@@ -5,6 +5,7 @@
 //! `ctx.out`. Handlers never see sockets, the cluster bus or replication internals.
 
 pub mod bitmaps;
+pub mod bounds;
 pub mod client;
 pub mod cluster;
 pub mod config;

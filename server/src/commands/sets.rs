@@ -5,6 +5,7 @@
 //! destination, as in Redis. Also home of the helpers HSCAN/HRANDFIELD share with SSCAN and
 //! SRANDMEMBER (scan options, random counts and picks).
 
+use super::bounds::{random_count, random_count_fits};
 use super::table::{flags::*, CommandSpec, Keys};
 use super::{args, errors, Ctx};
 use crate::keyspace::types::set::{Elem, SetLimits};
@@ -54,37 +55,6 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("sdiffstore", -3, WRITE | DENYOOM, ALL, sdiffstore, "set", "Stores the difference of multiple sets in a key."),
     CommandSpec::new("sscan", -3, READONLY, K1, sscan, "set", "Iterates over members of a set."),
 ];
-
-/// Largest negative count SRANDMEMBER/HRANDFIELD/ZRANDMEMBER serve. Redis would try to build a reply of
-/// any size; a reply of more than 16M elements (hundreds of MB) is refused with "value is out
-/// of range" so a typo cannot exhaust memory.
-pub const MAX_RANDOM_REPLY: i64 = 1 << 24;
-
-/// Most bytes a reply of random picks with repetition may carry. Counting elements alone
-/// is not enough: 16M picks of a 1 KB member is a 16 GB reply.
-pub const MAX_RANDOM_REPLY_BYTES: u64 = 1 << 30;
-
-/// Whether `picks` random elements (repetition allowed) of a collection fit
-/// [`MAX_RANDOM_REPLY_BYTES`]. `total` is the collection's size in bytes, a bound on any one
-/// element that costs nothing; only when that bound is too loose is the longest element
-/// looked for (one pass, `longest`). Each element is counted with 32 bytes of framing.
-pub fn random_reply_fits(picks: u64, total: usize, longest: impl FnOnce() -> usize) -> bool {
-    let fits = |each: usize| picks.saturating_mul(each as u64 + 32) <= MAX_RANDOM_REPLY_BYTES;
-    fits(total) || fits(longest())
-}
-
-/// Parses the count of SRANDMEMBER/HRANDFIELD with Redis's range and error text.
-pub fn random_count(arg: &[u8]) -> Result<i64, String> {
-    let n = args::int(arg).ok_or_else(|| errors::NOT_INT.to_string())?;
-    if n == i64::MIN {
-        return Err(format!(
-            "ERR value is out of range, value must between {} and {}",
-            -i64::MAX,
-            i64::MAX
-        ));
-    }
-    Ok(n)
-}
 
 /// `count` distinct positions below `len`, in random order (`count < len`).
 pub fn sample_distinct(len: usize, count: usize) -> Vec<usize> {
@@ -302,11 +272,9 @@ fn srandmember(ctx: &mut Ctx, a: &[Bytes]) {
             }
         }
         (Some(s), Some(c))
-            if c < -MAX_RANDOM_REPLY
-                || (c < 0
-                    && !random_reply_fits(c.unsigned_abs(), s.memory(), || {
-                        s.iter().map(|e| e.to_small().len()).max().unwrap_or(0)
-                    })) =>
+            if !random_count_fits(c, s.memory(), || {
+                s.iter().map(|e| e.to_small().len()).max().unwrap_or(0)
+            }) =>
         {
             out.error("ERR value is out of range")
         }

@@ -1006,7 +1006,7 @@ fn zrandmember(ctx: &mut Ctx, a: &[Bytes]) {
     let withscores = a.len() == 4;
     let count = match a.get(2) {
         None => None,
-        Some(c) => match super::sets::random_count(c) {
+        Some(c) => match super::bounds::random_count(c) {
             Err(e) => return ctx.err(&e),
             Ok(n) if withscores && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&n) => {
                 return ctx.err("ERR value is out of range")
@@ -1030,13 +1030,9 @@ fn zrandmember(ctx: &mut Ctx, a: &[Bytes]) {
                 }
             }
             Some(n)
-                if n < -super::sets::MAX_RANDOM_REPLY
-                    || (n < 0
-                        && !super::sets::random_reply_fits(
-                            n.unsigned_abs(),
-                            z.memory(),
-                            || z.iter().map(|(m, _)| m.len() + 24).max().unwrap_or(0),
-                        )) =>
+                if !super::bounds::random_count_fits(n, z.memory(), || {
+                    z.iter().map(|(m, _)| m.len() + 24).max().unwrap_or(0)
+                }) =>
             {
                 o.error("ERR value is out of range")
             }
