@@ -109,16 +109,6 @@ fn strip_zeros(s: &str) -> &str {
     }
 }
 
-/// Formats a double the way INCRBYFLOAT and HINCRBYFLOAT store it: the shortest decimal that
-/// round-trips, never in exponent form.
-pub fn fmt_double_human(d: f64) -> String {
-    if d == 0.0 {
-        return "0".into();
-    }
-    let s = format!("{d}");
-    s
-}
-
 /// Glob-style matching as Redis's `stringmatchlen`, for a pattern used once; a pattern
 /// matched against many strings should be compiled once with [`crate::glob::Glob`].
 pub fn glob_match(pattern: &[u8], s: &[u8], nocase: bool) -> bool {
@@ -214,7 +204,6 @@ mod tests {
         assert_eq!(fmt_double(f64::NEG_INFINITY), "-inf");
         assert_eq!(fmt_double(0.0001), "0.0001");
         assert_eq!(fmt_double(0.00001), "1.0000000000000001e-05");
-        assert_eq!(fmt_double_human(10.6), "10.6");
         assert_eq!(parse_f64(b"+inf"), Some(f64::INFINITY));
         assert_eq!(parse_f64(b"nan"), None);
         assert_eq!(parse_f64(b"1e3"), Some(1000.0));

@@ -264,23 +264,26 @@ fn hincrby(ctx: &mut Ctx, a: &[Bytes]) {
     }
 }
 
+/// With INCRBYFLOAT's long-double arithmetic (as Redis: `0.1` then `0.2` gives `0.3`, and
+/// `1e308` twice is finite), not f64's.
 fn hincrbyfloat(ctx: &mut Ctx, a: &[Bytes]) {
-    let Some(incr) = crate::util::parse_f64(&a[3]) else {
+    use super::strings::ld;
+    let Some(incr) = ld::parse(&a[3]) else {
         return ctx.err(errors::NOT_FLOAT);
     };
-    if incr.is_infinite() {
+    if !incr.is_finite() {
         return ctx.err("ERR value is NaN or Infinity");
     }
     let res = update_field(ctx, a, |cur| {
         let cur = match cur {
-            None => 0.0,
-            Some(v) => crate::util::parse_f64(v).ok_or("ERR hash value is not a float")?,
+            None => ld::parse(b"0").ok_or(errors::NOT_FLOAT)?,
+            Some(v) => ld::parse(v).ok_or("ERR hash value is not a float")?,
         };
-        let n = cur + incr;
-        if n.is_nan() || n.is_infinite() {
+        let n = ld::add(cur, incr);
+        if !n.is_finite() {
             return Err("ERR increment would produce NaN or Infinity");
         }
-        Ok(crate::util::fmt_double_human(n))
+        Ok(ld::format_human(n))
     });
     if let Some(v) = res {
         ctx.out.bulk(v.as_bytes());
