@@ -438,3 +438,26 @@ fn a_publish_from_an_unknown_sender_reaches_no_subscriber() {
         "a forged bus PUBLISH reached the subscriber"
     );
 }
+
+#[test]
+fn a_crowd_of_inbound_bus_connections_is_capped_and_the_node_keeps_serving() {
+    let node = lone_primary();
+    // Past 1024 open inbound connections, new ones are closed at once (each could buffer a
+    // 4 MB frame); the node and its cluster state are unaffected.
+    let crowd: Vec<TcpStream> = (0..1024).map(|_| bus(&node)).collect();
+    let mut extra = bus(&node);
+    assert!(
+        dropped_within(&mut extra, Duration::from_secs(5)),
+        "connection 1025 was kept"
+    );
+    assert_eq!(info_field(&node, "cluster_state"), "ok");
+    let r = query_string(&node, &["PING"]);
+    assert_eq!(r.as_deref(), Ok("PONG"));
+    drop(crowd);
+    // Once the crowd leaves, a new connection is served: an unsolicited MEET gets its PONG.
+    let ok = wait_for(Duration::from_secs(10), || {
+        let mut s = bus(&node);
+        (!dropped_within(&mut s, Duration::from_millis(200))).then_some(())
+    });
+    assert!(ok.is_some(), "the cap did not free its places");
+}

@@ -148,6 +148,33 @@ pub fn protected_mode_denies(s: &Settings, peer: SocketAddr) -> bool {
     !names_a_network
 }
 
+/// Raises the open-files limit towards `wanted` (clients, bus links, files), as Redis does at
+/// start: with the common default of 1024, a crowd of connections would make `accept` fail
+/// for everyone before `maxclients` could refuse them one by one.
+fn raise_fd_limit(wanted: u64) {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 || lim.rlim_cur >= wanted {
+        return;
+    }
+    let target = wanted.min(lim.rlim_max);
+    let new = libc::rlimit {
+        rlim_cur: target,
+        rlim_max: lim.rlim_max,
+    };
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &new) } == 0 {
+        info!("open files limit raised from {} to {target}", lim.rlim_cur);
+    } else {
+        warn!(
+            "open files limit is {} (wanted {wanted}): fewer clients can connect",
+            lim.rlim_cur
+        );
+    }
+}
+
 /// Turns on TCP keepalive as Redis's `tcp-keepalive` does: first probe after `secs` idle,
 /// then every `secs / 3`, three probes before the peer is declared dead.
 fn set_keepalive(stream: &TcpStream, secs: u64) {
@@ -747,6 +774,7 @@ async fn write_out(shared: &Shared, stream: &mut TcpStream, out: &mut Out) -> st
 /// Runs the server until shutdown: binds, starts background tasks, serves, then drains.
 pub async fn run(shared: Arc<Shared>) -> std::io::Result<()> {
     panics::install_hook();
+    raise_fd_limit(shared.settings().maxclients as u64 + 1024 + 64);
     let listeners = bind(&shared).await?;
     shared
         .memory_startup

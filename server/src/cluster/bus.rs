@@ -100,11 +100,50 @@ pub fn start(
     Ok(())
 }
 
+/// Most inbound bus connections at once. A cluster of N nodes needs N-1 (Redis Cluster is
+/// specified up to 1000 nodes); each may buffer a frame of up to `MAX_FRAME`, so without a
+/// cap anyone who reaches the bus port could hold memory without bound.
+const MAX_INBOUND: usize = 1024;
+
+/// An inbound connection that sends nothing for this long is closed: a live peer pings
+/// every node timeout / 10, so only a dead or idle-by-design connection stays this quiet,
+/// and it would otherwise keep one of the [`MAX_INBOUND`] places forever.
+const INBOUND_IDLE: Duration = Duration::from_secs(30);
+
+/// Counts an inbound connection for as long as it lives.
+struct InboundSlot(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for InboundSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 async fn accept(bus: Arc<Bus>, listener: TcpListener) {
+    let open = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut refused_logged = false;
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
-                tokio::spawn(inbound(bus.clone(), stream, peer));
+                let n = open.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                let slot = InboundSlot(open.clone());
+                if n > MAX_INBOUND {
+                    // Logged once per crowd, not once per connection.
+                    if !refused_logged {
+                        warn!("cluster bus: refusing inbound connections past {MAX_INBOUND} (latest from {peer})");
+                        refused_logged = true;
+                    }
+                    drop(stream);
+                    drop(slot);
+                    continue;
+                }
+                refused_logged = false;
+                let bus = bus.clone();
+                tokio::spawn(async move {
+                    let _slot = slot;
+                    inbound(bus, stream, peer).await;
+                });
+                continue;
             }
             Err(e) => {
                 warn!("cluster bus accept failed: {e}");
@@ -132,10 +171,18 @@ async fn read_loop(
     who: &str,
 ) {
     let mut buf = BytesMut::with_capacity(16 * 1024);
+    let idle = match src {
+        Source::Inbound { .. } => INBOUND_IDLE,
+        _ => Duration::MAX,
+    };
     loop {
-        match r.read_buf(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
+        match tokio::time::timeout(idle, r.read_buf(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return,
+            Ok(Ok(_)) => {}
+            Err(_) => {
+                debug!("closing cluster bus connection {who}: nothing received for {idle:?}");
+                return;
+            }
         }
         loop {
             match message::decode(&mut buf) {
