@@ -690,6 +690,12 @@ impl Config {
             .as_ref()
             .ok_or_else(|| "The server is running without a config file".to_string())?;
         let old = std::fs::read_to_string(path).unwrap_or_default();
+        let out = self.rewritten(&old);
+        write_atomically(path, out.as_bytes()).map_err(|e| format!("Rewriting config file: {e}"))
+    }
+
+    /// The text CONFIG REWRITE writes over a file that held `old`.
+    pub fn rewritten(&self, old: &str) -> String {
         let mut written = std::collections::HashSet::new();
         let mut out = String::new();
         for line in old.lines() {
@@ -713,7 +719,15 @@ impl Config {
                 out.push_str(&format_line(p.name, v));
             }
         }
-        write_atomically(path, out.as_bytes()).map_err(|e| format!("Rewriting config file: {e}"))
+        out
+    }
+
+    /// Every parameter's current value, in table order (for comparing two configurations).
+    pub fn values(&self) -> Vec<(&'static str, String)> {
+        PARAMS
+            .iter()
+            .map(|p| (p.name, self.get(p.name).unwrap_or("").to_string()))
+            .collect()
     }
 }
 

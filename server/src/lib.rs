@@ -18,6 +18,8 @@ pub mod commands;
 pub mod config;
 pub mod dispatch;
 pub mod eviction;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod glob;
 pub mod idle_spin;
 pub mod keyspace;
