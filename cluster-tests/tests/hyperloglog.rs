@@ -192,3 +192,16 @@ fn pfdebug_and_pfselftest() {
     assert_eq!(q::<i64>(c, &["PFDEBUG", "TODENSE", "s"]), 1);
     assert_eq!(q::<i64>(c, &["PFCOUNT", "s"]), 1);
 }
+
+/// Found by the differential check: PFADD edits a sketch in place in Redis, so the header's
+/// three unused bytes keep what a SETRANGE wrote there.
+#[test]
+fn pfadd_keeps_the_unused_header_bytes() {
+    let node = Node::start(&[]);
+    let mut c = node.client();
+    let _: i64 = q(&mut c, &["PFADD", "h", "a"]);
+    let _: i64 = q(&mut c, &["SETRANGE", "h", "5", "x y"]);
+    let _: i64 = q(&mut c, &["PFADD", "h", "b", "c"]);
+    let v: Vec<u8> = q(&mut c, &["GETRANGE", "h", "0", "7"]);
+    assert_eq!(&v[..], b"HYLL\x01x y");
+}

@@ -314,3 +314,20 @@ fn big_lists_and_many_elements() {
     assert_eq!(popped.len(), 5000);
     assert_eq!(q::<i64>(&mut c, &["EXISTS", "big"]), 0);
 }
+
+/// Found by the differential check: a missing source answers nil before the destination's
+/// type is looked at, as in Redis.
+#[test]
+fn lmove_from_a_missing_source_is_nil_whatever_the_destination_holds() {
+    let node = Node::start(&[]);
+    let mut c = node.client();
+    let _: () = q(&mut c, &["SET", "dst", "string"]);
+    let v: Option<String> = q(&mut c, &["LMOVE", "nosrc", "dst", "LEFT", "RIGHT"]);
+    assert_eq!(v, None);
+    let v: Option<String> = q(&mut c, &["RPOPLPUSH", "nosrc", "dst"]);
+    assert_eq!(v, None);
+    let _: () = q(&mut c, &["RPUSH", "src", "a"]);
+    assert!(err(&mut c, &["LMOVE", "src", "dst", "LEFT", "RIGHT"]).starts_with("WRONGTYPE"));
+    let len: i64 = q(&mut c, &["LLEN", "src"]);
+    assert_eq!(len, 1, "nothing taken from the source");
+}

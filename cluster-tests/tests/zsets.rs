@@ -1214,3 +1214,31 @@ fn default_thresholds_dump_and_digest() {
     assert_eq!(enc(c, "v"), "skiplist");
     assert_eq!(strs(c, &["ZRANGE", "v", "0", "-1"]), vec![m64, m65]);
 }
+
+/// Found by the differential check: lex ranges over members of mixed scores answer as Redis
+/// walks a small sorted set (empty unless the last member reaches min and the first stays
+/// within max; from the first member at or above min while members stay within max).
+#[test]
+fn lex_ranges_over_mixed_scores_answer_as_redis() {
+    let node = Node::start(&[]);
+    let mut c = node.client();
+    let _: i64 = q(&mut c, &["ZADD", "z", "1", "a", "2", "9223372036854775807"]);
+    let v: Vec<String> = q(&mut c, &["ZRANGEBYLEX", "z", "[a", "[b"]);
+    assert!(v.is_empty(), "{v:?}");
+    let n: i64 = q(&mut c, &["ZLEXCOUNT", "z", "[a", "[b"]);
+    assert_eq!(n, 0);
+    let _: i64 = q(&mut c, &["ZADD", "y", "1", "b", "2", "a", "3", "c"]);
+    // Every reply below is redis-server 7.0.15's.
+    let v: Vec<String> = q(&mut c, &["ZRANGEBYLEX", "y", "[b", "+"]);
+    assert_eq!(v, vec!["b", "a", "c"]);
+    let v: Vec<String> = q(&mut c, &["ZRANGEBYLEX", "y", "-", "[b"]);
+    assert_eq!(
+        v,
+        vec!["b", "a"],
+        "the walk stops at the first member past max"
+    );
+    let v: Vec<String> = q(&mut c, &["ZRANGEBYLEX", "y", "[a", "[b"]);
+    assert_eq!(v, vec!["b", "a"]);
+    let n: i64 = q(&mut c, &["ZLEXCOUNT", "y", "[a", "[c"]);
+    assert_eq!(n, 3);
+}

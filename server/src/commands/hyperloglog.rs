@@ -160,7 +160,11 @@ fn pfadd(ctx: &mut Ctx, a: &[Bytes]) {
         };
         let changed = hll::add_registers(&mut regs, elems);
         if changed {
-            *s = SmallBytes::from_vec(hll::encode(&regs, true, hll::SPARSE_MAX_BYTES));
+            let mut v = hll::encode(&regs, true, hll::SPARSE_MAX_BYTES);
+            // Redis edits a sketch in place (and copies the header when it goes dense): the
+            // three unused header bytes keep whatever they held.
+            v[5..8].copy_from_slice(&s[5..8]);
+            *s = SmallBytes::from_vec(v);
         }
         changed
     };

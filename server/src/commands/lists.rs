@@ -453,7 +453,11 @@ fn move_one(
     let now = ctx.now;
     let lim = limit(ctx);
     let db = ctx.db();
-    // Type-check the destination before taking anything from the source.
+    // As Redis: a missing source answers nil whatever the destination holds; then both
+    // are type-checked before anything is taken from the source.
+    if list_mut(db, src, now)?.is_none() {
+        return Ok(None);
+    }
     if list_mut(db, dst, now).is_err() {
         return Err(());
     }

@@ -304,10 +304,44 @@ impl LexRange {
         })
     }
 
+    /// The ranks a lex range covers, found as Redis finds them in a listpack: the range is
+    /// empty unless the last member is at or above `min` and the first at or below `max`;
+    /// it starts at the first member (in score order) at or above `min` and runs while
+    /// members stay at or below `max`. Members of equal score (the documented use) are in
+    /// lex order, and then this is plain bisection's answer; with mixed scores it is still
+    /// Redis's answer, where counting members on each side was not. A large (skiplist) set
+    /// is bisected: equal to the walk in the documented case, and Redis's own answer for
+    /// mixed scores there depends on its random skiplist levels.
     pub fn interval(&self, z: &ZSetValue) -> (usize, usize) {
-        let lo = z.count_where(|_, m| self.min.below_min(m));
-        let hi = z.count_where(|_, m| self.max.within_max(m));
-        (lo, hi.max(lo))
+        if z.encoding() != "listpack" {
+            let lo = z.count_where(|_, m| self.min.below_min(m));
+            let hi = z.count_where(|_, m| self.max.within_max(m));
+            return (lo, hi.max(lo));
+        }
+        let n = z.len();
+        let (Some((first, _)), Some((last, _))) = (z.at(0), z.at(n.saturating_sub(1))) else {
+            return (0, 0);
+        };
+        if self.min.below_min(last) || !self.max.within_max(first) {
+            return (0, 0);
+        }
+        let mut members = z.iter().enumerate();
+        let Some(lo) = members
+            .by_ref()
+            .find(|(_, (m, _))| !self.min.below_min(m))
+            .map(|(i, (m, _))| (i, self.max.within_max(m)))
+        else {
+            return (0, 0);
+        };
+        match lo {
+            (lo, false) => (lo, lo),
+            (lo, true) => {
+                let more = members
+                    .take_while(|(_, (m, _))| self.max.within_max(m))
+                    .count();
+                (lo, lo + 1 + more)
+            }
+        }
     }
 }
 
