@@ -162,8 +162,10 @@ fn pfadd(ctx: &mut Ctx, a: &[Bytes]) {
         if changed {
             let mut v = hll::encode(&regs, true, hll::SPARSE_MAX_BYTES);
             // Redis edits a sketch in place (and copies the header when it goes dense): the
-            // three unused header bytes keep whatever they held.
-            v[5..8].copy_from_slice(&s[5..8]);
+            // three unused header bytes keep whatever they held, and the cached cardinality
+            // keeps its bytes with only its stale bit set.
+            v[5..hll::HEADER].copy_from_slice(&s[5..hll::HEADER]);
+            v[hll::HEADER - 1] |= 0x80;
             *s = SmallBytes::from_vec(v);
         }
         changed
