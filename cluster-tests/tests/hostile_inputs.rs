@@ -943,3 +943,15 @@ fn commands_over_many_keys_or_elements_stay_linear() {
     let took = started.elapsed();
     assert!(took < Duration::from_secs(5), "took {took:?}");
 }
+
+/// Found by fuzzing the parser: a NUL in an inline request ended a word but not the line,
+/// and the splitter produced empty words forever (one core and unbounded memory, per
+/// client). A NUL ends the line, as in Redis.
+#[test]
+fn a_nul_in_an_inline_request_ends_the_line() {
+    let node = Node::start(&[]);
+    let mut s = node.raw();
+    let got = raw_exchange(&mut s, b"SET k v\0garbage\r\nGET k\r\n", 12);
+    assert_eq!(String::from_utf8_lossy(&got), "+OK\r\n$1\r\nv\r\n");
+    still_serves(&node);
+}

@@ -292,7 +292,9 @@ pub fn split_inline(line: &[u8]) -> Option<Vec<Vec<u8>>> {
         while i < n && line[i].is_ascii_whitespace() {
             i += 1;
         }
-        if i >= n {
+        // A NUL ends the line, as it ends the C string Redis's sdssplitargs reads (it once
+        // ended a word here but not the line: an endless loop of empty words).
+        if i >= n || line[i] == 0 {
             return Some(out);
         }
         let mut cur = Vec::new();
@@ -300,7 +302,7 @@ pub fn split_inline(line: &[u8]) -> Option<Vec<Vec<u8>>> {
         let mut in_sq = false;
         loop {
             if in_dq {
-                if i >= n {
+                if i >= n || line[i] == 0 {
                     return None;
                 }
                 let c = line[i];
@@ -332,7 +334,7 @@ pub fn split_inline(line: &[u8]) -> Option<Vec<Vec<u8>>> {
                 }
                 i += 1;
             } else if in_sq {
-                if i >= n {
+                if i >= n || line[i] == 0 {
                     return None;
                 }
                 let c = line[i];
@@ -369,6 +371,19 @@ pub fn split_inline(line: &[u8]) -> Option<Vec<Vec<u8>>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_nul_ends_an_inline_line_as_in_redis() {
+        let w = |v: &[&str]| -> Vec<Vec<u8>> { v.iter().map(|s| s.as_bytes().to_vec()).collect() };
+        assert_eq!(
+            split_inline(b"SET k v\0garbage more"),
+            Some(w(&["SET", "k", "v"]))
+        );
+        assert_eq!(split_inline(b"a \0 b"), Some(w(&["a"])));
+        assert_eq!(split_inline(b"\0"), Some(vec![]));
+        assert_eq!(split_inline(b"\"ab\0cd\""), None);
+        assert_eq!(split_inline(b"'ab\0'"), None);
+    }
 
     fn parse_all(input: &[u8]) -> Result<Vec<Vec<Bytes>>, ProtocolError> {
         let mut p = RequestParser::new();
