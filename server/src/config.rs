@@ -700,7 +700,13 @@ impl Config {
         let mut out = String::new();
         for line in old.lines() {
             let t = line.trim();
-            let name = t.split_whitespace().next().unwrap_or("");
+            // The directive's name as the loader reads it (quotes, escapes, a NUL ending the
+            // line): a line this keeps as unknown must not load as a known directive.
+            let first = crate::protocol::parser::split_inline(t.as_bytes())
+                .and_then(|w| w.into_iter().next())
+                .map(|w| String::from_utf8_lossy(&w).into_owned())
+                .unwrap_or_default();
+            let name = first.as_str();
             match (t.starts_with('#'), param(name)) {
                 (false, Some(p)) if !name.is_empty() => {
                     if written.insert(p.name) {
