@@ -8,6 +8,10 @@
 //! reachable node `fail?` or `fail`. At the end: exactly the expected elections (counted
 //! from the nodes' logs), one primary per slot range, and `cluster_state:ok` everywhere.
 //!
+//! Shapes: an isolated primary (exactly one election, its replica's), an isolated replica
+//! (none), a primary whose link flaps every 500 ms for 10 s (none: each cut is shorter
+//! than the node timeout).
+//!
 //! The partition length of the isolated-primary shape comes from
 //! `SLOTCACHE_HEAL_PARTITION_SECS` (default 45: before the fix, 45 s partitions failed
 //! healthy primaries over after the heal in most runs while 3-25 s ones did not).
@@ -291,4 +295,28 @@ fn a_healed_partition_fails_over_only_the_isolated_primary() {
     let lab = Lab::start();
     // Node 0 owns slots 0-5460; node 3 is its replica and must be the only one elected.
     partition_and_heal(&lab, &[0], partition_secs(), Some(3));
+}
+
+#[test]
+fn an_isolated_replica_heals_without_an_election() {
+    let lab = Lab::start();
+    // Node 4 replicates node 1. Long enough for its links to fill and be reset.
+    partition_and_heal(&lab, &[4], 20, None);
+}
+
+#[test]
+fn a_flapping_link_fails_nothing_over() {
+    let lab = Lab::start();
+    let mut watch = Watch::new(&lab, &[0]);
+    let started = Instant::now();
+    let half = Duration::from_millis(500);
+    for _ in 0..10 {
+        lab.net.isolate(0).unwrap();
+        watch.run_for(half, "cut", started);
+        lab.net.rejoin(0).unwrap();
+        watch.run_for(half, "restored", started);
+    }
+    eprintln!("stopped flapping");
+    watch.run_for(WATCH_AFTER_HEAL, "after heal", started);
+    check_outcome(&lab, &watch, None);
 }
