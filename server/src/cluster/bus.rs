@@ -8,7 +8,7 @@
 //! one connection with one warning; the node and its other links carry on.
 //!
 //! An outbound link the state machine finds dead (`Action::ResetLink`: a ping pending and
-//! no data for half the node timeout), or whose queue outgrows [`MAX_LINK_QUEUE_BYTES`], is
+//! no data for twice the node timeout), or whose queue outgrows [`MAX_LINK_QUEUE_BYTES`], is
 //! closed with a reset, discarding what is queued in the process and in the kernel: when
 //! packets are dropped silently TCP keeps such a connection open for many minutes, and its
 //! queue — every heartbeat of a long partition — used to be delivered in one burst of
