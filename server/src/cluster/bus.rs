@@ -152,17 +152,29 @@ async fn writer(
     }
 }
 
-/// Reads frames and feeds them to the state machine until the connection ends.
+/// Reads frames and feeds them to the state machine until the connection ends, or until
+/// nothing arrived for `idle` when given.
 async fn read_loop(
     bus: &Bus,
     mut r: tokio::net::tcp::OwnedReadHalf,
     reply: &Tx,
     src: Source,
     who: &str,
+    idle: Option<Duration>,
 ) {
     let mut buf = BytesMut::with_capacity(16 * 1024);
     loop {
-        match r.read_buf(&mut buf).await {
+        let read = match idle {
+            Some(d) => match tokio::time::timeout(d, r.read_buf(&mut buf)).await {
+                Ok(read) => read,
+                Err(_) => {
+                    debug!("closing idle cluster bus connection {who}");
+                    return;
+                }
+            },
+            None => r.read_buf(&mut buf).await,
+        };
+        match read {
             Ok(0) | Err(_) => return,
             Ok(_) => {}
         }
@@ -189,7 +201,12 @@ async fn inbound(bus: Arc<Bus>, stream: TcpStream, peer: SocketAddr) {
         peer: peer.ip(),
         local,
     };
-    read_loop(&bus, r, &tx, src, &peer.to_string()).await;
+    // A peer pings on its link at least every second; one that sent nothing for four node
+    // timeouts has given the link up, and its close (a RST) may have been lost in a
+    // partition: without this the connection and its task would stay forever.
+    let timeout = bus.cluster.state.lock().node_timeout;
+    let idle = Duration::from_millis((4 * timeout).max(2000));
+    read_loop(&bus, r, &tx, src, &peer.to_string(), Some(idle)).await;
     drop(tx);
     wt.abort();
     debug!("cluster bus inbound connection from {peer} closed");
@@ -239,7 +256,7 @@ async fn outbound(
     let (r, w) = stream.into_split();
     let wt = tokio::spawn(writer(w, rx, Some(queued)));
     tokio::select! {
-        _ = read_loop(&bus, r, &tx, Source::Outbound(id.clone()), &id) => {}
+        _ = read_loop(&bus, r, &tx, Source::Outbound(id.clone()), &id, None) => {}
         _ = reset.notified() => debug!("cluster bus link to {id} reset"),
     }
     wt.abort();
