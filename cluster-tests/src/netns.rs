@@ -2,8 +2,15 @@
 //! with one address on a private bridge in the test's own sandbox; cutting a host takes its
 //! link to the bridge down (a real partition: no resets, packets just stop).
 //!
-//! Needs `ip netns` (iproute2) and the right to create namespaces; [`NetLab::new`] says why
-//! when it cannot, and the tests that need it fail with that reason.
+//! [`NetLab::isolate`] is the other kind of partition: DROP rules inside the host's namespace
+//! make every packet to or from it vanish silently while the link stays up, so established
+//! TCP connections neither fail nor reset; they retransmit with a growing backoff and resume
+//! after the heal with whatever was queued meanwhile. That is what a real network does, and
+//! it is a different failure from a link taken down.
+//!
+//! Needs `ip netns` (iproute2), `iptables` for [`NetLab::isolate`], and the right to create
+//! namespaces; [`NetLab::new`] says why when it cannot, and the tests that need it fail with
+//! that reason.
 
 use std::process::Command;
 
@@ -104,6 +111,28 @@ impl NetLab {
 
     pub fn heal(&self, i: usize) -> Result<(), String> {
         ip(&["link", "set", &self.veth(i), "up"])
+    }
+
+    /// Silently drops every packet to and from host `i` (loopback excepted) with iptables
+    /// rules inside its namespace: connections stay open and nothing is refused.
+    pub fn isolate(&self, i: usize) -> Result<(), String> {
+        self.iptables(i, "-I", "INPUT", "-i")?;
+        self.iptables(i, "-I", "OUTPUT", "-o")
+    }
+
+    /// Removes the rules [`NetLab::isolate`] installed.
+    pub fn rejoin(&self, i: usize) -> Result<(), String> {
+        let a = self.iptables(i, "-D", "INPUT", "-i");
+        let b = self.iptables(i, "-D", "OUTPUT", "-o");
+        a.and(b)
+    }
+
+    fn iptables(&self, i: usize, op: &str, chain: &str, dir: &str) -> Result<(), String> {
+        let ns = self.ns(i);
+        ip(&[
+            "netns", "exec", &ns, "iptables", "-w", "5", op, chain, "!", dir, "lo", "-j", "DROP",
+        ])
+        .map_err(|e| format!("{e} (are iptables and its nf_tables/xt modules available?)"))
     }
 }
 

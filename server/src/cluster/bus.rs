@@ -6,6 +6,13 @@
 //! replies go back on the connection the message came from, sends go on our outbound link
 //! to the target. Garbage, oversized or invalid frames (see `message::validate`) drop that
 //! one connection with one warning; the node and its other links carry on.
+//!
+//! An outbound link the state machine finds dead (`Action::ResetLink`: a ping pending and
+//! no data for twice the node timeout), or whose queue outgrows [`MAX_LINK_QUEUE_BYTES`], is
+//! closed with a reset, discarding what is queued in the process and in the kernel: when
+//! packets are dropped silently TCP keeps such a connection open for many minutes, and its
+//! queue — every heartbeat of a long partition — used to be delivered in one burst of
+//! stale frames when the network healed (issue #19).
 
 use super::handle::Cluster;
 use super::message::{self, Message};
@@ -14,20 +21,37 @@ use bytes::BytesMut;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 use tracing::{debug, info, warn};
 
 type Tx = mpsc::UnboundedSender<Vec<u8>>;
+
+/// Where replies to a connection's frames go, with the bytes queued and not yet written: a
+/// peer that keeps sending but never reads must not grow this node's memory. Past
+/// [`MAX_LINK_QUEUE_BYTES`] the connection is closed.
+struct Replies<'a> {
+    tx: &'a Tx,
+    queued: &'a AtomicUsize,
+}
+
+/// Most bytes queued on one outbound link before it is reset: far more than a live link
+/// ever holds (it drains in a round trip), far less than a dead one accumulates.
+pub const MAX_LINK_QUEUE_BYTES: usize = 16 * 1024 * 1024;
 
 struct Link {
     tx: Tx,
     ip: String,
     cport: u16,
     generation: u64,
+    /// Bytes queued and not yet written to the socket.
+    queued: Arc<AtomicUsize>,
+    /// Closes the link (see the module doc).
+    reset: Arc<Notify>,
 }
 
 /// What the bus needs to hand PUBLISH messages from other nodes to local subscribers.
@@ -105,11 +129,6 @@ pub fn start(
 /// cap anyone who reaches the bus port could hold memory without bound.
 const MAX_INBOUND: usize = 1024;
 
-/// An inbound connection that sends nothing for this long is closed: a live peer pings
-/// every node timeout / 10, so only a dead or idle-by-design connection stays this quiet,
-/// and it would otherwise keep one of the [`MAX_INBOUND`] places forever.
-const INBOUND_IDLE: Duration = Duration::from_secs(30);
-
 /// Counts an inbound connection for as long as it lives.
 struct InboundSlot(Arc<std::sync::atomic::AtomicUsize>);
 
@@ -153,40 +172,63 @@ async fn accept(bus: Arc<Bus>, listener: TcpListener) {
     }
 }
 
-/// Writes queued frames to a socket until the queue closes or the socket fails.
-async fn writer(mut w: tokio::net::tcp::OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Vec<u8>>) {
+/// Writes queued frames to a socket until the queue closes or the socket fails, keeping
+/// `queued` (bytes not yet written) when given.
+async fn writer(
+    mut w: tokio::net::tcp::OwnedWriteHalf,
+    mut rx: mpsc::UnboundedReceiver<Vec<u8>>,
+    queued: Option<Arc<AtomicUsize>>,
+) {
     while let Some(frame) = rx.recv().await {
-        if w.write_all(&frame).await.is_err() {
+        let ok = w.write_all(&frame).await.is_ok();
+        if let Some(q) = &queued {
+            // Saturating: replies on this link are written here but were never counted.
+            let len = frame.len();
+            let _ = q.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                Some(v.saturating_sub(len))
+            });
+        }
+        if !ok {
             break;
         }
     }
 }
 
-/// Reads frames and feeds them to the state machine until the connection ends.
+/// Reads frames and feeds them to the state machine until the connection ends, or until
+/// nothing arrived for `idle` when given.
 async fn read_loop(
     bus: &Bus,
     mut r: tokio::net::tcp::OwnedReadHalf,
-    reply: &Tx,
+    reply: Replies<'_>,
     src: Source,
     who: &str,
+    idle: Option<Duration>,
 ) {
     let mut buf = BytesMut::with_capacity(16 * 1024);
-    let idle = match src {
-        Source::Inbound { .. } => INBOUND_IDLE,
-        _ => Duration::MAX,
-    };
     loop {
-        match tokio::time::timeout(idle, r.read_buf(&mut buf)).await {
-            Ok(Ok(0)) | Ok(Err(_)) => return,
-            Ok(Ok(_)) => {}
-            Err(_) => {
-                debug!("closing cluster bus connection {who}: nothing received for {idle:?}");
-                return;
-            }
+        let read = match idle {
+            Some(d) => match tokio::time::timeout(d, r.read_buf(&mut buf)).await {
+                Ok(read) => read,
+                Err(_) => {
+                    debug!("closing idle cluster bus connection {who}");
+                    return;
+                }
+            },
+            None => r.read_buf(&mut buf).await,
+        };
+        match read {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
         }
         loop {
             match message::decode(&mut buf) {
-                Ok(Some(msg)) => bus.process(msg, src.clone(), reply),
+                Ok(Some(msg)) => {
+                    bus.process(msg, src.clone(), &reply);
+                    if reply.queued.load(Ordering::Relaxed) > MAX_LINK_QUEUE_BYTES {
+                        warn!("dropping cluster bus connection {who}: {MAX_LINK_QUEUE_BYTES} bytes of replies unread");
+                        return;
+                    }
+                }
                 Ok(None) => break,
                 Err(e) => {
                     warn!("dropping cluster bus connection {who}: {e}");
@@ -202,17 +244,28 @@ async fn inbound(bus: Arc<Bus>, stream: TcpStream, peer: SocketAddr) {
     let local = stream.local_addr().map(|a| a.ip()).unwrap_or(peer.ip());
     let (r, w) = stream.into_split();
     let (tx, rx) = mpsc::unbounded_channel();
-    let wt = tokio::spawn(writer(w, rx));
+    let queued = Arc::new(AtomicUsize::new(0));
+    let wt = tokio::spawn(writer(w, rx, Some(queued.clone())));
     let src = Source::Inbound {
         peer: peer.ip(),
         local,
     };
-    read_loop(&bus, r, &tx, src, &peer.to_string()).await;
+    // A peer pings on its link at least every second; one that sent nothing for four node
+    // timeouts has given the link up, and its close (a RST) may have been lost in a
+    // partition: without this the connection and its task would stay forever.
+    let timeout = bus.cluster.state.lock().node_timeout;
+    let idle = Duration::from_millis((4 * timeout).max(2000));
+    let replies = Replies {
+        tx: &tx,
+        queued: &queued,
+    };
+    read_loop(&bus, r, replies, src, &peer.to_string(), Some(idle)).await;
     drop(tx);
     wt.abort();
     debug!("cluster bus inbound connection from {peer} closed");
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn outbound(
     bus: Arc<Bus>,
     id: String,
@@ -221,6 +274,8 @@ async fn outbound(
     rx: mpsc::UnboundedReceiver<Vec<u8>>,
     tx: Tx,
     generation: u64,
+    queued: Arc<AtomicUsize>,
+    reset: Arc<Notify>,
 ) {
     let timeout = Duration::from_millis(bus.cluster.state.lock().node_timeout.max(100));
     let addr = format!(
@@ -242,19 +297,31 @@ async fn outbound(
             }
         };
     let _ = stream.set_nodelay(true);
+    // Closing this link must discard what the kernel still holds for it (a RST, not a
+    // FIN after the queued data): we only close it when it is dead or reset, and its data
+    // would otherwise reach the peer as stale frames after a partition heals.
+    let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
     {
         let mut s = bus.cluster.state.lock();
-        s.set_link(&id, true);
+        let now = bus.cluster.now();
+        s.set_link(&id, true, now);
     }
     let (r, w) = stream.into_split();
-    let wt = tokio::spawn(writer(w, rx));
-    read_loop(&bus, r, &tx, Source::Outbound(id.clone()), &id).await;
+    let wt = tokio::spawn(writer(w, rx, Some(queued.clone())));
+    let replies = Replies {
+        tx: &tx,
+        queued: &queued,
+    };
+    tokio::select! {
+        _ = read_loop(&bus, r, replies, Source::Outbound(id.clone()), &id, None) => {}
+        _ = reset.notified() => debug!("cluster bus link to {id} reset"),
+    }
     wt.abort();
     bus.drop_link(&id, generation);
 }
 
 impl Bus {
-    fn process(&self, msg: Message, src: Source, reply: &Tx) {
+    fn process(&self, msg: Message, src: Source, reply: &Replies<'_>) {
         let actions = {
             let mut s = self.cluster.state.lock();
             let now = self.cluster.now();
@@ -267,17 +334,32 @@ impl Bus {
         self.execute(actions, Some(reply));
     }
 
-    fn execute(&self, actions: Vec<Action>, reply: Option<&Tx>) {
+    fn execute(&self, actions: Vec<Action>, reply: Option<&Replies<'_>>) {
         for a in actions {
             match a {
                 Action::Reply(m) => {
                     if let Some(r) = reply {
-                        let _ = r.send(message::encode(&m));
+                        let frame = message::encode(&m);
+                        r.queued.fetch_add(frame.len(), Ordering::Relaxed);
+                        let _ = r.tx.send(frame);
                     }
                 }
                 Action::Send(id, m) => {
                     if let Some(l) = self.links.lock().get(&id) {
-                        let _ = l.tx.send(message::encode(&m));
+                        let frame = message::encode(&m);
+                        let len = frame.len();
+                        if l.queued.fetch_add(len, Ordering::Relaxed) + len > MAX_LINK_QUEUE_BYTES {
+                            l.queued.fetch_sub(len, Ordering::Relaxed);
+                            warn!("cluster bus link to {id} has {MAX_LINK_QUEUE_BYTES} bytes queued: resetting it");
+                            l.reset.notify_one();
+                        } else {
+                            let _ = l.tx.send(frame);
+                        }
+                    }
+                }
+                Action::ResetLink(id) => {
+                    if let Some(l) = self.links.lock().get(&id) {
+                        l.reset.notify_one();
                     }
                 }
                 Action::Deliver { channel, message } => {
@@ -306,7 +388,8 @@ impl Bus {
         if links.get(id).is_some_and(|l| l.generation == generation) {
             links.remove(id);
             drop(links);
-            self.cluster.state.lock().set_link(id, false);
+            let now = self.cluster.now();
+            self.cluster.state.lock().set_link(id, false, now);
         }
     }
 
@@ -342,9 +425,9 @@ impl Bus {
             }
             attempts.insert(id.clone(), now);
             let (tx, rx) = mpsc::unbounded_channel();
-            let generation = self
-                .next_gen
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let generation = self.next_gen.fetch_add(1, Ordering::Relaxed);
+            let queued = Arc::new(AtomicUsize::new(0));
+            let reset = Arc::new(Notify::new());
             links.insert(
                 id.clone(),
                 Link {
@@ -352,9 +435,21 @@ impl Bus {
                     ip: ip.clone(),
                     cport,
                     generation,
+                    queued: queued.clone(),
+                    reset: reset.clone(),
                 },
             );
-            tokio::spawn(outbound(self.clone(), id, ip, cport, rx, tx, generation));
+            tokio::spawn(outbound(
+                self.clone(),
+                id,
+                ip,
+                cport,
+                rx,
+                tx,
+                generation,
+                queued,
+                reset,
+            ));
         }
     }
 }

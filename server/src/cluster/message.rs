@@ -72,6 +72,15 @@ pub struct Header {
     pub slots: Vec<(u16, u16)>,
     #[serde(default)]
     pub repl_offset: u64,
+    /// The sender's incarnation, random per process start (0: a peer that does not send
+    /// it; its frames are never judged stale). With `seq` it orders one sender's frames
+    /// across all its connections: frames queued on a link that stopped delivering arrive
+    /// after newer ones sent on other links, and their view of the cluster is old.
+    #[serde(default)]
+    pub boot: u64,
+    /// Frames the sender built in this incarnation before this one.
+    #[serde(default)]
+    pub seq: u64,
 }
 
 /// What a sender knows about another node.

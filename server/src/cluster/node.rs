@@ -46,6 +46,16 @@ pub struct Node {
     pub fail_time: u64,
     pub repl_offset: u64,
     pub created: u64,
+    /// Newest `(boot, seq)` applied from this node; older frames are stale (see `state.rs`).
+    pub last_frame: (u64, u64),
+    /// The incarnation before `last_frame.0`: its frames are stale too.
+    pub prev_boot: u64,
+    /// Monotonic ms when it last turned `Ok` after we suspected it (0: never suspected).
+    /// Its failure reports count only a node timeout after that: a node that rejoins
+    /// still gossips the suspicions its own isolation produced.
+    pub ok_since: u64,
+    /// Monotonic ms when our outbound link to it last came up.
+    pub link_since: u64,
 }
 
 impl Node {
@@ -69,6 +79,10 @@ impl Node {
             fail_time: 0,
             repl_offset: 0,
             created: now,
+            last_frame: (0, 0),
+            prev_boot: 0,
+            ok_since: 0,
+            link_since: 0,
         }
     }
 

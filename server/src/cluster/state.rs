@@ -23,6 +23,22 @@
 //!   sends (slot and epoch claims, gossip, failure reports, FAIL, UPDATE, PUBLISH, votes and
 //!   vote requests, manual failover and takeover requests) is acted upon — not even from the
 //!   PONG that completes the handshake — so one unsolicited frame changes nothing.
+//! - Frames are ordered per sender, not per connection: each carries the sender's incarnation
+//!   and a sequence number, and one older than a frame already applied from that sender is
+//!   stale. A stale frame proves the sender reachable and its requests (votes, PUBLISH,
+//!   UPDATE, which carry their own epochs) still count, but its view of the cluster (its
+//!   role, slots, epochs, gossip and failure reports) changes nothing. Without this, frames
+//!   queued during a partition and delivered at the heal replayed a view 45 s old over the
+//!   current one (issue #19).
+//! - Failure reports count only from a primary in good standing: not suspected by us, and
+//!   reachable for a node timeout since we last suspected it, because a node that rejoins
+//!   gossips the suspicions its isolation produced (Redis counts reports from primaries).
+//! - PFAIL needs a ping unanswered for the node timeout *and* no data from the node for
+//!   that long (as Redis's `min(ping delay, data delay)`); a tick that comes late (our own
+//!   thread was stalled, the replies are still unread) suspects nobody until the replies
+//!   had an interval to be read. A link with a ping pending and no data for twice the
+//!   timeout is reset, so frames queued behind a dead connection are dropped rather than
+//!   delivered in a burst when the network heals.
 //! - Handshakes started by the network are bounded: gossip starts at most
 //!   [`MAX_HANDSHAKES_PER_FRAME`] per frame and none while [`MAX_GOSSIP_HANDSHAKES`] are in
 //!   progress; a MEET from an unknown node starts one, unless [`MAX_MEET_HANDSHAKES`] are.
@@ -76,6 +92,9 @@ pub enum Action {
     SaveNow,
     /// Replicate from this address, or (`None`) become a primary of our own data.
     Follow(Option<(String, u16)>),
+    /// Close our outbound link to this node, discarding what is queued on it, and dial
+    /// again: it delivers nothing (see `tick`).
+    ResetLink(String),
 }
 
 /// A replica's election in progress.
@@ -172,6 +191,13 @@ pub struct ClusterState {
     /// Slots their owner stopped claiming: slot -> (owner, since when). Unbound after a
     /// grace period unless another node claims them first.
     unclaimed: HashMap<u16, (String, u64)>,
+    /// This process's incarnation (random, never 0) and the frames built so far: every
+    /// header carries both so receivers can tell stale frames (see the module doc).
+    boot: u64,
+    seq: u64,
+    /// When `tick` last ran, and until when it suspects nobody after a late tick.
+    last_tick: u64,
+    pfail_hold_until: u64,
 }
 
 /// What CLUSTER SETSLOT asks for.
@@ -228,6 +254,10 @@ impl ClusterState {
             migrating: BTreeMap::new(),
             importing: BTreeMap::new(),
             unclaimed: HashMap::new(),
+            boot: rand::random::<u64>().max(1),
+            seq: 0,
+            last_tick: 0,
+            pfail_hold_until: 0,
         }
     }
 
@@ -294,6 +324,8 @@ impl ClusterState {
             current_epoch: self.current_epoch,
             slots,
             repl_offset: me.repl_offset,
+            boot: self.boot,
+            seq: self.seq,
         }
     }
 
@@ -324,6 +356,7 @@ impl ClusterState {
     /// Builds a message from myself, counting it as sent.
     pub fn build(&mut self, kind: Kind, to: &str) -> Message {
         *self.stats.sent.entry(kind_name(&kind)).or_default() += 1;
+        self.seq += 1;
         let gossip = match kind {
             Kind::Ping | Kind::Pong | Kind::Meet => self.gossip_for(to),
             _ => Vec::new(),
@@ -975,10 +1008,14 @@ impl ClusterState {
         // that completes a handshake).
         let known = self.nodes.get(&h.id).is_some_and(|n| !n.handshake);
         let trusted = known && !just_met;
+        // `fresh`: also not older than a frame already applied from this sender, so its
+        // view of the cluster may change ours.
+        let stale = known && self.frame_is_stale(h);
+        let fresh = trusted && !stale;
         if known {
-            self.update_sender(h, &sender_ip, &msg.kind, now);
+            self.update_sender(h, &sender_ip, &msg.kind, now, stale);
         }
-        if trusted {
+        if fresh {
             if h.current_epoch > self.current_epoch {
                 self.current_epoch = h.current_epoch;
                 self.needs_save = true;
@@ -999,7 +1036,10 @@ impl ClusterState {
             Kind::Pong => {}
             Kind::Fail { node } if trusted && node != self.myself => {
                 if let Some(n) = self.nodes.get_mut(&node) {
-                    if n.health != Health::Fail {
+                    // A stale FAIL may be about a node that has recovered since; it counts
+                    // only when we suspect that node ourselves.
+                    let applies = fresh || n.health == Health::PFail;
+                    if n.health != Health::Fail && applies {
                         info!(node = %node, reporter = %h.id, "node marked FAIL by another node");
                         n.health = Health::Fail;
                         n.fail_time = now;
@@ -1063,7 +1103,7 @@ impl ClusterState {
         }
         // Replica side of a manual failover: note the paused primary's final offset.
         let from_paused_primary =
-            self.me().primary_id() == Some(h.id.as_str()) && h.flags & nflags::PAUSED != 0;
+            fresh && self.me().primary_id() == Some(h.id.as_str()) && h.flags & nflags::PAUSED != 0;
         if let Some(mf) = self.manual.as_mut() {
             if from_paused_primary {
                 mf.primary_offset = h.repl_offset.max(1);
@@ -1076,13 +1116,43 @@ impl ClusterState {
         actions
     }
 
-    fn update_sender(&mut self, h: &Header, ip: &str, kind: &Kind, now: u64) {
+    /// Whether a frame from a known sender is older than one already applied from it (see
+    /// the module doc); records it as the newest otherwise.
+    fn frame_is_stale(&mut self, h: &Header) -> bool {
+        let Some(n) = self.nodes.get_mut(&h.id) else {
+            return false;
+        };
+        if h.boot == 0 {
+            return false;
+        }
+        let (boot, seq) = n.last_frame;
+        if h.boot == boot {
+            if h.seq < seq {
+                return true;
+            }
+            n.last_frame.1 = h.seq;
+            return false;
+        }
+        if h.boot == n.prev_boot {
+            return true;
+        }
+        // A new incarnation (the sender restarted): start over from its frames.
+        n.prev_boot = boot;
+        n.last_frame = (h.boot, h.seq);
+        false
+    }
+
+    /// Applies what a frame says about its sender. A stale frame only proves it reachable.
+    fn update_sender(&mut self, h: &Header, ip: &str, kind: &Kind, now: u64, stale: bool) {
         let Some(n) = self.nodes.get_mut(&h.id) else {
             return;
         };
         // Any message proves the node alive (symmetric with the write lease, which counts
-        // any message from the majority).
+        // any message from the majority), as Redis's `data_received`.
         n.pong_received = now;
+        if stale {
+            return;
+        }
         if matches!(kind, Kind::Pong) {
             n.ping_sent = 0;
         }
@@ -1109,6 +1179,7 @@ impl ClusterState {
             match n.health {
                 Health::PFail => {
                     n.health = Health::Ok;
+                    n.ok_since = now;
                 }
                 Health::Fail => {
                     let undo = !n.is_primary()
@@ -1117,6 +1188,7 @@ impl ClusterState {
                     if undo {
                         info!(node = %h.id, "clear FAIL state: the node is reachable again");
                         n.health = Health::Ok;
+                        n.ok_since = now;
                         self.needs_save = true;
                     }
                 }
@@ -1159,20 +1231,33 @@ impl ClusterState {
         );
     }
 
+    /// Whether `id`'s failure reports count: a primary in good standing — not suspected by
+    /// us, and not within a node timeout of our last suspicion (a node that just rejoined
+    /// still gossips the suspicions its own isolation produced).
+    fn good_reporter(&self, id: &str, now: u64) -> bool {
+        self.nodes.get(id).is_some_and(|n| {
+            n.is_primary()
+                && !n.handshake
+                && n.health == Health::Ok
+                && (n.ok_since == 0 || now.saturating_sub(n.ok_since) >= self.node_timeout)
+        })
+    }
+
     fn process_gossip(&mut self, gossip: &[Gossip], sender: &str, now: u64) {
         let sender_is_primary = self.nodes.get(sender).is_some_and(|n| n.is_primary());
+        let may_report = self.good_reporter(sender, now);
         let mut budget = MAX_HANDSHAKES_PER_FRAME;
         for g in gossip {
             if g.id == self.myself || !message::valid_id(&g.id) {
                 continue;
             }
             if let Some(n) = self.nodes.get_mut(&g.id) {
-                if sender_is_primary {
-                    if g.flags & (nflags::PFAIL | nflags::FAIL) != 0 {
-                        n.fail_reports.insert(sender.to_string(), now);
-                    } else {
-                        n.fail_reports.remove(sender);
-                    }
+                if g.flags & (nflags::PFAIL | nflags::FAIL) == 0 {
+                    n.fail_reports.remove(sender);
+                } else if may_report {
+                    n.fail_reports.insert(sender.to_string(), now);
+                } else if sender_is_primary && !n.fail_reports.contains_key(sender) {
+                    tracing::debug!(node = %g.id, reporter = %sender, "failure report ignored: the reporter is not in good standing");
                 }
                 continue;
             }
@@ -1230,12 +1315,23 @@ impl ClusterState {
     /// Periodic work: pings, failure detection, handshake expiry. Returns messages to send.
     pub fn tick(&mut self, now: u64) -> Vec<Action> {
         let mut actions = Vec::new();
+        let interval = self.ping_interval();
+        // A late tick means this thread was busy or stopped: the peers' replies may be
+        // waiting unread, so suspect nobody until they had an interval to be read.
+        let gap = now.saturating_sub(self.last_tick);
+        if self.last_tick != 0 && gap > 2 * interval {
+            info!(
+                gap_ms = gap,
+                "cluster tick came {gap} ms after the previous one: no node is suspected for {interval} ms"
+            );
+            self.pfail_hold_until = now + interval;
+        }
+        self.last_tick = now;
         self.banned.retain(|_, until| *until > now);
         let handshake_timeout = self.node_timeout.max(1000);
         self.nodes
             .retain(|_, n| !(n.handshake && now.saturating_sub(n.created) > handshake_timeout));
 
-        let interval = self.ping_interval();
         let ids: Vec<String> = self
             .nodes
             .keys()
@@ -1263,18 +1359,53 @@ impl ClusterState {
             }
         }
 
-        // PFAIL: not heard from within the node timeout.
+        // A link with a ping pending and nothing received for twice the node timeout is
+        // dead without knowing it (packets dropped silently: TCP retransmits for minutes).
+        // Reset it so what is queued on it is dropped instead of delivered in a burst of
+        // stale frames when the network heals; the bus dials again. Redis resets at half
+        // the timeout, but its timeout is seconds: ours is shorter than TCP's first SYN
+        // retransmission (1 s), so a link reset during a short outage would stay down well
+        // past the outage (while the old connection resumes with TCP's next retransmit) and
+        // turn a 500 ms flap into a failover.
+        let dead_after = 2 * self.node_timeout;
         for id in &ids {
+            let Some(n) = self.nodes.get_mut(id) else {
+                continue;
+            };
+            if n.link_up
+                && n.ping_sent != 0
+                && now.saturating_sub(n.link_since) > self.node_timeout
+                && now.saturating_sub(n.ping_sent) > dead_after
+                && now.saturating_sub(n.pong_received) > dead_after
+            {
+                info!(node = %id, "resetting the bus link to {id}: a ping pending and no data for {dead_after} ms");
+                n.link_up = false;
+                actions.push(Action::ResetLink(id.clone()));
+            }
+        }
+
+        // PFAIL: a ping unanswered for the node timeout and no data for as long (or no data
+        // at all for a while, when no link comes up to carry a ping).
+        for id in &ids {
+            if now < self.pfail_hold_until {
+                break;
+            }
             let Some(n) = self.nodes.get_mut(id) else {
                 continue;
             };
             if n.handshake || n.health != Health::Ok {
                 continue;
             }
-            if n.ping_sent != 0 && now.saturating_sub(n.ping_sent) > self.node_timeout
-                || now.saturating_sub(n.pong_received) > self.node_timeout + interval
+            let data_age = now.saturating_sub(n.pong_received);
+            let ping_age = if n.ping_sent == 0 {
+                0
+            } else {
+                now.saturating_sub(n.ping_sent)
+            };
+            if data_age > self.node_timeout
+                && (ping_age > self.node_timeout || data_age > self.node_timeout + interval)
             {
-                info!(node = %id, "*** NODE {} possibly failing", id);
+                info!(node = %id, ping_age_ms = ping_age, data_age_ms = data_age, "*** NODE {} possibly failing", id);
                 n.health = Health::PFail;
             }
         }
@@ -1283,6 +1414,11 @@ impl ClusterState {
         let validity = 2 * self.node_timeout;
         let quorum = self.quorum();
         let i_am_voter = self.me().is_primary() && !self.me().slots.is_empty();
+        let reporters: std::collections::HashSet<String> = ids
+            .iter()
+            .filter(|id| self.good_reporter(id, now))
+            .cloned()
+            .collect();
         let mut newly_failed = Vec::new();
         for id in &ids {
             let Some(n) = self.nodes.get_mut(id) else {
@@ -1293,7 +1429,13 @@ impl ClusterState {
             if n.health != Health::PFail {
                 continue;
             }
-            let reports = n.fail_reports.len() + usize::from(i_am_voter);
+            // Reports count while their reporter is in good standing.
+            let reports = n
+                .fail_reports
+                .keys()
+                .filter(|r| reporters.contains(*r))
+                .count()
+                + usize::from(i_am_voter);
             if reports >= quorum {
                 warn!(node = %id, reports, quorum, "Marking node {} as failing (quorum reached)", id);
                 n.health = Health::Fail;
@@ -1637,8 +1779,11 @@ impl ClusterState {
     }
 
     /// Marks our outbound link to a node up or down (the bus calls this).
-    pub fn set_link(&mut self, id: &str, up: bool) {
+    pub fn set_link(&mut self, id: &str, up: bool, now: u64) {
         if let Some(n) = self.nodes.get_mut(id) {
+            if up && !n.link_up {
+                n.link_since = now;
+            }
             n.link_up = up;
         }
     }
@@ -1683,7 +1828,7 @@ mod tests {
         let mut queue: Vec<(usize, Option<usize>, Action)> = Vec::new();
         for (i, n) in nodes.iter_mut().enumerate() {
             for id in n.nodes.keys().cloned().collect::<Vec<_>>() {
-                n.set_link(&id, true);
+                n.set_link(&id, true, now);
             }
             for a in n.tick(now) {
                 queue.push((i, None, a));
@@ -1707,7 +1852,10 @@ mod tests {
                     Some(to) => (to, m, true),
                     None => continue,
                 },
-                Action::Deliver { .. } | Action::SaveNow | Action::Follow(_) => continue,
+                Action::Deliver { .. }
+                | Action::SaveNow
+                | Action::Follow(_)
+                | Action::ResetLink(_) => continue,
             };
             if cut.contains(&from) || cut.contains(&to) {
                 continue;
@@ -1883,6 +2031,11 @@ mod tests {
         let mut e = node('e', 7004);
         e.meet(lo(), 7000, 17000, 6000);
         ns.push(e);
+        // Not about replica migration: b and c are orphans, a gets two replicas, and d
+        // would otherwise move to b.
+        for n in ns.iter_mut() {
+            n.migration_barrier = 10;
+        }
         let mut now = 6000;
         for _ in 0..10 {
             now += 100;
@@ -2250,5 +2403,184 @@ mod tests {
         a.handle(ping, inbound(), 100);
         assert_eq!(a.nodes.len(), 2 + MAX_MEET_HANDSHAKES);
         assert_eq!(handshakes(&a), MAX_MEET_HANDSHAKES);
+    }
+
+    // ----- issue #19: healing a partition ---------------------------------------------------
+
+    /// Frames `a` (cut off) builds for `b` while the partition lasts: its view then.
+    fn frames_from_the_minority(
+        ns: &mut [ClusterState],
+        now: &mut u64,
+        steps: usize,
+    ) -> Vec<Message> {
+        let mut queued = Vec::new();
+        for _ in 0..steps {
+            *now += 100;
+            pump(ns, *now, &[0]);
+            queued.push(ns[0].build(Kind::Ping, &id('b')));
+        }
+        queued
+    }
+
+    #[test]
+    fn frames_queued_during_a_partition_change_nothing_when_newer_ones_were_applied() {
+        let mut ns = with_replica();
+        let mut now = 5000;
+        // a is cut off for 6 s: d replaces it; a's queued frames say it is the primary
+        // and suspect everyone else.
+        let queued = frames_from_the_minority(&mut ns, &mut now, 60);
+        assert!(ns[3].me().is_primary(), "d was not promoted");
+        let last = queued.last().unwrap();
+        assert!(last.sender.primary.is_none());
+        assert!(last
+            .gossip
+            .iter()
+            .any(|g| g.flags & (nflags::PFAIL | nflags::FAIL) != 0));
+        // The heal: a follows d, and its fresh frames reach b.
+        for _ in 0..40 {
+            now += 100;
+            pump(&mut ns, now, &[]);
+        }
+        assert_eq!(ns[0].me().primary_id(), Some(id('d').as_str()));
+        // Then the queue of the link that stopped delivering arrives, all at once.
+        for m in queued {
+            ns[1].handle(m, inbound(), now);
+        }
+        let b = &ns[1];
+        assert_eq!(
+            b.nodes[&id('a')].primary_id(),
+            Some(id('d').as_str()),
+            "a stale frame changed a's role"
+        );
+        assert_eq!(b.owners[0].as_deref(), Some(id('d').as_str()));
+        for x in ['c', 'd'] {
+            assert!(
+                b.nodes[&id(x)].fail_reports.is_empty(),
+                "a stale frame reported {x}"
+            );
+        }
+        // Nothing fails over.
+        for _ in 0..30 {
+            now += 100;
+            pump(&mut ns, now, &[]);
+        }
+        for n in &ns {
+            assert!(
+                n.nodes.values().all(|x| x.health == Health::Ok),
+                "{}",
+                n.myself
+            );
+            assert_eq!(n.owners[0].as_deref(), Some(id('d').as_str()));
+            assert_eq!(n.owners[6000].as_deref(), Some(id('b').as_str()));
+            assert_eq!(n.owners[16000].as_deref(), Some(id('c').as_str()));
+        }
+    }
+
+    #[test]
+    fn a_new_incarnation_is_not_stale_and_its_old_frames_are() {
+        let mut ns = three_primaries();
+        let now = 3000;
+        let mut m = ns[0].build(Kind::Ping, &id('b'));
+        m.sender.seq = 100;
+        ns[1].handle(m.clone(), inbound(), now);
+        // a restarts (new boot, seq from 1) and now replicates c: applied.
+        let mut restarted = m.clone();
+        restarted.sender.boot = m.sender.boot.wrapping_add(1).max(1);
+        restarted.sender.seq = 1;
+        restarted.sender.primary = Some(id('c'));
+        restarted.sender.flags = nflags::REPLICA;
+        ns[1].handle(restarted, inbound(), now);
+        assert_eq!(ns[1].nodes[&id('a')].primary_id(), Some(id('c').as_str()));
+        // A frame of the old incarnation arriving late changes nothing.
+        m.sender.seq = 101;
+        ns[1].handle(m, inbound(), now);
+        assert_eq!(ns[1].nodes[&id('a')].primary_id(), Some(id('c').as_str()));
+    }
+
+    #[test]
+    fn failure_reports_from_a_node_that_just_rejoined_do_not_count() {
+        let mut ns = three_primaries();
+        let mut now = 2000;
+        // c is cut off long enough to be FAIL and to clear it when it answers.
+        for _ in 0..40 {
+            now += 100;
+            pump(&mut ns, now, &[2]);
+        }
+        assert_eq!(ns[0].nodes[&id('c')].health, Health::Fail);
+        // c's first frame after the heal still suspects a and b: it has not heard from
+        // them yet. a, meanwhile, suspects b itself (say its thread was stalled).
+        let m = ns[2].build(Kind::Ping, &id('a'));
+        assert!(m
+            .gossip
+            .iter()
+            .any(|g| g.id == id('b') && g.flags & nflags::PFAIL != 0));
+        ns[0].nodes.get_mut(&id('b')).unwrap().health = Health::PFail;
+        now += 10;
+        ns[0].handle(m, inbound(), now);
+        assert_eq!(ns[0].nodes[&id('c')].health, Health::Ok);
+        ns[0].tick(now);
+        assert_ne!(
+            ns[0].nodes[&id('b')].health,
+            Health::Fail,
+            "a report from a node that just rejoined counted"
+        );
+    }
+
+    #[test]
+    fn a_late_tick_suspects_nobody_until_the_replies_are_read() {
+        let mut ns = three_primaries();
+        let now = 2000;
+        pump(&mut ns, now, &[]);
+        // a's thread stalls for 1.5 s: the peers' replies wait unread.
+        let late = now + 1500;
+        ns[0].tick(late);
+        assert!(
+            ns[0].nodes.values().all(|n| n.health == Health::Ok),
+            "a late tick suspected its peers"
+        );
+        // The silence is real (nothing arrives): suspected after one more interval.
+        let after_hold = late + ns[0].ping_interval() + 1;
+        ns[0].tick(after_hold);
+        for x in ['b', 'c'] {
+            assert_eq!(ns[0].nodes[&id(x)].health, Health::PFail);
+        }
+    }
+
+    #[test]
+    fn an_unanswered_ping_alone_does_not_suspect_a_node_that_sends_data() {
+        let mut ns = three_primaries();
+        let now = 2000;
+        pump(&mut ns, now, &[]);
+        let b = ns[0].nodes.get_mut(&id('b')).unwrap();
+        b.ping_sent = now - 1500;
+        b.pong_received = now + 90;
+        ns[0].tick(now + 100);
+        assert_eq!(ns[0].nodes[&id('b')].health, Health::Ok);
+    }
+
+    #[test]
+    fn a_link_that_delivers_nothing_is_reset_once() {
+        let mut ns = three_primaries();
+        let mut now = 2000;
+        pump(&mut ns, now, &[]);
+        let mut resets = Vec::new();
+        for _ in 0..60 {
+            now += 50;
+            for a in ns[0].tick(now) {
+                if let Action::ResetLink(id) = a {
+                    resets.push((now, id));
+                }
+            }
+        }
+        let ids: Vec<&str> = resets.iter().map(|(_, i)| i.as_str()).collect();
+        assert_eq!(ids.len(), 2, "{resets:?}");
+        assert!(ids.contains(&id('b').as_str()) && ids.contains(&id('c').as_str()));
+        // After twice the node timeout (a short outage keeps its connection), not much later.
+        assert!(
+            resets
+                .iter()
+                .all(|(t, _)| *t > 2000 + 2000 && *t <= 2000 + 2300),
+            "{resets:?}"
+        );
     }
 }
