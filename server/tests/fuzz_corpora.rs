@@ -77,7 +77,7 @@ fn header(id: char, slots: Vec<(u16, u16)>) -> Header {
         config_epoch: 1,
         current_epoch: 1,
         slots,
-        repl_offset: 0,
+        ..Default::default()
     }
 }
 
