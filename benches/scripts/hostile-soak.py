@@ -219,10 +219,13 @@ def bench_p99(port, seconds, stop_at):
     return p99s
 
 
-def phase(port, pid, kind, seconds, target_cpu=None):
+def phase(port, pid, kind, seconds, target_cpu=None, only=()):
     stop = threading.Event()
     load = Swarm(port, stop) if kind == "swarm" else Benign(port, stop)
-    ts = [threading.Thread(target=t, daemon=True) for t in load.threads()]
+    threads = load.threads()
+    if only and kind == "swarm":
+        threads = [t for t in threads if t.__name__ in only]
+    ts = [threading.Thread(target=t, daemon=True) for t in threads]
     for t in ts:
         t.start()
     start, c0 = time.time(), cpu_secs(pid)
@@ -255,6 +258,7 @@ def main():
     ap.add_argument("--seconds", type=int, default=300, help="length of each phase")
     ap.add_argument("--server-bin", default=os.path.join(ROOT, "target/release/slotcache-server"))
     ap.add_argument("--maxmemory-clients", default="128mb")
+    ap.add_argument("--only", default="", help="comma-separated attackers (e.g. malformed,slow_loris); default all")
     a = ap.parse_args()
     port = free_port()
     d = tempfile.mkdtemp(prefix="soak-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
@@ -282,7 +286,8 @@ def main():
         bound = dataset_rss + mmc + (64 << 20)
         before = (cli(port, "DBSIZE"), cli(port, "DEBUG", "DIGEST"))
         print(f"port {port}; dataset RSS {dataset_rss >> 20} MB; RSS bound {bound >> 20} MB", flush=True)
-        swarm_p99, swarm_cpu, swarm_peak = phase(port, pid, "swarm", a.seconds)
+        only = tuple(x for x in a.only.split(",") if x)
+        swarm_p99, swarm_cpu, swarm_peak = phase(port, pid, "swarm", a.seconds, only=only)
         alive = cli(port, "PING") == "PONG"
         after = (cli(port, "DBSIZE"), cli(port, "DEBUG", "DIGEST"))
         evicted = info(port, "stats", "evicted_clients")
