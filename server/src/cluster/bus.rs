@@ -138,10 +138,29 @@ impl Drop for InboundSlot {
     }
 }
 
+/// New inbound bus connections accepted per second (with a burst of as many). A cluster
+/// opens a handful of links and reopens them after a failure; thousands a second are a flood,
+/// whose handshakes and teardowns would take the CPU that clients need (on 2 cores, 7,000
+/// garbage connections a second raised clients' p99 from 0.4 to 3.3 ms). Past the rate the
+/// listener stops accepting for a moment: the kernel's backlog fills and the flood's
+/// connects wait, which slows the flood instead of the node.
+const ACCEPTS_PER_SEC: f64 = 500.0;
+
 async fn accept(bus: Arc<Bus>, listener: TcpListener) {
     let open = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut refused_logged = false;
+    let mut tokens = ACCEPTS_PER_SEC;
+    let mut last = tokio::time::Instant::now();
     loop {
+        let now = tokio::time::Instant::now();
+        tokens = (tokens + now.duration_since(last).as_secs_f64() * ACCEPTS_PER_SEC)
+            .min(ACCEPTS_PER_SEC);
+        last = now;
+        if tokens < 1.0 {
+            tokio::time::sleep(Duration::from_secs_f64((1.0 - tokens) / ACCEPTS_PER_SEC)).await;
+            continue;
+        }
+        tokens -= 1.0;
         match listener.accept().await {
             Ok((stream, peer)) => {
                 let n = open.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
