@@ -566,14 +566,19 @@ fn getkeysinslot(ctx: &mut Ctx, a: &[Bytes]) {
 
 fn parse_slots(ctx: &mut Ctx, list: &[Bytes]) -> Option<Vec<u16>> {
     let mut out = Vec::with_capacity(list.len().min(16384));
-    let mut seen = SlotSet::default();
+    // A slot named twice is an error (as in Redis), so a command of any length expands
+    // to at most 16384 slots.
+    let mut seen = crate::cluster::slots::SlotSet::default();
     for b in list {
         match parse_slot(b) {
-            Some(s) if !seen.insert(s) => {
+            Some(s) if seen.contains(s) => {
                 ctx.err(&format!("ERR Slot {s} specified multiple times"));
                 return None;
             }
-            Some(s) => out.push(s),
+            Some(s) => {
+                seen.insert(s);
+                out.push(s);
+            }
             None => {
                 ctx.err("ERR Invalid or out of range slot");
                 return None;
@@ -589,7 +594,9 @@ fn parse_ranges(ctx: &mut Ctx, list: &[Bytes]) -> Option<Vec<u16>> {
         return None;
     }
     let mut out = Vec::new();
-    let mut seen = SlotSet::default();
+    // A slot named twice is an error (as in Redis), so a command of any length expands
+    // to at most 16384 slots.
+    let mut seen = crate::cluster::slots::SlotSet::default();
     for pair in list.chunks(2) {
         let (Some(a), Some(b)) = (parse_slot(&pair[0]), parse_slot(&pair[1])) else {
             ctx.err("ERR Invalid or out of range slot");
@@ -602,34 +609,15 @@ fn parse_ranges(ctx: &mut Ctx, list: &[Bytes]) -> Option<Vec<u16>> {
             return None;
         }
         for s in a..=b {
-            if !seen.insert(s) {
+            if seen.contains(s) {
                 ctx.err(&format!("ERR Slot {s} specified multiple times"));
                 return None;
             }
+            seen.insert(s);
             out.push(s);
         }
     }
     Some(out)
-}
-
-/// Slots named so far in one command: a slot named twice is an error (as in Redis), so a
-/// command of any length expands to at most 16384 slots.
-struct SlotSet([u64; 256]);
-
-impl Default for SlotSet {
-    fn default() -> Self {
-        SlotSet([0; 256])
-    }
-}
-
-impl SlotSet {
-    /// Adds `s` (< 16384); false if it was there already.
-    fn insert(&mut self, s: u16) -> bool {
-        let (w, b) = ((s >> 6) as usize & 255, s & 63);
-        let had = self.0[w] & (1 << b) != 0;
-        self.0[w] |= 1 << b;
-        !had
-    }
 }
 
 fn change_slots(ctx: &mut Ctx, slots: Vec<u16>, add: bool) {
