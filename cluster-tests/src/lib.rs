@@ -509,3 +509,35 @@ pub fn own_all_slots(c: &mut redis::Connection) {
         .query(c)
         .expect("CLUSTER ADDSLOTSRANGE 0 16383");
 }
+
+/// Reads until the peer closes the connection or `within` passes; returns what arrived and
+/// whether it closed (a reset counts as closed).
+pub fn read_to_close(s: &mut TcpStream, within: Duration) -> (Vec<u8>, bool) {
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 1 << 16];
+    s.set_read_timeout(Some(Duration::from_millis(200))).ok();
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        match s.read(&mut buf) {
+            Ok(0) => return (got, true),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+                ) =>
+            {
+                return (got, true)
+            }
+            Err(_) => {}
+        }
+    }
+    (got, false)
+}
+
+/// Asserts that the node still answers PING on a new connection.
+pub fn still_serves(node: &Node) {
+    let mut c = node.client();
+    let pong: String = redis::cmd("PING").query(&mut c).expect("PING");
+    assert_eq!(pong, "PONG");
+}

@@ -3,16 +3,13 @@
 //! carry newlines, crafted payloads. Each test names the case of issue #20 it covers; the
 //! node must answer with a Redis-style error or drop that one connection, and keep serving.
 
-use cluster_tests::{info_field, own_all_slots, raw_exchange, server_error, wait_for, Node};
+use cluster_tests::{
+    info_field, own_all_slots, raw_exchange, read_to_close, server_error, still_serves, wait_for,
+    Node,
+};
 use redis::Connection;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::time::{Duration, Instant};
-
-fn still_serves(node: &Node) {
-    let mut c = node.client();
-    let pong: String = redis::cmd("PING").query(&mut c).unwrap();
-    assert_eq!(pong, "PONG");
-}
 
 fn used_memory(c: &mut Connection) -> u64 {
     let info: String = redis::cmd("INFO").arg("memory").query(c).unwrap();
@@ -24,25 +21,9 @@ fn info(c: &mut Connection, section: &str, field: &str) -> String {
     info_field(&text, field).unwrap_or_default()
 }
 
-/// Reads until the peer closes (or `secs` pass); true when it closed.
+/// Whether the peer closes the connection within `secs`.
 fn closes_within(s: &mut std::net::TcpStream, secs: u64) -> bool {
-    s.set_read_timeout(Some(Duration::from_millis(200))).ok();
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    let mut buf = vec![0u8; 1 << 16];
-    while Instant::now() < deadline {
-        match s.read(&mut buf) {
-            Ok(0) => return true,
-            Ok(_) => {}
-            Err(e)
-                if e.kind() == std::io::ErrorKind::ConnectionReset
-                    || e.kind() == std::io::ErrorKind::BrokenPipe =>
-            {
-                return true
-            }
-            Err(_) => {}
-        }
-    }
-    false
+    read_to_close(s, Duration::from_secs(secs)).1
 }
 
 /// Case 1: a random-count command cannot size a reply from a count alone.

@@ -1,31 +1,9 @@
 //! The wire protocol end to end: RESP3, inline commands, deep pipelines, malformed input and
 //! the size limits, through raw sockets, the `redis` crate and redis-cli.
 
-use cluster_tests::{raw_exchange, Node};
-use std::io::{Read, Write};
+use cluster_tests::{raw_exchange, read_to_close, still_serves, Node};
+use std::io::Write;
 use std::time::Duration;
-
-/// Reads until the peer closes (or 5 s pass); returns what arrived and whether it closed.
-fn read_to_close(s: &mut std::net::TcpStream) -> (Vec<u8>, bool) {
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while std::time::Instant::now() < deadline {
-        match s.read(&mut buf) {
-            Ok(0) => return (got, true),
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return (got, true),
-            Err(_) => break,
-        }
-    }
-    (got, false)
-}
-
-fn still_serves(node: &Node) {
-    let mut c = node.client();
-    let pong: String = redis::cmd("PING").query(&mut c).unwrap();
-    assert_eq!(pong, "PONG");
-}
 
 #[test]
 fn resp3_through_redis_crate_and_hello_with_auth_and_setname() {
@@ -103,7 +81,7 @@ fn inline_commands_with_quotes() {
         "{}",
         String::from_utf8_lossy(&got)
     );
-    let (_, closed) = read_to_close(&mut s);
+    let (_, closed) = read_to_close(&mut s, Duration::from_secs(5));
     assert!(closed);
     let mut s = node.raw();
     let got = raw_exchange(&mut s, b"ECHO 'it\\'s'\n", 10);
@@ -155,7 +133,7 @@ fn malformed_input_gets_protocol_error_and_close() {
     for (input, want) in cases {
         let mut s = node.raw();
         s.write_all(input).unwrap();
-        let (got, closed) = read_to_close(&mut s);
+        let (got, closed) = read_to_close(&mut s, Duration::from_secs(5));
         assert_eq!(String::from_utf8_lossy(&got), *want);
         assert!(
             closed,
@@ -180,7 +158,7 @@ fn proto_max_bulk_len_rejects_header_before_body() {
     let mut s = node.raw();
     s.write_all(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2000000\r\n")
         .unwrap();
-    let (got, closed) = read_to_close(&mut s);
+    let (got, closed) = read_to_close(&mut s, Duration::from_secs(5));
     assert_eq!(got, b"-ERR Protocol error: invalid bulk length\r\n");
     assert!(closed);
     // Under the limit still works.
@@ -199,7 +177,7 @@ fn client_query_buffer_limit_closes_the_client() {
     req.extend_from_slice(&body);
     req.extend_from_slice(b"\r\n");
     let _ = s.write_all(&req);
-    let (got, closed) = read_to_close(&mut s);
+    let (got, closed) = read_to_close(&mut s, Duration::from_secs(5));
     assert!(closed, "client over the query buffer limit was not closed");
     assert!(!got.starts_with(b"+OK"));
     still_serves(&node);
@@ -223,7 +201,7 @@ fn maxclients_refuses_the_extra_connection() {
         held.push(s);
     }
     let mut extra = node.raw();
-    let (got, closed) = read_to_close(&mut extra);
+    let (got, closed) = read_to_close(&mut extra, Duration::from_secs(5));
     assert_eq!(got, b"-ERR max number of clients reached\r\n");
     assert!(closed);
     held.pop();
