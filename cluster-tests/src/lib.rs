@@ -11,6 +11,7 @@
 
 pub mod cluster;
 pub mod netns;
+pub mod partition_lab;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

@@ -16,7 +16,7 @@ use std::process::Command;
 
 fn ip(args: &[&str]) -> Result<(), String> {
     let out = Command::new("timeout")
-        .arg("10")
+        .arg("40")
         .arg("ip")
         .args(args)
         .output()
@@ -127,10 +127,42 @@ impl NetLab {
         a.and(b)
     }
 
+    /// Silently drops every packet between hosts `i` and `j` (rules inside `i`'s namespace);
+    /// both keep reaching everyone else, the test process included. Partitions of any shape
+    /// (halves, a bridge node) are sets of such pairs.
+    pub fn block(&self, i: usize, j: usize) -> Result<(), String> {
+        let peer = self.ip(j);
+        self.iptables_peer(i, "-I", "INPUT", "-s", &peer)?;
+        self.iptables_peer(i, "-I", "OUTPUT", "-d", &peer)
+    }
+
+    /// Removes the rules [`NetLab::block`] installed.
+    pub fn unblock(&self, i: usize, j: usize) -> Result<(), String> {
+        let peer = self.ip(j);
+        let a = self.iptables_peer(i, "-D", "INPUT", "-s", &peer);
+        let b = self.iptables_peer(i, "-D", "OUTPUT", "-d", &peer);
+        a.and(b)
+    }
+
+    fn iptables_peer(
+        &self,
+        i: usize,
+        op: &str,
+        chain: &str,
+        dir: &str,
+        peer: &str,
+    ) -> Result<(), String> {
+        let ns = self.ns(i);
+        ip(&[
+            "netns", "exec", &ns, "iptables", "-w", "30", op, chain, dir, peer, "-j", "DROP",
+        ])
+        .map_err(|e| format!("{e} (are iptables and its nf_tables/xt modules available?)"))
+    }
+
     fn iptables(&self, i: usize, op: &str, chain: &str, dir: &str) -> Result<(), String> {
         let ns = self.ns(i);
         ip(&[
-            "netns", "exec", &ns, "iptables", "-w", "5", op, chain, "!", dir, "lo", "-j", "DROP",
+            "netns", "exec", &ns, "iptables", "-w", "30", op, chain, "!", dir, "lo", "-j", "DROP",
         ])
         .map_err(|e| format!("{e} (are iptables and its nf_tables/xt modules available?)"))
     }

@@ -8,7 +8,7 @@
 //! one connection with one warning; the node and its other links carry on.
 //!
 //! An outbound link the state machine finds dead (`Action::ResetLink`: a ping pending and
-//! no data for twice the node timeout), or whose queue outgrows [`MAX_LINK_QUEUE_BYTES`], is
+//! no data for half the node timeout), or whose queue outgrows [`MAX_LINK_QUEUE_BYTES`], is
 //! closed with a reset, discarding what is queued in the process and in the kernel: when
 //! packets are dropped silently TCP keeps such a connection open for many minutes, and its
 //! queue — every heartbeat of a long partition — used to be delivered in one burst of
@@ -296,7 +296,13 @@ async fn outbound(
     queued: Arc<AtomicUsize>,
     reset: Arc<Notify>,
 ) {
-    let timeout = Duration::from_millis(bus.cluster.state.lock().node_timeout.max(100));
+    // One ping interval, not the node timeout: a SYN lost in an outage is retransmitted
+    // only after a second, so a short connect timeout and a fresh attempt every interval
+    // (reconcile_links) reconnect within about an interval of the network coming back.
+    let timeout = {
+        let s = bus.cluster.state.lock();
+        Duration::from_millis(s.ping_interval().clamp(50, s.node_timeout.max(50)))
+    };
     let addr = format!(
         "{}:{cport}",
         if ip.contains(':') {

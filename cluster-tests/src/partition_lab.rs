@@ -1,0 +1,474 @@
+//! A 3x2 cluster in network namespaces, the partitions it is put through, and what is checked
+//! after each heal (issue #19). Shared by `tests/partition_heal.rs` and the nemesis run in
+//! `benches/`.
+//!
+//! - [`Lab`]: six nodes, each in its own namespace: primaries 0..3 (slots split evenly) and
+//!   node 3 + i replicating primary i. Partitions are iptables DROP rules, so packets vanish
+//!   silently and established connections resume after the heal with whatever was queued.
+//! - [`Watch`]: samples CLUSTER NODES on the nodes that stayed with the majority and records
+//!   every flag that should not be there.
+//! - [`Writers`]: one writer per shard that sends `SET` + `WAIT 1` to the shard's current
+//!   primary (following MOVED), and remembers every write a replica confirmed; after the
+//!   heal, [`WriterLog::lost`] reads them all back.
+
+use crate::cluster::{parse_nodes, query_string, TestCluster};
+use crate::netns::NetLab;
+use crate::{wait_for, Node};
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How often [`Watch`] samples.
+pub const SAMPLE_EVERY: Duration = Duration::from_millis(50);
+/// Replicas each confirmed write must reach.
+const WAIT_REPLICAS: i64 = 1;
+/// How long one WAIT may wait, in milliseconds.
+const WAIT_MS: u64 = 200;
+/// The pause between one writer's writes: a steady load of a few hundred writes a second per
+/// shard, not a saturating one (on 2 cores a saturating writer starves the nodes' bus
+/// threads, which is a different test).
+const WRITE_EVERY: Duration = Duration::from_millis(4);
+
+pub struct Lab {
+    // Field order matters: the nodes are killed before the namespaces are removed.
+    pub c: TestCluster,
+    pub ids: Vec<String>,
+    pub net: NetLab,
+}
+
+impl Lab {
+    /// Starts and forms the cluster with `cluster-node-timeout` = `node_timeout_ms`.
+    pub fn start(node_timeout_ms: u64) -> Lab {
+        let net = NetLab::new(6)
+            .unwrap_or_else(|e| panic!("network namespaces are required for this test: {e}"));
+        let timeout = node_timeout_ms.to_string();
+        let args = [
+            "--cluster-enabled",
+            "yes",
+            "--cluster-node-timeout",
+            timeout.as_str(),
+        ];
+        let nodes: Vec<Node> = (0..6)
+            .map(|i| {
+                Node::start_in(&net.prefix(i), &net.ip(i), 7000, &args)
+                    .unwrap_or_else(|e| panic!("start node {i} in its namespace: {e}"))
+            })
+            .collect();
+        let c = TestCluster { nodes };
+        c.form_with_replicas(3);
+        assert!(c.wait_ok(Duration::from_secs(20)), "cluster not ok");
+        let ids = c.ids();
+        let ready = wait_for(Duration::from_secs(20), || {
+            c.nodes
+                .iter()
+                .all(|n| {
+                    let text = query_string(n, &["CLUSTER", "NODES"]).unwrap_or_default();
+                    text.lines().filter(|l| l.contains("slave")).count() == 3
+                })
+                .then_some(())
+        });
+        assert!(ready.is_some(), "replicas not seen by every node");
+        Lab { c, ids, net }
+    }
+
+    /// `host:port` of node `i`.
+    pub fn addr(&self, i: usize) -> String {
+        format!("{}:{}", self.c.nodes[i].host, self.c.nodes[i].port)
+    }
+
+    /// Elections won so far: (winner's index, the id of the primary it replaced), from the
+    /// nodes' logs (every promotion logs "I am now the primary of <id>'s slots").
+    pub fn elections(&self) -> Vec<(usize, String)> {
+        let mut won = Vec::new();
+        for (i, n) in self.c.nodes.iter().enumerate() {
+            for line in n.log().lines() {
+                if let Some(rest) = line.split("I am now the primary of ").nth(1) {
+                    let old = rest.split('\'').next().unwrap_or("").to_string();
+                    won.push((i, old));
+                }
+            }
+        }
+        won
+    }
+
+    /// Drops every packet between the two groups (both directions).
+    pub fn split(&self, a: &[usize], b: &[usize]) -> Vec<(usize, usize)> {
+        let mut pairs = Vec::new();
+        for &i in a {
+            for &j in b {
+                self.net.block(i, j).unwrap();
+                pairs.push((i, j));
+            }
+        }
+        pairs
+    }
+
+    pub fn unsplit(&self, pairs: &[(usize, usize)]) {
+        for &(i, j) in pairs {
+            self.net.unblock(i, j).unwrap();
+        }
+    }
+
+    /// The cluster-state lines of every node's log, for a failure message.
+    pub fn story(&self) -> String {
+        let keys = [
+            "possibly failing",
+            "as failing",
+            "marked FAIL",
+            "clear FAIL",
+            "election",
+            "changed role",
+            "Configuration change",
+            "following it",
+            "Cluster state changed",
+            "resetting the bus link",
+        ];
+        let mut out = String::new();
+        for (i, n) in self.c.nodes.iter().enumerate() {
+            let lines: Vec<String> = n
+                .log()
+                .lines()
+                .filter(|l| keys.iter().any(|k| l.contains(k)))
+                .map(String::from)
+                .collect();
+            out.push_str(&format!(
+                "--- node {i} ({}) {} lines, last 60:\n",
+                &self.ids[i][..8],
+                lines.len()
+            ));
+            for l in lines.iter().skip(lines.len().saturating_sub(60)) {
+                out.push_str(l);
+                out.push('\n');
+            }
+        }
+        out
+    }
+
+    /// Waits until every node is ok, knows all six nodes and agrees on one primary per
+    /// slot range; returns the primaries (id -> slot ranges) as node 0 finally sees them.
+    pub fn settle(&self, within: Duration) -> Result<Vec<(String, Vec<String>)>, String> {
+        let mut last = String::new();
+        let agreed = wait_for(within, || {
+            let mut views = Vec::new();
+            for n in &self.c.nodes {
+                let info = query_string(n, &["CLUSTER", "INFO"]).ok()?;
+                if !info.contains("cluster_state:ok") || !info.contains("cluster_known_nodes:6\r") {
+                    last = format!("{}: {}", n.host, info.lines().next().unwrap_or(""));
+                    return None;
+                }
+                let text = query_string(n, &["CLUSTER", "NODES"]).ok()?;
+                let mut primaries: Vec<(String, Vec<String>)> = parse_nodes(&text)
+                    .into_iter()
+                    .filter(|(_, _, flags, slots)| flags.contains("master") && !slots.is_empty())
+                    .map(|(id, _, _, slots)| (id, slots))
+                    .collect();
+                primaries.sort();
+                if text.contains("fail") {
+                    last = format!("{} still flags a node: {text}", n.host);
+                    return None;
+                }
+                views.push(primaries);
+            }
+            if views.windows(2).all(|w| w[0] == w[1]) && views[0].len() == 3 {
+                Some(views.swap_remove(0))
+            } else {
+                last = format!("views differ: {views:?}");
+                None
+            }
+        });
+        agreed.ok_or(last)
+    }
+
+    /// The index of the node that owns `slot` now, as node `ask` sees it.
+    pub fn owner_of(&self, slot: u16, ask: usize) -> Option<usize> {
+        let mut con = connect(&self.addr(ask), Duration::from_millis(500))?;
+        let slots: Vec<(u16, u16, String)> = cluster_slots(&mut con)?;
+        let (_, _, addr) = slots.iter().find(|(a, b, _)| *a <= slot && slot <= *b)?;
+        (0..6).find(|&i| self.addr(i) == *addr)
+    }
+}
+
+/// Samples CLUSTER NODES on the nodes that are not `cut` off and records every flag that
+/// should not be there: any flag on a node that is not cut off, except `fail?` across a pair
+/// of nodes whose packets are dropped on purpose (they cannot reach each other; only a
+/// majority of primaries may turn that into `fail`, and in the shapes tested none has one).
+pub struct Watch<'a> {
+    lab: &'a Lab,
+    watched: Vec<usize>,
+    cut: BTreeSet<usize>,
+    blocked: BTreeSet<(usize, usize)>,
+    conns: Vec<Option<redis::Connection>>,
+    pub samples: usize,
+    pub bad: Vec<String>,
+}
+
+impl<'a> Watch<'a> {
+    pub fn new(lab: &'a Lab, cut: &[usize], blocked: &[(usize, usize)]) -> Watch<'a> {
+        let watched: Vec<usize> = (0..6).filter(|i| !cut.contains(i)).collect();
+        let mut pairs = BTreeSet::new();
+        for &(i, j) in blocked {
+            pairs.insert((i, j));
+            pairs.insert((j, i));
+        }
+        Watch {
+            lab,
+            conns: watched.iter().map(|_| None).collect(),
+            watched,
+            cut: cut.iter().copied().collect(),
+            blocked: pairs,
+            samples: 0,
+            bad: Vec::new(),
+        }
+    }
+
+    fn sample(&mut self, phase: &str, started: Instant) {
+        for (k, &i) in self.watched.iter().enumerate() {
+            if self.conns[k].is_none() {
+                self.conns[k] = connect(&self.lab.addr(i), Duration::from_millis(500));
+            }
+            let Some(con) = self.conns[k].as_mut() else {
+                continue;
+            };
+            let text: String = match redis::cmd("CLUSTER").arg("NODES").query(con) {
+                Ok(t) => t,
+                Err(_) => {
+                    self.conns[k] = None;
+                    continue;
+                }
+            };
+            self.samples += 1;
+            for (id, _, flags, _) in parse_nodes(&text) {
+                let Some(j) = self.lab.ids.iter().position(|x| *x == id) else {
+                    continue;
+                };
+                if self.cut.contains(&j) || !flags.contains("fail") {
+                    continue;
+                }
+                let pfail_only = flags.split(',').all(|f| f != "fail");
+                if pfail_only && self.blocked.contains(&(i, j)) {
+                    continue;
+                }
+                if self.bad.len() < 20 {
+                    self.bad.push(format!(
+                        "{phase} +{:?}: node {i} flags node {j} ({}) as {flags}",
+                        started.elapsed(),
+                        &id[..8]
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Samples every [`SAMPLE_EVERY`] for `d`.
+    pub fn run_for(&mut self, d: Duration, phase: &str, started: Instant) {
+        let until = Instant::now() + d;
+        while Instant::now() < until {
+            let t = Instant::now();
+            self.sample(phase, started);
+            std::thread::sleep(SAMPLE_EVERY.saturating_sub(t.elapsed()));
+        }
+    }
+}
+
+fn connect(addr: &str, timeout: Duration) -> Option<redis::Connection> {
+    let c = redis::Client::open(format!("redis://{addr}/")).ok()?;
+    let con = c.get_connection_with_timeout(timeout).ok()?;
+    con.set_read_timeout(Some(Duration::from_millis(WAIT_MS + 500)))
+        .ok()?;
+    con.set_write_timeout(Some(Duration::from_millis(500)))
+        .ok()?;
+    Some(con)
+}
+
+/// CLUSTER SLOTS as (first, last, "host:port" of the primary).
+fn cluster_slots(con: &mut redis::Connection) -> Option<Vec<(u16, u16, String)>> {
+    let v: redis::Value = redis::cmd("CLUSTER").arg("SLOTS").query(con).ok()?;
+    let redis::Value::Array(ranges) = v else {
+        return None;
+    };
+    let mut out = Vec::new();
+    for r in ranges {
+        let redis::Value::Array(parts) = r else {
+            continue;
+        };
+        let (Some(redis::Value::Int(a)), Some(redis::Value::Int(b)), Some(redis::Value::Array(p))) =
+            (parts.first(), parts.get(1), parts.get(2))
+        else {
+            continue;
+        };
+        let host = match p.first() {
+            Some(redis::Value::BulkString(h)) => String::from_utf8_lossy(h).into_owned(),
+            _ => continue,
+        };
+        let port = match p.get(1) {
+            Some(redis::Value::Int(port)) => *port,
+            _ => continue,
+        };
+        out.push((*a as u16, *b as u16, format!("{host}:{port}")));
+    }
+    Some(out)
+}
+
+/// What one shard's writer did.
+#[derive(Debug, Default)]
+pub struct WriterLog {
+    pub shard: usize,
+    /// The hash tag every key of this shard carries (one slot).
+    pub tag: String,
+    pub slot: u16,
+    pub attempts: u64,
+    /// Writes a primary acknowledged.
+    pub acked: u64,
+    /// Sequence numbers of the writes at least one replica confirmed (`WAIT 1`).
+    pub confirmed: Vec<u64>,
+}
+
+impl WriterLog {
+    fn key(&self, n: u64) -> String {
+        format!("w{{{}}}:{n}", self.tag)
+    }
+
+    /// Confirmed writes that the shard's primary no longer has (read back after the heal).
+    pub fn lost(&self, lab: &Lab) -> Result<Vec<u64>, String> {
+        let owner = lab
+            .owner_of(self.slot, 0)
+            .ok_or_else(|| format!("no owner for slot {}", self.slot))?;
+        let mut con = connect(&lab.addr(owner), Duration::from_secs(2))
+            .ok_or_else(|| format!("cannot reach node {owner}"))?;
+        let mut lost = Vec::new();
+        for chunk in self.confirmed.chunks(500) {
+            let keys: Vec<String> = chunk.iter().map(|&n| self.key(n)).collect();
+            let vals: Vec<Option<String>> = redis::cmd("MGET")
+                .arg(&keys)
+                .query(&mut con)
+                .map_err(|e| format!("MGET on node {owner}: {e}"))?;
+            for (&n, v) in chunk.iter().zip(vals) {
+                if v.as_deref() != Some(n.to_string().as_str()) {
+                    lost.push(n);
+                }
+            }
+        }
+        Ok(lost)
+    }
+}
+
+/// One writer thread per shard, from [`Writers::start`] until [`Writers::stop`].
+pub struct Writers {
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<WriterLog>>,
+}
+
+impl Writers {
+    pub fn start(lab: &Lab) -> Writers {
+        let stop = Arc::new(AtomicBool::new(false));
+        let addrs: Vec<String> = (0..6).map(|i| lab.addr(i)).collect();
+        let mut con = connect(&addrs[0], Duration::from_secs(2)).expect("reach node 0");
+        let slots = cluster_slots(&mut con).expect("CLUSTER SLOTS");
+        let mut threads = Vec::new();
+        for shard in 0..3 {
+            // A hash tag whose slot primary `shard` owns.
+            let mine: Vec<(u16, u16)> = slots
+                .iter()
+                .filter(|(_, _, a)| *a == addrs[shard])
+                .map(|(a, b, _)| (*a, *b))
+                .collect();
+            let (tag, slot) = (0..10_000)
+                .find_map(|k| {
+                    let tag = format!("s{shard}t{k}");
+                    let slot: u16 = redis::cmd("CLUSTER")
+                        .arg("KEYSLOT")
+                        .arg(&tag)
+                        .query(&mut con)
+                        .ok()?;
+                    mine.iter()
+                        .any(|(a, b)| *a <= slot && slot <= *b)
+                        .then_some((tag, slot))
+                })
+                .expect("a hash tag for each shard");
+            let log = WriterLog {
+                shard,
+                tag,
+                slot,
+                ..Default::default()
+            };
+            let stop = stop.clone();
+            let addrs = addrs.clone();
+            let owner = addrs[shard].clone();
+            threads.push(std::thread::spawn(move || {
+                write_loop(log, owner, addrs, stop)
+            }));
+        }
+        Writers { stop, threads }
+    }
+
+    pub fn stop(self) -> Vec<WriterLog> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.threads
+            .into_iter()
+            .map(|t| t.join().expect("writer thread"))
+            .collect()
+    }
+}
+
+fn write_loop(
+    mut log: WriterLog,
+    mut owner: String,
+    addrs: Vec<String>,
+    stop: Arc<AtomicBool>,
+) -> WriterLog {
+    let mut con: Option<redis::Connection> = None;
+    let mut n = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        if con.is_none() {
+            con = connect(&owner, Duration::from_millis(300));
+            if con.is_none() {
+                owner = find_owner(&addrs, log.slot).unwrap_or(owner);
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            }
+        }
+        let Some(c) = con.as_mut() else { continue };
+        n += 1;
+        log.attempts += 1;
+        let r: redis::RedisResult<(String, i64)> = redis::pipe()
+            .cmd("SET")
+            .arg(log.key(n))
+            .arg(n)
+            .cmd("WAIT")
+            .arg(WAIT_REPLICAS)
+            .arg(WAIT_MS)
+            .query(c);
+        match r {
+            Ok((_, replicas)) => {
+                log.acked += 1;
+                if replicas >= WAIT_REPLICAS {
+                    log.confirmed.push(n);
+                }
+                std::thread::sleep(WRITE_EVERY);
+            }
+            Err(e) => {
+                con = None;
+                owner = match e.redirect_node() {
+                    Some((addr, _)) if e.kind() == redis::ErrorKind::Moved => addr.to_string(),
+                    _ => find_owner(&addrs, log.slot).unwrap_or(owner),
+                };
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+    log
+}
+
+/// The primary of `slot` according to the first node that answers CLUSTER SLOTS.
+fn find_owner(addrs: &[String], slot: u16) -> Option<String> {
+    addrs.iter().find_map(|a| {
+        let mut con = connect(a, Duration::from_millis(200))?;
+        let slots = cluster_slots(&mut con)?;
+        slots
+            .into_iter()
+            .find(|(x, y, _)| *x <= slot && slot <= *y)
+            .map(|(_, _, addr)| addr)
+    })
+}
