@@ -15,7 +15,7 @@ use crate::cluster::{parse_nodes, query_string, TestCluster};
 use crate::netns::NetLab;
 use crate::{wait_for, Node};
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -79,17 +79,28 @@ impl Lab {
     }
 
     /// Elections won so far: (winner's index, the id of the primary it replaced), from the
-    /// nodes' logs (every promotion logs "I am now the primary of <id>'s slots").
+    /// nodes' logs (every promotion logs "I am now the primary of <id>'s slots"), in the
+    /// order they happened (the log lines start with a timestamp).
     pub fn elections(&self) -> Vec<(usize, String)> {
+        self.timed_elections()
+            .into_iter()
+            .map(|(_, i, old)| (i, old))
+            .collect()
+    }
+
+    /// [`Lab::elections`] with each one's log timestamp first.
+    pub fn timed_elections(&self) -> Vec<(String, usize, String)> {
         let mut won = Vec::new();
         for (i, n) in self.c.nodes.iter().enumerate() {
             for line in n.log().lines() {
                 if let Some(rest) = line.split("I am now the primary of ").nth(1) {
                     let old = rest.split('\'').next().unwrap_or("").to_string();
-                    won.push((i, old));
+                    let at = line.split_whitespace().next().unwrap_or("").to_string();
+                    won.push((at, i, old));
                 }
             }
         }
+        won.sort();
         won
     }
 
@@ -272,7 +283,7 @@ impl<'a> Watch<'a> {
     }
 }
 
-fn connect(addr: &str, timeout: Duration) -> Option<redis::Connection> {
+pub fn connect(addr: &str, timeout: Duration) -> Option<redis::Connection> {
     let c = redis::Client::open(format!("redis://{addr}/")).ok()?;
     let con = c.get_connection_with_timeout(timeout).ok()?;
     con.set_read_timeout(Some(Duration::from_millis(WAIT_MS + 500)))
@@ -283,7 +294,7 @@ fn connect(addr: &str, timeout: Duration) -> Option<redis::Connection> {
 }
 
 /// CLUSTER SLOTS as (first, last, "host:port" of the primary).
-fn cluster_slots(con: &mut redis::Connection) -> Option<Vec<(u16, u16, String)>> {
+pub fn cluster_slots(con: &mut redis::Connection) -> Option<Vec<(u16, u16, String)>> {
     let v: redis::Value = redis::cmd("CLUSTER").arg("SLOTS").query(con).ok()?;
     let redis::Value::Array(ranges) = v else {
         return None;
@@ -354,10 +365,21 @@ impl WriterLog {
     }
 }
 
-/// One writer thread per shard, from [`Writers::start`] until [`Writers::stop`].
+/// One writer thread per shard, from [`Writers::start`] until [`Writers::stop`]. Besides its
+/// own key per write, each write sets the shard's counter key ([`counter_key`]) to the same
+/// sequence number, so a reader can tell when a read goes backwards.
 pub struct Writers {
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<WriterLog>>,
+    /// Per shard: (hash tag, slot).
+    pub shards: Vec<(String, u16)>,
+    /// Per shard: the highest sequence number a replica confirmed so far.
+    pub last_confirmed: Vec<Arc<AtomicU64>>,
+}
+
+/// The key each shard's writer sets to its latest sequence number.
+pub fn counter_key(tag: &str) -> String {
+    format!("ctr{{{tag}}}")
 }
 
 impl Writers {
@@ -367,6 +389,8 @@ impl Writers {
         let mut con = connect(&addrs[0], Duration::from_secs(2)).expect("reach node 0");
         let slots = cluster_slots(&mut con).expect("CLUSTER SLOTS");
         let mut threads = Vec::new();
+        let mut shards = Vec::new();
+        let mut last_confirmed = Vec::new();
         for shard in 0..3 {
             // A hash tag whose slot primary `shard` owns.
             let mine: Vec<(u16, u16)> = slots
@@ -387,6 +411,9 @@ impl Writers {
                         .then_some((tag, slot))
                 })
                 .expect("a hash tag for each shard");
+            shards.push((tag.clone(), slot));
+            let confirmed = Arc::new(AtomicU64::new(0));
+            last_confirmed.push(confirmed.clone());
             let log = WriterLog {
                 shard,
                 tag,
@@ -397,10 +424,15 @@ impl Writers {
             let addrs = addrs.clone();
             let owner = addrs[shard].clone();
             threads.push(std::thread::spawn(move || {
-                write_loop(log, owner, addrs, stop)
+                write_loop(log, owner, addrs, stop, confirmed)
             }));
         }
-        Writers { stop, threads }
+        Writers {
+            stop,
+            threads,
+            shards,
+            last_confirmed,
+        }
     }
 
     pub fn stop(self) -> Vec<WriterLog> {
@@ -417,7 +449,9 @@ fn write_loop(
     mut owner: String,
     addrs: Vec<String>,
     stop: Arc<AtomicBool>,
+    last_confirmed: Arc<AtomicU64>,
 ) -> WriterLog {
+    let counter = counter_key(&log.tag);
     let mut con: Option<redis::Connection> = None;
     let mut n = 0u64;
     while !stop.load(Ordering::Relaxed) {
@@ -432,19 +466,23 @@ fn write_loop(
         let Some(c) = con.as_mut() else { continue };
         n += 1;
         log.attempts += 1;
-        let r: redis::RedisResult<(String, i64)> = redis::pipe()
+        let r: redis::RedisResult<(String, String, i64)> = redis::pipe()
             .cmd("SET")
             .arg(log.key(n))
+            .arg(n)
+            .cmd("SET")
+            .arg(&counter)
             .arg(n)
             .cmd("WAIT")
             .arg(WAIT_REPLICAS)
             .arg(WAIT_MS)
             .query(c);
         match r {
-            Ok((_, replicas)) => {
+            Ok((_, _, replicas)) => {
                 log.acked += 1;
                 if replicas >= WAIT_REPLICAS {
                     log.confirmed.push(n);
+                    last_confirmed.store(n, Ordering::Relaxed);
                 }
                 std::thread::sleep(WRITE_EVERY);
             }
@@ -462,7 +500,7 @@ fn write_loop(
 }
 
 /// The primary of `slot` according to the first node that answers CLUSTER SLOTS.
-fn find_owner(addrs: &[String], slot: u16) -> Option<String> {
+pub fn find_owner(addrs: &[String], slot: u16) -> Option<String> {
     addrs.iter().find_map(|a| {
         let mut con = connect(a, Duration::from_millis(200))?;
         let slots = cluster_slots(&mut con)?;
