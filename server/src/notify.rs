@@ -184,6 +184,16 @@ pub fn after_write(
                 publish(shared, flags, 'g', "del", db, src);
             }
         }
+        // SORT ... STORE: only the destination changed, a list or (an empty result) gone.
+        "sort" => {
+            if let Some(dst) = key(1) {
+                if exists(dst) {
+                    publish(shared, flags, 'l', "sortstore", db, dst);
+                } else {
+                    publish(shared, flags, 'g', "del", db, dst);
+                }
+            }
+        }
         "smove" => {
             let (Some(src), Some(dst)) = (key(0), key(1)) else {
                 return;

@@ -24,6 +24,7 @@ pub mod pubsub;
 pub mod replication;
 pub mod server;
 pub mod sets;
+pub mod sort;
 pub mod strings;
 pub mod table;
 pub mod transactions;
@@ -46,6 +47,7 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     sets::COMMANDS,
     bitmaps::COMMANDS,
     keys::COMMANDS,
+    sort::COMMANDS,
     expiry::COMMANDS,
     dump::COMMANDS,
     migrate::COMMANDS,
