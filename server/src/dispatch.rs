@@ -226,6 +226,7 @@ pub fn execute_replicated(
             settings: &applying.settings,
             now: applying.now,
             propagate: None,
+            modified: None,
         };
         (spec.handler)(&mut ctx, args);
         out.buf.clear();
@@ -554,13 +555,26 @@ fn run_admitted(
         settings,
         now,
         propagate: None,
+        modified: None,
     };
     (spec.handler)(&mut ctx, args);
     let propagate = ctx.propagate.take();
+    let modified = ctx.modified.take();
     let db = ctx.conn.db;
     ks.dbs[db_index].keep_expired = false;
+    // The keys the command wrote: all its keys, unless it said fewer.
+    let written = |args: &[Bytes]| -> Vec<Bytes> {
+        match &modified {
+            Some(keys) => keys.clone(),
+            None => spec
+                .key_positions(args)
+                .iter()
+                .filter_map(|&i| args.get(i).cloned())
+                .collect(),
+        }
+    };
     if ks.dirty != dirty {
-        touch_watched(ks, db_index, spec, args);
+        touch_watched(ks, db_index, spec, args, modified.as_deref());
         if !settings.notify_keyspace_events.is_empty() {
             let flags = crate::notify::Flags::parse(&settings.notify_keyspace_events);
             if flags.enabled() {
@@ -583,14 +597,21 @@ fn run_admitted(
                                     es,
                                     e,
                                     db_index,
+                                    None,
                                     &mut exists,
                                 );
                             }
                         }
                     }
-                    _ => {
-                        crate::notify::after_write(shared, flags, spec, args, db_index, &mut exists)
-                    }
+                    _ => crate::notify::after_write(
+                        shared,
+                        flags,
+                        spec,
+                        args,
+                        db_index,
+                        modified.as_deref(),
+                        &mut exists,
+                    ),
                 }
             }
         }
@@ -600,10 +621,8 @@ fn run_admitted(
         conn.woff = ks.repl.offset;
         if !ks.blocked.is_empty() {
             // Served when the whole command (or transaction) is done: see `serve_ready`.
-            for i in spec.key_positions(args) {
-                if let Some(k) = args.get(i) {
-                    ks.blocked.mark_ready(db_index, k);
-                }
+            for k in written(args) {
+                ks.blocked.mark_ready(db_index, &k);
             }
         }
     }
@@ -685,8 +704,20 @@ fn serve_blocked(shared: &Shared, ks: &mut Keyspace, settings: &Settings) {
 
 /// A write changed data: WATCHers of its keys (or of everything, for keyless writes such
 /// as FLUSHALL) must see their EXEC fail.
-fn touch_watched(ks: &mut Keyspace, db: usize, spec: &CommandSpec, args: &[Bytes]) {
+fn touch_watched(
+    ks: &mut Keyspace,
+    db: usize,
+    spec: &CommandSpec,
+    args: &[Bytes],
+    modified: Option<&[Bytes]>,
+) {
     if ks.watches.is_empty() {
+        return;
+    }
+    if let Some(keys) = modified {
+        for k in keys {
+            ks.watches.touch(db, k);
+        }
         return;
     }
     let positions = spec.key_positions(args);

@@ -286,6 +286,8 @@ fn sort_generic(ctx: &mut Ctx, a: &[Bytes], readonly: bool) {
             } else if db.remove(dst, now).is_some() {
                 ctx.dirty(1);
             }
+            // The sorted key was only read.
+            ctx.modified_only(vec![dst.clone()]);
             ctx.out.int(outputlen as i64);
         }
     }
