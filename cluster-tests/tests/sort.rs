@@ -178,6 +178,18 @@ fn errors() {
         server_error(&mut c, &["SORT", "l", "LIMIT", "a", "1"]),
         "ERR value is not an integer or out of range"
     );
+    // Extreme LIMITs are clamped to the collection, never sized from.
+    for (start, count) in [
+        ("9223372036854775807", "9223372036854775807"),
+        ("-9223372036854775808", "9223372036854775807"),
+        ("0", "-9223372036854775808"),
+    ] {
+        let v: Vec<String> = q(
+            &mut c,
+            &["SORT", "l", "BY", "nosort", "LIMIT", start, count],
+        );
+        assert!(v.len() <= 2, "{start} {count}: {v:?}");
+    }
     // SORT_RO has no STORE.
     assert_eq!(
         server_error(&mut c, &["SORT_RO", "l", "STORE", "d"]),
