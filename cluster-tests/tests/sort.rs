@@ -157,6 +157,20 @@ fn store_replaces_deletes_and_wakes_a_waiter() {
         ],
     );
     assert_eq!(keys, strs(&["abc", "def"]));
+    // COMMAND INFO reports the sorted key (1 1 1) and movable keys, as Redis does.
+    let info: Vec<Vec<redis::Value>> = q(&mut c, &["COMMAND", "INFO", "SORT"]);
+    let head: (String, i64) = (
+        redis::from_redis_value(&info[0][0]).unwrap(),
+        redis::from_redis_value(&info[0][1]).unwrap(),
+    );
+    assert_eq!(head, ("sort".to_string(), -2));
+    let flags: Vec<String> = redis::from_redis_value(&info[0][2]).unwrap();
+    assert!(flags.iter().any(|f| f == "movablekeys"), "{flags:?}");
+    let range: Vec<i64> = info[0][3..6]
+        .iter()
+        .map(|v| redis::from_redis_value(v).unwrap())
+        .collect();
+    assert_eq!(range, [1, 1, 1]);
 }
 
 #[test]

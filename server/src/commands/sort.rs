@@ -24,7 +24,10 @@ pub static COMMANDS: &[CommandSpec] = &[
         "sort",
         -2,
         WRITE | DENYOOM,
-        Keys::Custom(sort_keys),
+        Keys::Movable {
+            first: 1,
+            find: sort_keys,
+        },
         sort,
         "generic",
         "Sorts the elements in a list, a set, or a sorted set, optionally storing the result.",
