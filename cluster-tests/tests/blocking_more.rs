@@ -388,3 +388,132 @@ fn many_waiters_and_pushers_lose_and_duplicate_nothing() {
     assert_eq!(before, all.len(), "an element was delivered twice");
     assert_eq!(all.len(), 200, "an element was lost");
 }
+
+/// Waiters are served once a transaction is over: a key pushed and deleted again inside
+/// MULTI wakes nobody, and one pushed three times hands over what is at its head then.
+#[test]
+fn transactions_serve_waiters_only_at_exec_end() {
+    let node = Node::start(&[]);
+    let h = spawn_query(&node, &["BLPOP", "list", "0"]);
+    thread::sleep(SETTLE);
+    let mut c = node.client();
+    let _: () = redis::pipe()
+        .atomic()
+        .cmd("LPUSH")
+        .arg("list")
+        .arg("a")
+        .cmd("DEL")
+        .arg("list")
+        .cmd("SET")
+        .arg("list")
+        .arg("foo")
+        .query(&mut c)
+        .unwrap();
+    thread::sleep(Duration::from_millis(100));
+    assert!(
+        !h.is_finished(),
+        "a pushed-then-deleted key woke the waiter"
+    );
+    q::<i64>(&mut c, &["DEL", "list"]);
+    q::<i64>(&mut c, &["LPUSH", "list", "b"]);
+    assert_eq!(pair(join(h).unwrap()), ("list".into(), "b".into()));
+
+    let h = spawn_query(&node, &["BLMPOP", "0", "1", "list", "LEFT"]);
+    thread::sleep(SETTLE);
+    let _: () = redis::pipe()
+        .atomic()
+        .cmd("LPUSH")
+        .arg("list")
+        .arg("a")
+        .cmd("LPUSH")
+        .arg("list")
+        .arg("b")
+        .cmd("LPUSH")
+        .arg("list")
+        .arg("c")
+        .query(&mut c)
+        .unwrap();
+    let got: (String, Vec<String>) = redis::from_redis_value(&join(h).unwrap()).unwrap();
+    assert_eq!(got, ("list".into(), vec!["c".to_string()]));
+    assert_eq!(
+        q::<Vec<String>>(&mut c, &["LRANGE", "list", "0", "-1"]),
+        ["b", "a"]
+    );
+}
+
+#[test]
+fn client_unblock_answers_a_timeout_or_an_error() {
+    let node = Node::start(&[]);
+    let mut c = node.client();
+    let mut waiter = node.client();
+    let id: i64 = q(&mut waiter, &["CLIENT", "ID"]);
+    let ids = id.to_string();
+    for (how, err) in [
+        (None, false),
+        (Some("TIMEOUT"), false),
+        (Some("ERROR"), true),
+    ] {
+        let mut w = node.client();
+        let wid: i64 = q(&mut w, &["CLIENT", "ID"]);
+        let h = thread::spawn(move || {
+            redis::cmd("BLMOVE")
+                .arg("src")
+                .arg("dst")
+                .arg("LEFT")
+                .arg("RIGHT")
+                .arg(0)
+                .query::<Value>(&mut w)
+        });
+        thread::sleep(SETTLE);
+        let list: String = q(&mut c, &["CLIENT", "LIST", "ID", &wid.to_string()]);
+        assert!(list.contains("flags=b"), "{list}");
+        let mut args = vec!["CLIENT", "UNBLOCK"];
+        let wids = wid.to_string();
+        args.push(&wids);
+        args.extend(how);
+        assert_eq!(q::<i64>(&mut c, &args), 1);
+        match join(h) {
+            Err(e) if err => assert_eq!(
+                e.to_string(),
+                "UNBLOCKED: client unblocked via CLIENT UNBLOCK"
+            ),
+            Ok(v) if !err => assert_eq!(v, Value::Nil),
+            other => panic!("{how:?}: {other:?}"),
+        }
+    }
+    // Not blocked, unknown, or not a number.
+    assert_eq!(q::<i64>(&mut c, &["CLIENT", "UNBLOCK", &ids]), 0);
+    assert_eq!(q::<i64>(&mut c, &["CLIENT", "UNBLOCK", "999999"]), 0);
+    let e = redis::cmd("CLIENT")
+        .arg("UNBLOCK")
+        .arg("asd")
+        .query::<i64>(&mut c)
+        .unwrap_err();
+    assert!(e.to_string().contains("value is not an integer"), "{e}");
+    let e = redis::cmd("CLIENT")
+        .arg("UNBLOCK")
+        .arg(&ids)
+        .arg("LATER")
+        .query::<i64>(&mut c)
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("reason should be TIMEOUT or ERROR"),
+        "{e}"
+    );
+    // The unblocked connections still work.
+    assert_eq!(q::<i64>(&mut waiter, &["RPUSH", "src", "x"]), 1);
+}
+
+#[test]
+fn swapdb_wakes_a_client_blocked_on_a_key_it_brings() {
+    let node = Node::start(&[]);
+    let mut c = node.client();
+    q::<()>(&mut c, &["SELECT", "1"]);
+    q::<i64>(&mut c, &["RPUSH", "k", "hello"]);
+    let mut w = node.client();
+    q::<()>(&mut w, &["SELECT", "9"]);
+    let h = thread::spawn(move || redis::cmd("BRPOP").arg("k").arg(5).query::<Value>(&mut w));
+    thread::sleep(SETTLE);
+    q::<()>(&mut c, &["SWAPDB", "1", "9"]);
+    assert_eq!(pair(join(h).unwrap()), ("k".into(), "hello".into()));
+}

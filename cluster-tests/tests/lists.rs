@@ -222,7 +222,8 @@ fn moves_mpop_wrongtype_and_encodings() {
         .arg("big")
         .query(&mut c)
         .unwrap();
-    assert_eq!(enc, "listpack");
+    // Redis 7.0 reports every list as a quicklist, small or not.
+    assert_eq!(enc, "quicklist");
     let _: i64 = redis::cmd("RPUSH").arg("big").arg(4).query(&mut c).unwrap();
     let enc: String = redis::cmd("OBJECT")
         .arg("ENCODING")
@@ -245,4 +246,58 @@ fn moves_mpop_wrongtype_and_encodings() {
         .query(&mut c)
         .unwrap();
     assert_eq!(copy, vec![0, 1, 2, 3, 4]);
+}
+
+/// Redis 7.0's quicklist tuning knobs are accepted and checked: list-compress-depth (CONFIG)
+/// and DEBUG QUICKLIST-PACKED-THRESHOLD; lists behave the same whatever they are set to.
+#[test]
+fn quicklist_tuning_is_accepted_and_changes_no_reply() {
+    let node = Node::start(&[]);
+    let mut c = node.client();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("list-compress-depth")
+        .arg(2)
+        .query(&mut c)
+        .unwrap();
+    let got: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("list-compress-depth")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(got, ["list-compress-depth", "2"]);
+    assert!(
+        e(&mut c, &["CONFIG", "SET", "list-compress-depth", "-1"]).contains("list-compress-depth")
+    );
+    let ok: String = redis::cmd("DEBUG")
+        .arg("QUICKLIST-PACKED-THRESHOLD")
+        .arg("1b")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(ok, "OK");
+    assert!(e(&mut c, &["DEBUG", "QUICKLIST-PACKED-THRESHOLD", "5gb"])
+        .contains("argument must be a memory value"));
+    let big = "x".repeat(500);
+    for v in ["a", big.as_str(), "b"] {
+        let _: i64 = redis::cmd("RPUSH").arg("l").arg(v).query(&mut c).unwrap();
+    }
+    let _: () = redis::cmd("LSET")
+        .arg("l")
+        .arg(0)
+        .arg(&big)
+        .query(&mut c)
+        .unwrap();
+    let all: Vec<String> = redis::cmd("LRANGE")
+        .arg("l")
+        .arg(0)
+        .arg(-1)
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(all, [big.as_str(), big.as_str(), "b"]);
+    let enc: String = redis::cmd("OBJECT")
+        .arg("ENCODING")
+        .arg("l")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(enc, "quicklist");
 }

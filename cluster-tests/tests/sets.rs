@@ -405,12 +405,13 @@ fn sintercard_numkeys_and_limit() {
 fn sscan_options_and_stable_cursor_on_big_sets() {
     let node = Node::start(&[]);
     let mut c = node.client();
-    q::<i64>(&mut c, &["SADD", "small", "a1", "a2", "b1"]);
+    // A compact (intset) set answers whole whatever the COUNT.
+    q::<i64>(&mut c, &["SADD", "small", "11", "12", "21"]);
     let (cur, items): (String, Vec<String>) = q(&mut c, &["SSCAN", "small", "0", "COUNT", "1"]);
     assert_eq!((cur.as_str(), items.len()), ("0", 3));
-    let (_, mut items): (String, Vec<String>) = q(&mut c, &["SSCAN", "small", "0", "MATCH", "a*"]);
+    let (_, mut items): (String, Vec<String>) = q(&mut c, &["SSCAN", "small", "0", "MATCH", "1*"]);
     items.sort();
-    assert_eq!(items, ["a1", "a2"]);
+    assert_eq!(items, ["11", "12"]);
     let (cur, items): (String, Vec<String>) = q(&mut c, &["SSCAN", "nokey", "0"]);
     assert_eq!((cur.as_str(), items.len()), ("0", 0));
     assert_eq!(err(&mut c, &["SSCAN", "small", "x"]), "ERR invalid cursor");
@@ -544,4 +545,61 @@ fn set_commands_answer_wrongtype_on_other_types() {
     ] {
         assert_eq!(err(&mut c, &cmd), WT, "{cmd:?}");
     }
+}
+
+/// Redis 7.0's set encodings (the default here): intset while every member is an integer
+/// that fits 64 bits and there are at most set-max-intset-entries, hashtable otherwise.
+#[test]
+fn sets_are_intset_or_hashtable_by_default() {
+    let node = Node::start(&[]);
+    let mut c = node.client();
+    let enc = |c: &mut Connection, k: &str| q::<String>(c, &["OBJECT", "ENCODING", k]);
+    q::<i64>(&mut c, &["SADD", "ints", "1", "2", "3"]);
+    assert_eq!(enc(&mut c, "ints"), "intset");
+    q::<i64>(&mut c, &["SADD", "ints", "a"]);
+    assert_eq!(enc(&mut c, "ints"), "hashtable");
+    q::<i64>(&mut c, &["SADD", "big", "1", "2"]);
+    q::<i64>(&mut c, &["SADD", "big", "17179869184000000000000"]);
+    assert_eq!(enc(&mut c, "big"), "hashtable", "past 64 bits");
+    q::<i64>(&mut c, &["SADD", "words", "foo"]);
+    assert_eq!(enc(&mut c, "words"), "hashtable");
+    q::<()>(&mut c, &["CONFIG", "SET", "set-max-intset-entries", "2"]);
+    q::<i64>(&mut c, &["SADD", "few", "1", "2"]);
+    assert_eq!(enc(&mut c, "few"), "intset");
+    q::<i64>(&mut c, &["SADD", "few", "3"]);
+    assert_eq!(enc(&mut c, "few"), "hashtable");
+}
+
+/// SMOVE of a member the destination already holds changes only the source: a WATCH on the
+/// destination survives it.
+#[test]
+fn smove_into_a_set_holding_the_member_leaves_its_watchers_alone() {
+    let node = Node::start(&[]);
+    let mut c = node.client();
+    let mut other = node.client();
+    q::<i64>(&mut c, &["SADD", "src", "a", "b"]);
+    q::<i64>(&mut c, &["SADD", "dst", "a"]);
+    q::<()>(&mut c, &["WATCH", "dst"]);
+    assert_eq!(q::<i64>(&mut other, &["SMOVE", "src", "dst", "a"]), 1);
+    let r: Option<(i64,)> = redis::pipe()
+        .atomic()
+        .cmd("SADD")
+        .arg("dst")
+        .arg("c")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(r, Some((1,)), "the transaction ran");
+    assert_eq!(q::<i64>(&mut c, &["SCARD", "dst"]), 2);
+    assert_eq!(q::<i64>(&mut c, &["SCARD", "src"]), 1);
+    // A member new to the destination does touch it.
+    q::<()>(&mut c, &["WATCH", "dst"]);
+    assert_eq!(q::<i64>(&mut other, &["SMOVE", "src", "dst", "b"]), 1);
+    let r: Option<(i64,)> = redis::pipe()
+        .atomic()
+        .cmd("SADD")
+        .arg("dst")
+        .arg("d")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(r, None, "the transaction was aborted");
 }

@@ -39,6 +39,8 @@ pub struct ClientHandle {
     pub killed: AtomicBool,
     pub kill: Notify,
     pub flags: Mutex<String>,
+    /// Parked in a blocking command (CLIENT LIST shows flag `b`).
+    pub blocked: AtomicBool,
 }
 
 impl ClientHandle {
@@ -61,6 +63,7 @@ impl ClientHandle {
             killed: AtomicBool::new(false),
             kill: Notify::new(),
             flags: Mutex::new("N".into()),
+            blocked: AtomicBool::new(false),
         }
     }
 
@@ -75,6 +78,18 @@ impl ClientHandle {
         now.saturating_sub(self.last_interaction_ms.load(Ordering::Relaxed)) / 1000
     }
 
+    /// The `flags=` field: the connection's role flags plus `b` while it is blocked (`N`,
+    /// "no flag", only when there is none).
+    fn flags_text(&self) -> String {
+        let base = self.flags.lock();
+        if !self.blocked.load(Ordering::Relaxed) {
+            return base.clone();
+        }
+        let mut f: String = base.chars().filter(|c| *c != 'N').collect();
+        f.push('b');
+        f
+    }
+
     /// One line of CLIENT LIST / CLIENT INFO, in Redis's field order.
     pub fn info_line(&self) -> String {
         let multi = -1;
@@ -86,7 +101,7 @@ impl ClientHandle {
             self.name.lock(),
             self.created.elapsed().as_secs(),
             self.idle_secs(),
-            self.flags.lock(),
+            self.flags_text(),
             self.db.load(Ordering::Relaxed),
             multi,
             self.query_buf.load(Ordering::Relaxed),

@@ -195,13 +195,19 @@ pub static PARAMS: &[Param] = &[
         Kind::Int(-5, I64MAX),
         true,
     ),
-    p("set-max-intset-entries", "512", Kind::Int(0, I64MAX), true),
+    // How many nodes at each end of a quicklist Redis leaves uncompressed (0 = none
+    // compressed). Lists here keep each element as its own allocation and never compress,
+    // so this is kept for CONFIG GET/SET compatibility and changes no reply.
     p(
-        "set-max-listpack-entries",
-        "128",
-        Kind::Int(0, I64MAX),
+        "list-compress-depth",
+        "0",
+        Kind::Int(0, i32::MAX as i64),
         true,
     ),
+    p("set-max-intset-entries", "512", Kind::Int(0, I64MAX), true),
+    // Redis 7.0, the reference, has no listpack sets (non-integer sets are hashtables): 0
+    // keeps that. Redis 7.2's default of 128 brings its compact small sets back.
+    p("set-max-listpack-entries", "0", Kind::Int(0, I64MAX), true),
     pa(
         "zset-max-listpack-entries",
         "zset-max-ziplist-entries",

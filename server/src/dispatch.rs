@@ -226,6 +226,7 @@ pub fn execute_replicated(
             settings: &applying.settings,
             now: applying.now,
             propagate: None,
+            modified: None,
         };
         (spec.handler)(&mut ctx, args);
         out.buf.clear();
@@ -389,6 +390,7 @@ pub fn execute(
             out.error(&msg)
         }
     }
+    serve_ready(shared, ks, settings);
     if conn.retry_cluster {
         // Not run (nothing was replied): it runs again from the top.
         conn.reply = before;
@@ -553,13 +555,26 @@ fn run_admitted(
         settings,
         now,
         propagate: None,
+        modified: None,
     };
     (spec.handler)(&mut ctx, args);
     let propagate = ctx.propagate.take();
+    let modified = ctx.modified.take();
     let db = ctx.conn.db;
     ks.dbs[db_index].keep_expired = false;
+    // The keys the command wrote: all its keys, unless it said fewer.
+    let written = |args: &[Bytes]| -> Vec<Bytes> {
+        match &modified {
+            Some(keys) => keys.clone(),
+            None => spec
+                .key_positions(args)
+                .iter()
+                .filter_map(|&i| args.get(i).cloned())
+                .collect(),
+        }
+    };
     if ks.dirty != dirty {
-        touch_watched(ks, db_index, spec, args);
+        touch_watched(ks, db_index, spec, args, modified.as_deref());
         if !settings.notify_keyspace_events.is_empty() {
             let flags = crate::notify::Flags::parse(&settings.notify_keyspace_events);
             if flags.enabled() {
@@ -582,14 +597,21 @@ fn run_admitted(
                                     es,
                                     e,
                                     db_index,
+                                    None,
                                     &mut exists,
                                 );
                             }
                         }
                     }
-                    _ => {
-                        crate::notify::after_write(shared, flags, spec, args, db_index, &mut exists)
-                    }
+                    _ => crate::notify::after_write(
+                        shared,
+                        flags,
+                        spec,
+                        args,
+                        db_index,
+                        modified.as_deref(),
+                        &mut exists,
+                    ),
                 }
             }
         }
@@ -598,39 +620,49 @@ fn run_admitted(
     if ks.dirty != dirty {
         conn.woff = ks.repl.offset;
         if !ks.blocked.is_empty() {
-            for i in spec.key_positions(args) {
-                if let Some(k) = args.get(i) {
-                    ks.blocked.mark_ready(db_index, k);
-                }
+            // Served when the whole command (or transaction) is done: see `serve_ready`.
+            for k in written(args) {
+                ks.blocked.mark_ready(db_index, &k);
             }
-            serve_blocked(shared, ks, settings);
         }
     }
 }
 
-/// Serves clients blocked on keys that the last write made ready, longest-waiting first,
-/// re-running each one's command; what a served command writes (BLMOVE's destination) can
-/// make further keys ready, which are served in the same pass. Bounded.
+/// After a client's command (an EXEC counts as one): serves the clients blocked on keys it
+/// wrote. Only now, as in Redis, so that a transaction is atomic to waiters too and a key
+/// that was pushed and deleted again wakes nobody.
+pub fn serve_ready(shared: &Shared, ks: &mut Keyspace, settings: &Settings) {
+    if ks.blocked.has_ready() {
+        serve_blocked(shared, ks, settings);
+    }
+}
+
+/// Serves clients blocked on keys that writes made ready, longest-waiting first, re-running
+/// each one's command; what a served command writes (BLMOVE's destination) can make further
+/// keys ready, which are served in the same pass. Bounded.
 fn serve_blocked(shared: &Shared, ks: &mut Keyspace, settings: &Settings) {
     if ks.blocked_serving {
         return;
     }
     ks.blocked_serving = true;
-    let mut budget = 100_000;
-    while let Some((db, key)) = ks.blocked.take_ready() {
+    let mut budget: usize = 100_000;
+    'keys: while let Some((db, key)) = ks.blocked.take_ready() {
         for id in ks.blocked.queue(db, &key) {
-            budget -= 1;
             if budget == 0 {
-                break;
+                break 'keys;
             }
+            budget -= 1;
             let now = crate::util::now_ms();
-            if ks
+            // A real look-up: a key that expired meanwhile is reclaimed (and its DEL
+            // replicated) and serves nobody.
+            let Some(actual) = ks
                 .dbs
-                .get(db)
-                .is_none_or(|d| d.peek_ref(&key, now).is_none())
-            {
+                .get_mut(db)
+                .and_then(|d| d.peek(&key, now))
+                .map(|e| e.value.type_name())
+            else {
                 break;
-            }
+            };
             // A waiter is only tried when the key holds the type it waits for: a key that
             // became another type leaves it waiting, as in Redis.
             let expected = match ks.blocked.command_of(id) {
@@ -640,12 +672,7 @@ fn serve_blocked(shared: &Shared, ks: &mut Keyspace, settings: &Settings) {
                 Some(_) => "list",
                 None => continue,
             };
-            let actual = ks
-                .dbs
-                .get(db)
-                .and_then(|d| d.peek_ref(&key, now))
-                .map(|e| e.value.type_name());
-            if actual != Some(expected) {
+            if actual != expected {
                 continue;
             }
             let Some(w) = ks.blocked.remove(id) else {
@@ -672,12 +699,25 @@ fn serve_blocked(shared: &Shared, ks: &mut Keyspace, settings: &Settings) {
         }
     }
     ks.blocked_serving = false;
+    drain_expired(ks, crate::util::now_ms(), Some((shared, settings)));
 }
 
 /// A write changed data: WATCHers of its keys (or of everything, for keyless writes such
 /// as FLUSHALL) must see their EXEC fail.
-fn touch_watched(ks: &mut Keyspace, db: usize, spec: &CommandSpec, args: &[Bytes]) {
+fn touch_watched(
+    ks: &mut Keyspace,
+    db: usize,
+    spec: &CommandSpec,
+    args: &[Bytes],
+    modified: Option<&[Bytes]>,
+) {
     if ks.watches.is_empty() {
+        return;
+    }
+    if let Some(keys) = modified {
+        for k in keys {
+            ks.watches.touch(db, k);
+        }
         return;
     }
     let positions = spec.key_positions(args);

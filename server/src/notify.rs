@@ -134,8 +134,11 @@ pub fn after_write(
     spec: &CommandSpec,
     args: &[Bytes],
     db: usize,
+    modified: Option<&[Bytes]>,
     mut exists: impl FnMut(&[u8]) -> bool,
 ) {
+    // Whether the command modified `k` (all its keys unless it said otherwise).
+    let wrote = |k: &[u8]| modified.is_none_or(|m| m.iter().any(|x| x.as_ref() == k));
     let cmd = crate::util::lower(&args[0]);
     let class = class_of(spec.group);
     let positions = spec.key_positions(args);
@@ -184,6 +187,16 @@ pub fn after_write(
                 publish(shared, flags, 'g', "del", db, src);
             }
         }
+        // SORT ... STORE: only the destination changed, a list or (an empty result) gone.
+        "sort" => {
+            if let Some(dst) = key(1) {
+                if exists(dst) {
+                    publish(shared, flags, 'l', "sortstore", db, dst);
+                } else {
+                    publish(shared, flags, 'g', "del", db, dst);
+                }
+            }
+        }
         "smove" => {
             let (Some(src), Some(dst)) = (key(0), key(1)) else {
                 return;
@@ -192,7 +205,10 @@ pub fn after_write(
             if !exists(src) {
                 publish(shared, flags, 'g', "del", db, src);
             }
-            publish(shared, flags, 's', "sadd", db, dst);
+            // Only when the member was new there.
+            if wrote(dst) {
+                publish(shared, flags, 's', "sadd", db, dst);
+            }
         }
         _ => {
             let event = event_name(&cmd);

@@ -624,10 +624,12 @@ async fn park(
         keys: req.keys,
         args,
         resp3: conn.resp3,
+        null_bulk,
         handle: handle.clone(),
         mailbox: mailbox.clone(),
     });
     shared.blocked_clients.fetch_add(1, Ordering::Relaxed);
+    handle.blocked.store(true, Ordering::Relaxed);
     let mut shutdown = shared.shutdown.subscribe();
     let outcome = loop {
         let notified = mailbox.wake.notified();
@@ -672,6 +674,7 @@ async fn park(
         shared.keyspace.lock().blocked.remove(conn.id);
     }
     shared.blocked_clients.fetch_sub(1, Ordering::Relaxed);
+    handle.blocked.store(false, Ordering::Relaxed);
     outcome
 }
 

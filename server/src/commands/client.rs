@@ -101,6 +101,15 @@ static SUBCOMMANDS: &[CommandSpec] = &[
         "Instructs the server whether to reply to commands.",
     ),
     CommandSpec::new(
+        "unblock",
+        -3,
+        ADMIN | C,
+        Keys::None,
+        unblock,
+        "connection",
+        "Unblocks a client blocked by a blocking command from a different connection.",
+    ),
+    CommandSpec::new(
         "help",
         2,
         LOADING | STALE,
@@ -360,6 +369,30 @@ fn reply(ctx: &mut Ctx, a: &[Bytes]) {
         "skip" => ctx.conn.reply = ReplyMode::SkipNext,
         _ => ctx.err(errors::SYNTAX),
     }
+}
+
+/// CLIENT UNBLOCK id [TIMEOUT|ERROR]: ends another client's blocking command now, answered
+/// as a timeout (the default) or with an UNBLOCKED error. Replies 1 when that client was
+/// blocked, 0 otherwise.
+fn unblock(ctx: &mut Ctx, a: &[Bytes]) {
+    if a.len() > 4 {
+        return ctx.err(
+            "ERR unknown subcommand or wrong number of arguments for 'unblock'. Try CLIENT HELP.",
+        );
+    }
+    // Redis checks the reason before the id.
+    let error = match a.get(3) {
+        None => false,
+        Some(r) if args::is(r, "TIMEOUT") => false,
+        Some(r) if args::is(r, "ERROR") => true,
+        Some(_) => return ctx.err("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR"),
+    };
+    let Some(id) = args::int(&a[2]) else {
+        return ctx.err(errors::NOT_INT);
+    };
+    let msg = error.then_some("UNBLOCKED client unblocked via CLIENT UNBLOCK");
+    let done = id > 0 && ctx.ks.blocked.unblock(id as u64, msg);
+    ctx.out.int(i64::from(done));
 }
 
 fn help(ctx: &mut Ctx, _a: &[Bytes]) {

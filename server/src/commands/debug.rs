@@ -42,6 +42,9 @@ const HELP: &[&str] = &[
     "    it is used instead of the 'key' prefix. These are not propagated to",
     "    replicas. Cluster slots are not respected so keys not belonging to the",
     "    current node can be created in cluster mode.",
+    "QUICKLIST-PACKED-THRESHOLD <size>",
+    "    Sets the threshold for elements to be inserted as plain vs packed nodes",
+    "    Default value is 1GB, allows values up to 4GB. Setting to 0 restores to default.",
     "SET-ACTIVE-EXPIRE <0|1>",
     "    Setting it to 0 disables expiring keys in background when they are not",
     "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
@@ -76,6 +79,7 @@ fn debug(ctx: &mut Ctx, a: &[Bytes]) {
             ctx.out.ok();
         }
         ("populate", 3..=5) => populate(ctx, a),
+        ("quicklist-packed-threshold", 3) => quicklist_packed_threshold(ctx, &a[2]),
         // Proves the connection's panic containment end to end (tests and operators).
         ("panic-connection", 2) => panic!("DEBUG PANIC-CONNECTION"),
         ("log", 3) => {
@@ -86,6 +90,21 @@ fn debug(ctx: &mut Ctx, a: &[Bytes]) {
             "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
             String::from_utf8_lossy(&a[1][..a[1].len().min(128)])
         )),
+    }
+}
+
+/// DEBUG QUICKLIST-PACKED-THRESHOLD: in Redis, the element size from which a list element
+/// gets a quicklist node of its own ("plain") instead of sharing a packed one. Lists here
+/// already hold every element in its own allocation, so there is no packing to tune and
+/// nothing observable changes; the value is checked by Redis's rule (a memory value below
+/// 4 GB minus 1 MB, 0 meaning the 1 GB default) so scripts and tests that set it work.
+fn quicklist_packed_threshold(ctx: &mut Ctx, arg: &[u8]) {
+    let size = std::str::from_utf8(arg)
+        .ok()
+        .and_then(crate::util::parse_memory);
+    match size {
+        Some(sz) if sz <= (1u64 << 32) - (1 << 20) => ctx.out.ok(),
+        _ => ctx.err("ERR argument must be a memory value bigger than 1 and smaller than 4gb"),
     }
 }
 

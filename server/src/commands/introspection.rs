@@ -173,6 +173,11 @@ fn write_key_specs(ctx: &mut Ctx, c: &CommandSpec) {
             ctx.out.bulk(b"keystep");
             ctx.out.int(step as i64);
         }
+        // The fixed key only: where the others are is the command's own parsing.
+        Keys::Movable { first, .. } => {
+            ctx.out.array(1);
+            write_range_spec(ctx, "RO", first, first, 1);
+        }
         Keys::None | Keys::Custom(_) => ctx.out.array(0),
     }
 }

@@ -362,6 +362,8 @@ fn move_(ctx: &mut Ctx, a: &[Bytes]) {
         return ctx.out.int(0);
     };
     ctx.ks.dbs[dst].insert_entry(entry, now);
+    // The key is written in the destination database, where clients may wait for it.
+    ctx.ks.blocked.mark_ready(dst, key);
     ctx.dirty(1);
     ctx.out.int(1);
 }
@@ -384,6 +386,9 @@ fn swapdb(ctx: &mut Ctx, a: &[Bytes]) {
     }
     if i != j {
         ctx.ks.dbs.swap(i as usize, j as usize);
+        // Clients blocked in either database now wait on the other one's keys.
+        ctx.ks.blocked.mark_db_ready(i as usize);
+        ctx.ks.blocked.mark_db_ready(j as usize);
     }
     ctx.dirty(1);
     ctx.out.ok();

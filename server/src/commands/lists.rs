@@ -7,7 +7,7 @@
 
 use super::table::{flags::*, CommandSpec, Keys};
 use super::{args, errors, Ctx};
-use crate::keyspace::types::list::{ListLimit, ListValue};
+use crate::keyspace::types::list::ListValue;
 use crate::keyspace::{Db, SmallBytes, Ttl, Value};
 use bytes::Bytes;
 
@@ -47,10 +47,6 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("brpoplpush", 4, WRITE | DENYOOM | BLOCKING, K12, brpoplpush, "list", "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped."),
     CommandSpec::new("blmpop", -5, WRITE | BLOCKING, Keys::NumKeys { numkeys: 2, step: 1, extra: None }, blmpop, "list", "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped."),
 ];
-
-fn limit(ctx: &Ctx) -> ListLimit {
-    ListLimit::from_setting(ctx.settings.list_max_listpack_size)
-}
 
 /// The list at `key`: `Ok(None)` when absent, `Err(())` when another type.
 fn list_mut<'a>(db: &'a mut Db, key: &[u8], now: u64) -> Result<Option<&'a mut ListValue>, ()> {
@@ -98,7 +94,6 @@ fn parse_end(b: &[u8]) -> Option<End> {
 
 fn push_generic(ctx: &mut Ctx, a: &[Bytes], end: End, only_existing: bool) {
     let now = ctx.now;
-    let lim = limit(ctx);
     let db = ctx.db();
     let l = match list_mut(db, &a[1], now) {
         Err(()) => return ctx.err(errors::WRONGTYPE),
@@ -123,7 +118,6 @@ fn push_generic(ctx: &mut Ctx, a: &[Bytes], end: End, only_existing: bool) {
             End::Right => l.push_back(v),
         }
     }
-    l.settle(lim);
     let n = l.len();
     ctx.dirty((a.len() - 2) as u64);
     ctx.out.int(n as i64);
@@ -148,7 +142,6 @@ fn rpushx(ctx: &mut Ctx, a: &[Bytes]) {
 /// Pops up to `count` elements from one end; deletes the key when emptied.
 fn pop_n(ctx: &mut Ctx, key: &[u8], end: End, count: usize) -> Result<Option<Vec<SmallBytes>>, ()> {
     let now = ctx.now;
-    let lim = limit(ctx);
     let db = ctx.db();
     let Some(l) = list_mut(db, key, now)? else {
         return Ok(None);
@@ -164,7 +157,6 @@ fn pop_n(ctx: &mut Ctx, key: &[u8], end: End, count: usize) -> Result<Option<Vec
             None => break,
         }
     }
-    l.settle(lim);
     drop_if_empty(db, key, now);
     if !out.is_empty() {
         ctx.dirty(out.len() as u64);
@@ -270,14 +262,12 @@ fn lset(ctx: &mut Ctx, a: &[Bytes]) {
         return ctx.err(errors::NOT_INT);
     };
     let now = ctx.now;
-    let lim = limit(ctx);
     match list_mut(ctx.db(), &a[1], now) {
         Err(()) => ctx.err(errors::WRONGTYPE),
         Ok(None) => ctx.err(errors::NO_KEY),
         Ok(Some(l)) => match index_of(i, l.len()) {
             Some(i) => {
                 l.set(i, &a[3]);
-                l.settle(lim);
                 ctx.dirty(1);
                 ctx.out.ok()
             }
@@ -295,7 +285,6 @@ fn linsert(ctx: &mut Ctx, a: &[Bytes]) {
         return ctx.err(errors::SYNTAX);
     };
     let now = ctx.now;
-    let lim = limit(ctx);
     match list_mut(ctx.db(), &a[1], now) {
         Err(()) => ctx.err(errors::WRONGTYPE),
         Ok(None) => ctx.out.int(0),
@@ -303,7 +292,6 @@ fn linsert(ctx: &mut Ctx, a: &[Bytes]) {
             None => ctx.out.int(-1),
             Some(p) => {
                 l.insert(if after { p + 1 } else { p }, &a[4]);
-                l.settle(lim);
                 let n = l.len();
                 ctx.dirty(1);
                 ctx.out.int(n as i64)
@@ -317,16 +305,11 @@ fn lrem(ctx: &mut Ctx, a: &[Bytes]) {
         return ctx.err(errors::NOT_INT);
     };
     let now = ctx.now;
-    let lim = limit(ctx);
     let db = ctx.db();
     let n = match list_mut(db, &a[1], now) {
         Err(()) => return ctx.err(errors::WRONGTYPE),
         Ok(None) => 0,
-        Ok(Some(l)) => {
-            let n = l.remove_matching(&a[3], count);
-            l.settle(lim);
-            n
-        }
+        Ok(Some(l)) => l.remove_matching(&a[3], count),
     };
     drop_if_empty(db, &a[1], now);
     if n > 0 {
@@ -340,18 +323,14 @@ fn ltrim(ctx: &mut Ctx, a: &[Bytes]) {
         return ctx.err(errors::NOT_INT);
     };
     let now = ctx.now;
-    let lim = limit(ctx);
     let db = ctx.db();
     match list_mut(db, &a[1], now) {
         Err(()) => return ctx.err(errors::WRONGTYPE),
         Ok(None) => return ctx.out.ok(),
-        Ok(Some(l)) => {
-            match range(s, e, l.len()) {
-                Some((s, e)) => l.retain_range(s, e),
-                None => l.clear(),
-            }
-            l.settle(lim);
-        }
+        Ok(Some(l)) => match range(s, e, l.len()) {
+            Some((s, e)) => l.retain_range(s, e),
+            None => l.clear(),
+        },
     }
     drop_if_empty(db, &a[1], now);
     ctx.dirty(1);
@@ -451,7 +430,6 @@ fn move_one(
     to: End,
 ) -> Result<Option<SmallBytes>, ()> {
     let now = ctx.now;
-    let lim = limit(ctx);
     let db = ctx.db();
     // As Redis: a missing source answers nil whatever the destination holds; then both
     // are type-checked before anything is taken from the source.
@@ -469,7 +447,6 @@ fn move_one(
         End::Right => l.pop_back(),
     };
     let Some(v) = v else { return Ok(None) };
-    l.settle(lim);
     drop_if_empty(db, src, now);
     if list_mut(db, dst, now) == Ok(None) {
         db.set(
@@ -484,7 +461,6 @@ fn move_one(
             End::Left => d.push_front(&v),
             End::Right => d.push_back(&v),
         }
-        d.settle(lim);
     }
     ctx.dirty(2);
     Ok(Some(v))

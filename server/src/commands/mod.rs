@@ -24,6 +24,7 @@ pub mod pubsub;
 pub mod replication;
 pub mod server;
 pub mod sets;
+pub mod sort;
 pub mod strings;
 pub mod table;
 pub mod transactions;
@@ -46,6 +47,7 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     sets::COMMANDS,
     bitmaps::COMMANDS,
     keys::COMMANDS,
+    sort::COMMANDS,
     expiry::COMMANDS,
     dump::COMMANDS,
     migrate::COMMANDS,
@@ -79,6 +81,10 @@ pub struct Ctx<'a> {
     /// expiries as PEXPIREAT, INCRBYFLOAT as SET, ...). `None` replicates the command as
     /// sent when it changed data.
     pub propagate: Option<Vec<Vec<Bytes>>>,
+    /// The keys the command really modified, when fewer than its key arguments (SMOVE of
+    /// a member the destination already holds leaves the destination as it was). `None`:
+    /// all of them. Decides which WATCHes break, which waiters wake, what is notified.
+    pub modified: Option<Vec<Bytes>>,
 }
 
 impl Ctx<'_> {
@@ -127,6 +133,11 @@ impl Ctx<'_> {
     /// Replicates `cmds` instead of the command as sent.
     pub fn propagate_as(&mut self, cmds: Vec<Vec<Bytes>>) {
         self.propagate = Some(cmds);
+    }
+
+    /// Says which of the command's keys it modified (see [`Ctx::modified`]).
+    pub fn modified_only(&mut self, keys: Vec<Bytes>) {
+        self.modified = Some(keys);
     }
 
     /// Records that the dataset changed (one write in the total order).

@@ -387,10 +387,18 @@ fn smove(ctx: &mut Ctx, a: &[Bytes]) {
         let s = SetValue::for_first(m, 1, limits);
         db.set(dst, Value::Set(Box::new(s)), Ttl::Persist, now);
     }
-    if let Ok(Some(d)) = lookup_mut(db, dst, now) {
-        d.add(m, limits);
+    let added = match lookup_mut(db, dst, now) {
+        Ok(Some(d)) => d.add(m, limits),
+        _ => false,
+    };
+    if added {
+        ctx.dirty(2);
+    } else {
+        // The destination already held the member: only the source changed (its WATCHers
+        // keep their transactions, as in Redis).
+        ctx.dirty(1);
+        ctx.modified_only(vec![src.clone()]);
     }
-    ctx.dirty(1);
     ctx.out.int(1);
 }
 

@@ -68,6 +68,13 @@ pub enum Keys {
     },
     /// Keys found by a function (MIGRATE's KEYS, XREAD's STREAMS...).
     Custom(fn(&[Bytes]) -> Vec<usize>),
+    /// A key always at `first`, which COMMAND INFO reports (`first first 1`) for clients
+    /// that route by it, and all the keys found by `find`, which include it (SORT: the
+    /// sorted key, then the STORE destination wherever it is).
+    Movable {
+        first: i32,
+        find: fn(&[Bytes]) -> Vec<usize>,
+    },
     /// Channels (not keys) at these positions: sharded pub/sub routes by them.
     Channels { first: i32, last: i32, step: i32 },
 }
@@ -179,7 +186,7 @@ impl CommandSpec {
                 v.extend((0..n as usize).map(|i| first + i * step));
                 v
             }
-            Keys::Custom(f) => f(args),
+            Keys::Custom(f) | Keys::Movable { find: f, .. } => f(args),
         }
     }
 
@@ -201,12 +208,16 @@ impl CommandSpec {
                 (first as i64, last as i64, step as i64)
             }
             Keys::NumKeys { extra: Some(e), .. } => (e as i64, e as i64, 1),
+            Keys::Movable { first, .. } => (first as i64, first as i64, 1),
             Keys::NumKeys { extra: None, .. } | Keys::None | Keys::Custom(_) => (0, 0, 0),
         }
     }
 
     pub fn movable_keys(&self) -> bool {
-        matches!(self.keys, Keys::NumKeys { .. } | Keys::Custom(_))
+        matches!(
+            self.keys,
+            Keys::NumKeys { .. } | Keys::Custom(_) | Keys::Movable { .. }
+        )
     }
 }
 

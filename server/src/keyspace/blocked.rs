@@ -2,6 +2,11 @@
 //! serving them happens under the same lock as the write that made a key ready: the element
 //! goes to the longest-waiting client as part of that write, and a racing LPOP cannot steal
 //! it.
+//!
+//! As in Redis, a write only marks its keys ready; the waiters are served once the whole
+//! command (or MULTI/EXEC transaction) is done, and only if the key then still exists with
+//! the type they wait for: `MULTI; LPUSH k a; DEL k; EXEC` wakes nobody, and a transaction
+//! pushing three elements hands a waiter the last one pushed.
 
 use crate::clients::ClientHandle;
 use bytes::Bytes;
@@ -25,6 +30,8 @@ pub struct Waiter {
     /// The blocking command, re-run when one of its keys becomes ready.
     pub args: Vec<Bytes>,
     pub resp3: bool,
+    /// Its timeout reply is a null bulk string (BLMOVE, BRPOPLPUSH), not a null array.
+    pub null_bulk: bool,
     pub handle: Arc<ClientHandle>,
     pub mailbox: Arc<Mailbox>,
 }
@@ -94,6 +101,25 @@ impl Blocked {
         }
     }
 
+    /// Every key waited on in `db` counts as written (SWAPDB brought a whole new database
+    /// under the waiters' feet); serving checks which of them exist.
+    pub fn mark_db_ready(&mut self, db: usize) {
+        let keys: Vec<Vec<u8>> = self
+            .queues
+            .keys()
+            .filter(|(d, _)| *d == db)
+            .map(|(_, k)| k.clone())
+            .collect();
+        for k in keys {
+            self.mark_ready(db, &k);
+        }
+    }
+
+    /// Whether some written key has waiters to serve.
+    pub fn has_ready(&self) -> bool {
+        !self.ready.is_empty()
+    }
+
     pub fn take_ready(&mut self) -> Option<(usize, Vec<u8>)> {
         let k = self.ready.pop_front()?;
         self.ready_set.remove(&k);
@@ -111,6 +137,23 @@ impl Blocked {
                 w.mailbox.wake.notify_one();
             }
         }
+    }
+
+    /// Ends one client's wait early (CLIENT UNBLOCK): it is answered as if it had timed out,
+    /// or with `error`. False when that client is not blocked on keys.
+    pub fn unblock(&mut self, id: u64, error: Option<&str>) -> bool {
+        let Some(w) = self.remove(id) else {
+            return false;
+        };
+        let mut out = crate::protocol::Out::new(w.resp3);
+        match error {
+            Some(e) => out.error(e),
+            None if w.null_bulk => out.null(),
+            None => out.null_array(),
+        }
+        *w.mailbox.reply.lock() = Some(out.buf.freeze());
+        w.mailbox.wake.notify_one();
+        true
     }
 
     /// The command a waiter is blocked in.

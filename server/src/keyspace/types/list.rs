@@ -1,10 +1,10 @@
 //! A list of byte strings: a ring buffer of compact elements, O(1) at both ends.
 //!
-//! Redis keeps small lists in one listpack and big ones in a quicklist (a linked list of
-//! listpacks). One `VecDeque` of `SmallBytes` serves both sizes here; what OBJECT ENCODING
-//! reports follows Redis's rule for `list-max-listpack-size` (a positive value counts
-//! entries, -1..-5 mean 4..64 KB of element bytes), converting to "quicklist" past the limit
-//! and back to "listpack" when the list shrinks under half of it, as Redis 7.2 does.
+//! Redis 7.0 (the behaviour slotcache follows) keeps every list in a quicklist, a linked
+//! list of listpacks whose node size `list-max-listpack-size` bounds; OBJECT ENCODING says
+//! "quicklist" whatever the size. One `VecDeque` of `SmallBytes` plays that role here: each
+//! element is its own allocation (what Redis calls a plain node), so node sizes and the
+//! packed threshold have nothing to tune.
 
 use crate::keyspace::SmallBytes;
 use std::collections::VecDeque;
@@ -14,27 +14,6 @@ pub struct ListValue {
     items: VecDeque<SmallBytes>,
     /// Sum of element lengths (for the encoding rule and memory accounting).
     bytes: usize,
-    quicklist: bool,
-}
-
-/// The limit `list-max-listpack-size` sets: entries (positive) or bytes (negative).
-#[derive(Clone, Copy, Debug)]
-pub enum ListLimit {
-    Entries(usize),
-    Bytes(usize),
-}
-
-impl ListLimit {
-    pub fn from_setting(v: i64) -> ListLimit {
-        match v {
-            n if n > 0 => ListLimit::Entries(n as usize),
-            -1 => ListLimit::Bytes(4096),
-            -3 => ListLimit::Bytes(16384),
-            -4 => ListLimit::Bytes(32768),
-            n if n <= -5 => ListLimit::Bytes(65536),
-            _ => ListLimit::Bytes(8192),
-        }
-    }
 }
 
 impl ListValue {
@@ -50,35 +29,15 @@ impl ListValue {
         self.items.is_empty()
     }
 
-    /// The name OBJECT ENCODING reports.
+    /// The name OBJECT ENCODING reports: Redis 7.0 encodes every list as a quicklist.
     pub fn encoding(&self) -> &'static str {
-        if self.quicklist {
-            "quicklist"
-        } else {
-            "listpack"
-        }
+        "quicklist"
     }
 
     /// Heap bytes owned by the value.
     pub fn memory(&self) -> usize {
         self.items.capacity() * std::mem::size_of::<SmallBytes>()
             + self.items.iter().map(|i| i.heap_size()).sum::<usize>()
-    }
-
-    fn over(&self, limit: ListLimit, factor: usize) -> bool {
-        match limit {
-            ListLimit::Entries(n) => self.items.len() * factor > n,
-            ListLimit::Bytes(b) => self.bytes * factor > b,
-        }
-    }
-
-    /// Re-evaluates the reported encoding after a change.
-    pub fn settle(&mut self, limit: ListLimit) {
-        if !self.quicklist && self.over(limit, 1) {
-            self.quicklist = true;
-        } else if self.quicklist && !self.over(limit, 2) {
-            self.quicklist = false;
-        }
     }
 
     pub fn push_front(&mut self, v: &[u8]) {
@@ -180,9 +139,10 @@ impl ListValue {
         removed
     }
 
-    /// DUMP/replication payload: encoding flag, count, then each element length-prefixed.
+    /// DUMP/replication payload: encoding flag (always 1, quicklist; 0 is still read, from
+    /// nodes that tracked listpack lists), count, then each element length-prefixed.
     pub fn write_payload(&self, out: &mut Vec<u8>) {
-        out.push(u8::from(self.quicklist));
+        out.push(1);
         out.extend_from_slice(&(self.items.len() as u32).to_le_bytes());
         for i in &self.items {
             out.extend_from_slice(&(i.len() as u32).to_le_bytes());
@@ -192,17 +152,12 @@ impl ListValue {
 
     /// Decodes [`Self::write_payload`]; `None` on truncated or malformed input.
     pub fn read_payload(input: &[u8]) -> Option<(Self, usize)> {
-        let quicklist = match *input.first()? {
-            0 => false,
-            1 => true,
-            _ => return None,
-        };
+        if *input.first()? > 1 {
+            return None;
+        }
         let n = u32::from_le_bytes(input.get(1..5)?.try_into().ok()?) as usize;
         let mut at = 5;
-        let mut v = ListValue {
-            quicklist,
-            ..Default::default()
-        };
+        let mut v = ListValue::default();
         for _ in 0..n {
             let len = u32::from_le_bytes(input.get(at..at + 4)?.try_into().ok()?) as usize;
             at += 4;
@@ -247,19 +202,10 @@ mod tests {
     }
 
     #[test]
-    fn encoding_follows_the_listpack_limit_both_ways() {
-        let limit = ListLimit::from_setting(4);
+    fn every_list_is_a_quicklist_as_in_redis_7_0() {
         let mut l = ListValue::new();
-        for i in 0..5 {
-            l.push_back(format!("{i}").as_bytes());
-            l.settle(limit);
-        }
+        l.push_back(b"1");
         assert_eq!(l.encoding(), "quicklist");
-        for _ in 0..4 {
-            l.pop_front();
-            l.settle(limit);
-        }
-        assert_eq!(l.encoding(), "listpack");
     }
 
     #[test]
