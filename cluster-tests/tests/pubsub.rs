@@ -288,3 +288,30 @@ fn keyspace_events_match_redis_for_moves_pops_stores_and_emptied_keys() {
     ];
     assert_eq!(seen, expected);
 }
+
+#[test]
+fn pubsub_confirmations_and_messages_pass_client_reply_off() {
+    let node = Node::start(&[]);
+    let mut s = node.raw();
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    // CLIENT REPLY OFF silences replies, not what pub/sub pushes.
+    let got = raw_exchange(
+        &mut s,
+        b"CLIENT REPLY OFF\r\nSUBSCRIBE ch\r\n",
+        b"*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n".len(),
+    );
+    assert_eq!(got, b"*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n");
+    let n: i64 = redis::cmd("PUBLISH")
+        .arg("ch")
+        .arg("m")
+        .query(&mut node.client())
+        .unwrap();
+    assert_eq!(n, 1);
+    let want = b"*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$1\r\nm\r\n";
+    assert_eq!(raw_exchange(&mut s, b"", want.len()), want);
+    let want = b"*3\r\n$11\r\nunsubscribe\r\n$2\r\nch\r\n:0\r\n";
+    assert_eq!(
+        raw_exchange(&mut s, b"UNSUBSCRIBE ch\r\n", want.len()),
+        want
+    );
+}

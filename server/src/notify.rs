@@ -52,11 +52,44 @@ impl Flags {
         f
     }
 
+    /// `notify-keyspace-events` as CONFIG SET stores it and CONFIG GET shows it: checked
+    /// and rewritten in Redis's canonical order (`A` for all classes, then `K`, `E`, `m`), as
+    /// Redis's `keyspaceEventsFlagsToString` does.
+    pub fn canonical(s: &str) -> Result<String, String> {
+        if s.chars()
+            .any(|c| !"KEA".contains(c) && !CLASSES.iter().any(|(k, _)| *k == c))
+        {
+            return Err("Invalid event class character. Use 'Ag$lshzxeKEtmd'.".into());
+        }
+        let f = Flags::parse(s);
+        const ALL: u16 = 1 | 2 | 4 | 8 | 16 | 32 | 64 | 128 | 1024 | 2048;
+        let mut out = String::new();
+        if f.classes & ALL == ALL {
+            out.push('A');
+        }
+        for c in "g$lshzxetdn".chars() {
+            let bit = CLASSES.iter().find(|(k, _)| *k == c).map_or(0, |(_, b)| *b);
+            if f.classes & bit != 0 && !(f.classes & ALL == ALL && bit & ALL != 0) {
+                out.push(c);
+            }
+        }
+        if f.keyspace {
+            out.push('K');
+        }
+        if f.keyevent {
+            out.push('E');
+        }
+        if f.wants('m') {
+            out.push('m');
+        }
+        Ok(out)
+    }
+
     pub fn enabled(&self) -> bool {
         (self.keyspace || self.keyevent) && self.classes != 0
     }
 
-    fn wants(&self, class: char) -> bool {
+    pub fn wants(&self, class: char) -> bool {
         CLASSES
             .iter()
             .find(|(k, _)| *k == class)

@@ -92,7 +92,7 @@ pub fn edit_string<R>(e: &mut Entry, f: impl FnOnce(&mut Vec<u8>) -> R) -> Resul
         Value::Str(s) => {
             let mut v = take_bytes(s);
             let r = f(&mut v);
-            *s = SmallBytes::from_vec(v);
+            *s = SmallBytes::boxed(v);
             Ok(r)
         }
         #[allow(unreachable_patterns)]
