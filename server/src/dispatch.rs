@@ -577,7 +577,7 @@ fn run_admitted(
     ks.dbs[db_index].touch =
         crate::eviction::Touch::for_command(settings, conn.no_touch, spec.name);
     // Keyspace "new" events (class n): the keys a write finds absent, to see which it made.
-    let absent = new_key_candidates(ks, db_index, spec, args, settings, now);
+    let absent = crate::notify::new_key_candidates(&ks.dbs[db_index], spec, args, settings, now);
     let mut ctx = Ctx {
         shared,
         ks,
@@ -642,33 +642,6 @@ fn run_admitted(
             serve_blocked(shared, ks, settings);
         }
     }
-}
-
-/// With "new" keyspace events on, the keys of a write command that do not exist yet: those
-/// that exist after it were created by it (Redis fires "new" when a key is added).
-fn new_key_candidates(
-    ks: &Keyspace,
-    db: usize,
-    spec: &CommandSpec,
-    args: &[Bytes],
-    settings: &Settings,
-    now: u64,
-) -> Vec<Bytes> {
-    if !spec.has(flags::WRITE) || !settings.notify_keyspace_events.contains('n') {
-        return Vec::new();
-    }
-    let flags = crate::notify::Flags::parse(&settings.notify_keyspace_events);
-    if !flags.enabled() || !flags.wants('n') {
-        return Vec::new();
-    }
-    let mut seen: std::collections::HashSet<&Bytes> = std::collections::HashSet::new();
-    let mut absent = Vec::new();
-    for k in spec.key_positions(args).iter().filter_map(|&i| args.get(i)) {
-        if seen.insert(k) && ks.dbs[db].peek_ref(k, now).is_none() {
-            absent.push(k.clone());
-        }
-    }
-    absent
 }
 
 /// Serves clients blocked on keys that the last write made ready, longest-waiting first,

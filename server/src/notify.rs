@@ -159,6 +159,34 @@ const STORES: &[&str] = &[
     "pfmerge",
 ];
 
+/// With "new" keyspace events on, the keys of a write command that do not exist yet: those
+/// that exist after it were created by it (Redis fires "new" when a key is added).
+pub fn new_key_candidates(
+    db: &crate::keyspace::Db,
+    spec: &CommandSpec,
+    args: &[Bytes],
+    settings: &crate::config::Settings,
+    now: u64,
+) -> Vec<Bytes> {
+    if !spec.has(crate::commands::table::flags::WRITE)
+        || !settings.notify_keyspace_events.contains('n')
+    {
+        return Vec::new();
+    }
+    let flags = Flags::parse(&settings.notify_keyspace_events);
+    if !flags.enabled() || !flags.wants('n') {
+        return Vec::new();
+    }
+    let mut seen: std::collections::HashSet<&Bytes> = std::collections::HashSet::new();
+    let mut absent = Vec::new();
+    for k in spec.key_positions(args).iter().filter_map(|&i| args.get(i)) {
+        if seen.insert(k) && db.peek_ref(k, now).is_none() {
+            absent.push(k.clone());
+        }
+    }
+    absent
+}
+
 /// Notifications for a command that changed data. `exists` tells whether a key is still
 /// there afterwards: a command that empties a collection also sends `del`, as Redis does.
 pub fn after_write(
