@@ -53,13 +53,14 @@ impl Flags {
     }
 
     /// `notify-keyspace-events` as CONFIG SET stores it and CONFIG GET shows it: checked
-    /// and rewritten in Redis's canonical order (`A` for all classes, then `K`, `E`, `m`), as
+    /// and rewritten in Redis's canonical order (`A` for all classes, else each class; then
+    /// `K`, `E`, `m`), as
     /// Redis's `keyspaceEventsFlagsToString` does.
     pub fn canonical(s: &str) -> Result<String, String> {
         if s.chars()
             .any(|c| !"KEA".contains(c) && !CLASSES.iter().any(|(k, _)| *k == c))
         {
-            return Err("Invalid event class character. Use 'Ag$lshzxeKEtmd'.".into());
+            return Err("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".into());
         }
         let f = Flags::parse(s);
         const ALL: u16 = 1 | 2 | 4 | 8 | 16 | 32 | 64 | 128 | 1024 | 2048;
@@ -67,9 +68,11 @@ impl Flags {
         if f.classes & ALL == ALL {
             out.push('A');
         }
+        // With A, Redis 7.0 shows no other class, not even n (which A does not include);
+        // n is kept here, since this string is also what the events are read from.
         for c in "g$lshzxetdn".chars() {
             let bit = CLASSES.iter().find(|(k, _)| *k == c).map_or(0, |(_, b)| *b);
-            if f.classes & bit != 0 && !(f.classes & ALL == ALL && bit & ALL != 0) {
+            if f.classes & bit != 0 && (f.classes & ALL != ALL || c == 'n') {
                 out.push(c);
             }
         }
@@ -299,5 +302,16 @@ mod tests {
         assert!(!Flags::parse("").enabled());
         assert!(!Flags::parse("K").enabled(), "K alone selects no class");
         assert!(Flags::parse("Ex").wants('x'));
+    }
+
+    #[test]
+    fn config_string_is_canonical_like_redis() {
+        assert_eq!(Flags::canonical("KA").unwrap(), "AK");
+        assert_eq!(Flags::canonical("EA").unwrap(), "AE");
+        assert_eq!(Flags::canonical("gKE").unwrap(), "gKE");
+        assert_eq!(Flags::canonical("$lshzxeKE").unwrap(), "$lshzxeKE");
+        assert_eq!(Flags::canonical("nE").unwrap(), "nE");
+        assert_eq!(Flags::canonical("").unwrap(), "");
+        assert!(Flags::canonical("KQ").is_err());
     }
 }
