@@ -288,3 +288,69 @@ fn keyspace_events_match_redis_for_moves_pops_stores_and_emptied_keys() {
     ];
     assert_eq!(seen, expected);
 }
+
+#[test]
+fn pubsub_confirmations_and_messages_pass_client_reply_off() {
+    let node = Node::start(&[]);
+    let mut s = node.raw();
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    // CLIENT REPLY OFF silences replies, not what pub/sub pushes.
+    let got = raw_exchange(
+        &mut s,
+        b"CLIENT REPLY OFF\r\nSUBSCRIBE ch\r\n",
+        b"*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n".len(),
+    );
+    assert_eq!(got, b"*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n");
+    let n: i64 = redis::cmd("PUBLISH")
+        .arg("ch")
+        .arg("m")
+        .query(&mut node.client())
+        .unwrap();
+    assert_eq!(n, 1);
+    let want = b"*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$1\r\nm\r\n";
+    assert_eq!(raw_exchange(&mut s, b"", want.len()), want);
+    let want = b"*3\r\n$11\r\nunsubscribe\r\n$2\r\nch\r\n:0\r\n";
+    assert_eq!(
+        raw_exchange(&mut s, b"UNSUBSCRIBE ch\r\n", want.len()),
+        want
+    );
+}
+
+#[test]
+fn evictions_are_notified_and_the_event_flags_read_back_canonical() {
+    let node = Node::start(&[]);
+    let mut c = node.client();
+    let set = |c: &mut redis::Connection, k: &str, v: &str| {
+        let _: () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg(k)
+            .arg(v)
+            .query(c)
+            .unwrap();
+    };
+    let get = |c: &mut redis::Connection| -> Vec<String> {
+        redis::cmd("CONFIG")
+            .arg("GET")
+            .arg("notify-keyspace-events")
+            .query(c)
+            .unwrap()
+    };
+    set(&mut c, "notify-keyspace-events", "KA");
+    assert_eq!(get(&mut c)[1], "AK");
+    set(&mut c, "notify-keyspace-events", "Ee");
+    set(&mut c, "maxmemory-policy", "allkeys-lru");
+    let mut s = node.raw();
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    let sub = b"*3\r\n$10\r\npsubscribe\r\n$1\r\n*\r\n:1\r\n";
+    assert_eq!(raw_exchange(&mut s, b"PSUBSCRIBE *\r\n", sub.len()), sub);
+    let _: () = redis::cmd("SET")
+        .arg("foo")
+        .arg("bar")
+        .query(&mut c)
+        .unwrap();
+    // Lowering maxmemory evicts at once, without waiting for a write.
+    set(&mut c, "maxmemory", "1");
+    let want = b"*4\r\n$8\r\npmessage\r\n$1\r\n*\r\n$22\r\n__keyevent@0__:evicted\r\n$3\r\nfoo\r\n";
+    assert_eq!(raw_exchange(&mut s, b"", want.len()), want);
+    set(&mut c, "maxmemory", "0");
+}

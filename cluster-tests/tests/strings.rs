@@ -603,3 +603,24 @@ fn string_commands_through_redis_cli() {
     // redis-cli prints an error reply followed by an empty line.
     assert_eq!(out, "ERR value is not an integer or out of range\n\n");
 }
+
+#[test]
+fn strings_edited_in_place_are_raw_encoded() {
+    let node = Node::start(&[]);
+    let mut c = node.client();
+    let enc = |c: &mut Connection| q::<String>(c, &["OBJECT", "ENCODING", "k"]);
+    let _: () = q(&mut c, &["SET", "k", "1234"]);
+    assert_eq!(enc(&mut c), "int");
+    // Nothing written: the value keeps its encoding.
+    assert_eq!(q::<i64>(&mut c, &["SETRANGE", "k", "0", ""]), 4);
+    assert_eq!(enc(&mut c), "int");
+    assert_eq!(q::<i64>(&mut c, &["SETRANGE", "k", "0", "2"]), 4);
+    assert_eq!(enc(&mut c), "raw");
+    assert_eq!(q::<String>(&mut c, &["GET", "k"]), "2234");
+    // A new value set over it is encoded from scratch; INCR makes an integer again.
+    let _: () = q(&mut c, &["SET", "k", "12"]);
+    assert_eq!(q::<i64>(&mut c, &["APPEND", "k", "3"]), 3);
+    assert_eq!(enc(&mut c), "raw");
+    assert_eq!(q::<i64>(&mut c, &["INCR", "k"]), 124);
+    assert_eq!(enc(&mut c), "int");
+}

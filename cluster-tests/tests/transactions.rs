@@ -148,3 +148,61 @@ fn transactions_across_slots_are_refused_in_cluster_mode() {
         "{text}"
     );
 }
+
+#[test]
+fn commands_flagged_no_multi_are_refused_and_doom_the_transaction() {
+    let node = Node::start(&[]);
+    let mut s = node.raw();
+    let got = raw_exchange(&mut s, b"MULTI\r\nSET foo bar\r\nSHUTDOWN\r\nEXEC\r\n", 200);
+    let text = String::from_utf8_lossy(&got);
+    assert!(
+        text.contains("-ERR Command not allowed inside a transaction\r\n"),
+        "{text}"
+    );
+    assert!(text.ends_with("-EXECABORT Transaction discarded because of previous errors.\r\n"));
+    // The node is still up and ran nothing of the transaction.
+    let got = raw_exchange(&mut s, b"GET foo\r\n", 5);
+    assert_eq!(got, b"$-1\r\n");
+}
+
+#[test]
+fn exec_checks_the_whole_transaction_against_replication_state() {
+    let node = Node::start(&[]);
+    let mut a = node.client();
+    let mut b = node.client();
+    let _: () = redis::cmd("SET").arg("xx").arg(1).query(&mut a).unwrap();
+    let _: () = redis::cmd("MULTI").query(&mut a).unwrap();
+    let _: () = redis::cmd("INCR").arg("xx").query(&mut a).unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("min-replicas-to-write")
+        .arg(2)
+        .query(&mut b)
+        .unwrap();
+    let e = cluster_tests::server_error(&mut a, &["EXEC"]);
+    assert!(
+        e.starts_with("EXECABORT") && e.contains("NOREPLICAS"),
+        "{e}"
+    );
+    // The client left MULTI, and the INCR never ran.
+    let v: i64 = redis::cmd("GET").arg("xx").query(&mut a).unwrap();
+    assert_eq!(v, 1);
+}
+
+#[test]
+fn flushes_touch_only_the_watched_keys_they_change() {
+    let node = Node::start(&[]);
+    let mut a = node.client();
+    let mut b = node.client();
+    // A missing watched key is not changed by FLUSHALL: EXEC runs.
+    let _: () = redis::cmd("WATCH").arg("x").query(&mut a).unwrap();
+    let _: () = redis::cmd("FLUSHALL").query(&mut b).unwrap();
+    let r: Option<(String,)> = redis::pipe().atomic().cmd("PING").query(&mut a).unwrap();
+    assert_eq!(r, Some(("PONG".to_string(),)));
+    // An existing one is: EXEC fails.
+    let _: () = redis::cmd("SET").arg("x").arg(1).query(&mut b).unwrap();
+    let _: () = redis::cmd("WATCH").arg("x").query(&mut a).unwrap();
+    let _: () = redis::cmd("FLUSHDB").query(&mut b).unwrap();
+    let r: Option<(String,)> = redis::pipe().atomic().cmd("PING").query(&mut a).unwrap();
+    assert_eq!(r, None);
+}

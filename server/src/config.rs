@@ -309,6 +309,7 @@ pub fn normalize(p: &Param, value: &str) -> Result<String, String> {
                 Err("argument(s) must be one of the following: ".to_string() + &opts.join(", "))
             }
         }
+        Kind::Str if p.name == "notify-keyspace-events" => crate::notify::Flags::canonical(value),
         Kind::Str => Ok(value.to_string()),
         Kind::MemoryOrPercent => match value.trim().strip_suffix('%') {
             Some(pct) => pct

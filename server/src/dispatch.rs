@@ -76,19 +76,31 @@ fn check_auth(
 }
 
 /// Replica and min-replicas checks: where this node's replication role forbids a command.
+/// EXEC is judged by the commands it queued (any write, any not allowed on a stale
+/// replica), as Redis does: its whole transaction runs or none of it.
 fn replication_gate(
     ks: &Keyspace,
     spec: &CommandSpec,
+    conn: &Conn,
     settings: &Settings,
 ) -> Option<&'static str> {
-    let write = spec.has(flags::WRITE);
+    let (write, stale_ok) = match conn.multi.as_ref().filter(|_| spec.name == "exec") {
+        Some(m) => m
+            .queued
+            .iter()
+            .filter_map(|q| resolve(q))
+            .fold((false, spec.has(flags::STALE)), |(w, s), q| {
+                (w || q.has(flags::WRITE), s && q.has(flags::STALE))
+            }),
+        None => (spec.has(flags::WRITE), spec.has(flags::STALE)),
+    };
     match &ks.repl.role {
         crate::replication::feed::Role::Replica(up) => {
             if write && settings.replica_read_only {
                 return Some("READONLY You can't write against a read only replica.");
             }
             let link_up = up.link_up.load(std::sync::atomic::Ordering::Relaxed);
-            if !link_up && !settings.replica_serve_stale_data && !spec.has(flags::STALE) {
+            if !link_up && !settings.replica_serve_stale_data && !stale_ok {
                 return Some("MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.");
             }
             None
@@ -371,6 +383,12 @@ pub fn execute(
                     "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
                     crate::util::lower(&args[0])
                 ));
+            } else if conn.multi.is_some() && spec.has(flags::NO_MULTI) {
+                // SHUTDOWN, SYNC...: refused, and the transaction is doomed (as Redis).
+                if let Some(m) = conn.multi.as_mut() {
+                    m.failed = true;
+                }
+                out.error("ERR Command not allowed inside a transaction");
             } else if conn.multi.is_some() && !crate::commands::transactions::is_control(name) {
                 queue(shared, ks, conn, out, settings, spec, args);
             } else if !ks.in_flight.is_empty() && writes_in_flight(ks, conn, spec, name, args) {
@@ -531,8 +549,21 @@ fn run_admitted(
     if let Some(msg) = redirect(shared, ks, spec, conn, args) {
         return out.error(&msg);
     }
-    if let Some(msg) = replication_gate(ks, spec, settings) {
-        return out.error(msg);
+    // Inside EXEC the transaction as a whole passed these checks (commands run even if,
+    // say, one of them made this node a replica).
+    if !conn.in_exec {
+        if let Some(msg) = replication_gate(ks, spec, conn, settings) {
+            if spec.name == "exec" && conn.multi.is_some() {
+                conn.multi = None;
+                for w in std::mem::take(&mut conn.watched) {
+                    ks.watches.release(w.db, &w.key);
+                }
+                return out.error(&format!(
+                    "EXECABORT Transaction discarded because of: {msg}"
+                ));
+            }
+            return out.error(msg);
+        }
     }
     // One clock read serves admission and the command.
     let now = crate::util::now_ms();
@@ -547,6 +578,8 @@ fn run_admitted(
     ks.dbs[db_index].keep_expired = replica;
     ks.dbs[db_index].touch =
         crate::eviction::Touch::for_command(settings, conn.no_touch, spec.name);
+    // Keyspace "new" events (class n): the keys a write finds absent, to see which it made.
+    let absent = crate::notify::new_key_candidates(&ks.dbs[db_index], spec, args, settings, now);
     let mut ctx = Ctx {
         shared,
         ks,
@@ -580,6 +613,9 @@ fn run_admitted(
             if flags.enabled() {
                 // A side-effect-free look-up: notifying must not expire or touch keys.
                 let db = &ks.dbs[db_index];
+                for k in absent.iter().filter(|k| db.peek_ref(k, now).is_some()) {
+                    crate::notify::publish(shared, flags, 'n', "new", db_index, k);
+                }
                 let mut exists = |k: &[u8]| db.peek_ref(k, now).is_some();
                 match (&propagate, spec.name) {
                     // MPOP and blocking pops notify as the pop they did (lpop, zpopmin...)
@@ -721,7 +757,8 @@ fn touch_watched(
         return;
     }
     let positions = spec.key_positions(args);
-    if positions.is_empty() {
+    // Flushes and SWAPDB touch exactly the watched keys they change, themselves.
+    if positions.is_empty() && !matches!(spec.name, "flushdb" | "flushall" | "swapdb") {
         ks.watches.touch_all();
     }
     for i in positions {
@@ -747,6 +784,7 @@ fn finish(shared: &Shared, conn: &mut Conn, out: &mut Out, before: ReplyMode, ma
         conn.reply = ReplyMode::Skip;
     }
     if !emit {
-        out.truncate(mark);
+        out.truncate_replies(mark);
     }
+    out.clear_kept();
 }

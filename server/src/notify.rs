@@ -52,11 +52,47 @@ impl Flags {
         f
     }
 
+    /// `notify-keyspace-events` as CONFIG SET stores it and CONFIG GET shows it: checked
+    /// and rewritten in Redis's canonical order (`A` for all classes, else each class; then
+    /// `K`, `E`, `m`), as
+    /// Redis's `keyspaceEventsFlagsToString` does.
+    pub fn canonical(s: &str) -> Result<String, String> {
+        if s.chars()
+            .any(|c| !"KEA".contains(c) && !CLASSES.iter().any(|(k, _)| *k == c))
+        {
+            return Err("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".into());
+        }
+        let f = Flags::parse(s);
+        const ALL: u16 = 1 | 2 | 4 | 8 | 16 | 32 | 64 | 128 | 1024 | 2048;
+        let mut out = String::new();
+        if f.classes & ALL == ALL {
+            out.push('A');
+        }
+        // With A, Redis 7.0 shows no other class, not even n (which A does not include);
+        // n is kept here, since this string is also what the events are read from.
+        for c in "g$lshzxetdn".chars() {
+            let bit = CLASSES.iter().find(|(k, _)| *k == c).map_or(0, |(_, b)| *b);
+            if f.classes & bit != 0 && (f.classes & ALL != ALL || c == 'n') {
+                out.push(c);
+            }
+        }
+        if f.keyspace {
+            out.push('K');
+        }
+        if f.keyevent {
+            out.push('E');
+        }
+        if f.wants('m') {
+            out.push('m');
+        }
+        Ok(out)
+    }
+
     pub fn enabled(&self) -> bool {
         (self.keyspace || self.keyevent) && self.classes != 0
     }
 
-    fn wants(&self, class: char) -> bool {
+    pub fn wants(&self, class: char) -> bool {
         CLASSES
             .iter()
             .find(|(k, _)| *k == class)
@@ -125,6 +161,34 @@ const STORES: &[&str] = &[
     "zrangestore",
     "pfmerge",
 ];
+
+/// With "new" keyspace events on, the keys of a write command that do not exist yet: those
+/// that exist after it were created by it (Redis fires "new" when a key is added).
+pub fn new_key_candidates(
+    db: &crate::keyspace::Db,
+    spec: &CommandSpec,
+    args: &[Bytes],
+    settings: &crate::config::Settings,
+    now: u64,
+) -> Vec<Bytes> {
+    if !spec.has(crate::commands::table::flags::WRITE)
+        || !settings.notify_keyspace_events.contains('n')
+    {
+        return Vec::new();
+    }
+    let flags = Flags::parse(&settings.notify_keyspace_events);
+    if !flags.enabled() || !flags.wants('n') {
+        return Vec::new();
+    }
+    let mut seen: std::collections::HashSet<&Bytes> = std::collections::HashSet::new();
+    let mut absent = Vec::new();
+    for k in spec.key_positions(args).iter().filter_map(|&i| args.get(i)) {
+        if seen.insert(k) && db.peek_ref(k, now).is_none() {
+            absent.push(k.clone());
+        }
+    }
+    absent
+}
 
 /// Notifications for a command that changed data. `exists` tells whether a key is still
 /// there afterwards: a command that empties a collection also sends `del`, as Redis does.
@@ -254,5 +318,16 @@ mod tests {
         assert!(!Flags::parse("").enabled());
         assert!(!Flags::parse("K").enabled(), "K alone selects no class");
         assert!(Flags::parse("Ex").wants('x'));
+    }
+
+    #[test]
+    fn config_string_is_canonical_like_redis() {
+        assert_eq!(Flags::canonical("KA").unwrap(), "AK");
+        assert_eq!(Flags::canonical("EA").unwrap(), "AE");
+        assert_eq!(Flags::canonical("gKE").unwrap(), "gKE");
+        assert_eq!(Flags::canonical("$lshzxeKE").unwrap(), "$lshzxeKE");
+        assert_eq!(Flags::canonical("nE").unwrap(), "nE");
+        assert_eq!(Flags::canonical("").unwrap(), "");
+        assert!(Flags::canonical("KQ").is_err());
     }
 }

@@ -364,6 +364,12 @@ async fn serve(shared: Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
             let mut start = 0;
             while start < cmds.len() {
                 wait_out_failover_pause(&shared, &cmds[start..]).await;
+                // Another client may have changed the configuration while this one waited
+                // for input (CONFIG SET maxmemory, ...): commands run under the current one.
+                if shared.settings_version() != settings_version {
+                    settings_version = shared.settings_version();
+                    settings = shared.settings();
+                }
                 start += run_batch(&shared, &settings, &mut conn, &mut out, &cmds[start..]);
                 if out.buf.len() >= crate::client_memory::FLUSH_AT {
                     // Replies are written as they are produced: a pipeline of large replies
@@ -557,6 +563,9 @@ fn run_batch(
                 command = %panics::describe(args),
                 "a command panicked: {what}; closing this client's connection"
             );
+            // A transaction cut short still sends the effects it made.
+            let ksr = &mut *ks;
+            ksr.repl.end_tx(&ksr.dbs, crate::util::now_ms());
             // The half-written reply goes; the client learns why its connection ends.
             out.buf.truncate(mark);
             out.error("ERR internal error while running this command; closing the connection");

@@ -104,8 +104,13 @@ fn set(ctx: &mut Ctx, a: &[Bytes]) {
     *cfg = next;
     drop(cfg);
     ctx.shared.refresh_settings();
-    let backlog = ctx.shared.settings().repl_backlog_size;
-    ctx.ks.repl.backlog.set_capacity(backlog);
+    let settings = ctx.shared.settings();
+    ctx.ks.repl.backlog.set_capacity(settings.repl_backlog_size);
+    // A lower maxmemory takes effect at once, as Redis's `updateMaxmemory` evicts right
+    // away (bounded by maxmemory-eviction-tenacity, like any eviction run).
+    if seen.contains("maxmemory") && settings.maxmemory > 0 {
+        crate::eviction::perform(ctx.shared, ctx.ks, &settings, ctx.now);
+    }
     ctx.out.ok();
 }
 

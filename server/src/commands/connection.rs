@@ -10,7 +10,8 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "ping",
         -1,
-        FAST | STALE,
+        // Not STALE: Redis refuses PING on a replica serving no stale data (MASTERDOWN).
+        FAST,
         Keys::None,
         ping,
         "connection",

@@ -157,14 +157,13 @@ fn restore(ctx: &mut Ctx, a: &[Bytes]) {
         now,
     );
     ctx.dirty(1);
-    // Replicas get the absolute expiry and always replace.
-    ctx.propagate_as(vec![vec![
-        Bytes::from_static(b"RESTORE"),
-        key.clone(),
-        Bytes::from(expire_at.to_string()),
-        a[3].clone(),
-        Bytes::from_static(b"REPLACE"),
-        Bytes::from_static(b"ABSTTL"),
-    ]]);
+    // As Redis: a relative TTL reaches replicas as the absolute expiry (ABSTTL appended);
+    // otherwise the command goes as it came.
+    if ttl != 0 && !o.absttl {
+        let mut effect = a.to_vec();
+        effect[2] = Bytes::from(expire_at.to_string());
+        effect.push(Bytes::from_static(b"ABSTTL"));
+        ctx.propagate_as(vec![effect]);
+    }
     ctx.out.ok();
 }

@@ -318,7 +318,7 @@ fn scan(ctx: &mut Ctx, a: &[Bytes]) {
     let now = ctx.now;
     let (db, out) = ctx.db_out();
     let mut found: Vec<Vec<u8>> = Vec::new();
-    let next = db.scan(cursor, o.count, now, |e| {
+    let next = db.scan_reaping(cursor, o.count, now, |e| {
         let type_ok = o
             .type_name
             .is_none_or(|t| t.eq_ignore_ascii_case(e.value.type_name().as_bytes()));
@@ -383,6 +383,11 @@ fn swapdb(ctx: &mut Ctx, a: &[Bytes]) {
     let n = ctx.ks.dbs.len() as i64;
     if !(0..n).contains(&i) || !(0..n).contains(&j) {
         return ctx.err(errors::DB_INDEX);
+    }
+    let (x, y) = (i as usize, j as usize);
+    if x != y {
+        ctx.ks.watches.touch_db(&ctx.ks.dbs, x, Some(y), ctx.now);
+        ctx.ks.watches.touch_db(&ctx.ks.dbs, y, Some(x), ctx.now);
     }
     if i != j {
         ctx.ks.dbs.swap(i as usize, j as usize);

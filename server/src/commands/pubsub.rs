@@ -183,6 +183,7 @@ fn subscriber(ctx: &mut Ctx) -> std::sync::Arc<Subscriber> {
 }
 
 fn confirm(ctx: &mut Ctx, what: &[u8], name: Option<&[u8]>, count: usize) {
+    let start = ctx.out.mark();
     ctx.out.push(3);
     ctx.out.bulk(what);
     match name {
@@ -190,6 +191,7 @@ fn confirm(ctx: &mut Ctx, what: &[u8], name: Option<&[u8]>, count: usize) {
         None => ctx.out.null(),
     }
     ctx.out.int(count as i64);
+    ctx.out.keep_from(start);
 }
 
 fn sub_generic(ctx: &mut Ctx, a: &[Bytes], kind: Kind, what: &[u8]) {
@@ -267,6 +269,9 @@ fn publish(ctx: &mut Ctx, a: &[Bytes]) {
     if let Some(c) = ctx.shared.cluster.get() {
         let actions = c.state.lock().publish(a[1].to_vec(), a[2].to_vec());
         c.enqueue(actions);
+    } else {
+        // Outside a cluster, replicas' subscribers get the message through the stream.
+        ctx.propagate_as(vec![a.to_vec()]);
     }
     ctx.out.int(n as i64);
 }
@@ -274,6 +279,9 @@ fn publish(ctx: &mut Ctx, a: &[Bytes]) {
 fn spublish(ctx: &mut Ctx, a: &[Bytes]) {
     let l = limits(ctx);
     let n = ctx.shared.pubsub.publish(&a[1], &a[2], true, &l);
+    if ctx.shared.cluster.get().is_none() {
+        ctx.propagate_as(vec![a.to_vec()]);
+    }
     ctx.out.int(n as i64);
 }
 

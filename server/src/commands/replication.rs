@@ -76,8 +76,11 @@ fn psync(ctx: &mut Ctx, a: &[Bytes]) {
     } else {
         ("?".to_string(), -1)
     };
+    // The old SYNC: no resync id or offset is exchanged, and the snapshot comes as one
+    // bulk string (`$<len>` then the payload) followed by the live stream.
+    let legacy = args::is(&a[0], "sync");
     let ip = ctx.conn.handle.addr.ip().to_string();
-    let link = ReplicaLink::new(ctx.conn.id, ip, ctx.conn.repl_listening_port);
+    let link = ReplicaLink::with_mode(ctx.conn.id, ip, ctx.conn.repl_listening_port, legacy);
     let limit = ctx.settings.replica_obuf_hard;
     ctx.ks.repl.obuf_limit = limit;
     let from = if requested > 0 {
@@ -85,7 +88,9 @@ fn psync(ctx: &mut Ctx, a: &[Bytes]) {
     } else {
         None
     };
-    let partial = from.and_then(|f| ctx.ks.repl.try_partial(&replid, f));
+    let partial = from
+        .filter(|_| !legacy)
+        .and_then(|f| ctx.ks.repl.try_partial(&replid, f));
     *ctx.conn.handle.flags.lock() = "S".into();
     match partial {
         Some(missed) => {
@@ -102,11 +107,13 @@ fn psync(ctx: &mut Ctx, a: &[Bytes]) {
                 ctx.ks.repl.stats.sync_partial_err += 1;
             }
             ctx.ks.repl.stats.sync_full += 1;
-            let head = format!(
-                "+FULLRESYNC {} {}\r\n",
-                ctx.ks.repl.replid, ctx.ks.repl.offset
-            );
-            link.send(head.as_bytes(), 0);
+            if !legacy {
+                let head = format!(
+                    "+FULLRESYNC {} {}\r\n",
+                    ctx.ks.repl.replid, ctx.ks.repl.offset
+                );
+                link.send(head.as_bytes(), 0);
+            }
             let ndb = ctx.ks.dbs.len();
             ctx.ks.repl.attach_syncing(link.clone(), ndb);
             info!(

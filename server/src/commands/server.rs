@@ -82,6 +82,10 @@ fn flushall(ctx: &mut Ctx, a: &[Bytes]) {
     let Some(lazy) = flush_mode(ctx, a) else {
         return;
     };
+    let now = ctx.now;
+    for i in 0..ctx.ks.dbs.len() {
+        ctx.ks.watches.touch_db(&ctx.ks.dbs, i, None, now);
+    }
     let mut old = Vec::new();
     let mut n = 0;
     for db in ctx.ks.dbs.iter_mut() {
@@ -97,6 +101,8 @@ fn flushdb(ctx: &mut Ctx, a: &[Bytes]) {
     let Some(lazy) = flush_mode(ctx, a) else {
         return;
     };
+    let (i, now) = (ctx.conn.db, ctx.now);
+    ctx.ks.watches.touch_db(&ctx.ks.dbs, i, None, now);
     let db = ctx.db();
     let n = db.len() as u64;
     let old = db.take();

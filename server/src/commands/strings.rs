@@ -92,7 +92,7 @@ pub fn edit_string<R>(e: &mut Entry, f: impl FnOnce(&mut Vec<u8>) -> R) -> Resul
         Value::Str(s) => {
             let mut v = take_bytes(s);
             let r = f(&mut v);
-            *s = SmallBytes::from_vec(v);
+            *s = SmallBytes::boxed(v);
             Ok(r)
         }
         #[allow(unreachable_patterns)]
@@ -627,12 +627,8 @@ fn setrange(ctx: &mut Ctx, a: &[Bytes]) {
         let mut v = vec![0u8; offset as usize];
         v.extend_from_slice(value);
         let n = v.len();
-        db.set(
-            &a[1],
-            Value::Str(SmallBytes::from_vec(v)),
-            Ttl::Persist,
-            now,
-        );
+        // Built in place, as Redis builds it (a raw string, whatever it holds).
+        db.set(&a[1], Value::Str(SmallBytes::boxed(v)), Ttl::Persist, now);
         ctx.dirty(1);
         return ctx.out.int(n as i64);
     };

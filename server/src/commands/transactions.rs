@@ -157,8 +157,10 @@ fn exec(ctx: &mut Ctx, _a: &[Bytes]) {
     }
     ctx.out.array(m.queued.len());
     ctx.conn.in_exec = true;
+    ctx.ks.repl.begin_tx();
     for args in &m.queued {
         crate::dispatch::execute_queued(ctx.shared, ctx.ks, ctx.conn, ctx.out, ctx.settings, args);
     }
+    ctx.ks.repl.end_tx(&ctx.ks.dbs, ctx.now);
     ctx.conn.in_exec = false;
 }

@@ -342,6 +342,12 @@ pub fn perform(shared: &Shared, ks: &mut Keyspace, settings: &Settings, now: u64
         }
     }
     crate::state::Stats::add(&shared.stats.evicted_keys, count);
+    if !settings.notify_keyspace_events.is_empty() {
+        let flags = crate::notify::Flags::parse(&settings.notify_keyspace_events);
+        for (db, key) in &evicted {
+            crate::notify::publish(shared, flags, 'e', "evicted", *db, key);
+        }
+    }
     propagate(ks, evicted, now);
     if outcome == Outcome::Ok || used_memory(ks) <= settings.maxmemory {
         // Freed enough by the estimate, or what little was left to evict was enough.

@@ -473,7 +473,35 @@ impl Db {
 
     /// One SCAN step; see the module doc for the cursor's meaning. `visit` receives each live
     /// entry in cursor order; the returned cursor is 0 when the iteration is complete.
-    pub fn scan(&self, cursor: u64, count: usize, now: u64, mut visit: impl FnMut(&Entry)) -> u64 {
+    pub fn scan(&self, cursor: u64, count: usize, now: u64, visit: impl FnMut(&Entry)) -> u64 {
+        self.scan_with(cursor, count, now, visit, |_| {})
+    }
+
+    /// SCAN as Redis runs it: like [`Db::scan`], and the expired keys the step passes over
+    /// are deleted (lazy expiry), so they reach replicas as DELs.
+    pub fn scan_reaping(
+        &mut self,
+        cursor: u64,
+        count: usize,
+        now: u64,
+        visit: impl FnMut(&Entry),
+    ) -> u64 {
+        let mut stale = Vec::new();
+        let next = self.scan_with(cursor, count, now, visit, |e| stale.push(e.key.to_vec()));
+        for k in stale {
+            self.reap_if_expired(&k, now);
+        }
+        next
+    }
+
+    fn scan_with(
+        &self,
+        cursor: u64,
+        count: usize,
+        now: u64,
+        mut visit: impl FnMut(&Entry),
+        mut expired: impl FnMut(&Entry),
+    ) -> u64 {
         if self.slots.is_empty() {
             return 0;
         }
@@ -501,6 +529,8 @@ impl Db {
                         let e = batch[i].1;
                         if !e.is_expired(now) {
                             visit(e);
+                        } else {
+                            expired(e);
                         }
                         returned += 1;
                         i += 1;

@@ -39,7 +39,10 @@ impl Value {
     pub fn encoding(&self) -> &'static str {
         match self {
             Value::Str(s) => {
-                if s.len() <= 20 && crate::util::parse_i64_strict(s).is_some() {
+                // Edited in place: Redis's "raw" (its own sds), whatever the content.
+                if s.is_edited() {
+                    "raw"
+                } else if s.len() <= 20 && crate::util::parse_i64_strict(s).is_some() {
                     "int"
                 } else if s.len() <= 44 {
                     "embstr"

@@ -85,7 +85,24 @@ impl Watches {
         }
     }
 
-    /// A keyless write (FLUSHDB, FLUSHALL, SWAPDB): every watched key counts as touched.
+    /// Database `db` is emptied (FLUSHDB, FLUSHALL) or exchanged with `replaced_with`
+    /// (SWAPDB); call before the change. As Redis's `touchAllWatchedKeysInDb`: a watched key
+    /// changes for its watchers when it holds a live value on either side; one that is
+    /// absent or already expired on both sides has not logically changed.
+    pub fn touch_db(&mut self, dbs: &[Db], db: usize, replaced_with: Option<usize>, now: u64) {
+        let live = |i: usize, k: &[u8]| dbs.get(i).is_some_and(|d| d.peek_ref(k, now).is_some());
+        for ((wdb, key), e) in self.keys.iter_mut() {
+            if *wdb != db {
+                continue;
+            }
+            if live(db, key) || replaced_with.is_some_and(|o| live(o, key)) {
+                self.seq += 1;
+                e.1 = self.seq;
+            }
+        }
+    }
+
+    /// A keyless write other than a flush or a swap: every watched key counts as touched.
     pub fn touch_all(&mut self) {
         for e in self.keys.values_mut() {
             self.seq += 1;

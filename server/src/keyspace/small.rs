@@ -8,8 +8,9 @@ use std::fmt;
 
 const INLINE: usize = 22;
 
-/// A compact, immutable-length byte string (inline when short, boxed otherwise).
-#[derive(Clone, PartialEq, Eq, Hash)]
+/// A compact, immutable-length byte string (inline when short, boxed otherwise). Equality
+/// and hashing go by content: a short string may also be boxed (see [`SmallBytes::boxed`]).
+#[derive(Clone)]
 pub enum SmallBytes {
     /// Short strings live inside the value itself.
     Inline { len: u8, data: [u8; INLINE] },
@@ -29,6 +30,18 @@ impl SmallBytes {
         } else {
             SmallBytes::Heap(b.into())
         }
+    }
+
+    /// Keeps `v` in its own heap block whatever its length: a string edited in place
+    /// (APPEND, SETRANGE, SETBIT), which Redis keeps as a "raw" sds, is stored so as well, and
+    /// OBJECT ENCODING says so (see [`SmallBytes::is_edited`]).
+    pub fn boxed(v: Vec<u8>) -> Self {
+        SmallBytes::Heap(v.into_boxed_slice())
+    }
+
+    /// A short string held in its own block: only [`SmallBytes::boxed`] makes those.
+    pub fn is_edited(&self) -> bool {
+        matches!(self, SmallBytes::Heap(b) if b.len() <= INLINE)
     }
 
     pub fn from_vec(v: Vec<u8>) -> Self {
@@ -69,6 +82,20 @@ impl SmallBytes {
 
     pub fn is_inline(&self) -> bool {
         matches!(self, SmallBytes::Inline { .. })
+    }
+}
+
+impl PartialEq for SmallBytes {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for SmallBytes {}
+
+impl std::hash::Hash for SmallBytes {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_slice().hash(state);
     }
 }
 

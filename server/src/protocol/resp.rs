@@ -10,6 +10,9 @@ use bytes::{BufMut, BytesMut};
 pub struct Out {
     pub buf: BytesMut,
     pub resp3: bool,
+    /// Where in `buf` push messages start (pub/sub confirmations): they reach the client
+    /// even under CLIENT REPLY OFF / SKIP, as in Redis.
+    kept: Vec<usize>,
 }
 
 impl Out {
@@ -17,7 +20,32 @@ impl Out {
         Out {
             buf: BytesMut::with_capacity(16 * 1024),
             resp3,
+            kept: Vec::new(),
         }
+    }
+
+    /// Marks what was written since `start` as a push message (see [`Out::truncate_replies`]).
+    pub fn keep_from(&mut self, start: usize) {
+        self.kept.push(start);
+        self.kept.push(self.buf.len());
+    }
+
+    /// Drops what was written since `mark` except the push messages, which stay in order.
+    pub fn truncate_replies(&mut self, mark: usize) {
+        let kept = std::mem::take(&mut self.kept);
+        let mut pushes = Vec::new();
+        for r in kept.chunks_exact(2) {
+            if r[0] >= mark && r[1] <= self.buf.len() {
+                pushes.extend_from_slice(&self.buf[r[0]..r[1]]);
+            }
+        }
+        self.buf.truncate(mark);
+        self.buf.extend_from_slice(&pushes);
+    }
+
+    /// Forgets the push marks (a command's reply is settled).
+    pub fn clear_kept(&mut self) {
+        self.kept.clear();
     }
 
     #[inline]

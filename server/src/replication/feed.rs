@@ -60,10 +60,20 @@ pub struct ReplicaLink {
     pub last_ack_ms: AtomicU64,
     pub closed: AtomicBool,
     pub online: AtomicBool,
+    /// Attached with the old `SYNC` command: the snapshot goes out as one bulk string
+    /// (`$<len>` and the payload), so it is held whole until the sync completes.
+    pub legacy: bool,
+    /// The snapshot of a legacy sync, gathered until it is complete.
+    held: parking_lot::Mutex<Vec<u8>>,
 }
 
 impl ReplicaLink {
     pub fn new(client_id: u64, ip: String, listening_port: u16) -> Arc<Self> {
+        Self::with_mode(client_id, ip, listening_port, false)
+    }
+
+    /// A link for the old `SYNC` command (`legacy`) or for PSYNC.
+    pub fn with_mode(client_id: u64, ip: String, listening_port: u16, legacy: bool) -> Arc<Self> {
         Arc::new(ReplicaLink {
             client_id,
             ip,
@@ -75,12 +85,28 @@ impl ReplicaLink {
             last_ack_ms: AtomicU64::new(crate::replication::primary::mono_ms()),
             closed: AtomicBool::new(false),
             online: AtomicBool::new(false),
+            legacy,
+            held: parking_lot::Mutex::new(Vec::new()),
         })
     }
 
     /// Queues bytes for the replica; closes the link when its buffer passes `limit`.
     pub fn send(&self, data: &[u8], limit: usize) {
         if self.closed.load(Ordering::Relaxed) {
+            return;
+        }
+        if self.legacy && !self.online.load(Ordering::Relaxed) {
+            let mut held = self.held.lock();
+            if limit > 0 && held.len() + data.len() > limit {
+                drop(held);
+                warn!(
+                    replica = self.client_id,
+                    "Replica {} closed: its snapshot passed the output buffer limit", self.ip
+                );
+                self.close();
+                return;
+            }
+            held.extend_from_slice(data);
             return;
         }
         let q = self.queued.fetch_add(data.len(), Ordering::Relaxed) + data.len();
@@ -102,6 +128,16 @@ impl ReplicaLink {
         if was_empty {
             self.wake.notify_one();
         }
+    }
+
+    /// A legacy sync is complete: sends the held snapshot as one bulk string and goes online,
+    /// so that what follows is the live stream.
+    fn release_held(&self, limit: usize) {
+        let payload = std::mem::take(&mut *self.held.lock());
+        let mut bulk = format!("${}\r\n", payload.len()).into_bytes();
+        bulk.extend_from_slice(&payload);
+        self.online.store(true, Ordering::Relaxed);
+        self.send(&bulk, limit);
     }
 
     /// Waits until stream bytes are pending (or the link closed), then takes them all.
@@ -165,6 +201,9 @@ pub struct Feed {
     /// handed to their links when it is released ([`Feed::flush`]): one hand-over per
     /// pipelined batch instead of a link lock and an atomic add per write.
     unsent: Vec<u8>,
+    /// The effects of the EXEC being run, with their databases: a transaction is propagated
+    /// whole when it ends ([`Feed::end_tx`]).
+    tx: Option<Vec<(usize, Vec<Bytes>)>>,
 }
 
 impl Feed {
@@ -183,6 +222,7 @@ impl Feed {
             obuf_limit: 256 * 1024 * 1024,
             published: Arc::new(AtomicU64::new(0)),
             unsent: Vec::new(),
+            tx: None,
         }
     }
 
@@ -203,6 +243,10 @@ impl Feed {
         if !self.active || self.is_replica() || args.is_empty() {
             return;
         }
+        if let Some(tx) = self.tx.as_mut() {
+            tx.push((db, args.to_vec()));
+            return;
+        }
         let start = self.unsent.len();
         if self.last_db != Some(db) {
             effects::encode(
@@ -217,6 +261,34 @@ impl Feed {
         self.unsent = raw;
         if !self.route_to_syncing(dbs, db, args, now) {
             self.unsent.truncate(start);
+        }
+    }
+
+    /// EXEC starts: the effects of its commands are gathered until [`Feed::end_tx`].
+    pub fn begin_tx(&mut self) {
+        if self.active && !self.is_replica() {
+            self.tx = Some(Vec::new());
+        }
+    }
+
+    /// EXEC ends: its effects go out as Redis propagates a transaction — wrapped in MULTI /
+    /// EXEC when there are several (a replica applies them together), alone when there is
+    /// one, not at all when there are none or the transaction made this node a replica.
+    pub fn end_tx(&mut self, dbs: &[Db], now: u64) {
+        let Some(ops) = self.tx.take() else { return };
+        if self.is_replica() || ops.is_empty() {
+            return;
+        }
+        let wrap = ops.len() > 1;
+        if wrap {
+            self.emit_one(dbs, ops[0].0, &[Bytes::from_static(b"MULTI")], now);
+        }
+        for (db, args) in &ops {
+            self.emit_one(dbs, *db, args, now);
+        }
+        if wrap {
+            let db = self.last_db.unwrap_or(ops[0].0);
+            self.emit_one(dbs, db, &[Bytes::from_static(b"EXEC")], now);
         }
     }
 
@@ -377,9 +449,19 @@ impl Feed {
         if done {
             job.finish(&mut out, offset, db);
             a.sync = None;
-            a.link.online.store(true, Ordering::Relaxed);
+            if !a.link.legacy {
+                a.link.online.store(true, Ordering::Relaxed);
+            }
         }
         a.link.send(&out, limit);
+        if done {
+            if a.link.legacy {
+                a.link.release_held(limit);
+            }
+            // As Redis does for a replica that starts from a snapshot, the stream selects its
+            // database again before the next command.
+            self.last_db = None;
+        }
         !done
     }
 

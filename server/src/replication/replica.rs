@@ -264,7 +264,13 @@ pub fn apply(
         }
         return;
     }
-    if args[0].eq_ignore_ascii_case(b"PING") || args[0].eq_ignore_ascii_case(b"REPLCONF") {
+    // MULTI / EXEC frame a primary's transaction; its commands are applied as they come (a
+    // stream is read and applied a batch at a time, under the keyspace lock).
+    if args[0].eq_ignore_ascii_case(b"PING")
+        || args[0].eq_ignore_ascii_case(b"REPLCONF")
+        || args[0].eq_ignore_ascii_case(b"MULTI")
+        || args[0].eq_ignore_ascii_case(b"EXEC")
+    {
         return;
     }
     crate::dispatch::execute_replicated(shared, ks, conn, applying, args);
