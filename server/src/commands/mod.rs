@@ -18,12 +18,15 @@ pub mod hyperloglog;
 pub mod info;
 pub mod introspection;
 pub mod keys;
+pub mod latency;
 pub mod lists;
 pub mod migrate;
+pub mod monitor;
 pub mod pubsub;
 pub mod replication;
 pub mod server;
 pub mod sets;
+pub mod slowlog;
 pub mod strings;
 pub mod table;
 pub mod transactions;
@@ -53,6 +56,9 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     client::COMMANDS,
     config::COMMANDS,
     info::COMMANDS,
+    slowlog::COMMANDS,
+    latency::COMMANDS,
+    monitor::COMMANDS,
     introspection::COMMANDS,
     debug::COMMANDS,
     cluster::COMMANDS,
