@@ -107,7 +107,11 @@ fn info(ctx: &mut Ctx, a: &[Bytes]) {
     ctx.out.verbatim("txt", text.as_bytes());
 }
 
+/// A section's header as Redis prints it (`# CPU`, `# Commandstats`).
 fn capitalize(s: &str) -> String {
+    if s == "cpu" {
+        return "CPU".to_string();
+    }
     let mut c = s.chars();
     match c.next() {
         Some(f) => f.to_ascii_uppercase().to_string() + c.as_str(),
