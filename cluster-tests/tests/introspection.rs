@@ -189,11 +189,11 @@ fn slowlog_records_trims_and_redacts() {
     }
     let n: i64 = q(&mut c, &["SLOWLOG", "LEN"]);
     assert_eq!(n, 2);
-    let _: () = q(&mut c, &["SLOWLOG", "RESET"]);
     let _: () = q(
         &mut c,
         &["CONFIG", "SET", "slowlog-log-slower-than", "100000"],
     );
+    let _: () = q(&mut c, &["SLOWLOG", "RESET"]);
     let n: i64 = q(&mut c, &["SLOWLOG", "LEN"]);
     assert_eq!(n, 0);
     let help: Vec<String> = q(&mut c, &["SLOWLOG", "HELP"]);
