@@ -360,3 +360,38 @@ fn a_monitor_that_does_not_read_is_cut_by_its_output_limit() {
     assert!(closed);
     still_serves(&node);
 }
+
+#[test]
+fn lolwut_draws_and_ends_with_the_version() {
+    let node = Node::start(&[]);
+    let mut c = node.client();
+    let plain: String = q(&mut c, &["LOLWUT"]);
+    assert!(plain.starts_with("slotcache ver. ") && plain.contains("(Redis ver. 7."));
+    let art: String = q(&mut c, &["LOLWUT", "VERSION", "5", "20", "3", "3"]);
+    let last = art
+        .trim_end()
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_string();
+    assert!(last.ends_with(plain.trim_end()), "{art}");
+    assert!(
+        art.chars()
+            .any(|ch| ('\u{2801}'..='\u{28ff}').contains(&ch)),
+        "{art}"
+    );
+    let city: String = q(&mut c, &["LOLWUT", "VERSION", "6", "30", "8"]);
+    assert!(city.contains('#') && city.trim_end().ends_with(plain.trim_end()));
+    // Sizes are clamped: a huge request draws the largest picture, quickly.
+    let started = std::time::Instant::now();
+    let big: String = q(
+        &mut c,
+        &["LOLWUT", "VERSION", "5", "99999999", "99999999", "99999999"],
+    );
+    assert!(big.len() < 4 << 20);
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(
+        server_error(&mut c, &["LOLWUT", "VERSION", "x"]),
+        "ERR value is not an integer or out of range"
+    );
+}

@@ -20,6 +20,7 @@ pub mod introspection;
 pub mod keys;
 pub mod latency;
 pub mod lists;
+pub mod lolwut;
 pub mod migrate;
 pub mod monitor;
 pub mod pubsub;
@@ -59,6 +60,7 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     slowlog::COMMANDS,
     latency::COMMANDS,
     monitor::COMMANDS,
+    lolwut::COMMANDS,
     introspection::COMMANDS,
     debug::COMMANDS,
     cluster::COMMANDS,
