@@ -121,6 +121,11 @@ fn commandstats_errorstats_and_latencystats_count_as_redis() {
         &["CONFIG", "SET", "latency-tracking-info-percentiles", "101"]
     )
     .starts_with("ERR CONFIG SET failed"));
+    // A blocking call that times out counts once.
+    let _: Value = q(&mut c, &["BLPOP", "nolist", "0.05"]);
+    let text = info(&mut c, &["commandstats"]);
+    let blpop = info_field(&text, "cmdstat_blpop").expect("cmdstat_blpop");
+    assert!(blpop.starts_with("calls=1,"), "{blpop}");
     // RESETSTAT starts everything again.
     let _: () = q(&mut c, &["CONFIG", "RESETSTAT"]);
     let text = info(&mut c, &["commandstats", "errorstats"]);

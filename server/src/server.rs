@@ -617,6 +617,9 @@ async fn park(
     use crate::keyspace::blocked::{Mailbox, Waiter};
     let mailbox = Arc::new(Mailbox::default());
     let null_bulk = req.null_bulk;
+    // A blocking command is accounted for when it is served (by the serving write) or
+    // here when it times out, as Redis counts a blocked call once.
+    let spec = crate::commands::table::lookup(&args[0]);
     shared.keyspace.lock().blocked.add(Waiter {
         id: conn.id,
         db: conn.db,
@@ -647,6 +650,9 @@ async fn park(
                 // Timed out, unless a write served us at the same moment.
                 let removed = shared.keyspace.lock().blocked.remove(conn.id).is_some();
                 if removed {
+                    if let Some(spec) = spec {
+                        shared.telemetry.commands.record_call(spec, 0, false, false);
+                    }
                     let mut o = Out::new(conn.resp3);
                     if null_bulk {
                         o.null();
