@@ -1,7 +1,7 @@
 //! Operational introspection over TCP with the `redis` crate and raw sockets: INFO section
 //! selection, commandstats / errorstats / latencystats and CONFIG RESETSTAT, SLOWLOG,
 //! LATENCY, MONITOR (format, redaction, admin commands hidden, a stalled monitor cut by the
-//! output limits) and RESET.
+//! output limits), LOLWUT and RESET.
 
 use cluster_tests::{info_field, read_to_close, server_error, still_serves, wait_for, Node};
 use redis::{Connection, Value};
@@ -399,4 +399,34 @@ fn lolwut_draws_and_ends_with_the_version() {
         server_error(&mut c, &["LOLWUT", "VERSION", "x"]),
         "ERR value is not an integer or out of range"
     );
+}
+
+#[test]
+fn reset_returns_the_connection_to_its_initial_state() {
+    let node = Node::start(&[]);
+    let mut s = node.raw();
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    let mut send = |req: &str, lines: usize| -> Vec<String> {
+        s.write_all(req.as_bytes()).unwrap();
+        read_lines(&mut s, lines)
+    };
+    // Name, db 3, RESP3, a watch and an open transaction, replies off...
+    assert_eq!(send("CLIENT SETNAME before\r\n", 1), ["+OK"]);
+    assert_eq!(send("SELECT 3\r\nSET k v\r\n", 2), ["+OK", "+OK"]);
+    let hello = send("HELLO 3\r\n", 1);
+    assert!(hello[0].starts_with('%'), "{hello:?}");
+    s.write_all(b"WATCH k\r\nMULTI\r\nCLIENT REPLY OFF\r\n")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut drain = [0u8; 4096];
+    s.set_read_timeout(Some(Duration::from_millis(200))).ok();
+    while s.read(&mut drain).map(|n| n > 0).unwrap_or(false) {}
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    // ... RESET answers, and all of it is gone.
+    s.write_all(b"RESET\r\n").unwrap();
+    assert_eq!(read_lines(&mut s, 1), ["+RESET"]);
+    s.write_all(b"CLIENT GETNAME\r\nGET k\r\nEXEC\r\n").unwrap();
+    let lines = read_lines(&mut s, 3);
+    // RESP2 again (null bulk, not `_`), db 0 (no `k` there), no transaction.
+    assert_eq!(lines, ["$-1", "$-1", "-ERR EXEC without MULTI"]);
 }
