@@ -28,7 +28,11 @@ pub struct ClientHandle {
     pub name: Mutex<String>,
     pub lib_name: Mutex<String>,
     pub lib_ver: Mutex<String>,
-    pub last_cmd: Mutex<String>,
+    /// The spec of the last command this client ran (its address; 0: none yet), for
+    /// CLIENT LIST's `cmd=` (`client|list`, as Redis names it).
+    pub last_spec: AtomicUsize,
+    /// Bytes read from the client and not yet parsed into commands (CLIENT LIST `qbuf=`).
+    pub qbuf_pending: AtomicUsize,
     pub db: AtomicUsize,
     pub resp: AtomicUsize,
     /// Milliseconds since `created` of the last command.
@@ -53,7 +57,8 @@ impl ClientHandle {
             name: Mutex::new(String::new()),
             lib_name: Mutex::new(String::new()),
             lib_ver: Mutex::new(String::new()),
-            last_cmd: Mutex::new("NULL".into()),
+            last_spec: AtomicUsize::new(0),
+            qbuf_pending: AtomicUsize::new(0),
             db: AtomicUsize::new(0),
             resp: AtomicUsize::new(2),
             last_interaction_ms: AtomicU64::new(0),
@@ -90,9 +95,14 @@ impl ClientHandle {
         f
     }
 
-    /// One line of CLIENT LIST / CLIENT INFO, in Redis's field order.
-    pub fn info_line(&self) -> String {
+    /// One line of CLIENT LIST / CLIENT INFO, in Redis's field order. `current`: the
+    /// command being run, when this is the line of the client running it (its bytes are
+    /// still in the query buffer, as in Redis).
+    pub fn info_line(&self, current: Option<&[bytes::Bytes]>) -> String {
         let multi = -1;
+        let qbuf = self.qbuf_pending.load(Ordering::Relaxed) + current.map_or(0, encoded_len);
+        let cmd = crate::commands::table::full_name_of(self.last_spec.load(Ordering::Relaxed))
+            .unwrap_or_else(|| "NULL".to_string());
         format!(
             "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
@@ -104,15 +114,25 @@ impl ClientHandle {
             self.flags_text(),
             self.db.load(Ordering::Relaxed),
             multi,
-            self.query_buf.load(Ordering::Relaxed),
+            qbuf,
             self.out_buf.load(Ordering::Relaxed),
             self.query_buf.load(Ordering::Relaxed) + self.out_buf.load(Ordering::Relaxed) + 16384,
-            self.last_cmd.lock(),
+            cmd,
             self.resp.load(Ordering::Relaxed),
             self.lib_name.lock(),
             self.lib_ver.lock(),
         )
     }
+}
+
+/// The size of a command as a RESP multibulk request.
+fn encoded_len(args: &[bytes::Bytes]) -> usize {
+    let digits = |n: usize| n.to_string().len();
+    3 + digits(args.len())
+        + args
+            .iter()
+            .map(|a| 1 + digits(a.len()) + 2 + a.len() + 2)
+            .sum::<usize>()
 }
 
 /// The connection's own state, owned by its task and lent to handlers.
@@ -153,6 +173,8 @@ pub struct Conn {
     pub migrate: Option<crate::migration::Job>,
     /// The next command writes a key that a MIGRATE is moving: run it once that is done.
     pub wait_in_flight: bool,
+    /// The last command is held back by CLIENT PAUSE: run it again once the pause ends.
+    pub paused: bool,
     /// The last command needs the cluster state lock, which was busy: run it again once the
     /// lock is free (see `commands::cluster`).
     pub retry_cluster: bool,
@@ -268,6 +290,7 @@ impl Conn {
             migrate: None,
             wait_in_flight: false,
             retry_cluster: false,
+            paused: false,
             moves_seen: 0,
             replica_link: None,
             handle,

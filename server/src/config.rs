@@ -22,6 +22,8 @@ pub enum Kind {
     /// `client-output-buffer-limit`: `<class> <hard> <soft> <seconds>` groups; a CONFIG SET
     /// naming some classes keeps the others, as in Redis.
     OutputLimits,
+    /// A space-separated list of percentiles, each 0 to 100 (`latency-tracking-info-percentiles`).
+    Percentiles,
 }
 
 /// One configuration parameter.
@@ -268,6 +270,13 @@ pub static PARAMS: &[Param] = &[
     p("io-threads", "0", Kind::Int(0, 128), false),
     p("idle-spin-us", "10", Kind::Int(0, 100), true),
     p("latency-tracking", "yes", YESNO, true),
+    p(
+        "latency-tracking-info-percentiles",
+        "50 99 99.9",
+        Kind::Percentiles,
+        true,
+    ),
+    p("latency-monitor-threshold", "0", Kind::Int(0, I64MAX), true),
     p("activedefrag", "no", YESNO, true),
 ];
 
@@ -301,6 +310,17 @@ pub fn normalize(p: &Param, value: &str) -> Result<String, String> {
         Kind::Memory => parse_memory(value)
             .map(|v| v.to_string())
             .ok_or_else(|| "argument must be a memory value".to_string()),
+        Kind::Percentiles => parse_percentiles(value)
+            .map(|v| {
+                v.iter()
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .ok_or_else(|| {
+                "latency-tracking-info-percentiles must be a list of numbers between 0 and 100"
+                    .to_string()
+            }),
         Kind::Enum(opts) => {
             let v = value.to_ascii_lowercase();
             if opts.contains(&v.as_str()) {
@@ -455,6 +475,14 @@ pub struct Settings {
     /// Source address for outgoing bus and replication connections (empty: the kernel's
     /// choice), so per-node addresses and partitions behave as on separate hosts.
     pub bind_source_addr: String,
+    /// `slowlog-log-slower-than` µs (negative: the slow log is off).
+    pub slowlog_log_slower_than: i64,
+    pub slowlog_max_len: usize,
+    /// `latency-monitor-threshold` ms (0: the latency monitor is off).
+    pub latency_monitor_threshold: u64,
+    /// `latency-tracking`: per-command latency histograms (INFO latencystats).
+    pub latency_tracking: bool,
+    pub latency_tracking_percentiles: Vec<f64>,
 }
 
 /// The whole configuration: normalized values and where they came from.
@@ -683,6 +711,14 @@ impl Config {
             min_replicas_max_lag: self.int("min-replicas-max-lag").max(0) as u64,
             shutdown_timeout_secs: self.int("shutdown-timeout").max(0) as u64,
             bind_source_addr: s("bind-source-addr"),
+            slowlog_log_slower_than: self.int("slowlog-log-slower-than"),
+            slowlog_max_len: self.int("slowlog-max-len").max(0) as usize,
+            latency_monitor_threshold: self.int("latency-monitor-threshold").max(0) as u64,
+            latency_tracking: self.yes("latency-tracking"),
+            latency_tracking_percentiles: parse_percentiles(&s(
+                "latency-tracking-info-percentiles",
+            ))
+            .unwrap_or_default(),
             replica_obuf_hard: obuf_hard(&s("client-output-buffer-limit"), &["replica", "slave"]),
         }
     }
@@ -746,6 +782,14 @@ impl Config {
 
 /// The hard limit of one class in a `client-output-buffer-limit` value
 /// (`normal 0 0 0 replica 256mb 64mb 60 pubsub 32mb 8mb 60`); 0 = unlimited.
+/// A list of percentiles (`50 99 99.9`), each between 0 and 100; an empty list is allowed.
+pub fn parse_percentiles(value: &str) -> Option<Vec<f64>> {
+    value
+        .split_whitespace()
+        .map(|w| w.parse::<f64>().ok().filter(|p| (0.0..=100.0).contains(p)))
+        .collect()
+}
+
 pub fn obuf_hard(value: &str, classes: &[&str]) -> usize {
     let words: Vec<&str> = value.split_whitespace().collect();
     words

@@ -9,6 +9,7 @@ use crate::keyspace::Keyspace;
 use crate::protocol::Out;
 use crate::state::Shared;
 use bytes::Bytes;
+use std::sync::atomic::Ordering;
 
 /// Why a command was refused before it ran.
 #[derive(Debug, PartialEq, Eq)]
@@ -368,27 +369,43 @@ pub fn execute(
     settings: &Settings,
     args: &[Bytes],
 ) {
+    // A command after CLIENT REPLY SKIP runs with the mode still `Skip`: its reply is
+    // dropped, unless it is CLIENT REPLY ON / OFF, which replace the mode.
     let before = conn.reply;
-    if before == ReplyMode::Skip {
-        conn.reply = ReplyMode::On;
-    }
     let mark = out.mark();
     match admit(args, conn, settings) {
         Ok((name, spec)) => {
+            conn.handle
+                .last_spec
+                .store(spec as *const CommandSpec as usize, Ordering::Relaxed);
             if !conn.resp3
                 && conn.subs.total() > 0
                 && !crate::commands::pubsub::allowed_when_subscribed(name)
             {
-                out.error(&format!(
+                let msg = format!(
                     "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
                     crate::util::lower(&args[0])
-                ));
+                );
+                refuse(shared, Some(spec), out, &msg);
             } else if conn.multi.is_some() && spec.has(flags::NO_MULTI) {
                 // SHUTDOWN, SYNC...: refused, and the transaction is doomed (as Redis).
                 if let Some(m) = conn.multi.as_mut() {
                     m.failed = true;
                 }
-                out.error("ERR Command not allowed inside a transaction");
+                refuse(
+                    shared,
+                    Some(spec),
+                    out,
+                    "ERR Command not allowed inside a transaction",
+                );
+            } else if shared
+                .pause
+                .holds(spec, name == "exec" && queued_writes(conn))
+            {
+                // CLIENT PAUSE: runs again once the pause ends (see server.rs).
+                conn.paused = true;
+                conn.reply = before;
+                return;
             } else if conn.multi.is_some() && !crate::commands::transactions::is_control(name) {
                 queue(shared, ks, conn, out, settings, spec, args);
             } else if !ks.in_flight.is_empty() && writes_in_flight(ks, conn, spec, name, args) {
@@ -401,11 +418,12 @@ pub fn execute(
                 run_admitted(shared, ks, conn, out, settings, spec, args, true);
             }
         }
-        Err((_, msg)) => {
+        Err((refusal, msg)) => {
             if let Some(m) = conn.multi.as_mut() {
                 m.failed = true;
             }
-            out.error(&msg)
+            let known = matches!(refusal, Refusal::Arity | Refusal::NoAuth);
+            refuse(shared, known.then(|| resolve(args)).flatten(), out, &msg)
         }
     }
     serve_ready(shared, ks, settings);
@@ -418,7 +436,34 @@ pub fn execute(
     if conn.asking && conn.multi.is_none() && !args[0].eq_ignore_ascii_case(b"asking") {
         conn.asking = false;
     }
-    finish(shared, conn, out, before, mark);
+    finish(conn, out, before, mark);
+}
+
+/// Replies with the error that refused a command, and accounts for it (rejected_calls of
+/// `spec` when the command is known, the error's code).
+fn refuse(shared: &Shared, spec: Option<&CommandSpec>, out: &mut Out, msg: &str) {
+    shared.telemetry.rejected(spec, msg.as_bytes());
+    out.error(msg);
+}
+
+/// Whether the transaction being queued holds a command that writes or may replicate (an
+/// EXEC that CLIENT PAUSE WRITE holds back).
+fn queued_writes(conn: &Conn) -> bool {
+    conn.multi.as_ref().is_some_and(|m| {
+        m.queued
+            .iter()
+            .any(|q| resolve(q).is_some_and(|s| s.has(flags::WRITE) || s.has(flags::MAY_REPLICATE)))
+    })
+}
+
+/// The message of the error reply written at `mark`, if the reply there is an error.
+fn error_at(out: &Out, mark: usize) -> Option<&[u8]> {
+    let b = out.buf.get(mark..)?;
+    if b.first() != Some(&b'-') {
+        return None;
+    }
+    let end = b.windows(2).position(|w| w == b"\r\n").unwrap_or(b.len());
+    Some(&b[1..end])
 }
 
 /// Whether this command (or, for EXEC, a queued one) writes a key a MIGRATE is moving, or
@@ -470,7 +515,7 @@ fn queue(
         if let Some(m) = conn.multi.as_mut() {
             m.failed = true;
         }
-        return out.error(&msg);
+        return refuse(shared, Some(spec), out, &msg);
     }
     if let Some(m) = conn.multi.as_mut() {
         m.queued.push(args.to_vec());
@@ -492,7 +537,10 @@ pub fn execute_queued(
         // Inside EXEC: EXEC itself passed the memory check; a transaction does not evict
         // halfway through.
         Ok((_, spec)) => run_admitted(shared, ks, conn, out, settings, spec, args, false),
-        Err((_, msg)) => out.error(&msg),
+        Err((refusal, msg)) => {
+            let known = matches!(refusal, Refusal::Arity | Refusal::NoAuth);
+            refuse(shared, known.then(|| resolve(args)).flatten(), out, &msg)
+        }
     }
 }
 
@@ -547,7 +595,7 @@ fn run_admitted(
     memory_check: bool,
 ) {
     if let Some(msg) = redirect(shared, ks, spec, conn, args) {
-        return out.error(&msg);
+        return refuse(shared, Some(spec), out, &msg);
     }
     // Inside EXEC the transaction as a whole passed these checks (commands run even if,
     // say, one of them made this node a replica).
@@ -558,24 +606,26 @@ fn run_admitted(
                 for w in std::mem::take(&mut conn.watched) {
                     ks.watches.release(w.db, &w.key);
                 }
-                return out.error(&format!(
-                    "EXECABORT Transaction discarded because of: {msg}"
-                ));
+                let abort = format!("EXECABORT Transaction discarded because of: {msg}");
+                return refuse(shared, Some(spec), out, &abort);
             }
-            return out.error(msg);
+            return refuse(shared, Some(spec), out, msg);
         }
     }
     // One clock read serves admission and the command.
     let now = crate::util::now_ms();
     if memory_check {
         if let Err(msg) = crate::eviction::admit(shared, ks, conn, settings, spec, now) {
-            return out.error(&msg);
+            return refuse(shared, Some(spec), out, &msg);
         }
     }
+    let mark = out.mark();
     let dirty = ks.dirty;
     let replica = ks.repl.is_replica();
     let db_index = conn.db.min(ks.dbs.len() - 1);
-    ks.dbs[db_index].keep_expired = replica;
+    // Replicas keep expired keys for their primary's DELs; a node whose writes are paused
+    // keeps them until the pause ends.
+    ks.dbs[db_index].keep_expired = replica || shared.pause.writes_paused();
     ks.dbs[db_index].touch =
         crate::eviction::Touch::for_command(settings, conn.no_touch, spec.name);
     // Keyspace "new" events (class n): the keys a write finds absent, to see which it made.
@@ -590,7 +640,9 @@ fn run_admitted(
         propagate: None,
         modified: None,
     };
+    let started = std::time::Instant::now();
     (spec.handler)(&mut ctx, args);
+    let ns = started.elapsed().as_nanos() as u64;
     let propagate = ctx.propagate.take();
     let modified = ctx.modified.take();
     let db = ctx.conn.db;
@@ -606,6 +658,20 @@ fn run_admitted(
                 .collect(),
         }
     };
+    // The one place executed commands are accounted for (commandstats, errorstats, slow
+    // log, latency monitor, MONITOR). A command that blocked is accounted for when it is
+    // served.
+    if conn.block.is_none() {
+        let executed = crate::telemetry::Executed {
+            spec,
+            args,
+            ns,
+            error: error_at(out, mark),
+            db: db_index,
+            client: &conn.handle,
+        };
+        shared.telemetry.executed(settings, executed);
+    }
     if ks.dirty != dirty {
         touch_watched(ks, db_index, spec, args, modified.as_deref());
         if !settings.notify_keyspace_events.is_empty() {
@@ -768,20 +834,21 @@ fn touch_watched(
     }
 }
 
-/// Bookkeeping after a command: error counting and CLIENT REPLY suppression.
-fn finish(shared: &Shared, conn: &mut Conn, out: &mut Out, before: ReplyMode, mark: usize) {
-    if out.buf.get(mark) == Some(&b'-') {
-        crate::state::Stats::add(&shared.stats.errors_replied, 1);
-    }
+/// Bookkeeping after a command: CLIENT REPLY suppression.
+fn finish(conn: &mut Conn, out: &mut Out, before: ReplyMode, mark: usize) {
     let after = conn.reply;
     let emit = match (before, after) {
         (_, ReplyMode::Off) => false,
         (ReplyMode::Off, ReplyMode::On) => true,
+        // CLIENT REPLY ON cancelled the skip and is answered.
+        (ReplyMode::Skip, ReplyMode::On) => true,
         (ReplyMode::Skip, _) => false,
         _ => true,
     };
-    if after == ReplyMode::SkipNext {
-        conn.reply = ReplyMode::Skip;
+    match after {
+        ReplyMode::SkipNext => conn.reply = ReplyMode::Skip,
+        ReplyMode::Skip => conn.reply = ReplyMode::On,
+        _ => {}
     }
     if !emit {
         out.truncate_replies(mark);

@@ -9,6 +9,8 @@
 //! - [`keyspace`] databases of per-slot tables, entries, expiry.
 //! - [`config`] redis.conf parsing and the CONFIG registry; [`clients`] connected clients;
 //!   [`state`] what all of these share; [`util`] number formats; [`glob`] patterns.
+//! - [`telemetry`] command statistics, slow log, latency monitor, MONITOR; [`pause`]
+//!   CLIENT PAUSE.
 //! - [`idle_spin`] the serving threads' short spin before sleeping while busy.
 
 pub mod client_memory;
@@ -27,10 +29,12 @@ pub mod logging;
 pub mod migration;
 pub mod notify;
 pub mod panics;
+pub mod pause;
 pub mod protocol;
 pub mod pubsub;
 pub mod replication;
 pub mod server;
 pub mod shutdown;
 pub mod state;
+pub mod telemetry;
 pub mod util;

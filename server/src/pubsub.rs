@@ -46,7 +46,7 @@ impl Subscriber {
     }
 
     /// Queues one frame, enforcing the output limits. Returns false if the client was cut.
-    fn deliver(&self, frame: Bytes, limits: &Limits) -> bool {
+    pub fn deliver(&self, frame: Bytes, limits: &Limits) -> bool {
         let q = self.pending.fetch_add(frame.len(), Ordering::Relaxed) + frame.len();
         if limits.hard > 0 && q > limits.hard {
             return self.cut(q);

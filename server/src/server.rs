@@ -234,6 +234,7 @@ impl Drop for Registered {
         self.usage.release(&shared.clients);
         if self.conn.subscriber.is_some() {
             shared.pubsub.remove_client(id);
+            shared.telemetry.monitors.remove(id);
         }
         if !self.conn.watched.is_empty() {
             let mut ks = shared.keyspace.lock();
@@ -361,6 +362,7 @@ async fn serve(shared: Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
                     }
                 }
             }
+            handle.qbuf_pending.store(inbuf.len(), Ordering::Relaxed);
             let mut start = 0;
             while start < cmds.len() {
                 wait_out_failover_pause(&shared, &cmds[start..]).await;
@@ -424,6 +426,13 @@ async fn serve(shared: Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
                 if conn.retry_cluster {
                     conn.retry_cluster = false;
                     wait_for_cluster_state(&shared).await;
+                }
+                if conn.paused {
+                    conn.paused = false;
+                    wait_for_unpause(&shared, &handle).await;
+                    if handle.killed.load(Ordering::Relaxed) || shared.is_shutting_down() {
+                        break 'conn;
+                    }
                 }
                 if conn.wait_in_flight {
                     conn.wait_in_flight = false;
@@ -573,8 +582,9 @@ fn run_batch(
             ran += 1;
             break;
         }
-        if conn.wait_in_flight || conn.retry_cluster {
-            // Not run: it writes a key a MIGRATE is moving, or the cluster state was busy.
+        if conn.wait_in_flight || conn.retry_cluster || conn.paused {
+            // Not run: it writes a key a MIGRATE is moving, the cluster state was busy, or
+            // CLIENT PAUSE holds it back.
             break;
         }
         ran += 1;
@@ -598,17 +608,6 @@ fn run_batch(
     let h = &conn.handle;
     h.last_interaction_ms
         .store(h.created.elapsed().as_millis() as u64, Ordering::Relaxed);
-    if let Some(last) = cmds.get(ran.saturating_sub(1)) {
-        // Rewritten in place: no allocation per batch.
-        let mut name = h.last_cmd.lock();
-        name.clear();
-        name.extend(
-            last[0]
-                .iter()
-                .take(64)
-                .map(|b| b.to_ascii_lowercase() as char),
-        );
-    }
     ran
 }
 
@@ -627,6 +626,9 @@ async fn park(
     use crate::keyspace::blocked::{Mailbox, Waiter};
     let mailbox = Arc::new(Mailbox::default());
     let null_bulk = req.null_bulk;
+    // A blocking command is accounted for when it is served (by the serving write) or
+    // here when it times out, as Redis counts a blocked call once.
+    let spec = crate::commands::table::lookup(&args[0]);
     shared.keyspace.lock().blocked.add(Waiter {
         id: conn.id,
         db: conn.db,
@@ -659,6 +661,9 @@ async fn park(
                 // Timed out, unless a write served us at the same moment.
                 let removed = shared.keyspace.lock().blocked.remove(conn.id).is_some();
                 if removed {
+                    if let Some(spec) = spec {
+                        shared.telemetry.commands.record_call(spec, 0, false, false);
+                    }
                     let mut o = Out::new(conn.resp3);
                     if null_bulk {
                         o.null();
@@ -705,6 +710,29 @@ async fn wait_out_failover_pause(shared: &Shared, cmds: &[Vec<bytes::Bytes>]) {
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
+}
+
+/// Waits while CLIENT PAUSE holds this client's next command back: until CLIENT UNPAUSE,
+/// the pause's end, or the client being killed. Counted in INFO blocked_clients meanwhile,
+/// as Redis counts paused clients.
+async fn wait_for_unpause(shared: &Shared, handle: &ClientHandle) {
+    shared.blocked_clients.fetch_add(1, Ordering::Relaxed);
+    let mut shutdown = shared.shutdown.subscribe();
+    loop {
+        let lifted = shared.pause.lifted.notified();
+        tokio::pin!(lifted);
+        lifted.as_mut().enable();
+        let Some((end, _)) = shared.pause.current() else {
+            break;
+        };
+        tokio::select! {
+            _ = lifted => {}
+            _ = tokio::time::sleep_until(end.into()) => {}
+            _ = handle.kill.notified() => break,
+            _ = shutdown.changed() => break,
+        }
+    }
+    shared.blocked_clients.fetch_sub(1, Ordering::Relaxed);
 }
 
 /// Waits (not holding the keyspace lock) until the cluster state lock is free; bounded.

@@ -17,7 +17,6 @@ pub struct Stats {
     pub commands_processed: AtomicU64,
     pub net_input_bytes: AtomicU64,
     pub net_output_bytes: AtomicU64,
-    pub errors_replied: AtomicU64,
     pub evicted_keys: AtomicU64,
 }
 
@@ -33,7 +32,6 @@ impl Stats {
             &self.commands_processed,
             &self.net_input_bytes,
             &self.net_output_bytes,
-            &self.errors_replied,
             &self.evicted_keys,
         ] {
             c.store(0, Ordering::Relaxed);
@@ -80,6 +78,10 @@ pub struct Shared {
     pub blocked_clients: AtomicU64,
     pub memory_peak: AtomicU64,
     pub memory_startup: AtomicU64,
+    /// Command statistics, error counts, slow log, latency events, MONITOR streams.
+    pub telemetry: crate::telemetry::Telemetry,
+    /// CLIENT PAUSE.
+    pub pause: crate::pause::Pause,
     /// (unix ms, commands processed) samples, one per housekeeping tick, for
     /// instantaneous_ops_per_sec.
     ops_samples: Mutex<std::collections::VecDeque<(u64, u64)>>,
@@ -95,6 +97,8 @@ impl Shared {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
+        let telemetry = crate::telemetry::Telemetry::default();
+        telemetry.apply_settings(&settings);
         Arc::new_cyclic(|me| Shared {
             keyspace: crate::keyspace::KeyspaceLock::new(keyspace),
             settings: RwLock::new(settings),
@@ -121,6 +125,8 @@ impl Shared {
             blocked_clients: AtomicU64::new(0),
             memory_peak: AtomicU64::new(0),
             memory_startup: AtomicU64::new(0),
+            telemetry,
+            pause: Default::default(),
             ops_samples: Mutex::new(std::collections::VecDeque::new()),
         })
     }
@@ -143,6 +149,7 @@ impl Shared {
             c.apply_settings(&s);
         }
         crate::idle_spin::set_budget_us(s.idle_spin_us);
+        self.telemetry.apply_settings(&s);
         *self.settings.write() = s;
         self.settings_version.fetch_add(1, Ordering::Release);
     }

@@ -110,6 +110,24 @@ static SUBCOMMANDS: &[CommandSpec] = &[
         "Unblocks a client blocked by a blocking command from a different connection.",
     ),
     CommandSpec::new(
+        "pause",
+        -3,
+        ADMIN | C,
+        Keys::None,
+        pause,
+        "connection",
+        "Suspends commands processing.",
+    ),
+    CommandSpec::new(
+        "unpause",
+        2,
+        ADMIN | C,
+        Keys::None,
+        unpause,
+        "connection",
+        "Resumes processing commands from paused clients.",
+    ),
+    CommandSpec::new(
         "help",
         2,
         LOADING | STALE,
@@ -203,14 +221,15 @@ fn list(ctx: &mut Ctx, a: &[Bytes]) {
     }
     let mut text = String::new();
     for c in clients {
-        text.push_str(&c.info_line());
+        let current = (c.id == ctx.conn.id).then_some(a);
+        text.push_str(&c.info_line(current));
         text.push('\n');
     }
     ctx.out.verbatim("txt", text.as_bytes());
 }
 
-fn info(ctx: &mut Ctx, _a: &[Bytes]) {
-    let mut line = ctx.conn.handle.info_line();
+fn info(ctx: &mut Ctx, a: &[Bytes]) {
+    let mut line = ctx.conn.handle.info_line(Some(a));
     line.push('\n');
     ctx.out.verbatim("txt", line.as_bytes());
 }
@@ -262,7 +281,12 @@ fn kill(ctx: &mut Ctx, a: &[Bytes]) {
             },
             "addr" => f.addr = Some(val),
             "laddr" => f.laddr = Some(val),
-            "user" => f.user = Some(val),
+            "user" => {
+                if val != "default" {
+                    return ctx.err(&format!("ERR No such user '{val}'"));
+                }
+                f.user = Some(val)
+            }
             "type" => match normalize_type(v) {
                 Some(t) => f.ty = Some(t),
                 None => return ctx.err(&format!("ERR Unknown client type '{val}'")),
@@ -303,11 +327,13 @@ fn kill(ctx: &mut Ctx, a: &[Bytes]) {
     ctx.out.int(victims.len() as i64);
 }
 
+/// Ends a client; the caller itself first gets its reply, then its connection closes.
 fn kill_one(ctx: &mut Ctx, c: &ClientHandle) {
     if c.id == ctx.conn.id {
         ctx.conn.close_after_reply = true;
+    } else {
+        c.kill();
     }
-    c.kill();
 }
 
 fn setinfo(ctx: &mut Ctx, a: &[Bytes]) {
@@ -393,6 +419,29 @@ fn unblock(ctx: &mut Ctx, a: &[Bytes]) {
     let msg = error.then_some("UNBLOCKED client unblocked via CLIENT UNBLOCK");
     let done = id > 0 && ctx.ks.blocked.unblock(id as u64, msg);
     ctx.out.int(i64::from(done));
+}
+
+/// CLIENT PAUSE timeout [WRITE|ALL]: holds back every command (ALL, the default) or those
+/// that write or may replicate (WRITE) of every client, for `timeout` ms.
+fn pause(ctx: &mut Ctx, a: &[Bytes]) {
+    let timeout = match args::int(&a[2]) {
+        Some(t) if t < 0 => return ctx.err("ERR timeout is negative"),
+        Some(t) => t as u64,
+        None => return ctx.err("ERR timeout is not an integer or out of range"),
+    };
+    let mode = match a.get(3) {
+        None => crate::pause::Mode::All,
+        Some(m) if a.len() == 4 && args::is(m, "WRITE") => crate::pause::Mode::Write,
+        Some(m) if a.len() == 4 && args::is(m, "ALL") => crate::pause::Mode::All,
+        Some(_) => return ctx.err(errors::SYNTAX),
+    };
+    ctx.shared.pause.pause(timeout, mode);
+    ctx.out.ok();
+}
+
+fn unpause(ctx: &mut Ctx, _a: &[Bytes]) {
+    ctx.shared.pause.unpause();
+    ctx.out.ok();
 }
 
 fn help(ctx: &mut Ctx, _a: &[Bytes]) {

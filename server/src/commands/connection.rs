@@ -215,9 +215,17 @@ fn hello(ctx: &mut Ctx, a: &[Bytes]) {
     ctx.out.array(0);
 }
 
+/// RESET: the connection as it was when it connected (Redis's clearClientConnectionState):
+/// no transaction or watches, out of MONITOR and pub/sub, db 0, RESP2, default
+/// authentication, no name, replies on, and no ASKING / READONLY / NO-TOUCH / NO-EVICT.
 fn reset(ctx: &mut Ctx, _a: &[Bytes]) {
     ctx.conn.multi = None;
     super::transactions::unwatch_all(ctx);
+    ctx.shared.telemetry.monitors.remove(ctx.conn.id);
+    ctx.conn.asking = false;
+    ctx.conn.readonly = false;
+    ctx.conn.no_touch = false;
+    ctx.conn.handle.no_evict.store(false, Ordering::Relaxed);
     if ctx.conn.subs.total() > 0 {
         use crate::pubsub::Kind;
         for kind in [Kind::Channel, Kind::Pattern, Kind::Shard] {
@@ -226,8 +234,8 @@ fn reset(ctx: &mut Ctx, _a: &[Bytes]) {
                 ctx.shared.pubsub.unsubscribe(kind, &name, ctx.conn.id);
             }
         }
-        *ctx.conn.handle.flags.lock() = "N".into();
     }
+    *ctx.conn.handle.flags.lock() = "N".into();
     ctx.conn.select(0);
     ctx.conn.resp3 = false;
     ctx.out.resp3 = false;

@@ -18,6 +18,24 @@ pub static COMMANDS: &[CommandSpec] = &[CommandSpec::new(
     "Returns information and statistics about the server.",
 )];
 
+/// Every section, in the order Redis 7.0 prints them.
+const SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "commandstats",
+    "errorstats",
+    "latencystats",
+    "cluster",
+    "keyspace",
+];
+
+/// What `INFO` and `INFO default` print: all but the per-command sections.
 const DEFAULT: &[&str] = &[
     "server",
     "clients",
@@ -32,25 +50,35 @@ const DEFAULT: &[&str] = &[
     "keyspace",
 ];
 
-fn info(ctx: &mut Ctx, a: &[Bytes]) {
-    let mut wanted: Vec<String> = a[1..].iter().map(|s| crate::util::lower(s)).collect();
-    if wanted.is_empty()
-        || wanted
-            .iter()
-            .any(|w| w == "default" || w == "all" || w == "everything")
-    {
-        wanted = DEFAULT.iter().map(|s| s.to_string()).collect();
+/// The sections asked for: names (any case), `default`, `all`, `everything`; several may
+/// be given, each section is printed once. Unknown names select nothing.
+fn wanted_sections(a: &[Bytes]) -> Vec<&'static str> {
+    let names: Vec<String> = a[1..].iter().map(|s| crate::util::lower(s)).collect();
+    if names.is_empty() {
+        return DEFAULT.to_vec();
     }
+    SECTIONS
+        .iter()
+        .copied()
+        .filter(|sec| {
+            names.iter().any(|n| {
+                n == sec
+                    || n == "all"
+                    || n == "everything"
+                    || (n == "default" && DEFAULT.contains(sec))
+            })
+        })
+        .collect()
+}
+
+fn info(ctx: &mut Ctx, a: &[Bytes]) {
     let mut text = String::new();
-    for section in DEFAULT {
-        if !wanted.iter().any(|w| w == section) {
-            continue;
-        }
+    for section in wanted_sections(a) {
         if !text.is_empty() {
             text.push_str("\r\n");
         }
         let _ = writeln!(text, "# {}\r", capitalize(section));
-        match *section {
+        match section {
             "server" => server(ctx, &mut text),
             "clients" => clients(ctx, &mut text),
             "memory" => memory(ctx, &mut text),
@@ -58,6 +86,13 @@ fn info(ctx: &mut Ctx, a: &[Bytes]) {
             "stats" => stats(ctx, &mut text),
             "replication" => replication(ctx, &mut text),
             "cpu" => cpu(&mut text),
+            "commandstats" => ctx.shared.telemetry.commands.info_commandstats(&mut text),
+            "errorstats" => ctx.shared.telemetry.errors.info_errorstats(&mut text),
+            "latencystats" => ctx
+                .shared
+                .telemetry
+                .commands
+                .info_latencystats(&mut text, &ctx.settings.latency_tracking_percentiles),
             "cluster" => {
                 let _ = write!(
                     text,
@@ -72,7 +107,11 @@ fn info(ctx: &mut Ctx, a: &[Bytes]) {
     ctx.out.verbatim("txt", text.as_bytes());
 }
 
+/// A section's header as Redis prints it (`# CPU`, `# Commandstats`).
 fn capitalize(s: &str) -> String {
+    if s == "cpu" {
+        return "CPU".to_string();
+    }
     let mut c = s.chars();
     match c.next() {
         Some(f) => f.to_ascii_uppercase().to_string() + c.as_str(),
@@ -320,7 +359,12 @@ fn stats(ctx: &mut Ctx, t: &mut String) {
     line(t, "keyspace_misses", misses);
     line(t, "pubsub_channels", 0);
     line(t, "pubsub_patterns", 0);
-    line(t, "total_error_replies", g(&s.errors_replied));
+    line(t, "unexpected_error_replies", 0);
+    line(
+        t,
+        "total_error_replies",
+        ctx.shared.telemetry.errors.total.load(Ordering::Relaxed),
+    );
     line(t, "total_reads_processed", g(&s.commands_processed));
 }
 

@@ -18,13 +18,17 @@ pub mod hyperloglog;
 pub mod info;
 pub mod introspection;
 pub mod keys;
+pub mod latency;
 pub mod lists;
+pub mod lolwut;
 pub mod migrate;
+pub mod monitor;
 pub mod pubsub;
 pub mod replication;
 pub mod server;
 pub mod sets;
 pub mod sort;
+pub mod slowlog;
 pub mod strings;
 pub mod table;
 pub mod transactions;
@@ -55,6 +59,10 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     client::COMMANDS,
     config::COMMANDS,
     info::COMMANDS,
+    slowlog::COMMANDS,
+    latency::COMMANDS,
+    monitor::COMMANDS,
+    lolwut::COMMANDS,
     introspection::COMMANDS,
     debug::COMMANDS,
     cluster::COMMANDS,

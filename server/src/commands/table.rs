@@ -243,6 +243,26 @@ pub fn all() -> &'static [&'static CommandSpec] {
     ALL.get_or_init(|| super::FAMILIES.iter().flat_map(|f| f.iter()).collect())
 }
 
+/// The name (`get`, `client|list`) of the spec at this address, if it is one of the table's.
+pub fn full_name_of(addr: usize) -> Option<String> {
+    if addr == 0 {
+        return None;
+    }
+    for c in all() {
+        if *c as *const CommandSpec as usize == addr {
+            return Some(c.name.to_string());
+        }
+        if let Some(s) = c
+            .subcommands
+            .iter()
+            .find(|s| *s as *const CommandSpec as usize == addr)
+        {
+            return Some(format!("{}|{}", c.name, s.name));
+        }
+    }
+    None
+}
+
 /// Finds a command by name, case-insensitively.
 pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
     // Every command is looked up once per call (twice on a replica: admission is skipped but

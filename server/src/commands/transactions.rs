@@ -25,7 +25,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "exec",
         1,
-        NOSCRIPT | LOADING | STALE,
+        NOSCRIPT | LOADING | STALE | SKIP_SLOWLOG,
         Keys::None,
         exec,
         "transactions",

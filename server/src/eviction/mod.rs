@@ -228,7 +228,12 @@ pub fn admit(
     if settings.maxmemory == 0 || !denies_oom(spec, conn) {
         return Ok(());
     }
-    if perform(shared, ks, settings, now) != Outcome::Fail {
+    let started = std::time::Instant::now();
+    let outcome = perform(shared, ks, settings, now);
+    // LATENCY: a long eviction run is an "eviction-cycle" event, as in Redis.
+    let ms = started.elapsed().as_millis() as u64;
+    shared.telemetry.latency_event("eviction-cycle", ms);
+    if outcome != Outcome::Fail {
         return Ok(());
     }
     if spec.name == "exec" {

@@ -27,6 +27,7 @@ pub async fn run(shared: Arc<Shared>) {
             .active_expire
             .load(std::sync::atomic::Ordering::Relaxed)
             || shared.keyspace.lock().repl.is_replica()
+            || shared.pause.writes_paused()
         {
             continue;
         }
@@ -55,6 +56,12 @@ pub async fn run(shared: Arc<Shared>) {
             if start.elapsed() > budget {
                 break;
             }
+        }
+        // LATENCY: a cycle that took long (large keys freed, many keys expired) is an
+        // "expire-cycle" event, as in Redis.
+        let ms = start.elapsed().as_millis() as u64;
+        if ms > 0 {
+            shared.telemetry.latency_event("expire-cycle", ms);
         }
     }
 }

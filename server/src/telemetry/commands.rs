@@ -1,0 +1,153 @@
+//! Per-command counters (INFO commandstats, INFO latencystats, LATENCY HISTOGRAM): calls,
+//! time spent, rejections and failures, and a latency histogram, for every command and
+//! subcommand of the table (`config|get` has its own line, as in Redis).
+
+use super::histogram::Histogram;
+use crate::commands::{table, CommandSpec};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+/// The counters of one command.
+#[derive(Default)]
+pub struct Counters {
+    pub calls: AtomicU64,
+    pub usec: AtomicU64,
+    pub rejected: AtomicU64,
+    pub failed: AtomicU64,
+    /// Allocated at the first recorded call (24 KB each; most commands never run).
+    pub histogram: OnceLock<Histogram>,
+}
+
+/// One command's name as INFO shows it (`get`, `config|get`) and its counters.
+pub struct Entry {
+    pub name: String,
+    pub counters: Counters,
+}
+
+/// Counters for every command of the table, found by the address of its static spec (a
+/// hash of one integer per command, no name comparison).
+pub struct CommandStats {
+    entries: Vec<Entry>,
+    index: HashMap<usize, usize>,
+}
+
+impl Default for CommandStats {
+    fn default() -> Self {
+        let mut entries = Vec::new();
+        let mut index = HashMap::new();
+        for c in table::all() {
+            index.insert(*c as *const CommandSpec as usize, entries.len());
+            entries.push(Entry {
+                name: c.name.to_string(),
+                counters: Counters::default(),
+            });
+            for s in c.subcommands {
+                index.insert(s as *const CommandSpec as usize, entries.len());
+                entries.push(Entry {
+                    name: format!("{}|{}", c.name, s.name),
+                    counters: Counters::default(),
+                });
+            }
+        }
+        CommandStats { entries, index }
+    }
+}
+
+impl CommandStats {
+    /// The counters of `spec` (every spec of the table has some).
+    pub fn of(&self, spec: &CommandSpec) -> Option<&Counters> {
+        self.index
+            .get(&(spec as *const CommandSpec as usize))
+            .map(|&i| &self.entries[i].counters)
+    }
+
+    /// Every command, in table order.
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// Entries by name: a command (with its subcommands, for a container) or `cmd|sub`.
+    pub fn named(&self, name: &str) -> Vec<&Entry> {
+        let name = name.to_ascii_lowercase();
+        let prefix = format!("{name}|");
+        self.entries
+            .iter()
+            .filter(|e| e.name == name || (!name.contains('|') && e.name.starts_with(&prefix)))
+            .collect()
+    }
+
+    /// A command ran: `ns` nanoseconds, `failed` when it replied with an error.
+    pub fn record_call(&self, spec: &CommandSpec, ns: u64, failed: bool, track_latency: bool) {
+        let Some(c) = self.of(spec) else { return };
+        c.calls.fetch_add(1, Ordering::Relaxed);
+        c.usec.fetch_add(ns / 1000, Ordering::Relaxed);
+        if failed {
+            c.failed.fetch_add(1, Ordering::Relaxed);
+        }
+        if track_latency {
+            c.histogram.get_or_init(Histogram::default).record(ns);
+        }
+    }
+
+    pub fn record_rejected(&self, spec: &CommandSpec) {
+        if let Some(c) = self.of(spec) {
+            c.rejected.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// CONFIG RESETSTAT.
+    pub fn reset(&self) {
+        for e in &self.entries {
+            let c = &e.counters;
+            for a in [&c.calls, &c.usec, &c.rejected, &c.failed] {
+                a.store(0, Ordering::Relaxed);
+            }
+            if let Some(h) = c.histogram.get() {
+                h.reset();
+            }
+        }
+    }
+
+    /// INFO commandstats lines (commands that ran or were refused since the last reset).
+    pub fn info_commandstats(&self, t: &mut String) {
+        use std::fmt::Write as _;
+        for e in &self.entries {
+            let c = &e.counters;
+            let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+            let (calls, usec, rejected, failed) =
+                (g(&c.calls), g(&c.usec), g(&c.rejected), g(&c.failed));
+            if calls == 0 && rejected == 0 && failed == 0 {
+                continue;
+            }
+            let per_call = if calls == 0 {
+                0.0
+            } else {
+                usec as f64 / calls as f64
+            };
+            let _ = write!(
+                t,
+                "cmdstat_{}:calls={calls},usec={usec},usec_per_call={per_call:.2},rejected_calls={rejected},failed_calls={failed}\r\n",
+                e.name
+            );
+        }
+    }
+
+    /// INFO latencystats lines: the configured percentiles of each command's latency, in µs.
+    pub fn info_latencystats(&self, t: &mut String, percentiles: &[f64]) {
+        use std::fmt::Write as _;
+        for e in &self.entries {
+            let Some(h) = e.counters.histogram.get().filter(|h| h.total() > 0) else {
+                continue;
+            };
+            let _ = write!(t, "latency_percentiles_usec_{}:", e.name);
+            for (i, p) in percentiles.iter().enumerate() {
+                if i > 0 {
+                    t.push(',');
+                }
+                let _ = write!(t, "p{}={:.3}", p, h.value_at_percentile(*p) as f64 / 1000.0);
+            }
+            t.push_str("\r\n");
+        }
+    }
+}
