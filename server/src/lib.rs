@@ -10,6 +10,7 @@
 //! - [`config`] redis.conf parsing and the CONFIG registry; [`clients`] connected clients;
 //!   [`state`] what all of these share; [`util`] number formats; [`glob`] patterns.
 //! - [`idle_spin`] the serving threads' short spin before sleeping while busy.
+//! - [`jemalloc`] the allocator's statistics, report and purge (MEMORY).
 
 pub mod client_memory;
 pub mod clients;
@@ -22,6 +23,7 @@ pub mod eviction;
 pub mod fuzzing;
 pub mod glob;
 pub mod idle_spin;
+pub mod jemalloc;
 pub mod keyspace;
 pub mod logging;
 pub mod migration;

@@ -19,6 +19,7 @@ pub mod info;
 pub mod introspection;
 pub mod keys;
 pub mod lists;
+pub mod memory;
 pub mod migrate;
 pub mod pubsub;
 pub mod replication;
@@ -46,6 +47,7 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     sets::COMMANDS,
     bitmaps::COMMANDS,
     keys::COMMANDS,
+    memory::COMMANDS,
     expiry::COMMANDS,
     dump::COMMANDS,
     migrate::COMMANDS,
