@@ -2,7 +2,8 @@
 //!
 //! Modules, from the wire inwards:
 //! - [`server`] listeners and per-connection tasks; [`shutdown`] signals;
-//!   [`client_memory`] per-client buffer limits and client eviction.
+//!   [`client_memory`] per-client buffer limits and client eviction; [`query_buffer`]
+//!   the size rules of a connection's read buffer.
 //! - [`protocol`] request parsing and reply encoding (knows nothing of commands).
 //! - [`dispatch`] admission (arity, auth, ...) and execution of one command.
 //! - [`commands`] the command table and one file per command family.
@@ -31,6 +32,7 @@ pub mod notify;
 pub mod panics;
 pub mod protocol;
 pub mod pubsub;
+pub mod query_buffer;
 pub mod replication;
 pub mod server;
 pub mod shutdown;
