@@ -91,9 +91,14 @@ impl QueryBuffer {
         }
     }
 
-    /// When the idle rule would give room back, if it would.
-    pub fn idle_deadline(&self) -> Option<Instant> {
-        (self.free() > WASTE_MIN).then(|| self.last_read + IDLE)
+    /// Whether the buffer holds room worth giving back (the idle rule has work to do).
+    pub fn has_spare_room(&self) -> bool {
+        self.free() > WASTE_MIN
+    }
+
+    /// When the idle rule applies if no read comes first.
+    pub fn idle_check_at(&self) -> Instant {
+        self.last_read + IDLE
     }
 
     /// The idle rule: keep only the unparsed bytes. Returns whether the buffer changed.
@@ -167,10 +172,10 @@ mod tests {
         let mut q = QueryBuffer::new();
         assert!(!q.shrink_idle(), "not idle yet");
         aged(&mut q, Duration::from_secs(3));
-        assert!(q.idle_deadline().is_some());
+        assert!(q.has_spare_room());
         assert!(q.shrink_idle());
         assert_eq!(q.capacity(), 0);
-        assert!(q.idle_deadline().is_none());
+        assert!(!q.has_spare_room());
         // The next read gets its 16 KB again.
         q.make_room(0);
         assert!(q.capacity() >= IOBUF_LEN);

@@ -262,6 +262,8 @@ async fn serve(shared: Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
     };
     let mut parser = RequestParser::new();
     let mut qb = crate::query_buffer::QueryBuffer::new();
+    let qbuf_timer = tokio::time::sleep_until(qb.idle_check_at().into());
+    tokio::pin!(qbuf_timer);
     let mut out = Out::new(false);
     let mut shutdown = shared.shutdown.subscribe();
     let mut cmds = Vec::with_capacity(64);
@@ -284,14 +286,7 @@ async fn serve(shared: Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
         // bulk header announced (a length costs nothing to send; memory follows bytes).
         let want = parser.wanted(qb.len()).min(1 << 20);
         qb.make_room(want);
-        // An idle client gives its query buffer's free room back (see query_buffer).
-        let idle_deadline = qb.idle_deadline();
-        let qbuf_idle = async {
-            match idle_deadline {
-                Some(d) => tokio::time::sleep_until(d.into()).await,
-                None => std::future::pending().await,
-            }
-        };
+        let has_spare_room = qb.has_spare_room();
         let pushes = async {
             match push_rx.as_mut() {
                 Some(rx) => rx.recv().await,
@@ -344,10 +339,14 @@ async fn serve(shared: Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
                 debug!(client = id, "closing idle client");
                 break 'conn;
             }
-            _ = qbuf_idle => {
+            // An idle client gives its query buffer's free room back. The timer is re-armed
+            // only when it fires (reads just move the instant it checks against), so a busy
+            // connection does not touch the timer wheel per read.
+            _ = &mut qbuf_timer, if has_spare_room => {
                 if qb.shrink_idle() {
                     report_buffers(&shared, &mut conn, &qb, out.buf.len());
                 }
+                qbuf_timer.as_mut().reset(qb.idle_check_at().into());
                 continue 'conn;
             }
         };
