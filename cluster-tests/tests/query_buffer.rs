@@ -71,3 +71,44 @@ fn a_big_argument_grows_the_buffer_and_small_commands_shrink_it_back() {
     let v: String = q(&mut c, &["GET", "x"]);
     assert_eq!(v, small);
 }
+
+/// CPU seconds the process has used (user + system), from /proc.
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    // Fields after the command name (which ends with ')'): utime is the 12th, stime the 13th.
+    let rest = &stat[stat.rfind(')').expect("comm") + 2..];
+    let f: Vec<&str> = rest.split(' ').collect();
+    let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
+    ticks / 100.0
+}
+
+#[test]
+fn idle_clients_with_released_buffers_cost_no_cpu_and_still_work() {
+    let node = Node::start(&[]);
+    let pid = node.pid().expect("pid");
+    let mut watcher = node.client();
+    let mut idle: Vec<Connection> = (0..5).map(|_| node.client()).collect();
+    for (i, c) in idle.iter_mut().enumerate() {
+        let _: () = q(c, &["CLIENT", "SETNAME", &format!("idle{i}")]);
+    }
+    // One client stops in the middle of a command.
+    let mut partial = node.raw();
+    std::io::Write::write_all(&mut partial, b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$3\r\nab").unwrap();
+    let released = wait_for(Duration::from_secs(6), || {
+        (qbuf(&mut watcher, "idle4") == (0, 0)).then_some(())
+    });
+    assert!(released.is_some());
+    // Released buffers must not be taken back and released again in a loop.
+    let before = cpu_secs(pid);
+    std::thread::sleep(Duration::from_secs(3));
+    let used = cpu_secs(pid) - before;
+    assert!(used < 0.5, "an idle server used {used} s of CPU in 3 s");
+    for c in idle.iter_mut() {
+        let pong: String = q(c, &["PING"]);
+        assert_eq!(pong, "PONG");
+    }
+    let got = cluster_tests::raw_exchange(&mut partial, b"c\r\n", 5);
+    assert_eq!(got, b"+OK\r\n");
+    let v: String = q(&mut watcher, &["GET", "k"]);
+    assert_eq!(v, "abc");
+}

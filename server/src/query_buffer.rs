@@ -31,6 +31,10 @@ pub struct QueryBuffer {
     peak: usize,
     checked: Instant,
     last_read: Instant,
+    /// Set when the idle rule gave the room back: no room is made again until the socket
+    /// has input ([`QueryBuffer::wake`]), or the idle connection would take the room back
+    /// at once and give it back again, forever.
+    released: bool,
 }
 
 impl Default for QueryBuffer {
@@ -48,6 +52,7 @@ impl QueryBuffer {
             peak: 0,
             checked: now,
             last_read: now,
+            released: false,
         }
     }
 
@@ -69,11 +74,25 @@ impl QueryBuffer {
     /// argument of which `want` bytes are still to come (capped by the caller, so an
     /// announced length alone never sizes the buffer).
     pub fn make_room(&mut self, want: usize) {
+        if self.released {
+            return;
+        }
         if self.buf.capacity() - self.buf.len() < WASTE_MIN.max(want) {
             self.buf.reserve(IOBUF_LEN.max(want));
             self.room = self.room.max(self.buf.capacity());
         }
         self.peak = self.peak.max(self.buf.len() + want);
+    }
+
+    /// Whether the idle rule released the room: the connection must wait for input to be
+    /// readable, then [`QueryBuffer::wake`], before reading.
+    pub fn is_released(&self) -> bool {
+        self.released
+    }
+
+    /// Input is ready after an idle release: the next [`QueryBuffer::make_room`] makes room.
+    pub fn wake(&mut self) {
+        self.released = false;
     }
 
     /// Notes a read that just completed.
@@ -107,6 +126,7 @@ impl QueryBuffer {
             return false;
         }
         self.resize(self.buf.len());
+        self.released = true;
         true
     }
 
@@ -176,7 +196,12 @@ mod tests {
         assert!(q.shrink_idle());
         assert_eq!(q.capacity(), 0);
         assert!(!q.has_spare_room());
-        // The next read gets its 16 KB again.
+        // No room again until input is ready (else an idle connection would loop).
+        assert!(q.is_released());
+        q.make_room(0);
+        assert_eq!(q.capacity(), 0);
+        // Then the read gets its 16 KB again.
+        q.wake();
         q.make_room(0);
         assert!(q.capacity() >= IOBUF_LEN);
     }

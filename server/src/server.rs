@@ -287,6 +287,7 @@ async fn serve(shared: Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
         let want = parser.wanted(qb.len()).min(1 << 20);
         qb.make_room(want);
         let has_spare_room = qb.has_spare_room();
+        let released = qb.is_released();
         let pushes = async {
             match push_rx.as_mut() {
                 Some(rx) => rx.recv().await,
@@ -321,9 +322,14 @@ async fn serve(shared: Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
                 }
                 continue 'conn;
             }
-            r = stream.read_buf(&mut qb.buf) => match r {
-                Ok(0) => break 'conn,
-                Ok(n) => {
+            r = read_or_wait(&mut stream, &mut qb.buf, released) => match r {
+                // After an idle release: input is ready, make room and read it.
+                Ok(None) => {
+                    qb.wake();
+                    continue 'conn;
+                }
+                Ok(Some(0)) => break 'conn,
+                Ok(Some(n)) => {
                     crate::idle_spin::served_client();
                     qb.on_read();
                     n
@@ -549,6 +555,20 @@ async fn flush(
     }
     report_buffers(shared, conn, qb, 0);
     Ok(())
+}
+
+/// Reads into `buf`; after the idle rule released the query buffer (no room), only waits
+/// until input is readable (`Ok(None)`), so an idle connection holds no buffer.
+async fn read_or_wait(
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    released: bool,
+) -> std::io::Result<Option<usize>> {
+    if released {
+        stream.readable().await.map(|()| None)
+    } else {
+        stream.read_buf(buf).await.map(Some)
+    }
 }
 
 /// Publishes the connection's buffer sizes: the query buffer's content and room (CLIENT
