@@ -325,3 +325,79 @@ fn debug_help_and_unknown_subcommands() {
     let _: () = q(&mut c, &["DEBUG", "LOG", "hello from the test"]);
     assert!(node.log().contains("hello from the test"));
 }
+
+/// Sends `cmd` on a fresh raw connection (after `HELLO 3` when `resp3`) and returns exactly
+/// the reply bytes that follow.
+fn raw_reply(node: &Node, resp3: bool, cmd: &str, want: usize) -> String {
+    let mut s = node.raw();
+    if resp3 {
+        // HELLO's map ends with the modules array (empty): `*0\r\n`.
+        let hello = cluster_tests::raw_exchange(&mut s, b"HELLO 3\r\n", 1);
+        let mut seen = hello;
+        while !seen.ends_with(b"*0\r\n") {
+            seen.extend(cluster_tests::raw_exchange(&mut s, b"", 1));
+        }
+    }
+    let got = cluster_tests::raw_exchange(&mut s, format!("{cmd}\r\n").as_bytes(), want);
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+#[test]
+fn debug_protocol_replies_every_resp_type_as_redis_does() {
+    let node = Node::start(&[]);
+    let cases: &[(&str, &str, &str)] = &[
+        ("string", "$11\r\nHello World\r\n", "$11\r\nHello World\r\n"),
+        ("integer", ":12345\r\n", ":12345\r\n"),
+        ("double", ",3.141\r\n", "$5\r\n3.141\r\n"),
+        (
+            "bignum",
+            "(1234567999999999999999999999999999999\r\n",
+            "$37\r\n1234567999999999999999999999999999999\r\n",
+        ),
+        ("null", "_\r\n", "$-1\r\n"),
+        ("array", "*3\r\n:0\r\n:1\r\n:2\r\n", "*3\r\n:0\r\n:1\r\n:2\r\n"),
+        ("set", "~3\r\n:0\r\n:1\r\n:2\r\n", "*3\r\n:0\r\n:1\r\n:2\r\n"),
+        (
+            "map",
+            "%3\r\n:0\r\n#f\r\n:1\r\n#t\r\n:2\r\n#f\r\n",
+            "*6\r\n:0\r\n:0\r\n:1\r\n:1\r\n:2\r\n:0\r\n",
+        ),
+        (
+            "attrib",
+            "|1\r\n$14\r\nkey-popularity\r\n*2\r\n$7\r\nkey:123\r\n:90\r\n$39\r\nSome real reply following the attribute\r\n",
+            "$39\r\nSome real reply following the attribute\r\n",
+        ),
+        (
+            "push",
+            ">2\r\n$16\r\nserver-cpu-usage\r\n:42\r\n$40\r\nSome real reply following the push reply\r\n",
+            "-ERR RESP2 is not supported by this command\r\n",
+        ),
+        (
+            "verbatim",
+            "=29\r\ntxt:This is a verbatim\nstring\r\n",
+            "$25\r\nThis is a verbatim\nstring\r\n",
+        ),
+        ("true", "#t\r\n", ":1\r\n"),
+        ("false", "#f\r\n", ":0\r\n"),
+    ];
+    for (kind, resp3, resp2) in cases {
+        let cmd = format!("DEBUG PROTOCOL {kind}");
+        assert_eq!(
+            raw_reply(&node, true, &cmd, resp3.len()),
+            *resp3,
+            "{kind} RESP3"
+        );
+        assert_eq!(
+            raw_reply(&node, false, &cmd, resp2.len()),
+            *resp2,
+            "{kind} RESP2"
+        );
+    }
+    let mut c = node.client();
+    assert!(err(&mut c, &["DEBUG", "PROTOCOL", "nope"])
+        .starts_with("ERR Wrong protocol type name. Please use one of the following:"));
+    // The redis crate reads past the attribute to the real reply.
+    let mut c3 = node.client_resp3();
+    let v: String = q(&mut c3, &["DEBUG", "PROTOCOL", "attrib"]);
+    assert_eq!(v, "Some real reply following the attribute");
+}

@@ -208,3 +208,30 @@ fn pfadd_keeps_the_unused_header_bytes() {
     // The cached count (1) stays, marked stale, as Redis leaves it.
     assert_eq!(&v[..], b"HYLL\x01x y\x01\0\0\0\0\0\0\x80");
 }
+
+#[test]
+fn hll_sparse_max_bytes_decides_when_a_sketch_turns_dense() {
+    let node = Node::start(&[]);
+    let mut c = node.client();
+    let v: Vec<String> = q(&mut c, &["CONFIG", "GET", "hll-sparse-max-bytes"]);
+    assert_eq!(
+        v,
+        vec!["hll-sparse-max-bytes".to_string(), "3000".to_string()]
+    );
+    let enc = |c: &mut Connection, k: &str| -> String { q(c, &["PFDEBUG", "ENCODING", k]) };
+
+    // A few hundred elements fit 3000 bytes of sparse opcodes.
+    pfadd_many(&mut c, "a", "x", 0..300);
+    assert_eq!(enc(&mut c, "a"), "sparse");
+
+    // With a tiny limit the same elements need the dense encoding.
+    let _: () = q(&mut c, &["CONFIG", "SET", "hll-sparse-max-bytes", "100"]);
+    pfadd_many(&mut c, "b", "x", 0..300);
+    assert_eq!(enc(&mut c, "b"), "dense");
+
+    // Memory units are accepted, as for Redis's other byte sizes.
+    let _: () = q(&mut c, &["CONFIG", "SET", "hll-sparse-max-bytes", "1kb"]);
+    let v: Vec<String> = q(&mut c, &["CONFIG", "GET", "hll-sparse-max-bytes"]);
+    assert_eq!(v[1], "1024");
+    assert!(err(&mut c, &["CONFIG", "SET", "hll-sparse-max-bytes", "-1"]).starts_with("ERR"));
+}

@@ -37,7 +37,10 @@ pub struct ClientHandle {
     pub resp: AtomicUsize,
     /// Milliseconds since `created` of the last command.
     pub last_interaction_ms: AtomicU64,
+    /// Room of the query buffer (used or not), as last reported.
     pub query_buf: AtomicUsize,
+    /// Bytes in the query buffer not yet parsed (CLIENT LIST `qbuf`).
+    pub query_len: AtomicUsize,
     pub out_buf: AtomicUsize,
     pub no_evict: AtomicBool,
     pub killed: AtomicBool,
@@ -63,6 +66,7 @@ impl ClientHandle {
             resp: AtomicUsize::new(2),
             last_interaction_ms: AtomicU64::new(0),
             query_buf: AtomicUsize::new(0),
+            query_len: AtomicUsize::new(0),
             out_buf: AtomicUsize::new(0),
             no_evict: AtomicBool::new(false),
             killed: AtomicBool::new(false),
@@ -104,7 +108,7 @@ impl ClientHandle {
         let cmd = crate::commands::table::full_name_of(self.last_spec.load(Ordering::Relaxed))
             .unwrap_or_else(|| "NULL".to_string());
         format!(
-            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -115,6 +119,7 @@ impl ClientHandle {
             self.db.load(Ordering::Relaxed),
             multi,
             qbuf,
+            self.query_buf.load(Ordering::Relaxed).saturating_sub(qbuf),
             self.out_buf.load(Ordering::Relaxed),
             self.query_buf.load(Ordering::Relaxed) + self.out_buf.load(Ordering::Relaxed) + 16384,
             cmd,

@@ -224,6 +224,8 @@ pub static PARAMS: &[Param] = &[
         Kind::Int(0, I64MAX),
         true,
     ),
+    // Past this size a sparse HyperLogLog is converted to the dense encoding.
+    p("hll-sparse-max-bytes", "3000", Kind::Memory, true),
     p("shutdown-timeout", "10", Kind::Int(0, I64MAX), true),
     pa(
         "busy-reply-threshold",
@@ -451,6 +453,8 @@ pub struct Settings {
     pub set_max_listpack_entries: usize,
     pub zset_max_listpack_entries: usize,
     pub zset_max_listpack_value: usize,
+    /// `hll-sparse-max-bytes`: the largest sparse HyperLogLog before it turns dense.
+    pub hll_sparse_max_bytes: usize,
     pub notify_keyspace_events: String,
     pub repl_timeout_secs: u64,
     pub repl_ping_period_secs: u64,
@@ -689,6 +693,7 @@ impl Config {
             set_max_listpack_entries: self.int("set-max-listpack-entries").max(0) as usize,
             zset_max_listpack_entries: self.int("zset-max-listpack-entries").max(0) as usize,
             zset_max_listpack_value: self.int("zset-max-listpack-value").max(0) as usize,
+            hll_sparse_max_bytes: self.int("hll-sparse-max-bytes").max(0) as usize,
             notify_keyspace_events: s("notify-keyspace-events"),
             repl_timeout_secs: self.int("repl-timeout").max(1) as u64,
             repl_ping_period_secs: self.int("repl-ping-replica-period").max(1) as u64,

@@ -2,7 +2,8 @@
 //!
 //! Modules, from the wire inwards:
 //! - [`server`] listeners and per-connection tasks; [`shutdown`] signals;
-//!   [`client_memory`] per-client buffer limits and client eviction.
+//!   [`client_memory`] per-client buffer limits and client eviction; [`query_buffer`]
+//!   the size rules of a connection's read buffer.
 //! - [`protocol`] request parsing and reply encoding (knows nothing of commands).
 //! - [`dispatch`] admission (arity, auth, ...) and execution of one command.
 //! - [`commands`] the command table and one file per command family.
@@ -12,6 +13,7 @@
 //! - [`telemetry`] command statistics, slow log, latency monitor, MONITOR; [`pause`]
 //!   CLIENT PAUSE.
 //! - [`idle_spin`] the serving threads' short spin before sleeping while busy.
+//! - [`jemalloc`] the allocator's statistics, report and purge (MEMORY).
 
 pub mod client_memory;
 pub mod clients;
@@ -24,6 +26,7 @@ pub mod eviction;
 pub mod fuzzing;
 pub mod glob;
 pub mod idle_spin;
+pub mod jemalloc;
 pub mod keyspace;
 pub mod logging;
 pub mod migration;
@@ -32,6 +35,7 @@ pub mod panics;
 pub mod pause;
 pub mod protocol;
 pub mod pubsub;
+pub mod query_buffer;
 pub mod replication;
 pub mod server;
 pub mod shutdown;

@@ -262,7 +262,9 @@ async fn serve(shared: Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
         usage: crate::client_memory::Usage::new(handle.clone()),
     };
     let mut parser = RequestParser::new();
-    let mut inbuf = BytesMut::with_capacity(16 * 1024);
+    let mut qb = crate::query_buffer::QueryBuffer::new();
+    let qbuf_timer = tokio::time::sleep_until(qb.idle_check_at().into());
+    tokio::pin!(qbuf_timer);
     let mut out = Out::new(false);
     let mut shutdown = shared.shutdown.subscribe();
     let mut cmds = Vec::with_capacity(64);
@@ -283,10 +285,10 @@ async fn serve(shared: Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
         };
         // Room for the next read: at most 1 MB beyond what has arrived, whatever length a
         // bulk header announced (a length costs nothing to send; memory follows bytes).
-        let want = parser.wanted(inbuf.len()).min(1 << 20);
-        if inbuf.capacity() - inbuf.len() < 4096.max(want) {
-            inbuf.reserve((16 * 1024).max(want));
-        }
+        let want = parser.wanted(qb.len()).min(1 << 20);
+        qb.make_room(want);
+        let has_spare_room = qb.has_spare_room();
+        let released = qb.is_released();
         let pushes = async {
             match push_rx.as_mut() {
                 Some(rx) => rx.recv().await,
@@ -321,10 +323,16 @@ async fn serve(shared: Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
                 }
                 continue 'conn;
             }
-            r = stream.read_buf(&mut inbuf) => match r {
-                Ok(0) => break 'conn,
-                Ok(n) => {
+            r = read_or_wait(&mut stream, &mut qb.buf, released) => match r {
+                // After an idle release: input is ready, make room and read it.
+                Ok(None) => {
+                    qb.wake();
+                    continue 'conn;
+                }
+                Ok(Some(0)) => break 'conn,
+                Ok(Some(n)) => {
                     crate::idle_spin::served_client();
+                    qb.on_read();
                     n
                 }
                 Err(e) => {
@@ -338,6 +346,16 @@ async fn serve(shared: Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
                 debug!(client = id, "closing idle client");
                 break 'conn;
             }
+            // An idle client gives its query buffer's free room back. The timer is re-armed
+            // only when it fires (reads just move the instant it checks against), so a busy
+            // connection does not touch the timer wheel per read.
+            _ = &mut qbuf_timer, if has_spare_room => {
+                if qb.shrink_idle() {
+                    report_buffers(&shared, &mut conn, &qb, out.buf.len());
+                }
+                qbuf_timer.as_mut().reset(qb.idle_check_at().into());
+                continue 'conn;
+            }
         };
         Stats::add(&shared.stats.net_input_bytes, n as u64);
         let mut proto_err = None;
@@ -349,7 +367,7 @@ async fn serve(shared: Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
             let limits = limits_for(&settings, conn.authenticated);
             let batch = if conn.authenticated { BATCH } else { 1 };
             while cmds.len() < batch {
-                match parser.next(&mut inbuf, &limits) {
+                match parser.next(&mut qb.buf, &limits) {
                     Ok(Some(args)) => cmds.push(args),
                     Ok(None) => {
                         done = true;
@@ -362,7 +380,7 @@ async fn serve(shared: Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
                     }
                 }
             }
-            handle.qbuf_pending.store(inbuf.len(), Ordering::Relaxed);
+            handle.qbuf_pending.store(qb.buf.len(), Ordering::Relaxed);
             let mut start = 0;
             while start < cmds.len() {
                 wait_out_failover_pause(&shared, &cmds[start..]).await;
@@ -376,7 +394,7 @@ async fn serve(shared: Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
                 if out.buf.len() >= crate::client_memory::FLUSH_AT {
                     // Replies are written as they are produced: a pipeline of large replies
                     // never sits in memory whole, and the output limits see what is unread.
-                    if flush(&shared, &settings, &mut stream, &mut out, &mut conn, &inbuf)
+                    if flush(&shared, &settings, &mut stream, &mut out, &mut conn, &qb)
                         .await
                         .is_err()
                     {
@@ -390,7 +408,7 @@ async fn serve(shared: Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
                     if write_out(&shared, &mut stream, &mut out).await.is_err() {
                         break 'conn;
                     }
-                    let rest = std::mem::take(&mut inbuf);
+                    let rest = std::mem::take(&mut qb.buf);
                     crate::replication::primary::serve_link(
                         shared.clone(),
                         stream,
@@ -403,7 +421,7 @@ async fn serve(shared: Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
                 }
                 if let Some(req) = conn.block.take() {
                     let args = cmds[start - 1].clone();
-                    match park(&shared, &conn, &handle, req, args, &mut stream, &mut inbuf).await {
+                    match park(&shared, &conn, &handle, req, args, &mut stream, &mut qb.buf).await {
                         Some(reply) => out.buf.extend_from_slice(&reply),
                         None => break 'conn,
                     }
@@ -449,6 +467,10 @@ async fn serve(shared: Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
                 break;
             }
         }
+        // The parsed arguments share the query buffer's memory: drop them so the buffer
+        // can take its room back.
+        cmds.clear();
+        qb.reclaim();
         match proto_err {
             Some(ProtocolError::Protocol(msg)) => {
                 warn!(client = id, %addr, "protocol error: {msg}; closing connection");
@@ -463,7 +485,7 @@ async fn serve(shared: Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
             }
             None => {}
         }
-        if inbuf.len() as u64 > settings.client_query_buffer_limit {
+        if qb.len() as u64 > settings.client_query_buffer_limit {
             warn!(client = id, %addr, "closing client that reached max query buffer length");
             break 'conn;
         }
@@ -474,7 +496,7 @@ async fn serve(shared: Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
             shared.request_shutdown();
             break 'conn;
         }
-        if flush(&shared, &settings, &mut stream, &mut out, &mut conn, &inbuf)
+        if flush(&shared, &settings, &mut stream, &mut out, &mut conn, &qb)
             .await
             .is_err()
         {
@@ -482,6 +504,9 @@ async fn serve(shared: Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
         }
         if conn.close_after_reply || handle.killed.load(Ordering::Relaxed) {
             break 'conn;
+        }
+        if qb.check_busy(parser.wanted(0)) {
+            report_buffers(&shared, &mut conn, &qb, 0);
         }
     }
     let _ = stream.shutdown().await;
@@ -497,14 +522,13 @@ async fn flush(
     stream: &mut TcpStream,
     out: &mut Out,
     conn: &mut Registered,
-    inbuf: &BytesMut,
+    qb: &crate::query_buffer::QueryBuffer,
 ) -> std::io::Result<()> {
     use crate::client_memory::{enforce_maxmemory_clients, Verdict};
     let closed = || std::io::Error::other("client closed by its limits");
     let limits = settings.normal_obuf;
     let handle = conn.conn.handle.clone();
-    conn.usage
-        .report(&shared.clients, inbuf.capacity(), out.buf.len());
+    report_buffers(shared, conn, qb, out.buf.len());
     if conn.usage.check_output(&limits, out.buf.len()) == Verdict::Close {
         return Err(closed());
     }
@@ -537,16 +561,45 @@ async fn flush(
         {
             return Err(closed());
         }
-        conn.usage
-            .report(&shared.clients, inbuf.capacity(), pending);
+        report_buffers(shared, conn, qb, pending);
     }
     Stats::add(&shared.stats.net_output_bytes, total as u64);
     out.buf.clear();
     if out.buf.capacity() > 1 << 20 {
         out.buf = BytesMut::with_capacity(16 * 1024);
     }
-    conn.usage.report(&shared.clients, inbuf.capacity(), 0);
+    report_buffers(shared, conn, qb, 0);
     Ok(())
+}
+
+/// Reads into `buf`; after the idle rule released the query buffer (no room), only waits
+/// until input is readable (`Ok(None)`), so an idle connection holds no buffer.
+async fn read_or_wait(
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    released: bool,
+) -> std::io::Result<Option<usize>> {
+    if released {
+        stream.readable().await.map(|()| None)
+    } else {
+        stream.read_buf(buf).await.map(Some)
+    }
+}
+
+/// Publishes the connection's buffer sizes: the query buffer's content and room (CLIENT
+/// LIST `qbuf` / `qbuf-free`) and, for the client memory limits, its room plus `pending`
+/// unwritten reply bytes.
+fn report_buffers(
+    shared: &Shared,
+    conn: &mut Registered,
+    qb: &crate::query_buffer::QueryBuffer,
+    pending: usize,
+) {
+    conn.conn
+        .handle
+        .query_len
+        .store(qb.len(), Ordering::Relaxed);
+    conn.usage.report(&shared.clients, qb.capacity(), pending);
 }
 
 /// Executes commands under one acquisition of the keyspace lock. Stops after a command that

@@ -45,6 +45,10 @@ const HELP: &[&str] = &[
     "QUICKLIST-PACKED-THRESHOLD <size>",
     "    Sets the threshold for elements to be inserted as plain vs packed nodes",
     "    Default value is 1GB, allows values up to 4GB. Setting to 0 restores to default.",
+    "PROTOCOL <type>",
+    "    Reply with a test value of the specified type. <type> can be: string,",
+    "    integer, double, bignum, null, array, set, map, attrib, push, verbatim,",
+    "    true, false.",
     "SET-ACTIVE-EXPIRE <0|1>",
     "    Setting it to 0 disables expiring keys in background when they are not",
     "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
@@ -80,6 +84,7 @@ fn debug(ctx: &mut Ctx, a: &[Bytes]) {
         }
         ("populate", 3..=5) => populate(ctx, a),
         ("quicklist-packed-threshold", 3) => quicklist_packed_threshold(ctx, &a[2]),
+        ("protocol", 3) => protocol(ctx, &a[2]),
         // Proves the connection's panic containment end to end (tests and operators).
         ("panic-connection", 2) => panic!("DEBUG PANIC-CONNECTION"),
         ("log", 3) => {
@@ -105,6 +110,61 @@ fn quicklist_packed_threshold(ctx: &mut Ctx, arg: &[u8]) {
     match size {
         Some(sz) if sz <= (1u64 << 32) - (1 << 20) => ctx.out.ok(),
         _ => ctx.err("ERR argument must be a memory value bigger than 1 and smaller than 4gb"),
+    }
+}
+
+/// DEBUG PROTOCOL <type>: one reply of each RESP type, so clients can test their parsers
+/// (RESP3 types degrade to their RESP2 renderings as every reply does).
+// 3.141 is Redis's fixed test value (clients compare it), not an approximation of pi.
+#[allow(clippy::approx_constant)]
+fn protocol(ctx: &mut Ctx, kind: &[u8]) {
+    let o = &mut *ctx.out;
+    match crate::util::lower(kind).as_str() {
+        "string" => o.bulk(b"Hello World"),
+        "integer" => o.int(12345),
+        "double" => o.double(3.141),
+        "bignum" => o.big_number("1234567999999999999999999999999999999"),
+        "null" => o.null(),
+        "array" | "set" => {
+            if kind.eq_ignore_ascii_case(b"set") {
+                o.set(3);
+            } else {
+                o.array(3);
+            }
+            (0..3).for_each(|j| o.int(j));
+        }
+        "map" => {
+            o.map(3);
+            for j in 0..3 {
+                o.int(j);
+                o.boolean(j == 1);
+            }
+        }
+        "attrib" => {
+            if o.resp3 {
+                o.attribute(1);
+                o.bulk(b"key-popularity");
+                o.array(2);
+                o.bulk(b"key:123");
+                o.int(90);
+            }
+            // An attribute is not a reply: a real one follows.
+            o.bulk(b"Some real reply following the attribute");
+        }
+        "push" => {
+            if !o.resp3 {
+                return o.error("ERR RESP2 is not supported by this command");
+            }
+            o.push(2);
+            o.bulk(b"server-cpu-usage");
+            o.int(42);
+            // A push is not a reply either: clients waiting for one get this.
+            o.bulk(b"Some real reply following the push reply");
+        }
+        "verbatim" => o.verbatim("txt", b"This is a verbatim\nstring"),
+        "true" => o.boolean(true),
+        "false" => o.boolean(false),
+        _ => o.error("ERR Wrong protocol type name. Please use one of the following: string|integer|double|bignum|null|array|set|map|attrib|push|verbatim|true|false"),
     }
 }
 

@@ -128,6 +128,7 @@ fn read_registers(
 
 fn pfadd(ctx: &mut Ctx, a: &[Bytes]) {
     let now = ctx.now;
+    let sparse_max = ctx.settings.hll_sparse_max_bytes;
     let key = &a[1];
     let elems = &a[2..];
     let db = ctx.db();
@@ -136,7 +137,7 @@ fn pfadd(ctx: &mut Ctx, a: &[Bytes]) {
         Ok(None) => {
             let mut regs: Registers = Box::new([0u8; hll::REGISTERS]);
             hll::add_registers(&mut regs, elems);
-            let mut v = hll::encode(&regs, true, hll::SPARSE_MAX_BYTES);
+            let mut v = hll::encode(&regs, true, sparse_max);
             if elems.is_empty() {
                 v = hll::new_sketch();
             }
@@ -160,7 +161,7 @@ fn pfadd(ctx: &mut Ctx, a: &[Bytes]) {
         };
         let changed = hll::add_registers(&mut regs, elems);
         if changed {
-            let mut v = hll::encode(&regs, true, hll::SPARSE_MAX_BYTES);
+            let mut v = hll::encode(&regs, true, sparse_max);
             // Redis edits a sketch in place (and copies the header when it goes dense): the
             // three unused header bytes keep whatever they held, and the cached cardinality
             // keeps its bytes with only its stale bit set.

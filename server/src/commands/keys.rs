@@ -425,7 +425,7 @@ fn object_encoding(ctx: &mut Ctx, a: &[Bytes]) {
 
 /// Whether the eviction policy keeps LFU counters (Redis's MAXMEMORY_FLAG_LFU).
 fn lfu_policy(ctx: &Ctx) -> bool {
-    ctx.settings.maxmemory_policy.ends_with("-lfu")
+    ctx.settings.eviction_policy.is_lfu()
 }
 
 const LFU_SWITCH_NOTE: &str = "Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
@@ -458,30 +458,10 @@ fn object_freq(ctx: &mut Ctx, a: &[Bytes]) {
             "ERR An LFU maxmemory policy is not selected, access frequency not tracked. {LFU_SWITCH_NOTE}"
         ));
     }
-    let decay = ctx
-        .shared
-        .config
-        .read()
-        .get("lfu-decay-time")
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(1);
-    ctx.out.int(lfu_counter(access, ctx.now, decay) as i64);
-}
-
-/// The LFU counter with decay applied as Redis's `LFUDecrAndReturn`: the access word holds the
-/// last decrement time in minutes (high 16 bits) and the logarithmic counter (low 8 bits); one
-/// point is lost per `decay` minutes since then.
-fn lfu_counter(access: u32, now_ms: u64, decay: u64) -> u64 {
-    let ldt = (access >> 16) as u64;
-    let counter = (access & 0xff) as u64;
-    let minutes = (now_ms / 60_000) & 0xffff;
-    let elapsed = if minutes >= ldt {
-        minutes - ldt
-    } else {
-        65535 - ldt + minutes
-    };
-    let periods = elapsed.checked_div(decay).unwrap_or(0);
-    counter.saturating_sub(periods)
+    // The counter with decay applied (Redis's `LFUDecrAndReturn`), by the same math the
+    // eviction policies use.
+    let freq = crate::eviction::lfu::decayed(access, ctx.now, ctx.settings.lfu_decay_time);
+    ctx.out.int(freq as i64);
 }
 
 /// Redis shares the integers 0..9999 between keys unless an LRU/LFU policy needs per-object
@@ -545,15 +525,5 @@ mod tests {
         ] {
             assert_eq!(parse_cursor(bad), None, "{:?}", bad);
         }
-    }
-
-    #[test]
-    fn lfu_counter_decays_per_period() {
-        let now = 10 * 60_000;
-        let access = (10u32 << 16) | 20;
-        assert_eq!(lfu_counter(access, now, 1), 20);
-        assert_eq!(lfu_counter(access, now + 3 * 60_000, 1), 17);
-        assert_eq!(lfu_counter(access, now + 3 * 60_000, 0), 20);
-        assert_eq!(lfu_counter(access, now + 300 * 60_000, 1), 0);
     }
 }

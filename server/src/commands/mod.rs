@@ -21,6 +21,7 @@ pub mod keys;
 pub mod latency;
 pub mod lists;
 pub mod lolwut;
+pub mod memory;
 pub mod migrate;
 pub mod monitor;
 pub mod pubsub;
@@ -52,6 +53,7 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     bitmaps::COMMANDS,
     keys::COMMANDS,
     sort::COMMANDS,
+    memory::COMMANDS,
     expiry::COMMANDS,
     dump::COMMANDS,
     migrate::COMMANDS,

@@ -22,6 +22,10 @@ use std::hash::BuildHasher;
 /// database so SWAPDB can swap tables wholesale.
 pub type KeyHasher = foldhash::fast::RandomState;
 
+/// What one key costs in its slot table beyond its entry: the entry's pointer and the
+/// table's control byte.
+pub const TABLE_SLOT_BYTES: usize = std::mem::size_of::<Box<Entry>>() + 1;
+
 #[derive(Default)]
 struct SlotTable {
     table: HashTable<Box<Entry>>,
@@ -159,6 +163,18 @@ impl Db {
 
     pub fn is_empty(&self) -> bool {
         self.keys == 0
+    }
+
+    /// Bytes the key tables themselves take: the slot tables and each one's pointer array
+    /// and control bytes (MEMORY STATS `overhead.hashtable.main`). Entries are not included:
+    /// they hold the keys and values. O(slots), not O(keys).
+    pub fn table_overhead(&self) -> usize {
+        self.slots.capacity() * std::mem::size_of::<SlotTable>()
+            + self
+                .slots
+                .iter()
+                .map(|t| t.table.capacity() * TABLE_SLOT_BYTES)
+                .sum::<usize>()
     }
 
     /// Number of keys with a TTL.

@@ -59,12 +59,19 @@ impl Value {
 
     /// Approximate bytes owned by the value beyond the entry itself.
     pub fn heap_size(&self) -> usize {
+        self.heap_size_sampled(usize::MAX)
+    }
+
+    /// [`Value::heap_size`] with a big collection's element blocks estimated from `samples`
+    /// elements (MEMORY USAGE's SAMPLES; `usize::MAX` is exact), so sizing a key costs
+    /// O(samples), not O(elements).
+    pub fn heap_size_sampled(&self, samples: usize) -> usize {
         match self {
             Value::Str(s) => s.heap_size(),
-            Value::Hash(v) => v.memory(),
-            Value::List(v) => std::mem::size_of::<ListValue>() + v.memory(),
-            Value::Set(v) => std::mem::size_of::<SetValue>() + v.memory(),
-            Value::ZSet(v) => v.memory(),
+            Value::Hash(v) => v.memory_sampled(samples),
+            Value::List(v) => std::mem::size_of::<ListValue>() + v.memory_sampled(samples),
+            Value::Set(v) => std::mem::size_of::<SetValue>() + v.memory_sampled(samples),
+            Value::ZSet(v) => v.memory_sampled(samples),
         }
     }
 }
@@ -97,7 +104,12 @@ impl Entry {
 
     /// Bytes this entry costs on the heap (the box, the key and the value's own blocks).
     pub fn memory(&self) -> usize {
-        std::mem::size_of::<Entry>() + self.key.heap_size() + self.value.heap_size()
+        self.memory_sampled(usize::MAX)
+    }
+
+    /// [`Entry::memory`] estimated from `samples` elements of a big collection (MEMORY USAGE).
+    pub fn memory_sampled(&self, samples: usize) -> usize {
+        std::mem::size_of::<Entry>() + self.key.heap_size() + self.value.heap_size_sampled(samples)
     }
 }
 

@@ -9,7 +9,7 @@
 //! estimator, as Redis computes it (standard error 0.81%).
 //!
 //! Small sketches use the sparse encoding (run lengths of zero registers and of equal small
-//! values, Redis's ZERO/XZERO/VAL opcodes); past [`SPARSE_MAX_BYTES`] or once a register
+//! values, Redis's ZERO/XZERO/VAL opcodes); past `hll-sparse-max-bytes` (default [`SPARSE_MAX_BYTES`]) or once a register
 //! exceeds 32 the sketch becomes dense (12288 bytes of packed registers), never back.
 
 /// Index bits; 2^P registers.

@@ -148,6 +148,26 @@ impl Out {
         }
     }
 
+    /// An attribute header of `len` pairs (RESP3 `|`): out-of-band data about the reply
+    /// that follows. RESP2 has no such type, so nothing is written there and the caller's
+    /// pairs must be skipped too.
+    pub fn attribute(&mut self, len: usize) {
+        if self.resp3 {
+            self.line(b'|', len as i64);
+        }
+    }
+
+    /// A big number given as its decimal digits (RESP3 `(`; RESP2: a bulk string).
+    pub fn big_number(&mut self, digits: &str) {
+        if self.resp3 {
+            self.buf.put_u8(b'(');
+            self.buf.put_slice(digits.as_bytes());
+            self.buf.put_slice(b"\r\n");
+        } else {
+            self.bulk(digits.as_bytes());
+        }
+    }
+
     /// A boolean (RESP2: 1 or 0).
     pub fn boolean(&mut self, b: bool) {
         if self.resp3 {

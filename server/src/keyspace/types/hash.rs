@@ -101,14 +101,18 @@ impl HashValue {
 
     /// Heap bytes owned by the value.
     pub fn memory(&self) -> usize {
+        self.memory_sampled(usize::MAX)
+    }
+
+    /// [`HashValue::memory`] with the fields' own blocks estimated from `samples` of them
+    /// (see [`super::sampled_sum`]).
+    pub fn memory_sampled(&self, samples: usize) -> usize {
         match &self.repr {
             Repr::Listpack(p) => p.memory(),
             Repr::Table(t) => {
-                let spill: usize = t
-                    .items()
-                    .iter()
-                    .map(|(f, v)| f.heap_size() + v.heap_size())
-                    .sum();
+                let spill = super::sampled_sum(t.items().iter(), samples, |(f, v)| {
+                    f.heap_size() + v.heap_size()
+                });
                 std::mem::size_of::<Dense<(SmallBytes, SmallBytes)>>() + t.memory() + spill
             }
         }

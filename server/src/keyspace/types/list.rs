@@ -36,8 +36,14 @@ impl ListValue {
 
     /// Heap bytes owned by the value.
     pub fn memory(&self) -> usize {
+        self.memory_sampled(usize::MAX)
+    }
+
+    /// [`ListValue::memory`] with the elements' own blocks estimated from `samples` of them
+    /// (see [`super::sampled_sum`]).
+    pub fn memory_sampled(&self, samples: usize) -> usize {
         self.items.capacity() * std::mem::size_of::<SmallBytes>()
-            + self.items.iter().map(|i| i.heap_size()).sum::<usize>()
+            + super::sampled_sum(self.items.iter(), samples, |i| i.heap_size())
     }
 
     pub fn push_front(&mut self, v: &[u8]) {

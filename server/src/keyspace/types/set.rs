@@ -130,13 +130,19 @@ impl SetValue {
 
     /// Heap bytes owned by the value.
     pub fn memory(&self) -> usize {
+        self.memory_sampled(usize::MAX)
+    }
+
+    /// [`SetValue::memory`] with the members' own blocks estimated from `samples` of them
+    /// (see [`super::sampled_sum`]).
+    pub fn memory_sampled(&self, samples: usize) -> usize {
         match &self.repr {
             Repr::Intset(v) => v.capacity() * 8,
             Repr::Listpack(p) => p.memory(),
             Repr::Table(t) => {
                 std::mem::size_of::<Dense<SmallBytes>>()
                     + t.memory()
-                    + t.items().iter().map(|m| m.heap_size()).sum::<usize>()
+                    + super::sampled_sum(t.items().iter(), samples, |m| m.heap_size())
             }
         }
     }

@@ -107,9 +107,15 @@ impl ZSetValue {
 
     /// Heap bytes owned by the value.
     pub fn memory(&self) -> usize {
+        self.memory_sampled(usize::MAX)
+    }
+
+    /// [`ZSetValue::memory`] with the nodes' own blocks estimated from `samples` of them
+    /// (see [`super::sampled_sum`]).
+    pub fn memory_sampled(&self, samples: usize) -> usize {
         match &self.repr {
             Repr::Pack(p) => p.memory(),
-            Repr::Skip(s) => s.memory(),
+            Repr::Skip(s) => s.memory(samples),
         }
     }
 
@@ -481,12 +487,10 @@ impl Default for SkipList {
 }
 
 impl SkipList {
-    fn memory(&self) -> usize {
-        let nodes: usize = self
-            .nodes
-            .iter()
-            .map(|n| n.member.heap_size() + n.levels.capacity() * std::mem::size_of::<Level>())
-            .sum();
+    fn memory(&self, samples: usize) -> usize {
+        let nodes = super::sampled_sum(self.nodes.iter(), samples, |n| {
+            n.member.heap_size() + n.levels.capacity() * std::mem::size_of::<Level>()
+        });
         nodes
             + self.nodes.capacity() * std::mem::size_of::<Node>()
             + self.free.capacity() * 4
