@@ -298,6 +298,8 @@ fn main() {
     println!("counter reads: {reads}, backwards: {backwards}, below a confirmed value: {below}");
     println!("probes: {probes}, overlapping primaries: {overlaps}");
     let failed = !spurious.is_empty() || lost_total > 0 || below > 0 || overlaps > 0;
+    // process::exit skips destructors: stop the nodes and remove the namespaces first.
+    drop(lab);
     std::process::exit(i32::from(failed));
 }
 
