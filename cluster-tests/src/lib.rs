@@ -542,3 +542,14 @@ pub fn still_serves(node: &Node) {
     let pong: String = redis::cmd("PING").query(&mut c).expect("PING");
     assert_eq!(pong, "PONG");
 }
+
+/// Runs a command through the `redis` crate and converts its reply; panics (failing the
+/// test) with the command in the message when it errors.
+pub fn q<T: redis::FromRedisValue>(c: &mut redis::Connection, args: &[&str]) -> T {
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    cmd.query(c)
+        .unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
+}

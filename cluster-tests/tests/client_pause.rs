@@ -3,18 +3,9 @@
 //! the pause ends by itself, paused clients count as blocked, expired keys are kept while
 //! writes are paused, and arguments are checked.
 
-use cluster_tests::{info_field, server_error, wait_for, Node};
+use cluster_tests::{info_field, q, server_error, wait_for, Node};
 use redis::Connection;
 use std::time::{Duration, Instant};
-
-fn q<T: redis::FromRedisValue>(c: &mut Connection, args: &[&str]) -> T {
-    let mut cmd = redis::cmd(args[0]);
-    for a in &args[1..] {
-        cmd.arg(*a);
-    }
-    cmd.query(c)
-        .unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
-}
 
 fn blocked(c: &mut Connection) -> i64 {
     let info: String = q(c, &["INFO", "clients"]);

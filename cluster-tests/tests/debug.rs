@@ -2,18 +2,9 @@
 //! (including two nodes loaded with the same data through DUMP/RESTORE agreeing), OBJECT,
 //! SLEEP blocking the server, POPULATE, HELP and errors.
 
-use cluster_tests::Node;
+use cluster_tests::{q, Node};
 use redis::{Connection, RedisResult, Value};
 use std::time::{Duration, Instant};
-
-fn q<T: redis::FromRedisValue>(c: &mut Connection, args: &[&str]) -> T {
-    let mut cmd = redis::cmd(args[0]);
-    for a in &args[1..] {
-        cmd.arg(*a);
-    }
-    cmd.query(c)
-        .unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
-}
 
 fn err(c: &mut Connection, args: &[&str]) -> String {
     let mut cmd = redis::cmd(args[0]);

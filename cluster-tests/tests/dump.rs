@@ -1,17 +1,8 @@
 //! DUMP and RESTORE through the `redis` crate: round trips (binary values, TTLs, ABSTTL,
 //! REPLACE, IDLETIME, FREQ), corrupted and truncated payloads, and option errors.
 
-use cluster_tests::Node;
+use cluster_tests::{q, Node};
 use redis::{Connection, RedisResult, Value};
-
-fn q<T: redis::FromRedisValue>(c: &mut Connection, args: &[&str]) -> T {
-    let mut cmd = redis::cmd(args[0]);
-    for a in &args[1..] {
-        cmd.arg(*a);
-    }
-    cmd.query(c)
-        .unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
-}
 
 fn describe(e: redis::RedisError) -> String {
     match (e.code(), e.detail()) {

@@ -2,18 +2,9 @@
 //! reads, PERSIST, lazy expiry on read, millisecond precision, and the active cycle that
 //! reclaims keys nobody reads (and DEBUG SET-ACTIVE-EXPIRE switching it off).
 
-use cluster_tests::{wait_for, Node};
+use cluster_tests::{q, wait_for, Node};
 use redis::{Connection, RedisResult, Value};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-fn q<T: redis::FromRedisValue>(c: &mut Connection, args: &[&str]) -> T {
-    let mut cmd = redis::cmd(args[0]);
-    for a in &args[1..] {
-        cmd.arg(*a);
-    }
-    cmd.query(c)
-        .unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
-}
 
 fn err(c: &mut Connection, args: &[&str]) -> String {
     let mut cmd = redis::cmd(args[0]);

@@ -3,20 +3,11 @@
 //! LATENCY, MONITOR (format, redaction, admin commands hidden, a stalled monitor cut by the
 //! output limits), LOLWUT and RESET.
 
-use cluster_tests::{info_field, read_to_close, server_error, still_serves, wait_for, Node};
+use cluster_tests::{info_field, q, read_to_close, server_error, still_serves, wait_for, Node};
 use redis::{Connection, Value};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
-
-fn q<T: redis::FromRedisValue>(c: &mut Connection, args: &[&str]) -> T {
-    let mut cmd = redis::cmd(args[0]);
-    for a in &args[1..] {
-        cmd.arg(*a);
-    }
-    cmd.query(c)
-        .unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
-}
 
 fn info(c: &mut Connection, sections: &[&str]) -> String {
     let mut args = vec!["INFO"];

@@ -1,18 +1,9 @@
 //! Generic key commands through the `redis` crate: DEL/UNLINK/EXISTS/TYPE/TOUCH, RENAME(NX),
 //! COPY, KEYS, SCAN, RANDOMKEY, MOVE, SWAPDB, OBJECT, DBSIZE — options and error replies.
 
-use cluster_tests::Node;
+use cluster_tests::{q, Node};
 use redis::{Connection, RedisResult, Value};
 use std::collections::HashSet;
-
-fn q<T: redis::FromRedisValue>(c: &mut Connection, args: &[&str]) -> T {
-    let mut cmd = redis::cmd(args[0]);
-    for a in &args[1..] {
-        cmd.arg(*a);
-    }
-    cmd.query(c)
-        .unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
-}
 
 /// The full error text of a command that must fail ("ERR ..." / "BUSYKEY ...").
 fn err(c: &mut Connection, args: &[&str]) -> String {

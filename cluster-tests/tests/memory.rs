@@ -2,17 +2,8 @@
 //! argument errors, no access-clock update), STATS's fields, DOCTOR, MALLOC-STATS, PURGE,
 //! HELP, key routing in cluster mode.
 
-use cluster_tests::{own_all_slots, server_error, Node};
+use cluster_tests::{own_all_slots, q, server_error, Node};
 use redis::{Connection, Value};
-
-fn q<T: redis::FromRedisValue>(c: &mut Connection, args: &[&str]) -> T {
-    let mut cmd = redis::cmd(args[0]);
-    for a in &args[1..] {
-        cmd.arg(*a);
-    }
-    cmd.query(c)
-        .unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
-}
 
 fn usage(c: &mut Connection, args: &[&str]) -> Option<i64> {
     let mut full = vec!["MEMORY", "USAGE"];

@@ -2,18 +2,9 @@
 //! rules: 16 KB of room while in use, the room of a big argument kept for the next one, room
 //! given back down to the recent peak while busy and entirely after 2 seconds idle.
 
-use cluster_tests::{wait_for, Node};
+use cluster_tests::{q, wait_for, Node};
 use redis::Connection;
 use std::time::Duration;
-
-fn q<T: redis::FromRedisValue>(c: &mut Connection, args: &[&str]) -> T {
-    let mut cmd = redis::cmd(args[0]);
-    for a in &args[1..] {
-        cmd.arg(*a);
-    }
-    cmd.query(c)
-        .unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
-}
 
 /// (qbuf, qbuf-free) of the client named `name`, seen from `c`.
 fn qbuf(c: &mut Connection, name: &str) -> (u64, u64) {
