@@ -612,8 +612,11 @@ fn run_admitted(
             return refuse(shared, Some(spec), out, msg);
         }
     }
-    // One clock read serves admission and the command.
-    let now = crate::util::now_ms();
+    // Two clock reads per command, as Redis's call(): this one is the command's `now` (for
+    // expiry) and the start of its duration (commandstats, latency histogram, slow log);
+    // the other ends the duration. Eviction, when it runs, is timed as its own event.
+    let started = std::time::SystemTime::now();
+    let now = crate::util::unix_ms(started);
     if memory_check {
         if let Err(msg) = crate::eviction::admit(shared, ks, conn, settings, spec, now) {
             return refuse(shared, Some(spec), out, &msg);
@@ -640,9 +643,9 @@ fn run_admitted(
         propagate: None,
         modified: None,
     };
-    let started = std::time::Instant::now();
     (spec.handler)(&mut ctx, args);
-    let ns = started.elapsed().as_nanos() as u64;
+    // A wall clock stepped backwards reads as 0.
+    let ns = started.elapsed().map_or(0, |d| d.as_nanos() as u64);
     let propagate = ctx.propagate.take();
     let modified = ctx.modified.take();
     let db = ctx.conn.db;

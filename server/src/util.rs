@@ -5,8 +5,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Wall-clock Unix time in milliseconds (expiry instants only; never for timeouts).
 pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
+    unix_ms(SystemTime::now())
+}
+
+/// `t` in milliseconds since the Unix epoch (0 before it): for callers that also time
+/// something from the same clock read.
+pub fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
 }

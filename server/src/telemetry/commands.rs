@@ -4,7 +4,6 @@
 
 use super::histogram::Histogram;
 use crate::commands::{table, CommandSpec};
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
@@ -26,16 +25,17 @@ pub struct Entry {
 }
 
 /// Counters for every command of the table, found by the address of its static spec (a
-/// hash of one integer per command, no name comparison).
+/// hash of one integer per command, no name comparison; foldhash, hashbrown's default,
+/// because this runs once per command and SipHash showed in profiles).
 pub struct CommandStats {
     entries: Vec<Entry>,
-    index: HashMap<usize, usize>,
+    index: hashbrown::HashMap<usize, usize>,
 }
 
 impl Default for CommandStats {
     fn default() -> Self {
         let mut entries = Vec::new();
-        let mut index = HashMap::new();
+        let mut index = hashbrown::HashMap::new();
         for c in table::all() {
             index.insert(*c as *const CommandSpec as usize, entries.len());
             entries.push(Entry {

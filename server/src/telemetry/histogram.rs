@@ -21,16 +21,16 @@ const SUB_BUCKET_MASK: u64 = SUB_BUCKET_COUNT - 1;
 const BUCKETS: usize = 23;
 const COUNTS: usize = (BUCKETS + 1) * SUB_BUCKET_HALF as usize;
 
+/// No separate total: recording is one atomic add, on the command path; the total is
+/// summed when a report asks for it.
 pub struct Histogram {
     counts: Box<[AtomicU64]>,
-    total: AtomicU64,
 }
 
 impl Default for Histogram {
     fn default() -> Self {
         Histogram {
             counts: (0..COUNTS).map(|_| AtomicU64::new(0)).collect(),
-            total: AtomicU64::new(0),
         }
     }
 }
@@ -72,18 +72,16 @@ impl Histogram {
     pub fn record(&self, ns: u64) {
         let v = ns.clamp(MIN_NS, MAX_NS);
         self.counts[counts_index(v)].fetch_add(1, Ordering::Relaxed);
-        self.total.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn total(&self) -> u64 {
-        self.total.load(Ordering::Relaxed)
+        self.counts.iter().map(|c| c.load(Ordering::Relaxed)).sum()
     }
 
     pub fn reset(&self) {
         for c in self.counts.iter() {
             c.store(0, Ordering::Relaxed);
         }
-        self.total.store(0, Ordering::Relaxed);
     }
 
     /// The value (ns) at `percentile` (0..100), as hdr_value_at_percentile computes it.
