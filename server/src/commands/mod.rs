@@ -18,6 +18,7 @@ pub mod hyperloglog;
 pub mod info;
 pub mod introspection;
 pub mod keys;
+pub mod keyspec;
 pub mod latency;
 pub mod lists;
 pub mod lolwut;
@@ -42,7 +43,7 @@ use crate::keyspace::{Db, Keyspace};
 use crate::protocol::Out;
 use crate::state::Shared;
 use bytes::Bytes;
-pub use table::{flags, CommandSpec, Keys};
+pub use table::{flags, CommandSpec};
 
 /// Every command family's table, in the order COMMAND lists them.
 pub static FAMILIES: &[&[CommandSpec]] = &[
