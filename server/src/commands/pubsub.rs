@@ -295,8 +295,10 @@ fn shardchannels(ctx: &mut Ctx, a: &[Bytes]) {
     list_channels(ctx, a, Kind::Shard);
 }
 
+/// Channel, count, channel, count...: a flat array in RESP3 too, as Redis 7.0 replies and
+/// clients parse it.
 fn counts(ctx: &mut Ctx, a: &[Bytes], kind: Kind) {
-    ctx.out.map(a.len() - 2);
+    ctx.out.array(2 * (a.len() - 2));
     for ch in &a[2..] {
         let n = ctx.shared.pubsub.count(kind, ch);
         ctx.out.bulk(ch);
