@@ -161,6 +161,79 @@ fn key_specs_equal_redis_for_every_shared_command() {
     }
 }
 
+/// A field of a map, which RESP2 sends as a flat array of keys and values.
+fn field<'a>(v: &'a Value, name: &str) -> Option<&'a Value> {
+    let is = |k: &Value| matches!(k, Value::BulkString(b) if b == name.as_bytes());
+    match v {
+        Value::Map(m) => m.iter().find(|(k, _)| is(k)).map(|(_, v)| v),
+        Value::Array(a) => a.chunks(2).find(|kv| is(&kv[0])).map(|kv| &kv[1]),
+        _ => None,
+    }
+}
+
+/// COMMAND DOCS: every shared command documents the same arguments as Redis, each key
+/// argument with its `key_spec_index`, in RESP2 and RESP3.
+#[test]
+fn docs_arguments_equal_redis_for_every_shared_command() {
+    let Some(reference) = Reference::start() else {
+        return;
+    };
+    let node = Node::start(&[]);
+    let mut ours = node.client();
+    let mut theirs = reference.client(false);
+    let ours_names = names(&mut ours);
+    let theirs_names = names(&mut theirs);
+    let shared: Vec<&String> = ours_names
+        .iter()
+        .filter(|n| theirs_names.binary_search(n).is_ok())
+        .collect();
+    for resp3 in [false, true] {
+        let (mut ours, mut theirs) = if resp3 {
+            (node.client_resp3(), reference.client(true))
+        } else {
+            (node.client(), reference.client(false))
+        };
+        let mut differ = Vec::new();
+        let mut documented = 0;
+        for name in &shared {
+            let a = raw(&mut ours, &["COMMAND", "DOCS", name]);
+            let b = raw(&mut theirs, &["COMMAND", "DOCS", name]);
+            let (a, b) = (field(&a, name), field(&b, name));
+            let (a, b) = (
+                a.and_then(|d| field(d, "arguments")),
+                b.and_then(|d| field(d, "arguments")),
+            );
+            documented += usize::from(b.is_some());
+            if a != b {
+                differ.push(format!("{name}:\n  ours   {a:?}\n  redis  {b:?}"));
+            }
+        }
+        assert!(differ.is_empty(), "resp3={resp3}:\n{}", differ.join("\n"));
+        assert!(documented > 150, "only {documented} commands compared");
+    }
+}
+
+/// COMMAND DOCS points a key argument at its key spec (checked without redis-server).
+#[test]
+fn docs_key_arguments_carry_key_spec_index() {
+    let node = Node::start(&[]);
+    let mut c = node.client_resp3();
+    let docs = raw(&mut c, &["COMMAND", "DOCS", "LMOVE"]);
+    let args = field(&docs, "lmove")
+        .and_then(|d| field(d, "arguments"))
+        .expect("LMOVE documents its arguments");
+    let indexes: Vec<Option<&Value>> = items(args)
+        .iter()
+        .map(|a| field(a, "key_spec_index"))
+        .collect();
+    assert_eq!(
+        indexes[..2],
+        [Some(&Value::Int(0)), Some(&Value::Int(1))],
+        "{args:?}"
+    );
+    assert!(indexes[2..].iter().all(|i| i.is_none()));
+}
+
 /// Commands whose keys (and their flags) GETKEYSANDFLAGS reports: the list, every
 /// way of finding keys (ranges, counts, keywords, finder functions) and the edge cases
 /// where the specs do not fit and Redis falls back to the command's own finder.

@@ -3,7 +3,7 @@
 
 use super::keyspec::{key_flags, BeginSearch, FindKeys};
 use super::table::{self, flags, CommandSpec};
-use super::{args, errors, reply_help, Ctx};
+use super::{args, docs, errors, reply_help, Ctx};
 use bytes::Bytes;
 
 const C: u32 = flags::LOADING | flags::STALE;
@@ -332,18 +332,79 @@ fn info(ctx: &mut Ctx, a: &[Bytes]) {
 fn write_doc(ctx: &mut Ctx, c: &CommandSpec, full: &str) {
     ctx.out.bulk(full.as_bytes());
     let has_subs = !c.subcommands.is_empty();
-    ctx.out.map(3 + usize::from(has_subs));
+    let arguments = docs::of(full);
+    ctx.out
+        .map(3 + usize::from(!arguments.is_empty()) + usize::from(has_subs));
     ctx.out.bulk(b"summary");
     ctx.out.bulk(c.summary.as_bytes());
     ctx.out.bulk(b"since");
     ctx.out.bulk(b"1.0.0");
     ctx.out.bulk(b"group");
     ctx.out.bulk(c.group.as_bytes());
+    if !arguments.is_empty() {
+        ctx.out.bulk(b"arguments");
+        write_doc_args(ctx, arguments);
+    }
     if has_subs {
         ctx.out.bulk(b"subcommands");
         ctx.out.map(c.subcommands.len());
         for s in c.subcommands {
             write_doc(ctx, s, &format!("{}|{}", c.name, s.name));
+        }
+    }
+}
+
+/// Documented arguments, as Redis's `addReplyCommandArgList` writes them: name and type,
+/// then only the fields an argument has (a key's `key_spec_index` among them).
+fn write_doc_args(ctx: &mut Ctx, args: &[docs::Arg]) {
+    ctx.out.array(args.len());
+    for arg in args {
+        let nested = matches!(arg.kind, docs::ArgType::OneOf | docs::ArgType::Block);
+        let optional = [
+            arg.key_spec.is_some(),
+            arg.token.is_some(),
+            arg.summary.is_some(),
+            arg.since.is_some(),
+            arg.deprecated_since.is_some(),
+            arg.flags != 0,
+            nested,
+        ];
+        ctx.out.map(2 + optional.iter().filter(|x| **x).count());
+        ctx.out.bulk(b"name");
+        ctx.out.bulk(arg.name.as_bytes());
+        ctx.out.bulk(b"type");
+        ctx.out.bulk(arg.kind.name().as_bytes());
+        if let Some(index) = arg.key_spec {
+            ctx.out.bulk(b"key_spec_index");
+            ctx.out.int(index as i64);
+        }
+        let texts = [
+            ("token", arg.token),
+            ("summary", arg.summary),
+            ("since", arg.since),
+            ("deprecated_since", arg.deprecated_since),
+        ];
+        for (field, text) in texts {
+            if let Some(text) = text {
+                ctx.out.bulk(field.as_bytes());
+                ctx.out.bulk(text.as_bytes());
+            }
+        }
+        if arg.flags != 0 {
+            let names: Vec<&str> = docs::FLAG_NAMES
+                .iter()
+                .filter(|(f, _)| arg.flags & f != 0)
+                .map(|(_, n)| *n)
+                .collect();
+            ctx.out.bulk(b"flags");
+            ctx.out.set(names.len());
+            for n in names {
+                ctx.out.simple(n);
+            }
+        }
+        if nested {
+            ctx.out.bulk(b"arguments");
+            write_doc_args(ctx, arg.args);
         }
     }
 }

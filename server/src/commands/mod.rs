@@ -11,6 +11,7 @@ pub mod cluster;
 pub mod config;
 pub mod connection;
 pub mod debug;
+pub mod docs;
 pub mod dump;
 pub mod expiry;
 pub mod hashes;

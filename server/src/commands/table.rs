@@ -320,4 +320,27 @@ mod tests {
             c.subcommands.iter().for_each(check);
         }
     }
+
+    #[test]
+    fn documented_keys_point_at_key_specs() {
+        fn check(name: &str, specs: usize, args: &[super::super::docs::Arg]) {
+            for a in args {
+                if let Some(i) = a.key_spec {
+                    assert!(
+                        (i as usize) < specs,
+                        "{name}: {} has no key spec {i}",
+                        a.name
+                    );
+                }
+                check(name, specs, a.args);
+            }
+        }
+        for c in all() {
+            check(c.name, c.key_specs.len(), super::super::docs::of(c.name));
+            for s in c.subcommands {
+                let full = format!("{}|{}", c.name, s.name);
+                check(&full, s.key_specs.len(), super::super::docs::of(&full));
+            }
+        }
+    }
 }
