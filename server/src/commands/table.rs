@@ -1,8 +1,9 @@
-//! The command table: every command's name, arity, flags and key positions, in one place.
+//! The command table: every command's name, arity, flags and key specs, in one place.
 //!
-//! Dispatch (arity, auth, read-only checks), cluster routing (key positions) and the COMMAND
-//! introspection replies all read this table; nothing else keeps a list of "which commands
-//! write". Each command family file exports a `COMMANDS` slice; [`all`] joins them.
+//! Dispatch (arity, auth, read-only checks), cluster routing (key positions, found through
+//! Redis 7's key specs: see [`super::keyspec`]) and the COMMAND introspection replies all
+//! read this table; nothing else keeps a list of "which commands write" or "where the keys
+//! are". Each command family file exports a `COMMANDS` slice; [`all`] joins them.
 
 use super::keyspec::{self, key_flags, GetKeys, KeyRef, KeySpec};
 use super::Ctx;
@@ -157,6 +158,14 @@ impl CommandSpec {
     /// Positions of the channels of a sharded pub/sub command (its `not_key` specs), which
     /// cluster routing treats as keys.
     pub fn channel_positions(&self, args: &[Bytes]) -> Vec<usize> {
+        // Asked of every keyless command in cluster mode: most have no channels either.
+        if !self
+            .key_specs
+            .iter()
+            .any(|s| s.flags & key_flags::NOT_KEY != 0)
+        {
+            return Vec::new();
+        }
         let channels: Vec<KeySpec> = self
             .key_specs
             .iter()
