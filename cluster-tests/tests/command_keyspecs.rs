@@ -54,7 +54,7 @@ impl Reference {
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
-            let _ = r.child.kill();
+            drop(r);
         }
         panic!("redis-server is installed but did not start");
     }
@@ -73,7 +73,20 @@ impl Reference {
 }
 
 impl Drop for Reference {
+    /// SIGTERM to `timeout`, which passes it on to redis-server and exits with it (a SIGKILL
+    /// would leave redis-server running without its `timeout`).
     fn drop(&mut self) {
+        // SAFETY: kill(2) on our own child's pid; no memory is involved.
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
