@@ -64,8 +64,19 @@ fn scratch_root() -> PathBuf {
     }
 }
 
-fn pick_port() -> u16 {
+/// A port to try for a test server: random in `SLOTCACHE_TEST_PORTS` (`low-high`, so that
+/// engineers sharing a machine each keep to their own range), else in 12000..21000. The bus
+/// port is 10000 above.
+pub fn pick_port() -> u16 {
     use std::hash::{BuildHasher, Hasher};
+    let (low, span) = std::env::var("SLOTCACHE_TEST_PORTS")
+        .ok()
+        .and_then(|r| {
+            let (a, b) = r.split_once('-')?;
+            let (a, b) = (a.trim().parse::<u16>().ok()?, b.trim().parse::<u16>().ok()?);
+            (a <= b && b < 55535).then_some((a, (b - a) as u64 + 1))
+        })
+        .unwrap_or((12000, 9000));
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u128(
         std::time::SystemTime::now()
@@ -74,7 +85,7 @@ fn pick_port() -> u16 {
             .unwrap_or(0),
     );
     h.write_u32(std::process::id());
-    12000 + (h.finish() % 9000) as u16
+    low + (h.finish() % span) as u16
 }
 
 /// A running server process. Killed (SIGKILL) and its directory removed on drop.

@@ -126,7 +126,7 @@ fn counted_keys_past_the_arguments_neither_hang_nor_invent_keys() {
         .unwrap();
     assert_eq!(keys, vec!["d", "a", "b"]);
     assert_eq!(
-        server_error(&mut c, &["COMMAND", "GETKEYS", "PING"]),
+        server_error(&mut c, &["COMMAND", "GETKEYS", "PING", "x"]),
         "ERR The command has no key arguments"
     );
 

@@ -285,6 +285,7 @@ fn info_and_command_introspection_answer_what_tools_ask() {
     let err = redis::cmd("COMMAND")
         .arg("GETKEYS")
         .arg("PING")
+        .arg("hello")
         .query::<Vec<String>>(&mut c)
         .unwrap_err();
     assert!(

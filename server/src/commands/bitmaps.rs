@@ -4,32 +4,48 @@
 //! checked against `proto-max-bulk-len` before any growth, so a huge offset is refused with
 //! Redis's error instead of allocating. Reads past the end see zeros.
 
+use super::keyspec::{self as ks, key_flags::*, KeyRef};
 use super::strings::{clamp_range, edit_string, grow_exact, read_string};
-use super::table::{flags::*, CommandSpec, Keys};
+use super::table::{flags::*, CommandSpec};
 use super::{args, errors, Ctx};
 use crate::keyspace::{SmallBytes, Ttl, Value};
 use bytes::Bytes;
 
-const K1: Keys = Keys::Range {
-    first: 1,
-    last: 1,
-    step: 1,
-};
-const BITOP_KEYS: Keys = Keys::Range {
-    first: 2,
-    last: -1,
-    step: 1,
-};
-
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("setbit", 4, WRITE | DENYOOM, K1, setbit, "bitmap", "Sets or clears the bit at offset of the string value. Creates the key if it doesn't exist."),
-    CommandSpec::new("getbit", 3, READONLY | FAST, K1, getbit, "bitmap", "Returns a bit value by offset."),
-    CommandSpec::new("bitcount", -2, READONLY, K1, bitcount, "bitmap", "Counts the number of set bits (population counting) in a string."),
-    CommandSpec::new("bitpos", -3, READONLY, K1, bitpos, "bitmap", "Finds the first set (1) or clear (0) bit in a string."),
-    CommandSpec::new("bitop", -4, WRITE | DENYOOM, BITOP_KEYS, bitop, "bitmap", "Performs bitwise operations on multiple strings, and stores the result."),
-    CommandSpec::new("bitfield", -2, WRITE | DENYOOM, K1, bitfield, "bitmap", "Performs arbitrary bitfield integer operations on strings."),
-    CommandSpec::new("bitfield_ro", -2, READONLY | FAST, K1, bitfield_ro, "bitmap", "Performs arbitrary read-only bitfield integer operations on strings."),
+    CommandSpec::new("setbit", 4, WRITE | DENYOOM, &[ks::range(1, 0, 1, RW | ACCESS | UPDATE)], setbit, "bitmap", "Sets or clears the bit at offset of the string value. Creates the key if it doesn't exist."),
+    CommandSpec::new("getbit", 3, READONLY | FAST, &[ks::range(1, 0, 1, RO | ACCESS)], getbit, "bitmap", "Returns a bit value by offset."),
+    CommandSpec::new("bitcount", -2, READONLY, &[ks::range(1, 0, 1, RO | ACCESS)], bitcount, "bitmap", "Counts the number of set bits (population counting) in a string."),
+    CommandSpec::new("bitpos", -3, READONLY, &[ks::range(1, 0, 1, RO | ACCESS)], bitpos, "bitmap", "Finds the first set (1) or clear (0) bit in a string."),
+    CommandSpec::new("bitop", -4, WRITE | DENYOOM, &[ks::range(2, 0, 1, OW | UPDATE), ks::range(3, -1, 1, RO | ACCESS)], bitop, "bitmap", "Performs bitwise operations on multiple strings, and stores the result."),
+    CommandSpec::new("bitfield", -2, WRITE | DENYOOM, &[ks::range(1, 0, 1, RW | ACCESS | UPDATE | VARIABLE_FLAGS).notes("This command allows both access and modification of the key")], bitfield, "bitmap", "Performs arbitrary bitfield integer operations on strings.").getkeys(bitfield_keys),
+    CommandSpec::new("bitfield_ro", -2, READONLY | FAST, &[ks::range(1, 0, 1, RO | ACCESS)], bitfield_ro, "bitmap", "Performs arbitrary read-only bitfield integer operations on strings."),
 ];
+
+/// BITFIELD's key and its flags, as Redis's `bitfieldGetKeys`: read-only while every
+/// subcommand is a complete GET or OVERFLOW; a SET, an INCRBY or anything else (a syntax
+/// error is assumed to write) makes it `RW access update`.
+fn bitfield_keys(a: &[Bytes]) -> Vec<KeyRef> {
+    let mut readonly = true;
+    let mut i = 2;
+    while i < a.len() {
+        let more = a.len() - i - 1;
+        if args::is(&a[i], "get") && more >= 2 {
+            i += 2;
+        } else if args::is(&a[i], "overflow") && more >= 1 {
+            i += 1;
+        } else {
+            readonly = false;
+            break;
+        }
+        i += 1;
+    }
+    let flags = if readonly {
+        RO | ACCESS
+    } else {
+        RW | ACCESS | UPDATE
+    };
+    vec![KeyRef { pos: 1, flags }]
+}
 
 const BAD_OFFSET: &str = "ERR bit offset is not an integer or out of range";
 const BAD_BIT: &str = "ERR bit is not an integer or out of range";

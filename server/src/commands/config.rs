@@ -1,6 +1,6 @@
 //! CONFIG GET / SET / RESETSTAT / REWRITE over the parameter registry in `config.rs`.
 
-use super::table::{flags::*, CommandSpec, Keys};
+use super::table::{flags::*, CommandSpec};
 use super::{errors, reply_help, unknown_sub, Ctx};
 use bytes::Bytes;
 
@@ -11,7 +11,7 @@ static SUBCOMMANDS: &[CommandSpec] = &[
         "get",
         -3,
         CFG,
-        Keys::None,
+        &[],
         get,
         "server",
         "Returns the effective values of configuration parameters.",
@@ -20,7 +20,7 @@ static SUBCOMMANDS: &[CommandSpec] = &[
         "set",
         -4,
         CFG,
-        Keys::None,
+        &[],
         set,
         "server",
         "Sets configuration parameters in-flight.",
@@ -29,7 +29,7 @@ static SUBCOMMANDS: &[CommandSpec] = &[
         "resetstat",
         2,
         CFG,
-        Keys::None,
+        &[],
         resetstat,
         "server",
         "Resets the server's statistics.",
@@ -38,7 +38,7 @@ static SUBCOMMANDS: &[CommandSpec] = &[
         "rewrite",
         2,
         CFG,
-        Keys::None,
+        &[],
         rewrite,
         "server",
         "Persists the effective configuration to file.",
@@ -47,7 +47,7 @@ static SUBCOMMANDS: &[CommandSpec] = &[
         "help",
         2,
         LOADING | STALE,
-        Keys::None,
+        &[],
         help,
         "server",
         "Returns helpful text about the different subcommands.",

@@ -1,6 +1,6 @@
 //! Connection commands: PING, ECHO, QUIT, SELECT, HELLO, AUTH, RESET.
 
-use super::table::{flags::*, CommandSpec, Keys};
+use super::table::{flags::*, CommandSpec};
 use super::{args, errors, Ctx};
 use crate::clients::ReplyMode;
 use bytes::Bytes;
@@ -12,7 +12,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         -1,
         // Not STALE: Redis refuses PING on a replica serving no stale data (MASTERDOWN).
         FAST,
-        Keys::None,
+        &[],
         ping,
         "connection",
         "Returns the server's liveliness response.",
@@ -21,7 +21,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         "echo",
         2,
         FAST,
-        Keys::None,
+        &[],
         echo,
         "connection",
         "Returns the given string.",
@@ -30,7 +30,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         "quit",
         -1,
         ALLOW_BUSY | NO_AUTH | FAST | STALE | LOADING,
-        Keys::None,
+        &[],
         quit,
         "connection",
         "Closes the connection.",
@@ -39,7 +39,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         "select",
         2,
         LOADING | STALE | FAST,
-        Keys::None,
+        &[],
         select,
         "connection",
         "Changes the selected database.",
@@ -48,7 +48,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         "hello",
         -1,
         NO_AUTH | FAST | STALE | LOADING | NOSCRIPT,
-        Keys::None,
+        &[],
         hello,
         "connection",
         "Handshakes with the Redis server.",
@@ -57,7 +57,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         "auth",
         -2,
         NO_AUTH | FAST | STALE | LOADING | NOSCRIPT | ALLOW_BUSY,
-        Keys::None,
+        &[],
         auth,
         "connection",
         "Authenticates the connection.",
@@ -66,7 +66,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         "reset",
         1,
         NO_AUTH | FAST | STALE | LOADING | NOSCRIPT | ALLOW_BUSY,
-        Keys::None,
+        &[],
         reset,
         "connection",
         "Resets the connection.",

@@ -6,7 +6,7 @@
 //! their tables hold keys in: each key contributes the SHA1 of its database, name and
 //! serialized value, and those are XORed together.
 
-use super::table::{flags::*, CommandSpec, Keys};
+use super::table::{flags::*, CommandSpec};
 use super::{args, errors, Ctx};
 use crate::config::DebugGate;
 use crate::keyspace::{clock, serialize, Entry, SmallBytes, Ttl, Value};
@@ -17,7 +17,7 @@ pub static COMMANDS: &[CommandSpec] = &[CommandSpec::new(
     "debug",
     -2,
     ADMIN | NOSCRIPT | LOADING | STALE,
-    Keys::None,
+    &[],
     debug,
     "server",
     "A container for debugging commands.",

@@ -2,23 +2,18 @@
 //! [`crate::keyspace::serialize`]), for copying keys between servers (MIGRATE, tools) and
 //! for backups of single keys.
 
-use super::table::{flags::*, CommandSpec, Keys};
+use super::keyspec::{self as ks, key_flags::*};
+use super::table::{flags::*, CommandSpec};
 use super::{args, errors, Ctx};
 use crate::keyspace::{clock, serialize, Entry, SmallBytes};
 use bytes::Bytes;
-
-const K1: Keys = Keys::Range {
-    first: 1,
-    last: 1,
-    step: 1,
-};
 
 pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "dump",
         2,
         READONLY,
-        K1,
+        &[ks::range(1, 0, 1, RO | ACCESS)],
         dump,
         "generic",
         "Returns a serialized representation of the value stored at a key.",
@@ -27,7 +22,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         "restore",
         -4,
         WRITE | DENYOOM,
-        K1,
+        &[ks::range(1, 0, 1, OW | UPDATE)],
         restore,
         "generic",
         "Creates a key from the serialized representation of a value.",
@@ -37,7 +32,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         "restore-asking",
         -4,
         WRITE | DENYOOM | ASKING,
-        K1,
+        &[ks::range(1, 0, 1, OW | UPDATE)],
         restore,
         "server",
         "An internal command for migrating keys in a cluster.",

@@ -5,22 +5,17 @@
 //! and the "already expired" check within one command agree. Arithmetic is checked in `i64`
 //! exactly where Redis checks it, so the same inputs overflow into the same error.
 
-use super::table::{flags::*, CommandSpec, Keys};
+use super::keyspec::{self as ks, key_flags::*};
+use super::table::{flags::*, CommandSpec};
 use super::{args, errors, Ctx};
 use bytes::Bytes;
-
-const K1: Keys = Keys::Range {
-    first: 1,
-    last: 1,
-    step: 1,
-};
 
 pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "expire",
         -3,
         WRITE | FAST,
-        K1,
+        &[ks::range(1, 0, 1, RW | UPDATE)],
         expire,
         "generic",
         "Sets the expiration time of a key in seconds.",
@@ -29,7 +24,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         "pexpire",
         -3,
         WRITE | FAST,
-        K1,
+        &[ks::range(1, 0, 1, RW | UPDATE)],
         pexpire,
         "generic",
         "Sets the expiration time of a key in milliseconds.",
@@ -38,7 +33,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         "expireat",
         -3,
         WRITE | FAST,
-        K1,
+        &[ks::range(1, 0, 1, RW | UPDATE)],
         expireat,
         "generic",
         "Sets the expiration time of a key to a Unix timestamp.",
@@ -47,7 +42,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         "pexpireat",
         -3,
         WRITE | FAST,
-        K1,
+        &[ks::range(1, 0, 1, RW | UPDATE)],
         pexpireat,
         "generic",
         "Sets the expiration time of a key to a Unix milliseconds timestamp.",
@@ -56,7 +51,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         "ttl",
         2,
         READONLY | FAST,
-        K1,
+        &[ks::range(1, 0, 1, RO | ACCESS)],
         ttl,
         "generic",
         "Returns the expiration time in seconds of a key.",
@@ -65,7 +60,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         "pttl",
         2,
         READONLY | FAST,
-        K1,
+        &[ks::range(1, 0, 1, RO | ACCESS)],
         pttl,
         "generic",
         "Returns the expiration time in milliseconds of a key.",
@@ -74,7 +69,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         "expiretime",
         2,
         READONLY | FAST,
-        K1,
+        &[ks::range(1, 0, 1, RO | ACCESS)],
         expiretime,
         "generic",
         "Returns the expiration time of a key as a Unix timestamp.",
@@ -83,7 +78,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         "pexpiretime",
         2,
         READONLY | FAST,
-        K1,
+        &[ks::range(1, 0, 1, RO | ACCESS)],
         pexpiretime,
         "generic",
         "Returns the expiration time of a key as a Unix milliseconds timestamp.",
@@ -92,7 +87,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         "persist",
         2,
         WRITE | FAST,
-        K1,
+        &[ks::range(1, 0, 1, RW | UPDATE)],
         persist,
         "generic",
         "Removes the expiration time of a key.",

@@ -5,8 +5,9 @@
 //! place to observe effects. A hash left empty by a command is deleted, as in Redis.
 
 use super::bounds::{random_count, random_count_fits};
+use super::keyspec::{self as ks, key_flags::*};
 use super::sets::{parse_scan_opts, sample_distinct, ScanOpts};
-use super::table::{flags::*, CommandSpec, Keys};
+use super::table::{flags::*, CommandSpec};
 use super::{args, errors, Ctx};
 use crate::keyspace::types::hash::HashLimits;
 use crate::keyspace::types::HashValue;
@@ -14,29 +15,23 @@ use crate::keyspace::{Db, Ttl, Value};
 use bytes::Bytes;
 use rand::Rng;
 
-const K1: Keys = Keys::Range {
-    first: 1,
-    last: 1,
-    step: 1,
-};
-
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("hset", -4, WRITE | DENYOOM | FAST, K1, hset, "hash", "Creates or modifies the value of a field in a hash."),
-    CommandSpec::new("hmset", -4, WRITE | DENYOOM | FAST, K1, hset, "hash", "Sets the values of multiple fields."),
-    CommandSpec::new("hsetnx", 4, WRITE | DENYOOM | FAST, K1, hsetnx, "hash", "Sets the value of a field in a hash only when the field doesn't exist."),
-    CommandSpec::new("hget", 3, READONLY | FAST, K1, hget, "hash", "Returns the value of a field in a hash."),
-    CommandSpec::new("hmget", -3, READONLY | FAST, K1, hmget, "hash", "Returns the values of all fields in a hash."),
-    CommandSpec::new("hdel", -3, WRITE | FAST, K1, hdel, "hash", "Deletes one or more fields and their values from a hash. Deletes the hash if no fields remain."),
-    CommandSpec::new("hlen", 2, READONLY | FAST, K1, hlen, "hash", "Returns the number of fields in a hash."),
-    CommandSpec::new("hstrlen", 3, READONLY | FAST, K1, hstrlen, "hash", "Returns the length of the value of a field."),
-    CommandSpec::new("hexists", 3, READONLY | FAST, K1, hexists, "hash", "Determines whether a field exists in a hash."),
-    CommandSpec::new("hkeys", 2, READONLY, K1, hkeys, "hash", "Returns all fields in a hash."),
-    CommandSpec::new("hvals", 2, READONLY, K1, hvals, "hash", "Returns all values in a hash."),
-    CommandSpec::new("hgetall", 2, READONLY, K1, hgetall, "hash", "Returns all fields and values in a hash."),
-    CommandSpec::new("hincrby", 4, WRITE | DENYOOM | FAST, K1, hincrby, "hash", "Increments the integer value of a field in a hash by a number. Uses 0 as initial value if the field doesn't exist."),
-    CommandSpec::new("hincrbyfloat", 4, WRITE | DENYOOM | FAST, K1, hincrbyfloat, "hash", "Increments the floating point value of a field by a number. Uses 0 as initial value if the field doesn't exist."),
-    CommandSpec::new("hrandfield", -2, READONLY, K1, hrandfield, "hash", "Returns one or more random fields from a hash."),
-    CommandSpec::new("hscan", -3, READONLY, K1, hscan, "hash", "Iterates over fields and values of a hash."),
+    CommandSpec::new("hset", -4, WRITE | DENYOOM | FAST, &[ks::range(1, 0, 1, RW | UPDATE)], hset, "hash", "Creates or modifies the value of a field in a hash."),
+    CommandSpec::new("hmset", -4, WRITE | DENYOOM | FAST, &[ks::range(1, 0, 1, RW | UPDATE)], hset, "hash", "Sets the values of multiple fields."),
+    CommandSpec::new("hsetnx", 4, WRITE | DENYOOM | FAST, &[ks::range(1, 0, 1, RW | INSERT)], hsetnx, "hash", "Sets the value of a field in a hash only when the field doesn't exist."),
+    CommandSpec::new("hget", 3, READONLY | FAST, &[ks::range(1, 0, 1, RO | ACCESS)], hget, "hash", "Returns the value of a field in a hash."),
+    CommandSpec::new("hmget", -3, READONLY | FAST, &[ks::range(1, 0, 1, RO | ACCESS)], hmget, "hash", "Returns the values of all fields in a hash."),
+    CommandSpec::new("hdel", -3, WRITE | FAST, &[ks::range(1, 0, 1, RW | DELETE)], hdel, "hash", "Deletes one or more fields and their values from a hash. Deletes the hash if no fields remain."),
+    CommandSpec::new("hlen", 2, READONLY | FAST, &[ks::range(1, 0, 1, RO)], hlen, "hash", "Returns the number of fields in a hash."),
+    CommandSpec::new("hstrlen", 3, READONLY | FAST, &[ks::range(1, 0, 1, RO)], hstrlen, "hash", "Returns the length of the value of a field."),
+    CommandSpec::new("hexists", 3, READONLY | FAST, &[ks::range(1, 0, 1, RO)], hexists, "hash", "Determines whether a field exists in a hash."),
+    CommandSpec::new("hkeys", 2, READONLY, &[ks::range(1, 0, 1, RO | ACCESS)], hkeys, "hash", "Returns all fields in a hash."),
+    CommandSpec::new("hvals", 2, READONLY, &[ks::range(1, 0, 1, RO | ACCESS)], hvals, "hash", "Returns all values in a hash."),
+    CommandSpec::new("hgetall", 2, READONLY, &[ks::range(1, 0, 1, RO | ACCESS)], hgetall, "hash", "Returns all fields and values in a hash."),
+    CommandSpec::new("hincrby", 4, WRITE | DENYOOM | FAST, &[ks::range(1, 0, 1, RW | ACCESS | UPDATE)], hincrby, "hash", "Increments the integer value of a field in a hash by a number. Uses 0 as initial value if the field doesn't exist."),
+    CommandSpec::new("hincrbyfloat", 4, WRITE | DENYOOM | FAST, &[ks::range(1, 0, 1, RW | ACCESS | UPDATE)], hincrbyfloat, "hash", "Increments the floating point value of a field by a number. Uses 0 as initial value if the field doesn't exist."),
+    CommandSpec::new("hrandfield", -2, READONLY, &[ks::range(1, 0, 1, RO | ACCESS)], hrandfield, "hash", "Returns one or more random fields from a hash."),
+    CommandSpec::new("hscan", -3, READONLY, &[ks::range(1, 0, 1, RO | ACCESS)], hscan, "hash", "Iterates over fields and values of a hash."),
 ];
 
 /// The hash at `key` for reading; `Err` when the key holds another type.

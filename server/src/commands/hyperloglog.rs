@@ -5,35 +5,19 @@
 //! updated in place; sparse ones are decoded, updated and re-encoded (they are small by
 //! definition).
 
-use super::table::{flags::*, CommandSpec, Keys};
+use super::keyspec::{self as ks, key_flags::*};
+use super::table::{flags::*, CommandSpec};
 use super::{errors, Ctx};
 use crate::keyspace::hll::{self, HllError, Registers};
 use crate::keyspace::{Db, SmallBytes, Ttl, Value};
 use bytes::Bytes;
-
-const K1: Keys = Keys::Range {
-    first: 1,
-    last: 1,
-    step: 1,
-};
-const KALL: Keys = Keys::Range {
-    first: 1,
-    last: -1,
-    step: 1,
-};
-
-const K2: Keys = Keys::Range {
-    first: 2,
-    last: 2,
-    step: 1,
-};
 
 pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "pfadd",
         -2,
         WRITE | DENYOOM | FAST,
-        K1,
+        &[ks::range(1, 0, 1, RW | INSERT)],
         pfadd,
         "hyperloglog",
         "Adds elements to a HyperLogLog key. Creates the key if it doesn't exist.",
@@ -42,7 +26,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         "pfcount",
         -2,
         READONLY | MAY_REPLICATE,
-        KALL,
+        &[ks::range(1, -1, 1, RW | ACCESS).notes("RW because it may change the internal representation of the key, and propagate to replicas")],
         pfcount,
         "hyperloglog",
         "Returns the approximated cardinality of the set(s) observed by the HyperLogLog key(s).",
@@ -51,7 +35,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         "pfmerge",
         -2,
         WRITE | DENYOOM,
-        KALL,
+        &[ks::range(1, 0, 1, RW | ACCESS | INSERT), ks::range(2, -1, 1, RO | ACCESS)],
         pfmerge,
         "hyperloglog",
         "Merges one or more HyperLogLog values into a single key.",
@@ -60,7 +44,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         "pfdebug",
         3,
         WRITE | DENYOOM | ADMIN,
-        K2,
+        &[ks::range(2, 0, 1, RW | ACCESS)],
         pfdebug,
         "hyperloglog",
         "Internal commands for debugging HyperLogLog values.",
@@ -69,7 +53,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         "pfselftest",
         1,
         ADMIN,
-        Keys::None,
+        &[],
         pfselftest,
         "hyperloglog",
         "An internal command for testing HyperLogLog values.",

@@ -1,7 +1,7 @@
 //! INFO: the server's state in Redis's sections and field names, which monitoring tools and
 //! `redis-cli --cluster` parse.
 
-use super::table::{flags::*, CommandSpec, Keys};
+use super::table::{flags::*, CommandSpec};
 use super::Ctx;
 use crate::replication::feed::Role;
 use bytes::Bytes;
@@ -12,7 +12,7 @@ pub static COMMANDS: &[CommandSpec] = &[CommandSpec::new(
     "info",
     -1,
     LOADING | STALE,
-    Keys::None,
+    &[],
     info,
     "server",
     "Returns information and statistics about the server.",

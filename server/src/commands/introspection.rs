@@ -1,8 +1,9 @@
 //! COMMAND: the command table as clients see it (redis-cli asks for COMMAND DOCS on connect;
 //! cluster clients use COMMAND / COMMAND GETKEYS to find keys).
 
-use super::table::{self, flags, CommandSpec, Keys};
-use super::{args, errors, reply_help, Ctx};
+use super::keyspec::{key_flags, BeginSearch, FindKeys};
+use super::table::{self, flags, CommandSpec};
+use super::{args, docs, errors, reply_help, Ctx};
 use bytes::Bytes;
 
 const C: u32 = flags::LOADING | flags::STALE;
@@ -12,7 +13,7 @@ static SUBCOMMANDS: &[CommandSpec] = &[
         "count",
         2,
         C,
-        Keys::None,
+        &[],
         count,
         "server",
         "Returns a count of commands.",
@@ -21,7 +22,7 @@ static SUBCOMMANDS: &[CommandSpec] = &[
         "list",
         -2,
         C,
-        Keys::None,
+        &[],
         list,
         "server",
         "Returns a list of command names.",
@@ -30,7 +31,7 @@ static SUBCOMMANDS: &[CommandSpec] = &[
         "info",
         -2,
         C,
-        Keys::None,
+        &[],
         info,
         "server",
         "Returns information about one, multiple or all commands.",
@@ -39,25 +40,25 @@ static SUBCOMMANDS: &[CommandSpec] = &[
         "docs",
         -2,
         C,
-        Keys::None,
+        &[],
         docs,
         "server",
         "Returns documentary information about one, multiple or all commands.",
     ),
     CommandSpec::new(
         "getkeys",
-        -3,
+        -4,
         C,
-        Keys::None,
+        &[],
         getkeys,
         "server",
         "Extracts the key names from an arbitrary command.",
     ),
     CommandSpec::new(
         "getkeysandflags",
-        -3,
+        -4,
         C,
-        Keys::None,
+        &[],
         getkeysandflags,
         "server",
         "Extracts the key names and access flags for an arbitrary command.",
@@ -66,7 +67,7 @@ static SUBCOMMANDS: &[CommandSpec] = &[
         "help",
         2,
         C,
-        Keys::None,
+        &[],
         help,
         "server",
         "Returns helpful text about the different subcommands.",
@@ -134,85 +135,95 @@ fn write_info(ctx: &mut Ctx, c: &CommandSpec, full_name: &str) {
     }
 }
 
-/// Key specs (Redis 7): a range spec for keys at fixed positions, a keynum spec for keys
-/// counted by an argument, `not_key` on sharded pub/sub's channels.
+/// The key specs, as Redis 7 writes them: notes (when there are any), flags, begin_search
+/// and find_keys, each a map of its type and spec.
 fn write_key_specs(ctx: &mut Ctx, c: &CommandSpec) {
-    let access = if c.has(flags::WRITE) { "RW" } else { "RO" };
-    match c.keys {
-        Keys::Range { first, last, step } => {
-            ctx.out.array(1);
-            write_range_spec(ctx, access, first, last, step);
+    ctx.out.set(c.key_specs.len());
+    for spec in c.key_specs {
+        ctx.out.map(3 + usize::from(spec.notes.is_some()));
+        if let Some(notes) = spec.notes {
+            ctx.out.bulk(b"notes");
+            ctx.out.bulk(notes.as_bytes());
         }
-        Keys::Channels { first, last, step } => {
-            ctx.out.array(1);
-            write_range_spec(ctx, "not_key", first, last, step);
-        }
-        Keys::NumKeys {
-            numkeys,
-            step,
-            extra,
-        } => {
-            ctx.out.array(1 + usize::from(extra.is_some()));
-            if let Some(e) = extra {
-                let e = e as i32;
-                // The destination is written, whatever the sources are.
-                write_range_spec(ctx, "OW", e, e, 1);
+        ctx.out.bulk(b"flags");
+        write_key_flags(ctx, spec.flags);
+        ctx.out.bulk(b"begin_search");
+        ctx.out.map(2);
+        ctx.out.bulk(b"type");
+        match spec.begin {
+            BeginSearch::Index(index) => {
+                ctx.out.bulk(b"index");
+                write_spec_fields(ctx, &[("index", index)]);
             }
-            let src = if extra.is_some() { "RO" } else { access };
-            write_spec_head(ctx, src, numkeys as i64);
-            ctx.out.bulk(b"find_keys");
-            ctx.out.map(2);
-            ctx.out.bulk(b"type");
-            ctx.out.bulk(b"keynum");
-            ctx.out.bulk(b"spec");
-            ctx.out.map(3);
-            ctx.out.bulk(b"keynumidx");
-            ctx.out.int(0);
-            ctx.out.bulk(b"firstkey");
-            ctx.out.int(1);
-            ctx.out.bulk(b"keystep");
-            ctx.out.int(step as i64);
+            BeginSearch::Keyword { keyword, startfrom } => {
+                ctx.out.bulk(b"keyword");
+                ctx.out.bulk(b"spec");
+                ctx.out.map(2);
+                ctx.out.bulk(b"keyword");
+                ctx.out.bulk(keyword.as_bytes());
+                ctx.out.bulk(b"startfrom");
+                ctx.out.int(startfrom as i64);
+            }
+            BeginSearch::Unknown => {
+                ctx.out.bulk(b"unknown");
+                write_spec_fields(ctx, &[]);
+            }
         }
-        // The fixed key only: where the others are is the command's own parsing.
-        Keys::Movable { first, .. } => {
-            ctx.out.array(1);
-            write_range_spec(ctx, "RO", first, first, 1);
+        ctx.out.bulk(b"find_keys");
+        ctx.out.map(2);
+        ctx.out.bulk(b"type");
+        match spec.find {
+            FindKeys::Range {
+                lastkey,
+                keystep,
+                limit,
+            } => {
+                ctx.out.bulk(b"range");
+                let fields = [("lastkey", lastkey), ("keystep", keystep), ("limit", limit)];
+                write_spec_fields(ctx, &fields);
+            }
+            FindKeys::Keynum {
+                keynumidx,
+                firstkey,
+                keystep,
+            } => {
+                ctx.out.bulk(b"keynum");
+                let fields = [
+                    ("keynumidx", keynumidx),
+                    ("firstkey", firstkey),
+                    ("keystep", keystep),
+                ];
+                write_spec_fields(ctx, &fields);
+            }
+            FindKeys::Unknown => {
+                ctx.out.bulk(b"unknown");
+                write_spec_fields(ctx, &[]);
+            }
         }
-        Keys::None | Keys::Custom(_) => ctx.out.array(0),
     }
 }
 
-/// A spec's flags and its begin_search at an index; the caller writes find_keys.
-fn write_spec_head(ctx: &mut Ctx, flag: &str, index: i64) {
-    ctx.out.map(3);
-    ctx.out.bulk(b"flags");
-    ctx.out.set(1);
-    ctx.out.simple(flag);
-    ctx.out.bulk(b"begin_search");
-    ctx.out.map(2);
-    ctx.out.bulk(b"type");
-    ctx.out.bulk(b"index");
+/// `spec` and a map of integer fields.
+fn write_spec_fields(ctx: &mut Ctx, fields: &[(&str, i32)]) {
     ctx.out.bulk(b"spec");
-    ctx.out.map(1);
-    ctx.out.bulk(b"index");
-    ctx.out.int(index);
+    ctx.out.map(fields.len());
+    for (name, value) in fields {
+        ctx.out.bulk(name.as_bytes());
+        ctx.out.int(*value as i64);
+    }
 }
 
-fn write_range_spec(ctx: &mut Ctx, flag: &str, first: i32, last: i32, step: i32) {
-    write_spec_head(ctx, flag, first as i64);
-    ctx.out.bulk(b"find_keys");
-    ctx.out.map(2);
-    ctx.out.bulk(b"type");
-    ctx.out.bulk(b"range");
-    ctx.out.bulk(b"spec");
-    ctx.out.map(3);
-    ctx.out.bulk(b"lastkey");
-    ctx.out
-        .int(if last < 0 { last } else { last - first } as i64);
-    ctx.out.bulk(b"keystep");
-    ctx.out.int(step as i64);
-    ctx.out.bulk(b"limit");
-    ctx.out.int(0);
+/// Key-spec flags as a set of simple strings (`RW`, `access`, ...), in Redis's order.
+fn write_key_flags(ctx: &mut Ctx, flags: u32) {
+    let names: Vec<&str> = key_flags::NAMES
+        .iter()
+        .filter(|(f, _)| flags & f != 0)
+        .map(|(_, n)| *n)
+        .collect();
+    ctx.out.set(names.len());
+    for n in names {
+        ctx.out.simple(n);
+    }
 }
 
 /// ACL categories as Redis assigns them: read or write, the data type's (or keyspace,
@@ -321,18 +332,79 @@ fn info(ctx: &mut Ctx, a: &[Bytes]) {
 fn write_doc(ctx: &mut Ctx, c: &CommandSpec, full: &str) {
     ctx.out.bulk(full.as_bytes());
     let has_subs = !c.subcommands.is_empty();
-    ctx.out.map(3 + usize::from(has_subs));
+    let arguments = docs::of(full);
+    ctx.out
+        .map(3 + usize::from(!arguments.is_empty()) + usize::from(has_subs));
     ctx.out.bulk(b"summary");
     ctx.out.bulk(c.summary.as_bytes());
     ctx.out.bulk(b"since");
     ctx.out.bulk(b"1.0.0");
     ctx.out.bulk(b"group");
     ctx.out.bulk(c.group.as_bytes());
+    if !arguments.is_empty() {
+        ctx.out.bulk(b"arguments");
+        write_doc_args(ctx, arguments);
+    }
     if has_subs {
         ctx.out.bulk(b"subcommands");
         ctx.out.map(c.subcommands.len());
         for s in c.subcommands {
             write_doc(ctx, s, &format!("{}|{}", c.name, s.name));
+        }
+    }
+}
+
+/// Documented arguments, as Redis's `addReplyCommandArgList` writes them: name and type,
+/// then only the fields an argument has (a key's `key_spec_index` among them).
+fn write_doc_args(ctx: &mut Ctx, args: &[docs::Arg]) {
+    ctx.out.array(args.len());
+    for arg in args {
+        let nested = matches!(arg.kind, docs::ArgType::OneOf | docs::ArgType::Block);
+        let optional = [
+            arg.key_spec.is_some(),
+            arg.token.is_some(),
+            arg.summary.is_some(),
+            arg.since.is_some(),
+            arg.deprecated_since.is_some(),
+            arg.flags != 0,
+            nested,
+        ];
+        ctx.out.map(2 + optional.iter().filter(|x| **x).count());
+        ctx.out.bulk(b"name");
+        ctx.out.bulk(arg.name.as_bytes());
+        ctx.out.bulk(b"type");
+        ctx.out.bulk(arg.kind.name().as_bytes());
+        if let Some(index) = arg.key_spec {
+            ctx.out.bulk(b"key_spec_index");
+            ctx.out.int(index as i64);
+        }
+        let texts = [
+            ("token", arg.token),
+            ("summary", arg.summary),
+            ("since", arg.since),
+            ("deprecated_since", arg.deprecated_since),
+        ];
+        for (field, text) in texts {
+            if let Some(text) = text {
+                ctx.out.bulk(field.as_bytes());
+                ctx.out.bulk(text.as_bytes());
+            }
+        }
+        if arg.flags != 0 {
+            let names: Vec<&str> = docs::FLAG_NAMES
+                .iter()
+                .filter(|(f, _)| arg.flags & f != 0)
+                .map(|(_, n)| *n)
+                .collect();
+            ctx.out.bulk(b"flags");
+            ctx.out.set(names.len());
+            for n in names {
+                ctx.out.simple(n);
+            }
+        }
+        if nested {
+            ctx.out.bulk(b"arguments");
+            write_doc_args(ctx, arg.args);
         }
     }
 }
@@ -352,52 +424,55 @@ fn docs(ctx: &mut Ctx, a: &[Bytes]) {
     }
 }
 
-/// The keys of the command in `a[2..]`, or an error reply.
-fn keys_of(ctx: &mut Ctx, a: &[Bytes]) -> Option<(Vec<Bytes>, bool)> {
+/// The keys of the command in `a[2..]` and their flags, or an error reply (Redis's
+/// `getKeysSubcommandImpl`): a container's subcommand must exist, the command must have keys
+/// and its arity must fit before any key is looked for.
+fn keys_of(ctx: &mut Ctx, a: &[Bytes]) -> Option<Vec<(Bytes, u32)>> {
     let cmd = &a[2..];
-    let Some(spec) = table::lookup(&cmd[0]) else {
+    let spec = table::lookup(&cmd[0]).and_then(|spec| {
+        if cmd.len() == 1 || spec.subcommands.is_empty() {
+            Some(spec)
+        } else {
+            spec.subcommand(&cmd[1])
+        }
+    });
+    let Some(spec) = spec else {
         ctx.err("ERR Invalid command specified");
         return None;
     };
-    let spec = match cmd.get(1).and_then(|s| spec.subcommand(s)) {
-        Some(sub) => sub,
-        None => spec,
-    };
+    if !spec.has_keys() {
+        ctx.err("ERR The command has no key arguments");
+        return None;
+    }
     if !spec.arity_ok(cmd.len()) {
         ctx.err("ERR Invalid number of arguments specified for command");
         return None;
     }
-    if matches!(spec.keys, Keys::None | Keys::Channels { .. }) {
-        ctx.err("ERR The command has no key arguments");
-        return None;
-    }
-    let pos = spec.key_positions(cmd);
-    if pos.is_empty() {
+    let keys = spec.keys(cmd);
+    if keys.is_empty() {
         ctx.err("ERR Invalid arguments specified for command");
         return None;
     }
-    Some((
-        pos.into_iter()
-            .filter_map(|i| cmd.get(i).cloned())
+    Some(
+        keys.into_iter()
+            .filter_map(|k| cmd.get(k.pos).map(|arg| (arg.clone(), k.flags)))
             .collect(),
-        spec.has(flags::WRITE),
-    ))
+    )
 }
 
 fn getkeys(ctx: &mut Ctx, a: &[Bytes]) {
-    if let Some((keys, _)) = keys_of(ctx, a) {
-        ctx.out.bulks(keys.iter());
+    if let Some(keys) = keys_of(ctx, a) {
+        ctx.out.bulks(keys.iter().map(|(k, _)| k));
     }
 }
 
 fn getkeysandflags(ctx: &mut Ctx, a: &[Bytes]) {
-    if let Some((keys, write)) = keys_of(ctx, a) {
+    if let Some(keys) = keys_of(ctx, a) {
         ctx.out.array(keys.len());
-        for k in keys {
+        for (k, flags) in keys {
             ctx.out.array(2);
             ctx.out.bulk(&k);
-            ctx.out.set(1);
-            ctx.out.simple(if write { "RW" } else { "RO" });
+            write_key_flags(ctx, flags);
         }
     }
 }

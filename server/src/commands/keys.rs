@@ -5,39 +5,19 @@
 //! clock travel with them, as in Redis; COPY duplicates the value and TTL but starts a fresh
 //! access clock.
 
-use super::table::{flags::*, CommandSpec, Keys};
+use super::keyspec::{self as ks, key_flags::*};
+use super::table::{flags::*, CommandSpec};
 use super::{args, errors, Ctx};
 use crate::keyspace::clock;
 use crate::keyspace::{Db, Entry, SmallBytes, Value};
 use bytes::Bytes;
-
-const ALL: Keys = Keys::Range {
-    first: 1,
-    last: -1,
-    step: 1,
-};
-const K1: Keys = Keys::Range {
-    first: 1,
-    last: 1,
-    step: 1,
-};
-const K12: Keys = Keys::Range {
-    first: 1,
-    last: 2,
-    step: 1,
-};
-const SUB_K: Keys = Keys::Range {
-    first: 2,
-    last: 2,
-    step: 1,
-};
 
 static OBJECT_SUBCOMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "encoding",
         3,
         READONLY,
-        SUB_K,
+        &[ks::range(2, 0, 1, RO)],
         object_encoding,
         "generic",
         "Returns the internal encoding of a Redis object.",
@@ -46,7 +26,7 @@ static OBJECT_SUBCOMMANDS: &[CommandSpec] = &[
         "freq",
         3,
         READONLY,
-        SUB_K,
+        &[ks::range(2, 0, 1, RO)],
         object_freq,
         "generic",
         "Returns the logarithmic access frequency counter of a Redis object.",
@@ -55,7 +35,7 @@ static OBJECT_SUBCOMMANDS: &[CommandSpec] = &[
         "idletime",
         3,
         READONLY,
-        SUB_K,
+        &[ks::range(2, 0, 1, RO)],
         object_idletime,
         "generic",
         "Returns the time since the last access to a Redis object.",
@@ -64,7 +44,7 @@ static OBJECT_SUBCOMMANDS: &[CommandSpec] = &[
         "refcount",
         3,
         READONLY,
-        SUB_K,
+        &[ks::range(2, 0, 1, RO)],
         object_refcount,
         "generic",
         "Returns the reference count of a value of a key.",
@@ -73,7 +53,7 @@ static OBJECT_SUBCOMMANDS: &[CommandSpec] = &[
         "help",
         2,
         LOADING | STALE,
-        Keys::None,
+        &[],
         object_help,
         "generic",
         "Returns helpful text about the different subcommands.",
@@ -81,20 +61,20 @@ static OBJECT_SUBCOMMANDS: &[CommandSpec] = &[
 ];
 
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("del", -2, WRITE, ALL, del, "generic", "Deletes one or more keys."),
-    CommandSpec::new("unlink", -2, WRITE | FAST, ALL, del, "generic", "Asynchronously deletes one or more keys."),
-    CommandSpec::new("exists", -2, READONLY | FAST, ALL, exists, "generic", "Determines whether one or more keys exist."),
-    CommandSpec::new("type", 2, READONLY | FAST, K1, type_, "generic", "Determines the type of value stored at a key."),
-    CommandSpec::new("touch", -2, READONLY | FAST, ALL, touch, "generic", "Returns the number of existing keys out of those specified after updating the time they were last accessed."),
-    CommandSpec::new("rename", 3, WRITE, K12, rename, "generic", "Renames a key and overwrites the destination."),
-    CommandSpec::new("renamenx", 3, WRITE | FAST, K12, renamenx, "generic", "Renames a key only when the target key name doesn't exist."),
-    CommandSpec::new("copy", -3, WRITE | DENYOOM, K12, copy, "generic", "Copies the value of a key to a new key."),
-    CommandSpec::new("keys", 2, READONLY, Keys::None, keys, "generic", "Returns all key names that match a pattern."),
-    CommandSpec::new("scan", -2, READONLY, Keys::None, scan, "generic", "Iterates over the key names in the database."),
-    CommandSpec::new("randomkey", 1, READONLY, Keys::None, randomkey, "generic", "Returns a random key name from the database."),
-    CommandSpec::new("move", 3, WRITE | FAST, K1, move_, "generic", "Moves a key to another database."),
-    CommandSpec::new("swapdb", 3, WRITE | FAST, Keys::None, swapdb, "server", "Swaps two Redis databases."),
-    CommandSpec::new("dbsize", 1, READONLY | FAST, Keys::None, dbsize, "server", "Returns the number of keys in the database."),
+    CommandSpec::new("del", -2, WRITE, &[ks::range(1, -1, 1, RM | DELETE)], del, "generic", "Deletes one or more keys."),
+    CommandSpec::new("unlink", -2, WRITE | FAST, &[ks::range(1, -1, 1, RM | DELETE)], del, "generic", "Asynchronously deletes one or more keys."),
+    CommandSpec::new("exists", -2, READONLY | FAST, &[ks::range(1, -1, 1, RO)], exists, "generic", "Determines whether one or more keys exist."),
+    CommandSpec::new("type", 2, READONLY | FAST, &[ks::range(1, 0, 1, RO)], type_, "generic", "Determines the type of value stored at a key."),
+    CommandSpec::new("touch", -2, READONLY | FAST, &[ks::range(1, -1, 1, RO)], touch, "generic", "Returns the number of existing keys out of those specified after updating the time they were last accessed."),
+    CommandSpec::new("rename", 3, WRITE, &[ks::range(1, 0, 1, RW | ACCESS | DELETE), ks::range(2, 0, 1, OW | UPDATE)], rename, "generic", "Renames a key and overwrites the destination."),
+    CommandSpec::new("renamenx", 3, WRITE | FAST, &[ks::range(1, 0, 1, RW | ACCESS | DELETE), ks::range(2, 0, 1, OW | INSERT)], renamenx, "generic", "Renames a key only when the target key name doesn't exist."),
+    CommandSpec::new("copy", -3, WRITE | DENYOOM, &[ks::range(1, 0, 1, RO | ACCESS), ks::range(2, 0, 1, OW | UPDATE)], copy, "generic", "Copies the value of a key to a new key."),
+    CommandSpec::new("keys", 2, READONLY, &[], keys, "generic", "Returns all key names that match a pattern."),
+    CommandSpec::new("scan", -2, READONLY, &[], scan, "generic", "Iterates over the key names in the database."),
+    CommandSpec::new("randomkey", 1, READONLY, &[], randomkey, "generic", "Returns a random key name from the database."),
+    CommandSpec::new("move", 3, WRITE | FAST, &[ks::range(1, 0, 1, RW | ACCESS | UPDATE)], move_, "generic", "Moves a key to another database."),
+    CommandSpec::new("swapdb", 3, WRITE | FAST, &[], swapdb, "server", "Swaps two Redis databases."),
+    CommandSpec::new("dbsize", 1, READONLY | FAST, &[], dbsize, "server", "Returns the number of keys in the database."),
     CommandSpec::container("object", -2, super::unknown_sub, "generic", "A container for object introspection commands.", OBJECT_SUBCOMMANDS),
 ];
 

@@ -1,7 +1,7 @@
 //! LATENCY: the latency monitor's events (LATEST, HISTORY, RESET, GRAPH, DOCTOR) and the
 //! per-command latency histograms (HISTOGRAM), from `crate::telemetry`.
 
-use super::table::{flags::*, CommandSpec, Keys};
+use super::table::{flags::*, CommandSpec};
 use super::{reply_help, unknown_sub, Ctx};
 use crate::telemetry::unix_secs;
 use bytes::Bytes;
@@ -13,7 +13,7 @@ static SUBCOMMANDS: &[CommandSpec] = &[
         "doctor",
         2,
         L,
-        Keys::None,
+        &[],
         doctor,
         "server",
         "Returns a human-readable latency analysis report.",
@@ -22,7 +22,7 @@ static SUBCOMMANDS: &[CommandSpec] = &[
         "graph",
         3,
         L,
-        Keys::None,
+        &[],
         graph,
         "server",
         "Returns a latency graph for an event.",
@@ -31,7 +31,7 @@ static SUBCOMMANDS: &[CommandSpec] = &[
         "histogram",
         -2,
         L,
-        Keys::None,
+        &[],
         histogram,
         "server",
         "Returns the cumulative distribution of latencies of a subset or all commands.",
@@ -40,7 +40,7 @@ static SUBCOMMANDS: &[CommandSpec] = &[
         "history",
         3,
         L,
-        Keys::None,
+        &[],
         history,
         "server",
         "Returns timestamp-latency samples for an event.",
@@ -49,7 +49,7 @@ static SUBCOMMANDS: &[CommandSpec] = &[
         "latest",
         2,
         L,
-        Keys::None,
+        &[],
         latest,
         "server",
         "Returns the latest latency samples for all events.",
@@ -58,7 +58,7 @@ static SUBCOMMANDS: &[CommandSpec] = &[
         "reset",
         -2,
         L,
-        Keys::None,
+        &[],
         reset,
         "server",
         "Resets the latency data for one or more events.",
@@ -67,7 +67,7 @@ static SUBCOMMANDS: &[CommandSpec] = &[
         "help",
         2,
         LOADING | STALE,
-        Keys::None,
+        &[],
         help,
         "server",
         "Returns helpful text about the different subcommands.",

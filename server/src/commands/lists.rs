@@ -5,48 +5,49 @@
 //! write) and hands the reply to the parked connection. Blocking commands replicate as their
 //! non-blocking effect (BLPOP as LPOP, BLMOVE as LMOVE).
 
-use super::table::{flags::*, CommandSpec, Keys};
+use super::keyspec::{self as ks, key_flags::*, KeyRef};
+use super::table::{flags::*, CommandSpec};
 use super::{args, errors, Ctx};
 use crate::keyspace::types::list::ListValue;
 use crate::keyspace::{Db, SmallBytes, Ttl, Value};
 use bytes::Bytes;
 
-const K1: Keys = Keys::Range {
-    first: 1,
-    last: 1,
-    step: 1,
-};
-const K12: Keys = Keys::Range {
-    first: 1,
-    last: 2,
-    step: 1,
-};
 const W: u32 = WRITE | DENYOOM | FAST;
 
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("lpush", -3, W, K1, lpush, "list", "Prepends one or more elements to a list. Creates the key if it doesn't exist."),
-    CommandSpec::new("rpush", -3, W, K1, rpush, "list", "Appends one or more elements to a list. Creates the key if it doesn't exist."),
-    CommandSpec::new("lpushx", -3, W, K1, lpushx, "list", "Prepends one or more elements to a list only when the list exists."),
-    CommandSpec::new("rpushx", -3, W, K1, rpushx, "list", "Appends an element to a list only when the list exists."),
-    CommandSpec::new("lpop", -2, WRITE | FAST, K1, lpop, "list", "Returns the first elements in a list after removing it. Deletes the list if the last element was popped."),
-    CommandSpec::new("rpop", -2, WRITE | FAST, K1, rpop, "list", "Returns and removes the last elements of a list. Deletes the list if the last element was popped."),
-    CommandSpec::new("llen", 2, READONLY | FAST, K1, llen, "list", "Returns the length of a list."),
-    CommandSpec::new("lrange", 4, READONLY, K1, lrange, "list", "Returns a range of elements from a list."),
-    CommandSpec::new("lindex", 3, READONLY, K1, lindex, "list", "Returns an element from a list by its index."),
-    CommandSpec::new("lset", 4, WRITE | DENYOOM, K1, lset, "list", "Sets the value of an element in a list by its index."),
-    CommandSpec::new("linsert", 5, WRITE | DENYOOM, K1, linsert, "list", "Inserts an element before or after another element in a list."),
-    CommandSpec::new("lrem", 4, WRITE, K1, lrem, "list", "Removes elements from a list. Deletes the list if the last element was removed."),
-    CommandSpec::new("ltrim", 4, WRITE, K1, ltrim, "list", "Removes elements from both ends a list. Deletes the list if all elements were trimmed."),
-    CommandSpec::new("lpos", -3, READONLY, K1, lpos, "list", "Returns the index of matching elements in a list."),
-    CommandSpec::new("lmove", 5, WRITE | DENYOOM, K12, lmove, "list", "Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved."),
-    CommandSpec::new("rpoplpush", 3, WRITE | DENYOOM, K12, rpoplpush, "list", "Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped."),
-    CommandSpec::new("lmpop", -4, WRITE, Keys::NumKeys { numkeys: 1, step: 1, extra: None }, lmpop, "list", "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped."),
-    CommandSpec::new("blpop", -3, WRITE | BLOCKING, Keys::Range { first: 1, last: -2, step: 1 }, blpop, "list", "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped."),
-    CommandSpec::new("brpop", -3, WRITE | BLOCKING, Keys::Range { first: 1, last: -2, step: 1 }, brpop, "list", "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped."),
-    CommandSpec::new("blmove", 6, WRITE | DENYOOM | BLOCKING, K12, blmove, "list", "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved."),
-    CommandSpec::new("brpoplpush", 4, WRITE | DENYOOM | BLOCKING, K12, brpoplpush, "list", "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped."),
-    CommandSpec::new("blmpop", -5, WRITE | BLOCKING, Keys::NumKeys { numkeys: 2, step: 1, extra: None }, blmpop, "list", "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped."),
+    CommandSpec::new("lpush", -3, W, &[ks::range(1, 0, 1, RW | INSERT)], lpush, "list", "Prepends one or more elements to a list. Creates the key if it doesn't exist."),
+    CommandSpec::new("rpush", -3, W, &[ks::range(1, 0, 1, RW | INSERT)], rpush, "list", "Appends one or more elements to a list. Creates the key if it doesn't exist."),
+    CommandSpec::new("lpushx", -3, W, &[ks::range(1, 0, 1, RW | INSERT)], lpushx, "list", "Prepends one or more elements to a list only when the list exists."),
+    CommandSpec::new("rpushx", -3, W, &[ks::range(1, 0, 1, RW | INSERT)], rpushx, "list", "Appends an element to a list only when the list exists."),
+    CommandSpec::new("lpop", -2, WRITE | FAST, &[ks::range(1, 0, 1, RW | ACCESS | DELETE)], lpop, "list", "Returns the first elements in a list after removing it. Deletes the list if the last element was popped."),
+    CommandSpec::new("rpop", -2, WRITE | FAST, &[ks::range(1, 0, 1, RW | ACCESS | DELETE)], rpop, "list", "Returns and removes the last elements of a list. Deletes the list if the last element was popped."),
+    CommandSpec::new("llen", 2, READONLY | FAST, &[ks::range(1, 0, 1, RO)], llen, "list", "Returns the length of a list."),
+    CommandSpec::new("lrange", 4, READONLY, &[ks::range(1, 0, 1, RO | ACCESS)], lrange, "list", "Returns a range of elements from a list."),
+    CommandSpec::new("lindex", 3, READONLY, &[ks::range(1, 0, 1, RO | ACCESS)], lindex, "list", "Returns an element from a list by its index."),
+    CommandSpec::new("lset", 4, WRITE | DENYOOM, &[ks::range(1, 0, 1, RW | UPDATE)], lset, "list", "Sets the value of an element in a list by its index."),
+    CommandSpec::new("linsert", 5, WRITE | DENYOOM, &[ks::range(1, 0, 1, RW | INSERT)], linsert, "list", "Inserts an element before or after another element in a list."),
+    CommandSpec::new("lrem", 4, WRITE, &[ks::range(1, 0, 1, RW | DELETE)], lrem, "list", "Removes elements from a list. Deletes the list if the last element was removed."),
+    CommandSpec::new("ltrim", 4, WRITE, &[ks::range(1, 0, 1, RW | DELETE)], ltrim, "list", "Removes elements from both ends a list. Deletes the list if all elements were trimmed."),
+    CommandSpec::new("lpos", -3, READONLY, &[ks::range(1, 0, 1, RO | ACCESS)], lpos, "list", "Returns the index of matching elements in a list."),
+    CommandSpec::new("lmove", 5, WRITE | DENYOOM, &[ks::range(1, 0, 1, RW | ACCESS | DELETE), ks::range(2, 0, 1, RW | INSERT)], lmove, "list", "Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved."),
+    CommandSpec::new("rpoplpush", 3, WRITE | DENYOOM, &[ks::range(1, 0, 1, RW | ACCESS | DELETE), ks::range(2, 0, 1, RW | INSERT)], rpoplpush, "list", "Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped."),
+    CommandSpec::new("lmpop", -4, WRITE, &[ks::keynum(1, 0, 1, 1, RW | ACCESS | DELETE)], lmpop, "list", "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.").getkeys(lmpop_keys),
+    CommandSpec::new("blpop", -3, WRITE | BLOCKING, &[ks::range(1, -2, 1, RW | ACCESS | DELETE)], blpop, "list", "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped."),
+    CommandSpec::new("brpop", -3, WRITE | BLOCKING, &[ks::range(1, -2, 1, RW | ACCESS | DELETE)], brpop, "list", "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped."),
+    CommandSpec::new("blmove", 6, WRITE | DENYOOM | BLOCKING, &[ks::range(1, 0, 1, RW | ACCESS | DELETE), ks::range(2, 0, 1, RW | INSERT)], blmove, "list", "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved."),
+    CommandSpec::new("brpoplpush", 4, WRITE | DENYOOM | BLOCKING, &[ks::range(1, 0, 1, RW | ACCESS | DELETE), ks::range(2, 0, 1, RW | INSERT)], brpoplpush, "list", "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped."),
+    CommandSpec::new("blmpop", -5, WRITE | BLOCKING, &[ks::keynum(2, 0, 1, 1, RW | ACCESS | DELETE)], blmpop, "list", "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.").getkeys(blmpop_keys),
 ];
+
+/// LMPOP's keys where its count does not parse (Redis's `lmpopGetKeys`).
+fn lmpop_keys(a: &[Bytes]) -> Vec<KeyRef> {
+    ks::generic_get_keys(0, 1, 2, 1, a)
+}
+
+/// BLMPOP's keys where its count does not parse (Redis's `blmpopGetKeys`).
+fn blmpop_keys(a: &[Bytes]) -> Vec<KeyRef> {
+    ks::generic_get_keys(0, 2, 3, 1, a)
+}
 
 /// The list at `key`: `Ok(None)` when absent, `Err(())` when another type.
 fn list_mut<'a>(db: &'a mut Db, key: &[u8], now: u64) -> Result<Option<&'a mut ListValue>, ()> {

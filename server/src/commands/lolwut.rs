@@ -3,7 +3,7 @@
 //! "Schotter", 1968) in Braille characters; VERSION 6 a city skyline; any other version
 //! only the version line. Every size argument is clamped before it sizes anything.
 
-use super::table::{flags::*, CommandSpec, Keys};
+use super::table::{flags::*, CommandSpec};
 use super::{args, Ctx};
 use bytes::Bytes;
 use rand::Rng;
@@ -12,7 +12,7 @@ pub static COMMANDS: &[CommandSpec] = &[CommandSpec::new(
     "lolwut",
     -1,
     READONLY | FAST,
-    Keys::None,
+    &[],
     lolwut,
     "server",
     "Displays computer art and the Redis version",

@@ -9,7 +9,8 @@
 //! buffers as [`crate::client_memory`] reports them, the replication backlog, and jemalloc's
 //! statistics ([`crate::jemalloc`]). Reply shapes and field names are Redis 7.0's.
 
-use super::table::{flags::*, CommandSpec, Keys};
+use super::keyspec::{self as ks, key_flags::*};
+use super::table::{flags::*, CommandSpec};
 use super::{args, errors, Ctx};
 use crate::keyspace::db::TABLE_SLOT_BYTES;
 use crate::keyspace::Entry;
@@ -20,18 +21,12 @@ use std::sync::atomic::Ordering;
 /// `OBJ_COMPUTE_SIZE_DEF_SAMPLES`).
 const DEFAULT_SAMPLES: usize = 5;
 
-const SUB_K: Keys = Keys::Range {
-    first: 2,
-    last: 2,
-    step: 1,
-};
-
 static SUBCOMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "doctor",
         2,
         0,
-        Keys::None,
+        &[],
         doctor,
         "server",
         "Outputs a memory problems report.",
@@ -40,7 +35,7 @@ static SUBCOMMANDS: &[CommandSpec] = &[
         "help",
         2,
         LOADING | STALE,
-        Keys::None,
+        &[],
         help,
         "server",
         "Returns helpful text about the different subcommands.",
@@ -49,7 +44,7 @@ static SUBCOMMANDS: &[CommandSpec] = &[
         "malloc-stats",
         2,
         0,
-        Keys::None,
+        &[],
         malloc_stats,
         "server",
         "Returns the allocator statistics.",
@@ -58,7 +53,7 @@ static SUBCOMMANDS: &[CommandSpec] = &[
         "purge",
         2,
         0,
-        Keys::None,
+        &[],
         purge,
         "server",
         "Asks the allocator to release memory.",
@@ -67,7 +62,7 @@ static SUBCOMMANDS: &[CommandSpec] = &[
         "stats",
         2,
         0,
-        Keys::None,
+        &[],
         stats,
         "server",
         "Returns details about memory usage.",
@@ -76,7 +71,7 @@ static SUBCOMMANDS: &[CommandSpec] = &[
         "usage",
         -3,
         READONLY,
-        SUB_K,
+        &[ks::range(2, 0, 1, RO)],
         usage,
         "server",
         "Estimates the memory usage of a key.",

@@ -7,7 +7,8 @@
 //! [`crate::migration::InFlight`]), so a key is on exactly one side at any instant: the
 //! handler's second half deletes it here only after the target confirmed it has it.
 
-use super::table::{flags::*, CommandSpec, Keys};
+use super::keyspec::{self as ks, key_flags::*, KeyRef};
+use super::table::{flags::*, CommandSpec};
 use super::{args, errors, Ctx};
 use crate::keyspace::serialize;
 use crate::migration::{Auth, Item, Job};
@@ -17,24 +18,29 @@ pub static COMMANDS: &[CommandSpec] = &[CommandSpec::new(
     "migrate",
     -6,
     WRITE,
-    Keys::Custom(key_positions),
+    &[
+        ks::range(3, 0, 1, RW | ACCESS | DELETE),
+        ks::keyword("KEYS", -2, -1, 1, RW | ACCESS | DELETE | INCOMPLETE),
+    ],
     migrate,
     "generic",
     "Atomically transfers a key from one Redis instance to another.",
-)];
+)
+.getkeys(key_positions)];
 
-/// The key at 3, or (when it is "") the keys after KEYS.
-fn key_positions(a: &[Bytes]) -> Vec<usize> {
-    if a.len() < 6 {
-        return Vec::new();
-    }
-    if !a[3].is_empty() {
-        return vec![3];
-    }
+/// MIGRATE's keys, as Redis's `migrateGetKeys` finds them: the key at 3, or the keys after
+/// KEYS (AUTH's and AUTH2's arguments skipped), all `RW access delete`. KEYS with a key at 3
+/// too is a buggy client: no keys.
+fn key_positions(a: &[Bytes]) -> Vec<KeyRef> {
+    let mut first = 3;
     let mut i = 6;
     while i < a.len() {
         if args::is(&a[i], "keys") {
-            return (i + 1..a.len()).collect();
+            if !a[3].is_empty() {
+                return Vec::new();
+            }
+            first = i + 1;
+            break;
         }
         if args::is(&a[i], "auth") {
             i += 1;
@@ -43,7 +49,18 @@ fn key_positions(a: &[Bytes]) -> Vec<usize> {
         }
         i += 1;
     }
-    Vec::new()
+    let last = if first == 3 {
+        3
+    } else {
+        a.len().saturating_sub(1)
+    };
+    (first..=last)
+        .filter(|&pos| pos < a.len())
+        .map(|pos| KeyRef {
+            pos,
+            flags: RW | ACCESS | DELETE,
+        })
+        .collect()
 }
 
 /// Whether serializing this value could hold the lock for more than a moment.

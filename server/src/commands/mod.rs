@@ -11,6 +11,7 @@ pub mod cluster;
 pub mod config;
 pub mod connection;
 pub mod debug;
+pub mod docs;
 pub mod dump;
 pub mod expiry;
 pub mod hashes;
@@ -18,6 +19,7 @@ pub mod hyperloglog;
 pub mod info;
 pub mod introspection;
 pub mod keys;
+pub mod keyspec;
 pub mod latency;
 pub mod lists;
 pub mod lolwut;
@@ -42,7 +44,7 @@ use crate::keyspace::{Db, Keyspace};
 use crate::protocol::Out;
 use crate::state::Shared;
 use bytes::Bytes;
-pub use table::{flags, CommandSpec, Keys};
+pub use table::{flags, CommandSpec};
 
 /// Every command family's table, in the order COMMAND lists them.
 pub static FAMILIES: &[&[CommandSpec]] = &[

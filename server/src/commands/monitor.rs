@@ -1,7 +1,7 @@
 //! MONITOR: turns the connection into a stream of every command the server executes
 //! (`crate::telemetry::monitor` formats and delivers the lines).
 
-use super::table::{flags::*, CommandSpec, Keys};
+use super::table::{flags::*, CommandSpec};
 use super::Ctx;
 use crate::pubsub::Subscriber;
 use bytes::Bytes;
@@ -10,7 +10,7 @@ pub static COMMANDS: &[CommandSpec] = &[CommandSpec::new(
     "monitor",
     1,
     ADMIN | NOSCRIPT | LOADING | STALE,
-    Keys::None,
+    &[],
     monitor,
     "server",
     "Listens for all requests received by the server in real-time.",

@@ -1,29 +1,20 @@
 //! Pub/sub commands: (P|S)SUBSCRIBE, (P|S)UNSUBSCRIBE, PUBLISH, SPUBLISH, PUBSUB.
 
-use super::table::{flags::*, CommandSpec, Keys};
+use super::keyspec::{self as ks, key_flags::*};
+use super::table::{flags::*, CommandSpec};
 use super::{errors, reply_help, unknown_sub, Ctx};
 use crate::pubsub::{Kind, Limits, Subscriber};
 use bytes::Bytes;
 use std::sync::atomic::Ordering;
 
 const PS: u32 = PUBSUB | NOSCRIPT | LOADING | STALE;
-const CH_ALL: Keys = Keys::Channels {
-    first: 1,
-    last: -1,
-    step: 1,
-};
-const CH_1: Keys = Keys::Channels {
-    first: 1,
-    last: 1,
-    step: 1,
-};
 
 static PUBSUB_SUB: &[CommandSpec] = &[
     CommandSpec::new(
         "channels",
         -2,
         PS,
-        Keys::None,
+        &[],
         channels,
         "pubsub",
         "Returns the active channels.",
@@ -32,7 +23,7 @@ static PUBSUB_SUB: &[CommandSpec] = &[
         "numsub",
         -2,
         PS,
-        Keys::None,
+        &[],
         numsub,
         "pubsub",
         "Returns a count of subscribers to channels.",
@@ -41,7 +32,7 @@ static PUBSUB_SUB: &[CommandSpec] = &[
         "numpat",
         2,
         PS,
-        Keys::None,
+        &[],
         numpat,
         "pubsub",
         "Returns a count of unique pattern subscriptions.",
@@ -50,7 +41,7 @@ static PUBSUB_SUB: &[CommandSpec] = &[
         "shardchannels",
         -2,
         PS,
-        Keys::None,
+        &[],
         shardchannels,
         "pubsub",
         "Returns the active shard channels.",
@@ -59,7 +50,7 @@ static PUBSUB_SUB: &[CommandSpec] = &[
         "shardnumsub",
         -2,
         PS,
-        Keys::None,
+        &[],
         shardnumsub,
         "pubsub",
         "Returns the count of subscribers of shard channels.",
@@ -68,7 +59,7 @@ static PUBSUB_SUB: &[CommandSpec] = &[
         "help",
         2,
         LOADING | STALE,
-        Keys::None,
+        &[],
         help,
         "pubsub",
         "Returns helpful text about the different subcommands.",
@@ -80,7 +71,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         "subscribe",
         -2,
         PS,
-        Keys::None,
+        &[],
         subscribe,
         "pubsub",
         "Listens for messages published to channels.",
@@ -89,7 +80,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         "unsubscribe",
         -1,
         PS,
-        Keys::None,
+        &[],
         unsubscribe,
         "pubsub",
         "Stops listening to messages posted to channels.",
@@ -98,7 +89,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         "psubscribe",
         -2,
         PS,
-        Keys::None,
+        &[],
         psubscribe,
         "pubsub",
         "Listens for messages published to channels that match one or more patterns.",
@@ -107,7 +98,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         "punsubscribe",
         -1,
         PS,
-        Keys::None,
+        &[],
         punsubscribe,
         "pubsub",
         "Stops listening to messages published to channels that match one or more patterns.",
@@ -116,7 +107,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         "ssubscribe",
         -2,
         PS,
-        CH_ALL,
+        &[ks::range(1, -1, 1, NOT_KEY)],
         ssubscribe,
         "pubsub",
         "Listens for messages published to shard channels.",
@@ -125,7 +116,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         "sunsubscribe",
         -1,
         PS,
-        CH_ALL,
+        &[ks::range(1, -1, 1, NOT_KEY)],
         sunsubscribe,
         "pubsub",
         "Stops listening to messages posted to shard channels.",
@@ -134,7 +125,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         "publish",
         3,
         PS | FAST | MAY_REPLICATE,
-        Keys::None,
+        &[],
         publish,
         "pubsub",
         "Posts a message to a channel.",
@@ -143,7 +134,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         "spublish",
         3,
         PS | FAST | MAY_REPLICATE,
-        CH_1,
+        &[ks::range(1, 0, 1, NOT_KEY)],
         spublish,
         "pubsub",
         "Post a message to a shard channel",
@@ -304,8 +295,10 @@ fn shardchannels(ctx: &mut Ctx, a: &[Bytes]) {
     list_channels(ctx, a, Kind::Shard);
 }
 
+/// Channel, count, channel, count...: a flat array in RESP3 too, as Redis 7.0 replies and
+/// clients parse it.
 fn counts(ctx: &mut Ctx, a: &[Bytes], kind: Kind) {
-    ctx.out.map(a.len() - 2);
+    ctx.out.array(2 * (a.len() - 2));
     for ch in &a[2..] {
         let n = ctx.shared.pubsub.count(kind, ch);
         ctx.out.bulk(ch);

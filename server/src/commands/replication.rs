@@ -1,7 +1,7 @@
 //! Replication commands: REPLICAOF/SLAVEOF, the primary-side protocol (PSYNC, SYNC,
 //! REPLCONF), WAIT and ROLE.
 
-use super::table::{flags::*, CommandSpec, Keys};
+use super::table::{flags::*, CommandSpec};
 use super::{args, errors, Ctx};
 use crate::clients::Wait;
 use crate::replication::feed::{ReplicaLink, Role};
@@ -10,13 +10,13 @@ use std::sync::atomic::Ordering;
 use tracing::info;
 
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("replicaof", 3, ADMIN | NOSCRIPT | STALE, Keys::None, replicaof, "server", "Configures a server as replica of another, or promotes it to a master."),
-    CommandSpec::new("slaveof", 3, ADMIN | NOSCRIPT | STALE, Keys::None, replicaof, "server", "Sets a Redis server as a replica of another, or promotes it to being a master."),
-    CommandSpec::new("psync", -3, ADMIN | NO_MULTI | NOSCRIPT, Keys::None, psync, "server", "An internal command used in replication."),
-    CommandSpec::new("sync", 1, ADMIN | NO_MULTI | NOSCRIPT, Keys::None, psync, "server", "An internal command used in replication."),
-    CommandSpec::new("replconf", -1, ADMIN | NOSCRIPT | LOADING | STALE | ALLOW_BUSY, Keys::None, replconf, "server", "An internal command for configuring the replication stream."),
-    CommandSpec::new("wait", 3, NOSCRIPT, Keys::None, wait, "generic", "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed."),
-    CommandSpec::new("role", 1, NOSCRIPT | LOADING | STALE | FAST, Keys::None, role, "server", "Returns the replication role."),
+    CommandSpec::new("replicaof", 3, ADMIN | NOSCRIPT | STALE, &[], replicaof, "server", "Configures a server as replica of another, or promotes it to a master."),
+    CommandSpec::new("slaveof", 3, ADMIN | NOSCRIPT | STALE, &[], replicaof, "server", "Sets a Redis server as a replica of another, or promotes it to being a master."),
+    CommandSpec::new("psync", -3, ADMIN | NO_MULTI | NOSCRIPT, &[], psync, "server", "An internal command used in replication."),
+    CommandSpec::new("sync", 1, ADMIN | NO_MULTI | NOSCRIPT, &[], psync, "server", "An internal command used in replication."),
+    CommandSpec::new("replconf", -1, ADMIN | NOSCRIPT | LOADING | STALE | ALLOW_BUSY, &[], replconf, "server", "An internal command for configuring the replication stream."),
+    CommandSpec::new("wait", 3, NOSCRIPT, &[], wait, "generic", "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed."),
+    CommandSpec::new("role", 1, NOSCRIPT | LOADING | STALE | FAST, &[], role, "server", "Returns the replication role."),
 ];
 
 /// Makes this node a replica of `host:port` (stopping any previous link), or a primary when

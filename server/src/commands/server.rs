@@ -1,6 +1,6 @@
 //! Server commands: FLUSHALL, FLUSHDB, TIME, LASTSAVE, SHUTDOWN.
 
-use super::table::{flags::*, CommandSpec, Keys};
+use super::table::{flags::*, CommandSpec};
 use super::{args, errors, Ctx};
 use bytes::Bytes;
 
@@ -9,7 +9,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         "flushall",
         -1,
         WRITE,
-        Keys::None,
+        &[],
         flushall,
         "server",
         "Removes all keys from all databases.",
@@ -18,7 +18,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         "flushdb",
         -1,
         WRITE,
-        Keys::None,
+        &[],
         flushdb,
         "server",
         "Remove all keys from the current database.",
@@ -27,7 +27,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         "time",
         1,
         LOADING | STALE | FAST,
-        Keys::None,
+        &[],
         time,
         "server",
         "Returns the server time.",
@@ -36,7 +36,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         "lastsave",
         1,
         LOADING | STALE | FAST,
-        Keys::None,
+        &[],
         lastsave,
         "server",
         "Returns the Unix timestamp of the last successful save to disk.",
@@ -45,7 +45,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         "shutdown",
         -1,
         ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | ALLOW_BUSY,
-        Keys::None,
+        &[],
         shutdown,
         "server",
         "Synchronously saves the database(s) to disk and shuts down the Redis server.",

@@ -6,7 +6,8 @@
 //! SRANDMEMBER (scan options, random counts and picks).
 
 use super::bounds::{random_count, random_count_fits};
-use super::table::{flags::*, CommandSpec, Keys};
+use super::keyspec::{self as ks, key_flags::*, KeyRef};
+use super::table::{flags::*, CommandSpec};
 use super::{args, errors, Ctx};
 use crate::keyspace::types::set::{Elem, SetLimits};
 use crate::keyspace::types::SetValue;
@@ -15,46 +16,30 @@ use crate::protocol::Out;
 use bytes::Bytes;
 use rand::Rng;
 
-const K1: Keys = Keys::Range {
-    first: 1,
-    last: 1,
-    step: 1,
-};
-const K12: Keys = Keys::Range {
-    first: 1,
-    last: 2,
-    step: 1,
-};
-const ALL: Keys = Keys::Range {
-    first: 1,
-    last: -1,
-    step: 1,
-};
-const NUMKEYS: Keys = Keys::NumKeys {
-    numkeys: 1,
-    step: 1,
-    extra: None,
-};
-
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("sadd", -3, WRITE | DENYOOM | FAST, K1, sadd, "set", "Adds one or more members to a set. Creates the key if it doesn't exist."),
-    CommandSpec::new("srem", -3, WRITE | FAST, K1, srem, "set", "Removes one or more members from a set. Deletes the set if the last member was removed."),
-    CommandSpec::new("scard", 2, READONLY | FAST, K1, scard, "set", "Returns the number of members in a set."),
-    CommandSpec::new("sismember", 3, READONLY | FAST, K1, sismember, "set", "Determines whether a member belongs to a set."),
-    CommandSpec::new("smismember", -3, READONLY | FAST, K1, smismember, "set", "Determines whether multiple members belong to a set."),
-    CommandSpec::new("smembers", 2, READONLY, K1, smembers, "set", "Returns all members of a set."),
-    CommandSpec::new("srandmember", -2, READONLY, K1, srandmember, "set", "Get one or multiple random members from a set"),
-    CommandSpec::new("spop", -2, WRITE | FAST, K1, spop, "set", "Returns one or more random members from a set after removing them. Deletes the set if the last member was popped."),
-    CommandSpec::new("smove", 4, WRITE | FAST, K12, smove, "set", "Moves a member from one set to another."),
-    CommandSpec::new("sinter", -2, READONLY, ALL, sinter, "set", "Returns the intersect of multiple sets."),
-    CommandSpec::new("sintercard", -3, READONLY, NUMKEYS, sintercard, "set", "Returns the number of members of the intersect of multiple sets."),
-    CommandSpec::new("sunion", -2, READONLY, ALL, sunion, "set", "Returns the union of multiple sets."),
-    CommandSpec::new("sdiff", -2, READONLY, ALL, sdiff, "set", "Returns the difference of multiple sets."),
-    CommandSpec::new("sinterstore", -3, WRITE | DENYOOM, ALL, sinterstore, "set", "Stores the intersect of multiple sets in a key."),
-    CommandSpec::new("sunionstore", -3, WRITE | DENYOOM, ALL, sunionstore, "set", "Stores the union of multiple sets in a key."),
-    CommandSpec::new("sdiffstore", -3, WRITE | DENYOOM, ALL, sdiffstore, "set", "Stores the difference of multiple sets in a key."),
-    CommandSpec::new("sscan", -3, READONLY, K1, sscan, "set", "Iterates over members of a set."),
+    CommandSpec::new("sadd", -3, WRITE | DENYOOM | FAST, &[ks::range(1, 0, 1, RW | INSERT)], sadd, "set", "Adds one or more members to a set. Creates the key if it doesn't exist."),
+    CommandSpec::new("srem", -3, WRITE | FAST, &[ks::range(1, 0, 1, RW | DELETE)], srem, "set", "Removes one or more members from a set. Deletes the set if the last member was removed."),
+    CommandSpec::new("scard", 2, READONLY | FAST, &[ks::range(1, 0, 1, RO)], scard, "set", "Returns the number of members in a set."),
+    CommandSpec::new("sismember", 3, READONLY | FAST, &[ks::range(1, 0, 1, RO)], sismember, "set", "Determines whether a member belongs to a set."),
+    CommandSpec::new("smismember", -3, READONLY | FAST, &[ks::range(1, 0, 1, RO | ACCESS)], smismember, "set", "Determines whether multiple members belong to a set."),
+    CommandSpec::new("smembers", 2, READONLY, &[ks::range(1, 0, 1, RO | ACCESS)], smembers, "set", "Returns all members of a set."),
+    CommandSpec::new("srandmember", -2, READONLY, &[ks::range(1, 0, 1, RO | ACCESS)], srandmember, "set", "Get one or multiple random members from a set"),
+    CommandSpec::new("spop", -2, WRITE | FAST, &[ks::range(1, 0, 1, RW | ACCESS | DELETE)], spop, "set", "Returns one or more random members from a set after removing them. Deletes the set if the last member was popped."),
+    CommandSpec::new("smove", 4, WRITE | FAST, &[ks::range(1, 0, 1, RW | ACCESS | DELETE), ks::range(2, 0, 1, RW | INSERT)], smove, "set", "Moves a member from one set to another."),
+    CommandSpec::new("sinter", -2, READONLY, &[ks::range(1, -1, 1, RO | ACCESS)], sinter, "set", "Returns the intersect of multiple sets."),
+    CommandSpec::new("sintercard", -3, READONLY, &[ks::keynum(1, 0, 1, 1, RO | ACCESS)], sintercard, "set", "Returns the number of members of the intersect of multiple sets.").getkeys(sintercard_keys),
+    CommandSpec::new("sunion", -2, READONLY, &[ks::range(1, -1, 1, RO | ACCESS)], sunion, "set", "Returns the union of multiple sets."),
+    CommandSpec::new("sdiff", -2, READONLY, &[ks::range(1, -1, 1, RO | ACCESS)], sdiff, "set", "Returns the difference of multiple sets."),
+    CommandSpec::new("sinterstore", -3, WRITE | DENYOOM, &[ks::range(1, 0, 1, RW | UPDATE), ks::range(2, -1, 1, RO | ACCESS)], sinterstore, "set", "Stores the intersect of multiple sets in a key."),
+    CommandSpec::new("sunionstore", -3, WRITE | DENYOOM, &[ks::range(1, 0, 1, OW | UPDATE), ks::range(2, -1, 1, RO | ACCESS)], sunionstore, "set", "Stores the union of multiple sets in a key."),
+    CommandSpec::new("sdiffstore", -3, WRITE | DENYOOM, &[ks::range(1, 0, 1, OW | UPDATE), ks::range(2, -1, 1, RO | ACCESS)], sdiffstore, "set", "Stores the difference of multiple sets in a key."),
+    CommandSpec::new("sscan", -3, READONLY, &[ks::range(1, 0, 1, RO | ACCESS)], sscan, "set", "Iterates over members of a set."),
 ];
+
+/// SINTERCARD's keys where its count does not parse (Redis's `sintercardGetKeys`).
+fn sintercard_keys(a: &[Bytes]) -> Vec<KeyRef> {
+    ks::generic_get_keys(0, 1, 2, 1, a)
+}
 
 /// `count` distinct positions below `len`, in random order (`count < len`).
 pub fn sample_distinct(len: usize, count: usize) -> Vec<usize> {

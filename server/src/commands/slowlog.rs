@@ -1,7 +1,7 @@
 //! SLOWLOG GET / LEN / RESET / HELP over the slow log the dispatcher fills
 //! (`crate::telemetry::slowlog`).
 
-use super::table::{flags::*, CommandSpec, Keys};
+use super::table::{flags::*, CommandSpec};
 use super::{args, reply_help, unknown_sub, Ctx};
 use bytes::Bytes;
 
@@ -12,7 +12,7 @@ static SUBCOMMANDS: &[CommandSpec] = &[
         "get",
         -2,
         S,
-        Keys::None,
+        &[],
         get,
         "server",
         "Returns the slow log's entries.",
@@ -21,7 +21,7 @@ static SUBCOMMANDS: &[CommandSpec] = &[
         "len",
         2,
         S,
-        Keys::None,
+        &[],
         len,
         "server",
         "Returns the number of entries in the slow log.",
@@ -30,7 +30,7 @@ static SUBCOMMANDS: &[CommandSpec] = &[
         "reset",
         2,
         S,
-        Keys::None,
+        &[],
         reset,
         "server",
         "Clears all entries from the slow log.",
@@ -39,7 +39,7 @@ static SUBCOMMANDS: &[CommandSpec] = &[
         "help",
         2,
         LOADING | STALE,
-        Keys::None,
+        &[],
         help,
         "server",
         "Show helpful text about the different subcommands",

@@ -12,7 +12,8 @@
 //! The work is proportional to the sorted collection (one look-up per element and
 //! pattern, one O(n log n) sort), as in Redis.
 
-use super::table::{flags::*, CommandSpec, Keys};
+use super::keyspec::{self as ks, key_flags::*, KeyRef};
+use super::table::{flags::*, CommandSpec};
 use super::{args, errors, Ctx};
 use crate::keyspace::types::list::ListValue;
 use crate::keyspace::{Db, SmallBytes, Ttl, Value};
@@ -24,36 +25,26 @@ pub static COMMANDS: &[CommandSpec] = &[
         "sort",
         -2,
         WRITE | DENYOOM,
-        Keys::Movable {
-            first: 1,
-            find: sort_keys,
-        },
+        &[ks::range(1, 0, 1, RO | ACCESS), ks::unknown(RO | ACCESS).notes("For the optional BY/GET keyword. It is marked 'unknown' because the key names derive from the content of the key we sort"), ks::unknown(OW | UPDATE).notes("For the optional STORE keyword. It is marked 'unknown' because the keyword can appear anywhere in the argument array")],
         sort,
         "generic",
         "Sorts the elements in a list, a set, or a sorted set, optionally storing the result.",
-    ),
+    ).getkeys(sort_keys),
     CommandSpec::new(
         "sort_ro",
         -2,
         READONLY,
-        Keys::Range {
-            first: 1,
-            last: 1,
-            step: 1,
-        },
+        &[ks::range(1, 0, 1, RO | ACCESS), ks::unknown(RO | ACCESS).notes("For the optional BY/GET keyword. It is marked 'unknown' because the key names derive from the content of the key we sort")],
         sort_ro,
         "generic",
         "Returns the sorted elements of a list, a set, or a sorted set.",
-    ),
+    ).getkeys(sort_ro_keys),
 ];
 
-/// SORT's keys, as Redis's `sortGetKeys` finds them: the sorted key, and the argument after
-/// the last STORE (LIMIT's two arguments and GET's and BY's one are skipped, so a pattern
-/// spelled "store" is not taken for the option).
-fn sort_keys(a: &[Bytes]) -> Vec<usize> {
-    if a.len() < 2 {
-        return Vec::new();
-    }
+/// SORT's keys, as Redis's `sortGetKeys` finds them: the sorted key (`RO access`), and the
+/// argument after the last STORE (`OW update`; LIMIT's two arguments and GET's and BY's one
+/// are skipped, so a pattern spelled "store" is not taken for the option).
+fn sort_keys(a: &[Bytes]) -> Vec<KeyRef> {
     let mut store = None;
     let mut i = 2;
     while i < a.len() {
@@ -66,9 +57,21 @@ fn sort_keys(a: &[Bytes]) -> Vec<usize> {
         }
         i += 1;
     }
-    let mut keys = vec![1];
-    keys.extend(store);
+    let mut keys = sort_ro_keys(a);
+    keys.extend(store.map(|pos| KeyRef {
+        pos,
+        flags: OW | UPDATE,
+    }));
     keys
+}
+
+/// SORT_RO's key (Redis's `sortROGetKeys`): only the sorted one; its BY and GET patterns
+/// name keys that only the sorted values tell.
+fn sort_ro_keys(_a: &[Bytes]) -> Vec<KeyRef> {
+    vec![KeyRef {
+        pos: 1,
+        flags: RO | ACCESS,
+    }]
 }
 
 fn sort(ctx: &mut Ctx, a: &[Bytes]) {
@@ -432,22 +435,20 @@ mod tests {
 
     #[test]
     fn store_key_is_the_last_store_and_patterns_are_skipped() {
+        let pos =
+            |a: &[&str]| -> Vec<usize> { sort_keys(&argv(a)).iter().map(|k| k.pos).collect() };
+        assert_eq!(pos(&["sort", "abc", "store", "def"]), vec![1, 3]);
         assert_eq!(
-            sort_keys(&argv(&["sort", "abc", "store", "def"])),
-            vec![1, 3]
-        );
-        assert_eq!(
-            sort_keys(&argv(&[
-                "sort", "abc", "store", "invalid", "store", "stillbad", "store", "def"
-            ])),
+            pos(&["sort", "abc", "store", "invalid", "store", "stillbad", "store", "def"]),
             vec![1, 7]
         );
-        assert_eq!(sort_keys(&argv(&["sort", "abc", "get", "store"])), vec![1]);
+        assert_eq!(pos(&["sort", "abc", "get", "store"]), vec![1]);
+        assert_eq!(pos(&["sort", "abc", "limit", "store", "x"]), vec![1]);
+        assert_eq!(pos(&["sort", "abc", "store"]), vec![1]);
         assert_eq!(
-            sort_keys(&argv(&["sort", "abc", "limit", "store", "x"])),
-            vec![1]
+            sort_keys(&argv(&["sort", "abc", "store", "d"]))[1].flags,
+            OW | UPDATE
         );
-        assert_eq!(sort_keys(&argv(&["sort", "abc", "store"])), vec![1]);
     }
 
     #[test]

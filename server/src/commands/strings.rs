@@ -6,58 +6,50 @@
 //! moves between `Box<[u8]>` and `Vec<u8>` without copying. Every user-supplied length or
 //! offset is checked against `proto-max-bulk-len` before anything is allocated.
 
-use super::table::{flags::*, CommandSpec, Keys};
+use super::keyspec::{self as ks, key_flags::*, KeyRef};
+use super::table::{flags::*, CommandSpec};
 use super::{args, errors, Ctx};
 use crate::keyspace::{Entry, SmallBytes, Ttl, Value};
 use bytes::Bytes;
 
 pub mod ld;
 
-const K1: Keys = Keys::Range {
-    first: 1,
-    last: 1,
-    step: 1,
-};
-const ALL: Keys = Keys::Range {
-    first: 1,
-    last: -1,
-    step: 1,
-};
-const PAIRS: Keys = Keys::Range {
-    first: 1,
-    last: -1,
-    step: 2,
-};
-const K12: Keys = Keys::Range {
-    first: 1,
-    last: 2,
-    step: 1,
-};
-
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("get", 2, READONLY | FAST, K1, get, "string", "Returns the string value of a key."),
-    CommandSpec::new("set", -3, WRITE | DENYOOM, K1, set, "string", "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist."),
-    CommandSpec::new("setnx", 3, WRITE | DENYOOM | FAST, K1, setnx, "string", "Set the string value of a key only when the key doesn't exist."),
-    CommandSpec::new("setex", 4, WRITE | DENYOOM, K1, setex, "string", "Sets the string value and expiration time of a key. Creates the key if it doesn't exist."),
-    CommandSpec::new("psetex", 4, WRITE | DENYOOM, K1, psetex, "string", "Sets both string value and expiration time in milliseconds of a key. The key is created if it doesn't exist."),
-    CommandSpec::new("mget", -2, READONLY | FAST, ALL, mget, "string", "Atomically returns the string values of one or more keys."),
-    CommandSpec::new("mset", -3, WRITE | DENYOOM, PAIRS, mset, "string", "Atomically creates or modifies the string values of one or more keys."),
-    CommandSpec::new("msetnx", -3, WRITE | DENYOOM, PAIRS, msetnx, "string", "Atomically modifies the string values of one or more keys only when all keys don't exist."),
-    CommandSpec::new("getset", 3, WRITE | DENYOOM | FAST, K1, getset, "string", "Returns the previous string value of a key after setting it to a new value."),
-    CommandSpec::new("getdel", 2, WRITE | FAST, K1, getdel, "string", "Returns the string value of a key after deleting the key."),
-    CommandSpec::new("getex", -2, WRITE | FAST, K1, getex, "string", "Returns the string value of a key after setting its expiration time."),
-    CommandSpec::new("append", 3, WRITE | DENYOOM | FAST, K1, append, "string", "Appends a string to the value of a key. Creates the key if it doesn't exist."),
-    CommandSpec::new("strlen", 2, READONLY | FAST, K1, strlen, "string", "Returns the length of a string value."),
-    CommandSpec::new("incr", 2, WRITE | DENYOOM | FAST, K1, incr, "string", "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist."),
-    CommandSpec::new("decr", 2, WRITE | DENYOOM | FAST, K1, decr, "string", "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist."),
-    CommandSpec::new("incrby", 3, WRITE | DENYOOM | FAST, K1, incrby, "string", "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist."),
-    CommandSpec::new("decrby", 3, WRITE | DENYOOM | FAST, K1, decrby, "string", "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist."),
-    CommandSpec::new("incrbyfloat", 3, WRITE | DENYOOM | FAST, K1, incrbyfloat, "string", "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist."),
-    CommandSpec::new("getrange", 4, READONLY, K1, getrange, "string", "Returns a substring of the string stored at a key."),
-    CommandSpec::new("substr", 4, READONLY, K1, getrange, "string", "Returns a substring from a string value."),
-    CommandSpec::new("setrange", 4, WRITE | DENYOOM, K1, setrange, "string", "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist."),
-    CommandSpec::new("lcs", -3, READONLY, K12, lcs, "string", "Finds the longest common substring."),
+    CommandSpec::new("get", 2, READONLY | FAST, &[ks::range(1, 0, 1, RO | ACCESS)], get, "string", "Returns the string value of a key."),
+    CommandSpec::new("set", -3, WRITE | DENYOOM, &[ks::range(1, 0, 1, RW | ACCESS | UPDATE | VARIABLE_FLAGS).notes("RW and ACCESS due to the optional `GET` argument")], set, "string", "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.").getkeys(set_keys),
+    CommandSpec::new("setnx", 3, WRITE | DENYOOM | FAST, &[ks::range(1, 0, 1, OW | INSERT)], setnx, "string", "Set the string value of a key only when the key doesn't exist."),
+    CommandSpec::new("setex", 4, WRITE | DENYOOM, &[ks::range(1, 0, 1, OW | UPDATE)], setex, "string", "Sets the string value and expiration time of a key. Creates the key if it doesn't exist."),
+    CommandSpec::new("psetex", 4, WRITE | DENYOOM, &[ks::range(1, 0, 1, OW | UPDATE)], psetex, "string", "Sets both string value and expiration time in milliseconds of a key. The key is created if it doesn't exist."),
+    CommandSpec::new("mget", -2, READONLY | FAST, &[ks::range(1, -1, 1, RO | ACCESS)], mget, "string", "Atomically returns the string values of one or more keys."),
+    CommandSpec::new("mset", -3, WRITE | DENYOOM, &[ks::range(1, -1, 2, OW | UPDATE)], mset, "string", "Atomically creates or modifies the string values of one or more keys."),
+    CommandSpec::new("msetnx", -3, WRITE | DENYOOM, &[ks::range(1, -1, 2, OW | INSERT)], msetnx, "string", "Atomically modifies the string values of one or more keys only when all keys don't exist."),
+    CommandSpec::new("getset", 3, WRITE | DENYOOM | FAST, &[ks::range(1, 0, 1, RW | ACCESS | UPDATE)], getset, "string", "Returns the previous string value of a key after setting it to a new value."),
+    CommandSpec::new("getdel", 2, WRITE | FAST, &[ks::range(1, 0, 1, RW | ACCESS | DELETE)], getdel, "string", "Returns the string value of a key after deleting the key."),
+    CommandSpec::new("getex", -2, WRITE | FAST, &[ks::range(1, 0, 1, RW | ACCESS | UPDATE).notes("RW and UPDATE because it changes the TTL")], getex, "string", "Returns the string value of a key after setting its expiration time."),
+    CommandSpec::new("append", 3, WRITE | DENYOOM | FAST, &[ks::range(1, 0, 1, RW | INSERT)], append, "string", "Appends a string to the value of a key. Creates the key if it doesn't exist."),
+    CommandSpec::new("strlen", 2, READONLY | FAST, &[ks::range(1, 0, 1, RO)], strlen, "string", "Returns the length of a string value."),
+    CommandSpec::new("incr", 2, WRITE | DENYOOM | FAST, &[ks::range(1, 0, 1, RW | ACCESS | UPDATE)], incr, "string", "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist."),
+    CommandSpec::new("decr", 2, WRITE | DENYOOM | FAST, &[ks::range(1, 0, 1, RW | ACCESS | UPDATE)], decr, "string", "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist."),
+    CommandSpec::new("incrby", 3, WRITE | DENYOOM | FAST, &[ks::range(1, 0, 1, RW | ACCESS | UPDATE)], incrby, "string", "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist."),
+    CommandSpec::new("decrby", 3, WRITE | DENYOOM | FAST, &[ks::range(1, 0, 1, RW | ACCESS | UPDATE)], decrby, "string", "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist."),
+    CommandSpec::new("incrbyfloat", 3, WRITE | DENYOOM | FAST, &[ks::range(1, 0, 1, RW | ACCESS | UPDATE)], incrbyfloat, "string", "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist."),
+    CommandSpec::new("getrange", 4, READONLY, &[ks::range(1, 0, 1, RO | ACCESS)], getrange, "string", "Returns a substring of the string stored at a key."),
+    CommandSpec::new("substr", 4, READONLY, &[ks::range(1, 0, 1, RO | ACCESS)], getrange, "string", "Returns a substring from a string value."),
+    CommandSpec::new("setrange", 4, WRITE | DENYOOM, &[ks::range(1, 0, 1, RW | UPDATE)], setrange, "string", "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist."),
+    CommandSpec::new("lcs", -3, READONLY, &[ks::range(1, 1, 1, RO | ACCESS)], lcs, "string", "Finds the longest common substring."),
 ];
+
+/// SET's key and its flags, as Redis's `setGetKeys`: with GET it reads the old value
+/// (`RW access update`), without it only overwrites (`OW update`).
+fn set_keys(a: &[Bytes]) -> Vec<KeyRef> {
+    let get = a.iter().skip(3).any(|x| x.eq_ignore_ascii_case(b"get"));
+    let flags = if get {
+        RW | ACCESS | UPDATE
+    } else {
+        OW | UPDATE
+    };
+    vec![KeyRef { pos: 1, flags }]
+}
 
 /// `ERR string exceeds maximum allowed size (proto-max-bulk-len)`.
 pub const TOO_BIG: &str = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";

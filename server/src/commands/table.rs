@@ -1,9 +1,11 @@
-//! The command table: every command's name, arity, flags and key positions, in one place.
+//! The command table: every command's name, arity, flags and key specs, in one place.
 //!
-//! Dispatch (arity, auth, read-only checks), cluster routing (key positions) and the COMMAND
-//! introspection replies all read this table; nothing else keeps a list of "which commands
-//! write". Each command family file exports a `COMMANDS` slice; [`all`] joins them.
+//! Dispatch (arity, auth, read-only checks), cluster routing (key positions, found through
+//! Redis 7's key specs: see [`super::keyspec`]) and the COMMAND introspection replies all
+//! read this table; nothing else keeps a list of "which commands write" or "where the keys
+//! are". Each command family file exports a `COMMANDS` slice; [`all`] joins them.
 
+use super::keyspec::{self, key_flags, GetKeys, KeyRef, KeySpec};
 use super::Ctx;
 use bytes::Bytes;
 use std::sync::OnceLock;
@@ -52,33 +54,6 @@ pub mod flags {
     ];
 }
 
-/// Where a command's keys are in its arguments.
-#[derive(Clone, Copy, Debug)]
-pub enum Keys {
-    /// No keys.
-    None,
-    /// Keys at `first`, `first+step`, ... up to `last` (negative counts from the end).
-    Range { first: i32, last: i32, step: i32 },
-    /// A count at `numkeys` followed by that many keys, each `step` apart (ZUNION, LMPOP...);
-    /// `extra` names one more key position before the count (ZUNIONSTORE's destination).
-    NumKeys {
-        numkeys: usize,
-        step: usize,
-        extra: Option<usize>,
-    },
-    /// Keys found by a function (MIGRATE's KEYS, XREAD's STREAMS...).
-    Custom(fn(&[Bytes]) -> Vec<usize>),
-    /// A key always at `first`, which COMMAND INFO reports (`first first 1`) for clients
-    /// that route by it, and all the keys found by `find`, which include it (SORT: the
-    /// sorted key, then the STORE destination wherever it is).
-    Movable {
-        first: i32,
-        find: fn(&[Bytes]) -> Vec<usize>,
-    },
-    /// Channels (not keys) at these positions: sharded pub/sub routes by them.
-    Channels { first: i32, last: i32, step: i32 },
-}
-
 /// One command (or subcommand) description.
 pub struct CommandSpec {
     /// Lower-case name (`get`; subcommands `list` under `client`).
@@ -86,7 +61,10 @@ pub struct CommandSpec {
     /// Redis's arity: exact when positive, a minimum when negative. Counts the name itself.
     pub arity: i32,
     pub flags: u32,
-    pub keys: Keys,
+    /// Redis 7.0.15's key specs for the command: the one source of where its keys are.
+    pub key_specs: &'static [KeySpec],
+    /// Finds the keys where the specs cannot (Redis's `getkeys_proc`).
+    pub getkeys: Option<GetKeys>,
     pub handler: Handler,
     /// ACL-style group reported by COMMAND DOCS (`string`, `keyspace`, `server`, ...).
     pub group: &'static str,
@@ -100,7 +78,7 @@ impl CommandSpec {
         name: &'static str,
         arity: i32,
         flags: u32,
-        keys: Keys,
+        key_specs: &'static [KeySpec],
         handler: Handler,
         group: &'static str,
         summary: &'static str,
@@ -109,7 +87,8 @@ impl CommandSpec {
             name,
             arity,
             flags,
-            keys,
+            key_specs,
+            getkeys: None,
             handler,
             group,
             summary,
@@ -130,12 +109,19 @@ impl CommandSpec {
             name,
             arity,
             flags: 0,
-            keys: Keys::None,
+            key_specs: &[],
+            getkeys: None,
             handler,
             group,
             summary,
             subcommands,
         }
+    }
+
+    /// The same command with a key finder for what its key specs cannot express.
+    pub const fn getkeys(mut self, getkeys: GetKeys) -> Self {
+        self.getkeys = Some(getkeys);
+        self
     }
 
     pub fn has(&self, flag: u32) -> bool {
@@ -158,83 +144,63 @@ impl CommandSpec {
             .find(|c| c.name.as_bytes().eq_ignore_ascii_case(name))
     }
 
-    /// Positions of the keys in `args` (args[0] is the command name; for a subcommand,
-    /// positions still count from the container's name).
+    /// The keys in `args` and what the command does to each, as Redis finds them (args[0] is
+    /// the command name; for a subcommand, positions still count from the container's name).
+    pub fn keys(&self, args: &[Bytes]) -> Vec<KeyRef> {
+        keyspec::find_keys(self.key_specs, self.getkeys, args)
+    }
+
+    /// Positions of the keys in `args`.
     pub fn key_positions(&self, args: &[Bytes]) -> Vec<usize> {
-        match self.keys {
-            Keys::None | Keys::Channels { .. } => Vec::new(),
-            Keys::Range { first, last, step } => range_positions(args.len(), first, last, step),
-            Keys::NumKeys {
-                numkeys,
-                step,
-                extra,
-            } => {
-                // As Redis's genericGetKeys: a count below 1, or one naming more keys than
-                // the arguments hold, yields no keys at all (the command then replies with its
-                // own error). The count never sizes the loop beyond the arguments present.
-                let step = step.max(1);
-                let first = numkeys + 1;
-                let n = args
-                    .get(numkeys)
-                    .and_then(|b| crate::util::parse_i64_strict(b))
-                    .unwrap_or(0);
-                let room = args.len().saturating_sub(first) / step;
-                if n < 1 || n as u64 > room as u64 {
-                    return Vec::new();
-                }
-                let mut v: Vec<usize> = extra.into_iter().collect();
-                v.extend((0..n as usize).map(|i| first + i * step));
-                v
-            }
-            Keys::Custom(f) | Keys::Movable { find: f, .. } => f(args),
-        }
+        self.keys(args).into_iter().map(|k| k.pos).collect()
     }
 
-    /// Positions of the channels of a sharded pub/sub command.
+    /// Positions of the channels of a sharded pub/sub command (its `not_key` specs), which
+    /// cluster routing treats as keys.
     pub fn channel_positions(&self, args: &[Bytes]) -> Vec<usize> {
-        match self.keys {
-            Keys::Channels { first, last, step } => range_positions(args.len(), first, last, step),
-            _ => Vec::new(),
+        // Asked of every keyless command in cluster mode: most have no channels either.
+        if !self
+            .key_specs
+            .iter()
+            .any(|s| s.flags & key_flags::NOT_KEY != 0)
+        {
+            return Vec::new();
         }
+        let channels: Vec<KeySpec> = self
+            .key_specs
+            .iter()
+            .filter(|s| s.flags & key_flags::NOT_KEY != 0)
+            .copied()
+            .collect();
+        keyspec::from_specs(&channels, args, true)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|k| k.pos)
+            .collect()
     }
 
-    /// `(first, last, step)` as COMMAND INFO reports them. As in Redis, these cover only keys
-    /// at fixed positions (ZUNIONSTORE's destination, not the counted sources: a client
-    /// reading `last = -1` would take WEIGHTS and AGGREGATE for keys), and sharded pub/sub's
-    /// channels count, since cluster clients route SPUBLISH by them.
+    /// Whether the command has keys at all (Redis's `doesCommandHaveKeys`): a finder, or a
+    /// spec that is not `not_key`.
+    pub fn has_keys(&self) -> bool {
+        self.getkeys.is_some()
+            || self
+                .key_specs
+                .iter()
+                .any(|s| s.flags & key_flags::NOT_KEY == 0)
+    }
+
+    /// `(first, last, step)` as COMMAND INFO reports them, derived from the key specs as
+    /// Redis derives them: keys at fixed positions only (ZUNIONSTORE's destination, not the
+    /// counted sources), and sharded pub/sub's channels, by which cluster clients route.
     pub fn legacy_key_spec(&self) -> (i64, i64, i64) {
-        match self.keys {
-            Keys::Range { first, last, step } | Keys::Channels { first, last, step } => {
-                (first as i64, last as i64, step as i64)
-            }
-            Keys::NumKeys { extra: Some(e), .. } => (e as i64, e as i64, 1),
-            Keys::Movable { first, .. } => (first as i64, first as i64, 1),
-            Keys::NumKeys { extra: None, .. } | Keys::None | Keys::Custom(_) => (0, 0, 0),
-        }
+        keyspec::legacy_range(self.key_specs).0
     }
 
+    /// Whether the keys can be anywhere (COMMAND INFO's `movablekeys`): some key spec is not
+    /// a fixed range.
     pub fn movable_keys(&self) -> bool {
-        matches!(
-            self.keys,
-            Keys::NumKeys { .. } | Keys::Custom(_) | Keys::Movable { .. }
-        )
+        keyspec::legacy_range(self.key_specs).1
     }
-}
-
-fn range_positions(argc: usize, first: i32, last: i32, step: i32) -> Vec<usize> {
-    if first <= 0 || (first as usize) >= argc {
-        return Vec::new();
-    }
-    let last = if last < 0 {
-        argc as i32 + last
-    } else {
-        last.min(argc as i32 - 1)
-    };
-    let step = step.max(1) as usize;
-    (first as usize..=last.max(0) as usize)
-        .step_by(step)
-        .filter(|&i| i < argc && i >= first as usize)
-        .collect()
 }
 
 /// Every command, from every family.
@@ -337,13 +303,53 @@ mod tests {
     }
 
     #[test]
-    fn key_positions_follow_specs() {
-        let args: Vec<Bytes> = ["mset", "a", "1", "b", "2"]
-            .iter()
-            .map(|s| Bytes::from(*s))
-            .collect();
-        assert_eq!(range_positions(args.len(), 1, -1, 2), vec![1, 3]);
-        assert_eq!(range_positions(3, 1, 1, 1), vec![1]);
-        assert_eq!(range_positions(1, 1, 1, 1), Vec::<usize>::new());
+    fn specs_are_well_formed() {
+        let check = |c: &CommandSpec| {
+            for s in c.key_specs {
+                let access =
+                    s.flags & (key_flags::RO | key_flags::RW | key_flags::OW | key_flags::RM);
+                assert!(
+                    access.count_ones() == 1 || s.flags & key_flags::NOT_KEY != 0,
+                    "{}: a spec needs exactly one of RO/RW/OW/RM",
+                    c.name
+                );
+            }
+            let unknown = c.key_specs.iter().any(|s| {
+                s.flags & (key_flags::INCOMPLETE | key_flags::VARIABLE_FLAGS) != 0
+                    || s.begin == keyspec::BeginSearch::Unknown
+            });
+            assert!(
+                !unknown || c.getkeys.is_some(),
+                "{} needs a key finder",
+                c.name
+            );
+        };
+        for c in all() {
+            check(c);
+            c.subcommands.iter().for_each(check);
+        }
+    }
+
+    #[test]
+    fn documented_keys_point_at_key_specs() {
+        fn check(name: &str, specs: usize, args: &[super::super::docs::Arg]) {
+            for a in args {
+                if let Some(i) = a.key_spec {
+                    assert!(
+                        (i as usize) < specs,
+                        "{name}: {} has no key spec {i}",
+                        a.name
+                    );
+                }
+                check(name, specs, a.args);
+            }
+        }
+        for c in all() {
+            check(c.name, c.key_specs.len(), super::super::docs::of(c.name));
+            for s in c.subcommands {
+                let full = format!("{}|{}", c.name, s.name);
+                check(&full, s.key_specs.len(), super::super::docs::of(&full));
+            }
+        }
     }
 }

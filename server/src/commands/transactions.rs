@@ -5,7 +5,8 @@
 //! for watched keys (see [`crate::keyspace::Watches`]): a write to a watched key, a flush,
 //! or the key expiring makes EXEC return a null reply.
 
-use super::table::{flags::*, CommandSpec, Keys};
+use super::keyspec::{self as ks, key_flags::*};
+use super::table::{flags::*, CommandSpec};
 use super::Ctx;
 use crate::clients::{Multi, Watched};
 use bytes::Bytes;
@@ -17,7 +18,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         "multi",
         1,
         TX,
-        Keys::None,
+        &[],
         multi,
         "transactions",
         "Starts a transaction.",
@@ -26,7 +27,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         "exec",
         1,
         NOSCRIPT | LOADING | STALE | SKIP_SLOWLOG,
-        Keys::None,
+        &[],
         exec,
         "transactions",
         "Executes all commands in a transaction.",
@@ -35,7 +36,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         "discard",
         1,
         TX,
-        Keys::None,
+        &[],
         discard,
         "transactions",
         "Discards a transaction.",
@@ -44,11 +45,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         "watch",
         -2,
         TX,
-        Keys::Range {
-            first: 1,
-            last: -1,
-            step: 1,
-        },
+        &[ks::range(1, -1, 1, RO)],
         watch,
         "transactions",
         "Monitors changes to keys to determine the execution of a transaction.",
@@ -57,7 +54,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         "unwatch",
         1,
         TX,
-        Keys::None,
+        &[],
         unwatch,
         "transactions",
         "Forgets about watched keys of a transaction.",

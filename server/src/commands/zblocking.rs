@@ -2,16 +2,22 @@
 //! pops and the generic blocking mechanism (`Ctx::block_on`). They replicate as ZPOPMIN /
 //! ZPOPMAX of what they took.
 
-use super::table::{flags::*, CommandSpec, Keys};
+use super::keyspec::{self as ks, key_flags::*, KeyRef};
+use super::table::{flags::*, CommandSpec};
 use super::zsets::{parse_mpop, pop_key, reply_zmpop, zmpop_keys, Popped};
 use super::{errors, Ctx};
 use bytes::Bytes;
 
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("bzpopmin", -3, WRITE | FAST | BLOCKING, Keys::Range { first: 1, last: -2, step: 1 }, bzpopmin, "sorted-set", "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped."),
-    CommandSpec::new("bzpopmax", -3, WRITE | FAST | BLOCKING, Keys::Range { first: 1, last: -2, step: 1 }, bzpopmax, "sorted-set", "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise. Deletes the sorted set if the last element was popped."),
-    CommandSpec::new("bzmpop", -5, WRITE | BLOCKING, Keys::NumKeys { numkeys: 2, step: 1, extra: None }, bzmpop, "sorted-set", "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped."),
+    CommandSpec::new("bzpopmin", -3, WRITE | FAST | BLOCKING, &[ks::range(1, -2, 1, RW | ACCESS | DELETE)], bzpopmin, "sorted-set", "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped."),
+    CommandSpec::new("bzpopmax", -3, WRITE | FAST | BLOCKING, &[ks::range(1, -2, 1, RW | ACCESS | DELETE)], bzpopmax, "sorted-set", "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise. Deletes the sorted set if the last element was popped."),
+    CommandSpec::new("bzmpop", -5, WRITE | BLOCKING, &[ks::keynum(2, 0, 1, 1, RW | ACCESS | DELETE)], bzmpop, "sorted-set", "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.").getkeys(blocking_counted_keys),
 ];
+
+/// BZMPOP's keys where its count does not parse (Redis's `bzmpopGetKeys`).
+fn blocking_counted_keys(a: &[Bytes]) -> Vec<KeyRef> {
+    ks::generic_get_keys(0, 2, 3, 1, a)
+}
 
 fn propagate_pop(ctx: &mut Ctx, key: &Bytes, min: bool, n: usize) {
     let word = if min { "ZPOPMIN" } else { "ZPOPMAX" };

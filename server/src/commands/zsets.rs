@@ -6,7 +6,8 @@
 //! are replied as doubles: bulk strings in RESP2, `,` doubles in RESP3, and WITHSCORES pairs
 //! are nested arrays in RESP3 where Redis 7 nests them.
 
-use super::table::{flags::*, CommandSpec, Keys};
+use super::keyspec::{self as ks, key_flags::*, KeyRef};
+use super::table::{flags::*, CommandSpec};
 use super::{args, errors, Ctx};
 use crate::keyspace::types::set::{Elem, SetValue};
 use crate::keyspace::types::zset::{ZLimits, ZSetValue};
@@ -17,61 +18,52 @@ use bytes::Bytes;
 use rand::seq::SliceRandom;
 use rand::Rng;
 
-const K1: Keys = Keys::Range {
-    first: 1,
-    last: 1,
-    step: 1,
-};
-const K12: Keys = Keys::Range {
-    first: 1,
-    last: 2,
-    step: 1,
-};
-const NK1: Keys = Keys::NumKeys {
-    numkeys: 1,
-    step: 1,
-    extra: None,
-};
-const NK2: Keys = Keys::NumKeys {
-    numkeys: 2,
-    step: 1,
-    extra: Some(1),
-};
-
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("zadd", -4, WRITE | DENYOOM | FAST, K1, zadd, "sorted-set", "Adds one or more members to a sorted set, or updates their scores. Creates the key if it doesn't exist."),
-    CommandSpec::new("zincrby", 4, WRITE | DENYOOM | FAST, K1, zincrby, "sorted-set", "Increments the score of a member in a sorted set."),
-    CommandSpec::new("zrem", -3, WRITE | FAST, K1, zrem, "sorted-set", "Removes one or more members from a sorted set. Deletes the sorted set if all members were removed."),
-    CommandSpec::new("zcard", 2, READONLY | FAST, K1, zcard, "sorted-set", "Returns the number of members in a sorted set."),
-    CommandSpec::new("zcount", 4, READONLY | FAST, K1, zcount, "sorted-set", "Returns the count of members in a sorted set that have scores within a range."),
-    CommandSpec::new("zlexcount", 4, READONLY | FAST, K1, zlexcount, "sorted-set", "Returns the number of members in a sorted set within a lexicographical range."),
-    CommandSpec::new("zscore", 3, READONLY | FAST, K1, zscore, "sorted-set", "Returns the score of a member in a sorted set."),
-    CommandSpec::new("zmscore", -3, READONLY | FAST, K1, zmscore, "sorted-set", "Returns the score of one or more members in a sorted set."),
-    CommandSpec::new("zrank", -3, READONLY | FAST, K1, zrank, "sorted-set", "Returns the index of a member in a sorted set ordered by ascending scores."),
-    CommandSpec::new("zrevrank", -3, READONLY | FAST, K1, zrevrank, "sorted-set", "Returns the index of a member in a sorted set ordered by descending scores."),
-    CommandSpec::new("zrange", -4, READONLY, K1, zrange, "sorted-set", "Returns members in a sorted set within a range of indexes."),
-    CommandSpec::new("zrangebyscore", -4, READONLY, K1, zrangebyscore, "sorted-set", "Returns members in a sorted set within a range of scores."),
-    CommandSpec::new("zrevrangebyscore", -4, READONLY, K1, zrevrangebyscore, "sorted-set", "Returns members in a sorted set within a range of scores in reverse order."),
-    CommandSpec::new("zrangebylex", -4, READONLY, K1, zrangebylex, "sorted-set", "Returns members in a sorted set within a lexicographical range."),
-    CommandSpec::new("zrevrangebylex", -4, READONLY, K1, zrevrangebylex, "sorted-set", "Returns members in a sorted set within a lexicographical range in reverse order."),
-    CommandSpec::new("zrevrange", -4, READONLY, K1, zrevrange, "sorted-set", "Returns members in a sorted set within a range of indexes in reverse order."),
-    CommandSpec::new("zrangestore", -5, WRITE | DENYOOM, K12, zrangestore, "sorted-set", "Stores a range of members from sorted set in a key."),
-    CommandSpec::new("zremrangebyrank", 4, WRITE, K1, zremrangebyrank, "sorted-set", "Removes members in a sorted set within a range of indexes. Deletes the sorted set if all members were removed."),
-    CommandSpec::new("zremrangebyscore", 4, WRITE, K1, zremrangebyscore, "sorted-set", "Removes members in a sorted set within a range of scores. Deletes the sorted set if all members were removed."),
-    CommandSpec::new("zremrangebylex", 4, WRITE, K1, zremrangebylex, "sorted-set", "Removes members in a sorted set within a lexicographical range. Deletes the sorted set if all members were removed."),
-    CommandSpec::new("zpopmin", -2, WRITE | FAST, K1, zpopmin, "sorted-set", "Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped."),
-    CommandSpec::new("zpopmax", -2, WRITE | FAST, K1, zpopmax, "sorted-set", "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped."),
-    CommandSpec::new("zmpop", -4, WRITE, NK1, zmpop, "sorted-set", "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped."),
-    CommandSpec::new("zrandmember", -2, READONLY, K1, zrandmember, "sorted-set", "Returns one or more random members from a sorted set."),
-    CommandSpec::new("zunion", -3, READONLY, NK1, zunion, "sorted-set", "Returns the union of multiple sorted sets."),
-    CommandSpec::new("zinter", -3, READONLY, NK1, zinter, "sorted-set", "Returns the intersect of multiple sorted sets."),
-    CommandSpec::new("zdiff", -3, READONLY, NK1, zdiff, "sorted-set", "Returns the difference between multiple sorted sets."),
-    CommandSpec::new("zunionstore", -4, WRITE | DENYOOM, NK2, zunionstore, "sorted-set", "Stores the union of multiple sorted sets in a key."),
-    CommandSpec::new("zinterstore", -4, WRITE | DENYOOM, NK2, zinterstore, "sorted-set", "Stores the intersect of multiple sorted sets in a key."),
-    CommandSpec::new("zdiffstore", -4, WRITE | DENYOOM, NK2, zdiffstore, "sorted-set", "Stores the difference of multiple sorted sets in a key."),
-    CommandSpec::new("zintercard", -3, READONLY, NK1, zintercard, "sorted-set", "Returns the number of members of the intersect of multiple sorted sets."),
-    CommandSpec::new("zscan", -3, READONLY, K1, zscan, "sorted-set", "Iterates over members and scores of a sorted set."),
+    CommandSpec::new("zadd", -4, WRITE | DENYOOM | FAST, &[ks::range(1, 0, 1, RW | UPDATE)], zadd, "sorted-set", "Adds one or more members to a sorted set, or updates their scores. Creates the key if it doesn't exist."),
+    CommandSpec::new("zincrby", 4, WRITE | DENYOOM | FAST, &[ks::range(1, 0, 1, RW | ACCESS | UPDATE)], zincrby, "sorted-set", "Increments the score of a member in a sorted set."),
+    CommandSpec::new("zrem", -3, WRITE | FAST, &[ks::range(1, 0, 1, RW | DELETE)], zrem, "sorted-set", "Removes one or more members from a sorted set. Deletes the sorted set if all members were removed."),
+    CommandSpec::new("zcard", 2, READONLY | FAST, &[ks::range(1, 0, 1, RO)], zcard, "sorted-set", "Returns the number of members in a sorted set."),
+    CommandSpec::new("zcount", 4, READONLY | FAST, &[ks::range(1, 0, 1, RO | ACCESS)], zcount, "sorted-set", "Returns the count of members in a sorted set that have scores within a range."),
+    CommandSpec::new("zlexcount", 4, READONLY | FAST, &[ks::range(1, 0, 1, RO | ACCESS)], zlexcount, "sorted-set", "Returns the number of members in a sorted set within a lexicographical range."),
+    CommandSpec::new("zscore", 3, READONLY | FAST, &[ks::range(1, 0, 1, RO | ACCESS)], zscore, "sorted-set", "Returns the score of a member in a sorted set."),
+    CommandSpec::new("zmscore", -3, READONLY | FAST, &[ks::range(1, 0, 1, RO | ACCESS)], zmscore, "sorted-set", "Returns the score of one or more members in a sorted set."),
+    CommandSpec::new("zrank", -3, READONLY | FAST, &[ks::range(1, 0, 1, RO | ACCESS)], zrank, "sorted-set", "Returns the index of a member in a sorted set ordered by ascending scores."),
+    CommandSpec::new("zrevrank", -3, READONLY | FAST, &[ks::range(1, 0, 1, RO | ACCESS)], zrevrank, "sorted-set", "Returns the index of a member in a sorted set ordered by descending scores."),
+    CommandSpec::new("zrange", -4, READONLY, &[ks::range(1, 0, 1, RO | ACCESS)], zrange, "sorted-set", "Returns members in a sorted set within a range of indexes."),
+    CommandSpec::new("zrangebyscore", -4, READONLY, &[ks::range(1, 0, 1, RO | ACCESS)], zrangebyscore, "sorted-set", "Returns members in a sorted set within a range of scores."),
+    CommandSpec::new("zrevrangebyscore", -4, READONLY, &[ks::range(1, 0, 1, RO | ACCESS)], zrevrangebyscore, "sorted-set", "Returns members in a sorted set within a range of scores in reverse order."),
+    CommandSpec::new("zrangebylex", -4, READONLY, &[ks::range(1, 0, 1, RO | ACCESS)], zrangebylex, "sorted-set", "Returns members in a sorted set within a lexicographical range."),
+    CommandSpec::new("zrevrangebylex", -4, READONLY, &[ks::range(1, 0, 1, RO | ACCESS)], zrevrangebylex, "sorted-set", "Returns members in a sorted set within a lexicographical range in reverse order."),
+    CommandSpec::new("zrevrange", -4, READONLY, &[ks::range(1, 0, 1, RO | ACCESS)], zrevrange, "sorted-set", "Returns members in a sorted set within a range of indexes in reverse order."),
+    CommandSpec::new("zrangestore", -5, WRITE | DENYOOM, &[ks::range(1, 0, 1, OW | UPDATE), ks::range(2, 0, 1, RO | ACCESS)], zrangestore, "sorted-set", "Stores a range of members from sorted set in a key."),
+    CommandSpec::new("zremrangebyrank", 4, WRITE, &[ks::range(1, 0, 1, RW | DELETE)], zremrangebyrank, "sorted-set", "Removes members in a sorted set within a range of indexes. Deletes the sorted set if all members were removed."),
+    CommandSpec::new("zremrangebyscore", 4, WRITE, &[ks::range(1, 0, 1, RW | DELETE)], zremrangebyscore, "sorted-set", "Removes members in a sorted set within a range of scores. Deletes the sorted set if all members were removed."),
+    CommandSpec::new("zremrangebylex", 4, WRITE, &[ks::range(1, 0, 1, RW | DELETE)], zremrangebylex, "sorted-set", "Removes members in a sorted set within a lexicographical range. Deletes the sorted set if all members were removed."),
+    CommandSpec::new("zpopmin", -2, WRITE | FAST, &[ks::range(1, 0, 1, RW | ACCESS | DELETE)], zpopmin, "sorted-set", "Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped."),
+    CommandSpec::new("zpopmax", -2, WRITE | FAST, &[ks::range(1, 0, 1, RW | ACCESS | DELETE)], zpopmax, "sorted-set", "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped."),
+    CommandSpec::new("zmpop", -4, WRITE, &[ks::keynum(1, 0, 1, 1, RW | ACCESS | DELETE)], zmpop, "sorted-set", "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.").getkeys(counted_keys),
+    CommandSpec::new("zrandmember", -2, READONLY, &[ks::range(1, 0, 1, RO | ACCESS)], zrandmember, "sorted-set", "Returns one or more random members from a sorted set."),
+    CommandSpec::new("zunion", -3, READONLY, &[ks::keynum(1, 0, 1, 1, RO | ACCESS)], zunion, "sorted-set", "Returns the union of multiple sorted sets.").getkeys(counted_keys),
+    CommandSpec::new("zinter", -3, READONLY, &[ks::keynum(1, 0, 1, 1, RO | ACCESS)], zinter, "sorted-set", "Returns the intersect of multiple sorted sets.").getkeys(counted_keys),
+    CommandSpec::new("zdiff", -3, READONLY, &[ks::keynum(1, 0, 1, 1, RO | ACCESS)], zdiff, "sorted-set", "Returns the difference between multiple sorted sets.").getkeys(counted_keys),
+    CommandSpec::new("zunionstore", -4, WRITE | DENYOOM, &[ks::range(1, 0, 1, OW | UPDATE), ks::keynum(2, 0, 1, 1, RO | ACCESS)], zunionstore, "sorted-set", "Stores the union of multiple sorted sets in a key.").getkeys(stored_keys),
+    CommandSpec::new("zinterstore", -4, WRITE | DENYOOM, &[ks::range(1, 0, 1, OW | UPDATE), ks::keynum(2, 0, 1, 1, RO | ACCESS)], zinterstore, "sorted-set", "Stores the intersect of multiple sorted sets in a key.").getkeys(stored_keys),
+    CommandSpec::new("zdiffstore", -4, WRITE | DENYOOM, &[ks::range(1, 0, 1, OW | UPDATE), ks::keynum(2, 0, 1, 1, RO | ACCESS)], zdiffstore, "sorted-set", "Stores the difference of multiple sorted sets in a key.").getkeys(stored_keys),
+    CommandSpec::new("zintercard", -3, READONLY, &[ks::keynum(1, 0, 1, 1, RO | ACCESS)], zintercard, "sorted-set", "Returns the number of members of the intersect of multiple sorted sets.").getkeys(counted_keys),
+    CommandSpec::new("zscan", -3, READONLY, &[ks::range(1, 0, 1, RO | ACCESS)], zscan, "sorted-set", "Iterates over members and scores of a sorted set."),
 ];
+
+/// ZUNION, ZINTER, ZDIFF, ZINTERCARD and ZMPOP's keys where their count does not parse
+/// (Redis's `zunionInterDiffGetKeys`).
+fn counted_keys(a: &[Bytes]) -> Vec<KeyRef> {
+    ks::generic_get_keys(0, 1, 2, 1, a)
+}
+
+/// The store commands' keys where their count does not parse (Redis's
+/// `zunionInterDiffStoreGetKeys`): the sources, then the destination.
+fn stored_keys(a: &[Bytes]) -> Vec<KeyRef> {
+    ks::generic_get_keys(1, 2, 3, 1, a)
+}
 
 /// The key holds another type (the caller replies WRONGTYPE).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
