@@ -1,5 +1,6 @@
 //! Cluster administration as Redis 7.0 does it: CLUSTER DELSLOTS / DELSLOTSRANGE change only
-//! the receiving node's view, and a slot given up goes to the next node that claims it.
+//! the receiving node's view, a slot given up goes to the next node that claims it, and
+//! CLUSTER LINKS lists each peer's link in both directions.
 
 use cluster_tests::cluster::{parse_nodes, query_string, TestCluster};
 use cluster_tests::{q, server_error, wait_for, Node};
@@ -196,4 +197,89 @@ fn a_slot_given_up_goes_to_the_next_claimant_even_with_a_lower_config_epoch() {
         Some(ids[2].as_str())
     );
     assert!(c.wait_ok(Duration::from_secs(10)));
+}
+
+/// CLUSTER LINKS as (direction, node) pairs plus each entry's fields in order.
+fn links(n: &Node) -> Vec<Vec<(String, redis::Value)>> {
+    let v: redis::Value = q(&mut n.client(), &["CLUSTER", "LINKS"]);
+    let redis::Value::Array(entries) = v else {
+        panic!("CLUSTER LINKS is not an array: {v:?}");
+    };
+    entries
+        .into_iter()
+        .map(|e| {
+            let redis::Value::Array(kv) = e else {
+                panic!("a link is not a flat array in RESP2: {e:?}");
+            };
+            kv.chunks(2)
+                .map(|p| {
+                    let k: String = redis::from_redis_value(&p[0]).unwrap();
+                    (k, p[1].clone())
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn text(v: &redis::Value) -> String {
+    redis::from_redis_value(v).unwrap()
+}
+
+#[test]
+fn cluster_links_lists_the_link_to_and_from_every_peer() {
+    let started = wall_ms();
+    let c = three_primaries();
+    let ids = c.ids();
+    // Inbound links are tied to their node by the first frame from a known member.
+    let got = wait_for(Duration::from_secs(10), || {
+        let l = links(&c.nodes[0]);
+        (l.len() == 4).then_some(l)
+    })
+    .unwrap_or_else(|| panic!("links: {:?}", links(&c.nodes[0])));
+    let mut seen: Vec<(String, String)> = Vec::new();
+    for entry in &got {
+        let keys: Vec<&str> = entry.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "direction",
+                "node",
+                "create-time",
+                "events",
+                "send-buffer-allocated",
+                "send-buffer-used"
+            ]
+        );
+        let created: i64 = redis::from_redis_value(&entry[2].1).unwrap();
+        assert!(created as u64 >= started && created as u64 <= wall_ms() + 1000);
+        assert!(["r", "rw"].contains(&text(&entry[3].1).as_str()));
+        let _: i64 = redis::from_redis_value(&entry[4].1).unwrap();
+        let _: i64 = redis::from_redis_value(&entry[5].1).unwrap();
+        seen.push((text(&entry[1].1), text(&entry[0].1)));
+    }
+    // Per peer, `to` then `from`.
+    for pair in seen.chunks(2) {
+        assert_eq!(pair[0].0, pair[1].0);
+        assert_eq!((pair[0].1.as_str(), pair[1].1.as_str()), ("to", "from"));
+    }
+    let mut peers: Vec<String> = seen.iter().map(|(n, _)| n.clone()).collect();
+    peers.dedup();
+    peers.sort();
+    let mut want = ids[1..].to_vec();
+    want.sort();
+    assert_eq!(peers, want);
+    // A peer that goes away takes both its links with it.
+    let mut c = c;
+    c.nodes[2].kill();
+    let gone = wait_for(Duration::from_secs(10), || {
+        let l = links(&c.nodes[0]);
+        let from_dead = l
+            .iter()
+            .any(|e| text(&e[0].1) == "from" && text(&e[1].1) == ids[2]);
+        (!from_dead).then_some(())
+    });
+    assert!(
+        gone.is_some(),
+        "the dead peer's inbound link is still listed"
+    );
 }

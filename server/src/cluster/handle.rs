@@ -33,6 +33,8 @@ pub struct Cluster {
     outbox: Mutex<Vec<super::state::Action>>,
     /// Published: restarted empty and waiting for a replica to take over (refuse PSYNC).
     pub rejoining: std::sync::atomic::AtomicBool,
+    /// The bus connections open now (CLUSTER LINKS).
+    pub links: super::links::LinkTable,
 }
 
 impl Cluster {
@@ -61,6 +63,7 @@ impl Cluster {
             node_timeout: std::sync::atomic::AtomicU64::new(15000),
             outbox: Mutex::new(Vec::new()),
             rejoining: std::sync::atomic::AtomicBool::new(false),
+            links: super::links::LinkTable::default(),
         })
     }
 
@@ -112,7 +115,7 @@ impl Cluster {
         self.epoch.elapsed().as_millis() as u64 + 1
     }
 
-    /// Converts a monotonic instant into Unix milliseconds (for CLUSTER NODES only).
+    /// Converts a monotonic instant into Unix milliseconds (for CLUSTER NODES and LINKS).
     pub fn wall(&self, mono: u64) -> u64 {
         self.wall_at_epoch + mono
     }
