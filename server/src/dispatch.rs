@@ -278,7 +278,7 @@ fn redirect(
         .collect();
     let view = cluster.view();
     let write = spec.has(flags::WRITE);
-    let q = query(
+    let mut q = query(
         cluster,
         conn,
         write,
@@ -286,6 +286,9 @@ fn redirect(
         spec.name == "migrate",
         &keys,
     );
+    // A replica serves sharded pub/sub for its primary's slots without READONLY (as
+    // Redis 7.0): SPUBLISH reaches it over the bus (see `ClusterState::publish_shard`).
+    q.replica_read |= channels && !write;
     let mut served_by_me = false;
     let slots = keys.iter().map(|k| {
         let s = crate::keyspace::slot::key_slot(k);

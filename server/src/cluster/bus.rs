@@ -58,8 +58,9 @@ struct Link {
     reset: Arc<Notify>,
 }
 
-/// What the bus needs to hand PUBLISH messages from other nodes to local subscribers.
-pub type Deliver = Arc<dyn Fn(Vec<u8>, Vec<u8>) + Send + Sync>;
+/// What the bus needs to hand PUBLISH messages from other nodes to local subscribers:
+/// channel, message, and whether it is sharded (SPUBLISH).
+pub type Deliver = Arc<dyn Fn(Vec<u8>, Vec<u8>, bool) + Send + Sync>;
 /// Switches replication when the cluster changes this node's role: follow a primary at
 /// this address, or (`None`) become a primary.
 pub type OnFollow = Arc<dyn Fn(Option<(String, u16)>) + Send + Sync>;
@@ -414,9 +415,13 @@ impl Bus {
                         l.reset.notify_one();
                     }
                 }
-                Action::Deliver { channel, message } => {
+                Action::Deliver {
+                    channel,
+                    message,
+                    shard,
+                } => {
                     if let Some(d) = &self.deliver {
-                        d(channel, message);
+                        d(channel, message, shard);
                     }
                 }
                 Action::SaveNow => {
@@ -519,11 +524,19 @@ impl Bus {
 }
 
 async fn ticker(bus: Arc<Bus>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    let mut next_tick = tokio::time::Instant::now();
     loop {
-        let interval = bus.cluster.state.lock().ping_interval();
-        let tick = Duration::from_millis((interval / 4).clamp(5, 100));
         tokio::select! {
-            _ = tokio::time::sleep(tick) => {}
+            _ = tokio::time::sleep_until(next_tick) => {}
+            // Actions queued by command handlers (PUBLISH, SPUBLISH) go out at once; the
+            // tick keeps its own deadline, so a stream of them cannot hold heartbeats back.
+            _ = bus.cluster.outbox_ready.notified() => {
+                let queued = bus.cluster.take_outbox();
+                if !queued.is_empty() {
+                    bus.execute(queued, None);
+                }
+                continue;
+            }
             _ = shutdown.changed() => {
                 let mut s = bus.cluster.state.lock();
                 s.needs_save = true;
@@ -531,6 +544,9 @@ async fn ticker(bus: Arc<Bus>, mut shutdown: tokio::sync::watch::Receiver<bool>)
                 return;
             }
         }
+        let interval = bus.cluster.state.lock().ping_interval();
+        next_tick =
+            tokio::time::Instant::now() + Duration::from_millis((interval / 4).clamp(5, 100));
         let now = bus.cluster.now();
         bus.reconcile_links(now);
         let queued = bus.cluster.take_outbox();

@@ -43,7 +43,7 @@ impl Redirect {
 pub struct Query {
     pub is_write: bool,
     pub allow_reads_when_down: bool,
-    /// A READONLY connection reading: a replica may serve it.
+    /// A READONLY connection reading, or sharded pub/sub: a replica may serve it.
     pub replica_read: bool,
     /// The client sent ASKING (or the command implies it, like RESTORE-ASKING).
     pub asking: bool,

@@ -92,8 +92,13 @@ pub enum Action {
     Send(String, Message),
     /// Reply on the connection the message arrived on.
     Reply(Message),
-    /// Deliver a PUBLISH from another node to local subscribers.
-    Deliver { channel: Vec<u8>, message: Vec<u8> },
+    /// Deliver a PUBLISH (or, with `shard`, an SPUBLISH) from another node to local
+    /// subscribers.
+    Deliver {
+        channel: Vec<u8>,
+        message: Vec<u8>,
+        shard: bool,
+    },
     /// Write nodes.conf before carrying out the actions that follow (a vote).
     SaveNow,
     /// Replicate from this address, or (`None`) become a primary of our own data.
@@ -138,7 +143,8 @@ fn kind_name(k: &Kind) -> &'static str {
         Kind::Meet => "meet",
         Kind::Fail { .. } => "fail",
         Kind::Update { .. } => "update",
-        Kind::Publish { .. } => "publish",
+        Kind::Publish { shard: false, .. } => "publish",
+        Kind::Publish { shard: true, .. } => "publishshard",
         Kind::AuthRequest { .. } => "auth-req",
         Kind::AuthAck { .. } => "auth-ack",
         Kind::MfStart => "mfstart",
@@ -393,7 +399,41 @@ impl ClusterState {
 
     /// Sends a PUBLISH to every node.
     pub fn publish(&mut self, channel: Vec<u8>, message: Vec<u8>) -> Vec<Action> {
-        self.broadcast(Kind::Publish { channel, message })
+        self.broadcast(Kind::Publish {
+            channel,
+            message,
+            shard: false,
+        })
+    }
+
+    /// SPUBLISH: the message goes to the other nodes serving this node's slots — its
+    /// primary (or itself) and that primary's replicas — and to nobody else, as Redis's
+    /// `clusterPropagatePublish` does for sharded messages. That is how subscribers on a
+    /// primary's replicas hear what is published on the primary, and the reverse.
+    pub fn publish_shard(&mut self, channel: Vec<u8>, message: Vec<u8>) -> Vec<Action> {
+        let primary = match self.me().primary_id() {
+            Some(p) => p.to_string(),
+            None => self.myself.clone(),
+        };
+        let targets: Vec<String> = self
+            .nodes
+            .values()
+            .filter(|n| n.id != self.myself && !n.handshake)
+            .filter(|n| n.id == primary || n.primary_id() == Some(primary.as_str()))
+            .map(|n| n.id.clone())
+            .collect();
+        let kind = Kind::Publish {
+            channel,
+            message,
+            shard: true,
+        };
+        targets
+            .into_iter()
+            .map(|id| {
+                let m = self.build(kind.clone(), &id);
+                Action::Send(id, m)
+            })
+            .collect()
     }
 
     // ----- slots -------------------------------------------------------------------------
@@ -1051,8 +1091,16 @@ impl ClusterState {
                     }
                 }
             }
-            Kind::Publish { channel, message } if trusted => {
-                actions.push(Action::Deliver { channel, message });
+            Kind::Publish {
+                channel,
+                message,
+                shard,
+            } if trusted => {
+                actions.push(Action::Deliver {
+                    channel,
+                    message,
+                    shard,
+                });
             }
             Kind::AuthRequest { epoch, force } if trusted => {
                 actions.extend(self.consider_vote(h, epoch, force, now));
@@ -2014,6 +2062,27 @@ mod tests {
     }
 
     #[test]
+    fn spublish_goes_to_the_other_nodes_of_the_shard_only() {
+        let mut ns = with_replica();
+        let targets = |n: &mut ClusterState| -> Vec<String> {
+            n.publish_shard(b"ch".to_vec(), b"m".to_vec())
+                .into_iter()
+                .map(|a| match a {
+                    Action::Send(id, m) => {
+                        assert!(matches!(m.kind, Kind::Publish { shard: true, .. }));
+                        id
+                    }
+                    other => panic!("{other:?}"),
+                })
+                .collect()
+        };
+        assert_eq!(targets(&mut ns[0]), vec![id('d')], "primary -> its replica");
+        assert_eq!(targets(&mut ns[3]), vec![id('a')], "replica -> its primary");
+        assert!(targets(&mut ns[1]).is_empty(), "a shard of one");
+        assert_eq!(ns[0].stats.sent.get("publishshard"), Some(&1));
+    }
+
+    #[test]
     fn replica_of_a_failed_primary_wins_the_election_and_the_old_primary_follows_it() {
         let mut ns = with_replica();
         assert!(ns[0].nodes[&id('d')].primary_id() == Some(id('a').as_str()));
@@ -2292,6 +2361,7 @@ mod tests {
                 Kind::Publish {
                     channel: b"ch".to_vec(),
                     message: b"forged".to_vec(),
+                    shard: false,
                 },
                 Kind::AuthRequest {
                     epoch: 1000,
