@@ -1,6 +1,8 @@
 //! Sharded pub/sub across a shard, as Redis 7.0 serves it: a replica takes SSUBSCRIBE for
 //! its primary's slots (no READONLY, no MOVED), and every SPUBLISH in the shard, on the
-//! primary or on a replica, reaches the subscribers on all of the shard's nodes.
+//! primary or on a replica, reaches the subscribers on all of the shard's nodes; and, by
+//! default (`cluster-allow-pubsubshard-when-down yes`), it keeps working while the cluster is
+//! down.
 
 use cluster_tests::cluster::{parse_nodes, query_string, TestCluster};
 use cluster_tests::{q, server_error, wait_for, Node};
@@ -93,4 +95,48 @@ fn sharded_commands_for_another_shard_are_still_redirected() {
     let moved = format!("MOVED 0 127.0.0.1:{}", c.nodes[0].port);
     let mut other = c.nodes[1].client();
     assert_eq!(server_error(&mut other, &["SPUBLISH", CHANNEL, "x"]), moved);
+}
+
+#[test]
+fn sharded_pubsub_keeps_working_while_the_cluster_is_down_unless_configured_not_to() {
+    let (c, _ids) = shard_with_replica();
+    let mut primary = c.nodes[0].client();
+    // The primary gives up another of its slots: in its own view the cluster is down.
+    let _: () = q(&mut primary, &["CLUSTER", "DELSLOTS", "100"]);
+    let info: String = q(&mut primary, &["CLUSTER", "INFO"]);
+    assert!(info.contains("cluster_state:fail"), "{info}");
+    assert_eq!(
+        server_error(&mut primary, &["GET", "{06S}k"]),
+        "CLUSTERDOWN The cluster is down"
+    );
+    // cluster-allow-pubsubshard-when-down defaults to yes, as in Redis 7.0.
+    let v: Vec<String> = q(
+        &mut primary,
+        &["CONFIG", "GET", "cluster-allow-pubsubshard-when-down"],
+    );
+    assert_eq!(v, ["cluster-allow-pubsubshard-when-down", "yes"]);
+    let mut on_primary = ssubscribe(&c.nodes[0], CHANNEL);
+    let n: i64 = q(&mut primary, &["SPUBLISH", CHANNEL, "while-down"]);
+    assert_eq!(n, 1);
+    assert_eq!(
+        next_smessage(&mut on_primary),
+        (CHANNEL.to_string(), "while-down".to_string())
+    );
+    let _: () = q(
+        &mut primary,
+        &["CONFIG", "SET", "cluster-allow-pubsubshard-when-down", "no"],
+    );
+    assert_eq!(
+        server_error(&mut primary, &["SPUBLISH", CHANNEL, "x"]),
+        "CLUSTERDOWN The cluster is down"
+    );
+    assert_eq!(
+        server_error(&mut primary, &["SSUBSCRIBE", "{06S}other"]),
+        "CLUSTERDOWN The cluster is down"
+    );
+    // Giving the slot back brings the cluster, and sharded pub/sub, back.
+    let _: () = q(&mut primary, &["CLUSTER", "ADDSLOTS", "100"]);
+    assert!(c.wait_ok(Duration::from_secs(10)));
+    let n: i64 = q(&mut primary, &["SPUBLISH", CHANNEL, "back"]);
+    assert_eq!(n, 1);
 }

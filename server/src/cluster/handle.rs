@@ -21,6 +21,8 @@ pub struct Cluster {
     epoch: Instant,
     wall_at_epoch: u64,
     pub allow_reads_when_down: std::sync::atomic::AtomicBool,
+    /// `cluster-allow-pubsubshard-when-down`, read by routing.
+    pub allow_pubsubshard_when_down: std::sync::atomic::AtomicBool,
     /// The node's replication offset (shared with the replication feed).
     pub repl_offset: Arc<std::sync::atomic::AtomicU64>,
     /// Published each tick: when a majority was last heard from (the write lease), and until
@@ -60,6 +62,7 @@ impl Cluster {
             epoch: Instant::now(),
             wall_at_epoch: wall,
             allow_reads_when_down: std::sync::atomic::AtomicBool::new(false),
+            allow_pubsubshard_when_down: std::sync::atomic::AtomicBool::new(true),
             repl_offset,
             majority_at: std::sync::atomic::AtomicU64::new(0),
             paused_until: std::sync::atomic::AtomicU64::new(0),
@@ -84,6 +87,10 @@ impl Cluster {
         st.update_state(now);
         self.allow_reads_when_down.store(
             s.cluster_allow_reads_when_down,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        self.allow_pubsubshard_when_down.store(
+            s.cluster_allow_pubsubshard_when_down,
             std::sync::atomic::Ordering::Relaxed,
         );
         self.publish(&mut st);
