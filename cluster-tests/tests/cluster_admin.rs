@@ -3,7 +3,7 @@
 //! CLUSTER LINKS lists each peer's link in both directions.
 
 use cluster_tests::cluster::{parse_nodes, query_string, TestCluster};
-use cluster_tests::{q, server_error, wait_for, Node};
+use cluster_tests::{q, run_tool, server_error, wait_for, Node};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Three primaries with configEpochs 1, 2 and 3 (as `redis-cli --cluster create` sets
@@ -153,6 +153,26 @@ fn delslotsrange_leaves_the_other_nodes_ok_and_fix_style_transactions_work() {
         assert_eq!(cluster_state(n), "ok", "node {i}");
         assert_eq!(owner_of(n, 5462).as_deref(), Some(ids[1].as_str()));
     }
+}
+
+#[test]
+fn redis_cli_cluster_fix_gives_an_uncovered_slot_back_to_the_node_holding_its_keys() {
+    let c = three_primaries();
+    let mut n0 = c.nodes[0].client();
+    let _: () = q(&mut n0, &["SET", "{06S}x", "kept"]);
+    let _: () = q(&mut n0, &["CLUSTER", "DELSLOTS", "0"]);
+    let seed = c.addrs()[1].clone();
+    let (ok, out) = run_tool("redis-cli", &["--cluster", "check", &seed], None);
+    assert!(!ok, "check should report the uncovered slot: {out}");
+    assert!(out.contains("Not all 16384 slots are covered"), "{out}");
+    let (_, out) = run_tool("redis-cli", &["--cluster", "fix", &seed], Some(b"yes\n"));
+    assert!(out.contains("Covering slot 0 with"), "{out}");
+    assert!(c.wait_ok(Duration::from_secs(10)));
+    let (ok, out) = run_tool("redis-cli", &["--cluster", "check", &seed], None);
+    assert!(ok, "check after fix: {out}");
+    assert!(out.contains("[OK] All 16384 slots covered."), "{out}");
+    let v: String = q(&mut n0, &["GET", "{06S}x"]);
+    assert_eq!(v, "kept");
 }
 
 #[test]
