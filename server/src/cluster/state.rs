@@ -477,10 +477,13 @@ impl ClusterState {
     /// `clusterUpdateSlotsConfigWith`). Returns an UPDATE to send back when the sender claims
     /// slots owned by a node with a newer config.
     fn apply_claims(&mut self, sender: &str, epoch: u64, claimed: &SlotSet) -> Option<Kind> {
-        // The usual heartbeat: the sender claims exactly what we already have it owning.
-        if self.not_claimed.is_empty()
-            && self.nodes.get(sender).is_some_and(|n| n.slots == *claimed)
-        {
+        // The usual heartbeat: the sender claims exactly what we already have it owning, and
+        // none of it is marked as not claimed (slots marked for other nodes, which may stay
+        // marked for long after a DELSLOTS, do not make every heartbeat walk the slots).
+        if self.nodes.get(sender).is_some_and(|n| {
+            n.slots == *claimed
+                && (self.not_claimed.is_empty() || !n.slots.intersects(&self.not_claimed))
+        }) {
             return None;
         }
         let mut stale_owner: Option<(String, u64)> = None;
