@@ -126,6 +126,7 @@ pub static PARAMS: &[Param] = &[
     p("cluster-announce-ip", "", Kind::Str, true),
     p("cluster-require-full-coverage", "yes", YESNO, true),
     p("cluster-allow-reads-when-down", "no", YESNO, true),
+    p("cluster-allow-pubsubshard-when-down", "yes", YESNO, true),
     p(
         "cluster-replica-validity-factor",
         "10",
@@ -442,6 +443,8 @@ pub struct Settings {
     pub cluster_announce_ip: String,
     pub cluster_require_full_coverage: bool,
     pub cluster_allow_reads_when_down: bool,
+    /// Sharded pub/sub keeps working while the cluster is down (Redis 7.0's default).
+    pub cluster_allow_pubsubshard_when_down: bool,
     pub cluster_replica_no_failover: bool,
     pub cluster_replica_validity_factor: u64,
     pub cluster_migration_barrier: usize,
@@ -682,6 +685,7 @@ impl Config {
             cluster_announce_ip: s("cluster-announce-ip"),
             cluster_require_full_coverage: self.yes("cluster-require-full-coverage"),
             cluster_allow_reads_when_down: self.yes("cluster-allow-reads-when-down"),
+            cluster_allow_pubsubshard_when_down: self.yes("cluster-allow-pubsubshard-when-down"),
             cluster_replica_no_failover: self.yes("cluster-replica-no-failover"),
             cluster_replica_validity_factor: self.int("cluster-replica-validity-factor").max(0)
                 as u64,

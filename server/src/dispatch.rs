@@ -278,7 +278,7 @@ fn redirect(
         .collect();
     let view = cluster.view();
     let write = spec.has(flags::WRITE);
-    let q = query(
+    let mut q = query(
         cluster,
         conn,
         write,
@@ -286,6 +286,10 @@ fn redirect(
         spec.name == "migrate",
         &keys,
     );
+    // A replica serves sharded pub/sub for its primary's slots without READONLY (as
+    // Redis 7.0): SPUBLISH reaches it over the bus (see `ClusterState::publish_shard`).
+    q.replica_read |= channels && !write;
+    q.pubsub_shard = channels;
     let mut served_by_me = false;
     let slots = keys.iter().map(|k| {
         let s = crate::keyspace::slot::key_slot(k);
@@ -302,8 +306,14 @@ fn redirect(
         return Some(r.message());
     }
     // Fencing: a primary that lost touch with the majority stops serving its slots before
-    // a replacement can exist.
-    if served_by_me && !cluster.lease_ok() && (write || !q.allow_reads_when_down) {
+    // a replacement can exist (sharded pub/sub, which stores nothing, follows its own
+    // when-down setting).
+    let allowed_down = if q.pubsub_shard {
+        q.allow_pubsubshard_when_down
+    } else {
+        !write && q.allow_reads_when_down
+    };
+    if served_by_me && !cluster.lease_ok() && !allowed_down {
         return Some(crate::cluster::redirect::Redirect::Down.message());
     }
     None
@@ -327,6 +337,10 @@ fn query(
         asking: conn.asking || implies_asking,
         is_migrate,
         multi_key: keys.iter().any(|k| *k != keys[0]),
+        pubsub_shard: false,
+        allow_pubsubshard_when_down: cluster
+            .allow_pubsubshard_when_down
+            .load(std::sync::atomic::Ordering::Relaxed),
     }
 }
 

@@ -117,6 +117,7 @@ fn bus_frame_seeds_come_from_the_encoder() {
             Kind::Publish {
                 channel: b"news".to_vec(),
                 message: b"hi".to_vec(),
+                shard: false,
             },
             header('a', vec![]),
         ),

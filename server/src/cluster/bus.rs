@@ -15,6 +15,7 @@
 //! stale frames when the network healed (issue #19).
 
 use super::handle::Cluster;
+use super::links::Direction;
 use super::message::{self, Message};
 use super::state::{Action, Source};
 use bytes::BytesMut;
@@ -37,6 +38,9 @@ type Tx = mpsc::UnboundedSender<Vec<u8>>;
 struct Replies<'a> {
     tx: &'a Tx,
     queued: &'a AtomicUsize,
+    /// An inbound connection's id in the link table (see `links.rs`): its frames tell
+    /// which node it belongs to.
+    inbound: Option<u64>,
 }
 
 /// Most bytes queued on one outbound link before it is reset: far more than a live link
@@ -54,8 +58,9 @@ struct Link {
     reset: Arc<Notify>,
 }
 
-/// What the bus needs to hand PUBLISH messages from other nodes to local subscribers.
-pub type Deliver = Arc<dyn Fn(Vec<u8>, Vec<u8>) + Send + Sync>;
+/// What the bus needs to hand PUBLISH messages from other nodes to local subscribers:
+/// channel, message, and whether it is sharded (SPUBLISH).
+pub type Deliver = Arc<dyn Fn(Vec<u8>, Vec<u8>, bool) + Send + Sync>;
 /// Switches replication when the cluster changes this node's role: follow a primary at
 /// this address, or (`None`) become a primary.
 pub type OnFollow = Arc<dyn Fn(Option<(String, u16)>) + Send + Sync>;
@@ -274,11 +279,22 @@ async fn inbound(bus: Arc<Bus>, stream: TcpStream, peer: SocketAddr) {
     // partition: without this the connection and its task would stay forever.
     let timeout = bus.cluster.state.lock().node_timeout;
     let idle = Duration::from_millis((4 * timeout).max(2000));
+    let link = bus.next_gen.fetch_add(1, Ordering::Relaxed);
+    let links = &bus.cluster.links;
+    links.open(
+        link,
+        Direction::From,
+        None,
+        bus.cluster.now(),
+        queued.clone(),
+    );
     let replies = Replies {
         tx: &tx,
         queued: &queued,
+        inbound: Some(link),
     };
     read_loop(&bus, r, replies, src, &peer.to_string(), Some(idle)).await;
+    links.close(link);
     drop(tx);
     wt.abort();
     debug!("cluster bus inbound connection from {peer} closed");
@@ -336,6 +352,7 @@ async fn outbound(
     let replies = Replies {
         tx: &tx,
         queued: &queued,
+        inbound: None,
     };
     tokio::select! {
         _ = read_loop(&bus, r, replies, Source::Outbound(id.clone()), &id, None) => {}
@@ -347,10 +364,21 @@ async fn outbound(
 
 impl Bus {
     fn process(&self, msg: Message, src: Source, reply: &Replies<'_>) {
+        let unbound = reply
+            .inbound
+            .filter(|&link| self.cluster.links.unbound(link))
+            .map(|link| (link, msg.sender.id.clone()));
         let actions = {
             let mut s = self.cluster.state.lock();
             let now = self.cluster.now();
             let a = s.handle(msg, src, now);
+            // An inbound link belongs to the first sender on it that we know as a member
+            // (Redis ties `inbound_link` the same way); a handshake is not enough.
+            if let Some((link, sender)) = unbound {
+                if s.nodes.get(&sender).is_some_and(|n| !n.handshake) {
+                    self.cluster.links.bind(link, &sender);
+                }
+            }
             if s.needs_save {
                 self.cluster.publish(&mut s);
             }
@@ -387,9 +415,13 @@ impl Bus {
                         l.reset.notify_one();
                     }
                 }
-                Action::Deliver { channel, message } => {
+                Action::Deliver {
+                    channel,
+                    message,
+                    shard,
+                } => {
                     if let Some(d) = &self.deliver {
-                        d(channel, message);
+                        d(channel, message, shard);
                     }
                 }
                 Action::SaveNow => {
@@ -412,6 +444,7 @@ impl Bus {
         let mut links = self.links.lock();
         if links.get(id).is_some_and(|l| l.generation == generation) {
             links.remove(id);
+            self.cluster.links.close(generation);
             drop(links);
             let now = self.cluster.now();
             self.cluster.state.lock().set_link(id, false, now);
@@ -434,9 +467,13 @@ impl Bus {
         };
         let mut links = self.links.lock();
         links.retain(|id, l| {
-            targets
+            let keep = targets
                 .iter()
-                .any(|(t, ip, cp)| t == id && *ip == l.ip && *cp == l.cport)
+                .any(|(t, ip, cp)| t == id && *ip == l.ip && *cp == l.cport);
+            if !keep {
+                self.cluster.links.close(l.generation);
+            }
+            keep
         });
         let mut attempts = self.last_attempt.lock();
         attempts.retain(|id, _| targets.iter().any(|(t, _, _)| t == id));
@@ -453,6 +490,13 @@ impl Bus {
             let generation = self.next_gen.fetch_add(1, Ordering::Relaxed);
             let queued = Arc::new(AtomicUsize::new(0));
             let reset = Arc::new(Notify::new());
+            self.cluster.links.open(
+                generation,
+                Direction::To,
+                Some(id.clone()),
+                now,
+                queued.clone(),
+            );
             links.insert(
                 id.clone(),
                 Link {
@@ -480,11 +524,19 @@ impl Bus {
 }
 
 async fn ticker(bus: Arc<Bus>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    let mut next_tick = tokio::time::Instant::now();
     loop {
-        let interval = bus.cluster.state.lock().ping_interval();
-        let tick = Duration::from_millis((interval / 4).clamp(5, 100));
         tokio::select! {
-            _ = tokio::time::sleep(tick) => {}
+            _ = tokio::time::sleep_until(next_tick) => {}
+            // Actions queued by command handlers (PUBLISH, SPUBLISH) go out at once; the
+            // tick keeps its own deadline, so a stream of them cannot hold heartbeats back.
+            _ = bus.cluster.outbox_ready.notified() => {
+                let queued = bus.cluster.take_outbox();
+                if !queued.is_empty() {
+                    bus.execute(queued, None);
+                }
+                continue;
+            }
             _ = shutdown.changed() => {
                 let mut s = bus.cluster.state.lock();
                 s.needs_save = true;
@@ -492,6 +544,9 @@ async fn ticker(bus: Arc<Bus>, mut shutdown: tokio::sync::watch::Receiver<bool>)
                 return;
             }
         }
+        let interval = bus.cluster.state.lock().ping_interval();
+        next_tick =
+            tokio::time::Instant::now() + Duration::from_millis((interval / 4).clamp(5, 100));
         let now = bus.cluster.now();
         bus.reconcile_links(now);
         let queued = bus.cluster.take_outbox();

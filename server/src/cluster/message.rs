@@ -113,10 +113,15 @@ pub enum Kind {
         config_epoch: u64,
         slots: Vec<(u16, u16)>,
     },
-    /// A PUBLISH to be delivered to the receiver's subscribers.
+    /// A PUBLISH to be delivered to the receiver's subscribers; with `shard`, an SPUBLISH
+    /// sent to the other nodes of the sender's shard (Redis's PUBLISHSHARD), delivered to
+    /// sharded subscribers. A field rather than a variant so that a node one version older
+    /// still decodes the frame instead of dropping the link.
     Publish {
         channel: Vec<u8>,
         message: Vec<u8>,
+        #[serde(default)]
+        shard: bool,
     },
     /// A replica asks the primaries for their vote in election `epoch`. `force`: a manual
     /// failover, voters do not require the primary to be FAIL.
@@ -314,6 +319,40 @@ mod tests {
                 pong_age_ms: 3,
             }],
         }
+    }
+
+    #[test]
+    fn a_publish_from_a_node_without_sharded_publish_decodes_as_a_plain_one() {
+        #[derive(Serialize)]
+        enum OldKind {
+            Publish { channel: Vec<u8>, message: Vec<u8> },
+        }
+        #[derive(Serialize)]
+        struct OldMessage {
+            version: u16,
+            kind: OldKind,
+            sender: Header,
+        }
+        let old = OldMessage {
+            version: VERSION,
+            kind: OldKind::Publish {
+                channel: b"ch".to_vec(),
+                message: b"hi".to_vec(),
+            },
+            sender: sample().sender,
+        };
+        let body = rmp_serde::to_vec_named(&old).unwrap();
+        let mut buf = BytesMut::from(&(body.len() as u32).to_be_bytes()[..]);
+        buf.extend_from_slice(&body);
+        let m = decode(&mut buf).unwrap().unwrap();
+        assert_eq!(
+            m.kind,
+            Kind::Publish {
+                channel: b"ch".to_vec(),
+                message: b"hi".to_vec(),
+                shard: false
+            }
+        );
     }
 
     #[test]

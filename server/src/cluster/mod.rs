@@ -4,11 +4,13 @@
 //!   protocol; [`state`] the synchronous state machine (membership, epochs, failure
 //!   detection); [`nodes_conf`] durable state; [`bus`] the network side, on its own thread and
 //!   runtime so a saturated client workload cannot starve heartbeats; [`view`] the immutable
-//!   snapshot command handlers route with; [`redirect`] the routing decision.
+//!   snapshot command handlers route with; [`redirect`] the routing decision; [`links`] the
+//!   bus connections held, for CLUSTER LINKS.
 
 pub mod bus;
 pub mod handle;
 pub mod handoff;
+pub mod links;
 pub mod message;
 pub mod node;
 pub mod nodes_conf;

@@ -43,7 +43,7 @@ impl Redirect {
 pub struct Query {
     pub is_write: bool,
     pub allow_reads_when_down: bool,
-    /// A READONLY connection reading: a replica may serve it.
+    /// A READONLY connection reading, or sharded pub/sub: a replica may serve it.
     pub replica_read: bool,
     /// The client sent ASKING (or the command implies it, like RESTORE-ASKING).
     pub asking: bool,
@@ -51,6 +51,11 @@ pub struct Query {
     pub is_migrate: bool,
     /// The command names more than one distinct key.
     pub multi_key: bool,
+    /// Sharded pub/sub (SSUBSCRIBE, SUNSUBSCRIBE, SPUBLISH), routed by its channels.
+    pub pubsub_shard: bool,
+    /// `cluster-allow-pubsubshard-when-down`: sharded pub/sub is served while the cluster
+    /// is down.
+    pub allow_pubsubshard_when_down: bool,
 }
 
 /// Decides where a command with keys in `slots` must go. `None`: serve it here. The checks
@@ -78,10 +83,13 @@ pub fn route(
     }
     let slot = first?;
     if !view.ok {
-        if !q.allow_reads_when_down {
+        if q.pubsub_shard {
+            if !q.allow_pubsubshard_when_down {
+                return Some(Redirect::Down);
+            }
+        } else if !q.allow_reads_when_down {
             return Some(Redirect::Down);
-        }
-        if q.is_write {
+        } else if q.is_write {
             return Some(Redirect::DownReadOnly);
         }
     }
@@ -231,5 +239,31 @@ mod tests {
             Some(Redirect::TryAgain)
         );
         assert_eq!(route(&v, [5, 5], asking_multi, &mut present), None);
+    }
+
+    #[test]
+    fn sharded_pubsub_is_served_by_replicas_and_while_the_cluster_is_down() {
+        let mut v = View::empty();
+        v.addrs = vec!["127.0.0.1:7000".into(), "127.0.0.1:7001".into()];
+        v.me = 1;
+        v.my_primary = 0;
+        v.ok = true;
+        v.owners[1] = 0;
+        let shard = Query {
+            pubsub_shard: true,
+            replica_read: true,
+            allow_pubsubshard_when_down: true,
+            ..q(false, false)
+        };
+        assert_eq!(route(&v, [1], shard, &mut none()), None);
+        v.ok = false;
+        assert_eq!(route(&v, [1], shard, &mut none()), None);
+        let refused = Query {
+            allow_pubsubshard_when_down: false,
+            ..shard
+        };
+        assert_eq!(route(&v, [1], refused, &mut none()), Some(Redirect::Down));
+        // An unbound slot is refused first, whatever the setting.
+        assert_eq!(route(&v, [2], shard, &mut none()), Some(Redirect::Unbound));
     }
 }

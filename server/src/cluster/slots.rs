@@ -58,6 +58,14 @@ impl SlotSet {
         }
     }
 
+    /// Whether some slot is in both sets (a word at a time).
+    pub fn intersects(&self, other: &SlotSet) -> bool {
+        self.bits
+            .iter()
+            .zip(other.bits.iter())
+            .any(|(a, b)| a & b != 0)
+    }
+
     /// Whether all 16384 slots are in the set.
     pub fn is_full(&self) -> bool {
         self.bits.iter().all(|w| *w == u64::MAX)
@@ -179,6 +187,15 @@ mod tests {
         assert_eq!(s.len(), 11 + 1 + 384);
         assert_eq!(s.ranges(), vec![(0, 10), (12, 12), (16000, 16383)]);
         assert_eq!(format_ranges(&s.ranges()), "0-10 12 16000-16383");
+    }
+
+    #[test]
+    fn intersects_finds_a_shared_slot_anywhere() {
+        let a = SlotSet::from_ranges(&[(0, 10), (16383, 16383)]);
+        assert!(a.intersects(&SlotSet::from_ranges(&[(10, 20)])));
+        assert!(a.intersects(&SlotSet::from_ranges(&[(16383, 16383)])));
+        assert!(!a.intersects(&SlotSet::from_ranges(&[(11, 16382)])));
+        assert!(!a.intersects(&SlotSet::default()));
     }
 
     #[test]

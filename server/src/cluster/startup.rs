@@ -132,7 +132,7 @@ pub fn start(shared: &Arc<Shared>, port: u16) -> Result<Arc<Cluster>, String> {
         }
     });
     let weak = Arc::downgrade(shared);
-    let deliver: bus::Deliver = Arc::new(move |channel, message| {
+    let deliver: bus::Deliver = Arc::new(move |channel, message, shard| {
         if let Some(shared) = weak.upgrade() {
             let v = shared
                 .config
@@ -141,7 +141,7 @@ pub fn start(shared: &Arc<Shared>, port: u16) -> Result<Arc<Cluster>, String> {
                 .unwrap_or("")
                 .to_string();
             let limits = crate::pubsub::Limits::parse(&v);
-            shared.pubsub.publish(&channel, &message, false, &limits);
+            shared.pubsub.publish(&channel, &message, shard, &limits);
         }
     });
     bus::start(

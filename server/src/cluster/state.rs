@@ -9,10 +9,16 @@
 //! - Every message carries the sender's view of itself (id, address, role, claimed slots,
 //!   configEpoch, currentEpoch) and gossip about a few other nodes; a node introduced to one
 //!   member with MEET learns the rest from gossip and handshakes with them.
-//! - A slot claimed by a primary is adopted when nobody owns it or its owner's configEpoch is
-//!   lower; a claim with a lower configEpoch than the owner's gets an UPDATE back. Two
-//!   primaries with the same configEpoch resolve the collision: the one with the smaller id
-//!   takes a new epoch.
+//! - A slot claimed by a primary is adopted when nobody owns it, its owner's configEpoch is
+//!   lower, or its owner stopped claiming it; a claim with a lower configEpoch than the
+//!   owner's gets an UPDATE back. Two primaries with the same configEpoch resolve the
+//!   collision: the one with the smaller id takes a new epoch.
+//! - A primary that stops claiming a slot (CLUSTER DELSLOTS, SETSLOT NODE to another node)
+//!   does not unbind it anywhere but on itself: the others keep it bound, marked as not
+//!   claimed, until some node claims it (as Redis 7.0.13+ `owner_not_claiming_slot`). Only
+//!   the node that gave the slot up stops serving it, so the rest of the cluster stays `ok`,
+//!   and tools that take a slot away from a node and give it back (`redis-cli --cluster
+//!   fix`: DELSLOTS then ADDSLOTS on one node) never turn the cluster down.
 //! - A node not heard from for the node timeout is PFAIL; when a majority of slot-owning
 //!   primaries report it (reports valid for 2x the timeout), it becomes FAIL and the FAIL is
 //!   broadcast. FAIL clears when it answers again (for a primary with slots, once no one has
@@ -86,8 +92,13 @@ pub enum Action {
     Send(String, Message),
     /// Reply on the connection the message arrived on.
     Reply(Message),
-    /// Deliver a PUBLISH from another node to local subscribers.
-    Deliver { channel: Vec<u8>, message: Vec<u8> },
+    /// Deliver a PUBLISH (or, with `shard`, an SPUBLISH) from another node to local
+    /// subscribers.
+    Deliver {
+        channel: Vec<u8>,
+        message: Vec<u8>,
+        shard: bool,
+    },
     /// Write nodes.conf before carrying out the actions that follow (a vote).
     SaveNow,
     /// Replicate from this address, or (`None`) become a primary of our own data.
@@ -132,7 +143,8 @@ fn kind_name(k: &Kind) -> &'static str {
         Kind::Meet => "meet",
         Kind::Fail { .. } => "fail",
         Kind::Update { .. } => "update",
-        Kind::Publish { .. } => "publish",
+        Kind::Publish { shard: false, .. } => "publish",
+        Kind::Publish { shard: true, .. } => "publishshard",
         Kind::AuthRequest { .. } => "auth-req",
         Kind::AuthAck { .. } => "auth-ack",
         Kind::MfStart => "mfstart",
@@ -188,9 +200,9 @@ pub struct ClusterState {
     pub migrating: BTreeMap<u16, String>,
     /// Slots being moved in: slot -> source node id (CLUSTER SETSLOT IMPORTING).
     pub importing: BTreeMap<u16, String>,
-    /// Slots their owner stopped claiming: slot -> (owner, since when). Unbound after a
-    /// grace period unless another node claims them first.
-    unclaimed: HashMap<u16, (String, u64)>,
+    /// Slots still bound to a primary that no longer claims them (see the module doc): any
+    /// claim takes them, whatever its configEpoch, and no UPDATE defends them.
+    not_claimed: SlotSet,
     /// This process's incarnation (random, never 0) and the frames built so far: every
     /// header carries both so receivers can tell stale frames (see the module doc).
     boot: u64,
@@ -253,7 +265,7 @@ impl ClusterState {
             orphan_since: None,
             migrating: BTreeMap::new(),
             importing: BTreeMap::new(),
-            unclaimed: HashMap::new(),
+            not_claimed: SlotSet::default(),
             boot: rand::random::<u64>().max(1),
             seq: 0,
             last_tick: 0,
@@ -387,13 +399,47 @@ impl ClusterState {
 
     /// Sends a PUBLISH to every node.
     pub fn publish(&mut self, channel: Vec<u8>, message: Vec<u8>) -> Vec<Action> {
-        self.broadcast(Kind::Publish { channel, message })
+        self.broadcast(Kind::Publish {
+            channel,
+            message,
+            shard: false,
+        })
+    }
+
+    /// SPUBLISH: the message goes to the other nodes serving this node's slots — its
+    /// primary (or itself) and that primary's replicas — and to nobody else, as Redis's
+    /// `clusterPropagatePublish` does for sharded messages. That is how subscribers on a
+    /// primary's replicas hear what is published on the primary, and the reverse.
+    pub fn publish_shard(&mut self, channel: Vec<u8>, message: Vec<u8>) -> Vec<Action> {
+        let primary = match self.me().primary_id() {
+            Some(p) => p.to_string(),
+            None => self.myself.clone(),
+        };
+        let targets: Vec<String> = self
+            .nodes
+            .values()
+            .filter(|n| n.id != self.myself && !n.handshake)
+            .filter(|n| n.id == primary || n.primary_id() == Some(primary.as_str()))
+            .map(|n| n.id.clone())
+            .collect();
+        let kind = Kind::Publish {
+            channel,
+            message,
+            shard: true,
+        };
+        targets
+            .into_iter()
+            .map(|id| {
+                let m = self.build(kind.clone(), &id);
+                Action::Send(id, m)
+            })
+            .collect()
     }
 
     // ----- slots -------------------------------------------------------------------------
 
     pub fn assign(&mut self, slot: u16, id: &str) {
-        self.unclaimed.remove(&slot);
+        self.not_claimed.remove(slot);
         // A slot that leaves me is no longer mine to migrate; one that arrives is imported.
         if id != self.myself {
             if self.owners[slot as usize].as_deref() == Some(self.myself.as_str()) {
@@ -415,6 +461,7 @@ impl ClusterState {
     }
 
     pub fn unassign(&mut self, slot: u16) {
+        self.not_claimed.remove(slot);
         if let Some(old) = self.owners[slot as usize].take() {
             if old == self.myself {
                 self.migrating.remove(&slot);
@@ -426,46 +473,39 @@ impl ClusterState {
         }
     }
 
-    /// Applies a primary's slot claims under the configEpoch rule. Returns an UPDATE to send
-    /// back when the sender claims slots owned by a node with a newer config.
-    fn apply_claims(
-        &mut self,
-        sender: &str,
-        epoch: u64,
-        claimed: &SlotSet,
-        now: u64,
-    ) -> Option<Kind> {
-        // The usual heartbeat: the sender claims exactly what we already have it owning.
-        if self.unclaimed.is_empty() && self.nodes.get(sender).is_some_and(|n| n.slots == *claimed)
-        {
+    /// Applies a primary's slot claims under the configEpoch rule (Redis's
+    /// `clusterUpdateSlotsConfigWith`). Returns an UPDATE to send back when the sender claims
+    /// slots owned by a node with a newer config.
+    fn apply_claims(&mut self, sender: &str, epoch: u64, claimed: &SlotSet) -> Option<Kind> {
+        // The usual heartbeat: the sender claims exactly what we already have it owning, and
+        // none of it is marked as not claimed (slots marked for other nodes, which may stay
+        // marked for long after a DELSLOTS, do not make every heartbeat walk the slots).
+        if self.nodes.get(sender).is_some_and(|n| {
+            n.slots == *claimed
+                && (self.not_claimed.is_empty() || !n.slots.intersects(&self.not_claimed))
+        }) {
             return None;
         }
         let mut stale_owner: Option<(String, u64)> = None;
         let my_primary = self.me().primary_id().map(String::from);
         let mut taken_from_me = 0;
         let mut taken_from_primary = 0;
-        let (any_unclaimed, any_importing) =
-            (!self.unclaimed.is_empty(), !self.importing.is_empty());
+        let any_importing = !self.importing.is_empty();
         for slot in claimed.iter() {
-            if any_unclaimed
-                && self
-                    .unclaimed
-                    .get(&slot)
-                    .is_some_and(|(id, _)| id == sender)
-            {
-                self.unclaimed.remove(&slot);
-            }
-            // A slot being imported changes hands only by CLUSTER SETSLOT NODE (as Redis):
-            // the source keeps claiming it until the move is finished.
-            if any_importing && self.importing.contains_key(&slot) {
-                continue;
-            }
+            let not_claimed = self.not_claimed.contains(slot);
             match self.owners[slot as usize].as_deref() {
-                Some(o) if o == sender => {}
+                Some(o) if o == sender => {
+                    if not_claimed {
+                        self.not_claimed.remove(slot);
+                    }
+                }
+                // A slot being imported changes hands only by CLUSTER SETSLOT NODE (as
+                // Redis): the source keeps claiming it until the move is finished.
+                _ if any_importing && self.importing.contains_key(&slot) => {}
                 Some(o) => {
                     let o = o.to_string();
                     let oe = self.nodes.get(&o).map_or(0, |n| n.config_epoch);
-                    if oe < epoch {
+                    if not_claimed || oe < epoch {
                         if o == self.myself {
                             taken_from_me += 1;
                         }
@@ -480,21 +520,15 @@ impl ClusterState {
                 None => self.assign(slot, sender),
             }
         }
-        // Slots the sender no longer claims (given away with DELSLOTS or moved): its own
-        // statement is authoritative for its slots, but only after a grace period, because
-        // a slot handed over with SETSLOT NODE is normally claimed by its new owner moments
-        // later, and unbinding it in between would flap the cluster down (see `tick`).
-        let owned: Vec<u16> = self
-            .nodes
-            .get(sender)
-            .map(|n| n.slots.iter().filter(|s| !claimed.contains(*s)).collect())
-            .unwrap_or_default();
+        // Slots the sender no longer claims (given away with DELSLOTS or SETSLOT NODE) stay
+        // bound to it, marked: unbinding them here would take them away from the whole
+        // cluster for what one node did to its own view (see the module doc).
         let sender_epoch = self.nodes.get(sender).map_or(0, |n| n.config_epoch);
         if epoch >= sender_epoch {
-            for s in owned {
-                self.unclaimed
-                    .entry(s)
-                    .or_insert_with(|| (sender.to_string(), now));
+            if let Some(n) = self.nodes.get(sender) {
+                for s in n.slots.iter().filter(|s| !claimed.contains(*s)) {
+                    self.not_claimed.insert(s);
+                }
             }
         }
         if taken_from_me > 0 && self.me().slots.is_empty() && self.me().is_primary() {
@@ -1020,7 +1054,7 @@ impl ClusterState {
                 self.current_epoch = h.current_epoch;
                 self.needs_save = true;
             }
-            if let Some(update) = self.update_slots_from(h, now) {
+            if let Some(update) = self.update_slots_from(h) {
                 let m = self.build(update, &h.id);
                 actions.push(Action::Reply(m));
             }
@@ -1056,12 +1090,20 @@ impl ClusterState {
                     if n.config_epoch < config_epoch {
                         n.config_epoch = config_epoch;
                         let claimed = SlotSet::from_ranges(&slots);
-                        self.apply_claims(&node, config_epoch, &claimed, now);
+                        self.apply_claims(&node, config_epoch, &claimed);
                     }
                 }
             }
-            Kind::Publish { channel, message } if trusted => {
-                actions.push(Action::Deliver { channel, message });
+            Kind::Publish {
+                channel,
+                message,
+                shard,
+            } if trusted => {
+                actions.push(Action::Deliver {
+                    channel,
+                    message,
+                    shard,
+                });
             }
             Kind::AuthRequest { epoch, force } if trusted => {
                 actions.extend(self.consider_vote(h, epoch, force, now));
@@ -1197,12 +1239,12 @@ impl ClusterState {
         }
     }
 
-    fn update_slots_from(&mut self, h: &Header, now: u64) -> Option<Kind> {
+    fn update_slots_from(&mut self, h: &Header) -> Option<Kind> {
         if h.primary.is_some() {
             return None;
         }
         let claimed = SlotSet::from_ranges(&h.slots);
-        let update = self.apply_claims(&h.id, h.config_epoch, &claimed, now);
+        let update = self.apply_claims(&h.id, h.config_epoch, &claimed);
         if let Some(n) = self.nodes.get_mut(&h.id) {
             if h.config_epoch > n.config_epoch {
                 n.config_epoch = h.config_epoch;
@@ -1451,7 +1493,6 @@ impl ClusterState {
             info!("Manual failover timed out: resuming writes.");
             self.paused_until = 0;
         }
-        self.release_unclaimed(now);
         actions.extend(self.failover_tick(now));
         actions.extend(self.rejoin_tick(now));
         if self.election.is_none() && self.manual.is_none() {
@@ -1463,27 +1504,6 @@ impl ClusterState {
         self.update_majority(now);
         self.update_state(now);
         actions
-    }
-
-    /// Unbinds slots whose owner stopped claiming them and nobody else took within the
-    /// grace period (half the node timeout, at least 200 ms).
-    fn release_unclaimed(&mut self, now: u64) {
-        if self.unclaimed.is_empty() {
-            return;
-        }
-        let grace = (self.node_timeout / 2).max(200);
-        let due: Vec<(u16, String)> = self
-            .unclaimed
-            .iter()
-            .filter(|(_, (_, since))| now.saturating_sub(*since) >= grace)
-            .map(|(s, (id, _))| (*s, id.clone()))
-            .collect();
-        for (slot, id) in due {
-            self.unclaimed.remove(&slot);
-            if self.owners[slot as usize].as_deref() == Some(id.as_str()) {
-                self.unassign(slot);
-            }
-        }
     }
 
     /// Recomputes `cluster_state`: every slot served by a non-failed primary (when full
@@ -1968,6 +1988,64 @@ mod tests {
         assert_eq!(uniq.len(), 3, "epochs {epochs:?}");
     }
 
+    #[test]
+    fn delslots_on_the_owner_changes_only_its_own_view_until_someone_claims_the_slot() {
+        let mut ns = three_primaries();
+        let (a, b, c) = (id('a'), id('b'), id('c'));
+        ns[0].del_slots(&[0]).unwrap();
+        let mut now = 3000;
+        for _ in 0..30 {
+            now += 100;
+            pump(&mut ns, now, &[]);
+        }
+        assert_eq!(ns[0].owners[0], None);
+        assert!(!ns[0].ok, "the node that gave the slot up is not covered");
+        for n in &ns[1..] {
+            assert_eq!(n.owners[0].as_deref(), Some(a.as_str()), "{}", n.myself);
+            assert!(n.ok, "{} stays ok", n.myself);
+        }
+        // Given back on the same node: everything as before.
+        ns[0].add_slots(&[0]).unwrap();
+        for _ in 0..5 {
+            now += 100;
+            pump(&mut ns, now, &[]);
+        }
+        assert!(ns[0].ok);
+        // A slot still bound to its owner elsewhere but no longer claimed goes to whoever
+        // claims it, even with a lower configEpoch (b's is 2, c's 3).
+        ns[0].del_slots(&[1]).unwrap();
+        ns[2].del_slots(&[16383]).unwrap();
+        for _ in 0..5 {
+            now += 100;
+            pump(&mut ns, now, &[]);
+        }
+        for n in &ns[..2] {
+            assert_eq!(n.owners[16383].as_deref(), Some(c.as_str()));
+        }
+        // In b's view they are a's and c's: an operator frees them there first.
+        ns[1].del_slots(&[1, 16383]).unwrap();
+        ns[1].add_slots(&[1, 16383]).unwrap();
+        for _ in 0..5 {
+            now += 100;
+            pump(&mut ns, now, &[]);
+        }
+        for n in &ns {
+            assert_eq!(n.owners[1].as_deref(), Some(b.as_str()), "{}", n.myself);
+            assert_eq!(n.owners[16383].as_deref(), Some(b.as_str()), "{}", n.myself);
+            assert!(n.ok, "{}", n.myself);
+        }
+        // A claim on a slot its owner still claims loses to the higher configEpoch.
+        ns[0].unassign(10923);
+        ns[0].assign(10923, &a);
+        for _ in 0..5 {
+            now += 100;
+            pump(&mut ns, now, &[]);
+        }
+        for n in &ns {
+            assert_eq!(n.owners[10923].as_deref(), Some(c.as_str()), "{}", n.myself);
+        }
+    }
+
     fn with_replica() -> Vec<ClusterState> {
         let mut ns = three_primaries();
         let mut d = node('d', 7003);
@@ -1984,6 +2062,27 @@ mod tests {
             pump(&mut ns, now, &[]);
         }
         ns
+    }
+
+    #[test]
+    fn spublish_goes_to_the_other_nodes_of_the_shard_only() {
+        let mut ns = with_replica();
+        let targets = |n: &mut ClusterState| -> Vec<String> {
+            n.publish_shard(b"ch".to_vec(), b"m".to_vec())
+                .into_iter()
+                .map(|a| match a {
+                    Action::Send(id, m) => {
+                        assert!(matches!(m.kind, Kind::Publish { shard: true, .. }));
+                        id
+                    }
+                    other => panic!("{other:?}"),
+                })
+                .collect()
+        };
+        assert_eq!(targets(&mut ns[0]), vec![id('d')], "primary -> its replica");
+        assert_eq!(targets(&mut ns[3]), vec![id('a')], "replica -> its primary");
+        assert!(targets(&mut ns[1]).is_empty(), "a shard of one");
+        assert_eq!(ns[0].stats.sent.get("publishshard"), Some(&1));
     }
 
     #[test]
@@ -2265,6 +2364,7 @@ mod tests {
                 Kind::Publish {
                     channel: b"ch".to_vec(),
                     message: b"forged".to_vec(),
+                    shard: false,
                 },
                 Kind::AuthRequest {
                     epoch: 1000,

@@ -814,31 +814,35 @@ fn count_failure_reports(ctx: &mut Ctx, a: &[Bytes]) {
     }
 }
 
+/// CLUSTER LINKS: per peer, our link to it (`to`) and its link to us (`from`), with the
+/// fields Redis 7.0 reports. Both sides queue whole frames, so the send buffer allocated is
+/// what is queued.
 fn links(ctx: &mut Ctx, _a: &[Bytes]) {
     let Some(c) = cluster(ctx) else { return };
-    let up: Vec<(String, u64)> = {
+    let nodes: Vec<String> = {
         let s = c.state.lock();
         s.nodes
-            .values()
-            .filter(|n| n.id != s.myself && n.link_up)
-            .map(|n| (n.id.clone(), c.wall(n.created)))
+            .keys()
+            .filter(|id| **id != s.myself)
+            .cloned()
             .collect()
     };
-    ctx.out.array(up.len());
-    for (id, created) in up {
+    let links = c.links.describe(&nodes);
+    ctx.out.array(links.len());
+    for l in links {
         ctx.out.map(6);
         ctx.out.bulk(b"direction");
-        ctx.out.bulk(b"to");
+        ctx.out.bulk(l.direction.word().as_bytes());
         ctx.out.bulk(b"node");
-        ctx.out.bulk(id.as_bytes());
+        ctx.out.bulk(l.node.as_bytes());
         ctx.out.bulk(b"create-time");
-        ctx.out.int(created as i64);
+        ctx.out.int(c.wall(l.created) as i64);
         ctx.out.bulk(b"events");
-        ctx.out.bulk(b"rw");
+        ctx.out.bulk(if l.queued > 0 { b"rw" } else { b"r" });
         ctx.out.bulk(b"send-buffer-allocated");
-        ctx.out.int(0);
+        ctx.out.int(l.queued as i64);
         ctx.out.bulk(b"send-buffer-used");
-        ctx.out.int(0);
+        ctx.out.int(l.queued as i64);
     }
 }
 

@@ -270,7 +270,13 @@ fn publish(ctx: &mut Ctx, a: &[Bytes]) {
 fn spublish(ctx: &mut Ctx, a: &[Bytes]) {
     let l = limits(ctx);
     let n = ctx.shared.pubsub.publish(&a[1], &a[2], true, &l);
-    if ctx.shared.cluster.get().is_none() {
+    // In a cluster the message reaches the other nodes of this shard (the primary and its
+    // replicas, wherever it was published) through the bus, as Redis sends PUBLISHSHARD;
+    // outside one, replicas' subscribers get it through the stream.
+    if let Some(c) = ctx.shared.cluster.get() {
+        let actions = c.state.lock().publish_shard(a[1].to_vec(), a[2].to_vec());
+        c.enqueue(actions);
+    } else {
         ctx.propagate_as(vec![a.to_vec()]);
     }
     ctx.out.int(n as i64);
