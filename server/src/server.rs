@@ -712,11 +712,16 @@ async fn park(
             _ = notified => continue,
             _ = sleep => {
                 // Timed out, unless a write served us at the same moment.
-                let removed = shared.keyspace.lock().blocked.remove(conn.id).is_some();
-                if removed {
-                    if let Some(spec) = spec {
+                let removed = {
+                    let mut ks = shared.keyspace.lock();
+                    let removed = ks.blocked.remove(conn.id).is_some();
+                    // Under the keyspace lock, as every command's accounting.
+                    if let (true, Some(spec)) = (removed, spec) {
                         shared.telemetry.commands.record_call(spec, 0, false, false);
                     }
+                    removed
+                };
+                if removed {
                     let mut o = Out::new(conn.resp3);
                     if null_bulk {
                         o.null();
