@@ -32,6 +32,7 @@ pub enum State {
 }
 
 impl State {
+    /// The state as INFO replication names it (Redis's `getFailoverStateString`).
     pub fn name(self) -> &'static str {
         match self {
             State::None => "no-failover",
