@@ -128,6 +128,58 @@ fn failover_to_a_named_replica_keeps_every_write_and_chains_the_other_replica() 
 }
 
 #[test]
+fn no_acknowledged_write_is_lost_under_a_write_load() {
+    let (p, r1, r2) = trio(0);
+    let writers: Vec<_> = (0..3)
+        .map(|w| {
+            let mut c = p.client();
+            std::thread::spawn(move || {
+                // Writes until the first refusal; returns how many were acknowledged.
+                let mut acked = 0u64;
+                for i in 0..1_000_000u64 {
+                    let r: redis::RedisResult<()> = redis::cmd("SET")
+                        .arg(format!("w{w}:{i}"))
+                        .arg(i)
+                        .query(&mut c);
+                    match r {
+                        Ok(()) => acked = i + 1,
+                        Err(e) => {
+                            assert_eq!(e.code(), Some("READONLY"), "{e}");
+                            break;
+                        }
+                    }
+                }
+                acked
+            })
+        })
+        .collect();
+    let started = wait_for(Duration::from_secs(10), || {
+        let n: i64 = q(&mut p.client(), &["DBSIZE"]);
+        (n > 300).then_some(())
+    });
+    assert!(started.is_some());
+    let port = r1.port.to_string();
+    assert_eq!(failover(&mut p.client(), &["TO", "127.0.0.1", &port]), "OK");
+    wait_state(&p, "no-failover");
+    let acked: Vec<u64> = writers.into_iter().map(|t| t.join().unwrap()).collect();
+    assert_eq!(role(&r1), "master");
+    let mut c = r1.client();
+    for (w, n) in acked.iter().enumerate() {
+        assert!(*n > 0);
+        // The last acknowledged write of each writer is on the new primary (and so are all
+        // before it: each writer's writes are applied in order).
+        let last: String = q(&mut c, &["GET", &format!("w{w}:{}", n - 1)]);
+        assert_eq!(last, (n - 1).to_string());
+    }
+    let total: i64 = q(&mut c, &["DBSIZE"]);
+    assert_eq!(total as u64, acked.iter().sum::<u64>());
+    wait_in_sync(&r1, &p);
+    wait_in_sync(&p, &r2);
+    assert_eq!(digest(&p), digest(&r1));
+    assert_eq!(digest(&r1), digest(&r2));
+}
+
+#[test]
 fn writes_are_held_while_waiting_for_sync_then_answered_readonly() {
     let (p, r1, _r2) = trio(10);
     // The target stops, so the primary waits for it with a write it has not acknowledged.
@@ -271,9 +323,19 @@ fn abort_in_waiting_for_sync_resumes_writes() {
     );
     let v: String = q(&mut c, &["GET", "case"]);
     assert_eq!(v, "abort");
+    // CLIENT UNPAUSE lifts only CLIENT PAUSE: a write stays held until the ABORT.
+    let _: () = q(&mut c, &["CLIENT", "UNPAUSE"]);
+    let mut writer = p.client();
+    let held =
+        std::thread::spawn(move || -> String { q(&mut writer, &["SET", "case", "written"]) });
+    let counted = wait_for(Duration::from_secs(5), || {
+        let info: String = q(&mut c, &["INFO", "clients"]);
+        (info_field(&info, "blocked_clients").as_deref() == Some("1")).then_some(())
+    });
+    assert!(counted.is_some(), "the write was not held");
     assert_eq!(failover(&mut c, &["ABORT"]), "OK");
+    assert_eq!(held.join().unwrap(), "OK");
     assert_eq!(field(&p, "master_failover_state"), "no-failover");
-    let _: () = q(&mut c, &["SET", "case", "written"]);
     r1.resume();
     wait_in_sync(&p, &r1);
     wait_in_sync(&p, &r2);
