@@ -119,3 +119,29 @@ impl Pause {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failover_pause_outlives_client_unpause_and_combines_with_client_pause() {
+        let p = Pause::default();
+        assert!(p.current().is_none());
+        p.pause_for_failover();
+        assert_eq!(p.current().map(|(_, m)| m), Some(Mode::Write));
+        // The stricter mode of both purposes is in force.
+        p.pause(60_000, Mode::All);
+        assert_eq!(p.current().map(|(_, m)| m), Some(Mode::All));
+        p.unpause();
+        assert_eq!(p.current().map(|(_, m)| m), Some(Mode::Write));
+        p.end_failover();
+        assert!(p.current().is_none());
+        assert!(!p.writes_paused());
+        // Ending a failover leaves a CLIENT PAUSE alone.
+        p.pause(60_000, Mode::Write);
+        p.pause_for_failover();
+        p.end_failover();
+        assert_eq!(p.current().map(|(_, m)| m), Some(Mode::Write));
+    }
+}
