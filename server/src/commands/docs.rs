@@ -936,6 +936,21 @@ const RENAME: &[Arg] = &[key("key", 0), key("newkey", 1)];
 
 const RENAMENX: &[Arg] = &[key("key", 0), key("newkey", 1)];
 
+const FAILOVER: &[Arg] = &[
+    block(
+        "target",
+        &[
+            arg("host", STRING),
+            arg("port", INTEGER),
+            arg("force", PURE_TOKEN).token("FORCE").optional(),
+        ],
+    )
+    .token("TO")
+    .optional(),
+    arg("abort", PURE_TOKEN).token("ABORT").optional(),
+    arg("milliseconds", INTEGER).token("TIMEOUT").optional(),
+];
+
 const REPLICAOF: &[Arg] = &[oneof(
     "args",
     &[
@@ -1591,6 +1606,7 @@ pub fn of(name: &str) -> &'static [Arg] {
         "expire" => EXPIRE,
         "expireat" => EXPIREAT,
         "expiretime" => EXPIRETIME,
+        "failover" => FAILOVER,
         "flushall" => FLUSHALL,
         "flushdb" => FLUSHDB,
         "get" => GET,

@@ -426,7 +426,7 @@ fn replication(ctx: &mut Ctx, t: &mut String) {
             line(t, "connected_slaves", repl.replicas().count());
         }
     }
-    line(t, "master_failover_state", "no-failover");
+    line(t, "master_failover_state", repl.failover.state.name());
     line(t, "master_replid", &repl.replid);
     line(t, "master_replid2", &repl.replid2);
     line(t, "master_repl_offset", repl.offset);

@@ -1,9 +1,10 @@
 //! Replication commands: REPLICAOF/SLAVEOF, the primary-side protocol (PSYNC, SYNC,
-//! REPLCONF), WAIT and ROLE.
+//! REPLCONF), WAIT, ROLE and FAILOVER.
 
 use super::table::{flags::*, CommandSpec};
 use super::{args, errors, Ctx};
 use crate::clients::Wait;
+use crate::replication::failover::{self, State as FailoverState};
 use crate::replication::feed::{ReplicaLink, Role};
 use bytes::Bytes;
 use std::sync::atomic::Ordering;
@@ -16,6 +17,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("sync", 1, ADMIN | NO_MULTI | NOSCRIPT, &[], psync, "server", "An internal command used in replication."),
     CommandSpec::new("replconf", -1, ADMIN | NOSCRIPT | LOADING | STALE | ALLOW_BUSY, &[], replconf, "server", "An internal command for configuring the replication stream."),
     CommandSpec::new("wait", 3, NOSCRIPT, &[], wait, "generic", "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed."),
+    CommandSpec::new("failover", -1, ADMIN | NOSCRIPT | STALE, &[], failover_cmd, "server", "Start a coordinated failover between this server and one of its replicas."),
     CommandSpec::new("role", 1, NOSCRIPT | LOADING | STALE | FAST, &[], role, "server", "Returns the replication role."),
 ];
 
@@ -34,6 +36,9 @@ pub fn set_upstream(ctx: &mut Ctx, target: Option<(String, u16)>) {
 fn replicaof(ctx: &mut Ctx, a: &[Bytes]) {
     if ctx.settings.cluster_enabled {
         return ctx.err("ERR REPLICAOF not allowed in cluster mode.");
+    }
+    if ctx.ks.repl.failover.state != FailoverState::None {
+        return ctx.err("ERR REPLICAOF not allowed while failing over.");
     }
     if args::is(&a[1], "NO") && args::is(&a[2], "ONE") {
         set_upstream(ctx, None);
@@ -60,6 +65,30 @@ fn psync(ctx: &mut Ctx, a: &[Bytes]) {
         .is_some_and(|c| c.rejoining.load(Ordering::Relaxed))
     {
         return ctx.err("ERR Can't SYNC while not connected with my master");
+    }
+    // A failing-over primary asks us, its replica, to take over: we promote ourselves when
+    // it is our primary (same replication id), then serve it as our replica.
+    if a.len() > 3 && args::is(&a[0], "psync") && args::is(&a[3], "failover") {
+        info!(
+            "Failover request received for replid {}.",
+            String::from_utf8_lossy(&a[1])
+        );
+        if !ctx.ks.repl.is_replica() {
+            return ctx.err("ERR PSYNC FAILOVER can't be sent to a master.");
+        }
+        if !a[1].eq_ignore_ascii_case(ctx.ks.repl.replid.as_bytes()) {
+            return ctx.err("ERR PSYNC FAILOVER replid must match my replid.");
+        }
+        let why = format!("failover request from 'id={}'", ctx.conn.id);
+        crate::replication::follow(ctx.shared, &mut ctx.ks.repl, None, &why);
+        // As Redis's replicationUnsetMaster: our replicas learn the new id by reconnecting.
+        ctx.ks
+            .repl
+            .disconnect_replicas("this node was promoted by a failover");
+    }
+    // Replicas do not sync with us while we are failing over.
+    if ctx.ks.repl.failover.state != FailoverState::None {
+        return ctx.err("NOMASTERLINK Can't SYNC while failing over");
     }
     // A replica serves replicas of its own only from a dataset its primary is streaming to:
     // not while it is loading one, nor while its link is down (as Redis refuses).
@@ -177,7 +206,11 @@ fn wait(ctx: &mut Ctx, a: &[Bytes]) {
     }
     let now = ctx.now;
     let ks = &mut *ctx.ks;
-    ks.repl.request_acks(&ks.dbs, now);
+    // While writes are paused the stream stands still (a failover waits for replicas to
+    // reach its end): replicas are not asked, they acknowledge on their own every second.
+    if !ctx.shared.pause.writes_paused() {
+        ks.repl.request_acks(&ks.dbs, now);
+    }
     let deadline = (timeout > 0)
         .then(|| tokio::time::Instant::now() + std::time::Duration::from_millis(timeout as u64));
     ctx.conn.wait = Some(Wait {
@@ -231,4 +264,79 @@ fn role(ctx: &mut Ctx, _a: &[Bytes]) {
             ctx.out.int(offset);
         }
     }
+}
+
+/// FAILOVER [TO host port [FORCE]] [ABORT] [TIMEOUT ms]: validated as Redis's
+/// `failoverCommand` (same checks, same order, same errors), then run by
+/// [`crate::replication::failover`].
+fn failover_cmd(ctx: &mut Ctx, a: &[Bytes]) {
+    if ctx.settings.cluster_enabled {
+        return ctx.err(
+            "ERR FAILOVER not allowed in cluster mode. Use CLUSTER FAILOVER command instead.",
+        );
+    }
+    if a.len() == 2 && args::is(&a[1], "abort") {
+        if ctx.ks.repl.failover.state == FailoverState::None {
+            return ctx.err("ERR No failover in progress.");
+        }
+        failover::abort(ctx.shared, &mut ctx.ks.repl, "Failover manually aborted");
+        return ctx.out.ok();
+    }
+    let mut timeout_ms: i64 = 0;
+    let mut force = false;
+    let mut target: Option<(String, i64)> = None;
+    let mut j = 1;
+    while j < a.len() {
+        if args::is(&a[j], "timeout") && j + 1 < a.len() && timeout_ms == 0 {
+            let Some(t) = args::int(&a[j + 1]) else {
+                return ctx.err(errors::NOT_INT);
+            };
+            if t <= 0 {
+                return ctx.err("ERR FAILOVER timeout must be greater than 0");
+            }
+            timeout_ms = t;
+            j += 2;
+        } else if args::is(&a[j], "to") && j + 2 < a.len() && target.is_none() {
+            let Some(port) = args::int(&a[j + 2]) else {
+                return ctx.err(errors::NOT_INT);
+            };
+            target = Some((String::from_utf8_lossy(&a[j + 1]).into_owned(), port));
+            j += 3;
+        } else if args::is(&a[j], "force") && !force {
+            force = true;
+            j += 1;
+        } else {
+            return ctx.err(errors::SYNTAX);
+        }
+    }
+    let repl = &ctx.ks.repl;
+    if repl.failover.state != FailoverState::None {
+        return ctx.err("ERR FAILOVER already in progress.");
+    }
+    if repl.is_replica() {
+        return ctx.err("ERR FAILOVER is not valid when server is a replica.");
+    }
+    if repl.replicas().next().is_none() {
+        return ctx.err("ERR FAILOVER requires connected replicas.");
+    }
+    if force && (timeout_ms == 0 || target.is_none()) {
+        return ctx
+            .err("ERR FAILOVER with force option requires both a timeout and target HOST and IP.");
+    }
+    let target = match target {
+        Some((host, port)) => {
+            let Some(replica) = failover::find_replica(repl, &host, port) else {
+                return ctx.err("ERR FAILOVER target HOST and PORT is not a replica.");
+            };
+            if !replica.online.load(Ordering::Relaxed) {
+                return ctx.err("ERR FAILOVER target replica is not online.");
+            }
+            // A listening port found among the replicas is a valid port.
+            Some((host, port as u16))
+        }
+        None => None,
+    };
+    let timeout = (timeout_ms > 0).then_some(timeout_ms as u64);
+    failover::start(ctx.shared, &mut ctx.ks.repl, target, timeout, force);
+    ctx.out.ok();
 }

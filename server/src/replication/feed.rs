@@ -204,6 +204,8 @@ pub struct Feed {
     /// The effects of the EXEC being run, with their databases: a transaction is propagated
     /// whole when it ends ([`Feed::end_tx`]).
     tx: Option<Vec<(usize, Vec<Bytes>)>>,
+    /// A standalone FAILOVER's progress (`master_failover_state`).
+    pub failover: super::failover::Failover,
 }
 
 impl Feed {
@@ -223,6 +225,7 @@ impl Feed {
             published: Arc::new(AtomicU64::new(0)),
             unsent: Vec::new(),
             tx: None,
+            failover: Default::default(),
         }
     }
 
@@ -480,6 +483,21 @@ impl Feed {
         }
     }
 
+    /// Disconnects every replica of ours so that they reconnect and learn our new replication
+    /// id (they continue partially: the old id stays valid as our second one).
+    pub fn disconnect_replicas(&mut self, why: &str) {
+        self.flush();
+        for a in self.attached.drain(..) {
+            info!(
+                replica = a.link.client_id,
+                "Disconnecting replica {}:{}: {why}",
+                a.link.ip,
+                a.link.listening_port.load(Ordering::Relaxed)
+            );
+            a.link.close();
+        }
+    }
+
     pub fn detach(&mut self, client_id: u64) {
         self.flush();
         self.attached.retain(|a| a.link.client_id != client_id);
@@ -545,12 +563,14 @@ impl Feed {
     }
 
     /// A new primary id after the primary changed its history (as a replica after CONTINUE
-    /// with a new id).
-    pub fn switch_id(&mut self, new_id: String) {
-        if new_id != self.replid {
-            self.replid2 = std::mem::replace(&mut self.replid, new_id);
-            self.second_offset = self.offset as i64 + 1;
+    /// with a new id). Returns whether the id changed.
+    pub fn switch_id(&mut self, new_id: String) -> bool {
+        if new_id == self.replid {
+            return false;
         }
+        self.replid2 = std::mem::replace(&mut self.replid, new_id);
+        self.second_offset = self.offset as i64 + 1;
+        true
     }
 
     /// Resets the written-to writer for a fresh sync (used by tests).

@@ -9,9 +9,12 @@
 //! - [`backlog`] the ring buffer that makes partial resyncs possible.
 //! - [`primary`] serving a replica's connection; [`replica`] the replica's link to its
 //!   primary; [`effects`] encoding commands for the stream.
+//! - [`failover`] a standalone primary's coordinated switch with one of its replicas
+//!   (`FAILOVER`).
 
 pub mod backlog;
 pub mod effects;
+pub mod failover;
 pub mod feed;
 pub mod primary;
 pub mod replica;

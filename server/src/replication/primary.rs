@@ -128,7 +128,9 @@ pub async fn serve_link(
                     break;
                 }
                 let period = settings.repl_ping_period_secs * 1000;
-                if online && mono_ms() >= ping_due + period {
+                // No pings while writes are paused: the stream stands still, so that a
+                // failover's target can acknowledge its end.
+                if online && mono_ms() >= ping_due + period && !shared.pause.writes_paused() {
                     ping_due = mono_ms();
                     let now = crate::util::now_ms();
                     let mut ks = shared.keyspace.lock();

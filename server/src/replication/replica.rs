@@ -6,6 +6,7 @@
 //! are also recorded in our own backlog, so after a promotion our siblings can continue from
 //! us, and so replicas of ours receive the same stream.
 
+use super::failover::{self, State as FailoverState};
 use super::feed::Upstream;
 use super::primary::mono_ms;
 use super::snapshot::{Reader, Record};
@@ -127,26 +128,48 @@ async fn session(shared: &Arc<Shared>, up: &Arc<Upstream>) -> Result<(), String>
     .await
     .map_err(|e| e.to_string())?;
     let _ = read_line(&mut r, timeout).await?;
-    let (replid, offset) = {
+    let (replid, offset, have_history, failing_over) = {
         let ks = shared.keyspace.lock();
-        (ks.repl.replid.clone(), ks.repl.offset)
-    };
-    let have_history = {
-        let ks = shared.keyspace.lock();
-        ks.repl.active
+        (
+            ks.repl.replid.clone(),
+            ks.repl.offset,
+            ks.repl.active,
+            ks.repl.failover.state == FailoverState::InProgress,
+        )
     };
     let (id_arg, off_arg) = if have_history {
         (replid.clone(), (offset + 1).to_string())
     } else {
         ("?".to_string(), "-1".to_string())
     };
-    send(
-        r.get_mut(),
-        &[b"PSYNC", id_arg.as_bytes(), off_arg.as_bytes()],
-    )
-    .await
-    .map_err(|e| e.to_string())?;
+    // A failing-over primary asks its target to take over (see `failover`).
+    let mut psync: Vec<&[u8]> = vec![b"PSYNC", id_arg.as_bytes(), off_arg.as_bytes()];
+    if failing_over {
+        psync.push(b"FAILOVER");
+    }
+    if let Err(e) = send(r.get_mut(), &psync).await {
+        let mut ks = shared.keyspace.lock();
+        failover::abort(shared, &mut ks.repl, "Write error to failover target");
+        return Err(e.to_string());
+    }
     let reply = read_line(&mut r, timeout).await?;
+    // The failover's outcome: a continuation (or, in edge cases, a full sync) completes it;
+    // anything else makes this node a primary again.
+    if failing_over {
+        let mut ks = shared.keyspace.lock();
+        if ks.repl.failover.state == FailoverState::InProgress {
+            if reply.starts_with("+CONTINUE") || reply.starts_with("+FULLRESYNC") {
+                failover::clear(shared, &mut ks.repl);
+            } else {
+                failover::abort(
+                    shared,
+                    &mut ks.repl,
+                    "Failover target rejected psync request",
+                );
+                return Err(format!("failover target rejected PSYNC: {reply}"));
+            }
+        }
+    }
     let handle = Arc::new(ClientHandle::new(shared.clients.next_id(), peer, local));
     *handle.flags.lock() = "M".into();
     let mut conn = Conn::new(handle, true);
@@ -166,8 +189,11 @@ async fn session(shared: &Arc<Shared>, up: &Arc<Upstream>) -> Result<(), String>
     } else if let Some(rest) = reply.strip_prefix("+CONTINUE") {
         let new_id = rest.trim();
         let mut ks = shared.keyspace.lock();
-        if !new_id.is_empty() {
-            ks.repl.switch_id(new_id.to_string());
+        if !new_id.is_empty() && ks.repl.switch_id(new_id.to_string()) {
+            info!("Master replication ID changed to {new_id}");
+            // Our replicas must learn the new id: they reconnect and continue partially.
+            ks.repl
+                .disconnect_replicas("its primary's replication id changed");
         }
         conn.select(ks.repl.stream_db());
         info!("Successful partial resynchronization with master.");
