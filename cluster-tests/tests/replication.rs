@@ -375,3 +375,45 @@ fn a_replica_switching_primaries_resyncs_its_own_replicas() {
     assert_eq!(digest(&middle), d);
     assert_eq!(digest(&leaf), d);
 }
+
+/// A replica promoted with REPLICAOF NO ONE disconnects its own replicas, as Redis's
+/// replicationUnsetMaster does: they reconnect, continue partially (no full sync) and report
+/// the promoted node's new replication id, and its new writes reach them.
+#[test]
+fn a_promoted_replica_hands_its_new_id_to_its_replicas() {
+    let primary = Node::start(&[]);
+    let middle = Node::start(&[]);
+    let leaf = Node::start(&[]);
+    populate(&primary, 1000);
+    replicate(&middle, &primary);
+    wait_in_sync(&primary, &middle, Duration::from_secs(20));
+    replicate(&leaf, &middle);
+    wait_in_sync(&middle, &leaf, Duration::from_secs(20));
+    let old_id = field(&middle, "replication", "master_replid");
+    let full_before = field(&middle, "stats", "sync_full");
+    let partial_before = field(&middle, "stats", "sync_partial_ok");
+    let r: String = redis::cmd("REPLICAOF")
+        .arg("NO")
+        .arg("ONE")
+        .query(&mut middle.client())
+        .unwrap();
+    assert_eq!(r, "OK");
+    let new_id = field(&middle, "replication", "master_replid");
+    assert_ne!(new_id, old_id, "promotion keeps the old replication id");
+    let learned = wait_for(Duration::from_secs(20), || {
+        (field(&leaf, "replication", "master_replid") == new_id
+            && field(&leaf, "replication", "master_link_status") == "up")
+            .then_some(())
+    });
+    assert!(
+        learned.is_some(),
+        "the leaf never learned the new id:\n{}\n{}",
+        info(&leaf, "replication"),
+        leaf.log()
+    );
+    assert_eq!(field(&middle, "stats", "sync_full"), full_before);
+    assert_ne!(field(&middle, "stats", "sync_partial_ok"), partial_before);
+    set_many(&mut middle.client(), "after:", 100, |i| i.to_string());
+    wait_in_sync(&middle, &leaf, Duration::from_secs(20));
+    assert_eq!(digest(&leaf), digest(&middle));
+}

@@ -80,11 +80,8 @@ fn psync(ctx: &mut Ctx, a: &[Bytes]) {
             return ctx.err("ERR PSYNC FAILOVER replid must match my replid.");
         }
         let why = format!("failover request from 'id={}'", ctx.conn.id);
+        // Promoted; our own replicas are disconnected to learn the new id (see `follow`).
         crate::replication::follow(ctx.shared, &mut ctx.ks.repl, None, &why);
-        // As Redis's replicationUnsetMaster: our replicas learn the new id by reconnecting.
-        ctx.ks
-            .repl
-            .disconnect_replicas("this node was promoted by a failover");
     }
     // Replicas do not sync with us while we are failing over.
     if ctx.ks.repl.failover.state != FailoverState::None {

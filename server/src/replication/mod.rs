@@ -42,6 +42,9 @@ pub fn follow(shared: &Shared, feed: &mut Feed, target: Option<(String, u16)>, w
             if feed.is_replica() {
                 feed.promote();
                 tracing::info!("MASTER MODE enabled ({why})");
+                // As Redis's replicationUnsetMaster: our own replicas learn the new
+                // replication id by reconnecting (and continue partially).
+                feed.disconnect_replicas("this node became a primary");
             }
         }
         Some((host, port)) => {
