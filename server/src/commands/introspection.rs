@@ -3,7 +3,7 @@
 
 use super::keyspec::{key_flags, BeginSearch, FindKeys};
 use super::table::{self, flags, CommandSpec};
-use super::{args, docs, errors, reply_help, Ctx};
+use super::{args, docs, docs_meta, errors, reply_help, Ctx};
 use bytes::Bytes;
 
 const C: u32 = flags::LOADING | flags::STALE;
@@ -333,14 +333,29 @@ fn write_doc(ctx: &mut Ctx, c: &CommandSpec, full: &str) {
     ctx.out.bulk(full.as_bytes());
     let has_subs = !c.subcommands.is_empty();
     let arguments = docs::of(full);
+    // Redis's own fields where Redis has the command; the table's summary and group for a
+    // command it lacks.
+    let meta = docs_meta::meta(full);
+    let fields = match meta {
+        Some(m) => {
+            3 + usize::from(m.complexity.is_some())
+                + usize::from(!m.doc_flags.is_empty())
+                + 2 * usize::from(m.deprecated_since.is_some())
+                + usize::from(!m.history.is_empty())
+        }
+        None => 2,
+    };
     ctx.out
-        .map(3 + usize::from(!arguments.is_empty()) + usize::from(has_subs));
-    ctx.out.bulk(b"summary");
-    ctx.out.bulk(c.summary.as_bytes());
-    ctx.out.bulk(b"since");
-    ctx.out.bulk(b"1.0.0");
-    ctx.out.bulk(b"group");
-    ctx.out.bulk(c.group.as_bytes());
+        .map(fields + usize::from(!arguments.is_empty()) + usize::from(has_subs));
+    match meta {
+        Some(m) => write_meta(ctx, m),
+        None => {
+            ctx.out.bulk(b"summary");
+            ctx.out.bulk(c.summary.as_bytes());
+            ctx.out.bulk(b"group");
+            ctx.out.bulk(c.group.as_bytes());
+        }
+    }
     if !arguments.is_empty() {
         ctx.out.bulk(b"arguments");
         write_doc_args(ctx, arguments);
@@ -350,6 +365,44 @@ fn write_doc(ctx: &mut Ctx, c: &CommandSpec, full: &str) {
         ctx.out.map(c.subcommands.len());
         for s in c.subcommands {
             write_doc(ctx, s, &format!("{}|{}", c.name, s.name));
+        }
+    }
+}
+
+/// The descriptive fields in Redis's `addReplyCommandDocs` order: doc flags as a set of
+/// statuses, history as a set of (version, change) pairs.
+fn write_meta(ctx: &mut Ctx, m: &docs_meta::Meta) {
+    let out = &mut ctx.out;
+    out.bulk(b"summary");
+    out.bulk(m.summary.as_bytes());
+    out.bulk(b"since");
+    out.bulk(m.since.as_bytes());
+    out.bulk(b"group");
+    out.bulk(m.group.as_bytes());
+    if let Some(c) = m.complexity {
+        out.bulk(b"complexity");
+        out.bulk(c.as_bytes());
+    }
+    if !m.doc_flags.is_empty() {
+        out.bulk(b"doc_flags");
+        out.set(m.doc_flags.len());
+        for f in m.doc_flags {
+            out.simple(f);
+        }
+    }
+    if let (Some(since), Some(by)) = (m.deprecated_since, m.replaced_by) {
+        out.bulk(b"deprecated_since");
+        out.bulk(since.as_bytes());
+        out.bulk(b"replaced_by");
+        out.bulk(by.as_bytes());
+    }
+    if !m.history.is_empty() {
+        out.bulk(b"history");
+        out.set(m.history.len());
+        for (version, change) in m.history {
+            out.array(2);
+            out.bulk(version.as_bytes());
+            out.bulk(change.as_bytes());
         }
     }
 }

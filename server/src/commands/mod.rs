@@ -12,6 +12,7 @@ pub mod config;
 pub mod connection;
 pub mod debug;
 pub mod docs;
+pub mod docs_meta;
 pub mod dump;
 pub mod expiry;
 pub mod hashes;
