@@ -101,7 +101,7 @@ static SUBCOMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "addslots",
         -3,
-        ADM,
+        ADMIN | STALE | NO_ASYNC_LOADING,
         &[],
         addslots,
         "cluster",
@@ -110,7 +110,7 @@ static SUBCOMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "addslotsrange",
         -4,
-        ADM,
+        ADMIN | STALE | NO_ASYNC_LOADING,
         &[],
         addslotsrange,
         "cluster",
@@ -119,7 +119,7 @@ static SUBCOMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "delslots",
         -3,
-        ADM,
+        ADMIN | STALE | NO_ASYNC_LOADING,
         &[],
         delslots,
         "cluster",
@@ -128,7 +128,7 @@ static SUBCOMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "delslotsrange",
         -4,
-        ADM,
+        ADMIN | STALE | NO_ASYNC_LOADING,
         &[],
         delslotsrange,
         "cluster",
@@ -137,7 +137,7 @@ static SUBCOMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "flushslots",
         2,
-        ADM,
+        ADMIN | STALE | NO_ASYNC_LOADING,
         &[],
         flushslots,
         "cluster",
@@ -146,7 +146,7 @@ static SUBCOMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "setslot",
         -4,
-        ADM,
+        ADMIN | STALE | NO_ASYNC_LOADING,
         &[],
         setslot,
         "cluster",
@@ -155,7 +155,7 @@ static SUBCOMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "meet",
         -4,
-        ADM,
+        ADMIN | STALE | NO_ASYNC_LOADING,
         &[],
         meet,
         "cluster",
@@ -164,7 +164,7 @@ static SUBCOMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "forget",
         3,
-        ADM,
+        ADMIN | STALE | NO_ASYNC_LOADING,
         &[],
         forget,
         "cluster",
@@ -174,7 +174,7 @@ static SUBCOMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "saveconfig",
         2,
-        ADM,
+        ADMIN | STALE | NO_ASYNC_LOADING,
         &[],
         saveconfig,
         "cluster",
@@ -183,7 +183,7 @@ static SUBCOMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "set-config-epoch",
         3,
-        ADM,
+        ADMIN | STALE | NO_ASYNC_LOADING,
         &[],
         set_config_epoch,
         "cluster",
@@ -192,7 +192,7 @@ static SUBCOMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "bumpepoch",
         2,
-        ADM,
+        ADMIN | STALE | NO_ASYNC_LOADING,
         &[],
         bumpepoch,
         "cluster",
@@ -201,7 +201,7 @@ static SUBCOMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "count-failure-reports",
         3,
-        ADM,
+        ADMIN | STALE,
         &[],
         count_failure_reports,
         "cluster",
@@ -210,7 +210,7 @@ static SUBCOMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "replicate",
         3,
-        ADM,
+        ADMIN | STALE | NO_ASYNC_LOADING,
         &[],
         replicate,
         "cluster",
@@ -237,7 +237,7 @@ static SUBCOMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "failover",
         -2,
-        ADM,
+        ADMIN | STALE | NO_ASYNC_LOADING,
         &[],
         failover,
         "cluster",

@@ -20,7 +20,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "echo",
         2,
-        FAST,
+        FAST | LOADING | STALE,
         &[],
         echo,
         "connection",
@@ -29,7 +29,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "quit",
         -1,
-        ALLOW_BUSY | NO_AUTH | FAST | STALE | LOADING,
+        ALLOW_BUSY | NO_AUTH | FAST | STALE | LOADING | NOSCRIPT,
         &[],
         quit,
         "connection",
@@ -47,7 +47,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "hello",
         -1,
-        NO_AUTH | FAST | STALE | LOADING | NOSCRIPT,
+        NO_AUTH | FAST | STALE | LOADING | NOSCRIPT | ALLOW_BUSY,
         &[],
         hello,
         "connection",

@@ -25,7 +25,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "pfcount",
         -2,
-        READONLY | MAY_REPLICATE,
+        READONLY,
         &[ks::range(1, -1, 1, RW | ACCESS).notes("RW because it may change the internal representation of the key, and propagate to replicas")],
         pfcount,
         "hyperloglog",

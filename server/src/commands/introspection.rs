@@ -3,7 +3,7 @@
 
 use super::keyspec::{key_flags, BeginSearch, FindKeys};
 use super::table::{self, flags, CommandSpec};
-use super::{args, docs, docs_meta, errors, reply_help, Ctx};
+use super::{args, docs, errors, redis_meta, reply_help, Ctx};
 use bytes::Bytes;
 
 const C: u32 = flags::LOADING | flags::STALE;
@@ -81,7 +81,8 @@ pub static COMMANDS: &[CommandSpec] = &[CommandSpec::container(
     "server",
     "Returns detailed information about all commands.",
     SUBCOMMANDS,
-)];
+)
+.with_flags(flags::LOADING | flags::STALE)];
 
 /// `COMMAND` alone lists everything; with an unknown subcommand it errors as Redis does.
 fn all_info(ctx: &mut Ctx, a: &[Bytes]) {
@@ -122,12 +123,16 @@ fn write_info(ctx: &mut Ctx, c: &CommandSpec, full_name: &str) {
     ctx.out.int(first);
     ctx.out.int(last);
     ctx.out.int(step);
-    let cats = acl_categories(c);
+    let cats = acl_categories(c, full_name);
     ctx.out.set(cats.len());
     for cat in cats {
         ctx.out.simple(&format!("@{cat}"));
     }
-    ctx.out.array(0);
+    let tips = redis_meta::meta(full_name).map_or(&[][..], |m| m.tips);
+    ctx.out.array(tips.len());
+    for tip in tips {
+        ctx.out.simple(tip);
+    }
     write_key_specs(ctx, c);
     ctx.out.array(c.subcommands.len());
     for s in c.subcommands {
@@ -226,9 +231,14 @@ fn write_key_flags(ctx: &mut Ctx, flags: u32) {
     }
 }
 
-/// ACL categories as Redis assigns them: read or write, the data type's (or keyspace,
-/// connection...) from the command's group, fast or slow, blocking, admin and dangerous.
-fn acl_categories(c: &CommandSpec) -> Vec<&'static str> {
+/// ACL categories: Redis's own for the commands it has (`full_name` as `get` or
+/// `client|list`); for the others, as Redis derives them: read or write, the data type's (or
+/// keyspace, connection...) from the command's group, fast or slow, blocking, admin and
+/// dangerous.
+fn acl_categories(c: &CommandSpec, full_name: &str) -> Vec<&'static str> {
+    if let Some(m) = redis_meta::meta(full_name) {
+        return m.acl.to_vec();
+    }
     let mut v = Vec::new();
     if c.has(flags::WRITE) {
         v.push("write");
@@ -291,8 +301,8 @@ fn list(ctx: &mut Ctx, a: &[Bytes]) {
         } else if args::is(&a[3], "ACLCAT") {
             let cat = what.trim_start_matches('@').to_ascii_lowercase();
             names.retain(|n| {
-                table::lookup(n.split('|').next().unwrap_or("").as_bytes())
-                    .is_some_and(|c| acl_categories(c).contains(&cat.as_str()))
+                resolve(n.as_bytes())
+                    .is_some_and(|(c, full)| acl_categories(c, &full).contains(&cat.as_str()))
             });
         } else if args::is(&a[3], "MODULE") {
             names.clear();
@@ -335,7 +345,7 @@ fn write_doc(ctx: &mut Ctx, c: &CommandSpec, full: &str) {
     let arguments = docs::of(full);
     // Redis's own fields where Redis has the command; the table's summary and group for a
     // command it lacks.
-    let meta = docs_meta::meta(full);
+    let meta = redis_meta::meta(full);
     let fields = match meta {
         Some(m) => {
             3 + usize::from(m.complexity.is_some())
@@ -371,7 +381,7 @@ fn write_doc(ctx: &mut Ctx, c: &CommandSpec, full: &str) {
 
 /// The descriptive fields in Redis's `addReplyCommandDocs` order: doc flags as a set of
 /// statuses, history as a set of (version, change) pairs.
-fn write_meta(ctx: &mut Ctx, m: &docs_meta::Meta) {
+fn write_meta(ctx: &mut Ctx, m: &redis_meta::Meta) {
     let out = &mut ctx.out;
     out.bulk(b"summary");
     out.bulk(m.summary.as_bytes());

@@ -13,7 +13,7 @@ static PUBSUB_SUB: &[CommandSpec] = &[
     CommandSpec::new(
         "channels",
         -2,
-        PS,
+        PUBSUB | LOADING | STALE,
         &[],
         channels,
         "pubsub",
@@ -22,7 +22,7 @@ static PUBSUB_SUB: &[CommandSpec] = &[
     CommandSpec::new(
         "numsub",
         -2,
-        PS,
+        PUBSUB | LOADING | STALE,
         &[],
         numsub,
         "pubsub",
@@ -31,7 +31,7 @@ static PUBSUB_SUB: &[CommandSpec] = &[
     CommandSpec::new(
         "numpat",
         2,
-        PS,
+        PUBSUB | LOADING | STALE,
         &[],
         numpat,
         "pubsub",
@@ -40,7 +40,7 @@ static PUBSUB_SUB: &[CommandSpec] = &[
     CommandSpec::new(
         "shardchannels",
         -2,
-        PS,
+        PUBSUB | LOADING | STALE,
         &[],
         shardchannels,
         "pubsub",
@@ -49,7 +49,7 @@ static PUBSUB_SUB: &[CommandSpec] = &[
     CommandSpec::new(
         "shardnumsub",
         -2,
-        PS,
+        PUBSUB | LOADING | STALE,
         &[],
         shardnumsub,
         "pubsub",
@@ -124,7 +124,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "publish",
         3,
-        PS | FAST | MAY_REPLICATE,
+        PUBSUB | LOADING | STALE | FAST,
         &[],
         publish,
         "pubsub",
@@ -133,7 +133,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "spublish",
         3,
-        PS | FAST | MAY_REPLICATE,
+        PUBSUB | LOADING | STALE | FAST,
         &[ks::range(1, 0, 1, NOT_KEY)],
         spublish,
         "pubsub",

@@ -11,10 +11,10 @@ use std::sync::atomic::Ordering;
 use tracing::info;
 
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("replicaof", 3, ADMIN | NOSCRIPT | STALE, &[], replicaof, "server", "Configures a server as replica of another, or promotes it to a master."),
-    CommandSpec::new("slaveof", 3, ADMIN | NOSCRIPT | STALE, &[], replicaof, "server", "Sets a Redis server as a replica of another, or promotes it to being a master."),
-    CommandSpec::new("psync", -3, ADMIN | NO_MULTI | NOSCRIPT, &[], psync, "server", "An internal command used in replication."),
-    CommandSpec::new("sync", 1, ADMIN | NO_MULTI | NOSCRIPT, &[], psync, "server", "An internal command used in replication."),
+    CommandSpec::new("replicaof", 3, ADMIN | NOSCRIPT | STALE | NO_ASYNC_LOADING, &[], replicaof, "server", "Configures a server as replica of another, or promotes it to a master."),
+    CommandSpec::new("slaveof", 3, ADMIN | NOSCRIPT | STALE | NO_ASYNC_LOADING, &[], replicaof, "server", "Sets a Redis server as a replica of another, or promotes it to being a master."),
+    CommandSpec::new("psync", -3, ADMIN | NO_MULTI | NOSCRIPT | NO_ASYNC_LOADING, &[], psync, "server", "An internal command used in replication."),
+    CommandSpec::new("sync", 1, ADMIN | NO_MULTI | NOSCRIPT | NO_ASYNC_LOADING, &[], psync, "server", "An internal command used in replication."),
     CommandSpec::new("replconf", -1, ADMIN | NOSCRIPT | LOADING | STALE | ALLOW_BUSY, &[], replconf, "server", "An internal command for configuring the replication stream."),
     CommandSpec::new("wait", 3, NOSCRIPT, &[], wait, "generic", "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed."),
     CommandSpec::new("failover", -1, ADMIN | NOSCRIPT | STALE, &[], failover_cmd, "server", "Start a coordinated failover between this server and one of its replicas."),

@@ -32,6 +32,9 @@ pub mod flags {
     pub const SENTINEL: u32 = 1 << 15;
     /// Served for an importing slot without a preceding ASKING (RESTORE-ASKING).
     pub const ASKING: u32 = 1 << 16;
+    /// Refused while a replica loads a full sync in the background (Redis's
+    /// repl-diskless-load swapdb); reported by COMMAND INFO.
+    pub const NO_ASYNC_LOADING: u32 = 1 << 17;
 
     /// Names as COMMAND INFO reports them, in Redis's order.
     pub const NAMES: &[(u32, &str)] = &[
@@ -48,6 +51,7 @@ pub mod flags {
         (FAST, "fast"),
         (NO_AUTH, "no_auth"),
         (MAY_REPLICATE, "may_replicate"),
+        (NO_ASYNC_LOADING, "no_async_loading"),
         (NO_MULTI, "no_multi"),
         (ALLOW_BUSY, "allow_busy"),
         (ASKING, "asking"),
@@ -116,6 +120,12 @@ impl CommandSpec {
             summary,
             subcommands,
         }
+    }
+
+    /// A container with flags of its own (COMMAND: `loading`, `stale`).
+    pub const fn with_flags(mut self, flags: u32) -> Self {
+        self.flags = flags;
+        self
     }
 
     /// The same command with a key finder for what its key specs cannot express.

@@ -9,8 +9,8 @@ use super::{errors, Ctx};
 use bytes::Bytes;
 
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("bzpopmin", -3, WRITE | FAST | BLOCKING, &[ks::range(1, -2, 1, RW | ACCESS | DELETE)], bzpopmin, "sorted-set", "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped."),
-    CommandSpec::new("bzpopmax", -3, WRITE | FAST | BLOCKING, &[ks::range(1, -2, 1, RW | ACCESS | DELETE)], bzpopmax, "sorted-set", "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise. Deletes the sorted set if the last element was popped."),
+    CommandSpec::new("bzpopmin", -3, WRITE | FAST | BLOCKING | NOSCRIPT, &[ks::range(1, -2, 1, RW | ACCESS | DELETE)], bzpopmin, "sorted-set", "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped."),
+    CommandSpec::new("bzpopmax", -3, WRITE | FAST | BLOCKING | NOSCRIPT, &[ks::range(1, -2, 1, RW | ACCESS | DELETE)], bzpopmax, "sorted-set", "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise. Deletes the sorted set if the last element was popped."),
     CommandSpec::new("bzmpop", -5, WRITE | BLOCKING, &[ks::keynum(2, 0, 1, 1, RW | ACCESS | DELETE)], bzmpop, "sorted-set", "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.").getkeys(blocking_counted_keys),
 ];
 
