@@ -235,3 +235,29 @@ fn hll_sparse_max_bytes_decides_when_a_sketch_turns_dense() {
     assert_eq!(v[1], "1024");
     assert!(err(&mut c, &["CONFIG", "SET", "hll-sparse-max-bytes", "-1"]).starts_with("ERR"));
 }
+
+/// A PFCOUNT that refreshes the sketch's cached cardinality changes its bytes: it reaches
+/// replicas, so both copies stay byte for byte equal (as Redis propagates it).
+#[test]
+fn pfcount_refreshing_the_cache_reaches_replicas() {
+    let primary = Node::start(&[]);
+    let replica = Node::start(&[]);
+    let mut p = primary.client();
+    let mut r = replica.client();
+    let _: String = q(
+        &mut r,
+        &["REPLICAOF", "127.0.0.1", &primary.port.to_string()],
+    );
+    pfadd_many(&mut p, "hll", "e", 0..500);
+    let card: i64 = q(&mut p, &["PFCOUNT", "hll"]);
+    assert!((490..=510).contains(&card), "{card}");
+    let sketch: Vec<u8> = q(&mut p, &["GET", "hll"]);
+    let same = cluster_tests::wait_for(std::time::Duration::from_secs(20), || {
+        let theirs: Option<Vec<u8>> = cmd(&["GET", "hll"]).query(&mut r).ok();
+        (theirs.as_deref() == Some(&sketch[..])).then_some(())
+    });
+    assert!(
+        same.is_some(),
+        "the replica's sketch differs from the primary's"
+    );
+}

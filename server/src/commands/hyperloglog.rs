@@ -197,6 +197,13 @@ fn pfcount_one(ctx: &mut Ctx, key: &[u8]) {
         Err(e) => return ctx.err(error_text(Some(e))),
     };
     hll::set_cached_card(bytes_mut(s), card);
+    // The sketch's bytes changed: replicas run the same PFCOUNT, so their copy keeps the
+    // same bytes (GET, DEBUG DIGEST), and WATCHers of the key see it modified, as in Redis.
+    ctx.dirty(1);
+    ctx.propagate_as(vec![vec![
+        Bytes::from_static(b"PFCOUNT"),
+        Bytes::copy_from_slice(key),
+    ]]);
     ctx.out.int(card as i64);
 }
 
