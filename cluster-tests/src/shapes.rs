@@ -1,0 +1,583 @@
+//! The reply-shape check: the same invocations against slotcache and redis-server, side by
+//! side, in RESP2 and RESP3, comparing the type tree of every reply and, where the reply is
+//! deterministic, its values.
+//!
+//! The invocations live in a data file (`conformance/reply-shapes.txt`), the accepted
+//! differences in another (`conformance/reply-shape-diffs.txt`); `tests/reply_shapes.rs`
+//! runs them. This module holds the parts with no sockets of their own to reason about: the
+//! two file formats and the comparison. The format is described at the top of the data
+//! file.
+
+use crate::resp::{self, ReadError, Reply};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufReader, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+/// How much of a reply an invocation compares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compare {
+    /// Types and values (`=`).
+    Values,
+    /// Types everywhere, aggregate lengths and map keys, not scalar values (`~`).
+    Shape,
+    /// Types of the elements both replies have; lengths and map keys may differ (`~~`).
+    Loose,
+}
+
+/// One line of a group.
+#[derive(Clone, Debug)]
+pub struct Step {
+    /// 1-based line in the data file, for messages.
+    pub line: usize,
+    /// The command line as written (the identity a listed difference names).
+    pub text: String,
+    pub args: Vec<Vec<u8>>,
+    /// `None` for a setup command, whose reply is read and not compared.
+    pub compare: Option<Compare>,
+    /// Compare aggregates as multisets, at every level (`u`): sets and hashes have no order.
+    pub unordered: bool,
+    /// How many replies the command produces (`xN`; SUBSCRIBE a b gives two).
+    pub replies: usize,
+}
+
+/// Commands run in order on one fresh connection per server and protocol.
+#[derive(Clone, Debug)]
+pub struct Group {
+    pub steps: Vec<Step>,
+    /// Runs against cluster-mode servers (after an `@cluster` line) rather than standalone.
+    pub cluster: bool,
+}
+
+/// The parsed data file.
+#[derive(Debug, Default)]
+pub struct Script {
+    pub groups: Vec<Group>,
+    /// Commands (`name` or `name|sub`) left out on purpose, with the reason.
+    pub excluded: BTreeMap<String, String>,
+}
+
+/// Splits a command line the way redis-cli does: whitespace separates, double quotes group,
+/// and inside them `\"`, `\\`, `\n`, `\r`, `\t` and `\xHH` escape.
+///
+/// # Errors
+/// An unterminated quote or a bad escape.
+pub fn split_args(line: &str) -> Result<Vec<Vec<u8>>, String> {
+    let mut out = Vec::new();
+    let mut chars = line.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        let Some(&first) = chars.peek() else {
+            return Ok(out);
+        };
+        let mut arg = Vec::new();
+        if first == '"' {
+            chars.next();
+            loop {
+                match chars.next() {
+                    None => return Err(format!("unterminated quote in {line:?}")),
+                    Some('"') => break,
+                    Some('\\') => match chars.next() {
+                        Some('n') => arg.push(b'\n'),
+                        Some('r') => arg.push(b'\r'),
+                        Some('t') => arg.push(b'\t'),
+                        Some('x') => {
+                            let hex: String = chars.by_ref().take(2).collect();
+                            let b = u8::from_str_radix(&hex, 16)
+                                .map_err(|_| format!("bad \\x escape in {line:?}"))?;
+                            arg.push(b);
+                        }
+                        Some(c) => arg.extend_from_slice(c.to_string().as_bytes()),
+                        None => return Err(format!("dangling backslash in {line:?}")),
+                    },
+                    Some(c) => arg.extend_from_slice(c.to_string().as_bytes()),
+                }
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c.is_whitespace() {
+                    break;
+                }
+                arg.extend_from_slice(c.to_string().as_bytes());
+                chars.next();
+            }
+        }
+        out.push(arg);
+    }
+}
+
+/// Reads a compare marker (`=`, `~`, `~~`, then optional `u` and `xN`).
+fn marker(tok: &str) -> Option<(Compare, bool, usize)> {
+    let (compare, rest) = if let Some(r) = tok.strip_prefix("~~") {
+        (Compare::Loose, r)
+    } else if let Some(r) = tok.strip_prefix('~') {
+        (Compare::Shape, r)
+    } else if let Some(r) = tok.strip_prefix('=') {
+        (Compare::Values, r)
+    } else {
+        return None;
+    };
+    let (unordered, rest) = match rest.strip_prefix('u') {
+        Some(r) => (true, r),
+        None => (false, rest),
+    };
+    let replies = match rest {
+        "" => 1,
+        _ => rest.strip_prefix('x')?.parse().ok().filter(|n| *n <= 16)?,
+    };
+    Some((compare, unordered, replies))
+}
+
+impl Script {
+    /// Parses the data file.
+    ///
+    /// # Errors
+    /// The first malformed line, with its number.
+    pub fn parse(text: &str) -> Result<Script, String> {
+        let mut script = Script::default();
+        let mut current: Vec<Step> = Vec::new();
+        let mut cluster = false;
+        for (i, raw) in text.lines().enumerate() {
+            let line = raw.trim();
+            let n = i + 1;
+            if line.is_empty() || line == "@cluster" {
+                if !current.is_empty() {
+                    script.groups.push(Group {
+                        steps: std::mem::take(&mut current),
+                        cluster,
+                    });
+                }
+                cluster |= line == "@cluster";
+                continue;
+            }
+            if line.starts_with('#') {
+                continue;
+            }
+            if let Some(rest) = line.strip_prefix("!exclude ") {
+                let (name, reason) = rest
+                    .split_once("::")
+                    .ok_or_else(|| format!("line {n}: !exclude needs `name :: reason`"))?;
+                let reason = reason.trim();
+                if reason.is_empty() {
+                    return Err(format!("line {n}: an exclusion needs a reason"));
+                }
+                script
+                    .excluded
+                    .insert(name.trim().to_ascii_lowercase(), reason.to_string());
+                continue;
+            }
+            let (first, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+            let (compare, unordered, replies, cmd) = match marker(first) {
+                Some((c, u, r)) => (Some(c), u, r, rest.trim()),
+                None => (None, false, 1, line),
+            };
+            let args = split_args(cmd).map_err(|e| format!("line {n}: {e}"))?;
+            if args.is_empty() {
+                return Err(format!("line {n}: no command"));
+            }
+            current.push(Step {
+                line: n,
+                text: cmd.split_whitespace().collect::<Vec<_>>().join(" "),
+                args,
+                compare,
+                unordered,
+                replies,
+            });
+        }
+        if !current.is_empty() {
+            script.groups.push(Group {
+                steps: current,
+                cluster,
+            });
+        }
+        Ok(script)
+    }
+
+    /// The compared steps.
+    pub fn invocations(&self) -> impl Iterator<Item = &Step> {
+        self.groups
+            .iter()
+            .flat_map(|g| g.steps.iter())
+            .filter(|s| s.compare.is_some())
+    }
+}
+
+/// The command-table names (`get`, `client|list`) an invocation exercises, given the
+/// server's `COMMAND LIST`.
+pub fn covered_names(args: &[Vec<u8>], known: &BTreeSet<String>) -> Vec<String> {
+    let lower = |a: &[u8]| String::from_utf8_lossy(a).to_ascii_lowercase();
+    let name = lower(&args[0]);
+    let mut out = vec![name.clone()];
+    if let Some(sub) = args.get(1) {
+        let full = format!("{name}|{}", lower(sub));
+        if known.contains(&full) {
+            out.push(full);
+        }
+    }
+    out
+}
+
+/// Which protocol a difference was seen in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Proto {
+    Resp2,
+    Resp3,
+}
+
+impl Proto {
+    pub fn name(self) -> &'static str {
+        match self {
+            Proto::Resp2 => "resp2",
+            Proto::Resp3 => "resp3",
+        }
+    }
+}
+
+/// One invocation whose replies differ.
+#[derive(Clone, Debug)]
+pub struct Difference {
+    pub proto: Proto,
+    pub line: usize,
+    pub text: String,
+    /// Where and how the replies differ, then both replies.
+    pub detail: String,
+}
+
+/// The listed differences: `resp2|resp3|both <invocation> :: <reason>` per line.
+#[derive(Debug, Default)]
+pub struct DiffList {
+    /// (protocol, invocation text) -> reason.
+    pub entries: BTreeMap<(Proto, String), String>,
+}
+
+impl DiffList {
+    /// Parses the listed-differences file.
+    ///
+    /// # Errors
+    /// The first malformed line, with its number.
+    pub fn parse(text: &str) -> Result<DiffList, String> {
+        let mut list = DiffList::default();
+        for (i, raw) in text.lines().enumerate() {
+            let line = raw.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let n = i + 1;
+            let (what, reason) = line
+                .split_once("::")
+                .ok_or_else(|| format!("line {n}: expected `proto invocation :: reason`"))?;
+            let reason = reason.trim();
+            if reason.is_empty() {
+                return Err(format!("line {n}: a listed difference needs a reason"));
+            }
+            let what = what.trim();
+            let (proto, inv) = what
+                .split_once(char::is_whitespace)
+                .ok_or_else(|| format!("line {n}: no invocation"))?;
+            let protos: &[Proto] = match proto {
+                "resp2" => &[Proto::Resp2],
+                "resp3" => &[Proto::Resp3],
+                "both" => &[Proto::Resp2, Proto::Resp3],
+                _ => return Err(format!("line {n}: protocol must be resp2, resp3 or both")),
+            };
+            let inv = inv.split_whitespace().collect::<Vec<_>>().join(" ");
+            for p in protos {
+                list.entries.insert((*p, inv.clone()), reason.to_string());
+            }
+        }
+        Ok(list)
+    }
+}
+
+/// Sorts a list of replies, and the elements of every aggregate inside them, by their
+/// rendering, for unordered comparison.
+fn sorted_deep(v: &[Reply]) -> Vec<Reply> {
+    let mut v: Vec<Reply> = v.iter().map(normalized).collect();
+    v.sort_by_cached_key(Reply::render);
+    v
+}
+
+fn normalized(r: &Reply) -> Reply {
+    match r {
+        Reply::Array(v) => Reply::Array(sorted_deep(v)),
+        Reply::Set(v) => Reply::Set(sorted_deep(v)),
+        Reply::Push(v) => Reply::Push(sorted_deep(v)),
+        Reply::Map(m) => Reply::Map(
+            m.iter()
+                .map(|(k, v)| (normalized(k), normalized(v)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+fn map_key(r: &Reply) -> String {
+    match r {
+        Reply::Bulk(b) => String::from_utf8_lossy(b).into_owned(),
+        Reply::Simple(s) => s.clone(),
+        other => other.render(),
+    }
+}
+
+/// Compares two replies; `Err` says where they first differ. Map entries are compared by
+/// key whatever their order (RESP3 maps carry no order a client may rely on).
+pub fn compare(a: &Reply, b: &Reply, how: Compare, unordered: bool) -> Result<(), String> {
+    walk(a, b, how, unordered, "$")
+}
+
+fn walk(a: &Reply, b: &Reply, how: Compare, unordered: bool, path: &str) -> Result<(), String> {
+    if let (Reply::Attribute(_, a), Reply::Attribute(_, b)) = (a, b) {
+        return walk(a, b, how, unordered, path);
+    }
+    if a.kind() != b.kind() {
+        return Err(format!("{path}: {} vs {}", a.kind(), b.kind()));
+    }
+    if let (Reply::Verbatim(fa, _), Reply::Verbatim(fb, _)) = (a, b) {
+        if fa != fb {
+            return Err(format!("{path}: verbatim format {fa} vs {fb}"));
+        }
+    }
+    if let (Reply::Map(ma), Reply::Map(mb)) = (a, b) {
+        let ka: BTreeMap<String, &Reply> = ma.iter().map(|(k, v)| (map_key(k), v)).collect();
+        let kb: BTreeMap<String, &Reply> = mb.iter().map(|(k, v)| (map_key(k), v)).collect();
+        if how != Compare::Loose {
+            let only_a: Vec<_> = ka.keys().filter(|k| !kb.contains_key(*k)).collect();
+            let only_b: Vec<_> = kb.keys().filter(|k| !ka.contains_key(*k)).collect();
+            if !only_a.is_empty() || !only_b.is_empty() {
+                return Err(format!(
+                    "{path}: map keys only in slotcache {only_a:?}, only in redis {only_b:?}"
+                ));
+            }
+        }
+        for (k, va) in &ka {
+            if let Some(vb) = kb.get(k) {
+                walk(va, vb, how, unordered, &format!("{path}.{k}"))?;
+            }
+        }
+        return Ok(());
+    }
+    if let (Some(ia), Some(ib)) = (a.items(), b.items()) {
+        if how != Compare::Loose && ia.len() != ib.len() {
+            return Err(format!("{path}: {} elements vs {}", ia.len(), ib.len()));
+        }
+        let (ia, ib) = if unordered {
+            (sorted_deep(ia), sorted_deep(ib))
+        } else {
+            (ia.to_vec(), ib.to_vec())
+        };
+        for (i, (x, y)) in ia.iter().zip(ib.iter()).enumerate() {
+            walk(x, y, how, unordered, &format!("{path}[{i}]"))?;
+        }
+        return Ok(());
+    }
+    if how == Compare::Values && a != b {
+        return Err(format!("{path}: {} vs {}", a.render(), b.render()));
+    }
+    Ok(())
+}
+
+/// A connection that sends commands as RESP arrays and reads replies with [`resp::read`].
+pub struct Conn {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+/// What one command got back: its replies, or how reading them failed.
+pub type Outcome = Result<Vec<Reply>, String>;
+
+impl Conn {
+    /// Connects with a read timeout: a command that does not reply within it reads as a
+    /// timeout, not as a hung test.
+    ///
+    /// # Errors
+    /// The connect error.
+    pub fn open(addr: &str, timeout: Duration) -> std::io::Result<Conn> {
+        let s = TcpStream::connect(addr)?;
+        s.set_read_timeout(Some(timeout))?;
+        s.set_nodelay(true)?;
+        Ok(Conn {
+            reader: BufReader::new(s.try_clone()?),
+            writer: s,
+        })
+    }
+
+    /// Sends one command without waiting for its reply.
+    pub fn send(&mut self, args: &[Vec<u8>]) -> Result<(), String> {
+        let mut buf = format!("*{}\r\n", args.len()).into_bytes();
+        for a in args {
+            buf.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+            buf.extend_from_slice(a);
+            buf.extend_from_slice(b"\r\n");
+        }
+        self.writer.write_all(&buf).map_err(|e| e.to_string())
+    }
+
+    /// Reads `n` replies.
+    pub fn recv(&mut self, n: usize) -> Outcome {
+        (0..n)
+            .map(|_| {
+                resp::read(&mut self.reader).map_err(|e| match e {
+                    ReadError::Timeout => "no reply (timeout)".to_string(),
+                    ReadError::Closed => "connection closed".to_string(),
+                    ReadError::Protocol(p) => format!("protocol error: {p}"),
+                })
+            })
+            .collect()
+    }
+}
+
+/// The outcome of running a script against two servers.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub differences: Vec<Difference>,
+    /// Compared invocations run (per protocol).
+    pub invocations: usize,
+}
+
+fn render_outcome(o: &Outcome) -> String {
+    let s = match o {
+        Ok(v) => v.iter().map(Reply::render).collect::<Vec<_>>().join(" ; "),
+        Err(e) => format!("<{e}>"),
+    };
+    if s.len() > 600 {
+        let mut end = 600;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}...", &s[..end])
+    } else {
+        s
+    }
+}
+
+fn compare_outcomes(ours: &Outcome, theirs: &Outcome, step: &Step) -> Result<(), String> {
+    let how = step.compare.unwrap_or(Compare::Shape);
+    match (ours, theirs) {
+        (Ok(a), Ok(b)) => {
+            for (x, y) in a.iter().zip(b.iter()) {
+                compare(x, y, how, step.unordered)?;
+            }
+            Ok(())
+        }
+        // Both closing the connection (QUIT) agree; both timing out hides the reply the
+        // invocation was written to compare, so it counts as a difference.
+        (Err(a), Err(b)) if a == b && !a.contains("timeout") => Ok(()),
+        (Err(_), Err(_)) => Err("neither server replied".into()),
+        _ => Err("one side failed to reply".into()),
+    }
+}
+
+/// Runs the standalone groups (`cluster` false) or the cluster-mode ones in RESP2 and then
+/// RESP3 against `ours` (slotcache) and `theirs` (redis-server), each group on fresh
+/// connections after FLUSHALL.
+///
+/// # Errors
+/// A connection that cannot be opened or a group whose setup cannot be sent.
+pub fn run(
+    script: &Script,
+    cluster: bool,
+    ours: &str,
+    theirs: &str,
+    timeout: Duration,
+) -> Result<Report, String> {
+    let mut report = Report::default();
+    for proto in [Proto::Resp2, Proto::Resp3] {
+        for group in script.groups.iter().filter(|g| g.cluster == cluster) {
+            let mut a = Conn::open(ours, timeout).map_err(|e| format!("{ours}: {e}"))?;
+            let mut b = Conn::open(theirs, timeout).map_err(|e| format!("{theirs}: {e}"))?;
+            let mut prelude: Vec<Vec<Vec<u8>>> = vec![vec![b"FLUSHALL".to_vec()]];
+            if proto == Proto::Resp3 {
+                prelude.insert(0, vec![b"HELLO".to_vec(), b"3".to_vec()]);
+            }
+            for cmd in &prelude {
+                for c in [&mut a, &mut b] {
+                    c.send(cmd)?;
+                    c.recv(1)?;
+                }
+            }
+            for step in &group.steps {
+                a.send(&step.args)?;
+                b.send(&step.args)?;
+                let ra = a.recv(step.replies);
+                let rb = b.recv(step.replies);
+                if step.compare.is_none() {
+                    // A setup command must get its reply, or every later reply is off by one.
+                    if let Err(e) = ra.as_ref().and(rb.as_ref()) {
+                        report.differences.push(Difference {
+                            proto,
+                            line: step.line,
+                            text: step.text.clone(),
+                            detail: format!("setup command got no reply: {e}"),
+                        });
+                    }
+                    continue;
+                }
+                report.invocations += 1;
+                if let Err(why) = compare_outcomes(&ra, &rb, step) {
+                    report.differences.push(Difference {
+                        proto,
+                        line: step.line,
+                        text: step.text.clone(),
+                        detail: format!(
+                            "{why}\n      slotcache: {}\n      redis:     {}",
+                            render_outcome(&ra),
+                            render_outcome(&rb)
+                        ),
+                    });
+                }
+            }
+        }
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_quoted_arguments_like_redis_cli() {
+        let got = split_args(r#"SET "a b" "" "\x00\n" c"#).unwrap();
+        assert_eq!(
+            got,
+            vec![
+                b"SET".to_vec(),
+                b"a b".to_vec(),
+                vec![],
+                vec![0, b'\n'],
+                b"c".to_vec()
+            ]
+        );
+    }
+
+    #[test]
+    fn parses_markers_groups_and_exclusions() {
+        let s = Script::parse(
+            "# c\nSET k v\n= GET k\n~~ux2 SUBSCRIBE a b\n\n!exclude sync :: stream\n~ TIME\n@cluster\n= ASKING\n",
+        )
+        .unwrap();
+        assert_eq!(s.groups.len(), 3);
+        assert!(!s.groups[1].cluster && s.groups[2].cluster);
+        let st = &s.groups[0].steps;
+        assert_eq!(st[0].compare, None);
+        assert_eq!(st[1].compare, Some(Compare::Values));
+        assert_eq!(
+            (st[2].compare, st[2].unordered, st[2].replies),
+            (Some(Compare::Loose), true, 2)
+        );
+        assert_eq!(s.excluded.get("sync").map(String::as_str), Some("stream"));
+    }
+
+    #[test]
+    fn shape_compare_ignores_values_but_not_kinds() {
+        let a = Reply::Array(vec![Reply::Bulk(b"1".to_vec())]);
+        let b = Reply::Array(vec![Reply::Bulk(b"2".to_vec())]);
+        assert!(compare(&a, &b, Compare::Shape, false).is_ok());
+        assert!(compare(&a, &b, Compare::Values, false).is_err());
+        let c = Reply::Array(vec![Reply::Double("1".into())]);
+        assert!(compare(&a, &c, Compare::Shape, false).is_err());
+        assert!(compare(&Reply::NullBulk, &Reply::NullArray, Compare::Shape, false).is_err());
+    }
+}
