@@ -82,8 +82,10 @@ fn get(ctx: &mut Ctx, a: &[Bytes]) {
 }
 
 fn set(ctx: &mut Ctx, a: &[Bytes]) {
+    // An odd number of name/value arguments is Redis's syntax error (arity only asks
+    // for one pair).
     if !(a.len() - 2).is_multiple_of(2) {
-        return ctx.err(&errors::arity("config|set"));
+        return ctx.err(errors::SYNTAX);
     }
     let mut cfg = ctx.shared.config.write();
     // All or nothing: apply to a copy, swap it in only if every pair was accepted.
