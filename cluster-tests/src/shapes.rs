@@ -37,8 +37,12 @@ pub struct Step {
     pub compare: Option<Compare>,
     /// Compare aggregates as multisets, at every level (`u`): sets and hashes have no order.
     pub unordered: bool,
-    /// How many replies the command produces (`xN`; SUBSCRIBE a b gives two).
+    /// How many replies the command produces (`xN`; SUBSCRIBE a b gives two, a command
+    /// after CLIENT REPLY OFF none).
     pub replies: usize,
+    /// Runs in this protocol only (`r2`, `r3`): RESP3 lets a subscribed connection run any
+    /// command, and its pushes then interleave with the replies.
+    pub only: Option<Proto>,
 }
 
 /// Commands run in order on one fresh connection per server and protocol.
@@ -108,8 +112,8 @@ pub fn split_args(line: &str) -> Result<Vec<Vec<u8>>, String> {
     }
 }
 
-/// Reads a compare marker (`=`, `~`, `~~`, then optional `u` and `xN`).
-fn marker(tok: &str) -> Option<(Compare, bool, usize)> {
+/// Reads a compare marker (`=`, `~`, `~~`, then optional `u`, `r2`/`r3` and `xN`).
+fn marker(tok: &str) -> Option<(Compare, bool, Option<Proto>, usize)> {
     let (compare, rest) = if let Some(r) = tok.strip_prefix("~~") {
         (Compare::Loose, r)
     } else if let Some(r) = tok.strip_prefix('~') {
@@ -123,11 +127,18 @@ fn marker(tok: &str) -> Option<(Compare, bool, usize)> {
         Some(r) => (true, r),
         None => (false, rest),
     };
+    let (only, rest) = if let Some(r) = rest.strip_prefix("r2") {
+        (Some(Proto::Resp2), r)
+    } else if let Some(r) = rest.strip_prefix("r3") {
+        (Some(Proto::Resp3), r)
+    } else {
+        (None, rest)
+    };
     let replies = match rest {
         "" => 1,
         _ => rest.strip_prefix('x')?.parse().ok().filter(|n| *n <= 16)?,
     };
-    Some((compare, unordered, replies))
+    Some((compare, unordered, only, replies))
 }
 
 impl Script {
@@ -169,9 +180,9 @@ impl Script {
                 continue;
             }
             let (first, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
-            let (compare, unordered, replies, cmd) = match marker(first) {
-                Some((c, u, r)) => (Some(c), u, r, rest.trim()),
-                None => (None, false, 1, line),
+            let (compare, unordered, only, replies, cmd) = match marker(first) {
+                Some((c, u, o, r)) => (Some(c), u, o, r, rest.trim()),
+                None => (None, false, None, 1, line),
             };
             let args = split_args(cmd).map_err(|e| format!("line {n}: {e}"))?;
             if args.is_empty() {
@@ -184,6 +195,7 @@ impl Script {
                 compare,
                 unordered,
                 replies,
+                only,
             });
         }
         if !current.is_empty() {
@@ -452,11 +464,21 @@ fn render_outcome(o: &Outcome) -> String {
     }
 }
 
+/// The replies with push messages moved after the rest, each kind in its own order. RESP3
+/// lets pushes come before or after a command's reply (Redis itself puts a message to the
+/// publishing client before PUBLISH's reply and a keyspace event after LPUSH's), so only
+/// the order within each stream is compared.
+fn pushes_last(v: &[Reply]) -> Vec<&Reply> {
+    let (push, rest): (Vec<&Reply>, Vec<&Reply>) =
+        v.iter().partition(|r| matches!(r, Reply::Push(_)));
+    rest.into_iter().chain(push).collect()
+}
+
 fn compare_outcomes(ours: &Outcome, theirs: &Outcome, step: &Step) -> Result<(), String> {
     let how = step.compare.unwrap_or(Compare::Shape);
     match (ours, theirs) {
         (Ok(a), Ok(b)) => {
-            for (x, y) in a.iter().zip(b.iter()) {
+            for (x, y) in pushes_last(a).into_iter().zip(pushes_last(b)) {
                 compare(x, y, how, step.unordered)?;
             }
             Ok(())
@@ -497,7 +519,11 @@ pub fn run(
                     c.recv(1)?;
                 }
             }
-            for step in &group.steps {
+            for step in group
+                .steps
+                .iter()
+                .filter(|s| s.only.unwrap_or(proto) == proto)
+            {
                 a.send(&step.args)?;
                 b.send(&step.args)?;
                 let ra = a.recv(step.replies);
@@ -555,7 +581,7 @@ mod tests {
     #[test]
     fn parses_markers_groups_and_exclusions() {
         let s = Script::parse(
-            "# c\nSET k v\n= GET k\n~~ux2 SUBSCRIBE a b\n\n!exclude sync :: stream\n~ TIME\n@cluster\n= ASKING\n",
+            "# c\nSET k v\n= GET k\n~~ur3x2 SUBSCRIBE a b\n\n!exclude sync :: stream\n~ TIME\n@cluster\n= ASKING\n",
         )
         .unwrap();
         assert_eq!(s.groups.len(), 3);
@@ -564,8 +590,8 @@ mod tests {
         assert_eq!(st[0].compare, None);
         assert_eq!(st[1].compare, Some(Compare::Values));
         assert_eq!(
-            (st[2].compare, st[2].unordered, st[2].replies),
-            (Some(Compare::Loose), true, 2)
+            (st[2].compare, st[2].unordered, st[2].only, st[2].replies),
+            (Some(Compare::Loose), true, Some(Proto::Resp3), 2)
         );
         assert_eq!(s.excluded.get("sync").map(String::as_str), Some("stream"));
     }
