@@ -67,6 +67,13 @@ fn subscribed_resp2_connections_only_take_pubsub_commands() {
     let text = String::from_utf8_lossy(&got);
     assert!(text.contains("-ERR Can't execute 'get': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"), "{text}");
     assert!(text.ends_with("*2\r\n$4\r\npong\r\n$0\r\n\r\n"), "{text}");
+    // A subcommand is named as the command table names it, as Redis does.
+    let got = raw_exchange(&mut s, b"PUBSUB CHANNELS\r\n", 40);
+    let text = String::from_utf8_lossy(&got);
+    assert!(
+        text.starts_with("-ERR Can't execute 'pubsub|channels': only (P|S)SUBSCRIBE"),
+        "{text}"
+    );
     let got = raw_exchange(&mut s, b"UNSUBSCRIBE\r\n", 30);
     assert_eq!(got, b"*3\r\n$11\r\nunsubscribe\r\n$1\r\na\r\n:0\r\n");
     let got = raw_exchange(&mut s, b"GET x\r\n", 5);

@@ -382,9 +382,12 @@ pub fn execute(
                 && conn.subs.total() > 0
                 && !crate::commands::pubsub::allowed_when_subscribed(name)
             {
+                // Redis names the command as its table does: `pubsub|numsub` for a subcommand.
+                let shown =
+                    crate::commands::table::full_name_of(spec as *const CommandSpec as usize)
+                        .unwrap_or_else(|| crate::util::lower(&args[0]));
                 let msg = format!(
-                    "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
-                    crate::util::lower(&args[0])
+                    "ERR Can't execute '{shown}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
                 );
                 refuse(shared, Some(spec), out, &msg);
             } else if conn.multi.is_some() && spec.has(flags::NO_MULTI) {
