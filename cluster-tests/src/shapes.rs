@@ -23,6 +23,9 @@ pub enum Compare {
     Shape,
     /// Types of the elements both replies have; lengths and map keys may differ (`~~`).
     Loose,
+    /// Types, and the field names of text replies (`name:value` lines as INFO writes them,
+    /// `name=value` words as CLIENT LIST does), not their values (`~f`).
+    Fields,
 }
 
 /// One line of a group.
@@ -112,10 +115,12 @@ pub fn split_args(line: &str) -> Result<Vec<Vec<u8>>, String> {
     }
 }
 
-/// Reads a compare marker (`=`, `~`, `~~`, then optional `u`, `r2`/`r3` and `xN`).
+/// Reads a compare marker (`=`, `~`, `~~`, `~f`, then optional `u`, `r2`/`r3` and `xN`).
 fn marker(tok: &str) -> Option<(Compare, bool, Option<Proto>, usize)> {
     let (compare, rest) = if let Some(r) = tok.strip_prefix("~~") {
         (Compare::Loose, r)
+    } else if let Some(r) = tok.strip_prefix("~f") {
+        (Compare::Fields, r)
     } else if let Some(r) = tok.strip_prefix('~') {
         (Compare::Shape, r)
     } else if let Some(r) = tok.strip_prefix('=') {
@@ -325,6 +330,38 @@ fn normalized(r: &Reply) -> Reply {
     }
 }
 
+/// The field names in a text reply: the part before `:` of each `name:value` line (INFO,
+/// CLUSTER INFO) or before `=` of each `name=value` word (CLIENT INFO, CLIENT LIST).
+fn field_names(text: &[u8]) -> BTreeSet<String> {
+    let text = String::from_utf8_lossy(text);
+    let mut names = BTreeSet::new();
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let words: Vec<&str> = line.split(' ').collect();
+        if words.iter().all(|w| w.contains('=')) {
+            names.extend(
+                words
+                    .iter()
+                    .filter_map(|w| w.split_once('='))
+                    .map(|(k, _)| k.to_string()),
+            );
+        } else if let Some((k, _)) = line.split_once(':') {
+            names.insert(k.to_string());
+        }
+    }
+    names
+}
+
+fn text_of(r: &Reply) -> Option<&[u8]> {
+    match r {
+        Reply::Bulk(b) | Reply::Verbatim(_, b) => Some(b),
+        Reply::Simple(s) => Some(s.as_bytes()),
+        _ => None,
+    }
+}
+
 fn map_key(r: &Reply) -> String {
     match r {
         Reply::Bulk(b) => String::from_utf8_lossy(b).into_owned(),
@@ -386,6 +423,16 @@ fn walk(a: &Reply, b: &Reply, how: Compare, unordered: bool, path: &str) -> Resu
     }
     if how == Compare::Values && a != b {
         return Err(format!("{path}: {} vs {}", a.render(), b.render()));
+    }
+    if let (Compare::Fields, Some(ta), Some(tb)) = (how, text_of(a), text_of(b)) {
+        let (fa, fb) = (field_names(ta), field_names(tb));
+        if fa != fb {
+            return Err(format!(
+                "{path}: fields only in slotcache {:?}, only in redis {:?}",
+                fa.difference(&fb).collect::<Vec<_>>(),
+                fb.difference(&fa).collect::<Vec<_>>()
+            ));
+        }
     }
     Ok(())
 }
@@ -594,6 +641,21 @@ mod tests {
             (Some(Compare::Loose), true, Some(Proto::Resp3), 2)
         );
         assert_eq!(s.excluded.get("sync").map(String::as_str), Some("stream"));
+    }
+
+    #[test]
+    fn field_compare_reads_info_lines_and_client_words() {
+        let info = |t: &str| Reply::Bulk(t.as_bytes().to_vec());
+        let a = info("# Server\r\nredis_version:1\r\nport:1\r\n");
+        let b = info("# Server\r\nredis_version:2\r\nport:2\r\n");
+        assert!(compare(&a, &b, Compare::Fields, false).is_ok());
+        let c = info("# Server\r\nredis_version:2\r\n");
+        assert!(compare(&a, &c, Compare::Fields, false).is_err());
+        let l1 = info("id=1 addr=x name= flags=N\n");
+        let l2 = info("id=2 addr=y name=z flags=N\n");
+        assert!(compare(&l1, &l2, Compare::Fields, false).is_ok());
+        let l3 = info("id=2 addr=y name=z\n");
+        assert!(compare(&l1, &l3, Compare::Fields, false).is_err());
     }
 
     #[test]
