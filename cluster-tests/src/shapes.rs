@@ -538,6 +538,22 @@ fn compare_outcomes(ours: &Outcome, theirs: &Outcome, step: &Step) -> Result<(),
     }
 }
 
+/// What is wrong with a setup command's replies, if anything: it must get its reply (or
+/// every later reply is off by one), and fail on both servers or on neither (a setup that
+/// only one server accepts would make every comparison after it meaningless).
+fn setup_problem(ours: &Outcome, theirs: &Outcome) -> Option<String> {
+    let failed = |v: &[Reply]| v.iter().any(|r| matches!(r, Reply::Error(_)));
+    match (ours, theirs) {
+        (Err(e), _) | (_, Err(e)) => Some(format!("setup command got no reply: {e}")),
+        (Ok(a), Ok(b)) if failed(a) != failed(b) => Some(format!(
+            "setup command failed on one server only\n      slotcache: {}\n      redis:     {}",
+            render_outcome(ours),
+            render_outcome(theirs)
+        )),
+        _ => None,
+    }
+}
+
 /// Runs the standalone groups (`cluster` false) or the cluster-mode ones in RESP2 and then
 /// RESP3 against `ours` (slotcache) and `theirs` (redis-server), each group on fresh
 /// connections after FLUSHALL.
@@ -571,18 +587,25 @@ pub fn run(
                 .iter()
                 .filter(|s| s.only.unwrap_or(proto) == proto)
             {
-                a.send(&step.args)?;
-                b.send(&step.args)?;
+                if let Err(e) = a.send(&step.args).and_then(|()| b.send(&step.args)) {
+                    // A server that closed the connection (or died) ends the group here.
+                    report.differences.push(Difference {
+                        proto,
+                        line: step.line,
+                        text: step.text.clone(),
+                        detail: format!("could not send: {e}"),
+                    });
+                    break;
+                }
                 let ra = a.recv(step.replies);
                 let rb = b.recv(step.replies);
                 if step.compare.is_none() {
-                    // A setup command must get its reply, or every later reply is off by one.
-                    if let Err(e) = ra.as_ref().and(rb.as_ref()) {
+                    if let Some(problem) = setup_problem(&ra, &rb) {
                         report.differences.push(Difference {
                             proto,
                             line: step.line,
                             text: step.text.clone(),
-                            detail: format!("setup command got no reply: {e}"),
+                            detail: problem,
                         });
                     }
                     continue;
