@@ -361,3 +361,32 @@ fn evictions_are_notified_and_the_event_flags_read_back_canonical() {
     assert_eq!(raw_exchange(&mut s, b"", want.len()), want);
     set(&mut c, "maxmemory", "0");
 }
+
+/// INFO stats counts the channels, patterns and shard channels that have subscribers, as
+/// Redis does (they are gone again once their last subscriber leaves).
+#[test]
+fn info_stats_counts_active_channels_patterns_and_shard_channels() {
+    let node = Node::start(&[]);
+    let mut c = node.client();
+    let count = |c: &mut redis::Connection, field: &str| -> String {
+        let info: String = redis::cmd("INFO").arg("stats").query(c).unwrap();
+        cluster_tests::info_field(&info, field).unwrap_or_default()
+    };
+    assert_eq!(count(&mut c, "pubsub_channels"), "0");
+    let mut s = node.raw();
+    let got = raw_exchange(
+        &mut s,
+        b"SUBSCRIBE a b\r\nPSUBSCRIBE p*\r\nSSUBSCRIBE s\r\n",
+        125,
+    );
+    assert!(String::from_utf8_lossy(&got).contains("ssubscribe"));
+    assert_eq!(count(&mut c, "pubsub_channels"), "2");
+    assert_eq!(count(&mut c, "pubsub_patterns"), "1");
+    assert_eq!(count(&mut c, "pubsubshard_channels"), "1");
+    drop(s);
+    let gone = wait_for(Duration::from_secs(5), || {
+        (count(&mut c, "pubsub_channels") == "0").then_some(())
+    });
+    assert!(gone.is_some(), "channels outlive their subscriber");
+    assert_eq!(count(&mut c, "pubsubshard_channels"), "0");
+}
