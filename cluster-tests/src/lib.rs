@@ -13,6 +13,7 @@
 pub mod cluster;
 pub mod netns;
 pub mod partition_lab;
+pub mod reference;
 pub mod resp;
 pub mod shapes;
 

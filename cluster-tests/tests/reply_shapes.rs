@@ -13,94 +13,18 @@
 //! `scripts/reply-shapes`, which builds the server first). It needs `redis-server` 7.0.x on
 //! PATH; `SLOTCACHE_SKIP_REDIS_COMPARE=1` skips it where none can be installed.
 
+use cluster_tests::reference::RedisServer;
 use cluster_tests::resp::Reply;
 use cluster_tests::shapes::{self, covered_names, DiffList, Script};
-use cluster_tests::{free_port, wait_for, Node};
+use cluster_tests::{wait_for, Node};
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn conformance_file(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../conformance")
         .join(name)
-}
-
-/// A redis-server process, killed (and its directory removed) on drop.
-struct Reference {
-    port: u16,
-    child: Child,
-    _dir: tempfile::TempDir,
-}
-
-impl Reference {
-    /// Starts redis-server with the options the slotcache node gets, so configuration
-    /// replies can be compared. `None` when no redis-server is installed.
-    fn start(cluster: bool) -> Result<Option<Reference>, String> {
-        let version = match Command::new("redis-server").arg("--version").output() {
-            Ok(out) => String::from_utf8_lossy(&out.stdout).into_owned(),
-            Err(_) => return Ok(None),
-        };
-        if !version.contains("v=7.0.") {
-            return Err(format!(
-                "the reply-shape check compares with Redis 7.0.x, found: {version}"
-            ));
-        }
-        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let port = free_port().ok_or("no free port for redis-server")?;
-        let log = dir.path().join("redis.log");
-        let mut cmd = Command::new("redis-server");
-        if cluster {
-            cmd.args(["--cluster-enabled", "yes", "--cluster-node-timeout", "1000"])
-                .args([
-                    "--cluster-config-file",
-                    &dir.path().join("nodes.conf").display().to_string(),
-                ]);
-        }
-        let child = cmd
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .args(["--dir", &dir.path().display().to_string()])
-            .args(["--enable-debug-command", "local"])
-            .args([
-                "--logfile",
-                &log.display().to_string(),
-                "--loglevel",
-                "verbose",
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("spawn redis-server: {e}"))?;
-        let reference = Reference {
-            port,
-            child,
-            _dir: dir,
-        };
-        let ready = wait_for(Duration::from_secs(10), || {
-            let s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-            s.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
-            (&s).write_all(b"PING\r\n").ok()?;
-            let mut line = String::new();
-            BufReader::new(s).read_line(&mut line).ok()?;
-            line.starts_with("+PONG").then_some(())
-        });
-        if ready.is_none() {
-            return Err(format!("redis-server on {port} did not answer PING"));
-        }
-        Ok(Some(reference))
-    }
-}
-
-impl Drop for Reference {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Sends one command on a fresh connection and returns its reply.
@@ -157,7 +81,7 @@ fn replies_have_redis_shapes_for_every_command() {
     let listed =
         DiffList::parse(&diffs_text).unwrap_or_else(|e| panic!("reply-shape-diffs.txt: {e}"));
 
-    let reference = match Reference::start(false) {
+    let reference = match RedisServer::start(false) {
         Ok(Some(r)) => r,
         Ok(None) if std::env::var_os("SLOTCACHE_SKIP_REDIS_COMPARE").is_some() => {
             eprintln!("reply-shape check skipped: no redis-server (SLOTCACHE_SKIP_REDIS_COMPARE)");
@@ -172,7 +96,7 @@ fn replies_have_redis_shapes_for_every_command() {
     };
     let node = Node::start(&[]);
     let ours = format!("127.0.0.1:{}", node.port);
-    let theirs = format!("127.0.0.1:{}", reference.port);
+    let theirs = reference.addr();
 
     // Coverage: every command and subcommand slotcache serves has an invocation or a reason.
     let known = command_list(&ours);
@@ -201,11 +125,11 @@ fn replies_have_redis_shapes_for_every_command() {
     // The groups after `@cluster`: a cluster-mode pair, each owning every slot.
     if script.groups.iter().any(|g| g.cluster) {
         let node = Node::start(&["--cluster-enabled", "yes", "--cluster-node-timeout", "1000"]);
-        let reference = Reference::start(true)
+        let reference = RedisServer::start(true)
             .and_then(|r| r.ok_or_else(|| "redis-server vanished".to_string()))
             .unwrap_or_else(|e| panic!("{e}"));
         let ours = format!("127.0.0.1:{}", node.port);
-        let theirs = format!("127.0.0.1:{}", reference.port);
+        let theirs = reference.addr();
         own_all_slots(&ours);
         own_all_slots(&theirs);
         let more = shapes::run(&script, true, &ours, &theirs, timeout)
