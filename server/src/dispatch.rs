@@ -422,11 +422,24 @@ pub fn execute(
             }
         }
         Err((refusal, msg)) => {
-            if let Some(m) = conn.multi.as_mut() {
-                m.failed = true;
-            }
             let known = matches!(refusal, Refusal::Arity | Refusal::NoAuth);
-            refuse(shared, known.then(|| resolve(args)).flatten(), out, &msg)
+            let spec = known.then(|| resolve(args)).flatten();
+            if known && args[0].eq_ignore_ascii_case(b"exec") {
+                // Redis answers a refused EXEC by aborting the transaction, inside MULTI or
+                // not (execCommandAbort): EXECABORT with the reason, watches released.
+                conn.multi = None;
+                for w in std::mem::take(&mut conn.watched) {
+                    ks.watches.release(w.db, &w.key);
+                }
+                let why = msg.strip_prefix("ERR ").unwrap_or(&msg);
+                let abort = format!("EXECABORT Transaction discarded because of: {why}");
+                refuse(shared, spec, out, &abort)
+            } else {
+                if let Some(m) = conn.multi.as_mut() {
+                    m.failed = true;
+                }
+                refuse(shared, spec, out, &msg)
+            }
         }
     }
     serve_ready(shared, ks, settings);
