@@ -1,6 +1,6 @@
 //! CONFIG GET / CONFIG SET replies as Redis 7.0.15 gives them, through the `redis` crate:
-//! aliases listed as names of their own, the syntax error for an odd argument count, and
-//! enum errors that list the choices in Redis's order. (The reply-shape check compares these
+//! aliases listed as names of their own, exact names answered as given, the syntax error for
+//! an odd argument count, and enum errors that list the choices in Redis's order. (The reply-shape check compares these
 //! with redis-server too; these run without one.)
 
 use cluster_tests::{q, server_error, Node};
@@ -59,4 +59,27 @@ fn config_set_errors_match_redis() {
          must be one of the following: volatile-lru, volatile-lfu, volatile-random, \
          volatile-ttl, allkeys-lru, allkeys-lfu, allkeys-random, noeviction"
     );
+}
+
+#[test]
+fn config_get_answers_an_exact_name_as_given_once() {
+    let node = Node::start(&[]);
+    let mut c = node.client();
+    let got: Vec<String> = q(
+        &mut c,
+        &["CONFIG", "GET", "MaxMemory", "maxmemory", "MAXMEMORY"],
+    );
+    assert_eq!(got, ["MaxMemory", "0"]);
+    // A pattern matches whatever its case and answers with the table's names.
+    let got: HashMap<String, String> = q(&mut c, &["CONFIG", "GET", "MAXMEMORY-POLICY*"]);
+    assert_eq!(
+        got.get("maxmemory-policy").map(String::as_str),
+        Some("noeviction")
+    );
+    // An alias asked for by name is answered under it, beside its name.
+    let got: Vec<String> = q(
+        &mut c,
+        &["CONFIG", "GET", "slave-read-only", "replica-read-only"],
+    );
+    assert_eq!(got, ["slave-read-only", "yes", "replica-read-only", "yes"]);
 }
