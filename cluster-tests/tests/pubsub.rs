@@ -390,3 +390,77 @@ fn info_stats_counts_active_channels_patterns_and_shard_channels() {
     assert!(gone.is_some(), "channels outlive their subscriber");
     assert_eq!(count(&mut c, "pubsubshard_channels"), "0");
 }
+
+/// More of Redis 7.0.15's event choices: DEL names only the keys it deleted, MOVE notifies
+/// both databases, BITOP sets its destination, BITFIELD is a setbit, GETEX and EXPIRE say
+/// what they did to the expiry (an expiry in the past deletes), ZADD INCR is a zincr, and a
+/// COPY ... REPLACE destination is new again.
+#[test]
+fn keyspace_events_match_redis_for_deletes_moves_bit_ops_and_expiries() {
+    let node = Node::start(&["--notify-keyspace-events", "KEAn"]);
+    let mut sub = node.client();
+    let mut ps = sub.as_pubsub();
+    ps.psubscribe("__keyevent@*__:*").unwrap();
+    ps.subscribe("end").unwrap();
+    ps.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut c = node.client();
+    let script: &[&[&str]] = &[
+        &["SET", "a", "1"],
+        &["DEL", "a", "nokey"],
+        &["SET", "m", "1"],
+        &["MOVE", "m", "1"],
+        &["SET", "b", "x"],
+        &["BITOP", "NOT", "dst", "b"],
+        &["BITFIELD", "b", "SET", "u8", "0", "1"],
+        &["GETEX", "b", "EX", "100"],
+        &["GETEX", "b", "PERSIST"],
+        &["GETEX", "b"],
+        &["EXPIRE", "b", "-1"],
+        &["ZADD", "z", "INCR", "1", "a"],
+        &["SET", "c", "1"],
+        &["COPY", "c", "dst", "REPLACE"],
+        &["PUBLISH", "end", "x"],
+    ];
+    for args in script {
+        let mut cmd = redis::cmd(args[0]);
+        for a in &args[1..] {
+            cmd.arg(*a);
+        }
+        let _: redis::Value = cmd.query(&mut c).unwrap();
+    }
+    let mut seen = Vec::new();
+    for _ in 0..100 {
+        let m = ps.get_message().expect("event");
+        if m.get_channel_name() == "end" {
+            break;
+        }
+        let key: String = m.get_payload().unwrap();
+        let event = m.get_channel_name().trim_start_matches("__keyevent@");
+        seen.push(format!("{event} {key}"));
+    }
+    let expected = [
+        "0__:new a",
+        "0__:set a",
+        "0__:del a",
+        "0__:new m",
+        "0__:set m",
+        "1__:new m",
+        "0__:move_from m",
+        "1__:move_to m",
+        "0__:new b",
+        "0__:set b",
+        "0__:new dst",
+        "0__:set dst",
+        "0__:setbit b",
+        "0__:expire b",
+        "0__:persist b",
+        "0__:del b",
+        "0__:new z",
+        "0__:zincr z",
+        "0__:new c",
+        "0__:set c",
+        "0__:new dst",
+        "0__:copy_to dst",
+    ];
+    assert_eq!(seen, expected);
+}
