@@ -46,6 +46,9 @@ pub struct Step {
     /// Runs in this protocol only (`r2`, `r3`): RESP3 lets a subscribed connection run any
     /// command, and its pushes then interleave with the replies.
     pub only: Option<Proto>,
+    /// Also compare the keyspace events the command causes (`p`), as a second connection
+    /// subscribed to every keyspace channel receives them.
+    pub events: bool,
 }
 
 /// Commands run in order on one fresh connection per server and protocol.
@@ -115,8 +118,17 @@ pub fn split_args(line: &str) -> Result<Vec<Vec<u8>>, String> {
     }
 }
 
-/// Reads a compare marker (`=`, `~`, `~~`, `~f`, then optional `u`, `r2`/`r3` and `xN`).
-fn marker(tok: &str) -> Option<(Compare, bool, Option<Proto>, usize)> {
+/// What a compare marker says about its line.
+struct Marker {
+    compare: Compare,
+    unordered: bool,
+    only: Option<Proto>,
+    events: bool,
+    replies: usize,
+}
+
+/// Reads a compare marker (`=`, `~`, `~~`, `~f`, then optional `u`, `r2`/`r3`, `p` and `xN`).
+fn marker(tok: &str) -> Option<Marker> {
     let (compare, rest) = if let Some(r) = tok.strip_prefix("~~") {
         (Compare::Loose, r)
     } else if let Some(r) = tok.strip_prefix("~f") {
@@ -139,11 +151,21 @@ fn marker(tok: &str) -> Option<(Compare, bool, Option<Proto>, usize)> {
     } else {
         (None, rest)
     };
+    let (events, rest) = match rest.strip_prefix('p') {
+        Some(r) => (true, r),
+        None => (false, rest),
+    };
     let replies = match rest {
         "" => 1,
         _ => rest.strip_prefix('x')?.parse().ok().filter(|n| *n <= 16)?,
     };
-    Some((compare, unordered, only, replies))
+    Some(Marker {
+        compare,
+        unordered,
+        only,
+        events,
+        replies,
+    })
 }
 
 impl Script {
@@ -185,9 +207,9 @@ impl Script {
                 continue;
             }
             let (first, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
-            let (compare, unordered, only, replies, cmd) = match marker(first) {
-                Some((c, u, o, r)) => (Some(c), u, o, r, rest.trim()),
-                None => (None, false, None, 1, line),
+            let (m, cmd) = match marker(first) {
+                Some(m) => (Some(m), rest.trim()),
+                None => (None, line),
             };
             let args = split_args(cmd).map_err(|e| format!("line {n}: {e}"))?;
             if args.is_empty() {
@@ -197,10 +219,11 @@ impl Script {
                 line: n,
                 text: cmd.split_whitespace().collect::<Vec<_>>().join(" "),
                 args,
-                compare,
-                unordered,
-                replies,
-                only,
+                compare: m.as_ref().map(|m| m.compare),
+                unordered: m.as_ref().is_some_and(|m| m.unordered),
+                replies: m.as_ref().map_or(1, |m| m.replies),
+                only: m.as_ref().and_then(|m| m.only),
+                events: m.as_ref().is_some_and(|m| m.events),
             });
         }
         if !current.is_empty() {
@@ -473,6 +496,21 @@ impl Conn {
         self.writer.write_all(&buf).map_err(|e| e.to_string())
     }
 
+    /// Reads the messages a [`Listener`] receives up to (without) the sentinel.
+    fn recv_until_sentinel(&mut self) -> Outcome {
+        let mut got = Vec::new();
+        // Bounded: a server that sends events without end fails the comparison, not the run.
+        while got.len() < 10_000 {
+            let r = self.recv(1)?.remove(0);
+            let channel = r.items().and_then(|v| v.get(1)).cloned();
+            if channel == Some(Reply::Bulk(SENTINEL.to_vec())) {
+                return Ok(got);
+            }
+            got.push(r);
+        }
+        Err("more than 10000 messages".into())
+    }
+
     /// Reads `n` replies.
     pub fn recv(&mut self, n: usize) -> Outcome {
         (0..n)
@@ -484,6 +522,34 @@ impl Conn {
                 })
             })
             .collect()
+    }
+}
+
+/// The channel a step with `p` publishes to after its command: the events before it on the
+/// listener are the command's.
+const SENTINEL: &[u8] = b"__reply_shapes_sentinel__";
+
+/// A second connection to a server, subscribed to every keyspace and keyevent channel of
+/// every database and to [`SENTINEL`]. Keyspace events are compared through it rather than
+/// on the connection that caused them: Redis 7.0 writes a client's own pushes into the
+/// middle of its aggregate replies (redis/redis#8206).
+pub struct Listener(Conn);
+
+impl Listener {
+    fn open(addr: &str, timeout: Duration) -> Result<Listener, String> {
+        let mut c = Conn::open(addr, timeout).map_err(|e| format!("{addr}: {e}"))?;
+        c.send(&[b"PSUBSCRIBE".to_vec(), b"__key*@*__:*".to_vec()])?;
+        c.send(&[b"SUBSCRIBE".to_vec(), SENTINEL.to_vec()])?;
+        c.recv(2)?;
+        Ok(Listener(c))
+    }
+
+    /// Publishes the sentinel through `main` (after a command) and returns the events the
+    /// listener got before it.
+    fn events_after(&mut self, main: &mut Conn) -> Outcome {
+        main.send(&[b"PUBLISH".to_vec(), SENTINEL.to_vec(), b"end".to_vec()])?;
+        main.recv(1)?;
+        self.0.recv_until_sentinel()
     }
 }
 
@@ -525,6 +591,9 @@ fn compare_outcomes(ours: &Outcome, theirs: &Outcome, step: &Step) -> Result<(),
     let how = step.compare.unwrap_or(Compare::Shape);
     match (ours, theirs) {
         (Ok(a), Ok(b)) => {
+            if a.len() != b.len() {
+                return Err(format!("{} replies vs {}", a.len(), b.len()));
+            }
             for (x, y) in pushes_last(a).into_iter().zip(pushes_last(b)) {
                 compare(x, y, how, step.unordered)?;
             }
@@ -582,6 +651,14 @@ pub fn run(
                     c.recv(1)?;
                 }
             }
+            let mut listeners = if group.steps.iter().any(|s| s.events) {
+                Some((
+                    Listener::open(ours, timeout)?,
+                    Listener::open(theirs, timeout)?,
+                ))
+            } else {
+                None
+            };
             for step in group
                 .steps
                 .iter()
@@ -597,8 +674,25 @@ pub fn run(
                     });
                     break;
                 }
-                let ra = a.recv(step.replies);
-                let rb = b.recv(step.replies);
+                let (mut ra, mut rb) = (a.recv(step.replies), b.recv(step.replies));
+                if let (true, Some((la, lb))) = (step.events, listeners.as_mut()) {
+                    // The events follow the replies, as one more list to compare.
+                    let ea = la.events_after(&mut a);
+                    let eb = lb.events_after(&mut b);
+                    for (r, e) in [(&mut ra, ea), (&mut rb, eb)] {
+                        if let Ok(v) = r {
+                            match e {
+                                Ok(ev) => v.push(Reply::Array(ev)),
+                                Err(e) => *r = Err(format!("events: {e}")),
+                            }
+                        }
+                    }
+                }
+                // A command that got no reply leaves the connection out of step (or
+                // blocked): the rest of the group would only time out too.
+                let stuck = [&ra, &rb]
+                    .iter()
+                    .any(|r| r.as_ref().is_err_and(|e| e.contains("timeout")));
                 if step.compare.is_none() {
                     if let Some(problem) = setup_problem(&ra, &rb) {
                         report.differences.push(Difference {
@@ -607,6 +701,9 @@ pub fn run(
                             text: step.text.clone(),
                             detail: problem,
                         });
+                    }
+                    if stuck {
+                        break;
                     }
                     continue;
                 }
@@ -622,6 +719,9 @@ pub fn run(
                             render_outcome(&rb)
                         ),
                     });
+                }
+                if stuck {
+                    break;
                 }
             }
         }
@@ -651,7 +751,7 @@ mod tests {
     #[test]
     fn parses_markers_groups_and_exclusions() {
         let s = Script::parse(
-            "# c\nSET k v\n= GET k\n~~ur3x2 SUBSCRIBE a b\n\n!exclude sync :: stream\n~ TIME\n@cluster\n= ASKING\n",
+            "# c\nSET k v\n= GET k\n~~ur3px2 SUBSCRIBE a b\n\n!exclude sync :: stream\n~ TIME\n@cluster\n= ASKING\n",
         )
         .unwrap();
         assert_eq!(s.groups.len(), 3);
@@ -660,8 +760,14 @@ mod tests {
         assert_eq!(st[0].compare, None);
         assert_eq!(st[1].compare, Some(Compare::Values));
         assert_eq!(
-            (st[2].compare, st[2].unordered, st[2].only, st[2].replies),
-            (Some(Compare::Loose), true, Some(Proto::Resp3), 2)
+            (
+                st[2].compare,
+                st[2].unordered,
+                st[2].only,
+                st[2].events,
+                st[2].replies
+            ),
+            (Some(Compare::Loose), true, Some(Proto::Resp3), true, 2)
         );
         assert_eq!(s.excluded.get("sync").map(String::as_str), Some("stream"));
     }

@@ -116,7 +116,7 @@ fn replies_have_redis_shapes_for_every_command() {
         .filter(|n| !known.contains(*n) || covered.contains_key(*n))
         .collect();
 
-    let timeout = Duration::from_millis(1500);
+    let timeout = Duration::from_secs(5);
     let mut report = shapes::run(&script, false, &ours, &theirs, timeout)
         .unwrap_or_else(|e| panic!("reply-shape run failed: {e}"));
     drop(node);
