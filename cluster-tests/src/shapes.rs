@@ -773,6 +773,38 @@ mod tests {
     }
 
     #[test]
+    fn listed_differences_name_a_protocol_an_invocation_and_a_reason() {
+        let l = DiffList::parse("# c\nboth  GET   k :: why\nresp3 PING :: because\n").unwrap();
+        assert_eq!(l.entries.len(), 3);
+        assert!(l.entries.contains_key(&(Proto::Resp2, "GET k".to_string())));
+        assert!(
+            DiffList::parse("both GET k ::\n").is_err(),
+            "a reason is required"
+        );
+        assert!(DiffList::parse("resp4 GET k :: x\n").is_err());
+    }
+
+    #[test]
+    fn an_invocation_covers_its_command_and_known_subcommand() {
+        let known: BTreeSet<String> = ["config", "config|get"].map(String::from).into();
+        let args = split_args("Config GET maxmemory").unwrap();
+        assert_eq!(covered_names(&args, &known), ["config", "config|get"]);
+        let args = split_args("CONFIG nosuch").unwrap();
+        assert_eq!(covered_names(&args, &known), ["config"]);
+    }
+
+    #[test]
+    fn pushes_are_compared_apart_from_replies() {
+        let push = Reply::Push(vec![Reply::Bulk(b"message".to_vec())]);
+        let ours: Outcome = Ok(vec![push.clone(), Reply::Integer(1)]);
+        let theirs: Outcome = Ok(vec![Reply::Integer(1), push]);
+        let step = &Script::parse("= PUBLISH a b\n").unwrap().groups[0].steps[0];
+        assert!(compare_outcomes(&ours, &theirs, step).is_ok());
+        let fewer: Outcome = Ok(vec![Reply::Integer(1)]);
+        assert!(compare_outcomes(&ours, &fewer, step).is_err());
+    }
+
+    #[test]
     fn field_compare_reads_info_lines_and_client_words() {
         let info = |t: &str| Reply::Bulk(t.as_bytes().to_vec());
         let a = info("# Server\r\nredis_version:1\r\nport:1\r\n");
