@@ -511,6 +511,20 @@ impl Conn {
         Err("more than 10000 messages".into())
     }
 
+    /// Sends RESET and reads up to its reply, best effort (the connection may be closed).
+    pub fn reset(&mut self) {
+        if self.send(&[b"RESET".to_vec()]).is_err() {
+            return;
+        }
+        for _ in 0..10_000 {
+            match self.recv(1) {
+                Ok(r) if r.first() == Some(&Reply::Simple("RESET".into())) => return,
+                Ok(_) => {}
+                Err(_) => return,
+            }
+        }
+    }
+
     /// Reads `n` replies.
     pub fn recv(&mut self, n: usize) -> Outcome {
         (0..n)
@@ -659,6 +673,7 @@ pub fn run(
             } else {
                 None
             };
+            let mut in_step = true;
             for step in group
                 .steps
                 .iter()
@@ -703,6 +718,7 @@ pub fn run(
                         });
                     }
                     if stuck {
+                        in_step = false;
                         break;
                     }
                     continue;
@@ -721,7 +737,18 @@ pub fn run(
                     });
                 }
                 if stuck {
+                    in_step = false;
                     break;
+                }
+            }
+            // Subscriptions, MONITOR and the like end before the next group starts: a
+            // connection dropped unread may be cleaned up by its server only later.
+            if in_step {
+                for c in [&mut a, &mut b] {
+                    c.reset();
+                }
+                for l in listeners.iter_mut().flat_map(|(x, y)| [x, y]) {
+                    l.0.reset();
                 }
             }
         }
