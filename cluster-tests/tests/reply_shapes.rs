@@ -122,8 +122,9 @@ fn replies_have_redis_shapes_for_every_command() {
     drop(node);
     drop(reference);
 
-    // The groups after `@cluster`: a cluster-mode pair, each owning every slot.
-    if script.groups.iter().any(|g| g.cluster) {
+    // Again on a cluster-mode pair, each owning every slot: the groups not marked
+    // `@standalone`, and those after `@cluster`.
+    {
         let node = Node::start(&["--cluster-enabled", "yes", "--cluster-node-timeout", "1000"]);
         let reference = RedisServer::start(true)
             .and_then(|r| r.ok_or_else(|| "redis-server vanished".to_string()))

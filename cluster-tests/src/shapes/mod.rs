@@ -15,4 +15,4 @@ mod script;
 pub use compare::compare;
 pub use conn::{Conn, Outcome};
 pub use run::{run, Difference, Report};
-pub use script::{covered_names, split_args, Compare, DiffList, Group, Proto, Script, Step};
+pub use script::{covered_names, split_args, Compare, DiffList, Group, Mode, Proto, Script, Step};

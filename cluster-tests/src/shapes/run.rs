@@ -24,7 +24,7 @@ pub struct Report {
     pub invocations: usize,
 }
 
-/// Runs the standalone groups (`cluster` false) or the cluster-mode ones in RESP2 and then
+/// Runs the groups for a standalone pair (`cluster` false) or a cluster-mode one in RESP2 and then
 /// RESP3 against `ours` (slotcache) and `theirs` (redis-server), each group on fresh
 /// connections after FLUSHALL.
 ///
@@ -39,7 +39,7 @@ pub fn run(
 ) -> Result<Report, String> {
     let mut report = Report::default();
     for proto in [Proto::Resp2, Proto::Resp3] {
-        for group in script.groups.iter().filter(|g| g.cluster == cluster) {
+        for group in script.groups.iter().filter(|g| g.mode.runs(cluster)) {
             let mut a = Conn::open(ours, timeout).map_err(|e| format!("{ours}: {e}"))?;
             let mut b = Conn::open(theirs, timeout).map_err(|e| format!("{theirs}: {e}"))?;
             let mut prelude: Vec<Vec<Vec<u8>>> = vec![vec![b"FLUSHALL".to_vec()]];

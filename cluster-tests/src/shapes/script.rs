@@ -44,8 +44,31 @@ pub struct Step {
 #[derive(Clone, Debug)]
 pub struct Group {
     pub steps: Vec<Step>,
-    /// Runs against cluster-mode servers (after an `@cluster` line) rather than standalone.
-    pub cluster: bool,
+    /// Which server pairs it runs against.
+    pub mode: Mode,
+}
+
+/// The server pairs a group runs against: every group before `@cluster` runs against a
+/// standalone pair and again against a one-node cluster pair (each owning every slot),
+/// unless an `@standalone` line marks it standalone only; the groups after `@cluster` run
+/// only in cluster mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Both,
+    StandaloneOnly,
+    ClusterOnly,
+}
+
+impl Mode {
+    /// Whether a group in this mode runs against the cluster-mode pair (`cluster`) or the
+    /// standalone one.
+    pub fn runs(self, cluster: bool) -> bool {
+        match self {
+            Mode::Both => true,
+            Mode::StandaloneOnly => !cluster,
+            Mode::ClusterOnly => cluster,
+        }
+    }
 }
 
 /// The parsed data file.
@@ -157,6 +180,14 @@ fn marker(tok: &str) -> Option<Marker> {
     })
 }
 
+fn mode_of(after_cluster: bool, standalone: bool) -> Mode {
+    match (after_cluster, standalone) {
+        (true, _) => Mode::ClusterOnly,
+        (false, true) => Mode::StandaloneOnly,
+        (false, false) => Mode::Both,
+    }
+}
+
 impl Script {
     /// Parses the data file.
     ///
@@ -166,17 +197,19 @@ impl Script {
         let mut script = Script::default();
         let mut current: Vec<Step> = Vec::new();
         let mut cluster = false;
+        let mut standalone_next = false;
         for (i, raw) in text.lines().enumerate() {
             let line = raw.trim();
             let n = i + 1;
-            if line.is_empty() || line == "@cluster" {
+            if line.is_empty() || line == "@cluster" || line == "@standalone" {
                 if !current.is_empty() {
                     script.groups.push(Group {
                         steps: std::mem::take(&mut current),
-                        cluster,
+                        mode: mode_of(cluster, std::mem::take(&mut standalone_next)),
                     });
                 }
                 cluster |= line == "@cluster";
+                standalone_next |= line == "@standalone";
                 continue;
             }
             if line.starts_with('#') {
@@ -218,7 +251,7 @@ impl Script {
         if !current.is_empty() {
             script.groups.push(Group {
                 steps: current,
-                cluster,
+                mode: mode_of(cluster, standalone_next),
             });
         }
         Ok(script)
@@ -332,11 +365,14 @@ mod tests {
     #[test]
     fn parses_markers_groups_and_exclusions() {
         let s = Script::parse(
-            "# c\nSET k v\n= GET k\n~~ur3px2 SUBSCRIBE a b\n\n!exclude sync :: stream\n~ TIME\n@cluster\n= ASKING\n",
+            "# c\nSET k v\n= GET k\n~~ur3px2 SUBSCRIBE a b\n\n!exclude sync :: stream\n@standalone\n~ TIME\n@cluster\n= ASKING\n",
         )
         .unwrap();
         assert_eq!(s.groups.len(), 3);
-        assert!(!s.groups[1].cluster && s.groups[2].cluster);
+        assert_eq!(
+            [s.groups[0].mode, s.groups[1].mode, s.groups[2].mode],
+            [Mode::Both, Mode::StandaloneOnly, Mode::ClusterOnly]
+        );
         let st = &s.groups[0].steps;
         assert_eq!(st[0].compare, None);
         assert_eq!(st[1].compare, Some(Compare::Values));
