@@ -1,6 +1,7 @@
 //! The reply-shape check (issue #41): every command slotcache implements, run side by side
-//! against slotcache and redis-server 7.0.15 in RESP2 and RESP3, comparing the reply's type
-//! tree and, where deterministic, its values.
+//! against slotcache and redis-server 7.0.15 in RESP2 and RESP3, standalone and as one-node
+//! clusters, comparing the reply's type tree and, where deterministic, its values (and the
+//! keyspace events it causes).
 //!
 //! The invocations are in `conformance/reply-shapes.txt`, the accepted differences (each
 //! with its reason) in `conformance/reply-shape-diffs.txt`. The check fails on
