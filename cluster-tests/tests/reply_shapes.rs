@@ -163,7 +163,7 @@ fn replies_have_redis_shapes_for_every_command() {
         .count();
     println!(
         "reply shapes: {} of {} commands/subcommands covered ({} excluded with a reason), \
-         {} invocations, {} comparisons in RESP2 and RESP3, {} differences ({} listed, {} unlisted), \
+         {} invocations, {} comparisons in RESP2 and RESP3, {} differing ({} listed differences seen, {} unlisted), \
          {} listed differences no longer seen, {:.1}s",
         known.iter().filter(|n| covered.contains_key(*n)).count(),
         known.len(),
