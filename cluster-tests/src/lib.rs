@@ -5,13 +5,17 @@
 //! The server binary comes from `SLOTCACHE_SERVER_BIN` (the test command builds the release
 //! binary once and passes its path); without it, the workspace's `target/release` then
 //! `target/debug` binary is used. Ports are drawn from 12000..21000 (below 22767, so
-//! port + 10000 is a valid bus port) and retried when taken. Node directories live on tmpfs
+//! port + 10000 is a valid bus port), or from `SLOTCACHE_TEST_PORTS` (`lo-hi`), and retried
+//! when taken. Node directories live on tmpfs
 //! (`/dev/shm`) when it exists. Without `SLOTCACHE_SERVER_BIN`, the newer of the release and
 //! debug builds is used.
 
 pub mod cluster;
 pub mod netns;
 pub mod partition_lab;
+pub mod reference;
+pub mod resp;
+pub mod shapes;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -64,19 +68,31 @@ fn scratch_root() -> PathBuf {
     }
 }
 
-/// A port to try for a test server: random in `SLOTCACHE_TEST_PORTS` (`low-high`, so that
-/// engineers sharing a machine each keep to their own range), else in 12000..21000. The bus
-/// port is 10000 above.
+/// A port range `lo-hi` from `SLOTCACHE_TEST_PORTS`, for engineers who share a machine and
+/// each own a range; both ends must leave room for the bus port (port + 10000).
+fn port_range() -> (u16, u16) {
+    std::env::var("SLOTCACHE_TEST_PORTS")
+        .ok()
+        .and_then(|v| {
+            let (lo, hi) = v.split_once('-')?;
+            let (lo, hi): (u16, u16) = (lo.trim().parse().ok()?, hi.trim().parse().ok()?);
+            (lo <= hi && hi <= 55535).then_some((lo, hi))
+        })
+        .unwrap_or((12000, 20999))
+}
+
+/// A port that nothing listens on now (nor on port + 10000), for servers other than
+/// slotcache that a test starts itself (redis-server as a reference).
+pub fn free_port() -> Option<u16> {
+    (0..50).map(|_| pick_port()).find(|&p| {
+        std::net::TcpListener::bind(("127.0.0.1", p)).is_ok()
+            && std::net::TcpListener::bind(("127.0.0.1", p + 10000)).is_ok()
+    })
+}
+
+/// A port to try for a test server: random in the range above. The bus port is 10000 above.
 pub fn pick_port() -> u16 {
     use std::hash::{BuildHasher, Hasher};
-    let (low, span) = std::env::var("SLOTCACHE_TEST_PORTS")
-        .ok()
-        .and_then(|r| {
-            let (a, b) = r.split_once('-')?;
-            let (a, b) = (a.trim().parse::<u16>().ok()?, b.trim().parse::<u16>().ok()?);
-            (a <= b && b < 55535).then_some((a, (b - a) as u64 + 1))
-        })
-        .unwrap_or((12000, 9000));
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u128(
         std::time::SystemTime::now()
@@ -85,7 +101,8 @@ pub fn pick_port() -> u16 {
             .unwrap_or(0),
     );
     h.write_u32(std::process::id());
-    low + (h.finish() % span) as u16
+    let (lo, hi) = port_range();
+    lo + (h.finish() % (u64::from(hi - lo) + 1)) as u16
 }
 
 /// A running server process. Killed (SIGKILL) and its directory removed on drop.

@@ -108,9 +108,18 @@ fn pause_arguments_are_checked_and_syntax_errors_answer_at_once() {
         server_error(&mut c, &["CLIENT", "PAUSE", "-1"]),
         "ERR timeout is negative"
     );
+    // The mode is checked first, as Redis 7.0.15 does.
     assert_eq!(
         server_error(&mut c, &["CLIENT", "PAUSE", "10", "READ"]),
-        "ERR syntax error"
+        "ERR CLIENT PAUSE mode must be WRITE or ALL"
+    );
+    assert_eq!(
+        server_error(&mut c, &["CLIENT", "PAUSE", "abc", "READ"]),
+        "ERR CLIENT PAUSE mode must be WRITE or ALL"
+    );
+    assert_eq!(
+        server_error(&mut c, &["CLIENT", "Pause", "10", "ALL", "extra"]),
+        "ERR unknown subcommand or wrong number of arguments for 'Pause'. Try CLIENT HELP."
     );
     let _: () = q(&mut c, &["CLIENT", "PAUSE", "100000", "WRITE"]);
     let started = Instant::now();

@@ -1,5 +1,6 @@
 //! DUMP and RESTORE through the `redis` crate: round trips (binary values, TTLs, ABSTTL,
-//! REPLACE, IDLETIME, FREQ), corrupted and truncated payloads, and option errors.
+//! REPLACE, IDLETIME, FREQ), corrupted and truncated payloads, and option errors; MIGRATE's
+//! errors for a target that cannot be reached.
 
 use cluster_tests::{q, Node};
 use redis::{Connection, RedisResult, Value};
@@ -260,4 +261,28 @@ fn restore_freq_sets_the_lfu_counter() {
         Ok("OK".into())
     );
     assert_eq!(q::<i64>(&mut c, &["OBJECT", "FREQ", "f"]), 100);
+}
+
+/// Redis's blocking connect fails only when the address does not resolve, so a refused
+/// connection is reported as a failed write; clients match on these texts.
+#[test]
+fn migrate_to_a_closed_port_fails_as_a_write_error() {
+    let node = Node::start(&[]);
+    let mut c = node.client();
+    let _: () = q(&mut c, &["SET", "k", "v"]);
+    // A port nothing listens on, from the test port range.
+    let port = cluster_tests::free_port().expect("a free port");
+    let e = describe(
+        redis::cmd("MIGRATE")
+            .arg("127.0.0.1")
+            .arg(port)
+            .arg("k")
+            .arg(0)
+            .arg(1000)
+            .query::<Value>(&mut c)
+            .expect_err("MIGRATE to a closed port fails"),
+    );
+    assert_eq!(e, "IOERR error or timeout writing to target instance");
+    let v: String = q(&mut c, &["GET", "k"]);
+    assert_eq!(v, "v", "the key stays at the source");
 }

@@ -128,6 +128,26 @@ fn stats_reports_redis_fields_and_per_database_tables() {
     assert_eq!(items[keys * 2 + 1], Value::Int(2));
     let total = names.iter().position(|n| n == "total.allocated").unwrap();
     assert!(matches!(items[total * 2 + 1], Value::Int(n) if n > 0));
+    // Each database's entry has Redis 7.0's three tables.
+    let db0 = names.iter().position(|n| n == "db.0").unwrap();
+    let Value::Array(table) = &items[db0 * 2 + 1] else {
+        panic!("{:?}", items[db0 * 2 + 1])
+    };
+    let fields: Vec<String> = table
+        .chunks(2)
+        .filter_map(|p| match &p[0] {
+            Value::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "overhead.hashtable.main",
+            "overhead.hashtable.expires",
+            "overhead.hashtable.slot-to-keys"
+        ]
+    );
 }
 
 #[test]

@@ -67,6 +67,13 @@ fn subscribed_resp2_connections_only_take_pubsub_commands() {
     let text = String::from_utf8_lossy(&got);
     assert!(text.contains("-ERR Can't execute 'get': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"), "{text}");
     assert!(text.ends_with("*2\r\n$4\r\npong\r\n$0\r\n\r\n"), "{text}");
+    // A subcommand is named as the command table names it, as Redis does.
+    let got = raw_exchange(&mut s, b"PUBSUB CHANNELS\r\n", 40);
+    let text = String::from_utf8_lossy(&got);
+    assert!(
+        text.starts_with("-ERR Can't execute 'pubsub|channels': only (P|S)SUBSCRIBE"),
+        "{text}"
+    );
     let got = raw_exchange(&mut s, b"UNSUBSCRIBE\r\n", 30);
     assert_eq!(got, b"*3\r\n$11\r\nunsubscribe\r\n$1\r\na\r\n:0\r\n");
     let got = raw_exchange(&mut s, b"GET x\r\n", 5);
@@ -353,4 +360,107 @@ fn evictions_are_notified_and_the_event_flags_read_back_canonical() {
     let want = b"*4\r\n$8\r\npmessage\r\n$1\r\n*\r\n$22\r\n__keyevent@0__:evicted\r\n$3\r\nfoo\r\n";
     assert_eq!(raw_exchange(&mut s, b"", want.len()), want);
     set(&mut c, "maxmemory", "0");
+}
+
+/// INFO stats counts the channels, patterns and shard channels that have subscribers, as
+/// Redis does (they are gone again once their last subscriber leaves).
+#[test]
+fn info_stats_counts_active_channels_patterns_and_shard_channels() {
+    let node = Node::start(&[]);
+    let mut c = node.client();
+    let count = |c: &mut redis::Connection, field: &str| -> String {
+        let info: String = redis::cmd("INFO").arg("stats").query(c).unwrap();
+        cluster_tests::info_field(&info, field).unwrap_or_default()
+    };
+    assert_eq!(count(&mut c, "pubsub_channels"), "0");
+    let mut s = node.raw();
+    let got = raw_exchange(
+        &mut s,
+        b"SUBSCRIBE a b\r\nPSUBSCRIBE p*\r\nSSUBSCRIBE s\r\n",
+        125,
+    );
+    assert!(String::from_utf8_lossy(&got).contains("ssubscribe"));
+    assert_eq!(count(&mut c, "pubsub_channels"), "2");
+    assert_eq!(count(&mut c, "pubsub_patterns"), "1");
+    assert_eq!(count(&mut c, "pubsubshard_channels"), "1");
+    drop(s);
+    let gone = wait_for(Duration::from_secs(5), || {
+        (count(&mut c, "pubsub_channels") == "0").then_some(())
+    });
+    assert!(gone.is_some(), "channels outlive their subscriber");
+    assert_eq!(count(&mut c, "pubsubshard_channels"), "0");
+}
+
+/// More of Redis 7.0.15's event choices: DEL names only the keys it deleted, MOVE notifies
+/// both databases, BITOP sets its destination, BITFIELD is a setbit, GETEX and EXPIRE say
+/// what they did to the expiry (an expiry in the past deletes), ZADD INCR is a zincr, and a
+/// COPY ... REPLACE destination is new again.
+#[test]
+fn keyspace_events_match_redis_for_deletes_moves_bit_ops_and_expiries() {
+    let node = Node::start(&["--notify-keyspace-events", "KEAn"]);
+    let mut sub = node.client();
+    let mut ps = sub.as_pubsub();
+    ps.psubscribe("__keyevent@*__:*").unwrap();
+    ps.subscribe("end").unwrap();
+    ps.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut c = node.client();
+    let script: &[&[&str]] = &[
+        &["SET", "a", "1"],
+        &["DEL", "a", "nokey"],
+        &["SET", "m", "1"],
+        &["MOVE", "m", "1"],
+        &["SET", "b", "x"],
+        &["BITOP", "NOT", "dst", "b"],
+        &["BITFIELD", "b", "SET", "u8", "0", "1"],
+        &["GETEX", "b", "EX", "100"],
+        &["GETEX", "b", "PERSIST"],
+        &["GETEX", "b"],
+        &["EXPIRE", "b", "-1"],
+        &["ZADD", "z", "INCR", "1", "a"],
+        &["SET", "c", "1"],
+        &["COPY", "c", "dst", "REPLACE"],
+        &["PUBLISH", "end", "x"],
+    ];
+    for args in script {
+        let mut cmd = redis::cmd(args[0]);
+        for a in &args[1..] {
+            cmd.arg(*a);
+        }
+        let _: redis::Value = cmd.query(&mut c).unwrap();
+    }
+    let mut seen = Vec::new();
+    for _ in 0..100 {
+        let m = ps.get_message().expect("event");
+        if m.get_channel_name() == "end" {
+            break;
+        }
+        let key: String = m.get_payload().unwrap();
+        let event = m.get_channel_name().trim_start_matches("__keyevent@");
+        seen.push(format!("{event} {key}"));
+    }
+    let expected = [
+        "0__:new a",
+        "0__:set a",
+        "0__:del a",
+        "0__:new m",
+        "0__:set m",
+        "1__:new m",
+        "0__:move_from m",
+        "1__:move_to m",
+        "0__:new b",
+        "0__:set b",
+        "0__:new dst",
+        "0__:set dst",
+        "0__:setbit b",
+        "0__:expire b",
+        "0__:persist b",
+        "0__:del b",
+        "0__:new z",
+        "0__:zincr z",
+        "0__:new c",
+        "0__:set c",
+        "0__:new dst",
+        "0__:copy_to dst",
+    ];
+    assert_eq!(seen, expected);
 }

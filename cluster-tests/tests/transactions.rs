@@ -123,6 +123,25 @@ fn queuing_errors_abort_and_runtime_errors_do_not() {
     assert_eq!(got, b"+OK\r\n");
 }
 
+/// Redis refuses EXEC itself (wrong arity) by aborting the transaction, inside MULTI or not:
+/// EXECABORT with the reason, and the queued commands never run.
+#[test]
+fn a_refused_exec_aborts_the_transaction() {
+    let node = Node::start(&[]);
+    let mut s = node.raw();
+    let abort = "-EXECABORT Transaction discarded because of: wrong number of arguments for 'exec' command\r\n";
+    let got = raw_exchange(&mut s, b"EXEC x\r\n", abort.len());
+    assert_eq!(String::from_utf8_lossy(&got), abort);
+    let got = raw_exchange(&mut s, b"MULTI\r\nSET a 1\r\nEXEC x\r\n", 14 + abort.len());
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.ends_with(abort), "{text}");
+    // The transaction is gone: no MULTI to EXEC, nothing ran.
+    let got = raw_exchange(&mut s, b"EXEC\r\n", 10);
+    assert_eq!(got, b"-ERR EXEC without MULTI\r\n");
+    let got = raw_exchange(&mut s, b"GET a\r\n", 5);
+    assert_eq!(got, b"$-1\r\n");
+}
+
 #[test]
 fn transactions_across_slots_are_refused_in_cluster_mode() {
     let c = TestCluster::start(3, &[]);

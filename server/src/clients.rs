@@ -255,8 +255,6 @@ pub struct Watched {
 #[derive(Clone, Debug)]
 pub struct BlockRequest {
     pub keys: Vec<Vec<u8>>,
-    /// Timeout reply: a null bulk (BLMOVE, BRPOPLPUSH) instead of a null array.
-    pub null_bulk: bool,
     pub deadline: Option<tokio::time::Instant>,
 }
 

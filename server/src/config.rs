@@ -64,15 +64,16 @@ const fn pa(
 
 const I64MAX: i64 = i64::MAX;
 const YESNO: Kind = Kind::Bool;
+/// In Redis's order, which its CONFIG SET error lists them in.
 const POLICIES: &[&str] = &[
-    "noeviction",
-    "allkeys-lru",
-    "allkeys-lfu",
-    "allkeys-random",
     "volatile-lru",
     "volatile-lfu",
     "volatile-random",
     "volatile-ttl",
+    "allkeys-lru",
+    "allkeys-lfu",
+    "allkeys-random",
+    "noeviction",
 ];
 
 /// Every parameter the server knows. Parameters that exist for compatibility (Redis users
@@ -127,13 +128,20 @@ pub static PARAMS: &[Param] = &[
     p("cluster-require-full-coverage", "yes", YESNO, true),
     p("cluster-allow-reads-when-down", "no", YESNO, true),
     p("cluster-allow-pubsubshard-when-down", "yes", YESNO, true),
-    p(
+    pa(
         "cluster-replica-validity-factor",
+        "cluster-slave-validity-factor",
         "10",
         Kind::Int(0, I64MAX),
         true,
     ),
-    p("cluster-replica-no-failover", "no", YESNO, true),
+    pa(
+        "cluster-replica-no-failover",
+        "cluster-slave-no-failover",
+        "no",
+        YESNO,
+        true,
+    ),
     p("cluster-migration-barrier", "1", Kind::Int(0, I64MAX), true),
     p(
         "client-output-buffer-limit",
@@ -609,17 +617,16 @@ impl Config {
         Ok(())
     }
 
-    /// All (name, value) pairs whose name matches a glob pattern (CONFIG GET).
+    /// All (name, value) pairs whose name matches a glob pattern (CONFIG GET). An alias is
+    /// a name of its own, as in Redis: `CONFIG GET *` lists `slaveof` and `replicaof` both.
     pub fn matching(&self, pattern: &[u8]) -> Vec<(&'static str, String)> {
         let mut out = Vec::new();
         let pattern = crate::glob::Glob::new(pattern, true);
         for p in PARAMS {
             let v = self.values.get(p.name).cloned().unwrap_or_default();
-            if pattern.matches(p.name.as_bytes()) {
-                out.push((p.name, v.clone()));
-            } else if let Some(a) = p.alias {
-                if pattern.matches(a.as_bytes()) {
-                    out.push((a, v));
+            for name in std::iter::once(p.name).chain(p.alias) {
+                if pattern.matches(name.as_bytes()) {
+                    out.push((name, v.clone()));
                 }
             }
         }

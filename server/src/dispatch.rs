@@ -396,9 +396,12 @@ pub fn execute(
                 && conn.subs.total() > 0
                 && !crate::commands::pubsub::allowed_when_subscribed(name)
             {
+                // Redis names the command as its table does: `pubsub|numsub` for a subcommand.
+                let shown =
+                    crate::commands::table::full_name_of(spec as *const CommandSpec as usize)
+                        .unwrap_or_else(|| crate::util::lower(&args[0]));
                 let msg = format!(
-                    "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
-                    crate::util::lower(&args[0])
+                    "ERR Can't execute '{shown}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
                 );
                 refuse(shared, Some(spec), out, &msg);
             } else if conn.multi.is_some() && spec.has(flags::NO_MULTI) {
@@ -433,11 +436,24 @@ pub fn execute(
             }
         }
         Err((refusal, msg)) => {
-            if let Some(m) = conn.multi.as_mut() {
-                m.failed = true;
-            }
             let known = matches!(refusal, Refusal::Arity | Refusal::NoAuth);
-            refuse(shared, known.then(|| resolve(args)).flatten(), out, &msg)
+            let spec = known.then(|| resolve(args)).flatten();
+            if known && args[0].eq_ignore_ascii_case(b"exec") {
+                // Redis answers a refused EXEC by aborting the transaction, inside MULTI or
+                // not (execCommandAbort): EXECABORT with the reason, watches released.
+                conn.multi = None;
+                for w in std::mem::take(&mut conn.watched) {
+                    ks.watches.release(w.db, &w.key);
+                }
+                let why = msg.strip_prefix("ERR ").unwrap_or(&msg);
+                let abort = format!("EXECABORT Transaction discarded because of: {why}");
+                refuse(shared, spec, out, &abort)
+            } else {
+                if let Some(m) = conn.multi.as_mut() {
+                    m.failed = true;
+                }
+                refuse(shared, spec, out, &msg)
+            }
         }
     }
     serve_ready(shared, ks, settings);

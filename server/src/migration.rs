@@ -298,12 +298,21 @@ async fn transfer(
     let mut link = match shared.migrate_links.take(addr) {
         Some(l) => l,
         None => {
-            let stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
+            // Redis's blocking connect fails only when the address does not resolve; a
+            // refused or timed-out connection surfaces at the first write, so its error is
+            // the writing one (Redis 7.0.15's replies, which clients match on).
+            let resolved = tokio::time::timeout(timeout, tokio::net::lookup_host(addr))
                 .await
-                .map_err(|_| Failure::Io("error or timeout connecting to the client"))?
+                .ok()
+                .and_then(Result::ok)
+                .and_then(|mut it| it.next())
+                .ok_or(Failure::Io("error or timeout connecting to the client"))?;
+            let stream = tokio::time::timeout(timeout, TcpStream::connect(resolved))
+                .await
+                .map_err(|_| Failure::Io("error or timeout writing to target instance"))?
                 .map_err(|e| {
                     debug!("MIGRATE connect to {addr}: {e}");
-                    Failure::Io("error or timeout connecting to the client")
+                    Failure::Io("error or timeout writing to target instance")
                 })?;
             let _ = stream.set_nodelay(true);
             Link {

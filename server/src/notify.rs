@@ -118,7 +118,6 @@ fn event_name(cmd: &str) -> &str {
         "setex" | "psetex" | "setnx" | "getset" | "mset" | "msetnx" => "set",
         "incr" | "decr" | "decrby" => "incrby",
         "getdel" | "unlink" => "del",
-        "pexpire" | "expireat" | "pexpireat" => "expire",
         "hmset" | "hsetnx" => "hset",
         "zincrby" => "zincr",
         "lpushx" => "lpush",
@@ -128,6 +127,7 @@ fn event_name(cmd: &str) -> &str {
         "bzpopmin" => "zpopmin",
         "bzpopmax" => "zpopmax",
         "pfadd" | "pfmerge" => cmd,
+        "bitfield" => "setbit",
         other => other,
     }
 }
@@ -182,8 +182,19 @@ pub fn new_key_candidates(
     }
     let mut seen: std::collections::HashSet<&Bytes> = std::collections::HashSet::new();
     let mut absent = Vec::new();
-    for k in spec.key_positions(args).iter().filter_map(|&i| args.get(i)) {
-        if seen.insert(k) && db.peek_ref(k, now).is_none() {
+    let positions = spec.key_positions(args);
+    // Redis deletes and re-adds the destination of RENAME and of COPY/RESTORE ... REPLACE,
+    // so it is "new" even when a key of that name existed.
+    let replace = |o: &[u8]| args.iter().skip(2).any(|a| a.eq_ignore_ascii_case(o));
+    let readded = match spec.name {
+        "rename" => positions.get(1),
+        "copy" if replace(b"replace") => positions.get(1),
+        "restore" if replace(b"replace") => positions.first(),
+        _ => None,
+    }
+    .and_then(|&i| args.get(i));
+    for k in positions.iter().filter_map(|&i| args.get(i)) {
+        if seen.insert(k) && (db.peek_ref(k, now).is_none() || Some(k) == readded) {
             absent.push(k.clone());
         }
     }
@@ -213,6 +224,9 @@ pub fn after_write(
             .unwrap_or(false)
     };
     match cmd.as_str() {
+        // A PFCOUNT that refreshed the sketch's cached cardinality: modified (WATCH sees it)
+        // but not notified, as in Redis.
+        "pfcount" => {}
         "rename" | "renamenx" if positions.len() == 2 => {
             publish(shared, flags, 'g', "rename_from", db, &args[positions[0]]);
             publish(shared, flags, 'g', "rename_to", db, &args[positions[1]]);
@@ -221,7 +235,53 @@ pub fn after_write(
             publish(shared, flags, 'g', "copy_to", db, &args[positions[1]])
         }
         "move" if !positions.is_empty() => {
-            publish(shared, flags, 'g', "move_from", db, &args[positions[0]])
+            // The key is always new in the target database (MOVE refuses an existing one),
+            // and Redis says so first.
+            let to = std::str::from_utf8(&args[2])
+                .ok()
+                .and_then(|s| s.parse().ok());
+            if let Some(to) = to {
+                publish(shared, flags, 'n', "new", to, &args[positions[0]]);
+            }
+            publish(shared, flags, 'g', "move_from", db, &args[positions[0]]);
+            if let Some(to) = to {
+                publish(shared, flags, 'g', "move_to", to, &args[positions[0]]);
+            }
+        }
+        // BITOP: only the destination, set or (an empty result) deleted.
+        "bitop" => {
+            if let Some(dst) = key(0) {
+                let (class, event) = if exists(dst) {
+                    ('$', "set")
+                } else {
+                    ('g', "del")
+                };
+                publish(shared, flags, class, event, db, dst);
+            }
+        }
+        // GETEX notifies what it did to the expiry: set one (or, in the past, deleted the
+        // key) or removed it.
+        "getex" => {
+            let Some(k) = key(0) else {
+                return;
+            };
+            let opt = |o: &[u8]| args.iter().skip(2).any(|a| a.eq_ignore_ascii_case(o));
+            if opt(b"persist") {
+                publish(shared, flags, 'g', "persist", db, k);
+            } else if ["ex", "px", "exat", "pxat"]
+                .iter()
+                .any(|o| opt(o.as_bytes()))
+            {
+                let event = if exists(k) { "expire" } else { "del" };
+                publish(shared, flags, 'g', event, db, k);
+            }
+        }
+        // An expiry in the past deletes the key: Redis notifies `del`.
+        "expire" | "pexpire" | "expireat" | "pexpireat" => {
+            if let Some(k) = key(0) {
+                let event = if exists(k) { "expire" } else { "del" };
+                publish(shared, flags, 'g', event, db, k);
+            }
         }
         "flushall" | "flushdb" | "swapdb" => {}
         c if STORES.contains(&c) => {
@@ -275,10 +335,12 @@ pub fn after_write(
             }
         }
         _ => {
-            let event = event_name(&cmd);
+            let incr =
+                cmd == "zadd" && args.iter().skip(2).any(|a| a.eq_ignore_ascii_case(b"incr"));
+            let event = if incr { "zincr" } else { event_name(&cmd) };
             let collection = matches!(class, 'l' | 's' | 'h' | 'z');
             for &i in &positions {
-                if let Some(k) = args.get(i) {
+                if let Some(k) = args.get(i).filter(|k| wrote(k)) {
                     publish(shared, flags, class, event, db, k);
                     if collection && !exists(k) {
                         publish(shared, flags, 'g', "del", db, k);

@@ -255,4 +255,10 @@ impl PubSub {
     pub fn numpat(&self) -> usize {
         self.inner.lock().patterns.len()
     }
+
+    /// Number of channels, patterns or shard channels with at least one subscriber
+    /// (INFO's pubsub_channels, pubsub_patterns, pubsubshard_channels).
+    pub fn active(&self, kind: Kind) -> usize {
+        self.inner.lock().map(kind).len()
+    }
 }

@@ -678,7 +678,6 @@ async fn park(
 ) -> Option<Vec<u8>> {
     use crate::keyspace::blocked::{Mailbox, Waiter};
     let mailbox = Arc::new(Mailbox::default());
-    let null_bulk = req.null_bulk;
     // A blocking command is accounted for when it is served (by the serving write) or
     // here when it times out, as Redis counts a blocked call once.
     let spec = crate::commands::table::lookup(&args[0]);
@@ -688,7 +687,6 @@ async fn park(
         keys: req.keys,
         args,
         resp3: conn.resp3,
-        null_bulk,
         handle: handle.clone(),
         mailbox: mailbox.clone(),
     });
@@ -723,11 +721,9 @@ async fn park(
                 };
                 if removed {
                     let mut o = Out::new(conn.resp3);
-                    if null_bulk {
-                        o.null();
-                    } else {
-                        o.null_array();
-                    }
+                    // Every list and zset block times out with a null array, BLMOVE's
+                    // too (Redis's replyToBlockedClientTimedOut).
+                    o.null_array();
                     break Some(o.buf.to_vec());
                 }
                 continue;

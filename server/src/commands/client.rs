@@ -402,9 +402,10 @@ fn reply(ctx: &mut Ctx, a: &[Bytes]) {
 /// blocked, 0 otherwise.
 fn unblock(ctx: &mut Ctx, a: &[Bytes]) {
     if a.len() > 4 {
-        return ctx.err(
-            "ERR unknown subcommand or wrong number of arguments for 'unblock'. Try CLIENT HELP.",
-        );
+        return ctx.err(&format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
+            String::from_utf8_lossy(&a[1])
+        ));
     }
     // Redis checks the reason before the id.
     let error = match a.get(3) {
@@ -423,17 +424,24 @@ fn unblock(ctx: &mut Ctx, a: &[Bytes]) {
 
 /// CLIENT PAUSE timeout [WRITE|ALL]: holds back every command (ALL, the default) or those
 /// that write or may replicate (WRITE) of every client, for `timeout` ms.
+/// The mode is checked before the timeout, as Redis does (its errors come in that order).
 fn pause(ctx: &mut Ctx, a: &[Bytes]) {
+    let mode = match a.get(3) {
+        None => crate::pause::Mode::All,
+        Some(_) if a.len() > 4 => {
+            return ctx.err(&format!(
+                "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
+                String::from_utf8_lossy(&a[1])
+            ))
+        }
+        Some(m) if args::is(m, "WRITE") => crate::pause::Mode::Write,
+        Some(m) if args::is(m, "ALL") => crate::pause::Mode::All,
+        Some(_) => return ctx.err("ERR CLIENT PAUSE mode must be WRITE or ALL"),
+    };
     let timeout = match args::int(&a[2]) {
         Some(t) if t < 0 => return ctx.err("ERR timeout is negative"),
         Some(t) => t as u64,
         None => return ctx.err("ERR timeout is not an integer or out of range"),
-    };
-    let mode = match a.get(3) {
-        None => crate::pause::Mode::All,
-        Some(m) if a.len() == 4 && args::is(m, "WRITE") => crate::pause::Mode::Write,
-        Some(m) if a.len() == 4 && args::is(m, "ALL") => crate::pause::Mode::All,
-        Some(_) => return ctx.err(errors::SYNTAX),
     };
     ctx.shared.pause.pause(timeout, mode);
     ctx.out.ok();

@@ -63,14 +63,28 @@ pub static COMMANDS: &[CommandSpec] = &[CommandSpec::container(
     SUBCOMMANDS,
 )];
 
+/// CONFIG GET pattern...: a name without glob characters is looked up and answered under
+/// the name as given (Redis 7.0.15 echoes `MaxMemory`); a pattern lists every matching name
+/// and alias. A name already answered is not repeated, whatever its case.
 fn get(ctx: &mut Ctx, a: &[Bytes]) {
     let cfg = ctx.shared.config.read();
-    let mut pairs: Vec<(&'static str, String)> = Vec::new();
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    let add = |pairs: &mut Vec<(String, String)>, k: String, v: String| {
+        if !pairs.iter().any(|(n, _)| n.eq_ignore_ascii_case(&k)) {
+            pairs.push((k, v));
+        }
+    };
     for pat in &a[2..] {
-        for (k, v) in cfg.matching(pat) {
-            if !pairs.iter().any(|(n, _)| *n == k) {
-                pairs.push((k, v));
+        if !pat.iter().any(|b| matches!(b, b'[' | b'*' | b'?')) {
+            let name = String::from_utf8_lossy(pat);
+            if let Some(p) = crate::config::param(&name) {
+                let v = cfg.get(p.name).unwrap_or_default().to_string();
+                add(&mut pairs, name.into_owned(), v);
             }
+            continue;
+        }
+        for (k, v) in cfg.matching(pat) {
+            add(&mut pairs, k.to_string(), v);
         }
     }
     drop(cfg);
@@ -82,8 +96,10 @@ fn get(ctx: &mut Ctx, a: &[Bytes]) {
 }
 
 fn set(ctx: &mut Ctx, a: &[Bytes]) {
+    // An odd number of name/value arguments is Redis's syntax error (arity only asks
+    // for one pair).
     if !(a.len() - 2).is_multiple_of(2) {
-        return ctx.err(&errors::arity("config|set"));
+        return ctx.err(errors::SYNTAX);
     }
     let mut cfg = ctx.shared.config.write();
     // All or nothing: apply to a copy, swap it in only if every pair was accepted.

@@ -357,8 +357,22 @@ fn stats(ctx: &mut Ctx, t: &mut String) {
     line(t, "current_eviction_exceeded_time", exceeded_now);
     line(t, "keyspace_hits", hits);
     line(t, "keyspace_misses", misses);
-    line(t, "pubsub_channels", 0);
-    line(t, "pubsub_patterns", 0);
+    let pubsub = &ctx.shared.pubsub;
+    line(
+        t,
+        "pubsub_channels",
+        pubsub.active(crate::pubsub::Kind::Channel),
+    );
+    line(
+        t,
+        "pubsub_patterns",
+        pubsub.active(crate::pubsub::Kind::Pattern),
+    );
+    line(
+        t,
+        "pubsubshard_channels",
+        pubsub.active(crate::pubsub::Kind::Shard),
+    );
     line(t, "unexpected_error_replies", 0);
     line(
         t,

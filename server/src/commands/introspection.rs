@@ -128,13 +128,14 @@ fn write_info(ctx: &mut Ctx, c: &CommandSpec, full_name: &str) {
     for cat in cats {
         ctx.out.simple(&format!("@{cat}"));
     }
+    // Tips and subcommands are sets in RESP3, as Redis 7.0.15 sends them.
     let tips = redis_meta::meta(full_name).map_or(&[][..], |m| m.tips);
-    ctx.out.array(tips.len());
+    ctx.out.set(tips.len());
     for tip in tips {
         ctx.out.simple(tip);
     }
     write_key_specs(ctx, c);
-    ctx.out.array(c.subcommands.len());
+    ctx.out.set(c.subcommands.len());
     for s in c.subcommands {
         write_info(ctx, s, &format!("{}|{}", c.name, s.name));
     }

@@ -78,14 +78,19 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::container("object", -2, super::unknown_sub, "generic", "A container for object introspection commands.", OBJECT_SUBCOMMANDS),
 ];
 
+/// DEL and UNLINK: only the keys that existed are modified (and notified, and touch
+/// watchers).
 fn del(ctx: &mut Ctx, a: &[Bytes]) {
     let now = ctx.now;
     let db = ctx.db();
-    let n = a[1..]
+    let removed: Vec<Bytes> = a[1..]
         .iter()
         .filter(|k| db.remove(k, now).is_some())
-        .count();
+        .cloned()
+        .collect();
+    let n = removed.len();
     ctx.dirty(n as u64);
+    ctx.modified_only(removed);
     ctx.out.int(n as i64);
 }
 

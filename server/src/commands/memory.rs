@@ -280,10 +280,13 @@ fn stats(ctx: &mut Ctx, _a: &[Bytes]) {
     int(o, "functions.caches", 0);
     for (i, table) in &m.dbs {
         o.bulk_str(&format!("db.{i}"));
-        o.map(2);
+        o.map(3);
         int(o, "overhead.hashtable.main", *table as i64);
         // TTLs live in the entries: there is no second table for them.
         int(o, "overhead.hashtable.expires", 0);
+        // Redis 7.0 reports its cluster slot-to-keys index here; slots index the keyspace
+        // itself, so it has no cost of its own. The field stays for clients that read it.
+        int(o, "overhead.hashtable.slot-to-keys", 0);
     }
     int(o, "overhead.total", m.overhead_total as i64);
     int(o, "keys.count", m.keys as i64);

@@ -120,7 +120,9 @@ impl Ctx<'_> {
         self.block_on_with(keys, timeout_ms, false);
     }
 
-    /// [`Ctx::block_on`] for commands whose timeout reply is a null bulk string.
+    /// [`Ctx::block_on`] for BLMOVE and BRPOPLPUSH, which inside EXEC answer a null bulk
+    /// string (Redis's `addReplyNull` there); their timeout reply is still the null array
+    /// every list block times out with (Redis's `replyToBlockedClientTimedOut`).
     pub fn block_on_with(&mut self, keys: Vec<Vec<u8>>, timeout_ms: u64, null_bulk: bool) {
         if self.conn.in_exec {
             return if null_bulk {
@@ -131,11 +133,7 @@ impl Ctx<'_> {
         }
         let deadline = (timeout_ms > 0)
             .then(|| tokio::time::Instant::now() + std::time::Duration::from_millis(timeout_ms));
-        self.conn.block = Some(crate::clients::BlockRequest {
-            keys,
-            null_bulk,
-            deadline,
-        });
+        self.conn.block = Some(crate::clients::BlockRequest { keys, deadline });
     }
 
     /// Whether writes are being recorded for replicas (effects need building only then).

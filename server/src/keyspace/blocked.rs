@@ -30,8 +30,6 @@ pub struct Waiter {
     /// The blocking command, re-run when one of its keys becomes ready.
     pub args: Vec<Bytes>,
     pub resp3: bool,
-    /// Its timeout reply is a null bulk string (BLMOVE, BRPOPLPUSH), not a null array.
-    pub null_bulk: bool,
     pub handle: Arc<ClientHandle>,
     pub mailbox: Arc<Mailbox>,
 }
@@ -148,7 +146,6 @@ impl Blocked {
         let mut out = crate::protocol::Out::new(w.resp3);
         match error {
             Some(e) => out.error(e),
-            None if w.null_bulk => out.null(),
             None => out.null_array(),
         }
         *w.mailbox.reply.lock() = Some(out.buf.freeze());
