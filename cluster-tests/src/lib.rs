@@ -12,6 +12,8 @@
 pub mod cluster;
 pub mod netns;
 pub mod partition_lab;
+pub mod reference;
+pub mod typed_data;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
