@@ -198,7 +198,7 @@ async fn serialize_taken(items: Vec<Item>) -> Option<Vec<Item>> {
         let mut items = items;
         for it in items.iter_mut() {
             if let Some(e) = &it.taken {
-                it.payload = Bytes::from(crate::keyspace::serialize::encode(&e.value));
+                it.payload = Bytes::from(crate::rdb::payload::dump(&e.value));
             }
         }
         items

@@ -9,7 +9,7 @@
 use super::table::{flags::*, CommandSpec};
 use super::{args, errors, Ctx};
 use crate::config::DebugGate;
-use crate::keyspace::{clock, digest, serialize, SmallBytes, Ttl, Value};
+use crate::keyspace::{clock, digest, SmallBytes, Ttl, Value};
 use bytes::Bytes;
 use std::sync::atomic::Ordering;
 
@@ -192,6 +192,13 @@ fn digest_value(ctx: &mut Ctx, keys: &[Bytes]) {
     }
 }
 
+/// Redis's `rdbSavedObjectLen`: the value's RDB form without its type byte.
+fn serialized_len(v: &Value) -> usize {
+    let mut b = Vec::new();
+    crate::rdb::encode::write_value(&mut b, v);
+    b.len() - 1
+}
+
 fn object(ctx: &mut Ctx, key: &[u8]) {
     let now = ctx.now;
     let Some(e) = ctx.db().peek(key, now) else {
@@ -201,7 +208,7 @@ fn object(ctx: &mut Ctx, key: &[u8]) {
         "Value at:{:p} refcount:1 encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}",
         &e.value as *const Value,
         e.value.encoding(),
-        serialize::body_len(&e.value),
+        serialized_len(&e.value),
         e.access & 0x00ff_ffff,
         clock::idle_seconds(e.access, now),
     );
