@@ -4,8 +4,9 @@
 
 use cluster_tests::reference::RedisServer;
 use cluster_tests::typed_data::{every_type, load};
-use cluster_tests::{q, Node};
+use cluster_tests::{info_field, q, wait_for, Node};
 use redis::Connection;
+use std::time::Duration;
 
 fn digest_value(c: &mut Connection, key: &str) -> String {
     let d: Vec<String> = q(c, &["DEBUG", "DIGEST-VALUE", key]);
@@ -158,4 +159,15 @@ fn migrate_between_redis_and_slotcache_both_ways() {
     );
     let on_redis: String = q(&mut theirs, &["DEBUG", "DIGEST"]);
     assert_eq!(on_redis, before);
+
+    // The connection to redis-server stays cached for reuse, then is closed after 10 s idle.
+    let cached = |c: &mut Connection| {
+        let info: String = q(c, &["INFO", "stats"]);
+        info_field(&info, "migrate_cached_sockets").expect("migrate_cached_sockets")
+    };
+    assert_eq!(cached(&mut ours), "1");
+    let released = wait_for(Duration::from_secs(30), || {
+        (cached(&mut ours) == "0").then_some(())
+    });
+    assert!(released.is_some(), "the cached connection was never closed");
 }

@@ -359,6 +359,11 @@ fn stats(ctx: &mut Ctx, t: &mut String) {
     line(t, "keyspace_misses", misses);
     line(t, "pubsub_channels", 0);
     line(t, "pubsub_patterns", 0);
+    line(
+        t,
+        "migrate_cached_sockets",
+        ctx.shared.migrate_links.cached(),
+    );
     line(t, "unexpected_error_replies", 0);
     line(
         t,
