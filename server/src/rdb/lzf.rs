@@ -11,22 +11,28 @@ const MAX_REF: usize = 264;
 /// Farthest back reference: 13 bits of distance.
 const MAX_OFF: usize = 1 << 13;
 const MAX_LIT: usize = 32;
-const HASH_BITS: u32 = 14;
+/// The match table's largest size (entries); small inputs get a table their size, so
+/// compressing many short strings costs no more than reading them.
+const MAX_HASH_BITS: u32 = 14;
 
 /// The most a compressed byte can expand to (a 3-byte reference of 264 bytes), used to
 /// refuse a claimed length no compressed input of that size could produce.
 pub const MAX_RATIO: usize = 88;
 
-fn hash3(b: &[u8]) -> usize {
+fn hash3(b: &[u8], bits: u32) -> usize {
     let v = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
-    (v.wrapping_mul(2_654_435_761) >> (32 - HASH_BITS)) as usize
+    (v.wrapping_mul(2_654_435_761) >> (32 - bits)) as usize
 }
 
 /// Compresses `input`; `None` when the result would not fit in `limit` bytes (Redis stores
 /// the string uncompressed then).
 pub fn compress(input: &[u8], limit: usize) -> Option<Vec<u8>> {
+    if u32::try_from(input.len()).is_err() {
+        return None;
+    }
     let mut out = Vec::with_capacity(limit.min(input.len()));
-    let mut table = vec![0usize; 1 << HASH_BITS];
+    let bits = (usize::BITS - input.len().leading_zeros()).clamp(4, MAX_HASH_BITS);
+    let mut table = vec![0u32; 1 << bits];
     let mut lit_start = 0;
     let mut i = 0;
     let flush = |out: &mut Vec<u8>, from: usize, to: usize| {
@@ -36,10 +42,10 @@ pub fn compress(input: &[u8], limit: usize) -> Option<Vec<u8>> {
         }
     };
     while i + 2 < input.len() {
-        let h = hash3(&input[i..]);
+        let h = hash3(&input[i..], bits);
         // Table entries are stored as position + 1 so that 0 means empty.
-        let cand = table[h];
-        table[h] = i + 1;
+        let cand = table[h] as usize;
+        table[h] = (i + 1) as u32;
         if cand != 0 {
             let r = cand - 1;
             let off = i - r - 1;
