@@ -16,6 +16,7 @@ pub mod partition_lab;
 pub mod reference;
 pub mod resp;
 pub mod shapes;
+pub mod typed_data;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

@@ -82,7 +82,7 @@ fn replies_have_redis_shapes_for_every_command() {
     let listed =
         DiffList::parse(&diffs_text).unwrap_or_else(|e| panic!("reply-shape-diffs.txt: {e}"));
 
-    let reference = match RedisServer::start(false) {
+    let reference = match RedisServer::launch(false, &[]) {
         Ok(Some(r)) => r,
         Ok(None) if std::env::var_os("SLOTCACHE_SKIP_REDIS_COMPARE").is_some() => {
             eprintln!("reply-shape check skipped: no redis-server (SLOTCACHE_SKIP_REDIS_COMPARE)");
@@ -127,7 +127,7 @@ fn replies_have_redis_shapes_for_every_command() {
     // `@standalone`, and those after `@cluster`.
     {
         let node = Node::start(&["--cluster-enabled", "yes", "--cluster-node-timeout", "1000"]);
-        let reference = RedisServer::start(true)
+        let reference = RedisServer::launch(true, &[])
             .and_then(|r| r.ok_or_else(|| "redis-server vanished".to_string()))
             .unwrap_or_else(|e| panic!("{e}"));
         let ours = format!("127.0.0.1:{}", node.port);

@@ -7,7 +7,8 @@
 //! - [`protocol`] request parsing and reply encoding (knows nothing of commands).
 //! - [`dispatch`] admission (arity, auth, ...) and execution of one command.
 //! - [`commands`] the command table and one file per command family.
-//! - [`keyspace`] databases of per-slot tables, entries, expiry.
+//! - [`keyspace`] databases of per-slot tables, entries, expiry; [`rdb`] Redis's value format
+//!   (DUMP/RESTORE payloads).
 //! - [`config`] redis.conf parsing and the CONFIG registry; [`clients`] connected clients;
 //!   [`state`] what all of these share; [`util`] number formats; [`glob`] patterns.
 //! - [`telemetry`] command statistics, slow log, latency monitor, MONITOR; [`pause`]
@@ -36,6 +37,7 @@ pub mod pause;
 pub mod protocol;
 pub mod pubsub;
 pub mod query_buffer;
+pub mod rdb;
 pub mod replication;
 pub mod server;
 pub mod shutdown;

@@ -122,6 +122,17 @@ impl Links {
         None
     }
 
+    /// Cached connections still usable (INFO's `migrate_cached_sockets`); ones idle past
+    /// [`IDLE_CLOSE`] are closed on the way, as Redis's cron closes them.
+    pub fn cached(&self) -> usize {
+        let mut idle = self.idle.lock();
+        idle.retain(|_, list| {
+            list.retain(|l| l.last_used.elapsed() < IDLE_CLOSE);
+            !list.is_empty()
+        });
+        idle.values().map(Vec::len).sum()
+    }
+
     fn put(&self, addr: &str, mut link: Link) {
         link.last_used = Instant::now();
         let mut idle = self.idle.lock();
@@ -198,7 +209,7 @@ async fn serialize_taken(items: Vec<Item>) -> Option<Vec<Item>> {
         let mut items = items;
         for it in items.iter_mut() {
             if let Some(e) = &it.taken {
-                it.payload = Bytes::from(crate::keyspace::serialize::encode(&e.value));
+                it.payload = Bytes::from(crate::rdb::payload::dump(&e.value));
             }
         }
         items

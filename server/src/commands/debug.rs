@@ -2,14 +2,14 @@
 //! switching active expiry off). Gated by `enable-debug-command`, as in Redis, because several
 //! subcommands can stall or bloat a production server.
 //!
-//! DEBUG DIGEST is built so that two servers holding the same data agree whatever the order
-//! their tables hold keys in: each key contributes the SHA1 of its database, name and
-//! serialized value, and those are XORed together.
+//! DEBUG DIGEST and DIGEST-VALUE are Redis 7.0's own signatures (see
+//! [`crate::keyspace::digest`]), so a slotcache node and a redis-server holding the same data
+//! agree.
 
 use super::table::{flags::*, CommandSpec};
 use super::{args, errors, Ctx};
 use crate::config::DebugGate;
-use crate::keyspace::{clock, serialize, Entry, SmallBytes, Ttl, Value};
+use crate::keyspace::{clock, digest, SmallBytes, Ttl, Value};
 use bytes::Bytes;
 use std::sync::atomic::Ordering;
 
@@ -178,77 +178,25 @@ fn sleep(ctx: &mut Ctx, arg: &[u8]) {
     ctx.out.ok();
 }
 
-type Digest = [u8; 20];
-
-/// A value's digest: its serialized form, plus a marker when it has a TTL. The instant itself
-/// is left out (as Redis does) so that servers loaded at slightly different times with the
-/// same relative TTLs still agree.
-///
-/// Collections hash through their own `digest_into`, which ignores element order and
-/// encoding, so two nodes that built the same set in different orders agree.
-fn value_digest(e: &Entry) -> Digest {
-    let mut h = sha1_smol::Sha1::new();
-    h.update(e.value.type_name().as_bytes());
-    match &e.value {
-        Value::Str(_) => {
-            let mut body = Vec::with_capacity(serialize::body_len(&e.value));
-            serialize::write_body(&e.value, &mut body);
-            h.update(&body);
-        }
-        Value::Hash(v) => v.digest_into(&mut h),
-        Value::List(v) => v.digest_into(&mut h),
-        Value::Set(v) => v.digest_into(&mut h),
-        Value::ZSet(v) => v.digest_into(&mut h),
-    }
-    if e.expire_at != 0 {
-        h.update(b"!!expire!!");
-    }
-    h.digest().bytes()
-}
-
-fn key_digest(db: usize, e: &Entry) -> Digest {
-    let mut h = sha1_smol::Sha1::new();
-    h.update(&(db as u64).to_le_bytes());
-    h.update(&(e.key.len() as u64).to_le_bytes());
-    h.update(&e.key);
-    h.update(&value_digest(e));
-    h.digest().bytes()
-}
-
-fn xor_into(acc: &mut Digest, d: &Digest) {
-    for (x, y) in acc.iter_mut().zip(d) {
-        *x ^= y;
-    }
-}
-
-fn hex(d: &Digest) -> String {
-    d.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// The digest of every database; 40 zeros when all are empty.
-pub fn dataset_digest(ks: &crate::keyspace::Keyspace, now: u64) -> String {
-    let mut acc: Digest = [0; 20];
-    for (i, db) in ks.dbs.iter().enumerate() {
-        for e in db.iter(now) {
-            xor_into(&mut acc, &key_digest(i, e));
-        }
-    }
-    hex(&acc)
-}
-
 fn digest(ctx: &mut Ctx) {
-    let d = dataset_digest(ctx.ks, ctx.now);
-    ctx.out.simple(&d);
+    let d = digest::dataset(&ctx.ks.dbs);
+    ctx.out.simple(&digest::hex(&d));
 }
 
 fn digest_value(ctx: &mut Ctx, keys: &[Bytes]) {
-    let now = ctx.now;
     let (db, out) = ctx.db_out();
     out.array(keys.len());
     for k in keys {
-        let d = db.peek(k, now).map_or([0; 20], value_digest);
-        out.simple(&hex(&d));
+        let d = db.peek_stored(k).map_or([0; 20], digest::value);
+        out.simple(&digest::hex(&d));
     }
+}
+
+/// Redis's `rdbSavedObjectLen`: the value's RDB form without its type byte.
+fn serialized_len(v: &Value) -> usize {
+    let mut b = Vec::new();
+    crate::rdb::encode::write_value(&mut b, v);
+    b.len() - 1
 }
 
 fn object(ctx: &mut Ctx, key: &[u8]) {
@@ -260,7 +208,7 @@ fn object(ctx: &mut Ctx, key: &[u8]) {
         "Value at:{:p} refcount:1 encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}",
         &e.value as *const Value,
         e.value.encoding(),
-        serialize::body_len(&e.value),
+        serialized_len(&e.value),
         e.access & 0x00ff_ffff,
         clock::idle_seconds(e.access, now),
     );
@@ -337,51 +285,4 @@ fn populate(ctx: &mut Ctx, a: &[Bytes]) {
     }
     ctx.dirty(added);
     ctx.out.ok();
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::keyspace::Keyspace;
-
-    fn load(ks: &mut Keyspace, keys: &[(usize, &str, &str, u64)]) {
-        for &(db, k, v, ttl) in keys {
-            let t = if ttl == 0 { Ttl::Persist } else { Ttl::At(ttl) };
-            ks.dbs[db].set(
-                k.as_bytes(),
-                Value::Str(SmallBytes::new(v.as_bytes())),
-                t,
-                0,
-            );
-        }
-    }
-
-    #[test]
-    fn digest_is_zero_when_empty_and_order_independent() {
-        let empty = Keyspace::new(4);
-        assert_eq!(dataset_digest(&empty, 0), "0".repeat(40));
-        let data = [
-            (0, "a", "1", 0),
-            (0, "b", "2", 5000),
-            (1, "a", "1", 0),
-            (3, "zz", "", 0),
-        ];
-        let mut x = Keyspace::new(4);
-        let mut y = Keyspace::new(4);
-        load(&mut x, &data);
-        let mut rev = data;
-        rev.reverse();
-        load(&mut y, &rev);
-        let dx = dataset_digest(&x, 0);
-        assert_eq!(dx.len(), 40);
-        assert_ne!(dx, "0".repeat(40));
-        assert_eq!(dx, dataset_digest(&y, 0));
-        // A different value, an extra key, or a lost TTL all change it.
-        for change in [(0, "a", "x", 0), (2, "zz", "", 0), (0, "b", "2", 0)] {
-            let mut z = Keyspace::new(4);
-            load(&mut z, &data);
-            load(&mut z, &[change]);
-            assert_ne!(dataset_digest(&z, 0), dx, "{change:?}");
-        }
-    }
 }

@@ -1,11 +1,13 @@
-//! DUMP and RESTORE: a value's portable serialized form (see
-//! [`crate::keyspace::serialize`]), for copying keys between servers (MIGRATE, tools) and
-//! for backups of single keys.
+//! DUMP and RESTORE: a value's portable serialized form, Redis's own (RDB 10 values with
+//! version and CRC64, see [`crate::rdb`]), so keys copy between slotcache and redis-server
+//! in both directions (MIGRATE, tools) and single-key backups taken from either load in the
+//! other.
 
 use super::keyspec::{self as ks, key_flags::*};
 use super::table::{flags::*, CommandSpec};
 use super::{args, errors, Ctx};
-use crate::keyspace::{clock, serialize, Entry, SmallBytes};
+use crate::keyspace::{clock, Entry, SmallBytes};
+use crate::rdb::{decode::Limits, payload};
 use bytes::Bytes;
 
 pub static COMMANDS: &[CommandSpec] = &[
@@ -45,7 +47,7 @@ fn dump(ctx: &mut Ctx, a: &[Bytes]) {
     let now = ctx.now;
     let (db, out) = ctx.db_out();
     match db.read(&a[1], now) {
-        Some(e) => out.bulk(&serialize::encode(&e.value)),
+        Some(e) => out.bulk(&payload::dump(&e.value)),
         None => out.null(),
     }
 }
@@ -122,7 +124,7 @@ fn restore(ctx: &mut Ctx, a: &[Bytes]) {
     if ttl < 0 {
         return ctx.err("ERR Invalid TTL value, must be >= 0");
     }
-    let value = match serialize::decode(&a[3]) {
+    let value = match payload::restore(&a[3], &Limits::from_settings(ctx.settings)) {
         Ok(v) => v,
         Err(e) => return ctx.err(e.message()),
     };

@@ -373,6 +373,11 @@ fn stats(ctx: &mut Ctx, t: &mut String) {
         "pubsubshard_channels",
         pubsub.active(crate::pubsub::Kind::Shard),
     );
+    line(
+        t,
+        "migrate_cached_sockets",
+        ctx.shared.migrate_links.cached(),
+    );
     line(t, "unexpected_error_replies", 0);
     line(
         t,

@@ -10,7 +10,6 @@
 use super::keyspec::{self as ks, key_flags::*, KeyRef};
 use super::table::{flags::*, CommandSpec};
 use super::{args, errors, Ctx};
-use crate::keyspace::serialize;
 use crate::migration::{Auth, Item, Job};
 use bytes::Bytes;
 
@@ -136,7 +135,7 @@ fn migrate(ctx: &mut Ctx, a: &[Bytes]) {
         let payload = if big {
             Bytes::new()
         } else {
-            Bytes::from(serialize::encode(&e.value))
+            Bytes::from(crate::rdb::payload::dump(&e.value))
         };
         items.push(Item {
             key: k.clone(),

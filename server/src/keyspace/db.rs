@@ -478,6 +478,23 @@ impl Db {
             .filter(|e| !e.is_expired(now))
     }
 
+    /// An entry as stored, even when its TTL has passed (DEBUG DIGEST-VALUE, like Redis, looks
+    /// at logically expired keys too).
+    pub fn peek_stored(&self, key: &[u8]) -> Option<&Entry> {
+        let slot = key_slot(key) as usize;
+        let h = self.hash(key);
+        self.slots
+            .get(slot)?
+            .table
+            .find(h, |e| e.key.as_slice() == key)
+            .map(|b| &**b)
+    }
+
+    /// Every stored entry, expired or not, in no particular order (DEBUG DIGEST).
+    pub fn iter_stored(&self) -> impl Iterator<Item = &Entry> + '_ {
+        self.slots.iter().flat_map(|t| t.table.iter()).map(|b| &**b)
+    }
+
     /// Every live entry, in no particular order.
     pub fn iter(&self, now: u64) -> impl Iterator<Item = &Entry> + '_ {
         self.slots

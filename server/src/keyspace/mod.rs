@@ -1,13 +1,14 @@
 //! The dataset: numbered databases of per-slot tables, behind one lock.
 //!
 //! Module map: [`small`] compact byte strings, [`entry`] a key's record, [`slot`] key to slot,
-//! [`db`] one database, [`clock`] access clocks, [`expire`] the active expiry cycle,
+//! [`db`] one database, [`digest`] DEBUG DIGEST as Redis computes it, [`clock`] access clocks, [`expire`] the active expiry cycle,
 //! [`serialize`] the DUMP/RESTORE value encoding, [`lock`] the lock that flushes the
 //! replication stream on release.
 
 pub mod blocked;
 pub mod clock;
 pub mod db;
+pub mod digest;
 pub mod entry;
 pub mod expire;
 pub mod hll;

@@ -1,4 +1,5 @@
-//! The self-describing value encoding behind DUMP/RESTORE and DEBUG DIGEST.
+//! slotcache's own value encoding, between slotcache nodes only: full syncs to replicas.
+//! (DUMP, RESTORE and MIGRATE speak Redis's RDB format, [`crate::rdb`].)
 //!
 //! Layout: `[format version: u8][type tag: u8][type payload][CRC64: 8 bytes LE]`, the CRC
 //! (CRC-64/XZ, via `crc64fast`) covering every byte before it. The version lets a newer server
@@ -75,8 +76,7 @@ pub fn encode(v: &Value) -> Vec<u8> {
     out
 }
 
-/// The type tag and payload of a value, without version or checksum. DEBUG DIGEST hashes this
-/// and DEBUG OBJECT reports its length.
+/// The type tag and payload of a value, without version or checksum.
 pub fn write_body(v: &Value, out: &mut Vec<u8>) {
     match v {
         Value::Str(s) => {

@@ -297,23 +297,6 @@ impl HashValue {
         }
         Some((h, pos))
     }
-
-    /// Feeds DEBUG DIGEST: independent of encoding and order (XOR of per-pair SHA1s).
-    pub fn digest_into(&self, h: &mut sha1_smol::Sha1) {
-        let mut acc = [0u8; 20];
-        for (f, v) in self.iter() {
-            let mut e = sha1_smol::Sha1::new();
-            let mut lenb = Vec::with_capacity(10);
-            put_len(&mut lenb, f.len());
-            e.update(&lenb);
-            e.update(f);
-            e.update(v);
-            for (a, b) in acc.iter_mut().zip(e.digest().bytes()) {
-                *a ^= b;
-            }
-        }
-        h.update(&acc);
-    }
 }
 
 #[cfg(test)]
@@ -324,12 +307,6 @@ mod tests {
         max_entries: 4,
         max_value: 8,
     };
-
-    fn digest(h: &HashValue) -> String {
-        let mut s = sha1_smol::Sha1::new();
-        h.digest_into(&mut s);
-        s.digest().to_string()
-    }
 
     #[test]
     fn hash_value_stays_small() {
@@ -406,7 +383,6 @@ mod tests {
             assert_eq!(used, buf.len() - 8);
             assert_eq!(back, h);
             assert_eq!(back.encoding(), h.encoding());
-            assert_eq!(digest(&back), digest(&h));
             for cut in 0..used {
                 assert!(HashValue::read_payload(&buf[..cut]).is_none(), "cut {cut}");
             }
@@ -416,19 +392,5 @@ mod tests {
             0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff
         ])
         .is_none());
-    }
-
-    #[test]
-    fn hash_digest_ignores_order_and_encoding() {
-        let mut a = HashValue::new();
-        let mut b = HashValue::new();
-        a.set(b"x", b"1", SMALL);
-        a.set(b"y", b"2", SMALL);
-        b.prepare(10, 0, SMALL);
-        b.set(b"y", b"2", SMALL);
-        b.set(b"x", b"1", SMALL);
-        assert_eq!(digest(&a), digest(&b));
-        b.set(b"x", b"3", SMALL);
-        assert_ne!(digest(&a), digest(&b));
     }
 }

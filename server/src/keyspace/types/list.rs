@@ -175,14 +175,6 @@ impl ListValue {
         }
         Some((v, at))
     }
-
-    /// Feeds the value into a dataset digest (order matters for a list).
-    pub fn digest_into(&self, h: &mut sha1_smol::Sha1) {
-        for i in &self.items {
-            h.update(&(i.len() as u64).to_le_bytes());
-            h.update(i);
-        }
-    }
 }
 
 #[cfg(test)]

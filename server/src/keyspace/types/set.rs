@@ -440,20 +440,6 @@ impl SetValue {
         };
         Some((SetValue { repr }, pos))
     }
-
-    /// Feeds DEBUG DIGEST: independent of encoding and order (XOR of per-member SHA1s).
-    pub fn digest_into(&self, h: &mut sha1_smol::Sha1) {
-        let mut acc = [0u8; 20];
-        for e in self.iter() {
-            let d = sha1_smol::Sha1::from(e.to_small().as_slice())
-                .digest()
-                .bytes();
-            for (a, b) in acc.iter_mut().zip(d) {
-                *a ^= b;
-            }
-        }
-        h.update(&acc);
-    }
 }
 
 #[cfg(test)]
@@ -464,12 +450,6 @@ mod tests {
         max_intset: 4,
         max_listpack: 3,
     };
-
-    fn digest(s: &SetValue) -> String {
-        let mut h = sha1_smol::Sha1::new();
-        s.digest_into(&mut h);
-        h.digest().to_string()
-    }
 
     #[test]
     fn set_value_stays_small() {
@@ -551,7 +531,6 @@ mod tests {
             assert_eq!(used, buf.len());
             assert_eq!(back, s);
             assert_eq!(back.encoding(), s.encoding());
-            assert_eq!(digest(&back), digest(&s));
             for cut in 0..used {
                 assert!(SetValue::read_payload(&buf[..cut]).is_none());
             }
@@ -561,17 +540,5 @@ mod tests {
         unsorted.extend_from_slice(&1i64.to_le_bytes());
         assert!(SetValue::read_payload(&unsorted).is_none());
         assert!(SetValue::read_payload(&[TAG_TABLE, 2, 1, b'a', 1, b'a']).is_none());
-    }
-
-    #[test]
-    fn set_digest_ignores_encoding() {
-        let mut a = SetValue::new();
-        a.add(b"1", SMALL);
-        a.add(b"2", SMALL);
-        let mut b = SetValue::for_first(b"x", 100, SMALL);
-        b.add(b"2", SMALL);
-        b.add(b"1", SMALL);
-        assert_eq!(b.encoding(), "hashtable");
-        assert_eq!(digest(&a), digest(&b));
     }
 }
