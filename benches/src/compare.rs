@@ -4,6 +4,7 @@
 //!
 //! `cargo run --release -p slotcache-benches --bin compare -- all`
 
+mod dump_bench;
 mod hll_error;
 mod memory;
 #[allow(dead_code)] // helpers for the cluster benchmarks
@@ -37,6 +38,8 @@ enum What {
     /// PFCOUNT's relative error on the same distinct elements in both servers, and whether
     /// their sketches are byte-identical.
     Hll,
+    /// DUMP and RESTORE throughput on `--keys` mixed keys of every type and encoding.
+    Dump,
 }
 
 #[derive(Args)]
@@ -193,6 +196,16 @@ fn run(cli: Cli) -> Result<()> {
             eprintln!("compare: --json is not written for hll");
         }
         return Ok(());
+    }
+
+    if cli.what == What::Dump {
+        let dopts = dump_bench::Opts {
+            keys: o.keys,
+            rounds: o.rounds,
+            batch: 1000,
+            server_core: pinning.map(|p| p.server_core),
+        };
+        return dump_bench::run(&dopts, &server_bin, &o.redis_server);
     }
 
     let rows = if matches!(cli.what, What::Throughput | What::All) {
