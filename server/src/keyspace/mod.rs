@@ -10,6 +10,7 @@ pub mod clock;
 pub mod db;
 pub mod entry;
 pub mod expire;
+pub mod geohash;
 pub mod hll;
 pub mod lock;
 pub mod serialize;
