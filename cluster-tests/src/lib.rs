@@ -12,6 +12,7 @@
 pub mod cluster;
 pub mod netns;
 pub mod partition_lab;
+pub mod reference;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
