@@ -515,10 +515,15 @@ fn georadius_generic(ctx: &mut Ctx, a: &[Bytes], src_idx: usize, form: Form) {
     } else {
         found.len().min(req.count)
     };
-    match sort {
-        Sort::Asc => found.sort_by(|x, y| x.dist.total_cmp(&y.dist)),
-        Sort::Desc => found.sort_by(|x, y| y.dist.total_cmp(&x.dist)),
-        Sort::None => {}
+    if sort != Sort::None {
+        let desc = sort == Sort::Desc;
+        let cmp = |x: &Point, y: &Point| compare_dist(x.dist, y.dist, desc);
+        if returned == found.len() {
+            // Redis calls qsort(3), which glibc implements as a stable merge sort.
+            found.sort_by(|x, y| cmp(x, y).cmp(&0));
+        } else if returned > 0 {
+            crate::pqsort::pqsort(&mut found, &cmp, 0, returned - 1);
+        }
     }
     found.truncate(returned);
     let outcome = match req.store {
@@ -531,6 +536,22 @@ fn georadius_generic(ctx: &mut Ctx, a: &[Bytes], src_idx: usize, form: Form) {
             let dst = req.store.clone().unwrap_or_default();
             store_points(ctx, &dst, points, &req)
         }
+    }
+}
+
+/// Redis's `sort_gp_asc` / `sort_gp_desc`: -1, 0 or 1.
+fn compare_dist(a: f64, b: f64, desc: bool) -> i32 {
+    let c = if a == b {
+        0
+    } else if a > b {
+        1
+    } else {
+        -1
+    };
+    if desc {
+        -c
+    } else {
+        c
     }
 }
 
