@@ -49,11 +49,28 @@ impl Row {
 /// The sorted set that `zrange_100` reads: 100 members, loaded before the first round.
 const ZRANGE_KEY: &str = "__compare:zrange";
 
+/// The geo index that `geosearch_1m` searches: 1M members, loaded before the first round.
+const GEO_KEY: &str = "__compare:geo";
+/// Members of the geo index.
+const GEO_MEMBERS: u64 = 1_000_000;
+
 /// Tests that redis-benchmark's `-t` has no name for, run as a custom command line instead:
 /// the issue asks for ZRANGE over 100 elements next to LRANGE_100.
 fn custom_command(test: &str) -> Option<&'static [&'static str]> {
     match test {
         "zrange_100" => Some(&["ZRANGE", ZRANGE_KEY, "0", "99", "WITHSCORES"]),
+        // "Drivers within 100 km": about 50 of the 1M points, nearest first.
+        "geosearch_1m" => Some(&[
+            "GEOSEARCH",
+            GEO_KEY,
+            "FROMLONLAT",
+            "15",
+            "37",
+            "BYRADIUS",
+            "100",
+            "km",
+            "ASC",
+        ]),
         _ => None,
     }
 }
@@ -70,6 +87,48 @@ fn prepare(server: &ServerProc, test: &str) -> Result<()> {
         let _: i64 = cmd
             .query(&mut con)
             .with_context(|| format!("loading {ZRANGE_KEY}"))?;
+    }
+    if test == "geosearch_1m" {
+        load_geo(server)?;
+    }
+    Ok(())
+}
+
+/// Loads `GEO_MEMBERS` points spread over the whole map (the same points on both servers:
+/// a fixed xorshift sequence), GEOADD by GEOADD in pipelined batches.
+fn load_geo(server: &ServerProc) -> Result<()> {
+    let mut con = server.client()?;
+    let _: i64 = redis::cmd("DEL").arg(GEO_KEY).query(&mut con)?;
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut unit = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let (batch, per_cmd) = (50u64, 1000u64);
+    let mut next = 0u64;
+    while next < GEO_MEMBERS {
+        let mut pipe = redis::pipe();
+        for _ in 0..batch {
+            let mut cmd = redis::cmd("GEOADD");
+            cmd.arg(GEO_KEY);
+            for _ in 0..per_cmd.min(GEO_MEMBERS - next) {
+                let lon = -180.0 + 360.0 * unit();
+                let lat = -85.0 + 170.0 * unit();
+                cmd.arg(format!("{lon:.6}"))
+                    .arg(format!("{lat:.6}"))
+                    .arg(format!("p:{next}"));
+                next += 1;
+            }
+            pipe.add_command(cmd).ignore();
+            if next >= GEO_MEMBERS {
+                break;
+            }
+        }
+        let _: () = pipe
+            .query(&mut con)
+            .with_context(|| format!("loading {GEO_KEY}"))?;
     }
     Ok(())
 }
@@ -109,7 +168,7 @@ fn probe_for(test: &str) -> Option<Vec<&'static str>> {
 pub fn validate_tests(tests: &[String]) -> Result<()> {
     for t in tests {
         if probe_for(t).is_none() {
-            bail!("unknown test '{t}' (redis-benchmark -t names: set, get, incr, mset, lpush, rpush, lpop, rpop, sadd, spop, hset, zadd, zpopmin, xadd, lrange_100, lrange_300, lrange_500, lrange_600, ping_inline, ping_mbulk; and zrange_100: ZRANGE 0 99 WITHSCORES on a 100-member sorted set)");
+            bail!("unknown test '{t}' (redis-benchmark -t names: set, get, incr, mset, lpush, rpush, lpop, rpop, sadd, spop, hset, zadd, zpopmin, xadd, lrange_100, lrange_300, lrange_500, lrange_600, ping_inline, ping_mbulk; and zrange_100: ZRANGE 0 99 WITHSCORES on a 100-member sorted set; geosearch_1m: GEOSEARCH BYRADIUS 100 km over 1M points)");
         }
     }
     Ok(())
@@ -352,6 +411,7 @@ mod tests {
         assert_eq!(words, ["ZRANGE", ZRANGE_KEY, "0", "99", "WITHSCORES"]);
         assert_eq!(probe_for("zrange_100").unwrap(), words.to_vec());
         assert!(custom_command("lrange_100").is_none(), "a -t test");
+        assert_eq!(custom_command("geosearch_1m").unwrap()[0], "GEOSEARCH");
     }
 
     #[test]

@@ -34,6 +34,7 @@ pub mod migration;
 pub mod notify;
 pub mod panics;
 pub mod pause;
+pub mod pqsort;
 pub mod protocol;
 pub mod pubsub;
 pub mod query_buffer;

@@ -107,7 +107,8 @@ fn class_of(group: &str) -> char {
         "list" => 'l',
         "set" => 's',
         "hash" => 'h',
-        "sorted_set" | "sorted-set" | "zset" => 'z',
+        // Geo indexes are sorted sets, and Redis notifies them as such.
+        "sorted_set" | "sorted-set" | "zset" | "geo" => 'z',
         _ => 'g',
     }
 }
@@ -120,6 +121,8 @@ fn event_name(cmd: &str) -> &str {
         "getdel" | "unlink" => "del",
         "hmset" | "hsetnx" => "hset",
         "zincrby" => "zincr",
+        // GEOADD runs as the ZADD it rewrites itself into.
+        "geoadd" => "zadd",
         "lpushx" => "lpush",
         "rpushx" => "rpush",
         "blpop" => "lpop",
@@ -159,6 +162,7 @@ const STORES: &[&str] = &[
     "zinterstore",
     "zdiffstore",
     "zrangestore",
+    "geosearchstore",
     "pfmerge",
 ];
 
@@ -316,6 +320,16 @@ pub fn after_write(
             if let Some(dst) = key(1) {
                 if exists(dst) {
                     publish(shared, flags, 'l', "sortstore", db, dst);
+                } else {
+                    publish(shared, flags, 'g', "del", db, dst);
+                }
+            }
+        }
+        // GEORADIUS[BYMEMBER] ... STORE: only the destination (the second key) changed.
+        "georadius" | "georadiusbymember" => {
+            if let Some(dst) = key(1) {
+                if exists(dst) {
+                    publish(shared, flags, 'z', "georadiusstore", db, dst);
                 } else {
                     publish(shared, flags, 'g', "del", db, dst);
                 }

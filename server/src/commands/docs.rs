@@ -594,6 +594,339 @@ const FLUSHDB: &[Arg] = &[oneof(
 )
 .optional()];
 
+const GEOADD: &[Arg] = &[
+    key("key", 0),
+    oneof(
+        "condition",
+        &[
+            arg("nx", PURE_TOKEN).token("NX"),
+            arg("xx", PURE_TOKEN).token("XX"),
+        ],
+    )
+    .since("6.2.0")
+    .optional(),
+    arg("change", PURE_TOKEN)
+        .token("CH")
+        .since("6.2.0")
+        .optional(),
+    block(
+        "longitude_latitude_member",
+        &[
+            arg("longitude", DOUBLE),
+            arg("latitude", DOUBLE),
+            arg("member", STRING),
+        ],
+    )
+    .multiple(),
+];
+
+const GEODIST: &[Arg] = &[
+    key("key", 0),
+    arg("member1", STRING),
+    arg("member2", STRING),
+    oneof(
+        "unit",
+        &[
+            arg("m", PURE_TOKEN).token("M"),
+            arg("km", PURE_TOKEN).token("KM"),
+            arg("ft", PURE_TOKEN).token("FT"),
+            arg("mi", PURE_TOKEN).token("MI"),
+        ],
+    )
+    .optional(),
+];
+
+const GEOHASH: &[Arg] = &[key("key", 0), arg("member", STRING).multiple()];
+
+const GEOPOS: &[Arg] = &[key("key", 0), arg("member", STRING).multiple()];
+
+const GEORADIUS: &[Arg] = &[
+    key("key", 0),
+    arg("longitude", DOUBLE),
+    arg("latitude", DOUBLE),
+    arg("radius", DOUBLE),
+    oneof(
+        "unit",
+        &[
+            arg("m", PURE_TOKEN).token("M"),
+            arg("km", PURE_TOKEN).token("KM"),
+            arg("ft", PURE_TOKEN).token("FT"),
+            arg("mi", PURE_TOKEN).token("MI"),
+        ],
+    ),
+    arg("withcoord", PURE_TOKEN).token("WITHCOORD").optional(),
+    arg("withdist", PURE_TOKEN).token("WITHDIST").optional(),
+    arg("withhash", PURE_TOKEN).token("WITHHASH").optional(),
+    block(
+        "count",
+        &[
+            arg("count", INTEGER).token("COUNT"),
+            arg("any", PURE_TOKEN)
+                .token("ANY")
+                .since("6.2.0")
+                .optional(),
+        ],
+    )
+    .optional(),
+    oneof(
+        "order",
+        &[
+            arg("asc", PURE_TOKEN).token("ASC"),
+            arg("desc", PURE_TOKEN).token("DESC"),
+        ],
+    )
+    .optional(),
+    key("key", 1).token("STORE").optional(),
+    key("key", 2).token("STOREDIST").optional(),
+];
+
+const GEORADIUS_RO: &[Arg] = &[
+    key("key", 0),
+    arg("longitude", DOUBLE),
+    arg("latitude", DOUBLE),
+    arg("radius", DOUBLE),
+    oneof(
+        "unit",
+        &[
+            arg("m", PURE_TOKEN).token("M"),
+            arg("km", PURE_TOKEN).token("KM"),
+            arg("ft", PURE_TOKEN).token("FT"),
+            arg("mi", PURE_TOKEN).token("MI"),
+        ],
+    ),
+    arg("withcoord", PURE_TOKEN).token("WITHCOORD").optional(),
+    arg("withdist", PURE_TOKEN).token("WITHDIST").optional(),
+    arg("withhash", PURE_TOKEN).token("WITHHASH").optional(),
+    block(
+        "count",
+        &[
+            arg("count", INTEGER).token("COUNT"),
+            arg("any", PURE_TOKEN)
+                .token("ANY")
+                .since("6.2.0")
+                .optional(),
+        ],
+    )
+    .optional(),
+    oneof(
+        "order",
+        &[
+            arg("asc", PURE_TOKEN).token("ASC"),
+            arg("desc", PURE_TOKEN).token("DESC"),
+        ],
+    )
+    .optional(),
+];
+
+const GEORADIUSBYMEMBER: &[Arg] = &[
+    key("key", 0),
+    arg("member", STRING),
+    arg("radius", DOUBLE),
+    oneof(
+        "unit",
+        &[
+            arg("m", PURE_TOKEN).token("M"),
+            arg("km", PURE_TOKEN).token("KM"),
+            arg("ft", PURE_TOKEN).token("FT"),
+            arg("mi", PURE_TOKEN).token("MI"),
+        ],
+    ),
+    arg("withcoord", PURE_TOKEN).token("WITHCOORD").optional(),
+    arg("withdist", PURE_TOKEN).token("WITHDIST").optional(),
+    arg("withhash", PURE_TOKEN).token("WITHHASH").optional(),
+    block(
+        "count",
+        &[
+            arg("count", INTEGER).token("COUNT"),
+            arg("any", PURE_TOKEN).token("ANY").optional(),
+        ],
+    )
+    .optional(),
+    oneof(
+        "order",
+        &[
+            arg("asc", PURE_TOKEN).token("ASC"),
+            arg("desc", PURE_TOKEN).token("DESC"),
+        ],
+    )
+    .optional(),
+    key("key", 1).token("STORE").optional(),
+    key("key", 2).token("STOREDIST").optional(),
+];
+
+const GEORADIUSBYMEMBER_RO: &[Arg] = &[
+    key("key", 0),
+    arg("member", STRING),
+    arg("radius", DOUBLE),
+    oneof(
+        "unit",
+        &[
+            arg("m", PURE_TOKEN).token("M"),
+            arg("km", PURE_TOKEN).token("KM"),
+            arg("ft", PURE_TOKEN).token("FT"),
+            arg("mi", PURE_TOKEN).token("MI"),
+        ],
+    ),
+    arg("withcoord", PURE_TOKEN).token("WITHCOORD").optional(),
+    arg("withdist", PURE_TOKEN).token("WITHDIST").optional(),
+    arg("withhash", PURE_TOKEN).token("WITHHASH").optional(),
+    block(
+        "count",
+        &[
+            arg("count", INTEGER).token("COUNT"),
+            arg("any", PURE_TOKEN).token("ANY").optional(),
+        ],
+    )
+    .optional(),
+    oneof(
+        "order",
+        &[
+            arg("asc", PURE_TOKEN).token("ASC"),
+            arg("desc", PURE_TOKEN).token("DESC"),
+        ],
+    )
+    .optional(),
+];
+
+const GEOSEARCH: &[Arg] = &[
+    key("key", 0),
+    oneof(
+        "from",
+        &[
+            arg("member", STRING).token("FROMMEMBER"),
+            block(
+                "longitude_latitude",
+                &[arg("longitude", DOUBLE), arg("latitude", DOUBLE)],
+            )
+            .token("FROMLONLAT"),
+        ],
+    ),
+    oneof(
+        "by",
+        &[
+            block(
+                "circle",
+                &[
+                    arg("radius", DOUBLE).token("BYRADIUS"),
+                    oneof(
+                        "unit",
+                        &[
+                            arg("m", PURE_TOKEN).token("M"),
+                            arg("km", PURE_TOKEN).token("KM"),
+                            arg("ft", PURE_TOKEN).token("FT"),
+                            arg("mi", PURE_TOKEN).token("MI"),
+                        ],
+                    ),
+                ],
+            ),
+            block(
+                "box",
+                &[
+                    arg("width", DOUBLE).token("BYBOX"),
+                    arg("height", DOUBLE),
+                    oneof(
+                        "unit",
+                        &[
+                            arg("m", PURE_TOKEN).token("M"),
+                            arg("km", PURE_TOKEN).token("KM"),
+                            arg("ft", PURE_TOKEN).token("FT"),
+                            arg("mi", PURE_TOKEN).token("MI"),
+                        ],
+                    ),
+                ],
+            ),
+        ],
+    ),
+    oneof(
+        "order",
+        &[
+            arg("asc", PURE_TOKEN).token("ASC"),
+            arg("desc", PURE_TOKEN).token("DESC"),
+        ],
+    )
+    .optional(),
+    block(
+        "count",
+        &[
+            arg("count", INTEGER).token("COUNT"),
+            arg("any", PURE_TOKEN).token("ANY").optional(),
+        ],
+    )
+    .optional(),
+    arg("withcoord", PURE_TOKEN).token("WITHCOORD").optional(),
+    arg("withdist", PURE_TOKEN).token("WITHDIST").optional(),
+    arg("withhash", PURE_TOKEN).token("WITHHASH").optional(),
+];
+
+const GEOSEARCHSTORE: &[Arg] = &[
+    key("destination", 0),
+    key("source", 1),
+    oneof(
+        "from",
+        &[
+            arg("member", STRING).token("FROMMEMBER"),
+            block(
+                "longitude_latitude",
+                &[arg("longitude", DOUBLE), arg("latitude", DOUBLE)],
+            )
+            .token("FROMLONLAT"),
+        ],
+    ),
+    oneof(
+        "by",
+        &[
+            block(
+                "circle",
+                &[
+                    arg("radius", DOUBLE).token("BYRADIUS"),
+                    oneof(
+                        "unit",
+                        &[
+                            arg("m", PURE_TOKEN).token("M"),
+                            arg("km", PURE_TOKEN).token("KM"),
+                            arg("ft", PURE_TOKEN).token("FT"),
+                            arg("mi", PURE_TOKEN).token("MI"),
+                        ],
+                    ),
+                ],
+            ),
+            block(
+                "box",
+                &[
+                    arg("width", DOUBLE).token("BYBOX"),
+                    arg("height", DOUBLE),
+                    oneof(
+                        "unit",
+                        &[
+                            arg("m", PURE_TOKEN).token("M"),
+                            arg("km", PURE_TOKEN).token("KM"),
+                            arg("ft", PURE_TOKEN).token("FT"),
+                            arg("mi", PURE_TOKEN).token("MI"),
+                        ],
+                    ),
+                ],
+            ),
+        ],
+    ),
+    oneof(
+        "order",
+        &[
+            arg("asc", PURE_TOKEN).token("ASC"),
+            arg("desc", PURE_TOKEN).token("DESC"),
+        ],
+    )
+    .optional(),
+    block(
+        "count",
+        &[
+            arg("count", INTEGER).token("COUNT"),
+            arg("any", PURE_TOKEN).token("ANY").optional(),
+        ],
+    )
+    .optional(),
+    arg("storedist", PURE_TOKEN).token("STOREDIST").optional(),
+];
+
 const GET: &[Arg] = &[key("key", 0)];
 
 const GETBIT: &[Arg] = &[key("key", 0), arg("offset", INTEGER)];
@@ -1609,6 +1942,16 @@ pub fn of(name: &str) -> &'static [Arg] {
         "failover" => FAILOVER,
         "flushall" => FLUSHALL,
         "flushdb" => FLUSHDB,
+        "geoadd" => GEOADD,
+        "geodist" => GEODIST,
+        "geohash" => GEOHASH,
+        "geopos" => GEOPOS,
+        "georadius" => GEORADIUS,
+        "georadius_ro" => GEORADIUS_RO,
+        "georadiusbymember" => GEORADIUSBYMEMBER,
+        "georadiusbymember_ro" => GEORADIUSBYMEMBER_RO,
+        "geosearch" => GEOSEARCH,
+        "geosearchstore" => GEOSEARCHSTORE,
         "get" => GET,
         "getbit" => GETBIT,
         "getdel" => GETDEL,

@@ -14,6 +14,7 @@ pub mod debug;
 pub mod docs;
 pub mod dump;
 pub mod expiry;
+pub mod geo;
 pub mod hashes;
 pub mod hyperloglog;
 pub mod info;
@@ -77,6 +78,7 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     pubsub::COMMANDS,
     transactions::COMMANDS,
     zsets::COMMANDS,
+    geo::COMMANDS,
     hyperloglog::COMMANDS,
 ];
 

@@ -624,7 +624,8 @@ fn add_one(
     }
 }
 
-fn zadd(ctx: &mut Ctx, a: &[Bytes]) {
+/// ZADD; also GEOADD's second half, which rewrites its arguments into a ZADD as Redis does.
+pub(crate) fn zadd(ctx: &mut Ctx, a: &[Bytes]) {
     let mut f = AddFlags::default();
     let mut ch = false;
     let mut i = 2;

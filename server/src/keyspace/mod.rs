@@ -11,6 +11,7 @@ pub mod db;
 pub mod digest;
 pub mod entry;
 pub mod expire;
+pub mod geohash;
 pub mod hll;
 pub mod lock;
 pub mod serialize;

@@ -148,6 +148,18 @@ impl Out {
         }
     }
 
+    /// A double already formatted by the caller (GEOPOS's `%.17Lf` coordinates): a `,`
+    /// double in RESP3, a bulk string in RESP2.
+    pub fn double_str(&mut self, s: &str) {
+        if self.resp3 {
+            self.buf.put_u8(b',');
+            self.buf.put_slice(s.as_bytes());
+            self.buf.put_slice(b"\r\n");
+        } else {
+            self.bulk(s.as_bytes());
+        }
+    }
+
     /// An attribute header of `len` pairs (RESP3 `|`): out-of-band data about the reply
     /// that follows. RESP2 has no such type, so nothing is written there and the caller's
     /// pairs must be skipped too.
