@@ -5,7 +5,9 @@ use super::decode::{read_value, Limits, Reader};
 use super::{encode, BadFormat, BAD_FORMAT, MAX_READ_VERSION, VERSION};
 use crate::keyspace::Value;
 
-const CRC: crc::Crc<u64> = crc::Crc::<u64>::new(&crc::CRC_64_REDIS);
+/// Slice-by-16 tables (32 KB): the byte-at-a-time default cost DUMP about a tenth of its
+/// CPU on large values, as much as Redis's whole margin.
+const CRC: crc::Crc<u64, crc::Table<16>> = crc::Crc::<u64, crc::Table<16>>::new(&crc::CRC_64_REDIS);
 const FOOTER: usize = 10;
 
 /// Why a payload was refused.
