@@ -613,6 +613,7 @@ fn run_batch(
 ) -> usize {
     let mut ks = shared.keyspace.lock();
     let mut ran: usize = 0;
+    crate::dispatch::batch_clock::open();
     for args in cmds {
         out.resp3 = conn.resp3;
         let mark = out.buf.len();
@@ -656,6 +657,7 @@ fn run_batch(
             break;
         }
     }
+    crate::dispatch::batch_clock::close();
     drop(ks);
     Stats::add(&shared.stats.commands_processed, ran as u64);
     let h = &conn.handle;

@@ -61,11 +61,23 @@ pub(super) fn bump(a: &AtomicU64, n: u64) {
 }
 
 impl CommandStats {
-    /// The counters of `spec` (every spec of the table has some).
+    /// The counters of `spec` (every spec of the table has some). A pipeline repeats one
+    /// command, so the last look-up of this thread is tried first (every `CommandStats` is
+    /// built from the same table in the same order, so an index is good for any of them).
     pub fn of(&self, spec: &CommandSpec) -> Option<&Counters> {
-        self.index
-            .get(&(spec as *const CommandSpec as usize))
-            .map(|&i| &self.entries[i].counters)
+        thread_local! {
+            static LAST: std::cell::Cell<(usize, usize)> = const { std::cell::Cell::new((0, 0)) };
+        }
+        let key = spec as *const CommandSpec as usize;
+        let (last_key, last_index) = LAST.get();
+        let index = if last_key == key {
+            last_index
+        } else {
+            let i = *self.index.get(&key)?;
+            LAST.set((key, i));
+            i
+        };
+        self.entries.get(index).map(|e| &e.counters)
     }
 
     /// Every command, in table order.
