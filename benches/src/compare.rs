@@ -62,6 +62,9 @@ struct Opts {
         default_value = "set,get,incr,mset"
     )]
     tests: Vec<String>,
+    /// Keys spread over this many names (redis-benchmark -r; 0: one hot key).
+    #[arg(long, global = true, default_value_t = 100_000)]
+    random_keys: u64,
     /// Pipeline depths (-P), comma-separated.
     #[arg(long, global = true, value_delimiter = ',', default_value = "1,16")]
     pipelines: Vec<u32>,
@@ -219,10 +222,12 @@ fn run(cli: Cli) -> Result<()> {
             timeout_s: o.bench_timeout,
             redis_benchmark: o.redis_benchmark.clone(),
             pinning,
+            random_keys: o.random_keys,
         };
         settings.push(("rounds", o.rounds.to_string()));
         settings.push(("requests", o.requests.to_string()));
         settings.push(("clients", o.clients.to_string()));
+        settings.push(("random_keys", o.random_keys.to_string()));
         let core = pinning.map(|p| p.server_core);
         let mut slot =
             ServerProc::start_with(Flavor::Slotcache, &server_bin, core, &o.slotcache_arg)?;

@@ -17,6 +17,9 @@ pub struct Opts {
     pub timeout_s: u64,
     pub redis_benchmark: PathBuf,
     pub pinning: Option<Pinning>,
+    /// redis-benchmark's `-r`: keys spread over this many names (0: one hot key, which hides
+    /// what a look-up costs).
+    pub random_keys: u64,
 }
 
 /// The median rps of one test at one pipeline depth, per server (None: not measured, with
@@ -238,6 +241,9 @@ fn run_benchmark(o: &Opts, port: u16, test: &str, pipeline: u32) -> Result<Vec<(
         .args(["-n", &o.requests.to_string()])
         .args(["--csv", "-q"])
         .stdin(Stdio::null());
+    if o.random_keys > 0 {
+        cmd.args(["-r", &o.random_keys.to_string()]);
+    }
     if let Some(words) = custom {
         // A custom command goes last; its CSV label is the command line itself.
         cmd.args(words);
