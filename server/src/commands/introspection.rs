@@ -132,7 +132,7 @@ fn write_info(ctx: &mut Ctx, c: &CommandSpec, full_name: &str) {
     let tips = redis_meta::meta(full_name).map_or(&[][..], |m| m.tips);
     ctx.out.set(tips.len());
     for tip in tips {
-        ctx.out.simple(tip);
+        ctx.out.bulk(tip.as_bytes());
     }
     write_key_specs(ctx, c);
     ctx.out.set(c.subcommands.len());
@@ -335,7 +335,8 @@ fn info(ctx: &mut Ctx, a: &[Bytes]) {
     for n in &a[2..] {
         match resolve(n) {
             Some((c, full)) => write_info(ctx, c, &full),
-            None => ctx.out.null_array(),
+            // A null (`$-1` in RESP2), as Redis 7.0.15's addReplyNull.
+            None => ctx.out.null(),
         }
     }
 }
