@@ -14,6 +14,7 @@ pub mod cluster;
 pub mod netns;
 pub mod partition_lab;
 pub mod reference;
+pub mod repl_stream;
 pub mod resp;
 pub mod shapes;
 pub mod typed_data;

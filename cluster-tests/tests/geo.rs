@@ -5,24 +5,10 @@
 //! points and 1,000 random queries of each shape, compared reply for reply.
 
 use cluster_tests::reference::RedisServer;
-use cluster_tests::{own_all_slots, server_error, Node};
-use redis::{Connection, FromRedisValue, Value};
-use std::io::{BufRead, BufReader, Read, Write};
+use cluster_tests::repl_stream::{attach, next_cmd};
+use cluster_tests::{own_all_slots, q, server_error, Node};
+use redis::{Connection, Value};
 use std::time::Duration;
-
-fn cmd(args: &[&str]) -> redis::Cmd {
-    let mut c = redis::cmd(args[0]);
-    for a in &args[1..] {
-        c.arg(*a);
-    }
-    c
-}
-
-fn q<T: FromRedisValue>(c: &mut Connection, args: &[&str]) -> T {
-    cmd(args)
-        .query(c)
-        .unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
-}
 
 fn strs(c: &mut Connection, args: &[&str]) -> Vec<String> {
     q(c, args)
@@ -588,48 +574,6 @@ fn store_forms_write_sorted_sets() {
         q::<String>(c, &["GEODIST", "k2", "Palermo", "Catania"]),
         "166274.1516"
     );
-}
-
-/// Attaches as a replica with SYNC and consumes the snapshot; what follows is the stream.
-fn attach(node: &Node) -> BufReader<std::net::TcpStream> {
-    let mut s = node.raw();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.write_all(b"SYNC\r\n").unwrap();
-    let mut r = BufReader::new(s);
-    let mut line = String::new();
-    loop {
-        line.clear();
-        r.read_line(&mut line).unwrap();
-        if !line.trim_end().is_empty() {
-            break;
-        }
-    }
-    assert!(
-        line.starts_with('$'),
-        "SYNC must answer a bulk, got {line:?}"
-    );
-    let n: usize = line[1..].trim_end().parse().unwrap();
-    let mut payload = vec![0u8; n];
-    r.read_exact(&mut payload).unwrap();
-    r
-}
-
-fn next_cmd(r: &mut BufReader<std::net::TcpStream>) -> Vec<String> {
-    let mut line = String::new();
-    r.read_line(&mut line).unwrap();
-    assert!(line.starts_with('*'), "expected a command, got {line:?}");
-    let argc: usize = line[1..].trim_end().parse().unwrap();
-    let mut args = Vec::new();
-    for i in 0..argc {
-        line.clear();
-        r.read_line(&mut line).unwrap();
-        let n: usize = line[1..].trim_end().parse().unwrap();
-        let mut b = vec![0u8; n + 2];
-        r.read_exact(&mut b).unwrap();
-        let s = String::from_utf8_lossy(&b[..n]).into_owned();
-        args.push(if i == 0 { s.to_lowercase() } else { s });
-    }
-    args
 }
 
 #[test]
