@@ -55,6 +55,15 @@ fn sorted_names(v: &Value) -> Vec<String> {
     names
 }
 
+/// The commands and subcommands both servers have, sorted.
+fn shared_names(ours: &mut redis::Connection, theirs: &mut redis::Connection) -> Vec<String> {
+    let theirs = names(theirs);
+    names(ours)
+        .into_iter()
+        .filter(|n| theirs.binary_search(n).is_ok())
+        .collect()
+}
+
 /// Commands whose arity is Redis 7.2's on purpose: ZRANK/ZREVRANK take 7.2's WITHSCORE.
 const ARITY_OF_7_2: &[&str] = &["zrank", "zrevrank"];
 
@@ -68,12 +77,7 @@ fn command_info_equals_redis_for_every_shared_command() {
     let node = Node::start(&[]);
     let mut ours = node.client();
     let mut theirs = reference.client();
-    let ours_names = names(&mut ours);
-    let theirs_names = names(&mut theirs);
-    let shared: Vec<&String> = ours_names
-        .iter()
-        .filter(|n| theirs_names.binary_search(n).is_ok())
-        .collect();
+    let shared = shared_names(&mut ours, &mut theirs);
     assert!(shared.len() > 250, "only {} shared commands", shared.len());
     for resp3 in [false, true] {
         let (mut ours, mut theirs) = if resp3 {
@@ -157,12 +161,7 @@ fn docs_equal_redis_for_every_shared_command() {
     let node = Node::start(&[]);
     let mut ours = node.client();
     let mut theirs = reference.client();
-    let ours_names = names(&mut ours);
-    let theirs_names = names(&mut theirs);
-    let shared: Vec<&String> = ours_names
-        .iter()
-        .filter(|n| theirs_names.binary_search(n).is_ok())
-        .collect();
+    let shared = shared_names(&mut ours, &mut theirs);
     for resp3 in [false, true] {
         let (mut ours, mut theirs) = if resp3 {
             (node.client_resp3(), reference.client_resp3())

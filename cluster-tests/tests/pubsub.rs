@@ -247,23 +247,7 @@ fn keyspace_events_match_redis_for_moves_pops_stores_and_emptied_keys() {
         &["BLPOP", "nokey", "bl", "0"],
         &["PUBLISH", "end", "x"],
     ];
-    for args in script {
-        let mut cmd = redis::cmd(args[0]);
-        for a in &args[1..] {
-            cmd.arg(*a);
-        }
-        let _: redis::Value = cmd.query(&mut c).unwrap();
-    }
-    let mut seen = Vec::new();
-    for _ in 0..100 {
-        let m = ps.get_message().expect("event");
-        if m.get_channel_name() == "end" {
-            break;
-        }
-        let key: String = m.get_payload().unwrap();
-        let event = m.get_channel_name().trim_start_matches("__keyevent@0__:");
-        seen.push(format!("{event} {key}"));
-    }
+    let seen = run_and_collect(&mut c, &mut ps, script, "__keyevent@0__:");
     let expected = [
         "set k",
         "expire k",
@@ -421,23 +405,7 @@ fn keyspace_events_match_redis_for_deletes_moves_bit_ops_and_expiries() {
         &["COPY", "c", "dst", "REPLACE"],
         &["PUBLISH", "end", "x"],
     ];
-    for args in script {
-        let mut cmd = redis::cmd(args[0]);
-        for a in &args[1..] {
-            cmd.arg(*a);
-        }
-        let _: redis::Value = cmd.query(&mut c).unwrap();
-    }
-    let mut seen = Vec::new();
-    for _ in 0..100 {
-        let m = ps.get_message().expect("event");
-        if m.get_channel_name() == "end" {
-            break;
-        }
-        let key: String = m.get_payload().unwrap();
-        let event = m.get_channel_name().trim_start_matches("__keyevent@");
-        seen.push(format!("{event} {key}"));
-    }
+    let seen = run_and_collect(&mut c, &mut ps, script, "__keyevent@");
     let expected = [
         "0__:new a",
         "0__:set a",
@@ -463,4 +431,28 @@ fn keyspace_events_match_redis_for_deletes_moves_bit_ops_and_expiries() {
         "0__:copy_to dst",
     ];
     assert_eq!(seen, expected);
+}
+
+/// Runs `script` (which ends with `PUBLISH end x`) on `c`, then returns the keyspace events
+/// `ps` received before `end`, as `<channel without prefix> <key>`.
+fn run_and_collect(
+    c: &mut redis::Connection,
+    ps: &mut redis::PubSub,
+    script: &[&[&str]],
+    prefix: &str,
+) -> Vec<String> {
+    for args in script {
+        let _: redis::Value = cluster_tests::q(c, args);
+    }
+    let mut seen = Vec::new();
+    for _ in 0..100 {
+        let m = ps.get_message().expect("event");
+        if m.get_channel_name() == "end" {
+            break;
+        }
+        let key: String = m.get_payload().unwrap();
+        let event = m.get_channel_name().trim_start_matches(prefix);
+        seen.push(format!("{event} {key}"));
+    }
+    seen
 }
