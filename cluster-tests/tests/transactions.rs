@@ -2,6 +2,7 @@
 //! races, expiry, EXECABORT on queuing errors, runtime errors inside EXEC.
 
 use cluster_tests::cluster::TestCluster;
+use cluster_tests::reference::RedisServer;
 use cluster_tests::{raw_exchange, Node};
 use std::time::Duration;
 
@@ -224,4 +225,80 @@ fn flushes_touch_only_the_watched_keys_they_change() {
     let _: () = redis::cmd("FLUSHDB").query(&mut b).unwrap();
     let r: Option<(String,)> = redis::pipe().atomic().cmd("PING").query(&mut a).unwrap();
     assert_eq!(r, None);
+}
+
+/// Sends `send` to a fresh connection to slotcache and to redis-server and returns both
+/// answers (read until `expect_bytes` or a pause).
+fn both(node: &Node, redis: &RedisServer, send: &[u8], expect_bytes: usize) -> (String, String) {
+    let mut ours = node.raw();
+    let mut theirs =
+        std::net::TcpStream::connect(("127.0.0.1", redis.port)).expect("connect to redis");
+    theirs.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    let a = raw_exchange(&mut ours, send, expect_bytes);
+    let b = raw_exchange(&mut theirs, send, expect_bytes);
+    (
+        String::from_utf8_lossy(&a).into_owned(),
+        String::from_utf8_lossy(&b).into_owned(),
+    )
+}
+
+#[test]
+fn a_replica_refuses_a_write_when_it_is_queued_as_redis_does() {
+    // Replicas of a port where nothing listens: read-only, their links down.
+    let node = Node::start(&["--replicaof", "127.0.0.1", "1"]);
+    let Some(redis) = RedisServer::start(&["--replicaof", "127.0.0.1", "1"]) else {
+        return;
+    };
+    let send = b"MULTI\r\nSET k v\r\nGET k\r\nEXEC\r\n";
+    let want = "+OK\r\n-READONLY You can't write against a read only replica.\r\n+QUEUED\r\n-EXECABORT Transaction discarded because of previous errors.\r\n";
+    let (ours, theirs) = both(&node, &redis, send, want.len());
+    assert_eq!(theirs, want, "redis-server answered otherwise");
+    assert_eq!(ours, want);
+}
+
+#[test]
+fn nothing_inside_exec_blocks_or_waits_as_in_redis() {
+    let node = Node::start(&[]);
+    let Some(redis) = RedisServer::start(&[]) else {
+        return;
+    };
+    // WAIT answers the count as it stands and BLPOP its timeout reply, inside the
+    // transaction's reply.
+    let send = b"MULTI\r\nSET k v\r\nWAIT 1 0\r\nBLPOP nolist 0\r\nBLMOVE a b LEFT LEFT 0\r\nEXEC\r\nGET k\r\n";
+    let want = "+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n*4\r\n+OK\r\n:0\r\n*-1\r\n$-1\r\n$1\r\nv\r\n";
+    let (ours, theirs) = both(&node, &redis, send, want.len());
+    assert_eq!(theirs, want, "redis-server answered otherwise");
+    assert_eq!(ours, want);
+}
+
+#[test]
+fn a_client_that_kills_itself_inside_exec_gets_the_reply_then_is_closed() {
+    let node = Node::start(&[]);
+    let mut s = node.raw();
+    let id = String::from_utf8(raw_exchange(&mut s, b"CLIENT ID\r\n", 4)).unwrap();
+    let id = id.trim_start_matches(':').trim();
+    let send = format!("MULTI\r\nCLIENT KILL ID {id} SKIPME no\r\nEXEC\r\nPING\r\n");
+    let want = "+OK\r\n+QUEUED\r\n*1\r\n:1\r\n";
+    let got = raw_exchange(&mut s, send.as_bytes(), want.len() + 7);
+    // The PING after it is never answered: the connection closed after EXEC's reply.
+    assert_eq!(String::from_utf8_lossy(&got), want);
+    let mut rest = [0u8; 16];
+    use std::io::Read;
+    assert_eq!(s.read(&mut rest).unwrap_or(0), 0, "the connection stays open");
+}
+
+#[test]
+fn migrate_inside_exec_is_refused_and_the_connection_goes_on() {
+    let node = Node::start(&[]);
+    let mut s = node.raw();
+    let got = raw_exchange(
+        &mut s,
+        b"MULTI\r\nSET k v\r\nMIGRATE 127.0.0.1 1 k 0 100\r\nEXEC\r\nGET k\r\n",
+        200,
+    );
+    let text = String::from_utf8_lossy(&got);
+    assert!(
+        text.ends_with("*2\r\n+OK\r\n-ERR MIGRATE is not supported inside MULTI/EXEC: send it outside the transaction\r\n$1\r\nv\r\n"),
+        "{text}"
+    );
 }

@@ -1,5 +1,6 @@
-//! Connected clients: the per-connection state a handler mutates ([`Conn`]) and the shared
-//! handle other connections read for CLIENT LIST / KILL ([`ClientHandle`]).
+//! Connected clients as the server sees them all: each one's shared [`ClientHandle`] (what
+//! CLIENT LIST shows and CLIENT KILL ends) and the [`Registry`] of them. A connection's own
+//! session is [`crate::session`].
 
 use parking_lot::Mutex;
 use std::net::SocketAddr;
@@ -7,17 +8,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::Notify;
-
-/// CLIENT REPLY modes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ReplyMode {
-    On,
-    Off,
-    /// Suppress the reply of the next command only.
-    Skip,
-    /// Set by `CLIENT REPLY SKIP` while that command itself runs.
-    SkipNext,
-}
 
 /// What other connections can see of a client, and how they can end it.
 pub struct ClientHandle {
@@ -138,172 +128,6 @@ fn encoded_len(args: &[bytes::Bytes]) -> usize {
             .iter()
             .map(|a| 1 + digits(a.len()) + 2 + a.len() + 2)
             .sum::<usize>()
-}
-
-/// The connection's own state, owned by its task and lent to handlers.
-pub struct Conn {
-    pub id: u64,
-    pub db: usize,
-    pub resp3: bool,
-    pub authenticated: bool,
-    pub reply: ReplyMode,
-    /// Close once the current reply is written (QUIT, CLIENT KILL of oneself).
-    pub close_after_reply: bool,
-    /// Begin a server shutdown after this batch (SHUTDOWN).
-    pub shutdown_requested: bool,
-    /// READONLY was sent: reads of a replica's slots are served here (cluster mode).
-    pub readonly: bool,
-    /// ASKING was sent: the next command may touch an importing slot.
-    pub asking: bool,
-    pub subs: Subscriptions,
-    /// This connection's pub/sub queue, created on its first subscription.
-    pub subscriber: Option<Arc<crate::pubsub::Subscriber>>,
-    /// The receiving end of that queue; the connection task takes it.
-    pub push_rx: Option<tokio::sync::mpsc::UnboundedReceiver<bytes::Bytes>>,
-    pub multi: Option<Multi>,
-    /// Inside EXEC: blocking commands answer at once instead of blocking.
-    pub in_exec: bool,
-    /// Set by a blocking command that found nothing: the connection parks on these keys.
-    pub block: Option<BlockRequest>,
-    pub watched: Vec<Watched>,
-    /// CLIENT NO-TOUCH: reads do not refresh LRU/LFU clocks.
-    pub no_touch: bool,
-    /// The port a replica said it listens on (REPLCONF listening-port).
-    pub repl_listening_port: u16,
-    /// Replication offset after this client's last write (WAIT waits for it).
-    pub woff: u64,
-    /// A WAIT in progress: the connection replies once enough replicas acknowledged.
-    pub wait: Option<Wait>,
-    /// A MIGRATE whose keys are serialized: the connection sends them after this batch.
-    pub migrate: Option<crate::migration::Job>,
-    /// The next command writes a key that a MIGRATE is moving: run it once that is done.
-    pub wait_in_flight: bool,
-    /// The last command is held back by CLIENT PAUSE: run it again once the pause ends.
-    pub paused: bool,
-    /// The last command needs the cluster state lock, which was busy: run it again once the
-    /// lock is free (see `commands::cluster`).
-    pub retry_cluster: bool,
-    /// `Shared::moves_done` when that wait was decided.
-    pub moves_seen: u64,
-    /// Set by PSYNC: the connection becomes a replica link after this batch.
-    pub replica_link: Option<Arc<crate::replication::feed::ReplicaLink>>,
-    pub handle: Arc<ClientHandle>,
-}
-
-/// A connection's pub/sub subscriptions (mirrored in the shared registry).
-#[derive(Default, Debug)]
-pub struct Subscriptions {
-    channels: std::collections::BTreeSet<Vec<u8>>,
-    patterns: std::collections::BTreeSet<Vec<u8>>,
-    shard: std::collections::BTreeSet<Vec<u8>>,
-}
-
-impl Subscriptions {
-    fn set(&mut self, kind: crate::pubsub::Kind) -> &mut std::collections::BTreeSet<Vec<u8>> {
-        match kind {
-            crate::pubsub::Kind::Channel => &mut self.channels,
-            crate::pubsub::Kind::Pattern => &mut self.patterns,
-            crate::pubsub::Kind::Shard => &mut self.shard,
-        }
-    }
-
-    /// Adds a subscription; true when it is new.
-    pub fn subscribe(&mut self, kind: crate::pubsub::Kind, name: &[u8]) -> bool {
-        self.set(kind).insert(name.to_vec())
-    }
-
-    pub fn unsubscribe(&mut self, kind: crate::pubsub::Kind, name: &[u8]) -> bool {
-        self.set(kind).remove(name)
-    }
-
-    pub fn names(&mut self, kind: crate::pubsub::Kind) -> Vec<Vec<u8>> {
-        self.set(kind).iter().cloned().collect()
-    }
-
-    /// The count Redis reports after (un)subscribing: channels and patterns together, or
-    /// shard channels alone.
-    pub fn count(&self, kind: crate::pubsub::Kind) -> usize {
-        match kind {
-            crate::pubsub::Kind::Shard => self.shard.len(),
-            _ => self.channels.len() + self.patterns.len(),
-        }
-    }
-
-    pub fn total(&self) -> usize {
-        self.channels.len() + self.patterns.len() + self.shard.len()
-    }
-}
-
-/// MULTI state: queued commands, and whether queuing hit an error (EXECABORT).
-#[derive(Default, Debug)]
-pub struct Multi {
-    pub queued: Vec<Vec<bytes::Bytes>>,
-    pub failed: bool,
-}
-
-/// One WATCHed key: where it is, its modification version and whether it existed then.
-#[derive(Clone, Debug)]
-pub struct Watched {
-    pub db: usize,
-    pub key: Vec<u8>,
-    pub version: u64,
-    pub existed: bool,
-}
-
-/// What a blocking command waits for: any of `keys` to become ready, until `deadline`
-/// (`None`: forever).
-#[derive(Clone, Debug)]
-pub struct BlockRequest {
-    pub keys: Vec<Vec<u8>>,
-    pub deadline: Option<tokio::time::Instant>,
-}
-
-/// WAIT numreplicas timeout, parked until acknowledgements arrive or time runs out.
-#[derive(Clone, Copy, Debug)]
-pub struct Wait {
-    pub offset: u64,
-    pub replicas: usize,
-    /// `None`: wait forever (timeout 0).
-    pub deadline: Option<tokio::time::Instant>,
-}
-
-impl Conn {
-    pub fn new(handle: Arc<ClientHandle>, authenticated: bool) -> Self {
-        Conn {
-            id: handle.id,
-            db: 0,
-            resp3: false,
-            authenticated,
-            reply: ReplyMode::On,
-            close_after_reply: false,
-            shutdown_requested: false,
-            readonly: false,
-            asking: false,
-            subs: Subscriptions::default(),
-            subscriber: None,
-            push_rx: None,
-            multi: None,
-            in_exec: false,
-            block: None,
-            watched: Vec::new(),
-            no_touch: false,
-            repl_listening_port: 0,
-            woff: 0,
-            wait: None,
-            migrate: None,
-            wait_in_flight: false,
-            retry_cluster: false,
-            paused: false,
-            moves_seen: 0,
-            replica_link: None,
-            handle,
-        }
-    }
-
-    pub fn select(&mut self, db: usize) {
-        self.db = db;
-        self.handle.db.store(db, Ordering::Relaxed);
-    }
 }
 
 /// All connected clients.

@@ -6,11 +6,12 @@
 //! a number the bytes merely claim; where a round trip is defined (DUMP payloads, config
 //! rewrites) it is checked too.
 
-use crate::clients::{ClientHandle, Conn};
+use crate::clients::ClientHandle;
 use crate::cluster::message;
 use crate::cluster::state::{ClusterState, Source};
 use crate::config::Config;
 use crate::protocol::{Limits, Out, RequestParser};
+use crate::session::Conn;
 use crate::state::Shared;
 use bytes::{Bytes, BytesMut};
 use std::sync::Arc;
@@ -311,13 +312,8 @@ pub fn commands(data: &[u8]) {
         let mut out = Out::new(false);
         let run = |conn: &mut Conn, out: &mut Out, args: &[Bytes]| {
             let mut ks = shared.keyspace.lock();
-            crate::dispatch::execute(shared, &mut ks, conn, out, &settings, args);
             // What the connection task would do next (park, wait, migrate) is not done here.
-            conn.block = None;
-            conn.wait = None;
-            conn.migrate = None;
-            conn.wait_in_flight = false;
-            conn.retry_cluster = false;
+            let _next = crate::dispatch::execute(shared, &mut ks, conn, out, &settings, args);
             out.buf.clear();
         };
         run(&mut conn, &mut out, &[Bytes::from_static(b"FLUSHALL")]);

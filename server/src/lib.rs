@@ -5,17 +5,20 @@
 //!   [`client_memory`] per-client buffer limits and client eviction; [`query_buffer`]
 //!   the size rules of a connection's read buffer.
 //! - [`protocol`] request parsing and reply encoding (knows nothing of commands).
-//! - [`dispatch`] admission (arity, auth, ...) and execution of one command.
+//! - [`admission`] whether a command runs, queues, waits or is refused (Redis's order);
+//!   [`dispatch`] execution of one command and the bookkeeping after it.
 //! - [`commands`] the command table and one file per command family.
 //! - [`keyspace`] databases of per-slot tables, entries, expiry; [`rdb`] Redis's value format
 //!   (DUMP/RESTORE payloads).
+//! - [`flow`] what a connection does after a command (the value commands hand back).
 //! - [`config`] redis.conf parsing and the CONFIG registry; [`clients`] connected clients;
-//!   [`state`] what all of these share; [`util`] number formats; [`glob`] patterns.
+//!   [`session`] one connection's session; [`state`] what all of these share; [`util`] number formats; [`glob`] patterns.
 //! - [`telemetry`] command statistics, slow log, latency monitor, MONITOR; [`pause`]
 //!   CLIENT PAUSE.
 //! - [`idle_spin`] the serving threads' short spin before sleeping while busy.
 //! - [`jemalloc`] the allocator's statistics, report and purge (MEMORY).
 
+pub mod admission;
 pub mod client_memory;
 pub mod clients;
 pub mod cluster;
@@ -23,6 +26,7 @@ pub mod commands;
 pub mod config;
 pub mod dispatch;
 pub mod eviction;
+pub mod flow;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod glob;
@@ -41,6 +45,7 @@ pub mod query_buffer;
 pub mod rdb;
 pub mod replication;
 pub mod server;
+pub mod session;
 pub mod shutdown;
 pub mod state;
 pub mod telemetry;

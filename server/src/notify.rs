@@ -1,12 +1,12 @@
 //! Keyspace notifications (`notify-keyspace-events`): after a write, publish
 //! `__keyspace@<db>__:<key>` → event and `__keyevent@<db>__:<event>` → key, as Redis does.
 //!
-//! Events are derived from the command table (the command that changed data and its key
-//! positions) plus a table of the names Redis uses where they differ from the command's
-//! (INCR publishes `incrby`, GETDEL `del`, RENAME `rename_from`/`rename_to`, ...), so
-//! command handlers need no notification code of their own.
+//! Events are derived from the command table: the command that changed data, its key
+//! positions, and its spec's [`Events`] (the names Redis uses where they differ from the
+//! command's: INCR publishes `incrby`, GETDEL `del`, RENAME `rename_from`/`rename_to`, ...),
+//! so command handlers need no notification code of their own.
 
-use crate::commands::CommandSpec;
+use crate::admission::Call;
 use crate::state::Shared;
 use bytes::Bytes;
 
@@ -113,26 +113,54 @@ fn class_of(group: &str) -> char {
     }
 }
 
-/// Redis's event name for a command, where it differs from the command's own name.
-fn event_name(cmd: &str) -> &str {
-    match cmd {
-        "setex" | "psetex" | "setnx" | "getset" | "mset" | "msetnx" => "set",
-        "incr" | "decr" | "decrby" => "incrby",
-        "getdel" | "unlink" => "del",
-        "hmset" | "hsetnx" => "hset",
-        "zincrby" => "zincr",
-        // GEOADD runs as the ZADD it rewrites itself into.
-        "geoadd" => "zadd",
-        "lpushx" => "lpush",
-        "rpushx" => "rpush",
-        "blpop" => "lpop",
-        "brpop" => "rpop",
-        "bzpopmin" => "zpopmin",
-        "bzpopmax" => "zpopmax",
-        "pfadd" | "pfmerge" => cmd,
-        "bitfield" => "setbit",
-        other => other,
-    }
+/// The notifications a command sends after it changed data: a field of its command spec
+/// ([`crate::commands::CommandSpec::events`]), so that what a write notifies is stated
+/// where the command is, not matched by name here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Events {
+    /// The command's own name, in its group's class, on each key it modified; `del` too
+    /// when that emptied a collection.
+    Own,
+    /// As [`Events::Own`] under Redis's name for it (INCR sends `incrby`, GETDEL `del`).
+    Named(&'static str),
+    /// As [`Events::Named`], and `expire` on its key (SETEX, PSETEX).
+    NamedWithExpiry(&'static str),
+    /// SET: `set`, and `expire` when it set one (EX, PX, EXAT, PXAT).
+    Set,
+    /// ZADD: `zadd`, or `zincr` with INCR.
+    Zadd,
+    /// Nothing per key: PFCOUNT refreshing its cached cardinality (a modification WATCH
+    /// sees), flushes and SWAPDB.
+    None,
+    /// RENAME, RENAMENX: `rename_from` and `rename_to`.
+    Rename,
+    /// COPY: `copy_to` on the destination.
+    Copy,
+    /// MOVE: `new` and `move_to` in the target database, `move_from` in this one.
+    Move,
+    /// BITOP: the destination, `set` or (an empty result) `del`.
+    Bitop,
+    /// GETEX: what it did to the expiry.
+    Getex,
+    /// EXPIRE and friends: `expire`, or `del` when the time was in the past.
+    Expire,
+    /// A destination written from sources only read (SINTERSTORE, ZUNIONSTORE, PFMERGE):
+    /// this event on the destination, or `del` when the result was empty.
+    Store(&'static str),
+    /// LMOVE (`sides`: the directions are arguments 3 and 4) and RPOPLPUSH (right to left):
+    /// a push on the destination, a pop on the source.
+    ListMove { sides: bool },
+    /// SORT ... STORE: `sortstore` on the destination.
+    SortStore,
+    /// GEORADIUS[BYMEMBER] ... STORE: `georadiusstore` on the destination.
+    GeoStore,
+    /// SMOVE: `srem` on the source, `sadd` on the destination when the member was new there.
+    Smove,
+    /// RESTORE: `restore`; with REPLACE the key counts as new even when one existed.
+    Restore,
+    /// The MPOPs and blocking pops notify the pop they did on the key they did it to, which
+    /// their replicated effects name; this event on their keys otherwise.
+    AsEffects(&'static str),
 }
 
 /// Publishes one event for `key` in `db`.
@@ -152,29 +180,15 @@ pub fn publish(shared: &Shared, flags: Flags, class: char, event: &str, db: usiz
     }
 }
 
-/// Commands that write their result to a destination (the first key) from sources that
-/// they only read: only the destination is notified, with `del` when the result was empty.
-const STORES: &[&str] = &[
-    "sinterstore",
-    "sunionstore",
-    "sdiffstore",
-    "zunionstore",
-    "zinterstore",
-    "zdiffstore",
-    "zrangestore",
-    "geosearchstore",
-    "pfmerge",
-];
-
 /// With "new" keyspace events on, the keys of a write command that do not exist yet: those
 /// that exist after it were created by it (Redis fires "new" when a key is added).
 pub fn new_key_candidates(
     db: &crate::keyspace::Db,
-    spec: &CommandSpec,
-    args: &[Bytes],
+    call: &Call,
     settings: &crate::config::Settings,
     now: u64,
 ) -> Vec<Bytes> {
+    let (spec, args) = (call.spec, call.args);
     if !spec.has(crate::commands::table::flags::WRITE)
         || !settings.notify_keyspace_events.contains('n')
     {
@@ -186,14 +200,14 @@ pub fn new_key_candidates(
     }
     let mut seen: std::collections::HashSet<&Bytes> = std::collections::HashSet::new();
     let mut absent = Vec::new();
-    let positions = spec.key_positions(args);
+    let positions = call.keys();
     // Redis deletes and re-adds the destination of RENAME and of COPY/RESTORE ... REPLACE,
     // so it is "new" even when a key of that name existed.
     let replace = |o: &[u8]| args.iter().skip(2).any(|a| a.eq_ignore_ascii_case(o));
-    let readded = match spec.name {
-        "rename" => positions.get(1),
-        "copy" if replace(b"replace") => positions.get(1),
-        "restore" if replace(b"replace") => positions.first(),
+    let readded = match spec.events {
+        Events::Rename => positions.get(1),
+        Events::Copy if replace(b"replace") => positions.get(1),
+        Events::Restore if replace(b"replace") => positions.first(),
         _ => None,
     }
     .and_then(|&i| args.get(i));
@@ -210,99 +224,93 @@ pub fn new_key_candidates(
 pub fn after_write(
     shared: &Shared,
     flags: Flags,
-    spec: &CommandSpec,
-    args: &[Bytes],
+    call: &Call,
     db: usize,
     modified: Option<&[Bytes]>,
     mut exists: impl FnMut(&[u8]) -> bool,
 ) {
+    let (spec, args, positions) = (call.spec, call.args, call.keys());
     // Whether the command modified `k` (all its keys unless it said otherwise).
     let wrote = |k: &[u8]| modified.is_none_or(|m| m.iter().any(|x| x.as_ref() == k));
-    let cmd = crate::util::lower(&args[0]);
     let class = class_of(spec.group);
-    let positions = spec.key_positions(args);
     let key = |n: usize| positions.get(n).and_then(|&i| args.get(i));
+    let opt = |from: usize, o: &[u8]| args.iter().skip(from).any(|a| a.eq_ignore_ascii_case(o));
     let side = |i: usize| {
         args.get(i)
             .map(|a| a.eq_ignore_ascii_case(b"left"))
             .unwrap_or(false)
     };
-    match cmd.as_str() {
-        // A PFCOUNT that refreshed the sketch's cached cardinality: modified (WATCH sees it)
-        // but not notified, as in Redis.
-        "pfcount" => {}
-        "rename" | "renamenx" if positions.len() == 2 => {
-            publish(shared, flags, 'g', "rename_from", db, &args[positions[0]]);
-            publish(shared, flags, 'g', "rename_to", db, &args[positions[1]]);
+    // A destination written from what was read: its event, or `del` for an empty result.
+    let mut store = |dst: Option<&Bytes>, class: char, event: &str| {
+        if let Some(dst) = dst {
+            if exists(dst) {
+                publish(shared, flags, class, event, db, dst);
+            } else {
+                publish(shared, flags, 'g', "del", db, dst);
+            }
         }
-        "copy" if positions.len() == 2 => {
-            publish(shared, flags, 'g', "copy_to", db, &args[positions[1]])
+    };
+    let (event, expiry) = match spec.events {
+        Events::None => return,
+        Events::Rename => {
+            if let (Some(from), Some(to)) = (key(0), key(1)) {
+                publish(shared, flags, 'g', "rename_from", db, from);
+                publish(shared, flags, 'g', "rename_to", db, to);
+            }
+            return;
         }
-        "move" if !positions.is_empty() => {
+        Events::Copy => {
+            if let Some(to) = key(1) {
+                publish(shared, flags, 'g', "copy_to", db, to);
+            }
+            return;
+        }
+        Events::Move => {
+            let Some(k) = key(0) else { return };
             // The key is always new in the target database (MOVE refuses an existing one),
             // and Redis says so first.
-            let to = std::str::from_utf8(&args[2])
-                .ok()
+            let to = args
+                .get(2)
+                .and_then(|a| std::str::from_utf8(a).ok())
                 .and_then(|s| s.parse().ok());
             if let Some(to) = to {
-                publish(shared, flags, 'n', "new", to, &args[positions[0]]);
+                publish(shared, flags, 'n', "new", to, k);
             }
-            publish(shared, flags, 'g', "move_from", db, &args[positions[0]]);
+            publish(shared, flags, 'g', "move_from", db, k);
             if let Some(to) = to {
-                publish(shared, flags, 'g', "move_to", to, &args[positions[0]]);
+                publish(shared, flags, 'g', "move_to", to, k);
             }
+            return;
         }
-        // BITOP: only the destination, set or (an empty result) deleted.
-        "bitop" => {
-            if let Some(dst) = key(0) {
-                let (class, event) = if exists(dst) {
-                    ('$', "set")
-                } else {
-                    ('g', "del")
-                };
-                publish(shared, flags, class, event, db, dst);
-            }
-        }
-        // GETEX notifies what it did to the expiry: set one (or, in the past, deleted the
-        // key) or removed it.
-        "getex" => {
-            let Some(k) = key(0) else {
-                return;
-            };
-            let opt = |o: &[u8]| args.iter().skip(2).any(|a| a.eq_ignore_ascii_case(o));
-            if opt(b"persist") {
+        Events::Bitop => return store(key(0), '$', "set"),
+        Events::Getex => {
+            let Some(k) = key(0) else { return };
+            if opt(2, b"persist") {
                 publish(shared, flags, 'g', "persist", db, k);
-            } else if ["ex", "px", "exat", "pxat"]
+            } else if [&b"ex"[..], b"px", b"exat", b"pxat"]
                 .iter()
-                .any(|o| opt(o.as_bytes()))
+                .any(|o| opt(2, o))
             {
                 let event = if exists(k) { "expire" } else { "del" };
                 publish(shared, flags, 'g', event, db, k);
             }
+            return;
         }
-        // An expiry in the past deletes the key: Redis notifies `del`.
-        "expire" | "pexpire" | "expireat" | "pexpireat" => {
+        Events::Expire => {
             if let Some(k) = key(0) {
                 let event = if exists(k) { "expire" } else { "del" };
                 publish(shared, flags, 'g', event, db, k);
             }
+            return;
         }
-        "flushall" | "flushdb" | "swapdb" => {}
-        c if STORES.contains(&c) => {
-            if let Some(dst) = key(0) {
-                if exists(dst) {
-                    let event = if c == "pfmerge" { "pfadd" } else { c };
-                    publish(shared, flags, class, event, db, dst);
-                } else {
-                    publish(shared, flags, 'g', "del", db, dst);
-                }
-            }
-        }
-        "lmove" | "blmove" | "rpoplpush" | "brpoplpush" => {
+        Events::Store(event) => return store(key(0), class, event),
+        Events::SortStore => return store(key(1), 'l', "sortstore"),
+        Events::GeoStore => return store(key(1), 'z', "georadiusstore"),
+        Events::ListMove { sides } => {
             let (Some(src), Some(dst)) = (key(0), key(1)) else {
                 return;
             };
-            let (from_left, to_left) = if cmd.ends_with("move") {
+            let (from_left, to_left) = if sides {
                 (side(3), side(4))
             } else {
                 (false, true)
@@ -314,28 +322,9 @@ pub fn after_write(
             if !exists(src) {
                 publish(shared, flags, 'g', "del", db, src);
             }
+            return;
         }
-        // SORT ... STORE: only the destination changed, a list or (an empty result) gone.
-        "sort" => {
-            if let Some(dst) = key(1) {
-                if exists(dst) {
-                    publish(shared, flags, 'l', "sortstore", db, dst);
-                } else {
-                    publish(shared, flags, 'g', "del", db, dst);
-                }
-            }
-        }
-        // GEORADIUS[BYMEMBER] ... STORE: only the destination (the second key) changed.
-        "georadius" | "georadiusbymember" => {
-            if let Some(dst) = key(1) {
-                if exists(dst) {
-                    publish(shared, flags, 'z', "georadiusstore", db, dst);
-                } else {
-                    publish(shared, flags, 'g', "del", db, dst);
-                }
-            }
-        }
-        "smove" => {
+        Events::Smove => {
             let (Some(src), Some(dst)) = (key(0), key(1)) else {
                 return;
             };
@@ -347,39 +336,32 @@ pub fn after_write(
             if wrote(dst) {
                 publish(shared, flags, 's', "sadd", db, dst);
             }
+            return;
         }
-        _ => {
-            let incr =
-                cmd == "zadd" && args.iter().skip(2).any(|a| a.eq_ignore_ascii_case(b"incr"));
-            let event = if incr { "zincr" } else { event_name(&cmd) };
-            let collection = matches!(class, 'l' | 's' | 'h' | 'z');
-            for &i in &positions {
-                if let Some(k) = args.get(i).filter(|k| wrote(k)) {
-                    publish(shared, flags, class, event, db, k);
-                    if collection && !exists(k) {
-                        publish(shared, flags, 'g', "del", db, k);
-                    }
-                }
-            }
-            if sets_expiry(&cmd, args) {
-                if let Some(k) = key(0) {
-                    publish(shared, flags, 'g', "expire", db, k);
-                }
+        Events::Own | Events::Restore => (spec.name, false),
+        Events::Named(e) | Events::AsEffects(e) => (e, false),
+        Events::NamedWithExpiry(e) => (e, true),
+        Events::Set => (
+            "set",
+            [&b"ex"[..], b"px", b"exat", b"pxat"]
+                .iter()
+                .any(|o| opt(3, o)),
+        ),
+        Events::Zadd => (if opt(2, b"incr") { "zincr" } else { "zadd" }, false),
+    };
+    let collection = matches!(class, 'l' | 's' | 'h' | 'z');
+    for &i in positions {
+        if let Some(k) = args.get(i).filter(|k| wrote(k)) {
+            publish(shared, flags, class, event, db, k);
+            if collection && !exists(k) {
+                publish(shared, flags, 'g', "del", db, k);
             }
         }
     }
-}
-
-/// SET with EX/PX/EXAT/PXAT, SETEX and PSETEX also send `expire`.
-fn sets_expiry(cmd: &str, args: &[Bytes]) -> bool {
-    match cmd {
-        "setex" | "psetex" => true,
-        "set" => args.iter().skip(3).any(|a| {
-            [&b"ex"[..], b"px", b"exat", b"pxat"]
-                .iter()
-                .any(|o| a.eq_ignore_ascii_case(o))
-        }),
-        _ => false,
+    if expiry {
+        if let Some(k) = key(0) {
+            publish(shared, flags, 'g', "expire", db, k);
+        }
     }
 }
 

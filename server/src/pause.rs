@@ -7,7 +7,6 @@
 //! and a standalone FAILOVER, which holds writes until this node is a replica (CLIENT
 //! UNPAUSE does not end it). What is in force is the strictest of them.
 
-use crate::commands::{flags, CommandSpec};
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -107,15 +106,13 @@ impl Pause {
         self.current().is_some()
     }
 
-    /// Whether a command with these flags must wait now. `queued_writes`: for EXEC, whether
-    /// the transaction holds a command that writes or may replicate.
-    pub fn holds(&self, spec: &CommandSpec, queued_writes: bool) -> bool {
+    /// Whether a command must wait now; `writes`: it (or, for EXEC, its transaction) writes
+    /// or may replicate.
+    pub fn holds(&self, writes: bool) -> bool {
         match self.current() {
             None => false,
             Some((_, Mode::All)) => true,
-            Some((_, Mode::Write)) => {
-                spec.has(flags::WRITE) || spec.has(flags::MAY_REPLICATE) || queued_writes
-            }
+            Some((_, Mode::Write)) => writes,
         }
     }
 }

@@ -2,10 +2,12 @@
 //! that reads, parses, executes a batch under the keyspace lock, and writes the replies of
 //! the whole batch with one write.
 
-use crate::clients::{ClientHandle, Conn};
+use crate::clients::ClientHandle;
 use crate::config::Settings;
+use crate::flow::{Hold, Next};
 use crate::panics;
 use crate::protocol::{Limits, Out, ProtocolError, RequestParser};
+use crate::session::Conn;
 use crate::state::{Shared, Stats};
 use bytes::BytesMut;
 use std::net::SocketAddr;
@@ -360,6 +362,8 @@ async fn serve(shared: Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
         Stats::add(&shared.stats.net_input_bytes, n as u64);
         let mut proto_err = None;
         let mut done = false;
+        let mut closing = false;
+        let mut shutting_down = false;
         while !done {
             cmds.clear();
             // Before AUTH, one command at a time: the small limits apply until the command
@@ -390,7 +394,15 @@ async fn serve(shared: Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
                     settings_version = shared.settings_version();
                     settings = shared.settings();
                 }
-                start += run_batch(&shared, &settings, &mut conn, &mut out, &cmds[start..]);
+                let (ran, next) = run_batch(
+                    &shared,
+                    &settings,
+                    &mut conn,
+                    &mut out,
+                    &cmds[start..],
+                    &mut push_rx,
+                );
+                start += ran;
                 if out.buf.len() >= crate::client_memory::FLUSH_AT {
                     // Replies are written as they are produced: a pipeline of large replies
                     // never sits in memory whole, and the output limits see what is unread.
@@ -401,69 +413,72 @@ async fn serve(shared: Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
                         break 'conn;
                     }
                 }
-                if let Some(rx) = conn.push_rx.take() {
-                    push_rx = Some(rx);
-                }
-                if let Some(link) = conn.replica_link.take() {
-                    if write_out(&shared, &mut stream, &mut out).await.is_err() {
-                        break 'conn;
+                match next {
+                    Next::Continue => {}
+                    Next::Pushes(rx) => push_rx = Some(rx),
+                    Next::ReplicaLink(link) => {
+                        if write_out(&shared, &mut stream, &mut out).await.is_err() {
+                            break 'conn;
+                        }
+                        let rest = std::mem::take(&mut qb.buf);
+                        crate::replication::primary::serve_link(
+                            shared.clone(),
+                            stream,
+                            rest,
+                            link,
+                            handle.clone(),
+                        )
+                        .await;
+                        return;
                     }
-                    let rest = std::mem::take(&mut qb.buf);
-                    crate::replication::primary::serve_link(
-                        shared.clone(),
-                        stream,
-                        rest,
-                        link,
-                        handle.clone(),
-                    )
-                    .await;
-                    return;
-                }
-                if let Some(req) = conn.block.take() {
-                    let args = cmds[start - 1].clone();
-                    match park(&shared, &conn, &handle, req, args, &mut stream, &mut qb.buf).await {
-                        Some(reply) => out.buf.extend_from_slice(&reply),
-                        None => break 'conn,
+                    Next::Block(req) => {
+                        let args = cmds[start - 1].clone();
+                        match park(&shared, &conn, &handle, req, args, &mut stream, &mut qb.buf)
+                            .await
+                        {
+                            Some(reply) => out.buf.extend_from_slice(&reply),
+                            None => break 'conn,
+                        }
+                        // Input that arrived while parked is parsed before waiting for more.
+                        done = false;
                     }
-                    // Input that arrived while parked is parsed before waiting for more.
-                    done = false;
-                }
-                if let Some(w) = conn.wait.take() {
-                    let n = wait_for_acks(&shared, &handle, w).await;
-                    out.int(n as i64);
-                }
-                if let Some(job) = conn.migrate.take() {
-                    // Earlier replies go out first: the transfer may take a while.
-                    if write_out(&shared, &mut stream, &mut out).await.is_err() {
-                        crate::migration::abandon(&shared, job);
-                        break 'conn;
+                    Next::WaitAcks(w) => {
+                        let n = wait_for_acks(&shared, &handle, w).await;
+                        out.int(n as i64);
                     }
-                    let reply = crate::migration::run(&shared, job).await;
-                    out.buf.extend_from_slice(&reply);
-                }
-                if conn.retry_cluster {
-                    conn.retry_cluster = false;
-                    wait_for_cluster_state(&shared).await;
-                }
-                if conn.paused {
-                    conn.paused = false;
-                    wait_for_unpause(&shared, &handle).await;
-                    if handle.killed.load(Ordering::Relaxed) || shared.is_shutting_down() {
-                        break 'conn;
+                    Next::Migrate(job) => {
+                        // Earlier replies go out first: the transfer may take a while.
+                        if write_out(&shared, &mut stream, &mut out).await.is_err() {
+                            crate::migration::abandon(&shared, job);
+                            break 'conn;
+                        }
+                        let reply = crate::migration::run(&shared, job).await;
+                        out.buf.extend_from_slice(&reply);
                     }
-                }
-                if conn.wait_in_flight {
-                    conn.wait_in_flight = false;
-                    wait_for_moves(&shared, &handle, conn.moves_seen).await;
-                    if handle.killed.load(Ordering::Relaxed) {
-                        break 'conn;
+                    Next::Again(Hold::ClusterState) => wait_for_cluster_state(&shared).await,
+                    Next::Again(Hold::Paused) => {
+                        wait_for_unpause(&shared, &handle).await;
+                        if handle.killed.load(Ordering::Relaxed) || shared.is_shutting_down() {
+                            break 'conn;
+                        }
+                    }
+                    Next::Again(Hold::KeysMoving { seen }) => {
+                        wait_for_moves(&shared, &handle, seen).await;
+                        if handle.killed.load(Ordering::Relaxed) {
+                            break 'conn;
+                        }
+                    }
+                    Next::Close => closing = true,
+                    Next::Shutdown => {
+                        closing = true;
+                        shutting_down = true;
                     }
                 }
-                if conn.close_after_reply || handle.killed.load(Ordering::Relaxed) {
+                if closing || handle.killed.load(Ordering::Relaxed) {
                     break;
                 }
             }
-            if conn.close_after_reply || handle.killed.load(Ordering::Relaxed) {
+            if closing || handle.killed.load(Ordering::Relaxed) {
                 break;
             }
         }
@@ -489,7 +504,7 @@ async fn serve(shared: Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
             warn!(client = id, %addr, "closing client that reached max query buffer length");
             break 'conn;
         }
-        if conn.shutdown_requested {
+        if shutting_down {
             // SHUTDOWN does not reply on success: the connection just closes once the node
             // has handed its slots over (cluster mode) and started stopping.
             crate::cluster::handoff::hand_over(&shared).await;
@@ -502,7 +517,7 @@ async fn serve(shared: Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
         {
             break 'conn;
         }
-        if conn.close_after_reply || handle.killed.load(Ordering::Relaxed) {
+        if closing || handle.killed.load(Ordering::Relaxed) {
             break 'conn;
         }
         if qb.check_busy(parser.wanted(0)) {
@@ -602,58 +617,60 @@ fn report_buffers(
     conn.usage.report(&shared.clients, qb.capacity(), pending);
 }
 
-/// Executes commands under one acquisition of the keyspace lock. Stops after a command that
-/// needs the connection's attention (QUIT, SHUTDOWN, WAIT, PSYNC); returns how many ran.
+/// Executes commands under one acquisition of the keyspace lock, until one needs the
+/// connection's attention. Returns how many ran and what the last one asks for; the first
+/// SUBSCRIBE's push queue is handed over in `pushes` without ending the batch.
 fn run_batch(
     shared: &Shared,
     settings: &Settings,
     conn: &mut Conn,
     out: &mut Out,
     cmds: &[Vec<bytes::Bytes>],
-) -> usize {
+    pushes: &mut Option<tokio::sync::mpsc::UnboundedReceiver<bytes::Bytes>>,
+) -> (usize, Next) {
     let mut ks = shared.keyspace.lock();
     let mut ran: usize = 0;
+    let mut next = Next::Continue;
     crate::dispatch::batch_clock::open();
     for args in cmds {
         out.resp3 = conn.resp3;
         let mark = out.buf.len();
         let run =
             panics::guard(|| crate::dispatch::execute(shared, &mut ks, conn, out, settings, args));
-        if let Err(what) = run {
-            tracing::error!(
-                client = conn.id,
-                addr = %conn.handle.addr,
-                command = %panics::describe(args),
-                "a command panicked: {what}; closing this client's connection"
-            );
-            // A transaction cut short still sends the effects it made.
-            let ksr = &mut *ks;
-            ksr.repl.end_tx(&ksr.dbs, crate::util::now_ms());
-            // The half-written reply goes; the client learns why its connection ends.
-            out.buf.truncate(mark);
-            out.error("ERR internal error while running this command; closing the connection");
-            conn.close_after_reply = true;
-            ran += 1;
-            break;
-        }
-        if conn.wait_in_flight || conn.retry_cluster || conn.paused {
-            // Not run: it writes a key a MIGRATE is moving, the cluster state was busy, or
-            // CLIENT PAUSE holds it back.
+        next = match run {
+            Ok(n) => n,
+            Err(what) => {
+                tracing::error!(
+                    client = conn.id,
+                    addr = %conn.handle.addr,
+                    command = %panics::describe(args),
+                    "a command panicked: {what}; closing this client's connection"
+                );
+                // A transaction cut short still sends the effects it made.
+                let ksr = &mut *ks;
+                ksr.repl.end_tx(&ksr.dbs, crate::util::now_ms());
+                // The half-written reply goes; the client learns why its connection ends.
+                out.buf.truncate(mark);
+                out.error("ERR internal error while running this command; closing the connection");
+                ran += 1;
+                next = Next::Close;
+                break;
+            }
+        };
+        if let Next::Again(_) = next {
+            // Not run: held back until what holds it clears.
             break;
         }
         ran += 1;
+        if next.ends_batch() {
+            break;
+        }
+        if let Next::Pushes(rx) = std::mem::take(&mut next) {
+            *pushes = Some(rx);
+        }
         let hard = settings.normal_obuf.hard;
         if out.buf.len() >= crate::client_memory::FLUSH_AT || (hard > 0 && out.buf.len() > hard) {
             // Write (or judge against the output limits) before producing more.
-            break;
-        }
-        if conn.close_after_reply
-            || conn.migrate.is_some()
-            || conn.shutdown_requested
-            || conn.wait.is_some()
-            || conn.block.is_some()
-            || conn.replica_link.is_some()
-        {
             break;
         }
     }
@@ -663,7 +680,7 @@ fn run_batch(
     let h = &conn.handle;
     h.last_interaction_ms
         .store(h.created.elapsed().as_millis() as u64, Ordering::Relaxed);
-    ran
+    (ran, next)
 }
 
 /// Parks a connection whose blocking command found nothing, until a write serves it (the
@@ -673,7 +690,7 @@ async fn park(
     shared: &Shared,
     conn: &Conn,
     handle: &Arc<ClientHandle>,
-    req: crate::clients::BlockRequest,
+    req: crate::flow::BlockRequest,
     args: Vec<bytes::Bytes>,
     stream: &mut TcpStream,
     inbuf: &mut BytesMut,
@@ -827,7 +844,7 @@ async fn wait_for_moves(shared: &Shared, handle: &ClientHandle, seen: u64) {
 
 /// Parks a WAIT until enough replicas acknowledged its offset, its timeout passes, or the
 /// client goes away. Returns the number of replicas that acknowledged.
-async fn wait_for_acks(shared: &Shared, handle: &ClientHandle, w: crate::clients::Wait) -> usize {
+async fn wait_for_acks(shared: &Shared, handle: &ClientHandle, w: crate::flow::Wait) -> usize {
     loop {
         let notified = shared.repl_acks.notified();
         tokio::pin!(notified);

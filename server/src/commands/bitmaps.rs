@@ -9,6 +9,7 @@ use super::strings::{clamp_range, edit_string, grow_exact, read_string};
 use super::table::{flags::*, CommandSpec};
 use super::{args, errors, Ctx};
 use crate::keyspace::{SmallBytes, Ttl, Value};
+use crate::notify::Events;
 use bytes::Bytes;
 
 pub static COMMANDS: &[CommandSpec] = &[
@@ -16,8 +17,8 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("getbit", 3, READONLY | FAST, &[ks::range(1, 0, 1, RO | ACCESS)], getbit, "bitmap", "Returns a bit value by offset."),
     CommandSpec::new("bitcount", -2, READONLY, &[ks::range(1, 0, 1, RO | ACCESS)], bitcount, "bitmap", "Counts the number of set bits (population counting) in a string."),
     CommandSpec::new("bitpos", -3, READONLY, &[ks::range(1, 0, 1, RO | ACCESS)], bitpos, "bitmap", "Finds the first set (1) or clear (0) bit in a string."),
-    CommandSpec::new("bitop", -4, WRITE | DENYOOM, &[ks::range(2, 0, 1, OW | UPDATE), ks::range(3, -1, 1, RO | ACCESS)], bitop, "bitmap", "Performs bitwise operations on multiple strings, and stores the result."),
-    CommandSpec::new("bitfield", -2, WRITE | DENYOOM, &[ks::range(1, 0, 1, RW | ACCESS | UPDATE | VARIABLE_FLAGS).notes("This command allows both access and modification of the key")], bitfield, "bitmap", "Performs arbitrary bitfield integer operations on strings.").getkeys(bitfield_keys),
+    CommandSpec::new("bitop", -4, WRITE | DENYOOM, &[ks::range(2, 0, 1, OW | UPDATE), ks::range(3, -1, 1, RO | ACCESS)], bitop, "bitmap", "Performs bitwise operations on multiple strings, and stores the result.").events(Events::Bitop),
+    CommandSpec::new("bitfield", -2, WRITE | DENYOOM, &[ks::range(1, 0, 1, RW | ACCESS | UPDATE | VARIABLE_FLAGS).notes("This command allows both access and modification of the key")], bitfield, "bitmap", "Performs arbitrary bitfield integer operations on strings.").events(Events::Named("setbit")).getkeys(bitfield_keys),
     CommandSpec::new("bitfield_ro", -2, READONLY | FAST, &[ks::range(1, 0, 1, RO | ACCESS)], bitfield_ro, "bitmap", "Performs arbitrary read-only bitfield integer operations on strings."),
 ];
 

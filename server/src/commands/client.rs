@@ -2,7 +2,9 @@
 
 use super::table::{flags::*, CommandSpec};
 use super::{args, client_name_check, errors, reply_help, unknown_sub, Ctx};
-use crate::clients::{ClientHandle, ReplyMode};
+use crate::clients::ClientHandle;
+use crate::flow::Next;
+use crate::session::ReplyMode;
 use bytes::Bytes;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -330,7 +332,7 @@ fn kill(ctx: &mut Ctx, a: &[Bytes]) {
 /// Ends a client; the caller itself first gets its reply, then its connection closes.
 fn kill_one(ctx: &mut Ctx, c: &ClientHandle) {
     if c.id == ctx.conn.id {
-        ctx.conn.close_after_reply = true;
+        ctx.then(Next::Close);
     } else {
         c.kill();
     }

@@ -4,12 +4,14 @@
 //! CLUSTER SLOTS entries with node ids, CLUSTER SHARDS maps). Handlers lock the cluster state
 //! briefly and republish the routing view after any change.
 
+use super::table::facts;
 use super::table::{flags::*, CommandSpec};
 use super::{args, errors, reply_help, unknown_sub, Ctx};
 use crate::cluster::node::Health;
 use crate::cluster::state::ClusterState;
 use crate::cluster::view::{health_word, nodes_text};
 use crate::cluster::Cluster;
+use crate::flow::{Hold, Next};
 use crate::keyspace::slot::{key_slot, SLOTS};
 use bytes::Bytes;
 use std::sync::Arc;
@@ -298,7 +300,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         asking,
         "cluster",
         "Signals that a cluster client is following an -ASK redirect.",
-    ),
+    )
+    .facts(facts::SETS_ASKING),
 ];
 
 const DISABLED: &str = "ERR This instance has cluster support disabled";
@@ -306,8 +309,8 @@ const DISABLED: &str = "ERR This instance has cluster support disabled";
 /// The cluster, once its state lock is free. Handlers run under the keyspace lock, and the
 /// bus thread can be descheduled while it holds the state lock; rather than stall every
 /// client of this node for that long, a handler that cannot get the state lock promptly
-/// gives up without replying (`retry_cluster`), and the connection runs it again once the
-/// lock is free, outside the keyspace lock (see server.rs). Inside EXEC it just waits.
+/// gives up without replying ([`Hold::ClusterState`]), and the connection runs it again once
+/// the lock is free, outside the keyspace lock (see server.rs). Inside EXEC it just waits.
 fn cluster(ctx: &mut Ctx) -> Option<Arc<Cluster>> {
     let Some(c) = ctx.shared.cluster.get() else {
         ctx.err(DISABLED);
@@ -318,7 +321,7 @@ fn cluster(ctx: &mut Ctx) -> Option<Arc<Cluster>> {
             .try_lock_for(std::time::Duration::from_micros(100))
             .is_none()
     {
-        ctx.conn.retry_cluster = true;
+        ctx.then(Next::Again(Hold::ClusterState));
         return None;
     }
     Some(c.clone())

@@ -24,7 +24,8 @@ static SUBCOMMANDS: &[CommandSpec] = &[
         set,
         "server",
         "Sets configuration parameters in-flight.",
-    ),
+    )
+    .secrets(config_set_secrets),
     CommandSpec::new(
         "resetstat",
         2,
@@ -165,4 +166,16 @@ fn help(ctx: &mut Ctx, _a: &[Bytes]) {
             "    Rewrite the configuration file.",
         ],
     );
+}
+
+/// Configuration parameters whose values are secrets.
+const SECRET_PARAMS: &[&str] = &["masterauth", "masteruser", "requirepass"];
+
+/// CONFIG SET's values of secret parameters.
+fn config_set_secrets(args: &[Bytes]) -> Vec<usize> {
+    (2..args.len())
+        .step_by(2)
+        .filter(|&i| SECRET_PARAMS.contains(&crate::util::lower(&args[i]).as_str()))
+        .map(|i| i + 1)
+        .collect()
 }

@@ -1,8 +1,9 @@
 //! Connection commands: PING, ECHO, QUIT, SELECT, HELLO, AUTH, RESET.
 
+use super::table::facts;
 use super::table::{flags::*, CommandSpec};
 use super::{args, errors, Ctx};
-use crate::clients::ReplyMode;
+use crate::session::ReplyMode;
 use bytes::Bytes;
 use std::sync::atomic::Ordering;
 
@@ -16,7 +17,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         ping,
         "connection",
         "Returns the server's liveliness response.",
-    ),
+    )
+    .facts(facts::SUBSCRIBED_OK),
     CommandSpec::new(
         "echo",
         2,
@@ -34,7 +36,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         quit,
         "connection",
         "Closes the connection.",
-    ),
+    )
+    .facts(facts::TX_CONTROL | facts::SUBSCRIBED_OK),
     CommandSpec::new(
         "select",
         2,
@@ -52,7 +55,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         hello,
         "connection",
         "Handshakes with the Redis server.",
-    ),
+    )
+    .secrets(hello_secrets),
     CommandSpec::new(
         "auth",
         -2,
@@ -61,7 +65,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         auth,
         "connection",
         "Authenticates the connection.",
-    ),
+    )
+    .secrets(auth_secrets),
     CommandSpec::new(
         "reset",
         1,
@@ -70,7 +75,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         reset,
         "connection",
         "Resets the connection.",
-    ),
+    )
+    .facts(facts::TX_CONTROL | facts::SUBSCRIBED_OK),
 ];
 
 fn ping(ctx: &mut Ctx, a: &[Bytes]) {
@@ -94,7 +100,7 @@ fn echo(ctx: &mut Ctx, a: &[Bytes]) {
 
 fn quit(ctx: &mut Ctx, _a: &[Bytes]) {
     ctx.out.ok();
-    ctx.conn.close_after_reply = true;
+    ctx.then(crate::flow::Next::Close);
 }
 
 fn select(ctx: &mut Ctx, a: &[Bytes]) {
@@ -244,4 +250,24 @@ fn reset(ctx: &mut Ctx, _a: &[Bytes]) {
     ctx.conn.authenticated = ctx.settings.requirepass.is_none();
     ctx.conn.handle.name.lock().clear();
     ctx.out.simple("RESET");
+}
+
+/// AUTH's arguments are all secret (slow log, MONITOR).
+fn auth_secrets(args: &[Bytes]) -> Vec<usize> {
+    (1..args.len()).collect()
+}
+
+/// HELLO's `AUTH username password`.
+fn hello_secrets(args: &[Bytes]) -> Vec<usize> {
+    let mut hide = Vec::new();
+    let mut i = 2;
+    while i < args.len() {
+        if args::is(&args[i], "auth") {
+            hide.extend([i + 1, i + 2]);
+            i += 3;
+        } else {
+            i += 2;
+        }
+    }
+    hide
 }

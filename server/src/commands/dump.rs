@@ -7,6 +7,7 @@ use super::keyspec::{self as ks, key_flags::*};
 use super::table::{flags::*, CommandSpec};
 use super::{args, errors, Ctx};
 use crate::keyspace::{clock, Entry, SmallBytes};
+use crate::notify::Events;
 use crate::rdb::{decode::Limits, payload};
 use bytes::Bytes;
 
@@ -28,7 +29,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         restore,
         "generic",
         "Creates a key from the serialized representation of a value.",
-    ),
+    )
+    .events(Events::Restore),
     // What MIGRATE sends in cluster mode: served for an importing slot without ASKING.
     CommandSpec::new(
         "restore-asking",

@@ -8,6 +8,7 @@
 use super::keyspec::{self as ks, key_flags::*};
 use super::table::{flags::*, CommandSpec};
 use super::{args, errors, Ctx};
+use crate::notify::Events;
 use bytes::Bytes;
 
 pub static COMMANDS: &[CommandSpec] = &[
@@ -19,7 +20,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         expire,
         "generic",
         "Sets the expiration time of a key in seconds.",
-    ),
+    )
+    .events(Events::Expire),
     CommandSpec::new(
         "pexpire",
         -3,
@@ -28,7 +30,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         pexpire,
         "generic",
         "Sets the expiration time of a key in milliseconds.",
-    ),
+    )
+    .events(Events::Expire),
     CommandSpec::new(
         "expireat",
         -3,
@@ -37,7 +40,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         expireat,
         "generic",
         "Sets the expiration time of a key to a Unix timestamp.",
-    ),
+    )
+    .events(Events::Expire),
     CommandSpec::new(
         "pexpireat",
         -3,
@@ -46,7 +50,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         pexpireat,
         "generic",
         "Sets the expiration time of a key to a Unix milliseconds timestamp.",
-    ),
+    )
+    .events(Events::Expire),
     CommandSpec::new(
         "ttl",
         2,

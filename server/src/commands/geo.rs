@@ -13,20 +13,21 @@ use super::{args, errors, Ctx};
 use crate::keyspace::geohash::{self, Shape, ShapeKind};
 use crate::keyspace::types::zset::{ZLimits, ZSetValue};
 use crate::keyspace::{Ttl, Value};
+use crate::notify::Events;
 use crate::protocol::Out;
 use bytes::Bytes;
 
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("geoadd", -5, WRITE | DENYOOM, &[ks::range(1, 0, 1, RW | UPDATE)], geoadd, "geo", "Adds one or more members to a geospatial index. The key is created if it doesn't exist."),
+    CommandSpec::new("geoadd", -5, WRITE | DENYOOM, &[ks::range(1, 0, 1, RW | UPDATE)], geoadd, "geo", "Adds one or more members to a geospatial index. The key is created if it doesn't exist.").events(Events::Named("zadd")),
     CommandSpec::new("geodist", -4, READONLY, &[ks::range(1, 0, 1, RO | ACCESS)], geodist, "geo", "Returns the distance between two members of a geospatial index."),
     CommandSpec::new("geohash", -2, READONLY, &[ks::range(1, 0, 1, RO | ACCESS)], geohash_cmd, "geo", "Returns members from a geospatial index as geohash strings."),
     CommandSpec::new("geopos", -2, READONLY, &[ks::range(1, 0, 1, RO | ACCESS)], geopos, "geo", "Returns the longitude and latitude of members from a geospatial index."),
-    CommandSpec::new("georadius", -6, WRITE | DENYOOM, &[ks::range(1, 0, 1, RO | ACCESS), ks::keyword("STORE", 6, 0, 1, OW | UPDATE), ks::keyword("STOREDIST", 6, 0, 1, OW | UPDATE)], georadius, "geo", "Queries a geospatial index for members within a distance from a coordinate, optionally stores the result.").getkeys(georadius_keys),
+    CommandSpec::new("georadius", -6, WRITE | DENYOOM, &[ks::range(1, 0, 1, RO | ACCESS), ks::keyword("STORE", 6, 0, 1, OW | UPDATE), ks::keyword("STOREDIST", 6, 0, 1, OW | UPDATE)], georadius, "geo", "Queries a geospatial index for members within a distance from a coordinate, optionally stores the result.").events(Events::GeoStore).getkeys(georadius_keys),
     CommandSpec::new("georadius_ro", -6, READONLY, &[ks::range(1, 0, 1, RO | ACCESS)], georadius_ro, "geo", "Returns members from a geospatial index that are within a distance from a coordinate."),
-    CommandSpec::new("georadiusbymember", -5, WRITE | DENYOOM, &[ks::range(1, 0, 1, RO | ACCESS), ks::keyword("STORE", 5, 0, 1, OW | UPDATE), ks::keyword("STOREDIST", 5, 0, 1, OW | UPDATE)], georadiusbymember, "geo", "Queries a geospatial index for members within a distance from a member, optionally stores the result.").getkeys(georadius_keys),
+    CommandSpec::new("georadiusbymember", -5, WRITE | DENYOOM, &[ks::range(1, 0, 1, RO | ACCESS), ks::keyword("STORE", 5, 0, 1, OW | UPDATE), ks::keyword("STOREDIST", 5, 0, 1, OW | UPDATE)], georadiusbymember, "geo", "Queries a geospatial index for members within a distance from a member, optionally stores the result.").events(Events::GeoStore).getkeys(georadius_keys),
     CommandSpec::new("georadiusbymember_ro", -5, READONLY, &[ks::range(1, 0, 1, RO | ACCESS)], georadiusbymember_ro, "geo", "Returns members from a geospatial index that are within a distance from a member."),
     CommandSpec::new("geosearch", -7, READONLY, &[ks::range(1, 0, 1, RO | ACCESS)], geosearch, "geo", "Queries a geospatial index for members inside an area of a box or a circle."),
-    CommandSpec::new("geosearchstore", -8, WRITE | DENYOOM, &[ks::range(1, 0, 1, OW | UPDATE), ks::range(2, 0, 1, RO | ACCESS)], geosearchstore, "geo", "Queries a geospatial index for members inside an area of a box or a circle, optionally stores the result."),
+    CommandSpec::new("geosearchstore", -8, WRITE | DENYOOM, &[ks::range(1, 0, 1, OW | UPDATE), ks::range(2, 0, 1, RO | ACCESS)], geosearchstore, "geo", "Queries a geospatial index for members inside an area of a box or a circle, optionally stores the result.").events(Events::Store("geosearchstore")),
 ];
 
 /// GEORADIUS[BYMEMBER]'s keys (Redis's `georadiusGetKeys`): the source, and the argument

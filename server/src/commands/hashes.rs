@@ -12,13 +12,14 @@ use super::{args, errors, Ctx};
 use crate::keyspace::types::hash::HashLimits;
 use crate::keyspace::types::HashValue;
 use crate::keyspace::{Db, Ttl, Value};
+use crate::notify::Events;
 use bytes::Bytes;
 use rand::Rng;
 
 pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("hset", -4, WRITE | DENYOOM | FAST, &[ks::range(1, 0, 1, RW | UPDATE)], hset, "hash", "Creates or modifies the value of a field in a hash."),
-    CommandSpec::new("hmset", -4, WRITE | DENYOOM | FAST, &[ks::range(1, 0, 1, RW | UPDATE)], hset, "hash", "Sets the values of multiple fields."),
-    CommandSpec::new("hsetnx", 4, WRITE | DENYOOM | FAST, &[ks::range(1, 0, 1, RW | INSERT)], hsetnx, "hash", "Sets the value of a field in a hash only when the field doesn't exist."),
+    CommandSpec::new("hmset", -4, WRITE | DENYOOM | FAST, &[ks::range(1, 0, 1, RW | UPDATE)], hset, "hash", "Sets the values of multiple fields.").events(Events::Named("hset")),
+    CommandSpec::new("hsetnx", 4, WRITE | DENYOOM | FAST, &[ks::range(1, 0, 1, RW | INSERT)], hsetnx, "hash", "Sets the value of a field in a hash only when the field doesn't exist.").events(Events::Named("hset")),
     CommandSpec::new("hget", 3, READONLY | FAST, &[ks::range(1, 0, 1, RO | ACCESS)], hget, "hash", "Returns the value of a field in a hash."),
     CommandSpec::new("hmget", -3, READONLY | FAST, &[ks::range(1, 0, 1, RO | ACCESS)], hmget, "hash", "Returns the values of all fields in a hash."),
     CommandSpec::new("hdel", -3, WRITE | FAST, &[ks::range(1, 0, 1, RW | DELETE)], hdel, "hash", "Deletes one or more fields and their values from a hash. Deletes the hash if no fields remain."),

@@ -10,6 +10,7 @@ use super::table::{flags::*, CommandSpec};
 use super::{errors, Ctx};
 use crate::keyspace::hll::{self, HllError, Registers};
 use crate::keyspace::{Db, SmallBytes, Ttl, Value};
+use crate::notify::Events;
 use bytes::Bytes;
 
 pub static COMMANDS: &[CommandSpec] = &[
@@ -30,7 +31,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         pfcount,
         "hyperloglog",
         "Returns the approximated cardinality of the set(s) observed by the HyperLogLog key(s).",
-    ),
+    ).events(Events::None),
     CommandSpec::new(
         "pfmerge",
         -2,
@@ -39,7 +40,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         pfmerge,
         "hyperloglog",
         "Merges one or more HyperLogLog values into a single key.",
-    ),
+    ).events(Events::Store("pfadd")),
     CommandSpec::new(
         "pfdebug",
         3,

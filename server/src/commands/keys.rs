@@ -6,10 +6,12 @@
 //! access clock.
 
 use super::keyspec::{self as ks, key_flags::*};
+use super::table::facts;
 use super::table::{flags::*, CommandSpec};
 use super::{args, errors, Ctx};
 use crate::keyspace::clock;
 use crate::keyspace::{Db, Entry, SmallBytes, Value};
+use crate::notify::Events;
 use bytes::Bytes;
 
 static OBJECT_SUBCOMMANDS: &[CommandSpec] = &[
@@ -62,18 +64,18 @@ static OBJECT_SUBCOMMANDS: &[CommandSpec] = &[
 
 pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("del", -2, WRITE, &[ks::range(1, -1, 1, RM | DELETE)], del, "generic", "Deletes one or more keys."),
-    CommandSpec::new("unlink", -2, WRITE | FAST, &[ks::range(1, -1, 1, RM | DELETE)], del, "generic", "Asynchronously deletes one or more keys."),
+    CommandSpec::new("unlink", -2, WRITE | FAST, &[ks::range(1, -1, 1, RM | DELETE)], del, "generic", "Asynchronously deletes one or more keys.").events(Events::Named("del")),
     CommandSpec::new("exists", -2, READONLY | FAST, &[ks::range(1, -1, 1, RO)], exists, "generic", "Determines whether one or more keys exist."),
     CommandSpec::new("type", 2, READONLY | FAST, &[ks::range(1, 0, 1, RO)], type_, "generic", "Determines the type of value stored at a key."),
-    CommandSpec::new("touch", -2, READONLY | FAST, &[ks::range(1, -1, 1, RO)], touch, "generic", "Returns the number of existing keys out of those specified after updating the time they were last accessed."),
-    CommandSpec::new("rename", 3, WRITE, &[ks::range(1, 0, 1, RW | ACCESS | DELETE), ks::range(2, 0, 1, OW | UPDATE)], rename, "generic", "Renames a key and overwrites the destination."),
-    CommandSpec::new("renamenx", 3, WRITE | FAST, &[ks::range(1, 0, 1, RW | ACCESS | DELETE), ks::range(2, 0, 1, OW | INSERT)], renamenx, "generic", "Renames a key only when the target key name doesn't exist."),
-    CommandSpec::new("copy", -3, WRITE | DENYOOM, &[ks::range(1, 0, 1, RO | ACCESS), ks::range(2, 0, 1, OW | UPDATE)], copy, "generic", "Copies the value of a key to a new key."),
+    CommandSpec::new("touch", -2, READONLY | FAST, &[ks::range(1, -1, 1, RO)], touch, "generic", "Returns the number of existing keys out of those specified after updating the time they were last accessed.").facts(facts::TOUCHES_ALWAYS),
+    CommandSpec::new("rename", 3, WRITE, &[ks::range(1, 0, 1, RW | ACCESS | DELETE), ks::range(2, 0, 1, OW | UPDATE)], rename, "generic", "Renames a key and overwrites the destination.").events(Events::Rename),
+    CommandSpec::new("renamenx", 3, WRITE | FAST, &[ks::range(1, 0, 1, RW | ACCESS | DELETE), ks::range(2, 0, 1, OW | INSERT)], renamenx, "generic", "Renames a key only when the target key name doesn't exist.").events(Events::Rename),
+    CommandSpec::new("copy", -3, WRITE | DENYOOM, &[ks::range(1, 0, 1, RO | ACCESS), ks::range(2, 0, 1, OW | UPDATE)], copy, "generic", "Copies the value of a key to a new key.").events(Events::Copy),
     CommandSpec::new("keys", 2, READONLY, &[], keys, "generic", "Returns all key names that match a pattern."),
     CommandSpec::new("scan", -2, READONLY, &[], scan, "generic", "Iterates over the key names in the database."),
     CommandSpec::new("randomkey", 1, READONLY, &[], randomkey, "generic", "Returns a random key name from the database."),
-    CommandSpec::new("move", 3, WRITE | FAST, &[ks::range(1, 0, 1, RW | ACCESS | UPDATE)], move_, "generic", "Moves a key to another database."),
-    CommandSpec::new("swapdb", 3, WRITE | FAST, &[], swapdb, "server", "Swaps two Redis databases."),
+    CommandSpec::new("move", 3, WRITE | FAST, &[ks::range(1, 0, 1, RW | ACCESS | UPDATE)], move_, "generic", "Moves a key to another database.").events(Events::Move),
+    CommandSpec::new("swapdb", 3, WRITE | FAST, &[], swapdb, "server", "Swaps two Redis databases.").facts(facts::WATCH_SELF | facts::RESTARTS_SYNC).events(Events::None),
     CommandSpec::new("dbsize", 1, READONLY | FAST, &[], dbsize, "server", "Returns the number of keys in the database."),
     CommandSpec::container("object", -2, super::unknown_sub, "generic", "A container for object introspection commands.", OBJECT_SUBCOMMANDS),
 ];

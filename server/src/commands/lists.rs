@@ -6,10 +6,12 @@
 //! non-blocking effect (BLPOP as LPOP, BLMOVE as LMOVE).
 
 use super::keyspec::{self as ks, key_flags::*, KeyRef};
+use super::table::Blocks;
 use super::table::{flags::*, CommandSpec};
 use super::{args, errors, Ctx};
 use crate::keyspace::types::list::ListValue;
 use crate::keyspace::{Db, SmallBytes, Ttl, Value};
+use crate::notify::Events;
 use bytes::Bytes;
 
 const W: u32 = WRITE | DENYOOM | FAST;
@@ -17,8 +19,8 @@ const W: u32 = WRITE | DENYOOM | FAST;
 pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("lpush", -3, W, &[ks::range(1, 0, 1, RW | INSERT)], lpush, "list", "Prepends one or more elements to a list. Creates the key if it doesn't exist."),
     CommandSpec::new("rpush", -3, W, &[ks::range(1, 0, 1, RW | INSERT)], rpush, "list", "Appends one or more elements to a list. Creates the key if it doesn't exist."),
-    CommandSpec::new("lpushx", -3, W, &[ks::range(1, 0, 1, RW | INSERT)], lpushx, "list", "Prepends one or more elements to a list only when the list exists."),
-    CommandSpec::new("rpushx", -3, W, &[ks::range(1, 0, 1, RW | INSERT)], rpushx, "list", "Appends an element to a list only when the list exists."),
+    CommandSpec::new("lpushx", -3, W, &[ks::range(1, 0, 1, RW | INSERT)], lpushx, "list", "Prepends one or more elements to a list only when the list exists.").events(Events::Named("lpush")),
+    CommandSpec::new("rpushx", -3, W, &[ks::range(1, 0, 1, RW | INSERT)], rpushx, "list", "Appends an element to a list only when the list exists.").events(Events::Named("rpush")),
     CommandSpec::new("lpop", -2, WRITE | FAST, &[ks::range(1, 0, 1, RW | ACCESS | DELETE)], lpop, "list", "Returns the first elements in a list after removing it. Deletes the list if the last element was popped."),
     CommandSpec::new("rpop", -2, WRITE | FAST, &[ks::range(1, 0, 1, RW | ACCESS | DELETE)], rpop, "list", "Returns and removes the last elements of a list. Deletes the list if the last element was popped."),
     CommandSpec::new("llen", 2, READONLY | FAST, &[ks::range(1, 0, 1, RO)], llen, "list", "Returns the length of a list."),
@@ -29,14 +31,14 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("lrem", 4, WRITE, &[ks::range(1, 0, 1, RW | DELETE)], lrem, "list", "Removes elements from a list. Deletes the list if the last element was removed."),
     CommandSpec::new("ltrim", 4, WRITE, &[ks::range(1, 0, 1, RW | DELETE)], ltrim, "list", "Removes elements from both ends a list. Deletes the list if all elements were trimmed."),
     CommandSpec::new("lpos", -3, READONLY, &[ks::range(1, 0, 1, RO | ACCESS)], lpos, "list", "Returns the index of matching elements in a list."),
-    CommandSpec::new("lmove", 5, WRITE | DENYOOM, &[ks::range(1, 0, 1, RW | ACCESS | DELETE), ks::range(2, 0, 1, RW | INSERT)], lmove, "list", "Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved."),
-    CommandSpec::new("rpoplpush", 3, WRITE | DENYOOM, &[ks::range(1, 0, 1, RW | ACCESS | DELETE), ks::range(2, 0, 1, RW | INSERT)], rpoplpush, "list", "Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped."),
-    CommandSpec::new("lmpop", -4, WRITE, &[ks::keynum(1, 0, 1, 1, RW | ACCESS | DELETE)], lmpop, "list", "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.").getkeys(lmpop_keys),
-    CommandSpec::new("blpop", -3, WRITE | BLOCKING | NOSCRIPT, &[ks::range(1, -2, 1, RW | ACCESS | DELETE)], blpop, "list", "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped."),
-    CommandSpec::new("brpop", -3, WRITE | BLOCKING | NOSCRIPT, &[ks::range(1, -2, 1, RW | ACCESS | DELETE)], brpop, "list", "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped."),
-    CommandSpec::new("blmove", 6, WRITE | DENYOOM | BLOCKING | NOSCRIPT, &[ks::range(1, 0, 1, RW | ACCESS | DELETE), ks::range(2, 0, 1, RW | INSERT)], blmove, "list", "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved."),
-    CommandSpec::new("brpoplpush", 4, WRITE | DENYOOM | BLOCKING | NOSCRIPT, &[ks::range(1, 0, 1, RW | ACCESS | DELETE), ks::range(2, 0, 1, RW | INSERT)], brpoplpush, "list", "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped."),
-    CommandSpec::new("blmpop", -5, WRITE | BLOCKING, &[ks::keynum(2, 0, 1, 1, RW | ACCESS | DELETE)], blmpop, "list", "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.").getkeys(blmpop_keys),
+    CommandSpec::new("lmove", 5, WRITE | DENYOOM, &[ks::range(1, 0, 1, RW | ACCESS | DELETE), ks::range(2, 0, 1, RW | INSERT)], lmove, "list", "Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved.").events(Events::ListMove { sides: true }),
+    CommandSpec::new("rpoplpush", 3, WRITE | DENYOOM, &[ks::range(1, 0, 1, RW | ACCESS | DELETE), ks::range(2, 0, 1, RW | INSERT)], rpoplpush, "list", "Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped.").events(Events::ListMove { sides: false }),
+    CommandSpec::new("lmpop", -4, WRITE, &[ks::keynum(1, 0, 1, 1, RW | ACCESS | DELETE)], lmpop, "list", "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.").events(Events::AsEffects("lmpop")).getkeys(lmpop_keys),
+    CommandSpec::new("blpop", -3, WRITE | BLOCKING | NOSCRIPT, &[ks::range(1, -2, 1, RW | ACCESS | DELETE)], blpop, "list", "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.").blocks(Blocks::List).events(Events::AsEffects("lpop")),
+    CommandSpec::new("brpop", -3, WRITE | BLOCKING | NOSCRIPT, &[ks::range(1, -2, 1, RW | ACCESS | DELETE)], brpop, "list", "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.").blocks(Blocks::List).events(Events::AsEffects("rpop")),
+    CommandSpec::new("blmove", 6, WRITE | DENYOOM | BLOCKING | NOSCRIPT, &[ks::range(1, 0, 1, RW | ACCESS | DELETE), ks::range(2, 0, 1, RW | INSERT)], blmove, "list", "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved.").blocks(Blocks::List).events(Events::AsEffects("blmove")),
+    CommandSpec::new("brpoplpush", 4, WRITE | DENYOOM | BLOCKING | NOSCRIPT, &[ks::range(1, 0, 1, RW | ACCESS | DELETE), ks::range(2, 0, 1, RW | INSERT)], brpoplpush, "list", "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped.").blocks(Blocks::List).events(Events::AsEffects("brpoplpush")),
+    CommandSpec::new("blmpop", -5, WRITE | BLOCKING, &[ks::keynum(2, 0, 1, 1, RW | ACCESS | DELETE)], blmpop, "list", "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.").blocks(Blocks::List).events(Events::AsEffects("blmpop")).getkeys(blmpop_keys),
 ];
 
 /// LMPOP's keys where its count does not parse (Redis's `lmpopGetKeys`).

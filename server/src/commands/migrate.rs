@@ -8,8 +8,10 @@
 //! handler's second half deletes it here only after the target confirmed it has it.
 
 use super::keyspec::{self as ks, key_flags::*, KeyRef};
+use super::table::facts;
 use super::table::{flags::*, CommandSpec};
 use super::{args, errors, Ctx};
+use crate::flow::Next;
 use crate::migration::{Auth, Item, Job};
 use bytes::Bytes;
 
@@ -25,6 +27,8 @@ pub static COMMANDS: &[CommandSpec] = &[CommandSpec::new(
     "generic",
     "Atomically transfers a key from one Redis instance to another.",
 )
+.secrets(migrate_secrets)
+.facts(facts::MOVES_KEYS)
 .getkeys(key_positions)];
 
 /// MIGRATE's keys, as Redis's `migrateGetKeys` finds them: the key at 3, or the keys after
@@ -75,6 +79,10 @@ fn is_big(v: &crate::keyspace::Value) -> bool {
     }
 }
 
+/// MIGRATE inside MULTI/EXEC: refused (see the README's differences from Redis).
+pub const MIGRATE_IN_EXEC: &str =
+    "ERR MIGRATE is not supported inside MULTI/EXEC: send it outside the transaction";
+
 fn migrate(ctx: &mut Ctx, a: &[Bytes]) {
     let mut copy = false;
     let mut replace = false;
@@ -112,6 +120,11 @@ fn migrate(ctx: &mut Ctx, a: &[Bytes]) {
         return ctx.err(errors::NOT_INT);
     };
     let timeout = if timeout <= 0 { 1000 } else { timeout as u64 };
+    // The transfer runs outside the keyspace lock, after the command; inside EXEC its reply
+    // would have to come before the transaction's end.
+    if ctx.conn.in_exec {
+        return ctx.err(MIGRATE_IN_EXEC);
+    }
     let now = ctx.now;
     let src_db = ctx.conn.db.min(ctx.ks.dbs.len() - 1);
     let mut items = Vec::with_capacity(keys.len());
@@ -156,7 +169,7 @@ fn migrate(ctx: &mut Ctx, a: &[Bytes]) {
             ctx.ks.in_flight.insert(src_db, &it.key, taken);
         }
     }
-    ctx.conn.migrate = Some(Job {
+    ctx.then(Next::Migrate(Job {
         host: String::from_utf8_lossy(&a[1]).into_owned(),
         port: port as u16,
         db: db as usize,
@@ -167,5 +180,18 @@ fn migrate(ctx: &mut Ctx, a: &[Bytes]) {
         auth,
         items,
         cluster: ctx.shared.cluster.get().is_some(),
-    });
+    }));
+}
+
+/// MIGRATE's `AUTH password` and `AUTH2 username password`.
+fn migrate_secrets(args: &[Bytes]) -> Vec<usize> {
+    let mut hide = Vec::new();
+    for (i, a) in args.iter().enumerate().skip(6) {
+        if args::is(a, "auth") {
+            hide.push(i + 1);
+        } else if args::is(a, "auth2") {
+            hide.extend([i + 1, i + 2]);
+        }
+    }
+    hide
 }

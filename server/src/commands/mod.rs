@@ -2,7 +2,9 @@
 //! every handler receives.
 //!
 //! A handler parses its arguments, acts on the keyspace and writes exactly one reply through
-//! `ctx.out`. Handlers never see sockets, the cluster bus or replication internals.
+//! `ctx.out`; a handler that changes what the connection does next (blocks, waits, closes,
+//! ...) hands that back with [`Ctx::then`]. Handlers never see sockets, the cluster bus or
+//! replication internals.
 
 pub mod bitmaps;
 pub mod bounds;
@@ -40,10 +42,11 @@ pub mod transactions;
 pub mod zblocking;
 pub mod zsets;
 
-use crate::clients::Conn;
 use crate::config::Settings;
+use crate::flow::{BlockRequest, Next};
 use crate::keyspace::{Db, Keyspace};
 use crate::protocol::Out;
+use crate::session::Conn;
 use crate::state::Shared;
 use bytes::Bytes;
 pub use table::{flags, CommandSpec};
@@ -100,6 +103,8 @@ pub struct Ctx<'a> {
     /// a member the destination already holds leaves the destination as it was). `None`:
     /// all of them. Decides which WATCHes break, which waiters wake, what is notified.
     pub modified: Option<Vec<Bytes>>,
+    /// What the connection does after this command (see [`Ctx::then`]).
+    pub next: Next,
 }
 
 impl Ctx<'_> {
@@ -135,7 +140,14 @@ impl Ctx<'_> {
         }
         let deadline = (timeout_ms > 0)
             .then(|| tokio::time::Instant::now() + std::time::Duration::from_millis(timeout_ms));
-        self.conn.block = Some(crate::clients::BlockRequest { keys, deadline });
+        self.then(Next::Block(BlockRequest { keys, deadline }));
+    }
+
+    /// Says what the connection does after this command: the one way a handler changes a
+    /// connection's course (see [`crate::flow`]).
+    pub fn then(&mut self, next: Next) {
+        let now = std::mem::take(&mut self.next);
+        self.next = now.and(next);
     }
 
     /// Whether writes are being recorded for replicas (effects need building only then).

@@ -27,7 +27,7 @@ fn monitor(ctx: &mut Ctx, _a: &[Bytes]) {
         None => {
             let (s, rx) = Subscriber::new(ctx.conn.handle.clone(), ctx.conn.resp3);
             ctx.conn.subscriber = Some(s.clone());
-            ctx.conn.push_rx = Some(rx);
+            ctx.then(crate::flow::Next::Pushes(rx));
             s
         }
     };

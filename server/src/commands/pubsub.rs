@@ -1,6 +1,7 @@
 //! Pub/sub commands: (P|S)SUBSCRIBE, (P|S)UNSUBSCRIBE, PUBLISH, SPUBLISH, PUBSUB.
 
 use super::keyspec::{self as ks, key_flags::*};
+use super::table::facts;
 use super::table::{flags::*, CommandSpec};
 use super::{errors, reply_help, unknown_sub, Ctx};
 use crate::pubsub::{Kind, Limits, Subscriber};
@@ -75,7 +76,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         subscribe,
         "pubsub",
         "Listens for messages published to channels.",
-    ),
+    )
+    .facts(facts::SUBSCRIBED_OK),
     CommandSpec::new(
         "unsubscribe",
         -1,
@@ -84,7 +86,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         unsubscribe,
         "pubsub",
         "Stops listening to messages posted to channels.",
-    ),
+    )
+    .facts(facts::SUBSCRIBED_OK),
     CommandSpec::new(
         "psubscribe",
         -2,
@@ -93,7 +96,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         psubscribe,
         "pubsub",
         "Listens for messages published to channels that match one or more patterns.",
-    ),
+    )
+    .facts(facts::SUBSCRIBED_OK),
     CommandSpec::new(
         "punsubscribe",
         -1,
@@ -102,7 +106,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         punsubscribe,
         "pubsub",
         "Stops listening to messages published to channels that match one or more patterns.",
-    ),
+    )
+    .facts(facts::SUBSCRIBED_OK),
     CommandSpec::new(
         "ssubscribe",
         -2,
@@ -111,7 +116,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         ssubscribe,
         "pubsub",
         "Listens for messages published to shard channels.",
-    ),
+    )
+    .facts(facts::SUBSCRIBED_OK),
     CommandSpec::new(
         "sunsubscribe",
         -1,
@@ -120,7 +126,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         sunsubscribe,
         "pubsub",
         "Stops listening to messages posted to shard channels.",
-    ),
+    )
+    .facts(facts::SUBSCRIBED_OK),
     CommandSpec::new(
         "publish",
         3,
@@ -169,7 +176,7 @@ fn subscriber(ctx: &mut Ctx) -> std::sync::Arc<Subscriber> {
     }
     let (s, rx) = Subscriber::new(ctx.conn.handle.clone(), ctx.conn.resp3);
     ctx.conn.subscriber = Some(s.clone());
-    ctx.conn.push_rx = Some(rx);
+    ctx.then(crate::flow::Next::Pushes(rx));
     s
 }
 
@@ -343,20 +350,4 @@ fn help(ctx: &mut Ctx, _a: &[Bytes]) {
             "    Return the number of subscribers for the specified shard level channel(s)",
         ],
     );
-}
-
-/// Whether a RESP2 connection in subscribed mode may run this command.
-pub fn allowed_when_subscribed(name: &str) -> bool {
-    matches!(
-        name,
-        "subscribe"
-            | "unsubscribe"
-            | "psubscribe"
-            | "punsubscribe"
-            | "ssubscribe"
-            | "sunsubscribe"
-            | "ping"
-            | "quit"
-            | "reset"
-    )
 }

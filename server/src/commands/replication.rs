@@ -3,7 +3,7 @@
 
 use super::table::{flags::*, CommandSpec};
 use super::{args, errors, Ctx};
-use crate::clients::Wait;
+use crate::flow::{Next, Wait};
 use crate::replication::failover::{self, State as FailoverState};
 use crate::replication::feed::{ReplicaLink, Role};
 use bytes::Bytes;
@@ -151,7 +151,7 @@ fn psync(ctx: &mut Ctx, a: &[Bytes]) {
             }
         }
     }
-    ctx.conn.replica_link = Some(link);
+    ctx.then(Next::ReplicaLink(link));
 }
 
 fn replconf(ctx: &mut Ctx, a: &[Bytes]) {
@@ -198,7 +198,8 @@ fn wait(ctx: &mut Ctx, a: &[Bytes]) {
     }
     let n = n.max(0) as usize;
     let acked = ctx.ks.repl.acked(ctx.conn.woff);
-    if acked >= n {
+    // Inside EXEC nothing blocks: the count as it stands (Redis's CLIENT_DENY_BLOCKING).
+    if acked >= n || ctx.conn.in_exec {
         return ctx.out.int(acked as i64);
     }
     let now = ctx.now;
@@ -210,11 +211,12 @@ fn wait(ctx: &mut Ctx, a: &[Bytes]) {
     }
     let deadline = (timeout > 0)
         .then(|| tokio::time::Instant::now() + std::time::Duration::from_millis(timeout as u64));
-    ctx.conn.wait = Some(Wait {
-        offset: ctx.conn.woff,
+    let offset = ctx.conn.woff;
+    ctx.then(Next::WaitAcks(Wait {
+        offset,
         replicas: n,
         deadline,
-    });
+    }));
 }
 
 fn role(ctx: &mut Ctx, _a: &[Bytes]) {

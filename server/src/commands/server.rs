@@ -1,7 +1,9 @@
 //! Server commands: FLUSHALL, FLUSHDB, TIME, LASTSAVE, SHUTDOWN.
 
+use super::table::facts;
 use super::table::{flags::*, CommandSpec};
 use super::{args, errors, Ctx};
+use crate::notify::Events;
 use bytes::Bytes;
 
 pub static COMMANDS: &[CommandSpec] = &[
@@ -13,7 +15,9 @@ pub static COMMANDS: &[CommandSpec] = &[
         flushall,
         "server",
         "Removes all keys from all databases.",
-    ),
+    )
+    .facts(facts::WATCH_SELF)
+    .events(Events::None),
     CommandSpec::new(
         "flushdb",
         -1,
@@ -22,7 +26,9 @@ pub static COMMANDS: &[CommandSpec] = &[
         flushdb,
         "server",
         "Remove all keys from the current database.",
-    ),
+    )
+    .facts(facts::WATCH_SELF)
+    .events(Events::None),
     CommandSpec::new(
         "time",
         1,
@@ -142,6 +148,5 @@ fn shutdown(ctx: &mut Ctx, a: &[Bytes]) {
         return ctx.err("ERR No shutdown in progress.");
     }
     tracing::info!("User requested shutdown...");
-    ctx.conn.shutdown_requested = true;
-    ctx.conn.close_after_reply = true;
+    ctx.then(crate::flow::Next::Shutdown);
 }

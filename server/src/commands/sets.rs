@@ -12,6 +12,7 @@ use super::{args, errors, Ctx};
 use crate::keyspace::types::set::{Elem, SetLimits};
 use crate::keyspace::types::SetValue;
 use crate::keyspace::{Db, SmallBytes, Ttl, Value};
+use crate::notify::Events;
 use crate::protocol::Out;
 use bytes::Bytes;
 use rand::Rng;
@@ -25,14 +26,14 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("smembers", 2, READONLY, &[ks::range(1, 0, 1, RO | ACCESS)], smembers, "set", "Returns all members of a set."),
     CommandSpec::new("srandmember", -2, READONLY, &[ks::range(1, 0, 1, RO | ACCESS)], srandmember, "set", "Get one or multiple random members from a set"),
     CommandSpec::new("spop", -2, WRITE | FAST, &[ks::range(1, 0, 1, RW | ACCESS | DELETE)], spop, "set", "Returns one or more random members from a set after removing them. Deletes the set if the last member was popped."),
-    CommandSpec::new("smove", 4, WRITE | FAST, &[ks::range(1, 0, 1, RW | ACCESS | DELETE), ks::range(2, 0, 1, RW | INSERT)], smove, "set", "Moves a member from one set to another."),
+    CommandSpec::new("smove", 4, WRITE | FAST, &[ks::range(1, 0, 1, RW | ACCESS | DELETE), ks::range(2, 0, 1, RW | INSERT)], smove, "set", "Moves a member from one set to another.").events(Events::Smove),
     CommandSpec::new("sinter", -2, READONLY, &[ks::range(1, -1, 1, RO | ACCESS)], sinter, "set", "Returns the intersect of multiple sets."),
     CommandSpec::new("sintercard", -3, READONLY, &[ks::keynum(1, 0, 1, 1, RO | ACCESS)], sintercard, "set", "Returns the number of members of the intersect of multiple sets.").getkeys(sintercard_keys),
     CommandSpec::new("sunion", -2, READONLY, &[ks::range(1, -1, 1, RO | ACCESS)], sunion, "set", "Returns the union of multiple sets."),
     CommandSpec::new("sdiff", -2, READONLY, &[ks::range(1, -1, 1, RO | ACCESS)], sdiff, "set", "Returns the difference of multiple sets."),
-    CommandSpec::new("sinterstore", -3, WRITE | DENYOOM, &[ks::range(1, 0, 1, RW | UPDATE), ks::range(2, -1, 1, RO | ACCESS)], sinterstore, "set", "Stores the intersect of multiple sets in a key."),
-    CommandSpec::new("sunionstore", -3, WRITE | DENYOOM, &[ks::range(1, 0, 1, OW | UPDATE), ks::range(2, -1, 1, RO | ACCESS)], sunionstore, "set", "Stores the union of multiple sets in a key."),
-    CommandSpec::new("sdiffstore", -3, WRITE | DENYOOM, &[ks::range(1, 0, 1, OW | UPDATE), ks::range(2, -1, 1, RO | ACCESS)], sdiffstore, "set", "Stores the difference of multiple sets in a key."),
+    CommandSpec::new("sinterstore", -3, WRITE | DENYOOM, &[ks::range(1, 0, 1, RW | UPDATE), ks::range(2, -1, 1, RO | ACCESS)], sinterstore, "set", "Stores the intersect of multiple sets in a key.").events(Events::Store("sinterstore")),
+    CommandSpec::new("sunionstore", -3, WRITE | DENYOOM, &[ks::range(1, 0, 1, OW | UPDATE), ks::range(2, -1, 1, RO | ACCESS)], sunionstore, "set", "Stores the union of multiple sets in a key.").events(Events::Store("sunionstore")),
+    CommandSpec::new("sdiffstore", -3, WRITE | DENYOOM, &[ks::range(1, 0, 1, OW | UPDATE), ks::range(2, -1, 1, RO | ACCESS)], sdiffstore, "set", "Stores the difference of multiple sets in a key.").events(Events::Store("sdiffstore")),
     CommandSpec::new("sscan", -3, READONLY, &[ks::range(1, 0, 1, RO | ACCESS)], sscan, "set", "Iterates over members of a set."),
 ];
 

@@ -17,6 +17,7 @@ use super::table::{flags::*, CommandSpec};
 use super::{args, errors, Ctx};
 use crate::keyspace::types::list::ListValue;
 use crate::keyspace::{Db, SmallBytes, Ttl, Value};
+use crate::notify::Events;
 use bytes::Bytes;
 use std::cmp::Ordering;
 
@@ -29,7 +30,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         sort,
         "generic",
         "Sorts the elements in a list, a set, or a sorted set, optionally storing the result.",
-    ).getkeys(sort_keys),
+    ).events(Events::SortStore).getkeys(sort_keys),
     CommandSpec::new(
         "sort_ro",
         -2,

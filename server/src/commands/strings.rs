@@ -10,28 +10,29 @@ use super::keyspec::{self as ks, key_flags::*, KeyRef};
 use super::table::{flags::*, CommandSpec};
 use super::{args, errors, Ctx};
 use crate::keyspace::{Entry, SmallBytes, Ttl, Value};
+use crate::notify::Events;
 use bytes::Bytes;
 
 pub mod ld;
 
 pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("get", 2, READONLY | FAST, &[ks::range(1, 0, 1, RO | ACCESS)], get, "string", "Returns the string value of a key."),
-    CommandSpec::new("set", -3, WRITE | DENYOOM, &[ks::range(1, 0, 1, RW | ACCESS | UPDATE | VARIABLE_FLAGS).notes("RW and ACCESS due to the optional `GET` argument")], set, "string", "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.").getkeys(set_keys),
-    CommandSpec::new("setnx", 3, WRITE | DENYOOM | FAST, &[ks::range(1, 0, 1, OW | INSERT)], setnx, "string", "Set the string value of a key only when the key doesn't exist."),
-    CommandSpec::new("setex", 4, WRITE | DENYOOM, &[ks::range(1, 0, 1, OW | UPDATE)], setex, "string", "Sets the string value and expiration time of a key. Creates the key if it doesn't exist."),
-    CommandSpec::new("psetex", 4, WRITE | DENYOOM, &[ks::range(1, 0, 1, OW | UPDATE)], psetex, "string", "Sets both string value and expiration time in milliseconds of a key. The key is created if it doesn't exist."),
+    CommandSpec::new("set", -3, WRITE | DENYOOM, &[ks::range(1, 0, 1, RW | ACCESS | UPDATE | VARIABLE_FLAGS).notes("RW and ACCESS due to the optional `GET` argument")], set, "string", "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.").events(Events::Set).getkeys(set_keys),
+    CommandSpec::new("setnx", 3, WRITE | DENYOOM | FAST, &[ks::range(1, 0, 1, OW | INSERT)], setnx, "string", "Set the string value of a key only when the key doesn't exist.").events(Events::Named("set")),
+    CommandSpec::new("setex", 4, WRITE | DENYOOM, &[ks::range(1, 0, 1, OW | UPDATE)], setex, "string", "Sets the string value and expiration time of a key. Creates the key if it doesn't exist.").events(Events::NamedWithExpiry("set")),
+    CommandSpec::new("psetex", 4, WRITE | DENYOOM, &[ks::range(1, 0, 1, OW | UPDATE)], psetex, "string", "Sets both string value and expiration time in milliseconds of a key. The key is created if it doesn't exist.").events(Events::NamedWithExpiry("set")),
     CommandSpec::new("mget", -2, READONLY | FAST, &[ks::range(1, -1, 1, RO | ACCESS)], mget, "string", "Atomically returns the string values of one or more keys."),
-    CommandSpec::new("mset", -3, WRITE | DENYOOM, &[ks::range(1, -1, 2, OW | UPDATE)], mset, "string", "Atomically creates or modifies the string values of one or more keys."),
-    CommandSpec::new("msetnx", -3, WRITE | DENYOOM, &[ks::range(1, -1, 2, OW | INSERT)], msetnx, "string", "Atomically modifies the string values of one or more keys only when all keys don't exist."),
-    CommandSpec::new("getset", 3, WRITE | DENYOOM | FAST, &[ks::range(1, 0, 1, RW | ACCESS | UPDATE)], getset, "string", "Returns the previous string value of a key after setting it to a new value."),
-    CommandSpec::new("getdel", 2, WRITE | FAST, &[ks::range(1, 0, 1, RW | ACCESS | DELETE)], getdel, "string", "Returns the string value of a key after deleting the key."),
-    CommandSpec::new("getex", -2, WRITE | FAST, &[ks::range(1, 0, 1, RW | ACCESS | UPDATE).notes("RW and UPDATE because it changes the TTL")], getex, "string", "Returns the string value of a key after setting its expiration time."),
+    CommandSpec::new("mset", -3, WRITE | DENYOOM, &[ks::range(1, -1, 2, OW | UPDATE)], mset, "string", "Atomically creates or modifies the string values of one or more keys.").events(Events::Named("set")),
+    CommandSpec::new("msetnx", -3, WRITE | DENYOOM, &[ks::range(1, -1, 2, OW | INSERT)], msetnx, "string", "Atomically modifies the string values of one or more keys only when all keys don't exist.").events(Events::Named("set")),
+    CommandSpec::new("getset", 3, WRITE | DENYOOM | FAST, &[ks::range(1, 0, 1, RW | ACCESS | UPDATE)], getset, "string", "Returns the previous string value of a key after setting it to a new value.").events(Events::Named("set")),
+    CommandSpec::new("getdel", 2, WRITE | FAST, &[ks::range(1, 0, 1, RW | ACCESS | DELETE)], getdel, "string", "Returns the string value of a key after deleting the key.").events(Events::Named("del")),
+    CommandSpec::new("getex", -2, WRITE | FAST, &[ks::range(1, 0, 1, RW | ACCESS | UPDATE).notes("RW and UPDATE because it changes the TTL")], getex, "string", "Returns the string value of a key after setting its expiration time.").events(Events::Getex),
     CommandSpec::new("append", 3, WRITE | DENYOOM | FAST, &[ks::range(1, 0, 1, RW | INSERT)], append, "string", "Appends a string to the value of a key. Creates the key if it doesn't exist."),
     CommandSpec::new("strlen", 2, READONLY | FAST, &[ks::range(1, 0, 1, RO)], strlen, "string", "Returns the length of a string value."),
-    CommandSpec::new("incr", 2, WRITE | DENYOOM | FAST, &[ks::range(1, 0, 1, RW | ACCESS | UPDATE)], incr, "string", "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist."),
-    CommandSpec::new("decr", 2, WRITE | DENYOOM | FAST, &[ks::range(1, 0, 1, RW | ACCESS | UPDATE)], decr, "string", "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist."),
+    CommandSpec::new("incr", 2, WRITE | DENYOOM | FAST, &[ks::range(1, 0, 1, RW | ACCESS | UPDATE)], incr, "string", "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.").events(Events::Named("incrby")),
+    CommandSpec::new("decr", 2, WRITE | DENYOOM | FAST, &[ks::range(1, 0, 1, RW | ACCESS | UPDATE)], decr, "string", "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.").events(Events::Named("incrby")),
     CommandSpec::new("incrby", 3, WRITE | DENYOOM | FAST, &[ks::range(1, 0, 1, RW | ACCESS | UPDATE)], incrby, "string", "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist."),
-    CommandSpec::new("decrby", 3, WRITE | DENYOOM | FAST, &[ks::range(1, 0, 1, RW | ACCESS | UPDATE)], decrby, "string", "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist."),
+    CommandSpec::new("decrby", 3, WRITE | DENYOOM | FAST, &[ks::range(1, 0, 1, RW | ACCESS | UPDATE)], decrby, "string", "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist.").events(Events::Named("incrby")),
     CommandSpec::new("incrbyfloat", 3, WRITE | DENYOOM | FAST, &[ks::range(1, 0, 1, RW | ACCESS | UPDATE)], incrbyfloat, "string", "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist."),
     CommandSpec::new("getrange", 4, READONLY, &[ks::range(1, 0, 1, RO | ACCESS)], getrange, "string", "Returns a substring of the string stored at a key."),
     CommandSpec::new("substr", 4, READONLY, &[ks::range(1, 0, 1, RO | ACCESS)], getrange, "string", "Returns a substring from a string value."),

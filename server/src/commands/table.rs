@@ -10,6 +10,9 @@ use super::Ctx;
 use bytes::Bytes;
 use std::sync::OnceLock;
 
+/// Finds the positions of a command line's secret arguments (passwords).
+pub type Secrets = fn(&[Bytes]) -> Vec<usize>;
+
 /// A command's implementation: parse `args` (args[0] is the name), act, write the reply.
 pub type Handler = fn(&mut Ctx, &[Bytes]);
 
@@ -58,6 +61,50 @@ pub mod flags {
     ];
 }
 
+/// What the server itself must know about a command beyond Redis's flags: how admission,
+/// transactions and the bookkeeping after a write treat it. Not reported by COMMAND.
+pub mod facts {
+    /// EXEC: admission judges it by the commands it queued (writes, memory, staleness,
+    /// routing), as Redis judges `execCommand` by its transaction's flags.
+    pub const EXEC: u32 = 1 << 0;
+    /// Runs at once inside MULTI instead of being queued (MULTI, EXEC, DISCARD, WATCH, QUIT,
+    /// RESET).
+    pub const TX_CONTROL: u32 = 1 << 1;
+    /// Allowed on a RESP2 connection in subscribed mode ((P|S)(UN)SUBSCRIBE, PING, QUIT,
+    /// RESET).
+    pub const SUBSCRIBED_OK: u32 = 1 << 2;
+    /// Moves keys between nodes (MIGRATE): served by whichever side holds them, mid-move.
+    pub const MOVES_KEYS: u32 = 1 << 3;
+    /// ASKING itself: the flag it sets lasts for the command after it.
+    pub const SETS_ASKING: u32 = 1 << 4;
+    /// Refreshes access times even under CLIENT NO-TOUCH (TOUCH).
+    pub const TOUCHES_ALWAYS: u32 = 1 << 5;
+    /// Touches the WATCHed keys it changes itself (FLUSHDB, FLUSHALL, SWAPDB): a keyless
+    /// write that does not break every WATCH.
+    pub const WATCH_SELF: u32 = 1 << 6;
+    /// A keyless write a replica's snapshot in progress cannot take in mid-stream (SWAPDB):
+    /// the full sync starts over.
+    pub const RESTARTS_SYNC: u32 = 1 << 7;
+}
+
+/// The type of value a blocking command waits on: a waiter is tried only when its key holds
+/// that type (a key that became another type leaves it waiting, as in Redis).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Blocks {
+    List,
+    Zset,
+}
+
+impl Blocks {
+    /// The type name a key must have (as TYPE reports it) to serve the waiter.
+    pub fn type_name(self) -> &'static str {
+        match self {
+            Blocks::List => "list",
+            Blocks::Zset => "zset",
+        }
+    }
+}
+
 /// One command (or subcommand) description.
 pub struct CommandSpec {
     /// Lower-case name (`get`; subcommands `list` under `client`).
@@ -75,6 +122,15 @@ pub struct CommandSpec {
     pub summary: &'static str,
     /// Subcommands, for container commands (CLIENT, CONFIG, OBJECT, ...).
     pub subcommands: &'static [CommandSpec],
+    /// [`facts`] bits.
+    pub facts: u32,
+    /// For blocking commands, the type of value they wait on.
+    pub blocks: Option<Blocks>,
+    /// The keyspace notifications a write of this command sends.
+    pub events: crate::notify::Events,
+    /// Finds the arguments that are secrets (passwords), which the slow log and MONITOR
+    /// show as `(redacted)`.
+    pub secrets: Option<Secrets>,
 }
 
 impl CommandSpec {
@@ -97,6 +153,10 @@ impl CommandSpec {
             group,
             summary,
             subcommands: &[],
+            facts: 0,
+            blocks: None,
+            events: crate::notify::Events::Own,
+            secrets: None,
         }
     }
 
@@ -119,6 +179,10 @@ impl CommandSpec {
             group,
             summary,
             subcommands,
+            facts: 0,
+            blocks: None,
+            events: crate::notify::Events::Own,
+            secrets: None,
         }
     }
 
@@ -134,8 +198,36 @@ impl CommandSpec {
         self
     }
 
+    /// The same command with these [`facts`].
+    pub const fn facts(mut self, facts: u32) -> Self {
+        self.facts = facts;
+        self
+    }
+
+    /// A blocking command that waits on keys holding `kind`.
+    pub const fn blocks(mut self, kind: Blocks) -> Self {
+        self.blocks = Some(kind);
+        self
+    }
+
+    /// The keyspace notifications of this command, where they are not its own name.
+    pub const fn events(mut self, events: crate::notify::Events) -> Self {
+        self.events = events;
+        self
+    }
+
+    /// A command some of whose arguments are secrets (see [`CommandSpec::secrets`]).
+    pub const fn secrets(mut self, find: Secrets) -> Self {
+        self.secrets = Some(find);
+        self
+    }
+
     pub fn has(&self, flag: u32) -> bool {
         self.flags & flag != 0
+    }
+
+    pub fn is(&self, fact: u32) -> bool {
+        self.facts & fact != 0
     }
 
     pub fn arity_ok(&self, argc: usize) -> bool {

@@ -6,9 +6,10 @@
 //! or the key expiring makes EXEC return a null reply.
 
 use super::keyspec::{self as ks, key_flags::*};
+use super::table::facts;
 use super::table::{flags::*, CommandSpec};
 use super::Ctx;
-use crate::clients::{Multi, Watched};
+use crate::session::{Multi, Watched};
 use bytes::Bytes;
 
 const TX: u32 = NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY;
@@ -22,7 +23,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         multi,
         "transactions",
         "Starts a transaction.",
-    ),
+    )
+    .facts(facts::TX_CONTROL),
     CommandSpec::new(
         "exec",
         1,
@@ -31,7 +33,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         exec,
         "transactions",
         "Executes all commands in a transaction.",
-    ),
+    )
+    .facts(facts::EXEC | facts::TX_CONTROL),
     CommandSpec::new(
         "discard",
         1,
@@ -40,7 +43,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         discard,
         "transactions",
         "Discards a transaction.",
-    ),
+    )
+    .facts(facts::TX_CONTROL),
     CommandSpec::new(
         "watch",
         -2,
@@ -49,7 +53,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         watch,
         "transactions",
         "Monitors changes to keys to determine the execution of a transaction.",
-    ),
+    )
+    .facts(facts::TX_CONTROL),
     CommandSpec::new(
         "unwatch",
         1,
@@ -60,14 +65,6 @@ pub static COMMANDS: &[CommandSpec] = &[
         "Forgets about watched keys of a transaction.",
     ),
 ];
-
-/// Commands that act on the transaction itself instead of being queued.
-pub fn is_control(name: &str) -> bool {
-    matches!(
-        name,
-        "multi" | "exec" | "discard" | "watch" | "quit" | "reset"
-    )
-}
 
 fn multi(ctx: &mut Ctx, _a: &[Bytes]) {
     if ctx.conn.multi.is_some() {
@@ -148,15 +145,22 @@ fn exec(ctx: &mut Ctx, _a: &[Bytes]) {
         return ctx.out.null_array();
     }
     unwatch_all(ctx);
-    // In cluster mode the whole transaction must live in one slot this node serves.
-    if let Some(err) = crate::dispatch::route_many(ctx.shared, ctx.ks, ctx.conn, &m.queued) {
-        return ctx.err(&err);
-    }
+    // Admission routed the transaction as a whole (one slot, served here) before this ran.
     ctx.out.array(m.queued.len());
     ctx.conn.in_exec = true;
     ctx.ks.repl.begin_tx();
     for args in &m.queued {
-        crate::dispatch::execute_queued(ctx.shared, ctx.ks, ctx.conn, ctx.out, ctx.settings, args);
+        let next = crate::dispatch::execute_queued(
+            ctx.shared,
+            ctx.ks,
+            ctx.conn,
+            ctx.out,
+            ctx.settings,
+            args,
+        );
+        // A queued CLIENT KILL of this very client, or its first SUBSCRIBE, takes effect
+        // once EXEC has answered; nothing inside EXEC blocks or waits.
+        ctx.then(next);
     }
     ctx.ks.repl.end_tx(&ctx.ks.dbs, ctx.now);
     ctx.conn.in_exec = false;

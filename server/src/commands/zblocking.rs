@@ -3,15 +3,17 @@
 //! ZPOPMAX of what they took.
 
 use super::keyspec::{self as ks, key_flags::*, KeyRef};
+use super::table::Blocks;
 use super::table::{flags::*, CommandSpec};
 use super::zsets::{parse_mpop, pop_key, reply_zmpop, zmpop_keys, Popped};
 use super::{errors, Ctx};
+use crate::notify::Events;
 use bytes::Bytes;
 
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("bzpopmin", -3, WRITE | FAST | BLOCKING | NOSCRIPT, &[ks::range(1, -2, 1, RW | ACCESS | DELETE)], bzpopmin, "sorted-set", "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped."),
-    CommandSpec::new("bzpopmax", -3, WRITE | FAST | BLOCKING | NOSCRIPT, &[ks::range(1, -2, 1, RW | ACCESS | DELETE)], bzpopmax, "sorted-set", "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise. Deletes the sorted set if the last element was popped."),
-    CommandSpec::new("bzmpop", -5, WRITE | BLOCKING, &[ks::keynum(2, 0, 1, 1, RW | ACCESS | DELETE)], bzmpop, "sorted-set", "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.").getkeys(blocking_counted_keys),
+    CommandSpec::new("bzpopmin", -3, WRITE | FAST | BLOCKING | NOSCRIPT, &[ks::range(1, -2, 1, RW | ACCESS | DELETE)], bzpopmin, "sorted-set", "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.").blocks(Blocks::Zset).events(Events::AsEffects("zpopmin")),
+    CommandSpec::new("bzpopmax", -3, WRITE | FAST | BLOCKING | NOSCRIPT, &[ks::range(1, -2, 1, RW | ACCESS | DELETE)], bzpopmax, "sorted-set", "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise. Deletes the sorted set if the last element was popped.").blocks(Blocks::Zset).events(Events::AsEffects("zpopmax")),
+    CommandSpec::new("bzmpop", -5, WRITE | BLOCKING, &[ks::keynum(2, 0, 1, 1, RW | ACCESS | DELETE)], bzmpop, "sorted-set", "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.").blocks(Blocks::Zset).events(Events::AsEffects("bzmpop")).getkeys(blocking_counted_keys),
 ];
 
 /// BZMPOP's keys where its count does not parse (Redis's `bzmpopGetKeys`).

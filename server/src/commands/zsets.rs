@@ -12,6 +12,7 @@ use super::{args, errors, Ctx};
 use crate::keyspace::types::set::{Elem, SetValue};
 use crate::keyspace::types::zset::{ZLimits, ZSetValue};
 use crate::keyspace::{Db, SmallBytes, Ttl, Value};
+use crate::notify::Events;
 use crate::protocol::Out;
 use crate::util::parse_f64;
 use bytes::Bytes;
@@ -19,8 +20,8 @@ use rand::seq::SliceRandom;
 use rand::Rng;
 
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("zadd", -4, WRITE | DENYOOM | FAST, &[ks::range(1, 0, 1, RW | UPDATE)], zadd, "sorted-set", "Adds one or more members to a sorted set, or updates their scores. Creates the key if it doesn't exist."),
-    CommandSpec::new("zincrby", 4, WRITE | DENYOOM | FAST, &[ks::range(1, 0, 1, RW | ACCESS | UPDATE)], zincrby, "sorted-set", "Increments the score of a member in a sorted set."),
+    CommandSpec::new("zadd", -4, WRITE | DENYOOM | FAST, &[ks::range(1, 0, 1, RW | UPDATE)], zadd, "sorted-set", "Adds one or more members to a sorted set, or updates their scores. Creates the key if it doesn't exist.").events(Events::Zadd),
+    CommandSpec::new("zincrby", 4, WRITE | DENYOOM | FAST, &[ks::range(1, 0, 1, RW | ACCESS | UPDATE)], zincrby, "sorted-set", "Increments the score of a member in a sorted set.").events(Events::Named("zincr")),
     CommandSpec::new("zrem", -3, WRITE | FAST, &[ks::range(1, 0, 1, RW | DELETE)], zrem, "sorted-set", "Removes one or more members from a sorted set. Deletes the sorted set if all members were removed."),
     CommandSpec::new("zcard", 2, READONLY | FAST, &[ks::range(1, 0, 1, RO)], zcard, "sorted-set", "Returns the number of members in a sorted set."),
     CommandSpec::new("zcount", 4, READONLY | FAST, &[ks::range(1, 0, 1, RO | ACCESS)], zcount, "sorted-set", "Returns the count of members in a sorted set that have scores within a range."),
@@ -35,20 +36,20 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("zrangebylex", -4, READONLY, &[ks::range(1, 0, 1, RO | ACCESS)], zrangebylex, "sorted-set", "Returns members in a sorted set within a lexicographical range."),
     CommandSpec::new("zrevrangebylex", -4, READONLY, &[ks::range(1, 0, 1, RO | ACCESS)], zrevrangebylex, "sorted-set", "Returns members in a sorted set within a lexicographical range in reverse order."),
     CommandSpec::new("zrevrange", -4, READONLY, &[ks::range(1, 0, 1, RO | ACCESS)], zrevrange, "sorted-set", "Returns members in a sorted set within a range of indexes in reverse order."),
-    CommandSpec::new("zrangestore", -5, WRITE | DENYOOM, &[ks::range(1, 0, 1, OW | UPDATE), ks::range(2, 0, 1, RO | ACCESS)], zrangestore, "sorted-set", "Stores a range of members from sorted set in a key."),
+    CommandSpec::new("zrangestore", -5, WRITE | DENYOOM, &[ks::range(1, 0, 1, OW | UPDATE), ks::range(2, 0, 1, RO | ACCESS)], zrangestore, "sorted-set", "Stores a range of members from sorted set in a key.").events(Events::Store("zrangestore")),
     CommandSpec::new("zremrangebyrank", 4, WRITE, &[ks::range(1, 0, 1, RW | DELETE)], zremrangebyrank, "sorted-set", "Removes members in a sorted set within a range of indexes. Deletes the sorted set if all members were removed."),
     CommandSpec::new("zremrangebyscore", 4, WRITE, &[ks::range(1, 0, 1, RW | DELETE)], zremrangebyscore, "sorted-set", "Removes members in a sorted set within a range of scores. Deletes the sorted set if all members were removed."),
     CommandSpec::new("zremrangebylex", 4, WRITE, &[ks::range(1, 0, 1, RW | DELETE)], zremrangebylex, "sorted-set", "Removes members in a sorted set within a lexicographical range. Deletes the sorted set if all members were removed."),
     CommandSpec::new("zpopmin", -2, WRITE | FAST, &[ks::range(1, 0, 1, RW | ACCESS | DELETE)], zpopmin, "sorted-set", "Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped."),
     CommandSpec::new("zpopmax", -2, WRITE | FAST, &[ks::range(1, 0, 1, RW | ACCESS | DELETE)], zpopmax, "sorted-set", "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped."),
-    CommandSpec::new("zmpop", -4, WRITE, &[ks::keynum(1, 0, 1, 1, RW | ACCESS | DELETE)], zmpop, "sorted-set", "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.").getkeys(counted_keys),
+    CommandSpec::new("zmpop", -4, WRITE, &[ks::keynum(1, 0, 1, 1, RW | ACCESS | DELETE)], zmpop, "sorted-set", "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.").events(Events::AsEffects("zmpop")).getkeys(counted_keys),
     CommandSpec::new("zrandmember", -2, READONLY, &[ks::range(1, 0, 1, RO | ACCESS)], zrandmember, "sorted-set", "Returns one or more random members from a sorted set."),
     CommandSpec::new("zunion", -3, READONLY, &[ks::keynum(1, 0, 1, 1, RO | ACCESS)], zunion, "sorted-set", "Returns the union of multiple sorted sets.").getkeys(counted_keys),
     CommandSpec::new("zinter", -3, READONLY, &[ks::keynum(1, 0, 1, 1, RO | ACCESS)], zinter, "sorted-set", "Returns the intersect of multiple sorted sets.").getkeys(counted_keys),
     CommandSpec::new("zdiff", -3, READONLY, &[ks::keynum(1, 0, 1, 1, RO | ACCESS)], zdiff, "sorted-set", "Returns the difference between multiple sorted sets.").getkeys(counted_keys),
-    CommandSpec::new("zunionstore", -4, WRITE | DENYOOM, &[ks::range(1, 0, 1, OW | UPDATE), ks::keynum(2, 0, 1, 1, RO | ACCESS)], zunionstore, "sorted-set", "Stores the union of multiple sorted sets in a key.").getkeys(stored_keys),
-    CommandSpec::new("zinterstore", -4, WRITE | DENYOOM, &[ks::range(1, 0, 1, OW | UPDATE), ks::keynum(2, 0, 1, 1, RO | ACCESS)], zinterstore, "sorted-set", "Stores the intersect of multiple sorted sets in a key.").getkeys(stored_keys),
-    CommandSpec::new("zdiffstore", -4, WRITE | DENYOOM, &[ks::range(1, 0, 1, OW | UPDATE), ks::keynum(2, 0, 1, 1, RO | ACCESS)], zdiffstore, "sorted-set", "Stores the difference of multiple sorted sets in a key.").getkeys(stored_keys),
+    CommandSpec::new("zunionstore", -4, WRITE | DENYOOM, &[ks::range(1, 0, 1, OW | UPDATE), ks::keynum(2, 0, 1, 1, RO | ACCESS)], zunionstore, "sorted-set", "Stores the union of multiple sorted sets in a key.").events(Events::Store("zunionstore")).getkeys(stored_keys),
+    CommandSpec::new("zinterstore", -4, WRITE | DENYOOM, &[ks::range(1, 0, 1, OW | UPDATE), ks::keynum(2, 0, 1, 1, RO | ACCESS)], zinterstore, "sorted-set", "Stores the intersect of multiple sorted sets in a key.").events(Events::Store("zinterstore")).getkeys(stored_keys),
+    CommandSpec::new("zdiffstore", -4, WRITE | DENYOOM, &[ks::range(1, 0, 1, OW | UPDATE), ks::keynum(2, 0, 1, 1, RO | ACCESS)], zdiffstore, "sorted-set", "Stores the difference of multiple sorted sets in a key.").events(Events::Store("zdiffstore")).getkeys(stored_keys),
     CommandSpec::new("zintercard", -3, READONLY, &[ks::keynum(1, 0, 1, 1, RO | ACCESS)], zintercard, "sorted-set", "Returns the number of members of the intersect of multiple sorted sets.").getkeys(counted_keys),
     CommandSpec::new("zscan", -3, READONLY, &[ks::range(1, 0, 1, RO | ACCESS)], zscan, "sorted-set", "Iterates over members and scores of a sorted set."),
 ];

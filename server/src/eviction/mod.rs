@@ -6,10 +6,10 @@
 //! buffers, which would otherwise feed back into evictions (evicting creates DELs for the
 //! replicas, which grow their buffers, which asks for more evictions).
 //!
-//! Admission ([`admit`]) runs after cluster redirects and replication checks and before the
-//! command executes. Over the limit, it evicts keys chosen by `maxmemory-policy` until the
-//! dataset is back under the limit or the time budget set by `maxmemory-eviction-tenacity`
-//! runs out (the next command continues). Only when nothing can be evicted (or the policy is
+//! Admission (`crate::admission`) asks [`still_over`] after cluster redirects and before
+//! the replication checks, as Redis does. Over the limit, it evicts keys chosen by
+//! `maxmemory-policy` until the dataset is back under the limit or the time budget set by
+//! `maxmemory-eviction-tenacity` runs out (the next command continues). Only when nothing can be evicted (or the policy is
 //! `noeviction`) are commands flagged DENYOOM refused; reads and deletes always run.
 //! Replicas never evict on their own: their primary's DELs keep them in step.
 //!
@@ -19,8 +19,7 @@ pub mod alloc;
 pub mod lfu;
 pub mod pool;
 
-use crate::clients::Conn;
-use crate::commands::{flags, CommandSpec};
+use crate::commands::CommandSpec;
 use crate::config::Settings;
 use crate::keyspace::{clock, Entry, Keyspace};
 use crate::state::Shared;
@@ -47,8 +46,8 @@ pub enum Touch {
 impl Touch {
     /// The mode for a command under `settings`; `no_touch` is the client's NO-TOUCH flag,
     /// which TOUCH itself ignores (as in Redis).
-    pub fn for_command(settings: &Settings, no_touch: bool, cmd: &str) -> Touch {
-        if no_touch && cmd != "touch" {
+    pub fn for_command(settings: &Settings, no_touch: bool, spec: &CommandSpec) -> Touch {
+        if no_touch && !spec.is(crate::commands::table::facts::TOUCHES_ALWAYS) {
             return Touch::Off;
         }
         if settings.eviction_policy.is_lfu() {
@@ -214,73 +213,16 @@ pub enum Outcome {
     Fail,
 }
 
-/// The admission hook: evicts if needed, then refuses a DENYOOM command if memory could not
-/// be brought under the limit. A refused EXEC discards its transaction, as Redis's
-/// `execCommandAbort` does.
-pub fn admit(
-    shared: &Shared,
-    ks: &mut Keyspace,
-    conn: &mut Conn,
-    settings: &Settings,
-    spec: &CommandSpec,
-    now: u64,
-) -> Result<(), String> {
-    if settings.maxmemory == 0 || !denies_oom(spec, conn) {
-        return Ok(());
-    }
+/// Before a command that may grow the dataset (and before queuing inside MULTI): evicts
+/// what the policy allows; whether memory is still over `maxmemory` (the command is then
+/// refused with [`OOM`]: see `crate::admission`).
+pub fn still_over(shared: &Shared, ks: &mut Keyspace, settings: &Settings) -> bool {
     let started = std::time::Instant::now();
-    let outcome = perform(shared, ks, settings, now);
+    let outcome = perform(shared, ks, settings, crate::util::now_ms());
     // LATENCY: a long eviction run is an "eviction-cycle" event, as in Redis.
     let ms = started.elapsed().as_millis() as u64;
     shared.telemetry.latency_event("eviction-cycle", ms);
-    if outcome != Outcome::Fail {
-        return Ok(());
-    }
-    if spec.name == "exec" {
-        conn.multi = None;
-        for w in std::mem::take(&mut conn.watched) {
-            ks.watches.release(w.db, &w.key);
-        }
-        return Err(format!("EXECABORT Transaction discarded because of: {OOM}"));
-    }
-    Err(OOM.to_string())
-}
-
-/// Queuing inside MULTI: any command is refused while over the limit with nothing to evict
-/// (queued commands hold memory until EXEC), which also dooms the transaction.
-pub fn admit_queued(
-    shared: &Shared,
-    ks: &mut Keyspace,
-    settings: &Settings,
-) -> Result<(), &'static str> {
-    if settings.maxmemory == 0 {
-        return Ok(());
-    }
-    match perform(shared, ks, settings, crate::util::now_ms()) {
-        Outcome::Fail => Err(OOM),
-        _ => Ok(()),
-    }
-}
-
-/// DENYOOM commands, and EXEC of a transaction holding one.
-fn denies_oom(spec: &CommandSpec, conn: &Conn) -> bool {
-    if spec.has(flags::DENYOOM) {
-        return true;
-    }
-    if spec.name != "exec" {
-        return false;
-    }
-    conn.multi.as_ref().is_some_and(|m| {
-        m.queued.iter().any(|args| {
-            crate::commands::table::lookup(&args[0]).is_some_and(|c| {
-                c.has(flags::DENYOOM)
-                    || args
-                        .get(1)
-                        .and_then(|s| c.subcommand(s))
-                        .is_some_and(|s| s.has(flags::DENYOOM))
-            })
-        })
-    })
+    outcome == Outcome::Fail
 }
 
 /// Redis's `evictionTimeLimitUs`: tenacity 10 allows 500µs per run, each point above 10

@@ -97,8 +97,9 @@ impl SyncJob {
         let positions = super::effects::key_positions(args);
         let mut raw = Vec::new();
         if positions.is_empty() {
-            let name = crate::util::lower(&args[0]);
-            if name == "swapdb" {
+            let restarts = crate::admission::spec_of(args)
+                .is_some_and(|s| s.is(crate::commands::table::facts::RESTARTS_SYNC));
+            if restarts {
                 return false;
             }
             super::effects::encode(args, &mut raw);

@@ -99,7 +99,7 @@ impl Telemetry {
         let us = e.ns / 1000;
         let threshold = k.slowlog_log_slower_than.load(Ordering::Relaxed);
         if threshold >= 0 && us >= threshold as u64 && !e.spec.has(flags::SKIP_SLOWLOG) {
-            let args = redact::redacted(e.args);
+            let args = redact::redacted(e.spec, e.args);
             let args = slowlog::trim_args(args.as_deref().unwrap_or(e.args));
             let entry = slowlog::Entry {
                 id: 0,
@@ -123,7 +123,7 @@ impl Telemetry {
             self.latency.lock().add(event, ms, unix_secs());
         }
         if !self.monitors.is_empty() && !e.spec.has(flags::ADMIN) {
-            let args = redact::redacted(e.args);
+            let args = redact::redacted(e.spec, e.args);
             self.monitors.feed(
                 e.db,
                 &e.client.addr.to_string(),
