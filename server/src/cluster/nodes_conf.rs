@@ -71,7 +71,12 @@ pub fn parse(text: &str, node_timeout: u64, now: u64) -> Result<ClusterState, St
         if id.len() != 40 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(bad(ln, "bad node id"));
         }
-        let addr = f[1].split(',').next().unwrap_or("");
+        let mut addr_fields = f[1].split(',');
+        let addr = addr_fields.next().unwrap_or("");
+        let hostname = addr_fields.next().unwrap_or("");
+        if super::announce::check_hostname(hostname).is_err() {
+            return Err(bad(ln, "bad hostname"));
+        }
         let (hostport, cport) = addr.split_once('@').ok_or_else(|| bad(ln, "bad address"))?;
         let (ip, port) = hostport
             .rsplit_once(':')
@@ -80,6 +85,7 @@ pub fn parse(text: &str, node_timeout: u64, now: u64) -> Result<ClusterState, St
         let cport: u16 = cport.parse().map_err(|_| bad(ln, "bad bus port"))?;
         let flags: Vec<&str> = f[2].split(',').collect();
         let mut n = Node::new(id.to_string(), ip.to_string(), port, cport, now);
+        n.hostname = hostname.to_string();
         let myself = flags.contains(&"myself");
         if flags.contains(&"slave") {
             if f[3] == "-" {

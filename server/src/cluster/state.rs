@@ -49,6 +49,7 @@
 //!   [`MAX_HANDSHAKES_PER_FRAME`] per frame and none while [`MAX_GOSSIP_HANDSHAKES`] are in
 //!   progress; a MEET from an unknown node starts one, unless [`MAX_MEET_HANDSHAKES`] are.
 
+use super::announce::{Announce, Endpoint};
 use super::message::{self, nflags, Gossip, Header, Kind, Message};
 use super::node::{Health, Node, Role};
 use super::slots::SlotSet;
@@ -161,8 +162,14 @@ pub struct ClusterState {
     pub last_vote_epoch: u64,
     pub node_timeout: u64,
     pub require_full_coverage: bool,
-    /// Whether the address was given by `cluster-announce-ip` (then MEETs don't change it).
-    pub announced_ip: bool,
+    /// What this node announces (`cluster-announce-*`); an announced ip is never replaced
+    /// by the address peers see.
+    announce: Announce,
+    /// The client and bus ports this process bound: announced unless `announce` names
+    /// others.
+    listen: (u16, u16),
+    /// `cluster-preferred-endpoint-type`: which of a node's names this node gives clients.
+    pub endpoint: Endpoint,
     pub ok: bool,
     /// Forgotten node id -> monotonic ms until which gossip may not re-add it.
     pub banned: HashMap<String, u64>,
@@ -231,7 +238,6 @@ impl ClusterState {
         now: u64,
     ) -> Self {
         let mut nodes = BTreeMap::new();
-        let announced = !ip.is_empty();
         nodes.insert(
             myself.clone(),
             Node::new(myself.clone(), ip, port, cport, now),
@@ -244,7 +250,9 @@ impl ClusterState {
             last_vote_epoch: 0,
             node_timeout,
             require_full_coverage: true,
-            announced_ip: announced,
+            announce: Announce::default(),
+            listen: (port, cport),
+            endpoint: Endpoint::Ip,
             ok: false,
             banned: HashMap::new(),
             needs_save: true,
@@ -280,6 +288,62 @@ impl ClusterState {
     fn me_mut(&mut self) -> &mut Node {
         let id = self.myself.clone();
         self.nodes.get_mut(&id).expect("myself is always known")
+    }
+
+    /// Records the client and bus ports this process bound (at start, before
+    /// [`ClusterState::set_announce`]).
+    pub fn set_listen(&mut self, port: u16, cport: u16) {
+        self.listen = (port, cport);
+    }
+
+    /// Applies the `cluster-announce-*` settings to myself (at start and on CONFIG SET); peers learn the change from our next header. Clearing
+    /// an announced ip leaves our address unknown until a peer's PING tells us (Redis's
+    /// autodetection).
+    pub fn set_announce(&mut self, announce: Announce) {
+        let listen = self.listen;
+        let was_announced = !self.announce.ip.is_empty();
+        let me = self.me_mut();
+        let before = (me.ip.clone(), me.port, me.cport, me.hostname.clone());
+        if !announce.ip.is_empty() {
+            me.ip = announce.ip.clone();
+        } else if was_announced {
+            me.ip.clear();
+        }
+        me.port = if announce.port != 0 {
+            announce.port
+        } else {
+            listen.0
+        };
+        me.cport = if announce.bus_port != 0 {
+            announce.bus_port
+        } else {
+            listen.1
+        };
+        me.hostname = announce.hostname.clone();
+        let after = (me.ip.clone(), me.port, me.cport, me.hostname.clone());
+        self.announce = announce;
+        if before != after {
+            info!("announcing myself as {}", self.me().addr_field());
+            self.needs_save = true;
+        }
+    }
+
+    /// At start from nodes.conf: an address we did not announce and that `still_ours` says
+    /// is no longer ours (the node came back elsewhere, as a rescheduled pod does) is
+    /// forgotten, so the first PING from a peer tells us the new one. Peers learn it from
+    /// the source of our own frames, which never carry an unannounced address.
+    pub fn forget_moved_address(&mut self, still_ours: impl Fn(&str) -> bool) {
+        if !self.announce.ip.is_empty() || self.me().ip.is_empty() {
+            return;
+        }
+        if !still_ours(&self.me().ip) {
+            info!(
+                old = %self.me().ip,
+                "my address in nodes.conf is not mine any more: learning the new one from peers"
+            );
+            self.me_mut().ip.clear();
+            self.needs_save = true;
+        }
     }
 
     /// Interval between PINGs to each peer: a tenth of the node timeout, 20ms..1s, so a
@@ -323,13 +387,14 @@ impl ClusterState {
         }
         Header {
             id: me.id.clone(),
-            ip: if self.announced_ip {
-                me.ip.clone()
-            } else {
+            ip: if self.announce.ip.is_empty() {
                 String::new()
+            } else {
+                me.ip.clone()
             },
             port: me.port,
             cport: me.cport,
+            hostname: me.hostname.clone(),
             flags,
             primary: me.primary_id().map(String::from),
             config_epoch,
@@ -1014,9 +1079,14 @@ impl ClusterState {
             }
         }
 
-        if matches!(msg.kind, Kind::Meet) {
+        // Our own address, unless announced, is the one peers reach us at: learned from a
+        // MEET, or from any PING while we do not know it (as Redis: a node that restarted
+        // at a new address forgets the old one, see `forget_moved_address`).
+        let learn_ip = matches!(msg.kind, Kind::Meet)
+            || (matches!(msg.kind, Kind::Ping) && self.me().ip.is_empty());
+        if learn_ip {
             if let Source::Inbound { local, .. } = &src {
-                if !self.announced_ip {
+                if self.announce.ip.is_empty() {
                     let ip = local.to_string();
                     if self.me().ip != ip {
                         self.me_mut().ip = ip;
@@ -1024,6 +1094,8 @@ impl ClusterState {
                     }
                 }
             }
+        }
+        if matches!(msg.kind, Kind::Meet) {
             // An unknown node that MEETs us becomes a handshake node at its address, as in
             // Redis: we dial it back and learn its id from its PONG on our link. Taking it
             // in as a member here would let one frame claim our slots.
@@ -1198,12 +1270,20 @@ impl ClusterState {
         if matches!(kind, Kind::Pong) {
             n.ping_sent = 0;
         }
+        let mut moved = false;
         if (!ip.is_empty() && n.ip != ip) || n.port != h.port || n.cport != h.cport {
             if !ip.is_empty() {
                 n.ip = ip.to_string();
             }
             n.port = h.port;
             n.cport = h.cport;
+            info!(node = %h.id, addr = %format!("{}:{}@{}", n.ip, n.port, n.cport), "node address updated from its own frame");
+            self.needs_save = true;
+            moved = true;
+        }
+        // Redis 7.0 clears the hostname of a node whose ping carries none.
+        if n.hostname != h.hostname {
+            n.hostname = h.hostname.clone();
             self.needs_save = true;
         }
         n.repl_offset = h.repl_offset;
@@ -1236,6 +1316,11 @@ impl ClusterState {
                 }
                 Health::Ok => {}
             }
+        }
+        // Our primary came back at a new address: replicate from there (Redis's
+        // `nodeUpdateAddressIfNeeded`).
+        if moved && self.me().primary_id() == Some(h.id.as_str()) {
+            self.follow = Some(h.id.clone());
         }
     }
 
