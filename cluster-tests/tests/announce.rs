@@ -376,3 +376,51 @@ fn bad_announce_values_are_refused_with_redis_errors() {
     assert!(err.contains("Hostnames may only contain"), "{err}");
     cluster_tests::still_serves(&n);
 }
+
+/// Stock tools on a cluster that gives clients hostnames: `redis-cli --cluster create` and
+/// `check`, `redis-cli -c` and the `redis` crate's cluster client following MOVED to
+/// `localhost:port` (a hostname that resolves here).
+#[test]
+fn stock_tools_work_when_hostnames_are_the_endpoints() {
+    let nodes: Vec<Node> = (0..3)
+        .map(|_| {
+            Node::start(&[
+                "--cluster-enabled",
+                "yes",
+                "--cluster-node-timeout",
+                "1000",
+                "--cluster-announce-hostname",
+                "localhost",
+                "--cluster-preferred-endpoint-type",
+                "hostname",
+            ])
+        })
+        .collect();
+    let tc = cluster_tests::cluster::TestCluster { nodes };
+    let (ok, out) = tc.create_with_redis_cli(0);
+    assert!(ok, "{out}");
+    assert!(tc.wait_ok(Duration::from_secs(20)), "cluster did not form");
+    let first = tc.addrs()[0].clone();
+    let (ok, out) = cluster_tests::run_tool("redis-cli", &["--cluster", "check", &first], None);
+    assert!(ok && out.contains("[OK] All 16384 slots covered."), "{out}");
+    // Some of these keys live on other nodes: the client is sent to localhost:port.
+    let mut cc = tc.cluster_client();
+    for i in 0..30 {
+        let k = format!("key{i}");
+        let _: () = redis::cmd("SET")
+            .arg(&k)
+            .arg(i)
+            .query(&mut cc)
+            .expect("SET");
+    }
+    let mut moved = 0;
+    for i in 0..30 {
+        let k = format!("key{i}");
+        let p = tc.nodes[0].port.to_string();
+        let (_, direct) = cluster_tests::run_tool("redis-cli", &["-p", &p, "GET", &k], None);
+        moved += usize::from(direct.starts_with("MOVED") && direct.contains(" localhost:"));
+        let (ok, out) = cluster_tests::run_tool("redis-cli", &["-c", "-p", &p, "GET", &k], None);
+        assert!(ok && out.trim() == i.to_string(), "{k}: {out}");
+    }
+    assert!(moved > 0, "no key was redirected");
+}

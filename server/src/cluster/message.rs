@@ -485,6 +485,17 @@ mod tests {
     }
 
     #[test]
+    fn hostnames_must_be_letters_digits_hyphens_and_dots() {
+        let mut m = sample();
+        m.sender.hostname = "node-1.svc.cluster.local".into();
+        assert!(decode(&mut framed(&m)).unwrap().is_some());
+        for bad in ["a b", "a,b", "a\nb", "a_b", &"a".repeat(256)] {
+            m.sender.hostname = bad.to_string();
+            assert!(invalid(&m).contains("hostname"), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn slot_ranges_must_be_in_range_ascending_and_disjoint() {
         assert!(valid_ranges(&[]).is_ok());
         assert!(valid_ranges(&[(0, 0), (1, 5), (7, 16383)]).is_ok());

@@ -237,6 +237,7 @@ mod tests {
         s.add_slots(&(0..100).collect::<Vec<_>>()).unwrap();
         s.set_config_epoch(3).unwrap();
         let mut other = Node::new("b".repeat(40), "127.0.0.1".into(), 7001, 17001, 0);
+        other.hostname = "node-b.test".into();
         other.role = Role::Replica {
             primary: "a".repeat(40),
         };
@@ -249,7 +250,9 @@ mod tests {
             "b".repeat(40),
             "c".repeat(40)
         )));
+        assert!(text.contains(" 127.0.0.1:7001@17001,node-b.test slave "));
         let back = parse(&text, 1000, 0).unwrap();
+        assert_eq!(back.nodes[&"b".repeat(40)].hostname, "node-b.test");
         assert_eq!(back.myself, s.myself);
         assert_eq!(back.current_epoch, 3);
         assert_eq!(back.me().slots.len(), 100);
@@ -259,6 +262,11 @@ mod tests {
         assert_eq!(render(&back), text);
         assert!(parse("garbage line\n", 1000, 0).is_err());
         assert!(parse("vars currentEpoch 1 lastVoteEpoch 0\n", 1000, 0).is_err());
+        let forged = text.replace(",node-b.test", ",node_b");
+        assert!(
+            parse(&forged, 1000, 0).is_err(),
+            "a hostname Redis would refuse"
+        );
         let truncated = &text[..30];
         assert!(parse(truncated, 1000, 0).is_err());
     }

@@ -2683,6 +2683,87 @@ mod tests {
     }
 
     #[test]
+    fn a_primary_pinging_from_a_new_address_is_followed_there_by_its_replica() {
+        let mut ns = with_replica();
+        let now = 5000;
+        let mut m = ns[0].build(Kind::Ping, &id('d'));
+        m.sender.boot = m.sender.boot.wrapping_add(1).max(1);
+        m.sender.seq = 1;
+        let moved = Source::Inbound {
+            peer: IpAddr::V4(Ipv4Addr::new(127, 0, 0, 3)),
+            local: lo(),
+        };
+        let actions = ns[3].handle(m.clone(), moved.clone(), now);
+        assert_eq!(ns[3].nodes[&id('a')].ip, "127.0.0.3");
+        assert!(ns[3].needs_save);
+        assert!(
+            actions.contains(&Action::Follow(Some(("127.0.0.3".into(), 7000)))),
+            "{actions:?}"
+        );
+        // A primary that is not ours moving changes whom nobody follows.
+        m.sender.seq = 2;
+        let actions = ns[1].handle(m, moved, now);
+        assert_eq!(ns[1].nodes[&id('a')].ip, "127.0.0.3");
+        assert!(!actions.iter().any(|a| matches!(a, Action::Follow(_))));
+    }
+
+    #[test]
+    fn an_address_that_is_no_longer_ours_is_relearned_from_the_next_ping() {
+        let mut ns = three_primaries();
+        ns[1].me_mut().ip = "127.0.0.2".into();
+        ns[1].forget_moved_address(|ip| ip == "127.0.0.2");
+        assert_eq!(ns[1].me().ip, "127.0.0.2", "still ours: kept");
+        ns[1].forget_moved_address(|_| false);
+        assert_eq!(ns[1].me().ip, "");
+        let m = ns[0].build(Kind::Ping, &id('b'));
+        let here = Source::Inbound {
+            peer: lo(),
+            local: IpAddr::V4(Ipv4Addr::new(127, 0, 0, 3)),
+        };
+        ns[1].handle(m.clone(), here, 4000);
+        assert_eq!(ns[1].me().ip, "127.0.0.3");
+        // Once known, a PING on another local address does not change it (only a MEET).
+        let other = Source::Inbound {
+            peer: lo(),
+            local: IpAddr::V4(Ipv4Addr::new(127, 0, 0, 4)),
+        };
+        ns[1].handle(m, other, 4100);
+        assert_eq!(ns[1].me().ip, "127.0.0.3");
+        // An announced address is never forgotten nor replaced.
+        ns[2].set_announce(Announce {
+            ip: "10.1.2.3".into(),
+            ..Announce::default()
+        });
+        ns[2].forget_moved_address(|_| false);
+        assert_eq!(ns[2].me().ip, "10.1.2.3");
+    }
+
+    #[test]
+    fn announced_ports_and_hostname_travel_in_the_header_and_clear_when_dropped() {
+        let mut ns = three_primaries();
+        ns[0].set_announce(Announce {
+            port: 19999,
+            bus_port: 29999,
+            hostname: "node-a.test".into(),
+            ..Announce::default()
+        });
+        assert_eq!(ns[0].me().addr_field(), "127.0.0.1:19999@29999,node-a.test");
+        let h = ns[0].header();
+        assert_eq!((h.ip.as_str(), h.port, h.cport), ("", 19999, 29999));
+        assert_eq!(h.hostname, "node-a.test");
+        let m = ns[0].build(Kind::Ping, &id('b'));
+        ns[1].handle(m, inbound(), 4000);
+        let a = &ns[1].nodes[&id('a')];
+        assert_eq!(a.addr_field(), "127.0.0.1:19999@29999,node-a.test");
+        // Back to the bound ports, no hostname.
+        ns[0].set_announce(Announce::default());
+        assert_eq!(ns[0].me().addr_field(), "127.0.0.1:7000@17000");
+        let m = ns[0].build(Kind::Ping, &id('b'));
+        ns[1].handle(m, inbound(), 4100);
+        assert_eq!(ns[1].nodes[&id('a')].addr_field(), "127.0.0.1:7000@17000");
+    }
+
+    #[test]
     fn failure_reports_from_a_node_that_just_rejoined_do_not_count() {
         let mut ns = three_primaries();
         let mut now = 2000;
