@@ -197,3 +197,61 @@ fn the_entrypoint_runs_the_server_unprivileged_from_the_environment_and_stops_on
         t.elapsed()
     );
 }
+
+/// The image's preStop hook (deploy/docker/prestop.sh) on a primary with a replica: the
+/// replica takes the slots over by CLUSTER FAILOVER before the hook returns, with the data.
+#[test]
+fn the_prestop_hook_hands_a_primarys_slots_to_its_replica() {
+    use cluster_tests::cluster::{query_string, TestCluster};
+    let tc = TestCluster::start(4, &[]);
+    tc.form_with_replicas(3);
+    assert!(tc.wait_ok(Duration::from_secs(20)));
+    // Replica 3 has synced (it is listed in its primary's INFO replication as online).
+    assert!(wait_for(Duration::from_secs(20), || {
+        let info = query_string(&tc.nodes[0], &["INFO", "replication"]).ok()?;
+        info.contains("state=online").then_some(())
+    })
+    .is_some());
+    let mut cc = tc.cluster_client();
+    for i in 0..50 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("k{i}"))
+            .arg(i)
+            .query(&mut cc)
+            .unwrap();
+    }
+    let port = tc.nodes[0].port.to_string();
+    let out = Command::new("timeout")
+        .arg("60")
+        .arg(deploy_dir().join("prestop.sh"))
+        .env("SLOTCACHE_PORT", &port)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && said.contains("handed off"),
+        "{said}"
+    );
+    let role = |n: usize| {
+        let info = query_string(&tc.nodes[n], &["INFO", "replication"]).unwrap();
+        cluster_tests::info_field(&info, "role").unwrap()
+    };
+    assert_eq!(role(0), "slave");
+    assert_eq!(role(3), "master");
+    let mut cc = tc.cluster_client();
+    for i in 0..50 {
+        let v: i64 = redis::cmd("GET")
+            .arg(format!("k{i}"))
+            .query(&mut cc)
+            .unwrap();
+        assert_eq!(v, i);
+    }
+    // On a node that is not a primary the hook does nothing.
+    let out = Command::new("timeout")
+        .arg("60")
+        .arg(deploy_dir().join("prestop.sh"))
+        .env("SLOTCACHE_PORT", &port)
+        .output()
+        .unwrap();
+    assert!(out.status.success() && out.stdout.is_empty());
+}
