@@ -370,6 +370,8 @@ impl WriterLog {
 /// sequence number, so a reader can tell when a read goes backwards.
 pub struct Writers {
     stop: Arc<AtomicBool>,
+    /// Where writers look for a slot's owner when they lost it (see [`Writers::reseed`]).
+    seeds: Arc<std::sync::Mutex<Vec<String>>>,
     threads: Vec<JoinHandle<WriterLog>>,
     /// Per shard: (hash tag, slot).
     pub shards: Vec<(String, u16)>,
@@ -386,16 +388,17 @@ impl Writers {
     pub fn start(lab: &Lab) -> Writers {
         let stop = Arc::new(AtomicBool::new(false));
         let addrs: Vec<String> = (0..6).map(|i| lab.addr(i)).collect();
+        let seeds = Arc::new(std::sync::Mutex::new(addrs.clone()));
         let mut con = connect(&addrs[0], Duration::from_secs(2)).expect("reach node 0");
         let slots = cluster_slots(&mut con).expect("CLUSTER SLOTS");
         let mut threads = Vec::new();
         let mut shards = Vec::new();
         let mut last_confirmed = Vec::new();
-        for shard in 0..3 {
+        for (shard, own) in addrs.iter().enumerate().take(3) {
             // A hash tag whose slot primary `shard` owns.
             let mine: Vec<(u16, u16)> = slots
                 .iter()
-                .filter(|(_, _, a)| *a == addrs[shard])
+                .filter(|(_, _, a)| a == own)
                 .map(|(a, b, _)| (*a, *b))
                 .collect();
             let (tag, slot) = (0..10_000)
@@ -421,17 +424,26 @@ impl Writers {
                 ..Default::default()
             };
             let stop = stop.clone();
-            let addrs = addrs.clone();
-            let owner = addrs[shard].clone();
+            let seeds = seeds.clone();
+            let owner = own.clone();
             threads.push(std::thread::spawn(move || {
-                write_loop(log, owner, addrs, stop, confirmed)
+                write_loop(log, owner, seeds, stop, confirmed)
             }));
         }
         Writers {
             stop,
+            seeds,
             threads,
             shards,
             last_confirmed,
+        }
+    }
+
+    /// Replaces the addresses writers ask for a slot's owner: nodes that moved (a rolling
+    /// restart at new addresses) are no longer at the ones they started with.
+    pub fn reseed(&self, addrs: Vec<String>) {
+        if let Ok(mut s) = self.seeds.lock() {
+            *s = addrs;
         }
     }
 
@@ -447,18 +459,19 @@ impl Writers {
 fn write_loop(
     mut log: WriterLog,
     mut owner: String,
-    addrs: Vec<String>,
+    seeds: Arc<std::sync::Mutex<Vec<String>>>,
     stop: Arc<AtomicBool>,
     last_confirmed: Arc<AtomicU64>,
 ) -> WriterLog {
     let counter = counter_key(&log.tag);
     let mut con: Option<redis::Connection> = None;
     let mut n = 0u64;
+    let addrs = || seeds.lock().map(|s| s.clone()).unwrap_or_default();
     while !stop.load(Ordering::Relaxed) {
         if con.is_none() {
             con = connect(&owner, Duration::from_millis(300));
             if con.is_none() {
-                owner = find_owner(&addrs, log.slot).unwrap_or(owner);
+                owner = find_owner(&addrs(), log.slot).unwrap_or(owner);
                 std::thread::sleep(Duration::from_millis(50));
                 continue;
             }
@@ -490,7 +503,7 @@ fn write_loop(
                 con = None;
                 owner = match e.redirect_node() {
                     Some((addr, _)) if e.kind() == redis::ErrorKind::Moved => addr.to_string(),
-                    _ => find_owner(&addrs, log.slot).unwrap_or(owner),
+                    _ => find_owner(&addrs(), log.slot).unwrap_or(owner),
                 };
                 std::thread::sleep(Duration::from_millis(20));
             }
