@@ -41,17 +41,24 @@ pub struct Lab {
 impl Lab {
     /// Starts and forms the cluster with `cluster-node-timeout` = `node_timeout_ms`.
     pub fn start(node_timeout_ms: u64) -> Lab {
+        Self::start_with(node_timeout_ms, &|_| Vec::new())
+    }
+
+    /// As [`Lab::start`], node `i` also getting the options `extra(i)`.
+    pub fn start_with(node_timeout_ms: u64, extra: &dyn Fn(usize) -> Vec<String>) -> Lab {
         let net = NetLab::new(6)
             .unwrap_or_else(|e| panic!("network namespaces are required for this test: {e}"));
         let timeout = node_timeout_ms.to_string();
-        let args = [
-            "--cluster-enabled",
-            "yes",
-            "--cluster-node-timeout",
-            timeout.as_str(),
-        ];
         let nodes: Vec<Node> = (0..6)
             .map(|i| {
+                let mut args = vec![
+                    "--cluster-enabled".to_string(),
+                    "yes".into(),
+                    "--cluster-node-timeout".into(),
+                    timeout.clone(),
+                ];
+                args.extend(extra(i));
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
                 Node::start_in(&net.prefix(i), &net.ip(i), 7000, &args)
                     .unwrap_or_else(|e| panic!("start node {i} in its namespace: {e}"))
             })

@@ -5,10 +5,12 @@
 //! nodes.conf, while one writer per shard writes with `WAIT 1` ([`Writers`]) and follows
 //! redirects to wherever the slots are now.
 //!
-//! Checked after every step: the node kept its id, every node sees it at its new address,
+//! Checked after every step: the node kept its id, every node sees it at its new address
+//! with the hostname it announces,
 //! the cluster is `ok` everywhere, every replica's link to its primary is up, and every
 //! shard's writers confirmed new writes. At the end: no write a replica confirmed is lost,
-//! and CLUSTER SLOTS names only the new addresses.
+//! CLUSTER SLOTS names only the new addresses, and a node that gives clients hostnames
+//! redirects to the same names as before.
 
 use cluster_tests::cluster::{parse_nodes, query_string};
 use cluster_tests::partition_lab::{cluster_slots, connect, Lab, Writers};
@@ -31,8 +33,9 @@ fn replicas_synced(lab: &Lab) -> bool {
     })
 }
 
-fn wait_step(lab: &Lab, writers: &Writers, id: &str, addr: &str, before: &[u64], step: &str) {
-    let want = format!("{addr}@{}", 17000);
+fn wait_step(lab: &Lab, writers: &Writers, i: usize, before: &[u64], step: &str) {
+    let (id, addr, hostname) = (&lab.ids[i], lab.addr(i), format!("node{i}.test"));
+    let want = format!("{addr}@{},{}", 17000, hostname);
     let seen = wait_for(Duration::from_secs(60), || {
         lab.c
             .nodes
@@ -41,7 +44,7 @@ fn wait_step(lab: &Lab, writers: &Writers, id: &str, addr: &str, before: &[u64],
                 let text = query_string(n, &["CLUSTER", "NODES"]).unwrap_or_default();
                 parse_nodes(&text)
                     .iter()
-                    .any(|(i, a, ..)| i == id && *a == want)
+                    .any(|(n, a, ..)| n == id && *a == want)
             })
             .then_some(())
     });
@@ -71,7 +74,14 @@ fn wait_step(lab: &Lab, writers: &Writers, id: &str, addr: &str, before: &[u64],
 
 #[test]
 fn a_rolling_restart_at_new_addresses_loses_no_confirmed_write() {
-    let mut lab = Lab::start(NODE_TIMEOUT_MS);
+    // Each node announces a name, as a pod announces its DNS name; clients here are given
+    // addresses (nothing resolves the names), and the names must survive the moves.
+    let mut lab = Lab::start_with(NODE_TIMEOUT_MS, &|i| {
+        vec![
+            "--cluster-announce-hostname".into(),
+            format!("node{i}.test"),
+        ]
+    });
     assert!(
         wait_for(Duration::from_secs(30), || replicas_synced(&lab)
             .then_some(()))
@@ -112,7 +122,7 @@ fn a_rolling_restart_at_new_addresses_loses_no_confirmed_write() {
             lab.ids[i],
             "{step}: the node id changed"
         );
-        wait_step(&lab, &writers, &lab.ids[i], &lab.addr(i), &before, &step);
+        wait_step(&lab, &writers, i, &before, &step);
         eprintln!("{step}: back at {to}");
     }
 
@@ -145,6 +155,32 @@ fn a_rolling_restart_at_new_addresses_loses_no_confirmed_write() {
     let mut con = connect(&new[0], Duration::from_secs(2)).unwrap();
     for (a, b, owner) in cluster_slots(&mut con).unwrap() {
         assert!(new.contains(&owner), "slots {a}-{b} at {owner}");
+    }
+    // A node that gives clients names sends them to the same names as before the moves,
+    // with the new addresses beside them.
+    let mut c0 = connect(&new[0], Duration::from_secs(2)).unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("cluster-preferred-endpoint-type")
+        .arg("hostname")
+        .query(&mut c0)
+        .unwrap();
+    for log in &logs {
+        let owner = lab.owner_of(log.slot, 1).unwrap();
+        let key = format!("w{{{}}}:1", log.tag);
+        let r: redis::RedisResult<Option<String>> = redis::cmd("GET").arg(&key).query(&mut c0);
+        if owner != 0 {
+            let e = r.expect_err("a redirect");
+            let (to, _) = e.redirect_node().expect("MOVED");
+            assert_eq!(to, format!("node{owner}.test:7000"));
+        }
+    }
+    let v: redis::Value = redis::cmd("CLUSTER").arg("SLOTS").query(&mut c0).unwrap();
+    let text = format!("{v:?}");
+    for (i, addr) in new.iter().enumerate() {
+        let ip = addr.rsplit_once(':').unwrap().0;
+        assert!(text.contains(&format!("node{i}.test")), "{text}");
+        assert!(text.contains(ip), "{ip} in {text}");
     }
     lab.c.nodes.iter_mut().for_each(|n| n.kill());
 }
