@@ -45,6 +45,11 @@
 //!   had an interval to be read. A link with a ping pending and no data for twice the
 //!   timeout is reset, so frames queued behind a dead connection are dropped rather than
 //!   delivered in a burst when the network heals.
+//! - Addresses follow the nodes. A node's frames carry its address only when announced
+//!   (`cluster-announce-ip`); otherwise receivers take the connection's source, so a node
+//!   that restarts elsewhere with its nodes.conf is found at its new address from its first
+//!   PING (its replicas then replicate from there), and it relearns its own address from
+//!   the next PING it receives (see `forget_moved_address`).
 //! - Handshakes started by the network are bounded: gossip starts at most
 //!   [`MAX_HANDSHAKES_PER_FRAME`] per frame and none while [`MAX_GOSSIP_HANDSHAKES`] are in
 //!   progress; a MEET from an unknown node starts one, unless [`MAX_MEET_HANDSHAKES`] are.
@@ -296,9 +301,9 @@ impl ClusterState {
         self.listen = (port, cport);
     }
 
-    /// Applies the `cluster-announce-*` settings to myself (at start and on CONFIG SET); peers learn the change from our next header. Clearing
-    /// an announced ip leaves our address unknown until a peer's PING tells us (Redis's
-    /// autodetection).
+    /// Applies the `cluster-announce-*` settings to myself (at start and on CONFIG SET);
+    /// peers learn the change from our next header. Clearing an announced ip leaves our
+    /// address unknown until a peer's PING tells us (Redis's autodetection).
     pub fn set_announce(&mut self, announce: Announce) {
         let listen = self.listen;
         let was_announced = !self.announce.ip.is_empty();
@@ -1080,8 +1085,8 @@ impl ClusterState {
         }
 
         // Our own address, unless announced, is the one peers reach us at: learned from a
-        // MEET, or from any PING while we do not know it (as Redis: a node that restarted
-        // at a new address forgets the old one, see `forget_moved_address`).
+        // MEET, or from any PING while we do not know it (as Redis). Redis keeps a stale
+        // address after a restart elsewhere; we forget it first (`forget_moved_address`).
         let learn_ip = matches!(msg.kind, Kind::Meet)
             || (matches!(msg.kind, Kind::Ping) && self.me().ip.is_empty());
         if learn_ip {
