@@ -255,3 +255,42 @@ fn the_prestop_hook_hands_a_primarys_slots_to_its_replica() {
         .unwrap();
     assert!(out.status.success() && out.stdout.is_empty());
 }
+
+/// The Kubernetes manifests and the image agree: every program a probe or hook runs is
+/// installed by the Dockerfile, and every SLOTCACHE_* variable the StatefulSet sets is one
+/// the image's scripts read.
+#[test]
+fn the_manifests_use_only_what_the_image_provides() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy");
+    let read = |p: &str| std::fs::read_to_string(root.join(p)).unwrap();
+    let sts = read("kubernetes/statefulset.yaml");
+    let dockerfile = read("docker/Dockerfile");
+    let scripts =
+        read("docker/entrypoint.sh") + &read("docker/healthcheck.sh") + &read("docker/prestop.sh");
+    let words = |text: &str, prefix: &str| -> Vec<String> {
+        text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+            .filter(|w| w.starts_with(prefix) && w.len() > prefix.len())
+            .map(String::from)
+            .collect()
+    };
+    let programs = words(&sts, "slotcache-");
+    assert!(programs.iter().any(|p| p == "slotcache-healthcheck"));
+    assert!(programs.iter().any(|p| p == "slotcache-prestop"));
+    for p in programs
+        .iter()
+        .filter(|p| *p != "slotcache-client" && *p != "slotcache-create-cluster")
+    {
+        assert!(
+            dockerfile.contains(&format!("/usr/local/bin/{p}")),
+            "{p} is not installed by the Dockerfile"
+        );
+    }
+    let vars = words(&sts, "SLOTCACHE_");
+    assert!(vars.len() >= 5, "{vars:?}");
+    for v in vars {
+        assert!(
+            scripts.contains(&format!("{v}:")) || scripts.contains(&format!("${v}")),
+            "{v} is read by no script"
+        );
+    }
+}
