@@ -405,6 +405,24 @@ impl Node {
         self.spawn()
     }
 
+    /// Starts the process again with the same options and directory (its nodes.conf), but
+    /// listening on and dialing from `host`: a node that comes back at a new address, as a
+    /// rescheduled pod does. Only for nodes started with [`Node::start_in`] (which name
+    /// both addresses).
+    pub fn restart_at(&mut self, host: &str) -> Result<(), String> {
+        self.kill();
+        for flag in ["--bind", "--bind-source-addr"] {
+            let at = self
+                .args
+                .iter()
+                .position(|a| a == flag)
+                .ok_or_else(|| format!("node was not started with {flag}"))?;
+            self.args[at + 1] = host.to_string();
+        }
+        self.host = host.to_string();
+        self.spawn()
+    }
+
     /// Waits for the process to exit on its own (after SHUTDOWN), up to `secs`.
     pub fn wait_exit(&mut self, secs: u64) -> Option<std::process::ExitStatus> {
         let c = self.child.as_mut()?;

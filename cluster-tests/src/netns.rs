@@ -99,6 +99,46 @@ impl NetLab {
         format!("10.213.{}.{}", self.subnet, 11 + i)
     }
 
+    /// The address host `i` moves to with [`NetLab::readdress`].
+    pub fn other_ip(&self, i: usize) -> String {
+        format!("10.213.{}.{}", self.subnet, 111 + i)
+    }
+
+    /// Moves host `i` between its two addresses ([`NetLab::ip`] and [`NetLab::other_ip`]),
+    /// as a rescheduled pod comes back with a new IP. Whatever is
+    /// bound to the old address stops being reachable.
+    pub fn readdress(&self, i: usize, to: &str) -> Result<(), String> {
+        let ns = self.ns(i);
+        let dev = format!("{}p{i}", self.tag);
+        for old in [self.ip(i), self.other_ip(i)] {
+            if old != to {
+                // Absent already is fine: only the other address must go.
+                let _ = ip(&[
+                    "netns",
+                    "exec",
+                    &ns,
+                    "ip",
+                    "addr",
+                    "del",
+                    &format!("{old}/24"),
+                    "dev",
+                    &dev,
+                ]);
+            }
+        }
+        ip(&[
+            "netns",
+            "exec",
+            &ns,
+            "ip",
+            "addr",
+            "replace",
+            &format!("{to}/24"),
+            "dev",
+            &dev,
+        ])
+    }
+
     /// The command prefix that runs a program inside host `i`'s namespace.
     pub fn prefix(&self, i: usize) -> Vec<String> {
         vec!["ip".into(), "netns".into(), "exec".into(), self.ns(i)]

@@ -41,17 +41,24 @@ pub struct Lab {
 impl Lab {
     /// Starts and forms the cluster with `cluster-node-timeout` = `node_timeout_ms`.
     pub fn start(node_timeout_ms: u64) -> Lab {
+        Self::start_with(node_timeout_ms, &|_| Vec::new())
+    }
+
+    /// As [`Lab::start`], node `i` also getting the options `extra(i)`.
+    pub fn start_with(node_timeout_ms: u64, extra: &dyn Fn(usize) -> Vec<String>) -> Lab {
         let net = NetLab::new(6)
             .unwrap_or_else(|e| panic!("network namespaces are required for this test: {e}"));
         let timeout = node_timeout_ms.to_string();
-        let args = [
-            "--cluster-enabled",
-            "yes",
-            "--cluster-node-timeout",
-            timeout.as_str(),
-        ];
         let nodes: Vec<Node> = (0..6)
             .map(|i| {
+                let mut args = vec![
+                    "--cluster-enabled".to_string(),
+                    "yes".into(),
+                    "--cluster-node-timeout".into(),
+                    timeout.clone(),
+                ];
+                args.extend(extra(i));
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
                 Node::start_in(&net.prefix(i), &net.ip(i), 7000, &args)
                     .unwrap_or_else(|e| panic!("start node {i} in its namespace: {e}"))
             })
@@ -370,6 +377,8 @@ impl WriterLog {
 /// sequence number, so a reader can tell when a read goes backwards.
 pub struct Writers {
     stop: Arc<AtomicBool>,
+    /// Where writers look for a slot's owner when they lost it (see [`Writers::reseed`]).
+    seeds: Arc<std::sync::Mutex<Vec<String>>>,
     threads: Vec<JoinHandle<WriterLog>>,
     /// Per shard: (hash tag, slot).
     pub shards: Vec<(String, u16)>,
@@ -386,16 +395,17 @@ impl Writers {
     pub fn start(lab: &Lab) -> Writers {
         let stop = Arc::new(AtomicBool::new(false));
         let addrs: Vec<String> = (0..6).map(|i| lab.addr(i)).collect();
+        let seeds = Arc::new(std::sync::Mutex::new(addrs.clone()));
         let mut con = connect(&addrs[0], Duration::from_secs(2)).expect("reach node 0");
         let slots = cluster_slots(&mut con).expect("CLUSTER SLOTS");
         let mut threads = Vec::new();
         let mut shards = Vec::new();
         let mut last_confirmed = Vec::new();
-        for shard in 0..3 {
+        for (shard, own) in addrs.iter().enumerate().take(3) {
             // A hash tag whose slot primary `shard` owns.
             let mine: Vec<(u16, u16)> = slots
                 .iter()
-                .filter(|(_, _, a)| *a == addrs[shard])
+                .filter(|(_, _, a)| a == own)
                 .map(|(a, b, _)| (*a, *b))
                 .collect();
             let (tag, slot) = (0..10_000)
@@ -421,17 +431,26 @@ impl Writers {
                 ..Default::default()
             };
             let stop = stop.clone();
-            let addrs = addrs.clone();
-            let owner = addrs[shard].clone();
+            let seeds = seeds.clone();
+            let owner = own.clone();
             threads.push(std::thread::spawn(move || {
-                write_loop(log, owner, addrs, stop, confirmed)
+                write_loop(log, owner, seeds, stop, confirmed)
             }));
         }
         Writers {
             stop,
+            seeds,
             threads,
             shards,
             last_confirmed,
+        }
+    }
+
+    /// Replaces the addresses writers ask for a slot's owner: nodes that moved (a rolling
+    /// restart at new addresses) are no longer at the ones they started with.
+    pub fn reseed(&self, addrs: Vec<String>) {
+        if let Ok(mut s) = self.seeds.lock() {
+            *s = addrs;
         }
     }
 
@@ -447,18 +466,19 @@ impl Writers {
 fn write_loop(
     mut log: WriterLog,
     mut owner: String,
-    addrs: Vec<String>,
+    seeds: Arc<std::sync::Mutex<Vec<String>>>,
     stop: Arc<AtomicBool>,
     last_confirmed: Arc<AtomicU64>,
 ) -> WriterLog {
     let counter = counter_key(&log.tag);
     let mut con: Option<redis::Connection> = None;
     let mut n = 0u64;
+    let addrs = || seeds.lock().map(|s| s.clone()).unwrap_or_default();
     while !stop.load(Ordering::Relaxed) {
         if con.is_none() {
             con = connect(&owner, Duration::from_millis(300));
             if con.is_none() {
-                owner = find_owner(&addrs, log.slot).unwrap_or(owner);
+                owner = find_owner(&addrs(), log.slot).unwrap_or(owner);
                 std::thread::sleep(Duration::from_millis(50));
                 continue;
             }
@@ -490,7 +510,7 @@ fn write_loop(
                 con = None;
                 owner = match e.redirect_node() {
                     Some((addr, _)) if e.kind() == redis::ErrorKind::Moved => addr.to_string(),
-                    _ => find_owner(&addrs, log.slot).unwrap_or(owner),
+                    _ => find_owner(&addrs(), log.slot).unwrap_or(owner),
                 };
                 std::thread::sleep(Duration::from_millis(20));
             }

@@ -125,6 +125,18 @@ pub static PARAMS: &[Param] = &[
     p("cluster-node-timeout", "700", Kind::Int(10, I64MAX), true),
     p("cluster-port", "0", Kind::Int(0, 65535), false),
     p("cluster-announce-ip", "", Kind::Str, true),
+    p("cluster-announce-port", "0", Kind::Int(0, 65535), true),
+    p("cluster-announce-bus-port", "0", Kind::Int(0, 65535), true),
+    // Accepted so redis.conf files that set it load; there is no TLS listener, so there is
+    // no TLS port to announce and the value changes nothing.
+    p("cluster-announce-tls-port", "0", Kind::Int(0, 65535), true),
+    p("cluster-announce-hostname", "", Kind::Str, true),
+    p(
+        "cluster-preferred-endpoint-type",
+        "ip",
+        Kind::Enum(&["ip", "hostname", "unknown-endpoint"]),
+        true,
+    ),
     p("cluster-require-full-coverage", "yes", YESNO, true),
     p("cluster-allow-reads-when-down", "no", YESNO, true),
     p("cluster-allow-pubsubshard-when-down", "yes", YESNO, true),
@@ -341,6 +353,18 @@ pub fn normalize(p: &Param, value: &str) -> Result<String, String> {
             }
         }
         Kind::Str if p.name == "notify-keyspace-events" => crate::notify::Flags::canonical(value),
+        Kind::Str if p.name == "cluster-announce-hostname" => {
+            crate::cluster::announce::check_hostname(value)?;
+            Ok(value.to_string())
+        }
+        // It goes into every bus header and nodes.conf line: separators would forge fields.
+        Kind::Str if p.name == "cluster-announce-ip" => {
+            if crate::cluster::message::valid_addr(value) {
+                Ok(value.to_string())
+            } else {
+                Err("Invalid IP address".to_string())
+            }
+        }
         Kind::Str => Ok(value.to_string()),
         Kind::MemoryOrPercent => match value.trim().strip_suffix('%') {
             Some(pct) => pct
@@ -449,6 +473,11 @@ pub struct Settings {
     pub cluster_node_timeout: u64,
     pub cluster_port: u16,
     pub cluster_announce_ip: String,
+    pub cluster_announce_port: u16,
+    pub cluster_announce_bus_port: u16,
+    pub cluster_announce_hostname: String,
+    /// `cluster-preferred-endpoint-type`.
+    pub cluster_preferred_endpoint: crate::cluster::announce::Endpoint,
     pub cluster_require_full_coverage: bool,
     pub cluster_allow_reads_when_down: bool,
     /// Sharded pub/sub keeps working while the cluster is down (Redis 7.0's default).
@@ -690,6 +719,12 @@ impl Config {
             cluster_node_timeout: self.int("cluster-node-timeout").max(10) as u64,
             cluster_port: self.int("cluster-port") as u16,
             cluster_announce_ip: s("cluster-announce-ip"),
+            cluster_announce_port: self.int("cluster-announce-port") as u16,
+            cluster_announce_bus_port: self.int("cluster-announce-bus-port") as u16,
+            cluster_announce_hostname: s("cluster-announce-hostname"),
+            cluster_preferred_endpoint: crate::cluster::announce::Endpoint::parse(&s(
+                "cluster-preferred-endpoint-type",
+            )),
             cluster_require_full_coverage: self.yes("cluster-require-full-coverage"),
             cluster_allow_reads_when_down: self.yes("cluster-allow-reads-when-down"),
             cluster_allow_pubsubshard_when_down: self.yes("cluster-allow-pubsubshard-when-down"),

@@ -1,7 +1,8 @@
 //! slotcache-server: a Redis-protocol cache server.
 //!
 //! Modules, from the wire inwards:
-//! - [`server`] listeners and per-connection tasks; [`shutdown`] signals;
+//! - [`server`] listeners and per-connection tasks; [`shutdown`] signals; [`supervise`]
+//!   readiness and stopping notices to systemd or upstart;
 //!   [`client_memory`] per-client buffer limits and client eviction; [`query_buffer`]
 //!   the size rules of a connection's read buffer.
 //! - [`protocol`] request parsing and reply encoding (knows nothing of commands).
@@ -48,5 +49,6 @@ pub mod server;
 pub mod session;
 pub mod shutdown;
 pub mod state;
+pub mod supervise;
 pub mod telemetry;
 pub mod util;

@@ -83,6 +83,8 @@ impl Cluster {
         st.validity_factor = s.cluster_replica_validity_factor;
         st.migration_barrier = s.cluster_migration_barrier;
         st.repl_ping_period_ms = s.repl_ping_period_secs * 1000;
+        st.set_announce(super::announce::Announce::from_settings(s));
+        st.endpoint = s.cluster_preferred_endpoint;
         let now = self.now();
         st.update_state(now);
         self.allow_reads_when_down.store(

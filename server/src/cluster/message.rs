@@ -58,6 +58,10 @@ pub struct Header {
     pub ip: String,
     pub port: u16,
     pub cport: u16,
+    /// The sender's `cluster-announce-hostname` (empty: none, and a receiver forgets the
+    /// one it knew, as Redis 7.0 does when a ping lacks the hostname extension).
+    #[serde(default)]
+    pub hostname: String,
     #[serde(default)]
     pub flags: u16,
     /// The sender's primary when it is a replica.
@@ -255,6 +259,9 @@ pub fn validate(msg: &Message) -> Result<(), String> {
     }
     if !valid_addr(&h.ip) {
         return Err("sender ip is not a valid address".into());
+    }
+    if super::announce::check_hostname(&h.hostname).is_err() {
+        return Err("sender hostname is not a valid hostname".into());
     }
     if let Some(p) = &h.primary {
         if !valid_id(p) {
@@ -474,6 +481,17 @@ mod tests {
             let mut m = sample();
             m.gossip[0].ip = bad.to_string();
             invalid(&m);
+        }
+    }
+
+    #[test]
+    fn hostnames_must_be_letters_digits_hyphens_and_dots() {
+        let mut m = sample();
+        m.sender.hostname = "node-1.svc.cluster.local".into();
+        assert!(decode(&mut framed(&m)).unwrap().is_some());
+        for bad in ["a b", "a,b", "a\nb", "a_b", &"a".repeat(256)] {
+            m.sender.hostname = bad.to_string();
+            assert!(invalid(&m).contains("hostname"), "{bad:?}");
         }
     }
 

@@ -5,8 +5,10 @@
 //!   detection); [`nodes_conf`] durable state; [`bus`] the network side, on its own thread and
 //!   runtime so a saturated client workload cannot starve heartbeats; [`view`] the immutable
 //!   snapshot command handlers route with; [`redirect`] the routing decision; [`links`] the
-//!   bus connections held, for CLUSTER LINKS.
+//!   bus connections held, for CLUSTER LINKS; [`announce`] the address, ports and hostname a
+//!   node announces and which of them clients are sent to.
 
+pub mod announce;
 pub mod bus;
 pub mod handle;
 pub mod handoff;

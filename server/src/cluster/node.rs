@@ -26,6 +26,10 @@ pub struct Node {
     pub ip: String,
     pub port: u16,
     pub cport: u16,
+    /// `cluster-announce-hostname` as the node announces it (empty: none). Only the node
+    /// itself says what it is: gossip about others never carries it (as Redis 7.0's ping
+    /// extension).
+    pub hostname: String,
     pub role: Role,
     pub health: Health,
     /// Met but not yet confirmed: `id` is a temporary random id until its first PONG.
@@ -65,6 +69,7 @@ impl Node {
             ip,
             port,
             cport,
+            hostname: String::new(),
             role: Role::Primary,
             health: Health::Ok,
             handshake: false,
@@ -97,9 +102,14 @@ impl Node {
         }
     }
 
-    /// `ip:port@cport`, as CLUSTER NODES prints the address.
+    /// `ip:port@cport[,hostname]`, as CLUSTER NODES and nodes.conf print the address
+    /// (Redis 7.0 appends the hostname only when the node announces one).
     pub fn addr_field(&self) -> String {
-        format!("{}:{}@{}", self.ip, self.port, self.cport)
+        if self.hostname.is_empty() {
+            format!("{}:{}@{}", self.ip, self.port, self.cport)
+        } else {
+            format!("{}:{}@{},{}", self.ip, self.port, self.cport, self.hostname)
+        }
     }
 
     /// Comma-separated flags in Redis's order (`myself,master`, `slave,fail`, ...).

@@ -71,7 +71,12 @@ pub fn parse(text: &str, node_timeout: u64, now: u64) -> Result<ClusterState, St
         if id.len() != 40 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(bad(ln, "bad node id"));
         }
-        let addr = f[1].split(',').next().unwrap_or("");
+        let mut addr_fields = f[1].split(',');
+        let addr = addr_fields.next().unwrap_or("");
+        let hostname = addr_fields.next().unwrap_or("");
+        if super::announce::check_hostname(hostname).is_err() {
+            return Err(bad(ln, "bad hostname"));
+        }
         let (hostport, cport) = addr.split_once('@').ok_or_else(|| bad(ln, "bad address"))?;
         let (ip, port) = hostport
             .rsplit_once(':')
@@ -80,6 +85,7 @@ pub fn parse(text: &str, node_timeout: u64, now: u64) -> Result<ClusterState, St
         let cport: u16 = cport.parse().map_err(|_| bad(ln, "bad bus port"))?;
         let flags: Vec<&str> = f[2].split(',').collect();
         let mut n = Node::new(id.to_string(), ip.to_string(), port, cport, now);
+        n.hostname = hostname.to_string();
         let myself = flags.contains(&"myself");
         if flags.contains(&"slave") {
             if f[3] == "-" {
@@ -231,6 +237,7 @@ mod tests {
         s.add_slots(&(0..100).collect::<Vec<_>>()).unwrap();
         s.set_config_epoch(3).unwrap();
         let mut other = Node::new("b".repeat(40), "127.0.0.1".into(), 7001, 17001, 0);
+        other.hostname = "node-b.test".into();
         other.role = Role::Replica {
             primary: "a".repeat(40),
         };
@@ -243,7 +250,9 @@ mod tests {
             "b".repeat(40),
             "c".repeat(40)
         )));
+        assert!(text.contains(" 127.0.0.1:7001@17001,node-b.test slave "));
         let back = parse(&text, 1000, 0).unwrap();
+        assert_eq!(back.nodes[&"b".repeat(40)].hostname, "node-b.test");
         assert_eq!(back.myself, s.myself);
         assert_eq!(back.current_epoch, 3);
         assert_eq!(back.me().slots.len(), 100);
@@ -253,6 +262,11 @@ mod tests {
         assert_eq!(render(&back), text);
         assert!(parse("garbage line\n", 1000, 0).is_err());
         assert!(parse("vars currentEpoch 1 lastVoteEpoch 0\n", 1000, 0).is_err());
+        let forged = text.replace(",node-b.test", ",node_b");
+        assert!(
+            parse(&forged, 1000, 0).is_err(),
+            "a hostname Redis would refuse"
+        );
         let truncated = &text[..30];
         assert!(parse(truncated, 1000, 0).is_err());
     }

@@ -15,6 +15,26 @@ use tracing::info;
 pub const UNBLOCKED: &str =
     "UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)";
 
+/// Whether `ip`, read from nodes.conf, can still be this node's address: one of the
+/// addresses it is told to bind (when it binds specific ones) and one the host has (it can
+/// bind it). A pod rescheduled with its volume, or a node restarted on another address,
+/// fails this and learns its new address from its peers.
+fn still_ours(ip: &str, bind: &[String]) -> bool {
+    let Ok(addr) = ip.parse::<std::net::IpAddr>() else {
+        return false;
+    };
+    let wildcard = |b: &str| matches!(b, "*" | "0.0.0.0" | "::" | "::*");
+    let listed: Vec<&str> = bind
+        .iter()
+        .map(|b| b.strip_prefix('-').unwrap_or(b))
+        .collect();
+    let named = listed.iter().any(|b| wildcard(b))
+        || listed
+            .iter()
+            .any(|b| b.parse::<std::net::IpAddr>().is_ok_and(|b| b == addr));
+    named && std::net::TcpListener::bind((addr, 0)).is_ok()
+}
+
 /// Starts cluster mode. `port` is the bound client port.
 pub fn start(shared: &Arc<Shared>, port: u16) -> Result<Arc<Cluster>, String> {
     let s = shared.settings();
@@ -26,19 +46,11 @@ pub fn start(shared: &Arc<Shared>, port: u16) -> Result<Arc<Cluster>, String> {
     };
     let path = PathBuf::from(&s.cluster_config_file);
     let now = 1;
-    let state = match nodes_conf::load(&path, s.cluster_node_timeout, now)? {
+    let mut state = match nodes_conf::load(&path, s.cluster_node_timeout, now)? {
         Some(mut st) => {
             info!(id = %st.myself, "Node configuration loaded, I'm {}", st.myself);
-            let me = st.myself.clone();
-            if let Some(n) = st.nodes.get_mut(&me) {
-                n.port = port;
-                n.cport = cport;
-                if !s.cluster_announce_ip.is_empty() {
-                    n.ip = s.cluster_announce_ip.clone();
-                }
-            }
-            st.announced_ip = !s.cluster_announce_ip.is_empty();
             st.node_timeout = s.cluster_node_timeout;
+            st.forget_moved_address(|ip| still_ours(ip, &s.bind));
             // Without persistence a restarted node is always empty.
             let empty = shared.keyspace.lock().total_keys() == 0;
             st.start_rejoin_if_needed(empty, now);
@@ -47,18 +59,14 @@ pub fn start(shared: &Arc<Shared>, port: u16) -> Result<Arc<Cluster>, String> {
         None => {
             let id = crate::state::random_hex_id();
             info!("No cluster configuration found, I'm {id}");
-            let mut st = ClusterState::new(
-                id,
-                s.cluster_announce_ip.clone(),
-                port,
-                cport,
-                s.cluster_node_timeout,
-                now,
-            );
+            let mut st =
+                ClusterState::new(id, String::new(), port, cport, s.cluster_node_timeout, now);
             st.needs_save = true;
             st
         }
     };
+    // The announce settings themselves are applied with the others (`apply_settings`).
+    state.set_listen(port, cport);
     let cluster = Cluster::new(state, path, shared.repl_offset.clone());
     {
         let mut st = cluster.state.lock();

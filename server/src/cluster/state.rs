@@ -45,10 +45,16 @@
 //!   had an interval to be read. A link with a ping pending and no data for twice the
 //!   timeout is reset, so frames queued behind a dead connection are dropped rather than
 //!   delivered in a burst when the network heals.
+//! - Addresses follow the nodes. A node's frames carry its address only when announced
+//!   (`cluster-announce-ip`); otherwise receivers take the connection's source, so a node
+//!   that restarts elsewhere with its nodes.conf is found at its new address from its first
+//!   PING (its replicas then replicate from there), and it relearns its own address from
+//!   the next PING it receives (see `forget_moved_address`).
 //! - Handshakes started by the network are bounded: gossip starts at most
 //!   [`MAX_HANDSHAKES_PER_FRAME`] per frame and none while [`MAX_GOSSIP_HANDSHAKES`] are in
 //!   progress; a MEET from an unknown node starts one, unless [`MAX_MEET_HANDSHAKES`] are.
 
+use super::announce::{Announce, Endpoint};
 use super::message::{self, nflags, Gossip, Header, Kind, Message};
 use super::node::{Health, Node, Role};
 use super::slots::SlotSet;
@@ -161,8 +167,14 @@ pub struct ClusterState {
     pub last_vote_epoch: u64,
     pub node_timeout: u64,
     pub require_full_coverage: bool,
-    /// Whether the address was given by `cluster-announce-ip` (then MEETs don't change it).
-    pub announced_ip: bool,
+    /// What this node announces (`cluster-announce-*`); an announced ip is never replaced
+    /// by the address peers see.
+    announce: Announce,
+    /// The client and bus ports this process bound: announced unless `announce` names
+    /// others.
+    listen: (u16, u16),
+    /// `cluster-preferred-endpoint-type`: which of a node's names this node gives clients.
+    pub endpoint: Endpoint,
     pub ok: bool,
     /// Forgotten node id -> monotonic ms until which gossip may not re-add it.
     pub banned: HashMap<String, u64>,
@@ -231,7 +243,6 @@ impl ClusterState {
         now: u64,
     ) -> Self {
         let mut nodes = BTreeMap::new();
-        let announced = !ip.is_empty();
         nodes.insert(
             myself.clone(),
             Node::new(myself.clone(), ip, port, cport, now),
@@ -244,7 +255,9 @@ impl ClusterState {
             last_vote_epoch: 0,
             node_timeout,
             require_full_coverage: true,
-            announced_ip: announced,
+            announce: Announce::default(),
+            listen: (port, cport),
+            endpoint: Endpoint::Ip,
             ok: false,
             banned: HashMap::new(),
             needs_save: true,
@@ -280,6 +293,62 @@ impl ClusterState {
     fn me_mut(&mut self) -> &mut Node {
         let id = self.myself.clone();
         self.nodes.get_mut(&id).expect("myself is always known")
+    }
+
+    /// Records the client and bus ports this process bound (at start, before
+    /// [`ClusterState::set_announce`]).
+    pub fn set_listen(&mut self, port: u16, cport: u16) {
+        self.listen = (port, cport);
+    }
+
+    /// Applies the `cluster-announce-*` settings to myself (at start and on CONFIG SET);
+    /// peers learn the change from our next header. Clearing an announced ip leaves our
+    /// address unknown until a peer's PING tells us (Redis's autodetection).
+    pub fn set_announce(&mut self, announce: Announce) {
+        let listen = self.listen;
+        let was_announced = !self.announce.ip.is_empty();
+        let me = self.me_mut();
+        let before = (me.ip.clone(), me.port, me.cport, me.hostname.clone());
+        if !announce.ip.is_empty() {
+            me.ip = announce.ip.clone();
+        } else if was_announced {
+            me.ip.clear();
+        }
+        me.port = if announce.port != 0 {
+            announce.port
+        } else {
+            listen.0
+        };
+        me.cport = if announce.bus_port != 0 {
+            announce.bus_port
+        } else {
+            listen.1
+        };
+        me.hostname = announce.hostname.clone();
+        let after = (me.ip.clone(), me.port, me.cport, me.hostname.clone());
+        self.announce = announce;
+        if before != after {
+            info!("announcing myself as {}", self.me().addr_field());
+            self.needs_save = true;
+        }
+    }
+
+    /// At start from nodes.conf: an address we did not announce and that `still_ours` says
+    /// is no longer ours (the node came back elsewhere, as a rescheduled pod does) is
+    /// forgotten, so the first PING from a peer tells us the new one. Peers learn it from
+    /// the source of our own frames, which never carry an unannounced address.
+    pub fn forget_moved_address(&mut self, still_ours: impl Fn(&str) -> bool) {
+        if !self.announce.ip.is_empty() || self.me().ip.is_empty() {
+            return;
+        }
+        if !still_ours(&self.me().ip) {
+            info!(
+                old = %self.me().ip,
+                "my address in nodes.conf is not mine any more: learning the new one from peers"
+            );
+            self.me_mut().ip.clear();
+            self.needs_save = true;
+        }
     }
 
     /// Interval between PINGs to each peer: a tenth of the node timeout, 20ms..1s, so a
@@ -323,13 +392,14 @@ impl ClusterState {
         }
         Header {
             id: me.id.clone(),
-            ip: if self.announced_ip {
-                me.ip.clone()
-            } else {
+            ip: if self.announce.ip.is_empty() {
                 String::new()
+            } else {
+                me.ip.clone()
             },
             port: me.port,
             cport: me.cport,
+            hostname: me.hostname.clone(),
             flags,
             primary: me.primary_id().map(String::from),
             config_epoch,
@@ -1014,9 +1084,14 @@ impl ClusterState {
             }
         }
 
-        if matches!(msg.kind, Kind::Meet) {
+        // Our own address, unless announced, is the one peers reach us at: learned from a
+        // MEET, or from any PING while we do not know it (as Redis). Redis keeps a stale
+        // address after a restart elsewhere; we forget it first (`forget_moved_address`).
+        let learn_ip = matches!(msg.kind, Kind::Meet)
+            || (matches!(msg.kind, Kind::Ping) && self.me().ip.is_empty());
+        if learn_ip {
             if let Source::Inbound { local, .. } = &src {
-                if !self.announced_ip {
+                if self.announce.ip.is_empty() {
                     let ip = local.to_string();
                     if self.me().ip != ip {
                         self.me_mut().ip = ip;
@@ -1024,6 +1099,8 @@ impl ClusterState {
                     }
                 }
             }
+        }
+        if matches!(msg.kind, Kind::Meet) {
             // An unknown node that MEETs us becomes a handshake node at its address, as in
             // Redis: we dial it back and learn its id from its PONG on our link. Taking it
             // in as a member here would let one frame claim our slots.
@@ -1198,12 +1275,20 @@ impl ClusterState {
         if matches!(kind, Kind::Pong) {
             n.ping_sent = 0;
         }
+        let mut moved = false;
         if (!ip.is_empty() && n.ip != ip) || n.port != h.port || n.cport != h.cport {
             if !ip.is_empty() {
                 n.ip = ip.to_string();
             }
             n.port = h.port;
             n.cport = h.cport;
+            info!(node = %h.id, addr = %format!("{}:{}@{}", n.ip, n.port, n.cport), "node address updated from its own frame");
+            self.needs_save = true;
+            moved = true;
+        }
+        // Redis 7.0 clears the hostname of a node whose ping carries none.
+        if n.hostname != h.hostname {
+            n.hostname = h.hostname.clone();
             self.needs_save = true;
         }
         n.repl_offset = h.repl_offset;
@@ -1236,6 +1321,11 @@ impl ClusterState {
                 }
                 Health::Ok => {}
             }
+        }
+        // Our primary came back at a new address: replicate from there (Redis's
+        // `nodeUpdateAddressIfNeeded`).
+        if moved && self.me().primary_id() == Some(h.id.as_str()) {
+            self.follow = Some(h.id.clone());
         }
     }
 
@@ -2595,6 +2685,87 @@ mod tests {
         m.sender.seq = 101;
         ns[1].handle(m, inbound(), now);
         assert_eq!(ns[1].nodes[&id('a')].primary_id(), Some(id('c').as_str()));
+    }
+
+    #[test]
+    fn a_primary_pinging_from_a_new_address_is_followed_there_by_its_replica() {
+        let mut ns = with_replica();
+        let now = 5000;
+        let mut m = ns[0].build(Kind::Ping, &id('d'));
+        m.sender.boot = m.sender.boot.wrapping_add(1).max(1);
+        m.sender.seq = 1;
+        let moved = Source::Inbound {
+            peer: IpAddr::V4(Ipv4Addr::new(127, 0, 0, 3)),
+            local: lo(),
+        };
+        let actions = ns[3].handle(m.clone(), moved.clone(), now);
+        assert_eq!(ns[3].nodes[&id('a')].ip, "127.0.0.3");
+        assert!(ns[3].needs_save);
+        assert!(
+            actions.contains(&Action::Follow(Some(("127.0.0.3".into(), 7000)))),
+            "{actions:?}"
+        );
+        // A primary that is not ours moving changes whom nobody follows.
+        m.sender.seq = 2;
+        let actions = ns[1].handle(m, moved, now);
+        assert_eq!(ns[1].nodes[&id('a')].ip, "127.0.0.3");
+        assert!(!actions.iter().any(|a| matches!(a, Action::Follow(_))));
+    }
+
+    #[test]
+    fn an_address_that_is_no_longer_ours_is_relearned_from_the_next_ping() {
+        let mut ns = three_primaries();
+        ns[1].me_mut().ip = "127.0.0.2".into();
+        ns[1].forget_moved_address(|ip| ip == "127.0.0.2");
+        assert_eq!(ns[1].me().ip, "127.0.0.2", "still ours: kept");
+        ns[1].forget_moved_address(|_| false);
+        assert_eq!(ns[1].me().ip, "");
+        let m = ns[0].build(Kind::Ping, &id('b'));
+        let here = Source::Inbound {
+            peer: lo(),
+            local: IpAddr::V4(Ipv4Addr::new(127, 0, 0, 3)),
+        };
+        ns[1].handle(m.clone(), here, 4000);
+        assert_eq!(ns[1].me().ip, "127.0.0.3");
+        // Once known, a PING on another local address does not change it (only a MEET).
+        let other = Source::Inbound {
+            peer: lo(),
+            local: IpAddr::V4(Ipv4Addr::new(127, 0, 0, 4)),
+        };
+        ns[1].handle(m, other, 4100);
+        assert_eq!(ns[1].me().ip, "127.0.0.3");
+        // An announced address is never forgotten nor replaced.
+        ns[2].set_announce(Announce {
+            ip: "10.1.2.3".into(),
+            ..Announce::default()
+        });
+        ns[2].forget_moved_address(|_| false);
+        assert_eq!(ns[2].me().ip, "10.1.2.3");
+    }
+
+    #[test]
+    fn announced_ports_and_hostname_travel_in_the_header_and_clear_when_dropped() {
+        let mut ns = three_primaries();
+        ns[0].set_announce(Announce {
+            port: 19999,
+            bus_port: 29999,
+            hostname: "node-a.test".into(),
+            ..Announce::default()
+        });
+        assert_eq!(ns[0].me().addr_field(), "127.0.0.1:19999@29999,node-a.test");
+        let h = ns[0].header();
+        assert_eq!((h.ip.as_str(), h.port, h.cport), ("", 19999, 29999));
+        assert_eq!(h.hostname, "node-a.test");
+        let m = ns[0].build(Kind::Ping, &id('b'));
+        ns[1].handle(m, inbound(), 4000);
+        let a = &ns[1].nodes[&id('a')];
+        assert_eq!(a.addr_field(), "127.0.0.1:19999@29999,node-a.test");
+        // Back to the bound ports, no hostname.
+        ns[0].set_announce(Announce::default());
+        assert_eq!(ns[0].me().addr_field(), "127.0.0.1:7000@17000");
+        let m = ns[0].build(Kind::Ping, &id('b'));
+        ns[1].handle(m, inbound(), 4100);
+        assert_eq!(ns[1].nodes[&id('a')].addr_field(), "127.0.0.1:7000@17000");
     }
 
     #[test]

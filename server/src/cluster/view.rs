@@ -16,14 +16,15 @@ pub struct View {
     pub myself: String,
     /// Owner of each slot, as an index into `addrs`, or [`NO_OWNER`].
     pub owners: Vec<u16>,
-    /// `ip:port` of each owner referenced by `owners`.
+    /// `endpoint:port` of each owner referenced by `owners`, the endpoint as
+    /// `cluster-preferred-endpoint-type` picks it (what MOVED names).
     pub addrs: Vec<String>,
     /// Index of myself in `addrs` (or `NO_OWNER` when I own nothing).
     pub me: u16,
     /// Index of my primary in `addrs` when I am a replica (else `NO_OWNER`).
     pub my_primary: u16,
     pub ok: bool,
-    /// My slots being moved out: slot -> the target's `ip:port` (for -ASK).
+    /// My slots being moved out: slot -> the target's `endpoint:port` (for -ASK).
     pub migrating: std::collections::HashMap<u16, String>,
     /// Slots being moved in: served here to clients that sent ASKING.
     pub importing: std::collections::HashSet<u16>,
@@ -57,7 +58,7 @@ impl View {
             .filter(|n| n.is_primary() && !n.slots.is_empty())
         {
             let i = addrs.len() as u16;
-            addrs.push(format!("{}:{}", n.ip, n.port));
+            addrs.push(format!("{}:{}", s.endpoint.text(n), n.port));
             if n.id == s.myself {
                 me = i;
             }
@@ -73,7 +74,7 @@ impl View {
             .iter()
             .filter_map(|(slot, id)| {
                 let n = s.nodes.get(id)?;
-                Some((*slot, format!("{}:{}", n.ip, n.port)))
+                Some((*slot, format!("{}:{}", s.endpoint.text(n), n.port)))
             })
             .collect();
         View {

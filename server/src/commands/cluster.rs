@@ -7,7 +7,8 @@
 use super::table::facts;
 use super::table::{flags::*, CommandSpec};
 use super::{args, errors, reply_help, unknown_sub, Ctx};
-use crate::cluster::node::Health;
+use crate::cluster::announce::Endpoint;
+use crate::cluster::node::{Health, Node};
 use crate::cluster::state::ClusterState;
 use crate::cluster::view::{health_word, nodes_text};
 use crate::cluster::Cluster;
@@ -418,12 +419,39 @@ fn nodes(ctx: &mut Ctx, _a: &[Bytes]) {
     ctx.out.verbatim("txt", text.as_bytes());
 }
 
-fn node_entry(ctx: &mut Ctx, ip: &str, port: u16, id: &str) {
-    ctx.out.array(4);
-    ctx.out.bulk(ip.as_bytes());
-    ctx.out.int(port as i64);
-    ctx.out.bulk(id.as_bytes());
-    ctx.out.map(0);
+/// One node of a CLUSTER SLOTS entry as Redis 7.0 gives it: the preferred endpoint (a null
+/// when unknown), the port, the id, and the node's other names.
+struct SlotsNode {
+    endpoint: Option<String>,
+    port: u16,
+    id: String,
+    metadata: Vec<(&'static str, String)>,
+}
+
+impl SlotsNode {
+    fn of(n: &Node, endpoint: Endpoint) -> Self {
+        SlotsNode {
+            endpoint: endpoint.slots_field(n).map(String::from),
+            port: n.port,
+            id: n.id.clone(),
+            metadata: endpoint.slots_metadata(n),
+        }
+    }
+
+    fn render(&self, ctx: &mut Ctx) {
+        ctx.out.array(4);
+        match &self.endpoint {
+            Some(e) => ctx.out.bulk(e.as_bytes()),
+            None => ctx.out.null(),
+        }
+        ctx.out.int(self.port as i64);
+        ctx.out.bulk(self.id.as_bytes());
+        ctx.out.map(self.metadata.len());
+        for (k, v) in &self.metadata {
+            ctx.out.bulk(k.as_bytes());
+            ctx.out.bulk(v.as_bytes());
+        }
+    }
 }
 
 fn slots(ctx: &mut Ctx, _a: &[Bytes]) {
@@ -431,7 +459,7 @@ fn slots(ctx: &mut Ctx, _a: &[Bytes]) {
     struct Entry {
         start: u16,
         end: u16,
-        nodes: Vec<(String, u16, String)>,
+        nodes: Vec<Arc<SlotsNode>>,
     }
     let entries: Vec<Entry> = {
         let s = c.state.lock();
@@ -441,10 +469,10 @@ fn slots(ctx: &mut Ctx, _a: &[Bytes]) {
             .values()
             .filter(|n| n.is_primary() && !n.slots.is_empty())
         {
-            let mut members = vec![(p.ip.clone(), p.port, p.id.clone())];
+            let mut members = vec![Arc::new(SlotsNode::of(p, s.endpoint))];
             for r in s.nodes.values() {
                 if r.primary_id() == Some(p.id.as_str()) && r.health != Health::Fail {
-                    members.push((r.ip.clone(), r.port, r.id.clone()));
+                    members.push(Arc::new(SlotsNode::of(r, s.endpoint)));
                 }
             }
             for (start, end) in p.slots.ranges() {
@@ -463,8 +491,8 @@ fn slots(ctx: &mut Ctx, _a: &[Bytes]) {
         ctx.out.array(2 + e.nodes.len());
         ctx.out.int(e.start as i64);
         ctx.out.int(e.end as i64);
-        for (ip, port, id) in &e.nodes {
-            node_entry(ctx, ip, *port, id);
+        for n in &e.nodes {
+            n.render(ctx);
         }
     }
 }
@@ -474,6 +502,8 @@ fn shards(ctx: &mut Ctx, _a: &[Bytes]) {
     struct NodeInfo {
         id: String,
         ip: String,
+        endpoint: String,
+        hostname: String,
         port: u16,
         role: &'static str,
         offset: u64,
@@ -497,6 +527,8 @@ fn shards(ctx: &mut Ctx, _a: &[Bytes]) {
                     .map(|n| NodeInfo {
                         id: n.id.clone(),
                         ip: n.ip.clone(),
+                        endpoint: s.endpoint.text(n).to_string(),
+                        hostname: n.hostname.clone(),
                         port: n.port,
                         role: if n.is_primary() { "master" } else { "replica" },
                         offset: n.repl_offset,
@@ -519,7 +551,8 @@ fn shards(ctx: &mut Ctx, _a: &[Bytes]) {
         ctx.out.bulk(b"nodes");
         ctx.out.array(nodes.len());
         for n in nodes {
-            ctx.out.map(7);
+            // Redis 7.0 lists `hostname` only for a node that announces one.
+            ctx.out.map(if n.hostname.is_empty() { 7 } else { 8 });
             ctx.out.bulk(b"id");
             ctx.out.bulk(n.id.as_bytes());
             ctx.out.bulk(b"port");
@@ -527,7 +560,11 @@ fn shards(ctx: &mut Ctx, _a: &[Bytes]) {
             ctx.out.bulk(b"ip");
             ctx.out.bulk(n.ip.as_bytes());
             ctx.out.bulk(b"endpoint");
-            ctx.out.bulk(n.ip.as_bytes());
+            ctx.out.bulk(n.endpoint.as_bytes());
+            if !n.hostname.is_empty() {
+                ctx.out.bulk(b"hostname");
+                ctx.out.bulk(n.hostname.as_bytes());
+            }
             ctx.out.bulk(b"role");
             ctx.out.bulk(n.role.as_bytes());
             ctx.out.bulk(b"replication-offset");
