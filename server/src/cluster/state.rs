@@ -1739,6 +1739,9 @@ impl ClusterState {
             }
             SetSlot::Node => {
                 let id = node.unwrap_or_default();
+                if !self.nodes.contains_key(id) {
+                    return Err(format!("ERR Unknown node {id}"));
+                }
                 known(self, id)?;
                 if mine && id != self.myself && keys_in_slot > 0 {
                     return Err(format!("ERR Can't assign hashslot {slot} to a different node while I still hold keys for this hash slot."));

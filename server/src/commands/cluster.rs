@@ -575,11 +575,26 @@ fn shards(ctx: &mut Ctx, _a: &[Bytes]) {
     }
 }
 
+/// Standalone Redis refuses every CLUSTER subcommand, the stateless ones too.
+fn standalone(ctx: &mut Ctx) -> bool {
+    if ctx.shared.cluster.get().is_some() {
+        return false;
+    }
+    ctx.err(DISABLED);
+    true
+}
+
 fn keyslot(ctx: &mut Ctx, a: &[Bytes]) {
+    if standalone(ctx) {
+        return;
+    }
     ctx.out.int(key_slot(&a[2]) as i64);
 }
 
 fn countkeysinslot(ctx: &mut Ctx, a: &[Bytes]) {
+    if standalone(ctx) {
+        return;
+    }
     let Some(slot) = parse_slot(&a[2]) else {
         return ctx.err("ERR Invalid slot");
     };
@@ -588,6 +603,9 @@ fn countkeysinslot(ctx: &mut Ctx, a: &[Bytes]) {
 }
 
 fn getkeysinslot(ctx: &mut Ctx, a: &[Bytes]) {
+    if standalone(ctx) {
+        return;
+    }
     let (Some(slot), Some(count)) = (parse_slot(&a[2]), args::int(&a[3]).filter(|&c| c >= 0))
     else {
         return ctx.err("ERR Invalid slot or number of keys");
@@ -744,34 +762,34 @@ fn meet(ctx: &mut Ctx, a: &[Bytes]) {
         return ctx.err(&errors::arity("cluster|meet"));
     }
     let host = String::from_utf8_lossy(&a[2]).into_owned();
-    let Some(port) = args::int(&a[3]).filter(|p| (0..=65535).contains(p)) else {
+    let Some(port) = args::int(&a[3]) else {
         return ctx.err(&format!(
-            "ERR Invalid base port specified: {}",
+            "ERR Invalid TCP base port specified: {}",
             String::from_utf8_lossy(&a[3])
         ));
     };
     let cport = match a.get(4) {
-        Some(b) => match args::int(b).filter(|p| (0..=65535).contains(p)) {
+        Some(b) => match args::int(b) {
             Some(p) => p,
             None => {
                 return ctx.err(&format!(
-                    "ERR Invalid bus port specified: {}",
+                    "ERR Invalid TCP bus port specified: {}",
                     String::from_utf8_lossy(b)
                 ))
             }
         },
-        None => port + 10000,
+        None => port.saturating_add(10000),
     };
-    let Ok(ip) = host.parse::<std::net::IpAddr>() else {
-        return ctx.err(&format!(
-            "ERR Invalid node address specified: {host}:{port}"
-        ));
+    // As Redis's clusterStartHandshake: an address it cannot parse or a port out of range.
+    let port_ok = |p: i64| (1..=65535).contains(&p);
+    let ip = match host.parse::<std::net::IpAddr>() {
+        Ok(ip) if port_ok(port) && port_ok(cport) => ip,
+        _ => {
+            return ctx.err(&format!(
+                "ERR Invalid node address specified: {host}:{port}"
+            ))
+        }
     };
-    if cport > 65535 {
-        return ctx.err(&format!(
-            "ERR Invalid node address specified: {host}:{port}"
-        ));
-    }
     with_state(&c, |s, now| s.meet(ip, port as u16, cport as u16, now));
     ctx.out.ok();
 }
@@ -956,6 +974,9 @@ fn replicas(ctx: &mut Ctx, a: &[Bytes]) {
 }
 
 fn help(ctx: &mut Ctx, _a: &[Bytes]) {
+    if standalone(ctx) {
+        return;
+    }
     let lines: Vec<String> = SUBCOMMANDS
         .iter()
         .filter(|c| c.name != "help")
