@@ -194,7 +194,9 @@ impl Tools {
     pub fn server(&self, flavor: Flavor) -> &Path {
         match flavor {
             Flavor::Slotcache => &self.slotcache,
-            Flavor::Redis => &self.redis_server,
+            // The peer's binary is given as --redis-server (valkey-server takes the same
+            // options).
+            Flavor::Redis | Flavor::Valkey => &self.redis_server,
         }
     }
 }
@@ -225,7 +227,7 @@ impl Cluster {
         let mut extra: Vec<String> = vec!["--cluster-enabled".into(), "yes".into()];
         match spec.flavor {
             Flavor::Slotcache => extra.extend(["--enable-debug-command".into(), "yes".into()]),
-            Flavor::Redis => extra.extend([
+            Flavor::Redis | Flavor::Valkey => extra.extend([
                 "--cluster-config-file".into(),
                 "nodes-{port}.conf".into(),
                 "--enable-debug-command".into(),
@@ -251,7 +253,7 @@ impl Cluster {
         };
         match spec.flavor {
             Flavor::Slotcache => c.form_by_hand(spec.form_limit)?,
-            Flavor::Redis => c.form_with_redis_cli(spec, tools)?,
+            Flavor::Redis | Flavor::Valkey => c.form_with_redis_cli(spec, tools)?,
         }
         c.wait_ready(spec.form_limit)
             .with_context(|| format!("{} cluster did not become ready", c.flavor.label()))?;

@@ -168,7 +168,7 @@ fn run(cli: Cli) -> Result<()> {
             );
             let acc = match flavor {
                 Flavor::Slotcache => &mut slot,
-                Flavor::Redis => &mut redis,
+                Flavor::Redis | Flavor::Valkey => &mut redis,
             };
             one_round(&cli, &tools, flavor, acc)?;
         }

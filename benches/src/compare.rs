@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(about = "Compare slotcache-server with redis-server (throughput and memory)")]
+#[command(about = "Compare slotcache-server with redis-server and Valkey (throughput and memory)")]
 struct Cli {
     #[command(subcommand)]
     what: What,
@@ -99,6 +99,20 @@ struct Opts {
     /// The redis-server binary.
     #[arg(long, global = true, default_value = "redis-server")]
     redis_server: PathBuf,
+    /// The valkey-server binary (default: the one `../shared/peers/build.sh` builds once and
+    /// prints).
+    #[arg(long, global = true)]
+    valkey_server: Option<PathBuf>,
+    /// The peers measured beside slotcache, comma-separated (`redis`, `valkey`): throughput
+    /// and memory run them all in one run. A peer that cannot be had is left out with a
+    /// warning.
+    #[arg(
+        long,
+        global = true,
+        value_delimiter = ',',
+        default_value = "redis,valkey"
+    )]
+    peers: Vec<String>,
     /// The redis-benchmark binary.
     #[arg(long, global = true, default_value = "redis-benchmark")]
     redis_benchmark: PathBuf,
@@ -152,6 +166,55 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// The peers to measure beside slotcache, with their binaries. redis-server must be there
+/// when asked for; Valkey is built from `../shared/peers/` on first use, and left out with a
+/// warning when it cannot be.
+fn resolve_peers(o: &Opts) -> Result<Vec<(Flavor, PathBuf)>> {
+    let mut out = Vec::new();
+    for p in &o.peers {
+        match p.as_str() {
+            "redis" => out.push((Flavor::Redis, o.redis_server.clone())),
+            "valkey" => match o.valkey_server.clone().map(Ok).unwrap_or_else(build_valkey) {
+                Ok(bin) => {
+                    check_tool(&bin, "build it: ../shared/peers/build.sh")?;
+                    out.push((Flavor::Valkey, bin));
+                }
+                Err(e) => eprintln!("warning: Valkey left out: {e:#}"),
+            },
+            other => bail!("unknown peer {other:?}: `redis` or `valkey`"),
+        }
+    }
+    Ok(out)
+}
+
+/// Runs `../shared/peers/build.sh` (beside the workspace), which builds Valkey once (about 3
+/// minutes) and prints the binary's path.
+fn build_valkey() -> Result<PathBuf> {
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/peers/build.sh");
+    if !script.exists() {
+        bail!("{} not found", script.display());
+    }
+    let out = std::process::Command::new("timeout")
+        .arg("900")
+        .arg(&script)
+        .output()
+        .with_context(|| format!("running {}", script.display()))?;
+    if !out.status.success() {
+        bail!(
+            "{} failed: {}",
+            script.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let path = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find(|l| l.ends_with("valkey-server"))
+        .map(|l| PathBuf::from(l.trim()))
+        .context("build.sh printed no valkey-server path")?;
+    Ok(path)
+}
+
 fn run(cli: Cli) -> Result<()> {
     let o = &cli.opts;
     arm_deadline(o.deadline);
@@ -173,9 +236,18 @@ fn run(cli: Cli) -> Result<()> {
     } else {
         procs::detect_pinning()
     };
+    let peers = resolve_peers(o)?;
     let mut settings = vec![
         ("slotcache_server", server_bin.display().to_string()),
         ("redis_server", o.redis_server.display().to_string()),
+        (
+            "peers",
+            peers
+                .iter()
+                .map(|(f, b)| format!("{}={}", f.label(), b.display()))
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
         ("pinning", format!("{pinning:?}")),
         ("slotcache_args", o.slotcache_arg.join(" ")),
     ];
@@ -229,11 +301,17 @@ fn run(cli: Cli) -> Result<()> {
         settings.push(("clients", o.clients.to_string()));
         settings.push(("random_keys", o.random_keys.to_string()));
         let core = pinning.map(|p| p.server_core);
-        let mut slot =
-            ServerProc::start_with(Flavor::Slotcache, &server_bin, core, &o.slotcache_arg)?;
-        let mut redis = ServerProc::start(Flavor::Redis, &o.redis_server, core)?;
-        let rows = throughput::run(&topts, &mut slot, &mut redis)?;
-        drop((slot, redis));
+        let mut servers = vec![ServerProc::start_with(
+            Flavor::Slotcache,
+            &server_bin,
+            core,
+            &o.slotcache_arg,
+        )?];
+        for (flavor, bin) in &peers {
+            servers.push(ServerProc::start(*flavor, bin, core)?);
+        }
+        let rows = throughput::run(&topts, &mut servers)?;
+        drop(servers);
         println!(
             "\nThroughput (requests/s, median of {} rounds, {} clients, {} requests, pinning {:?})",
             o.rounds, o.clients, o.requests, pinning
@@ -255,12 +333,10 @@ fn run(cli: Cli) -> Result<()> {
         settings.push(("keys", o.keys.to_string()));
         settings.push(("value_size", o.value_size.to_string()));
         let mut m = Vec::new();
-        for (flavor, bin) in [
-            (Flavor::Slotcache, &server_bin),
-            (Flavor::Redis, &o.redis_server),
-        ] {
+        let all = std::iter::once((Flavor::Slotcache, server_bin)).chain(peers);
+        for (flavor, bin) in all {
             eprintln!("memory: loading {} keys into {}", o.keys, flavor.label());
-            m.push(memory::measure(flavor, bin, &mopts)?);
+            m.push(memory::measure(flavor, &bin, &mopts)?);
         }
         println!(
             "\nMemory ({} keys key:<n>, {}-byte values; RSS growth per key)",

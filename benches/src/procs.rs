@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 pub enum Flavor {
     Slotcache,
     Redis,
+    /// Valkey, the peer built from `../shared/peers/` (started with the same options as
+    /// redis-server).
+    Valkey,
 }
 
 impl Flavor {
@@ -22,6 +25,7 @@ impl Flavor {
         match self {
             Flavor::Slotcache => "slotcache",
             Flavor::Redis => "redis",
+            Flavor::Valkey => "valkey",
         }
     }
 }

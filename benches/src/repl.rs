@@ -100,7 +100,7 @@ fn start(cli: &Cli, flavor: Flavor) -> Result<ServerProc> {
                 .clone()
                 .unwrap_or_else(procs::default_server_bin)
         }
-        Flavor::Redis => {
+        Flavor::Redis | Flavor::Valkey => {
             extra.extend(
                 [
                     "--repl-diskless-sync",
@@ -344,7 +344,7 @@ fn order(round: usize) -> [Flavor; 2] {
 fn idx(f: Flavor) -> usize {
     match f {
         Flavor::Slotcache => 0,
-        Flavor::Redis => 1,
+        Flavor::Redis | Flavor::Valkey => 1,
     }
 }
 

@@ -8,24 +8,38 @@ fn rps(v: Option<f64>) -> String {
     v.map(|v| format!("{v:.0}")).unwrap_or_else(|| "-".into())
 }
 
+/// One line per test and pipeline depth: each server's median rps, then slotcache's ratio to
+/// each peer.
 pub fn throughput_table(rows: &[Row]) -> String {
-    let mut s = format!(
-        "{:<12} {:>8} {:>14} {:>14} {:>16}\n",
-        "test", "pipeline", "slotcache rps", "redis rps", "slotcache/redis"
-    );
+    let Some(first) = rows.first() else {
+        return String::new();
+    };
+    let peers: Vec<Flavor> = first
+        .servers
+        .iter()
+        .copied()
+        .filter(|&f| f != Flavor::Slotcache)
+        .collect();
+    let mut s = format!("{:<12} {:>8}", "test", "pipeline");
+    for f in &first.servers {
+        s += &format!(" {:>14}", format!("{} rps", f.label()));
+    }
+    for p in &peers {
+        s += &format!(" {:>16}", format!("slotcache/{}", p.label()));
+    }
+    s.push('\n');
     for r in rows {
-        let ratio = r
-            .ratio()
-            .map(|x| format!("{x:.2}"))
-            .unwrap_or_else(|| "-".into());
-        s += &format!(
-            "{:<12} {:>8} {:>14} {:>14} {:>16}",
-            r.test.to_ascii_uppercase(),
-            r.pipeline,
-            rps(r.slotcache),
-            rps(r.redis),
-            ratio
-        );
+        s += &format!("{:<12} {:>8}", r.test.to_ascii_uppercase(), r.pipeline);
+        for &f in &r.servers {
+            s += &format!(" {:>14}", rps(r.rps(f)));
+        }
+        for &p in &peers {
+            let ratio = r
+                .ratio(p)
+                .map(|x| format!("{x:.2}"))
+                .unwrap_or_else(|| "-".into());
+            s += &format!(" {ratio:>16}");
+        }
         if !r.note.is_empty() {
             s += &format!("  ({})", r.note);
         }
@@ -59,11 +73,14 @@ pub fn memory_table(m: &[Measure]) -> String {
             x.load_secs
         );
     }
-    if let (Some(a), Some(b)) = (find(m, Flavor::Slotcache), find(m, Flavor::Redis)) {
-        s += &format!(
-            "slotcache/redis bytes per key (RSS): {:.2}\n",
-            a.rss_per_key() / b.rss_per_key()
-        );
+    if let Some(a) = find(m, Flavor::Slotcache) {
+        for b in m.iter().filter(|x| x.flavor != Flavor::Slotcache) {
+            s += &format!(
+                "slotcache/{} bytes per key (RSS): {:.2}\n",
+                b.flavor.label(),
+                a.rss_per_key() / b.rss_per_key()
+            );
+        }
     }
     s
 }
@@ -100,15 +117,34 @@ pub fn json(rows: Option<&[Row]>, mem: Option<&[Measure]>, settings: &[(&str, St
         let items: Vec<String> = rows
             .iter()
             .map(|r| {
+                let per = |f: &dyn Fn(Flavor) -> String| {
+                    let parts: Vec<String> = r
+                        .servers
+                        .iter()
+                        .map(|&x| format!("{}:{}", json_str(x.label()), f(x)))
+                        .collect();
+                    format!("{{{}}}", parts.join(","))
+                };
+                let samples: Vec<String> = r
+                    .servers
+                    .iter()
+                    .zip(&r.samples)
+                    .map(|(f, v)| format!("{}:{}", json_str(f.label()), nums(v)))
+                    .collect();
+                let samples = format!("{{{}}}", samples.join(","));
+                let ratios: Vec<String> = r
+                    .servers
+                    .iter()
+                    .filter(|&&f| f != Flavor::Slotcache)
+                    .map(|&f| format!("{}:{}", json_str(f.label()), opt_num(r.ratio(f))))
+                    .collect();
                 format!(
-                    "{{\"test\":{},\"pipeline\":{},\"slotcache_rps\":{},\"redis_rps\":{},\"ratio\":{},\"samples_slotcache\":{},\"samples_redis\":{},\"note\":{}}}",
+                    "{{\"test\":{},\"pipeline\":{},\"rps\":{},\"slotcache_ratio_to\":{{{}}},\"samples\":{},\"note\":{}}}",
                     json_str(&r.test),
                     r.pipeline,
-                    opt_num(r.slotcache),
-                    opt_num(r.redis),
-                    opt_num(r.ratio()),
-                    nums(&r.samples_slotcache),
-                    nums(&r.samples_redis),
+                    per(&|f| opt_num(r.rps(f))),
+                    ratios.join(","),
+                    samples,
                     json_str(&r.note)
                 )
             })

@@ -1,6 +1,6 @@
-//! Throughput side by side: redis-benchmark against each server, several rounds, each test
-//! run on the two servers back to back with their order alternating (so warm-up and machine
-//! drift do not favour one), medians.
+//! Throughput side by side: redis-benchmark against each server (slotcache, redis-server and
+//! Valkey when it is built), several rounds, each test run on the servers back to back with
+//! their order rotating (so warm-up and machine drift do not favour one), medians.
 
 use crate::procs::{pinned, Flavor, Pinning, ServerProc};
 use anyhow::{bail, Context, Result};
@@ -22,30 +22,38 @@ pub struct Opts {
     pub random_keys: u64,
 }
 
-/// The median rps of one test at one pipeline depth, per server (None: not measured, with
-/// the reason in `note`).
+/// One test at one pipeline depth: each server's rps per round (servers in the order the run
+/// was given them, slotcache first), and why a server was not measured (`note`).
 #[derive(Debug, Clone)]
 pub struct Row {
     pub test: String,
     pub pipeline: u32,
-    pub slotcache: Option<f64>,
-    pub redis: Option<f64>,
-    pub samples_slotcache: Vec<f64>,
-    pub samples_redis: Vec<f64>,
+    pub servers: Vec<Flavor>,
+    pub samples: Vec<Vec<f64>>,
     pub note: String,
 }
 
 impl Row {
-    /// The median of the per-round ratios when every round measured both servers (a test's
-    /// two runs are seconds apart and share the machine's mood, so their ratio is steadier
-    /// than the ratio of the two medians, which is the fallback).
-    pub fn ratio(&self) -> Option<f64> {
-        let (a, b) = (&self.samples_slotcache, &self.samples_redis);
+    fn index(&self, f: Flavor) -> Option<usize> {
+        self.servers.iter().position(|&s| s == f)
+    }
+
+    /// The median rps of one server.
+    pub fn rps(&self, f: Flavor) -> Option<f64> {
+        median(&self.samples[self.index(f)?])
+    }
+
+    /// slotcache / `peer`: the median of the per-round ratios when every round measured both
+    /// (a test's runs are seconds apart and share the machine's mood, so their ratio is
+    /// steadier than the ratio of the two medians, which is the fallback).
+    pub fn ratio(&self, peer: Flavor) -> Option<f64> {
+        let a = &self.samples[self.index(Flavor::Slotcache)?];
+        let b = &self.samples[self.index(peer)?];
         if !a.is_empty() && a.len() == b.len() {
             let per_round: Vec<f64> = a.iter().zip(b).map(|(x, y)| x / y).collect();
             return median(&per_round);
         }
-        Some(self.slotcache? / self.redis?)
+        Some(self.rps(Flavor::Slotcache)? / self.rps(peer)?)
     }
 }
 
@@ -283,25 +291,24 @@ pub fn median(v: &[f64]) -> Option<f64> {
     })
 }
 
-/// Runs every round against both (already started) servers and returns one row per test and
-/// pipeline depth.
-pub fn run(o: &Opts, slotcache: &mut ServerProc, redis: &mut ServerProc) -> Result<Vec<Row>> {
+/// Runs every round against every (already started) server, slotcache first in `servers`,
+/// and returns one row per test and pipeline depth.
+pub fn run(o: &Opts, servers: &mut [ServerProc]) -> Result<Vec<Row>> {
+    let flavors: Vec<Flavor> = servers.iter().map(|s| s.flavor).collect();
     let mut rows = Vec::new();
     for &p in &o.pipelines {
         for t in &o.tests {
             rows.push(Row {
                 test: t.clone(),
                 pipeline: p,
-                slotcache: None,
-                redis: None,
-                samples_slotcache: vec![],
-                samples_redis: vec![],
+                servers: flavors.clone(),
+                samples: vec![Vec::new(); flavors.len()],
                 note: String::new(),
             });
         }
     }
-    let mut supported = Vec::new();
-    for s in [slotcache, redis] {
+    let mut supported: Vec<Vec<String>> = Vec::new();
+    for s in servers.iter() {
         let mut ok = Vec::new();
         for t in &o.tests {
             match unsupported(s, t)? {
@@ -311,28 +318,28 @@ pub fn run(o: &Opts, slotcache: &mut ServerProc, redis: &mut ServerProc) -> Resu
                 }
                 Some(why) => {
                     for r in rows.iter_mut().filter(|r| &r.test == t) {
-                        r.note = format!("{}: {why}", s.flavor.label());
+                        if !r.note.is_empty() {
+                            r.note.push_str("; ");
+                        }
+                        r.note += &format!("{}: {why}", s.flavor.label());
                     }
                 }
             }
         }
-        supported.push((s, ok));
+        supported.push(ok);
     }
+    let n = servers.len();
     for round in 0..o.rounds {
         for &p in &o.pipelines {
             for (ti, t) in o.tests.iter().enumerate() {
-                // Alternate which server goes first, by round and by test.
-                let order = if (round + ti) % 2 == 0 {
-                    [0, 1]
-                } else {
-                    [1, 0]
-                };
+                // Rotate which server goes first, by round and by test.
+                let order: Vec<usize> = (0..n).map(|k| (k + round + ti) % n).collect();
                 let mut results = Vec::new();
                 for i in order {
-                    let (server, tests) = &mut supported[i];
-                    if !tests.contains(t) {
+                    if !supported[i].contains(t) {
                         continue;
                     }
+                    let server = &mut servers[i];
                     eprintln!(
                         "round {}/{} pipeline {p}: {} {t}",
                         round + 1,
@@ -342,33 +349,30 @@ pub fn run(o: &Opts, slotcache: &mut ServerProc, redis: &mut ServerProc) -> Resu
                     let res = run_benchmark(o, server.port, t, p);
                     server.check_alive()?;
                     match res {
-                        Ok(r) => results.push((server.flavor, r)),
+                        Ok(r) => results.push((i, r)),
                         Err(e) => eprintln!("warning: {e:#}"),
                     }
                 }
-                // Only pairs are recorded (both runs printed this test's row), so the
-                // per-round ratios line up.
+                // A round is recorded only when every server that runs this test printed
+                // its row, so the per-round ratios line up.
                 let key = label_key(t).to_ascii_lowercase();
                 let measured = results
                     .iter()
                     .filter(|(_, r)| r.iter().any(|(name, _)| *name == key))
                     .count();
-                if measured == 2 || supported.iter().any(|(_, ts)| !ts.contains(t)) {
-                    for (flavor, r) in &results {
-                        record(&mut rows, *flavor, p, r);
+                let runs_it = supported.iter().filter(|ts| ts.contains(t)).count();
+                if measured == runs_it {
+                    for (i, r) in &results {
+                        record(&mut rows, *i, p, r);
                     }
                 }
             }
         }
     }
-    for r in &mut rows {
-        r.slotcache = median(&r.samples_slotcache);
-        r.redis = median(&r.samples_redis);
-    }
     Ok(rows)
 }
 
-fn record(rows: &mut [Row], flavor: Flavor, pipeline: u32, results: &[(String, f64)]) {
+fn record(rows: &mut [Row], server: usize, pipeline: u32, results: &[(String, f64)]) {
     for (name, rps) in results {
         let Some(row) = rows
             .iter_mut()
@@ -376,10 +380,7 @@ fn record(rows: &mut [Row], flavor: Flavor, pipeline: u32, results: &[(String, f
         else {
             continue;
         };
-        match flavor {
-            Flavor::Slotcache => row.samples_slotcache.push(*rps),
-            Flavor::Redis => row.samples_redis.push(*rps),
-        }
+        row.samples[server].push(*rps);
     }
 }
 
