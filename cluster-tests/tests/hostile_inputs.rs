@@ -271,6 +271,51 @@ fn unauthenticated_clients_cannot_make_the_node_reserve_memory() {
     still_serves_with_auth(&node);
 }
 
+/// Refusals that need no data (NOAUTH, unknown command, wrong arity) are answered without the
+/// keyspace lock: while an authenticated command holds it (DEBUG SLEEP), a flood of
+/// unauthenticated commands is answered before the sleeping command is.
+#[test]
+fn unauthenticated_refusals_do_not_wait_for_the_keyspace_lock() {
+    // One serving thread (the default on two cores), which the sleep occupies.
+    let node = Node::start(&[
+        "--requirepass",
+        "pw",
+        "--enable-debug-command",
+        "yes",
+        "--io-threads",
+        "1",
+    ]);
+    let mut s = node.raw();
+    let _ = raw_exchange(&mut s, b"PING\r\n", 40);
+    let mut sleeper = node.raw();
+    sleeper
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .ok();
+    assert_eq!(raw_exchange(&mut sleeper, b"AUTH pw\r\n", 5), b"+OK\r\n");
+    sleeper.write_all(b"DEBUG SLEEP 3\r\n").unwrap();
+    let sleeping = std::thread::spawn(move || {
+        let got = raw_exchange(&mut sleeper, b"", 5);
+        (got, std::time::Instant::now())
+    });
+    // Give the sleep a moment to start; the assertions below do not depend on how long.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let mut flood = Vec::new();
+    for _ in 0..200 {
+        flood.extend_from_slice(b"GET k\r\nNOSUCH\r\nGET\r\n");
+    }
+    let want_one = "-NOAUTH Authentication required.\r\n-ERR unknown command 'NOSUCH', with args beginning with: \r\n-ERR wrong number of arguments for 'get' command\r\n";
+    let got = raw_exchange(&mut s, &flood, want_one.len() * 200);
+    let flood_done = std::time::Instant::now();
+    assert_eq!(String::from_utf8_lossy(&got), want_one.repeat(200));
+    let (slept, sleep_done) = sleeping.join().unwrap();
+    assert_eq!(slept, b"+OK\r\n");
+    assert!(
+        flood_done < sleep_done,
+        "the refusals were answered only after DEBUG SLEEP released the lock"
+    );
+    still_serves_with_auth(&node);
+}
+
 fn still_serves_with_auth(node: &Node) {
     let mut s = node.raw();
     let got = raw_exchange(&mut s, b"AUTH pw\r\nPING\r\n", 12);

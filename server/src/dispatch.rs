@@ -85,6 +85,38 @@ pub fn execute(
     next
 }
 
+/// Answers a command line that [`admission::precheck`] refuses (unknown, wrong arity, not
+/// authenticated, not allowed in MULTI) without the keyspace lock; `false` when it needs the
+/// lock after all (it passed, or it is EXEC, whose refusal releases its watches).
+pub fn refuse_unlocked(
+    shared: &Shared,
+    conn: &mut Conn,
+    out: &mut Out,
+    settings: &Settings,
+    args: &[Bytes],
+) -> bool {
+    let Err(refused) = admission::precheck(args, conn, settings) else {
+        return false;
+    };
+    let Verdict::Refuse(rejection) = &refused.verdict else {
+        return false;
+    };
+    if refused.spec.is_some_and(|s| s.is(table::facts::EXEC)) {
+        return false;
+    }
+    let before = conn.reply;
+    let mark = out.mark();
+    if let Some(m) = conn.multi.as_mut() {
+        m.failed = true;
+    }
+    refuse(shared, refused.spec, out, &rejection.message());
+    if conn.asking && conn.multi.is_none() {
+        conn.asking = false;
+    }
+    finish(conn, out, before, mark);
+    true
+}
+
 /// Answers a refused command line. A refused EXEC discards its transaction (watches
 /// released); any other refusal inside MULTI dooms the transaction, as Redis's
 /// `rejectCommand` does.

@@ -628,6 +628,22 @@ fn run_batch(
     cmds: &[Vec<bytes::Bytes>],
     pushes: &mut Option<tokio::sync::mpsc::UnboundedReceiver<bytes::Bytes>>,
 ) -> (usize, Next) {
+    // What needs no data is refused without the keyspace lock (an unauthenticated client runs
+    // one command per batch, so its flood of refusals never contends for the lock).
+    let mut refused = 0;
+    while refused < cmds.len() && {
+        out.resp3 = conn.resp3;
+        crate::dispatch::refuse_unlocked(shared, conn, out, settings, &cmds[refused])
+    } {
+        refused += 1;
+    }
+    if refused > 0 {
+        Stats::add(&shared.stats.commands_processed, refused as u64);
+        let h = &conn.handle;
+        h.last_interaction_ms
+            .store(h.created.elapsed().as_millis() as u64, Ordering::Relaxed);
+        return (refused, Next::Continue);
+    }
     let mut ks = shared.keyspace.lock();
     let mut ran: usize = 0;
     let mut next = Next::Continue;

@@ -186,6 +186,21 @@ pub async fn connect_from(addr: &str, source: &str) -> std::io::Result<tokio::ne
     sock.connect(target).await
 }
 
+/// Runs `f`, which blocks its thread for long (a sleep, a long script), so that the serving
+/// thread's other connections move to another thread meanwhile (tokio's `block_in_place`):
+/// without it, a connection queued on this thread waits for `f` even when it needs nothing
+/// `f` holds (a refusal answered without the keyspace lock). Outside a multi-thread runtime
+/// (tests, fuzzing) it just runs `f`.
+pub fn block_in_place<T>(f: impl FnOnce() -> T) -> T {
+    let multi = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if multi {
+        tokio::task::block_in_place(f)
+    } else {
+        f()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

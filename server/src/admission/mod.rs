@@ -227,34 +227,49 @@ pub struct Admission {
     pub verdict: Verdict,
 }
 
-/// Decides what happens to one command line, in Redis's `processCommand` order: look-up,
-/// arity, authentication, MULTI rules, cluster routing, memory, min-replicas, read-only
-/// replica, subscribed mode, stale replica, pause, then queue or run (with keys in flight
-/// to a MIGRATE holding it back).
-pub fn admit(args: &[Bytes], conn: &Conn, settings: &Settings, node: &mut dyn Node) -> Admission {
-    let (container, spec) = match resolve(args) {
-        Ok(s) => s,
-        Err(r) => {
-            return Admission {
-                spec: None,
-                verdict: Verdict::Refuse(r),
-            }
-        }
-    };
+/// The checks that need no data, in Redis's order: look-up, arity, authentication, and
+/// MULTI's NO_MULTI rule. They run at the head of [`admit`], and also before the keyspace lock
+/// is taken (`dispatch::refuse_unlocked`): what they refuse is answered without the lock, so
+/// an unauthenticated flood never contends for it. Ok: the command line's container and spec.
+pub fn precheck(
+    args: &[Bytes],
+    conn: &Conn,
+    settings: &Settings,
+) -> Result<(&'static CommandSpec, &'static CommandSpec), Admission> {
+    let (container, spec) = resolve(args).map_err(|r| Admission {
+        spec: None,
+        verdict: Verdict::Refuse(r),
+    })?;
     let refuse = |r: Rejection| Admission {
         spec: Some(spec),
         verdict: Verdict::Refuse(r),
     };
     if !spec.arity_ok(args.len()) {
-        return refuse(Rejection::Arity(full_name(container, spec)));
+        return Err(refuse(Rejection::Arity(full_name(container, spec))));
     }
     if settings.requirepass.is_some() && !conn.authenticated && !spec.has(flags::NO_AUTH) {
-        return refuse(Rejection::NoAuth);
+        return Err(refuse(Rejection::NoAuth));
     }
+    if conn.multi.is_some() && spec.has(flags::NO_MULTI) {
+        return Err(refuse(Rejection::NotInTransaction));
+    }
+    Ok((container, spec))
+}
+
+/// Decides what happens to one command line, in Redis's `processCommand` order: look-up,
+/// arity, authentication, MULTI rules ([`precheck`]), then cluster routing, memory,
+/// min-replicas, read-only replica, subscribed mode, stale replica, pause, then queue or run
+/// (with keys in flight to a MIGRATE holding it back).
+pub fn admit(args: &[Bytes], conn: &Conn, settings: &Settings, node: &mut dyn Node) -> Admission {
+    let (container, spec) = match precheck(args, conn, settings) {
+        Ok(s) => s,
+        Err(refused) => return refused,
+    };
+    let refuse = |r: Rejection| Admission {
+        spec: Some(spec),
+        verdict: Verdict::Refuse(r),
+    };
     let in_multi = conn.multi.is_some();
-    if in_multi && spec.has(flags::NO_MULTI) {
-        return refuse(Rejection::NotInTransaction);
-    }
     // From here on the node's data and state are asked.
     let call = Call::new(spec, args);
     let exec = spec.is(facts::EXEC);

@@ -173,7 +173,7 @@ fn sleep(ctx: &mut Ctx, arg: &[u8]) {
     // Redis reads the argument with strtod: garbage sleeps zero seconds.
     let secs = crate::util::parse_f64(arg).unwrap_or(0.0);
     if let Ok(d) = std::time::Duration::try_from_secs_f64(secs) {
-        std::thread::sleep(d);
+        crate::util::block_in_place(|| std::thread::sleep(d));
     }
     ctx.out.ok();
 }

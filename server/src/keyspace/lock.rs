@@ -7,6 +7,10 @@ use std::ops::{Deref, DerefMut};
 
 pub struct KeyspaceLock(parking_lot::Mutex<Keyspace>);
 
+/// How long a waiter may hold its serving thread: longer than a batch of ordinary commands
+/// takes, so the common contended case costs nothing more.
+const LONG_WAIT: std::time::Duration = std::time::Duration::from_micros(500);
+
 /// Access to the keyspace; dropping it releases the lock after flushing the stream.
 pub struct KeyspaceGuard<'a>(parking_lot::MutexGuard<'a, Keyspace>);
 
@@ -15,8 +19,16 @@ impl KeyspaceLock {
         KeyspaceLock(parking_lot::Mutex::new(ks))
     }
 
+    /// Takes the lock. A wait past a brief spin (a slow command, a script, DEBUG SLEEP holds
+    /// it) goes on off the serving thread's scheduler (`util::block_in_place`): the tasks
+    /// queued behind the waiting one on that thread (a connection whose refusal needs no
+    /// lock, the next command of a client with nothing to do with the holder) move to a free
+    /// thread instead of waiting too.
     pub fn lock(&self) -> KeyspaceGuard<'_> {
-        KeyspaceGuard(self.0.lock())
+        if let Some(g) = self.0.try_lock_for(LONG_WAIT) {
+            return KeyspaceGuard(g);
+        }
+        KeyspaceGuard(crate::util::block_in_place(|| self.0.lock()))
     }
 }
 
