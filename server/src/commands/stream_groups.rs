@@ -25,7 +25,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("xack", -4, WRITE | FAST, &[ks::range(1, 0, 1, RW | UPDATE)], xack, "stream", "Returns the number of messages that were successfully acknowledged by the consumer group member of a stream.").events(Events::None),
     CommandSpec::new("xpending", -3, READONLY, &[ks::range(1, 0, 1, RO | ACCESS)], xpending, "stream", "Returns the information and entries from a stream consumer group's pending entries list."),
     CommandSpec::new("xclaim", -6, WRITE | FAST, &[ks::range(1, 0, 1, RW | UPDATE)], xclaim, "stream", "Changes, or acquires, ownership of a message in a consumer group, as if the message was delivered a consumer group member.").events(Events::Reported('t')),
-    CommandSpec::new("xautoclaim", -6, WRITE | FAST, &[ks::range(1, 0, 1, RW | UPDATE)], xautoclaim, "stream", "Changes, or acquires, ownership of messages in a consumer group, as if the messages were delivered to as consumer group member.").events(Events::Reported('t')),
+    CommandSpec::new("xautoclaim", -6, WRITE | FAST, &[ks::range(1, 0, 1, RW | DELETE)], xautoclaim, "stream", "Changes, or acquires, ownership of messages in a consumer group, as if the messages were delivered to as consumer group member.").events(Events::Reported('t')),
 ];
 
 static XGROUP_SUBCOMMANDS: &[CommandSpec] = &[

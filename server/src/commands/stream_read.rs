@@ -39,7 +39,7 @@ const fn streams_spec(startfrom: i32, flags: u32) -> KeySpec {
 
 pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("xread", -4, READONLY | BLOCKING, &[streams_spec(1, RO | ACCESS)], xread, "stream", "Returns messages from multiple streams with IDs greater than the ones requested. Blocks until a message is available otherwise.").blocks(Blocks::Stream),
-    CommandSpec::new("xreadgroup", -7, WRITE | BLOCKING, &[streams_spec(4, RW | UPDATE)], xreadgroup, "stream", "Returns new or historical messages from a stream for a consumer in a group. Blocks until a message is available otherwise.").blocks(Blocks::StreamGroup).events(Events::Reported('t')),
+    CommandSpec::new("xreadgroup", -7, WRITE | BLOCKING, &[streams_spec(4, RO | ACCESS)], xreadgroup, "stream", "Returns new or historical messages from a stream for a consumer in a group. Blocks until a message is available otherwise.").blocks(Blocks::StreamGroup).events(Events::Reported('t')),
 ];
 
 /// What the client asked for from one stream.

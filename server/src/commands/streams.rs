@@ -19,7 +19,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         "xadd",
         -5,
         WRITE | DENYOOM | FAST,
-        &[ks::range(1, 0, 1, RW | UPDATE)],
+        &[ks::range(1, 0, 1, RW | UPDATE)
+            .notes("UPDATE instead of INSERT because of the optional trimming feature")],
         xadd,
         "stream",
         "Appends a new message to a stream. Creates the key if it doesn't exist.",
@@ -94,7 +95,7 @@ static XINFO_SUBCOMMANDS: &[CommandSpec] = &[
         "stream",
         -3,
         READONLY,
-        &[ks::range(2, 0, 1, RO)],
+        &[ks::range(2, 0, 1, RO | ACCESS)],
         xinfo_stream,
         "stream",
         "Returns information about a stream.",
@@ -103,7 +104,7 @@ static XINFO_SUBCOMMANDS: &[CommandSpec] = &[
         "groups",
         3,
         READONLY,
-        &[ks::range(2, 0, 1, RO)],
+        &[ks::range(2, 0, 1, RO | ACCESS)],
         super::stream_groups::xinfo_groups,
         "stream",
         "Returns a list of the consumer groups of a stream.",
@@ -112,7 +113,7 @@ static XINFO_SUBCOMMANDS: &[CommandSpec] = &[
         "consumers",
         4,
         READONLY,
-        &[ks::range(2, 0, 1, RO)],
+        &[ks::range(2, 0, 1, RO | ACCESS)],
         super::stream_groups::xinfo_consumers,
         "stream",
         "Returns a list of the consumers in a consumer group.",
@@ -656,10 +657,7 @@ fn xsetid(ctx: &mut Ctx, a: &[Bytes]) {
         Ok(None) => return ctx.err(errors::NO_KEY),
         Ok(Some(s)) => s,
     };
-    if id < s.max_deleted {
-        return ctx
-            .err("ERR The ID specified in XSETID is smaller than current max_deleted_entry_id");
-    }
+    // Redis 7.0 does not compare with the stream's own max-deleted-entry-id (7.2 does).
     if !s.is_empty() {
         if s.edge_id(true).is_some_and(|top| id < top) {
             return ctx
