@@ -174,7 +174,9 @@ impl Ctx<'_> {
     /// Reports a keyspace event on `key` for a command whose events depend on what it did
     /// (its spec says [`crate::notify::Events::Reported`]).
     pub fn notify(&mut self, event: &'static str, key: &Bytes) {
-        self.events.push((event, key.clone()));
+        if !self.settings.notify_keyspace_events.is_empty() {
+            self.events.push((event, key.clone()));
+        }
     }
 
     /// Says what the connection does after this command: the one way a handler changes a

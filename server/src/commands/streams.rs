@@ -449,6 +449,7 @@ fn xadd(ctx: &mut Ctx, a: &[Bytes]) {
         ctx.settings.stream_node_max_entries,
         ctx.now,
     );
+    let replicating = ctx.replicating();
     let created = match stream_mut(ctx, &a[1]) {
         Err(WrongType) => return,
         Ok(Some(_)) => false,
@@ -499,18 +500,27 @@ fn xadd(ctx: &mut Ctx, a: &[Bytes]) {
         Some(how) => s.trim(how, p.trim.approx, p.trim.limit),
         None => 0,
     };
-    let mut line = a.to_vec();
-    line[p.id_pos] = id.to_bytes();
-    if trimmed > 0 || p.trim.approx {
-        exact_trim_args(&mut line, &p.trim, s);
-    }
-    ctx.out.bulk(&id.to_bytes());
+    let mut buf = [0u8; 41];
+    let id_text = id.format(&mut buf);
+    // Replicas get the id it generated and the exact trim it amounted to; only built when
+    // somebody replicates.
+    let line = replicating.then(|| {
+        let mut line = a.to_vec();
+        line[p.id_pos] = Bytes::copy_from_slice(id_text);
+        if trimmed > 0 || p.trim.approx {
+            exact_trim_args(&mut line, &p.trim, s);
+        }
+        line
+    });
+    ctx.out.bulk(id_text);
     ctx.notify("xadd", &a[1]);
     if trimmed > 0 {
         ctx.notify("xtrim", &a[1]);
     }
     ctx.dirty(1);
-    ctx.propagate_as(vec![line]);
+    if let Some(line) = line {
+        ctx.propagate_as(vec![line]);
+    }
 }
 
 fn xlen(ctx: &mut Ctx, a: &[Bytes]) {

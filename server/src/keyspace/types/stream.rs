@@ -61,6 +61,18 @@ impl StreamId {
         }
     }
 
+    /// The `<ms>-<seq>` text, written into `buf` (41 bytes hold the longest).
+    pub fn format<'b>(&self, buf: &'b mut [u8; 41]) -> &'b [u8] {
+        let mut a = itoa::Buffer::new();
+        let ms = a.format(self.ms).as_bytes();
+        let n = ms.len();
+        buf[..n].copy_from_slice(ms);
+        buf[n] = b'-';
+        let seq = a.format(self.seq).as_bytes();
+        buf[n + 1..n + 1 + seq.len()].copy_from_slice(seq);
+        &buf[..n + 1 + seq.len()]
+    }
+
     /// The `<ms>-<seq>` text replies carry.
     pub fn to_bytes(&self) -> Bytes {
         let mut a = itoa::Buffer::new();
@@ -297,18 +309,23 @@ impl StreamValue {
             return Err(AddError::TooLarge);
         }
         let size = Block::entry_size(pairs);
-        let fits = self.blocks.last_key_value().is_some_and(|(_, b)| {
-            (max_bytes == 0 || b.bytes() + size <= max_bytes)
-                && (max_entries == 0 || b.count() < max_entries)
+        let mut last = self.blocks.last_entry();
+        let fits = last.as_ref().is_some_and(|b| {
+            (max_bytes == 0 || b.get().bytes() + size <= max_bytes)
+                && (max_entries == 0 || b.get().count() < max_entries)
         });
-        if !fits {
-            if let Some((_, b)) = self.blocks.iter_mut().next_back() {
-                b.shrink();
+        if fits {
+            if let Some(b) = last.as_mut() {
+                let key = *b.key();
+                b.get_mut().push(key, id, pairs);
             }
-            self.blocks.insert(id, Block::new(pairs));
-        }
-        if let Some((key, b)) = self.blocks.iter_mut().next_back() {
-            b.push(*key, id, pairs);
+        } else {
+            if let Some(b) = last.as_mut() {
+                b.get_mut().shrink();
+            }
+            let mut b = Block::new(pairs);
+            b.push(id, id, pairs);
+            self.blocks.insert(id, b);
         }
         if self.length == 0 {
             self.first_id = id;
