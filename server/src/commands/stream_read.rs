@@ -20,6 +20,9 @@ use crate::keyspace::types::stream::{StreamId, StreamValue};
 use crate::notify::Events;
 use bytes::Bytes;
 
+/// The most entries per stream a blocked read without COUNT is served.
+const BLOCKED_DEFAULT_COUNT: &[u8] = b"1000";
+
 /// The keys after STREAMS: the first half of what follows it (Redis's `limit: 2`).
 const fn streams_spec(startfrom: i32, flags: u32) -> KeySpec {
     KeySpec {
@@ -291,6 +294,18 @@ fn read_generic(ctx: &mut Ctx, a: &[Bytes], is_group: bool) {
                 if let (b"$", From::After(id)) = (id_args[i].as_ref(), f) {
                     rerun[r.streams + r.n + i] = id.to_bytes();
                 }
+            }
+            // Served later without a COUNT, a reader gets at most this many entries per
+            // stream (Redis's XREAD_BLOCKED_DEFAULT_COUNT), not a whole backlog at once.
+            if r.count == 0 {
+                let at = r.streams - 1;
+                rerun.splice(
+                    at..at,
+                    [
+                        Bytes::from_static(b"COUNT"),
+                        Bytes::from_static(BLOCKED_DEFAULT_COUNT),
+                    ],
+                );
             }
             let keys = keys.iter().map(|k| k.to_vec()).collect();
             ctx.block_on_rerun(keys, t, rerun);
