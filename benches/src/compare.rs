@@ -10,6 +10,7 @@ mod memory;
 #[allow(dead_code)] // helpers for the cluster benchmarks
 mod procs;
 mod report;
+mod stream_cycle;
 mod throughput;
 
 use anyhow::{bail, Context, Result};
@@ -40,6 +41,9 @@ enum What {
     Hll,
     /// DUMP and RESTORE throughput on `--keys` mixed keys of every type and encoding.
     Dump,
+    /// The consumer-group cycle (XREADGROUP COUNT 1 then XACK) over `--keys` entries, at each
+    /// `--pipelines` depth, median of `--rounds`.
+    StreamCycle,
 }
 
 #[derive(Args)]
@@ -281,6 +285,34 @@ fn run(cli: Cli) -> Result<()> {
             server_core: pinning.map(|p| p.server_core),
         };
         return dump_bench::run(&dopts, &server_bin, &o.redis_server);
+    }
+
+    if cli.what == What::StreamCycle {
+        let core = pinning.map(|p| p.server_core);
+        let mut all = Vec::new();
+        for &p in &o.pipelines {
+            for flavor in [Flavor::Slotcache, Flavor::Redis] {
+                let bin = if flavor == Flavor::Slotcache {
+                    &server_bin
+                } else {
+                    &o.redis_server
+                };
+                let mut runs = Vec::new();
+                for _ in 0..o.rounds {
+                    runs.push(stream_cycle::measure(
+                        flavor, bin, core, o.keys, p as usize,
+                    )?);
+                }
+                runs.sort_by(|a, b| a.cycles_per_s.total_cmp(&b.cycles_per_s));
+                all.push(runs.swap_remove(runs.len() / 2));
+            }
+        }
+        println!(
+            "\nXREADGROUP COUNT 1 + XACK cycles/s over {} entries (median of {} rounds)",
+            o.keys, o.rounds
+        );
+        println!("{}", stream_cycle::table(&all));
+        return Ok(());
     }
 
     let rows = if matches!(cli.what, What::Throughput | What::All) {

@@ -22,6 +22,8 @@ pub enum DataKind {
     Strings,
     Hashes,
     Zsets,
+    /// One stream of `keys` entries, each of 5 small fields.
+    Stream,
 }
 
 /// What one server used for the data set.
@@ -75,6 +77,13 @@ fn load(server: &ServerProc, o: &Opts) -> Result<()> {
                     }
                     c.ignore();
                 }
+                DataKind::Stream => {
+                    let c = pipe.cmd("XADD").arg(STREAM_KEY).arg("*");
+                    for f in 0..5 {
+                        c.arg(format!("f{f}")).arg(format!("v{n}-{f}"));
+                    }
+                    c.ignore();
+                }
                 DataKind::Zsets => {
                     let c = pipe.cmd("ZADD").arg(key);
                     for m in 0..10 {
@@ -92,10 +101,20 @@ fn load(server: &ServerProc, o: &Opts) -> Result<()> {
     Ok(())
 }
 
+/// The stream the `stream` data set is loaded into.
+const STREAM_KEY: &str = "stream";
+
 /// Checks the load really landed: first and last keys present, DBSIZE equal when the server
-/// has DBSIZE.
-fn verify(server: &ServerProc, keys: u64) -> Result<()> {
+/// has DBSIZE (for a stream: its length).
+fn verify(server: &ServerProc, keys: u64, data: DataKind) -> Result<()> {
     let mut con = server.client()?;
+    if data == DataKind::Stream {
+        let n: u64 = redis::cmd("XLEN").arg(STREAM_KEY).query(&mut con)?;
+        if n != keys {
+            bail!("{}: XLEN {n}, expected {keys}", server.flavor.label());
+        }
+        return Ok(());
+    }
     let last = format!("key:{}", keys.saturating_sub(1));
     let present: u64 = redis::cmd("EXISTS")
         .arg("key:0")
@@ -130,7 +149,7 @@ pub fn measure(flavor: Flavor, bin: &Path, o: &Opts) -> Result<Measure> {
     let started = std::time::Instant::now();
     load(&server, o)?;
     let load_secs = started.elapsed().as_secs_f64();
-    verify(&server, o.keys)?;
+    verify(&server, o.keys, o.data)?;
     // Let background work (allocator purging, rehashing) settle before reading RSS.
     std::thread::sleep(Duration::from_secs(1));
     Ok(Measure {

@@ -60,6 +60,11 @@ impl Row {
 /// The sorted set that `zrange_100` reads: 100 members, loaded before the first round.
 const ZRANGE_KEY: &str = "__compare:zrange";
 
+/// The stream `xrange_100` reads: 100 entries of 5 fields, loaded before the first round.
+const XRANGE_KEY: &str = "__compare:xrange";
+/// The stream `xadd_5f` appends to.
+const XADD_KEY: &str = "__compare:xadd";
+
 /// The geo index that `geosearch_1m` searches: 1M members, loaded before the first round.
 const GEO_KEY: &str = "__compare:geo";
 /// Members of the geo index.
@@ -70,6 +75,12 @@ const GEO_MEMBERS: u64 = 1_000_000;
 fn custom_command(test: &str) -> Option<&'static [&'static str]> {
     match test {
         "zrange_100" => Some(&["ZRANGE", ZRANGE_KEY, "0", "99", "WITHSCORES"]),
+        // XADD of 5 small fields with an id from the clock (the stream grows).
+        "xadd_5f" => Some(&[
+            "XADD", XADD_KEY, "*", "f1", "value1", "f2", "value2", "f3", "value3", "f4", "value4",
+            "f5", "value5",
+        ]),
+        "xrange_100" => Some(&["XRANGE", XRANGE_KEY, "-", "+"]),
         // "Drivers within 100 km": about 50 of the 1M points, nearest first.
         "geosearch_1m" => Some(&[
             "GEOSEARCH",
@@ -101,6 +112,20 @@ fn prepare(server: &ServerProc, test: &str) -> Result<()> {
     }
     if test == "geosearch_1m" {
         load_geo(server)?;
+    }
+    if test == "xrange_100" {
+        let mut con = server.client()?;
+        let _: i64 = redis::cmd("DEL").arg(XRANGE_KEY).query(&mut con)?;
+        for i in 1..=100 {
+            let mut cmd = redis::cmd("XADD");
+            cmd.arg(XRANGE_KEY).arg(format!("{i}-0"));
+            for f in 1..=5 {
+                cmd.arg(format!("f{f}")).arg(format!("value-{i}-{f}"));
+            }
+            let _: String = cmd
+                .query(&mut con)
+                .with_context(|| format!("loading {XRANGE_KEY}"))?;
+        }
     }
     Ok(())
 }
@@ -179,7 +204,7 @@ fn probe_for(test: &str) -> Option<Vec<&'static str>> {
 pub fn validate_tests(tests: &[String]) -> Result<()> {
     for t in tests {
         if probe_for(t).is_none() {
-            bail!("unknown test '{t}' (redis-benchmark -t names: set, get, incr, mset, lpush, rpush, lpop, rpop, sadd, spop, hset, zadd, zpopmin, xadd, lrange_100, lrange_300, lrange_500, lrange_600, ping_inline, ping_mbulk; and zrange_100: ZRANGE 0 99 WITHSCORES on a 100-member sorted set; geosearch_1m: GEOSEARCH BYRADIUS 100 km over 1M points)");
+            bail!("unknown test '{t}' (redis-benchmark -t names: set, get, incr, mset, lpush, rpush, lpop, rpop, sadd, spop, hset, zadd, zpopmin, xadd, lrange_100, lrange_300, lrange_500, lrange_600, ping_inline, ping_mbulk; and zrange_100: ZRANGE 0 99 WITHSCORES on a 100-member sorted set; geosearch_1m: GEOSEARCH BYRADIUS 100 km over 1M points; xadd_5f: XADD of 5 fields; xrange_100: XRANGE over a 100-entry stream)");
         }
     }
     Ok(())

@@ -245,6 +245,10 @@ pub static PARAMS: &[Param] = &[
         Kind::Int(0, I64MAX),
         true,
     ),
+    // A stream's entries are packed in blocks of at most this many bytes / entries (0: no
+    // limit), as Redis's listpacks under its radix tree.
+    p("stream-node-max-bytes", "4096", Kind::Memory, true),
+    p("stream-node-max-entries", "100", Kind::Int(0, I64MAX), true),
     // Past this size a sparse HyperLogLog is converted to the dense encoding.
     p("hll-sparse-max-bytes", "3000", Kind::Memory, true),
     p("shutdown-timeout", "10", Kind::Int(0, I64MAX), true),
@@ -273,6 +277,7 @@ pub static PARAMS: &[Param] = &[
         true,
     ),
     p("appendfilename", "appendonly.aof", Kind::Str, false),
+    p("aof-use-rdb-preamble", "yes", YESNO, true),
     p("dbfilename", "dump.rdb", Kind::Str, true),
     p("daemonize", "no", YESNO, false),
     p(
@@ -493,6 +498,9 @@ pub struct Settings {
     pub set_max_listpack_entries: usize,
     pub zset_max_listpack_entries: usize,
     pub zset_max_listpack_value: usize,
+    /// `stream-node-max-bytes` / `stream-node-max-entries`: when a stream starts a new block.
+    pub stream_node_max_bytes: usize,
+    pub stream_node_max_entries: usize,
     /// `hll-sparse-max-bytes`: the largest sparse HyperLogLog before it turns dense.
     pub hll_sparse_max_bytes: usize,
     pub notify_keyspace_events: String,
@@ -739,6 +747,8 @@ impl Config {
             set_max_listpack_entries: self.int("set-max-listpack-entries").max(0) as usize,
             zset_max_listpack_entries: self.int("zset-max-listpack-entries").max(0) as usize,
             zset_max_listpack_value: self.int("zset-max-listpack-value").max(0) as usize,
+            stream_node_max_bytes: self.int("stream-node-max-bytes").max(0) as usize,
+            stream_node_max_entries: self.int("stream-node-max-entries").max(0) as usize,
             hll_sparse_max_bytes: self.int("hll-sparse-max-bytes").max(0) as usize,
             notify_keyspace_events: s("notify-keyspace-events"),
             repl_timeout_secs: self.int("repl-timeout").max(1) as u64,

@@ -281,6 +281,7 @@ pub fn execute_replicated(
             propagate: None,
             modified: None,
             next: Next::Continue,
+            events: Vec::new(),
         };
         // What a replicated command would change about a connection (a WAIT, a MIGRATE)
         // means nothing on the replication link.
@@ -342,6 +343,7 @@ fn run_admitted(
         propagate: None,
         modified: None,
         next: Next::Continue,
+        events: Vec::new(),
     };
     (spec.handler)(&mut ctx, args);
     // A wall clock stepped backwards reads as 0.
@@ -350,6 +352,7 @@ fn run_admitted(
         .map_or(0, |d| d.as_nanos() as u64);
     let propagate = ctx.propagate.take();
     let modified = ctx.modified.take();
+    let reported = std::mem::take(&mut ctx.events);
     let next = std::mem::take(&mut ctx.next);
     let db = ctx.conn.db;
     ks.dbs[db_index].keep_expired = false;
@@ -371,7 +374,8 @@ fn run_admitted(
         touch_watched(ks, db_index, call, modified.as_deref());
         if !settings.notify_keyspace_events.is_empty() {
             notify(
-                shared, settings, ks, db_index, call, &propagate, &modified, &absent, now,
+                shared, settings, ks, db_index, call, &propagate, &modified, &absent, &reported,
+                now,
             );
         }
     }
@@ -403,6 +407,7 @@ fn notify(
     propagate: &Option<Vec<Vec<Bytes>>>,
     modified: &Option<Vec<Bytes>>,
     absent: &[Bytes],
+    reported: &[(&'static str, Bytes)],
     now: u64,
 ) {
     let flags = crate::notify::Flags::parse(&settings.notify_keyspace_events);
@@ -416,6 +421,12 @@ fn notify(
     }
     let mut exists = |k: &[u8]| db.peek_ref(k, now).is_some();
     match (propagate, call.spec.events) {
+        // Events that depend on what the command did, as its handler reported them.
+        (_, crate::notify::Events::Reported(class)) => {
+            for (event, key) in reported {
+                crate::notify::publish(shared, flags, class, event, db_index, key);
+            }
+        }
         // MPOP and blocking pops notify as the pop they did (lpop, zpopmin...) on the key
         // they popped, which their replicated effect names.
         (Some(effects), crate::notify::Events::AsEffects(_)) => {
@@ -464,22 +475,36 @@ fn serve_blocked(shared: &Shared, ks: &mut Keyspace, settings: &Settings) {
             let now = crate::util::now_ms();
             // A real look-up: a key that expired meanwhile is reclaimed (and its DEL
             // replicated) and serves nobody.
-            let Some(actual) = ks
+            let actual = ks
                 .dbs
                 .get_mut(db)
                 .and_then(|d| d.peek(&key, now))
-                .map(|e| e.value.type_name())
-            else {
-                break;
-            };
+                .map(|e| e.value.type_name());
             // A waiter is only tried when the key holds the type it waits for: a key that
-            // became another type leaves it waiting, as in Redis.
+            // became another type (or is gone) leaves it waiting, as in Redis, unless its
+            // kind of wait ends then (XREADGROUP).
             let expected = ks
                 .blocked
                 .command_of(id)
                 .and_then(admission::spec_of)
                 .and_then(|s| s.blocks);
-            if expected.map(|b| b.type_name()) != Some(actual) {
+            if expected.map(|b| b.type_name()) != actual {
+                if let Some(error) = expected.and_then(|b| b.gone_error()) {
+                    if let Some(w) = ks.blocked.remove(id) {
+                        if let Some(spec) = admission::spec_of(&w.args) {
+                            shared.telemetry.commands.record_call(spec, 0, true, false);
+                        }
+                        shared.telemetry.error_reply(error.as_bytes());
+                        let mut out = Out::new(w.resp3);
+                        out.error(error);
+                        *w.mailbox.reply.lock() = Some(out.buf.freeze());
+                        w.mailbox.wake.notify_one();
+                    }
+                    continue;
+                }
+                if actual.is_none() {
+                    break;
+                }
                 continue;
             }
             let Some(w) = ks.blocked.remove(id) else {

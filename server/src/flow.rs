@@ -72,6 +72,9 @@ impl Next {
 pub struct BlockRequest {
     pub keys: Vec<Vec<u8>>,
     pub deadline: Option<tokio::time::Instant>,
+    /// The command line to re-run when a key is ready, when it is not the one sent: XREAD
+    /// resolves `$` to the stream's last id at block time, as Redis rewrites its argv.
+    pub rerun: Option<Vec<Bytes>>,
 }
 
 /// WAIT numreplicas timeout, parked until acknowledgements arrive or time runs out.

@@ -109,6 +109,7 @@ fn class_of(group: &str) -> char {
         "hash" => 'h',
         // Geo indexes are sorted sets, and Redis notifies them as such.
         "sorted_set" | "sorted-set" | "zset" | "geo" => 'z',
+        "stream" => 't',
         _ => 'g',
     }
 }
@@ -161,6 +162,10 @@ pub enum Events {
     /// The MPOPs and blocking pops notify the pop they did on the key they did it to, which
     /// their replicated effects name; this event on their keys otherwise.
     AsEffects(&'static str),
+    /// Events that depend on what the command did (XADD's `xtrim` when it trimmed, the
+    /// consumers XREADGROUP and XCLAIM create): the handler reports them with
+    /// [`crate::commands::Ctx::notify`]; sent in this class.
+    Reported(char),
 }
 
 /// Publishes one event for `key` in `db`.
@@ -251,7 +256,7 @@ pub fn after_write(
         }
     };
     let (event, expiry) = match spec.events {
-        Events::None => return,
+        Events::None | Events::Reported(_) => return,
         Events::Rename => {
             if let (Some(from), Some(to)) = (key(0), key(1)) {
                 publish(shared, flags, 'g', "rename_from", db, from);

@@ -431,8 +431,8 @@ async fn serve(shared: Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
                         .await;
                         return;
                     }
-                    Next::Block(req) => {
-                        let args = cmds[start - 1].clone();
+                    Next::Block(mut req) => {
+                        let args = req.rerun.take().unwrap_or_else(|| cmds[start - 1].clone());
                         match park(&shared, &conn, &handle, req, args, &mut stream, &mut qb.buf)
                             .await
                         {

@@ -1576,6 +1576,228 @@ const WAIT: &[Arg] = &[arg("numreplicas", INTEGER), arg("timeout", INTEGER)];
 
 const WATCH: &[Arg] = &[key("key", 0).multiple()];
 
+const XACK: &[Arg] = &[
+    key("key", 0),
+    arg("group", STRING),
+    arg("id", STRING).multiple(),
+];
+
+const XADD: &[Arg] = &[
+    key("key", 0),
+    arg("nomkstream", PURE_TOKEN)
+        .token("NOMKSTREAM")
+        .since("6.2.0")
+        .optional(),
+    block(
+        "trim",
+        &[
+            oneof(
+                "strategy",
+                &[
+                    arg("maxlen", PURE_TOKEN).token("MAXLEN"),
+                    arg("minid", PURE_TOKEN).token("MINID").since("6.2.0"),
+                ],
+            ),
+            oneof(
+                "operator",
+                &[
+                    arg("equal", PURE_TOKEN).token("="),
+                    arg("approximately", PURE_TOKEN).token("~"),
+                ],
+            )
+            .optional(),
+            arg("threshold", STRING),
+            arg("count", INTEGER)
+                .token("LIMIT")
+                .since("6.2.0")
+                .optional(),
+        ],
+    )
+    .optional(),
+    oneof(
+        "id_or_auto",
+        &[arg("auto_id", PURE_TOKEN).token("*"), arg("id", STRING)],
+    ),
+    block("field_value", &[arg("field", STRING), arg("value", STRING)]).multiple(),
+];
+
+const XAUTOCLAIM: &[Arg] = &[
+    key("key", 0),
+    arg("group", STRING),
+    arg("consumer", STRING),
+    arg("min-idle-time", STRING),
+    arg("start", STRING),
+    arg("count", INTEGER).token("COUNT").optional(),
+    arg("justid", PURE_TOKEN).token("JUSTID").optional(),
+];
+
+const XCLAIM: &[Arg] = &[
+    key("key", 0),
+    arg("group", STRING),
+    arg("consumer", STRING),
+    arg("min-idle-time", STRING),
+    arg("id", STRING).multiple(),
+    arg("ms", INTEGER).token("IDLE").optional(),
+    arg("unix-time-milliseconds", UNIX_TIME)
+        .token("TIME")
+        .optional(),
+    arg("count", INTEGER).token("RETRYCOUNT").optional(),
+    arg("force", PURE_TOKEN).token("FORCE").optional(),
+    arg("justid", PURE_TOKEN).token("JUSTID").optional(),
+    arg("id", STRING).token("LASTID").optional(),
+];
+
+const XDEL: &[Arg] = &[key("key", 0), arg("id", STRING).multiple()];
+
+const XGROUP_CREATE: &[Arg] = &[
+    key("key", 0),
+    arg("groupname", STRING),
+    oneof(
+        "id",
+        &[arg("id", STRING), arg("new_id", PURE_TOKEN).token("$")],
+    ),
+    arg("mkstream", PURE_TOKEN).token("MKSTREAM").optional(),
+    arg("entries_read", INTEGER).token("ENTRIESREAD").optional(),
+];
+
+const XGROUP_CREATECONSUMER: &[Arg] = &[
+    key("key", 0),
+    arg("groupname", STRING),
+    arg("consumername", STRING),
+];
+
+const XGROUP_DELCONSUMER: &[Arg] = &[
+    key("key", 0),
+    arg("groupname", STRING),
+    arg("consumername", STRING),
+];
+
+const XGROUP_DESTROY: &[Arg] = &[key("key", 0), arg("groupname", STRING)];
+
+const XGROUP_SETID: &[Arg] = &[
+    key("key", 0),
+    arg("groupname", STRING),
+    oneof(
+        "id",
+        &[arg("id", STRING), arg("new_id", PURE_TOKEN).token("$")],
+    ),
+    arg("entries_read", INTEGER).token("ENTRIESREAD").optional(),
+];
+
+const XINFO_CONSUMERS: &[Arg] = &[key("key", 0), arg("groupname", STRING)];
+
+const XINFO_GROUPS: &[Arg] = &[key("key", 0)];
+
+const XINFO_STREAM: &[Arg] = &[
+    key("key", 0),
+    block("full", &[arg("count", INTEGER).token("COUNT").optional()])
+        .token("FULL")
+        .optional(),
+];
+
+const XLEN: &[Arg] = &[key("key", 0)];
+
+const XPENDING: &[Arg] = &[
+    key("key", 0),
+    arg("group", STRING),
+    block(
+        "filters",
+        &[
+            arg("min-idle-time", INTEGER)
+                .token("IDLE")
+                .since("6.2.0")
+                .optional(),
+            arg("start", STRING),
+            arg("end", STRING),
+            arg("count", INTEGER),
+            arg("consumer", STRING).optional(),
+        ],
+    )
+    .optional(),
+];
+
+const XRANGE: &[Arg] = &[
+    key("key", 0),
+    arg("start", STRING),
+    arg("end", STRING),
+    arg("count", INTEGER).token("COUNT").optional(),
+];
+
+const XREAD: &[Arg] = &[
+    arg("count", INTEGER).token("COUNT").optional(),
+    arg("milliseconds", INTEGER).token("BLOCK").optional(),
+    block(
+        "streams",
+        &[key("key", 0).multiple(), arg("id", STRING).multiple()],
+    )
+    .token("STREAMS"),
+];
+
+const XREADGROUP: &[Arg] = &[
+    block(
+        "group_consumer",
+        &[arg("group", STRING), arg("consumer", STRING)],
+    )
+    .token("GROUP"),
+    arg("count", INTEGER).token("COUNT").optional(),
+    arg("milliseconds", INTEGER).token("BLOCK").optional(),
+    arg("noack", PURE_TOKEN).token("NOACK").optional(),
+    block(
+        "streams",
+        &[key("key", 0).multiple(), arg("id", STRING).multiple()],
+    )
+    .token("STREAMS"),
+];
+
+const XREVRANGE: &[Arg] = &[
+    key("key", 0),
+    arg("end", STRING),
+    arg("start", STRING),
+    arg("count", INTEGER).token("COUNT").optional(),
+];
+
+const XSETID: &[Arg] = &[
+    key("key", 0),
+    arg("last-id", STRING),
+    arg("entries_added", INTEGER)
+        .token("ENTRIESADDED")
+        .since("7.0.0")
+        .optional(),
+    arg("max_deleted_entry_id", STRING)
+        .token("MAXDELETEDID")
+        .since("7.0.0")
+        .optional(),
+];
+
+const XTRIM: &[Arg] = &[
+    key("key", 0),
+    block(
+        "trim",
+        &[
+            oneof(
+                "strategy",
+                &[
+                    arg("maxlen", PURE_TOKEN).token("MAXLEN"),
+                    arg("minid", PURE_TOKEN).token("MINID").since("6.2.0"),
+                ],
+            ),
+            oneof(
+                "operator",
+                &[
+                    arg("equal", PURE_TOKEN).token("="),
+                    arg("approximately", PURE_TOKEN).token("~"),
+                ],
+            )
+            .optional(),
+            arg("threshold", STRING),
+            arg("count", INTEGER)
+                .token("LIMIT")
+                .since("6.2.0")
+                .optional(),
+        ],
+    ),
+];
+
 const ZADD: &[Arg] = &[
     key("key", 0),
     oneof(
@@ -2080,6 +2302,27 @@ pub fn of(name: &str) -> &'static [Arg] {
         "unsubscribe" => UNSUBSCRIBE,
         "wait" => WAIT,
         "watch" => WATCH,
+        "xack" => XACK,
+        "xadd" => XADD,
+        "xautoclaim" => XAUTOCLAIM,
+        "xclaim" => XCLAIM,
+        "xdel" => XDEL,
+        "xgroup|create" => XGROUP_CREATE,
+        "xgroup|createconsumer" => XGROUP_CREATECONSUMER,
+        "xgroup|delconsumer" => XGROUP_DELCONSUMER,
+        "xgroup|destroy" => XGROUP_DESTROY,
+        "xgroup|setid" => XGROUP_SETID,
+        "xinfo|consumers" => XINFO_CONSUMERS,
+        "xinfo|groups" => XINFO_GROUPS,
+        "xinfo|stream" => XINFO_STREAM,
+        "xlen" => XLEN,
+        "xpending" => XPENDING,
+        "xrange" => XRANGE,
+        "xread" => XREAD,
+        "xreadgroup" => XREADGROUP,
+        "xrevrange" => XREVRANGE,
+        "xsetid" => XSETID,
+        "xtrim" => XTRIM,
         "zadd" => ZADD,
         "zcard" => ZCARD,
         "zcount" => ZCOUNT,

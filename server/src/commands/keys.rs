@@ -462,7 +462,9 @@ fn object_refcount(ctx: &mut Ctx, a: &[Bytes]) {
                 !policy_clock
                     && crate::util::parse_i64_strict(s).is_some_and(|n| (0..10_000).contains(&n))
             }
-            Value::Hash(_) | Value::List(_) | Value::Set(_) | Value::ZSet(_) => false,
+            Value::Hash(_) | Value::List(_) | Value::Set(_) | Value::ZSet(_) | Value::Stream(_) => {
+                false
+            }
         };
         ctx.out.int(if shared_int { i32::MAX as i64 } else { 1 });
     }

@@ -76,6 +76,7 @@ fn is_big(v: &crate::keyspace::Value) -> bool {
         Value::List(l) => l.len() > BIG_ELEMENTS,
         Value::Set(s) => s.len() > BIG_ELEMENTS,
         Value::ZSet(z) => z.len() > BIG_ELEMENTS,
+        Value::Stream(s) => s.len() > BIG_ELEMENTS as u64,
     }
 }
 

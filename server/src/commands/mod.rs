@@ -36,6 +36,9 @@ pub mod server;
 pub mod sets;
 pub mod slowlog;
 pub mod sort;
+pub mod stream_groups;
+pub mod stream_read;
+pub mod streams;
 pub mod strings;
 pub mod table;
 pub mod transactions;
@@ -83,6 +86,9 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     zsets::COMMANDS,
     geo::COMMANDS,
     hyperloglog::COMMANDS,
+    streams::COMMANDS,
+    stream_groups::COMMANDS,
+    stream_read::COMMANDS,
 ];
 
 /// What a handler works with.
@@ -105,6 +111,8 @@ pub struct Ctx<'a> {
     pub modified: Option<Vec<Bytes>>,
     /// What the connection does after this command (see [`Ctx::then`]).
     pub next: Next,
+    /// Keyspace events reported by the handler (see [`Ctx::notify`]).
+    pub events: Vec<(&'static str, Bytes)>,
 }
 
 impl Ctx<'_> {
@@ -131,6 +139,22 @@ impl Ctx<'_> {
     /// string (Redis's `addReplyNull` there); their timeout reply is still the null array
     /// every list block times out with (Redis's `replyToBlockedClientTimedOut`).
     pub fn block_on_with(&mut self, keys: Vec<Vec<u8>>, timeout_ms: u64, null_bulk: bool) {
+        self.park(keys, timeout_ms, null_bulk, None);
+    }
+
+    /// [`Ctx::block_on`] for a command whose re-run must see `rerun` rather than the line as
+    /// sent (XREAD's `$` resolved to the id it stood for when the client blocked).
+    pub fn block_on_rerun(&mut self, keys: Vec<Vec<u8>>, timeout_ms: u64, rerun: Vec<Bytes>) {
+        self.park(keys, timeout_ms, false, Some(rerun));
+    }
+
+    fn park(
+        &mut self,
+        keys: Vec<Vec<u8>>,
+        timeout_ms: u64,
+        null_bulk: bool,
+        rerun: Option<Vec<Bytes>>,
+    ) {
         if self.conn.in_exec {
             return if null_bulk {
                 self.out.null()
@@ -140,7 +164,19 @@ impl Ctx<'_> {
         }
         let deadline = (timeout_ms > 0)
             .then(|| tokio::time::Instant::now() + std::time::Duration::from_millis(timeout_ms));
-        self.then(Next::Block(BlockRequest { keys, deadline }));
+        self.then(Next::Block(BlockRequest {
+            keys,
+            deadline,
+            rerun,
+        }));
+    }
+
+    /// Reports a keyspace event on `key` for a command whose events depend on what it did
+    /// (its spec says [`crate::notify::Events::Reported`]).
+    pub fn notify(&mut self, event: &'static str, key: &Bytes) {
+        if !self.settings.notify_keyspace_events.is_empty() {
+            self.events.push((event, key.clone()));
+        }
     }
 
     /// Says what the connection does after this command: the one way a handler changes a

@@ -99,6 +99,10 @@ fn flushall(ctx: &mut Ctx, a: &[Bytes]) {
         old.push(db.take());
     }
     dispose(old, lazy);
+    // Waiters that end when their key goes (XREADGROUP) learn it now.
+    for i in 0..ctx.ks.dbs.len() {
+        ctx.ks.blocked.mark_db_ready(i);
+    }
     ctx.dirty(n.max(1));
     ctx.out.ok();
 }
@@ -113,6 +117,7 @@ fn flushdb(ctx: &mut Ctx, a: &[Bytes]) {
     let n = db.len() as u64;
     let old = db.take();
     dispose(vec![old], lazy);
+    ctx.ks.blocked.mark_db_ready(i);
     ctx.dirty(n.max(1));
     ctx.out.ok();
 }

@@ -93,6 +93,11 @@ pub mod facts {
 pub enum Blocks {
     List,
     Zset,
+    /// XREAD: waits on streams; a key deleted or of another type leaves it waiting.
+    Stream,
+    /// XREADGROUP: waits on a group of a stream; a key deleted or of another type ends the
+    /// wait with [`Blocks::gone_error`], as in Redis 7.0.
+    StreamGroup,
 }
 
 impl Blocks {
@@ -101,6 +106,16 @@ impl Blocks {
         match self {
             Blocks::List => "list",
             Blocks::Zset => "zset",
+            Blocks::Stream | Blocks::StreamGroup => "stream",
+        }
+    }
+
+    /// The error a waiter is answered with when its key no longer holds its type, for the
+    /// kinds that stop waiting then.
+    pub fn gone_error(self) -> Option<&'static str> {
+        match self {
+            Blocks::StreamGroup => Some("UNBLOCKED the stream key no longer exists"),
+            _ => None,
         }
     }
 }

@@ -27,6 +27,7 @@ fn type_code(v: &Value) -> u32 {
         Value::Set(_) => 2,
         Value::ZSet(_) => 3,
         Value::Hash(_) => 4,
+        Value::Stream(_) => 6,
     }
 }
 
@@ -84,6 +85,18 @@ fn fold_value(d: &mut Digest, v: &Value, expires: bool) {
             for (f, val) in h.iter() {
                 xor_pair(d, f, val);
             }
+        }
+        // Each entry's id as `<ms>.<seq>`, then its fields and values, in order (Redis's
+        // digest leaves consumer groups out).
+        Value::Stream(s) => {
+            use super::types::stream::StreamId;
+            s.visit(StreamId::MIN, StreamId::MAX, false, |id, b, slot| {
+                mix(d, format!("{}.{}", id.ms, id.seq).as_bytes());
+                for p in b.pairs(slot) {
+                    mix(d, p);
+                }
+                true
+            });
         }
     }
     if expires {

@@ -6,7 +6,7 @@
 //! seconds, or (under an LFU policy) a decay time and a logarithmic counter.
 
 use super::small::SmallBytes;
-use super::types::{HashValue, ListValue, SetValue, ZSetValue};
+use super::types::{HashValue, ListValue, SetValue, StreamValue, ZSetValue};
 
 /// A key's value. Every type the server supports is a variant here, so a `match` on it tells
 /// the compiler every place a new type must be handled (TYPE, DUMP, DIGEST, memory, ...).
@@ -20,6 +20,7 @@ pub enum Value {
     Set(Box<SetValue>),
     /// Held inline (16 bytes), like hashes.
     ZSet(ZSetValue),
+    Stream(Box<StreamValue>),
 }
 
 impl Value {
@@ -31,6 +32,7 @@ impl Value {
             Value::List(_) => "list",
             Value::Set(_) => "set",
             Value::ZSet(_) => "zset",
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -54,6 +56,7 @@ impl Value {
             Value::List(v) => v.encoding(),
             Value::Set(v) => v.encoding(),
             Value::ZSet(v) => v.encoding(),
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -72,6 +75,7 @@ impl Value {
             Value::List(v) => std::mem::size_of::<ListValue>() + v.memory_sampled(samples),
             Value::Set(v) => std::mem::size_of::<SetValue>() + v.memory_sampled(samples),
             Value::ZSet(v) => v.memory_sampled(samples),
+            Value::Stream(v) => std::mem::size_of::<StreamValue>() + v.memory_sampled(samples),
         }
     }
 }

@@ -15,7 +15,7 @@
 
 use super::entry::Value;
 use super::small::SmallBytes;
-use super::types::{HashValue, ListValue, SetValue, ZSetValue};
+use super::types::{HashValue, ListValue, SetValue, StreamValue, ZSetValue};
 
 /// The format version written by this server. Payloads with a higher version are refused.
 pub const FORMAT_VERSION: u8 = 1;
@@ -27,6 +27,7 @@ mod tag {
     pub const LIST: u8 = 2;
     pub const SET: u8 = 3;
     pub const ZSET: u8 = 4;
+    pub const STREAM: u8 = 5;
 }
 
 /// Bytes the header (version, tag) and the trailer (CRC) add to a payload.
@@ -99,6 +100,10 @@ pub fn write_body(v: &Value, out: &mut Vec<u8>) {
             out.push(tag::ZSET);
             z.write_payload(out);
         }
+        Value::Stream(st) => {
+            out.push(tag::STREAM);
+            st.write_payload(out);
+        }
     }
 }
 
@@ -144,6 +149,9 @@ fn read_body(r: &mut Reader) -> Option<Value> {
             .typed(SetValue::read_payload)
             .map(|v| Value::Set(Box::new(v))),
         tag::ZSET => r.typed(ZSetValue::read_payload).map(Value::ZSet),
+        tag::STREAM => r
+            .typed(StreamValue::read_payload)
+            .map(|v| Value::Stream(Box::new(v))),
         _ => None,
     }
 }

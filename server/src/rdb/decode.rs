@@ -111,7 +111,7 @@ impl<'a> Reader<'a> {
 
     /// A count of elements each taking at least `min_bytes`: more than the remaining bytes
     /// could hold is refused before any loop or allocation.
-    fn count(&mut self, min_bytes: usize) -> R<usize> {
+    pub fn count(&mut self, min_bytes: usize) -> R<usize> {
         let n = self.length()?;
         if n.saturating_mul(min_bytes) > self.remaining() {
             return Err(BadFormat);
@@ -315,6 +315,9 @@ pub fn read_value(r: &mut Reader, t: u8, lim: &Limits) -> R<Value> {
                 .map(|&v| Cow::Owned(buf.format(v).as_bytes().to_vec()))
                 .collect();
             set_from(members.into_iter(), lim.set)
+        }
+        kind::STREAM_LISTPACKS | kind::STREAM_LISTPACKS_2 | kind::STREAM_LISTPACKS_3 => {
+            super::stream::read(r, t)
         }
         kind::SET_LISTPACK => {
             let blob = r.string()?;

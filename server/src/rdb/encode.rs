@@ -155,5 +155,9 @@ pub fn write_value(out: &mut Vec<u8>, v: &Value) {
                 write_string(out, val);
             }
         }
+        Value::Stream(s) => {
+            out.push(kind::STREAM_LISTPACKS_2);
+            super::stream::write(out, s);
+        }
     }
 }

@@ -17,6 +17,7 @@ pub mod intset;
 pub mod listpack;
 pub mod lzf;
 pub mod payload;
+pub mod stream;
 pub mod ziplist;
 
 #[cfg(test)]
@@ -43,8 +44,11 @@ pub mod kind {
     pub const LIST_QUICKLIST: u8 = 14;
     pub const HASH_LISTPACK: u8 = 16;
     pub const ZSET_LISTPACK: u8 = 17;
+    pub const STREAM_LISTPACKS: u8 = 15;
     pub const LIST_QUICKLIST_2: u8 = 18;
+    pub const STREAM_LISTPACKS_2: u8 = 19;
     pub const SET_LISTPACK: u8 = 20;
+    pub const STREAM_LISTPACKS_3: u8 = 21;
 }
 
 /// Quicklist node containers (RDB_TYPE_LIST_QUICKLIST_2).

@@ -5,12 +5,15 @@ pub mod hash;
 pub mod list;
 pub mod packed;
 pub mod set;
+pub mod stream;
+pub mod stream_block;
 pub mod zpack;
 pub mod zset;
 
 pub use hash::HashValue;
 pub use list::ListValue;
 pub use set::SetValue;
+pub use stream::StreamValue;
 pub use zset::ZSetValue;
 
 /// The sum of `f` over `items`, estimated from the first `samples` of them when there are

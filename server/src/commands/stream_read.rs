@@ -1,0 +1,388 @@
+//! XREAD and XREADGROUP, blocking included (Redis's `xreadCommand`).
+//!
+//! A read that finds nothing and has BLOCK parks on its streams; a write to one of them
+//! re-runs it (see `dispatch::serve_blocked`). XREAD's `$` means "after the last id when I
+//! blocked", so the re-run line carries the ids `$` stood for, as Redis rewrites its argv.
+//! XREADGROUP with `>` needs no rewrite: the group remembers where it is. An XREADGROUP whose
+//! stream is deleted while it waits is answered `-UNBLOCKED` (its table entry says
+//! [`Blocks::StreamGroup`]), one whose group is destroyed `-NOGROUP` (the re-run finds no
+//! group).
+//!
+//! What XREADGROUP changes replicates as its effects (the pending entries it creates as
+//! XCLAIMs, the group's new position as XGROUP SETID), never as itself.
+
+use super::keyspec::{key_flags::*, BeginSearch, FindKeys, KeySpec};
+use super::stream_groups::{createconsumer_effect, no_group, setid_effect, xclaim_effect};
+use super::streams::{parse_id, reply_entry, stream_out, INVALID_ID};
+use super::table::{flags::*, Blocks, CommandSpec};
+use super::{args, errors, Ctx};
+use crate::keyspace::types::stream::{StreamId, StreamValue};
+use crate::notify::Events;
+use bytes::Bytes;
+
+/// The most entries per stream a blocked read without COUNT is served.
+const BLOCKED_DEFAULT_COUNT: &[u8] = b"1000";
+
+/// The keys after STREAMS: the first half of what follows it (Redis's `limit: 2`).
+const fn streams_spec(startfrom: i32, flags: u32) -> KeySpec {
+    KeySpec {
+        flags,
+        begin: BeginSearch::Keyword {
+            keyword: "STREAMS",
+            startfrom,
+        },
+        find: FindKeys::Range {
+            lastkey: -1,
+            keystep: 1,
+            limit: 2,
+        },
+        notes: None,
+    }
+}
+
+pub static COMMANDS: &[CommandSpec] = &[
+    CommandSpec::new("xread", -4, READONLY | BLOCKING, &[streams_spec(1, RO | ACCESS)], xread, "stream", "Returns messages from multiple streams with IDs greater than the ones requested. Blocks until a message is available otherwise.").blocks(Blocks::Stream),
+    CommandSpec::new("xreadgroup", -7, WRITE | BLOCKING, &[streams_spec(4, RO | ACCESS)], xreadgroup, "stream", "Returns new or historical messages from a stream for a consumer in a group. Blocks until a message is available otherwise.").blocks(Blocks::StreamGroup).events(Events::Reported('t')),
+];
+
+/// What the client asked for from one stream.
+#[derive(Clone, Copy)]
+enum From {
+    /// Entries after this id.
+    After(StreamId),
+    /// XREADGROUP `>`: entries never delivered to the group.
+    New,
+}
+
+struct ReadArgs {
+    timeout: Option<u64>,
+    count: usize,
+    noack: bool,
+    group: Option<(Bytes, Bytes)>,
+    /// Where the keys start; the ids follow them.
+    streams: usize,
+    n: usize,
+}
+
+/// `getTimeoutFromObjectOrReply` in milliseconds.
+fn parse_block(ctx: &mut Ctx, b: &[u8]) -> Option<u64> {
+    match args::int(b) {
+        None => {
+            ctx.err("ERR timeout is not an integer or out of range");
+            None
+        }
+        Some(n) if n < 0 => {
+            ctx.err("ERR timeout is negative");
+            None
+        }
+        Some(n) => Some(n as u64),
+    }
+}
+
+fn parse_read(ctx: &mut Ctx, a: &[Bytes], group: bool) -> Option<ReadArgs> {
+    let mut r = ReadArgs {
+        timeout: None,
+        count: 0,
+        noack: false,
+        group: None,
+        streams: 0,
+        n: 0,
+    };
+    let name = if group { "xreadgroup" } else { "xread" };
+    let mut i = 1;
+    while i < a.len() {
+        let more = a.len() - i - 1;
+        let o = &a[i];
+        if args::is(o, "block") && more > 0 {
+            i += 1;
+            r.timeout = Some(parse_block(ctx, &a[i])?);
+        } else if args::is(o, "count") && more > 0 {
+            i += 1;
+            let Some(n) = args::int(&a[i]) else {
+                ctx.err(errors::NOT_INT);
+                return None;
+            };
+            r.count = n.max(0) as usize;
+        } else if args::is(o, "streams") && more > 0 {
+            r.streams = i + 1;
+            let rest = a.len() - r.streams;
+            if !rest.is_multiple_of(2) {
+                let symbol = if group { '>' } else { '$' };
+                ctx.err(&format!("ERR Unbalanced '{name}' list of streams: for each stream key an ID or '{symbol}' must be specified."));
+                return None;
+            }
+            r.n = rest / 2;
+            break;
+        } else if args::is(o, "group") && more >= 2 {
+            if !group {
+                ctx.err("ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead.");
+                return None;
+            }
+            r.group = Some((a[i + 1].clone(), a[i + 2].clone()));
+            i += 2;
+        } else if args::is(o, "noack") {
+            if !group {
+                ctx.err("ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead.");
+                return None;
+            }
+            r.noack = true;
+        } else {
+            ctx.err(errors::SYNTAX);
+            return None;
+        }
+        i += 1;
+    }
+    if r.streams == 0 {
+        ctx.err(errors::SYNTAX);
+        return None;
+    }
+    if group && r.group.is_none() {
+        ctx.err("ERR Missing GROUP option for XREADGROUP");
+        return None;
+    }
+    Some(r)
+}
+
+/// The stream at `key`, WRONGTYPE replied for another type.
+fn lookup<'a>(
+    ctx: &'a mut Ctx,
+    key: &[u8],
+) -> Result<Option<&'a mut StreamValue>, super::streams::WrongType> {
+    super::streams::stream_mut(ctx, key)
+}
+
+fn xread(ctx: &mut Ctx, a: &[Bytes]) {
+    read_generic(ctx, a, false);
+}
+
+fn xreadgroup(ctx: &mut Ctx, a: &[Bytes]) {
+    read_generic(ctx, a, true);
+}
+
+fn read_generic(ctx: &mut Ctx, a: &[Bytes], is_group: bool) {
+    let Some(r) = parse_read(ctx, a, is_group) else {
+        return;
+    };
+    let keys = &a[r.streams..r.streams + r.n];
+    let id_args = &a[r.streams + r.n..];
+    // Resolve every id (and check every key and group) before serving anything.
+    let mut from = Vec::with_capacity(r.n);
+    for (key, arg) in keys.iter().zip(id_args) {
+        let (last, has_group) = match lookup(ctx, key) {
+            Err(_) => return,
+            Ok(s) => (
+                s.as_ref().map(|s| s.last_id),
+                match (&r.group, s) {
+                    (Some((g, _)), Some(s)) => s.groups.contains_key(g.as_ref()),
+                    _ => false,
+                },
+            ),
+        };
+        if let Some((g, _)) = &r.group {
+            if !has_group {
+                return ctx.err(&no_group(key, g, " in XREADGROUP with GROUP option"));
+            }
+        }
+        let f = match arg.as_ref() {
+            b"$" if is_group => {
+                return ctx.err("ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the history of this consumer by specifying a proper ID, or use the > ID to get new messages. The $ ID would just return an empty result set.");
+            }
+            b"$" => From::After(last.unwrap_or_default()),
+            b">" if !is_group => {
+                return ctx.err("ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option.");
+            }
+            b">" => From::New,
+            _ => match parse_id(arg, 0, true) {
+                Some(id) => From::After(id),
+                None => return ctx.err(INVALID_ID),
+            },
+        };
+        from.push(f);
+    }
+    let now = ctx.now;
+    // Which streams have something to serve (creating XREADGROUP's consumer on the way),
+    // so that the reply's length is known before it is written.
+    let mut serve = vec![false; r.n];
+    let mut effects: Vec<Vec<Bytes>> = Vec::new();
+    let mut created: Vec<Bytes> = Vec::new();
+    for (i, (key, f)) in keys.iter().zip(&from).enumerate() {
+        let Ok(Some(s)) = lookup(ctx, key) else {
+            continue;
+        };
+        let top = s.edge_id(true);
+        serve[i] = match (&r.group, *f) {
+            (None, From::After(gt)) => top.is_some_and(|top| top > gt),
+            (None, From::New) => false,
+            (Some((gname, cname)), f) => {
+                let Some(g) = s.groups.get_mut(gname.as_ref()) else {
+                    continue;
+                };
+                if g.create_consumer(cname, now) {
+                    created.push(key.clone());
+                    // Without NOACK, the XCLAIMs of what it reads create it on replicas.
+                    if r.noack {
+                        effects.push(createconsumer_effect(key, gname, cname));
+                    }
+                }
+                if let Some(c) = g.consumers.get_mut(cname.as_ref()) {
+                    c.seen_time = now;
+                }
+                match f {
+                    From::After(_) => true,
+                    From::New => top.is_some_and(|top| top > g.last_id),
+                }
+            }
+        };
+    }
+    let served = serve.iter().filter(|x| **x).count();
+    if served > 0 {
+        let resp3 = ctx.out.resp3;
+        if resp3 {
+            ctx.out.map(served);
+        } else {
+            ctx.out.array(served);
+        }
+        for (i, (key, f)) in keys.iter().zip(&from).enumerate() {
+            if !serve[i] {
+                continue;
+            }
+            let (Some(s), out) = stream_out(ctx, key) else {
+                continue;
+            };
+            if !resp3 {
+                out.array(2);
+            }
+            out.bulk(key);
+            match (&r.group, *f) {
+                (None, From::After(gt)) => {
+                    let start = gt.incr().unwrap_or_default();
+                    let entries = s.range(start, StreamId::MAX, false, r.count);
+                    out.array(entries.len());
+                    for (id, pairs) in &entries {
+                        reply_entry(out, *id, pairs);
+                    }
+                }
+                (Some((gname, cname)), f) => {
+                    let mut groups = std::mem::take(&mut s.groups);
+                    if let Some(g) = groups.get_mut(gname.as_ref()) {
+                        serve_group(s, g, key, gname, cname, f, &r, now, out, &mut effects);
+                    }
+                    s.groups = groups;
+                }
+                _ => {}
+            }
+        }
+    }
+    if is_group {
+        for key in &created {
+            ctx.notify("xgroup-createconsumer", key);
+        }
+        let changes = (served + created.len()) as u64;
+        if changes > 0 {
+            ctx.dirty(changes);
+        }
+        ctx.propagate_as(effects);
+    }
+    if served > 0 {
+        return;
+    }
+    match r.timeout {
+        None => ctx.out.null_array(),
+        Some(t) => {
+            let mut rerun = a.to_vec();
+            for (i, f) in from.iter().enumerate() {
+                if let (b"$", From::After(id)) = (id_args[i].as_ref(), f) {
+                    rerun[r.streams + r.n + i] = id.to_bytes();
+                }
+            }
+            // Served later without a COUNT, a reader gets at most this many entries per
+            // stream (Redis's XREAD_BLOCKED_DEFAULT_COUNT), not a whole backlog at once.
+            if r.count == 0 {
+                let at = r.streams - 1;
+                rerun.splice(
+                    at..at,
+                    [
+                        Bytes::from_static(b"COUNT"),
+                        Bytes::from_static(BLOCKED_DEFAULT_COUNT),
+                    ],
+                );
+            }
+            let keys = keys.iter().map(|k| k.to_vec()).collect();
+            ctx.block_on_rerun(keys, t, rerun);
+        }
+    }
+}
+
+/// Serves one stream of an XREADGROUP: new entries (`>`) or the consumer's history, written
+/// to `out`.
+#[allow(clippy::too_many_arguments)]
+fn serve_group(
+    s: &StreamValue,
+    g: &mut crate::keyspace::types::stream::Group,
+    key: &Bytes,
+    gname: &Bytes,
+    cname: &Bytes,
+    from: From,
+    r: &ReadArgs,
+    now: u64,
+    out: &mut crate::protocol::Out,
+    effects: &mut Vec<Vec<Bytes>>,
+) {
+    match from {
+        From::After(gt) => {
+            // The consumer's own history: its pending entries after `gt`.
+            let start = gt.incr().unwrap_or_default();
+            let ids: Vec<StreamId> = g
+                .consumers
+                .get(cname.as_ref())
+                .map(|c| {
+                    c.pel
+                        .range(start..)
+                        .take(if r.count == 0 { usize::MAX } else { r.count })
+                        .copied()
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.array(ids.len());
+            for id in ids {
+                match s.get(id) {
+                    Some((_, pairs)) => {
+                        reply_entry(out, id, &pairs);
+                        if let Some(n) = g.pel.get_mut(&id) {
+                            n.delivery_time = now;
+                            n.delivery_count += 1;
+                        }
+                    }
+                    None => {
+                        out.array(2);
+                        out.bulk(&id.to_bytes());
+                        out.null_array();
+                    }
+                }
+            }
+        }
+        From::New => {
+            let start = g.last_id.incr().unwrap_or_default();
+            let entries = s.range(start, StreamId::MAX, false, r.count);
+            out.array(entries.len());
+            let mut moved = false;
+            for (id, pairs) in &entries {
+                if *id > g.last_id {
+                    s.advance_group(g, *id);
+                    moved = true;
+                }
+                reply_entry(out, *id, pairs);
+                if !r.noack {
+                    g.assign(*id, cname, now, 1);
+                    if let Some(e) = xclaim_effect(key, gname, g, *id) {
+                        effects.push(e);
+                    }
+                }
+            }
+            // The XCLAIMs carry the new position (LASTID); with NOACK there are none.
+            if moved && r.noack {
+                effects.push(setid_effect(key, gname, g));
+            }
+        }
+    }
+}
