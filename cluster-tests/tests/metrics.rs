@@ -285,6 +285,14 @@ fn prometheus_scrapes_a_cluster_and_sees_a_failover() {
             "{body}"
         );
         assert_eq!(sample(&body, "slotcache_cluster_known_nodes"), Some(6.0));
+        // Each replica's full sync at formation was counted (and published) as an event.
+        if sample(&body, "slotcache_is_primary") == Some(0.0) {
+            let resyncs = sample(
+                &body,
+                "slotcache_cluster_events_total{kind=\"replica_resync\"}",
+            );
+            assert!(resyncs.is_some_and(|n| n >= 1.0), "{body}");
+        }
     }
 
     let prom = Prometheus::start(&mports, &mut taken);
@@ -321,6 +329,32 @@ fn prometheus_scrapes_a_cluster_and_sees_a_failover() {
         }
     }
     drop(tx);
+    // `slotcache-cli cluster events` follows the same events across all nodes.
+    let mut follower = Command::new("timeout")
+        .arg("120")
+        .arg(cluster_tests::cli_bin())
+        .args([
+            "-p",
+            &c.nodes[0].port.to_string(),
+            "cluster",
+            "events",
+            "--for",
+            "100",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run slotcache-cli");
+    let (cli_tx, cli_rx) = mpsc::channel::<String>();
+    let out = follower.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            if cli_tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
     // Subscriptions are in place before the kill (PUBSUB NUMSUB on each node).
     let subscribed = wait_for(Duration::from_secs(10), || {
         c.nodes
@@ -331,7 +365,8 @@ fn prometheus_scrapes_a_cluster_and_sees_a_failover() {
                 let mut con = n.client();
                 let r: Vec<redis::Value> =
                     q(&mut con, &["PUBSUB", "NUMSUB", "__slotcache__:events"]);
-                matches!(r.get(1), Some(redis::Value::Int(1)))
+                // This test's subscriber and the CLI's.
+                matches!(r.get(1), Some(redis::Value::Int(2)))
             })
             .then_some(())
     });
@@ -358,6 +393,22 @@ fn prometheus_scrapes_a_cluster_and_sees_a_failover() {
     assert!(failover["at_ms"].as_u64().is_some(), "{failover}");
     let winner = failover["node"].as_str().unwrap().to_string();
     assert_ne!(winner, victim_id);
+
+    // The CLI printed it too, after the address of the node that published it.
+    let winner_port = c.nodes[ids.iter().position(|id| *id == failover["node"]).unwrap()].port;
+    let printed = wait_for(Duration::from_secs(10), || loop {
+        match cli_rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(l) if l.contains("\"event\":\"failover\"") => break Some(l),
+            Ok(_) => continue,
+            Err(_) => break None,
+        }
+    });
+    stop_tool(&mut follower);
+    let printed = printed.expect("slotcache-cli cluster events printed no failover");
+    assert!(
+        printed.starts_with(&format!("127.0.0.1:{winner_port} {{")),
+        "{printed}"
+    );
 
     // ...and in Prometheus, where the failover counter rises and the killed node is down.
     let risen = wait_for(Duration::from_secs(60), || {

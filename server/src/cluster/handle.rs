@@ -195,6 +195,16 @@ impl Cluster {
         }
     }
 
+    /// Records an event this node saw outside the state machine (a replica's full resync),
+    /// about itself and its shard; the bus publishes it with the next tick.
+    pub fn record_event(&self, kind: super::events::Kind, extra: serde_json::Value) {
+        let mut s = self.state.lock();
+        let me = s.me();
+        let (id, epoch) = (me.id.clone(), me.config_epoch);
+        let shard = me.primary_id().unwrap_or(&id).to_string();
+        s.events.record(kind, &id, &shard, epoch, extra);
+    }
+
     /// The events the state machine queued, as deliveries to this node's subscribers of
     /// the events channel. Call with the state lock held.
     pub fn drain_events(&self, s: &mut ClusterState) -> Vec<super::state::Action> {
