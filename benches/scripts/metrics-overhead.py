@@ -2,7 +2,7 @@
 """Throughput with the Prometheus endpoint on against off (issue #30's cost check).
 
 Runs `compare throughput` alternately without and with `--metrics-port PORT` (one round
-each, --peers redis so every run also has a reference point), for --rounds rounds, then
+each, in ABBA order, --peers redis so every run also has a reference point), for --rounds rounds, then
 prints slotcache's median requests/s per test and pipeline for both configurations and
 their ratio (on / off; the issue asks for >= 0.97). Metrics cost nothing per command by
 design (a scrape copies counters the command path keeps anyway); this measures it.
@@ -23,6 +23,8 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--rounds", type=int, default=5)
 ap.add_argument("--metrics-port", type=int, required=True)
 ap.add_argument("--compare", default=os.path.join(root, "target/release/compare"))
+# Named explicitly: a compare binary built in another checkout defaults to that one's server.
+ap.add_argument("--server-bin", default=os.path.join(root, "target/release/slotcache-server"))
 ap.add_argument("rest", nargs=argparse.REMAINDER, help="after --: more compare options")
 a = ap.parse_args()
 extra = [x for x in a.rest if x != "--"]
@@ -32,10 +34,11 @@ if a.rounds < 1:
 samples = {"off": {}, "on": {}}
 with tempfile.TemporaryDirectory() as tmp:
     for r in range(a.rounds):
-        for mode in ("off", "on"):
+        # ABBA order: a load that drifts during the run does not favour either side.
+        for mode in (("off", "on") if r % 2 == 0 else ("on", "off")):
             out = os.path.join(tmp, f"{mode}-{r}.json")
             cmd = [a.compare, "throughput", "--rounds", "1", "--peers", "redis",
-                   "--json", out] + extra
+                   "--json", out, "--server-bin", a.server_bin] + extra
             if mode == "on":
                 cmd += [f"--slotcache-arg=--metrics-port",
                         f"--slotcache-arg={a.metrics_port}"]
