@@ -438,3 +438,60 @@ fn prometheus_scrapes_a_cluster_and_sees_a_failover() {
     let info = query_string(&c.nodes[w], &["INFO", "replication"]).unwrap();
     assert_eq!(info_field(&info, "role").as_deref(), Some("master"));
 }
+
+#[test]
+fn a_primary_cut_off_from_the_majority_counts_a_lost_lease_once() {
+    let mut taken = Vec::new();
+    let timeout = cluster_tests::cluster::NODE_TIMEOUT_MS.to_string();
+    let mut nodes = Vec::new();
+    let mut mports = Vec::new();
+    for _ in 0..3 {
+        let (n, mp) = node_with_metrics(
+            &[
+                "--cluster-enabled",
+                "yes",
+                "--cluster-node-timeout",
+                &timeout,
+            ],
+            &mut taken,
+        );
+        nodes.push(n);
+        mports.push(mp);
+    }
+    let c = TestCluster { nodes };
+    c.form_by_hand();
+    assert!(c.wait_ok(Duration::from_secs(30)), "cluster not ok");
+    let lost = |mp: u16| {
+        http_get(mp, "/metrics")
+            .and_then(|(_, b)| sample(&b, "slotcache_cluster_leases_lost_total"))
+    };
+    assert_eq!(lost(mports[0]), Some(0.0));
+    let (tx, rx) = mpsc::channel();
+    subscribe_events(&c.nodes[0], tx);
+    let subscribed = wait_for(Duration::from_secs(10), || {
+        let mut con = c.nodes[0].client();
+        let r: Vec<redis::Value> = q(&mut con, &["PUBSUB", "NUMSUB", "__slotcache__:events"]);
+        matches!(r.get(1), Some(redis::Value::Int(1))).then_some(())
+    });
+    assert!(subscribed.is_some());
+    // Node 0 hears from no other primary: its lease (half the node timeout) runs out.
+    c.nodes[1].pause();
+    c.nodes[2].pause();
+    let seen = wait_for(Duration::from_secs(10), || {
+        lost(mports[0]).filter(|&n| n >= 1.0)
+    });
+    c.nodes[1].resume();
+    c.nodes[2].resume();
+    assert_eq!(seen, Some(1.0), "lease loss not counted once");
+    let event = wait_for(Duration::from_secs(10), || loop {
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok((_, v)) if v["event"] == "lease_lost" => break Some(v),
+            Ok(_) => continue,
+            Err(_) => break None,
+        }
+    })
+    .expect("no lease_lost event");
+    assert!(event["since_majority_ms"].as_u64().is_some(), "{event}");
+    assert!(c.wait_ok(Duration::from_secs(30)), "cluster not ok again");
+    assert_eq!(lost(mports[0]), Some(1.0));
+}
