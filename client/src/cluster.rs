@@ -50,6 +50,18 @@ pub enum ClusterCmd {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Follows the events of every node live (failovers, role changes, FAIL/recovered,
+    /// lost leases, slot migrations), one JSON line per event after the publishing node.
+    Events {
+        /// Any node of the cluster (host:port; default: -h/-p).
+        seed: Option<String>,
+        /// Stop after this many events.
+        #[arg(long)]
+        count: Option<u64>,
+        /// Stop after this many seconds.
+        #[arg(long = "for", value_name = "SECS")]
+        for_secs: Option<u64>,
+    },
     /// Shows slots, roles and health.
     Status {
         #[arg(long, default_value_t = 7000)]
@@ -182,6 +194,11 @@ pub fn run(t: &Target, cmd: ClusterCmd) -> Result<()> {
             &extra,
         ),
         ClusterCmd::Stop { port, dir } => stop(t, &base_dir(port, dir), port),
+        ClusterCmd::Events {
+            seed,
+            count,
+            for_secs,
+        } => crate::events::follow(&seed_or(t, seed)?, count, for_secs),
         ClusterCmd::Status { port } => status(&target(&t.host, port, &t.pass)),
         ClusterCmd::AddNode {
             new,
@@ -307,11 +324,32 @@ fn start(
         nodes - primaries,
         port + nodes - 1
     );
+    // The stop hint names the directory whenever it is not the default one, and as an
+    // absolute path, so it works as printed from wherever it is pasted.
+    let base = std::fs::canonicalize(base).unwrap_or_else(|_| base.to_path_buf());
+    let default = std::fs::canonicalize(base_dir(port, None)).ok();
+    let dir_flag = if default.as_deref() == Some(base.as_path()) {
+        String::new()
+    } else {
+        format!(" --dir {}", shell_word(&base.display().to_string()))
+    };
     println!("  directory: {}", base.display());
     println!("connect:     redis-cli -c -p {port}");
     println!("status:      slotcache-cli cluster status --port {port}");
-    println!("stop:        slotcache-cli cluster stop --port {port}");
+    println!("events:      slotcache-cli -p {port} cluster events");
+    println!("stop:        slotcache-cli cluster stop --port {port}{dir_flag}");
     Ok(())
+}
+
+/// `s` as one shell word: unchanged when it has nothing a shell would split or expand,
+/// else single-quoted.
+fn shell_word(s: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+,:=@%".contains(c);
+    if !s.is_empty() && s.chars().all(plain) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
 }
 
 fn stop(t: &Target, base: &Path, port: u16) -> Result<()> {

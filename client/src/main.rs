@@ -7,6 +7,7 @@
 
 mod cluster;
 mod conn;
+mod events;
 mod fix;
 mod manage;
 mod node;

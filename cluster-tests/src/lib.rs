@@ -72,7 +72,7 @@ fn scratch_root() -> PathBuf {
 
 /// A port range `lo-hi` from `SLOTCACHE_TEST_PORTS`, for engineers who share a machine and
 /// each own a range; both ends must leave room for the bus port (port + 10000).
-fn port_range() -> (u16, u16) {
+pub fn port_range() -> (u16, u16) {
     std::env::var("SLOTCACHE_TEST_PORTS")
         .ok()
         .and_then(|v| {
@@ -90,6 +90,24 @@ pub fn free_port() -> Option<u16> {
         std::net::TcpListener::bind(("127.0.0.1", p)).is_ok()
             && std::net::TcpListener::bind(("127.0.0.1", p + 10000)).is_ok()
     })
+}
+
+/// A free port for a node's Prometheus endpoint (`--metrics-port`): from
+/// `SLOTCACHE_METRICS_PORTS` (`lo-hi`) when set, else from the test range, skipping `taken`
+/// (ports already handed out and not yet bound).
+pub fn metrics_port(taken: &[u16]) -> Option<u16> {
+    let (lo, hi) = std::env::var("SLOTCACHE_METRICS_PORTS")
+        .ok()
+        .and_then(|v| {
+            let (lo, hi) = v.split_once('-')?;
+            let (lo, hi): (u16, u16) = (lo.trim().parse().ok()?, hi.trim().parse().ok()?);
+            (lo <= hi).then_some((lo, hi))
+        })
+        .unwrap_or_else(port_range);
+    let start = lo + (pick_port() % (hi - lo + 1));
+    (0..=hi - lo)
+        .map(|i| lo + (start - lo + i) % (hi - lo + 1))
+        .find(|p| !taken.contains(p) && std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
 }
 
 /// A port to try for a test server: random in the range above. The bus port is 10000 above.

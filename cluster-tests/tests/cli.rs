@@ -11,11 +11,14 @@ fn free_port() -> u16 {
     free_ports(1)
 }
 
-/// The first of `n` consecutive free ports (and their bus ports) in 12000..21000.
+/// The first of `n` consecutive free ports (and their bus ports) in the test port range
+/// (`SLOTCACHE_TEST_PORTS`, else 12000..21000).
 fn free_ports(n: u16) -> u16 {
     let seed = std::process::id() as u16;
+    let (lo, hi) = cluster_tests::port_range();
+    let span = (hi - lo).saturating_sub(n).max(1);
     for attempt in 0..500u16 {
-        let base = 12000 + (seed.wrapping_mul(7).wrapping_add(attempt * 37)) % 9000;
+        let base = lo + (seed.wrapping_mul(7).wrapping_add(attempt.wrapping_mul(37))) % span;
         let ok = (0..n).all(|i| {
             std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok()
                 && std::net::TcpListener::bind(("127.0.0.1", base + i + 10000)).is_ok()
@@ -35,6 +38,32 @@ fn cli(args: &[&str]) -> (bool, String, String) {
         .args(args)
         .output()
         .expect("run slotcache-cli");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Runs the hint line of `printed` that starts with `label` through `sh -c`, exactly as
+/// printed but for `slotcache-cli`, which becomes the binary under test.
+fn run_hint(printed: &str, label: &str) -> (bool, String, String) {
+    let line = printed
+        .lines()
+        .find_map(|l| l.strip_prefix(label))
+        .unwrap_or_else(|| panic!("no {label} hint in {printed}"))
+        .trim();
+    let cmd = line
+        .strip_prefix("slotcache-cli ")
+        .unwrap_or_else(|| panic!("hint {line:?} does not run slotcache-cli"));
+    let out = Command::new("timeout")
+        .arg("60")
+        .arg("sh")
+        .arg("-c")
+        .arg(format!("\"$0\" {cmd}"))
+        .arg(cli_bin())
+        .output()
+        .expect("run the hint");
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -189,6 +218,7 @@ fn cluster_start_status_stop_runs_a_healthy_local_cluster() {
     ]);
     assert!(ok, "cluster start failed: {out}{err}");
     assert!(out.contains(&format!("redis-cli -c -p {port}")), "{out}");
+    let start_out = out;
     let (ok, out, err) = cli(&["cluster", "status", "--port", &p]);
     assert!(ok, "{err}");
     assert!(out.contains("cluster_state: ok"), "{out}");
@@ -202,8 +232,9 @@ fn cluster_start_status_stop_runs_a_healthy_local_cluster() {
     let (ok, got) =
         cluster_tests::run_tool("redis-cli", &["-c", "-p", &p, "SET", "foo", "bar"], None);
     assert!(ok && got.trim() == "OK", "{got}");
-    let (ok, out, err) = cli(&["cluster", "stop", "--port", &p, "--dir", &b]);
-    assert!(ok, "cluster stop failed: {out}{err}");
+    // The stop hint `cluster start` printed works as printed (it names the directory).
+    let (ok, out, err) = run_hint(&start_out, "stop:");
+    assert!(ok, "the printed stop hint failed: {out}{err}");
     let (ok, _, _) = cli(&["-p", &p, "ping"]);
     assert!(!ok, "a node still answers after cluster stop");
 }

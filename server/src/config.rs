@@ -297,6 +297,9 @@ pub static PARAMS: &[Param] = &[
     p("lazyfree-lazy-expire", "no", YESNO, true),
     p("io-threads", "0", Kind::Int(0, 128), false),
     p("idle-spin-us", "10", Kind::Int(0, 100), true),
+    // slotcache's own: the Prometheus scrape endpoint (0 = none), and where it listens.
+    p("metrics-port", "0", Kind::Int(0, 65535), false),
+    p("metrics-bind", "127.0.0.1", Kind::Str, false),
     p("latency-tracking", "yes", YESNO, true),
     p(
         "latency-tracking-info-percentiles",
@@ -517,6 +520,11 @@ pub struct Settings {
     /// `idle-spin-us`: how long a serving thread spins before sleeping while busy (see
     /// [`crate::idle_spin`]); 0 turns it off.
     pub idle_spin_us: u32,
+    /// `metrics-port`: the HTTP port Prometheus scrapes (`GET /metrics`); 0 serves none, so
+    /// nothing listens beyond what redis-server would unless asked.
+    pub metrics_port: u16,
+    /// `metrics-bind`: the address the metrics port binds (loopback unless told).
+    pub metrics_bind: String,
     pub replica_read_only: bool,
     pub replica_serve_stale_data: bool,
     pub min_replicas_to_write: usize,
@@ -764,6 +772,8 @@ impl Config {
             },
             io_threads: self.int("io-threads").max(0) as usize,
             idle_spin_us: self.int("idle-spin-us").clamp(0, 100) as u32,
+            metrics_port: self.int("metrics-port") as u16,
+            metrics_bind: s("metrics-bind"),
             masterauth: s("masterauth"),
             masteruser: s("masteruser"),
             replica_read_only: self.yes("replica-read-only"),

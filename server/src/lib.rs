@@ -15,7 +15,7 @@
 //! - [`config`] redis.conf parsing and the CONFIG registry; [`clients`] connected clients;
 //!   [`session`] one connection's session; [`state`] what all of these share; [`util`] number formats; [`glob`] patterns.
 //! - [`telemetry`] command statistics, slow log, latency monitor, MONITOR; [`pause`]
-//!   CLIENT PAUSE.
+//!   CLIENT PAUSE; [`metrics`] the Prometheus endpoint over the same numbers.
 //! - [`idle_spin`] the serving threads' short spin before sleeping while busy.
 //! - [`jemalloc`] the allocator's statistics, report and purge (MEMORY).
 
@@ -35,6 +35,7 @@ pub mod idle_spin;
 pub mod jemalloc;
 pub mod keyspace;
 pub mod logging;
+pub mod metrics;
 pub mod migration;
 pub mod notify;
 pub mod panics;

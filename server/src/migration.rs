@@ -196,6 +196,7 @@ pub async fn run(shared: &Shared, mut job: Job) -> Vec<u8> {
     };
     if !job.copy {
         delete_moved(&mut ks, job.src_db, &done, &mut job.items);
+        crate::state::Stats::add(&shared.stats.keys_migrated, done.len() as u64);
         put_back(&mut ks, &mut job);
         drop(ks);
         wake_writers(shared);

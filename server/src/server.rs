@@ -905,6 +905,7 @@ pub async fn run(shared: Arc<Shared>) -> std::io::Result<()> {
     panics::install_hook();
     raise_fd_limit(shared.settings().maxclients as u64 + 1024 + 64);
     let listeners = bind(&shared).await?;
+    crate::metrics::start(&shared).await?;
     shared
         .memory_startup
         .store(crate::eviction::total_used(), Ordering::Relaxed);

@@ -18,6 +18,9 @@ pub struct Stats {
     pub net_input_bytes: AtomicU64,
     pub net_output_bytes: AtomicU64,
     pub evicted_keys: AtomicU64,
+    /// Keys MIGRATE moved away (the target confirmed them): the metrics exporter's count of
+    /// keys moved by slot migrations. Not reset by CONFIG RESETSTAT (INFO does not show it).
+    pub keys_migrated: AtomicU64,
 }
 
 impl Stats {

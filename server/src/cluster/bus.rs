@@ -245,8 +245,12 @@ async fn read_loop(
             Ok(_) => {}
         }
         loop {
+            let before = buf.len();
             match message::decode(&mut buf) {
                 Ok(Some(msg)) => {
+                    bus.cluster
+                        .traffic
+                        .received(&msg.kind, before.saturating_sub(buf.len()));
                     bus.process(msg, src.clone(), &reply);
                     if reply.queued.load(Ordering::Relaxed) > MAX_LINK_QUEUE_BYTES {
                         warn!("dropping cluster bus connection {who}: {MAX_LINK_QUEUE_BYTES} bytes of replies unread");
@@ -382,9 +386,10 @@ impl Bus {
             if s.needs_save {
                 self.cluster.publish(&mut s);
             }
-            a
+            (a, self.cluster.drain_events(&mut s))
         };
-        self.execute(actions, Some(reply));
+        self.execute(actions.0, Some(reply));
+        self.execute(actions.1, None);
     }
 
     fn execute(&self, actions: Vec<Action>, reply: Option<&Replies<'_>>) {
@@ -393,6 +398,7 @@ impl Bus {
                 Action::Reply(m) => {
                     if let Some(r) = reply {
                         let frame = message::encode(&m);
+                        self.cluster.traffic.sent(&m.kind, frame.len());
                         r.queued.fetch_add(frame.len(), Ordering::Relaxed);
                         let _ = r.tx.send(frame);
                     }
@@ -401,6 +407,7 @@ impl Bus {
                     if let Some(l) = self.links.lock().get(&id) {
                         let frame = message::encode(&m);
                         let len = frame.len();
+                        self.cluster.traffic.sent(&m.kind, len);
                         if l.queued.fetch_add(len, Ordering::Relaxed) + len > MAX_LINK_QUEUE_BYTES {
                             l.queued.fetch_sub(len, Ordering::Relaxed);
                             warn!("cluster bus link to {id} has {MAX_LINK_QUEUE_BYTES} bytes queued: resetting it");
@@ -560,8 +567,9 @@ async fn ticker(bus: Arc<Bus>, mut shutdown: tokio::sync::watch::Receiver<bool>)
                 .load(std::sync::atomic::Ordering::Relaxed);
             let mut s = bus.cluster.state.lock();
             s.set_my_offset(offset);
-            let a = s.tick(now);
+            let mut a = s.tick(now);
             bus.cluster.publish(&mut s);
+            a.extend(bus.cluster.drain_events(&mut s));
             a
         };
         bus.execute(actions, None);

@@ -8,6 +8,7 @@ use super::nodes_conf;
 use super::state::ClusterState;
 use super::view::View;
 use parking_lot::{Mutex, RwLock};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -40,6 +41,42 @@ pub struct Cluster {
     pub rejoining: std::sync::atomic::AtomicBool,
     /// The bus connections open now (CLUSTER LINKS).
     pub links: super::links::LinkTable,
+    /// Bus bytes by message type, counted where frames are encoded and decoded (the state
+    /// machine counts messages but never sees frames).
+    pub traffic: Traffic,
+}
+
+/// Bytes of bus frames sent and received, by message type (`ping`, `fail`...).
+#[derive(Default)]
+pub struct Traffic {
+    bytes: Mutex<BTreeMap<(&'static str, bool), u64>>,
+}
+
+impl Traffic {
+    pub fn sent(&self, kind: &super::message::Kind, n: usize) {
+        *self
+            .bytes
+            .lock()
+            .entry((super::state::kind_name(kind), true))
+            .or_default() += n as u64;
+    }
+
+    pub fn received(&self, kind: &super::message::Kind, n: usize) {
+        *self
+            .bytes
+            .lock()
+            .entry((super::state::kind_name(kind), false))
+            .or_default() += n as u64;
+    }
+
+    /// `(type, sent, bytes)` for every type seen.
+    pub fn snapshot(&self) -> Vec<(&'static str, bool, u64)> {
+        self.bytes
+            .lock()
+            .iter()
+            .map(|(&(k, out), &n)| (k, out, n))
+            .collect()
+    }
 }
 
 impl Cluster {
@@ -71,6 +108,7 @@ impl Cluster {
             outbox_ready: tokio::sync::Notify::new(),
             rejoining: std::sync::atomic::AtomicBool::new(false),
             links: super::links::LinkTable::default(),
+            traffic: Traffic::default(),
         })
     }
 
@@ -155,6 +193,31 @@ impl Cluster {
             s.needs_save = false;
             let _ = self.saver.lock().send((nodes_conf::render(s), None));
         }
+    }
+
+    /// Records an event this node saw outside the state machine (a replica's full resync),
+    /// about itself and its shard; the bus publishes it with the next tick.
+    pub fn record_event(&self, kind: super::events::Kind, extra: serde_json::Value) {
+        let mut s = self.state.lock();
+        let me = s.me();
+        let (id, epoch) = (me.id.clone(), me.config_epoch);
+        let shard = me.primary_id().unwrap_or(&id).to_string();
+        s.events.record(kind, &id, &shard, epoch, extra);
+    }
+
+    /// The events the state machine queued, as deliveries to this node's subscribers of
+    /// the events channel. Call with the state lock held.
+    pub fn drain_events(&self, s: &mut ClusterState) -> Vec<super::state::Action> {
+        let me = s.myself.clone();
+        s.events
+            .take(&me, self.wall(self.now()))
+            .into_iter()
+            .map(|message| super::state::Action::Deliver {
+                channel: super::events::CHANNEL.as_bytes().to_vec(),
+                message,
+                shard: false,
+            })
+            .collect()
     }
 
     /// Writes the state now and waits until it is on disk (CLUSTER SAVECONFIG, votes).

@@ -6,10 +6,12 @@
 //!   runtime so a saturated client workload cannot starve heartbeats; [`view`] the immutable
 //!   snapshot command handlers route with; [`redirect`] the routing decision; [`links`] the
 //!   bus connections held, for CLUSTER LINKS; [`announce`] the address, ports and hostname a
-//!   node announces and which of them clients are sent to.
+//!   node announces and which of them clients are sent to; [`events`] what the cluster did,
+//!   counted and published for operators.
 
 pub mod announce;
 pub mod bus;
+pub mod events;
 pub mod handle;
 pub mod handoff;
 pub mod links;

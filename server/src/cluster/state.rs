@@ -55,6 +55,7 @@
 //!   progress; a MEET from an unknown node starts one, unless [`MAX_MEET_HANDSHAKES`] are.
 
 use super::announce::{Announce, Endpoint};
+use super::events::Kind as EventKind;
 use super::message::{self, nflags, Gossip, Header, Kind, Message};
 use super::node::{Health, Node, Role};
 use super::slots::SlotSet;
@@ -142,7 +143,8 @@ pub struct MsgStats {
     pub received: BTreeMap<&'static str, u64>,
 }
 
-fn kind_name(k: &Kind) -> &'static str {
+/// A message type's name, as CLUSTER INFO and the metrics exporter show it.
+pub fn kind_name(k: &Kind) -> &'static str {
     match k {
         Kind::Ping => "ping",
         Kind::Pong => "pong",
@@ -181,6 +183,11 @@ pub struct ClusterState {
     /// Durable state changed: nodes.conf must be written.
     pub needs_save: bool,
     pub stats: MsgStats,
+    /// Events counted and queued for the events channel (see [`super::events`]).
+    pub events: super::events::Journal,
+    /// Whether this node, as a slot-owning primary, held its write lease at the last tick
+    /// (a lost lease is an event once, not at every tick).
+    lease_held: bool,
     pub election: Option<Election>,
     /// Primary id -> monotonic ms we last voted for one of its replicas.
     pub voted_for: HashMap<String, u64>,
@@ -262,6 +269,8 @@ impl ClusterState {
             banned: HashMap::new(),
             needs_save: true,
             stats: MsgStats::default(),
+            events: Default::default(),
+            lease_held: true,
             election: None,
             voted_for: HashMap::new(),
             next_election_after: 0,
@@ -858,6 +867,14 @@ impl ClusterState {
             e.epoch = epoch;
             e.deadline = now + (2 * self.node_timeout).max(500);
             info!(epoch, "Starting a failover election for epoch {epoch}.");
+            let me = self.myself.clone();
+            self.events.record(
+                EventKind::ElectionStarted,
+                &me,
+                &primary_id,
+                epoch,
+                serde_json::json!({ "manual": force }),
+            );
             self.needs_save = true;
             actions.push(Action::SaveNow);
             actions.extend(self.broadcast_to_primaries(Kind::AuthRequest { epoch, force }));
@@ -865,6 +882,26 @@ impl ClusterState {
         }
         if e.votes.len() >= quorum {
             let epoch = e.epoch;
+            let manual = e.force;
+            let election_ms = now.saturating_sub(e.start_at);
+            let since_fail_ms = self
+                .nodes
+                .get(&primary_id)
+                .filter(|p| p.health == Health::Fail)
+                .map(|p| now.saturating_sub(p.fail_time));
+            let me = self.myself.clone();
+            self.events.record(
+                EventKind::Failover,
+                &me,
+                &primary_id,
+                epoch,
+                serde_json::json!({
+                    "manual": manual,
+                    "old_primary": primary_id,
+                    "election_ms": election_ms,
+                    "since_primary_fail_ms": since_fail_ms,
+                }),
+            );
             self.election = None;
             self.manual = None;
             actions.extend(self.promote(&primary_id, epoch, "Failover election won"));
@@ -1031,6 +1068,7 @@ impl ClusterState {
         let me = self.me();
         if !me.is_primary() || me.slots.is_empty() {
             self.majority_at = now;
+            self.lease_held = true;
             return;
         }
         let mut heard: Vec<u64> = self
@@ -1043,6 +1081,22 @@ impl ClusterState {
         heard.sort_unstable_by(|a, b| b.cmp(a));
         let q = self.quorum();
         self.majority_at = heard.get(q - 1).copied().unwrap_or(0);
+        let held = self.lease_valid(now, self.node_timeout / 2);
+        if self.lease_held && !held {
+            warn!(
+                "Write lease lost: no majority of primaries heard from for {} ms",
+                now.saturating_sub(self.majority_at)
+            );
+            let (me, epoch) = (self.myself.clone(), self.me().config_epoch);
+            self.events.record(
+                EventKind::LeaseLost,
+                &me,
+                &me,
+                epoch,
+                serde_json::json!({ "since_majority_ms": now.saturating_sub(self.majority_at) }),
+            );
+        }
+        self.lease_held = held;
     }
 
     // ----- incoming messages ---------------------------------------------------------------
@@ -1154,6 +1208,16 @@ impl ClusterState {
                         info!(node = %node, reporter = %h.id, "node marked FAIL by another node");
                         n.health = Health::Fail;
                         n.fail_time = now;
+                        let since_pong_ms = now.saturating_sub(n.pong_received);
+                        let (shard, epoch) =
+                            (n.primary_id().unwrap_or(&node).to_string(), n.config_epoch);
+                        self.events.record(
+                            EventKind::NodeFail,
+                            &node,
+                            &shard,
+                            epoch,
+                            serde_json::json!({ "reporter_of_fail": h.id, "since_pong_ms": since_pong_ms }),
+                        );
                         self.needs_save = true;
                     }
                 }
@@ -1316,6 +1380,16 @@ impl ClusterState {
                         info!(node = %h.id, "clear FAIL state: the node is reachable again");
                         n.health = Health::Ok;
                         n.ok_since = now;
+                        let failed_ms = now.saturating_sub(n.fail_time);
+                        let (shard, epoch) =
+                            (n.primary_id().unwrap_or(&h.id).to_string(), n.config_epoch);
+                        self.events.record(
+                            EventKind::NodeRecovered,
+                            &h.id,
+                            &shard,
+                            epoch,
+                            serde_json::json!({ "failed_ms": failed_ms }),
+                        );
                         self.needs_save = true;
                     }
                 }
@@ -1572,6 +1646,15 @@ impl ClusterState {
                 warn!(node = %id, reports, quorum, "Marking node {} as failing (quorum reached)", id);
                 n.health = Health::Fail;
                 n.fail_time = now;
+                let since_pong_ms = now.saturating_sub(n.pong_received);
+                let (shard, epoch) = (n.primary_id().unwrap_or(id).to_string(), n.config_epoch);
+                self.events.record(
+                    EventKind::NodeFail,
+                    id,
+                    &shard,
+                    epoch,
+                    serde_json::json!({ "reports": reports, "quorum": quorum, "since_pong_ms": since_pong_ms }),
+                );
                 newly_failed.push(id.clone());
             }
         }
@@ -1719,6 +1802,14 @@ impl ClusterState {
                     return Err("ERR Target is myself: can't migrate a slot to myself".into());
                 }
                 info!(slot, target = %id, "slot {slot} migrating to {id}");
+                let (me, epoch) = (self.myself.clone(), self.current_epoch);
+                self.events.record(
+                    EventKind::MigrationStarted,
+                    &me,
+                    &me,
+                    epoch,
+                    serde_json::json!({ "slot": slot, "direction": "migrating", "peer": id }),
+                );
                 self.migrating.insert(slot, id.to_string());
             }
             SetSlot::Importing => {
@@ -1731,6 +1822,14 @@ impl ClusterState {
                     return Err("ERR Source is myself: can't import a slot from myself".into());
                 }
                 info!(slot, source = %id, "slot {slot} importing from {id}");
+                let (me, epoch) = (self.myself.clone(), self.current_epoch);
+                self.events.record(
+                    EventKind::MigrationStarted,
+                    &me,
+                    id,
+                    epoch,
+                    serde_json::json!({ "slot": slot, "direction": "importing", "peer": id }),
+                );
                 self.importing.insert(slot, id.to_string());
             }
             SetSlot::Stable => {
@@ -1746,14 +1845,30 @@ impl ClusterState {
                 if mine && id != self.myself && keys_in_slot > 0 {
                     return Err(format!("ERR Can't assign hashslot {slot} to a different node while I still hold keys for this hash slot."));
                 }
-                if id != self.myself && keys_in_slot == 0 {
-                    self.migrating.remove(&slot);
+                if id != self.myself && keys_in_slot == 0 && self.migrating.remove(&slot).is_some()
+                {
+                    let (me, epoch) = (self.myself.clone(), self.current_epoch);
+                    self.events.record(
+                        EventKind::MigrationFinished,
+                        &me,
+                        id,
+                        epoch,
+                        serde_json::json!({ "slot": slot, "direction": "migrated", "peer": id }),
+                    );
                 }
                 let mut announce = false;
                 if id == self.myself && self.importing.remove(&slot).is_some() {
                     // The new owner must win everywhere: take a configEpoch above every
                     // other node's without an election (as Redis does here).
                     let (bumped, epoch) = self.bump_epoch();
+                    let me = self.myself.clone();
+                    self.events.record(
+                        EventKind::MigrationFinished,
+                        &me,
+                        &me,
+                        epoch,
+                        serde_json::json!({ "slot": slot, "direction": "imported" }),
+                    );
                     if bumped {
                         info!(
                             slot,
@@ -1881,8 +1996,20 @@ impl ClusterState {
         let me = self.me_mut();
         if me.role != role {
             info!(?role, "my role changed");
+            let (id, epoch) = (me.id.clone(), me.config_epoch);
+            let (name, shard) = match &role {
+                Role::Primary => ("primary", id.clone()),
+                Role::Replica { primary } => ("replica", primary.clone()),
+            };
             me.role = role;
             self.needs_save = true;
+            self.events.record(
+                EventKind::RoleChange,
+                &id,
+                &shard,
+                epoch,
+                serde_json::json!({ "role": name }),
+            );
         }
     }
 

@@ -184,9 +184,21 @@ async fn session(shared: &Arc<Shared>, up: &Arc<Upstream>) -> Result<(), String>
         let new_id = parts.next().unwrap_or_default().to_string();
         info!("Full resync from master: {rest}");
         up.sync_in_progress.store(true, Ordering::Relaxed);
+        let started = std::time::Instant::now();
         full_sync(shared, &mut stream, &mut buf, &mut conn, new_id, timeout).await?;
         up.sync_in_progress.store(false, Ordering::Relaxed);
         info!("MASTER <-> REPLICA sync: Finished with success");
+        if let Some(c) = shared.cluster.get() {
+            let keys: usize = shared.keyspace.lock().dbs.iter().map(|d| d.len()).sum();
+            c.record_event(
+                crate::cluster::events::Kind::ReplicaResync,
+                serde_json::json!({
+                    "primary": format!("{}:{}", up.host, up.port),
+                    "took_ms": started.elapsed().as_millis() as u64,
+                    "keys": keys,
+                }),
+            );
+        }
     } else if let Some(rest) = reply.strip_prefix("+CONTINUE") {
         let new_id = rest.trim();
         let mut ks = shared.keyspace.lock();

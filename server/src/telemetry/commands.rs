@@ -21,6 +21,9 @@ pub struct Counters {
 /// One command's name as INFO shows it (`get`, `config|get`) and its counters.
 pub struct Entry {
     pub name: String,
+    /// The command's family (`string`, `list`...), which the metrics exporter groups
+    /// latency histograms by.
+    pub group: &'static str,
     pub counters: Counters,
 }
 
@@ -40,12 +43,14 @@ impl Default for CommandStats {
             index.insert(*c as *const CommandSpec as usize, entries.len());
             entries.push(Entry {
                 name: c.name.to_string(),
+                group: c.group,
                 counters: Counters::default(),
             });
             for s in c.subcommands {
                 index.insert(s as *const CommandSpec as usize, entries.len());
                 entries.push(Entry {
                     name: format!("{}|{}", c.name, s.name),
+                    group: c.group,
                     counters: Counters::default(),
                 });
             }

@@ -106,6 +106,33 @@ impl Histogram {
         0
     }
 
+    /// Adds to `into[i]` how many values are at or below `bounds_ns[i]` (ascending), as a
+    /// Prometheus histogram's cumulative buckets want them. A slot counts as at or below a
+    /// bound when its lowest value is, so the error is the histogram's 1% resolution.
+    pub fn add_cumulative(&self, bounds_ns: &[u64], into: &mut [u64]) {
+        let mut b = 0;
+        let mut seen = 0;
+        for (i, c) in self.counts.iter().enumerate() {
+            let v = value_from_index(i);
+            while b < bounds_ns.len() && v > bounds_ns[b] {
+                if let Some(slot) = into.get_mut(b) {
+                    *slot += seen;
+                }
+                b += 1;
+            }
+            if b == bounds_ns.len() {
+                return;
+            }
+            seen += c.load(Ordering::Relaxed);
+        }
+        while b < bounds_ns.len() {
+            if let Some(slot) = into.get_mut(b) {
+                *slot += seen;
+            }
+            b += 1;
+        }
+    }
+
     /// Cumulative counts at power-of-two reporting levels from 1024 ns, as LATENCY
     /// HISTOGRAM reports them: `(bucket upper bound in µs, values at or below it)`, only
     /// where the count grew.
@@ -145,6 +172,19 @@ mod tests {
         let h = Histogram::default();
         h.record(13_000);
         assert_eq!(h.value_at_percentile(99.9), 13_055);
+    }
+
+    #[test]
+    fn prometheus_buckets_are_cumulative() {
+        let h = Histogram::default();
+        for ns in [500, 5_000, 50_000, 2 * MAX_NS] {
+            h.record(ns);
+        }
+        let mut into = [0u64; 3];
+        h.add_cumulative(&[1_000, 10_000, 100_000], &mut into);
+        assert_eq!(into, [1, 2, 3]);
+        h.add_cumulative(&[1_000, 10_000, 100_000], &mut into);
+        assert_eq!(into, [2, 4, 6]);
     }
 
     #[test]
