@@ -284,7 +284,11 @@ fn a_client_that_kills_itself_inside_exec_gets_the_reply_then_is_closed() {
     assert_eq!(String::from_utf8_lossy(&got), want);
     let mut rest = [0u8; 16];
     use std::io::Read;
-    assert_eq!(s.read(&mut rest).unwrap_or(0), 0, "the connection stays open");
+    assert_eq!(
+        s.read(&mut rest).unwrap_or(0),
+        0,
+        "the connection stays open"
+    );
 }
 
 #[test]

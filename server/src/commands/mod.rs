@@ -32,6 +32,7 @@ pub mod monitor;
 pub mod pubsub;
 pub mod redis_meta;
 pub mod replication;
+pub mod scripting;
 pub mod server;
 pub mod sets;
 pub mod slowlog;
@@ -83,6 +84,7 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     zsets::COMMANDS,
     geo::COMMANDS,
     hyperloglog::COMMANDS,
+    scripting::COMMANDS,
 ];
 
 /// What a handler works with.
