@@ -16,6 +16,7 @@ pub mod debug;
 pub mod docs;
 pub mod dump;
 pub mod expiry;
+pub mod functions;
 pub mod geo;
 pub mod hashes;
 pub mod hyperloglog;
@@ -85,6 +86,7 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     geo::COMMANDS,
     hyperloglog::COMMANDS,
     scripting::COMMANDS,
+    functions::COMMANDS,
 ];
 
 /// What a handler works with.

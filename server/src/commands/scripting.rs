@@ -11,6 +11,7 @@ use super::{args, errors, reply_help, Ctx};
 use crate::admission::{live::Live, Node, Role};
 use crate::notify::Events;
 use crate::scripting::call::{Policy, Run};
+use crate::scripting::engine::Target;
 use crate::scripting::shebang::Flags;
 use bytes::Bytes;
 
@@ -22,7 +23,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         -3,
         EVAL,
         &[ks::keynum(2, 0, 1, 1, RW | ACCESS | UPDATE).notes(
-            "We cannot tell how the keys will be used so we assume the worst, RW and UPDATE flags",
+            "We cannot tell how the keys will be used so we assume the worst, RW and UPDATE",
         )],
         eval,
         "scripting",
@@ -44,7 +45,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         -3,
         READONLY | EVAL,
         &[ks::keynum(2, 0, 1, 1, RO | ACCESS).notes(
-            "We cannot tell how the keys will be used so we assume the worst, RO and ACCESS flags",
+            "We cannot tell how the keys will be used so we assume the worst, RO and ACCESS",
         )],
         eval_ro,
         "scripting",
@@ -146,37 +147,61 @@ fn evalsha_ro(ctx: &mut Ctx, a: &[Bytes]) {
 
 const NOSCRIPT_ERR: &str = "NOSCRIPT No matching script. Please use EVAL.";
 
-/// Redis's `evalGenericCommand`: finds (or compiles) the script, checks what its flags
-/// allow, and runs it with its effects gathered as one transaction.
+/// Redis's `evalGenericCommand`: finds (or compiles) the script, then runs it.
 fn eval_generic(ctx: &mut Ctx, a: &[Bytes], ro: bool, by_sha: bool) {
     let Some(numkeys) = args::int(&a[2]) else {
         return ctx.err(errors::NOT_INT);
     };
-    if numkeys > (a.len() - 3) as i64 {
-        return ctx.err("ERR Number of keys can't be greater than number of args");
+    if let Err(e) = keys_count(numkeys, a.len()) {
+        return ctx.err(e);
     }
-    if numkeys < 0 {
-        return ctx.err("ERR Number of keys can't be negative");
-    }
-    let n = numkeys as usize;
-    let (keys, argv) = (&a[3..3 + n], &a[3 + n..]);
-    let shared = ctx.shared;
-    let mut engine = shared.scripts.lock();
     let sha = if by_sha {
         let sha = crate::util::lower(&a[1]);
-        if sha.len() != 40 || !engine.exists(&sha) {
+        if sha.len() != 40 || !ctx.shared.scripts.lock().exists(&sha) {
             return ctx.err(NOSCRIPT_ERR);
         }
         sha
     } else {
-        match engine.create(&a[1]) {
+        let created = ctx.shared.scripts.lock().create(&a[1]);
+        match created {
             Ok(sha) => sha,
             Err(e) => return ctx.err(&e),
         }
     };
-    let Some(flags) = engine.get(&sha).map(|s| s.flags) else {
-        return ctx.err(NOSCRIPT_ERR);
+    run_script(ctx, a, numkeys, ro, Target::Script(sha));
+}
+
+/// The checks of EVAL's and FCALL's `numkeys`.
+fn keys_count(numkeys: i64, argc: usize) -> Result<(), &'static str> {
+    if numkeys > (argc - 3) as i64 {
+        return Err("ERR Number of keys can't be greater than number of args");
+    }
+    if numkeys < 0 {
+        return Err("ERR Number of keys can't be negative");
+    }
+    Ok(())
+}
+
+/// Runs a cached script or a library function for EVAL* / FCALL*: checks what its flags
+/// allow, then runs it with its effects gathered as one transaction.
+pub fn run_script(ctx: &mut Ctx, a: &[Bytes], numkeys: i64, ro: bool, target: Target) {
+    let shared = ctx.shared;
+    let mut engine = shared.scripts.lock();
+    let flags = match &target {
+        Target::Script(sha) => engine.get(sha).map(|s| s.flags),
+        Target::Function(name) => engine.functions.function(name).map(|f| f.flags),
     };
+    let Some(flags) = flags else {
+        return ctx.err(match target {
+            Target::Script(_) => NOSCRIPT_ERR,
+            Target::Function(_) => "ERR Function not found",
+        });
+    };
+    if let Err(e) = keys_count(numkeys, a.len()) {
+        return ctx.err(e);
+    }
+    let n = numkeys as usize;
+    let (keys, argv) = (&a[3..3 + n], &a[3 + n..]);
     if let Err(e) = prepare(ctx, flags, ro) {
         return ctx.err(&e);
     }
@@ -197,7 +222,7 @@ fn eval_generic(ctx: &mut Ctx, a: &[Bytes], ro: bool, by_sha: bool) {
         ctx.ks.repl.begin_tx();
     }
     let mut run = Run::new(shared, ctx.ks, ctx.settings, ctx.conn, policy, oom, slot);
-    engine.run(&sha, &mut run, keys, argv, ctx.out);
+    engine.run(&target, &mut run, keys, argv, ctx.out);
     let woff = run.conn.woff;
     drop(run);
     drop(engine);

@@ -32,8 +32,16 @@ pub struct Stats {
 pub struct Engine {
     vm: Vm,
     scripts: HashMap<String, Script>,
+    /// FUNCTION's libraries, in a VM of their own.
+    pub functions: super::functions::Libraries,
     memory_limit: usize,
     pub stats: std::sync::Arc<Stats>,
+}
+
+/// What a command runs: a cached script (by SHA1) or a library function (by name).
+pub enum Target {
+    Script(String),
+    Function(String),
 }
 
 /// What a script run ended with, besides its reply.
@@ -49,6 +57,7 @@ impl Engine {
         let e = Engine {
             vm,
             scripts: HashMap::new(),
+            functions: super::functions::Libraries::new(memory_limit),
             memory_limit,
             stats: Default::default(),
         };
@@ -119,8 +128,23 @@ impl Engine {
         Ok(sha)
     }
 
-    /// Runs the cached script `sha` with `keys` and `args`, writing its reply to `out`.
+    /// Runs a cached script or a library function with `keys` and `args`, writing its
+    /// reply to `out`.
     pub fn run(
+        &mut self,
+        target: &Target,
+        run: &mut Run,
+        keys: &[Bytes],
+        args: &[Bytes],
+        out: &mut Out,
+    ) -> Outcome {
+        match target {
+            Target::Script(sha) => self.run_script(sha, run, keys, args, out),
+            Target::Function(name) => self.run_function(name, run, keys, args, out),
+        }
+    }
+
+    fn run_script(
         &mut self,
         sha: &str,
         run: &mut Run,
@@ -133,93 +157,120 @@ impl Engine {
             return Outcome { failed: true };
         };
         let func = script.func.clone();
-        let name = sha.to_string();
-        let result = self.call(run, &func, keys, args);
-        let outcome = self.reply(result, &name, run.resp3, out);
-        let lua = &self.vm.lua;
-        let prim = &self.vm.prim;
-        prim.raw_set("call", sandbox::outside_call(lua).ok()).ok();
-        prim.raw_set("ctl", sandbox::outside_ctl(lua).ok()).ok();
+        let result = exec(&self.vm, run, &func, keys, args, false);
+        let outcome = reply(result, sha, run.resp3, out);
+        reset_prims(&self.vm);
         self.publish();
         outcome
     }
 
-    fn call(
-        &self,
+    fn run_function(
+        &mut self,
+        name: &str,
         run: &mut Run,
-        func: &Function,
         keys: &[Bytes],
         args: &[Bytes],
-    ) -> mlua::Result<(bool, Value)> {
-        let lua = &self.vm.lua;
-        let g = &self.vm.real_globals;
-        g.raw_set("KEYS", array(lua, keys)?)?;
-        g.raw_set("ARGV", array(lua, args)?)?;
-        let cell = RefCell::new(run);
-        let prim = &self.vm.prim;
-        lua.scope(|scope| {
-            let call = scope.create_function(|lua, argv: MultiValue| {
-                let mut run = cell.borrow_mut();
-                redis_call(lua, &mut run, argv)
-            })?;
-            let ctl = scope.create_function(|lua, argv: MultiValue| {
-                let mut run = cell.borrow_mut();
-                control(lua, &mut run, argv)
-            })?;
-            prim.raw_set("call", call)?;
-            prim.raw_set("ctl", ctl)?;
-            self.vm.run.call::<(bool, Value)>(func.clone())
-        })
-    }
-
-    /// The reply for what a run returned (Redis's `luaCallFunction` end).
-    fn reply(
-        &self,
-        result: mlua::Result<(bool, Value)>,
-        name: &str,
-        resp3: bool,
         out: &mut Out,
     ) -> Outcome {
-        match result {
-            Ok((true, v)) => {
-                let mark = out.mark();
-                convert::lua_to_reply(out, &v, resp3);
-                Outcome {
-                    failed: out.buf.get(mark) == Some(&b'-'),
-                }
+        let Some(func) = self.functions.callback(name) else {
+            out.error("ERR Function not found");
+            return Outcome { failed: true };
+        };
+        let vm = self.functions.vm();
+        let result = exec(vm, run, &func, keys, args, true);
+        let outcome = reply(result, name, run.resp3, out);
+        reset_prims(vm);
+        outcome
+    }
+}
+
+/// After a run: `redis.call` and friends answer that no script runs.
+fn reset_prims(vm: &Vm) {
+    let lua = &vm.lua;
+    vm.prim
+        .raw_set("call", sandbox::outside_call(lua).ok())
+        .ok();
+    vm.prim.raw_set("ctl", sandbox::outside_ctl(lua).ok()).ok();
+}
+
+/// Runs `func` with `redis.call` bound to `run`: KEYS and ARGV as globals (EVAL) or as its
+/// two arguments (a library function).
+fn exec(
+    vm: &Vm,
+    run: &mut Run,
+    func: &Function,
+    keys: &[Bytes],
+    args: &[Bytes],
+    as_args: bool,
+) -> mlua::Result<(bool, Value)> {
+    let lua = &vm.lua;
+    let (k, a) = (array(lua, keys)?, array(lua, args)?);
+    if !as_args {
+        vm.real_globals.raw_set("KEYS", k.clone())?;
+        vm.real_globals.raw_set("ARGV", a.clone())?;
+    }
+    let cell = RefCell::new(run);
+    let prim = &vm.prim;
+    lua.scope(|scope| {
+        let call = scope.create_function(|lua, argv: MultiValue| {
+            let mut run = cell.borrow_mut();
+            redis_call(lua, &mut run, argv)
+        })?;
+        let ctl = scope.create_function(|lua, argv: MultiValue| {
+            let mut run = cell.borrow_mut();
+            control(lua, &mut run, argv)
+        })?;
+        prim.raw_set("call", call)?;
+        prim.raw_set("ctl", ctl)?;
+        if as_args {
+            vm.run_with.call::<(bool, Value)>((func.clone(), k, a))
+        } else {
+            vm.run.call::<(bool, Value)>(func.clone())
+        }
+    })
+}
+
+/// The reply for what a run returned (Redis's `luaCallFunction` end).
+fn reply(result: mlua::Result<(bool, Value)>, name: &str, resp3: bool, out: &mut Out) -> Outcome {
+    match result {
+        Ok((true, v)) => {
+            let mark = out.mark();
+            convert::lua_to_reply(out, &v, resp3);
+            Outcome {
+                failed: out.buf.get(mark) == Some(&b'-'),
             }
-            Ok((false, Value::Table(t))) => {
-                let msg: String = t
-                    .raw_get::<mlua::LuaString>("err")
-                    .map(|s| String::from_utf8_lossy(&s.as_bytes()).into_owned())
-                    .unwrap_or_else(|_| "ERR unknown error".into());
-                let source: Option<String> = t.raw_get("source").ok();
-                let line: Option<i64> = t.raw_get("line").ok();
-                let text = match (source, line) {
-                    (Some(s), Some(l)) => format!("{msg} script: {name}, on {s}:{l}."),
-                    _ => msg,
-                };
-                out.error(&text);
-                Outcome { failed: true }
-            }
-            Ok((false, v)) => {
-                let msg = match &v {
-                    Value::String(s) => String::from_utf8_lossy(&s.as_bytes()).into_owned(),
-                    _ => "execution failure".into(),
-                };
-                out.error(&format!(
-                    "ERR Error running script {name}, {}",
-                    truncate(&msg, 100)
-                ));
-                Outcome { failed: true }
-            }
-            Err(e) => {
-                out.error(&format!(
-                    "ERR Error running script {name}, {}",
-                    truncate(&lua_message(&e), 100)
-                ));
-                Outcome { failed: true }
-            }
+        }
+        Ok((false, Value::Table(t))) => {
+            let msg: String = t
+                .raw_get::<mlua::LuaString>("err")
+                .map(|s| String::from_utf8_lossy(&s.as_bytes()).into_owned())
+                .unwrap_or_else(|_| "ERR unknown error".into());
+            let source: Option<String> = t.raw_get("source").ok();
+            let line: Option<i64> = t.raw_get("line").ok();
+            let text = match (source, line) {
+                (Some(s), Some(l)) => format!("{msg} script: {name}, on {s}:{l}."),
+                _ => msg,
+            };
+            out.error(&text);
+            Outcome { failed: true }
+        }
+        Ok((false, v)) => {
+            let msg = match &v {
+                Value::String(s) => String::from_utf8_lossy(&s.as_bytes()).into_owned(),
+                _ => "execution failure".into(),
+            };
+            out.error(&format!(
+                "ERR Error running script {name}, {}",
+                truncate(&msg, 100)
+            ));
+            Outcome { failed: true }
+        }
+        Err(e) => {
+            out.error(&format!(
+                "ERR Error running script {name}, {}",
+                truncate(&lua_message(&e), 100)
+            ));
+            Outcome { failed: true }
         }
     }
 }

@@ -2,6 +2,7 @@
 //! of compiled scripts by SHA1, the `redis.*` API, and the sandbox scripts run in.
 //!
 //! - [`engine`] the VM and the script cache; runs one script for one command.
+//! - [`functions`] FUNCTION's libraries and the functions they register.
 //! - [`sandbox`] how the VM is made: libraries, read-only globals, the error handler (the
 //!   Lua side is `prelude.lua`).
 //! - [`call`] `redis.call` / `redis.pcall`: the checks Redis's `scriptCall` makes before a
@@ -17,6 +18,7 @@ pub mod bit;
 pub mod call;
 pub mod convert;
 pub mod engine;
+pub mod functions;
 pub mod rand48;
 pub mod sandbox;
 pub mod shebang;

@@ -43,7 +43,7 @@ local function protect(real, index)
     local proxy = lua_setmetatable({}, mt)
     readonly[proxy] = true
     readonly[view] = true
-    return proxy
+    return proxy, mt
 end
 
 -- Error tables as Redis's luaPushErrorBuff builds them: "-CODE msg" or "msg" (code ERR).
@@ -257,8 +257,91 @@ for _, lib in ipairs({'string', 'math', 'table', 'coroutine', 'cjson', 'bit', 's
     end
 end
 rawset(G, 'redis', protect(R))
-local globals = protect(G)
+local globals, globals_mt = protect(G)
 rawset(G, '_G', globals)
+
+-- FUNCTION LOAD: a library's code sees only redis.register_function, redis.log and the
+-- constants; its functions, when called, see the whole API (Redis switches the globals'
+-- __index the same way).
+local function reg_error(msg)
+    error({err = 'ERR ' .. msg}, 0)
+end
+local function register_function(...)
+    local n = select('#', ...)
+    local name, callback, flags, description
+    if n == 1 then
+        local t = ...
+        if type(t) ~= 'table' then
+            reg_error('calling redis.register_function with a single argument is only applicable to Lua table (representing named arguments).')
+        end
+        for k, v in pairs(t) do
+            if k == 'function_name' then
+                if type(v) ~= 'string' then
+                    reg_error('function_name argument given to redis.register_function must be a string')
+                end
+                name = v
+            elseif k == 'callback' then
+                if type(v) ~= 'function' then
+                    reg_error('callback argument given to redis.register_function must be a function')
+                end
+                callback = v
+            elseif k == 'description' then
+                if type(v) ~= 'string' then
+                    reg_error('description argument given to redis.register_function must be a string')
+                end
+                description = v
+            elseif k == 'flags' then
+                if type(v) ~= 'table' then
+                    reg_error('flags argument to redis.register_function must be a table representing function flags')
+                end
+                flags = v
+            else
+                reg_error('unknown argument given to redis.register_function')
+            end
+        end
+        if not name then
+            reg_error('redis.register_function must get a function name argument')
+        end
+        if not callback then
+            reg_error('redis.register_function must get a callback argument')
+        end
+    elseif n == 2 then
+        name, callback = ...
+        if type(name) ~= 'string' then
+            reg_error('first argument to redis.register_function must be a string')
+        end
+        if type(callback) ~= 'function' then
+            reg_error('second argument to redis.register_function must be a function')
+        end
+    else
+        reg_error('wrong number of arguments to redis.register_function')
+    end
+    local fl = {}
+    if flags then
+        for _, f in pairs(flags) do
+            if type(f) ~= 'string' then
+                reg_error('unknown flag given')
+            end
+            fl[#fl + 1] = f
+        end
+    end
+    local e = prim.register(name, callback, fl, description)
+    if e then
+        error({err = e}, 0)
+    end
+end
+local L = {register_function = register_function, log = R.log}
+for _, k in ipairs({'LOG_DEBUG', 'LOG_VERBOSE', 'LOG_NOTICE', 'LOG_WARNING', 'REDIS_VERSION', 'REDIS_VERSION_NUM'}) do
+    L[k] = R[k]
+end
+local function nonexistent(_, k)
+    error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+end
+lua_setmetatable(L, {__index = nonexistent})
+local load_env = lua_setmetatable({redis = protect(L)}, {__index = nonexistent})
+local function set_loading(on)
+    globals_mt.__index = on and load_env or G
+end
 -- Reading a global that does not exist is an error.
 lua_setmetatable(G, {__index = function(_, k)
     error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
@@ -269,5 +352,11 @@ local xpcall = xpcall
 local function run(f)
     return xpcall(f, handler)
 end
+-- A library function gets KEYS and ARGV as its arguments.
+local function run_with(f, keys, args)
+    return xpcall(function()
+        return f(keys, args)
+    end, handler)
+end
 
-return globals, run, error_text
+return globals, run, run_with, set_loading

@@ -19,6 +19,10 @@ pub struct Vm {
     pub real_globals: Table,
     /// `xpcall(f, handler)`: runs a compiled script, turning errors into Redis error tables.
     pub run: Function,
+    /// `xpcall(function() return f(keys, args) end, handler)`: runs a library function.
+    pub run_with: Function,
+    /// Switches the globals scripts see to the library-loading API (FUNCTION LOAD) and back.
+    pub set_loading: Function,
     /// The primitives the Lua side calls: `call` and `ctl` are replaced for each run.
     pub prim: Table,
     pub rng: Arc<Mutex<Rand48>>,
@@ -33,6 +37,13 @@ pub fn outside_call(lua: &Lua) -> mlua::Result<Function> {
             "ERR redis.call/pcall can only be called inside a script invocation",
         )?;
         Ok((t, true))
+    })
+}
+
+/// `redis.register_function` outside FUNCTION LOAD.
+pub fn outside_register(lua: &Lua) -> mlua::Result<Function> {
+    lua.create_function(|_, _: MultiValue| {
+        Ok("ERR redis.register_function can only be called on FUNCTION LOAD command")
     })
 }
 
@@ -119,7 +130,8 @@ pub fn new_vm(memory_limit: usize) -> mlua::Result<Vm> {
     let real_globals = lua.globals();
     real_globals.raw_set("bit", super::bit::open(&lua)?)?;
     let debug: Table = real_globals.raw_get("debug")?;
-    let (globals, run, _error_text): (Table, Function, Function) = lua
+    prim.raw_set("register", outside_register(&lua)?)?;
+    let (globals, run, run_with, set_loading): (Table, Function, Function, Function) = lua
         .load(PRELUDE)
         .set_name("=sandbox")
         .call((prim.clone(), debug))?;
@@ -131,6 +143,8 @@ pub fn new_vm(memory_limit: usize) -> mlua::Result<Vm> {
         globals,
         real_globals,
         run,
+        run_with,
+        set_loading,
         prim,
         rng,
     })

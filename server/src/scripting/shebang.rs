@@ -75,7 +75,7 @@ mod tests {
         assert_eq!(at, 0);
         let (f, at) = parse(b"#!lua flags=no-writes,allow-stale\nreturn 1").unwrap();
         assert!(!f.compat && f.no_writes && f.allow_stale && !f.allow_oom);
-        assert_eq!(at, 34);
+        assert_eq!(at, 33);
         let (f, _) = parse(b"#!lua\nreturn 1").unwrap();
         assert!(!f.compat && !f.no_writes);
         assert_eq!(
