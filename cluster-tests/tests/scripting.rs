@@ -604,3 +604,67 @@ fn redis_py_lock_acquire_extend_reacquire_release() {
     let holder: String = q(&mut a, &["GET", "job"]);
     assert_eq!(holder, "tok-b");
 }
+
+#[test]
+fn a_long_script_makes_others_busy_and_script_kill_stops_it() {
+    let node = Node::start(&[]);
+    let mut c = node.client();
+    let _: () = q(&mut c, &["CONFIG", "SET", "busy-reply-threshold", "100"]);
+    let url = node.url();
+    let runner = std::thread::spawn(move || {
+        let mut r = redis::Client::open(url).unwrap().get_connection().unwrap();
+        let e: redis::RedisResult<Value> = redis::cmd("EVAL")
+            .arg("local i = 0 while true do i = i + 1 end")
+            .arg(0)
+            .query(&mut r);
+        e.unwrap_err().to_string()
+    });
+    // Other clients get BUSY without waiting for the script.
+    let busy = wait_for(Duration::from_secs(10), || {
+        let r: redis::RedisResult<String> = redis::cmd("PING").query(&mut c);
+        r.err().map(|e| e.to_string())
+    })
+    .expect("BUSY while the script runs");
+    assert!(busy.contains("Redis is busy running a script"), "{busy}");
+    assert_eq!(
+        server_error(&mut c, &["FUNCTION", "KILL"]),
+        "NOTBUSY No scripts in execution right now."
+    );
+    let _: () = q(&mut c, &["SCRIPT", "KILL"]);
+    let ended = runner.join().unwrap();
+    assert!(
+        ended.contains("Script killed by user with SCRIPT KILL"),
+        "{ended}"
+    );
+    let pong: String = q(&mut c, &["PING"]);
+    assert_eq!(pong, "PONG");
+    // A script that wrote cannot be killed; it ends by itself (here after 500 ms).
+    let url = node.url();
+    let writer = std::thread::spawn(move || {
+        let mut r = redis::Client::open(url).unwrap().get_connection().unwrap();
+        let v: i64 = redis::cmd("EVAL")
+            .arg(
+                "redis.call('set', 'w', 1) local t = redis.call('time') \
+                 local start = t[1] * 1000000 + t[2] \
+                 repeat t = redis.call('time') until t[1] * 1000000 + t[2] - start > 500000 \
+                 return 1",
+            )
+            .arg(0)
+            .query(&mut r)
+            .unwrap();
+        v
+    });
+    let refused = wait_for(Duration::from_secs(10), || {
+        let r: redis::RedisResult<()> = redis::cmd("SCRIPT").arg("KILL").query(&mut c);
+        r.err()
+            .map(|e| e.to_string())
+            .filter(|e| e.contains("UNKILLABLE"))
+    });
+    assert!(
+        refused.is_some(),
+        "SCRIPT KILL of a script that wrote is refused"
+    );
+    assert_eq!(writer.join().unwrap(), 1);
+    let w: i64 = q(&mut c, &["GET", "w"]);
+    assert_eq!(w, 1);
+}

@@ -5,7 +5,7 @@
 
 use super::keyspec::{self as ks, key_flags::*};
 use super::scripting::run_script;
-use super::table::{flags::*, CommandSpec};
+use super::table::{facts, flags::*, CommandSpec};
 use super::{args, errors, reply_help, Ctx};
 use crate::notify::Events;
 use crate::scripting::engine::Target;
@@ -95,7 +95,8 @@ static FUNCTION_SUBCOMMANDS: &[CommandSpec] = &[
         kill,
         "scripting",
         "Terminates a function during execution.",
-    ),
+    )
+    .facts(facts::KILLS_FUNCTION),
     CommandSpec::new(
         "list",
         -2,
@@ -202,7 +203,7 @@ fn flush(ctx: &mut Ctx, a: &[Bytes]) {
 }
 
 fn kill(ctx: &mut Ctx, _a: &[Bytes]) {
-    ctx.err("NOTBUSY No scripts in execution right now.");
+    ctx.err(crate::scripting::busy::NOTBUSY);
 }
 
 fn stats(ctx: &mut Ctx, _a: &[Bytes]) {

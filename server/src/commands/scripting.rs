@@ -6,7 +6,7 @@
 //! never propagated.
 
 use super::keyspec::{self as ks, key_flags::*};
-use super::table::{flags::*, CommandSpec};
+use super::table::{facts, flags::*, CommandSpec};
 use super::{args, errors, reply_help, Ctx};
 use crate::admission::{live::Live, Node, Role};
 use crate::notify::Events;
@@ -117,7 +117,8 @@ static SCRIPT_SUBCOMMANDS: &[CommandSpec] = &[
         script_kill,
         "scripting",
         "Terminates a server-side Lua script during execution.",
-    ),
+    )
+    .facts(facts::KILLS_SCRIPT),
     CommandSpec::new(
         "load",
         3,
@@ -307,8 +308,9 @@ fn script_flush(ctx: &mut Ctx, a: &[Bytes]) {
 }
 
 fn script_kill(ctx: &mut Ctx, _a: &[Bytes]) {
-    // A script runs under the keyspace lock this command was admitted under: none runs now.
-    ctx.err("NOTBUSY No scripts in execution right now.");
+    // Admitted under the keyspace lock: no script runs now (a running one is killed from
+    // `admission::while_busy`, without the lock).
+    ctx.err(crate::scripting::busy::NOTBUSY);
 }
 
 fn script_debug(ctx: &mut Ctx, a: &[Bytes]) {

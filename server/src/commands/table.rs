@@ -91,6 +91,10 @@ pub mod facts {
     /// A keyless write a replica's snapshot in progress cannot take in mid-stream (SWAPDB):
     /// the full sync starts over.
     pub const RESTARTS_SYNC: u32 = 1 << 7;
+    /// SCRIPT KILL: served while a script runs, without the keyspace lock it holds.
+    pub const KILLS_SCRIPT: u32 = 1 << 8;
+    /// FUNCTION KILL: as [`KILLS_SCRIPT`], for a library function.
+    pub const KILLS_FUNCTION: u32 = 1 << 9;
 }
 
 /// The type of value a blocking command waits on: a waiter is tried only when its key holds

@@ -90,6 +90,7 @@ impl<'a> Run<'a> {
         }
         if spec.has(flags::WRITE) {
             self.write_dirty = true;
+            self.shared.script_busy.wrote();
         }
         self.out.buf.clear();
         self.out.resp3 = self.resp3;

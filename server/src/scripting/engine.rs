@@ -35,6 +35,7 @@ pub struct Engine {
     /// FUNCTION's libraries, in a VM of their own.
     pub functions: super::functions::Libraries,
     memory_limit: usize,
+    busy: std::sync::Arc<super::busy::Busy>,
     pub stats: std::sync::Arc<Stats>,
 }
 
@@ -52,13 +53,14 @@ pub struct Outcome {
 
 impl Engine {
     /// A fresh VM. `memory_limit`: bytes the VM may hold (0: no limit).
-    pub fn new(memory_limit: usize) -> Self {
-        let vm = sandbox::new_vm(memory_limit).expect("the Lua sandbox builds");
+    pub fn new(memory_limit: usize, busy: std::sync::Arc<super::busy::Busy>) -> Self {
+        let vm = sandbox::new_vm(memory_limit, busy.clone()).expect("the Lua sandbox builds");
         let e = Engine {
             vm,
             scripts: HashMap::new(),
-            functions: super::functions::Libraries::new(memory_limit),
+            functions: super::functions::Libraries::new(memory_limit, busy.clone()),
             memory_limit,
+            busy,
             stats: Default::default(),
         };
         e.publish();
@@ -81,7 +83,7 @@ impl Engine {
     /// generator state, all gone).
     pub fn flush(&mut self) {
         self.scripts.clear();
-        if let Ok(vm) = sandbox::new_vm(self.memory_limit) {
+        if let Ok(vm) = sandbox::new_vm(self.memory_limit, self.busy.clone()) {
             self.vm = vm;
         }
         self.publish();
@@ -138,10 +140,20 @@ impl Engine {
         args: &[Bytes],
         out: &mut Out,
     ) -> Outcome {
-        match target {
+        self.busy.begin(
+            matches!(target, Target::Function(_)),
+            run.settings.busy_reply_threshold_ms,
+        );
+        let outcome = match target {
             Target::Script(sha) => self.run_script(sha, run, keys, args, out),
             Target::Function(name) => self.run_function(name, run, keys, args, out),
+        };
+        if self.busy.killed() {
+            sandbox::install_hook(&self.vm.lua, self.busy.clone()).ok();
+            sandbox::install_hook(&self.functions.vm().lua, self.busy.clone()).ok();
         }
+        self.busy.end();
+        outcome
     }
 
     fn run_script(

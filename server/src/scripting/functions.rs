@@ -22,15 +22,17 @@ pub struct LibFunction {
 pub struct Library {
     pub name: String,
     pub code: Bytes,
+    /// By lower-cased name (function names are case-insensitive).
     pub functions: BTreeMap<String, LibFunction>,
 }
 
 pub struct Libraries {
     vm: Vm,
     libs: BTreeMap<String, Library>,
-    /// Function name -> its library.
+    /// Lower-cased function name -> its library.
     owner: HashMap<String, String>,
     memory_limit: usize,
+    busy: std::sync::Arc<super::busy::Busy>,
 }
 
 /// Letters, digits and underscores, at least one (library and function names).
@@ -82,12 +84,13 @@ fn metadata(code: &[u8]) -> Result<(String, usize), String> {
 }
 
 impl Libraries {
-    pub fn new(memory_limit: usize) -> Self {
+    pub fn new(memory_limit: usize, busy: std::sync::Arc<super::busy::Busy>) -> Self {
         Libraries {
-            vm: sandbox::new_vm(memory_limit).expect("the Lua sandbox builds"),
+            vm: sandbox::new_vm(memory_limit, busy.clone()).expect("the Lua sandbox builds"),
             libs: BTreeMap::new(),
             owner: HashMap::new(),
             memory_limit,
+            busy,
         }
     }
 
@@ -95,9 +98,11 @@ impl Libraries {
         &self.vm
     }
 
+    /// A function by name (case-insensitive, as Redis's function dictionary).
     pub fn function(&self, name: &str) -> Option<&LibFunction> {
-        let lib = self.owner.get(name)?;
-        self.libs.get(lib)?.functions.get(name)
+        let key = name.to_ascii_lowercase();
+        let lib = self.owner.get(&key)?;
+        self.libs.get(lib)?.functions.get(&key)
     }
 
     pub fn callback(&self, name: &str) -> Option<mlua::Function> {
@@ -117,7 +122,7 @@ impl Libraries {
     pub fn flush(&mut self) {
         self.libs.clear();
         self.owner.clear();
-        if let Ok(vm) = sandbox::new_vm(self.memory_limit) {
+        if let Ok(vm) = sandbox::new_vm(self.memory_limit, self.busy.clone()) {
             self.vm = vm;
         }
     }
@@ -153,11 +158,9 @@ impl Libraries {
         if registered.is_empty() {
             return Err("ERR No functions registered".into());
         }
-        for f in registered.keys() {
-            if let Some(other) = self.owner.get(f) {
-                if *other != name {
-                    return Err(format!("ERR Function {f} already exists"));
-                }
+        for (key, f) in &registered {
+            if self.owner.get(key).is_some_and(|other| *other != name) {
+                return Err(format!("ERR Function {} already exists", f.name));
             }
         }
         self.delete(&name);
@@ -197,9 +200,9 @@ impl Libraries {
             if self.libs.contains_key(name) && policy != "replace" {
                 return Err(format!("ERR Library {name} already exists"));
             }
-            for f in lib.functions.keys() {
-                if self.owner.get(f).is_some_and(|other| other != name) {
-                    return Err(format!("ERR Function {f} already exists"));
+            for (key, f) in &lib.functions {
+                if self.owner.get(key).is_some_and(|other| other != name) {
+                    return Err(format!("ERR Function {} already exists", f.name));
                 }
             }
         }
@@ -277,11 +280,12 @@ fn add(found: &mut BTreeMap<String, LibFunction>, argv: MultiValue) -> Option<St
     if !valid_name(&name) {
         return Some(format!("ERR {BAD_NAME}"));
     }
-    if found.contains_key(&name) {
+    let key = name.to_ascii_lowercase();
+    if found.contains_key(&key) {
         return Some("ERR Function already exists in the library".into());
     }
     found.insert(
-        name.clone(),
+        key,
         LibFunction {
             name,
             description,

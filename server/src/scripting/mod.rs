@@ -5,6 +5,7 @@
 //! - [`functions`] FUNCTION's libraries and the functions they register.
 //! - [`sandbox`] how the VM is made: libraries, read-only globals, the error handler (the
 //!   Lua side is `prelude.lua`).
+//! - [`busy`] a long script as other clients see it (BUSY) and SCRIPT KILL.
 //! - [`call`] `redis.call` / `redis.pcall`: the checks Redis's `scriptCall` makes before a
 //!   script's command runs, then the command through the command table.
 //! - [`convert`] replies to Lua values and Lua values to replies, in RESP2 and RESP3.
@@ -15,6 +16,7 @@
 //! The engine sits behind its own lock, always taken after the keyspace's.
 
 pub mod bit;
+pub mod busy;
 pub mod call;
 pub mod convert;
 pub mod engine;

@@ -20,7 +20,10 @@ local function handler(err)
         lvl = lvl + 1
         i = dbg.getinfo(lvl, 'nSl')
     end
-    if type(err) ~= 'table' then
+    if type(err) == 'userdata' then
+        -- An error raised from Rust (the kill hook): its message alone.
+        err = {err = 'ERR ' .. tostring(err):gsub('^runtime error: ', '')}
+    elseif type(err) ~= 'table' then
         err = {err = 'ERR ' .. tostring(err)}
     end
     if i then

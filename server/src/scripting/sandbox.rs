@@ -81,7 +81,7 @@ unsafe extern "C-unwind" fn raising_call(l: *mut mlua::ffi::lua_State) -> std::o
 }
 
 /// Makes a VM. `memory_limit` bytes (0: none) bounds what scripts may allocate.
-pub fn new_vm(memory_limit: usize) -> mlua::Result<Vm> {
+pub fn new_vm(memory_limit: usize, busy: Arc<super::busy::Busy>) -> mlua::Result<Vm> {
     let libs = StdLib::TABLE | StdLib::STRING | StdLib::MATH | StdLib::DEBUG;
     // The debug library is handed to the error handler and then removed from the globals.
     let lua = unsafe { Lua::unsafe_new_with(libs, LuaOptions::default()) };
@@ -138,6 +138,7 @@ pub fn new_vm(memory_limit: usize) -> mlua::Result<Vm> {
     if memory_limit > 0 {
         lua.set_memory_limit(memory_limit)?;
     }
+    install_hook(&lua, busy)?;
     Ok(Vm {
         lua,
         globals,
@@ -148,6 +149,31 @@ pub fn new_vm(memory_limit: usize) -> mlua::Result<Vm> {
         prim,
         rng,
     })
+}
+
+/// SCRIPT KILL's way in: the hook polls the kill flag every 100,000 instructions; once
+/// killed it fires on every line, so a script that catches the error with pcall cannot go
+/// on. Installed again after a killed script, to poll sparsely again.
+pub fn install_hook(lua: &Lua, busy: Arc<super::busy::Busy>) -> mlua::Result<()> {
+    lua.set_hook(
+        mlua::HookTriggers::new().every_nth_instruction(100_000),
+        move |lua, _| {
+            busy.poll();
+            if busy.killed() {
+                let again = busy.clone();
+                lua.set_hook(mlua::HookTriggers::new().every_line(), move |_, _| {
+                    if again.killed() {
+                        Err(mlua::Error::RuntimeError(super::busy::KILLED.into()))
+                    } else {
+                        Ok(mlua::VmState::Continue)
+                    }
+                })
+                .ok();
+                return Err(mlua::Error::RuntimeError(super::busy::KILLED.into()));
+            }
+            Ok(mlua::VmState::Continue)
+        },
+    )
 }
 
 /// `REDIS_VERSION_NUM`: 0x00MMmmpp.

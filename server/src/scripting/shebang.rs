@@ -29,6 +29,48 @@ impl Flags {
     }
 }
 
+/// Splits a shebang line into words as Redis's `sdssplitargs` does: spaces separate, and
+/// double quotes (with `\\` escapes) or single quotes group, anywhere in a word. `None`
+/// for unbalanced quotes.
+pub fn split_args(line: &str) -> Option<Vec<String>> {
+    let mut words = Vec::new();
+    let mut chars = line.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        if chars.peek().is_none() {
+            return Some(words);
+        }
+        let mut w = String::new();
+        while let Some(c) = chars.next() {
+            match c {
+                '"' => loop {
+                    match chars.next()? {
+                        '"' => break,
+                        '\\' => match chars.next()? {
+                            'n' => w.push('\n'),
+                            't' => w.push('\t'),
+                            'r' => w.push('\r'),
+                            other => w.push(other),
+                        },
+                        other => w.push(other),
+                    }
+                },
+                '\'' => loop {
+                    match chars.next()? {
+                        '\'' => break,
+                        other => w.push(other),
+                    }
+                },
+                c if c.is_whitespace() => break,
+                c => w.push(c),
+            }
+        }
+        words.push(w);
+    }
+}
+
 /// A script's flags and where its code starts (the shebang line is skipped, its line feed
 /// kept so line numbers in errors stay the user's), or the error Redis gives.
 pub fn parse(body: &[u8]) -> Result<(Flags, usize), String> {
@@ -45,7 +87,8 @@ pub fn parse(body: &[u8]) -> Result<(Flags, usize), String> {
         return Err("ERR Invalid script shebang".into());
     };
     let line = String::from_utf8_lossy(&body[..end]);
-    let mut parts = line.split_ascii_whitespace();
+    let words = split_args(&line).unwrap_or_default();
+    let mut parts = words.iter().map(String::as_str);
     let engine = parts.next().unwrap_or("");
     if engine != "#!lua" {
         return Err(format!("ERR Unexpected engine in script shebang: {engine}"));
@@ -91,5 +134,10 @@ mod tests {
             "ERR Unexpected engine in script shebang: #!python"
         );
         assert_eq!(parse(b"#!lua").unwrap_err(), "ERR Invalid script shebang");
+        assert_eq!(
+            split_args(r#"#!lua name="foo" 'a b' x"y"z"#).unwrap(),
+            vec!["#!lua", "name=foo", "a b", "xyz"]
+        );
+        assert_eq!(split_args("a \"b"), None);
     }
 }
