@@ -716,6 +716,7 @@ fn while_busy(
                 Ok(()) => out.ok(),
                 Err(e) => out.error(e),
             },
+            WhileBusy::Stats => crate::commands::functions::write_stats(out, &shared.script_busy),
         }
         ran += 1;
     }

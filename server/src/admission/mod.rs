@@ -323,6 +323,8 @@ pub enum WhileBusy {
     Kill {
         function: bool,
     },
+    /// FUNCTION STATS: answered from the running script's state.
+    Stats,
     /// A command allowed while busy (ALLOW_BUSY) that needs the keyspace: it waits for it.
     Wait,
 }
@@ -342,6 +344,9 @@ pub fn while_busy(args: &[Bytes], function: bool) -> WhileBusy {
         return WhileBusy::Kill {
             function: spec.is(facts::KILLS_FUNCTION),
         };
+    }
+    if spec.is(facts::STATS_WHILE_BUSY) {
+        return WhileBusy::Stats;
     }
     if spec.has(flags::ALLOW_BUSY) {
         return WhileBusy::Wait;
@@ -458,6 +463,7 @@ mod tests {
             ("script kill", false, WhileBusy::Kill { function: false }),
             ("function kill", true, WhileBusy::Kill { function: true }),
             ("multi", false, WhileBusy::Wait),
+            ("function stats", true, WhileBusy::Stats),
             (
                 "get",
                 false,

@@ -134,7 +134,8 @@ static FUNCTION_SUBCOMMANDS: &[CommandSpec] = &[
         stats,
         "scripting",
         "Returns information about a function during execution.",
-    ),
+    )
+    .facts(facts::STATS_WHILE_BUSY),
 ];
 
 fn fcall(ctx: &mut Ctx, a: &[Bytes]) {
@@ -155,6 +156,12 @@ fn fcall_generic(ctx: &mut Ctx, a: &[Bytes], ro: bool) {
 
 /// A library's load changes data the way Redis counts it (replicated, not a key write).
 fn changed(ctx: &mut Ctx) {
+    let (libs, funcs) = ctx.shared.scripts.lock().functions.counts();
+    let busy = &ctx.shared.script_busy;
+    busy.libraries
+        .store(libs as u64, std::sync::atomic::Ordering::Relaxed);
+    busy.functions
+        .store(funcs as u64, std::sync::atomic::Ordering::Relaxed);
     ctx.dirty(1);
     ctx.modified_only(Vec::new());
 }
@@ -207,11 +214,28 @@ fn kill(ctx: &mut Ctx, _a: &[Bytes]) {
 }
 
 fn stats(ctx: &mut Ctx, _a: &[Bytes]) {
-    let (libs, funcs) = ctx.shared.scripts.lock().functions.counts();
-    let out = &mut *ctx.out;
+    write_stats(ctx.out, &ctx.shared.script_busy);
+}
+
+/// FUNCTION STATS's reply, from what is readable while a function runs.
+pub fn write_stats(out: &mut crate::protocol::Out, busy: &crate::scripting::busy::Busy) {
+    use std::sync::atomic::Ordering;
+    let libs = busy.libraries.load(Ordering::Relaxed);
+    let funcs = busy.functions.load(Ordering::Relaxed);
     out.map(2);
     out.bulk(b"running_script");
-    out.null();
+    match busy.running_script() {
+        Some((name, cmd, ms)) => {
+            out.map(3);
+            out.bulk(b"name");
+            out.bulk(name.as_bytes());
+            out.bulk(b"command");
+            out.bulks(cmd.iter());
+            out.bulk(b"duration_ms");
+            out.int(ms as i64);
+        }
+        None => out.null(),
+    }
     out.bulk(b"engines");
     out.map(1);
     out.bulk(b"LUA");

@@ -223,6 +223,9 @@ pub fn run_script(ctx: &mut Ctx, a: &[Bytes], numkeys: i64, ro: bool, target: Ta
         ctx.ks.repl.begin_tx();
     }
     let mut run = Run::new(shared, ctx.ks, ctx.settings, ctx.conn, policy, oom, slot);
+    if let Target::Function(name) = &target {
+        shared.script_busy.running(name.clone(), a);
+    }
     engine.run(&target, &mut run, keys, argv, ctx.out);
     let woff = run.conn.woff;
     drop(run);

@@ -95,6 +95,9 @@ pub mod facts {
     pub const KILLS_SCRIPT: u32 = 1 << 8;
     /// FUNCTION KILL: as [`KILLS_SCRIPT`], for a library function.
     pub const KILLS_FUNCTION: u32 = 1 << 9;
+    /// FUNCTION STATS: answered while a script runs from what the script left outside the
+    /// keyspace lock.
+    pub const STATS_WHILE_BUSY: u32 = 1 << 10;
 }
 
 /// The type of value a blocking command waits on: a waiter is tried only when its key holds

@@ -17,6 +17,11 @@ pub struct Busy {
     threshold_ms: AtomicU64,
     /// The running script's thread gave its runtime worker away (see [`Busy::poll`]).
     handed_off: AtomicBool,
+    /// The running function's name and command line (FUNCTION STATS while busy).
+    running: parking_lot::Mutex<Option<(String, Vec<bytes::Bytes>)>>,
+    /// Libraries and functions loaded (FUNCTION STATS while busy).
+    pub libraries: AtomicU64,
+    pub functions: AtomicU64,
 }
 
 /// Why SCRIPT KILL / FUNCTION KILL did nothing.
@@ -41,6 +46,19 @@ impl Busy {
 
     pub fn end(&self) {
         self.started.store(0, Ordering::Release);
+        *self.running.lock() = None;
+    }
+
+    /// Names the running function and the command that called it.
+    pub fn running(&self, name: String, command: &[bytes::Bytes]) {
+        *self.running.lock() = Some((name, command.to_vec()));
+    }
+
+    /// FUNCTION STATS's `running_script`: name, command, milliseconds so far.
+    pub fn running_script(&self) -> Option<(String, Vec<bytes::Bytes>, u64)> {
+        let s = self.started.load(Ordering::Acquire);
+        let (name, cmd) = self.running.lock().clone()?;
+        (s != 0).then(|| (name, cmd, now().saturating_sub(s)))
     }
 
     pub fn wrote(&self) {
@@ -62,8 +80,16 @@ impl Busy {
 
     /// SCRIPT KILL (`function` false) or FUNCTION KILL.
     pub fn kill(&self, function: bool) -> Result<(), &'static str> {
-        if self.started.load(Ordering::Acquire) == 0 || self.is_function() != function {
+        if self.started.load(Ordering::Acquire) == 0 {
             return Err(NOTBUSY);
+        }
+        if self.is_function() != function {
+            // The other kind runs: say which KILL stops it.
+            return Err(if self.is_function() {
+                "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE."
+            } else {
+                "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
+            });
         }
         if self.wrote.load(Ordering::Relaxed) {
             return Err(UNKILLABLE);
@@ -93,7 +119,9 @@ impl Busy {
         if multi_thread {
             // The worker goes to a thread started for it; waiting a moment here lets that
             // thread take it before this one would take it back on leaving.
-            tokio::task::block_in_place(|| std::thread::sleep(std::time::Duration::from_millis(5)));
+            tokio::task::block_in_place(|| {
+                std::thread::sleep(std::time::Duration::from_millis(50))
+            });
         }
     }
 }
