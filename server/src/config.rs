@@ -536,6 +536,9 @@ pub struct Settings {
     /// choice), so per-node addresses and partitions behave as on separate hosts.
     pub bind_source_addr: String,
     /// `slowlog-log-slower-than` µs (negative: the slow log is off).
+    /// `busy-reply-threshold` (`lua-time-limit`): after this long a running script makes
+    /// other clients' commands answer BUSY.
+    pub busy_reply_threshold_ms: u64,
     pub slowlog_log_slower_than: i64,
     pub slowlog_max_len: usize,
     /// `latency-monitor-threshold` ms (0: the latency monitor is off).
@@ -782,6 +785,7 @@ impl Config {
             min_replicas_max_lag: self.int("min-replicas-max-lag").max(0) as u64,
             shutdown_timeout_secs: self.int("shutdown-timeout").max(0) as u64,
             bind_source_addr: s("bind-source-addr"),
+            busy_reply_threshold_ms: self.int("busy-reply-threshold").max(0) as u64,
             slowlog_log_slower_than: self.int("slowlog-log-slower-than"),
             slowlog_max_len: self.int("slowlog-max-len").max(0) as usize,
             latency_monitor_threshold: self.int("latency-monitor-threshold").max(0) as u64,

@@ -168,6 +168,19 @@ pub fn execute_queued(
     }
 }
 
+/// Runs a command a script called (`redis.call`), after the checks Redis's `scriptCall`
+/// makes (see `crate::scripting::call`): the handler and everything that follows a command.
+pub fn execute_for_script(
+    shared: &Shared,
+    ks: &mut Keyspace,
+    conn: &mut Conn,
+    out: &mut Out,
+    settings: &Settings,
+    call: &Call,
+) -> Next {
+    run_admitted(shared, ks, conn, out, settings, call)
+}
+
 /// Hands a command's effects to the replication stream: first DELs for keys that expired on
 /// the way, then what the command asked to propagate, or the command itself if it changed
 /// data.

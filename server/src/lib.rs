@@ -18,6 +18,7 @@
 //!   CLIENT PAUSE; [`metrics`] the Prometheus endpoint over the same numbers.
 //! - [`idle_spin`] the serving threads' short spin before sleeping while busy.
 //! - [`jemalloc`] the allocator's statistics, report and purge (MEMORY).
+//! - [`scripting`] the Lua VM, script cache and sandbox behind EVAL.
 
 pub mod admission;
 pub mod client_memory;
@@ -46,6 +47,7 @@ pub mod pubsub;
 pub mod query_buffer;
 pub mod rdb;
 pub mod replication;
+pub mod scripting;
 pub mod server;
 pub mod session;
 pub mod shutdown;

@@ -644,6 +644,12 @@ fn run_batch(
             .store(h.created.elapsed().as_millis() as u64, Ordering::Relaxed);
         return (refused, Next::Continue);
     }
+    // A script past busy-reply-threshold holds the keyspace lock: answer without it.
+    if shared.script_busy.over(settings.busy_reply_threshold_ms) {
+        if let Some(ran) = while_busy(shared, conn, out, cmds) {
+            return (ran, Next::Continue);
+        }
+    }
     let mut ks = shared.keyspace.lock();
     let mut ran: usize = 0;
     let mut next = Next::Continue;
@@ -697,6 +703,40 @@ fn run_batch(
     h.last_interaction_ms
         .store(h.created.elapsed().as_millis() as u64, Ordering::Relaxed);
     (ran, next)
+}
+
+/// Commands while a script is busy (see `admission::while_busy`): refusals and kills are
+/// answered at once; the first command that may wait for the script ends the run. `None`
+/// when the first command waits (the batch takes the keyspace lock as usual).
+fn while_busy(
+    shared: &Shared,
+    conn: &mut Conn,
+    out: &mut Out,
+    cmds: &[Vec<bytes::Bytes>],
+) -> Option<usize> {
+    use crate::admission::WhileBusy;
+    let mut ran = 0;
+    for args in cmds {
+        out.resp3 = conn.resp3;
+        match crate::admission::while_busy(args, shared.script_busy.is_function()) {
+            WhileBusy::Wait => break,
+            WhileBusy::Refuse(r) => {
+                if let Some(m) = conn.multi.as_mut() {
+                    m.failed = true;
+                }
+                let msg = r.message();
+                shared.telemetry.error_reply(msg.as_bytes());
+                out.error(&msg);
+            }
+            WhileBusy::Kill { function } => match shared.script_busy.kill(function) {
+                Ok(()) => out.ok(),
+                Err(e) => out.error(e),
+            },
+            WhileBusy::Stats => crate::commands::functions::write_stats(out, &shared.script_busy),
+        }
+        ran += 1;
+    }
+    (ran > 0).then_some(ran)
 }
 
 /// Parks a connection whose blocking command found nothing, until a write serves it (the

@@ -85,6 +85,12 @@ pub struct Shared {
     pub telemetry: crate::telemetry::Telemetry,
     /// CLIENT PAUSE.
     pub pause: crate::pause::Pause,
+    /// The Lua VM and script cache (EVAL). Taken after the keyspace lock, never before.
+    pub scripts: Mutex<crate::scripting::Engine>,
+    /// The running script as other clients see it without the keyspace lock (BUSY, KILL).
+    pub script_busy: Arc<crate::scripting::busy::Busy>,
+    /// The script engine's figures, readable while a script runs (INFO memory).
+    pub script_stats: Arc<crate::scripting::engine::Stats>,
     /// (unix ms, commands processed) samples, one per housekeeping tick, for
     /// instantaneous_ops_per_sec.
     ops_samples: Mutex<std::collections::VecDeque<(u64, u64)>>,
@@ -102,6 +108,9 @@ impl Shared {
             .unwrap_or(0);
         let telemetry = crate::telemetry::Telemetry::default();
         telemetry.apply_settings(&settings);
+        let script_busy = Arc::new(crate::scripting::busy::Busy::default());
+        let scripts = crate::scripting::Engine::new(0, script_busy.clone());
+        let script_stats = scripts.stats.clone();
         Arc::new_cyclic(|me| Shared {
             keyspace: crate::keyspace::KeyspaceLock::new(keyspace),
             settings: RwLock::new(settings),
@@ -130,6 +139,9 @@ impl Shared {
             memory_startup: AtomicU64::new(0),
             telemetry,
             pause: Default::default(),
+            scripts: Mutex::new(scripts),
+            script_busy,
+            script_stats,
             ops_samples: Mutex::new(std::collections::VecDeque::new()),
         })
     }

@@ -70,6 +70,10 @@ pub enum Rejection {
     Subscribed(String),
     /// A replica whose link is down with replica-serve-stale-data off.
     MasterDown,
+    /// A script (`function`: a library function) has run past busy-reply-threshold.
+    Busy {
+        function: bool,
+    },
 }
 
 impl Rejection {
@@ -93,6 +97,10 @@ impl Rejection {
                 "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."
                     .into()
             }
+            Rejection::Busy { function } => format!(
+                "BUSY Redis is busy running a script. You can only call {} KILL or SHUTDOWN NOSAVE.",
+                if *function { "FUNCTION" } else { "SCRIPT" }
+            ),
         }
     }
 
@@ -321,6 +329,46 @@ pub fn admit(args: &[Bytes], conn: &Conn, settings: &Settings, node: &mut dyn No
     }
 }
 
+/// What happens to a command line while a script has run past busy-reply-threshold, decided
+/// without the keyspace lock the script holds.
+#[derive(Debug, PartialEq, Eq)]
+pub enum WhileBusy {
+    Refuse(Rejection),
+    /// SCRIPT KILL (`function` false) or FUNCTION KILL: served at once.
+    Kill {
+        function: bool,
+    },
+    /// FUNCTION STATS: answered from the running script's state.
+    Stats,
+    /// A command allowed while busy (ALLOW_BUSY) that needs the keyspace: it waits for it.
+    Wait,
+}
+
+/// Redis's `processCommand` while a script is busy: unknown commands and wrong arity are
+/// refused as always, the kill commands served, ALLOW_BUSY commands let through, the rest
+/// refused with BUSY (`function`: the running script is a library function).
+pub fn while_busy(args: &[Bytes], function: bool) -> WhileBusy {
+    let (container, spec) = match resolve(args) {
+        Ok(s) => s,
+        Err(r) => return WhileBusy::Refuse(r),
+    };
+    if !spec.arity_ok(args.len()) {
+        return WhileBusy::Refuse(Rejection::Arity(full_name(container, spec)));
+    }
+    if spec.is(facts::KILLS_SCRIPT) || spec.is(facts::KILLS_FUNCTION) {
+        return WhileBusy::Kill {
+            function: spec.is(facts::KILLS_FUNCTION),
+        };
+    }
+    if spec.is(facts::STATS_WHILE_BUSY) {
+        return WhileBusy::Stats;
+    }
+    if spec.has(flags::ALLOW_BUSY) {
+        return WhileBusy::Wait;
+    }
+    WhileBusy::Refuse(Rejection::Busy { function })
+}
+
 /// `ERR unknown command 'x', with args beginning with: 'a' 'b' ` — Redis's exact wording.
 fn unknown_command(args: &[Bytes]) -> String {
     let mut s = format!(
@@ -407,6 +455,43 @@ mod tests {
             Verdict::Refuse(r) => r.message(),
             other => panic!("not refused: {other:?}"),
         }
+    }
+
+    #[test]
+    fn while_a_script_is_busy_only_kill_and_allow_busy_commands_pass() {
+        let busy = Rejection::Busy { function: false }.message();
+        assert_eq!(
+            busy,
+            "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
+        );
+        let cases: &[(&str, bool, WhileBusy)] = &[
+            (
+                "get k",
+                false,
+                WhileBusy::Refuse(Rejection::Busy { function: false }),
+            ),
+            (
+                "set k v",
+                true,
+                WhileBusy::Refuse(Rejection::Busy { function: true }),
+            ),
+            ("script kill", false, WhileBusy::Kill { function: false }),
+            ("function kill", true, WhileBusy::Kill { function: true }),
+            ("multi", false, WhileBusy::Wait),
+            ("function stats", true, WhileBusy::Stats),
+            (
+                "get",
+                false,
+                WhileBusy::Refuse(Rejection::Arity("get".into())),
+            ),
+        ];
+        for (cmd, function, want) in cases {
+            assert_eq!(&while_busy(&line(cmd), *function), want, "{cmd}");
+        }
+        assert!(matches!(
+            while_busy(&line("nosuch"), false),
+            WhileBusy::Refuse(Rejection::UnknownCommand(_))
+        ));
     }
 
     #[test]

@@ -2084,6 +2084,76 @@ const ZUNION: &[Arg] = &[
     arg("withscores", PURE_TOKEN).token("WITHSCORES").optional(),
 ];
 
+/// EVAL, EVAL_RO; EVALSHA's first argument is `sha1`, FCALL's `function`.
+const EVAL: &[Arg] = &[
+    arg("script", STRING),
+    arg("numkeys", INTEGER),
+    key("key", 0).optional().multiple(),
+    arg("arg", STRING).optional().multiple(),
+];
+const EVALSHA: &[Arg] = &[
+    arg("sha1", STRING),
+    arg("numkeys", INTEGER),
+    key("key", 0).optional().multiple(),
+    arg("arg", STRING).optional().multiple(),
+];
+const FCALL: &[Arg] = &[
+    arg("function", STRING),
+    arg("numkeys", INTEGER),
+    key("key", 0).optional().multiple(),
+    arg("arg", STRING).optional().multiple(),
+];
+const SCRIPT_EXISTS: &[Arg] = &[arg("sha1", STRING).multiple()];
+const SCRIPT_FLUSH: &[Arg] = &[oneof(
+    "async",
+    &[
+        arg("async", PURE_TOKEN).token("ASYNC"),
+        arg("sync", PURE_TOKEN).token("SYNC"),
+    ],
+)
+.since("6.2.0")
+.optional()];
+const SCRIPT_LOAD: &[Arg] = &[arg("script", STRING)];
+const SCRIPT_DEBUG: &[Arg] = &[oneof(
+    "mode",
+    &[
+        arg("yes", PURE_TOKEN).token("YES"),
+        arg("sync", PURE_TOKEN).token("SYNC"),
+        arg("no", PURE_TOKEN).token("NO"),
+    ],
+)];
+const FUNCTION_LOAD: &[Arg] = &[
+    arg("replace", PURE_TOKEN).token("REPLACE").optional(),
+    arg("function-code", STRING),
+];
+const FUNCTION_DELETE: &[Arg] = &[arg("library-name", STRING)];
+const FUNCTION_FLUSH: &[Arg] = &[oneof(
+    "async",
+    &[
+        arg("async", PURE_TOKEN).token("ASYNC"),
+        arg("sync", PURE_TOKEN).token("SYNC"),
+    ],
+)
+.optional()];
+const FUNCTION_LIST: &[Arg] = &[
+    arg("library-name-pattern", STRING)
+        .token("LIBRARYNAME")
+        .optional(),
+    arg("withcode", PURE_TOKEN).token("WITHCODE").optional(),
+];
+const FUNCTION_RESTORE: &[Arg] = &[
+    arg("serialized-value", STRING),
+    oneof(
+        "policy",
+        &[
+            arg("flush", PURE_TOKEN).token("FLUSH"),
+            arg("append", PURE_TOKEN).token("APPEND"),
+            arg("replace", PURE_TOKEN).token("REPLACE"),
+        ],
+    )
+    .optional(),
+];
+
 const ZUNIONSTORE: &[Arg] = &[
     key("destination", 0),
     arg("numkeys", INTEGER),
@@ -2355,6 +2425,18 @@ pub fn of(name: &str) -> &'static [Arg] {
         "zscore" => ZSCORE,
         "zunion" => ZUNION,
         "zunionstore" => ZUNIONSTORE,
+        "eval" | "eval_ro" => EVAL,
+        "evalsha" | "evalsha_ro" => EVALSHA,
+        "fcall" | "fcall_ro" => FCALL,
+        "script|exists" => SCRIPT_EXISTS,
+        "script|flush" => SCRIPT_FLUSH,
+        "script|load" => SCRIPT_LOAD,
+        "script|debug" => SCRIPT_DEBUG,
+        "function|load" => FUNCTION_LOAD,
+        "function|delete" => FUNCTION_DELETE,
+        "function|flush" => FUNCTION_FLUSH,
+        "function|list" => FUNCTION_LIST,
+        "function|restore" => FUNCTION_RESTORE,
         _ => &[],
     }
 }

@@ -268,6 +268,7 @@ fn memory(ctx: &mut Ctx, t: &mut String) {
             }
         ),
     );
+    scripts(ctx, t);
     line(t, "allocator_allocated", allocated);
     line(t, "allocator_resident", resident);
     line(t, "total_system_memory", total_system_memory());
@@ -295,6 +296,24 @@ fn memory(ctx: &mut Ctx, t: &mut String) {
     line(t, "mem_clients_slaves", 0);
     line(t, "mem_clients_normal", clients);
     line(t, "mem_allocator", "jemalloc");
+}
+
+/// The Lua VM and the cached scripts, apart from the dataset, as Redis 7.0 reports them.
+fn scripts(ctx: &mut Ctx, t: &mut String) {
+    let (vm, cached, bodies) = crate::scripting::engine::figures(&ctx.shared.script_stats);
+    let h = crate::util::human_bytes;
+    line(t, "used_memory_lua", vm);
+    line(t, "used_memory_vm_eval", vm);
+    line(t, "used_memory_lua_human", h(vm));
+    line(t, "used_memory_scripts_eval", bodies);
+    line(t, "number_of_cached_scripts", cached);
+    line(t, "number_of_functions", 0);
+    line(t, "used_memory_vm_functions", 0);
+    line(t, "used_memory_vm_total", vm);
+    line(t, "used_memory_vm_total_human", h(vm));
+    line(t, "used_memory_functions", 0);
+    line(t, "used_memory_scripts", bodies);
+    line(t, "used_memory_scripts_human", h(bodies));
 }
 
 fn total_system_memory() -> u64 {

@@ -16,6 +16,7 @@ pub mod debug;
 pub mod docs;
 pub mod dump;
 pub mod expiry;
+pub mod functions;
 pub mod geo;
 pub mod hashes;
 pub mod hyperloglog;
@@ -32,6 +33,7 @@ pub mod monitor;
 pub mod pubsub;
 pub mod redis_meta;
 pub mod replication;
+pub mod scripting;
 pub mod server;
 pub mod sets;
 pub mod slowlog;
@@ -89,6 +91,8 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     streams::COMMANDS,
     stream_groups::COMMANDS,
     stream_read::COMMANDS,
+    scripting::COMMANDS,
+    functions::COMMANDS,
 ];
 
 /// What a handler works with.

@@ -38,6 +38,10 @@ pub mod flags {
     /// Refused while a replica loads a full sync in the background (Redis's
     /// repl-diskless-load swapdb); reported by COMMAND INFO.
     pub const NO_ASYNC_LOADING: u32 = 1 << 17;
+    /// Not shown to MONITOR as sent (EVAL: the commands it runs are).
+    pub const SKIP_MONITOR: u32 = 1 << 18;
+    /// May be called with no keys although it has key specs (EVAL with numkeys 0).
+    pub const NO_MANDATORY_KEYS: u32 = 1 << 19;
 
     /// Names as COMMAND INFO reports them, in Redis's order.
     pub const NAMES: &[(u32, &str)] = &[
@@ -50,10 +54,12 @@ pub mod flags {
         (BLOCKING, "blocking"),
         (LOADING, "loading"),
         (STALE, "stale"),
+        (SKIP_MONITOR, "skip_monitor"),
         (SKIP_SLOWLOG, "skip_slowlog"),
         (FAST, "fast"),
         (NO_AUTH, "no_auth"),
         (MAY_REPLICATE, "may_replicate"),
+        (NO_MANDATORY_KEYS, "no_mandatory_keys"),
         (NO_ASYNC_LOADING, "no_async_loading"),
         (NO_MULTI, "no_multi"),
         (ALLOW_BUSY, "allow_busy"),
@@ -85,6 +91,13 @@ pub mod facts {
     /// A keyless write a replica's snapshot in progress cannot take in mid-stream (SWAPDB):
     /// the full sync starts over.
     pub const RESTARTS_SYNC: u32 = 1 << 7;
+    /// SCRIPT KILL: served while a script runs, without the keyspace lock it holds.
+    pub const KILLS_SCRIPT: u32 = 1 << 8;
+    /// FUNCTION KILL: as [`KILLS_SCRIPT`], for a library function.
+    pub const KILLS_FUNCTION: u32 = 1 << 9;
+    /// FUNCTION STATS: answered while a script runs from what the script left outside the
+    /// keyspace lock.
+    pub const STATS_WHILE_BUSY: u32 = 1 << 10;
 }
 
 /// The type of value a blocking command waits on: a waiter is tried only when its key holds

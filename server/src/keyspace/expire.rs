@@ -22,6 +22,12 @@ pub async fn run(shared: Arc<Shared>) {
             _ = shutdown.changed() => return,
         }
         shared.sample_ops();
+        // A running script holds the keyspace: this worker thread must not wait for it
+        // (other clients are answered BUSY meanwhile), and Redis does not expire keys during
+        // a script either.
+        if shared.script_busy.over(0) {
+            continue;
+        }
         // Replicas never expire keys themselves: they apply their primary's DELs.
         if !shared
             .active_expire

@@ -44,6 +44,21 @@ pub fn seal(mut body: Vec<u8>, version: u16) -> Vec<u8> {
     body
 }
 
+/// The body of a payload whose footer checks out (version and CRC64), as Redis's
+/// `verifyDumpPayload` judges it.
+pub fn verified(p: &[u8]) -> Result<&[u8], Refused> {
+    if p.len() < FOOTER {
+        return Err(Refused::VersionOrChecksum);
+    }
+    let (data, crc) = p.split_at(p.len() - 8);
+    let version = u16::from_le_bytes([data[data.len() - 2], data[data.len() - 1]]);
+    let crc = u64::from_le_bytes(crc.try_into().map_err(|_| Refused::VersionOrChecksum)?);
+    if version > MAX_READ_VERSION || CRC.checksum(data) != crc {
+        return Err(Refused::VersionOrChecksum);
+    }
+    Ok(&data[..data.len() - 2])
+}
+
 /// The DUMP payload of a value.
 pub fn dump(v: &Value) -> Vec<u8> {
     let mut body = Vec::new();
@@ -58,13 +73,7 @@ pub fn restore(p: &[u8], lim: &Limits) -> Result<Value, Refused> {
     if p.len() < FOOTER {
         return Err(Refused::VersionOrChecksum);
     }
-    let (data, crc) = p.split_at(p.len() - 8);
-    let version = u16::from_le_bytes([data[data.len() - 2], data[data.len() - 1]]);
-    let crc = u64::from_le_bytes(crc.try_into().map_err(|_| Refused::VersionOrChecksum)?);
-    if version > MAX_READ_VERSION || CRC.checksum(data) != crc {
-        return Err(Refused::VersionOrChecksum);
-    }
-    let mut r = Reader::new(&data[..data.len() - 2]);
+    let mut r = Reader::new(verified(p)?);
     let t = r.byte()?;
     Ok(read_value(&mut r, t, lim)?)
 }

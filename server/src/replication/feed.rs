@@ -274,6 +274,24 @@ impl Feed {
         }
     }
 
+    /// Whether a transaction (EXEC, a script) is gathering effects now.
+    pub fn in_tx(&self) -> bool {
+        self.tx.is_some()
+    }
+
+    /// How many effects the transaction gathered so far (0 outside one).
+    pub fn tx_len(&self) -> usize {
+        self.tx.as_ref().map_or(0, |t| t.len())
+    }
+
+    /// Drops the effects gathered after `len` (a script's `redis.set_repl(redis.REPL_NONE)`
+    /// keeps its next commands from replicas).
+    pub fn tx_truncate(&mut self, len: usize) {
+        if let Some(t) = self.tx.as_mut() {
+            t.truncate(len);
+        }
+    }
+
     /// EXEC ends: its effects go out as Redis propagates a transaction — wrapped in MULTI /
     /// EXEC when there are several (a replica applies them together), alone when there is
     /// one, not at all when there are none or the transaction made this node a replica.

@@ -1,0 +1,155 @@
+//! A script that runs long: other clients learn it from here without the keyspace lock the
+//! script holds (`-BUSY`), and SCRIPT KILL / FUNCTION KILL reach it through here (the Lua
+//! hook polls the kill flag).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+#[derive(Default)]
+pub struct Busy {
+    /// When the running script started (monotonic ms, never 0); 0 when none runs.
+    started: AtomicU64,
+    kill: AtomicBool,
+    /// The running script wrote: it can no longer be killed.
+    wrote: AtomicBool,
+    /// The running script is a library function (FCALL).
+    function: AtomicBool,
+    /// busy-reply-threshold when the script started.
+    threshold_ms: AtomicU64,
+    /// The running script's thread gave its runtime worker away (see [`Busy::poll`]).
+    handed_off: AtomicBool,
+    /// The running function's name and command line (FUNCTION STATS while busy).
+    running: parking_lot::Mutex<Option<(String, Vec<bytes::Bytes>)>>,
+    /// Libraries and functions loaded (FUNCTION STATS while busy).
+    pub libraries: AtomicU64,
+    pub functions: AtomicU64,
+}
+
+/// Why SCRIPT KILL / FUNCTION KILL did nothing.
+pub const NOTBUSY: &str = "NOTBUSY No scripts in execution right now.";
+pub const UNKILLABLE: &str = "UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.";
+/// The error a killed script ends with.
+pub const KILLED: &str = "Script killed by user with SCRIPT KILL...";
+
+fn now() -> u64 {
+    crate::replication::primary::mono_ms().max(1)
+}
+
+impl Busy {
+    pub fn begin(&self, function: bool, threshold_ms: u64) {
+        self.threshold_ms.store(threshold_ms, Ordering::Relaxed);
+        self.handed_off.store(false, Ordering::Relaxed);
+        self.kill.store(false, Ordering::Relaxed);
+        self.wrote.store(false, Ordering::Relaxed);
+        self.function.store(function, Ordering::Relaxed);
+        self.started.store(now(), Ordering::Release);
+    }
+
+    pub fn end(&self) {
+        self.started.store(0, Ordering::Release);
+        *self.running.lock() = None;
+    }
+
+    /// Names the running function and the command that called it.
+    pub fn running(&self, name: String, command: &[bytes::Bytes]) {
+        *self.running.lock() = Some((name, command.to_vec()));
+    }
+
+    /// FUNCTION STATS's `running_script`: name, command, milliseconds so far.
+    pub fn running_script(&self) -> Option<(String, Vec<bytes::Bytes>, u64)> {
+        let s = self.started.load(Ordering::Acquire);
+        let (name, cmd) = self.running.lock().clone()?;
+        (s != 0).then(|| (name, cmd, now().saturating_sub(s)))
+    }
+
+    pub fn wrote(&self) {
+        self.wrote.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether a script has run for `threshold_ms` or longer: one atomic load when none runs
+    /// (every command batch asks).
+    #[inline]
+    pub fn over(&self, threshold_ms: u64) -> bool {
+        let s = self.started.load(Ordering::Acquire);
+        s != 0 && now().saturating_sub(s) >= threshold_ms
+    }
+
+    /// Whether the running script is a library function.
+    pub fn is_function(&self) -> bool {
+        self.function.load(Ordering::Relaxed)
+    }
+
+    /// SCRIPT KILL (`function` false) or FUNCTION KILL.
+    pub fn kill(&self, function: bool) -> Result<(), &'static str> {
+        if self.started.load(Ordering::Acquire) == 0 {
+            return Err(NOTBUSY);
+        }
+        if self.is_function() != function {
+            // The other kind runs: say which KILL stops it.
+            return Err(if self.is_function() {
+                "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE."
+            } else {
+                "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
+            });
+        }
+        if self.wrote.load(Ordering::Relaxed) {
+            return Err(UNKILLABLE);
+        }
+        self.kill.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Polled by the running script's hook.
+    pub fn killed(&self) -> bool {
+        self.kill.load(Ordering::Acquire)
+    }
+
+    /// Called by the running script's hook: once the script has run past the threshold, the
+    /// thread it runs on hands its runtime worker to another thread (tokio's
+    /// `block_in_place`), so that the other connections are served (BUSY, SCRIPT KILL)
+    /// while it goes on; on a one-worker runtime they would otherwise wait for it.
+    pub fn poll(&self) {
+        if self.handed_off.load(Ordering::Relaxed)
+            || !self.over(self.threshold_ms.load(Ordering::Relaxed))
+        {
+            return;
+        }
+        self.handed_off.store(true, Ordering::Relaxed);
+        let multi_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if multi_thread {
+            // The worker goes to a thread started for it; waiting a moment here lets that
+            // thread take it before this one would take it back on leaving.
+            tokio::task::block_in_place(|| {
+                std::thread::sleep(std::time::Duration::from_millis(50))
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kill_reaches_a_running_script_that_has_not_written() {
+        let b = Busy::default();
+        assert!(!b.over(0));
+        assert_eq!(b.kill(false), Err(NOTBUSY));
+        b.begin(false, 0);
+        b.poll();
+        assert!(b.over(0));
+        assert!(!b.over(60_000));
+        assert!(
+            b.kill(true).unwrap_err().starts_with("BUSY"),
+            "FUNCTION KILL does not stop EVAL"
+        );
+        assert_eq!(b.kill(false), Ok(()));
+        assert!(b.killed());
+        b.begin(true, 0);
+        assert!(!b.killed());
+        b.wrote();
+        assert_eq!(b.kill(true), Err(UNKILLABLE));
+        b.end();
+        assert!(!b.over(0));
+    }
+}

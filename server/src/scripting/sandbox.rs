@@ -1,0 +1,197 @@
+//! The VM scripts run in, made as Redis 7.0 makes its own: the base, table, string and math
+//! libraries (no `os`, `io`, `loadfile`, `dofile`, `print`), `loadstring` that refuses
+//! bytecode, read-only globals and libraries, reading an undefined global as an error, and
+//! `math.random` on Redis's generator. What is written in Lua is in `prelude.lua`.
+
+use super::rand48::Rand48;
+use mlua::{Function, Lua, LuaOptions, MultiValue, StdLib, Table, Value};
+use parking_lot::Mutex;
+use std::sync::Arc;
+
+const PRELUDE: &str = include_str!("prelude.lua");
+
+/// A VM ready for scripts.
+pub struct Vm {
+    pub lua: Lua,
+    /// The globals scripts see (a read-only view).
+    pub globals: Table,
+    /// The real globals, where KEYS and ARGV are set before each run.
+    pub real_globals: Table,
+    /// `xpcall(f, handler)`: runs a compiled script, turning errors into Redis error tables.
+    pub run: Function,
+    /// `xpcall(function() return f(keys, args) end, handler)`: runs a library function.
+    pub run_with: Function,
+    /// Switches the globals scripts see to the library-loading API (FUNCTION LOAD) and back.
+    pub set_loading: Function,
+    /// The primitives the Lua side calls: `call` and `ctl` are replaced for each run.
+    pub prim: Table,
+    pub rng: Arc<Mutex<Rand48>>,
+}
+
+/// `redis.call` outside a script run (a library's top-level code calling it).
+pub fn outside_call(lua: &Lua) -> mlua::Result<Function> {
+    lua.create_function(|lua, _: MultiValue| {
+        let t = lua.create_table()?;
+        t.raw_set(
+            "err",
+            "ERR redis.call/pcall can only be called inside a script invocation",
+        )?;
+        Ok((t, true))
+    })
+}
+
+/// `redis.register_function` outside FUNCTION LOAD.
+pub fn outside_register(lua: &Lua) -> mlua::Result<Function> {
+    lua.create_function(|_, _: MultiValue| {
+        Ok("ERR redis.register_function can only be called on FUNCTION LOAD command")
+    })
+}
+
+/// `redis.setresp` and friends outside a script run.
+pub fn outside_ctl(lua: &Lua) -> mlua::Result<Function> {
+    lua.create_function(|_, _: MultiValue| {
+        Ok((
+            Value::Boolean(false),
+            "ERR this function can only be called inside a script invocation",
+        ))
+    })
+}
+
+/// Where the primitives table is kept in the Lua registry (for [`raising_call`]).
+const PRIM_KEY: &std::ffi::CStr = c"slotcache.prim";
+
+/// `redis.call`: the `call` primitive, whose error table it raises. A C function, as in
+/// Redis, so that `return redis.call(...)` keeps the script's frame (Lua 5.1 drops the
+/// caller's frame only when tail-calling a Lua function) and errors name the script's line.
+unsafe extern "C-unwind" fn raising_call(l: *mut mlua::ffi::lua_State) -> std::os::raw::c_int {
+    use mlua::ffi;
+    // No Rust value with a destructor lives in this frame: lua_error may jump out of it.
+    let n = ffi::lua_gettop(l);
+    ffi::lua_getfield(l, ffi::LUA_REGISTRYINDEX, PRIM_KEY.as_ptr());
+    ffi::lua_getfield(l, -1, c"call".as_ptr());
+    ffi::lua_remove(l, -2);
+    ffi::lua_insert(l, 1);
+    ffi::lua_call(l, n, 2);
+    if ffi::lua_toboolean(l, -1) != 0 {
+        ffi::lua_settop(l, -2);
+        ffi::lua_error(l);
+    }
+    ffi::lua_settop(l, -2);
+    1
+}
+
+/// Makes a VM. `memory_limit` bytes (0: none) bounds what scripts may allocate.
+pub fn new_vm(memory_limit: usize, busy: Arc<super::busy::Busy>) -> mlua::Result<Vm> {
+    let libs = StdLib::TABLE | StdLib::STRING | StdLib::MATH | StdLib::DEBUG;
+    // The debug library is handed to the error handler and then removed from the globals.
+    let lua = unsafe { Lua::unsafe_new_with(libs, LuaOptions::default()) };
+    let rng = Arc::new(Mutex::new(Rand48::default()));
+    let prim = lua.create_table()?;
+    prim.raw_set("call", outside_call(&lua)?)?;
+    prim.raw_set("ctl", outside_ctl(&lua)?)?;
+    prim.raw_set(
+        "sha1hex",
+        lua.create_function(|_, s: mlua::LuaString| Ok(super::sha1hex(&s.as_bytes())))?,
+    )?;
+    prim.raw_set(
+        "log",
+        lua.create_function(|_, (level, msg): (i64, mlua::LuaString)| {
+            let msg = String::from_utf8_lossy(&msg.as_bytes()).into_owned();
+            match level {
+                0 => tracing::debug!(target: "script", "{msg}"),
+                1 => tracing::debug!(target: "script", "{msg}"),
+                2 => tracing::info!(target: "script", "{msg}"),
+                _ => tracing::warn!(target: "script", "{msg}"),
+            }
+            Ok(())
+        })?,
+    )?;
+    let r = rng.clone();
+    prim.raw_set(
+        "random",
+        lua.create_function(move |_, ()| Ok(r.lock().next_f64()))?,
+    )?;
+    let r = rng.clone();
+    prim.raw_set(
+        "randomseed",
+        lua.create_function(move |_, seed: f64| {
+            r.lock().seed(seed as i64 as i32);
+            Ok(())
+        })?,
+    )?;
+    let version = crate::commands::REDIS_VERSION;
+    prim.raw_set("version", version)?;
+    prim.raw_set("version_num", version_num(version))?;
+    lua.set_named_registry_value(PRIM_KEY.to_str().unwrap_or_default(), prim.clone())?;
+    // SAFETY: `raising_call` keeps to the Lua C API's rules (see its comment).
+    prim.raw_set("raising_call", unsafe {
+        lua.create_c_function(raising_call)?
+    })?;
+    let real_globals = lua.globals();
+    real_globals.raw_set("bit", super::bit::open(&lua)?)?;
+    let debug: Table = real_globals.raw_get("debug")?;
+    prim.raw_set("register", outside_register(&lua)?)?;
+    let (globals, run, run_with, set_loading): (Table, Function, Function, Function) = lua
+        .load(PRELUDE)
+        .set_name("=sandbox")
+        .call((prim.clone(), debug))?;
+    if memory_limit > 0 {
+        lua.set_memory_limit(memory_limit)?;
+    }
+    install_hook(&lua, busy)?;
+    Ok(Vm {
+        lua,
+        globals,
+        real_globals,
+        run,
+        run_with,
+        set_loading,
+        prim,
+        rng,
+    })
+}
+
+/// SCRIPT KILL's way in: the hook polls the kill flag every 100,000 instructions; once
+/// killed it fires on every line, so a script that catches the error with pcall cannot go
+/// on. Installed again after a killed script, to poll sparsely again.
+pub fn install_hook(lua: &Lua, busy: Arc<super::busy::Busy>) -> mlua::Result<()> {
+    lua.set_hook(
+        mlua::HookTriggers::new().every_nth_instruction(100_000),
+        move |lua, _| {
+            busy.poll();
+            if busy.killed() {
+                let again = busy.clone();
+                lua.set_hook(mlua::HookTriggers::new().every_line(), move |_, _| {
+                    if again.killed() {
+                        Err(mlua::Error::RuntimeError(super::busy::KILLED.into()))
+                    } else {
+                        Ok(mlua::VmState::Continue)
+                    }
+                })
+                .ok();
+                return Err(mlua::Error::RuntimeError(super::busy::KILLED.into()));
+            }
+            Ok(mlua::VmState::Continue)
+        },
+    )
+}
+
+/// `REDIS_VERSION_NUM`: 0x00MMmmpp.
+fn version_num(v: &str) -> i64 {
+    let mut n = 0i64;
+    for part in v.split('.').take(3) {
+        n = n * 256 + part.parse::<i64>().unwrap_or(0);
+    }
+    n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_numbers_pack_three_parts() {
+        assert_eq!(version_num("7.2.4"), 0x070204);
+        assert_eq!(version_num("7.0.15"), 0x07000f);
+    }
+}
