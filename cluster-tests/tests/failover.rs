@@ -161,6 +161,31 @@ fn manual_failover_swaps_roles_without_losing_writes() {
     }
 }
 
+/// A cluster that has taken no write yet: the paused primary's final offset is 0, which is an
+/// offset like any other (it was once taken for "not known yet", and the failover timed out).
+#[test]
+fn manual_failover_works_before_any_write() {
+    let (c, ids) = setup();
+    let primary = ids
+        .iter()
+        .position(|id| Some(id.clone()) == owner_of(&c, 0, 0))
+        .unwrap();
+    let replica = (0..6)
+        .find(|&i| {
+            query_string(&c.nodes[i], &["CLUSTER", "NODES"])
+                .unwrap_or_default()
+                .lines()
+                .any(|l| l.contains("myself,slave") && l.contains(&ids[primary]))
+        })
+        .unwrap();
+    let r = query_string(&c.nodes[replica], &["CLUSTER", "FAILOVER"]);
+    assert_eq!(r.as_deref(), Ok("OK"));
+    let swapped = wait_for(Duration::from_secs(10), || {
+        (owner_of(&c, 0, 0) == Some(ids[replica].clone())).then_some(())
+    });
+    assert!(swapped.is_some(), "manual failover did not complete");
+}
+
 /// Writes `n` keys of slot 0's shard, each confirmed by WAIT 1; returns them. SET and WAIT
 /// go down one connection to slot 0's current primary (a cluster client would send the
 /// keyless WAIT to any node, possibly one that just became a replica).

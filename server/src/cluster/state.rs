@@ -132,8 +132,9 @@ pub struct Election {
 #[derive(Debug, Clone, Copy)]
 pub struct ManualFailover {
     pub deadline: u64,
-    /// Replica side: the primary's offset once it paused (0 until then).
-    pub primary_offset: u64,
+    /// Replica side: the primary's final offset, from its first ping after it paused (`None`
+    /// until then; 0 is an offset like any other, a primary that never took a write).
+    pub primary_offset: Option<u64>,
 }
 
 /// Counters for CLUSTER INFO's `cluster_stats_messages_*`.
@@ -799,8 +800,6 @@ impl ClusterState {
         };
         let primary_failed = p.health == Health::Fail && !p.slots.is_empty();
         let primary_id = p.id.clone();
-        let primary_offset = p.repl_offset;
-        let primary_paused = p.repl_offset > 0 && self.manual.is_some();
         // Manual failover: once the paused primary's offset is reached, run a forced election.
         if let Some(mf) = self.manual {
             if now > mf.deadline {
@@ -808,9 +807,9 @@ impl ClusterState {
                 self.manual = None;
                 self.election = None;
             } else if self.election.is_none()
-                && primary_paused
-                && self.me().repl_offset >= primary_offset
-                && mf.primary_offset > 0
+                && mf
+                    .primary_offset
+                    .is_some_and(|target| self.me().repl_offset >= target)
             {
                 info!("All master replication stream processed, manual failover can start.");
                 self.election = Some(Election {
@@ -991,7 +990,7 @@ impl ClusterState {
                 info!("Manual failover user request accepted.");
                 self.manual = Some(ManualFailover {
                     deadline: now + 5000,
-                    primary_offset: 0,
+                    primary_offset: None,
                 });
                 let m = self.build(Kind::MfStart, &primary_id);
                 Ok(vec![Action::Send(primary_id, m)])
@@ -1289,7 +1288,7 @@ impl ClusterState {
             fresh && self.me().primary_id() == Some(h.id.as_str()) && h.flags & nflags::PAUSED != 0;
         if let Some(mf) = self.manual.as_mut() {
             if from_paused_primary {
-                mf.primary_offset = h.repl_offset.max(1);
+                mf.primary_offset = Some(h.repl_offset);
             }
         }
         if let Some(a) = self.follow_action() {
