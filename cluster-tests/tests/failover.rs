@@ -135,25 +135,9 @@ fn a_paused_primary_is_replaced_and_rejoins_as_a_replica() {
 #[test]
 fn manual_failover_swaps_roles_without_losing_writes() {
     let (c, ids) = setup();
-    let primary = ids
-        .iter()
-        .position(|id| Some(id.clone()) == owner_of(&c, 1, 0))
-        .unwrap();
-    let replica = (3..6)
-        .find(|&i| {
-            query_string(&c.nodes[i], &["CLUSTER", "NODES"])
-                .unwrap_or_default()
-                .lines()
-                .any(|l| l.contains("myself,slave") && l.contains(&ids[primary]))
-        })
-        .unwrap();
+    let replica = replica_of_slot0_primary(&c, &ids);
     let (before, _) = confirmed_writes(&c, Duration::from_millis(300));
-    let r = query_string(&c.nodes[replica], &["CLUSTER", "FAILOVER"]);
-    assert_eq!(r.as_deref(), Ok("OK"));
-    let swapped = wait_for(Duration::from_secs(10), || {
-        (owner_of(&c, 0, 0) == Some(ids[replica].clone())).then_some(())
-    });
-    assert!(swapped.is_some(), "manual failover did not complete");
+    manual_failover_to(&c, &ids, replica);
     let mut conn = c.cluster_client();
     for (k, v) in &before {
         let got: i64 = redis::cmd("GET").arg(k).query(&mut conn).unwrap();
@@ -166,22 +150,32 @@ fn manual_failover_swaps_roles_without_losing_writes() {
 #[test]
 fn manual_failover_works_before_any_write() {
     let (c, ids) = setup();
+    let replica = replica_of_slot0_primary(&c, &ids);
+    manual_failover_to(&c, &ids, replica);
+}
+
+/// The node that replicates slot 0's primary.
+fn replica_of_slot0_primary(c: &TestCluster, ids: &[String]) -> usize {
     let primary = ids
         .iter()
-        .position(|id| Some(id.clone()) == owner_of(&c, 0, 0))
+        .position(|id| Some(id.clone()) == owner_of(c, 1, 0))
         .unwrap();
-    let replica = (0..6)
+    (0..c.nodes.len())
         .find(|&i| {
             query_string(&c.nodes[i], &["CLUSTER", "NODES"])
                 .unwrap_or_default()
                 .lines()
                 .any(|l| l.contains("myself,slave") && l.contains(&ids[primary]))
         })
-        .unwrap();
+        .unwrap()
+}
+
+/// CLUSTER FAILOVER on `replica`; asserts it owns slot 0 within 10 s.
+fn manual_failover_to(c: &TestCluster, ids: &[String], replica: usize) {
     let r = query_string(&c.nodes[replica], &["CLUSTER", "FAILOVER"]);
     assert_eq!(r.as_deref(), Ok("OK"));
     let swapped = wait_for(Duration::from_secs(10), || {
-        (owner_of(&c, 0, 0) == Some(ids[replica].clone())).then_some(())
+        (owner_of(c, 0, 0) == Some(ids[replica].clone())).then_some(())
     });
     assert!(swapped.is_some(), "manual failover did not complete");
 }
