@@ -140,6 +140,24 @@ pub struct Node {
 }
 
 impl Node {
+    /// INFO's `blocked_clients` (0 when unreadable).
+    pub fn blocked_clients(&self) -> usize {
+        let info: String = q(&mut self.client(), &["INFO", "clients"]);
+        info_field(&info, "blocked_clients")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Waits (5 s at most) until exactly `n` clients are blocked; fails the test otherwise.
+    pub fn wait_blocked_clients(&self, n: usize) {
+        assert!(
+            wait_for(Duration::from_secs(5), || (self.blocked_clients() == n)
+                .then_some(()))
+            .is_some(),
+            "expected {n} blocked clients"
+        );
+    }
+
     /// Starts a node with the given extra options (`["--maxmemory", "10mb"]`); a first
     /// element that is not an option is a config file path.
     pub fn start(extra: &[&str]) -> Node {

@@ -1,27 +1,8 @@
 //! Blocking pops with several clients: timeouts, wake-ups, FIFO fairness, no stealing by a
 //! racing LPOP, BLMOVE, deletion and type changes while blocked, disconnects.
 
-use cluster_tests::{info_field, wait_for, Node};
+use cluster_tests::Node;
 use std::time::{Duration, Instant};
-
-fn blocked(node: &Node) -> usize {
-    let info: String = redis::cmd("INFO")
-        .arg("clients")
-        .query(&mut node.client())
-        .unwrap();
-    info_field(&info, "blocked_clients")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
-fn wait_blocked(node: &Node, n: usize) {
-    assert!(
-        wait_for(Duration::from_secs(5), || (blocked(node) == n)
-            .then_some(()))
-        .is_some(),
-        "expected {n} blocked clients"
-    );
-}
 
 #[test]
 fn blpop_times_out_with_a_null_after_about_the_timeout() {
@@ -61,7 +42,7 @@ fn waiters_are_served_in_arrival_order_and_a_racing_pop_cannot_steal() {
             let r: (String, String) = redis::cmd("BLPOP").arg("q").arg(10).query(&mut c).unwrap();
             (i, r.1)
         }));
-        wait_blocked(&node, i + 1);
+        node.wait_blocked_clients(i + 1);
     }
     let mut c = node.client();
     // One pipeline: the push serves the first waiter before the LPOP runs.
@@ -86,7 +67,7 @@ fn waiters_are_served_in_arrival_order_and_a_racing_pop_cannot_steal() {
     let mut got: Vec<(usize, String)> = handles.into_iter().map(|h| h.join().unwrap()).collect();
     got.sort();
     assert_eq!(got, vec![(0, "x".into()), (1, "y".into()), (2, "z".into())]);
-    assert_eq!(blocked(&node), 0);
+    assert_eq!(node.blocked_clients(), 0);
 }
 
 #[test]
@@ -105,7 +86,7 @@ fn blmove_delivers_to_its_destination_and_wakes_waiters_there() {
             .unwrap();
         v
     });
-    wait_blocked(&node, 1);
+    node.wait_blocked_clients(1);
     let tb = std::thread::spawn(move || {
         let r: (String, String) = redis::cmd("BRPOP")
             .arg("dst")
@@ -114,7 +95,7 @@ fn blmove_delivers_to_its_destination_and_wakes_waiters_there() {
             .unwrap();
         r
     });
-    wait_blocked(&node, 2);
+    node.wait_blocked_clients(2);
     let _: i64 = redis::cmd("RPUSH")
         .arg("src")
         .arg("m")
@@ -131,9 +112,9 @@ fn a_disconnected_waiter_loses_nothing() {
         let mut s = node.raw();
         use std::io::Write;
         s.write_all(b"BLPOP q 0\r\n").unwrap();
-        wait_blocked(&node, 1);
+        node.wait_blocked_clients(1);
     }
-    wait_blocked(&node, 0);
+    node.wait_blocked_clients(0);
     let mut c = node.client();
     let _: i64 = redis::cmd("RPUSH")
         .arg("q")
@@ -177,7 +158,7 @@ fn bzpopmin_wakes_on_zadd() {
             .unwrap();
         r
     });
-    wait_blocked(&node, 1);
+    node.wait_blocked_clients(1);
     let _: i64 = redis::cmd("ZADD")
         .arg("z")
         .arg(2)

@@ -39,22 +39,6 @@ fn field<'a>(reply: &'a Value, name: &str) -> &'a Value {
     &items[i + 1]
 }
 
-fn blocked(node: &Node) -> usize {
-    let info: String = q(&mut node.client(), &["INFO", "clients"]);
-    info_field(&info, "blocked_clients")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
-fn wait_blocked(node: &Node, n: usize) {
-    assert!(
-        wait_for(Duration::from_secs(5), || (blocked(node) == n)
-            .then_some(()))
-        .is_some(),
-        "expected {n} blocked clients"
-    );
-}
-
 #[test]
 fn xadd_ids_are_monotonic_and_errors_match_redis() {
     let node = Node::start(&[]);
@@ -320,7 +304,7 @@ fn blocked_readers_wake_in_order_and_dollar_means_after_block_time() {
             r
         }));
     }
-    wait_blocked(&node, 2);
+    node.wait_blocked_clients(2);
     let _: String = q(&mut c, &["XADD", "s", "2-0", "f", "new"]);
     for h in handles {
         let r = h.join().unwrap();
@@ -364,7 +348,7 @@ fn blocked_group_readers_get_new_entries_and_unblocked_when_the_stream_goes() {
             .query::<Value>(&mut rc)
             .unwrap()
     });
-    wait_blocked(&node, 1);
+    node.wait_blocked_clients(1);
     let _: String = q(&mut c, &["XADD", "s", "1-0", "f", "v"]);
     assert_eq!(
         h.join().unwrap(),
@@ -388,7 +372,7 @@ fn blocked_group_readers_get_new_entries_and_unblocked_when_the_stream_goes() {
             .unwrap_err()
             .to_string()
     });
-    wait_blocked(&node, 1);
+    node.wait_blocked_clients(1);
     let _: i64 = q(&mut c, &["DEL", "s"]);
     let err = h.join().unwrap();
     assert!(
