@@ -43,12 +43,14 @@ pub fn execute(
             .store(spec as *const CommandSpec as usize, Ordering::Relaxed);
     }
     let next = match admission.verdict {
-        Verdict::Run => {
-            let spec = admission
-                .spec
-                .expect("a command that runs resolved to a spec");
-            run_admitted(shared, ks, conn, out, settings, &Call::new(spec, args))
-        }
+        // Admission runs only what resolved to a spec.
+        Verdict::Run => match admission.spec {
+            Some(spec) => run_admitted(shared, ks, conn, out, settings, &Call::new(spec, args)),
+            None => {
+                out.error("ERR internal error: the command resolved to nothing");
+                Next::Continue
+            }
+        },
         Verdict::Queue => {
             if let Some(m) = conn.multi.as_mut() {
                 m.queued.push(args.to_vec());
