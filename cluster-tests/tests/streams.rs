@@ -329,6 +329,102 @@ fn blocked_readers_wake_in_order_and_dollar_means_after_block_time() {
     assert_eq!(v(&mut c, &["EXEC"]), Value::Array(vec![Value::Nil]));
 }
 
+/// A read blocked on several streams is served from the one whose write woke it, even when
+/// the same transaction also fed the others (Redis 7.0's `serveClientsBlockedOnStreamKey`
+/// answers with that one stream); a group reader whose group is destroyed meanwhile gets
+/// Redis's NOGROUP for blocked clients.
+#[test]
+fn a_read_blocked_on_several_streams_gets_the_stream_that_woke_it() {
+    let node = Node::start(&[]);
+    let mut c = node.client();
+    for k in ["a", "b"] {
+        let _: String = q(&mut c, &["XGROUP", "CREATE", k, "g", "$", "MKSTREAM"]);
+    }
+    let spawn_read = |group: bool| {
+        let mut rc = node.client();
+        std::thread::spawn(move || {
+            let mut cmd = if group {
+                let mut cmd = redis::cmd("XREADGROUP");
+                cmd.arg("GROUP").arg("g").arg("alice");
+                cmd
+            } else {
+                redis::cmd("XREAD")
+            };
+            let id = if group { ">" } else { "$" };
+            cmd.arg("BLOCK")
+                .arg(5000)
+                .arg("STREAMS")
+                .arg("a")
+                .arg("b")
+                .arg(id)
+                .arg(id);
+            cmd.query::<Value>(&mut rc)
+        })
+    };
+    let reader = spawn_read(false);
+    let group_reader = spawn_read(true);
+    node.wait_blocked_clients(2);
+    // b is written first: both readers are served b only, though a has data too by then.
+    let _: Value = redis::pipe()
+        .atomic()
+        .cmd("XADD")
+        .arg("b")
+        .arg("1-0")
+        .arg("f")
+        .arg("b1")
+        .cmd("XADD")
+        .arg("a")
+        .arg("1-0")
+        .arg("f")
+        .arg("a1")
+        .query(&mut c)
+        .unwrap();
+    let only_b = Value::Array(vec![Value::Array(vec![
+        s("b"),
+        Value::Array(vec![entry("1-0", &["f", "b1"])]),
+    ])]);
+    assert_eq!(reader.join().unwrap().unwrap(), only_b);
+    assert_eq!(group_reader.join().unwrap().unwrap(), only_b);
+    // a's entry was not delivered to the group: it is still there for the next reader.
+    let pending: Value = q(&mut c, &["XPENDING", "a", "g"]);
+    let Value::Array(summary) = pending else {
+        panic!("{pending:?}")
+    };
+    assert_eq!(summary[0], Value::Int(0));
+    assert_eq!(
+        v(
+            &mut c,
+            &["XREADGROUP", "GROUP", "g", "bob", "STREAMS", "a", ">"]
+        ),
+        Value::Array(vec![Value::Array(vec![
+            s("a"),
+            Value::Array(vec![entry("1-0", &["f", "a1"])]),
+        ])])
+    );
+    // The group goes while its reader waits: the entry that wakes it finds no group.
+    let group_reader = spawn_read(true);
+    node.wait_blocked_clients(1);
+    let _: Value = redis::pipe()
+        .atomic()
+        .cmd("XADD")
+        .arg("b")
+        .arg("2-0")
+        .arg("f")
+        .arg("b2")
+        .cmd("XGROUP")
+        .arg("DESTROY")
+        .arg("b")
+        .arg("g")
+        .query(&mut c)
+        .unwrap();
+    let err = group_reader.join().unwrap().unwrap_err().to_string();
+    assert!(
+        err.contains("NOGROUP")
+            && err.contains("the consumer group this client was blocked on no longer exists"),
+        "{err}"
+    );
+}
+
 #[test]
 fn blocked_group_readers_get_new_entries_and_unblocked_when_the_stream_goes() {
     let node = Node::start(&[]);
