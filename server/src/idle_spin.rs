@@ -18,10 +18,11 @@
 //!   than about one per `4 * idle-spin-us`. A long sleep turns spinning off until sleeps are
 //!   short again, so an idle or lightly loaded server does not spin.
 //!
-//! A spin ends as soon as a client's input lands. Tokio gives the park hook no way to see its
-//! own readiness events, so client sockets are also watched by a second, edge-triggered epoll
-//! set of this module's ([`watch`]): the spin polls it without blocking and stops at the
-//! first arrival, and the thread then parks, where Tokio's `epoll_wait` returns at once with
+//! A spin ends as soon as as many clients' input has landed as the thread served in its last
+//! wake-up. Tokio gives the park hook no way to see its own readiness events, so client
+//! sockets are also watched by a second, edge-triggered epoll set of this module's
+//! ([`watch`]): the spin polls it without blocking and counts arrivals, and the thread then
+//! parks, where Tokio's `epoll_wait` returns at once with
 //! the same input. The set is drained when a thread wakes, as its arrivals were seen by
 //! Tokio too. Without the early stop a request landing early in a spin waited for the rest of
 //! it: one client at pipeline 1 (a consumer's XREADGROUP then XACK, one request per round
@@ -47,8 +48,8 @@ thread_local! {
     static PARKED_AT: Cell<Option<Instant>> = const { Cell::new(None) };
     /// Whether the last sleep was short.
     static SHORT_SLEEP: Cell<bool> = const { Cell::new(false) };
-    /// Whether this thread read from a client since it last woke.
-    static SERVED: Cell<bool> = const { Cell::new(false) };
+    /// Client reads this thread made since it last woke.
+    static SERVED: Cell<u32> = const { Cell::new(0) };
 }
 
 /// Sets the spin budget; called at startup and whenever the settings change.
@@ -82,19 +83,19 @@ pub fn watch(socket: RawFd) {
     }
 }
 
-/// Takes the arrivals the set holds; true if there was any. Never blocks.
-fn take_arrivals(set: RawFd) -> bool {
+/// Takes the arrivals the set holds: how many sockets had input. Never blocks.
+fn take_arrivals(set: RawFd) -> u32 {
     let mut events = [libc::epoll_event { events: 0, u64: 0 }; 32];
-    let mut any = false;
+    let mut got = 0;
     loop {
         // SAFETY: the buffer holds `events.len()` entries; timeout 0 does not block.
         let n = unsafe { libc::epoll_wait(set, events.as_mut_ptr(), events.len() as i32, 0) };
         if n <= 0 {
-            return any;
+            return got;
         }
-        any = true;
+        got += n as u32;
         if (n as usize) < events.len() {
-            return true;
+            return got;
         }
     }
 }
@@ -102,7 +103,7 @@ fn take_arrivals(set: RawFd) -> bool {
 /// Marks that this thread just read a client's request: the work that spinning is for.
 #[inline]
 pub fn served_client() {
-    SERVED.with(|s| s.set(true));
+    SERVED.with(|s| s.set(s.get().saturating_add(1)));
 }
 
 /// The runtime's `on_thread_park` hook: spins for the budget when spinning is likely to catch
@@ -114,14 +115,23 @@ pub fn before_park() {
     }
     let now = Instant::now();
     PARKED_AT.with(|p| p.set(Some(now)));
-    if !should_spin(SHORT_SLEEP.with(Cell::get), SERVED.with(Cell::get)) {
+    let served = SERVED.with(Cell::get);
+    if !should_spin(SHORT_SLEEP.with(Cell::get), served > 0) {
         return;
     }
     let until = now + Duration::from_micros(u64::from(us));
+    // As many clients are expected as were just served: one client's next request ends the
+    // spin, while many clients' requests are gathered into one wake-up, as the whole spin
+    // gathered them before (stopping at the first of 50 clients' requests cost 5% of their
+    // throughput at pipeline 1).
     let set = arrivals();
+    let mut got = 0;
     while Instant::now() < until {
-        if set.is_some_and(take_arrivals) {
-            return;
+        if let Some(set) = set {
+            got += take_arrivals(set);
+            if got >= served {
+                return;
+            }
         }
         std::hint::spin_loop();
     }
@@ -131,7 +141,7 @@ pub fn before_park() {
 /// one should start with a spin.
 pub fn after_unpark() {
     let budget = Duration::from_micros(u64::from(BUDGET_US.load(Ordering::Relaxed)));
-    SERVED.with(|s| s.set(false));
+    SERVED.with(|s| s.set(0));
     // What arrived before this wake-up is Tokio's to serve now: a later spin must not stop
     // for it.
     if !budget.is_zero() {
