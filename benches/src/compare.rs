@@ -289,22 +289,26 @@ fn run(cli: Cli) -> Result<()> {
 
     if cli.what == What::StreamCycle {
         let core = pinning.map(|p| p.server_core);
+        let servers: Vec<(Flavor, PathBuf, &[String])> =
+            std::iter::once((Flavor::Slotcache, server_bin, &o.slotcache_arg[..]))
+                .chain(peers.iter().map(|(f, b)| (*f, b.clone(), &[][..])))
+                .collect();
         let mut all = Vec::new();
         for &p in &o.pipelines {
-            for flavor in [Flavor::Slotcache, Flavor::Redis] {
-                let bin = if flavor == Flavor::Slotcache {
-                    &server_bin
-                } else {
-                    &o.redis_server
-                };
-                let mut runs = Vec::new();
-                for _ in 0..o.rounds {
-                    runs.push(stream_cycle::measure(
-                        flavor, bin, core, o.keys, p as usize,
+            // Rounds alternate between the servers, so a slow spell of the shared machine
+            // does not fall on one of them only.
+            let mut runs: Vec<Vec<stream_cycle::Measure>> =
+                servers.iter().map(|_| Vec::new()).collect();
+            for _ in 0..o.rounds {
+                for (i, (flavor, bin, extra)) in servers.iter().enumerate() {
+                    runs[i].push(stream_cycle::measure(
+                        *flavor, bin, core, extra, o.keys, p as usize,
                     )?);
                 }
-                runs.sort_by(|a, b| a.cycles_per_s.total_cmp(&b.cycles_per_s));
-                all.push(runs.swap_remove(runs.len() / 2));
+            }
+            for mut r in runs {
+                r.sort_by(|a, b| a.cycles_per_s.total_cmp(&b.cycles_per_s));
+                all.push(r.swap_remove(r.len() / 2));
             }
         }
         println!(

@@ -69,10 +69,11 @@ pub fn measure(
     flavor: Flavor,
     bin: &Path,
     core: Option<usize>,
+    extra: &[String],
     entries: u64,
     pipeline: usize,
 ) -> Result<Measure> {
-    let server = ServerProc::start(flavor, bin, core)?;
+    let server = ServerProc::start_with(flavor, bin, core, extra)?;
     let mut con = server.client()?;
     load(&mut con, entries)?;
     let started = Instant::now();
@@ -121,12 +122,21 @@ pub fn measure(
     })
 }
 
-/// The table: cycles/s per server and pipeline, and the ratio.
+/// The table: cycles/s per server and pipeline, and slotcache's ratio to each peer measured
+/// (above 1: slotcache is faster).
 pub fn table(m: &[Measure]) -> String {
-    let mut s = format!(
-        "{:<9} {:>14} {:>14} {:>16}\n",
-        "pipeline", "slotcache", "redis", "slotcache/redis"
-    );
+    let peers: Vec<Flavor> = [Flavor::Redis, Flavor::Valkey]
+        .into_iter()
+        .filter(|f| m.iter().any(|x| x.flavor == *f))
+        .collect();
+    let mut s = format!("{:<9} {:>12}", "pipeline", "slotcache");
+    for f in &peers {
+        s += &format!(" {:>12}", f.label());
+    }
+    for f in &peers {
+        s += &format!(" {:>18}", format!("slotcache/{}", f.label()));
+    }
+    s.push('\n');
     let mut pipelines: Vec<usize> = m.iter().map(|x| x.pipeline).collect();
     pipelines.dedup();
     for p in pipelines {
@@ -135,9 +145,17 @@ pub fn table(m: &[Measure]) -> String {
                 .find(|x| x.pipeline == p && x.flavor == f)
                 .map(|x| x.cycles_per_s)
         };
-        if let (Some(a), Some(b)) = (get(Flavor::Slotcache), get(Flavor::Redis)) {
-            s += &format!("{p:<9} {a:>14.0} {b:>14.0} {:>16.2}\n", a / b);
+        let Some(ours) = get(Flavor::Slotcache) else {
+            continue;
+        };
+        s += &format!("{p:<9} {ours:>12.0}");
+        for f in &peers {
+            s += &format!(" {:>12.0}", get(*f).unwrap_or(f64::NAN));
         }
+        for f in &peers {
+            s += &format!(" {:>18.2}", ours / get(*f).unwrap_or(f64::NAN));
+        }
+        s.push('\n');
     }
     s
 }

@@ -147,6 +147,66 @@ impl TestCluster {
         .is_some()
     }
 
+    /// Six nodes formed as three primaries with a replica each, returned once the cluster is
+    /// ok and every replica shows in CLUSTER NODES; with the nodes' ids in order.
+    pub fn start_3x2(extra: &[&str]) -> (TestCluster, Vec<String>) {
+        let c = TestCluster::start(6, extra);
+        c.form_with_replicas(3);
+        assert!(c.wait_ok(Duration::from_secs(20)), "cluster not ok");
+        let ids = c.ids();
+        let ready = wait_for(Duration::from_secs(20), || {
+            let text = query_string(&c.nodes[0], &["CLUSTER", "NODES"]).ok()?;
+            (text.lines().filter(|l| l.contains("slave")).count() == 3).then_some(())
+        });
+        assert!(ready.is_some(), "replicas did not show up");
+        (c, ids)
+    }
+
+    /// The id of the primary that owns `slot`, as node `from` sees it.
+    pub fn owner_of(&self, from: usize, slot: u16) -> Option<String> {
+        let text = query_string(&self.nodes[from], &["CLUSTER", "NODES"]).ok()?;
+        parse_nodes(&text)
+            .into_iter()
+            .find_map(|(id, _, flags, slots)| {
+                let owns = slots.iter().any(|r| {
+                    let (a, b) = r.split_once('-').unwrap_or((r, r));
+                    let (a, b): (u16, u16) =
+                        (a.parse().unwrap_or(u16::MAX), b.parse().unwrap_or(0));
+                    a <= slot && slot <= b
+                });
+                (owns && flags.contains("master")).then_some(id)
+            })
+    }
+
+    /// Whether every node in `alive` reports `cluster_state:ok` and they agree on slot 0's
+    /// owner.
+    pub fn ok_and_agreed(&self, alive: &[usize]) -> bool {
+        let views: Vec<Option<String>> = alive.iter().map(|&i| self.owner_of(i, 0)).collect();
+        alive.iter().all(|&i| {
+            query_string(&self.nodes[i], &["CLUSTER", "INFO"])
+                .unwrap_or_default()
+                .contains("cluster_state:ok")
+        }) && views.windows(2).all(|w| w[0] == w[1])
+    }
+
+    /// Kills node `victim` with SIGKILL and waits (bounded by `within`) until another node
+    /// owns slot 0 and the survivors agree: the index of the promoted node, None if no
+    /// failover happened in time. For a victim that owns slot 0.
+    pub fn kill_and_wait_failover(
+        &mut self,
+        ids: &[String],
+        victim: usize,
+        within: Duration,
+    ) -> Option<usize> {
+        self.nodes[victim].kill();
+        let alive: Vec<usize> = (0..self.nodes.len()).filter(|&i| i != victim).collect();
+        let promoted = wait_for(within, || {
+            let o = self.owner_of(alive[0], 0)?;
+            (o != ids[victim] && self.ok_and_agreed(&alive)).then_some(o)
+        })?;
+        ids.iter().position(|id| *id == promoted)
+    }
+
     /// A cluster client of the `redis` crate seeded with every node.
     pub fn cluster_client(&self) -> redis::cluster::ClusterConnection {
         let urls: Vec<String> = self.nodes.iter().map(|n| n.url()).collect();

@@ -17,6 +17,7 @@ pub mod reference;
 pub mod repl_stream;
 pub mod resp;
 pub mod shapes;
+pub mod stream_reshard;
 pub mod typed_data;
 
 use std::io::{BufRead, BufReader, Read, Write};

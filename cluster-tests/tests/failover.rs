@@ -7,44 +7,6 @@ use cluster_tests::wait_for;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-/// The primary that owns `slot`, seen from `node`.
-fn owner_of(c: &TestCluster, from: usize, slot: u16) -> Option<String> {
-    let text = query_string(&c.nodes[from], &["CLUSTER", "NODES"]).ok()?;
-    parse_nodes(&text)
-        .into_iter()
-        .find_map(|(id, _, flags, slots)| {
-            let owns = slots.iter().any(|r| {
-                let (a, b) = r.split_once('-').unwrap_or((r, r));
-                let (a, b): (u16, u16) = (a.parse().unwrap_or(u16::MAX), b.parse().unwrap_or(0));
-                a <= slot && slot <= b
-            });
-            (owns && flags.contains("master")).then_some(id)
-        })
-}
-
-fn ok_and_agreed(c: &TestCluster, alive: &[usize]) -> bool {
-    let views: Vec<Option<String>> = alive.iter().map(|&i| owner_of(c, i, 0)).collect();
-    alive.iter().all(|&i| {
-        query_string(&c.nodes[i], &["CLUSTER", "INFO"])
-            .unwrap_or_default()
-            .contains("cluster_state:ok")
-    }) && views.windows(2).all(|w| w[0] == w[1])
-}
-
-fn setup() -> (TestCluster, Vec<String>) {
-    let c = TestCluster::start(6, &[]);
-    c.form_with_replicas(3);
-    assert!(c.wait_ok(Duration::from_secs(20)), "cluster not ok");
-    let ids = c.ids();
-    // Wait for every replica link to come up (CLUSTER NODES shows the replicas).
-    let ready = wait_for(Duration::from_secs(20), || {
-        let text = query_string(&c.nodes[0], &["CLUSTER", "NODES"]).ok()?;
-        (text.lines().filter(|l| l.contains("slave")).count() == 3).then_some(())
-    });
-    assert!(ready.is_some());
-    (c, ids)
-}
-
 /// Writes counters to keys of slot 0's shard through a cluster client until told to stop,
 /// confirming each with WAIT 1; returns the confirmed values and the number of acknowledged
 /// SETs.
@@ -73,10 +35,10 @@ fn confirmed_writes(c: &TestCluster, duration: Duration) -> (HashMap<String, i64
 
 #[test]
 fn kill_9_of_a_primary_promotes_its_replica_and_keeps_wait_confirmed_writes() {
-    let (mut c, ids) = setup();
+    let (mut c, ids) = TestCluster::start_3x2(&[]);
     let victim = ids
         .iter()
-        .position(|id| Some(id.clone()) == owner_of(&c, 1, 0))
+        .position(|id| Some(id.clone()) == c.owner_of(1, 0))
         .unwrap();
     let (before, _) = confirmed_writes(&c, Duration::from_millis(500));
     assert!(!before.is_empty());
@@ -84,8 +46,8 @@ fn kill_9_of_a_primary_promotes_its_replica_and_keeps_wait_confirmed_writes() {
     let killed_at = Instant::now();
     let alive: Vec<usize> = (0..6).filter(|&i| i != victim).collect();
     let promoted = wait_for(Duration::from_secs(15), || {
-        let o = owner_of(&c, alive[0], 0)?;
-        (o != ids[victim] && ok_and_agreed(&c, &alive)).then_some(o)
+        let o = c.owner_of(alive[0], 0)?;
+        (o != ids[victim] && c.ok_and_agreed(&alive)).then_some(o)
     });
     let took = killed_at.elapsed();
     assert!(promoted.is_some(), "no failover within 15s");
@@ -102,16 +64,16 @@ fn kill_9_of_a_primary_promotes_its_replica_and_keeps_wait_confirmed_writes() {
 
 #[test]
 fn a_paused_primary_is_replaced_and_rejoins_as_a_replica() {
-    let (c, ids) = setup();
+    let (c, ids) = TestCluster::start_3x2(&[]);
     let victim = ids
         .iter()
-        .position(|id| Some(id.clone()) == owner_of(&c, 1, 0))
+        .position(|id| Some(id.clone()) == c.owner_of(1, 0))
         .unwrap();
     c.nodes[victim].pause();
     let alive: Vec<usize> = (0..6).filter(|&i| i != victim).collect();
     let promoted = wait_for(Duration::from_secs(15), || {
-        let o = owner_of(&c, alive[0], 0)?;
-        (o != ids[victim] && ok_and_agreed(&c, &alive)).then_some(o)
+        let o = c.owner_of(alive[0], 0)?;
+        (o != ids[victim] && c.ok_and_agreed(&alive)).then_some(o)
     });
     c.nodes[victim].resume();
     let new_primary = promoted.expect("no failover while paused");
@@ -126,15 +88,15 @@ fn a_paused_primary_is_replaced_and_rejoins_as_a_replica() {
     // Exactly one primary serves slot 0 in every view.
     let all: Vec<usize> = (0..6).collect();
     let agreed = wait_for(Duration::from_secs(10), || {
-        ok_and_agreed(&c, &all).then_some(())
+        c.ok_and_agreed(&all).then_some(())
     });
     assert!(agreed.is_some());
-    assert_eq!(owner_of(&c, victim, 0), Some(new_primary));
+    assert_eq!(c.owner_of(victim, 0), Some(new_primary));
 }
 
 #[test]
 fn manual_failover_swaps_roles_without_losing_writes() {
-    let (c, ids) = setup();
+    let (c, ids) = TestCluster::start_3x2(&[]);
     let replica = replica_of_slot0_primary(&c, &ids);
     let (before, _) = confirmed_writes(&c, Duration::from_millis(300));
     manual_failover_to(&c, &ids, replica);
@@ -149,7 +111,7 @@ fn manual_failover_swaps_roles_without_losing_writes() {
 /// offset like any other (it was once taken for "not known yet", and the failover timed out).
 #[test]
 fn manual_failover_works_before_any_write() {
-    let (c, ids) = setup();
+    let (c, ids) = TestCluster::start_3x2(&[]);
     let replica = replica_of_slot0_primary(&c, &ids);
     manual_failover_to(&c, &ids, replica);
 }
@@ -158,7 +120,7 @@ fn manual_failover_works_before_any_write() {
 fn replica_of_slot0_primary(c: &TestCluster, ids: &[String]) -> usize {
     let primary = ids
         .iter()
-        .position(|id| Some(id.clone()) == owner_of(c, 1, 0))
+        .position(|id| Some(id.clone()) == c.owner_of(1, 0))
         .unwrap();
     (0..c.nodes.len())
         .find(|&i| {
@@ -175,7 +137,7 @@ fn manual_failover_to(c: &TestCluster, ids: &[String], replica: usize) {
     let r = query_string(&c.nodes[replica], &["CLUSTER", "FAILOVER"]);
     assert_eq!(r.as_deref(), Ok("OK"));
     let swapped = wait_for(Duration::from_secs(10), || {
-        (owner_of(c, 0, 0) == Some(ids[replica].clone())).then_some(())
+        (c.owner_of(0, 0) == Some(ids[replica].clone())).then_some(())
     });
     assert!(swapped.is_some(), "manual failover did not complete");
 }
@@ -195,7 +157,7 @@ fn write_confirmed(c: &TestCluster, n: usize, tag: &str) -> Vec<(String, String)
         let k = format!("{{06S}}{tag}{i}");
         let v = format!("v{i}");
         let done = wait_for(Duration::from_secs(20), || {
-            let owner = owner_of(c, 0, 0)?;
+            let owner = c.owner_of(0, 0)?;
             let node = &c.nodes[ids.iter().position(|id| id.as_deref() == Some(&owner))?];
             let mut conn = node.client();
             let (_, acked): ((), i64) = redis::pipe()
@@ -225,18 +187,17 @@ fn all_readable(c: &TestCluster, kv: &[(String, String)]) {
 
 #[test]
 fn a_primary_restarted_empty_before_failover_does_not_wipe_its_shard() {
-    let (mut c, ids) = setup();
+    let (mut c, ids) = TestCluster::start_3x2(&[]);
     let victim = ids
         .iter()
-        .position(|id| Some(id.clone()) == owner_of(&c, 1, 0))
+        .position(|id| Some(id.clone()) == c.owner_of(1, 0))
         .unwrap();
     let kv = write_confirmed(&c, 50, "r");
     c.nodes[victim].kill();
     c.nodes[victim].restart().expect("restart");
     let all: Vec<usize> = (0..6).collect();
     let settled = wait_for(Duration::from_secs(20), || {
-        (owner_of(&c, 1, 0).is_some_and(|o| o != ids[victim]) && ok_and_agreed(&c, &all))
-            .then_some(())
+        (c.owner_of(1, 0).is_some_and(|o| o != ids[victim]) && c.ok_and_agreed(&all)).then_some(())
     });
     assert!(
         settled.is_some(),
@@ -247,16 +208,16 @@ fn a_primary_restarted_empty_before_failover_does_not_wipe_its_shard() {
 
 #[test]
 fn a_killed_primary_restarted_after_failover_rejoins_as_a_replica_and_syncs() {
-    let (mut c, ids) = setup();
+    let (mut c, ids) = TestCluster::start_3x2(&[]);
     let victim = ids
         .iter()
-        .position(|id| Some(id.clone()) == owner_of(&c, 1, 0))
+        .position(|id| Some(id.clone()) == c.owner_of(1, 0))
         .unwrap();
     let kv = write_confirmed(&c, 20, "k");
     c.nodes[victim].kill();
     let alive: Vec<usize> = (0..6).filter(|&i| i != victim).collect();
     let promoted = wait_for(Duration::from_secs(15), || {
-        (owner_of(&c, alive[0], 0).is_some_and(|o| o != ids[victim]) && ok_and_agreed(&c, &alive))
+        (c.owner_of(alive[0], 0).is_some_and(|o| o != ids[victim]) && c.ok_and_agreed(&alive))
             .then_some(())
     });
     assert!(promoted.is_some());
@@ -277,7 +238,7 @@ fn a_killed_primary_restarted_after_failover_rejoins_as_a_replica_and_syncs() {
 
 #[test]
 fn rolling_sigterm_restart_of_every_primary_keeps_every_acknowledged_write() {
-    let (mut c, _) = setup();
+    let (mut c, _) = TestCluster::start_3x2(&[]);
     let mut kv = write_confirmed(&c, 20, "a");
     for round in 0..3 {
         let primaries: Vec<usize> = (0..6)
@@ -294,7 +255,7 @@ fn rolling_sigterm_restart_of_every_primary_keeps_every_acknowledged_write() {
         c.nodes[victim].restart().expect("restart");
         let all: Vec<usize> = (0..6).collect();
         let ok = wait_for(Duration::from_secs(20), || {
-            ok_and_agreed(&c, &all).then_some(())
+            c.ok_and_agreed(&all).then_some(())
         });
         assert!(
             ok.is_some(),
@@ -354,7 +315,7 @@ fn epochs_and_suspicions(c: &TestCluster) -> Option<(Vec<String>, bool)> {
 
 #[test]
 fn no_false_failover_under_a_saturating_benchmark() {
-    let (c, _) = setup();
+    let (c, _) = TestCluster::start_3x2(&[]);
     // Gossip spreads the current epoch a little after the cluster reports ok: start from
     // the epoch every node agrees on, so only a failover can change it.
     let before = wait_for(Duration::from_secs(10), || {

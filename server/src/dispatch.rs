@@ -570,33 +570,38 @@ fn serve_blocked(shared: &Shared, ks: &mut Keyspace, settings: &Settings) {
             let now = crate::util::now_ms();
             // A real look-up: a key that expired meanwhile is reclaimed (and its DEL
             // replicated) and serves nobody.
-            let actual = ks
-                .dbs
-                .get_mut(db)
-                .and_then(|d| d.peek(&key, now))
-                .map(|e| e.value.type_name());
-            // A waiter is only tried when the key holds the type it waits for: a key that
-            // became another type (or is gone) leaves it waiting, as in Redis, unless its
-            // kind of wait ends then (XREADGROUP).
             let expected = ks
                 .blocked
                 .command_of(id)
                 .and_then(admission::spec_of)
                 .and_then(|s| s.blocks);
-            if expected.map(|b| b.type_name()) != actual {
-                if let Some(error) = expected.and_then(|b| b.gone_error()) {
-                    if let Some(w) = ks.blocked.remove(id) {
-                        if let Some(spec) = admission::spec_of(&w.args) {
-                            shared.telemetry.commands.record_call(spec, 0, true, false);
-                        }
-                        shared.telemetry.error_reply(error.as_bytes());
-                        let mut out = Out::new(w.resp3);
-                        out.error(error);
-                        *w.mailbox.reply.lock() = Some(out.buf.freeze());
-                        w.mailbox.wake.notify_one();
+            let found = ks.dbs.get_mut(db).and_then(|d| d.peek(&key, now));
+            let actual = found.map(|e| e.value.type_name());
+            // A waiter is only tried when the key holds the type it waits for: a key that
+            // became another type (or is gone) leaves it waiting, as in Redis, unless its
+            // kind of wait ends then (XREADGROUP, also when its group is gone).
+            let ended = match (expected, found) {
+                (Some(b), Some(e)) if Some(b.type_name()) == actual => ks
+                    .blocked
+                    .command_of(id)
+                    .and_then(|args| b.ended_error(&e.value, args)),
+                (Some(b), _) if Some(b.type_name()) != actual => b.gone_error(),
+                _ => None,
+            };
+            if let Some(error) = ended {
+                if let Some(w) = ks.blocked.remove(id) {
+                    if let Some(spec) = admission::spec_of(&w.args) {
+                        shared.telemetry.commands.record_call(spec, 0, true, false);
                     }
-                    continue;
+                    shared.telemetry.error_reply(error.as_bytes());
+                    let mut out = Out::new(w.resp3);
+                    out.error(error);
+                    *w.mailbox.reply.lock() = Some(out.buf.freeze());
+                    w.mailbox.wake.notify_one();
                 }
+                continue;
+            }
+            if expected.map(|b| b.type_name()) != actual {
                 if actual.is_none() {
                     break;
                 }
@@ -612,13 +617,15 @@ fn serve_blocked(shared: &Shared, ks: &mut Keyspace, settings: &Settings) {
             conn.select(w.db);
             conn.resp3 = w.resp3;
             let mut out = Out::new(w.resp3);
+            let narrowed = spec.blocks.and_then(|b| b.rerun_for(&w.args, &key));
+            let line = narrowed.as_deref().unwrap_or(&w.args);
             let next = run_admitted(
                 shared,
                 ks,
                 &mut conn,
                 &mut out,
                 settings,
-                &Call::new(spec, &w.args),
+                &Call::new(spec, line),
             );
             if let Next::Block(_) = next {
                 // Still nothing for it (another key of its list, a wrong type, ...): it keeps

@@ -18,15 +18,23 @@
 //!   than about one per `4 * idle-spin-us`. A long sleep turns spinning off until sleeps are
 //!   short again, so an idle or lightly loaded server does not spin.
 //!
-//! The cost: Tokio gives the park hook no way to see whether a socket became ready, so a spin
-//! always runs its whole budget. A request that lands early in a spin waits for the rest of it
-//! (at most the budget, 10 µs by default), and while requests arrive every one to four budgets
-//! most of that thread's idle time goes to spinning. A thread that never runs out of work
-//! (a saturating load) rarely reaches the hook at all. `idle-spin-us 0` turns it off, for
-//! machines whose idle CPU time belongs to someone else.
+//! A spin ends as soon as as many clients' input has landed as the thread served in its last
+//! wake-up. Tokio gives the park hook no way to see its own readiness events, so client
+//! sockets are also watched by a second, edge-triggered epoll set of this module's
+//! ([`watch`]): the spin polls it without blocking and counts arrivals, and the thread then
+//! parks, where Tokio's `epoll_wait` returns at once with
+//! the same input. The set is drained when a thread wakes, as its arrivals were seen by
+//! Tokio too. Without the early stop a request landing early in a spin waited for the rest of
+//! it: one client at pipeline 1 (a consumer's XREADGROUP then XACK, one request per round
+//! trip) ran at 0.48x Redis with the 10 µs spin and 0.92x without it. Inputs the set cannot
+//! see (a blocked client's wake-up, pub/sub messages, a replica) still wait for the end of the
+//! spin, at most the budget. `idle-spin-us 0` turns spinning off, for machines whose idle CPU
+//! time belongs to someone else.
 
 use std::cell::Cell;
+use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// Microseconds to spin before sleeping (`idle-spin-us`); 0 turns spinning off.
@@ -40,8 +48,8 @@ thread_local! {
     static PARKED_AT: Cell<Option<Instant>> = const { Cell::new(None) };
     /// Whether the last sleep was short.
     static SHORT_SLEEP: Cell<bool> = const { Cell::new(false) };
-    /// Whether this thread read from a client since it last woke.
-    static SERVED: Cell<bool> = const { Cell::new(false) };
+    /// Client reads this thread made since it last woke.
+    static SERVED: Cell<u32> = const { Cell::new(0) };
 }
 
 /// Sets the spin budget; called at startup and whenever the settings change.
@@ -49,10 +57,53 @@ pub fn set_budget_us(us: u32) {
     BUDGET_US.store(us, Ordering::Relaxed);
 }
 
+/// The epoll set that sees client input arrive, made on first use; `None` when the kernel
+/// refused one (spins then run their whole budget, as they did before the set existed).
+fn arrivals() -> Option<RawFd> {
+    static SET: OnceLock<Option<RawFd>> = OnceLock::new();
+    *SET.get_or_init(|| {
+        // SAFETY: epoll_create1 takes no pointers; a negative result is checked.
+        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        (fd >= 0).then_some(fd)
+    })
+}
+
+/// Adds a client's socket to the set a spin watches, so input on it ends a spin at once. The
+/// kernel drops the entry when the socket closes; a failure only means spins do not stop
+/// early for this client.
+pub fn watch(socket: RawFd) {
+    let Some(set) = arrivals() else { return };
+    let mut ev = libc::epoll_event {
+        events: (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLET) as u32,
+        u64: 0,
+    };
+    // SAFETY: `ev` outlives the call; the kernel checks both descriptors.
+    unsafe {
+        libc::epoll_ctl(set, libc::EPOLL_CTL_ADD, socket, &mut ev);
+    }
+}
+
+/// Takes the arrivals the set holds: how many sockets had input. Never blocks.
+fn take_arrivals(set: RawFd) -> u32 {
+    let mut events = [libc::epoll_event { events: 0, u64: 0 }; 32];
+    let mut got = 0;
+    loop {
+        // SAFETY: the buffer holds `events.len()` entries; timeout 0 does not block.
+        let n = unsafe { libc::epoll_wait(set, events.as_mut_ptr(), events.len() as i32, 0) };
+        if n <= 0 {
+            return got;
+        }
+        got += n as u32;
+        if (n as usize) < events.len() {
+            return got;
+        }
+    }
+}
+
 /// Marks that this thread just read a client's request: the work that spinning is for.
 #[inline]
 pub fn served_client() {
-    SERVED.with(|s| s.set(true));
+    SERVED.with(|s| s.set(s.get().saturating_add(1)));
 }
 
 /// The runtime's `on_thread_park` hook: spins for the budget when spinning is likely to catch
@@ -64,11 +115,24 @@ pub fn before_park() {
     }
     let now = Instant::now();
     PARKED_AT.with(|p| p.set(Some(now)));
-    if !should_spin(SHORT_SLEEP.with(Cell::get), SERVED.with(Cell::get)) {
+    let served = SERVED.with(Cell::get);
+    if !should_spin(SHORT_SLEEP.with(Cell::get), served > 0) {
         return;
     }
     let until = now + Duration::from_micros(u64::from(us));
+    // As many clients are expected as were just served: one client's next request ends the
+    // spin, while many clients' requests are gathered into one wake-up, as the whole spin
+    // gathered them before (stopping at the first of 50 clients' requests cost 5% of their
+    // throughput at pipeline 1).
+    let set = arrivals();
+    let mut got = 0;
     while Instant::now() < until {
+        if let Some(set) = set {
+            got += take_arrivals(set);
+            if got >= served {
+                return;
+            }
+        }
         std::hint::spin_loop();
     }
 }
@@ -77,7 +141,14 @@ pub fn before_park() {
 /// one should start with a spin.
 pub fn after_unpark() {
     let budget = Duration::from_micros(u64::from(BUDGET_US.load(Ordering::Relaxed)));
-    SERVED.with(|s| s.set(false));
+    SERVED.with(|s| s.set(0));
+    // What arrived before this wake-up is Tokio's to serve now: a later spin must not stop
+    // for it.
+    if !budget.is_zero() {
+        if let Some(set) = arrivals() {
+            take_arrivals(set);
+        }
+    }
     if let Some(at) = PARKED_AT.with(Cell::take) {
         SHORT_SLEEP.with(|b| b.set(short_sleep(at.elapsed(), budget)));
     }
@@ -133,7 +204,9 @@ mod tests {
     }
 
     #[test]
-    fn the_hooks_spin_the_whole_budget_after_a_short_sleep_with_a_client_served() {
+    fn the_hooks_spin_the_budget_after_a_short_sleep_with_a_client_served_until_input_lands() {
+        use std::io::Write;
+        use std::os::fd::AsRawFd;
         let _guard = BudgetGuard;
         let budget = Duration::from_millis(50);
         set_budget_us(50_000);
@@ -144,6 +217,29 @@ mod tests {
         let t = Instant::now();
         before_park();
         // Only the lower bound is checked: a preempted thread may take longer either way.
+        assert!(t.elapsed() >= budget);
+        after_unpark();
+
+        // A watched client's input ends the spin.
+        let (mut client, server) = std::os::unix::net::UnixStream::pair().unwrap();
+        watch(server.as_raw_fd());
+        served_client();
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(5));
+            client.write_all(b"PING\r\n").unwrap();
+            client
+        });
+        let t = Instant::now();
+        before_park();
+        let spun = t.elapsed();
+        after_unpark();
+        // Kept open: its closing would be an arrival too.
+        let _client = writer.join();
+        assert!(spun < budget, "the spin ran {spun:?} past the input");
+        // Input that came before a wake-up was Tokio's: the next spin runs its budget.
+        served_client();
+        let t = Instant::now();
+        before_park();
         assert!(t.elapsed() >= budget);
         after_unpark();
     }

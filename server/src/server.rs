@@ -253,6 +253,7 @@ impl Drop for Registered {
 /// Serves one connection until it closes, is killed, or the server shuts down.
 async fn serve(shared: Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
     let _ = stream.set_nodelay(true);
+    crate::idle_spin::watch(std::os::fd::AsRawFd::as_raw_fd(&stream));
     let laddr = stream.local_addr().unwrap_or(addr);
     let id = shared.clients.next_id();
     let handle = Arc::new(ClientHandle::new(id, addr, laddr));

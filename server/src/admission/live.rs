@@ -206,9 +206,13 @@ fn query(
 fn key_presence(ks: &Keyspace, keys: &[&[u8]]) -> (usize, usize) {
     let now = crate::util::now_ms();
     let db = &ks.dbs[0];
+    // A big key MIGRATE took out of the table to serialize is still here until the target
+    // confirms it: a command on it waits for the move (`keys_moving`) rather than being
+    // sent to the importing node with ASK, where a write would create a second copy (and
+    // the move then fail with BUSYKEY).
     let existing = keys
         .iter()
-        .filter(|k| db.peek_ref(k, now).is_some())
+        .filter(|k| db.peek_ref(k, now).is_some() || ks.in_flight.get(0, k).is_some())
         .count();
     (existing, keys.len() - existing)
 }

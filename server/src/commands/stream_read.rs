@@ -1,12 +1,12 @@
 //! XREAD and XREADGROUP, blocking included (Redis's `xreadCommand`).
 //!
 //! A read that finds nothing and has BLOCK parks on its streams; a write to one of them
-//! re-runs it (see `dispatch::serve_blocked`). XREAD's `$` means "after the last id when I
-//! blocked", so the re-run line carries the ids `$` stood for, as Redis rewrites its argv.
-//! XREADGROUP with `>` needs no rewrite: the group remembers where it is. An XREADGROUP whose
-//! stream is deleted while it waits is answered `-UNBLOCKED` (its table entry says
-//! [`Blocks::StreamGroup`]), one whose group is destroyed `-NOGROUP` (the re-run finds no
-//! group).
+//! re-runs it on that stream alone (see `dispatch::serve_blocked` and [`rerun_on_stream`]).
+//! XREAD's `$` means "after the last id when I blocked", so the re-run line carries the ids
+//! `$` stood for, as Redis rewrites its argv. XREADGROUP with `>` needs no rewrite: the group
+//! remembers where it is. An XREADGROUP whose stream is deleted while it waits is answered
+//! `-UNBLOCKED` (its table entry says [`Blocks::StreamGroup`]), one whose group is destroyed
+//! [`GROUP_GONE`].
 //!
 //! What XREADGROUP changes replicates as its effects (the pending entries it creates as
 //! XCLAIMs, the group's new position as XGROUP SETID), never as itself.
@@ -17,6 +17,7 @@ use super::streams::{parse_id, reply_entry, stream_out, INVALID_ID};
 use super::table::{flags::*, Blocks, CommandSpec};
 use super::{args, errors, Ctx};
 use crate::keyspace::types::stream::{StreamId, StreamValue};
+use crate::keyspace::Value;
 use crate::notify::Events;
 use bytes::Bytes;
 
@@ -65,21 +66,16 @@ struct ReadArgs {
 }
 
 /// `getTimeoutFromObjectOrReply` in milliseconds.
-fn parse_block(ctx: &mut Ctx, b: &[u8]) -> Option<u64> {
+fn parse_block(b: &[u8]) -> Result<u64, String> {
     match args::int(b) {
-        None => {
-            ctx.err("ERR timeout is not an integer or out of range");
-            None
-        }
-        Some(n) if n < 0 => {
-            ctx.err("ERR timeout is negative");
-            None
-        }
-        Some(n) => Some(n as u64),
+        None => Err("ERR timeout is not an integer or out of range".into()),
+        Some(n) if n < 0 => Err("ERR timeout is negative".into()),
+        Some(n) => Ok(n as u64),
     }
 }
 
-fn parse_read(ctx: &mut Ctx, a: &[Bytes], group: bool) -> Option<ReadArgs> {
+/// The options of an XREAD/XREADGROUP line, or the error Redis answers for them.
+fn parse_read(a: &[Bytes], group: bool) -> Result<ReadArgs, String> {
     let mut r = ReadArgs {
         timeout: None,
         count: 0,
@@ -95,12 +91,11 @@ fn parse_read(ctx: &mut Ctx, a: &[Bytes], group: bool) -> Option<ReadArgs> {
         let o = &a[i];
         if args::is(o, "block") && more > 0 {
             i += 1;
-            r.timeout = Some(parse_block(ctx, &a[i])?);
+            r.timeout = Some(parse_block(&a[i])?);
         } else if args::is(o, "count") && more > 0 {
             i += 1;
             let Some(n) = args::int(&a[i]) else {
-                ctx.err(errors::NOT_INT);
-                return None;
+                return Err(errors::NOT_INT.into());
             };
             r.count = n.max(0) as usize;
         } else if args::is(o, "streams") && more > 0 {
@@ -108,40 +103,66 @@ fn parse_read(ctx: &mut Ctx, a: &[Bytes], group: bool) -> Option<ReadArgs> {
             let rest = a.len() - r.streams;
             if !rest.is_multiple_of(2) {
                 let symbol = if group { '>' } else { '$' };
-                ctx.err(&format!("ERR Unbalanced '{name}' list of streams: for each stream key an ID or '{symbol}' must be specified."));
-                return None;
+                return Err(format!("ERR Unbalanced '{name}' list of streams: for each stream key an ID or '{symbol}' must be specified."));
             }
             r.n = rest / 2;
             break;
         } else if args::is(o, "group") && more >= 2 {
             if !group {
-                ctx.err("ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead.");
-                return None;
+                return Err("ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead.".into());
             }
             r.group = Some((a[i + 1].clone(), a[i + 2].clone()));
             i += 2;
         } else if args::is(o, "noack") {
             if !group {
-                ctx.err("ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead.");
-                return None;
+                return Err("ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead.".into());
             }
             r.noack = true;
         } else {
-            ctx.err(errors::SYNTAX);
-            return None;
+            return Err(errors::SYNTAX.into());
         }
         i += 1;
     }
     if r.streams == 0 {
-        ctx.err(errors::SYNTAX);
-        return None;
+        return Err(errors::SYNTAX.into());
     }
     if group && r.group.is_none() {
-        ctx.err("ERR Missing GROUP option for XREADGROUP");
-        return None;
+        return Err("ERR Missing GROUP option for XREADGROUP".into());
     }
-    Some(r)
+    Ok(r)
 }
+
+/// The line a blocked read re-runs when `key` became ready: the same read on that one
+/// stream. Redis 7.0 serves a blocked XREAD/XREADGROUP from the key whose write woke it
+/// (`serveClientsBlockedOnStreamKey` replies with a one-stream array), not from every stream
+/// it waits on that has data by then. A key named twice waits with its first id, as
+/// `blockForKeys` keeps the first. None when `key` is not one of its streams.
+pub fn rerun_on_stream(a: &[Bytes], group: bool, key: &[u8]) -> Option<Vec<Bytes>> {
+    let r = parse_read(a, group).ok()?;
+    let keys = a.get(r.streams..r.streams + r.n)?;
+    let i = keys.iter().position(|k| k.as_ref() == key)?;
+    let id = a.get(r.streams + r.n + i)?;
+    let mut line = Vec::with_capacity(r.streams + 2);
+    line.extend_from_slice(&a[..r.streams]);
+    line.push(keys[i].clone());
+    line.push(id.clone());
+    Some(line)
+}
+
+/// Whether an XREADGROUP waiting on a stream whose key became ready lost its group
+/// meanwhile: Redis 7.0 then ends the wait with [`GROUP_GONE`] instead of re-running it.
+pub fn waited_group_gone(value: &Value, a: &[Bytes]) -> bool {
+    let (Value::Stream(s), Ok(r)) = (value, parse_read(a, true)) else {
+        return false;
+    };
+    r.group
+        .is_some_and(|(g, _)| !s.groups.contains_key(g.as_ref()))
+}
+
+/// What a blocked XREADGROUP whose group was destroyed is answered (Redis 7.0's
+/// `serveClientsBlockedOnStreamKey`), unlike a fresh one's "No such key ... or consumer group".
+pub const GROUP_GONE: &str =
+    "NOGROUP the consumer group this client was blocked on no longer exists";
 
 /// The stream at `key`, WRONGTYPE replied for another type.
 fn lookup<'a>(
@@ -160,8 +181,9 @@ fn xreadgroup(ctx: &mut Ctx, a: &[Bytes]) {
 }
 
 fn read_generic(ctx: &mut Ctx, a: &[Bytes], is_group: bool) {
-    let Some(r) = parse_read(ctx, a, is_group) else {
-        return;
+    let r = match parse_read(a, is_group) {
+        Ok(r) => r,
+        Err(e) => return ctx.err(&e),
     };
     let keys = &a[r.streams..r.streams + r.n];
     let id_args = &a[r.streams + r.n..];

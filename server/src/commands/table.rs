@@ -137,6 +137,31 @@ impl Blocks {
             _ => None,
         }
     }
+
+    /// The error that ends a waiter's wait although its key (`value`) holds its type: an
+    /// XREADGROUP whose group is gone, as Redis 7.0 answers it.
+    pub fn ended_error(
+        self,
+        value: &crate::keyspace::Value,
+        args: &[Bytes],
+    ) -> Option<&'static str> {
+        match self {
+            Blocks::StreamGroup => super::stream_read::waited_group_gone(value, args)
+                .then_some(super::stream_read::GROUP_GONE),
+            Blocks::List | Blocks::Zset | Blocks::Stream => None,
+        }
+    }
+
+    /// The line a waiter re-runs when `key` became ready, where it differs from the one it
+    /// blocked with: stream reads are served from the stream that woke them only (see
+    /// [`super::stream_read::rerun_on_stream`]); the pops serve from their first non-empty key.
+    pub fn rerun_for(self, args: &[Bytes], key: &[u8]) -> Option<Vec<Bytes>> {
+        match self {
+            Blocks::Stream => super::stream_read::rerun_on_stream(args, false, key),
+            Blocks::StreamGroup => super::stream_read::rerun_on_stream(args, true, key),
+            Blocks::List | Blocks::Zset => None,
+        }
+    }
 }
 
 /// One command (or subcommand) description.

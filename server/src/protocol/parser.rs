@@ -5,7 +5,14 @@
 //! argument trickling in is not re-parsed from the start on every read, (2) reject an
 //! oversized bulk or multibulk length from its header, before buffering the body, and (3)
 //! accept inline commands with Redis's quoting rules. The parser keeps its position between
-//! calls and hands out arguments as `Bytes` slices of the read buffer (no copies).
+//! calls and hands out arguments as `Bytes`: small ones copied out of the read buffer, large
+//! ones as slices of it (no copies).
+//!
+//! Why small arguments are copied: a slice shares the read buffer's reference count, and the
+//! atomic increment when it is cut plus the decrement when it is dropped cost more than a
+//! small allocation and copy, which the thread's allocator cache serves without atomics.
+//! Profiled on XADD with 5 fields at pipeline 16 (13 arguments per command), cutting and
+//! dropping the slices took 17% of the server's CPU.
 
 use bytes::{Buf, Bytes, BytesMut};
 
@@ -16,6 +23,8 @@ pub const MAX_MULTIBULK: i64 = 1024 * 1024;
 /// Largest multibulk count / bulk length before a client has authenticated.
 pub const UNAUTH_MULTIBULK: i64 = 10;
 pub const UNAUTH_BULK: i64 = 16384;
+/// Arguments up to this size are copied out of the read buffer; larger ones share it.
+const COPY_MAX: usize = 256;
 
 /// Limits the parser enforces; taken from the config for each batch.
 #[derive(Clone, Copy, Debug)]
@@ -103,6 +112,69 @@ fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
     hay.iter().position(|&b| b == needle)
 }
 
+/// Reads a `*<n>\r\n` or `$<n>\r\n` header at `pos`: the count and where the line ends.
+/// Only the plain form (digits, no sign or leading zero, CRLF): anything else is left to the
+/// incremental path, which knows the errors.
+fn plain_header(b: &[u8], pos: usize, lead: u8) -> Option<(usize, usize)> {
+    if *b.get(pos)? != lead {
+        return None;
+    }
+    let start = pos + 1;
+    let mut i = start;
+    let mut v = 0usize;
+    while i < b.len() && b[i].is_ascii_digit() && i - start < 18 {
+        v = v * 10 + usize::from(b[i] - b'0');
+        i += 1;
+    }
+    let digits = i - start;
+    if digits == 0 || (digits > 1 && b[start] == b'0') || b.get(i..i + 2)? != b"\r\n" {
+        return None;
+    }
+    Some((v, i + 2))
+}
+
+/// An argument's bytes as the command will hold them: a copy when small, else a slice of the
+/// read buffer (see the module's notes).
+fn take_arg(buf: &mut BytesMut, n: usize) -> Bytes {
+    if n <= COPY_MAX {
+        let arg = Bytes::copy_from_slice(&buf[..n]);
+        buf.advance(n);
+        arg
+    } else {
+        buf.split_to(n).freeze()
+    }
+}
+
+/// The common case in one pass: a whole multibulk request of small arguments at the front of
+/// `buf`, in the plain form and within the limits, consumed with one advance. `None` (nothing
+/// consumed) for anything else — incomplete, large arguments, odd or bad framing — which the
+/// incremental path then reads, with its errors.
+fn whole_request(buf: &mut BytesMut, limits: &Limits) -> Option<Vec<Bytes>> {
+    let b = &buf[..];
+    let (n, mut pos) = plain_header(b, 0, b'*')?;
+    // Every argument takes at least 6 bytes (`$0\r\n\r\n`): a count the buffer cannot hold
+    // is incomplete, and never sizes an allocation.
+    if n == 0 || n as i64 > limits.max_multibulk || n > (b.len() - pos) / 6 {
+        return None;
+    }
+    let mut args = Vec::with_capacity(n);
+    let mut size = 0usize;
+    for _ in 0..n {
+        let (len, body) = plain_header(b, pos, b'$')?;
+        size += len;
+        if len > COPY_MAX || len as i64 > limits.max_bulk || size > limits.max_query {
+            return None;
+        }
+        if b.get(body + len..body + len + 2)? != b"\r\n" {
+            return None;
+        }
+        args.push(Bytes::copy_from_slice(&b[body..body + len]));
+        pos = body + len + 2;
+    }
+    buf.advance(pos);
+    Some(args)
+}
+
 fn parse_len(line: &[u8]) -> Option<i64> {
     if line.is_empty() || line.len() > 20 {
         return None;
@@ -146,6 +218,9 @@ impl RequestParser {
                         return Ok(None);
                     }
                     if buf[0] == b'*' {
+                        if let Some(args) = whole_request(buf, limits) {
+                            return Ok(Some(args));
+                        }
                         let Some(end) = find_crlf(buf, INLINE_MAX) else {
                             if buf.len() > INLINE_MAX {
                                 return Err(ProtocolError::proto("too big mbulk count string"));
@@ -239,7 +314,7 @@ impl RequestParser {
                         if buf.len() < n + 2 {
                             return Ok(None);
                         }
-                        let arg = buf.split_to(n).freeze();
+                        let arg = take_arg(buf, n);
                         if &buf[..2] != b"\r\n" {
                             return Err(ProtocolError::proto("invalid bulk format"));
                         }
@@ -418,6 +493,79 @@ mod tests {
         }
         assert_eq!(got.unwrap()[2], Bytes::from("0123456789"));
         assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn whole_and_split_requests_give_the_same_arguments() {
+        let big = "x".repeat(COPY_MAX + 1);
+        let edge = "y".repeat(COPY_MAX);
+        let mut input = Vec::new();
+        for args in [
+            vec!["XADD", "k", "*", "f1", "value1", ""],
+            vec!["SET", "k", &big],
+            vec!["SET", &edge, "v"],
+        ] {
+            input.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+            for a in args {
+                input.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
+            }
+        }
+        // Forms the one-pass reader leaves to the incremental one.
+        input.extend_from_slice(b"*1\n$4\r\nPING\r\n*1\r\n$4\nPING\r\n*0\r\n");
+        let whole = parse_all(&input).unwrap();
+        assert_eq!(whole.len(), 5);
+        assert_eq!(whole[0][5], Bytes::new());
+        assert_eq!(whole[1][2], Bytes::from(big));
+        assert_eq!(whole[2][1], Bytes::from(edge));
+        assert_eq!(whole[3], vec![Bytes::from("PING")]);
+        assert_eq!(whole[4], vec![Bytes::from("PING")]);
+        for cut in 1..input.len() {
+            let mut p = RequestParser::new();
+            let mut buf = BytesMut::from(&input[..cut]);
+            let mut got = vec![];
+            while let Some(c) = p.next(&mut buf, &Limits::default()).unwrap() {
+                got.push(c);
+            }
+            buf.extend_from_slice(&input[cut..]);
+            while let Some(c) = p.next(&mut buf, &Limits::default()).unwrap() {
+                got.push(c);
+            }
+            assert_eq!(got, whole, "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn the_one_pass_reader_leaves_bad_requests_to_the_errors() {
+        let limits = Limits {
+            max_bulk: 3,
+            max_multibulk: 2,
+            ..Limits::default()
+        };
+        let mut p = RequestParser::new();
+        let mut buf = BytesMut::from(&b"*1\r\n$4\r\nPING\r\n"[..]);
+        assert_eq!(
+            p.next(&mut buf, &limits),
+            Err(ProtocolError::Protocol("invalid bulk length".into()))
+        );
+        let mut buf = BytesMut::from(&b"*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n"[..]);
+        assert_eq!(
+            RequestParser::new().next(&mut buf, &limits),
+            Err(ProtocolError::Protocol("invalid multibulk length".into()))
+        );
+        let mut buf = BytesMut::from(&b"*1\r\n$1\r\naXY"[..]);
+        assert_eq!(
+            RequestParser::new().next(&mut buf, &limits),
+            Err(ProtocolError::Protocol("invalid bulk format".into()))
+        );
+        let tight = Limits {
+            max_query: 4,
+            ..Limits::default()
+        };
+        let mut buf = BytesMut::from(&b"*2\r\n$3\r\nabc\r\n$3\r\ndef\r\n"[..]);
+        assert_eq!(
+            RequestParser::new().next(&mut buf, &tight),
+            Err(ProtocolError::QueryBufferLimit)
+        );
     }
 
     #[test]

@@ -43,8 +43,7 @@ pub fn write(out: &mut Vec<u8>, s: &StreamValue) {
         }
         lp.push_int(0);
         for slot in b.slots(key) {
-            let pairs = b.pairs(&slot);
-            let n = pairs.len() / 2;
+            let n = b.field_count(&slot);
             let mut flags = 0;
             if slot.deleted {
                 flags |= DELETED;
@@ -56,15 +55,11 @@ pub fn write(out: &mut Vec<u8>, s: &StreamValue) {
             lp.push_int(slot.id.ms.wrapping_sub(key.ms) as i64);
             lp.push_int(slot.id.seq.wrapping_sub(key.seq) as i64);
             if slot.same {
-                for v in pairs.iter().skip(1).step_by(2) {
-                    lp.push(v);
-                }
+                b.stored(&slot).for_each(|v| lp.push(v));
                 lp.push_int(n as i64 + 3);
             } else {
                 lp.push_int(n as i64);
-                for p in &pairs {
-                    lp.push(p);
-                }
+                b.stored(&slot).for_each(|p| lp.push(p));
                 lp.push_int(2 * n as i64 + 4);
             }
         }
@@ -129,7 +124,20 @@ fn bytes_of<'a>(it: Option<&Item<'a>>) -> R<Vec<u8>> {
     Ok(it.ok_or(BadFormat)?.bytes(&mut buf).to_vec())
 }
 
-/// Adds the live entries of one node's listpack to `s`.
+/// Appends an item's bytes (integers in decimal) to `scratch`, and its span to `spans`.
+fn stash(it: Option<&Item>, scratch: &mut Vec<u8>, spans: &mut Vec<(usize, usize)>) -> R<()> {
+    let start = scratch.len();
+    match it.ok_or(BadFormat)? {
+        Item::Int(n) => scratch.extend_from_slice(itoa::Buffer::new().format(*n).as_bytes()),
+        Item::Str(b) => scratch.extend_from_slice(b),
+    }
+    spans.push((start, scratch.len()));
+    Ok(())
+}
+
+/// Adds the live entries of one node's listpack to `s`. A million-entry stream arrives in
+/// one RESTORE, decoded under the target's keyspace lock: an entry's items go through one
+/// reused buffer rather than an allocation each.
 fn read_node(s: &mut StreamValue, master_id: StreamId, items: &[Item]) -> R<()> {
     let mut i = 0;
     let next = |i: &mut usize| {
@@ -150,28 +158,40 @@ fn read_node(s: &mut StreamValue, master_id: StreamId, items: &[Item]) -> R<()> 
     if int(next(&mut i))? != 0 {
         return Err(BadFormat);
     }
+    let mut scratch: Vec<u8> = Vec::new();
+    let mut spans: Vec<(usize, usize)> = Vec::new();
     while i < items.len() {
         let flags = int(next(&mut i))?;
         let ms = master_id.ms.wrapping_add(int(next(&mut i))? as u64);
         let seq = master_id.seq.wrapping_add(int(next(&mut i))? as u64);
-        let mut pairs: Vec<Vec<u8>> = Vec::new();
-        if flags & SAME_FIELDS != 0 {
-            for f in &master {
-                pairs.push(f.clone());
-                pairs.push(bytes_of(next(&mut i))?);
+        scratch.clear();
+        spans.clear();
+        let same = flags & SAME_FIELDS != 0;
+        let n = if same {
+            for _ in 0..master.len() {
+                stash(next(&mut i), &mut scratch, &mut spans)?;
             }
+            master.len()
         } else {
             let n = usize::try_from(int(next(&mut i))?).map_err(|_| BadFormat)?;
             if n > items.len() {
                 return Err(BadFormat);
             }
             for _ in 0..n * 2 {
-                pairs.push(bytes_of(next(&mut i))?);
+                stash(next(&mut i), &mut scratch, &mut spans)?;
             }
-        }
+            n
+        };
         int(next(&mut i))?; // lp-count
         if flags & DELETED == 0 {
-            let refs: Vec<&[u8]> = pairs.iter().map(|p| p.as_slice()).collect();
+            let mut refs: smallvec::SmallVec<[&[u8]; 16]> =
+                smallvec::SmallVec::with_capacity(n * 2);
+            for (k, &(a, b)) in spans.iter().enumerate() {
+                if same {
+                    refs.push(&master[k]);
+                }
+                refs.push(&scratch[a..b]);
+            }
             s.add(NewId::Exact(StreamId::new(ms, seq)), &refs, 0, 4096, 100)
                 .map_err(|_| BadFormat)?;
         }

@@ -202,6 +202,20 @@ impl Block {
         }
     }
 
+    /// The entry's items as stored, without allocating: its values alone when it has the
+    /// master fields (`slot.same`), else field, value, field, value... (the RDB writer
+    /// copies them as they are).
+    pub fn stored<'b>(&'b self, slot: &Slot) -> impl Iterator<Item = &'b [u8]> + 'b {
+        let mut pos = slot.fields;
+        let n = if slot.same {
+            self.master_count()
+        } else {
+            get_varint(&self.data, &mut pos) as usize * 2
+        };
+        let d = &self.data;
+        (0..n).map(move |_| get_bytes(d, &mut pos))
+    }
+
     /// The number of fields of the entry at `slot`.
     pub fn field_count(&self, slot: &Slot) -> usize {
         if slot.same {
