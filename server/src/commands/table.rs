@@ -98,6 +98,9 @@ pub mod facts {
     /// FUNCTION STATS: answered while a script runs from what the script left outside the
     /// keyspace lock.
     pub const STATS_WHILE_BUSY: u32 = 1 << 10;
+    /// PING: refused like a write while snapshots fail (MISCONF), as Redis refuses it, so a
+    /// health check sees a node that cannot persist.
+    pub const PROBES_WRITABLE: u32 = 1 << 11;
 }
 
 /// The type of value a blocking command waits on: a waiter is tried only when its key holds

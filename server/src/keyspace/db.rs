@@ -245,7 +245,10 @@ impl Db {
     fn keep_for_snapshot(&mut self, key: &[u8]) {
         let slot = key_slot(key) as usize;
         let Db {
-            snap, slots, hasher, ..
+            snap,
+            slots,
+            hasher,
+            ..
         } = self;
         let Some(s) = snap.as_deref_mut() else {
             return;
@@ -547,7 +550,10 @@ impl Db {
                 None => slots.get(slot),
             };
             for e in table.into_iter().flat_map(|t| t.table.iter()) {
-                if saved.as_ref().is_some_and(|m| m.contains_key(e.key.as_slice())) {
+                if saved
+                    .as_ref()
+                    .is_some_and(|m| m.contains_key(e.key.as_slice()))
+                {
                     continue;
                 }
                 go &= emit(e);

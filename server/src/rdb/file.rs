@@ -18,7 +18,8 @@ use bytes::Bytes;
 use std::io::{self, Read, Write};
 
 /// Slice-by-16 CRC64 (Redis's Jones polynomial), as DUMP payloads use.
-static CRC: crc::Crc<u64, crc::Table<16>> = crc::Crc::<u64, crc::Table<16>>::new(&crc::CRC_64_REDIS);
+static CRC: crc::Crc<u64, crc::Table<16>> =
+    crc::Crc::<u64, crc::Table<16>>::new(&crc::CRC_64_REDIS);
 
 /// RDB opcodes (`rdb.h`).
 pub mod op {
@@ -164,7 +165,9 @@ impl std::fmt::Display for LoadError {
 impl From<io::Error> for LoadError {
     fn from(e: io::Error) -> Self {
         if e.kind() == io::ErrorKind::UnexpectedEof {
-            LoadError::Format("Short read or OOM loading DB. Unrecoverable error, aborting now.".into())
+            LoadError::Format(
+                "Short read or OOM loading DB. Unrecoverable error, aborting now.".into(),
+            )
         } else {
             LoadError::Io(e)
         }
@@ -181,7 +184,10 @@ pub enum Item {
     /// A function library's code.
     Function(Bytes),
     /// A key of database `db` (its expiry may have passed: the caller decides).
-    Key { db: usize, entry: Box<Entry> },
+    Key {
+        db: usize,
+        entry: Box<Entry>,
+    },
 }
 
 /// What the loader saw besides the items.
@@ -264,7 +270,9 @@ impl<R: Read> Src<R> {
     fn plain_len(&mut self, out: &mut Vec<u8>) -> Result<u64, LoadError> {
         match self.raw_len(out)? {
             (n, false) => Ok(n),
-            _ => Err(bad("Unexpected string encoding where a length was expected")),
+            _ => Err(bad(
+                "Unexpected string encoding where a length was expected",
+            )),
         }
     }
 
