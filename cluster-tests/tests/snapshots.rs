@@ -133,8 +133,10 @@ fn debug_reload_and_restart_keep_the_data_and_compression_and_checksum_switch_of
         server_error(&mut c, &["DEBUG", "RELOAD", "BOGUS"]),
         "ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options."
     );
-    assert!(server_error(&mut c, &["DEBUG", "RELOAD", "NOSAVE", "NOFLUSH"])
-        .contains("Error trying to load the RDB dump"));
+    assert!(
+        server_error(&mut c, &["DEBUG", "RELOAD", "NOSAVE", "NOFLUSH"])
+            .contains("Error trying to load the RDB dump")
+    );
     let _: () = q(&mut c, &["DEBUG", "RELOAD", "NOSAVE", "NOFLUSH", "MERGE"]);
     assert_eq!(digest(&mut c), want);
 }
@@ -150,7 +152,11 @@ fn save_points_and_sigterm_save_and_shutdown_nosave_does_not() {
     node.restart().expect("restart");
     let mut c = node.client();
     let got: Option<String> = q(&mut c, &["GET", "k"]);
-    assert_eq!(got.as_deref(), Some("1"), "SIGTERM saved the final snapshot");
+    assert_eq!(
+        got.as_deref(),
+        Some("1"),
+        "SIGTERM saved the final snapshot"
+    );
     let _: () = q(&mut c, &["SET", "k", "2"]);
     let _ = redis::cmd("SHUTDOWN").arg("NOSAVE").query::<()>(&mut c);
     node.wait_exit(10);
@@ -178,33 +184,44 @@ fn failed_background_saves_refuse_writes_with_misconf_and_aof_is_refused() {
     let home = dir_of(&mut c);
     let gone = tempfile::tempdir().expect("tempdir");
     let gone_path = gone.path().display().to_string();
-    let _: () = q(&mut c, &["CONFIG", "SET", "dir", &gone_path, "save", "3600 1"]);
+    let _: () = q(
+        &mut c,
+        &["CONFIG", "SET", "dir", &gone_path, "save", "3600 1"],
+    );
     drop(gone);
     let _: () = q(&mut c, &["SET", "k", "v"]);
     let _: String = q(&mut c, &["BGSAVE"]);
     assert_eq!(wait_bgsave(&mut c), "err");
     let misconf = server_error(&mut c, &["SET", "k", "v2"]);
-    assert!(misconf.starts_with("MISCONF Redis is configured to save RDB snapshots"), "{misconf}");
+    assert!(
+        misconf.starts_with("MISCONF Redis is configured to save RDB snapshots"),
+        "{misconf}"
+    );
     assert!(server_error(&mut c, &["PING"]).starts_with("MISCONF"));
     let got: String = q(&mut c, &["GET", "k"]);
     assert_eq!(got, "v", "reads are served");
-    let _: () = q(&mut c, &["CONFIG", "SET", "stop-writes-on-bgsave-error", "no"]);
+    let _: () = q(
+        &mut c,
+        &["CONFIG", "SET", "stop-writes-on-bgsave-error", "no"],
+    );
     let _: () = q(&mut c, &["SET", "k", "v3"]);
-    let _: () = q(&mut c, &["CONFIG", "SET", "stop-writes-on-bgsave-error", "yes"]);
+    let _: () = q(
+        &mut c,
+        &["CONFIG", "SET", "stop-writes-on-bgsave-error", "yes"],
+    );
     let home = home.display().to_string();
     let _: () = q(&mut c, &["CONFIG", "SET", "dir", &home]);
     let _: String = q(&mut c, &["BGSAVE"]);
     assert_eq!(wait_bgsave(&mut c), "ok");
     let _: () = q(&mut c, &["SET", "k", "v4"]);
     // AOF is not implemented: refused, and CONFIG GET keeps saying no.
-    assert!(server_error(&mut c, &["CONFIG", "SET", "appendonly", "yes"])
-        .contains("appendonly yes is not supported"));
+    assert!(
+        server_error(&mut c, &["CONFIG", "SET", "appendonly", "yes"])
+            .contains("appendonly yes is not supported")
+    );
     let v: Vec<String> = q(&mut c, &["CONFIG", "GET", "appendonly"]);
     assert_eq!(v[1], "no");
-    assert_eq!(
-        server_error(&mut c, &["BGSAVE", "NOW"]),
-        "ERR syntax error"
-    );
+    assert_eq!(server_error(&mut c, &["BGSAVE", "NOW"]), "ERR syntax error");
 }
 
 /// Counter keys in as many slots (no hash tags), and two keys a transaction moves a value
@@ -264,7 +281,9 @@ fn bgsave_is_point_in_time_for_cross_slot_transactions() {
     assert_eq!(wait_bgsave(&mut c), "ok");
     let at_end: i64 = q(&mut c, &["GET", "counter:0"]);
     // Writers were handed over to the snapshot while it ran.
-    let copied: u64 = persistence(&mut c, "rdb_last_cow_size").parse().unwrap_or(0);
+    let copied: u64 = persistence(&mut c, "rdb_last_cow_size")
+        .parse()
+        .unwrap_or(0);
     let file = node.dir.path().join("dump.rdb");
     let kept = std::env::temp_dir().join(format!("snap-pit-{}.rdb", node.port));
     std::fs::copy(&file, &kept).expect("keep the first snapshot");
@@ -329,7 +348,10 @@ fn a_whole_cluster_restarts_with_its_data() {
     for node in cluster.nodes.iter_mut() {
         node.restart().expect("restart");
     }
-    assert!(cluster.wait_ok(Duration::from_secs(60)), "cluster came back");
+    assert!(
+        cluster.wait_ok(Duration::from_secs(60)),
+        "cluster came back"
+    );
     let mut cc = cluster.cluster_client();
     for i in 0..300 {
         let got: Option<i64> = redis::cmd("GET")
@@ -338,4 +360,48 @@ fn a_whole_cluster_restarts_with_its_data() {
             .expect("GET");
         assert_eq!(got, Some(i), "key:{i} after the restart");
     }
+}
+
+/// A primary killed and restarted from a snapshot older than what its replica holds does not
+/// serve (or feed its replica) the older data: a replica past the snapshot's offset takes
+/// over, and the write the snapshot missed survives.
+#[test]
+fn a_primary_restarted_from_an_older_snapshot_never_wipes_its_shard() {
+    let mut cluster = TestCluster::start(6, &[]);
+    cluster.form_with_replicas(3);
+    assert!(cluster.wait_ok(Duration::from_secs(30)), "cluster formed");
+    // Slot 3300 ({b}) belongs to the first primary; the fourth node replicates it.
+    let mut p = cluster.nodes[0].client();
+    let _: () = q(&mut p, &["SET", "{b}old", "1"]);
+    let _: () = q(&mut p, &["SAVE"]);
+    let _: () = q(&mut p, &["SET", "{b}new", "2"]);
+    let acked: i64 = q(&mut p, &["WAIT", "1", "5000"]);
+    assert_eq!(acked, 1, "the replica has the write the snapshot missed");
+    drop(p);
+    cluster.nodes[0].kill();
+    cluster.nodes[0].restart().expect("restart");
+    let survived = wait_for(Duration::from_secs(30), || {
+        let mut c = cluster.nodes[3].client();
+        let role: Vec<redis::Value> = q(&mut c, &["ROLE"]);
+        let primary = matches!(role.first(), Some(redis::Value::BulkString(r)) if r == b"master");
+        let v: Option<String> = redis::cmd("GET").arg("{b}new").query(&mut c).ok()?;
+        (primary && v.as_deref() == Some("2")).then_some(())
+    });
+    assert!(
+        survived.is_some(),
+        "the replica took over with the newer data; restarted node's log:\n{}",
+        cluster.nodes[0].log()
+    );
+    assert!(cluster.wait_ok(Duration::from_secs(30)));
+    // The old primary follows it and holds the newer data too.
+    let synced = wait_for(Duration::from_secs(30), || {
+        let mut c = cluster.nodes[0].client();
+        let _: () = q(&mut c, &["READONLY"]);
+        let v: Option<String> = redis::cmd("GET").arg("{b}new").query(&mut c).ok()?;
+        (v.as_deref() == Some("2")).then_some(())
+    });
+    assert!(
+        synced.is_some(),
+        "the restarted node resynced from the new primary"
+    );
 }

@@ -15,13 +15,13 @@ const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 /// Loads `path` into `ks` and its libraries into the function engine. A key or library
 /// that exists already is an error, unless `merge` (DEBUG RELOAD MERGE: the file's
 /// replaces it). Keys whose TTL has passed are skipped, as a Redis primary skips them.
-/// Returns (keys loaded, keys skipped as expired).
+/// Returns (keys loaded, keys skipped as expired, the file's `repl-offset`).
 pub fn load_file(
     shared: &Shared,
     ks: &mut Keyspace,
     path: &Path,
     merge: bool,
-) -> Result<(u64, u64), LoadError> {
+) -> Result<(u64, u64, Option<u64>), LoadError> {
     let f = std::fs::File::open(path)?;
     let size = f.metadata().map(|m| m.len()).unwrap_or(0);
     let settings = shared.settings();
@@ -32,10 +32,14 @@ pub fn load_file(
     let mut last_report = started;
     let (mut keys, mut expired) = (0u64, 0u64);
     let mut libraries = Vec::new();
+    let mut offset = None;
     let progress = std::rc::Rc::new(std::cell::Cell::new(0u64));
     let reader = Counting(BufReader::with_capacity(1 << 20, f), progress.clone());
     let loaded = file::load(reader, &lim, databases, |item| {
         match item {
+            Item::Aux(k, v) if k == b"repl-offset" => {
+                offset = std::str::from_utf8(&v).ok().and_then(|v| v.parse().ok());
+            }
             Item::Aux(..) => {}
             Item::Function(code) => libraries.push(code),
             Item::Key { db, entry } => {
@@ -75,7 +79,7 @@ pub fn load_file(
         loaded.version,
         started.elapsed().as_secs_f64()
     );
-    Ok((keys, expired))
+    Ok((keys, expired, offset))
 }
 
 /// A reader that publishes how many bytes it read, for the progress log.
@@ -100,8 +104,8 @@ pub fn load_at_start(shared: &Shared) -> Result<(), String> {
     info!("Loading the snapshot {name}");
     let mut ks = shared.keyspace.lock();
     match load_file(shared, &mut ks, path, false) {
-        Ok((keys, expired)) => {
-            shared.persistence.loaded(keys, expired);
+        Ok((keys, expired, offset)) => {
+            shared.persistence.loaded(keys, expired, offset);
             Ok(())
         }
         Err(e) => Err(format!(
@@ -130,8 +134,8 @@ pub fn reload(
     }
     let name = shared.settings().dbfilename.clone();
     match load_file(shared, ks, Path::new(&name), merge) {
-        Ok((keys, expired)) => {
-            shared.persistence.loaded(keys, expired);
+        Ok((keys, expired, offset)) => {
+            shared.persistence.loaded(keys, expired, offset);
             tracing::warn!("DB reloaded by DEBUG RELOAD");
             Ok(())
         }

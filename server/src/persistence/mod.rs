@@ -42,6 +42,8 @@ struct State {
     load_expired: u64,
     /// Entries handed to the snapshot by writers, for the last background save.
     last_copied: u64,
+    /// The replication offset the snapshot loaded at start was taken at (its `repl-offset`).
+    loaded_offset: Option<u64>,
 }
 
 /// The INFO persistence figures.
@@ -109,10 +111,17 @@ impl Persistence {
         }
     }
 
-    fn loaded(&self, keys: u64, expired: u64) {
+    fn loaded(&self, keys: u64, expired: u64, offset: Option<u64>) {
         let mut s = self.inner.lock();
         s.loaded_keys = keys;
         s.load_expired = expired;
+        s.loaded_offset = offset;
+    }
+
+    /// The replication offset of the snapshot loaded at start (`None`: none was loaded):
+    /// a restarted cluster primary compares it with its replicas' ([`crate::cluster`]).
+    pub fn loaded_offset(&self) -> Option<u64> {
+        self.inner.lock().loaded_offset
     }
 
     /// Whether a background save is due (`serverCron`): one was scheduled, or a save point
