@@ -71,3 +71,90 @@ impl<T> Snap<T> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::keyspace::db::Db;
+    use crate::keyspace::{KeyHasher, SmallBytes, Ttl, Value};
+    use std::collections::BTreeMap;
+
+    fn s(v: &str) -> Value {
+        Value::Str(SmallBytes::new(v.as_bytes()))
+    }
+
+    fn image(db: &mut Db, from: usize) -> BTreeMap<String, String> {
+        let mut m = BTreeMap::new();
+        db.snapshot_slots(from, |e| {
+            let Value::Str(v) = &e.value else {
+                panic!("strings only")
+            };
+            m.insert(
+                String::from_utf8_lossy(&e.key).into_owned(),
+                String::from_utf8_lossy(v).into_owned(),
+            );
+            true
+        });
+        m
+    }
+
+    /// Writes, deletes, inserts, expiries and a flush made after the snapshot began do not
+    /// show in its image, whether they come before or during its walk.
+    #[test]
+    fn the_image_is_the_database_when_the_snapshot_began() {
+        let mut db = Db::new(KeyHasher::default());
+        for i in 0..200 {
+            db.set(format!("k{i}").as_bytes(), s("old"), Ttl::Persist, 0);
+        }
+        let want = image_of_live(&mut db);
+        db.begin_snapshot(0);
+        // Part of the walk first (stopping after one entry), then changes everywhere.
+        let mut got = BTreeMap::new();
+        let mut first = true;
+        let next = db.snapshot_slots(0, |e| {
+            got.insert(
+                String::from_utf8_lossy(&e.key).into_owned(),
+                "old".to_string(),
+            );
+            std::mem::take(&mut first)
+        });
+        assert!(next < crate::keyspace::slot::SLOTS);
+        for i in 0..50 {
+            db.set(format!("k{i}").as_bytes(), s("new"), Ttl::Persist, 0);
+        }
+        for i in 50..100 {
+            db.remove(format!("k{i}").as_bytes(), 0);
+        }
+        for i in 200..250 {
+            db.set(format!("k{i}").as_bytes(), s("new"), Ttl::Persist, 0);
+        }
+        if let Some(e) = db.get_mut(b"k150", 0) {
+            e.value = s("edited");
+        }
+        db.set_expire(b"k160", Some(1), 0);
+        db.expire_step(10, usize::MAX);
+        got.extend(image(&mut db, next));
+        assert_eq!(got, want);
+        assert!(db.snapshot_copied() > 0);
+        db.end_snapshot();
+        // A flush mid-snapshot hands the tables over whole.
+        let want = image_of_live(&mut db);
+        db.begin_snapshot(0);
+        db.clear();
+        db.set(b"after", s("x"), Ttl::Persist, 0);
+        assert_eq!(image(&mut db, 0), want);
+        db.end_snapshot();
+    }
+
+    fn image_of_live(db: &mut Db) -> BTreeMap<String, String> {
+        let mut m = BTreeMap::new();
+        for e in db.iter_stored() {
+            if let Value::Str(v) = &e.value {
+                m.insert(
+                    String::from_utf8_lossy(&e.key).into_owned(),
+                    String::from_utf8_lossy(v).into_owned(),
+                );
+            }
+        }
+        m
+    }
+}

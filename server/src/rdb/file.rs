@@ -558,3 +558,112 @@ pub fn load<R: Read>(
     loaded.bytes = s.pos;
     Ok(loaded)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keyspace::{SmallBytes, Value};
+
+    fn entry(k: &str, v: &str, exp: u64) -> Entry {
+        let mut e = Entry::new(k.as_bytes(), Value::Str(SmallBytes::new(v.as_bytes())));
+        e.expire_at = exp;
+        e
+    }
+
+    fn file(checksum: bool, compress: bool) -> Vec<u8> {
+        let mut out = Vec::new();
+        write_header(
+            &mut out,
+            &Header {
+                ctime: 1,
+                used_mem: 2,
+                repl_id: "a".repeat(40),
+                repl_offset: 77,
+            },
+        );
+        write_functions(&mut out, &[Bytes::from_static(b"#!lua name=l\n")]);
+        write_select(&mut out, 3, 2, 1);
+        let mut scratch = Vec::new();
+        write_entry(&mut out, &mut scratch, &entry("k", "12345", 0), compress);
+        let long = "x".repeat(200);
+        write_entry(&mut out, &mut scratch, &entry("long", &long, 99), compress);
+        let mut sink = Sink::new(Vec::new(), checksum);
+        sink.put(&out).unwrap();
+        sink.finish().unwrap()
+    }
+
+    fn read(f: &[u8]) -> Result<Vec<String>, LoadError> {
+        let mut seen = Vec::new();
+        load(f, &Limits::default(), 16, |i| {
+            seen.push(match i {
+                Item::Aux(k, v) => format!(
+                    "aux {}={}",
+                    String::from_utf8_lossy(&k),
+                    String::from_utf8_lossy(&v)
+                ),
+                Item::Function(c) => format!("fn {}", String::from_utf8_lossy(&c)),
+                Item::Key { db, entry } => format!(
+                    "key {db} {} {:?} {}",
+                    String::from_utf8_lossy(&entry.key),
+                    entry.value.encoding(),
+                    entry.expire_at
+                ),
+            });
+            Ok(())
+        })
+        .map(|_| seen)
+    }
+
+    #[test]
+    fn a_file_round_trips_with_and_without_checksum_and_compression() {
+        for (checksum, compress) in [(true, true), (false, false)] {
+            let f = file(checksum, compress);
+            assert!(f.starts_with(b"REDIS0010"));
+            let seen = read(&f).unwrap();
+            assert!(seen.contains(&"aux repl-offset=77".to_string()));
+            assert!(seen.contains(&"aux redis-ver=7.0.15".to_string()));
+            assert!(seen.contains(&"fn #!lua name=l\n".to_string()));
+            assert!(seen.contains(&"key 3 k \"int\" 0".to_string()));
+            assert!(seen.contains(&"key 3 long \"raw\" 99".to_string()));
+            if !checksum {
+                assert_eq!(&f[f.len() - 8..], &[0; 8]);
+            }
+        }
+        // Compression makes the long string smaller.
+        assert!(file(true, true).len() < file(true, false).len());
+    }
+
+    #[test]
+    fn every_truncation_and_every_flipped_byte_is_an_error_not_a_panic() {
+        let f = file(true, true);
+        for n in 0..f.len() {
+            assert!(read(&f[..n]).is_err(), "truncated at {n}");
+        }
+        for i in 9..f.len() - 8 {
+            let mut g = f.clone();
+            g[i] ^= 0x5a;
+            // Either refused, or (a byte the structure does not depend on) caught by CRC.
+            assert!(read(&g).is_err(), "flipped byte {i}");
+        }
+    }
+
+    #[test]
+    fn hostile_lengths_and_unknown_content_are_refused() {
+        let mut f = b"REDIS0010".to_vec();
+        // A string claiming 2^60 bytes.
+        f.extend_from_slice(&[kind::STRING, 0x81]);
+        f.extend_from_slice(&(1u64 << 60).to_be_bytes());
+        assert!(read(&f).is_err());
+        let mut m = b"REDIS0010".to_vec();
+        m.extend_from_slice(&[MODULE_2, 1, b'k']);
+        match read(&m) {
+            Err(LoadError::Format(msg)) => assert!(msg.contains("module"), "{msg}"),
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+        assert!(read(b"REDIS0012").is_err(), "newer than 7.2");
+        assert!(read(b"RUBIS0010").is_err());
+        let mut db = b"REDIS0010".to_vec();
+        db.extend_from_slice(&[op::SELECTDB, 20]);
+        assert!(read(&db).is_err(), "database out of range");
+    }
+}
