@@ -266,10 +266,18 @@ fn main() -> Result<()> {
     };
     row("SAVE s", s.save_s, r.save_s);
     row("load s (DEBUG RELOAD NOSAVE)", s.load_s, r.load_s);
-    row("file MB", s.file_bytes as f64 / 1e6, r.file_bytes as f64 / 1e6);
+    row(
+        "file MB",
+        s.file_bytes as f64 / 1e6,
+        r.file_bytes as f64 / 1e6,
+    );
     row("BGSAVE s", s.bgsave_s, r.bgsave_s);
     row("writers' p99 µs, no save", s.p99_idle_us, r.p99_idle_us);
-    row("writers' p99 µs, during BGSAVE", s.p99_bgsave_us, r.p99_bgsave_us);
+    row(
+        "writers' p99 µs, during BGSAVE",
+        s.p99_bgsave_us,
+        r.p99_bgsave_us,
+    );
     row(
         "PSS MB before BGSAVE",
         s.base_pss as f64 / 1e6,

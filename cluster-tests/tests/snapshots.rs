@@ -139,6 +139,16 @@ fn debug_reload_and_restart_keep_the_data_and_compression_and_checksum_switch_of
     );
     let _: () = q(&mut c, &["DEBUG", "RELOAD", "NOSAVE", "NOFLUSH", "MERGE"]);
     assert_eq!(digest(&mut c), want);
+    // The flush in DEBUG RELOAD touches watched keys, as Redis's emptyData does: a WATCHed
+    // key's EXEC aborts even though the key comes back with the same value.
+    let mut w = node.client();
+    let _: () = q(&mut w, &["WATCH", "ttl"]);
+    let _: () = q(&mut c, &["DEBUG", "RELOAD"]);
+    let _: () = q(&mut w, &["MULTI"]);
+    let _: () = q(&mut w, &["GET", "ttl"]);
+    let aborted: Option<Vec<String>> = q(&mut w, &["EXEC"]);
+    assert_eq!(aborted, None);
+    assert_eq!(digest(&mut c), want);
 }
 
 #[test]

@@ -19,6 +19,9 @@
 use super::entry::Entry;
 use std::collections::HashMap;
 
+/// A pending slot's keys written since the snapshot began, each with its state then.
+pub type SavedStates = HashMap<Box<[u8]>, Option<Box<Entry>>>;
+
 /// One database's side of a running snapshot (it moves with the database's data: SWAPDB
 /// swaps it along, so `origin` names the database the image belongs to).
 pub struct Snap<T> {
@@ -28,7 +31,7 @@ pub struct Snap<T> {
     pub next_slot: usize,
     /// Per pending slot, the state of each key written since the snapshot began, as it was
     /// then (`None`: it did not exist).
-    pub saved: HashMap<usize, HashMap<Box<[u8]>, Option<Box<Entry>>>>,
+    pub saved: HashMap<usize, SavedStates>,
     /// The tables as they were when the database was emptied wholesale during the snapshot:
     /// from then on they, not the live tables, are what `saved` overlays, and writers need
     /// not copy anything.

@@ -127,6 +127,12 @@ pub fn reload(
         return Err("ERR".into());
     }
     if flush {
+        // As Redis's emptyData: watchers of live keys and tracking clients learn of the flush.
+        let now = crate::util::now_ms();
+        for i in 0..ks.dbs.len() {
+            ks.watches.touch_db(&ks.dbs, i, None, now);
+        }
+        ks.tracking.invalidate_all();
         for db in ks.dbs.iter_mut() {
             db.clear();
         }

@@ -38,7 +38,7 @@ fn header(shared: &Shared, ks: &Keyspace) -> Vec<u8> {
         &mut out,
         &Header {
             ctime: super::unix_now(),
-            used_mem: crate::eviction::total_used() as u64,
+            used_mem: crate::eviction::total_used(),
             repl_id: ks.repl.replid.clone(),
             repl_offset: ks.repl.offset,
         },

@@ -621,7 +621,8 @@ mod tests {
             assert!(f.starts_with(b"REDIS0010"));
             let seen = read(&f).unwrap();
             assert!(seen.contains(&"aux repl-offset=77".to_string()));
-            assert!(seen.contains(&"aux redis-ver=7.0.15".to_string()));
+            let ver = format!("aux redis-ver={}", crate::commands::REDIS_VERSION);
+            assert!(seen.contains(&ver));
             assert!(seen.contains(&"fn #!lua name=l\n".to_string()));
             assert!(seen.contains(&"key 3 k \"int\" 0".to_string()));
             assert!(seen.contains(&"key 3 long \"raw\" 99".to_string()));

@@ -293,7 +293,7 @@ mod tests {
         g.assign(StreamId::new(7, 1), &Bytes::from_static(b"bob"), 77, 3);
         s.groups.insert(Bytes::from_static(b"grp"), g);
         let mut out = Vec::new();
-        write(&mut out, &s);
+        write(&mut out, &s, true);
         let mut r = Reader::new(&out);
         let Value::Stream(back) = read(&mut r, kind::STREAM_LISTPACKS_2).unwrap() else {
             panic!("not a stream");
