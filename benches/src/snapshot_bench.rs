@@ -29,6 +29,10 @@ struct Opts {
     /// Seconds of the baseline latency phase.
     #[arg(long, default_value_t = 3)]
     baseline_secs: u64,
+    /// Rounds, each on fresh servers, the order alternating; figures are medians, and the
+    /// ratio's range over the rounds is shown (a shared machine's noise shows there).
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
     /// Port for redis-server; slotcache takes the next one.
     #[arg(long, default_value_t = 20960)]
     port: u16,
@@ -239,6 +243,11 @@ fn measure(s: &ServerProc, o: &Opts) -> Result<Figures> {
     })
 }
 
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
 fn main() -> Result<()> {
     let o = Opts::parse();
     let bin = o
@@ -247,46 +256,56 @@ fn main() -> Result<()> {
         .unwrap_or_else(procs::default_server_bin);
     let parent = std::env::temp_dir();
     let extra = vec!["--enable-debug-command".to_string(), "yes".to_string()];
-    let r = {
-        let p = ServerProc::start_on(Flavor::Redis, &o.redis_server, o.port, &parent, &extra)?;
-        measure(&p, &o)?
-    };
-    let s = {
-        let p = ServerProc::start_on(Flavor::Slotcache, &bin, o.port + 1, &parent, &extra)?;
-        measure(&p, &o)?
-    };
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for round in 0..o.rounds.max(1) {
+        let run = |flavor: Flavor| -> Result<Figures> {
+            let (bin, port) = match flavor {
+                Flavor::Redis => (&o.redis_server, o.port),
+                _ => (&bin, o.port + 1),
+            };
+            let p = ServerProc::start_on(flavor, bin, port, &parent, &extra)?;
+            measure(&p, &o)
+        };
+        if round % 2 == 0 {
+            theirs.push(run(Flavor::Redis)?);
+            ours.push(run(Flavor::Slotcache)?);
+        } else {
+            ours.push(run(Flavor::Slotcache)?);
+            theirs.push(run(Flavor::Redis)?);
+        }
+    }
     println!(
-        "\nSnapshots of {} mixed keys, {} writers (ratio: slotcache / redis, lower is better)",
-        o.keys, o.writers
+        "\nSnapshots of {} mixed keys, {} writers, {} rounds: medians (ratio: slotcache / redis, \
+         lower is better; range: the ratio per round)",
+        o.keys,
+        o.writers,
+        ours.len()
     );
-    println!("| figure | slotcache | redis | ratio |");
-    println!("|---|---|---|---|");
-    let row = |name: &str, a: f64, b: f64| {
-        println!("| {name} | {a:.3} | {b:.3} | {:.2} |", a / b);
+    println!("| figure | slotcache | redis | ratio | range |");
+    println!("|---|---|---|---|---|");
+    let row = |name: &str, f: &dyn Fn(&Figures) -> f64| {
+        let (a, b) = (
+            median(ours.iter().map(f).collect()),
+            median(theirs.iter().map(f).collect()),
+        );
+        let per: Vec<f64> = ours.iter().zip(&theirs).map(|(x, y)| f(x) / f(y)).collect();
+        let lo = per.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = per.iter().copied().fold(0.0, f64::max);
+        println!(
+            "| {name} | {a:.3} | {b:.3} | {:.2} | {lo:.2}-{hi:.2} |",
+            a / b
+        );
     };
-    row("SAVE s", s.save_s, r.save_s);
-    row("load s (DEBUG RELOAD NOSAVE)", s.load_s, r.load_s);
-    row(
-        "file MB",
-        s.file_bytes as f64 / 1e6,
-        r.file_bytes as f64 / 1e6,
-    );
-    row("BGSAVE s", s.bgsave_s, r.bgsave_s);
-    row("writers' p99 µs, no save", s.p99_idle_us, r.p99_idle_us);
-    row(
-        "writers' p99 µs, during BGSAVE",
-        s.p99_bgsave_us,
-        r.p99_bgsave_us,
-    );
-    row(
-        "PSS MB before BGSAVE",
-        s.base_pss as f64 / 1e6,
-        r.base_pss as f64 / 1e6,
-    );
-    row(
-        "peak PSS MB during BGSAVE",
-        s.peak_pss as f64 / 1e6,
-        r.peak_pss as f64 / 1e6,
-    );
+    row("SAVE s", &|f| f.save_s);
+    row("load s (DEBUG RELOAD NOSAVE)", &|f| f.load_s);
+    row("file MB", &|f| f.file_bytes as f64 / 1e6);
+    row("BGSAVE s", &|f| f.bgsave_s);
+    row("writers' p99 µs, no save", &|f| f.p99_idle_us);
+    row("writers' p99 µs, during BGSAVE", &|f| f.p99_bgsave_us);
+    row("p99 during BGSAVE / p99 without", &|f| {
+        f.p99_bgsave_us / f.p99_idle_us
+    });
+    row("PSS MB before BGSAVE", &|f| f.base_pss as f64 / 1e6);
+    row("peak PSS MB during BGSAVE", &|f| f.peak_pss as f64 / 1e6);
     Ok(())
 }
