@@ -661,6 +661,16 @@ mod tests {
             Err(LoadError::Format(msg)) => assert!(msg.contains("module"), "{msg}"),
             other => panic!("{:?}", other.map(|_| ())),
         }
+        // Module aux data (a module's global state) is skipped, whatever it holds.
+        let mut aux = b"REDIS0010".to_vec();
+        aux.push(op::MODULE_AUX);
+        aux.push(0x81);
+        aux.extend_from_slice(&0x1234_5678_9abc_def0u64.to_be_bytes());
+        aux.extend_from_slice(&[2, 2]); // when-opcode UINT, when
+        aux.extend_from_slice(&[2, 5, 5, 2, b'a', b'b', 3, 0, 0, 0, 0, 0]); // UINT, STRING, FLOAT, EOF
+        aux.extend_from_slice(&[op::AUX, 1, b'x', 1, b'y', op::EOF]);
+        aux.extend_from_slice(&[0; 8]);
+        assert_eq!(read(&aux).unwrap(), vec!["aux x=y".to_string()]);
         assert!(read(b"REDIS0012").is_err(), "newer than 7.2");
         assert!(read(b"RUBIS0010").is_err());
         let mut db = b"REDIS0010".to_vec();
