@@ -39,22 +39,28 @@ fn save(ctx: &mut Ctx, _a: &[Bytes]) {
     }
 }
 
-/// BGSAVE [SCHEDULE]: a point-in-time snapshot written in the background.
+/// BGSAVE [SCHEDULE]: a point-in-time snapshot written in the background. As Redis's: one
+/// already running is an error (even with SCHEDULE, which in Redis waits only for another
+/// kind of child, an AOF rewrite, that slotcache never runs); inside EXEC the save is
+/// scheduled and the snapshot cron starts it after the transaction.
 fn bgsave(ctx: &mut Ctx, a: &[Bytes]) {
-    let schedule = match a.get(1) {
-        None => false,
-        Some(o) if a.len() == 2 && args::is(o, "SCHEDULE") => true,
+    match a.get(1) {
+        None => {}
+        Some(o) if a.len() == 2 && args::is(o, "SCHEDULE") => {}
         Some(_) => return ctx.err(errors::SYNTAX),
-    };
+    }
+    if ctx.shared.persistence.running.load(Ordering::Acquire) {
+        return ctx.err(BgsaveError::InProgress.message());
+    }
+    if ctx.conn.in_exec {
+        ctx.shared.persistence.schedule();
+        return ctx.out.simple("Background saving scheduled");
+    }
     let Some(shared) = ctx.shared.arc() else {
         return ctx.err(BgsaveError::Thread.message());
     };
     match persistence::bgsave(&shared) {
         Ok(()) => ctx.out.simple("Background saving started"),
-        Err(BgsaveError::InProgress) if schedule => {
-            shared.persistence.schedule();
-            ctx.out.simple("Background saving scheduled");
-        }
         Err(e) => ctx.err(e.message()),
     }
 }
