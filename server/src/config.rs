@@ -272,8 +272,10 @@ pub static PARAMS: &[Param] = &[
         true,
     ),
     p("slowlog-max-len", "128", Kind::Int(0, I64MAX), true),
-    // Persistence is not implemented; these are accepted so redis-server command lines and
-    // tools (redis-benchmark asks for `save` and `appendonly`) work unchanged.
+    // Snapshots (see `crate::persistence`). No save points by default: a cache that was
+    // never asked to persist does not start writing dump.rdb (Redis's default would). AOF
+    // is not implemented: `appendonly yes` is refused, the other AOF parameters are accepted
+    // so redis-server command lines work unchanged.
     p("save", "", Kind::Str, true),
     p("appendonly", "no", YESNO, true),
     p(
@@ -327,6 +329,13 @@ pub fn param(name: &str) -> Option<&'static Param> {
 
 /// Checks and normalizes a value for a parameter; the error says why, in Redis's words.
 pub fn normalize(p: &Param, value: &str) -> Result<String, String> {
+    if p.name == "appendonly" && value.eq_ignore_ascii_case("yes") {
+        return Err(
+            "appendonly yes is not supported: slotcache persists with RDB snapshots \
+                    only (save, BGSAVE)"
+                .into(),
+        );
+    }
     match p.kind {
         Kind::Bool => match value.to_ascii_lowercase().as_str() {
             "yes" => Ok("yes".into()),
@@ -366,6 +375,18 @@ pub fn normalize(p: &Param, value: &str) -> Result<String, String> {
                 Err("argument(s) must be one of the following: ".to_string() + &opts.join(", "))
             }
         }
+        Kind::Str if p.name == "save" => parse_save(value)
+            .map(|rules| {
+                rules
+                    .iter()
+                    .map(|(s, c)| format!("{s} {c}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .ok_or_else(|| "Invalid save parameters".to_string()),
+        Kind::Str if p.name == "dbfilename" && value.contains('/') => {
+            Err("dbfilename can't be a path, just a filename".into())
+        }
         Kind::Str if p.name == "notify-keyspace-events" => crate::notify::Flags::canonical(value),
         Kind::Str if p.name == "cluster-announce-hostname" => {
             crate::cluster::announce::check_hostname(value)?;
@@ -393,6 +414,21 @@ pub fn normalize(p: &Param, value: &str) -> Result<String, String> {
         },
         Kind::OutputLimits => merge_output_limits(p.default, value),
     }
+}
+
+/// `save <seconds> <changes> [<seconds> <changes> ...]` (empty: no save points), as Redis
+/// reads it.
+pub fn parse_save(value: &str) -> Option<Vec<(u64, u64)>> {
+    let w: Vec<&str> = value.split_whitespace().collect();
+    if w.len() == 1 && w[0] == "\"\"" {
+        return Some(Vec::new());
+    }
+    if !w.len().is_multiple_of(2) {
+        return None;
+    }
+    w.chunks(2)
+        .map(|c| Some((c[0].parse::<u64>().ok()?, c[1].parse::<u64>().ok()?)))
+        .collect()
 }
 
 /// Checks `<class> <hard> <soft> <seconds> ...` and merges it over `base` (classes not named
@@ -556,6 +592,12 @@ pub struct Settings {
     /// `latency-tracking`: per-command latency histograms (INFO latencystats).
     pub latency_tracking: bool,
     pub latency_tracking_percentiles: Vec<f64>,
+    /// Snapshot settings (`crate::persistence`).
+    pub dbfilename: String,
+    pub save_rules: Vec<(u64, u64)>,
+    pub rdbcompression: bool,
+    pub rdbchecksum: bool,
+    pub stop_writes_on_bgsave_error: bool,
 }
 
 /// The whole configuration: normalized values and where they came from.
@@ -807,6 +849,11 @@ impl Config {
             ))
             .unwrap_or_default(),
             replica_obuf_hard: obuf_hard(&s("client-output-buffer-limit"), &["replica", "slave"]),
+            dbfilename: s("dbfilename"),
+            save_rules: parse_save(&s("save")).unwrap_or_default(),
+            rdbcompression: self.yes("rdbcompression"),
+            rdbchecksum: self.yes("rdbchecksum"),
+            stop_writes_on_bgsave_error: self.yes("stop-writes-on-bgsave-error"),
         }
     }
 

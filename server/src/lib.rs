@@ -10,7 +10,8 @@
 //!   [`dispatch`] execution of one command and the bookkeeping after it.
 //! - [`commands`] the command table and one file per command family.
 //! - [`keyspace`] databases of per-slot tables, entries, expiry; [`rdb`] Redis's value format
-//!   (DUMP/RESTORE payloads).
+//!   (DUMP/RESTORE payloads and whole RDB files); [`persistence`] SAVE, BGSAVE and loading
+//!   the snapshot at start.
 //! - [`flow`] what a connection does after a command (the value commands hand back).
 //! - [`config`] redis.conf parsing and the CONFIG registry; [`clients`] connected clients;
 //!   [`session`] one connection's session; [`state`] what all of these share; [`util`] number formats; [`glob`] patterns.
@@ -41,6 +42,7 @@ pub mod migration;
 pub mod notify;
 pub mod panics;
 pub mod pause;
+pub mod persistence;
 pub mod pqsort;
 pub mod protocol;
 pub mod pubsub;

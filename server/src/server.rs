@@ -965,6 +965,9 @@ pub async fn run(shared: Arc<Shared>) -> std::io::Result<()> {
     shared
         .memory_startup
         .store(crate::eviction::total_used(), Ordering::Relaxed);
+    // The snapshot is loaded before anything serves (clients, replicas, the cluster bus,
+    // whose restart rules look at whether the node came back with data).
+    crate::persistence::load_at_start(&shared).map_err(std::io::Error::other)?;
     if shared.settings().cluster_enabled {
         let port = shared.bound_port.load(Ordering::Relaxed) as u16;
         let cluster =
@@ -989,6 +992,7 @@ pub async fn run(shared: Arc<Shared>) -> std::io::Result<()> {
         tasks.push(tokio::spawn(accept_loop(shared.clone(), l)));
     }
     tokio::spawn(crate::keyspace::expire::run(shared.clone()));
+    tokio::spawn(crate::persistence::cron(shared.clone()));
     tokio::spawn(crate::shutdown::watch_signals(shared.clone()));
     let mut rx = shared.shutdown.subscribe();
     while !*rx.borrow() {

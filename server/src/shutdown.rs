@@ -1,6 +1,7 @@
-//! Graceful stop on SIGTERM / SIGINT (SHUTDOWN goes through the same flag), and the service
-//! manager's notices around it (see [`crate::supervise`]): this task starts once the server
-//! serves, so that is when readiness is reported.
+//! Graceful stop on SIGTERM / SIGINT (SHUTDOWN goes through the same flag), with the final
+//! snapshot when save points are configured, and the service manager's notices around it
+//! (see [`crate::supervise`]): this task starts once the server serves, so that is when
+//! readiness is reported.
 
 use crate::state::Shared;
 use std::sync::Arc;
@@ -29,14 +30,30 @@ pub async fn watch_signals(shared: Arc<Shared>) {
             return;
         }
     };
-    tokio::select! {
-        _ = term.recv() => info!("Received SIGTERM scheduling shutdown..."),
-        _ = int.recv() => info!("Received SIGINT scheduling shutdown..."),
-        // SHUTDOWN (or anything else that set the flag).
-        _ = flag.wait_for(|stop| *stop) => {
-            supervisor.stopping();
-            return;
+    loop {
+        tokio::select! {
+            _ = term.recv() => info!("Received SIGTERM scheduling shutdown..."),
+            _ = int.recv() => info!("Received SIGINT scheduling shutdown..."),
+            // SHUTDOWN (or anything else that set the flag).
+            _ = flag.wait_for(|stop| *stop) => {
+                supervisor.stopping();
+                return;
+            }
         }
+        // As Redis on a signal: the final snapshot when save points are configured; if it
+        // fails the server stays up (and says so) rather than lose the data.
+        if !shared.settings().save_rules.is_empty() {
+            info!("Saving the final RDB snapshot before exiting.");
+            let saved = {
+                let ks = shared.keyspace.lock();
+                crate::persistence::save(&shared, &ks)
+            };
+            if saved.is_err() {
+                warn!("Error trying to save the DB, can't exit.");
+                continue;
+            }
+        }
+        break;
     }
     supervisor.stopping();
     crate::cluster::handoff::hand_over(&shared).await;

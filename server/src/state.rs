@@ -61,6 +61,8 @@ pub struct Shared {
     /// The TCP port actually bound (differs from the config when it says 0).
     pub bound_port: AtomicU64,
     pub last_save_unix: AtomicU64,
+    /// Snapshots: the running background save and the figures INFO persistence shows.
+    pub persistence: crate::persistence::Persistence,
     /// Cluster mode's state, set at startup when `cluster-enabled yes`.
     pub cluster: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
     /// Woken whenever a replica acknowledges an offset or a replica link changes (WAIT).
@@ -132,6 +134,7 @@ impl Shared {
             cron_paused: AtomicBool::new(false),
             bound_port: AtomicU64::new(0),
             last_save_unix: AtomicU64::new(now),
+            persistence: Default::default(),
             cluster: std::sync::OnceLock::new(),
             repl_acks: tokio::sync::Notify::new(),
             keys_moved: tokio::sync::Notify::new(),

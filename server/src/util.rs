@@ -186,6 +186,16 @@ pub async fn connect_from(addr: &str, source: &str) -> std::io::Result<tokio::ne
     sock.connect(target).await
 }
 
+/// An I/O error as C's `strerror` words it ("No such file or directory"), the way Redis's
+/// replies and logs show it: Rust's text without its " (os error N)" suffix.
+pub fn io_error_text(e: &std::io::Error) -> String {
+    let t = e.to_string();
+    match t.find(" (os error ") {
+        Some(i) => t[..i].to_string(),
+        None => t,
+    }
+}
+
 /// Runs `f`, which blocks its thread for long (a sleep, a long script), so that the serving
 /// thread's other connections move to another thread meanwhile (tokio's `block_in_place`):
 /// without it, a connection queued on this thread waits for `f` even when it needs nothing

@@ -60,6 +60,10 @@ impl Node for Live<'_> {
         self.shared.pause.holds(writes)
     }
 
+    fn disk_error(&self) -> bool {
+        self.shared.persistence.refuses_writes(self.settings)
+    }
+
     fn keys_moving(&self, call: &Call, conn: &Conn) -> Option<u64> {
         if self.ks.in_flight.is_empty() {
             return None;

@@ -70,6 +70,9 @@ pub enum Rejection {
     Subscribed(String),
     /// A replica whose link is down with replica-serve-stale-data off.
     MasterDown,
+    /// The last background save failed, save points are set and stop-writes-on-bgsave-error
+    /// is on: writes (and PING) are refused until a save succeeds.
+    Misconf,
     /// A script (`function`: a library function) has run past busy-reply-threshold.
     Busy {
         function: bool,
@@ -87,6 +90,7 @@ impl Rejection {
             Rejection::Redirect(r) => r.message(),
             Rejection::OutOfMemory => crate::eviction::OOM.to_string(),
             Rejection::NoReplicas => "NOREPLICAS Not enough good replicas to write.".into(),
+            Rejection::Misconf => MISCONF.into(),
             Rejection::ReadOnlyReplica => {
                 "READONLY You can't write against a read only replica.".into()
             }
@@ -156,7 +160,12 @@ pub trait Node {
     /// Whether the command (or EXEC's transaction) touches keys a MIGRATE is moving:
     /// `Some(moves_done)` to wait for the next move to finish.
     fn keys_moving(&self, call: &Call, conn: &Conn) -> Option<u64>;
+    /// Whether snapshots are failing such that writes must be refused (MISCONF).
+    fn disk_error(&self) -> bool;
 }
+
+/// Redis's `shared.bgsaveerr`, word for word (clients match on it).
+pub const MISCONF: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
 
 /// The spec a command line resolves to, or why it resolves to none.
 fn resolve(args: &[Bytes]) -> Result<(&'static CommandSpec, &'static CommandSpec), Rejection> {
@@ -297,6 +306,9 @@ pub fn admit(args: &[Bytes], conn: &Conn, settings: &Settings, node: &mut dyn No
     if settings.maxmemory > 0 && node.out_of_memory() && (j.denyoom || queuing) {
         return refuse(Rejection::OutOfMemory);
     }
+    if (j.write || spec.is(facts::PROBES_WRITABLE)) && node.disk_error() {
+        return refuse(Rejection::Misconf);
+    }
     let role = node.role();
     if role == Role::Primary
         && settings.min_replicas_to_write > 0
@@ -407,6 +419,7 @@ mod tests {
         paused_all: bool,
         paused_writes: bool,
         moving: Option<u64>,
+        disk_error: bool,
         asked: usize,
     }
 
@@ -433,6 +446,9 @@ mod tests {
         }
         fn keys_moving(&self, _: &Call, _: &Conn) -> Option<u64> {
             self.moving
+        }
+        fn disk_error(&self) -> bool {
+            self.disk_error
         }
     }
 
@@ -597,6 +613,30 @@ mod tests {
             ..Fake::default()
         };
         assert_eq!(verdict("info", &c, &s, &mut stale), Verdict::Run);
+    }
+
+    #[test]
+    fn failed_snapshots_refuse_writes_and_ping_with_misconf() {
+        let c = conn();
+        let s = defaults();
+        let mut node = Fake {
+            disk_error: true,
+            ..Fake::default()
+        };
+        assert_eq!(refused(verdict("set k v", &c, &s, &mut node)), MISCONF);
+        assert_eq!(refused(verdict("ping", &c, &s, &mut node)), MISCONF);
+        assert_eq!(verdict("get k", &c, &s, &mut node), Verdict::Run);
+        // Memory is judged first, as in Redis.
+        node.oom = true;
+        let mut s2 = defaults();
+        s2.maxmemory = 1;
+        assert_eq!(
+            refused(verdict("set k v", &c, &s2, &mut node)),
+            crate::eviction::OOM
+        );
+        node.disk_error = false;
+        node.oom = false;
+        assert_eq!(verdict("ping", &c, &s, &mut node), Verdict::Run);
     }
 
     #[test]

@@ -51,9 +51,9 @@ pub fn start(shared: &Arc<Shared>, port: u16) -> Result<Arc<Cluster>, String> {
             info!(id = %st.myself, "Node configuration loaded, I'm {}", st.myself);
             st.node_timeout = s.cluster_node_timeout;
             st.forget_moved_address(|ip| still_ours(ip, &s.bind));
-            // Without persistence a restarted node is always empty.
+            // The snapshot (if any) was loaded before: empty, or possibly behind replicas.
             let empty = shared.keyspace.lock().total_keys() == 0;
-            st.start_rejoin_if_needed(empty, now);
+            st.start_rejoin_if_needed(empty, shared.persistence.loaded_offset(), now);
             st
         }
         None => {

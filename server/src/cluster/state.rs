@@ -211,9 +211,13 @@ pub struct ClusterState {
     follow: Option<String>,
     /// Slots taken from us while we stay a primary, whose keys are to be deleted.
     lost: Vec<u16>,
-    /// Restarted without data while nodes.conf says we own slots and have replicas: serve
-    /// nothing and ask a replica to take over, until this monotonic deadline.
+    /// Restarted without data (or from a snapshot) while nodes.conf says we own slots and
+    /// have replicas: serve nothing and ask a replica to take over, until this monotonic
+    /// deadline.
     pub rejoin_until: Option<u64>,
+    /// Restarted from a snapshot taken at this replication offset: only a replica past it
+    /// (holding writes the snapshot missed) is asked to take over. `None`: any replica.
+    pub rejoin_above: Option<u64>,
     last_takeover_ask: u64,
     /// `cluster-migration-barrier`: replicas a primary keeps before giving one away.
     pub migration_barrier: usize,
@@ -289,6 +293,7 @@ impl ClusterState {
             follow: None,
             lost: Vec::new(),
             rejoin_until: None,
+            rejoin_above: None,
             last_takeover_ask: 0,
             migration_barrier: 1,
             validity_factor: 10,
@@ -654,6 +659,7 @@ impl ClusterState {
     /// Switches to replicating `primary` and cancels any failover in progress.
     fn become_replica_of(&mut self, primary: &str) {
         self.rejoin_until = None;
+        self.rejoin_above = None;
         self.set_primary(Some(primary.to_string()));
         self.election = None;
         self.manual = None;
@@ -699,16 +705,30 @@ impl ClusterState {
     }
 
     /// Called at startup: a primary that restarted empty must not serve (or feed its empty
-    /// dataset to) replicas that still hold its shard's data.
-    pub fn start_rejoin_if_needed(&mut self, dataset_empty: bool, now: u64) {
+    /// dataset to) replicas that still hold its shard's data. One that restarted from a
+    /// snapshot taken at offset `snapshot_offset` may be behind its replicas too: it waits
+    /// the same way for a replica past that offset, and serves its snapshot if none shows.
+    pub fn start_rejoin_if_needed(
+        &mut self,
+        dataset_empty: bool,
+        snapshot_offset: Option<u64>,
+        now: u64,
+    ) {
         let me = self.me();
         let has_replicas = self
             .nodes
             .values()
             .any(|n| n.primary_id() == Some(self.myself.as_str()));
-        if me.is_primary() && !me.slots.is_empty() && dataset_empty && has_replicas {
+        if !me.is_primary() || me.slots.is_empty() || !has_replicas {
+            return;
+        }
+        if dataset_empty {
             warn!("I restarted without data but own slots and have replicas: not serving my slots until a replica takes over");
             self.rejoin_until = Some(now + 3 * self.node_timeout);
+        } else if let Some(offset) = snapshot_offset {
+            warn!("I restarted from a snapshot (offset {offset}) and have replicas: not serving my slots until a replica with newer data takes over, or none shows");
+            self.rejoin_until = Some(now + 3 * self.node_timeout);
+            self.rejoin_above = Some(offset);
         }
     }
 
@@ -718,20 +738,27 @@ impl ClusterState {
         };
         if !self.me().is_primary() || self.me().slots.is_empty() {
             self.rejoin_until = None;
+            self.rejoin_above = None;
             return Vec::new();
         }
         if now > until {
-            warn!("No replica took over my slots: serving them (empty)");
+            match self.rejoin_above.take() {
+                Some(_) => {
+                    warn!("No replica with newer data took over my slots: serving my snapshot")
+                }
+                None => warn!("No replica took over my slots: serving them (empty)"),
+            }
             self.rejoin_until = None;
             return Vec::new();
         }
         if now.saturating_sub(self.last_takeover_ask) < self.ping_interval() * 3 {
             return Vec::new();
         }
+        let above = self.rejoin_above;
         let Some(best) = self
             .live_replicas()
             .into_iter()
-            .find(|n| n.pong_received > n.created)
+            .find(|n| n.pong_received > n.created && above.is_none_or(|p| n.repl_offset > p))
             .map(|n| n.id.clone())
         else {
             return Vec::new();

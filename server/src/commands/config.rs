@@ -118,6 +118,16 @@ fn set(ctx: &mut Ctx, a: &[Bytes]) {
             return ctx.err(&format!("ERR {e}"));
         }
     }
+    // The snapshot file lives in `dir`, relative to the working directory (as Redis does,
+    // which changes directory here too).
+    if seen.contains("dir") {
+        if let Err(e) = std::env::set_current_dir(next.get("dir").unwrap_or(".")) {
+            return ctx.err(&format!(
+                "ERR CONFIG SET failed (possibly related to argument 'dir') - {}",
+                crate::util::io_error_text(&e)
+            ));
+        }
+    }
     *cfg = next;
     drop(cfg);
     ctx.shared.refresh_settings();

@@ -18,7 +18,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         "connection",
         "Returns the server's liveliness response.",
     )
-    .facts(facts::SUBSCRIBED_OK),
+    .facts(facts::SUBSCRIBED_OK | facts::PROBES_WRITABLE),
     CommandSpec::new(
         "echo",
         2,

@@ -51,6 +51,19 @@ const HELP: &[&str] = &[
     "    Reply with a test value of the specified type. <type> can be: string,",
     "    integer, double, bignum, null, array, set, map, attrib, push, verbatim,",
     "    true, false.",
+    "RELOAD [option ...]",
+    "    Save the RDB on disk and reload it back to memory. Valid <option> values:",
+    "    * MERGE: conflicting keys will be loaded from RDB.",
+    "    * NOFLUSH: the existing database will not be removed before load, but",
+    "      conflicting keys will generate an exception and kill the server.",
+    "    * NOSAVE: the database will be loaded from an existing RDB file.",
+    "    Examples:",
+    "    * DEBUG RELOAD: verify that the server is able to persist, flush and reload",
+    "      the database.",
+    "    * DEBUG RELOAD NOSAVE: replace the current database with the contents of an",
+    "      existing RDB file.",
+    "    * DEBUG RELOAD NOSAVE NOFLUSH MERGE: add the contents of an existing RDB",
+    "      file to the database.",
     "SET-ACTIVE-EXPIRE <0|1>",
     "    Setting it to 0 disables expiring keys in background when they are not",
     "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
@@ -90,6 +103,7 @@ fn debug(ctx: &mut Ctx, a: &[Bytes]) {
             ctx.out.ok();
         }
         ("populate", 3..=5) => populate(ctx, a),
+        ("reload", _) => reload(ctx, &a[2..]),
         ("quicklist-packed-threshold", 3) => quicklist_packed_threshold(ctx, &a[2]),
         ("protocol", 3) => protocol(ctx, &a[2]),
         // Proves the connection's panic containment end to end (tests and operators).
@@ -102,6 +116,29 @@ fn debug(ctx: &mut Ctx, a: &[Bytes]) {
             "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
             String::from_utf8_lossy(&a[1][..a[1].len().min(128)])
         )),
+    }
+}
+
+/// DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE]: a save and load round trip of the whole dataset.
+fn reload(ctx: &mut Ctx, opts: &[Bytes]) {
+    let (mut save, mut flush, mut merge) = (true, true, false);
+    for o in opts {
+        match crate::util::lower(o).as_str() {
+            "merge" => merge = true,
+            "noflush" => flush = false,
+            "nosave" => save = false,
+            _ => {
+                return ctx
+                    .err("ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.")
+            }
+        }
+    }
+    if ctx.shared.persistence.running.load(Ordering::Acquire) {
+        return ctx.err(crate::persistence::BgsaveError::InProgress.message());
+    }
+    match crate::persistence::reload(ctx.shared, ctx.ks, save, flush, merge) {
+        Ok(()) => ctx.out.ok(),
+        Err(e) => ctx.err(&e),
     }
 }
 

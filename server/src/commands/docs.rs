@@ -417,6 +417,11 @@ const CLIENT_REPLY: &[Arg] = &[oneof(
 
 const CLIENT_SETNAME: &[Arg] = &[arg("connection-name", STRING)];
 
+const BGSAVE: &[Arg] = &[arg("schedule", PURE_TOKEN)
+    .token("SCHEDULE")
+    .since("3.2.2")
+    .optional()];
+
 const CLIENT_CACHING: &[Arg] = &[oneof(
     "mode",
     &[
@@ -2207,6 +2212,7 @@ pub fn of(name: &str) -> &'static [Arg] {
     match name {
         "append" => APPEND,
         "auth" => AUTH,
+        "bgsave" => BGSAVE,
         "bitcount" => BITCOUNT,
         "bitfield" => BITFIELD,
         "bitfield_ro" => BITFIELD_RO,

@@ -336,18 +336,52 @@ fn total_system_memory() -> u64 {
 }
 
 fn persistence(ctx: &mut Ctx, t: &mut String) {
+    let p = ctx.shared.persistence.figures();
+    let saved = ctx.shared.persistence.dirty_at_save.load(Ordering::Relaxed);
+    let copied: u64 = ctx.ks.dbs.iter().map(|d| d.snapshot_copied()).sum();
     line(t, "loading", 0);
     line(t, "async_loading", 0);
-    line(t, "rdb_changes_since_last_save", ctx.ks.dirty);
-    line(t, "rdb_bgsave_in_progress", 0);
+    // No fork: the copy-on-write figures count entries writers handed to the snapshot.
+    line(t, "current_cow_peak", 0);
+    line(t, "current_cow_size", copied);
+    line(t, "current_cow_size_age", 0);
+    line(t, "current_fork_perc", "0.00");
+    line(t, "current_save_keys_processed", 0);
+    line(t, "current_save_keys_total", 0);
+    line(
+        t,
+        "rdb_changes_since_last_save",
+        ctx.ks.dirty.saturating_sub(saved),
+    );
+    line(t, "rdb_bgsave_in_progress", u8::from(p.in_progress));
     line(
         t,
         "rdb_last_save_time",
         ctx.shared.last_save_unix.load(Ordering::Relaxed),
     );
-    line(t, "rdb_last_bgsave_status", "ok");
+    line(
+        t,
+        "rdb_last_bgsave_status",
+        if p.last_ok { "ok" } else { "err" },
+    );
+    line(t, "rdb_last_bgsave_time_sec", p.last_bgsave_secs);
+    line(t, "rdb_current_bgsave_time_sec", p.current_secs);
+    line(t, "rdb_saves", p.saves);
+    line(t, "rdb_last_cow_size", p.last_copied);
+    line(t, "rdb_last_load_keys_expired", p.load_expired);
+    line(t, "rdb_last_load_keys_loaded", p.loaded_keys);
     line(t, "aof_enabled", 0);
     line(t, "aof_rewrite_in_progress", 0);
+    line(t, "aof_rewrite_scheduled", 0);
+    line(t, "aof_last_rewrite_time_sec", -1);
+    line(t, "aof_current_rewrite_time_sec", -1);
+    line(t, "aof_last_bgrewrite_status", "ok");
+    line(t, "aof_rewrites", 0);
+    line(t, "aof_rewrites_consecutive_failures", 0);
+    line(t, "aof_last_write_status", "ok");
+    line(t, "aof_last_cow_size", 0);
+    line(t, "module_fork_in_progress", 0);
+    line(t, "module_fork_last_cow_size", 0);
 }
 
 fn stats(ctx: &mut Ctx, t: &mut String) {

@@ -31,6 +31,7 @@ pub mod lolwut;
 pub mod memory;
 pub mod migrate;
 pub mod monitor;
+pub mod persistence;
 pub mod pubsub;
 pub mod redis_meta;
 pub mod replication;
@@ -71,6 +72,7 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     dump::COMMANDS,
     migrate::COMMANDS,
     server::COMMANDS,
+    persistence::COMMANDS,
     client::COMMANDS,
     config::COMMANDS,
     info::COMMANDS,

@@ -164,18 +164,33 @@ fn lastsave(ctx: &mut Ctx, _a: &[Bytes]) {
 }
 
 fn shutdown(ctx: &mut Ctx, a: &[Bytes]) {
-    let mut abort = false;
+    let (mut abort, mut nosave, mut save, mut force) = (false, false, false, false);
     for opt in &a[1..] {
         let o = crate::util::lower(opt);
         match o.as_str() {
-            "nosave" | "save" | "now" | "force" => {}
+            "nosave" => nosave = true,
+            "save" => save = true,
+            "force" => force = true,
+            "now" => {}
             "abort" => abort = true,
             _ => return ctx.err(errors::SYNTAX),
         }
+    }
+    if nosave && save {
+        return ctx.err(errors::SYNTAX);
     }
     if abort {
         return ctx.err("ERR No shutdown in progress.");
     }
     tracing::info!("User requested shutdown...");
+    // As Redis's `prepareForShutdown`: a snapshot when asked for, or when save points are
+    // configured and NOSAVE was not given; a failed one keeps the server up unless FORCE.
+    if save || (!nosave && !ctx.settings.save_rules.is_empty()) {
+        tracing::info!("Saving the final RDB snapshot before exiting.");
+        if crate::persistence::save(ctx.shared, ctx.ks).is_err() && !force {
+            tracing::warn!("Error trying to save the DB, can't exit.");
+            return ctx.err("ERR Errors trying to SHUTDOWN. Check logs.");
+        }
+    }
     ctx.then(crate::flow::Next::Shutdown);
 }

@@ -104,6 +104,9 @@ pub mod facts {
     /// Runs a script (EVAL*, FCALL*): client tracking remembers the keys it declares when a
     /// command inside it reads, not the keys of that command, as Redis does.
     pub const RUNS_SCRIPT: u32 = 1 << 12;
+    /// PING: refused like a write while snapshots fail (MISCONF), as Redis refuses it, so a
+    /// health check sees a node that cannot persist.
+    pub const PROBES_WRITABLE: u32 = 1 << 13;
 }
 
 /// The type of value a blocking command waits on: a waiter is tried only when its key holds

@@ -26,11 +26,15 @@ pub type KeyHasher = foldhash::fast::RandomState;
 /// table's control byte.
 pub const TABLE_SLOT_BYTES: usize = std::mem::size_of::<Box<Entry>>() + 1;
 
+/// One slot's keys (crate-visible only so a snapshot can hold detached tables).
 #[derive(Default)]
-struct SlotTable {
+pub struct SlotTable {
     table: HashTable<Box<Entry>>,
     volatile: u32,
 }
+
+/// A running snapshot's state in one database (see [`super::cow`]).
+pub type DbSnap = super::cow::Snap<SlotTable>;
 
 /// What a write does to a key's TTL.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,6 +76,9 @@ pub struct Db {
     /// How reads and overwrites update access words (set per command by dispatch from the
     /// eviction policy and CLIENT NO-TOUCH).
     pub touch: crate::eviction::Touch,
+    /// Set while a background snapshot has not written this database yet: writers hand it
+    /// the old state of what they change (see [`super::cow`]).
+    snap: Option<Box<DbSnap>>,
 }
 
 /// The eviction sampler's cursor: the slot and the position in its table where the next
@@ -142,6 +149,7 @@ impl Db {
             log_expired: false,
             keep_expired: false,
             touch: Default::default(),
+            snap: None,
         }
     }
 
@@ -212,6 +220,7 @@ impl Db {
             if self.log_expired {
                 self.expired_log.push(e.key.to_vec());
             }
+            hand_over(&mut self.snap, slot, e);
             return None;
         }
         Some(&mut **occ.into_mut())
@@ -224,12 +233,40 @@ impl Db {
 
     /// Looks a key up for a write: expired keys are removed first and read as absent.
     pub fn get_mut(&mut self, key: &[u8], now: u64) -> Option<&mut Entry> {
+        if self.snap.is_some() {
+            self.keep_for_snapshot(key);
+        }
         self.lookup(key, now)
+    }
+
+    /// Before `key` changes: hands its current state to a running snapshot that has not
+    /// written its slot yet (once per key; see [`super::cow`]).
+    #[cold]
+    fn keep_for_snapshot(&mut self, key: &[u8]) {
+        let slot = key_slot(key) as usize;
+        let Db {
+            snap,
+            slots,
+            hasher,
+            ..
+        } = self;
+        let Some(s) = snap.as_deref_mut() else {
+            return;
+        };
+        if !s.wants(slot) || s.has(slot, key) {
+            return;
+        }
+        let h = hasher.hash_one(key);
+        let old = slots
+            .get(slot)
+            .and_then(|t| t.table.find(h, |e| e.key.as_slice() == key))
+            .cloned();
+        s.keep(slot, key, || old);
     }
 
     /// Looks a key up for a read: like [`Db::get_mut`] but counts a hit or miss and refreshes
     /// the key's access clock. One hash probe.
-    pub fn read(&mut self, key: &[u8], now: u64) -> Option<&mut Entry> {
+    pub fn read(&mut self, key: &[u8], now: u64) -> Option<&Entry> {
         let touch = self.touch;
         let slot = key_slot(key) as usize;
         let h = self.hash(key);
@@ -243,6 +280,7 @@ impl Db {
             keep_expired,
             hits,
             misses,
+            snap,
             ..
         } = self;
         let Some(t) = slots.get_mut(slot) else {
@@ -264,6 +302,7 @@ impl Db {
                 if *log_expired {
                     expired_log.push(e.key.to_vec());
                 }
+                hand_over(snap, slot, e);
             }
             return None;
         }
@@ -275,16 +314,19 @@ impl Db {
 
     /// Looks a key up without touching stats or clocks (OBJECT, DEBUG, TYPE-style peeks).
     pub fn peek(&mut self, key: &[u8], now: u64) -> Option<&Entry> {
-        self.get_mut(key, now).map(|e| &*e)
+        self.lookup(key, now).map(|e| &*e)
     }
 
     pub fn contains(&mut self, key: &[u8], now: u64) -> bool {
-        self.get_mut(key, now).is_some()
+        self.lookup(key, now).is_some()
     }
 
     /// Stores `value` under `key`, replacing any previous value. Returns whether the key
     /// existed (a logically expired key did not). One hash probe.
     pub fn set(&mut self, key: &[u8], value: Value, ttl: Ttl, now: u64) -> bool {
+        if self.snap.is_some() {
+            self.keep_for_snapshot(key);
+        }
         self.ensure_slots();
         let slot = key_slot(key) as usize;
         let h = self.hash(key);
@@ -355,6 +397,9 @@ impl Db {
 
     /// Inserts a whole entry (RESTORE, MOVE, COPY, RENAME), replacing any previous one.
     pub fn insert_entry(&mut self, entry: Box<Entry>, now: u64) -> Option<Box<Entry>> {
+        if self.snap.is_some() {
+            self.keep_for_snapshot(&entry.key.clone());
+        }
         let old = self.remove(&entry.key.clone(), now);
         self.ensure_slots();
         let slot = key_slot(&entry.key) as usize;
@@ -390,6 +435,9 @@ impl Db {
             self.volatile -= 1;
         }
         self.keys -= 1;
+        if let Some(s) = self.snap.as_deref_mut() {
+            s.keep(slot, key, || Some(e.clone()));
+        }
         if t.table.capacity() > 64 && t.table.len() * 8 < t.table.capacity() {
             let hasher = self.hasher;
             t.table.shrink_to_fit(|e| hasher.hash_one(e.key.as_slice()));
@@ -401,6 +449,9 @@ impl Db {
     pub fn set_expire(&mut self, key: &[u8], at: Option<u64>, now: u64) -> bool {
         if self.reap_if_expired(key, now) {
             return false;
+        }
+        if self.snap.is_some() {
+            self.keep_for_snapshot(key);
         }
         let slot = key_slot(key) as usize;
         let h = self.hash(key);
@@ -426,7 +477,8 @@ impl Db {
 
     /// Removes every key.
     pub fn clear(&mut self) {
-        self.slots = Vec::new();
+        let old = std::mem::take(&mut self.slots);
+        self.freeze_for_snapshot(old);
         self.keys = 0;
         self.volatile = 0;
         self.expire_cursor = 0;
@@ -441,7 +493,78 @@ impl Db {
         fresh.misses = self.misses;
         fresh.log_expired = self.log_expired;
         std::mem::swap(self, &mut fresh);
+        self.snap = fresh.snap.take();
+        if self.snap.is_some() {
+            let old = std::mem::take(&mut fresh.slots);
+            self.freeze_for_snapshot(old);
+        }
         fresh
+    }
+
+    /// The tables of a database emptied wholesale go to a running snapshot that still needs
+    /// them, as they are (no copy); otherwise they are dropped.
+    fn freeze_for_snapshot(&mut self, old: Vec<SlotTable>) {
+        if let Some(s) = self.snap.as_deref_mut() {
+            if s.frozen.is_none() {
+                s.frozen = Some(old);
+            }
+        }
+    }
+
+    /// Starts a snapshot of this database (numbered `origin` in the file).
+    pub fn begin_snapshot(&mut self, origin: usize) {
+        self.snap = Some(Box::new(DbSnap::new(origin)));
+    }
+
+    /// The database number a running snapshot knows this database by.
+    pub fn snapshot_origin(&self) -> Option<usize> {
+        self.snap.as_ref().map(|s| s.origin)
+    }
+
+    /// Ends this database's part of a snapshot; the state is returned so it is dropped
+    /// after the lock is released.
+    pub fn end_snapshot(&mut self) -> Option<Box<DbSnap>> {
+        self.snap.take()
+    }
+
+    /// Entries a running snapshot was handed (INFO).
+    pub fn snapshot_copied(&self) -> u64 {
+        self.snap.as_ref().map_or(0, |s| s.copied)
+    }
+
+    /// Hands the snapshot's image of the slots from `from` on to `emit`, slot by slot, until
+    /// `emit` asks to stop at a slot's end; returns the next slot to write ([`SLOTS`] when
+    /// done). The image of a slot is its table (or its frozen table) with the states saved
+    /// for it laid over: the slot as it was when the snapshot began.
+    pub fn snapshot_slots(&mut self, from: usize, mut emit: impl FnMut(&Entry) -> bool) -> usize {
+        let Db { snap, slots, .. } = self;
+        let Some(s) = snap.as_deref_mut() else {
+            return SLOTS;
+        };
+        let mut slot = from;
+        let mut go = true;
+        while slot < SLOTS && go {
+            let saved = s.saved.remove(&slot);
+            let table = match &s.frozen {
+                Some(f) => f.get(slot),
+                None => slots.get(slot),
+            };
+            for e in table.into_iter().flat_map(|t| t.table.iter()) {
+                if saved
+                    .as_ref()
+                    .is_some_and(|m| m.contains_key(e.key.as_slice()))
+                {
+                    continue;
+                }
+                go &= emit(e);
+            }
+            for e in saved.iter().flat_map(|m| m.values()).flatten() {
+                go &= emit(e);
+            }
+            slot += 1;
+            s.next_slot = slot;
+        }
+        slot
     }
 
     /// Number of keys in one slot (COUNTKEYSINSLOT).
@@ -750,6 +873,7 @@ impl Db {
             expired += gone.len();
             for e in gone {
                 self.note_expired(&e.key);
+                hand_over(&mut self.snap, slot, e);
             }
         }
         (examined, expired)
@@ -763,8 +887,23 @@ impl Db {
         let n = t.table.len();
         self.keys -= n;
         self.volatile -= t.volatile as usize;
-        *t = SlotTable::default();
+        let old = std::mem::take(t);
+        for e in old.table {
+            hand_over(&mut self.snap, slot as usize, e);
+        }
         n
+    }
+}
+
+/// A removed entry goes to a running snapshot that has not written its slot or seen the key
+/// change yet (it is the key's state when the snapshot began).
+#[inline]
+fn hand_over(snap: &mut Option<Box<DbSnap>>, slot: usize, e: Box<Entry>) {
+    if let Some(s) = snap.as_deref_mut() {
+        if s.wants(slot) && !s.has(slot, e.key.as_slice()) {
+            let key = e.key.to_vec();
+            s.keep(slot, &key, || Some(e));
+        }
     }
 }
 

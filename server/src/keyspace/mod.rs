@@ -7,6 +7,7 @@
 
 pub mod blocked;
 pub mod clock;
+pub mod cow;
 pub mod db;
 pub mod digest;
 pub mod entry;

@@ -31,6 +31,12 @@ pub fn write_len(out: &mut Vec<u8>, len: u64) {
 /// `rdbSaveRawString`: an integer encoding for short strings that are the decimal form of a
 /// 32-bit integer, LZF for longer ones that compress, else the length and the bytes.
 pub fn write_string(out: &mut Vec<u8>, s: &[u8]) {
+    write_string_as(out, s, true)
+}
+
+/// [`write_string`], with LZF only when `compress` (a snapshot under `rdbcompression no`
+/// writes every string plain, as Redis does).
+pub fn write_string_as(out: &mut Vec<u8>, s: &[u8], compress: bool) {
     if s.len() <= 11 {
         if let Some(n) = crate::util::parse_i64_strict(s) {
             if let Ok(b) = i8::try_from(n) {
@@ -47,7 +53,7 @@ pub fn write_string(out: &mut Vec<u8>, s: &[u8]) {
             }
         }
     }
-    if s.len() > 20 {
+    if compress && s.len() > 20 {
         if let Some(z) = lzf::compress(s, s.len() - 4) {
             out.push(0xc3);
             write_len(out, z.len() as u64);
@@ -66,10 +72,15 @@ fn write_double(out: &mut Vec<u8>, d: f64) {
 
 /// The RDB type byte and body of a value.
 pub fn write_value(out: &mut Vec<u8>, v: &Value) {
+    write_value_as(out, v, true)
+}
+
+/// [`write_value`], compressing strings only when `compress` (`rdbcompression`).
+pub fn write_value_as(out: &mut Vec<u8>, v: &Value, c: bool) {
     match v {
         Value::Str(s) => {
             out.push(kind::STRING);
-            write_string(out, s);
+            write_string_as(out, s, c);
         }
         Value::List(l) => {
             out.push(kind::LIST_QUICKLIST_2);
@@ -87,7 +98,7 @@ pub fn write_value(out: &mut Vec<u8>, v: &Value) {
             write_len(out, nodes.len() as u64);
             for n in nodes {
                 write_len(out, container::PACKED);
-                write_string(out, &n);
+                write_string_as(out, &n, c);
             }
         }
         Value::Set(s) if s.encoding() == "intset" => {
@@ -100,7 +111,7 @@ pub fn write_value(out: &mut Vec<u8>, v: &Value) {
                 })
                 .collect();
             vals.sort_unstable();
-            write_string(out, &intset::encode(&vals));
+            write_string_as(out, &intset::encode(&vals), c);
         }
         Value::Set(s) => {
             out.push(kind::SET);
@@ -108,8 +119,8 @@ pub fn write_value(out: &mut Vec<u8>, v: &Value) {
             let mut buf = itoa::Buffer::new();
             for e in s.iter() {
                 match e {
-                    Elem::Int(n) => write_string(out, buf.format(n).as_bytes()),
-                    Elem::Bytes(b) => write_string(out, b),
+                    Elem::Int(n) => write_string_as(out, buf.format(n).as_bytes(), c),
+                    Elem::Bytes(b) => write_string_as(out, b, c),
                 }
             }
         }
@@ -126,7 +137,7 @@ pub fn write_value(out: &mut Vec<u8>, v: &Value) {
                     lp.push(crate::util::fmt_double(score).as_bytes());
                 }
             }
-            write_string(out, &lp.finish());
+            write_string_as(out, &lp.finish(), c);
         }
         Value::ZSet(z) => {
             out.push(kind::ZSET_2);
@@ -134,7 +145,7 @@ pub fn write_value(out: &mut Vec<u8>, v: &Value) {
             // From the highest score down, as Redis walks its skiplist from the tail (loading
             // then inserts at the head, the cheap end).
             for (m, score) in z.range(0, z.len(), true) {
-                write_string(out, m);
+                write_string_as(out, m, c);
                 write_double(out, score);
             }
         }
@@ -145,19 +156,19 @@ pub fn write_value(out: &mut Vec<u8>, v: &Value) {
                 lp.push(f);
                 lp.push(val);
             }
-            write_string(out, &lp.finish());
+            write_string_as(out, &lp.finish(), c);
         }
         Value::Hash(h) => {
             out.push(kind::HASH);
             write_len(out, h.len() as u64);
             for (f, val) in h.iter() {
-                write_string(out, f);
-                write_string(out, val);
+                write_string_as(out, f, c);
+                write_string_as(out, val, c);
             }
         }
         Value::Stream(s) => {
             out.push(kind::STREAM_LISTPACKS_2);
-            super::stream::write(out, s);
+            super::stream::write(out, s, c);
         }
     }
 }

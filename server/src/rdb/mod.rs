@@ -13,6 +13,7 @@
 
 pub mod decode;
 pub mod encode;
+pub mod file;
 pub mod functions;
 pub mod intset;
 pub mod listpack;

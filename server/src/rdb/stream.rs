@@ -8,7 +8,7 @@
 //! `flags · ms-delta · seq-delta · [n · field value...] | [value...] · lp-count`.
 
 use super::decode::Reader;
-use super::encode::{write_len, write_string};
+use super::encode::{write_len, write_string_as};
 use super::listpack::{self, Item};
 use super::{kind, BadFormat};
 use crate::keyspace::types::stream::{Consumer, Group, NewId, StreamId, StreamValue};
@@ -26,13 +26,13 @@ fn raw_id(out: &mut Vec<u8>, id: StreamId) {
 }
 
 /// The body of a stream value (after its type byte, `kind::STREAM_LISTPACKS_2`).
-pub fn write(out: &mut Vec<u8>, s: &StreamValue) {
+pub fn write(out: &mut Vec<u8>, s: &StreamValue, c: bool) {
     let blocks: Vec<_> = s.blocks().collect();
     write_len(out, blocks.len() as u64);
     for (key, b) in blocks {
         let mut k = Vec::with_capacity(16);
         raw_id(&mut k, key);
-        write_string(out, &k);
+        write_string_as(out, &k, c);
         let mut lp = listpack::Builder::default();
         let master: Vec<&[u8]> = b.master().collect();
         lp.push_int(b.live as i64);
@@ -63,7 +63,7 @@ pub fn write(out: &mut Vec<u8>, s: &StreamValue) {
                 lp.push_int(2 * n as i64 + 4);
             }
         }
-        write_string(out, &lp.finish());
+        write_string_as(out, &lp.finish(), c);
     }
     write_len(out, s.len());
     write_len(out, s.last_id.ms);
@@ -75,7 +75,7 @@ pub fn write(out: &mut Vec<u8>, s: &StreamValue) {
     write_len(out, s.entries_added);
     write_len(out, s.groups.len() as u64);
     for (name, g) in &s.groups {
-        write_string(out, name);
+        write_string_as(out, name, c);
         write_len(out, g.last_id.ms);
         write_len(out, g.last_id.seq);
         // Redis writes the unknown counter as -1 through a u64 length.
@@ -87,8 +87,8 @@ pub fn write(out: &mut Vec<u8>, s: &StreamValue) {
             write_len(out, n.delivery_count);
         }
         write_len(out, g.consumers.len() as u64);
-        for (c, cs) in &g.consumers {
-            write_string(out, c);
+        for (name, cs) in &g.consumers {
+            write_string_as(out, name, c);
             out.extend_from_slice(&cs.seen_time.to_le_bytes());
             write_len(out, cs.pel.len() as u64);
             for id in &cs.pel {
@@ -313,7 +313,7 @@ mod tests {
         g.assign(StreamId::new(7, 1), &Bytes::from_static(b"bob"), 77, 3);
         s.groups.insert(Bytes::from_static(b"grp"), g);
         let mut out = Vec::new();
-        write(&mut out, &s);
+        write(&mut out, &s, true);
         let mut r = Reader::new(&out);
         let Value::Stream(back) = read(&mut r, kind::STREAM_LISTPACKS_2).unwrap() else {
             panic!("not a stream");

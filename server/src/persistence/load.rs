@@ -1,0 +1,153 @@
+//! Loading a snapshot: at start, before the server serves, and for DEBUG RELOAD.
+
+use crate::keyspace::Keyspace;
+use crate::rdb::decode::Limits;
+use crate::rdb::file::{self, Item, LoadError};
+use crate::state::Shared;
+use std::io::BufReader;
+use std::path::Path;
+use std::time::Instant;
+use tracing::info;
+
+/// How often a long load reports its progress.
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Loads `path` into `ks` and its libraries into the function engine. A key or library
+/// that exists already is an error, unless `merge` (DEBUG RELOAD MERGE: the file's
+/// replaces it). Keys whose TTL has passed are skipped, as a Redis primary skips them.
+/// Returns (keys loaded, keys skipped as expired, the file's `repl-offset`).
+pub fn load_file(
+    shared: &Shared,
+    ks: &mut Keyspace,
+    path: &Path,
+    merge: bool,
+) -> Result<(u64, u64, Option<u64>), LoadError> {
+    let f = std::fs::File::open(path)?;
+    let size = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let settings = shared.settings();
+    let lim = Limits::from_settings(&settings);
+    let databases = ks.dbs.len();
+    let now = crate::util::now_ms();
+    let started = Instant::now();
+    let mut last_report = started;
+    let (mut keys, mut expired) = (0u64, 0u64);
+    let mut libraries = Vec::new();
+    let mut offset = None;
+    let progress = std::rc::Rc::new(std::cell::Cell::new(0u64));
+    let reader = Counting(BufReader::with_capacity(1 << 20, f), progress.clone());
+    let loaded = file::load(reader, &lim, databases, |item| {
+        match item {
+            Item::Aux(k, v) if k == b"repl-offset" => {
+                offset = std::str::from_utf8(&v).ok().and_then(|v| v.parse().ok());
+            }
+            Item::Aux(..) => {}
+            Item::Function(code) => libraries.push(code),
+            Item::Key { db, entry } => {
+                if entry.is_expired(now) {
+                    expired += 1;
+                    return Ok(());
+                }
+                let d = &mut ks.dbs[db];
+                if !merge && d.peek_stored(entry.key.as_slice()).is_some() {
+                    return Err(format!(
+                        "Duplicate key '{}' found in RDB file",
+                        String::from_utf8_lossy(entry.key.as_slice())
+                    ));
+                }
+                d.insert_entry(entry, now);
+                keys += 1;
+                if last_report.elapsed() >= PROGRESS_EVERY {
+                    last_report = Instant::now();
+                    let pct = (progress.get() * 100).checked_div(size).unwrap_or(100);
+                    info!("Loading RDB: {keys} keys, {pct}% of {size} bytes");
+                }
+            }
+        }
+        Ok(())
+    })?;
+    if !libraries.is_empty() {
+        shared
+            .scripts
+            .lock()
+            .functions
+            .restore(&libraries, if merge { "replace" } else { "append" })
+            .map_err(|e| LoadError::Format(format!("Failed loading the functions: {e}")))?;
+    }
+    info!(
+        "Done loading RDB, keys loaded: {keys}, keys expired: {expired} ({} bytes, RDB v{}, {:.3} s)",
+        loaded.bytes,
+        loaded.version,
+        started.elapsed().as_secs_f64()
+    );
+    Ok((keys, expired, offset))
+}
+
+/// A reader that publishes how many bytes it read, for the progress log.
+struct Counting<R>(R, std::rc::Rc<std::cell::Cell<u64>>);
+
+impl<R: std::io::Read> std::io::Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.0.read(buf)?;
+        self.1.set(self.1.get() + n as u64);
+        Ok(n)
+    }
+}
+
+/// At start, before serving: the snapshot in `dir`, if there is one. An unreadable one
+/// stops the server (as Redis exits rather than serve without the data it was given).
+pub fn load_at_start(shared: &Shared) -> Result<(), String> {
+    let name = shared.settings().dbfilename.clone();
+    let path = Path::new(&name);
+    if !path.exists() {
+        return Ok(());
+    }
+    info!("Loading the snapshot {name}");
+    let mut ks = shared.keyspace.lock();
+    match load_file(shared, &mut ks, path, false) {
+        Ok((keys, expired, offset)) => {
+            shared.persistence.loaded(keys, expired, offset);
+            Ok(())
+        }
+        Err(e) => Err(format!(
+            "Fatal error loading the DB ({name}): {e}. Exiting."
+        )),
+    }
+}
+
+/// DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE]: save (unless NOSAVE), empty the dataset and the
+/// libraries (unless NOFLUSH), load the file back; the keyspace lock held throughout.
+pub fn reload(
+    shared: &Shared,
+    ks: &mut Keyspace,
+    save: bool,
+    flush: bool,
+    merge: bool,
+) -> Result<(), String> {
+    if save && super::save(shared, ks).is_err() {
+        return Err("ERR".into());
+    }
+    if flush {
+        // As Redis's emptyData: watchers of live keys and tracking clients learn of the flush.
+        let now = crate::util::now_ms();
+        for i in 0..ks.dbs.len() {
+            ks.watches.touch_db(&ks.dbs, i, None, now);
+        }
+        ks.tracking.invalidate_all();
+        for db in ks.dbs.iter_mut() {
+            db.clear();
+        }
+        shared.scripts.lock().functions.flush();
+    }
+    let name = shared.settings().dbfilename.clone();
+    match load_file(shared, ks, Path::new(&name), merge) {
+        Ok((keys, expired, offset)) => {
+            shared.persistence.loaded(keys, expired, offset);
+            tracing::warn!("DB reloaded by DEBUG RELOAD");
+            Ok(())
+        }
+        Err(e) => {
+            tracing::warn!("DEBUG RELOAD: {e}");
+            Err("ERR Error trying to load the RDB dump, check server logs.".into())
+        }
+    }
+}
