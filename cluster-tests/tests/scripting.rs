@@ -669,3 +669,118 @@ fn a_long_script_makes_others_busy_and_script_kill_stops_it() {
     let w: i64 = q(&mut c, &["GET", "w"]);
     assert_eq!(w, 1);
 }
+
+/// Hex of a script's string result, as the Tcl suite checks packed bytes.
+const HEX: &str =
+    "local h = '' for i = 1, #s do h = h .. string.format('%02x', string.byte(s, i)) end return h";
+
+#[test]
+fn cjson_cmsgpack_and_struct_behave_as_redis_bundles_them() {
+    let node = Node::start(&[]);
+    let mut c = node.client();
+    let s = |c: &mut redis::Connection, script: &str| eval(c, script, &[], &[]);
+    // cjson: arrays, objects, escapes, numbers as %.14g, null, settings.
+    assert_eq!(
+        s(&mut c, "return cjson.encode({1, 'a/\\n', {x=true}})"),
+        bulk(r#"[1,"a\/\n",{"x":true}]"#)
+    );
+    assert_eq!(s(&mut c, "return cjson.encode({})"), bulk("{}"));
+    assert_eq!(
+        s(
+            &mut c,
+            "return table.concat(cjson.decode('[0.0, -5e3, -1, 0.3e-3, 1023.2, 0e10]'), ' ')"
+        ),
+        bulk("0 -5000 -1 0.0003 1023.2 0")
+    );
+    assert_eq!(
+        s(
+            &mut c,
+            r#"local t = cjson.decode('{"a":"\u00e9","n":null}') return {t.a, tostring(t.n == cjson.null)}"#
+        ),
+        Value::Array(vec![bulk("\u{e9}"), bulk("true")])
+    );
+    let e = eval_err(&mut c, "return cjson.decode('[1,')", &[]);
+    assert!(
+        e.starts_with("ERR user_script:1: Expected value but found T_END at character 4 script: ")
+            && e.ends_with(", on @user_script:1."),
+        "{e}"
+    );
+    assert!(eval_err(&mut c, "return cjson.encode({[1]=1,[20]=2})", &[])
+        .contains("Cannot serialise table: excessively sparse array"));
+    assert_eq!(
+        s(&mut c, "cjson.encode_invalid_numbers(true) local r = cjson.encode({0/0}) cjson.encode_invalid_numbers(false) return r"),
+        bulk("[nan]")
+    );
+    assert_eq!(
+        s(&mut c, "return cjson.encode_number_precision(3) .. cjson.encode(1/3) .. cjson.encode_number_precision(14)"),
+        bulk("30.33314")
+    );
+    // cmsgpack: the Tcl suite's byte strings, and a stream unpacked piece by piece.
+    assert_eq!(
+        s(&mut c, &format!("local s = cmsgpack.pack(0.1) {HEX}")),
+        bulk("cb3fb999999999999a")
+    );
+    assert_eq!(
+        s(
+            &mut c,
+            &format!("local s = cmsgpack.pack({{1, 'ab', true, {{x=-1}}}}, nil) {HEX}")
+        ),
+        bulk("9401a26162c381a178ffc0")
+    );
+    assert_eq!(
+        s(&mut c, "local s = cmsgpack.pack(1, 'two', 3) local o, a = cmsgpack.unpack_limit(s, 2, 0) local o2, b = cmsgpack.unpack_one(s, o) return {o, a, b, o2}"),
+        Value::Array(vec![Value::Int(5), Value::Int(1), Value::Int(3), Value::Int(-1)])
+    );
+    // struct: sizes, alignment, endianness, c0.
+    assert_eq!(
+        s(
+            &mut c,
+            &format!("local s = struct.pack('>I2i4', 258, -2) {HEX}")
+        ),
+        bulk("0102fffffffe")
+    );
+    assert_eq!(
+        s(
+            &mut c,
+            "return {struct.unpack('>I2i4', struct.pack('>I2i4', 258, -2))}"
+        ),
+        Value::Array(vec![Value::Int(258), Value::Int(-2), Value::Int(7)])
+    );
+    assert_eq!(s(&mut c, "return struct.size('!4bi')"), Value::Int(8));
+    assert_eq!(
+        s(
+            &mut c,
+            "return {struct.unpack('Bc0', struct.pack('Bc0', 3, 'abc'))}"
+        ),
+        Value::Array(vec![bulk("abc"), Value::Int(5)])
+    );
+    // Hostile inputs (the cases behind CVE-2022-24834) fail with the libraries' errors, and
+    // the node carries on.
+    for (script, error) in [
+        ("return cjson.decode(string.rep('[', 1000000))", "Found too many nested data structures (1001)"),
+        ("cjson.decode_max_depth(2147483647) local ok, e = pcall(cjson.decode, string.rep('[', 1000000)) cjson.decode_max_depth(1000) error(e)", "Found too many nested data structures"),
+        ("local t = {} t[1] = t return cjson.encode(t)", "Cannot serialise, excessive nesting (1001)"),
+        ("return cmsgpack.unpack(string.rep('\\145', 1000000))", "stack overflow (in function mp_decode_to_lua_array)"),
+        ("return cmsgpack.unpack('\\221\\255\\255\\255\\255')", "Missing bytes in input."),
+        ("return cmsgpack.unpack('\\219\\255\\255\\255\\255')", "Missing bytes in input."),
+        ("return struct.pack('i99999999999', 1)", "integral size overflow"),
+        ("return struct.pack('i33', 1)", "integral size 33 is larger than limit of 32"),
+        ("return struct.unpack('c2147483647', 'abc')", "data string too short"),
+        ("return struct.unpack('i4c0', struct.pack('i4', -1))", "data string too short"),
+    ] {
+        let e = eval_err(&mut c, script, &[]);
+        assert!(e.contains(error), "{script}: {e}");
+    }
+    // A circular table packs to 16 levels, then nil (as the suite checks).
+    assert_eq!(
+        s(
+            &mut c,
+            "local a = {} a[1] = a local s = cmsgpack.pack(a) return #s"
+        ),
+        Value::Int(17)
+    );
+    assert_eq!(q(&mut c, &["PING"]), Value::SimpleString("PONG".into()));
+    // The libraries are read-only.
+    assert!(eval_err(&mut c, "cjson.encode = function() end", &[])
+        .contains("Attempt to modify a readonly table"));
+}

@@ -129,6 +129,9 @@ pub fn new_vm(memory_limit: usize, busy: Arc<super::busy::Busy>) -> mlua::Result
     })?;
     let real_globals = lua.globals();
     real_globals.raw_set("bit", super::bit::open(&lua)?)?;
+    real_globals.raw_set("cjson", super::cjson::open(&lua)?)?;
+    real_globals.raw_set("cmsgpack", super::cmsgpack::open(&lua)?)?;
+    real_globals.raw_set("struct", super::lua_struct::open(&lua)?)?;
     let debug: Table = real_globals.raw_get("debug")?;
     prim.raw_set("register", outside_register(&lua)?)?;
     let (globals, run, run_with, set_loading): (Table, Function, Function, Function) = lua
