@@ -695,7 +695,7 @@ fn cjson_cmsgpack_and_struct_behave_as_redis_bundles_them() {
     assert_eq!(
         s(
             &mut c,
-            r#"local t = cjson.decode('{"a":"\u00e9","n":null}') return {t.a, tostring(t.n == cjson.null)}"#
+            r#"local t = cjson.decode('{"a":"\\u00e9","n":null}') return {t.a, tostring(t.n == cjson.null)}"#
         ),
         Value::Array(vec![bulk("\u{e9}"), bulk("true")])
     );
@@ -779,7 +779,10 @@ fn cjson_cmsgpack_and_struct_behave_as_redis_bundles_them() {
         ),
         Value::Int(17)
     );
-    assert_eq!(q(&mut c, &["PING"]), Value::SimpleString("PONG".into()));
+    assert_eq!(
+        q::<Value>(&mut c, &["PING"]),
+        Value::SimpleString("PONG".into())
+    );
     // The libraries are read-only.
     assert!(eval_err(&mut c, "cjson.encode = function() end", &[])
         .contains("Attempt to modify a readonly table"));

@@ -9,9 +9,13 @@
 
 use mlua::{Function, IntoLuaMulti, Lua, MultiValue, Table, Value};
 
-/// `LUAI_MAXCSTACK`: how many slots a C function may use on the Lua stack. The libraries
-/// count the slots Redis's C versions would hold, and stop where they would.
-pub const MAX_C_STACK: usize = 8000;
+/// How many Lua values a library may hold from Rust at once. The C versions stop where a C
+/// function's Lua stack ends (`LUAI_MAXCSTACK`, 8000 slots); here every value held from
+/// Rust takes a slot of mlua's auxiliary stack, which has that same limit and is shared by
+/// the whole VM, so the libraries count the slots Redis's versions would hold and stop
+/// 1000 short of it, leaving room for the rest of the VM (running out of that stack is an
+/// mlua panic).
+pub const MAX_C_STACK: usize = 7000;
 
 /// Why a library function failed.
 pub enum Fail {
