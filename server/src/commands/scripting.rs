@@ -161,11 +161,11 @@ fn eval_generic(ctx: &mut Ctx, a: &[Bytes], ro: bool, by_sha: bool) {
         return ctx.err(e);
     }
     let sha = if by_sha {
-        let sha = crate::util::lower(&a[1]);
-        if sha.len() != 40 || !ctx.shared.scripts.lock().exists(&sha) {
+        // An unknown SHA1 is answered NOSCRIPT by `run_script`.
+        if a[1].len() != 40 {
             return ctx.err(NOSCRIPT_ERR);
         }
-        sha
+        crate::util::lower(&a[1])
     } else {
         let created = ctx.shared.scripts.lock().create(&a[1]);
         match created {

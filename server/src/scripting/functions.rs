@@ -16,7 +16,8 @@ pub struct LibFunction {
     pub flags: Flags,
     /// The flags as registered, for FUNCTION LIST.
     pub flag_names: Vec<String>,
-    callback: mlua::Function,
+    /// The callback's key in the VM's `store`.
+    key: i64,
 }
 
 pub struct Library {
@@ -33,6 +34,8 @@ pub struct Libraries {
     owner: HashMap<String, String>,
     memory_limit: usize,
     busy: std::sync::Arc<super::busy::Busy>,
+    /// The `store` key the next registered callback gets.
+    next_key: std::cell::Cell<i64>,
 }
 
 /// Letters, digits and underscores, at least one (library and function names).
@@ -91,6 +94,7 @@ impl Libraries {
             owner: HashMap::new(),
             memory_limit,
             busy,
+            next_key: std::cell::Cell::new(1),
         }
     }
 
@@ -105,8 +109,16 @@ impl Libraries {
         self.libs.get(lib)?.functions.get(&key)
     }
 
-    pub fn callback(&self, name: &str) -> Option<mlua::Function> {
-        self.function(name).map(|f| f.callback.clone())
+    /// The key of a function's callback in the VM's `store`.
+    pub fn callback(&self, name: &str) -> Option<i64> {
+        self.function(name).map(|f| f.key)
+    }
+
+    /// Drops the callbacks of functions no library keeps.
+    fn forget<'a>(&self, functions: impl IntoIterator<Item = &'a LibFunction>) {
+        for f in functions {
+            self.vm.store.raw_set(f.key, Value::Nil).ok();
+        }
     }
 
     pub fn libraries(&self) -> impl Iterator<Item = &Library> {
@@ -134,6 +146,7 @@ impl Libraries {
                 for f in lib.functions.keys() {
                     self.owner.remove(f);
                 }
+                self.forget(lib.functions.values());
                 true
             }
             None => false,
@@ -160,6 +173,7 @@ impl Libraries {
         }
         for (key, f) in &registered {
             if self.owner.get(key).is_some_and(|other| *other != name) {
+                self.forget(registered.values());
                 return Err(format!("ERR Function {} already exists", f.name));
             }
         }
@@ -185,25 +199,32 @@ impl Libraries {
         let saved_owner = std::mem::take(&mut self.owner);
         for code in codes {
             if let Err(e) = self.load(code, false) {
+                let loaded = std::mem::take(&mut self.libs);
+                self.forget(loaded.values().flat_map(|l| l.functions.values()));
                 self.libs = saved_libs;
                 self.owner = saved_owner;
                 return Err(e);
             }
         }
         if policy == "flush" {
+            self.forget(saved_libs.values().flat_map(|l| l.functions.values()));
             return Ok(());
         }
         let restored = std::mem::replace(&mut self.libs, saved_libs);
         let restored_owner = std::mem::replace(&mut self.owner, saved_owner);
         // Check every collision before changing anything.
         for (name, lib) in &restored {
-            if self.libs.contains_key(name) && policy != "replace" {
-                return Err(format!("ERR Library {name} already exists"));
-            }
-            for (key, f) in &lib.functions {
-                if self.owner.get(key).is_some_and(|other| other != name) {
-                    return Err(format!("ERR Function {} already exists", f.name));
-                }
+            let clash = if self.libs.contains_key(name) && policy != "replace" {
+                Some(format!("ERR Library {name} already exists"))
+            } else {
+                lib.functions
+                    .iter()
+                    .find(|(key, _)| self.owner.get(*key).is_some_and(|other| other != name))
+                    .map(|(_, f)| format!("ERR Function {} already exists", f.name))
+            };
+            if let Some(e) = clash {
+                self.forget(restored.values().flat_map(|l| l.functions.values()));
+                return Err(e);
             }
         }
         for (name, lib) in restored {
@@ -219,8 +240,14 @@ impl Libraries {
         let vm = &self.vm;
         let found: RefCell<BTreeMap<String, LibFunction>> = RefCell::new(BTreeMap::new());
         let ran = vm.lua.scope(|scope| {
-            let register = scope
-                .create_function(|_, argv: MultiValue| Ok(add(&mut found.borrow_mut(), argv)))?;
+            let register = scope.create_function(|_, argv: MultiValue| {
+                Ok(add(
+                    &mut found.borrow_mut(),
+                    argv,
+                    &vm.store,
+                    &self.next_key,
+                ))
+            })?;
             vm.prim.raw_set("register", register)?;
             vm.set_loading.call::<()>(true)?;
             let r = vm.run.call::<(bool, Value)>(chunk.clone());
@@ -230,8 +257,12 @@ impl Libraries {
         vm.prim
             .raw_set("register", sandbox::outside_register(&vm.lua).ok())
             .ok();
+        let found = found.into_inner();
+        if !matches!(ran, Ok((true, _))) {
+            self.forget(found.values());
+        }
         match ran {
-            Ok((true, _)) => Ok(found.into_inner()),
+            Ok((true, _)) => Ok(found),
             Ok((false, Value::Table(t))) => {
                 let e: String = t
                     .raw_get::<mlua::LuaString>("err")
@@ -253,7 +284,12 @@ impl Libraries {
 
 /// `redis.register_function`'s checks that the Lua side leaves to Rust: the name, the
 /// flags, a second function of the same name. `None` when registered, else the error.
-fn add(found: &mut BTreeMap<String, LibFunction>, argv: MultiValue) -> Option<String> {
+fn add(
+    found: &mut BTreeMap<String, LibFunction>,
+    argv: MultiValue,
+    store: &mlua::Table,
+    next_key: &std::cell::Cell<i64>,
+) -> Option<String> {
     let mut it = argv.into_iter();
     let name = match it.next() {
         Some(Value::String(s)) => String::from_utf8_lossy(&s.as_bytes()).into_owned(),
@@ -284,6 +320,11 @@ fn add(found: &mut BTreeMap<String, LibFunction>, argv: MultiValue) -> Option<St
     if found.contains_key(&key) {
         return Some("ERR Function already exists in the library".into());
     }
+    let at = next_key.get();
+    if let Err(e) = store.raw_set(at, callback) {
+        return Some(format!("ERR {}", message(&e)));
+    }
+    next_key.set(at + 1);
     found.insert(
         key,
         LibFunction {
@@ -291,7 +332,7 @@ fn add(found: &mut BTreeMap<String, LibFunction>, argv: MultiValue) -> Option<St
             description,
             flags,
             flag_names,
-            callback,
+            key: at,
         },
     );
     None

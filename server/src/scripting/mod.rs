@@ -23,6 +23,7 @@ pub mod cjson;
 pub mod cmsgpack;
 pub mod convert;
 pub mod engine;
+pub mod fastcall;
 pub mod functions;
 pub mod libargs;
 pub mod lua_struct;

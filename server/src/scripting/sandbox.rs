@@ -4,7 +4,7 @@
 //! `math.random` on Redis's generator. What is written in Lua is in `prelude.lua`.
 
 use super::rand48::Rand48;
-use mlua::{Function, Lua, LuaOptions, MultiValue, StdLib, Table, Value};
+use mlua::{Function, Lua, LuaOptions, MultiValue, StdLib, Table};
 use parking_lot::Mutex;
 use std::sync::Arc;
 
@@ -17,27 +17,21 @@ pub struct Vm {
     pub globals: Table,
     /// The real globals, where KEYS and ARGV are set before each run.
     pub real_globals: Table,
-    /// `xpcall(f, handler)`: runs a compiled script, turning errors into Redis error tables.
+    /// `xpcall(f, handler)`: runs a compiled script (a function, or its key in `store`),
+    /// turning errors into Redis error tables.
     pub run: Function,
-    /// `xpcall(function() return f(keys, args) end, handler)`: runs a library function.
+    /// `xpcall(function() return f(keys, args) end, handler)`: runs a library function (by
+    /// its key in `store`).
     pub run_with: Function,
+    /// Compiled scripts and library functions by integer key. Kept in Lua rather than as
+    /// mlua handles: each handle held from Rust takes a slot of mlua's auxiliary stack,
+    /// which ends at 8000 slots (and mlua panics past it).
+    pub store: Table,
     /// Switches the globals scripts see to the library-loading API (FUNCTION LOAD) and back.
     pub set_loading: Function,
     /// The primitives the Lua side calls: `call` and `ctl` are replaced for each run.
     pub prim: Table,
     pub rng: Arc<Mutex<Rand48>>,
-}
-
-/// `redis.call` outside a script run (a library's top-level code calling it).
-pub fn outside_call(lua: &Lua) -> mlua::Result<Function> {
-    lua.create_function(|lua, _: MultiValue| {
-        let t = lua.create_table()?;
-        t.raw_set(
-            "err",
-            "ERR redis.call/pcall can only be called inside a script invocation",
-        )?;
-        Ok((t, true))
-    })
 }
 
 /// `redis.register_function` outside FUNCTION LOAD.
@@ -47,18 +41,7 @@ pub fn outside_register(lua: &Lua) -> mlua::Result<Function> {
     })
 }
 
-/// `redis.setresp` and friends outside a script run.
-pub fn outside_ctl(lua: &Lua) -> mlua::Result<Function> {
-    lua.create_function(|_, _: MultiValue| {
-        Ok((
-            Value::Boolean(false),
-            "ERR this function can only be called inside a script invocation",
-        ))
-    })
-}
-
-/// Where the primitives table is kept in the Lua registry (for [`raising_call`]).
-const PRIM_KEY: &std::ffi::CStr = c"slotcache.prim";
+use super::fastcall::PRIM_KEY;
 
 /// `redis.call`: the `call` primitive, whose error table it raises. A C function, as in
 /// Redis, so that `return redis.call(...)` keeps the script's frame (Lua 5.1 drops the
@@ -87,8 +70,7 @@ pub fn new_vm(memory_limit: usize, busy: Arc<super::busy::Busy>) -> mlua::Result
     let lua = unsafe { Lua::unsafe_new_with(libs, LuaOptions::default()) };
     let rng = Arc::new(Mutex::new(Rand48::default()));
     let prim = lua.create_table()?;
-    prim.raw_set("call", outside_call(&lua)?)?;
-    prim.raw_set("ctl", outside_ctl(&lua)?)?;
+    super::engine::install_primitives(&lua, &prim)?;
     prim.raw_set(
         "sha1hex",
         lua.create_function(|_, s: mlua::LuaString| Ok(super::sha1hex(&s.as_bytes())))?,
@@ -134,10 +116,11 @@ pub fn new_vm(memory_limit: usize, busy: Arc<super::busy::Busy>) -> mlua::Result
     real_globals.raw_set("struct", super::lua_struct::open(&lua)?)?;
     let debug: Table = real_globals.raw_get("debug")?;
     prim.raw_set("register", outside_register(&lua)?)?;
+    let store = lua.create_table()?;
     let (globals, run, run_with, set_loading): (Table, Function, Function, Function) = lua
         .load(PRELUDE)
         .set_name("=sandbox")
-        .call((prim.clone(), debug))?;
+        .call((prim.clone(), debug, store.clone()))?;
     if memory_limit > 0 {
         lua.set_memory_limit(memory_limit)?;
     }
@@ -148,6 +131,7 @@ pub fn new_vm(memory_limit: usize, busy: Arc<super::busy::Busy>) -> mlua::Result
         real_globals,
         run,
         run_with,
+        store,
         set_loading,
         prim,
         rng,
