@@ -179,3 +179,27 @@ fn function_load_reaches_replicas_and_fcall_sends_its_effects() {
     let _: String = q(&mut c, &["FCALL", "setter", "1", "k", "v"]);
     assert_eq!(repl_stream::next_cmd(&mut stream), vec!["set", "k", "v"]);
 }
+
+/// A library whose top-level code does not end is stopped after 500 ms, as Redis's load
+/// timeout; the node carries on and the library is not loaded.
+#[test]
+fn a_library_that_loads_forever_times_out() {
+    let node = Node::start(&[]);
+    let mut c = node.client();
+    let started = std::time::Instant::now();
+    let e = server_error(
+        &mut c,
+        &[
+            "FUNCTION",
+            "LOAD",
+            "#!lua name=lib\nlocal a = 1 while 1 do a = a + 1 end",
+        ],
+    );
+    assert!(e.contains("FUNCTION LOAD timeout"), "{e}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    let libs: Value = q(&mut c, &["FUNCTION", "LIST"]);
+    assert_eq!(libs, Value::Array(vec![]));
+    assert_eq!(load(&mut c, LIB), "mylib");
+    let hi: String = q(&mut c, &["FCALL", "hello", "0", "again"]);
+    assert_eq!(hi, "hello again");
+}

@@ -841,3 +841,53 @@ fn ten_thousand_scripts_and_functions_keep_working() {
         bulk("1.5")
     );
 }
+
+fn memory_figure(c: &mut redis::Connection, field: &str) -> u64 {
+    let info: String = q(c, &["INFO", "memory"]);
+    cluster_tests::info_field(&info, field)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("INFO memory has no {field}"))
+}
+
+/// `lua-memory-limit` (slotcache's own): a script that allocates past it fails with "not
+/// enough memory", and the node and the VM carry on; INFO memory reports both VMs, the
+/// cached scripts and the libraries, and SCRIPT FLUSH / FUNCTION FLUSH give their VMs back.
+#[test]
+fn lua_memory_limit_fails_the_script_not_the_node() {
+    let node = Node::start(&["--lua-memory-limit", "4mb"]);
+    let mut c = node.client();
+    let hog = "local t = {} for i = 1, 1000000 do t[i] = string.rep('x', 100) .. i end return #t";
+    let e = eval_err(&mut c, hog, &[]);
+    assert!(
+        e.starts_with("ERR Error running script ") && e.ends_with(", not enough memory"),
+        "{e}"
+    );
+    assert_eq!(
+        eval(&mut c, "return 'still here'", &[], &[]),
+        bulk("still here")
+    );
+    let lib = "#!lua name=hog\nredis.register_function('hog', function() local t = {} for i = 1, 1000000 do t[i] = 'y' .. i end return #t end)";
+    let _: String = q(&mut c, &["FUNCTION", "LOAD", lib]);
+    let e = server_error(&mut c, &["FCALL", "hog", "0"]);
+    assert_eq!(e, "ERR Error running script hog, not enough memory");
+    assert!(memory_figure(&mut c, "used_memory_vm_functions") > 0);
+    assert_eq!(memory_figure(&mut c, "number_of_functions"), 1);
+    assert_eq!(
+        memory_figure(&mut c, "used_memory_functions"),
+        lib.len() as u64
+    );
+    assert!(memory_figure(&mut c, "used_memory_scripts") >= lib.len() as u64);
+    // Lifted at runtime: the same function runs to its end.
+    let _: () = q(&mut c, &["CONFIG", "SET", "lua-memory-limit", "0"]);
+    assert_eq!(q::<i64>(&mut c, &["FCALL", "hog", "0"]), 1_000_000);
+    assert!(memory_figure(&mut c, "used_memory_vm_functions") > 1_000_000);
+    // SCRIPT FLUSH: a fresh VM (what Redis's test of a leak-free Lua stack checks).
+    let _: () = q(&mut c, &["SCRIPT", "FLUSH"]);
+    assert!(memory_figure(&mut c, "used_memory_lua") < 100 * 1024);
+    assert_eq!(memory_figure(&mut c, "number_of_cached_scripts"), 0);
+    let _: () = q(&mut c, &["FUNCTION", "FLUSH"]);
+    assert!(memory_figure(&mut c, "used_memory_vm_functions") < 100 * 1024);
+    assert_eq!(memory_figure(&mut c, "used_memory_functions"), 0);
+    let v: Value = q(&mut c, &["CONFIG", "GET", "lua-memory-limit"]);
+    assert_eq!(v, Value::Array(vec![bulk("lua-memory-limit"), bulk("0")]));
+}

@@ -177,7 +177,10 @@ fn load(ctx: &mut Ctx, a: &[Bytes]) {
             return ctx.err(&format!("ERR Unknown option given: {bad}"));
         }
     };
-    let loaded = ctx.shared.scripts.lock().functions.load(code, replace);
+    let mut engine = super::scripting::engine(ctx.shared, ctx.settings);
+    let loaded = engine.functions.load(code, replace);
+    engine.publish();
+    drop(engine);
     match loaded {
         Ok(name) => {
             changed(ctx);
@@ -189,7 +192,11 @@ fn load(ctx: &mut Ctx, a: &[Bytes]) {
 
 fn delete(ctx: &mut Ctx, a: &[Bytes]) {
     let name = String::from_utf8_lossy(&a[2]).into_owned();
-    if !ctx.shared.scripts.lock().functions.delete(&name) {
+    let mut engine = ctx.shared.scripts.lock();
+    let deleted = engine.functions.delete(&name);
+    engine.publish();
+    drop(engine);
+    if !deleted {
         return ctx.err("ERR Library not found");
     }
     changed(ctx);
@@ -206,7 +213,10 @@ fn flush(ctx: &mut Ctx, a: &[Bytes]) {
     if a.len() == 3 && !args::is(&a[2], "sync") && !args::is(&a[2], "async") {
         return ctx.err("ERR FUNCTION FLUSH only supports SYNC|ASYNC option");
     }
-    ctx.shared.scripts.lock().functions.flush();
+    let mut engine = ctx.shared.scripts.lock();
+    engine.functions.flush();
+    engine.publish();
+    drop(engine);
     changed(ctx);
     ctx.out.ok();
 }
@@ -334,8 +344,9 @@ fn restore(ctx: &mut Ctx, a: &[Bytes]) {
     let Some(codes) = crate::rdb::functions::restore(&a[2]) else {
         return ctx.err(crate::rdb::payload::Refused::VersionOrChecksum.message());
     };
-    let mut engine = ctx.shared.scripts.lock();
+    let mut engine = super::scripting::engine(ctx.shared, ctx.settings);
     let result = engine.functions.restore(&codes, &policy);
+    engine.publish();
     drop(engine);
     match result {
         Ok(()) => {

@@ -28,6 +28,12 @@ pub struct Stats {
     pub scripts_bytes: AtomicU64,
     /// Bytes the Lua VM holds (`used_memory_lua`).
     pub vm_bytes: AtomicU64,
+    /// Bytes FUNCTION's VM holds (`used_memory_vm_functions`).
+    pub functions_vm_bytes: AtomicU64,
+    /// Registered functions (`number_of_functions`).
+    pub functions: AtomicU64,
+    /// Bytes of the libraries' code (`used_memory_functions`).
+    pub functions_bytes: AtomicU64,
 }
 
 pub struct Engine {
@@ -40,7 +46,13 @@ pub struct Engine {
     memory_limit: usize,
     busy: std::sync::Arc<super::busy::Busy>,
     pub stats: std::sync::Arc<Stats>,
+    /// Runs since the last garbage-collection step.
+    runs_since_gc: u32,
 }
+
+/// Every this many runs the VM takes a garbage-collection step of this size, as Redis's
+/// `LUA_GC_CYCLE_PERIOD` (instead of a full cycle, which Lua would take later, at once).
+const GC_PERIOD: u32 = 50;
 
 /// What a command runs: a cached script (by SHA1) or a library function (by name).
 pub enum Target {
@@ -66,13 +78,24 @@ impl Engine {
             memory_limit,
             busy,
             stats: Default::default(),
+            runs_since_gc: 0,
         };
         e.publish();
         e
     }
 
-    fn publish(&self) {
+    /// Updates the figures INFO reads.
+    pub fn publish(&self) {
         let s = &self.stats;
+        let f = &self.functions;
+        let (_, count) = f.counts();
+        s.functions.store(count as u64, Ordering::Relaxed);
+        s.functions_bytes.store(
+            f.libraries().map(|l| l.code.len() as u64).sum(),
+            Ordering::Relaxed,
+        );
+        s.functions_vm_bytes
+            .store(f.vm().lua.used_memory() as u64, Ordering::Relaxed);
         s.cached_scripts
             .store(self.scripts.len() as u64, Ordering::Relaxed);
         s.scripts_bytes.store(
@@ -93,6 +116,17 @@ impl Engine {
         self.publish();
     }
 
+    /// Follows `lua-memory-limit`: the bytes each VM may hold (0: no limit).
+    pub fn configure(&mut self, settings: &crate::config::Settings) {
+        let limit = settings.lua_memory_limit;
+        if limit == self.memory_limit {
+            return;
+        }
+        self.memory_limit = limit;
+        self.functions.set_memory_limit(limit);
+        sandbox::set_memory_limit(&self.vm.lua, limit);
+    }
+
     pub fn exists(&self, sha: &str) -> bool {
         self.scripts.contains_key(sha)
     }
@@ -108,6 +142,7 @@ impl Engine {
             return Ok(sha);
         }
         let (flags, at) = shebang::parse(body)?;
+        sandbox::relieve(&self.vm.lua, self.memory_limit);
         let func: mlua::Function = self
             .vm
             .lua
@@ -163,6 +198,18 @@ impl Engine {
             sandbox::install_hook(&self.functions.vm().lua, self.busy.clone()).ok();
         }
         self.busy.end();
+        sandbox::relieve(&self.vm.lua, self.memory_limit);
+        sandbox::relieve(&self.functions.vm().lua, self.memory_limit);
+        self.runs_since_gc += 1;
+        if self.runs_since_gc >= GC_PERIOD {
+            self.runs_since_gc = 0;
+            let lua = match target {
+                Target::Script(_) => &self.vm.lua,
+                Target::Function(_) => &self.functions.vm().lua,
+            };
+            sandbox::gc_step(lua, GC_PERIOD);
+        }
+        self.publish();
         outcome
     }
 
@@ -179,9 +226,7 @@ impl Engine {
             return Outcome { failed: true };
         };
         let result = exec(&self.vm, run, script.key, keys, args, false);
-        let outcome = reply(result, sha, run.resp3, out);
-        self.publish();
-        outcome
+        reply(result, sha, run.resp3, out)
     }
 
     fn run_function(
@@ -465,11 +510,28 @@ fn control(lua: &mlua::Lua, run: &mut Run, argv: MultiValue) -> mlua::Result<(Va
     Ok((Value::Boolean(true), Value::Nil))
 }
 
-/// The figures INFO memory reports: (VM bytes, cached scripts, their bodies' bytes).
-pub fn figures(stats: &Stats) -> (u64, u64, u64) {
-    (
-        stats.vm_bytes.load(Ordering::Relaxed),
-        stats.cached_scripts.load(Ordering::Relaxed),
-        stats.scripts_bytes.load(Ordering::Relaxed),
-    )
+/// The figures INFO memory reports.
+pub struct Figures {
+    /// Bytes EVAL's VM holds.
+    pub vm: u64,
+    pub cached: u64,
+    /// Bytes of the cached scripts' bodies.
+    pub bodies: u64,
+    pub functions: u64,
+    /// Bytes FUNCTION's VM holds.
+    pub functions_vm: u64,
+    /// Bytes of the libraries' code.
+    pub functions_bytes: u64,
+}
+
+pub fn figures(stats: &Stats) -> Figures {
+    let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    Figures {
+        vm: get(&stats.vm_bytes),
+        cached: get(&stats.cached_scripts),
+        bodies: get(&stats.scripts_bytes),
+        functions: get(&stats.functions),
+        functions_vm: get(&stats.functions_vm_bytes),
+        functions_bytes: get(&stats.functions_bytes),
+    }
 }

@@ -98,6 +98,12 @@ impl Libraries {
         }
     }
 
+    /// `lua-memory-limit` for this VM (and the next one FUNCTION FLUSH makes).
+    pub fn set_memory_limit(&mut self, limit: usize) {
+        self.memory_limit = limit;
+        sandbox::set_memory_limit(&self.vm.lua, limit);
+    }
+
     pub fn vm(&self) -> &Vm {
         &self.vm
     }
@@ -160,6 +166,7 @@ impl Libraries {
             return Err(format!("ERR Library '{name}' already exists"));
         }
         let lua = &self.vm.lua;
+        sandbox::relieve(lua, self.memory_limit);
         let chunk = lua
             .load(&code[at..])
             .set_name("@user_function")
@@ -250,7 +257,9 @@ impl Libraries {
             })?;
             vm.prim.raw_set("register", register)?;
             vm.set_loading.call::<()>(true)?;
+            self.busy.loading(true);
             let r = vm.run.call::<(bool, Value)>(chunk.clone());
+            self.busy.loading(false);
             vm.set_loading.call::<()>(false)?;
             r
         });

@@ -121,9 +121,10 @@ pub fn new_vm(memory_limit: usize, busy: Arc<super::busy::Busy>) -> mlua::Result
         .load(PRELUDE)
         .set_name("=sandbox")
         .call((prim.clone(), debug, store.clone()))?;
-    if memory_limit > 0 {
-        lua.set_memory_limit(memory_limit)?;
-    }
+    // What building the VM left behind is collected now, so that a fresh VM reports what
+    // it keeps (`used_memory_lua`).
+    lua.gc_collect()?;
+    set_memory_limit(&lua, memory_limit);
     install_hook(&lua, busy)?;
     Ok(Vm {
         lua,
@@ -138,6 +139,33 @@ pub fn new_vm(memory_limit: usize, busy: Arc<super::busy::Busy>) -> mlua::Result
     })
 }
 
+/// `lua-memory-limit`: past this many bytes (0: no limit) an allocation fails and the
+/// script with it ("not enough memory"); the node and the VM carry on.
+pub fn set_memory_limit(lua: &Lua, limit: usize) {
+    // Only fails where mlua has no allocator of its own (not with the vendored Lua).
+    lua.set_memory_limit(limit).ok();
+}
+
+/// Under a memory limit, a VM holding more than half of it collects its garbage at once
+/// (after a run, before compiling): what a script that hit the limit left behind must not
+/// fail the next one.
+pub fn relieve(lua: &Lua, limit: usize) {
+    if limit > 0 && lua.used_memory() > limit / 2 {
+        lua.gc_collect().ok();
+    }
+}
+
+/// Redis's periodic `lua_gc(lua, LUA_GCSTEP, n)`.
+pub fn gc_step(lua: &Lua, n: u32) {
+    // SAFETY: one call to lua_gc on the state mlua hands over, with no value left pushed.
+    unsafe {
+        lua.exec_raw::<()>((), |l| {
+            mlua::ffi::lua_gc(l, mlua::ffi::LUA_GCSTEP, n as std::os::raw::c_int);
+        })
+        .ok();
+    }
+}
+
 /// SCRIPT KILL's way in: the hook polls the kill flag every 100,000 instructions; once
 /// killed it fires on every line, so a script that catches the error with pcall cannot go
 /// on. Installed again after a killed script, to poll sparsely again.
@@ -145,6 +173,9 @@ pub fn install_hook(lua: &Lua, busy: Arc<super::busy::Busy>) -> mlua::Result<()>
     lua.set_hook(
         mlua::HookTriggers::new().every_nth_instruction(100_000),
         move |lua, _| {
+            if busy.load_timed_out() {
+                return Err(mlua::Error::RuntimeError(super::busy::LOAD_TIMEOUT.into()));
+            }
             busy.poll();
             if busy.killed() {
                 let again = busy.clone();
