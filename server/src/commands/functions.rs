@@ -328,6 +328,31 @@ fn dump(ctx: &mut Ctx, _a: &[Bytes]) {
     ctx.out.bulk(&crate::rdb::functions::dump(&codes));
 }
 
+/// What a replica's full sync carries of the libraries: FUNCTION RESTORE of them all with
+/// FLUSH (what the replica had is replaced, as when Redis loads an RDB), or FUNCTION FLUSH
+/// when there are none.
+pub fn sync_command(shared: &crate::state::Shared) -> Vec<Bytes> {
+    let engine = shared.scripts.lock();
+    let codes: Vec<Bytes> = engine
+        .functions
+        .libraries()
+        .map(|l| l.code.clone())
+        .collect();
+    drop(engine);
+    if codes.is_empty() {
+        return vec![
+            Bytes::from_static(b"FUNCTION"),
+            Bytes::from_static(b"FLUSH"),
+        ];
+    }
+    vec![
+        Bytes::from_static(b"FUNCTION"),
+        Bytes::from_static(b"RESTORE"),
+        Bytes::from(crate::rdb::functions::dump(&codes)),
+        Bytes::from_static(b"FLUSH"),
+    ]
+}
+
 fn restore(ctx: &mut Ctx, a: &[Bytes]) {
     let policy = match a.get(3) {
         None => "append".to_string(),

@@ -138,7 +138,7 @@ pub fn open(lua: &Lua) -> mlua::Result<Table> {
             })?,
         )?;
     }
-    let c = cfg.clone();
+    let c = cfg;
     t.raw_set(
         "encode_invalid_numbers",
         la::function(lua, move |lua, a| {
@@ -886,10 +886,7 @@ mod tests {
             run(&lua, "return cjson.encode({a={b=true}})"),
             r#"{"a":{"b":true}}"#
         );
-        assert_eq!(
-            run(&lua, "return cjson.encode({[1]=1,[20]=2})").contains("sparse"),
-            true
-        );
+        assert!(run(&lua, "return cjson.encode({[1]=1,[20]=2})").contains("sparse"));
         assert_eq!(run(&lua, "return cjson.encode('\\1')"), r#""\u0001""#);
         let e = run(&lua, "local t = {} t[t] = 1 return cjson.encode(t)");
         assert!(

@@ -380,7 +380,7 @@ fn scalar_or_table(lua: &Lua, c: &mut Cursor) -> Result<Item, Stop> {
         0xc2 => Ok(Item::Value(Value::Boolean(false))),
         0xca => num(f32::from_bits(c.be(4)? as u32) as f64),
         0xcb => num(f64::from_bits(c.be(8)?)),
-        0xd9 | 0xda | 0xdb => {
+        0xd9..=0xdb => {
             let n = c.be(match first {
                 0xd9 => 1,
                 0xda => 2,
