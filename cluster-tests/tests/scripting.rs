@@ -891,3 +891,33 @@ fn lua_memory_limit_fails_the_script_not_the_node() {
     let v: Value = q(&mut c, &["CONFIG", "GET", "lua-memory-limit"]);
     assert_eq!(v, Value::Array(vec![bulk("lua-memory-limit"), bulk("0")]));
 }
+
+/// A script that wrote and never ends: SHUTDOWN (saving) is refused with BUSY, SHUTDOWN
+/// NOSAVE stops the node, as Redis lets only NOSAVE through while a script is busy.
+#[test]
+fn shutdown_nosave_stops_a_node_whose_script_is_busy() {
+    let mut node = Node::start(&["--busy-reply-threshold", "100"]);
+    let mut c = node.client();
+    let url = node.url();
+    let _runner = std::thread::spawn(move || {
+        let mut r = redis::Client::open(url).unwrap().get_connection().unwrap();
+        let _: redis::RedisResult<Value> = redis::cmd("EVAL")
+            .arg("redis.call('set', 'x', 1) while true do end")
+            .arg(0)
+            .query(&mut r);
+    });
+    let busy = wait_for(Duration::from_secs(10), || {
+        let r: redis::RedisResult<String> = redis::cmd("PING").query(&mut c);
+        r.err().map(|e| e.to_string())
+    })
+    .expect("BUSY while the script runs");
+    assert!(busy.contains("Redis is busy running a script"), "{busy}");
+    assert!(server_error(&mut c, &["SCRIPT", "KILL"]).starts_with("UNKILLABLE"));
+    assert_eq!(
+        server_error(&mut c, &["SHUTDOWN"]),
+        "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
+    );
+    let _: redis::RedisResult<Value> = redis::cmd("SHUTDOWN").arg("NOSAVE").query(&mut c);
+    let status = node.wait_exit(10).expect("the node exits");
+    assert!(status.success(), "{status:?}");
+}

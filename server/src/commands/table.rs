@@ -104,6 +104,9 @@ pub mod facts {
     /// Runs a script (EVAL*, FCALL*): client tracking remembers the keys it declares when a
     /// command inside it reads, not the keys of that command, as Redis does.
     pub const RUNS_SCRIPT: u32 = 1 << 12;
+    /// SHUTDOWN: while a script is busy, NOSAVE stops the node at once (the script holds
+    /// the keyspace lock) and a saving SHUTDOWN is refused with BUSY, as in Redis.
+    pub const SHUTS_DOWN: u32 = 1 << 13;
 }
 
 /// The type of value a blocking command waits on: a waiter is tried only when its key holds
