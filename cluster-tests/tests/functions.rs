@@ -316,3 +316,16 @@ fn after_a_failover_fcall_runs_on_the_new_primary() {
     let v: String = q(&mut n, &["FCALL_RO", "get_ro", "1", key]);
     assert_eq!(v, "after");
 }
+
+/// The metadata line is split as Redis's sdssplitargs splits it: quotes group.
+#[test]
+fn library_metadata_may_quote_the_name() {
+    let node = Node::start(&[]);
+    let mut c = node.client();
+    let lib = "#!lua name=\"foo\"\nredis.register_function('foo', function() return 1 end)";
+    assert_eq!(load(&mut c, lib), "foo");
+    assert_eq!(
+        server_error(&mut c, &["FUNCTION", "LOAD", "#!lua name=\"bar\nreturn 1"]),
+        "ERR Invalid library metadata"
+    );
+}

@@ -55,7 +55,11 @@ fn metadata(code: &[u8]) -> Result<(String, usize), String> {
         return Err("ERR Invalid library metadata".into());
     };
     let line = String::from_utf8_lossy(&code[..end]);
-    let mut parts = line.split_ascii_whitespace();
+    // Words as Redis's sdssplitargs makes them (`name="foo"` is `name=foo`).
+    let Some(words) = super::shebang::split_args(&line).filter(|w| !w.is_empty()) else {
+        return Err("ERR Invalid library metadata".into());
+    };
+    let mut parts = words.iter().map(String::as_str);
     let engine = parts
         .next()
         .unwrap_or("#!")
@@ -385,6 +389,14 @@ mod tests {
         assert_eq!(
             metadata(b"#!lua name=a name=b\n").unwrap_err(),
             "ERR Invalid metadata value, name argument was given multiple times"
+        );
+        assert_eq!(
+            metadata(b"#!lua name=\"foo\"\n").unwrap(),
+            ("foo".into(), 16)
+        );
+        assert_eq!(
+            metadata(b"#!lua name=\"foo\n").unwrap_err(),
+            "ERR Invalid library metadata"
         );
         assert!(metadata(b"#!lua name=a-b\n")
             .unwrap_err()
