@@ -2,8 +2,10 @@
 //! and restore as in Redis 7.0; functions run with their flags; FUNCTION LOAD reaches
 //! replicas.
 
-use cluster_tests::{q, repl_stream, server_error, Node};
+use cluster_tests::cluster::{parse_nodes, query_string, TestCluster};
+use cluster_tests::{info_field, q, repl_stream, server_error, wait_for, Node};
 use redis::Value;
+use std::time::Duration;
 
 const LIB: &str = "#!lua name=mylib
 redis.register_function('hello', function(keys, args) return 'hello ' .. args[1] end)
@@ -178,4 +180,152 @@ fn function_load_reaches_replicas_and_fcall_sends_its_effects() {
     );
     let _: String = q(&mut c, &["FCALL", "setter", "1", "k", "v"]);
     assert_eq!(repl_stream::next_cmd(&mut stream), vec!["set", "k", "v"]);
+}
+
+/// A library whose top-level code does not end is stopped after 500 ms, as Redis's load
+/// timeout; the node carries on and the library is not loaded.
+#[test]
+fn a_library_that_loads_forever_times_out() {
+    let node = Node::start(&[]);
+    let mut c = node.client();
+    let started = std::time::Instant::now();
+    let e = server_error(
+        &mut c,
+        &[
+            "FUNCTION",
+            "LOAD",
+            "#!lua name=lib\nlocal a = 1 while 1 do a = a + 1 end",
+        ],
+    );
+    assert!(e.contains("FUNCTION LOAD timeout"), "{e}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    let libs: Value = q(&mut c, &["FUNCTION", "LIST"]);
+    assert_eq!(libs, Value::Array(vec![]));
+    assert_eq!(load(&mut c, LIB), "mylib");
+    let hi: String = q(&mut c, &["FCALL", "hello", "0", "again"]);
+    assert_eq!(hi, "hello again");
+}
+
+fn linked(replica: &Node) -> bool {
+    let info: String = q(&mut replica.client(), &["INFO", "replication"]);
+    info_field(&info, "master_link_status").as_deref() == Some("up")
+}
+
+/// A replica's full sync carries the primary's libraries (Redis's RDB has them ahead of the
+/// keys) and replaces the ones the replica had; FUNCTION DELETE and FLUSH reach it after.
+#[test]
+fn a_full_sync_carries_the_libraries() {
+    let primary = Node::start(&[]);
+    let mut c = primary.client();
+    assert_eq!(load(&mut c, LIB), "mylib");
+    let _: () = q(&mut c, &["SET", "k", "v"]);
+    let replica = Node::start(&[]);
+    let mut r = replica.client();
+    let _: String = q(
+        &mut r,
+        &[
+            "FUNCTION",
+            "LOAD",
+            "#!lua name=own\nredis.register_function('mine', function() return 1 end)",
+        ],
+    );
+    let port = primary.port.to_string();
+    let _: () = q(&mut r, &["REPLICAOF", &primary.host, &port]);
+    assert!(
+        wait_for(Duration::from_secs(20), || linked(&replica).then_some(())).is_some(),
+        "replica linked"
+    );
+    let v: String = q(&mut r, &["FCALL_RO", "get_ro", "1", "k"]);
+    assert_eq!(v, "v");
+    assert!(server_error(&mut r, &["FCALL", "mine", "0"]).contains("Function not found"));
+    let listed: Vec<Value> = q(&mut r, &["FUNCTION", "LIST"]);
+    assert_eq!(listed.len(), 1);
+    // Deleting the library on the primary deletes it on the replica.
+    let _: () = q(&mut c, &["FUNCTION", "DELETE", "mylib"]);
+    let gone = wait_for(Duration::from_secs(10), || {
+        let l: Vec<Value> = q(&mut r, &["FUNCTION", "LIST"]);
+        l.is_empty().then_some(())
+    });
+    assert!(gone.is_some(), "FUNCTION DELETE reached the replica");
+}
+
+/// The primary that owns slot 0, seen from `from`.
+fn slot0_owner(c: &TestCluster, from: usize) -> Option<String> {
+    let text = query_string(&c.nodes[from], &["CLUSTER", "NODES"]).ok()?;
+    parse_nodes(&text)
+        .into_iter()
+        .find_map(|(id, _, flags, slots)| {
+            let owns = slots.iter().any(|r| r.starts_with("0-") || r == "0");
+            (owns && flags.contains("master")).then_some(id)
+        })
+}
+
+/// In a 3x2 cluster, libraries loaded on the primaries reach their replicas, and after a
+/// failover FCALL runs on the new primary.
+#[test]
+fn after_a_failover_fcall_runs_on_the_new_primary() {
+    let c = TestCluster::start(6, &[]);
+    c.form_with_replicas(3);
+    assert!(c.wait_ok(Duration::from_secs(20)), "cluster not ok");
+    let ids = c.ids();
+    let ready = wait_for(Duration::from_secs(20), || {
+        let text = query_string(&c.nodes[0], &["CLUSTER", "NODES"]).ok()?;
+        (text.lines().filter(|l| l.contains("slave")).count() == 3).then_some(())
+    });
+    assert!(ready.is_some(), "replicas attached");
+    for n in &c.nodes {
+        let role = query_string(n, &["ROLE"]).unwrap_or_default();
+        let info: String = q(&mut n.client(), &["INFO", "replication"]);
+        if info_field(&info, "role").as_deref() == Some("master") {
+            assert_eq!(load(&mut n.client(), LIB), "mylib", "{role}");
+        }
+    }
+    let primary = ids
+        .iter()
+        .position(|id| Some(id.clone()) == slot0_owner(&c, 0))
+        .expect("slot 0 has an owner");
+    let replica = (0..c.nodes.len())
+        .find(|&i| {
+            query_string(&c.nodes[i], &["CLUSTER", "NODES"])
+                .unwrap_or_default()
+                .lines()
+                .any(|l| l.contains("myself,slave") && l.contains(&ids[primary]))
+        })
+        .expect("slot 0's primary has a replica");
+    // "{06S}" hashes to slot 0.
+    let key = "{06S}k";
+    let ok: String = q(
+        &mut c.nodes[primary].client(),
+        &["FCALL", "setter", "1", key, "before"],
+    );
+    assert_eq!(ok, "OK");
+    let synced = wait_for(Duration::from_secs(10), || {
+        let l: Vec<Value> = q(&mut c.nodes[replica].client(), &["FUNCTION", "LIST"]);
+        (l.len() == 1).then_some(())
+    });
+    assert!(synced.is_some(), "the replica has the library");
+    let r = query_string(&c.nodes[replica], &["CLUSTER", "FAILOVER"]);
+    assert_eq!(r.as_deref(), Ok("OK"));
+    let swapped = wait_for(Duration::from_secs(10), || {
+        (slot0_owner(&c, replica) == Some(ids[replica].clone())).then_some(())
+    });
+    assert!(swapped.is_some(), "manual failover did not complete");
+    let mut n = c.nodes[replica].client();
+    let ok: String = q(&mut n, &["FCALL", "setter", "1", key, "after"]);
+    assert_eq!(ok, "OK");
+    let v: String = q(&mut n, &["FCALL_RO", "get_ro", "1", key]);
+    assert_eq!(v, "after");
+}
+
+/// The metadata line is split as Redis's sdssplitargs splits it: quotes group.
+#[test]
+fn library_metadata_may_quote_the_name() {
+    let node = Node::start(&[]);
+    let mut c = node.client();
+    let lib = "#!lua name=\"foo\"\nredis.register_function('foo', function() return 1 end)";
+    assert_eq!(load(&mut c, lib), "foo");
+    assert_eq!(
+        server_error(&mut c, &["FUNCTION", "LOAD", "#!lua name=\"bar\nreturn 1"]),
+        "ERR Invalid library metadata"
+    );
 }

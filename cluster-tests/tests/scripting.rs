@@ -669,3 +669,255 @@ fn a_long_script_makes_others_busy_and_script_kill_stops_it() {
     let w: i64 = q(&mut c, &["GET", "w"]);
     assert_eq!(w, 1);
 }
+
+/// Hex of a script's string result, as the Tcl suite checks packed bytes.
+const HEX: &str =
+    "local h = '' for i = 1, #s do h = h .. string.format('%02x', string.byte(s, i)) end return h";
+
+#[test]
+fn cjson_cmsgpack_and_struct_behave_as_redis_bundles_them() {
+    let node = Node::start(&[]);
+    let mut c = node.client();
+    let s = |c: &mut redis::Connection, script: &str| eval(c, script, &[], &[]);
+    // cjson: arrays, objects, escapes, numbers as %.14g, null, settings.
+    assert_eq!(
+        s(&mut c, "return cjson.encode({1, 'a/\\n', {x=true}})"),
+        bulk(r#"[1,"a\/\n",{"x":true}]"#)
+    );
+    assert_eq!(s(&mut c, "return cjson.encode({})"), bulk("{}"));
+    assert_eq!(
+        s(
+            &mut c,
+            "return table.concat(cjson.decode('[0.0, -5e3, -1, 0.3e-3, 1023.2, 0e10]'), ' ')"
+        ),
+        bulk("0 -5000 -1 0.0003 1023.2 0")
+    );
+    assert_eq!(
+        s(
+            &mut c,
+            r#"local t = cjson.decode('{"a":"\\u00e9","n":null}') return {t.a, tostring(t.n == cjson.null)}"#
+        ),
+        Value::Array(vec![bulk("\u{e9}"), bulk("true")])
+    );
+    let e = eval_err(&mut c, "return cjson.decode('[1,')", &[]);
+    assert!(
+        e.starts_with("ERR user_script:1: Expected value but found T_END at character 4 script: ")
+            && e.ends_with(", on @user_script:1."),
+        "{e}"
+    );
+    assert!(eval_err(&mut c, "return cjson.encode({[1]=1,[20]=2})", &[])
+        .contains("Cannot serialise table: excessively sparse array"));
+    assert_eq!(
+        s(&mut c, "cjson.encode_invalid_numbers(true) local r = cjson.encode({0/0}) cjson.encode_invalid_numbers(false) return r"),
+        bulk("[nan]")
+    );
+    assert_eq!(
+        s(&mut c, "return cjson.encode_number_precision(3) .. cjson.encode(1/3) .. cjson.encode_number_precision(14)"),
+        bulk("30.33314")
+    );
+    // cmsgpack: the Tcl suite's byte strings, and a stream unpacked piece by piece.
+    assert_eq!(
+        s(&mut c, &format!("local s = cmsgpack.pack(0.1) {HEX}")),
+        bulk("cb3fb999999999999a")
+    );
+    assert_eq!(
+        s(
+            &mut c,
+            &format!("local s = cmsgpack.pack({{1, 'ab', true, {{x=-1}}}}, nil) {HEX}")
+        ),
+        bulk("9401a26162c381a178ffc0")
+    );
+    assert_eq!(
+        s(&mut c, "local s = cmsgpack.pack(1, 'two', 3) local o, a = cmsgpack.unpack_limit(s, 2, 0) local o2, b = cmsgpack.unpack_one(s, o) return {o, a, b, o2}"),
+        Value::Array(vec![Value::Int(5), Value::Int(1), Value::Int(3), Value::Int(-1)])
+    );
+    // struct: sizes, alignment, endianness, c0.
+    assert_eq!(
+        s(
+            &mut c,
+            &format!("local s = struct.pack('>I2i4', 258, -2) {HEX}")
+        ),
+        bulk("0102fffffffe")
+    );
+    assert_eq!(
+        s(
+            &mut c,
+            "return {struct.unpack('>I2i4', struct.pack('>I2i4', 258, -2))}"
+        ),
+        Value::Array(vec![Value::Int(258), Value::Int(-2), Value::Int(7)])
+    );
+    assert_eq!(s(&mut c, "return struct.size('!4bi')"), Value::Int(8));
+    assert_eq!(
+        s(
+            &mut c,
+            "return {struct.unpack('Bc0', struct.pack('Bc0', 3, 'abc'))}"
+        ),
+        Value::Array(vec![bulk("abc"), Value::Int(5)])
+    );
+    // Hostile inputs (the cases behind CVE-2022-24834) fail with the libraries' errors, and
+    // the node carries on.
+    for (script, error) in [
+        ("return cjson.decode(string.rep('[', 1000000))", "Found too many nested data structures (1001)"),
+        ("cjson.decode_max_depth(2147483647) local ok, e = pcall(cjson.decode, string.rep('[', 1000000)) cjson.decode_max_depth(1000) error(e)", "Found too many nested data structures"),
+        ("local t = {} t[1] = t return cjson.encode(t)", "Cannot serialise, excessive nesting (1001)"),
+        ("return cmsgpack.unpack(string.rep('\\145', 1000000))", "stack overflow (in function mp_decode_to_lua_array)"),
+        ("return cmsgpack.unpack('\\221\\255\\255\\255\\255')", "Missing bytes in input."),
+        ("return cmsgpack.unpack('\\219\\255\\255\\255\\255')", "Missing bytes in input."),
+        ("return struct.pack('i99999999999', 1)", "integral size overflow"),
+        ("return struct.pack('i33', 1)", "integral size 33 is larger than limit of 32"),
+        ("return struct.unpack('c2147483647', 'abc')", "data string too short"),
+        ("return struct.unpack('i4c0', struct.pack('i4', -1))", "data string too short"),
+    ] {
+        let e = eval_err(&mut c, script, &[]);
+        assert!(e.contains(error), "{script}: {e}");
+    }
+    // A circular table packs to 16 levels, then nil (as the suite checks).
+    assert_eq!(
+        s(
+            &mut c,
+            "local a = {} a[1] = a local s = cmsgpack.pack(a) return #s"
+        ),
+        Value::Int(17)
+    );
+    assert_eq!(
+        q::<Value>(&mut c, &["PING"]),
+        Value::SimpleString("PONG".into())
+    );
+    // The libraries are read-only.
+    assert!(eval_err(&mut c, "cjson.encode = function() end", &[])
+        .contains("Attempt to modify a readonly table"));
+}
+
+/// Compiled scripts and library functions are kept inside the VM, not as handles held from
+/// Rust (mlua's auxiliary stack, 8000 slots): ten thousand of each keep working.
+#[test]
+fn ten_thousand_scripts_and_functions_keep_working() {
+    let node = Node::start(&[]);
+    let mut c = node.client();
+    let mut pipe = redis::pipe();
+    for i in 0..10_000 {
+        pipe.cmd("SCRIPT")
+            .arg("LOAD")
+            .arg(format!("return {i}"))
+            .ignore();
+    }
+    pipe.query::<()>(&mut c).expect("10000 SCRIPT LOADs");
+    assert_eq!(eval(&mut c, "return 10000", &[], &[]), Value::Int(10000));
+    let sha: String = q(&mut c, &["SCRIPT", "LOAD", "return 1234"]);
+    let v: Value = redis::cmd("EVALSHA")
+        .arg(&sha)
+        .arg(0)
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(v, Value::Int(1234));
+    let lib = "#!lua name=many\nfor i = 1, 10000 do redis.register_function('f' .. i, function() return i end) end";
+    let name: String = q(&mut c, &["FUNCTION", "LOAD", lib]);
+    assert_eq!(name, "many");
+    let v: Value = q(&mut c, &["FCALL", "f9999", "0"]);
+    assert_eq!(v, Value::Int(9999));
+    // Replaced, deleted, loaded again: the functions keep answering.
+    let _: String = q(&mut c, &["FUNCTION", "LOAD", "REPLACE", lib]);
+    let _: Value = q(&mut c, &["FUNCTION", "DELETE", "many"]);
+    let _: String = q(&mut c, &["FUNCTION", "LOAD", lib]);
+    let v: Value = q(&mut c, &["FCALL", "f1", "0"]);
+    assert_eq!(v, Value::Int(1));
+    // redis.call from a script with any argument types still answers as before.
+    assert_eq!(
+        eval(
+            &mut c,
+            "return redis.pcall('SET', 'k', {})['err']",
+            &[],
+            &[]
+        ),
+        bulk("ERR Lua redis lib command arguments must be strings or integers")
+    );
+    assert_eq!(
+        eval(
+            &mut c,
+            "redis.call('SET', 'n', 1.5) return redis.call('GET', 'n')",
+            &[],
+            &[]
+        ),
+        bulk("1.5")
+    );
+}
+
+fn memory_figure(c: &mut redis::Connection, field: &str) -> u64 {
+    let info: String = q(c, &["INFO", "memory"]);
+    cluster_tests::info_field(&info, field)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("INFO memory has no {field}"))
+}
+
+/// `lua-memory-limit` (slotcache's own): a script that allocates past it fails with "not
+/// enough memory", and the node and the VM carry on; INFO memory reports both VMs, the
+/// cached scripts and the libraries, and SCRIPT FLUSH / FUNCTION FLUSH give their VMs back.
+#[test]
+fn lua_memory_limit_fails_the_script_not_the_node() {
+    let node = Node::start(&["--lua-memory-limit", "4mb"]);
+    let mut c = node.client();
+    let hog = "local t = {} for i = 1, 1000000 do t[i] = string.rep('x', 100) .. i end return #t";
+    let e = eval_err(&mut c, hog, &[]);
+    assert!(
+        e.starts_with("ERR Error running script ") && e.ends_with(", not enough memory"),
+        "{e}"
+    );
+    assert_eq!(
+        eval(&mut c, "return 'still here'", &[], &[]),
+        bulk("still here")
+    );
+    let lib = "#!lua name=hog\nredis.register_function('hog', function() local t = {} for i = 1, 1000000 do t[i] = 'y' .. i end return #t end)";
+    let _: String = q(&mut c, &["FUNCTION", "LOAD", lib]);
+    let e = server_error(&mut c, &["FCALL", "hog", "0"]);
+    assert_eq!(e, "ERR Error running script hog, not enough memory");
+    assert!(memory_figure(&mut c, "used_memory_vm_functions") > 0);
+    assert_eq!(memory_figure(&mut c, "number_of_functions"), 1);
+    assert_eq!(
+        memory_figure(&mut c, "used_memory_functions"),
+        lib.len() as u64
+    );
+    assert!(memory_figure(&mut c, "used_memory_scripts") >= lib.len() as u64);
+    // Lifted at runtime: the same function runs to its end.
+    let _: () = q(&mut c, &["CONFIG", "SET", "lua-memory-limit", "0"]);
+    assert_eq!(q::<i64>(&mut c, &["FCALL", "hog", "0"]), 1_000_000);
+    assert!(memory_figure(&mut c, "used_memory_vm_functions") > 1_000_000);
+    // SCRIPT FLUSH: a fresh VM (what Redis's test of a leak-free Lua stack checks).
+    let _: () = q(&mut c, &["SCRIPT", "FLUSH"]);
+    assert!(memory_figure(&mut c, "used_memory_lua") < 100 * 1024);
+    assert_eq!(memory_figure(&mut c, "number_of_cached_scripts"), 0);
+    let _: () = q(&mut c, &["FUNCTION", "FLUSH"]);
+    assert!(memory_figure(&mut c, "used_memory_vm_functions") < 100 * 1024);
+    assert_eq!(memory_figure(&mut c, "used_memory_functions"), 0);
+    let v: Value = q(&mut c, &["CONFIG", "GET", "lua-memory-limit"]);
+    assert_eq!(v, Value::Array(vec![bulk("lua-memory-limit"), bulk("0")]));
+}
+
+/// A script that wrote and never ends: SHUTDOWN (saving) is refused with BUSY, SHUTDOWN
+/// NOSAVE stops the node, as Redis lets only NOSAVE through while a script is busy.
+#[test]
+fn shutdown_nosave_stops_a_node_whose_script_is_busy() {
+    let mut node = Node::start(&["--busy-reply-threshold", "100"]);
+    let mut c = node.client();
+    let url = node.url();
+    let _runner = std::thread::spawn(move || {
+        let mut r = redis::Client::open(url).unwrap().get_connection().unwrap();
+        let _: redis::RedisResult<Value> = redis::cmd("EVAL")
+            .arg("redis.call('set', 'x', 1) while true do end")
+            .arg(0)
+            .query(&mut r);
+    });
+    let busy = wait_for(Duration::from_secs(10), || {
+        let r: redis::RedisResult<String> = redis::cmd("PING").query(&mut c);
+        r.err().map(|e| e.to_string())
+    })
+    .expect("BUSY while the script runs");
+    assert!(busy.contains("Redis is busy running a script"), "{busy}");
+    assert!(server_error(&mut c, &["SCRIPT", "KILL"]).starts_with("UNKILLABLE"));
+    assert_eq!(
+        server_error(&mut c, &["SHUTDOWN"]),
+        "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
+    );
+    let _: redis::RedisResult<Value> = redis::cmd("SHUTDOWN").arg("NOSAVE").query(&mut c);
+    let status = node.wait_exit(10).expect("the node exits");
+    assert!(status.success(), "{status:?}");
+}

@@ -258,6 +258,9 @@ pub static PARAMS: &[Param] = &[
     // Past this size a sparse HyperLogLog is converted to the dense encoding.
     p("hll-sparse-max-bytes", "3000", Kind::Memory, true),
     p("shutdown-timeout", "10", Kind::Int(0, I64MAX), true),
+    // slotcache's own: the bytes each Lua VM (EVAL's, FUNCTION's) may hold (0: no limit).
+    // Redis has no such limit; a script that reaches it fails with "not enough memory".
+    p("lua-memory-limit", "0", Kind::Memory, true),
     pa(
         "busy-reply-threshold",
         "lua-time-limit",
@@ -514,6 +517,8 @@ pub struct Settings {
     pub pubsub_obuf: crate::pubsub::Limits,
     /// `tracking-table-max-keys` (0: no limit).
     pub tracking_table_max_keys: usize,
+    /// `lua-memory-limit`: bytes each Lua VM may hold (0: no limit).
+    pub lua_memory_limit: usize,
     /// `tcp-keepalive` seconds (0 = off): probes that find dead peers and keep NATs open.
     pub tcp_keepalive_secs: u64,
     pub maxmemory_policy: String,
@@ -781,6 +786,7 @@ impl Config {
             ),
             pubsub_obuf: crate::pubsub::Limits::parse(&s("client-output-buffer-limit")),
             tracking_table_max_keys: self.int("tracking-table-max-keys").max(0) as usize,
+            lua_memory_limit: self.int("lua-memory-limit").max(0) as usize,
             tcp_keepalive_secs: self.int("tcp-keepalive").max(0) as u64,
             maxmemory_policy: s("maxmemory-policy"),
             eviction_policy: crate::eviction::Policy::parse(&s("maxmemory-policy")),

@@ -749,6 +749,13 @@ fn while_busy(
                 Err(e) => out.error(e),
             },
             WhileBusy::Stats => crate::commands::functions::write_stats(out, &shared.script_busy),
+            WhileBusy::ShutdownNow => {
+                // The script holds the keyspace lock for as long as it runs, so nothing that
+                // needs it can happen on the way out: as Redis, the process exits now.
+                warn!("User requested shutdown (NOSAVE) while a script was busy; exiting now");
+                shared.request_shutdown();
+                std::process::exit(0);
+            }
         }
         ran += 1;
     }

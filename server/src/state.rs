@@ -117,7 +117,7 @@ impl Shared {
         let telemetry = crate::telemetry::Telemetry::default();
         telemetry.apply_settings(&settings);
         let script_busy = Arc::new(crate::scripting::busy::Busy::default());
-        let scripts = crate::scripting::Engine::new(0, script_busy.clone());
+        let scripts = crate::scripting::Engine::new(settings.lua_memory_limit, script_busy.clone());
         let script_stats = scripts.stats.clone();
         Arc::new_cyclic(|me| Shared {
             keyspace: crate::keyspace::KeyspaceLock::new(keyspace),

@@ -357,6 +357,8 @@ pub enum WhileBusy {
     Stats,
     /// A command allowed while busy (ALLOW_BUSY) that needs the keyspace: it waits for it.
     Wait,
+    /// SHUTDOWN NOSAVE: the node stops without waiting for the script.
+    ShutdownNow,
 }
 
 /// Redis's `processCommand` while a script is busy: unknown commands and wrong arity are
@@ -377,6 +379,16 @@ pub fn while_busy(args: &[Bytes], function: bool) -> WhileBusy {
     }
     if spec.is(facts::STATS_WHILE_BUSY) {
         return WhileBusy::Stats;
+    }
+    if spec.is(facts::SHUTS_DOWN) {
+        // Redis's shutdownCommand: only NOSAVE may stop a node whose script is busy.
+        let nosave = args[1..].iter().any(|a| a.eq_ignore_ascii_case(b"nosave"));
+        let abort = args[1..].iter().any(|a| a.eq_ignore_ascii_case(b"abort"));
+        return if nosave && !abort {
+            WhileBusy::ShutdownNow
+        } else {
+            WhileBusy::Refuse(Rejection::Busy { function })
+        };
     }
     if spec.has(flags::ALLOW_BUSY) {
         return WhileBusy::Wait;
@@ -498,6 +510,18 @@ mod tests {
             ("function kill", true, WhileBusy::Kill { function: true }),
             ("multi", false, WhileBusy::Wait),
             ("function stats", true, WhileBusy::Stats),
+            ("shutdown nosave", false, WhileBusy::ShutdownNow),
+            ("shutdown NOSAVE now", true, WhileBusy::ShutdownNow),
+            (
+                "shutdown",
+                true,
+                WhileBusy::Refuse(Rejection::Busy { function: true }),
+            ),
+            (
+                "shutdown save",
+                false,
+                WhileBusy::Refuse(Rejection::Busy { function: false }),
+            ),
             (
                 "get",
                 false,

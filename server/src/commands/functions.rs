@@ -177,7 +177,10 @@ fn load(ctx: &mut Ctx, a: &[Bytes]) {
             return ctx.err(&format!("ERR Unknown option given: {bad}"));
         }
     };
-    let loaded = ctx.shared.scripts.lock().functions.load(code, replace);
+    let mut engine = super::scripting::engine(ctx.shared, ctx.settings);
+    let loaded = engine.functions.load(code, replace);
+    engine.publish();
+    drop(engine);
     match loaded {
         Ok(name) => {
             changed(ctx);
@@ -189,7 +192,11 @@ fn load(ctx: &mut Ctx, a: &[Bytes]) {
 
 fn delete(ctx: &mut Ctx, a: &[Bytes]) {
     let name = String::from_utf8_lossy(&a[2]).into_owned();
-    if !ctx.shared.scripts.lock().functions.delete(&name) {
+    let mut engine = ctx.shared.scripts.lock();
+    let deleted = engine.functions.delete(&name);
+    engine.publish();
+    drop(engine);
+    if !deleted {
         return ctx.err("ERR Library not found");
     }
     changed(ctx);
@@ -206,7 +213,10 @@ fn flush(ctx: &mut Ctx, a: &[Bytes]) {
     if a.len() == 3 && !args::is(&a[2], "sync") && !args::is(&a[2], "async") {
         return ctx.err("ERR FUNCTION FLUSH only supports SYNC|ASYNC option");
     }
-    ctx.shared.scripts.lock().functions.flush();
+    let mut engine = ctx.shared.scripts.lock();
+    engine.functions.flush();
+    engine.publish();
+    drop(engine);
     changed(ctx);
     ctx.out.ok();
 }
@@ -318,6 +328,31 @@ fn dump(ctx: &mut Ctx, _a: &[Bytes]) {
     ctx.out.bulk(&crate::rdb::functions::dump(&codes));
 }
 
+/// What a replica's full sync carries of the libraries: FUNCTION RESTORE of them all with
+/// FLUSH (what the replica had is replaced, as when Redis loads an RDB), or FUNCTION FLUSH
+/// when there are none.
+pub fn sync_command(shared: &crate::state::Shared) -> Vec<Bytes> {
+    let engine = shared.scripts.lock();
+    let codes: Vec<Bytes> = engine
+        .functions
+        .libraries()
+        .map(|l| l.code.clone())
+        .collect();
+    drop(engine);
+    if codes.is_empty() {
+        return vec![
+            Bytes::from_static(b"FUNCTION"),
+            Bytes::from_static(b"FLUSH"),
+        ];
+    }
+    vec![
+        Bytes::from_static(b"FUNCTION"),
+        Bytes::from_static(b"RESTORE"),
+        Bytes::from(crate::rdb::functions::dump(&codes)),
+        Bytes::from_static(b"FLUSH"),
+    ]
+}
+
 fn restore(ctx: &mut Ctx, a: &[Bytes]) {
     let policy = match a.get(3) {
         None => "append".to_string(),
@@ -334,8 +369,9 @@ fn restore(ctx: &mut Ctx, a: &[Bytes]) {
     let Some(codes) = crate::rdb::functions::restore(&a[2]) else {
         return ctx.err(crate::rdb::payload::Refused::VersionOrChecksum.message());
     };
-    let mut engine = ctx.shared.scripts.lock();
+    let mut engine = super::scripting::engine(ctx.shared, ctx.settings);
     let result = engine.functions.restore(&codes, &policy);
+    engine.publish();
     drop(engine);
     match result {
         Ok(()) => {

@@ -304,20 +304,22 @@ fn memory(ctx: &mut Ctx, t: &mut String) {
 
 /// The Lua VM and the cached scripts, apart from the dataset, as Redis 7.0 reports them.
 fn scripts(ctx: &mut Ctx, t: &mut String) {
-    let (vm, cached, bodies) = crate::scripting::engine::figures(&ctx.shared.script_stats);
+    let f = crate::scripting::engine::figures(&ctx.shared.script_stats);
     let h = crate::util::human_bytes;
-    line(t, "used_memory_lua", vm);
-    line(t, "used_memory_vm_eval", vm);
-    line(t, "used_memory_lua_human", h(vm));
-    line(t, "used_memory_scripts_eval", bodies);
-    line(t, "number_of_cached_scripts", cached);
-    line(t, "number_of_functions", 0);
-    line(t, "used_memory_vm_functions", 0);
-    line(t, "used_memory_vm_total", vm);
-    line(t, "used_memory_vm_total_human", h(vm));
-    line(t, "used_memory_functions", 0);
-    line(t, "used_memory_scripts", bodies);
-    line(t, "used_memory_scripts_human", h(bodies));
+    line(t, "used_memory_lua", f.vm);
+    line(t, "used_memory_vm_eval", f.vm);
+    line(t, "used_memory_lua_human", h(f.vm));
+    line(t, "used_memory_scripts_eval", f.bodies);
+    line(t, "number_of_cached_scripts", f.cached);
+    line(t, "number_of_functions", f.functions);
+    line(t, "used_memory_vm_functions", f.functions_vm);
+    let total = f.vm + f.functions_vm;
+    line(t, "used_memory_vm_total", total);
+    line(t, "used_memory_vm_total_human", h(total));
+    line(t, "used_memory_functions", f.functions_bytes);
+    let scripts = f.bodies + f.functions_bytes;
+    line(t, "used_memory_scripts", scripts);
+    line(t, "used_memory_scripts_human", h(scripts));
 }
 
 fn total_system_memory() -> u64 {

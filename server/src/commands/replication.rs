@@ -143,7 +143,8 @@ fn psync(ctx: &mut Ctx, a: &[Bytes]) {
                 link.send(head.as_bytes(), 0);
             }
             let ndb = ctx.ks.dbs.len();
-            ctx.ks.repl.attach_syncing(link.clone(), ndb);
+            let preamble = [crate::commands::functions::sync_command(ctx.shared)];
+            ctx.ks.repl.attach_syncing(link.clone(), ndb, &preamble);
             info!(
                 replica = ctx.conn.id,
                 "Full resync requested by replica {}; starting snapshot", link.ip

@@ -161,13 +161,13 @@ fn eval_generic(ctx: &mut Ctx, a: &[Bytes], ro: bool, by_sha: bool) {
         return ctx.err(e);
     }
     let sha = if by_sha {
-        let sha = crate::util::lower(&a[1]);
-        if sha.len() != 40 || !ctx.shared.scripts.lock().exists(&sha) {
+        // An unknown SHA1 is answered NOSCRIPT by `run_script`.
+        if a[1].len() != 40 {
             return ctx.err(NOSCRIPT_ERR);
         }
-        sha
+        crate::util::lower(&a[1])
     } else {
-        let created = ctx.shared.scripts.lock().create(&a[1]);
+        let created = engine(ctx.shared, ctx.settings).create(&a[1]);
         match created {
             Ok(sha) => sha,
             Err(e) => return ctx.err(&e),
@@ -191,7 +191,7 @@ fn keys_count(numkeys: i64, argc: usize) -> Result<(), &'static str> {
 /// allow, then runs it with its effects gathered as one transaction.
 pub fn run_script(ctx: &mut Ctx, a: &[Bytes], numkeys: i64, ro: bool, target: Target) {
     let shared = ctx.shared;
-    let mut engine = shared.scripts.lock();
+    let mut engine = engine(shared, ctx.settings);
     let flags = match &target {
         Target::Script(sha) => engine.get(sha).map(|s| s.flags),
         Target::Function(name) => engine.functions.function(name).map(|f| f.flags),
@@ -285,8 +285,18 @@ fn prepare(ctx: &mut Ctx, flags: Flags, ro: bool) -> Result<(), String> {
     Ok(())
 }
 
+/// The scripting engine, locked, following `lua-memory-limit`.
+pub fn engine<'a>(
+    shared: &'a crate::state::Shared,
+    settings: &crate::config::Settings,
+) -> parking_lot::MutexGuard<'a, crate::scripting::Engine> {
+    let mut engine = shared.scripts.lock();
+    engine.configure(settings);
+    engine
+}
+
 fn script_load(ctx: &mut Ctx, a: &[Bytes]) {
-    let created = ctx.shared.scripts.lock().create(&a[2]);
+    let created = engine(ctx.shared, ctx.settings).create(&a[2]);
     match created {
         Ok(sha) => ctx.out.bulk(sha.as_bytes()),
         Err(e) => ctx.err(&e),

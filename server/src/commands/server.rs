@@ -56,7 +56,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         shutdown,
         "server",
         "Synchronously saves the database(s) to disk and shuts down the Redis server.",
-    ),
+    )
+    .facts(facts::SHUTS_DOWN),
 ];
 
 /// `SYNC` / `ASYNC` (or nothing): whether to free the old data off the command path.

@@ -107,6 +107,9 @@ pub mod facts {
     /// PING: refused like a write while snapshots fail (MISCONF), as Redis refuses it, so a
     /// health check sees a node that cannot persist.
     pub const PROBES_WRITABLE: u32 = 1 << 13;
+    /// SHUTDOWN: while a script is busy, NOSAVE stops the node at once (the script holds
+    /// the keyspace lock) and a saving SHUTDOWN is refused with BUSY, as in Redis.
+    pub const SHUTS_DOWN: u32 = 1 << 14;
 }
 
 /// The type of value a blocking command waits on: a waiter is tried only when its key holds

@@ -434,13 +434,17 @@ impl Feed {
     }
 
     /// Attaches a replica that needs a full sync; the returned job is driven by
-    /// [`super::sync::drive`].
-    pub fn attach_syncing(&mut self, link: Arc<ReplicaLink>, ndb: usize) {
+    /// [`super::sync::drive`]. `preamble`: commands the replica applies before any key (the
+    /// node's FUNCTION libraries, which Redis's RDB carries ahead of the keys).
+    pub fn attach_syncing(&mut self, link: Arc<ReplicaLink>, ndb: usize, preamble: &[Vec<Bytes>]) {
         self.flush();
         self.active = true;
         let mut job = SyncJob::new(ndb);
         let mut out = Vec::new();
         job.writer_header(&mut out);
+        for command in preamble {
+            job.preamble(&mut out, command);
+        }
         link.send(&out, self.obuf_limit);
         self.attached.push(Attached {
             link,

@@ -43,6 +43,14 @@ impl SyncJob {
         self.writer.header(out);
     }
 
+    /// A keyless command the replica applies before the keys (see
+    /// [`super::feed`]'s `attach_syncing`).
+    pub fn preamble(&mut self, out: &mut Vec<u8>, args: &[Bytes]) {
+        let mut raw = Vec::new();
+        super::effects::encode(args, &mut raw);
+        self.writer.effect(out, 0, &raw);
+    }
+
     fn sent(&self, db: usize, slot: usize) -> bool {
         db < self.db || (db == self.db && slot < self.slot)
     }

@@ -22,7 +22,14 @@ pub struct Busy {
     /// Libraries and functions loaded (FUNCTION STATS while busy).
     pub libraries: AtomicU64,
     pub functions: AtomicU64,
+    /// When a library's code being loaded must have finished (monotonic ms; 0: none loads).
+    load_deadline: AtomicU64,
 }
+
+/// How long a library's top-level code may run (Redis's `LOAD_TIMEOUT_MS`).
+pub const LOAD_TIMEOUT_MS: u64 = 500;
+/// The error a library's code that runs too long ends with.
+pub const LOAD_TIMEOUT: &str = "FUNCTION LOAD timeout";
 
 /// Why SCRIPT KILL / FUNCTION KILL did nothing.
 pub const NOTBUSY: &str = "NOTBUSY No scripts in execution right now.";
@@ -96,6 +103,18 @@ impl Busy {
         }
         self.kill.store(true, Ordering::Release);
         Ok(())
+    }
+
+    /// A library's code starts (`true`) or ends loading.
+    pub fn loading(&self, on: bool) {
+        let deadline = if on { now() + LOAD_TIMEOUT_MS } else { 0 };
+        self.load_deadline.store(deadline, Ordering::Relaxed);
+    }
+
+    /// Polled by the hook: the library's code being loaded has run too long.
+    pub fn load_timed_out(&self) -> bool {
+        let d = self.load_deadline.load(Ordering::Relaxed);
+        d != 0 && now() > d
     }
 
     /// Polled by the running script's hook.

@@ -10,7 +10,7 @@ use crate::keyspace::Keyspace;
 use crate::protocol::Out;
 use crate::session::Conn;
 use crate::state::Shared;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 /// What a script may do, decided before it runs (Redis's `run_ctx->flags`).
 #[derive(Clone, Copy, Debug, Default)]
@@ -77,8 +77,27 @@ impl<'a> Run<'a> {
     }
 
     /// Runs one command for the script: its reply (RESP), or why it was refused (a message
-    /// as Redis words it, to become an error table).
-    pub fn call(&mut self, argv: &[Bytes]) -> Result<BytesMut, String> {
+    /// as Redis words it, to become an error table). The reply is good until the next call.
+    pub fn call(&mut self, argv: &[Bytes]) -> Result<&[u8], String> {
+        self.execute(argv)?;
+        Ok(&self.out.buf[..])
+    }
+
+    /// [`Run::call`], a refusal written as the error reply that holds the error table's
+    /// text.
+    pub fn call_reply(&mut self, argv: &[Bytes]) -> &[u8] {
+        if let Err(msg) = self.execute(argv) {
+            self.out.buf.clear();
+            self.out.buf.extend_from_slice(b"-");
+            self.out
+                .buf
+                .extend_from_slice(super::error_text(&msg).as_bytes());
+            self.out.buf.extend_from_slice(b"\r\n");
+        }
+        &self.out.buf[..]
+    }
+
+    fn execute(&mut self, argv: &[Bytes]) -> Result<(), String> {
         let spec = match resolve(argv) {
             Some(s) => s,
             None => return Err("Unknown Redis command called from script".into()),
@@ -109,7 +128,7 @@ impl<'a> Run<'a> {
         if self.repl & 2 == 0 {
             self.ks.repl.tx_truncate(mark);
         }
-        Ok(self.out.buf.split())
+        Ok(())
     }
 
     /// `scriptCall`'s checks, in its order; the error is Redis's message.

@@ -7,8 +7,8 @@ use super::sandbox::{self, Vm};
 use super::shebang::{self, Flags};
 use crate::protocol::Out;
 use bytes::Bytes;
-use mlua::{Function, MultiValue, Value};
-use std::cell::RefCell;
+use mlua::{MultiValue, Value};
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -16,7 +16,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub struct Script {
     pub body: Bytes,
     pub flags: Flags,
-    func: Function,
+    /// Its function's key in the VM's `store`.
+    key: i64,
 }
 
 /// Figures INFO reads without the engine's lock (a script may be running under it).
@@ -27,17 +28,31 @@ pub struct Stats {
     pub scripts_bytes: AtomicU64,
     /// Bytes the Lua VM holds (`used_memory_lua`).
     pub vm_bytes: AtomicU64,
+    /// Bytes FUNCTION's VM holds (`used_memory_vm_functions`).
+    pub functions_vm_bytes: AtomicU64,
+    /// Registered functions (`number_of_functions`).
+    pub functions: AtomicU64,
+    /// Bytes of the libraries' code (`used_memory_functions`).
+    pub functions_bytes: AtomicU64,
 }
 
 pub struct Engine {
     vm: Vm,
     scripts: HashMap<String, Script>,
+    /// The `store` key the next compiled script gets.
+    next_key: i64,
     /// FUNCTION's libraries, in a VM of their own.
     pub functions: super::functions::Libraries,
     memory_limit: usize,
     busy: std::sync::Arc<super::busy::Busy>,
     pub stats: std::sync::Arc<Stats>,
+    /// Runs since the last garbage-collection step.
+    runs_since_gc: u32,
 }
+
+/// Every this many runs the VM takes a garbage-collection step of this size, as Redis's
+/// `LUA_GC_CYCLE_PERIOD` (instead of a full cycle, which Lua would take later, at once).
+const GC_PERIOD: u32 = 50;
 
 /// What a command runs: a cached script (by SHA1) or a library function (by name).
 pub enum Target {
@@ -58,17 +73,29 @@ impl Engine {
         let e = Engine {
             vm,
             scripts: HashMap::new(),
+            next_key: 1,
             functions: super::functions::Libraries::new(memory_limit, busy.clone()),
             memory_limit,
             busy,
             stats: Default::default(),
+            runs_since_gc: 0,
         };
         e.publish();
         e
     }
 
-    fn publish(&self) {
+    /// Updates the figures INFO reads.
+    pub fn publish(&self) {
         let s = &self.stats;
+        let f = &self.functions;
+        let (_, count) = f.counts();
+        s.functions.store(count as u64, Ordering::Relaxed);
+        s.functions_bytes.store(
+            f.libraries().map(|l| l.code.len() as u64).sum(),
+            Ordering::Relaxed,
+        );
+        s.functions_vm_bytes
+            .store(f.vm().lua.used_memory() as u64, Ordering::Relaxed);
         s.cached_scripts
             .store(self.scripts.len() as u64, Ordering::Relaxed);
         s.scripts_bytes.store(
@@ -89,6 +116,17 @@ impl Engine {
         self.publish();
     }
 
+    /// Follows `lua-memory-limit`: the bytes each VM may hold (0: no limit).
+    pub fn configure(&mut self, settings: &crate::config::Settings) {
+        let limit = settings.lua_memory_limit;
+        if limit == self.memory_limit {
+            return;
+        }
+        self.memory_limit = limit;
+        self.functions.set_memory_limit(limit);
+        sandbox::set_memory_limit(&self.vm.lua, limit);
+    }
+
     pub fn exists(&self, sha: &str) -> bool {
         self.scripts.contains_key(sha)
     }
@@ -104,7 +142,8 @@ impl Engine {
             return Ok(sha);
         }
         let (flags, at) = shebang::parse(body)?;
-        let func = self
+        sandbox::relieve(&self.vm.lua, self.memory_limit);
+        let func: mlua::Function = self
             .vm
             .lua
             .load(&body[at..])
@@ -118,12 +157,18 @@ impl Engine {
                     lua_message(&e)
                 )
             })?;
+        let key = self.next_key;
+        self.vm
+            .store
+            .raw_set(key, func)
+            .map_err(|e| format!("ERR Error compiling script: {}", lua_message(&e)))?;
+        self.next_key += 1;
         self.scripts.insert(
             sha.clone(),
             Script {
                 body: body.clone(),
                 flags,
-                func,
+                key,
             },
         );
         self.publish();
@@ -153,6 +198,18 @@ impl Engine {
             sandbox::install_hook(&self.functions.vm().lua, self.busy.clone()).ok();
         }
         self.busy.end();
+        sandbox::relieve(&self.vm.lua, self.memory_limit);
+        sandbox::relieve(&self.functions.vm().lua, self.memory_limit);
+        self.runs_since_gc += 1;
+        if self.runs_since_gc >= GC_PERIOD {
+            self.runs_since_gc = 0;
+            let lua = match target {
+                Target::Script(_) => &self.vm.lua,
+                Target::Function(_) => &self.functions.vm().lua,
+            };
+            sandbox::gc_step(lua, GC_PERIOD);
+        }
+        self.publish();
         outcome
     }
 
@@ -168,12 +225,8 @@ impl Engine {
             out.error("NOSCRIPT No matching script. Please use EVAL.");
             return Outcome { failed: true };
         };
-        let func = script.func.clone();
-        let result = exec(&self.vm, run, &func, keys, args, false);
-        let outcome = reply(result, sha, run.resp3, out);
-        reset_prims(&self.vm);
-        self.publish();
-        outcome
+        let result = exec(&self.vm, run, script.key, keys, args, false);
+        reply(result, sha, run.resp3, out)
     }
 
     fn run_function(
@@ -184,62 +237,112 @@ impl Engine {
         args: &[Bytes],
         out: &mut Out,
     ) -> Outcome {
-        let Some(func) = self.functions.callback(name) else {
+        let Some(key) = self.functions.callback(name) else {
             out.error("ERR Function not found");
             return Outcome { failed: true };
         };
         let vm = self.functions.vm();
-        let result = exec(vm, run, &func, keys, args, true);
-        let outcome = reply(result, name, run.resp3, out);
-        reset_prims(vm);
-        outcome
+        let result = exec(vm, run, key, keys, args, true);
+        reply(result, name, run.resp3, out)
     }
 }
 
-/// After a run: `redis.call` and friends answer that no script runs.
-fn reset_prims(vm: &Vm) {
-    let lua = &vm.lua;
-    vm.prim
-        .raw_set("call", sandbox::outside_call(lua).ok())
-        .ok();
-    vm.prim.raw_set("ctl", sandbox::outside_ctl(lua).ok()).ok();
+thread_local! {
+    /// The run whose script executes on this thread (null: none), for the `call` and `ctl`
+    /// primitives. A script runs synchronously on the thread that started it, so this
+    /// passes the run to the primitives without making closures for each run.
+    static CURRENT: Cell<*mut ()> = const { Cell::new(std::ptr::null_mut()) };
 }
 
-/// Runs `func` with `redis.call` bound to `run`: KEYS and ARGV as globals (EVAL) or as its
-/// two arguments (a library function).
+/// Makes `run` the current run until dropped.
+struct Current(*mut ());
+
+impl Current {
+    fn set(run: &mut Run) -> Current {
+        let p = run as *mut Run as *mut ();
+        Current(CURRENT.with(|c| c.replace(p)))
+    }
+}
+
+impl Drop for Current {
+    fn drop(&mut self) {
+        CURRENT.with(|c| c.set(self.0));
+    }
+}
+
+/// Calls `f` with the current run, if a script is running. The run is taken out while `f`
+/// has it, so no second `&mut` to it can be made.
+pub(super) fn with_current<R>(f: impl FnOnce(Option<&mut Run>) -> R) -> R {
+    let p = CURRENT.with(|c| c.replace(std::ptr::null_mut()));
+    // SAFETY: `p` is null or was set by `Current::set` from a `&mut Run` that outlives the
+    // script's execution (the guard is dropped before `exec` returns), and nothing else
+    // uses that run while the script executes; it is taken out of CURRENT meanwhile.
+    let run = unsafe { (p as *mut Run).as_mut() };
+    let r = f(run);
+    CURRENT.with(|c| c.set(p));
+    r
+}
+
+/// The `call` and `ctl` primitives behind `redis.call`/`redis.pcall` and `redis.setresp`
+/// and friends, made once per VM; they act on the current run, or answer that no script
+/// runs (a library's top-level code calling them). `call` is [`super::fastcall::call`];
+/// `slow_call`, its fallback, takes any arguments.
+pub fn install_primitives(lua: &mlua::Lua, prim: &mlua::Table) -> mlua::Result<()> {
+    // SAFETY: `fastcall::call` keeps to the Lua C API's rules (see its module).
+    prim.raw_set("call", unsafe {
+        lua.create_c_function(super::fastcall::call)?
+    })?;
+    prim.raw_set(
+        "slow_call",
+        lua.create_function(|lua, argv: MultiValue| {
+            with_current(|run| match run {
+                Some(run) => redis_call(lua, run, argv),
+                None => Ok((
+                    error_table(
+                        lua,
+                        "ERR redis.call/pcall can only be called inside a script invocation",
+                    )?,
+                    true,
+                )),
+            })
+        })?,
+    )?;
+    prim.raw_set(
+        "ctl",
+        lua.create_function(|lua, argv: MultiValue| {
+            with_current(|run| match run {
+                Some(run) => control(lua, run, argv),
+                None => Ok((
+                    Value::Boolean(false),
+                    Value::String(lua.create_string(
+                        "ERR this function can only be called inside a script invocation",
+                    )?),
+                )),
+            })
+        })?,
+    )
+}
+
+/// Runs the script or library function stored at `key` with `redis.call` bound to `run`:
+/// KEYS and ARGV as globals (EVAL) or as its two arguments (a library function).
 fn exec(
     vm: &Vm,
     run: &mut Run,
-    func: &Function,
+    key: i64,
     keys: &[Bytes],
     args: &[Bytes],
     as_args: bool,
 ) -> mlua::Result<(bool, Value)> {
     let lua = &vm.lua;
     let (k, a) = (array(lua, keys)?, array(lua, args)?);
-    if !as_args {
-        vm.real_globals.raw_set("KEYS", k.clone())?;
-        vm.real_globals.raw_set("ARGV", a.clone())?;
+    let _current = Current::set(run);
+    if as_args {
+        vm.run_with.call::<(bool, Value)>((key, k, a))
+    } else {
+        vm.real_globals.raw_set("KEYS", k)?;
+        vm.real_globals.raw_set("ARGV", a)?;
+        vm.run.call::<(bool, Value)>(key)
     }
-    let cell = RefCell::new(run);
-    let prim = &vm.prim;
-    lua.scope(|scope| {
-        let call = scope.create_function(|lua, argv: MultiValue| {
-            let mut run = cell.borrow_mut();
-            redis_call(lua, &mut run, argv)
-        })?;
-        let ctl = scope.create_function(|lua, argv: MultiValue| {
-            let mut run = cell.borrow_mut();
-            control(lua, &mut run, argv)
-        })?;
-        prim.raw_set("call", call)?;
-        prim.raw_set("ctl", ctl)?;
-        if as_args {
-            vm.run_with.call::<(bool, Value)>((func.clone(), k, a))
-        } else {
-            vm.run.call::<(bool, Value)>(func.clone())
-        }
-    })
 }
 
 /// The reply for what a run returned (Redis's `luaCallFunction` end).
@@ -323,7 +426,7 @@ fn error_table(lua: &mlua::Lua, msg: &str) -> mlua::Result<Value> {
 }
 
 /// Formats a Lua number as Redis passes it to a command (`%.17g`).
-fn number_arg(n: f64) -> Bytes {
+pub(super) fn number_arg(n: f64) -> Bytes {
     let mut buf = [0u8; 64];
     // SAFETY: the buffer is 64 bytes and the format takes one double.
     let len = unsafe {
@@ -370,7 +473,7 @@ fn redis_call(lua: &mlua::Lua, run: &mut Run, argv: MultiValue) -> mlua::Result<
     match run.call(&args) {
         Ok(reply) => {
             let failed = reply.first() == Some(&b'-');
-            Ok((convert::reply_to_lua(lua, &reply)?, failed))
+            Ok((convert::reply_to_lua(lua, reply)?, failed))
         }
         Err(msg) => Ok((error_table(lua, &msg)?, true)),
     }
@@ -407,11 +510,28 @@ fn control(lua: &mlua::Lua, run: &mut Run, argv: MultiValue) -> mlua::Result<(Va
     Ok((Value::Boolean(true), Value::Nil))
 }
 
-/// The figures INFO memory reports: (VM bytes, cached scripts, their bodies' bytes).
-pub fn figures(stats: &Stats) -> (u64, u64, u64) {
-    (
-        stats.vm_bytes.load(Ordering::Relaxed),
-        stats.cached_scripts.load(Ordering::Relaxed),
-        stats.scripts_bytes.load(Ordering::Relaxed),
-    )
+/// The figures INFO memory reports.
+pub struct Figures {
+    /// Bytes EVAL's VM holds.
+    pub vm: u64,
+    pub cached: u64,
+    /// Bytes of the cached scripts' bodies.
+    pub bodies: u64,
+    pub functions: u64,
+    /// Bytes FUNCTION's VM holds.
+    pub functions_vm: u64,
+    /// Bytes of the libraries' code.
+    pub functions_bytes: u64,
+}
+
+pub fn figures(stats: &Stats) -> Figures {
+    let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    Figures {
+        vm: get(&stats.vm_bytes),
+        cached: get(&stats.cached_scripts),
+        bodies: get(&stats.scripts_bytes),
+        functions: get(&stats.functions),
+        functions_vm: get(&stats.functions_vm_bytes),
+        functions_bytes: get(&stats.functions_bytes),
+    }
 }

@@ -16,7 +16,8 @@ pub struct LibFunction {
     pub flags: Flags,
     /// The flags as registered, for FUNCTION LIST.
     pub flag_names: Vec<String>,
-    callback: mlua::Function,
+    /// The callback's key in the VM's `store`.
+    key: i64,
 }
 
 pub struct Library {
@@ -33,6 +34,8 @@ pub struct Libraries {
     owner: HashMap<String, String>,
     memory_limit: usize,
     busy: std::sync::Arc<super::busy::Busy>,
+    /// The `store` key the next registered callback gets.
+    next_key: std::cell::Cell<i64>,
 }
 
 /// Letters, digits and underscores, at least one (library and function names).
@@ -52,7 +55,11 @@ fn metadata(code: &[u8]) -> Result<(String, usize), String> {
         return Err("ERR Invalid library metadata".into());
     };
     let line = String::from_utf8_lossy(&code[..end]);
-    let mut parts = line.split_ascii_whitespace();
+    // Words as Redis's sdssplitargs makes them (`name="foo"` is `name=foo`).
+    let Some(words) = super::shebang::split_args(&line).filter(|w| !w.is_empty()) else {
+        return Err("ERR Invalid library metadata".into());
+    };
+    let mut parts = words.iter().map(String::as_str);
     let engine = parts
         .next()
         .unwrap_or("#!")
@@ -91,7 +98,14 @@ impl Libraries {
             owner: HashMap::new(),
             memory_limit,
             busy,
+            next_key: std::cell::Cell::new(1),
         }
+    }
+
+    /// `lua-memory-limit` for this VM (and the next one FUNCTION FLUSH makes).
+    pub fn set_memory_limit(&mut self, limit: usize) {
+        self.memory_limit = limit;
+        sandbox::set_memory_limit(&self.vm.lua, limit);
     }
 
     pub fn vm(&self) -> &Vm {
@@ -105,8 +119,16 @@ impl Libraries {
         self.libs.get(lib)?.functions.get(&key)
     }
 
-    pub fn callback(&self, name: &str) -> Option<mlua::Function> {
-        self.function(name).map(|f| f.callback.clone())
+    /// The key of a function's callback in the VM's `store`.
+    pub fn callback(&self, name: &str) -> Option<i64> {
+        self.function(name).map(|f| f.key)
+    }
+
+    /// Drops the callbacks of functions no library keeps.
+    fn forget<'a>(&self, functions: impl IntoIterator<Item = &'a LibFunction>) {
+        for f in functions {
+            self.vm.store.raw_set(f.key, Value::Nil).ok();
+        }
     }
 
     pub fn libraries(&self) -> impl Iterator<Item = &Library> {
@@ -134,6 +156,7 @@ impl Libraries {
                 for f in lib.functions.keys() {
                     self.owner.remove(f);
                 }
+                self.forget(lib.functions.values());
                 true
             }
             None => false,
@@ -147,6 +170,7 @@ impl Libraries {
             return Err(format!("ERR Library '{name}' already exists"));
         }
         let lua = &self.vm.lua;
+        sandbox::relieve(lua, self.memory_limit);
         let chunk = lua
             .load(&code[at..])
             .set_name("@user_function")
@@ -160,6 +184,7 @@ impl Libraries {
         }
         for (key, f) in &registered {
             if self.owner.get(key).is_some_and(|other| *other != name) {
+                self.forget(registered.values());
                 return Err(format!("ERR Function {} already exists", f.name));
             }
         }
@@ -185,25 +210,32 @@ impl Libraries {
         let saved_owner = std::mem::take(&mut self.owner);
         for code in codes {
             if let Err(e) = self.load(code, false) {
+                let loaded = std::mem::take(&mut self.libs);
+                self.forget(loaded.values().flat_map(|l| l.functions.values()));
                 self.libs = saved_libs;
                 self.owner = saved_owner;
                 return Err(e);
             }
         }
         if policy == "flush" {
+            self.forget(saved_libs.values().flat_map(|l| l.functions.values()));
             return Ok(());
         }
         let restored = std::mem::replace(&mut self.libs, saved_libs);
         let restored_owner = std::mem::replace(&mut self.owner, saved_owner);
         // Check every collision before changing anything.
         for (name, lib) in &restored {
-            if self.libs.contains_key(name) && policy != "replace" {
-                return Err(format!("ERR Library {name} already exists"));
-            }
-            for (key, f) in &lib.functions {
-                if self.owner.get(key).is_some_and(|other| other != name) {
-                    return Err(format!("ERR Function {} already exists", f.name));
-                }
+            let clash = if self.libs.contains_key(name) && policy != "replace" {
+                Some(format!("ERR Library {name} already exists"))
+            } else {
+                lib.functions
+                    .iter()
+                    .find(|(key, _)| self.owner.get(*key).is_some_and(|other| other != name))
+                    .map(|(_, f)| format!("ERR Function {} already exists", f.name))
+            };
+            if let Some(e) = clash {
+                self.forget(restored.values().flat_map(|l| l.functions.values()));
+                return Err(e);
             }
         }
         for (name, lib) in restored {
@@ -219,19 +251,31 @@ impl Libraries {
         let vm = &self.vm;
         let found: RefCell<BTreeMap<String, LibFunction>> = RefCell::new(BTreeMap::new());
         let ran = vm.lua.scope(|scope| {
-            let register = scope
-                .create_function(|_, argv: MultiValue| Ok(add(&mut found.borrow_mut(), argv)))?;
+            let register = scope.create_function(|_, argv: MultiValue| {
+                Ok(add(
+                    &mut found.borrow_mut(),
+                    argv,
+                    &vm.store,
+                    &self.next_key,
+                ))
+            })?;
             vm.prim.raw_set("register", register)?;
             vm.set_loading.call::<()>(true)?;
+            self.busy.loading(true);
             let r = vm.run.call::<(bool, Value)>(chunk.clone());
+            self.busy.loading(false);
             vm.set_loading.call::<()>(false)?;
             r
         });
         vm.prim
             .raw_set("register", sandbox::outside_register(&vm.lua).ok())
             .ok();
+        let found = found.into_inner();
+        if !matches!(ran, Ok((true, _))) {
+            self.forget(found.values());
+        }
         match ran {
-            Ok((true, _)) => Ok(found.into_inner()),
+            Ok((true, _)) => Ok(found),
             Ok((false, Value::Table(t))) => {
                 let e: String = t
                     .raw_get::<mlua::LuaString>("err")
@@ -253,7 +297,12 @@ impl Libraries {
 
 /// `redis.register_function`'s checks that the Lua side leaves to Rust: the name, the
 /// flags, a second function of the same name. `None` when registered, else the error.
-fn add(found: &mut BTreeMap<String, LibFunction>, argv: MultiValue) -> Option<String> {
+fn add(
+    found: &mut BTreeMap<String, LibFunction>,
+    argv: MultiValue,
+    store: &mlua::Table,
+    next_key: &std::cell::Cell<i64>,
+) -> Option<String> {
     let mut it = argv.into_iter();
     let name = match it.next() {
         Some(Value::String(s)) => String::from_utf8_lossy(&s.as_bytes()).into_owned(),
@@ -284,6 +333,11 @@ fn add(found: &mut BTreeMap<String, LibFunction>, argv: MultiValue) -> Option<St
     if found.contains_key(&key) {
         return Some("ERR Function already exists in the library".into());
     }
+    let at = next_key.get();
+    if let Err(e) = store.raw_set(at, callback) {
+        return Some(format!("ERR {}", message(&e)));
+    }
+    next_key.set(at + 1);
     found.insert(
         key,
         LibFunction {
@@ -291,7 +345,7 @@ fn add(found: &mut BTreeMap<String, LibFunction>, argv: MultiValue) -> Option<St
             description,
             flags,
             flag_names,
-            callback,
+            key: at,
         },
     );
     None
@@ -335,6 +389,14 @@ mod tests {
         assert_eq!(
             metadata(b"#!lua name=a name=b\n").unwrap_err(),
             "ERR Invalid metadata value, name argument was given multiple times"
+        );
+        assert_eq!(
+            metadata(b"#!lua name=\"foo\"\n").unwrap(),
+            ("foo".into(), 16)
+        );
+        assert_eq!(
+            metadata(b"#!lua name=\"foo\n").unwrap_err(),
+            "ERR Invalid library metadata"
         );
         assert!(metadata(b"#!lua name=a-b\n")
             .unwrap_err()

@@ -10,7 +10,8 @@
 //!   script's command runs, then the command through the command table.
 //! - [`convert`] replies to Lua values and Lua values to replies, in RESP2 and RESP3.
 //! - [`shebang`] `#!lua flags=...` and what the flags allow.
-//! - [`rand48`] the generator behind `math.random`; [`bit`] the `bit` library.
+//! - [`rand48`] the generator behind `math.random`; [`bit`], [`cjson`], [`cmsgpack`] and
+//!   [`lua_struct`] the libraries Redis bundles ([`libargs`]: what the last three share).
 //!
 //! A script runs under the keyspace lock as one command: nothing else runs until it returns.
 //! The engine sits behind its own lock, always taken after the keyspace's.
@@ -18,9 +19,14 @@
 pub mod bit;
 pub mod busy;
 pub mod call;
+pub mod cjson;
+pub mod cmsgpack;
 pub mod convert;
 pub mod engine;
+pub mod fastcall;
 pub mod functions;
+pub mod libargs;
+pub mod lua_struct;
 pub mod rand48;
 pub mod sandbox;
 pub mod shebang;

@@ -3,8 +3,9 @@
 -- here is reported at the user's line, as Redis reports errors of its C functions).
 --
 -- Arguments: `prim`, the table of primitives written in Rust (call, ctl, sha1hex, log,
--- random, randomseed), and the debug library, which scripts never see.
-local prim, dbg = ...
+-- random, randomseed), the debug library, which scripts never see, and `store`, where
+-- compiled scripts and library functions are kept by integer key.
+local prim, dbg, store = ...
 local G = _G
 local type, error, tostring, select, rawget, rawset, unpack =
     type, error, tostring, select, rawget, rawset, unpack
@@ -350,13 +351,18 @@ lua_setmetatable(G, {__index = function(_, k)
     error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
 end})
 
--- Runs a compiled script under the error handler; only its first result counts.
+-- Runs a compiled script (or the one stored at key `f`) under the error handler; only its
+-- first result counts.
 local xpcall = xpcall
 local function run(f)
+    if type(f) == 'number' then
+        f = store[f]
+    end
     return xpcall(f, handler)
 end
--- A library function gets KEYS and ARGV as its arguments.
+-- A library function (stored at key `f`) gets KEYS and ARGV as its arguments.
 local function run_with(f, keys, args)
+    f = store[f]
     return xpcall(function()
         return f(keys, args)
     end, handler)

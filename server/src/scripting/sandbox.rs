@@ -4,7 +4,7 @@
 //! `math.random` on Redis's generator. What is written in Lua is in `prelude.lua`.
 
 use super::rand48::Rand48;
-use mlua::{Function, Lua, LuaOptions, MultiValue, StdLib, Table, Value};
+use mlua::{Function, Lua, LuaOptions, MultiValue, StdLib, Table};
 use parking_lot::Mutex;
 use std::sync::Arc;
 
@@ -17,27 +17,21 @@ pub struct Vm {
     pub globals: Table,
     /// The real globals, where KEYS and ARGV are set before each run.
     pub real_globals: Table,
-    /// `xpcall(f, handler)`: runs a compiled script, turning errors into Redis error tables.
+    /// `xpcall(f, handler)`: runs a compiled script (a function, or its key in `store`),
+    /// turning errors into Redis error tables.
     pub run: Function,
-    /// `xpcall(function() return f(keys, args) end, handler)`: runs a library function.
+    /// `xpcall(function() return f(keys, args) end, handler)`: runs a library function (by
+    /// its key in `store`).
     pub run_with: Function,
+    /// Compiled scripts and library functions by integer key. Kept in Lua rather than as
+    /// mlua handles: each handle held from Rust takes a slot of mlua's auxiliary stack,
+    /// which ends at 8000 slots (and mlua panics past it).
+    pub store: Table,
     /// Switches the globals scripts see to the library-loading API (FUNCTION LOAD) and back.
     pub set_loading: Function,
     /// The primitives the Lua side calls: `call` and `ctl` are replaced for each run.
     pub prim: Table,
     pub rng: Arc<Mutex<Rand48>>,
-}
-
-/// `redis.call` outside a script run (a library's top-level code calling it).
-pub fn outside_call(lua: &Lua) -> mlua::Result<Function> {
-    lua.create_function(|lua, _: MultiValue| {
-        let t = lua.create_table()?;
-        t.raw_set(
-            "err",
-            "ERR redis.call/pcall can only be called inside a script invocation",
-        )?;
-        Ok((t, true))
-    })
 }
 
 /// `redis.register_function` outside FUNCTION LOAD.
@@ -47,18 +41,7 @@ pub fn outside_register(lua: &Lua) -> mlua::Result<Function> {
     })
 }
 
-/// `redis.setresp` and friends outside a script run.
-pub fn outside_ctl(lua: &Lua) -> mlua::Result<Function> {
-    lua.create_function(|_, _: MultiValue| {
-        Ok((
-            Value::Boolean(false),
-            "ERR this function can only be called inside a script invocation",
-        ))
-    })
-}
-
-/// Where the primitives table is kept in the Lua registry (for [`raising_call`]).
-const PRIM_KEY: &std::ffi::CStr = c"slotcache.prim";
+use super::fastcall::PRIM_KEY;
 
 /// `redis.call`: the `call` primitive, whose error table it raises. A C function, as in
 /// Redis, so that `return redis.call(...)` keeps the script's frame (Lua 5.1 drops the
@@ -87,8 +70,7 @@ pub fn new_vm(memory_limit: usize, busy: Arc<super::busy::Busy>) -> mlua::Result
     let lua = unsafe { Lua::unsafe_new_with(libs, LuaOptions::default()) };
     let rng = Arc::new(Mutex::new(Rand48::default()));
     let prim = lua.create_table()?;
-    prim.raw_set("call", outside_call(&lua)?)?;
-    prim.raw_set("ctl", outside_ctl(&lua)?)?;
+    super::engine::install_primitives(&lua, &prim)?;
     prim.raw_set(
         "sha1hex",
         lua.create_function(|_, s: mlua::LuaString| Ok(super::sha1hex(&s.as_bytes())))?,
@@ -129,15 +111,20 @@ pub fn new_vm(memory_limit: usize, busy: Arc<super::busy::Busy>) -> mlua::Result
     })?;
     let real_globals = lua.globals();
     real_globals.raw_set("bit", super::bit::open(&lua)?)?;
+    real_globals.raw_set("cjson", super::cjson::open(&lua)?)?;
+    real_globals.raw_set("cmsgpack", super::cmsgpack::open(&lua)?)?;
+    real_globals.raw_set("struct", super::lua_struct::open(&lua)?)?;
     let debug: Table = real_globals.raw_get("debug")?;
     prim.raw_set("register", outside_register(&lua)?)?;
+    let store = lua.create_table()?;
     let (globals, run, run_with, set_loading): (Table, Function, Function, Function) = lua
         .load(PRELUDE)
         .set_name("=sandbox")
-        .call((prim.clone(), debug))?;
-    if memory_limit > 0 {
-        lua.set_memory_limit(memory_limit)?;
-    }
+        .call((prim.clone(), debug, store.clone()))?;
+    // What building the VM left behind is collected now, so that a fresh VM reports what
+    // it keeps (`used_memory_lua`).
+    lua.gc_collect()?;
+    set_memory_limit(&lua, memory_limit);
     install_hook(&lua, busy)?;
     Ok(Vm {
         lua,
@@ -145,10 +132,38 @@ pub fn new_vm(memory_limit: usize, busy: Arc<super::busy::Busy>) -> mlua::Result
         real_globals,
         run,
         run_with,
+        store,
         set_loading,
         prim,
         rng,
     })
+}
+
+/// `lua-memory-limit`: past this many bytes (0: no limit) an allocation fails and the
+/// script with it ("not enough memory"); the node and the VM carry on.
+pub fn set_memory_limit(lua: &Lua, limit: usize) {
+    // Only fails where mlua has no allocator of its own (not with the vendored Lua).
+    lua.set_memory_limit(limit).ok();
+}
+
+/// Under a memory limit, a VM holding more than half of it collects its garbage at once
+/// (after a run, before compiling): what a script that hit the limit left behind must not
+/// fail the next one.
+pub fn relieve(lua: &Lua, limit: usize) {
+    if limit > 0 && lua.used_memory() > limit / 2 {
+        lua.gc_collect().ok();
+    }
+}
+
+/// Redis's periodic `lua_gc(lua, LUA_GCSTEP, n)`.
+pub fn gc_step(lua: &Lua, n: u32) {
+    // SAFETY: one call to lua_gc on the state mlua hands over, with no value left pushed.
+    unsafe {
+        lua.exec_raw::<()>((), |l| {
+            mlua::ffi::lua_gc(l, mlua::ffi::LUA_GCSTEP, n as std::os::raw::c_int);
+        })
+        .ok();
+    }
 }
 
 /// SCRIPT KILL's way in: the hook polls the kill flag every 100,000 instructions; once
@@ -158,6 +173,9 @@ pub fn install_hook(lua: &Lua, busy: Arc<super::busy::Busy>) -> mlua::Result<()>
     lua.set_hook(
         mlua::HookTriggers::new().every_nth_instruction(100_000),
         move |lua, _| {
+            if busy.load_timed_out() {
+                return Err(mlua::Error::RuntimeError(super::busy::LOAD_TIMEOUT.into()));
+            }
             busy.poll();
             if busy.killed() {
                 let again = busy.clone();
