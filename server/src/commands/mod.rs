@@ -6,6 +6,7 @@
 //! ...) hands that back with [`Ctx::then`]. Handlers never see sockets, the cluster bus or
 //! replication internals.
 
+pub mod acl;
 pub mod bitmaps;
 pub mod bounds;
 pub mod client;
@@ -70,6 +71,7 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     dump::COMMANDS,
     migrate::COMMANDS,
     server::COMMANDS,
+    acl::COMMANDS,
     client::COMMANDS,
     config::COMMANDS,
     info::COMMANDS,

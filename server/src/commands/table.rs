@@ -98,6 +98,15 @@ pub mod facts {
     /// FUNCTION STATS: answered while a script runs from what the script left outside the
     /// keyspace lock.
     pub const STATS_WHILE_BUSY: u32 = 1 << 10;
+    /// Publishes to the channel in its first argument (PUBLISH, SPUBLISH): ACL channel
+    /// rules apply to it.
+    pub const PUBLISHES: u32 = 1 << 11;
+    /// Subscribes to the channels in its arguments (SUBSCRIBE, SSUBSCRIBE): ACL channel
+    /// rules apply to each.
+    pub const SUBSCRIBES: u32 = 1 << 12;
+    /// Subscribes to patterns (PSUBSCRIBE): ACL channel rules must hold each pattern as
+    /// such, literally.
+    pub const PSUBSCRIBES: u32 = 1 << 13;
 }
 
 /// The type of value a blocking command waits on: a waiter is tried only when its key holds
