@@ -55,4 +55,5 @@ pub mod shutdown;
 pub mod state;
 pub mod supervise;
 pub mod telemetry;
+pub mod tracking;
 pub mod util;

@@ -107,6 +107,12 @@ pub mod facts {
     /// Subscribes to patterns (PSUBSCRIBE): ACL channel rules must hold each pattern as
     /// such, literally.
     pub const PSUBSCRIBES: u32 = 1 << 13;
+    /// CLIENT subcommands: CLIENT CACHING's choice outlives them and applies to the next
+    /// other command, as Redis's resetClient keeps it after any CLIENT command.
+    pub const KEEPS_CACHING: u32 = 1 << 14;
+    /// Runs a script (EVAL*, FCALL*): client tracking remembers the keys it declares when a
+    /// command inside it reads, not the keys of that command, as Redis does.
+    pub const RUNS_SCRIPT: u32 = 1 << 15;
 }
 
 /// The type of value a blocking command waits on: a waiter is tried only when its key holds
