@@ -1,8 +1,11 @@
 //! ACL users and permissions through stock clients: command, key (read vs write) and
 //! channel rules, selectors, the ACL log, AUTH / HELLO, DRYRUN, the ACL file, and an ACL
-//! user driving `redis-cli --cluster create` and `reshard`. Texts are Redis 7.0.15's.
+//! user driving `redis-cli --cluster create` and `reshard`, a replica logging in to its
+//! primary with `masteruser`/`masterauth`. Texts are Redis 7.0.15's.
 
-use cluster_tests::{q, raw_exchange, read_to_close, run_tool, server_error, wait_for, Node};
+use cluster_tests::{
+    info_field, q, raw_exchange, read_to_close, run_tool, server_error, wait_for, Node,
+};
 use redis::Value;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -650,4 +653,63 @@ fn acl_user_creates_and_reshards_a_cluster_with_redis_cli() {
         })
         .sum();
     assert_eq!(dbsize, 5, "no key lost");
+}
+
+/// A replica logs in to its primary as `masteruser` with `masterauth` (`AUTH user pass`)
+/// and needs no more than PSYNC, REPLCONF and PING there; a user without PSYNC never gets a
+/// link, and the primary's ACL log says why.
+#[test]
+fn replica_logs_in_with_masteruser() {
+    let conf = "user default off\nuser repl on >replpw +psync +replconf +ping\nuser norepl on >nopw +replconf +ping\nuser admin on >adminpw ~* &* +@all\n";
+    let primary = Node::start_with_config(conf, &[]);
+    let mut admin = login(&primary, "admin", "adminpw");
+    let _: () = q(&mut admin, &["SET", "k", "v"]);
+    let port = primary.port.to_string();
+    let replica = Node::start(&[
+        "--replicaof",
+        &primary.host,
+        &port,
+        "--masteruser",
+        "repl",
+        "--masterauth",
+        "replpw",
+    ]);
+    let link = |n: &Node| {
+        let info: String = q(&mut n.client(), &["INFO", "replication"]);
+        info_field(&info, "master_link_status").unwrap_or_default()
+    };
+    let up = wait_for(Duration::from_secs(10), || {
+        (link(&replica) == "up").then_some(())
+    });
+    assert!(up.is_some(), "the replica linked as 'repl'");
+    let _: () = q(&mut admin, &["SET", "k2", "v2"]);
+    let got = wait_for(Duration::from_secs(10), || {
+        q::<Option<String>>(&mut replica.client(), &["GET", "k2"])
+    });
+    assert_eq!(got.as_deref(), Some("v2"));
+    let v: Option<String> = q(&mut replica.client(), &["GET", "k"]);
+    assert_eq!(v.as_deref(), Some("v"));
+    let clients: String = q(&mut admin, &["CLIENT", "LIST", "TYPE", "replica"]);
+    assert!(clients.contains("user=repl"), "{clients}");
+
+    // A user that may not PSYNC: refused, logged, never linked.
+    let _: () = q(&mut admin, &["ACL", "LOG", "RESET"]);
+    let other = Node::start(&[
+        "--replicaof",
+        &primary.host,
+        &port,
+        "--masteruser",
+        "norepl",
+        "--masterauth",
+        "nopw",
+    ]);
+    let logged = wait_for(Duration::from_secs(10), || {
+        let log: Vec<Value> = q(&mut admin, &["ACL", "LOG"]);
+        log.iter()
+            .map(fields)
+            .find(|e| text(&e["object"]) == "psync")
+            .map(|e| (text(&e["reason"]), text(&e["username"])))
+    });
+    assert_eq!(logged, Some(("command".into(), "norepl".into())));
+    assert_eq!(link(&other), "down");
 }

@@ -25,6 +25,9 @@ pub fn internal_user() -> Arc<User> {
         .clone()
 }
 
+/// A rule that did not apply (as written), and why.
+pub type BadRule = (Vec<u8>, RuleError);
+
 /// Every user, by name; `default` always exists (its `Arc` never changes, so connections
 /// that hold it see ACL LOAD and requirepass changes).
 pub struct Registry {
@@ -148,7 +151,7 @@ impl Registry {
         &self,
         name: &[u8],
         ops: &[Vec<u8>],
-    ) -> Result<(Option<Rules>, Arc<User>), (Vec<u8>, RuleError)> {
+    ) -> Result<(Option<Rules>, Arc<User>), BadRule> {
         let pubsub = self.pubsub_all();
         let existing = self.get(name);
         let old = existing.as_ref().map(|u| u.rules().clone());

@@ -288,9 +288,9 @@ impl User {
         r.selectors.iter().any(|s| {
             s.check(id, spec, args, subcommand, &mut keys).is_ok()
                 && (s.allkeys
-                    || s.keys.iter().any(|p| {
-                        p.flags & super::selector::READ != 0 && p.pattern == b"*"
-                    }))
+                    || s.keys
+                        .iter()
+                        .any(|p| p.flags & super::selector::READ != 0 && p.pattern == b"*"))
         })
     }
 

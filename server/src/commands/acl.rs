@@ -441,7 +441,9 @@ fn dryrun(ctx: &mut Ctx, a: &[Bytes]) {
         ));
     };
     if !spec.arity_ok(line.len()) {
-        return ctx.err(&errors::arity(&crate::admission::full_name(container, spec)));
+        return ctx.err(&errors::arity(&crate::admission::full_name(
+            container, spec,
+        )));
     }
     match user.check(spec, line) {
         Ok(()) => ctx.out.ok(),

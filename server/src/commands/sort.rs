@@ -193,8 +193,8 @@ enum Kind {
 }
 
 fn sort_generic(ctx: &mut Ctx, a: &[Bytes], readonly: bool) {
-    let all_keys = crate::admission::spec_of(a)
-        .is_some_and(|spec| ctx.conn.user.reads_every_key(spec, a));
+    let all_keys =
+        crate::admission::spec_of(a).is_some_and(|spec| ctx.conn.user.reads_every_key(spec, a));
     let mut o = match parse(a, readonly, ctx.settings.cluster_enabled, all_keys) {
         Ok(o) => o,
         Err(e) => return ctx.err(&e),
