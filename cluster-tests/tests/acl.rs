@@ -713,3 +713,36 @@ fn replica_logs_in_with_masteruser() {
     assert_eq!(logged, Some(("command".into(), "norepl".into())));
     assert_eq!(link(&other), "down");
 }
+
+/// `redis.acl_check_cmd` answers for the script's user: a command, a key, an unknown
+/// command.
+#[test]
+fn scripts_ask_whether_their_user_may_run_a_command() {
+    let node = Node::start(&[]);
+    let mut admin = node.client();
+    setuser(
+        &mut admin,
+        "sc",
+        &["on", ">pw", "+@scripting", "+set", "~x*"],
+    );
+    let mut c = login(&node, "sc", "pw");
+    let check = |c: &mut redis::Connection, call: &str| -> redis::RedisResult<Option<i64>> {
+        redis::cmd("EVAL")
+            .arg(format!("return redis.acl_check_cmd({call})"))
+            .arg(1)
+            .arg("xx")
+            .query(c)
+    };
+    assert_eq!(check(&mut c, "'set','xx',1").unwrap(), Some(1));
+    assert_eq!(check(&mut c, "'hset','xx','f',1").unwrap(), None);
+    assert_eq!(check(&mut c, "'set','yy',1").unwrap(), None);
+    let err = check(&mut c, "'invalid-cmd','arg'")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("Invalid command passed to redis.acl_check_cmd()"),
+        "{err}"
+    );
+    // The default user may run anything.
+    assert_eq!(check(&mut admin, "'hset','yy','f',1").unwrap(), Some(1));
+}
