@@ -6,6 +6,7 @@ use super::catalog::{self, Catalog, FUTURE, WORDS};
 use crate::commands::keyspec::{key_flags, KeyRef};
 use crate::commands::table::{facts, flags, CommandSpec};
 use bytes::Bytes;
+use std::cell::OnceCell;
 use std::collections::BTreeMap;
 
 /// A key pattern's permissions.
@@ -13,11 +14,22 @@ pub const READ: u8 = 1;
 pub const WRITE: u8 = 2;
 pub const ALL: u8 = READ | WRITE;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct KeyPattern {
     pub flags: u8,
     pub pattern: Vec<u8>,
+    /// The pattern compiled once, when the rule is applied: every command of a user with
+    /// key patterns matches its keys against it.
+    glob: crate::glob::Glob,
 }
+
+impl PartialEq for KeyPattern {
+    fn eq(&self, o: &Self) -> bool {
+        self.flags == o.flags && self.pattern == o.pattern
+    }
+}
+
+impl Eq for KeyPattern {}
 
 impl KeyPattern {
     /// `~pat`, `%R~pat`, `%W~pat`, as rules write it.
@@ -228,6 +240,7 @@ impl Selector {
                 None => self.keys.push(KeyPattern {
                     flags,
                     pattern: pattern.to_vec(),
+                    glob: crate::glob::Glob::new(pattern, false),
                 }),
             }
             self.allkeys = false;
@@ -420,14 +433,14 @@ impl Selector {
     }
 
     /// Whether this selector allows the command line (Redis's `ACLSelectorCheckCmd`).
-    /// `keys` finds the command's keys once for all selectors.
+    /// `keys` holds the command's keys, found once for all selectors.
     pub fn check(
         &self,
         id: usize,
         spec: &CommandSpec,
         args: &[Bytes],
         subcommand: bool,
-        keys: &mut dyn FnMut() -> std::rc::Rc<Vec<KeyRef>>,
+        keys: &OnceCell<Vec<KeyRef>>,
     ) -> Result<(), Denied> {
         let denied = |reason, pos| Err(Denied { reason, pos });
         if !self.allcommands && !spec.has(flags::NO_AUTH) && !self.bit(id) {
@@ -443,7 +456,7 @@ impl Selector {
             }
         }
         if !self.allkeys && spec.has_keys() {
-            for k in keys().iter() {
+            for k in keys.get_or_init(|| spec.keys(args)) {
                 let Some(key) = args.get(k.pos) else {
                     continue;
                 };
@@ -486,7 +499,7 @@ impl Selector {
         }
         self.keys
             .iter()
-            .any(|p| p.flags & need == need && crate::util::glob_match(&p.pattern, key, false))
+            .any(|p| p.flags & need == need && p.glob.matches(key))
     }
 }
 

@@ -3,7 +3,6 @@
 //! once, as in Redis), behind a lock that only restricted users' commands ever take.
 
 use super::selector::{has_spaces, Denied, Reason, RuleError, Selector};
-use crate::commands::keyspec::KeyRef;
 use crate::commands::table::CommandSpec;
 use bytes::Bytes;
 use parking_lot::{RwLock, RwLockReadGuard};
@@ -197,18 +196,13 @@ impl Rules {
             });
         };
         let subcommand = cat.entries[id].parent.is_some();
-        let mut cache: Option<std::rc::Rc<Vec<KeyRef>>> = None;
-        let mut keys = || {
-            cache
-                .get_or_insert_with(|| std::rc::Rc::new(spec.keys(args)))
-                .clone()
-        };
+        let keys = std::cell::OnceCell::new();
         let mut worst = Denied {
             reason: Reason::Command,
             pos: 0,
         };
         for s in &self.selectors {
-            match s.check(id, spec, args, subcommand, &mut keys) {
+            match s.check(id, spec, args, subcommand, &keys) {
                 Ok(()) => return Ok(()),
                 Err(d) => {
                     if d.reason > worst.reason || (d.reason == worst.reason && d.pos > worst.pos) {
@@ -284,9 +278,9 @@ impl User {
             return false;
         };
         let subcommand = cat.entries[id].parent.is_some();
-        let mut keys = || std::rc::Rc::new(spec.keys(args));
+        let keys = std::cell::OnceCell::new();
         r.selectors.iter().any(|s| {
-            s.check(id, spec, args, subcommand, &mut keys).is_ok()
+            s.check(id, spec, args, subcommand, &keys).is_ok()
                 && (s.allkeys
                     || s.keys
                         .iter()
