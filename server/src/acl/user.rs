@@ -446,6 +446,53 @@ mod tests {
         assert!(table::lookup(b"get").is_some());
     }
 
+    /// The cost of one check, in-process (no network noise): the default user's (one
+    /// atomic load and a branch) and a restricted user's with ten key patterns.
+    /// `cargo test --release -p slotcache-server check_cost -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn check_cost() {
+        let open = User::new(b"default", rules(&["on", "nopass", "~*", "&*", "+@all"]));
+        let restricted = User::new(
+            b"bench",
+            rules(&[
+                "on",
+                "%R~a*",
+                "%W~b*",
+                "~c*",
+                "~d*",
+                "~e*",
+                "~f*",
+                "~g*",
+                "~h*",
+                "~i*",
+                "~key:*",
+                "+@read",
+                "+@write",
+                "-@dangerous",
+            ]),
+        );
+        let n = 2_000_000u32;
+        for (cmd, key) in [("set", "key:000012345"), ("get", "key:000012345")] {
+            let mut args = vec![
+                Bytes::from_static(cmd.as_bytes()),
+                Bytes::from_static(key.as_bytes()),
+            ];
+            if cmd == "set" {
+                args.push(Bytes::from_static(b"xxx"));
+            }
+            let spec = crate::admission::spec_of(&args).unwrap();
+            for (name, u) in [("default", &open), ("restricted", &restricted)] {
+                let t = std::time::Instant::now();
+                for _ in 0..n {
+                    assert!(std::hint::black_box(u).check(spec, &args).is_ok());
+                }
+                let ns = t.elapsed().as_nanos() as f64 / f64::from(n);
+                println!("{cmd} as {name}: {ns:.1} ns per check");
+            }
+        }
+    }
+
     #[test]
     fn passwords_are_kept_hashed_and_compared_whole() {
         let mut r = rules(&["on", ">one", ">two"]);
