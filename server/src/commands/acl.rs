@@ -195,11 +195,14 @@ fn kill_revoked_subscribers(ctx: &mut Ctx, old: &Rules, user: &Arc<User>) {
         .iter()
         .flat_map(|s| s.channels.iter().cloned())
         .collect();
+    // A set: a user may have many channels, and this must not cost their square.
+    let upcoming_set: std::collections::HashSet<&[u8]> =
+        upcoming.iter().map(|c| c.as_slice()).collect();
     let kept = old
         .selectors
         .iter()
         .flat_map(|s| s.channels.iter())
-        .all(|c| upcoming.contains(c));
+        .all(|c| upcoming_set.contains(c.as_slice()));
     // Going from all channels to a list always needs a look at each subscriber.
     if kept && !old.selectors.iter().any(|s| s.allchannels) {
         return;
