@@ -430,3 +430,42 @@ fn a_caching_client_never_serves_a_value_changed_before_its_last_round_trip() {
         "the caching client served values the server had changed"
     );
 }
+
+/// A node that takes a slot with a newer config (here by hand: SETSLOT NODE on itself, then
+/// BUMPEPOCH) leaves the old owner holding keys nobody can reach: the old owner deletes them,
+/// as Redis does with its dirty slots, which tells its caching clients; keys of the slots it
+/// keeps stay.
+#[test]
+fn a_slot_taken_by_a_newer_config_deletes_its_keys_and_invalidates_them() {
+    let c = TestCluster::start(2, &[]);
+    c.form_by_hand();
+    assert!(c.wait_ok(Duration::from_secs(20)), "cluster not ok");
+    let ids = c.ids();
+    // {06S} hashes to slot 0 and {Qi} to slot 1, both node 0's.
+    let (lost, kept) = ("{06S}cached", "{Qi}kept");
+    let mut w = c.nodes[0].client();
+    let _: () = q(&mut w, &["SET", lost, "v"]);
+    let _: () = q(&mut w, &["SET", kept, "k"]);
+    let mut t = resp3_tracking(c.nodes[0].port, &[]);
+    assert_eq!(t.call_ok(&["GET", lost]).text(), "v");
+    assert_eq!(t.call_ok(&["GET", kept]).text(), "k");
+    let taker = &c.nodes[1];
+    let r = query_string(taker, &["CLUSTER", "SETSLOT", "0", "NODE", &ids[1]]);
+    assert_eq!(r.as_deref(), Ok("OK"));
+    let r = query_string(taker, &["CLUSTER", "BUMPEPOCH"]).unwrap_or_default();
+    assert!(r.starts_with("BUMPED") || r.starts_with("STILL"), "{r}");
+    assert_eq!(t.read(), invalidate(Some(&[lost])));
+    let counts = wait_for(Duration::from_secs(10), || {
+        let n: i64 = q(&mut w, &["CLUSTER", "COUNTKEYSINSLOT", "0"]);
+        (n == 0).then_some(n)
+    });
+    assert_eq!(counts, Some(0), "node 0 kept the keys of the slot it lost");
+    let n: i64 = q(&mut w, &["CLUSTER", "COUNTKEYSINSLOT", "1"]);
+    assert_eq!(n, 1, "the keys of a slot node 0 still owns must stay");
+    let mut pushes = Vec::new();
+    let r = t.call(&["GET", lost], &mut pushes);
+    assert!(
+        matches!(&r, V::Err(e) if e.starts_with("MOVED 0 ")),
+        "{r:?}"
+    );
+}

@@ -52,6 +52,7 @@ pub mod scripting;
 pub mod server;
 pub mod session;
 pub mod shutdown;
+pub mod slot_loss;
 pub mod state;
 pub mod supervise;
 pub mod telemetry;

@@ -247,7 +247,7 @@ fn error_reply(msg: &str) -> Vec<u8> {
 
 /// Deletes the keys the target confirmed (entries already taken out are dropped), as
 /// replicated DELs.
-fn delete_moved(ks: &mut Keyspace, db: usize, keys: &[Bytes], items: &mut [Item]) {
+pub(crate) fn delete_moved(ks: &mut Keyspace, db: usize, keys: &[Bytes], items: &mut [Item]) {
     if keys.is_empty() {
         return;
     }

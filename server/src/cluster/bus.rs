@@ -64,6 +64,9 @@ pub type Deliver = Arc<dyn Fn(Vec<u8>, Vec<u8>, bool) + Send + Sync>;
 /// Switches replication when the cluster changes this node's role: follow a primary at
 /// this address, or (`None`) become a primary.
 pub type OnFollow = Arc<dyn Fn(Option<(String, u16)>) + Send + Sync>;
+/// Deletes the keys of slots a newer config gave to another node (`Action::DropSlots`); runs
+/// on its own thread, in batches, so the bus keeps answering meanwhile.
+pub type OnSlotsLost = Arc<dyn Fn(Vec<u16>) + Send + Sync>;
 
 struct Bus {
     cluster: Arc<Cluster>,
@@ -72,6 +75,7 @@ struct Bus {
     next_gen: std::sync::atomic::AtomicU64,
     deliver: Option<Deliver>,
     on_follow: Option<OnFollow>,
+    on_slots_lost: Option<OnSlotsLost>,
     /// `bind-source-addr` for outgoing links.
     source_addr: String,
 }
@@ -82,6 +86,7 @@ pub fn start(
     addrs: Vec<SocketAddr>,
     deliver: Option<Deliver>,
     on_follow: Option<OnFollow>,
+    on_slots_lost: Option<OnSlotsLost>,
     source_addr: String,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<()> {
@@ -99,6 +104,7 @@ pub fn start(
         next_gen: std::sync::atomic::AtomicU64::new(1),
         deliver,
         on_follow,
+        on_slots_lost,
         source_addr,
     });
     std::thread::Builder::new()
@@ -441,6 +447,16 @@ impl Bus {
                 Action::Follow(target) => {
                     if let Some(f) = &self.on_follow {
                         f(target);
+                    }
+                }
+                Action::DropSlots(slots) => {
+                    if let Some(f) = self.on_slots_lost.clone() {
+                        let spawned = std::thread::Builder::new()
+                            .name("drop-lost-slots".into())
+                            .spawn(move || f(slots));
+                        if let Err(e) = spawned {
+                            warn!("cannot start deleting the keys of lost slots: {e}");
+                        }
                     }
                 }
             }

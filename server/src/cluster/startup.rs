@@ -154,11 +154,18 @@ pub fn start(shared: &Arc<Shared>, port: u16) -> Result<Arc<Cluster>, String> {
             shared.pubsub.publish(&channel, &message, shard, &limits);
         }
     });
+    let weak = Arc::downgrade(shared);
+    let on_slots_lost: bus::OnSlotsLost = Arc::new(move |slots| {
+        if let Some(shared) = weak.upgrade() {
+            crate::slot_loss::drop_lost_slots(&shared, &slots);
+        }
+    });
     bus::start(
         cluster.clone(),
         addrs,
         Some(deliver),
         Some(on_follow),
+        Some(on_slots_lost),
         s.bind_source_addr.clone(),
         shared.shutdown.subscribe(),
     )

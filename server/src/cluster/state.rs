@@ -113,6 +113,11 @@ pub enum Action {
     /// Close our outbound link to this node, discarding what is queued on it, and dial
     /// again: it delivers nothing (see `tick`).
     ResetLink(String),
+    /// Delete the keys of these slots, which a node with a newer config took from us while we
+    /// stay a primary of others (Redis's dirty slots in `clusterUpdateSlotsConfigWith`): kept,
+    /// they would come back stale if the slot ever returned, and a client caching them would
+    /// never hear that the new owner changed them.
+    DropSlots(Vec<u16>),
 }
 
 /// A replica's election in progress.
@@ -204,6 +209,8 @@ pub struct ClusterState {
     pub majority_at: u64,
     /// A node to start replicating from, decided while processing a message.
     follow: Option<String>,
+    /// Slots taken from us while we stay a primary, whose keys are to be deleted.
+    lost: Vec<u16>,
     /// Restarted without data while nodes.conf says we own slots and have replicas: serve
     /// nothing and ask a replica to take over, until this monotonic deadline.
     pub rejoin_until: Option<u64>,
@@ -280,6 +287,7 @@ impl ClusterState {
             replica_no_failover: false,
             majority_at: now,
             follow: None,
+            lost: Vec::new(),
             rejoin_until: None,
             last_takeover_ask: 0,
             migration_barrier: 1,
@@ -588,6 +596,7 @@ impl ClusterState {
                     if not_claimed || oe < epoch {
                         if o == self.myself {
                             taken_from_me += 1;
+                            self.lost.push(slot);
                         }
                         if Some(&o) == my_primary.as_ref() {
                             taken_from_primary += 1;
@@ -618,6 +627,14 @@ impl ClusterState {
             );
             self.become_replica_of(sender);
         }
+        if !self.lost.is_empty() && self.me().is_primary() {
+            warn!(
+                new_owner = %sender,
+                slots = self.lost.len(),
+                "{} of my slots were taken by {sender} with a newer configEpoch: deleting their keys",
+                self.lost.len()
+            );
+        }
         if let Some(p) = my_primary {
             let emptied = self.nodes.get(&p).is_some_and(|n| n.slots.is_empty());
             if taken_from_primary > 0 && emptied && sender != self.myself {
@@ -642,6 +659,19 @@ impl ClusterState {
         self.manual = None;
         self.paused_until = 0;
         self.follow = Some(primary.to_string());
+    }
+
+    /// Turns a decision to follow a node, or slots lost while staying a primary, into
+    /// actions for the bus.
+    fn follow_actions(&mut self) -> Vec<Action> {
+        let mut v = Vec::new();
+        let lost = std::mem::take(&mut self.lost);
+        // A node that became a replica drops everything with its full resync instead.
+        if !lost.is_empty() && self.me().is_primary() {
+            v.push(Action::DropSlots(lost));
+        }
+        v.extend(self.follow_action());
+        v
     }
 
     /// Turns a decision to follow a node into an action for the bus.
@@ -1291,9 +1321,7 @@ impl ClusterState {
                 mf.primary_offset = Some(h.repl_offset);
             }
         }
-        if let Some(a) = self.follow_action() {
-            actions.push(a);
-        }
+        actions.extend(self.follow_actions());
         self.update_state(now);
         actions
     }
@@ -1670,9 +1698,7 @@ impl ClusterState {
         if self.election.is_none() && self.manual.is_none() {
             actions.extend(self.migration_tick(now));
         }
-        if let Some(a) = self.follow_action() {
-            actions.push(a);
-        }
+        actions.extend(self.follow_actions());
         self.update_majority(now);
         self.update_state(now);
         actions
@@ -2094,6 +2120,7 @@ mod tests {
                 Action::Deliver { .. }
                 | Action::SaveNow
                 | Action::Follow(_)
+                | Action::DropSlots(_)
                 | Action::ResetLink(_) => continue,
             };
             if cut.contains(&from) || cut.contains(&to) {
