@@ -16,6 +16,8 @@ pub struct ClientHandle {
     pub laddr: SocketAddr,
     pub created: Instant,
     pub name: Mutex<String>,
+    /// The ACL user the client is logged in as (CLIENT LIST `user=`, CLIENT KILL USER).
+    pub user: Mutex<String>,
     pub lib_name: Mutex<String>,
     pub lib_ver: Mutex<String>,
     /// The spec of the last command this client ran (its address; 0: none yet), for
@@ -53,6 +55,7 @@ impl ClientHandle {
             laddr,
             created: Instant::now(),
             name: Mutex::new(String::new()),
+            user: Mutex::new("default".into()),
             lib_name: Mutex::new(String::new()),
             lib_ver: Mutex::new(String::new()),
             last_spec: AtomicUsize::new(0),
@@ -105,7 +108,7 @@ impl ClientHandle {
         let cmd = crate::commands::table::full_name_of(self.last_spec.load(Ordering::Relaxed))
             .unwrap_or_else(|| "NULL".to_string());
         format!(
-            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir={} resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user={} redir={} resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -120,6 +123,7 @@ impl ClientHandle {
             self.out_buf.load(Ordering::Relaxed),
             self.query_buf.load(Ordering::Relaxed) + self.out_buf.load(Ordering::Relaxed) + 16384,
             cmd,
+            self.user.lock(),
             self.tracking_redir.load(Ordering::Relaxed),
             self.resp.load(Ordering::Relaxed),
             self.lib_name.lock(),

@@ -86,6 +86,15 @@ pub static PARAMS: &[Param] = &[
     p("dir", ".", Kind::Str, true),
     p("databases", "16", Kind::Int(1, 1 << 20), false),
     p("requirepass", "", Kind::Str, true),
+    // ACL: the users file (ACL LOAD / SAVE), the log's length, new users' channels.
+    p("aclfile", "", Kind::Str, false),
+    p("acllog-max-len", "128", Kind::Int(0, I64MAX), true),
+    p(
+        "acl-pubsub-default",
+        "resetchannels",
+        Kind::Enum(&["allchannels", "resetchannels"]),
+        true,
+    ),
     p("maxclients", "10000", Kind::Int(1, 1 << 20), true),
     p("proto-max-bulk-len", "536870912", Kind::Memory, true),
     p(
@@ -299,6 +308,32 @@ pub static PARAMS: &[Param] = &[
     ),
     p("pidfile", "", Kind::Str, false),
     p("always-show-logo", "no", YESNO, false),
+    // Accepted so the Redis test suite's own config files (tests/assets/default.conf) load;
+    // they change nothing here: AOF is not implemented, there is no incremental rehashing
+    // to switch off, no module command, no unix socket is opened, and replication sends
+    // its snapshot at once.
+    p("repl-diskless-sync-delay", "5", Kind::Int(0, I64MAX), true),
+    p("no-appendfsync-on-rewrite", "no", YESNO, true),
+    p("activerehashing", "yes", YESNO, true),
+    p(
+        "enable-protected-configs",
+        "no",
+        Kind::Enum(&["no", "yes", "local"]),
+        false,
+    ),
+    p(
+        "enable-module-command",
+        "no",
+        Kind::Enum(&["no", "yes", "local"]),
+        false,
+    ),
+    p(
+        "propagation-error-behavior",
+        "ignore",
+        Kind::Enum(&["ignore", "panic", "panic-on-replicas"]),
+        true,
+    ),
+    p("unixsocket", "", Kind::Str, false),
     p("stop-writes-on-bgsave-error", "yes", YESNO, true),
     p("rdbcompression", "yes", YESNO, true),
     p("rdbchecksum", "yes", YESNO, true),
@@ -499,6 +534,11 @@ pub struct Settings {
     pub dir: PathBuf,
     pub databases: usize,
     pub requirepass: Option<String>,
+    /// `aclfile`: where ACL LOAD / SAVE read and write users.
+    pub aclfile: Option<PathBuf>,
+    pub acllog_max_len: usize,
+    /// `acl-pubsub-default allchannels`: new users may use every channel.
+    pub acl_pubsub_all: bool,
     pub maxclients: usize,
     pub proto_max_bulk_len: u64,
     pub client_query_buffer_limit: u64,
@@ -609,6 +649,8 @@ pub struct Settings {
 #[derive(Clone, Debug)]
 pub struct Config {
     values: BTreeMap<&'static str, String>,
+    /// The config file's `user` lines (name, then rules), loaded into the ACL at startup.
+    pub users: Vec<Vec<String>>,
     /// The file the server was started with (CONFIG REWRITE writes it back).
     pub file: Option<PathBuf>,
 }
@@ -620,6 +662,7 @@ impl Default for Config {
                 .iter()
                 .map(|p| (p.name, p.default.to_string()))
                 .collect(),
+            users: Vec::new(),
             file: None,
         }
     }
@@ -681,6 +724,13 @@ impl Config {
     }
 
     fn set_directive(&mut self, name: &str, vals: &[String]) -> Result<(), String> {
+        if name.eq_ignore_ascii_case("user") {
+            if vals.is_empty() {
+                return Err("Option 'user' needs a username".into());
+            }
+            self.users.push(vals.to_vec());
+            return Ok(());
+        }
         let p = param(name).ok_or_else(|| format!("Unknown option '{name}'"))?;
         let joined = vals.join(" ");
         if vals.is_empty() && !matches!(p.kind, Kind::Str) {
@@ -756,6 +806,11 @@ impl Config {
             dir: PathBuf::from(s("dir")),
             databases: self.int("databases").max(1) as usize,
             requirepass: Some(s("requirepass")).filter(|p| !p.is_empty()),
+            aclfile: Some(s("aclfile"))
+                .filter(|p| !p.is_empty())
+                .map(PathBuf::from),
+            acllog_max_len: self.int("acllog-max-len").max(0) as usize,
+            acl_pubsub_all: s("acl-pubsub-default") == "allchannels",
             maxclients: self.int("maxclients").max(1) as usize,
             proto_max_bulk_len: self.int("proto-max-bulk-len") as u64,
             client_query_buffer_limit: self.int("client-query-buffer-limit") as u64,

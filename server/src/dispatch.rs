@@ -139,16 +139,11 @@ fn execute_tracked(
 }
 
 /// Answers a command line that [`admission::precheck`] refuses (unknown, wrong arity, not
-/// authenticated, not allowed in MULTI) without the keyspace lock; `false` when it needs the
-/// lock after all (it passed, or it is EXEC, whose refusal releases its watches).
-pub fn refuse_unlocked(
-    shared: &Shared,
-    conn: &mut Conn,
-    out: &mut Out,
-    settings: &Settings,
-    args: &[Bytes],
-) -> bool {
-    let Err(refused) = admission::precheck(args, conn, settings) else {
+/// authenticated, not allowed in MULTI, denied by ACL rules) without the keyspace lock;
+/// `false` when it needs the lock after all (it passed, or it is EXEC, whose refusal
+/// releases its watches).
+pub fn refuse_unlocked(shared: &Shared, conn: &mut Conn, out: &mut Out, args: &[Bytes]) -> bool {
+    let Err(refused) = admission::precheck(args, conn) else {
         return false;
     };
     let Verdict::Refuse(rejection) = &refused.verdict else {
@@ -162,6 +157,7 @@ pub fn refuse_unlocked(
     if let Some(m) = conn.multi.as_mut() {
         m.failed = true;
     }
+    log_denial(shared, conn, rejection);
     refuse(shared, refused.spec, out, &rejection.message());
     if conn.asking && conn.multi.is_none() {
         conn.asking = false;
@@ -181,6 +177,7 @@ fn refuse_line(
     spec: Option<&'static CommandSpec>,
     rejection: &Rejection,
 ) {
+    log_denial(shared, conn, rejection);
     if spec.is_some_and(|s| s.is(table::facts::EXEC)) {
         conn.multi = None;
         for w in std::mem::take(&mut conn.watched) {
@@ -192,6 +189,21 @@ fn refuse_line(
         m.failed = true;
     }
     refuse(shared, spec, out, &rejection.message())
+}
+
+/// Records an ACL denial in the ACL log, in the context of the command (queued in MULTI or
+/// at top level), as Redis's `processCommand` does.
+fn log_denial(shared: &Shared, conn: &Conn, rejection: &Rejection) {
+    if let Rejection::NoPerm(p) = rejection {
+        let context = if conn.multi.is_some() {
+            crate::acl::log::Context::Multi
+        } else {
+            crate::acl::log::Context::Toplevel
+        };
+        shared
+            .acl
+            .log_denial(crate::acl::log::entry(p, context, conn));
+    }
 }
 
 /// Replies with the error that refused a command, and accounts for it (rejected_calls of
@@ -213,7 +225,28 @@ pub fn execute_queued(
     args: &[Bytes],
 ) -> Next {
     match admission::spec_of(args) {
-        Some(spec) => run_admitted(shared, ks, conn, out, settings, &Call::new(spec, args)),
+        Some(spec) => {
+            // The rules may have changed since the command was queued (Redis's execCommand).
+            if let Err(p) = admission::acl_check(conn, spec, args) {
+                shared.acl.log_denial(crate::acl::log::entry(
+                    &p,
+                    crate::acl::log::Context::Multi,
+                    conn,
+                ));
+                out.error(&format!(
+                    "NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: {}",
+                    match p.reason {
+                        crate::acl::Reason::Key => "no permission to touch the specified keys",
+                        crate::acl::Reason::Channel => {
+                            "no permission to access one of the channels used as arguments"
+                        }
+                        _ => "no permission to execute the command or subcommand",
+                    }
+                ));
+                return Next::Continue;
+            }
+            run_admitted(shared, ks, conn, out, settings, &Call::new(spec, args))
+        }
         None => {
             out.error("ERR unknown command inside the transaction");
             Next::Continue

@@ -21,6 +21,7 @@
 //! - [`jemalloc`] the allocator's statistics, report and purge (MEMORY).
 //! - [`scripting`] the Lua VM, script cache and sandbox behind EVAL.
 
+pub mod acl;
 pub mod admission;
 pub mod client_memory;
 pub mod clients;

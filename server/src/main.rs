@@ -71,7 +71,15 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let users = config.users.clone();
     let shared = Shared::new(config);
+    if let Err(e) = load_users(&shared, &settings, &users) {
+        tracing::error!("{e}");
+        eprintln!("{e}");
+        return ExitCode::from(1);
+    }
+    // The Redis test suite starts its servers and waits for " PID: <pid>" in their log.
+    tracing::info!("Server starting, PID: {}", std::process::id());
     tracing::info!(
         pid = std::process::id(),
         port = settings.port,
@@ -85,6 +93,25 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// The users of the config file's `user` lines or of the ACL file, as Redis's
+/// `ACLLoadUsersAtStartup`: both at once is an error, and so is a rule that does not apply.
+fn load_users(
+    shared: &Shared,
+    settings: &slotcache_server::config::Settings,
+    users: &[Vec<String>],
+) -> Result<(), String> {
+    if settings.aclfile.is_some() && !users.is_empty() {
+        return Err("Configuring Redis with users defined in redis.conf and at the same setting an ACL file path is invalid. This setup is very likely to lead to configuration errors and security holes, please define either an ACL file or declare users directly in your redis.conf, but not both.".into());
+    }
+    slotcache_server::acl::file::load_config_users(&shared.acl, users)
+        .map_err(|e| format!("{e}. Critical error while loading ACLs. Exiting."))?;
+    if let Some(path) = &settings.aclfile {
+        slotcache_server::acl::file::load(&shared.acl, path)
+            .map_err(|e| format!("Aborting Redis startup because of ACL errors: {e}"))?;
+    }
+    Ok(())
 }
 
 /// Threads that serve clients: `io-threads N`, or by default one per core but one, at least

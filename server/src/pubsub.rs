@@ -239,6 +239,24 @@ impl PubSub {
         }
     }
 
+    /// Every subscription of a connection (ACL SETUSER checks them against new rules).
+    pub fn subscriptions_of(&self, id: u64) -> Vec<(Kind, Vec<u8>)> {
+        let g = self.inner.lock();
+        let mut out = Vec::new();
+        for (kind, m) in [
+            (Kind::Channel, &g.channels),
+            (Kind::Pattern, &g.patterns),
+            (Kind::Shard, &g.shard),
+        ] {
+            out.extend(
+                m.iter()
+                    .filter(|(_, set)| set.contains_key(&id))
+                    .map(|(name, _)| (kind, name.clone())),
+            );
+        }
+        out
+    }
+
     /// Active channels (or shard channels) matching an optional pattern.
     pub fn channels(&self, kind: Kind, pattern: Option<&[u8]>) -> Vec<Vec<u8>> {
         let pattern = pattern.map(|p| crate::glob::Glob::new(p, false));

@@ -260,12 +260,14 @@ async fn serve(shared: Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
     shared.clients.add(handle.clone());
     let mut settings_version = shared.settings_version();
     let mut settings = shared.settings();
-    let authed = settings.requirepass.is_none();
+    let default_user = shared.acl.default_user();
+    let authed = !default_user.requires_auth();
     let mut conn = Registered {
         shared: shared.clone(),
         conn: Conn::new(handle.clone(), authed),
         usage: crate::client_memory::Usage::new(handle.clone()),
     };
+    conn.user = default_user;
     let mut parser = RequestParser::new();
     let mut qb = crate::query_buffer::QueryBuffer::new();
     let qbuf_timer = tokio::time::sleep_until(qb.idle_check_at().into());
@@ -636,7 +638,7 @@ fn run_batch(
     let mut refused = 0;
     while refused < cmds.len() && {
         out.resp3 = conn.resp3;
-        crate::dispatch::refuse_unlocked(shared, conn, out, settings, &cmds[refused])
+        crate::dispatch::refuse_unlocked(shared, conn, out, &cmds[refused])
     } {
         refused += 1;
     }

@@ -24,6 +24,8 @@ pub struct Conn {
     pub db: usize,
     pub resp3: bool,
     pub authenticated: bool,
+    /// The ACL user whose permissions the connection's commands are checked against.
+    pub user: Arc<crate::acl::User>,
     pub reply: ReplyMode,
     /// READONLY was sent: reads of a replica's slots are served here (cluster mode).
     pub readonly: bool,
@@ -114,6 +116,7 @@ impl Conn {
             db: 0,
             resp3: false,
             authenticated,
+            user: crate::acl::internal_user(),
             reply: ReplyMode::On,
             readonly: false,
             asking: false,
@@ -128,6 +131,13 @@ impl Conn {
             tracking: false,
             handle,
         }
+    }
+
+    /// Logs the connection in as `user`.
+    pub fn login(&mut self, user: Arc<crate::acl::User>) {
+        *self.handle.user.lock() = user.name_str();
+        self.user = user;
+        self.authenticated = true;
     }
 
     pub fn select(&mut self, db: usize) {

@@ -78,6 +78,8 @@ pub struct Shared {
     pub repl_offset: Arc<AtomicU64>,
     me: std::sync::Weak<Shared>,
     pub pubsub: crate::pubsub::PubSub,
+    /// ACL users and the ACL log.
+    pub acl: crate::acl::Registry,
     /// Client connections accepted and not yet closed (maxclients is checked against it at
     /// accept time, before the connection's task registers itself).
     pub connections: std::sync::atomic::AtomicUsize,
@@ -116,6 +118,9 @@ impl Shared {
             .unwrap_or(0);
         let telemetry = crate::telemetry::Telemetry::default();
         telemetry.apply_settings(&settings);
+        let acl = crate::acl::Registry::new();
+        acl.apply_settings(&settings);
+        acl.set_default_password(settings.requirepass.as_deref());
         let script_busy = Arc::new(crate::scripting::busy::Busy::default());
         let scripts = crate::scripting::Engine::new(settings.lua_memory_limit, script_busy.clone());
         let script_stats = scripts.stats.clone();
@@ -143,6 +148,7 @@ impl Shared {
             repl_offset,
             me: me.clone(),
             pubsub: Default::default(),
+            acl,
             connections: std::sync::atomic::AtomicUsize::new(0),
             blocked_clients: AtomicU64::new(0),
             memory_peak: AtomicU64::new(0),
@@ -175,6 +181,7 @@ impl Shared {
         }
         crate::idle_spin::set_budget_us(s.idle_spin_us);
         self.telemetry.apply_settings(&s);
+        self.acl.apply_settings(&s);
         *self.settings.write() = s;
         self.settings_version.fetch_add(1, Ordering::Release);
     }

@@ -57,6 +57,8 @@ pub enum Rejection {
     /// Wrong number of arguments; the command's full name (`client|kill`).
     Arity(String),
     NoAuth,
+    /// The user's ACL rules deny the command, a key or a channel.
+    NoPerm(NoPerm),
     /// A NO_MULTI command (SHUTDOWN, SYNC, ...) inside MULTI.
     NotInTransaction,
     /// Cluster routing: the keys are served elsewhere, or not at all now.
@@ -86,6 +88,7 @@ impl Rejection {
             Rejection::UnknownCommand(m) | Rejection::UnknownSubcommand(m) => m.clone(),
             Rejection::Arity(name) => errors::arity(name),
             Rejection::NoAuth => errors::NOAUTH.to_string(),
+            Rejection::NoPerm(p) => p.message(),
             Rejection::NotInTransaction => "ERR Command not allowed inside a transaction".into(),
             Rejection::Redirect(r) => r.message(),
             Rejection::OutOfMemory => crate::eviction::OOM.to_string(),
@@ -118,6 +121,53 @@ impl Rejection {
         }
         let why = msg.strip_prefix("ERR ").unwrap_or(&msg);
         format!("EXECABORT Transaction discarded because of: {why}")
+    }
+}
+
+/// An ACL denial: why, what was denied (the command's full name, the key or the channel)
+/// and for whom, as the ACL log records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoPerm {
+    pub reason: crate::acl::Reason,
+    pub object: Vec<u8>,
+    pub user: Vec<u8>,
+}
+
+impl NoPerm {
+    /// The denial of a command line the user's rules refused.
+    pub fn new(
+        denied: crate::acl::Denied,
+        container: &CommandSpec,
+        spec: &CommandSpec,
+        args: &[Bytes],
+        user: &crate::acl::User,
+    ) -> Self {
+        let object = match denied.reason {
+            crate::acl::Reason::Command | crate::acl::Reason::Auth => {
+                full_name(container, spec).into_bytes()
+            }
+            _ => args.get(denied.pos).map(|a| a.to_vec()).unwrap_or_default(),
+        };
+        NoPerm {
+            reason: denied.reason,
+            object,
+            user: user.name.clone(),
+        }
+    }
+
+    /// Redis's `-NOPERM` reply for a command refused before it ran.
+    pub fn message(&self) -> String {
+        match self.reason {
+            crate::acl::Reason::Key => {
+                "NOPERM this user has no permissions to access one of the keys used as arguments"
+                    .into()
+            }
+            crate::acl::Reason::Channel => "NOPERM this user has no permissions to access one of the channels used as arguments".into(),
+            _ => format!(
+                "NOPERM this user has no permissions to run the '{}' command",
+                String::from_utf8_lossy(&self.object)
+            ),
+        }
     }
 }
 
@@ -206,6 +256,15 @@ pub fn full_name(container: &CommandSpec, spec: &CommandSpec) -> String {
     }
 }
 
+/// The ACL check alone, for a command line already admitted once (a queued command when
+/// EXEC runs it, a script's `redis.call`).
+pub fn acl_check(conn: &Conn, spec: &'static CommandSpec, args: &[Bytes]) -> Result<(), NoPerm> {
+    conn.user.check(spec, args).map_err(|denied| {
+        let container = args.first().and_then(|a| table::lookup(a)).unwrap_or(spec);
+        NoPerm::new(denied, container, spec, args, &conn.user)
+    })
+}
+
 /// The flags a command is judged by: its own, or for EXEC those of the commands it queued
 /// as well (Redis's `mstate.cmd_flags`).
 #[derive(Debug, Clone, Copy, Default)]
@@ -251,7 +310,6 @@ pub struct Admission {
 pub fn precheck(
     args: &[Bytes],
     conn: &Conn,
-    settings: &Settings,
 ) -> Result<(&'static CommandSpec, &'static CommandSpec), Admission> {
     let (container, spec) = resolve(args).map_err(|r| Admission {
         spec: None,
@@ -264,11 +322,16 @@ pub fn precheck(
     if !spec.arity_ok(args.len()) {
         return Err(refuse(Rejection::Arity(full_name(container, spec))));
     }
-    if settings.requirepass.is_some() && !conn.authenticated && !spec.has(flags::NO_AUTH) {
+    if !conn.authenticated && !spec.has(flags::NO_AUTH) && conn.user.requires_auth() {
         return Err(refuse(Rejection::NoAuth));
     }
     if conn.multi.is_some() && spec.has(flags::NO_MULTI) {
         return Err(refuse(Rejection::NotInTransaction));
+    }
+    if let Err(denied) = conn.user.check(spec, args) {
+        return Err(refuse(Rejection::NoPerm(NoPerm::new(
+            denied, container, spec, args, &conn.user,
+        ))));
     }
     Ok((container, spec))
 }
@@ -278,7 +341,7 @@ pub fn precheck(
 /// min-replicas, read-only replica, subscribed mode, stale replica, pause, then queue or run
 /// (with keys in flight to a MIGRATE holding it back).
 pub fn admit(args: &[Bytes], conn: &Conn, settings: &Settings, node: &mut dyn Node) -> Admission {
-    let (container, spec) = match precheck(args, conn, settings) {
+    let (container, spec) = match precheck(args, conn) {
         Ok(s) => s,
         Err(refused) => return refused,
     };
@@ -469,6 +532,81 @@ mod tests {
         Conn::new(Arc::new(ClientHandle::new(1, addr, addr)), true)
     }
 
+    fn user(rules: &[&str]) -> Arc<crate::acl::User> {
+        let mut r = crate::acl::Rules::new(false);
+        for op in rules {
+            r.apply(op.as_bytes(), false).unwrap();
+        }
+        Arc::new(crate::acl::User::new(b"u", r))
+    }
+
+    #[test]
+    fn acl_rules_refuse_after_auth_and_multi_checks_with_redis_texts() {
+        let s = defaults();
+        let mut c = conn();
+        c.user = user(&[
+            "on",
+            "nopass",
+            "+get",
+            "+set",
+            "+subscribe",
+            "+publish",
+            "+psubscribe",
+            "+client|id",
+            "%R~r*",
+            "~rw*",
+            "&news.*",
+        ]);
+        let mut node = Fake::default();
+        let cases: &[(&str, Option<&str>)] = &[
+            ("get r1", None),
+            ("get rw1", None),
+            ("set rw1 v", None),
+            ("client id", None),
+            (
+                "set r1 v",
+                Some("NOPERM this user has no permissions to access one of the keys used as arguments"),
+            ),
+            (
+                "del r1",
+                Some("NOPERM this user has no permissions to run the 'del' command"),
+            ),
+            (
+                "client list",
+                Some("NOPERM this user has no permissions to run the 'client|list' command"),
+            ),
+            ("publish news.1 m", None),
+            (
+                "publish other m",
+                Some("NOPERM this user has no permissions to access one of the channels used as arguments"),
+            ),
+            (
+                "subscribe news.1 other",
+                Some("NOPERM this user has no permissions to access one of the channels used as arguments"),
+            ),
+            // A pattern must be allowed as such: `news.*` literally, not what it matches.
+            ("psubscribe news.*", None),
+            (
+                "psubscribe news.a*",
+                Some("NOPERM this user has no permissions to access one of the channels used as arguments"),
+            ),
+            // Arity is checked first.
+            ("del", Some("ERR wrong number of arguments for 'del' command")),
+        ];
+        for (cmd, want) in cases {
+            let got = verdict(cmd, &c, &s, &mut node);
+            match want {
+                None => assert_eq!(got, Verdict::Run, "{cmd}"),
+                Some(w) => assert_eq!(refused(got), *w, "{cmd}"),
+            }
+        }
+        let Verdict::Refuse(Rejection::NoPerm(p)) = verdict("set r1 v", &c, &s, &mut node) else {
+            panic!("not a NOPERM");
+        };
+        assert_eq!(p.object, b"r1");
+        assert_eq!(p.user, b"u");
+    }
+
     fn defaults() -> Settings {
         crate::config::Config::default().settings()
     }
@@ -543,6 +681,7 @@ mod tests {
         s.requirepass = Some("pw".into());
         let mut unauthed = conn();
         unauthed.authenticated = false;
+        unauthed.user = user(&[">pw", "on", "+@all", "~*", "&*"]);
         let mut node = Fake {
             redirect: Some(Redirect::CrossSlot),
             oom: true,

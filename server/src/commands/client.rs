@@ -338,7 +338,7 @@ fn kill(ctx: &mut Ctx, a: &[Bytes]) {
             "addr" => f.addr = Some(val),
             "laddr" => f.laddr = Some(val),
             "user" => {
-                if val != "default" {
+                if ctx.shared.acl.get(v).is_none() {
                     return ctx.err(&format!("ERR No such user '{val}'"));
                 }
                 f.user = Some(val)
@@ -369,7 +369,7 @@ fn kill(ctx: &mut Ctx, a: &[Bytes]) {
         .filter(|c| f.id.is_none_or(|id| c.id == id))
         .filter(|c| f.addr.as_ref().is_none_or(|x| c.addr.to_string() == *x))
         .filter(|c| f.laddr.as_ref().is_none_or(|x| c.laddr.to_string() == *x))
-        .filter(|_| f.user.as_ref().is_none_or(|u| u == "default"))
+        .filter(|c| f.user.as_ref().is_none_or(|u| *c.user.lock() == *u))
         .filter(|c| f.ty.is_none_or(|t| client_type(c) == t))
         .filter(|c| {
             f.maxage

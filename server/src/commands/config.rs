@@ -132,6 +132,12 @@ fn set(ctx: &mut Ctx, a: &[Bytes]) {
     drop(cfg);
     ctx.shared.refresh_settings();
     let settings = ctx.shared.settings();
+    // requirepass is the default user's password (Redis's `ACLUpdateDefaultUserPassword`).
+    if seen.contains("requirepass") {
+        ctx.shared
+            .acl
+            .set_default_password(settings.requirepass.as_deref());
+    }
     ctx.ks.repl.backlog.set_capacity(settings.repl_backlog_size);
     // A lower maxmemory takes effect at once, as Redis's `updateMaxmemory` evicts right
     // away (bounded by maxmemory-eviction-tenacity, like any eviction run).

@@ -117,37 +117,46 @@ fn select(ctx: &mut Ctx, a: &[Bytes]) {
     ctx.out.ok();
 }
 
-/// Checks a password against `requirepass`. The only user is `default`.
-fn check_password(ctx: &Ctx, user: Option<&[u8]>, pass: &[u8]) -> bool {
-    if user.is_some_and(|u| u != b"default") {
-        return false;
-    }
-    match &ctx.settings.requirepass {
-        Some(p) => constant_time_eq(p.as_bytes(), pass),
-        None => true,
-    }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
+
+/// Logs the connection in as `user` with `pass` (Redis's `ACLAuthenticateUser`); a failure
+/// is written to the ACL log, its object the command as the client typed it.
+fn authenticate(ctx: &mut Ctx, cmd: &[u8], user: &[u8], pass: &[u8]) -> bool {
+    match ctx.shared.acl.authenticate(user, pass) {
+        Some(u) => {
+            ctx.conn.login(u);
+            true
+        }
+        None => {
+            let context = if ctx.conn.multi.is_some() {
+                crate::acl::log::Context::Multi
+            } else {
+                crate::acl::log::Context::Toplevel
+            };
+            ctx.shared.acl.log_denial(crate::acl::log::Entry {
+                count: 1,
+                reason: crate::acl::Reason::Auth,
+                context,
+                object: cmd.to_vec(),
+                username: user.to_vec(),
+                ctime_ms: crate::util::now_ms(),
+                client_info: ctx.conn.handle.info_line(None),
+            });
+            false
+        }
+    }
+}
 
 fn auth(ctx: &mut Ctx, a: &[Bytes]) {
     let (user, pass) = match a.len() {
-        2 => (None, &a[1]),
-        3 => (Some(a[1].as_ref()), &a[2]),
+        2 => (&b"default"[..], &a[1]),
+        3 => (a[1].as_ref(), &a[2]),
         _ => return ctx.err(errors::SYNTAX),
     };
-    if user.is_none() && ctx.settings.requirepass.is_none() {
+    if a.len() == 2 && ctx.shared.acl.default_user().rules().nopass {
         return ctx.err("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
     }
-    if check_password(ctx, user, pass) {
-        ctx.conn.authenticated = true;
+    if authenticate(ctx, &a[0], user, pass) {
         ctx.out.ok();
     } else {
         ctx.err(WRONGPASS);
@@ -183,10 +192,9 @@ fn hello(ctx: &mut Ctx, a: &[Bytes]) {
         }
     }
     if let Some((u, p)) = &creds {
-        if !check_password(ctx, Some(u), p) {
+        if !authenticate(ctx, &a[0], u, p) {
             return ctx.err(WRONGPASS);
         }
-        ctx.conn.authenticated = true;
     }
     if !ctx.conn.authenticated {
         return ctx.err("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
@@ -256,7 +264,10 @@ fn reset(ctx: &mut Ctx, _a: &[Bytes]) {
     ctx.out.resp3 = false;
     ctx.conn.handle.resp.store(2, Ordering::Relaxed);
     ctx.conn.reply = ReplyMode::On;
-    ctx.conn.authenticated = ctx.settings.requirepass.is_none();
+    let default = ctx.shared.acl.default_user();
+    ctx.conn.authenticated = !default.requires_auth();
+    *ctx.conn.handle.user.lock() = default.name_str();
+    ctx.conn.user = default;
     ctx.conn.handle.name.lock().clear();
     ctx.out.simple("RESET");
 }

@@ -139,6 +139,28 @@ impl Arg {
     }
 }
 
+const ACL_CAT: &[Arg] = &[arg("categoryname", STRING).optional()];
+const ACL_DELUSER: &[Arg] = &[arg("username", STRING).multiple()];
+const ACL_DRYRUN: &[Arg] = &[
+    arg("username", STRING),
+    arg("command", STRING),
+    arg("arg", STRING).optional().multiple(),
+];
+const ACL_GENPASS: &[Arg] = &[arg("bits", INTEGER).optional()];
+const ACL_GETUSER: &[Arg] = &[arg("username", STRING)];
+const ACL_LOG: &[Arg] = &[oneof(
+    "operation",
+    &[
+        arg("count", INTEGER),
+        arg("reset", PURE_TOKEN).token("RESET"),
+    ],
+)
+.optional()];
+const ACL_SETUSER: &[Arg] = &[
+    arg("username", STRING),
+    arg("rule", STRING).optional().multiple(),
+];
+
 const APPEND: &[Arg] = &[key("key", 0), arg("value", STRING)];
 
 const AUTH: &[Arg] = &[
@@ -2210,6 +2232,13 @@ const ZUNIONSTORE: &[Arg] = &[
 /// The arguments of `name` (`get`, `client|kill`), as COMMAND DOCS lists them.
 pub fn of(name: &str) -> &'static [Arg] {
     match name {
+        "acl|cat" => ACL_CAT,
+        "acl|deluser" => ACL_DELUSER,
+        "acl|dryrun" => ACL_DRYRUN,
+        "acl|genpass" => ACL_GENPASS,
+        "acl|getuser" => ACL_GETUSER,
+        "acl|log" => ACL_LOG,
+        "acl|setuser" => ACL_SETUSER,
         "append" => APPEND,
         "auth" => AUTH,
         "bgsave" => BGSAVE,

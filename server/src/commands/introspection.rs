@@ -236,7 +236,7 @@ fn write_key_flags(ctx: &mut Ctx, flags: u32) {
 /// `client|list`); for the others, as Redis derives them: read or write, the data type's (or
 /// keyspace, connection...) from the command's group, fast or slow, blocking, admin and
 /// dangerous.
-fn acl_categories(c: &CommandSpec, full_name: &str) -> Vec<&'static str> {
+pub(crate) fn acl_categories(c: &CommandSpec, full_name: &str) -> Vec<&'static str> {
     if let Some(m) = redis_meta::meta(full_name) {
         return m.acl.to_vec();
     }

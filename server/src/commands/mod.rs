@@ -6,6 +6,7 @@
 //! ...) hands that back with [`Ctx::then`]. Handlers never see sockets, the cluster bus or
 //! replication internals.
 
+pub mod acl;
 pub mod bitmaps;
 pub mod bounds;
 pub mod client;
@@ -73,6 +74,7 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     migrate::COMMANDS,
     server::COMMANDS,
     persistence::COMMANDS,
+    acl::COMMANDS,
     client::COMMANDS,
     config::COMMANDS,
     info::COMMANDS,

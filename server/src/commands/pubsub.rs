@@ -77,7 +77,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         "pubsub",
         "Listens for messages published to channels.",
     )
-    .facts(facts::SUBSCRIBED_OK),
+    .facts(facts::SUBSCRIBED_OK | facts::SUBSCRIBES),
     CommandSpec::new(
         "unsubscribe",
         -1,
@@ -97,7 +97,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         "pubsub",
         "Listens for messages published to channels that match one or more patterns.",
     )
-    .facts(facts::SUBSCRIBED_OK),
+    .facts(facts::SUBSCRIBED_OK | facts::PSUBSCRIBES),
     CommandSpec::new(
         "punsubscribe",
         -1,
@@ -117,7 +117,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         "pubsub",
         "Listens for messages published to shard channels.",
     )
-    .facts(facts::SUBSCRIBED_OK),
+    .facts(facts::SUBSCRIBED_OK | facts::SUBSCRIBES),
     CommandSpec::new(
         "sunsubscribe",
         -1,
@@ -136,7 +136,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         publish,
         "pubsub",
         "Posts a message to a channel.",
-    ),
+    )
+    .facts(facts::PUBLISHES),
     CommandSpec::new(
         "spublish",
         3,
@@ -145,7 +146,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         spublish,
         "pubsub",
         "Post a message to a shard channel",
-    ),
+    )
+    .facts(facts::PUBLISHES),
     CommandSpec::container(
         "pubsub",
         -2,

@@ -96,8 +96,14 @@ struct Options<'a> {
     gets: Vec<&'a [u8]>,
 }
 
-/// Parses the options after the key; `Err` carries the error reply.
-fn parse<'a>(a: &'a [Bytes], readonly: bool, cluster: bool) -> Result<Options<'a>, String> {
+/// Parses the options after the key; `Err` carries the error reply. BY and GET patterns
+/// read keys no key spec names, so they need a user that may read every key (`all_keys`).
+fn parse<'a>(
+    a: &'a [Bytes],
+    readonly: bool,
+    cluster: bool,
+    all_keys: bool,
+) -> Result<Options<'a>, String> {
     let mut o = Options {
         desc: false,
         alpha: false,
@@ -135,11 +141,20 @@ fn parse<'a>(a: &'a [Bytes], readonly: bool, cluster: bool) -> Result<Options<'a
                 o.dontsort = true;
             } else if cluster {
                 return Err("ERR BY option of SORT denied in Cluster mode.".into());
+            } else if !all_keys {
+                return Err(
+                    "ERR BY option of SORT denied due to insufficient ACL permissions.".into(),
+                );
             }
             j += 1;
         } else if args::is(opt, "GET") && left >= 1 {
             if cluster {
                 return Err("ERR GET option of SORT denied in Cluster mode.".into());
+            }
+            if !all_keys {
+                return Err(
+                    "ERR GET option of SORT denied due to insufficient ACL permissions.".into(),
+                );
             }
             o.gets.push(a[j + 1].as_ref());
             j += 1;
@@ -178,7 +193,9 @@ enum Kind {
 }
 
 fn sort_generic(ctx: &mut Ctx, a: &[Bytes], readonly: bool) {
-    let mut o = match parse(a, readonly, ctx.settings.cluster_enabled) {
+    let all_keys =
+        crate::admission::spec_of(a).is_some_and(|spec| ctx.conn.user.reads_every_key(spec, a));
+    let mut o = match parse(a, readonly, ctx.settings.cluster_enabled, all_keys) {
         Ok(o) => o,
         Err(e) => return ctx.err(&e),
     };

@@ -98,18 +98,27 @@ pub mod facts {
     /// FUNCTION STATS: answered while a script runs from what the script left outside the
     /// keyspace lock.
     pub const STATS_WHILE_BUSY: u32 = 1 << 10;
+    /// Publishes to the channel in its first argument (PUBLISH, SPUBLISH): ACL channel
+    /// rules apply to it.
+    pub const PUBLISHES: u32 = 1 << 11;
+    /// Subscribes to the channels in its arguments (SUBSCRIBE, SSUBSCRIBE): ACL channel
+    /// rules apply to each.
+    pub const SUBSCRIBES: u32 = 1 << 12;
+    /// Subscribes to patterns (PSUBSCRIBE): ACL channel rules must hold each pattern as
+    /// such, literally.
+    pub const PSUBSCRIBES: u32 = 1 << 13;
     /// CLIENT subcommands: CLIENT CACHING's choice outlives them and applies to the next
     /// other command, as Redis's resetClient keeps it after any CLIENT command.
-    pub const KEEPS_CACHING: u32 = 1 << 11;
+    pub const KEEPS_CACHING: u32 = 1 << 14;
     /// Runs a script (EVAL*, FCALL*): client tracking remembers the keys it declares when a
     /// command inside it reads, not the keys of that command, as Redis does.
-    pub const RUNS_SCRIPT: u32 = 1 << 12;
+    pub const RUNS_SCRIPT: u32 = 1 << 15;
     /// PING: refused like a write while snapshots fail (MISCONF), as Redis refuses it, so a
     /// health check sees a node that cannot persist.
-    pub const PROBES_WRITABLE: u32 = 1 << 13;
+    pub const PROBES_WRITABLE: u32 = 1 << 16;
     /// SHUTDOWN: while a script is busy, NOSAVE stops the node at once (the script holds
     /// the keyspace lock) and a saving SHUTDOWN is refused with BUSY, as in Redis.
-    pub const SHUTS_DOWN: u32 = 1 << 14;
+    pub const SHUTS_DOWN: u32 = 1 << 17;
 }
 
 /// The type of value a blocking command waits on: a waiter is tried only when its key holds

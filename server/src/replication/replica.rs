@@ -108,7 +108,7 @@ async fn session(shared: &Arc<Shared>, up: &Arc<Upstream>) -> Result<(), String>
         .map_err(|e| e.to_string())?;
         let reply = read_line(&mut r, timeout).await?;
         if reply.starts_with('-') {
-            return Err(format!("unable to AUTH to MASTER: {reply}"));
+            return Err(format!("Unable to AUTH to MASTER: {reply}"));
         }
     }
     let port = shared.bound_port.load(Ordering::Relaxed).to_string();

@@ -56,6 +56,7 @@ impl<'a> Run<'a> {
         slot: Option<u16>,
     ) -> Self {
         let mut conn = Conn::new(caller.handle.clone(), true);
+        conn.user = caller.user.clone();
         conn.db = caller.db;
         conn.readonly = caller.readonly;
         conn.asking = caller.asking;
@@ -151,6 +152,19 @@ impl<'a> Run<'a> {
             && !spec.has(flags::STALE)
         {
             return Err("Can not execute the command on a stale replica. The replica is not connected to the master and replica-serve-stale-data is set to 'no'.".into());
+        }
+        if let Err(p) = crate::admission::acl_check(&self.conn, spec, argv) {
+            self.shared.acl.log_denial(crate::acl::log::entry(
+                &p,
+                crate::acl::log::Context::Lua,
+                &self.conn,
+            ));
+            return Err(match p.reason {
+                crate::acl::Reason::Key => "The user executing the script can't access at least one of the keys mentioned in the command arguments",
+                crate::acl::Reason::Channel => "The user executing the script can't publish to the channel mentioned in the command",
+                _ => "The user executing the script can't run this command or subcommand",
+            }
+            .into());
         }
         let write = spec.has(flags::WRITE);
         if self.policy.read_only && (write || spec.has(flags::MAY_REPLICATE)) {

@@ -493,18 +493,7 @@ fn control(lua: &mlua::Lua, run: &mut Run, argv: MultiValue) -> mlua::Result<(Va
     match op.as_str() {
         "setresp" => run.resp3 = arg(1) == 3,
         "set_repl" => run.repl = arg(1) as u8,
-        "acl_check_cmd" => {
-            let name = match argv.get(1) {
-                Some(Value::String(s)) => s.as_bytes().to_vec(),
-                _ => Vec::new(),
-            };
-            if crate::commands::table::lookup(&name).is_none() {
-                let e = lua.create_string("ERR Invalid command passed to redis.acl_check_cmd()")?;
-                return Ok((Value::Boolean(false), Value::String(e)));
-            }
-            // Without ACL users every connection may run every command.
-            return Ok((Value::Boolean(true), Value::Nil));
-        }
+        "acl_check_cmd" => return acl_check_cmd(lua, run, &argv),
         _ => {}
     }
     Ok((Value::Boolean(true), Value::Nil))
@@ -534,4 +523,38 @@ pub fn figures(stats: &Stats) -> Figures {
         functions_vm: get(&stats.functions_vm_bytes),
         functions_bytes: get(&stats.functions_bytes),
     }
+}
+
+/// `redis.acl_check_cmd(cmd, args...)`: whether the script's user may run the command line
+/// (Redis's `luaRedisAclCheckCmdPermissionsCommand`); an unknown command (or subcommand)
+/// is an error.
+fn acl_check_cmd(lua: &mlua::Lua, run: &Run, argv: &MultiValue) -> mlua::Result<(Value, Value)> {
+    let mut args = Vec::with_capacity(argv.len().saturating_sub(1));
+    for v in argv.iter().skip(1) {
+        match v {
+            Value::String(s) => args.push(Bytes::copy_from_slice(&s.as_bytes())),
+            Value::Integer(i) => args.push(number_arg(*i as f64)),
+            Value::Number(n) => args.push(number_arg(*n)),
+            _ => {
+                let e = lua.create_string(
+                    "ERR Lua redis lib command arguments must be strings or integers",
+                )?;
+                return Ok((Value::Boolean(false), Value::String(e)));
+            }
+        }
+    }
+    // As Redis's lookupCommand: a container's unknown subcommand is no command.
+    let spec = args.first().and_then(|name| {
+        let cmd = crate::commands::table::lookup(name)?;
+        match args.get(1) {
+            Some(sub) if !cmd.subcommands.is_empty() => cmd.subcommand(sub),
+            _ => Some(cmd),
+        }
+    });
+    let Some(spec) = spec else {
+        let e = lua.create_string("ERR Invalid command passed to redis.acl_check_cmd()")?;
+        return Ok((Value::Boolean(false), Value::String(e)));
+    };
+    let allowed = run.conn.user.check(spec, &args).is_ok();
+    Ok((Value::Boolean(allowed), Value::Nil))
 }
