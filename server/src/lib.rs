@@ -54,4 +54,5 @@ pub mod shutdown;
 pub mod state;
 pub mod supervise;
 pub mod telemetry;
+pub mod tls;
 pub mod util;
