@@ -345,7 +345,10 @@ async fn serve(shared: Arc<Shared>, mut stream: Stream, addr: SocketAddr, laddr:
                 // A subscriber over its output limit is killed while this write may be stuck
                 // on a full socket: the kill must win.
                 let written = tokio::select! {
-                    r = stream.write_all(&batch) => r.is_ok(),
+                    r = async {
+                        stream.write_all(&batch).await?;
+                        stream.flush().await
+                    } => r.is_ok(),
                     _ = handle.kill.notified() => false,
                 };
                 if !written || handle.killed.load(Ordering::Relaxed) {
@@ -609,6 +612,14 @@ async fn flush(
             return Err(closed());
         }
         report_buffers(shared, conn, qb, pending);
+    }
+    // Over TLS the last records may still sit in the session: push them out (a plain
+    // socket has nothing to flush).
+    if stream.is_tls() {
+        tokio::select! {
+            r = stream.flush() => r?,
+            _ = handle.kill.notified() => return Err(closed()),
+        }
     }
     Stats::add(&shared.stats.net_output_bytes, total as u64);
     out.buf.clear();
@@ -964,7 +975,10 @@ async fn write_out(shared: &Shared, stream: &mut Stream, out: &mut Out) -> std::
         return Ok(());
     }
     Stats::add(&shared.stats.net_output_bytes, out.buf.len() as u64);
-    let r = stream.write_all(&out.buf).await;
+    let mut r = stream.write_all(&out.buf).await;
+    if r.is_ok() {
+        r = stream.flush().await;
+    }
     out.buf.clear();
     if out.buf.capacity() > 1 << 20 {
         out.buf = BytesMut::with_capacity(16 * 1024);

@@ -160,6 +160,7 @@ pub fn start(shared: &Arc<Shared>, port: u16, bus_base: u16) -> Result<Arc<Clust
         Some(deliver),
         Some(on_follow),
         s.bind_source_addr.clone(),
+        s.tls.cluster.then(|| shared.tls.clone()),
         shared.shutdown.subscribe(),
     )
     .map_err(|e| format!("Can't start the cluster bus on port {cport}: {e}"))?;

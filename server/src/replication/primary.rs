@@ -105,7 +105,7 @@ pub async fn serve_link(
                     data.unsplit(more);
                 }
                 link.queued.fetch_sub(data.len(), Ordering::Relaxed);
-                if stream.write_all(&data).await.is_err() {
+                if stream.write_all(&data).await.is_err() || stream.flush().await.is_err() {
                     break;
                 }
             }

@@ -55,7 +55,8 @@ async fn send(w: &mut (impl AsyncWriteExt + Unpin), parts: &[&[u8]]) -> std::io:
     let args: Vec<Bytes> = parts.iter().map(|p| Bytes::copy_from_slice(p)).collect();
     let mut out = Vec::new();
     super::effects::encode(&args, &mut out);
-    w.write_all(&out).await
+    w.write_all(&out).await?;
+    w.flush().await
 }
 
 async fn read_line(r: &mut BufReader<Stream>, timeout: Duration) -> Result<String, String> {
