@@ -38,6 +38,11 @@ pub struct ClientHandle {
     pub flags: Mutex<String>,
     /// Parked in a blocking command (CLIENT LIST shows flag `b`).
     pub blocked: AtomicBool,
+    /// Where messages for this client go outside its replies (pub/sub, invalidations):
+    /// set once it subscribes, enables tracking or speaks RESP3.
+    pub push: Mutex<Option<Arc<crate::pubsub::Subscriber>>>,
+    /// CLIENT LIST's `redir=`: the client its tracking redirects to (-1: not tracking).
+    pub tracking_redir: std::sync::atomic::AtomicI64,
 }
 
 impl ClientHandle {
@@ -63,6 +68,8 @@ impl ClientHandle {
             kill: Notify::new(),
             flags: Mutex::new("N".into()),
             blocked: AtomicBool::new(false),
+            push: Mutex::new(None),
+            tracking_redir: std::sync::atomic::AtomicI64::new(-1),
         }
     }
 
@@ -98,7 +105,7 @@ impl ClientHandle {
         let cmd = crate::commands::table::full_name_of(self.last_spec.load(Ordering::Relaxed))
             .unwrap_or_else(|| "NULL".to_string());
         format!(
-            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir={} resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -113,6 +120,7 @@ impl ClientHandle {
             self.out_buf.load(Ordering::Relaxed),
             self.query_buf.load(Ordering::Relaxed) + self.out_buf.load(Ordering::Relaxed) + 16384,
             cmd,
+            self.tracking_redir.load(Ordering::Relaxed),
             self.resp.load(Ordering::Relaxed),
             self.lib_name.lock(),
             self.lib_ver.lock(),
@@ -149,6 +157,10 @@ impl Registry {
 
     pub fn add(&self, h: Arc<ClientHandle>) {
         self.clients.lock().insert(h.id, h);
+    }
+
+    pub fn get(&self, id: u64) -> Option<Arc<ClientHandle>> {
+        self.clients.lock().get(&id).cloned()
     }
 
     pub fn remove(&self, id: u64) {

@@ -113,6 +113,12 @@ pub static PARAMS: &[Param] = &[
     ),
     p("maxmemory", "0", Kind::Memory, true),
     p("maxmemory-clients", "0", Kind::MemoryOrPercent, true),
+    p(
+        "tracking-table-max-keys",
+        "1000000",
+        Kind::Int(0, i64::MAX),
+        true,
+    ),
     p("maxmemory-policy", "noeviction", Kind::Enum(POLICIES), true),
     p("maxmemory-samples", "5", Kind::Int(1, 64), true),
     p("maxmemory-eviction-tenacity", "10", Kind::Int(0, 100), true),
@@ -513,6 +519,10 @@ pub struct Settings {
     pub maxmemory_clients: u64,
     /// `client-output-buffer-limit normal ...`: replies a client leaves unread.
     pub normal_obuf: crate::pubsub::Limits,
+    /// `client-output-buffer-limit pubsub ...`: pushed messages a client leaves unread.
+    pub pubsub_obuf: crate::pubsub::Limits,
+    /// `tracking-table-max-keys` (0: no limit).
+    pub tracking_table_max_keys: usize,
     /// `tcp-keepalive` seconds (0 = off): probes that find dead peers and keep NATs open.
     pub tcp_keepalive_secs: u64,
     pub maxmemory_policy: String,
@@ -777,6 +787,8 @@ impl Config {
                 &s("client-output-buffer-limit"),
                 &["normal"],
             ),
+            pubsub_obuf: crate::pubsub::Limits::parse(&s("client-output-buffer-limit")),
+            tracking_table_max_keys: self.int("tracking-table-max-keys").max(0) as usize,
             tcp_keepalive_secs: self.int("tcp-keepalive").max(0) as u64,
             maxmemory_policy: s("maxmemory-policy"),
             eviction_policy: crate::eviction::Policy::parse(&s("maxmemory-policy")),

@@ -26,7 +26,39 @@ pub fn execute(
     // A command after CLIENT REPLY SKIP runs with the mode still `Skip`: its reply is
     // dropped, unless it is CLIENT REPLY ON / OFF, which replace the mode.
     let before = conn.reply;
-    let mark = out.mark();
+    let tracking = ks.tracking.active();
+    if tracking {
+        ks.tracking.begin(conn.id);
+        // As Redis's processCommand: the table is brought within its limit before each
+        // command (messages for this client precede its reply).
+        ks.tracking.max_keys = settings.tracking_table_max_keys;
+        ks.tracking.limit();
+    }
+    let next = execute_tracked(shared, ks, conn, out, settings, args, before);
+    if tracking || ks.tracking.active() {
+        // Invalidations this command caused for its own client follow its reply (never
+        // inside it), as do BCAST messages.
+        ks.tracking.set_executing(false);
+        ks.tracking.broadcast();
+        for m in ks.tracking.take_own(true) {
+            out.buf.extend_from_slice(&m);
+        }
+        ks.tracking.end();
+    }
+    next
+}
+
+/// [`execute`] between the tracking table's begin and end.
+fn execute_tracked(
+    shared: &Shared,
+    ks: &mut Keyspace,
+    conn: &mut Conn,
+    out: &mut Out,
+    settings: &Settings,
+    args: &[Bytes],
+    before: ReplyMode,
+) -> Next {
+    let mut mark = out.mark();
     let admission = admission::admit(
         args,
         conn,
@@ -41,6 +73,15 @@ pub fn execute(
         conn.handle
             .last_spec
             .store(spec as *const CommandSpec as usize, Ordering::Relaxed);
+    }
+    if ks.tracking.active() {
+        // Invalidations made before the command ran (keys evicted to make room) precede
+        // its reply, and are not part of it.
+        for m in ks.tracking.take_own(false) {
+            out.buf.extend_from_slice(&m);
+        }
+        mark = out.mark();
+        ks.tracking.set_executing(true);
     }
     let next = match admission.verdict {
         // Admission runs only what resolved to a spec.
@@ -84,6 +125,16 @@ pub fn execute(
         conn.asking = false;
     }
     finish(conn, out, before, mark);
+    // CLIENT CACHING applies to the command after it (a whole transaction), as Redis's
+    // resetClient clears it.
+    if ks.tracking.active()
+        && conn.multi.is_none()
+        && !admission
+            .spec
+            .is_some_and(|s| s.is(table::facts::KEEPS_CACHING))
+    {
+        ks.tracking.clear_caching(conn.id);
+    }
     next
 }
 
@@ -221,6 +272,9 @@ pub fn drain_expired(ks: &mut Keyspace, now: u64, notify: Option<(&Shared, &Sett
             continue;
         }
         let keys = std::mem::take(&mut ks.dbs[i].expired_log);
+        if ks.tracking.active() {
+            keys.iter().for_each(|k| ks.tracking.invalidate(k, 0));
+        }
         if let Some((shared, settings)) = notify {
             if !settings.notify_keyspace_events.is_empty() {
                 let flags = crate::notify::Flags::parse(&settings.notify_keyspace_events);
@@ -300,8 +354,20 @@ pub fn execute_replicated(
         };
         // What a replicated command would change about a connection (a WAIT, a MIGRATE)
         // means nothing on the replication link.
+        let dirty = ctx.ks.dirty;
         (spec.handler)(&mut ctx, args);
+        let modified = ctx.modified.take();
         out.buf.clear();
+        // Clients reading this replica learn of its primary's writes as of the primary's.
+        if ks.tracking.active() && ks.dirty != dirty {
+            match modified {
+                Some(keys) => keys.iter().for_each(|k| ks.tracking.invalidate(k, 0)),
+                None => Call::new(spec, args)
+                    .key_args()
+                    .for_each(|k| ks.tracking.invalidate(k, 0)),
+            }
+            ks.tracking.broadcast();
+        }
     });
     // Replicas do not expire keys themselves; what lazy reads found stays until the
     // primary's DEL arrives.
@@ -360,7 +426,15 @@ fn run_admitted(
         next: Next::Continue,
         events: Vec::new(),
     };
+    let script = ctx.ks.tracking.active() && spec.is(table::facts::RUNS_SCRIPT);
+    if script {
+        let declared = call.key_args().map(|k| k.to_vec()).collect();
+        ctx.ks.tracking.set_script_keys(Some(declared));
+    }
     (spec.handler)(&mut ctx, args);
+    if script {
+        ctx.ks.tracking.set_script_keys(None);
+    }
     // A wall clock stepped backwards reads as 0.
     let ns = batch_clock::end()
         .duration_since(started)
@@ -385,6 +459,7 @@ fn run_admitted(
         };
         shared.telemetry.executed(settings, executed);
     }
+    let wrote = ks.dirty != dirty;
     if ks.dirty != dirty {
         touch_watched(ks, db_index, call, modified.as_deref());
         if !settings.notify_keyspace_events.is_empty() {
@@ -395,6 +470,11 @@ fn run_admitted(
         }
     }
     replicate(shared, settings, ks, db, dirty, spec, args, propagate, now);
+    // After the keys it found expired were invalidated (in `replicate`), as in Redis, where
+    // a read expires keys before its keys are remembered.
+    if ks.tracking.active() {
+        track(ks, conn.id, call, modified.as_deref(), wrote);
+    }
     if ks.dirty != dirty {
         conn.woff = ks.repl.offset;
         if !ks.blocked.is_empty() {
@@ -552,6 +632,27 @@ fn serve_blocked(shared: &Shared, ks: &mut Keyspace, settings: &Settings) {
     }
     ks.blocked_serving = false;
     drain_expired(ks, crate::util::now_ms(), Some((shared, settings)));
+}
+
+/// Client tracking after a command: a read by a tracking client remembers its keys (not
+/// the script commands themselves, whose inner reads do: see [`table::facts::RUNS_SCRIPT`];
+/// nor pub/sub commands, whose "keys" are shard channels); a write invalidates the keys it
+/// changed.
+fn track(ks: &mut Keyspace, id: u64, call: &Call, modified: Option<&[Bytes]>, wrote: bool) {
+    let spec = call.spec;
+    if wrote {
+        match modified {
+            Some(keys) => keys.iter().for_each(|k| ks.tracking.invalidate(k, id)),
+            None => call.key_args().for_each(|k| ks.tracking.invalidate(k, id)),
+        }
+    }
+    if spec.has(flags::READONLY)
+        && !spec.has(flags::PUBSUB)
+        && !spec.is(table::facts::RUNS_SCRIPT)
+        && ks.tracking.is_tracking(id)
+    {
+        ks.tracking.remember(id, call.key_args().map(|k| &k[..]));
+    }
 }
 
 /// A write changed data: WATCHers of its keys (or of everything, for keyless writes such

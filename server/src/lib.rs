@@ -55,4 +55,5 @@ pub mod state;
 pub mod supervise;
 pub mod telemetry;
 pub mod tls;
+pub mod tracking;
 pub mod util;

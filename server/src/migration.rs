@@ -260,6 +260,9 @@ fn delete_moved(ks: &mut Keyspace, db: usize, keys: &[Bytes], items: &mut [Item]
             .and_then(|i| i.taken.take());
         if taken.is_some() || ks.dbs[db].remove(k, now).is_some() {
             ks.watches.touch(db, k);
+            if ks.tracking.active() {
+                ks.tracking.invalidate(k, 0);
+            }
             deleted.push(k.to_vec());
         }
     }

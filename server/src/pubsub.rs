@@ -18,6 +18,9 @@ use tokio::sync::mpsc;
 pub struct Subscriber {
     pub id: u64,
     pub resp3: std::sync::atomic::AtomicBool,
+    /// The client has at least one subscription (RESP2 invalidations are pub/sub messages,
+    /// sent only to a client in that mode).
+    pub in_pubsub: std::sync::atomic::AtomicBool,
     tx: mpsc::UnboundedSender<Bytes>,
     /// Bytes queued but not yet written by the connection.
     pub pending: AtomicUsize,
@@ -36,6 +39,7 @@ impl Subscriber {
             Arc::new(Subscriber {
                 id: handle.id,
                 resp3: std::sync::atomic::AtomicBool::new(resp3),
+                in_pubsub: std::sync::atomic::AtomicBool::new(false),
                 tx,
                 pending: AtomicUsize::new(0),
                 over_soft_since: AtomicU64::new(0),

@@ -271,12 +271,14 @@ impl Drop for Registered {
         if self.conn.subscriber.is_some() {
             shared.pubsub.remove_client(id);
             shared.telemetry.monitors.remove(id);
+            *self.conn.handle.push.lock() = None;
         }
-        if !self.conn.watched.is_empty() {
+        if !self.conn.watched.is_empty() || self.conn.tracking {
             let mut ks = shared.keyspace.lock();
             for w in self.conn.watched.drain(..) {
                 ks.watches.release(w.db, &w.key);
             }
+            ks.tracking.disable(id);
         }
         debug!(client = id, "client disconnected");
     }
@@ -694,6 +696,19 @@ fn run_batch(
         }
     }
     let mut ks = shared.keyspace.lock();
+    if conn.tracking {
+        // Invalidations queued by writes that ran before this batch go out before its
+        // replies, so no reply computed after a write reaches a caching client ahead of the
+        // write's invalidation (Redis writes them into the same output buffer at once).
+        if let Some(rx) = pushes.as_mut() {
+            while let Ok(m) = rx.try_recv() {
+                out.buf.extend_from_slice(&m);
+                if let Some(s) = &conn.subscriber {
+                    s.written(m.len());
+                }
+            }
+        }
+    }
     let mut ran: usize = 0;
     let mut next = Next::Continue;
     crate::dispatch::batch_clock::open();

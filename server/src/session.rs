@@ -42,6 +42,8 @@ pub struct Conn {
     pub repl_listening_port: u16,
     /// Replication offset after this client's last write (WAIT waits for it).
     pub woff: u64,
+    /// CLIENT TRACKING is on: the tracking table has an entry to drop when it closes.
+    pub tracking: bool,
     pub handle: Arc<ClientHandle>,
 }
 
@@ -123,6 +125,7 @@ impl Conn {
             no_touch: false,
             repl_listening_port: 0,
             woff: 0,
+            tracking: false,
             handle,
         }
     }

@@ -47,7 +47,7 @@ pub struct Shared {
     pub config: RwLock<Config>,
     settings: RwLock<Arc<Settings>>,
     settings_version: AtomicU64,
-    pub clients: Registry,
+    pub clients: Arc<Registry>,
     pub stats: Stats,
     /// Set to true to stop the server; every task watches it.
     pub shutdown: watch::Sender<bool>,
@@ -56,6 +56,8 @@ pub struct Shared {
     /// The 40-hex-digit run id INFO reports.
     pub run_id: String,
     pub active_expire: AtomicBool,
+    /// DEBUG PAUSE-CRON: the periodic work (active expiry, tracking housekeeping) is held.
+    pub cron_paused: AtomicBool,
     /// The TCP port actually bound (differs from the config when it says 0).
     pub bound_port: AtomicU64,
     pub last_save_unix: AtomicU64,
@@ -102,7 +104,11 @@ impl Shared {
     pub fn new(config: Config) -> Arc<Self> {
         let settings = Arc::new(config.settings());
         let (tx, _) = watch::channel(false);
-        let keyspace = Keyspace::new(settings.databases);
+        let mut keyspace = Keyspace::new(settings.databases);
+        let clients = Arc::new(Registry::default());
+        keyspace.tracking.set_registry(clients.clone());
+        keyspace.tracking.max_keys = settings.tracking_table_max_keys;
+        keyspace.tracking.limits = settings.pubsub_obuf;
         let repl_offset = keyspace.repl.published.clone();
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -118,13 +124,14 @@ impl Shared {
             settings: RwLock::new(settings),
             settings_version: AtomicU64::new(0),
             config: RwLock::new(config),
-            clients: Registry::default(),
+            clients,
             stats: Stats::default(),
             shutdown: tx,
             started: Instant::now(),
             started_unix: now,
             run_id: random_hex_id(),
             active_expire: AtomicBool::new(true),
+            cron_paused: AtomicBool::new(false),
             bound_port: AtomicU64::new(0),
             last_save_unix: AtomicU64::new(now),
             cluster: std::sync::OnceLock::new(),

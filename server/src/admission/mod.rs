@@ -291,7 +291,10 @@ pub fn admit(args: &[Bytes], conn: &Conn, settings: &Settings, node: &mut dyn No
     }
     let j = judged(spec, conn);
     let queuing = in_multi && !spec.is(facts::TX_CONTROL);
-    if settings.maxmemory > 0 && (j.denyoom || queuing) && node.out_of_memory() {
+    // As Redis's processCommand: eviction runs before every command once maxmemory is set
+    // (so a read, too, frees room: tracking clients learn of evicted keys before its
+    // reply); only a command that may grow memory is refused when it could not.
+    if settings.maxmemory > 0 && node.out_of_memory() && (j.denyoom || queuing) {
         return refuse(Rejection::OutOfMemory);
     }
     let role = node.role();

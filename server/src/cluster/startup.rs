@@ -132,6 +132,8 @@ pub fn start(shared: &Arc<Shared>, port: u16, bus_base: u16) -> Result<Arc<Clust
             let mut ks = shared.keyspace.lock();
             if target.is_some() {
                 ks.blocked.unblock_all(UNBLOCKED);
+                // Its clients' caches may now differ from what the new primary serves.
+                ks.tracking.invalidate_all();
             }
             crate::replication::follow(
                 &shared,

@@ -1,6 +1,6 @@
 //! CLIENT: connection introspection and control.
 
-use super::table::{flags::*, CommandSpec};
+use super::table::{facts, flags::*, CommandSpec};
 use super::{args, client_name_check, errors, reply_help, unknown_sub, Ctx};
 use crate::clients::ClientHandle;
 use crate::flow::Next;
@@ -20,7 +20,8 @@ static SUBCOMMANDS: &[CommandSpec] = &[
         id,
         "connection",
         "Returns the unique client ID of the connection.",
-    ),
+    )
+    .facts(facts::KEEPS_CACHING),
     CommandSpec::new(
         "setname",
         3,
@@ -29,7 +30,8 @@ static SUBCOMMANDS: &[CommandSpec] = &[
         setname,
         "connection",
         "Sets the connection name.",
-    ),
+    )
+    .facts(facts::KEEPS_CACHING),
     CommandSpec::new(
         "getname",
         2,
@@ -38,7 +40,8 @@ static SUBCOMMANDS: &[CommandSpec] = &[
         getname,
         "connection",
         "Returns the name of the connection.",
-    ),
+    )
+    .facts(facts::KEEPS_CACHING),
     CommandSpec::new(
         "list",
         -2,
@@ -47,7 +50,8 @@ static SUBCOMMANDS: &[CommandSpec] = &[
         list,
         "connection",
         "Lists open connections.",
-    ),
+    )
+    .facts(facts::KEEPS_CACHING),
     CommandSpec::new(
         "info",
         2,
@@ -56,7 +60,8 @@ static SUBCOMMANDS: &[CommandSpec] = &[
         info,
         "connection",
         "Returns information about the connection.",
-    ),
+    )
+    .facts(facts::KEEPS_CACHING),
     CommandSpec::new(
         "kill",
         -3,
@@ -65,7 +70,8 @@ static SUBCOMMANDS: &[CommandSpec] = &[
         kill,
         "connection",
         "Terminates open connections.",
-    ),
+    )
+    .facts(facts::KEEPS_CACHING),
     CommandSpec::new(
         "setinfo",
         4,
@@ -74,7 +80,8 @@ static SUBCOMMANDS: &[CommandSpec] = &[
         setinfo,
         "connection",
         "Sets information specific to the client or connection.",
-    ),
+    )
+    .facts(facts::KEEPS_CACHING),
     CommandSpec::new(
         "no-evict",
         3,
@@ -83,7 +90,8 @@ static SUBCOMMANDS: &[CommandSpec] = &[
         no_evict,
         "connection",
         "Sets the client eviction mode of the connection.",
-    ),
+    )
+    .facts(facts::KEEPS_CACHING),
     CommandSpec::new(
         "no-touch",
         3,
@@ -92,7 +100,8 @@ static SUBCOMMANDS: &[CommandSpec] = &[
         no_touch,
         "connection",
         "Controls whether commands sent by the client affect the LRU/LFU of accessed keys.",
-    ),
+    )
+    .facts(facts::KEEPS_CACHING),
     CommandSpec::new(
         "reply",
         3,
@@ -101,7 +110,8 @@ static SUBCOMMANDS: &[CommandSpec] = &[
         reply,
         "connection",
         "Instructs the server whether to reply to commands.",
-    ),
+    )
+    .facts(facts::KEEPS_CACHING),
     CommandSpec::new(
         "unblock",
         -3,
@@ -110,7 +120,8 @@ static SUBCOMMANDS: &[CommandSpec] = &[
         unblock,
         "connection",
         "Unblocks a client blocked by a blocking command from a different connection.",
-    ),
+    )
+    .facts(facts::KEEPS_CACHING),
     CommandSpec::new(
         "pause",
         -3,
@@ -119,7 +130,8 @@ static SUBCOMMANDS: &[CommandSpec] = &[
         pause,
         "connection",
         "Suspends commands processing.",
-    ),
+    )
+    .facts(facts::KEEPS_CACHING),
     CommandSpec::new(
         "unpause",
         2,
@@ -128,7 +140,8 @@ static SUBCOMMANDS: &[CommandSpec] = &[
         unpause,
         "connection",
         "Resumes processing commands from paused clients.",
-    ),
+    )
+    .facts(facts::KEEPS_CACHING),
     CommandSpec::new(
         "help",
         2,
@@ -137,7 +150,48 @@ static SUBCOMMANDS: &[CommandSpec] = &[
         help,
         "connection",
         "Returns helpful text about the different subcommands.",
-    ),
+    )
+    .facts(facts::KEEPS_CACHING),
+    CommandSpec::new(
+        "tracking",
+        -3,
+        C,
+        &[],
+        super::client_tracking::tracking,
+        "connection",
+        "Controls server-assisted client-side caching for the connection.",
+    )
+    .facts(facts::KEEPS_CACHING),
+    CommandSpec::new(
+        "caching",
+        3,
+        C,
+        &[],
+        super::client_tracking::caching,
+        "connection",
+        "Instructs the server whether to track the keys in the next request.",
+    )
+    .facts(facts::KEEPS_CACHING),
+    CommandSpec::new(
+        "getredir",
+        2,
+        C,
+        &[],
+        super::client_tracking::getredir,
+        "connection",
+        "Returns the client ID to which the connection's tracking notifications are redirected.",
+    )
+    .facts(facts::KEEPS_CACHING),
+    CommandSpec::new(
+        "trackinginfo",
+        2,
+        C,
+        &[],
+        super::client_tracking::trackinginfo,
+        "connection",
+        "Returns information about server-assisted client-side caching for the connection.",
+    )
+    .facts(facts::KEEPS_CACHING),
 ];
 
 pub static COMMANDS: &[CommandSpec] = &[CommandSpec::container(

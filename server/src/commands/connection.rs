@@ -201,6 +201,10 @@ fn hello(ctx: &mut Ctx, a: &[Bytes]) {
         ctx.conn.resp3 = p == 3;
         ctx.out.resp3 = p == 3;
         ctx.conn.handle.resp.store(p as usize, Ordering::Relaxed);
+        // A RESP3 client can be sent pushes (invalidations redirected to it) at any time.
+        if p == 3 || ctx.conn.subscriber.is_some() {
+            super::pubsub::subscriber(ctx);
+        }
     }
     let cluster = ctx.settings.cluster_enabled;
     ctx.out.map(7);
@@ -240,6 +244,11 @@ fn reset(ctx: &mut Ctx, _a: &[Bytes]) {
                 ctx.shared.pubsub.unsubscribe(kind, &name, ctx.conn.id);
             }
         }
+    }
+    super::client_tracking::turn_off(ctx);
+    if let Some(s) = &ctx.conn.subscriber {
+        s.in_pubsub.store(false, Ordering::Relaxed);
+        s.resp3.store(false, Ordering::Relaxed);
     }
     *ctx.conn.handle.flags.lock() = "N".into();
     ctx.conn.select(0);

@@ -45,6 +45,8 @@ const HELP: &[&str] = &[
     "QUICKLIST-PACKED-THRESHOLD <size>",
     "    Sets the threshold for elements to be inserted as plain vs packed nodes",
     "    Default value is 1GB, allows values up to 4GB. Setting to 0 restores to default.",
+    "PAUSE-CRON <0|1>",
+    "    Stop periodic cron job processing.",
     "PROTOCOL <type>",
     "    Reply with a test value of the specified type. <type> can be: string,",
     "    integer, double, bignum, null, array, set, map, attrib, push, verbatim,",
@@ -77,6 +79,11 @@ fn debug(ctx: &mut Ctx, a: &[Bytes]) {
         ("digest", 2) => digest(ctx),
         ("digest-value", _) => digest_value(ctx, &a[2..]),
         ("object", 3) => object(ctx, &a[2]),
+        ("pause-cron", 3) => {
+            let on = args::int(&a[2]).unwrap_or(0) != 0;
+            ctx.shared.cron_paused.store(on, Ordering::Relaxed);
+            ctx.out.ok();
+        }
         ("set-active-expire", 3) => {
             let on = args::int(&a[2]).unwrap_or(0) != 0;
             ctx.shared.active_expire.store(on, Ordering::Relaxed);

@@ -417,6 +417,34 @@ const CLIENT_REPLY: &[Arg] = &[oneof(
 
 const CLIENT_SETNAME: &[Arg] = &[arg("connection-name", STRING)];
 
+const CLIENT_CACHING: &[Arg] = &[oneof(
+    "mode",
+    &[
+        arg("yes", PURE_TOKEN).token("YES"),
+        arg("no", PURE_TOKEN).token("NO"),
+    ],
+)];
+
+const CLIENT_TRACKING: &[Arg] = &[
+    oneof(
+        "status",
+        &[
+            arg("on", PURE_TOKEN).token("ON"),
+            arg("off", PURE_TOKEN).token("OFF"),
+        ],
+    ),
+    arg("client-id", INTEGER).token("REDIRECT").optional(),
+    arg("prefix", STRING)
+        .token("PREFIX")
+        .optional()
+        .multiple()
+        .multiple_token(),
+    arg("bcast", PURE_TOKEN).token("BCAST").optional(),
+    arg("optin", PURE_TOKEN).token("OPTIN").optional(),
+    arg("optout", PURE_TOKEN).token("OPTOUT").optional(),
+    arg("noloop", PURE_TOKEN).token("NOLOOP").optional(),
+];
+
 const CLIENT_UNBLOCK: &[Arg] = &[
     arg("client-id", INTEGER),
     oneof(
@@ -2198,6 +2226,8 @@ pub fn of(name: &str) -> &'static [Arg] {
         "client|pause" => CLIENT_PAUSE,
         "client|reply" => CLIENT_REPLY,
         "client|setname" => CLIENT_SETNAME,
+        "client|caching" => CLIENT_CACHING,
+        "client|tracking" => CLIENT_TRACKING,
         "client|unblock" => CLIENT_UNBLOCK,
         "cluster|addslots" => CLUSTER_ADDSLOTS,
         "cluster|addslotsrange" => CLUSTER_ADDSLOTSRANGE,

@@ -25,7 +25,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         "scripting",
         "Invokes a function.",
     )
-    .events(Events::None),
+    .events(Events::None)
+    .facts(facts::RUNS_SCRIPT),
     CommandSpec::new(
         "fcall_ro",
         -3,
@@ -37,7 +38,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         "scripting",
         "Invokes a read-only function.",
     )
-    .events(Events::None),
+    .events(Events::None)
+    .facts(facts::RUNS_SCRIPT),
     CommandSpec::container(
         "function",
         -2,

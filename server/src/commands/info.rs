@@ -195,7 +195,7 @@ fn clients(ctx: &mut Ctx, t: &mut String) {
         "blocked_clients",
         ctx.shared.blocked_clients.load(Ordering::Relaxed),
     );
-    line(t, "tracking_clients", 0);
+    line(t, "tracking_clients", ctx.ks.tracking.stats().0);
     line(t, "clients_in_timeout_table", 0);
 }
 
@@ -304,6 +304,10 @@ fn memory(ctx: &mut Ctx, t: &mut String) {
     line(t, "mem_clients_slaves", 0);
     line(t, "mem_clients_normal", clients);
     line(t, "mem_allocator", "jemalloc");
+    line(t, "active_defrag_running", 0);
+    let (pending, freed) = super::server::lazyfree_figures();
+    line(t, "lazyfree_pending_objects", pending);
+    line(t, "lazyfreed_objects", freed);
 }
 
 /// The Lua VM and the cached scripts, apart from the dataset, as Redis 7.0 reports them.
@@ -405,6 +409,10 @@ fn stats(ctx: &mut Ctx, t: &mut String) {
         "migrate_cached_sockets",
         ctx.shared.migrate_links.cached(),
     );
+    let (_, keys, items, prefixes) = ctx.ks.tracking.stats();
+    line(t, "tracking_total_keys", keys);
+    line(t, "tracking_total_items", items);
+    line(t, "tracking_total_prefixes", prefixes);
     line(t, "unexpected_error_replies", 0);
     line(
         t,

@@ -9,6 +9,7 @@
 pub mod bitmaps;
 pub mod bounds;
 pub mod client;
+pub mod client_tracking;
 pub mod cluster;
 pub mod config;
 pub mod connection;

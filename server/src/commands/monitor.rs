@@ -3,7 +3,6 @@
 
 use super::table::{flags::*, CommandSpec};
 use super::Ctx;
-use crate::pubsub::Subscriber;
 use bytes::Bytes;
 
 pub static COMMANDS: &[CommandSpec] = &[CommandSpec::new(
@@ -22,15 +21,7 @@ fn monitor(ctx: &mut Ctx, _a: &[Bytes]) {
     }
     // Lines travel through the connection's push queue (shared with pub/sub messages),
     // which the connection task writes out under the output-buffer limits.
-    let sub = match &ctx.conn.subscriber {
-        Some(s) => s.clone(),
-        None => {
-            let (s, rx) = Subscriber::new(ctx.conn.handle.clone(), ctx.conn.resp3);
-            ctx.conn.subscriber = Some(s.clone());
-            ctx.then(crate::flow::Next::Pushes(rx));
-            s
-        }
-    };
+    let sub = super::pubsub::subscriber(ctx);
     {
         let mut flags = ctx.conn.handle.flags.lock();
         if !flags.contains('O') {

@@ -168,14 +168,17 @@ pub fn limits(ctx: &Ctx) -> Limits {
     Limits::parse(&v)
 }
 
-/// This connection's subscriber record, created on its first subscription.
-fn subscriber(ctx: &mut Ctx) -> std::sync::Arc<Subscriber> {
+/// This connection's push queue (pub/sub messages, invalidations), created the first time
+/// it is needed: on a first subscription, CLIENT TRACKING ON, or HELLO 3 (a RESP3 client
+/// may receive another client's invalidations). Other connections find it on the handle.
+pub fn subscriber(ctx: &mut Ctx) -> std::sync::Arc<Subscriber> {
     if let Some(s) = &ctx.conn.subscriber {
         s.resp3.store(ctx.conn.resp3, Ordering::Relaxed);
         return s.clone();
     }
     let (s, rx) = Subscriber::new(ctx.conn.handle.clone(), ctx.conn.resp3);
     ctx.conn.subscriber = Some(s.clone());
+    *ctx.conn.handle.push.lock() = Some(s.clone());
     ctx.then(crate::flow::Next::Pushes(rx));
     s
 }
@@ -226,8 +229,11 @@ fn unsub_generic(ctx: &mut Ctx, a: &[Bytes], kind: Kind, what: &[u8]) {
 
 /// Keeps CLIENT LIST's `P` flag in step with the subscriptions.
 fn update_flags(ctx: &mut Ctx) {
-    let mut f = ctx.conn.handle.flags.lock();
     let subscribed = ctx.conn.subs.total() > 0;
+    if let Some(s) = &ctx.conn.subscriber {
+        s.in_pubsub.store(subscribed, Ordering::Relaxed);
+    }
+    let mut f = ctx.conn.handle.flags.lock();
     if subscribed && !f.contains('P') {
         *f = "P".into();
     } else if !subscribed && f.as_str() == "P" {

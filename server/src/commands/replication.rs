@@ -29,6 +29,8 @@ pub fn set_upstream(ctx: &mut Ctx, target: Option<(String, u16)>) {
         ctx.ks
             .blocked
             .unblock_all(crate::cluster::startup::UNBLOCKED);
+        // What its clients cached may no longer be what the new primary serves.
+        ctx.ks.tracking.invalidate_all();
     }
     crate::replication::follow(ctx.shared, &mut ctx.ks.repl, target, &why);
 }

@@ -29,7 +29,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         "scripting",
         "Executes a server-side Lua script.",
     )
-    .events(Events::None),
+    .events(Events::None)
+    .facts(facts::RUNS_SCRIPT),
     CommandSpec::new(
         "evalsha",
         -3,
@@ -39,7 +40,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         "scripting",
         "Executes a server-side Lua script by SHA1 digest.",
     )
-    .events(Events::None),
+    .events(Events::None)
+    .facts(facts::RUNS_SCRIPT),
     CommandSpec::new(
         "eval_ro",
         -3,
@@ -51,7 +53,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         "scripting",
         "Executes a read-only server-side Lua script.",
     )
-    .events(Events::None),
+    .events(Events::None)
+    .facts(facts::RUNS_SCRIPT),
     CommandSpec::new(
         "evalsha_ro",
         -3,
@@ -61,7 +64,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         "scripting",
         "Executes a read-only server-side Lua script by SHA1 digest.",
     )
-    .events(Events::None),
+    .events(Events::None)
+    .facts(facts::RUNS_SCRIPT),
     CommandSpec::container(
         "script",
         -2,

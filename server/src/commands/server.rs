@@ -5,6 +5,7 @@ use super::table::{flags::*, CommandSpec};
 use super::{args, errors, Ctx};
 use crate::notify::Events;
 use bytes::Bytes;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
@@ -73,13 +74,32 @@ fn flush_mode(ctx: &mut Ctx, a: &[Bytes]) -> Option<bool> {
 
 /// Drops a detached database, on another thread when asked to (large datasets take a while
 /// to free and the keyspace lock is held meanwhile otherwise).
+/// Keys handed to a lazyfree thread and not yet freed, and all it freed (INFO memory's
+/// lazyfree_pending_objects and lazyfreed_objects).
+static LAZYFREE_PENDING: AtomicU64 = AtomicU64::new(0);
+static LAZYFREED: AtomicU64 = AtomicU64::new(0);
+
+pub fn lazyfree_figures() -> (u64, u64) {
+    (
+        LAZYFREE_PENDING.load(Ordering::Relaxed),
+        LAZYFREED.load(Ordering::Relaxed),
+    )
+}
+
 fn dispose(old: Vec<crate::keyspace::Db>, lazy: bool) {
     if lazy {
+        let n: u64 = old.iter().map(|d| d.len() as u64).sum();
+        LAZYFREE_PENDING.fetch_add(n, Ordering::Relaxed);
         let spawned = std::thread::Builder::new()
             .name("lazyfree".into())
-            .spawn(move || drop(old));
+            .spawn(move || {
+                drop(old);
+                LAZYFREE_PENDING.fetch_sub(n, Ordering::Relaxed);
+                LAZYFREED.fetch_add(n, Ordering::Relaxed);
+            });
         if let Err(e) = spawned {
             tracing::warn!("could not start a lazyfree thread ({e}); freeing inline");
+            LAZYFREE_PENDING.fetch_sub(n, Ordering::Relaxed);
         }
     }
 }
@@ -92,6 +112,9 @@ fn flushall(ctx: &mut Ctx, a: &[Bytes]) {
     for i in 0..ctx.ks.dbs.len() {
         ctx.ks.watches.touch_db(&ctx.ks.dbs, i, None, now);
     }
+    // Tracking clients drop every key they cached (keys are tracked by name, whatever the
+    // database, so FLUSHDB does the same).
+    ctx.ks.tracking.invalidate_all();
     let mut old = Vec::new();
     let mut n = 0;
     for db in ctx.ks.dbs.iter_mut() {
@@ -113,6 +136,7 @@ fn flushdb(ctx: &mut Ctx, a: &[Bytes]) {
     };
     let (i, now) = (ctx.conn.db, ctx.now);
     ctx.ks.watches.touch_db(&ctx.ks.dbs, i, None, now);
+    ctx.ks.tracking.invalidate_all();
     let db = ctx.db();
     let n = db.len() as u64;
     let old = db.take();

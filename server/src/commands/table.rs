@@ -98,6 +98,12 @@ pub mod facts {
     /// FUNCTION STATS: answered while a script runs from what the script left outside the
     /// keyspace lock.
     pub const STATS_WHILE_BUSY: u32 = 1 << 10;
+    /// CLIENT subcommands: CLIENT CACHING's choice outlives them and applies to the next
+    /// other command, as Redis's resetClient keeps it after any CLIENT command.
+    pub const KEEPS_CACHING: u32 = 1 << 11;
+    /// Runs a script (EVAL*, FCALL*): client tracking remembers the keys it declares when a
+    /// command inside it reads, not the keys of that command, as Redis does.
+    pub const RUNS_SCRIPT: u32 = 1 << 12;
 }
 
 /// The type of value a blocking command waits on: a waiter is tried only when its key holds

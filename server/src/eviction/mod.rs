@@ -274,6 +274,9 @@ pub fn perform(shared: &Shared, ks: &mut Keyspace, settings: &Settings, now: u64
         freed += entry.memory() as u64;
         drop(entry);
         ks.watches.touch(db, &key);
+        if ks.tracking.active() {
+            ks.tracking.invalidate(&key, 0);
+        }
         evicted.push((db, key));
         count += 1;
         if count.is_multiple_of(16) {

@@ -22,6 +22,13 @@ pub async fn run(shared: Arc<Shared>) {
             _ = shutdown.changed() => return,
         }
         shared.sample_ops();
+        if shared
+            .cron_paused
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            continue;
+        }
+        tracking_tick(&shared);
         // A running script holds the keyspace: this worker thread must not wait for it
         // (other clients are answered BUSY meanwhile), and Redis does not expire keys during
         // a script either.
@@ -70,4 +77,19 @@ pub async fn run(shared: Arc<Shared>) {
             shared.telemetry.latency_event("expire-cycle", ms);
         }
     }
+}
+
+/// Client tracking's periodic work (Redis does it before each event-loop sleep): keys over
+/// `tracking-table-max-keys` are invalidated (after CONFIG SET lowered it, too), and BCAST
+/// keys collected outside commands (expiry) are sent.
+fn tracking_tick(shared: &Shared) {
+    let settings = shared.settings();
+    let mut ks = shared.keyspace.lock();
+    if !ks.tracking.active() {
+        return;
+    }
+    ks.tracking.max_keys = settings.tracking_table_max_keys;
+    ks.tracking.limits = settings.pubsub_obuf;
+    ks.tracking.limit();
+    ks.tracking.broadcast();
 }

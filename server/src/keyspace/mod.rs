@@ -35,6 +35,8 @@ pub struct Keyspace {
     /// writes were applied).
     pub repl: crate::replication::Feed,
     pub watches: Watches,
+    /// Client-side caching: who may cache which keys ([`crate::tracking`]).
+    pub tracking: crate::tracking::Tracking,
     /// Clients blocked on keys of this keyspace.
     pub blocked: blocked::Blocked,
     /// Set while blocked clients are being served (no re-entry).
@@ -127,6 +129,7 @@ impl Keyspace {
             dirty: 0,
             repl: crate::replication::Feed::new(1024 * 1024),
             watches: Watches::default(),
+            tracking: Default::default(),
             blocked: Default::default(),
             blocked_serving: false,
             in_flight: Default::default(),

@@ -176,6 +176,7 @@ fn update(shared: &Shared, ks: &mut crate::keyspace::Keyspace, generation: u64) 
 /// own replicas, which then follow through it).
 fn follow_target(shared: &Shared, ks: &mut crate::keyspace::Keyspace, host: String, port: u16) {
     ks.blocked.unblock_all(crate::cluster::startup::UNBLOCKED);
+    ks.tracking.invalidate_all();
     super::follow(shared, &mut ks.repl, Some((host, port)), "failover");
 }
 
