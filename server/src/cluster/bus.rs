@@ -212,8 +212,9 @@ struct Signing {
 }
 
 /// Writes queued frames to a socket until the queue closes or the socket fails, keeping
-/// `queued` (bytes not yet written) when given. With the bus secret, our hello goes first and
-/// each frame is followed by its tag, made with the secrets current when it is written.
+/// `queued` (bytes not yet written) when given. With the bus secret (our hello already sent
+/// by [`send_hello`]), each frame is followed by its tag, made with the secrets current when
+/// it is written.
 async fn writer<W: AsyncWrite + Unpin>(
     bus: Arc<Bus>,
     mut w: W,
@@ -223,9 +224,6 @@ async fn writer<W: AsyncWrite + Unpin>(
 ) {
     let mut sign = None;
     if let Some(sg) = signing {
-        if w.write_all(&sg.hello).await.is_err() || w.flush().await.is_err() {
-            return;
-        }
         let Ok(peer) = sg.peer.await else {
             return;
         };
@@ -293,6 +291,17 @@ fn secure(bus: &Bus, side: Side) -> (Option<Signing>, Option<Checking>) {
     )
 }
 
+/// Writes our hello (bus secret) before the link's reader and writer start: the peer then
+/// always gets it, even when we refuse its own hello at once, and so can tell (and count)
+/// why the link ended instead of seeing a bare close.
+async fn send_hello(stream: &mut Stream, signing: &Option<Signing>) -> std::io::Result<()> {
+    let Some(sg) = signing else {
+        return Ok(());
+    };
+    stream.write_all(&sg.hello).await?;
+    stream.flush().await
+}
+
 /// Reads frames and feeds them to the state machine until the connection ends, or until
 /// nothing arrived for `idle` when given. With the bus secret (`checking`), the peer's
 /// hello comes first and every frame's tag is checked before the frame is even decoded.
@@ -337,25 +346,22 @@ async fn read_loop<R: AsyncRead + Unpin>(
             debug!("cluster bus: the cluster secret changed, closing {who} to redial it");
             return;
         }
-        match check.as_mut() {
-            None => {}
-            // The peer's hello, once.
-            Some(c) => {
-                if c.to_writer.is_some() {
-                    match bus_auth::parse_hello(&buf) {
-                        Ok(None) => continue,
-                        Ok(Some((hello, n))) => {
-                            use bytes::Buf;
-                            buf.advance(n);
-                            if !bus.cluster.auth.keys().shares(&hello) {
-                                return refuse("the peer holds a different cluster secret");
-                            }
-                            if let Some(tx) = c.to_writer.take() {
-                                let _ = tx.send(hello);
-                            }
+        // The peer's hello, once.
+        if let Some(tx_slot) = check.as_mut().map(|c| &mut c.to_writer) {
+            if tx_slot.is_some() {
+                match bus_auth::parse_hello(&buf) {
+                    Ok(None) => continue,
+                    Ok(Some((hello, n))) => {
+                        use bytes::Buf;
+                        buf.advance(n);
+                        if !bus.cluster.auth.keys().shares(&hello) {
+                            return refuse("the peer holds a different cluster secret");
                         }
-                        Err(e) => return refuse(&e),
+                        if let Some(tx) = tx_slot.take() {
+                            let _ = tx.send(hello);
+                        }
                     }
+                    Err(e) => return refuse(&e),
                 }
             }
         }
@@ -413,7 +419,7 @@ async fn inbound(bus: Arc<Bus>, stream: TcpStream, peer: SocketAddr) {
     let _ = stream.set_nodelay(true);
     let local = stream.local_addr().map(|a| a.ip()).unwrap_or(peer.ip());
     // `tls-cluster`: the peer must present a certificate from the cluster CA.
-    let stream = match &bus.tls {
+    let mut stream = match &bus.tls {
         None => Stream::Plain(stream),
         Some(tls) => {
             let Some(ctx) = tls.get() else {
@@ -432,10 +438,13 @@ async fn inbound(bus: Arc<Bus>, stream: TcpStream, peer: SocketAddr) {
             }
         }
     };
+    let (signing, checking) = secure(&bus, Side::Acceptor);
+    if send_hello(&mut stream, &signing).await.is_err() {
+        return;
+    }
     let (r, w) = tokio::io::split(stream);
     let (tx, rx) = mpsc::unbounded_channel();
     let queued = Arc::new(AtomicUsize::new(0));
-    let (signing, checking) = secure(&bus, Side::Acceptor);
     let wt = tokio::spawn(writer(bus.clone(), w, rx, Some(queued.clone()), signing));
     let src = Source::Inbound {
         peer: peer.ip(),
@@ -520,7 +529,7 @@ async fn outbound(
     // would otherwise reach the peer as stale frames after a partition heals.
     let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
     let peer_ip = stream.peer_addr().ok().map(|a| a.ip());
-    let stream = match &bus.tls {
+    let mut stream = match &bus.tls {
         None => Stream::Plain(stream),
         Some(tls) => {
             let connected = match tls.get() {
@@ -540,13 +549,17 @@ async fn outbound(
             }
         }
     };
+    let (signing, checking) = secure(&bus, Side::Dialer);
+    if send_hello(&mut stream, &signing).await.is_err() {
+        bus.drop_link(&id, generation);
+        return;
+    }
     {
         let mut s = bus.cluster.state.lock();
         let now = bus.cluster.now();
         s.set_link(&id, true, now);
     }
     let (r, w) = tokio::io::split(stream);
-    let (signing, checking) = secure(&bus, Side::Dialer);
     let wt = tokio::spawn(writer(bus.clone(), w, rx, Some(queued.clone()), signing));
     let replies = Replies {
         tx: &tx,

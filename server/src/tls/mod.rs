@@ -244,7 +244,7 @@ pub fn build(cfg: &TlsConfig) -> Result<Contexts, String> {
         None
     } else {
         let inner = tokio_rustls::rustls::client::WebPkiServerVerifier::builder_with_provider(
-            roots.clone(),
+            roots,
             provider.clone(),
         )
         .build()
