@@ -10,6 +10,7 @@
 //! (`/dev/shm`) when it exists. Without `SLOTCACHE_SERVER_BIN`, the newer of the release and
 //! debug builds is used.
 
+pub mod certs;
 pub mod cluster;
 pub mod netns;
 pub mod partition_lab;

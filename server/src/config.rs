@@ -142,9 +142,13 @@ pub static PARAMS: &[Param] = &[
     p("cluster-announce-ip", "", Kind::Str, true),
     p("cluster-announce-port", "0", Kind::Int(0, 65535), true),
     p("cluster-announce-bus-port", "0", Kind::Int(0, 65535), true),
-    // Accepted so redis.conf files that set it load; there is no TLS listener, so there is
-    // no TLS port to announce and the value changes nothing.
+    // Accepted so redis.conf files that set it load: with `tls-cluster yes` the node
+    // announces its TLS port as its client port (as Redis does), so this changes nothing.
     p("cluster-announce-tls-port", "0", Kind::Int(0, 65535), true),
+    // The bus's shared secret (see cluster/bus_auth.rs): every frame carries an HMAC made
+    // with it; `cluster-secret-previous` is also accepted, for rotating without downtime.
+    p("cluster-secret", "", Kind::Str, true),
+    p("cluster-secret-previous", "", Kind::Str, true),
     p("cluster-announce-hostname", "", Kind::Str, true),
     p(
         "cluster-preferred-endpoint-type",
@@ -355,6 +359,47 @@ pub static PARAMS: &[Param] = &[
     ),
     p("latency-monitor-threshold", "0", Kind::Int(0, I64MAX), true),
     p("activedefrag", "no", YESNO, true),
+    // TLS (see tls/mod.rs and the README's TLS section). Certificates, CAs and the
+    // protocol/cipher choices can be changed at runtime: CONFIG SET loads them first and
+    // keeps the old ones if they fail.
+    p("tls-port", "0", Kind::Int(0, 65535), false),
+    p("tls-cert-file", "", Kind::Str, true),
+    p("tls-key-file", "", Kind::Str, true),
+    p("tls-key-file-pass", "", Kind::Str, true),
+    p("tls-client-cert-file", "", Kind::Str, true),
+    p("tls-client-key-file", "", Kind::Str, true),
+    p("tls-client-key-file-pass", "", Kind::Str, true),
+    p("tls-ca-cert-file", "", Kind::Str, true),
+    p("tls-ca-cert-dir", "", Kind::Str, true),
+    p(
+        "tls-auth-clients",
+        "yes",
+        Kind::Enum(&["no", "yes", "optional"]),
+        true,
+    ),
+    p("tls-protocols", "", Kind::Str, true),
+    p("tls-ciphersuites", "", Kind::Str, true),
+    p("tls-ciphers", "", Kind::Str, true),
+    p("tls-prefer-server-ciphers", "no", YESNO, true),
+    p("tls-session-caching", "yes", YESNO, true),
+    p(
+        "tls-session-cache-size",
+        "20480",
+        Kind::Int(1, 1 << 30),
+        true,
+    ),
+    p(
+        "tls-session-cache-timeout",
+        "300",
+        Kind::Int(0, I64MAX),
+        true,
+    ),
+    p("tls-replication", "no", YESNO, true),
+    p("tls-cluster", "no", YESNO, false),
+    // Finite-field DH parameters: rustls negotiates ECDHE (and TLS 1.3 groups) only, so
+    // there is nothing to use them for; accepted so Redis 6 configurations load, and a
+    // warning is logged when set (README, TLS).
+    p("tls-dh-params-file", "", Kind::Str, true),
 ];
 
 /// Finds a parameter by its name or alias (case-insensitive).
@@ -643,6 +688,11 @@ pub struct Settings {
     pub rdbcompression: bool,
     pub rdbchecksum: bool,
     pub stop_writes_on_bgsave_error: bool,
+    /// The `tls-*` parameters.
+    pub tls: crate::tls::TlsConfig,
+    /// `cluster-secret` and `cluster-secret-previous` (empty: none).
+    pub cluster_secret: String,
+    pub cluster_secret_previous: String,
 }
 
 /// The whole configuration: normalized values and where they came from.
@@ -915,6 +965,9 @@ impl Config {
             rdbcompression: self.yes("rdbcompression"),
             rdbchecksum: self.yes("rdbchecksum"),
             stop_writes_on_bgsave_error: self.yes("stop-writes-on-bgsave-error"),
+            tls: crate::tls::TlsConfig::from_config(self),
+            cluster_secret: s("cluster-secret"),
+            cluster_secret_previous: s("cluster-secret-previous"),
         }
     }
 

@@ -58,5 +58,6 @@ pub mod slot_loss;
 pub mod state;
 pub mod supervise;
 pub mod telemetry;
+pub mod tls;
 pub mod tracking;
 pub mod util;

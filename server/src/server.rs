@@ -9,6 +9,7 @@ use crate::panics;
 use crate::protocol::{Limits, Out, ProtocolError, RequestParser};
 use crate::session::Conn;
 use crate::state::{Shared, Stats};
+use crate::tls::Stream;
 use bytes::BytesMut;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -25,6 +26,13 @@ const BATCH: usize = 512;
 /// Binds every configured address. A `-` prefix marks an address that may be unavailable
 /// (as in redis.conf's default `bind 127.0.0.1 -::1`).
 pub async fn bind(shared: &Shared) -> std::io::Result<Vec<TcpListener>> {
+    let port = shared.settings().port;
+    bind_port(shared, port, true).await
+}
+
+/// Binds every configured address on `port`; `record` keeps the bound port as the node's
+/// (INFO tcp_port, the cluster's client port).
+async fn bind_port(shared: &Shared, port: u16, record: bool) -> std::io::Result<Vec<TcpListener>> {
     let s = shared.settings();
     let mut out = Vec::new();
     let mut last_err = None;
@@ -35,13 +43,13 @@ pub async fn bind(shared: &Shared) -> std::io::Result<Vec<TcpListener>> {
         };
         let host = if host == "*" { "0.0.0.0" } else { host };
         let target = if host.contains(':') {
-            format!("[{host}]:{}", s.port)
+            format!("[{host}]:{port}")
         } else {
-            format!("{host}:{}", s.port)
+            format!("{host}:{port}")
         };
         match TcpListener::bind(&target).await {
             Ok(l) => {
-                if let Ok(a) = l.local_addr() {
+                if let (true, Ok(a)) = (record, l.local_addr()) {
                     shared.bound_port.store(a.port() as u64, Ordering::Relaxed);
                 }
                 out.push(l);
@@ -65,8 +73,9 @@ pub async fn bind(shared: &Shared) -> std::io::Result<Vec<TcpListener>> {
     Ok(out)
 }
 
-/// Accepts connections until shutdown, enforcing `maxclients`.
-pub async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
+/// Accepts connections until shutdown, enforcing `maxclients`; on the TLS port (`tls`)
+/// each connection first completes a handshake with the TLS contexts current at accept time.
+pub async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, tls: bool) {
     let mut shutdown = shared.shutdown.subscribe();
     let mut backoff = Duration::from_millis(1);
     loop {
@@ -106,10 +115,35 @@ pub async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
                 let _ = s.write_all(PROTECTED_MODE_DENIED.as_bytes()).await;
             } else {
                 set_keepalive(&stream, settings.tcp_keepalive_secs);
-                serve(shared.clone(), stream, addr).await;
+                let _ = stream.set_nodelay(true);
+                let laddr = stream.local_addr().unwrap_or(addr);
+                let stream = if tls {
+                    match handshake(&shared, stream).await {
+                        Ok(s) => s,
+                        Err(e) => {
+                            debug!(%addr, "TLS handshake failed: {e}");
+                            return;
+                        }
+                    }
+                } else {
+                    Stream::Plain(stream)
+                };
+                serve(shared.clone(), stream, addr, laddr).await;
             }
         });
     }
+}
+
+/// Completes the server side of a TLS handshake on an accepted client connection.
+async fn handshake(shared: &Shared, stream: TcpStream) -> std::io::Result<Stream> {
+    let ctx = shared
+        .tls
+        .get()
+        .ok_or_else(|| std::io::Error::other("TLS is not configured"))?;
+    let s = tokio::time::timeout(crate::tls::HANDSHAKE_TIMEOUT, ctx.clients.accept(stream))
+        .await
+        .map_err(|_| std::io::Error::other("handshake timed out"))??;
+    Ok(Stream::Tls(Box::new(tokio_rustls::TlsStream::Server(s))))
 }
 
 /// One accepted connection, counted in `Shared::connections` for as long as it lives.
@@ -251,10 +285,8 @@ impl Drop for Registered {
 }
 
 /// Serves one connection until it closes, is killed, or the server shuts down.
-async fn serve(shared: Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
-    let _ = stream.set_nodelay(true);
-    crate::idle_spin::watch(std::os::fd::AsRawFd::as_raw_fd(&stream));
-    let laddr = stream.local_addr().unwrap_or(addr);
+async fn serve(shared: Arc<Shared>, mut stream: Stream, addr: SocketAddr, laddr: SocketAddr) {
+    crate::idle_spin::watch(std::os::fd::AsRawFd::as_raw_fd(stream.tcp()));
     let id = shared.clients.next_id();
     let handle = Arc::new(ClientHandle::new(id, addr, laddr));
     shared.clients.add(handle.clone());
@@ -318,7 +350,10 @@ async fn serve(shared: Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
                 // A subscriber over its output limit is killed while this write may be stuck
                 // on a full socket: the kill must win.
                 let written = tokio::select! {
-                    r = stream.write_all(&batch) => r.is_ok(),
+                    r = async {
+                        stream.write_all(&batch).await?;
+                        stream.flush().await
+                    } => r.is_ok(),
                     _ = handle.kill.notified() => false,
                 };
                 if !written || handle.killed.load(Ordering::Relaxed) {
@@ -539,7 +574,7 @@ async fn serve(shared: Arc<Shared>, mut stream: TcpStream, addr: SocketAddr) {
 async fn flush(
     shared: &Shared,
     settings: &Settings,
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     out: &mut Out,
     conn: &mut Registered,
     qb: &crate::query_buffer::QueryBuffer,
@@ -583,6 +618,14 @@ async fn flush(
         }
         report_buffers(shared, conn, qb, pending);
     }
+    // Over TLS the last records may still sit in the session: push them out (a plain
+    // socket has nothing to flush).
+    if stream.is_tls() {
+        tokio::select! {
+            r = stream.flush() => r?,
+            _ = handle.kill.notified() => return Err(closed()),
+        }
+    }
     Stats::add(&shared.stats.net_output_bytes, total as u64);
     out.buf.clear();
     if out.buf.capacity() > 1 << 20 {
@@ -595,7 +638,7 @@ async fn flush(
 /// Reads into `buf`; after the idle rule released the query buffer (no room), only waits
 /// until input is readable (`Ok(None)`), so an idle connection holds no buffer.
 async fn read_or_wait(
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     buf: &mut BytesMut,
     released: bool,
 ) -> std::io::Result<Option<usize>> {
@@ -773,7 +816,7 @@ async fn park(
     handle: &Arc<ClientHandle>,
     req: crate::flow::BlockRequest,
     args: Vec<bytes::Bytes>,
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     inbuf: &mut BytesMut,
 ) -> Option<Vec<u8>> {
     use crate::keyspace::blocked::{Mailbox, Waiter};
@@ -952,12 +995,15 @@ async fn wait_for_acks(shared: &Shared, handle: &ClientHandle, w: crate::flow::W
     }
 }
 
-async fn write_out(shared: &Shared, stream: &mut TcpStream, out: &mut Out) -> std::io::Result<()> {
+async fn write_out(shared: &Shared, stream: &mut Stream, out: &mut Out) -> std::io::Result<()> {
     if out.buf.is_empty() {
         return Ok(());
     }
     Stats::add(&shared.stats.net_output_bytes, out.buf.len() as u64);
-    let r = stream.write_all(&out.buf).await;
+    let mut r = stream.write_all(&out.buf).await;
+    if r.is_ok() {
+        r = stream.flush().await;
+    }
     out.buf.clear();
     if out.buf.capacity() > 1 << 20 {
         out.buf = BytesMut::with_capacity(16 * 1024);
@@ -969,7 +1015,32 @@ async fn write_out(shared: &Shared, stream: &mut TcpStream, out: &mut Out) -> st
 pub async fn run(shared: Arc<Shared>) -> std::io::Result<()> {
     panics::install_hook();
     raise_fd_limit(shared.settings().maxclients as u64 + 1024 + 64);
-    let listeners = bind(&shared).await?;
+    let tls_cfg = shared.settings().tls.clone();
+    shared.tls.install(
+        crate::tls::load(&tls_cfg)
+            .map_err(|e| std::io::Error::other(format!("Failed to configure TLS: {e}")))?,
+    );
+    if !shared
+        .config
+        .read()
+        .get("tls-dh-params-file")
+        .unwrap_or("")
+        .is_empty()
+    {
+        warn!("tls-dh-params-file is ignored: rustls negotiates ECDHE only");
+    }
+    // `port 0` with a TLS port: TLS only (Redis's way to close the plain port).
+    let plain_off = shared.settings().port == 0 && tls_cfg.port != 0;
+    let listeners = if plain_off {
+        Vec::new()
+    } else {
+        bind(&shared).await?
+    };
+    let tls_listeners = if tls_cfg.port != 0 {
+        bind_port(&shared, tls_cfg.port, plain_off).await?
+    } else {
+        Vec::new()
+    };
     crate::metrics::start(&shared).await?;
     shared
         .memory_startup
@@ -978,9 +1049,17 @@ pub async fn run(shared: Arc<Shared>) -> std::io::Result<()> {
     // whose restart rules look at whether the node came back with data).
     crate::persistence::load_at_start(&shared).map_err(std::io::Error::other)?;
     if shared.settings().cluster_enabled {
-        let port = shared.bound_port.load(Ordering::Relaxed) as u16;
-        let cluster =
-            crate::cluster::startup::start(&shared, port).map_err(std::io::Error::other)?;
+        let plain = shared.bound_port.load(Ordering::Relaxed) as u16;
+        // With `tls-cluster yes` the node announces its TLS port to clients and replicas (as
+        // Redis does); the bus port is counted from the plain port when there is one.
+        let port = if tls_cfg.cluster && tls_cfg.port != 0 {
+            tls_cfg.port
+        } else {
+            plain
+        };
+        let bus_base = if plain_off { tls_cfg.port } else { plain };
+        let cluster = crate::cluster::startup::start(&shared, port, bus_base)
+            .map_err(std::io::Error::other)?;
         let _ = shared.cluster.set(cluster);
     } else if let Some(target) = shared.settings().replicaof.clone() {
         let mut ks = shared.keyspace.lock();
@@ -996,9 +1075,17 @@ pub async fn run(shared: Arc<Shared>) -> std::io::Result<()> {
             info!("Ready to accept connections tcp on {a}");
         }
     }
+    for l in &tls_listeners {
+        if let Ok(a) = l.local_addr() {
+            info!("Ready to accept connections tls on {a}");
+        }
+    }
     let mut tasks = Vec::new();
     for l in listeners {
-        tasks.push(tokio::spawn(accept_loop(shared.clone(), l)));
+        tasks.push(tokio::spawn(accept_loop(shared.clone(), l, false)));
+    }
+    for l in tls_listeners {
+        tasks.push(tokio::spawn(accept_loop(shared.clone(), l, true)));
     }
     tokio::spawn(crate::keyspace::expire::run(shared.clone()));
     tokio::spawn(crate::persistence::cron(shared.clone()));

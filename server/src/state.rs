@@ -100,6 +100,8 @@ pub struct Shared {
     /// (unix ms, commands processed) samples, one per housekeeping tick, for
     /// instantaneous_ops_per_sec.
     ops_samples: Mutex<std::collections::VecDeque<(u64, u64)>>,
+    /// The TLS contexts new connections use (none while TLS is off); CONFIG SET swaps them.
+    pub tls: Arc<crate::tls::Tls>,
 }
 
 impl Shared {
@@ -159,6 +161,7 @@ impl Shared {
             script_busy,
             script_stats,
             ops_samples: Mutex::new(std::collections::VecDeque::new()),
+            tls: Arc::new(crate::tls::Tls::default()),
         })
     }
 

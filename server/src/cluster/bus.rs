@@ -14,10 +14,12 @@
 //! queue — every heartbeat of a long partition — used to be delivered in one burst of
 //! stale frames when the network healed (issue #19).
 
+use super::bus_auth::{self, Hello, Side};
 use super::handle::Cluster;
 use super::links::Direction;
 use super::message::{self, Message};
 use super::state::{Action, Source};
+use crate::tls::Stream;
 use bytes::BytesMut;
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -25,8 +27,9 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
 use tokio::sync::{mpsc, Notify};
 use tracing::{debug, info, warn};
 
@@ -78,6 +81,8 @@ struct Bus {
     on_slots_lost: Option<OnSlotsLost>,
     /// `bind-source-addr` for outgoing links.
     source_addr: String,
+    /// `tls-cluster yes`: links are mutual TLS with these contexts (current at connect time).
+    tls: Option<Arc<crate::tls::Tls>>,
 }
 
 /// Binds the bus listeners and starts the bus thread.
@@ -88,6 +93,7 @@ pub fn start(
     on_follow: Option<OnFollow>,
     on_slots_lost: Option<OnSlotsLost>,
     source_addr: String,
+    tls: Option<Arc<crate::tls::Tls>>,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let mut listeners = Vec::new();
@@ -106,6 +112,7 @@ pub fn start(
         on_follow,
         on_slots_lost,
         source_addr,
+        tls,
     });
     std::thread::Builder::new()
         .name("cluster-bus".into())
@@ -202,18 +209,48 @@ async fn accept(bus: Arc<Bus>, listener: TcpListener) {
     }
 }
 
+/// What a link's writer needs to sign frames (the bus secret, see `bus_auth.rs`): our
+/// hello, which end we are, and the peer's hello once the reader has it.
+struct Signing {
+    hello: Vec<u8>,
+    side: Side,
+    peer: oneshot::Receiver<Hello>,
+}
+
 /// Writes queued frames to a socket until the queue closes or the socket fails, keeping
-/// `queued` (bytes not yet written) when given.
-async fn writer(
-    mut w: tokio::net::tcp::OwnedWriteHalf,
+/// `queued` (bytes not yet written) when given. With the bus secret (our hello already sent
+/// by [`send_hello`]), each frame is followed by its tag, made with the secrets current when
+/// it is written.
+async fn writer<W: AsyncWrite + Unpin>(
+    bus: Arc<Bus>,
+    mut w: W,
     mut rx: mpsc::UnboundedReceiver<Vec<u8>>,
     queued: Option<Arc<AtomicUsize>>,
+    signing: Option<Signing>,
 ) {
-    while let Some(frame) = rx.recv().await {
-        let ok = w.write_all(&frame).await.is_ok();
+    let mut sign = None;
+    if let Some(sg) = signing {
+        let Ok(peer) = sg.peer.await else {
+            return;
+        };
+        sign = Some((sg.side, peer));
+    }
+    let mut seq: u64 = 0;
+    while let Some(mut frame) = rx.recv().await {
+        let len = frame.len();
+        if let Some((side, peer)) = &sign {
+            let Some(tag) = bus.cluster.auth.keys().sign(peer, *side, seq, &frame) else {
+                // The secrets changed and the peer accepts none of ours: the link ends and
+                // is redialed with a fresh hello.
+                debug!("cluster bus: no secret shared with the peer any more, closing the link");
+                break;
+            };
+            seq += 1;
+            frame.extend_from_slice(&tag);
+        }
+        let ok = w.write_all(&frame).await.is_ok() && w.flush().await.is_ok();
         if let Some(q) = &queued {
             // Saturating: replies on this link are written here but were never counted.
-            let len = frame.len();
             let _ = q.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
                 Some(v.saturating_sub(len))
             });
@@ -224,17 +261,78 @@ async fn writer(
     }
 }
 
+/// The reader's side of the bus secret: our nonce (the tags we check are made with it),
+/// which end the peer is, and where to hand the peer's hello to our writer.
+struct Checking {
+    nonce: [u8; bus_auth::NONCE_LEN],
+    peer_side: Side,
+    /// Taken when the peer's hello has arrived.
+    to_writer: Option<oneshot::Sender<Hello>>,
+}
+
+/// Sets up the bus secret on a new link when one is configured: (what the writer signs
+/// with, what the reader checks with).
+fn secure(bus: &Bus, side: Side) -> (Option<Signing>, Option<Checking>) {
+    let keys = bus.cluster.auth.keys();
+    if !keys.enabled() {
+        return (None, None);
+    }
+    let (hello, nonce) = keys.hello();
+    let (tx, rx) = oneshot::channel();
+    let peer_side = match side {
+        Side::Dialer => Side::Acceptor,
+        Side::Acceptor => Side::Dialer,
+    };
+    (
+        Some(Signing {
+            hello,
+            side,
+            peer: rx,
+        }),
+        Some(Checking {
+            nonce,
+            peer_side,
+            to_writer: Some(tx),
+        }),
+    )
+}
+
+/// Writes our hello (bus secret) before the link's reader and writer start: the peer then
+/// always gets it, even when we refuse its own hello at once, and so can tell (and count)
+/// why the link ended instead of seeing a bare close.
+async fn send_hello(stream: &mut Stream, signing: &Option<Signing>) -> std::io::Result<()> {
+    let Some(sg) = signing else {
+        return Ok(());
+    };
+    stream.write_all(&sg.hello).await?;
+    stream.flush().await
+}
+
 /// Reads frames and feeds them to the state machine until the connection ends, or until
-/// nothing arrived for `idle` when given.
-async fn read_loop(
+/// nothing arrived for `idle` when given. With the bus secret (`checking`), the peer's
+/// hello comes first and every frame's tag is checked before the frame is even decoded.
+#[allow(clippy::too_many_arguments)]
+async fn read_loop<R: AsyncRead + Unpin>(
     bus: &Bus,
-    mut r: tokio::net::tcp::OwnedReadHalf,
+    mut r: R,
     reply: Replies<'_>,
     src: Source,
     who: &str,
+    peer_ip: Option<std::net::IpAddr>,
     idle: Option<Duration>,
+    checking: Option<Checking>,
 ) {
     let mut buf = BytesMut::with_capacity(16 * 1024);
+    let mut check = checking;
+    let mut seq: u64 = 0;
+    let generation = bus.cluster.auth.generation();
+    let refuse = |why: &str| {
+        if bus.cluster.auth.refuse(peer_ip) {
+            warn!("cluster bus: refused connection {who}: {why} (logged once per peer)");
+        } else {
+            debug!("cluster bus: refused connection {who}: {why}");
+        }
+    };
     loop {
         let read = match idle {
             Some(d) => match tokio::time::timeout(d, r.read_buf(&mut buf)).await {
@@ -250,9 +348,59 @@ async fn read_loop(
             Ok(0) | Err(_) => return,
             Ok(_) => {}
         }
+        if bus.cluster.auth.generation() != generation {
+            debug!("cluster bus: the cluster secret changed, closing {who} to redial it");
+            return;
+        }
+        // The peer's hello, once.
+        if let Some(tx_slot) = check.as_mut().map(|c| &mut c.to_writer) {
+            if tx_slot.is_some() {
+                match bus_auth::parse_hello(&buf) {
+                    Ok(None) => continue,
+                    Ok(Some((hello, n))) => {
+                        use bytes::Buf;
+                        buf.advance(n);
+                        if !bus.cluster.auth.keys().shares(&hello) {
+                            return refuse("the peer holds a different cluster secret");
+                        }
+                        if let Some(tx) = tx_slot.take() {
+                            let _ = tx.send(hello);
+                        }
+                    }
+                    Err(e) => return refuse(&e),
+                }
+            }
+        }
         loop {
             let before = buf.len();
-            match message::decode(&mut buf) {
+            let decoded = match check.as_ref() {
+                None => message::decode(&mut buf),
+                Some(c) => {
+                    if buf.len() < 4 {
+                        break;
+                    }
+                    let len = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+                    if len > message::MAX_FRAME {
+                        return refuse(&format!("frame of {len} bytes"));
+                    }
+                    if buf.len() < 4 + len + bus_auth::TAG_LEN {
+                        break;
+                    }
+                    let mut frame = buf.split_to(4 + len);
+                    let tag = buf.split_to(bus_auth::TAG_LEN);
+                    if !bus
+                        .cluster
+                        .auth
+                        .keys()
+                        .verify(&c.nonce, c.peer_side, seq, &frame, &tag)
+                    {
+                        return refuse("a frame's tag does not match the cluster secret");
+                    }
+                    seq += 1;
+                    message::decode(&mut frame)
+                }
+            };
+            match decoded {
                 Ok(Some(msg)) => {
                     bus.cluster
                         .traffic
@@ -276,10 +424,34 @@ async fn read_loop(
 async fn inbound(bus: Arc<Bus>, stream: TcpStream, peer: SocketAddr) {
     let _ = stream.set_nodelay(true);
     let local = stream.local_addr().map(|a| a.ip()).unwrap_or(peer.ip());
-    let (r, w) = stream.into_split();
+    // `tls-cluster`: the peer must present a certificate from the cluster CA.
+    let mut stream = match &bus.tls {
+        None => Stream::Plain(stream),
+        Some(tls) => {
+            let Some(ctx) = tls.get() else {
+                return;
+            };
+            match tokio::time::timeout(crate::tls::HANDSHAKE_TIMEOUT, ctx.bus.accept(stream)).await
+            {
+                Ok(Ok(s)) => Stream::Tls(Box::new(tokio_rustls::TlsStream::Server(s))),
+                Ok(Err(e)) => {
+                    if bus.cluster.auth.refuse(Some(peer.ip())) {
+                        warn!("cluster bus: TLS handshake with {peer} failed: {e} (logged once per peer)");
+                    }
+                    return;
+                }
+                Err(_) => return,
+            }
+        }
+    };
+    let (signing, checking) = secure(&bus, Side::Acceptor);
+    if send_hello(&mut stream, &signing).await.is_err() {
+        return;
+    }
+    let (r, w) = tokio::io::split(stream);
     let (tx, rx) = mpsc::unbounded_channel();
     let queued = Arc::new(AtomicUsize::new(0));
-    let wt = tokio::spawn(writer(w, rx, Some(queued.clone())));
+    let wt = tokio::spawn(writer(bus.clone(), w, rx, Some(queued.clone()), signing));
     let src = Source::Inbound {
         peer: peer.ip(),
         local,
@@ -303,7 +475,17 @@ async fn inbound(bus: Arc<Bus>, stream: TcpStream, peer: SocketAddr) {
         queued: &queued,
         inbound: Some(link),
     };
-    read_loop(&bus, r, replies, src, &peer.to_string(), Some(idle)).await;
+    read_loop(
+        &bus,
+        r,
+        replies,
+        src,
+        &peer.to_string(),
+        Some(peer.ip()),
+        Some(idle),
+        checking,
+    )
+    .await;
     links.close(link);
     drop(tx);
     wt.abort();
@@ -352,20 +534,46 @@ async fn outbound(
     // FIN after the queued data): we only close it when it is dead or reset, and its data
     // would otherwise reach the peer as stale frames after a partition heals.
     let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+    let peer_ip = stream.peer_addr().ok().map(|a| a.ip());
+    let mut stream = match &bus.tls {
+        None => Stream::Plain(stream),
+        Some(tls) => {
+            let connected = match tls.get() {
+                Some(ctx) => tokio::time::timeout(timeout, ctx.connect(stream, &ip))
+                    .await
+                    .map_err(|_| std::io::Error::other("handshake timed out"))
+                    .and_then(|r| r),
+                None => Err(std::io::Error::other("TLS is not configured")),
+            };
+            match connected {
+                Ok(s) => s,
+                Err(e) => {
+                    debug!("cluster bus: TLS handshake with {id} at {addr} failed: {e}");
+                    bus.drop_link(&id, generation);
+                    return;
+                }
+            }
+        }
+    };
+    let (signing, checking) = secure(&bus, Side::Dialer);
+    if send_hello(&mut stream, &signing).await.is_err() {
+        bus.drop_link(&id, generation);
+        return;
+    }
     {
         let mut s = bus.cluster.state.lock();
         let now = bus.cluster.now();
         s.set_link(&id, true, now);
     }
-    let (r, w) = stream.into_split();
-    let wt = tokio::spawn(writer(w, rx, Some(queued.clone())));
+    let (r, w) = tokio::io::split(stream);
+    let wt = tokio::spawn(writer(bus.clone(), w, rx, Some(queued.clone()), signing));
     let replies = Replies {
         tx: &tx,
         queued: &queued,
         inbound: None,
     };
     tokio::select! {
-        _ = read_loop(&bus, r, replies, Source::Outbound(id.clone()), &id, None) => {}
+        _ = read_loop(&bus, r, replies, Source::Outbound(id.clone()), &id, peer_ip, None, checking) => {}
         _ = reset.notified() => debug!("cluster bus link to {id} reset"),
     }
     wt.abort();

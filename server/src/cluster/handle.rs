@@ -44,6 +44,8 @@ pub struct Cluster {
     /// Bus bytes by message type, counted where frames are encoded and decoded (the state
     /// machine counts messages but never sees frames).
     pub traffic: Traffic,
+    /// The bus secret in force and the connections it refused (see `bus_auth.rs`).
+    pub auth: super::bus_auth::BusAuth,
 }
 
 /// Bytes of bus frames sent and received, by message type (`ping`, `fail`...).
@@ -109,11 +111,13 @@ impl Cluster {
             rejoining: std::sync::atomic::AtomicBool::new(false),
             links: super::links::LinkTable::default(),
             traffic: Traffic::default(),
+            auth: Default::default(),
         })
     }
 
     /// Applies runtime-tunable options (CONFIG SET cluster-node-timeout etc.).
     pub fn apply_settings(&self, s: &crate::config::Settings) {
+        self.auth.set(&s.cluster_secret, &s.cluster_secret_previous);
         let mut st = self.state.lock();
         st.node_timeout = s.cluster_node_timeout;
         st.require_full_coverage = s.cluster_require_full_coverage;

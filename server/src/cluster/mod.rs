@@ -11,6 +11,7 @@
 
 pub mod announce;
 pub mod bus;
+pub mod bus_auth;
 pub mod events;
 pub mod handle;
 pub mod handoff;

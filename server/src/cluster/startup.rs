@@ -35,13 +35,15 @@ fn still_ours(ip: &str, bind: &[String]) -> bool {
     named && std::net::TcpListener::bind((addr, 0)).is_ok()
 }
 
-/// Starts cluster mode. `port` is the bound client port.
-pub fn start(shared: &Arc<Shared>, port: u16) -> Result<Arc<Cluster>, String> {
+/// Starts cluster mode. `port` is the client port announced; the bus listens on
+/// `cluster-port`, or `bus_base` + 10000.
+pub fn start(shared: &Arc<Shared>, port: u16, bus_base: u16) -> Result<Arc<Cluster>, String> {
     let s = shared.settings();
     let cport = if s.cluster_port != 0 {
         s.cluster_port
     } else {
-        port.checked_add(10000)
+        bus_base
+            .checked_add(10000)
             .ok_or("client port + 10000 exceeds 65535: set cluster-port")?
     };
     let path = PathBuf::from(&s.cluster_config_file);
@@ -167,6 +169,7 @@ pub fn start(shared: &Arc<Shared>, port: u16) -> Result<Arc<Cluster>, String> {
         Some(on_follow),
         Some(on_slots_lost),
         s.bind_source_addr.clone(),
+        s.tls.cluster.then(|| shared.tls.clone()),
         shared.shutdown.subscribe(),
     )
     .map_err(|e| format!("Can't start the cluster bus on port {cport}: {e}"))?;

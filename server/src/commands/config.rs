@@ -128,8 +128,31 @@ fn set(ctx: &mut Ctx, a: &[Bytes]) {
             ));
         }
     }
+    // New TLS settings are loaded before anything changes: certificates that fail to load
+    // leave the node on its current ones (Redis's answer; the reason is logged).
+    let tls = if seen.iter().any(|n| n.starts_with("tls-")) {
+        match crate::tls::load(&crate::tls::TlsConfig::from_config(&next)) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                tracing::warn!("Failed to update TLS configuration: {e}");
+                let name = a[2..]
+                    .chunks(2)
+                    .map(|p| crate::util::lower(&p[0]))
+                    .find(|n| n.starts_with("tls-"))
+                    .unwrap_or_default();
+                return ctx.err(&format!(
+                    "ERR CONFIG SET failed (possibly related to argument '{name}') - Unable to update TLS configuration. Check server logs."
+                ));
+            }
+        }
+    } else {
+        None
+    };
     *cfg = next;
     drop(cfg);
+    if let Some(c) = tls {
+        ctx.shared.tls.install(c);
+    }
     ctx.shared.refresh_settings();
     let settings = ctx.shared.settings();
     // requirepass is the default user's password (Redis's `ACLUpdateDefaultUserPassword`).
@@ -185,7 +208,15 @@ fn help(ctx: &mut Ctx, _a: &[Bytes]) {
 }
 
 /// Configuration parameters whose values are secrets.
-const SECRET_PARAMS: &[&str] = &["masterauth", "masteruser", "requirepass"];
+const SECRET_PARAMS: &[&str] = &[
+    "masterauth",
+    "masteruser",
+    "requirepass",
+    "tls-key-file-pass",
+    "tls-client-key-file-pass",
+    "cluster-secret",
+    "cluster-secret-previous",
+];
 
 /// CONFIG SET's values of secret parameters.
 fn config_set_secrets(args: &[Bytes]) -> Vec<usize> {

@@ -99,6 +99,14 @@ fn info(ctx: &mut Ctx, a: &[Bytes]) {
                     "cluster_enabled:{}\r\n",
                     u8::from(ctx.settings.cluster_enabled)
                 );
+                // slotcache's own: bus connections refused by the cluster secret or TLS.
+                if let Some(c) = ctx.shared.cluster.get() {
+                    let _ = write!(
+                        text,
+                        "cluster_bus_auth_rejected:{}\r\n",
+                        c.auth.rejected.load(std::sync::atomic::Ordering::Relaxed)
+                    );
+                }
             }
             "keyspace" => keyspace(ctx, &mut text),
             _ => {}

@@ -322,6 +322,12 @@ fn cluster(shared: &Shared, f: &mut Families) {
         &[],
         g(&shared.stats.keys_migrated),
     );
+    f.counter(
+        "slotcache_cluster_bus_auth_rejected_total",
+        "Bus connections refused: no valid cluster-secret hello, a bad frame tag, or a failed TLS handshake with tls-cluster.",
+        &[],
+        g(&cl.auth.rejected),
+    );
     for (kind, sent, bytes) in cl.traffic.snapshot() {
         f.counter(
             "slotcache_cluster_bus_bytes_total",

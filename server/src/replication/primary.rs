@@ -9,7 +9,6 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tracing::{info, warn};
 
 /// Monotonic milliseconds since the process started.
@@ -67,7 +66,7 @@ const COALESCE_FOR: Duration = Duration::from_micros(200);
 /// link closes, its buffer limit is exceeded, it times out, or the server stops.
 pub async fn serve_link(
     shared: Arc<Shared>,
-    mut stream: TcpStream,
+    mut stream: crate::tls::Stream,
     mut inbuf: BytesMut,
     link: Arc<ReplicaLink>,
     handle: Arc<crate::clients::ClientHandle>,
@@ -106,7 +105,7 @@ pub async fn serve_link(
                     data.unsplit(more);
                 }
                 link.queued.fetch_sub(data.len(), Ordering::Relaxed);
-                if stream.write_all(&data).await.is_err() {
+                if stream.write_all(&data).await.is_err() || stream.flush().await.is_err() {
                     break;
                 }
             }

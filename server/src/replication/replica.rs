@@ -15,12 +15,12 @@ use crate::keyspace::{Entry, Keyspace};
 use crate::protocol::{Limits, RequestParser};
 use crate::session::Conn;
 use crate::state::Shared;
+use crate::tls::Stream;
 use bytes::{Bytes, BytesMut};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
 use tracing::{info, warn};
 
 /// Runs the link until told to stop, reconnecting after failures.
@@ -55,10 +55,11 @@ async fn send(w: &mut (impl AsyncWriteExt + Unpin), parts: &[&[u8]]) -> std::io:
     let args: Vec<Bytes> = parts.iter().map(|p| Bytes::copy_from_slice(p)).collect();
     let mut out = Vec::new();
     super::effects::encode(&args, &mut out);
-    w.write_all(&out).await
+    w.write_all(&out).await?;
+    w.flush().await
 }
 
-async fn read_line(r: &mut BufReader<TcpStream>, timeout: Duration) -> Result<String, String> {
+async fn read_line(r: &mut BufReader<Stream>, timeout: Duration) -> Result<String, String> {
     let mut line = String::new();
     match tokio::time::timeout(timeout, r.read_line(&mut line)).await {
         Ok(Ok(0)) => Err("connection closed".into()),
@@ -82,6 +83,20 @@ async fn session(shared: &Arc<Shared>, up: &Arc<Upstream>) -> Result<(), String>
     let _ = stream.set_nodelay(true);
     let peer = stream.peer_addr().map_err(|e| e.to_string())?;
     let local = stream.local_addr().map_err(|e| e.to_string())?;
+    // `tls-replication yes`: the primary is dialed on its TLS port and its certificate
+    // checked against the CA.
+    let stream = if settings.tls.replication {
+        let tls = shared
+            .tls
+            .get()
+            .ok_or("tls-replication is on but TLS is not configured")?;
+        tokio::time::timeout(timeout, tls.connect(stream, &up.host))
+            .await
+            .map_err(|_| "TLS handshake timeout".to_string())?
+            .map_err(|e| format!("TLS handshake: {e}"))?
+    } else {
+        Stream::Plain(stream)
+    };
     let mut r = BufReader::new(stream);
     info!("MASTER <-> REPLICA sync started");
     send(r.get_mut(), &[b"PING"])
@@ -111,7 +126,13 @@ async fn session(shared: &Arc<Shared>, up: &Arc<Upstream>) -> Result<(), String>
             return Err(format!("Unable to AUTH to MASTER: {reply}"));
         }
     }
-    let port = shared.bound_port.load(Ordering::Relaxed).to_string();
+    // Where our own replicas would reach us, as Redis announces it: the TLS port when
+    // replication runs over TLS.
+    let port = if settings.tls.replication && settings.tls.port != 0 {
+        settings.tls.port.to_string()
+    } else {
+        shared.bound_port.load(Ordering::Relaxed).to_string()
+    };
     send(
         r.get_mut(),
         &[b"REPLCONF", b"listening-port", port.as_bytes()],
@@ -220,7 +241,7 @@ async fn session(shared: &Arc<Shared>, up: &Arc<Upstream>) -> Result<(), String>
 
 async fn full_sync(
     shared: &Arc<Shared>,
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     buf: &mut BytesMut,
     conn: &mut Conn,
     replid: String,
@@ -323,7 +344,7 @@ const READ_ROOM: usize = 64 * 1024;
 async fn stream_loop(
     shared: &Arc<Shared>,
     up: &Arc<Upstream>,
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     buf: &mut BytesMut,
     conn: &mut Conn,
     timeout: Duration,
@@ -414,7 +435,7 @@ async fn stream_loop(
     }
 }
 
-async fn send_ack(shared: &Shared, stream: &mut TcpStream) -> Result<(), String> {
+async fn send_ack(shared: &Shared, stream: &mut Stream) -> Result<(), String> {
     let off = shared.keyspace.lock().repl.offset.to_string();
     send(stream, &[b"REPLCONF", b"ACK", off.as_bytes()])
         .await
