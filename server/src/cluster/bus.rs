@@ -85,13 +85,20 @@ struct Bus {
     tls: Option<Arc<crate::tls::Tls>>,
 }
 
+/// What the bus calls into the rest of the node for: it knows neither the keyspace nor the
+/// subscribers, so each effect of a cluster change on them is handed in.
+#[derive(Default)]
+pub struct Hooks {
+    pub deliver: Option<Deliver>,
+    pub on_follow: Option<OnFollow>,
+    pub on_slots_lost: Option<OnSlotsLost>,
+}
+
 /// Binds the bus listeners and starts the bus thread.
 pub fn start(
     cluster: Arc<Cluster>,
     addrs: Vec<SocketAddr>,
-    deliver: Option<Deliver>,
-    on_follow: Option<OnFollow>,
-    on_slots_lost: Option<OnSlotsLost>,
+    hooks: Hooks,
     source_addr: String,
     tls: Option<Arc<crate::tls::Tls>>,
     shutdown: tokio::sync::watch::Receiver<bool>,
@@ -108,9 +115,9 @@ pub fn start(
         links: Mutex::new(HashMap::new()),
         last_attempt: Mutex::new(HashMap::new()),
         next_gen: std::sync::atomic::AtomicU64::new(1),
-        deliver,
-        on_follow,
-        on_slots_lost,
+        deliver: hooks.deliver,
+        on_follow: hooks.on_follow,
+        on_slots_lost: hooks.on_slots_lost,
         source_addr,
         tls,
     });

@@ -165,9 +165,11 @@ pub fn start(shared: &Arc<Shared>, port: u16, bus_base: u16) -> Result<Arc<Clust
     bus::start(
         cluster.clone(),
         addrs,
-        Some(deliver),
-        Some(on_follow),
-        Some(on_slots_lost),
+        bus::Hooks {
+            deliver: Some(deliver),
+            on_follow: Some(on_follow),
+            on_slots_lost: Some(on_slots_lost),
+        },
         s.bind_source_addr.clone(),
         s.tls.cluster.then(|| shared.tls.clone()),
         shared.shutdown.subscribe(),
