@@ -270,8 +270,7 @@ fn points_in_cell(
 ) {
     let (min, max) = cell.score_range();
     let (min, max) = (min as f64, max as f64);
-    let lo = z.count_where(|s, _| s < min);
-    for (m, s) in z.range(lo, usize::MAX, false) {
+    for (m, s) in z.iter_after_where(|s, _| s < min) {
         if s >= max {
             break;
         }
