@@ -2,7 +2,7 @@
 //! and restore as in Redis 7.0; functions run with their flags; FUNCTION LOAD reaches
 //! replicas.
 
-use cluster_tests::cluster::{parse_nodes, query_string, TestCluster};
+use cluster_tests::cluster::{query_string, TestCluster};
 use cluster_tests::{info_field, q, repl_stream, server_error, wait_for, Node};
 use redis::Value;
 use std::time::Duration;
@@ -249,30 +249,11 @@ fn a_full_sync_carries_the_libraries() {
     assert!(gone.is_some(), "FUNCTION DELETE reached the replica");
 }
 
-/// The primary that owns slot 0, seen from `from`.
-fn slot0_owner(c: &TestCluster, from: usize) -> Option<String> {
-    let text = query_string(&c.nodes[from], &["CLUSTER", "NODES"]).ok()?;
-    parse_nodes(&text)
-        .into_iter()
-        .find_map(|(id, _, flags, slots)| {
-            let owns = slots.iter().any(|r| r.starts_with("0-") || r == "0");
-            (owns && flags.contains("master")).then_some(id)
-        })
-}
-
 /// In a 3x2 cluster, libraries loaded on the primaries reach their replicas, and after a
 /// failover FCALL runs on the new primary.
 #[test]
 fn after_a_failover_fcall_runs_on_the_new_primary() {
-    let c = TestCluster::start(6, &[]);
-    c.form_with_replicas(3);
-    assert!(c.wait_ok(Duration::from_secs(20)), "cluster not ok");
-    let ids = c.ids();
-    let ready = wait_for(Duration::from_secs(20), || {
-        let text = query_string(&c.nodes[0], &["CLUSTER", "NODES"]).ok()?;
-        (text.lines().filter(|l| l.contains("slave")).count() == 3).then_some(())
-    });
-    assert!(ready.is_some(), "replicas attached");
+    let (c, ids) = TestCluster::start_3x2(&[]);
     for n in &c.nodes {
         let role = query_string(n, &["ROLE"]).unwrap_or_default();
         let info: String = q(&mut n.client(), &["INFO", "replication"]);
@@ -282,7 +263,7 @@ fn after_a_failover_fcall_runs_on_the_new_primary() {
     }
     let primary = ids
         .iter()
-        .position(|id| Some(id.clone()) == slot0_owner(&c, 0))
+        .position(|id| Some(id.clone()) == c.owner_of(0, 0))
         .expect("slot 0 has an owner");
     let replica = (0..c.nodes.len())
         .find(|&i| {
@@ -307,7 +288,7 @@ fn after_a_failover_fcall_runs_on_the_new_primary() {
     let r = query_string(&c.nodes[replica], &["CLUSTER", "FAILOVER"]);
     assert_eq!(r.as_deref(), Ok("OK"));
     let swapped = wait_for(Duration::from_secs(10), || {
-        (slot0_owner(&c, replica) == Some(ids[replica].clone())).then_some(())
+        (c.owner_of(replica, 0) == Some(ids[replica].clone())).then_some(())
     });
     assert!(swapped.is_some(), "manual failover did not complete");
     let mut n = c.nodes[replica].client();
