@@ -611,9 +611,10 @@ fn acl_user_creates_and_reshards_a_cluster_with_redis_cli() {
     .unwrap()
     .get_connection()
     .unwrap();
+    // "{06S}" hashes to slot 0, among the first slots the reshard moves.
     for i in 0..5 {
         let _: () = redis::cmd("SET")
-            .arg(format!("k{i}"))
+            .arg(format!("{{06S}}k{i}"))
             .arg(i)
             .query(&mut cc)
             .unwrap();
@@ -645,7 +646,7 @@ fn acl_user_creates_and_reshards_a_cluster_with_redis_cli() {
     let (ok, out) = run_tool("redis-cli", &args, None);
     assert!(ok, "reshard: {out}");
     let slots: Vec<Value> = q(&mut a, &["CLUSTER", "SLOTS"]);
-    assert!(slots.len() >= 4, "a range moved: {slots:?}");
+    assert_eq!(slots.len(), 4, "one range moved: {slots:?}");
     let dbsize: i64 = (0..3)
         .map(|i| {
             let mut c = login(&nodes[i], "admin", "adminpw");
@@ -653,6 +654,8 @@ fn acl_user_creates_and_reshards_a_cluster_with_redis_cli() {
         })
         .sum();
     assert_eq!(dbsize, 5, "no key lost");
+    let moved: i64 = q(&mut login(&nodes[1], "admin", "adminpw"), &["DBSIZE"]);
+    assert_eq!(moved, 5, "the keys of slot 0 moved with it");
 }
 
 /// A replica logs in to its primary as `masteruser` with `masterauth` (`AUTH user pass`)

@@ -198,7 +198,11 @@ fn a_library_that_loads_forever_times_out() {
         ],
     );
     assert!(e.contains("FUNCTION LOAD timeout"), "{e}");
-    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    let took = started.elapsed();
+    assert!(
+        took >= std::time::Duration::from_millis(500) && took < std::time::Duration::from_secs(3),
+        "{took:?}"
+    );
     let libs: Value = q(&mut c, &["FUNCTION", "LIST"]);
     assert_eq!(libs, Value::Array(vec![]));
     assert_eq!(load(&mut c, LIB), "mylib");

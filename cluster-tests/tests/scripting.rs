@@ -794,8 +794,9 @@ fn cjson_cmsgpack_and_struct_behave_as_redis_bundles_them() {
 fn ten_thousand_scripts_and_functions_keep_working() {
     let node = Node::start(&[]);
     let mut c = node.client();
+    let first: String = q(&mut c, &["SCRIPT", "LOAD", "return 0"]);
     let mut pipe = redis::pipe();
-    for i in 0..10_000 {
+    for i in 1..10_000 {
         pipe.cmd("SCRIPT")
             .arg("LOAD")
             .arg(format!("return {i}"))
@@ -803,6 +804,12 @@ fn ten_thousand_scripts_and_functions_keep_working() {
     }
     pipe.query::<()>(&mut c).expect("10000 SCRIPT LOADs");
     assert_eq!(eval(&mut c, "return 10000", &[], &[]), Value::Int(10000));
+    let v: Value = redis::cmd("EVALSHA")
+        .arg(&first)
+        .arg(0)
+        .query(&mut c)
+        .expect("EVALSHA of the first of 10,000 scripts");
+    assert_eq!(v, Value::Int(0));
     let sha: String = q(&mut c, &["SCRIPT", "LOAD", "return 1234"]);
     let v: Value = redis::cmd("EVALSHA")
         .arg(&sha)

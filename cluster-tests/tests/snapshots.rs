@@ -357,7 +357,8 @@ fn a_whole_cluster_restarts_with_its_data() {
     // Replicas have everything before the stop (WAIT on each primary's own keys).
     for node in &cluster.nodes[..3] {
         let mut c = node.client();
-        let _: i64 = q(&mut c, &["WAIT", "1", "5000"]);
+        let acked: i64 = q(&mut c, &["WAIT", "1", "5000"]);
+        assert_eq!(acked, 1, "the replica acknowledged before the stop");
     }
     drop(cc);
     for node in cluster.nodes.iter_mut() {

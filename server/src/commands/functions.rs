@@ -318,27 +318,25 @@ fn list(ctx: &mut Ctx, a: &[Bytes]) {
 }
 
 fn dump(ctx: &mut Ctx, _a: &[Bytes]) {
-    let engine = ctx.shared.scripts.lock();
-    let codes: Vec<Bytes> = engine
+    let codes = library_codes(ctx.shared);
+    ctx.out.bulk(&crate::rdb::functions::dump(&codes));
+}
+
+/// The libraries' code, copied out so the engine's lock is not held while it is encoded.
+fn library_codes(shared: &crate::state::Shared) -> Vec<Bytes> {
+    let engine = shared.scripts.lock();
+    engine
         .functions
         .libraries()
         .map(|l| l.code.clone())
-        .collect();
-    drop(engine);
-    ctx.out.bulk(&crate::rdb::functions::dump(&codes));
+        .collect()
 }
 
 /// What a replica's full sync carries of the libraries: FUNCTION RESTORE of them all with
 /// FLUSH (what the replica had is replaced, as when Redis loads an RDB), or FUNCTION FLUSH
 /// when there are none.
 pub fn sync_command(shared: &crate::state::Shared) -> Vec<Bytes> {
-    let engine = shared.scripts.lock();
-    let codes: Vec<Bytes> = engine
-        .functions
-        .libraries()
-        .map(|l| l.code.clone())
-        .collect();
-    drop(engine);
+    let codes = library_codes(shared);
     if codes.is_empty() {
         return vec![
             Bytes::from_static(b"FUNCTION"),
