@@ -22,6 +22,9 @@ use std::time::Instant;
 pub struct Persistence {
     /// A background save is running (one at a time).
     pub running: AtomicBool,
+    /// The last background save failed: read by every write's admission under save points
+    /// (MISCONF), so it is an atomic rather than a field behind `inner`'s lock.
+    last_failed: AtomicBool,
     inner: Mutex<State>,
     /// `dirty` when the last successful save began: changes since are
     /// `rdb_changes_since_last_save`.
@@ -33,7 +36,6 @@ struct State {
     started: Option<Instant>,
     /// BGSAVE SCHEDULE while one ran: start another when it ends.
     scheduled: bool,
-    last_failed: bool,
     last_bgsave_secs: Option<u64>,
     /// Unix seconds of the last background save attempt (a failed one is retried after 5 s).
     last_try: u64,
@@ -63,7 +65,7 @@ impl Persistence {
         let s = self.inner.lock();
         Figures {
             in_progress: self.running.load(Ordering::Relaxed),
-            last_ok: !s.last_failed,
+            last_ok: !self.last_failed.load(Ordering::Relaxed),
             last_bgsave_secs: s.last_bgsave_secs.map_or(-1, |v| v as i64),
             current_secs: s.started.map_or(-1, |t| t.elapsed().as_secs() as i64),
             saves: s.saves,
@@ -77,7 +79,9 @@ impl Persistence {
     /// when the last background save failed, save points are set and
     /// `stop-writes-on-bgsave-error` is on.
     pub fn refuses_writes(&self, s: &crate::config::Settings) -> bool {
-        s.stop_writes_on_bgsave_error && !s.save_rules.is_empty() && self.inner.lock().last_failed
+        s.stop_writes_on_bgsave_error
+            && !s.save_rules.is_empty()
+            && self.last_failed.load(Ordering::Relaxed)
     }
 
     /// Asks for a BGSAVE once the running one ends (BGSAVE SCHEDULE).
@@ -94,7 +98,7 @@ impl Persistence {
     fn finished(&self, ok: bool, copied: u64) {
         let mut s = self.inner.lock();
         s.last_bgsave_secs = s.started.take().map(|t| t.elapsed().as_secs());
-        s.last_failed = !ok;
+        self.last_failed.store(!ok, Ordering::Relaxed);
         s.last_copied = copied;
         if ok {
             s.saves += 1;
@@ -107,7 +111,7 @@ impl Persistence {
         let mut s = self.inner.lock();
         if ok {
             s.saves += 1;
-            s.last_failed = false;
+            self.last_failed.store(false, Ordering::Relaxed);
         }
     }
 
@@ -136,7 +140,8 @@ impl Persistence {
             return true;
         }
         let changes = dirty.saturating_sub(self.dirty_at_save.load(Ordering::Relaxed));
-        let retry_ok = !s.last_failed || now.saturating_sub(s.last_try) > 5;
+        let retry_ok =
+            !self.last_failed.load(Ordering::Relaxed) || now.saturating_sub(s.last_try) > 5;
         retry_ok
             && rules
                 .iter()
