@@ -178,7 +178,12 @@ fn resolve_peers(o: &Opts) -> Result<Vec<(Flavor, PathBuf)>> {
     for p in &o.peers {
         match p.as_str() {
             "redis" => out.push((Flavor::Redis, o.redis_server.clone())),
-            "valkey" => match o.valkey_server.clone().map(Ok).unwrap_or_else(build_valkey) {
+            "valkey" => match o
+                .valkey_server
+                .clone()
+                .map(Ok)
+                .unwrap_or_else(procs::build_valkey)
+            {
                 Ok(bin) => {
                     check_tool(&bin, "build it: ../shared/peers/build.sh")?;
                     out.push((Flavor::Valkey, bin));
@@ -189,34 +194,6 @@ fn resolve_peers(o: &Opts) -> Result<Vec<(Flavor, PathBuf)>> {
         }
     }
     Ok(out)
-}
-
-/// Runs `../shared/peers/build.sh` (beside the workspace), which builds Valkey once (about 3
-/// minutes) and prints the binary's path.
-fn build_valkey() -> Result<PathBuf> {
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/peers/build.sh");
-    if !script.exists() {
-        bail!("{} not found", script.display());
-    }
-    let out = std::process::Command::new("timeout")
-        .arg("900")
-        .arg(&script)
-        .output()
-        .with_context(|| format!("running {}", script.display()))?;
-    if !out.status.success() {
-        bail!(
-            "{} failed: {}",
-            script.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    let path = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find(|l| l.ends_with("valkey-server"))
-        .map(|l| PathBuf::from(l.trim()))
-        .context("build.sh printed no valkey-server path")?;
-    Ok(path)
 }
 
 fn run(cli: Cli) -> Result<()> {

@@ -321,3 +321,31 @@ fn check_bin(bin: &Path) -> Result<()> {
     }
     Ok(())
 }
+
+/// Runs `../shared/peers/build.sh` (beside the workspace), which builds Valkey once (about 3
+/// minutes) and prints the binary's path.
+pub fn build_valkey() -> Result<PathBuf> {
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/peers/build.sh");
+    if !script.exists() {
+        bail!("{} not found", script.display());
+    }
+    let out = Command::new("timeout")
+        .arg("900")
+        .arg(&script)
+        .output()
+        .with_context(|| format!("running {}", script.display()))?;
+    if !out.status.success() {
+        bail!(
+            "{} failed: {}",
+            script.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let path = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find(|l| l.ends_with("valkey-server"))
+        .map(|l| PathBuf::from(l.trim()))
+        .context("build.sh printed no valkey-server path")?;
+    Ok(path)
+}

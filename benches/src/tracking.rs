@@ -11,7 +11,7 @@
 //!
 //! The score is GETs per second and GETs per second of server CPU (the load generator shares
 //! the machine, so the second is the fairer figure when the client is the bottleneck), and the
-//! ratio slotcache / redis in each mode. Modes and servers are interleaved over `--rounds`.
+//! ratio of slotcache to redis-server and to Valkey in each mode. Modes and servers are interleaved over `--rounds`.
 //!
 //! `cargo run --release -p slotcache-benches --bin tracking-bench -- --clients 1000`
 
@@ -29,7 +29,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 #[derive(Parser)]
-#[command(about = "GET throughput with tracking clients against none, slotcache vs redis-server")]
+#[command(
+    about = "GET throughput with tracking clients against none, slotcache vs redis-server and Valkey"
+)]
 struct Cli {
     /// Reading connections.
     #[arg(long, default_value_t = 1000)]
@@ -50,6 +52,12 @@ struct Cli {
     slotcache: PathBuf,
     #[arg(long, default_value = "redis-server")]
     redis: PathBuf,
+    /// Valkey's server (default: the one `../shared/peers/build.sh` builds).
+    #[arg(long)]
+    valkey: Option<PathBuf>,
+    /// Leave Valkey out.
+    #[arg(long)]
+    no_valkey: bool,
     /// More slotcache-server arguments, e.g. `--slotcache-arg=--idle-spin-us --slotcache-arg=0`
     /// (spinning before sleeping counts as server CPU when the load generator is the
     /// bottleneck).
@@ -87,13 +95,26 @@ fn main() -> Result<()> {
     }
     raise_nofile(cli.clients as u64 * 2 + 256);
     let pin = procs::detect_pinning();
+    let mut servers = vec![
+        (Flavor::Slotcache, cli.slotcache.clone()),
+        (Flavor::Redis, cli.redis.clone()),
+    ];
+    if !cli.no_valkey {
+        match cli
+            .valkey
+            .clone()
+            .map(Ok)
+            .unwrap_or_else(procs::build_valkey)
+        {
+            Ok(v) => servers.push((Flavor::Valkey, v)),
+            Err(e) => eprintln!("warning: Valkey left out: {e:#}"),
+        }
+    }
     let mut results: Vec<(Flavor, Mode, Score)> = Vec::new();
     for round in 0..cli.rounds {
         for mode in [Mode::None, Mode::Tracking] {
-            for (flavor, bin) in [
-                (Flavor::Slotcache, &cli.slotcache),
-                (Flavor::Redis, &cli.redis),
-            ] {
+            for (flavor, bin) in &servers {
+                let flavor = *flavor;
                 let extra = if flavor == Flavor::Slotcache {
                     cli.slotcache_args.clone()
                 } else {
@@ -121,8 +142,8 @@ fn main() -> Result<()> {
         cli.clients, cli.keys, cli.writes_per_sec, cli.rounds
     );
     println!(
-        "{:9} {:>12} {:>12} {:>14} {:>14} {:>8} {:>8}",
-        "mode", "slotcache/s", "redis/s", "slotcache/cpu", "redis/cpu", "ratio", "cpu-ratio"
+        "{:9} {:>10} {:>12} {:>12} {:>14} {:>12}",
+        "mode", "server", "GET/s", "GET/cpu-s", "ours/it GET/s", "ours/it cpu"
     );
     for mode in [Mode::None, Mode::Tracking] {
         let med = |f: Flavor, pick: fn(&Score) -> f64| {
@@ -134,24 +155,25 @@ fn main() -> Result<()> {
             v.sort_by(|a, b| a.total_cmp(b));
             v.get(v.len() / 2).copied().unwrap_or(0.0)
         };
-        let (s, r) = (
+        let ours = (
             med(Flavor::Slotcache, |s| s.gets_per_sec),
-            med(Flavor::Redis, |s| s.gets_per_sec),
-        );
-        let (sc, rc) = (
             med(Flavor::Slotcache, |s| s.gets_per_cpu_sec),
-            med(Flavor::Redis, |s| s.gets_per_cpu_sec),
         );
-        println!(
-            "{:9} {:>12.0} {:>12.0} {:>14.0} {:>14.0} {:>8.2} {:>8.2}",
-            mode.label(),
-            s,
-            r,
-            sc,
-            rc,
-            s / r.max(1.0),
-            sc / rc.max(1.0)
-        );
+        for (flavor, _) in &servers {
+            let (r, c) = (
+                med(*flavor, |s| s.gets_per_sec),
+                med(*flavor, |s| s.gets_per_cpu_sec),
+            );
+            println!(
+                "{:9} {:>10} {:>12.0} {:>12.0} {:>14.2} {:>12.2}",
+                mode.label(),
+                flavor.label(),
+                r,
+                c,
+                ours.0 / r.max(1.0),
+                ours.1 / c.max(1.0)
+            );
+        }
     }
     Ok(())
 }
