@@ -105,7 +105,7 @@ fn one(rng: &mut Rng) -> Cmd {
     let r1 = rng.pick(RANGES);
     let r2 = rng.pick(RANGES);
     use Norm::*;
-    match rng.below(96) {
+    match rng.below(113) {
         // strings
         0 => cmd(&["SET", k, v], Exact),
         1 => {
@@ -324,6 +324,126 @@ fn one(rng: &mut Rng) -> Cmd {
         // generic
         93 => cmd(&["DBSIZE"], Exact),
         94 => cmd(&["TOUCH", k, k2], Exact),
+        // streams: explicit ids (a `*` id is the clock's, different on each server)
+        96 => cmd(&["XADD", k, rng.pick(STREAM_IDS), "f", v], Exact),
+        97 => cmd(
+            &[
+                "XADD",
+                k,
+                "MAXLEN",
+                rng.pick(&["0", "1", "3"]),
+                rng.pick(STREAM_IDS),
+                "f",
+                v,
+            ],
+            Exact,
+        ),
+        98 => cmd(&["XLEN", k], Exact),
+        99 => cmd(
+            &[
+                rng.pick(&["XRANGE", "XREVRANGE"]),
+                k,
+                rng.pick(&["-", "+", "1-1", "(1-1", "2"]),
+                rng.pick(&["+", "-", "5", "(5-0", "10-1"]),
+                "COUNT",
+                rng.pick(&["1", "2", "10"]),
+            ],
+            Exact,
+        ),
+        100 => cmd(&["XDEL", k, rng.pick(STREAM_IDS), "2-0"], Exact),
+        101 => cmd(
+            &[
+                "XTRIM",
+                k,
+                rng.pick(&["MAXLEN", "MINID"]),
+                rng.pick(&["0", "1", "2", "3-0"]),
+            ],
+            Exact,
+        ),
+        102 => cmd(
+            &[
+                "XGROUP",
+                "CREATE",
+                k,
+                rng.pick(&["g", "h"]),
+                rng.pick(&["0", "$", "1-1"]),
+                "MKSTREAM",
+            ],
+            Exact,
+        ),
+        103 => cmd(
+            &[
+                "XREADGROUP",
+                "GROUP",
+                rng.pick(&["g", "h"]),
+                rng.pick(&["c1", "c2"]),
+                "COUNT",
+                rng.pick(&["1", "2"]),
+                "STREAMS",
+                k,
+                rng.pick(&[">", "0"]),
+            ],
+            Exact,
+        ),
+        104 => cmd(
+            &["XACK", k, rng.pick(&["g", "h"]), rng.pick(STREAM_IDS)],
+            Exact,
+        ),
+        105 => cmd(&["XPENDING", k, rng.pick(&["g", "h"])], Exact),
+        106 => cmd(
+            &[
+                "XAUTOCLAIM",
+                k,
+                rng.pick(&["g", "h"]),
+                "c3",
+                "0",
+                "0-0",
+                "COUNT",
+                "2",
+                "JUSTID",
+            ],
+            Exact,
+        ),
+        107 => cmd(
+            &["XREAD", "COUNT", "2", "STREAMS", k, rng.pick(&["0", "1-1"])],
+            Exact,
+        ),
+        108 => cmd(
+            &[
+                "XGROUP",
+                rng.pick(&["SETID", "DESTROY"]),
+                k,
+                rng.pick(&["g", "h"]),
+                "0",
+            ],
+            Exact,
+        ),
+        // scripts: the same Lua and the same errors, as redis.call and pcall report them
+        109 => cmd(&["EVAL", rng.pick(SCRIPTS), "1", k, v], Exact),
+        110 => cmd(&["EVAL", rng.pick(SCRIPTS), "2", k, k2, v], Exact),
+        111 => cmd(&["EVAL_RO", rng.pick(SCRIPTS), "1", k, v], Exact),
         _ => cmd(&["ECHO", v], Exact),
     }
 }
+
+/// Stream ids the stream commands draw from, some of them partial (`ms-*`).
+const STREAM_IDS: &[&str] = &["1-1", "1-2", "2-0", "2-*", "3-5", "5-*", "10-1", "0-1"];
+
+/// Scripts whose replies do not depend on table iteration order or the clock.
+const SCRIPTS: &[&str] = &[
+    "return redis.call('incr', KEYS[1])",
+    "return redis.call('get', KEYS[1])",
+    "return redis.pcall('lpush', KEYS[1], ARGV[1] or 'x')",
+    "return redis.call('lpush', KEYS[1], 'a')",
+    "redis.call('set', KEYS[1], ARGV[1] or 'y'); return redis.call('strlen', KEYS[1])",
+    "return {KEYS[1], tonumber(ARGV[1] or '') or false, 1.5, true}",
+    "return redis.sha1hex(ARGV[1] or '')",
+    "return cjson.encode(cjson.decode('[1,2,\"a\",[3]]'))",
+    "return cmsgpack.unpack(cmsgpack.pack({1, 2, 'x'}))",
+    "return redis.status_reply('FINE')",
+    "return redis.error_reply('MYERR ' .. (ARGV[1] or ''))",
+    "return struct.unpack('>i2', struct.pack('>i2', 513))",
+    "local t = redis.call('zrange', KEYS[1], 0, -1) return #t",
+    "return redis.call('xadd', KEYS[1], '7-*', 'f', 'v')",
+    "return bit.band(tonumber(ARGV[1] or '') or 7, 3)",
+];

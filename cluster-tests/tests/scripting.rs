@@ -36,6 +36,17 @@ fn lua_values_and_replies_convert_as_in_redis() {
     assert_eq!(eval(&mut c, "return 'hello'", &[], &[]), bulk("hello"));
     // Numbers are truncated to integers; true is 1, false a null.
     assert_eq!(eval(&mut c, "return 100.5", &[], &[]), Value::Int(100));
+    assert_eq!(eval(&mut c, "return -100.5", &[], &[]), Value::Int(-100));
+    // Out of range, as C's cast on x86-64 gives it (found by the differential check):
+    // 2^63 and NaN answer i64::MIN in Redis, not a saturated i64::MAX.
+    for big in ["9223372036854775807", "1e300", "-1e300"] {
+        assert_eq!(
+            eval(&mut c, "return tonumber(ARGV[1])", &[], &[big]),
+            Value::Int(i64::MIN),
+            "{big}"
+        );
+    }
+    assert_eq!(eval(&mut c, "return 0/0", &[], &[]), Value::Int(i64::MIN));
     assert_eq!(eval(&mut c, "return true", &[], &[]), Value::Int(1));
     assert_eq!(eval(&mut c, "return false", &[], &[]), Value::Nil);
     assert_eq!(

@@ -173,7 +173,7 @@ fn write(out: &mut Out, v: &Value, resp3: bool, depth: usize) {
             }
         }
         Value::Integer(i) => out.int(*i),
-        Value::Number(n) => out.int(*n as i64),
+        Value::Number(n) => out.int(c_truncate(*n)),
         Value::Table(t) => write_table(out, t, resp3, depth),
         _ => out.null(),
     }
@@ -234,6 +234,20 @@ fn write_table(out: &mut Out, t: &Table, resp3: bool, depth: usize) {
     out.array(items.len());
     for v in &items {
         write(out, v, resp3, depth + 1);
+    }
+}
+
+/// A Lua number as Redis replies it: C's `(long long)` cast, which on x86-64 (cvttsd2si)
+/// gives `i64::MIN` for NaN and for anything outside the range, where Rust's `as` saturates.
+/// `tonumber("9223372036854775807")` is 2^63 as a double, so a script returning it answers
+/// -9223372036854775808 in Redis.
+fn c_truncate(n: f64) -> i64 {
+    // 2^63: the first double past i64::MAX.
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+    if n.is_nan() || !(-LIMIT..LIMIT).contains(&n) {
+        i64::MIN
+    } else {
+        n as i64
     }
 }
 
