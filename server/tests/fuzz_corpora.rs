@@ -20,16 +20,20 @@ fn target(name: &str) -> fn(&[u8]) {
         "dump_payload" => fuzzing::dump_payload,
         "config_text" => fuzzing::config_text,
         "commands" => fuzzing::commands,
+        "rdb_file" => fuzzing::rdb_file,
+        "script_codecs" => fuzzing::script_codecs,
         other => panic!("no fuzz target named {other}"),
     }
 }
 
-const TARGETS: [&str; 5] = [
+const TARGETS: [&str; 7] = [
     "resp_parser",
     "bus_frames",
     "dump_payload",
     "config_text",
     "commands",
+    "rdb_file",
+    "script_codecs",
 ];
 
 fn files(dir: &Path) -> Vec<PathBuf> {
