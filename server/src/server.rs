@@ -23,6 +23,12 @@ use tracing::{debug, info, warn};
 /// a deep pipeline, few enough that other clients are not held up for long.
 const BATCH: usize = 512;
 
+/// Commands an unauthenticated client runs before its task yields to the others. Its
+/// refusals are cheap but one read can carry thousands of them; a flood of such clients must
+/// not keep a worker thread from the clients it shares it with (an authenticated client
+/// yields after each `BATCH`).
+const UNAUTHENTICATED_RUN: usize = 32;
+
 /// Binds every configured address. A `-` prefix marks an address that may be unavailable
 /// (as in redis.conf's default `bind 127.0.0.1 -::1`).
 pub async fn bind(shared: &Shared) -> std::io::Result<Vec<TcpListener>> {
@@ -404,6 +410,7 @@ async fn serve(shared: Arc<Shared>, mut stream: Stream, addr: SocketAddr, laddr:
         let mut done = false;
         let mut closing = false;
         let mut shutting_down = false;
+        let mut since_yield = 0;
         while !done {
             cmds.clear();
             // Before AUTH, one command at a time: the small limits apply until the command
@@ -443,6 +450,18 @@ async fn serve(shared: Arc<Shared>, mut stream: Stream, addr: SocketAddr, laddr:
                     &mut push_rx,
                 );
                 start += ran;
+                since_yield += ran;
+                let run_limit = if conn.authenticated {
+                    BATCH
+                } else {
+                    UNAUTHENTICATED_RUN
+                };
+                if since_yield >= run_limit {
+                    // Input that keeps coming is served in turns with every other client on
+                    // this worker thread, not in one stretch.
+                    since_yield = 0;
+                    tokio::task::yield_now().await;
+                }
                 if out.buf.len() >= crate::client_memory::FLUSH_AT {
                     // Replies are written as they are produced: a pipeline of large replies
                     // never sits in memory whole, and the output limits see what is unread.

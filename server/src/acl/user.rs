@@ -24,9 +24,11 @@ pub struct Rules {
 /// The hex SHA-256 of a password, as Redis stores and shows it.
 pub fn hash_password(pass: &[u8]) -> String {
     let digest = Sha256::digest(pass);
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(64);
     for b in digest.iter() {
-        s.push_str(&format!("{b:02x}"));
+        s.push(HEX[usize::from(b >> 4)] as char);
+        s.push(HEX[usize::from(b & 15)] as char);
     }
     s
 }
