@@ -58,13 +58,20 @@ fn main() -> ExitCode {
         return ExitCode::from(1);
     }
     idle_spin::set_budget_us(settings.idle_spin_us);
-    let rt = match tokio::runtime::Builder::new_multi_thread()
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder
         .worker_threads(worker_threads(settings.io_threads))
         .enable_all()
         .on_thread_park(idle_spin::before_park)
-        .on_thread_unpark(idle_spin::after_unpark)
-        .build()
-    {
+        .on_thread_unpark(idle_spin::after_unpark);
+    // Connections run in the order their input arrived. A worker's LIFO slot runs the task
+    // woken last first: of two clients whose input one poll of the socket driver found, the
+    // later one's command would overtake the earlier one's (a DEL sent after another client's
+    // blocking XREADGROUP would run first), and a flood of new connections would keep going
+    // ahead of established clients.
+    #[cfg(tokio_unstable)]
+    builder.disable_lifo_slot();
+    let rt = match builder.build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("cannot start the runtime: {e}");
