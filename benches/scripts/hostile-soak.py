@@ -17,7 +17,7 @@ the server is killed at exit.
 RSS bound: dataset RSS (measured after loading) + maxmemory-clients (every client's buffers
 together, pre-authentication caps included) + 64 MB.
 """
-import argparse, multiprocessing, os, random, re, resource, socket, subprocess, sys, tempfile, threading, time
+import argparse, multiprocessing, os, random, re, resource, signal, socket, subprocess, sys, tempfile, threading, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PW = "soakpw"
@@ -106,6 +106,7 @@ def resp(*args):
 
 
 AUTH = resp("AUTH", PW)
+BENIGN_LOG = os.path.join(tempfile.gettempdir(), "hostile-soak-benign.log")
 
 
 class Swarm:
@@ -194,61 +195,55 @@ class Swarm:
                 self.never_read, self.hurtful_commands, self.bus_garbage]
 
 
-def complete_replies(buf):
-    """Counts the complete bulk/nil/simple replies at the start of `buf`; returns the count
-    and the bytes left over."""
-    n, i = 0, 0
-    while True:
-        j = buf.find(b"\r\n", i)
-        if j < 0:
-            return n, buf[i:]
-        if buf[i:i + 1] == b"$" and buf[i + 1:j] != b"-1":
-            end = j + 2 + int(buf[i + 1:j]) + 2
-            if len(buf) < end:
-                return n, buf[i:]
-            i = end
-        else:
-            i = j + 2
-        n += 1
-
-
 class Benign:
-    """Authenticated clients sending valid pipelines; `pause` (seconds between rounds) is
-    adjusted so the server spends on them what it spent on the swarm."""
+    """The baseline's load: valid, authenticated GET pipelines from a second redis-benchmark
+    (C, so the load is not limited by Python's interpreter lock), paced by stopping and
+    continuing it (`duty`: the share of every 20 ms it runs), which the controller adjusts so
+    the server spends on it what it spent on the swarm. The duty persists across segments."""
 
-    def __init__(self, port, stop, workers=8):
-        self.port, self.stop, self.workers, self.pause = port, stop, workers, 0.01
+    def __init__(self, port, stop):
+        self.port, self.stop, self.duty, self.proc, self.last_cpu = port, stop, 0.3, None, 0.0
+        self.early_exits = 0
 
-    def worker(self):
+    def start(self):
+        self.last_cpu = 0.0
+        self.proc = subprocess.Popen(["redis-benchmark", "-p", str(self.port), "-a", PW, "-t", "get",
+                                      "-r", "100000", "-n", "2000000000", "-c", "8", "-P", "16", "-q"],
+                                     stdout=subprocess.DEVNULL, stderr=open(BENIGN_LOG, "a"))
+
+    def cpu(self):
+        # The last reading once the process is gone (it is read once more after it ends).
         try:
-            s = socket.create_connection(("127.0.0.1", self.port), timeout=5)
-            s.sendall(AUTH)
-            s.recv(100)
-            batch = b"".join(resp("GET", f"key:{i}") for i in range(50))
-            while not self.stop.is_set():
-                s.sendall(batch)
-                # Reads until all 50 replies are complete (bulk or nil; a reply may be split
-                # across reads, so whole replies are counted on the accumulated bytes).
-                buf, got = b"", 0
-                while got < 50:
-                    d = s.recv(65536)
-                    if not d:
-                        return
-                    buf += d
-                    n, buf = complete_replies(buf)
-                    got += n
-                self.stop.wait(self.pause)
+            self.last_cpu = cpu_secs(self.proc.pid) if self.proc else self.last_cpu
         except OSError:
             pass
+        return self.last_cpu
+
+    def finish(self):
+        if self.proc and self.proc.poll() is not None:
+            self.early_exits += 1
+        if self.proc:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+    def pacer(self):
+        while not self.stop.is_set():
+            self.proc.send_signal(signal.SIGCONT)
+            self.stop.wait(0.02 * self.duty)
+            if self.duty < 1.0:
+                self.proc.send_signal(signal.SIGSTOP)
+            self.stop.wait(0.02 * (1 - self.duty))
 
     def threads(self):
-        return [self.worker] * self.workers
+        return [self.pacer]
 
 
-def bench_p99(port, seconds, stop_at):
+def bench_p99(port, stop_at):
     """Runs redis-benchmark rounds until `stop_at`; returns the p99s (ms) of GET rounds."""
     p99s = []
-    while time.time() < stop_at - 5:
+    while time.time() < stop_at - 1:
         out = subprocess.run(["timeout", "60", "redis-benchmark", "-p", str(port), "-a", PW,
                               "-t", "get", "-r", "100000", "-n", "20000", "-c", "10", "--csv"],
                              capture_output=True, text=True).stdout
@@ -259,68 +254,126 @@ def bench_p99(port, seconds, stop_at):
     return p99s
 
 
-def phase(port, pid, kind, seconds, target_cpu=None, target_gen_cpu=None, only=()):
-    """Runs one phase; returns the GET p99s, the server's CPU rate, its peak RSS and the load
-    generator's CPU rate (this process's threads plus the burner)."""
-    stop = threading.Event()
-    load = Swarm(port, stop) if kind == "swarm" else Benign(port, stop)
+class StateWatch:
+    """Polls CLUSTER INFO every 200 ms over one authenticated connection for the whole run:
+    a swarm must not take the node's cluster state down (a one-node cluster with every slot
+    stays ok), nor stall a cheap command for long."""
+
+    def __init__(self, port):
+        self.port, self.stop, self.fails, self.slowest = port, threading.Event(), [], 0.0
+        self.t = threading.Thread(target=self.run, daemon=True)
+        self.t.start()
+
+    def run(self):
+        try:
+            s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+            s.sendall(AUTH)
+            s.recv(100)
+            while not self.stop.wait(0.2):
+                t0 = time.time()
+                s.sendall(resp("CLUSTER", "INFO"))
+                buf = b""
+                while b"cluster_state" not in buf or not buf.endswith(b"\r\n\r\n"):
+                    d = s.recv(65536)
+                    if not d:
+                        return
+                    buf += d
+                self.slowest = max(self.slowest, time.time() - t0)
+                if b"cluster_state:ok" not in buf:
+                    self.fails.append(time.strftime("%H:%M:%S"))
+        except OSError as e:
+            self.fails.append(f"watch connection lost: {e}")
+
+
+class Burner:
+    """A process that spins for a duty cycle the controller sets: load-generator CPU with no
+    traffic. Started once, before any thread (a fork from a threaded process is unsafe), and
+    idle (duty 0) during swarm segments."""
+
+    def __init__(self):
+        self.stop, self.duty = multiprocessing.Event(), multiprocessing.Value("d", 0.0)
+        self.proc = multiprocessing.Process(target=burn, args=(self.duty, self.stop), daemon=True)
+        self.proc.start()
+
+    def cpu(self):
+        return cpu_secs(self.proc.pid)
+
+    def close(self):
+        self.stop.set()
+        self.proc.join(5)
+
+
+def segment(port, pid, load, seconds, burner, only=(), target_cpu=None, target_gen_cpu=None):
+    """Runs one segment of `load` (a Swarm or a Benign whose pace persists across segments);
+    returns the GET p99s, the server's CPU rate, its peak RSS and the load generator's CPU rate
+    (this process's threads plus the burner). For a Benign load a controller steers the
+    server's CPU toward `target_cpu` and, with the burner, the generator's toward
+    `target_gen_cpu`."""
+    load.stop.clear()
+    if isinstance(load, Benign):
+        load.start()
     threads = load.threads()
-    if only and kind == "swarm":
+    if only and isinstance(load, Swarm):
         threads = [t for t in threads if t.__name__ in only]
-    # The burner is started before any load thread: a fork from a threaded process is unsafe.
-    burner, burner_stop, duty = None, multiprocessing.Event(), multiprocessing.Value("d", 0.0)
-    if target_gen_cpu is not None:
-        burner = multiprocessing.Process(target=burn, args=(duty, burner_stop), daemon=True)
-        burner.start()
+    if not isinstance(load, Benign):
+        burner.duty.value = 0.0
     ts = [threading.Thread(target=t, daemon=True) for t in threads]
     for t in ts:
         t.start()
-    gen_cpu = lambda: self_cpu() + (cpu_secs(burner.pid) if burner else 0.0)
+    gen_cpu = lambda: self_cpu() + burner.cpu() + (load.cpu() if isinstance(load, Benign) else 0.0)
     start, c0, g0 = time.time(), cpu_secs(pid), gen_cpu()
     peak = [0]
+    done = threading.Event()
 
     def watch():
         last_t, last_c, last_g = time.time(), cpu_secs(pid), gen_cpu()
-        while not stop.is_set():
+        while not done.is_set():
             peak[0] = max(peak[0], rss(pid))
-            stop.wait(1)
+            done.wait(1)
             now, c, g = time.time(), cpu_secs(pid), gen_cpu()
             dt = max(now - last_t, 1e-3)
             rate, grate = (c - last_c) / dt, (g - last_g) / dt
             last_t, last_c, last_g = now, c, g
             if target_cpu is not None and isinstance(load, Benign):
-                # Feedback: more pause when the server works harder than during the swarm.
-                load.pause = min(1.0, max(0.00001, load.pause * (1.15 if rate > target_cpu else 0.87)))
+                # Feedback: less running time when the server works harder than during the swarm.
+                load.duty = min(1.0, max(0.01, load.duty * (0.87 if rate > target_cpu else 1.15)))
             if target_gen_cpu is not None:
                 # The burner makes up the generator CPU the benign clients do not spend.
                 step = 0.03 if grate < target_gen_cpu else -0.03
-                duty.value = min(0.95, max(0.0, duty.value + step))
+                burner.duty.value = min(0.95, max(0.0, burner.duty.value + step))
 
     w = threading.Thread(target=watch, daemon=True)
     w.start()
-    p99s = bench_p99(port, seconds, start + seconds)
-    stop.set()
+    p99s = bench_p99(port, start + seconds)
+    load.stop.set()
     for t in ts:
         t.join(10)
+    done.set()
+    w.join(5)
+    burner.duty.value = 0.0
     elapsed = time.time() - start
-    cpu_rate = (cpu_secs(pid) - c0) / elapsed
-    gen_rate = (gen_cpu() - g0) / elapsed
-    burner_stop.set()
-    if burner:
-        burner.join(5)
-    return p99s, cpu_rate, peak[0], gen_rate
+    result = p99s, (cpu_secs(pid) - c0) / elapsed, peak[0], (gen_cpu() - g0) / elapsed
+    if isinstance(load, Benign):
+        load.finish()
+    return result
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--seconds", type=int, default=300, help="length of each phase")
+    ap.add_argument("--seconds", type=int, default=300,
+                    help="total swarm time; the baseline gets as much, in alternating segments")
+    ap.add_argument("--segment", type=int, default=30,
+                    help="length of each swarm or baseline segment; alternating them exposes both "
+                         "to the same background noise")
     ap.add_argument("--server-bin", default=os.path.join(ROOT, "target/release/slotcache-server"))
     ap.add_argument("--maxmemory-clients", default="128mb")
     ap.add_argument("--server-cpu-only", action="store_true",
                     help="baseline matches the server's CPU only (no burner for the generator's)")
     ap.add_argument("--only", default="", help="comma-separated attackers (e.g. malformed,slow_loris); default all")
     a = ap.parse_args()
+    burner = Burner()
     port = free_port()
+    keep = True
     d = tempfile.mkdtemp(prefix="soak-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
     srv = subprocess.Popen([a.server_bin, "--port", str(port),
                             "--dir", d, "--cluster-enabled", "yes", "--cluster-node-timeout", "2000",
@@ -347,32 +400,58 @@ def main():
         before = (cli(port, "DBSIZE"), cli(port, "DEBUG", "DIGEST"))
         print(f"port {port}; dataset RSS {dataset_rss >> 20} MB; RSS bound {bound >> 20} MB", flush=True)
         only = tuple(x for x in a.only.split(",") if x)
-        swarm_p99, swarm_cpu, swarm_peak, swarm_gen = phase(port, pid, "swarm", a.seconds, only=only)
-        alive = cli(port, "PING") == "PONG"
+        swarm, benign = Swarm(port, threading.Event()), Benign(port, threading.Event())
+        watch = StateWatch(port)
+        runs = {"swarm": [], "baseline": []}
+        pair_ratios, alive = [], True
+        med = lambda v: sorted(v)[len(v) // 2] if v else float("nan")
+        segs = max(1, a.seconds // a.segment)
+        for i in range(segs):
+            s = segment(port, pid, swarm, a.segment, burner, only=only)
+            alive = alive and cli(port, "PING") == "PONG"
+            b = segment(port, pid, benign, a.segment, burner, target_cpu=s[1],
+                        target_gen_cpu=None if a.server_cpu_only else s[3])
+            runs["swarm"].append(s)
+            runs["baseline"].append(b)
+            if s[0] and b[0]:
+                pair_ratios.append(med(s[0]) / med(b[0]))
+            print(f"segment {i + 1}/{segs}: GET p99 swarm {med(s[0]):.3f} ms / baseline {med(b[0]):.3f} ms; "
+                  f"server CPU {s[1]:.2f} / {b[1]:.2f}; generator CPU {s[3]:.2f} / {b[3]:.2f}", flush=True)
         after = (cli(port, "DBSIZE"), cli(port, "DEBUG", "DIGEST"))
         evicted = info(port, "stats", "evicted_clients")
-        base_p99, base_cpu, base_peak, base_gen = phase(port, pid, "benign", a.seconds, target_cpu=swarm_cpu,
-                                                       target_gen_cpu=None if a.server_cpu_only else swarm_gen)
-        med = lambda v: sorted(v)[len(v) // 2] if v else float("nan")
-        worst = lambda v: max(v) if v else float("nan")
-        print(f"swarm:    {len(swarm_p99)} benchmark rounds, GET p99 median {med(swarm_p99):.3f} ms "
-              f"(worst {worst(swarm_p99):.3f}), server CPU {swarm_cpu:.2f} cores, load generator CPU {swarm_gen:.2f} cores, "
-              f"peak RSS {swarm_peak >> 20} MB")
-        print(f"baseline: {len(base_p99)} benchmark rounds, GET p99 median {med(base_p99):.3f} ms "
-              f"(worst {worst(base_p99):.3f}), server CPU {base_cpu:.2f} cores, load generator CPU {base_gen:.2f} cores, "
-              f"peak RSS {base_peak >> 20} MB")
-        ratio = med(swarm_p99) / med(base_p99) if base_p99 else float("nan")
-        print(f"p99 ratio swarm/baseline: {ratio:.2f} (target <= 2)")
-        print(f"node alive after the swarm: {alive}; dataset before {before}, after {after}: "
+        summary = {}
+        for kind, segs_ in runs.items():
+            p99s = [x for r in segs_ for x in r[0]]
+            n = len(segs_)
+            summary[kind] = (p99s, sum(r[1] for r in segs_) / n, max(r[2] for r in segs_),
+                             sum(r[3] for r in segs_) / n)
+            worst = max(p99s) if p99s else float("nan")
+            print(f"{kind + ':':9} {len(p99s)} benchmark rounds, GET p99 median {med(p99s):.3f} ms "
+                  f"(worst {worst:.3f}), server CPU {summary[kind][1]:.2f} cores, load generator CPU "
+                  f"{summary[kind][3]:.2f} cores, peak RSS {summary[kind][2] >> 20} MB")
+        ratio = med(summary["swarm"][0]) / med(summary["baseline"][0]) if summary["baseline"][0] else float("nan")
+        print(f"p99 ratio swarm/baseline: {ratio:.2f} over all rounds; median of the segment pairs "
+              f"{med(pair_ratios):.2f} (target <= 2)")
+        peak = max(summary["swarm"][2], summary["baseline"][2])
+        print(f"node alive throughout the swarm: {alive}; dataset before {before}, after {after}: "
               f"{'unchanged' if before == after else 'CHANGED'}; evicted_clients {evicted}")
-        print(f"peak RSS {max(swarm_peak, base_peak) >> 20} MB against the bound {bound >> 20} MB: "
-              f"{'within' if max(swarm_peak, base_peak) <= bound else 'OVER'}")
-        ok = alive and before == after and ratio <= 2 and max(swarm_peak, base_peak) <= bound
+        print(f"peak RSS {peak >> 20} MB against the bound {bound >> 20} MB: "
+              f"{'within' if peak <= bound else 'OVER'}")
+        watch.stop.set()
+        print(f"cluster_state polled every 200 ms: not ok {len(watch.fails)} times {watch.fails[:5]}; slowest "
+              f"CLUSTER INFO {watch.slowest * 1000:.0f} ms; the benign load stopped early {benign.early_exits} "
+              f"times (its errors: {BENIGN_LOG})")
+        ok = alive and before == after and ratio <= 2 and peak <= bound and not watch.fails
+        keep = not ok
         sys.exit(0 if ok else 1)
     finally:
         srv.kill()
         srv.wait()
-        subprocess.run(["rm", "-rf", d])
+        burner.close()
+        if keep:
+            print(f"the node's directory (log, config) is kept in {d}")
+        else:
+            subprocess.run(["rm", "-rf", d])
 
 
 if __name__ == "__main__":
