@@ -63,7 +63,11 @@ pub struct ReplicaLink {
     /// Attached with the old `SYNC` command: the snapshot goes out as one bulk string
     /// (`$<len>` and the payload), so it is held whole until the sync completes.
     pub legacy: bool,
-    /// The snapshot of a legacy sync, gathered until it is complete.
+    /// A replica that is not slotcache (redis-server): its full sync is an RDB file made at
+    /// a point in time, and the stream from that point is held until the file is sent.
+    pub rdb: bool,
+    /// The snapshot of a legacy sync, or the stream an RDB sync holds back, gathered until
+    /// the sync is complete.
     held: parking_lot::Mutex<Vec<u8>>,
 }
 
@@ -74,6 +78,21 @@ impl ReplicaLink {
 
     /// A link for the old `SYNC` command (`legacy`) or for PSYNC.
     pub fn with_mode(client_id: u64, ip: String, listening_port: u16, legacy: bool) -> Arc<Self> {
+        Self::build(client_id, ip, listening_port, legacy, false)
+    }
+
+    /// A link whose full sync is an RDB file (see [`super::rdb_sync`]).
+    pub fn for_rdb(client_id: u64, ip: String, listening_port: u16) -> Arc<Self> {
+        Self::build(client_id, ip, listening_port, false, true)
+    }
+
+    fn build(
+        client_id: u64,
+        ip: String,
+        listening_port: u16,
+        legacy: bool,
+        rdb: bool,
+    ) -> Arc<Self> {
         Arc::new(ReplicaLink {
             client_id,
             ip,
@@ -86,6 +105,7 @@ impl ReplicaLink {
             closed: AtomicBool::new(false),
             online: AtomicBool::new(false),
             legacy,
+            rdb,
             held: parking_lot::Mutex::new(Vec::new()),
         })
     }
@@ -95,7 +115,7 @@ impl ReplicaLink {
         if self.closed.load(Ordering::Relaxed) {
             return;
         }
-        if self.legacy && !self.online.load(Ordering::Relaxed) {
+        if (self.legacy || self.rdb) && !self.online.load(Ordering::Relaxed) {
             let mut held = self.held.lock();
             if limit > 0 && held.len() + data.len() > limit {
                 drop(held);
@@ -107,6 +127,15 @@ impl ReplicaLink {
                 return;
             }
             held.extend_from_slice(data);
+            return;
+        }
+        self.push(data, limit);
+    }
+
+    /// Queues bytes for the connection to write now, past any holding back (the RDB file
+    /// of an RDB sync, its preamble); closes the link when its buffer passes `limit`.
+    pub fn push(&self, data: &[u8], limit: usize) {
+        if self.closed.load(Ordering::Relaxed) {
             return;
         }
         let q = self.queued.fetch_add(data.len(), Ordering::Relaxed) + data.len();
@@ -138,6 +167,15 @@ impl ReplicaLink {
         bulk.extend_from_slice(&payload);
         self.online.store(true, Ordering::Relaxed);
         self.send(&bulk, limit);
+    }
+
+    /// An RDB sync's file is sent: the stream held back since its point in time follows,
+    /// and the replica is online. Called under the keyspace lock, so that no stream bytes
+    /// arrive between the two.
+    pub fn release_rdb(&self, limit: usize) {
+        let held = std::mem::take(&mut *self.held.lock());
+        self.online.store(true, Ordering::Relaxed);
+        self.push(&held, limit);
     }
 
     /// Waits until stream bytes are pending (or the link closed), then takes them all.
@@ -450,6 +488,24 @@ impl Feed {
             link,
             sync: Some(job),
         });
+    }
+
+    /// An RDB sync's point in time (under the keyspace lock, as its snapshot begins): the
+    /// replica is told the id and offset the file stands at, and from here on it is sent
+    /// the stream, held back until the file has gone out
+    /// ([`ReplicaLink::release_rdb`]).
+    pub fn attach_rdb(&mut self, link: Arc<ReplicaLink>) {
+        self.flush();
+        self.active = true;
+        let head = format!("+FULLRESYNC {} {}\r\n", self.replid, self.offset);
+        link.push(head.as_bytes(), 0);
+        // As Redis after starting a replica's snapshot: the stream selects its database
+        // again before the next write (a replica of ours passes its primary's stream on
+        // as it is, and the file names that stream's database).
+        if !self.is_replica() {
+            self.last_db = None;
+        }
+        self.attached.push(Attached { link, sync: None });
     }
 
     /// Advances the full sync of one replica by about `budget` bytes. Returns false once the

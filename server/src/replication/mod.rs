@@ -9,7 +9,8 @@
 //! - [`backlog`] the ring buffer that makes partial resyncs possible.
 //! - [`primary`] serving a replica's connection; [`replica`] the replica's link to its
 //!   primary; [`effects`] encoding commands for the stream.
-//! - [`rdb_load`] a full sync from a Redis primary (its RDB file, parsed as it arrives).
+//! - [`rdb_load`] a full sync from a Redis primary (its RDB file, parsed as it arrives);
+//!   [`rdb_sync`] a full sync for a Redis replica (an RDB file made at a point in time).
 //! - [`failover`] a standalone primary's coordinated switch with one of its replicas
 //!   (`FAILOVER`).
 
@@ -19,6 +20,7 @@ pub mod failover;
 pub mod feed;
 pub mod primary;
 pub mod rdb_load;
+pub mod rdb_sync;
 pub mod replica;
 pub mod snapshot;
 pub mod sync;
