@@ -603,11 +603,16 @@ impl Feed {
         );
     }
 
-    /// Number of online replicas that acknowledged at least `offset`.
+    /// Number of online replicas that acknowledged at least `offset` (a replica still
+    /// receiving its RDB file is attached but not online, and counts for nothing yet).
     pub fn acked(&self, offset: u64) -> usize {
         self.attached
             .iter()
-            .filter(|a| a.sync.is_none() && a.link.ack_offset.load(Ordering::Relaxed) >= offset)
+            .filter(|a| {
+                a.sync.is_none()
+                    && a.link.online.load(Ordering::Relaxed)
+                    && a.link.ack_offset.load(Ordering::Relaxed) >= offset
+            })
             .count()
     }
 

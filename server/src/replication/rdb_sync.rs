@@ -97,9 +97,13 @@ fn send_file(shared: &Shared, link: &ReplicaLink, path: &Path) -> std::io::Resul
     link.push(format!("${len}\r\n").as_bytes(), 0);
     let mut chunk = vec![0u8; CHUNK];
     let mut left = len;
+    let gone = || link.closed.load(Ordering::Relaxed) || shared.is_shutting_down();
     while left > 0 {
+        if gone() {
+            return Err(std::io::Error::other("the replica is gone"));
+        }
         while link.queued.load(Ordering::Relaxed) > HIGH_WATER {
-            if link.closed.load(Ordering::Relaxed) || shared.is_shutting_down() {
+            if gone() {
                 return Err(std::io::Error::other("the replica is gone"));
             }
             std::thread::sleep(Duration::from_millis(1));

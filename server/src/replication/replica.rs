@@ -222,6 +222,7 @@ async fn session(shared: &Arc<Shared>, up: &Arc<Upstream>) -> Result<(), String>
         // A Redis primary sends an RDB file (after keep-alive newlines while it makes it);
         // a slotcache primary its own snapshot.
         while !buf.iter().any(|&b| b != b'\n') {
+            buf.clear();
             read_more(&mut stream, &mut buf, timeout).await?;
             up.last_io_ms.store(mono_ms(), Ordering::Relaxed);
         }
