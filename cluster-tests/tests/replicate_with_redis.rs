@@ -412,3 +412,111 @@ fn slotcache_replica_of_redis_serves_a_redis_replica_of_its_own() {
     let bottom_digest = same_digest(&mut b, &mut c, "end of the chain");
     assert_eq!(top_digest, bottom_digest);
 }
+
+/// A fake Redis primary on a port of the test range: answers the handshake, then sends
+/// `transfer` after `+FULLRESYNC` and keeps the link open until the replica hangs up (or
+/// 10 s pass). Returns the port and how many PSYNCs it saw.
+fn fake_primary(transfer: Vec<u8>) -> (u16, Arc<AtomicU64>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let (listener, port) = (0..50)
+        .find_map(|_| {
+            let p = cluster_tests::free_port()?;
+            Some((std::net::TcpListener::bind(("127.0.0.1", p)).ok()?, p))
+        })
+        .expect("a free port for the fake primary");
+    listener.set_nonblocking(true).ok();
+    let psyncs = Arc::new(AtomicU64::new(0));
+    let seen = psyncs.clone();
+    std::thread::spawn(move || {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            let Ok((s, _)) = listener.accept() else {
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            };
+            s.set_nonblocking(false).ok();
+            s.set_read_timeout(Some(Duration::from_secs(2))).ok();
+            let mut w = s.try_clone().expect("clone");
+            let mut r = BufReader::new(s);
+            // Each request is a RESP array; answer by its first argument.
+            let mut line = String::new();
+            loop {
+                line.clear();
+                if r.read_line(&mut line).unwrap_or(0) == 0 || !line.starts_with('*') {
+                    break;
+                }
+                let argc: usize = line[1..].trim().parse().unwrap_or(0);
+                let mut args = Vec::new();
+                for _ in 0..argc.min(16) {
+                    line.clear();
+                    let _ = r.read_line(&mut line);
+                    let n: usize = line[1..].trim().parse().unwrap_or(0).min(1024);
+                    let mut b = vec![0u8; n + 2];
+                    if r.read_exact(&mut b).is_err() {
+                        break;
+                    }
+                    args.push(String::from_utf8_lossy(&b[..n]).to_uppercase());
+                }
+                match args.first().map(String::as_str) {
+                    Some("PING") => w.write_all(b"+PONG\r\n").ok(),
+                    Some("PSYNC") => {
+                        seen.fetch_add(1, Ordering::Relaxed);
+                        let head = format!("+FULLRESYNC {} 0\r\n", "a".repeat(40));
+                        let _ = w.write_all(head.as_bytes());
+                        let _ = w.write_all(&transfer);
+                        // Wait for the replica to give up on what it was sent.
+                        let mut sink = [0u8; 1024];
+                        while matches!(r.read(&mut sink), Ok(n) if n > 0) {}
+                        break;
+                    }
+                    _ => w.write_all(b"+OK\r\n").ok(),
+                };
+            }
+        }
+    });
+    (port, psyncs)
+}
+
+#[test]
+fn a_primary_sending_a_bad_rdb_neither_crashes_nor_fills_the_replica() {
+    let node = Node::start(&[]);
+    let mut c = node.client();
+    let _: () = q(&mut c, &["SET", "before", "1"]);
+    let mut bad_file = b"REDIS0010".to_vec();
+    // A string key whose length claims far more than follows, then garbage.
+    bad_file.extend_from_slice(&[0x00, 0x01, b'k', 0x80, 0x7f, 0xff, 0xff, 0xff]);
+    bad_file.extend_from_slice(&[0xAB; 64]);
+    let transfers = [
+        // Disk-based framing, then a file that is not what it claims.
+        [
+            format!("${}\r\n", bad_file.len()).into_bytes(),
+            bad_file.clone(),
+        ]
+        .concat(),
+        // A length of a terabyte: nothing is sized by it.
+        b"$1099511627776\r\nREDIS0010\xfe\x00".to_vec(),
+        // Diskless framing with a mark that is not 40 bytes.
+        b"$EOF:short\r\n".to_vec(),
+        // Not a transfer at all.
+        b"+what\r\n".to_vec(),
+    ];
+    for transfer in transfers {
+        let (port, psyncs) = fake_primary(transfer);
+        replicaof(&mut c, port);
+        let tried = wait_for(Duration::from_secs(10), || {
+            (psyncs.load(Ordering::Relaxed) >= 2).then_some(())
+        });
+        assert!(
+            tried.is_some(),
+            "the replica must retry after a bad transfer"
+        );
+        assert_ne!(field(&mut c, "replication", "master_link_status"), "up");
+        let _: () = q(&mut c, &["REPLICAOF", "NO", "ONE"]);
+        let pong: String = q(&mut c, &["PING"]);
+        assert_eq!(pong, "PONG");
+        // The full sync emptied the dataset before the file turned out bad, and nothing of
+        // the bad file was kept.
+        let n: i64 = q(&mut c, &["DBSIZE"]);
+        assert_eq!(n, 0);
+    }
+}
