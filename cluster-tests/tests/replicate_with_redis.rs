@@ -520,3 +520,37 @@ fn a_primary_sending_a_bad_rdb_neither_crashes_nor_fills_the_replica() {
         assert_eq!(n, 0);
     }
 }
+
+#[test]
+fn redis_cli_rdb_takes_a_file_redis_server_loads() {
+    // `redis-cli --rdb` asks with SYNC, as the oldest replicas did: the answer is an RDB
+    // file, which redis-server then starts from with the same digest.
+    if !RedisServer::installed() {
+        eprintln!("SKIPPED: redis-server is not installed");
+        return;
+    }
+    let node = Node::start(&[]);
+    let mut c = node.client();
+    seed(&mut c);
+    let digest: String = q(&mut c, &["DEBUG", "DIGEST"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("from-slotcache.rdb");
+    let (ok, out) = cluster_tests::run_tool(
+        "redis-cli",
+        &[
+            "-p",
+            &node.port.to_string(),
+            "--rdb",
+            file.to_str().expect("utf-8 path"),
+        ],
+        None,
+    );
+    assert!(ok, "redis-cli --rdb failed: {out}");
+    let dir_arg = dir.path().to_str().expect("utf-8 path");
+    let Some(redis) = RedisServer::start(&["--dir", dir_arg, "--dbfilename", "from-slotcache.rdb"])
+    else {
+        return;
+    };
+    let theirs: String = q(&mut redis.client(), &["DEBUG", "DIGEST"]);
+    assert_eq!(theirs, digest);
+}

@@ -104,17 +104,17 @@ fn psync(ctx: &mut Ctx, a: &[Bytes]) {
     } else {
         ("?".to_string(), -1)
     };
-    // The old SYNC: no resync id or offset is exchanged, and the snapshot comes as one
-    // bulk string (`$<len>` then the payload) followed by the live stream.
+    // The old SYNC: no resync id or offset is exchanged; the RDB file (`$<len>` then the
+    // payload) is followed by the live stream.
     let legacy = args::is(&a[0], "sync");
     let ip = ctx.conn.handle.addr.ip().to_string();
-    // A replica that does not take slotcache's snapshot (redis-server) is sent an RDB file
-    // on a full sync.
-    let rdb = !legacy && !ctx.conn.repl_capa_slotcache;
+    // A replica that does not take slotcache's snapshot (redis-server, a SYNC caller) is
+    // sent an RDB file on a full sync.
+    let rdb = legacy || !ctx.conn.repl_capa_slotcache;
     let link = if rdb {
-        ReplicaLink::for_rdb(ctx.conn.id, ip, ctx.conn.repl_listening_port)
+        ReplicaLink::for_rdb(ctx.conn.id, ip, ctx.conn.repl_listening_port, legacy)
     } else {
-        ReplicaLink::with_mode(ctx.conn.id, ip, ctx.conn.repl_listening_port, legacy)
+        ReplicaLink::new(ctx.conn.id, ip, ctx.conn.repl_listening_port)
     };
     let limit = ctx.settings.replica_obuf_hard;
     ctx.ks.repl.obuf_limit = limit;
@@ -153,13 +153,11 @@ fn psync(ctx: &mut Ctx, a: &[Bytes]) {
                 }
                 return ctx.then(Next::ReplicaLink(link));
             }
-            if !legacy {
-                let head = format!(
-                    "+FULLRESYNC {} {}\r\n",
-                    ctx.ks.repl.replid, ctx.ks.repl.offset
-                );
-                link.send(head.as_bytes(), 0);
-            }
+            let head = format!(
+                "+FULLRESYNC {} {}\r\n",
+                ctx.ks.repl.replid, ctx.ks.repl.offset
+            );
+            link.send(head.as_bytes(), 0);
             let ndb = ctx.ks.dbs.len();
             let preamble = [crate::commands::functions::sync_command(ctx.shared)];
             ctx.ks.repl.attach_syncing(link.clone(), ndb, &preamble);

@@ -60,30 +60,27 @@ pub struct ReplicaLink {
     pub last_ack_ms: AtomicU64,
     pub closed: AtomicBool,
     pub online: AtomicBool,
-    /// Attached with the old `SYNC` command: the snapshot goes out as one bulk string
-    /// (`$<len>` and the payload), so it is held whole until the sync completes.
+    /// Attached with the old `SYNC` command: no `+FULLRESYNC` line before the RDB file
+    /// (there is no replication id or offset to tell).
     pub legacy: bool,
-    /// A replica that is not slotcache (redis-server): its full sync is an RDB file made at
-    /// a point in time, and the stream from that point is held until the file is sent.
+    /// A replica that is not slotcache (redis-server, `SYNC` callers such as
+    /// `redis-cli --rdb`): its full sync is an RDB file made at a point in time, and the
+    /// stream from that point is held until the file is sent.
     pub rdb: bool,
-    /// The snapshot of a legacy sync, or the stream an RDB sync holds back, gathered until
-    /// the sync is complete.
+    /// The stream an RDB sync holds back until its file is sent.
     held: parking_lot::Mutex<Vec<u8>>,
 }
 
 impl ReplicaLink {
+    /// A slotcache replica's link (its full sync is slotcache's own snapshot).
     pub fn new(client_id: u64, ip: String, listening_port: u16) -> Arc<Self> {
-        Self::with_mode(client_id, ip, listening_port, false)
+        Self::build(client_id, ip, listening_port, false, false)
     }
 
-    /// A link for the old `SYNC` command (`legacy`) or for PSYNC.
-    pub fn with_mode(client_id: u64, ip: String, listening_port: u16, legacy: bool) -> Arc<Self> {
-        Self::build(client_id, ip, listening_port, legacy, false)
-    }
-
-    /// A link whose full sync is an RDB file (see [`super::rdb_sync`]).
-    pub fn for_rdb(client_id: u64, ip: String, listening_port: u16) -> Arc<Self> {
-        Self::build(client_id, ip, listening_port, false, true)
+    /// A link whose full sync is an RDB file (see [`super::rdb_sync`]); `legacy`: attached
+    /// with `SYNC` rather than PSYNC.
+    pub fn for_rdb(client_id: u64, ip: String, listening_port: u16, legacy: bool) -> Arc<Self> {
+        Self::build(client_id, ip, listening_port, legacy, true)
     }
 
     fn build(
@@ -115,7 +112,7 @@ impl ReplicaLink {
         if self.closed.load(Ordering::Relaxed) {
             return;
         }
-        if (self.legacy || self.rdb) && !self.online.load(Ordering::Relaxed) {
+        if self.rdb && !self.online.load(Ordering::Relaxed) {
             let mut held = self.held.lock();
             if limit > 0 && held.len() + data.len() > limit {
                 drop(held);
@@ -157,16 +154,6 @@ impl ReplicaLink {
         if was_empty {
             self.wake.notify_one();
         }
-    }
-
-    /// A legacy sync is complete: sends the held snapshot as one bulk string and goes online,
-    /// so that what follows is the live stream.
-    fn release_held(&self, limit: usize) {
-        let payload = std::mem::take(&mut *self.held.lock());
-        let mut bulk = format!("${}\r\n", payload.len()).into_bytes();
-        bulk.extend_from_slice(&payload);
-        self.online.store(true, Ordering::Relaxed);
-        self.send(&bulk, limit);
     }
 
     /// An RDB sync's file is sent: the stream held back since its point in time follows,
@@ -497,8 +484,10 @@ impl Feed {
     pub fn attach_rdb(&mut self, link: Arc<ReplicaLink>) {
         self.flush();
         self.active = true;
-        let head = format!("+FULLRESYNC {} {}\r\n", self.replid, self.offset);
-        link.push(head.as_bytes(), 0);
+        if !link.legacy {
+            let head = format!("+FULLRESYNC {} {}\r\n", self.replid, self.offset);
+            link.push(head.as_bytes(), 0);
+        }
         // As Redis after starting a replica's snapshot: the stream selects its database
         // again before the next write (a replica of ours passes its primary's stream on
         // as it is, and the file names that stream's database).
@@ -530,15 +519,10 @@ impl Feed {
         if done {
             job.finish(&mut out, offset, db);
             a.sync = None;
-            if !a.link.legacy {
-                a.link.online.store(true, Ordering::Relaxed);
-            }
+            a.link.online.store(true, Ordering::Relaxed);
         }
         a.link.send(&out, limit);
         if done {
-            if a.link.legacy {
-                a.link.release_held(limit);
-            }
             // As Redis does for a replica that starts from a snapshot, the stream selects its
             // database again before the next command.
             self.last_db = None;
