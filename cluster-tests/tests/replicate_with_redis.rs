@@ -554,3 +554,31 @@ fn redis_cli_rdb_takes_a_file_redis_server_loads() {
     let theirs: String = q(&mut redis.client(), &["DEBUG", "DIGEST"]);
     assert_eq!(theirs, digest);
 }
+
+#[test]
+fn slotcache_waits_through_a_redis_bgsave_already_running() {
+    // A disk-based primary busy with a BGSAVE makes a new replica wait for the next one,
+    // sending a newline every second before its +FULLRESYNC.
+    let Some(redis) = RedisServer::start(&["--repl-diskless-sync", "no"]) else {
+        return;
+    };
+    let mut primary = redis.client();
+    seed(&mut primary);
+    // About two seconds of BGSAVE (the child keeps the delay it forked with).
+    let _: () = q(
+        &mut primary,
+        &["CONFIG", "SET", "rdb-key-save-delay", "100"],
+    );
+    let _: String = q(&mut primary, &["BGSAVE"]);
+    let _: () = q(&mut primary, &["CONFIG", "SET", "rdb-key-save-delay", "0"]);
+    let node = Node::start(&[]);
+    let mut replica = node.client();
+    replicaof(&mut replica, redis.port);
+    let waiting = wait_for(Duration::from_secs(5), || {
+        let r = info(&mut primary, "replication");
+        r.contains("state=wait_bgsave").then_some(())
+    });
+    assert!(waiting.is_some(), "{}", info(&mut primary, "replication"));
+    wait_link_up(&mut replica, "after the primary's BGSAVE");
+    same_digest(&mut primary, &mut replica, "after waiting for the BGSAVE");
+}

@@ -185,7 +185,14 @@ async fn session(shared: &Arc<Shared>, up: &Arc<Upstream>) -> Result<(), String>
         failover::abort(shared, &mut ks.repl, "Write error to failover target");
         return Err(e.to_string());
     }
-    let reply = read_line(&mut r, timeout).await?;
+    // While it waits for a background save to start, a Redis primary sends a newline every
+    // second before its answer, to keep the link alive.
+    let reply = loop {
+        let line = read_line(&mut r, timeout).await?;
+        if !line.is_empty() {
+            break line;
+        }
+    };
     // The failover's outcome: a continuation (or, in edge cases, a full sync) completes it;
     // anything else makes this node a primary again.
     if failing_over {
