@@ -582,3 +582,43 @@ fn slotcache_waits_through_a_redis_bgsave_already_running() {
     wait_link_up(&mut replica, "after the primary's BGSAVE");
     same_digest(&mut primary, &mut replica, "after waiting for the BGSAVE");
 }
+
+#[test]
+fn a_redis_replica_waits_for_a_running_bgsave_and_info_says_so() {
+    // slotcache writes one background snapshot at a time: a redis-server replica arriving
+    // during a BGSAVE waits for it to end (INFO: state=wait_bgsave, newlines keep its link
+    // alive), then gets a snapshot of its own.
+    if !RedisServer::installed() {
+        eprintln!("SKIPPED: redis-server is not installed");
+        return;
+    }
+    let node = Node::start(&[]);
+    let mut primary = node.client();
+    // Enough keys that the BGSAVE outlasts the replica's handshake by far.
+    let _: () = q(&mut primary, &["DEBUG", "POPULATE", "1000000", "big", "16"]);
+    let Some(redis) = RedisServer::start(&[]) else {
+        return;
+    };
+    let mut replica = redis.client();
+    let _: String = q(&mut primary, &["BGSAVE"]);
+    assert_eq!(
+        field(&mut primary, "persistence", "rdb_bgsave_in_progress"),
+        "1"
+    );
+    replicaof(&mut replica, node.port);
+    let waiting = wait_for(Duration::from_secs(5), || {
+        let r = info(&mut primary, "replication");
+        (r.contains("state=wait_bgsave")
+            && info_field(&r, "connected_slaves").as_deref() == Some("1"))
+        .then_some(())
+    });
+    assert!(waiting.is_some(), "{}", info(&mut primary, "replication"));
+    wait_link_up(&mut replica, "after slotcache's BGSAVE");
+    let online = wait_for(Duration::from_secs(5), || {
+        info(&mut primary, "replication")
+            .contains("state=online")
+            .then_some(())
+    });
+    assert!(online.is_some(), "{}", info(&mut primary, "replication"));
+    same_digest(&mut primary, &mut replica, "after waiting for the BGSAVE");
+}

@@ -148,6 +148,7 @@ fn psync(ctx: &mut Ctx, a: &[Bytes]) {
                     replica = ctx.conn.id,
                     "Full resync requested by replica {}; starting an RDB snapshot", link.ip
                 );
+                ctx.ks.repl.wait_rdb(link.clone());
                 if let Some(shared) = ctx.shared.arc() {
                     tokio::spawn(crate::replication::rdb_sync::drive(shared, link.clone()));
                 }
@@ -249,6 +250,7 @@ fn role(ctx: &mut Ctx, _a: &[Bytes]) {
                 .ks
                 .repl
                 .replicas()
+                .chain(ctx.ks.repl.waiting())
                 .map(|r| {
                     (
                         r.ip.clone(),

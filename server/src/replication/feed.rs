@@ -215,6 +215,9 @@ pub struct Feed {
     /// Whether the stream is being recorded (once a replica attached, or as a replica).
     pub active: bool,
     attached: Vec<Attached>,
+    /// Replicas waiting for their RDB file's point in time (a background save runs): not
+    /// fed yet, listed by INFO as `wait_bgsave`.
+    waiting: Vec<Arc<ReplicaLink>>,
     last_db: Option<usize>,
     pub role: Role,
     pub stats: ReplStats,
@@ -243,6 +246,7 @@ impl Feed {
             backlog: Backlog::new(backlog_size),
             active: false,
             attached: Vec::new(),
+            waiting: Vec::new(),
             last_db: None,
             role: Role::Primary,
             stats: ReplStats::default(),
@@ -483,6 +487,7 @@ impl Feed {
     /// ([`ReplicaLink::release_rdb`]).
     pub fn attach_rdb(&mut self, link: Arc<ReplicaLink>) {
         self.flush();
+        self.waiting.retain(|w| w.client_id != link.client_id);
         self.active = true;
         if !link.legacy {
             let head = format!("+FULLRESYNC {} {}\r\n", self.replid, self.offset);
@@ -562,7 +567,18 @@ impl Feed {
 
     pub fn detach(&mut self, client_id: u64) {
         self.flush();
+        self.waiting.retain(|w| w.client_id != client_id);
         self.attached.retain(|a| a.link.client_id != client_id);
+    }
+
+    /// A replica that asked for an RDB full sync and waits for its point in time.
+    pub fn wait_rdb(&mut self, link: Arc<ReplicaLink>) {
+        self.waiting.push(link);
+    }
+
+    /// Replicas that wait for their RDB's point in time (INFO and ROLE list them).
+    pub fn waiting(&self) -> impl Iterator<Item = &Arc<ReplicaLink>> {
+        self.waiting.iter()
     }
 
     pub fn replicas(&self) -> impl Iterator<Item = &Arc<ReplicaLink>> {
