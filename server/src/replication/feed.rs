@@ -69,6 +69,8 @@ pub struct ReplicaLink {
     pub rdb: bool,
     /// The stream an RDB sync holds back until its file is sent.
     held: parking_lot::Mutex<Vec<u8>>,
+    /// An RDB sync's file has started going out: keep-alive newlines would land inside it.
+    file_started: parking_lot::Mutex<bool>,
 }
 
 impl ReplicaLink {
@@ -104,6 +106,7 @@ impl ReplicaLink {
             legacy,
             rdb,
             held: parking_lot::Mutex::new(Vec::new()),
+            file_started: parking_lot::Mutex::new(false),
         })
     }
 
@@ -154,6 +157,25 @@ impl ReplicaLink {
         if was_empty {
             self.wake.notify_one();
         }
+    }
+
+    /// A newline for a replica waiting for its RDB file, as Redis sends one every second so
+    /// the replica's link does not time out; none once the file has started. Returns
+    /// whether it was sent.
+    pub fn keepalive(&self) -> bool {
+        let started = self.file_started.lock();
+        if *started || self.closed.load(Ordering::Relaxed) {
+            return false;
+        }
+        self.push(b"\n", 0);
+        true
+    }
+
+    /// The RDB file starts going out with `preamble` (`$<len>\r\n`): no more newlines.
+    pub fn start_file(&self, preamble: &[u8]) {
+        let mut started = self.file_started.lock();
+        *started = true;
+        self.push(preamble, 0);
     }
 
     /// An RDB sync's file is sent: the stream held back since its point in time follows,

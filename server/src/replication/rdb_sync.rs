@@ -6,8 +6,8 @@
 //! stream, whose bytes from then on are held back. Once written the file goes out as
 //! `$<len>\r\n` and its bytes, then the held stream, and the replica is online: it loads
 //! the file, and the stream continues it exactly from `offset`. While a background save
-//! runs, the sync waits for it to end, sending a `\n` every second as Redis does, so the
-//! replica's link does not time out.
+//! runs the sync waits for it to end, and until its own file is written it sends a `\n`
+//! every second as Redis does, so the replica's link does not time out.
 
 use super::feed::ReplicaLink;
 use crate::persistence::save::{snapshot_for_replica, BgsaveError};
@@ -70,7 +70,15 @@ pub async fn drive(shared: Arc<Shared>, link: Arc<ReplicaLink>) {
             }),
         );
         match begun {
-            Ok(()) => return,
+            Ok(()) => {
+                // Newlines while the file is written, until it starts going out.
+                loop {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    if shared.is_shutting_down() || !link.keepalive() {
+                        return;
+                    }
+                }
+            }
             Err(BgsaveError::InProgress) => {}
             Err(BgsaveError::Thread) => {
                 warn!(
@@ -83,7 +91,7 @@ pub async fn drive(shared: Arc<Shared>, link: Arc<ReplicaLink>) {
         }
         if keepalive.elapsed() >= Duration::from_secs(1) {
             keepalive = Instant::now();
-            link.push(b"\n", 0);
+            link.keepalive();
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -94,7 +102,7 @@ pub async fn drive(shared: Arc<Shared>, link: Arc<ReplicaLink>) {
 fn send_file(shared: &Shared, link: &ReplicaLink, path: &Path) -> std::io::Result<()> {
     let mut f = std::fs::File::open(path)?;
     let len = f.metadata()?.len();
-    link.push(format!("${len}\r\n").as_bytes(), 0);
+    link.start_file(format!("${len}\r\n").as_bytes());
     let mut chunk = vec![0u8; CHUNK];
     let mut left = len;
     let gone = || link.closed.load(Ordering::Relaxed) || shared.is_shutting_down();
