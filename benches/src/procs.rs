@@ -78,7 +78,31 @@ pub fn pinned(program: &Path, core: Option<usize>) -> Command {
 }
 
 /// Finds a port on loopback that nobody listens on right now.
+/// A free loopback port: from `SLOTCACHE_TEST_PORTS` (`lo-hi`) when set, so engineers who
+/// share a machine stay inside their own ranges (as the cluster tests do), else any.
 fn free_port() -> Result<u16> {
+    if let Some((lo, hi)) = std::env::var("SLOTCACHE_TEST_PORTS")
+        .ok()
+        .and_then(|r| {
+            let (a, b) = r.split_once('-')?;
+            Some((a.trim().parse::<u16>().ok()?, b.trim().parse::<u16>().ok()?))
+        })
+        .filter(|(lo, hi)| lo <= hi)
+    {
+        // Start at a varying place so that successive servers do not race for one port.
+        let span = u32::from(hi - lo) + 1;
+        let start = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos())
+            % span;
+        for i in 0..span {
+            let port = lo + ((start + i) % span) as u16;
+            if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return Ok(port);
+            }
+        }
+        bail!("no free port in SLOTCACHE_TEST_PORTS={lo}-{hi}");
+    }
     let l = std::net::TcpListener::bind(("127.0.0.1", 0)).context("binding a probe socket")?;
     Ok(l.local_addr()?.port())
 }

@@ -1,6 +1,9 @@
 //! `repl-bench`: replication side by side, slotcache and Redis (standalone primaries, no
 //! cluster): (a) full sync time of a populated primary to an empty replica, (b) the primary's
-//! write throughput with 0, 1 and 2 replicas attached, (c) replication lag under load.
+//! write throughput with 0, 1 and 2 replicas attached, (c) replication lag under load, and
+//! (`from-redis`, not part of `all`) the full sync of a redis-server primary into a
+//! slotcache replica against one into a redis-server (and a Valkey) replica: the first step
+//! of moving a live Redis to slotcache.
 //!
 //! `cargo run --release -p slotcache-benches --bin repl-bench -- all`
 
@@ -62,6 +65,13 @@ struct Cli {
     redis_server: PathBuf,
     #[arg(long, default_value = "redis-benchmark")]
     redis_benchmark: PathBuf,
+    /// valkey-server for the third column of `from-redis` (default: the one
+    /// `shared/peers/build.sh` builds).
+    #[arg(long)]
+    valkey: Option<PathBuf>,
+    /// `from-redis` without the Valkey column.
+    #[arg(long)]
+    no_valkey: bool,
     /// Limit for one redis-benchmark run, seconds.
     #[arg(long, default_value_t = 300)]
     bench_timeout: u64,
@@ -76,6 +86,8 @@ enum What {
     Throughput,
     Lag,
     All,
+    /// Full sync from a redis-server primary: slotcache vs redis-server (vs Valkey) replicas.
+    FromRedis,
 }
 
 fn main() -> std::process::ExitCode {
@@ -92,6 +104,11 @@ fn main() -> std::process::ExitCode {
 /// sync and no delay, so neither server pays for a disk round trip or waits for more
 /// replicas.
 fn start(cli: &Cli, flavor: Flavor) -> Result<ServerProc> {
+    start_bin(cli, flavor, None)
+}
+
+/// `start`, with the binary of a Redis-like flavor given (Valkey's).
+fn start_bin(cli: &Cli, flavor: Flavor, bin: Option<&Path>) -> Result<ServerProc> {
     let mut extra: Vec<String> = vec!["--enable-debug-command".into(), "yes".into()];
     let bin = match flavor {
         Flavor::Slotcache => {
@@ -110,7 +127,7 @@ fn start(cli: &Cli, flavor: Flavor) -> Result<ServerProc> {
                 ]
                 .map(String::from),
             );
-            cli.redis_server.clone()
+            bin.map_or_else(|| cli.redis_server.clone(), Path::to_path_buf)
         }
     };
     ServerProc::start_with(flavor, &bin, None, &extra)
@@ -165,6 +182,103 @@ fn full_sync(cli: &Cli, flavor: Flavor) -> Result<f64> {
         );
     }
     Ok(took)
+}
+
+/// (from-redis) Seconds from REPLICAOF to a replica of `flavor` holding the same data as a
+/// populated redis-server primary (DBSIZE, then DEBUG DIGEST equal; the two servers compute
+/// it alike) with its link up. The primary sends its RDB diskless with no delay, as it does
+/// by default to a replica announcing `capa eof` (all three do).
+fn sync_from_redis(cli: &Cli, flavor: Flavor, valkey: Option<&Path>) -> Result<f64> {
+    let primary = start(cli, Flavor::Redis)?;
+    let replica = start_bin(cli, flavor, valkey)?;
+    let keys = cli.keys.to_string();
+    let _: redis::Value = slow_query(primary.port, &["DEBUG", "POPULATE", &keys])?;
+    let n: u64 = query(primary.port, &["DBSIZE"])?;
+    let digest: String = slow_query(primary.port, &["DEBUG", "DIGEST"])?;
+    let t0 = Instant::now();
+    replicaof(&replica, Some(&primary))?;
+    let res = wait_until(
+        Duration::from_secs(cli.sync_timeout),
+        "the replica to hold the primary's data",
+        || {
+            let m: u64 = query(replica.port, &["DBSIZE"])?;
+            if m != n || !cluster::replica_synced(replica.port)? {
+                return Ok(false);
+            }
+            let d: String = slow_query(replica.port, &["DEBUG", "DIGEST"])?;
+            Ok(d == digest)
+        },
+    );
+    let took = t0.elapsed().as_secs_f64();
+    if let Err(e) = res {
+        bail!(
+            "{} replica of redis: full sync of {n} keys did not finish: {e:#}\nprimary log:\n{}\nreplica log:\n{}",
+            flavor.label(),
+            primary.log_tail(30),
+            replica.log_tail(30)
+        );
+    }
+    Ok(took)
+}
+
+/// (from-redis) Rounds of [`sync_from_redis`] for each replica kind, alternating the order;
+/// prints the medians and slotcache's ratio to each.
+fn from_redis(cli: &Cli) -> Result<()> {
+    let valkey = if cli.no_valkey {
+        None
+    } else {
+        match cli.valkey.clone().map_or_else(procs::build_valkey, Ok) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                eprintln!("no Valkey column: {e:#}");
+                None
+            }
+        }
+    };
+    let mut kinds = vec![Flavor::Slotcache, Flavor::Redis];
+    if valkey.is_some() {
+        kinds.push(Flavor::Valkey);
+    }
+    let mut secs: Vec<Vec<f64>> = vec![Vec::new(); kinds.len()];
+    for round in 0..cli.rounds {
+        let mut turn: Vec<usize> = (0..kinds.len()).collect();
+        turn.rotate_left(round % kinds.len());
+        for i in turn {
+            let f = kinds[i];
+            eprintln!(
+                "from-redis round {}/{}: {} replica",
+                round + 1,
+                cli.rounds,
+                f.label()
+            );
+            let s = sync_from_redis(cli, f, valkey.as_deref())?;
+            eprintln!("  {s:.3} s");
+            secs[i].push(s);
+        }
+    }
+    let med: Vec<Option<f64>> = secs.iter().map(|v| throughput::median(v)).collect();
+    println!(
+        "\n(from-redis) Full sync of {} keys (DEBUG POPULATE) from a redis-server primary \
+         (diskless, delay 0) to an empty replica: REPLICAOF until DBSIZE and DEBUG DIGEST \
+         match and ROLE says connected; median of {} (seconds)",
+        cli.keys, cli.rounds
+    );
+    for (i, f) in kinds.iter().enumerate() {
+        let ratio = if i == 0 {
+            String::new()
+        } else {
+            let r = med[0].zip(med[i]).map(|(a, b)| a / b);
+            format!("slotcache/{} {}", f.label(), fmt(r, 2))
+        };
+        println!(
+            "{:<10} replica {:>8}  {:<22} (samples {:?})",
+            f.label(),
+            fmt(med[i], 3),
+            ratio,
+            secs[i]
+        );
+    }
+    Ok(())
 }
 
 /// Waits until `primary` lists exactly `attached.len()` replicas and each of them is synced.
@@ -364,6 +478,9 @@ fn run(cli: Cli) -> Result<()> {
     cluster::check_tool(&slot_bin, "cargo build --release -p slotcache-server")?;
     cluster::check_tool(&cli.redis_server, "install Debian's redis-server")?;
     cluster::check_tool(&cli.redis_benchmark, "install Debian's redis-tools")?;
+    if cli.what == What::FromRedis {
+        return from_redis(&cli);
+    }
     let all = cli.what == What::All;
     if all || cli.what == What::Sync {
         let mut secs: [Vec<f64>; 2] = [vec![], vec![]];

@@ -42,6 +42,9 @@ pub struct Conn {
     pub no_touch: bool,
     /// The port a replica said it listens on (REPLCONF listening-port).
     pub repl_listening_port: u16,
+    /// The replica announced `REPLCONF capa slotcache`: its full sync is slotcache's own
+    /// snapshot; without it (redis-server) an RDB file.
+    pub repl_capa_slotcache: bool,
     /// Replication offset after this client's last write (WAIT waits for it).
     pub woff: u64,
     /// CLIENT TRACKING is on: the tracking table has an entry to drop when it closes.
@@ -127,6 +130,7 @@ impl Conn {
             watched: Vec::new(),
             no_touch: false,
             repl_listening_port: 0,
+            repl_capa_slotcache: false,
             woff: 0,
             tracking: false,
             handle,

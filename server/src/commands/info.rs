@@ -463,14 +463,22 @@ fn replication(ctx: &mut Ctx, t: &mut String) {
     match &repl.role {
         Role::Primary => {
             line(t, "role", "master");
-            let replicas: Vec<_> = repl.replicas().cloned().collect();
+            // Redis's states: waiting for the snapshot's point in time, receiving the
+            // snapshot, fed the stream.
+            let replicas: Vec<_> = repl
+                .replicas()
+                .map(|r| (r, false))
+                .chain(repl.waiting().map(|r| (r, true)))
+                .collect();
             line(t, "connected_slaves", replicas.len());
             let now = crate::replication::primary::mono_ms();
-            for (i, r) in replicas.iter().enumerate() {
+            for (i, (r, waiting)) in replicas.iter().enumerate() {
                 let state = if r.online.load(Ordering::Relaxed) {
                     "online"
-                } else {
+                } else if *waiting {
                     "wait_bgsave"
+                } else {
+                    "send_bulk"
                 };
                 let lag = now.saturating_sub(r.last_ack_ms.load(Ordering::Relaxed)) / 1000;
                 line(

@@ -104,11 +104,18 @@ fn psync(ctx: &mut Ctx, a: &[Bytes]) {
     } else {
         ("?".to_string(), -1)
     };
-    // The old SYNC: no resync id or offset is exchanged, and the snapshot comes as one
-    // bulk string (`$<len>` then the payload) followed by the live stream.
+    // The old SYNC: no resync id or offset is exchanged; the RDB file (`$<len>` then the
+    // payload) is followed by the live stream.
     let legacy = args::is(&a[0], "sync");
     let ip = ctx.conn.handle.addr.ip().to_string();
-    let link = ReplicaLink::with_mode(ctx.conn.id, ip, ctx.conn.repl_listening_port, legacy);
+    // A replica that does not take slotcache's snapshot (redis-server, a SYNC caller) is
+    // sent an RDB file on a full sync.
+    let rdb = legacy || !ctx.conn.repl_capa_slotcache;
+    let link = if rdb {
+        ReplicaLink::for_rdb(ctx.conn.id, ip, ctx.conn.repl_listening_port, legacy)
+    } else {
+        ReplicaLink::new(ctx.conn.id, ip, ctx.conn.repl_listening_port)
+    };
     let limit = ctx.settings.replica_obuf_hard;
     ctx.ks.repl.obuf_limit = limit;
     let from = if requested > 0 {
@@ -125,7 +132,7 @@ fn psync(ctx: &mut Ctx, a: &[Bytes]) {
             let mut head = format!("+CONTINUE {}\r\n", ctx.ks.repl.replid).into_bytes();
             let n = missed.len();
             head.extend_from_slice(&missed);
-            link.send(&head, 0);
+            link.push(&head, 0);
             ctx.ks.repl.attach_online(link.clone());
             ctx.ks.repl.stats.sync_partial_ok += 1;
             info!(replica = ctx.conn.id, "Partial resynchronization request from {} accepted. Sending {n} bytes of backlog starting from offset {requested}.", link.ip);
@@ -135,13 +142,23 @@ fn psync(ctx: &mut Ctx, a: &[Bytes]) {
                 ctx.ks.repl.stats.sync_partial_err += 1;
             }
             ctx.ks.repl.stats.sync_full += 1;
-            if !legacy {
-                let head = format!(
-                    "+FULLRESYNC {} {}\r\n",
-                    ctx.ks.repl.replid, ctx.ks.repl.offset
+            // The RDB sync attaches the link when the file's point in time is taken.
+            if rdb {
+                info!(
+                    replica = ctx.conn.id,
+                    "Full resync requested by replica {}; starting an RDB snapshot", link.ip
                 );
-                link.send(head.as_bytes(), 0);
+                ctx.ks.repl.wait_rdb(link.clone());
+                if let Some(shared) = ctx.shared.arc() {
+                    tokio::spawn(crate::replication::rdb_sync::drive(shared, link.clone()));
+                }
+                return ctx.then(Next::ReplicaLink(link));
             }
+            let head = format!(
+                "+FULLRESYNC {} {}\r\n",
+                ctx.ks.repl.replid, ctx.ks.repl.offset
+            );
+            link.send(head.as_bytes(), 0);
             let ndb = ctx.ks.dbs.len();
             let preamble = [crate::commands::functions::sync_command(ctx.shared)];
             ctx.ks.repl.attach_syncing(link.clone(), ndb, &preamble);
@@ -171,8 +188,11 @@ fn replconf(ctx: &mut Ctx, a: &[Bytes]) {
         } else if args::is(&a[i], "ack") || args::is(&a[i], "getack") {
             // Acks arrive on replica links, which are served by the replication module.
             return;
-        } else if !(args::is(&a[i], "capa")
-            || args::is(&a[i], "ip-address")
+        } else if args::is(&a[i], "capa") {
+            if a[i + 1].eq_ignore_ascii_case(crate::replication::SLOTCACHE_CAPA) {
+                ctx.conn.repl_capa_slotcache = true;
+            }
+        } else if !(args::is(&a[i], "ip-address")
             || args::is(&a[i], "rdb-only")
             || args::is(&a[i], "rdb-filter-only"))
         {
@@ -230,6 +250,7 @@ fn role(ctx: &mut Ctx, _a: &[Bytes]) {
                 .ks
                 .repl
                 .replicas()
+                .chain(ctx.ks.repl.waiting())
                 .map(|r| {
                     (
                         r.ip.clone(),

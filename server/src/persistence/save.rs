@@ -51,6 +51,7 @@ fn header(shared: &Shared, ks: &Keyspace) -> Vec<u8> {
             used_mem: crate::eviction::total_used(),
             repl_id: ks.repl.replid.clone(),
             repl_offset: ks.repl.offset,
+            repl_stream_db: ks.repl.stream_db(),
         },
     );
     // The scripts lock is taken after the keyspace lock, as everywhere.
@@ -166,7 +167,8 @@ pub fn bgsave(shared: &Arc<Shared>) -> Result<(), BgsaveError> {
     let spawned = std::thread::Builder::new()
         .name("bgsave".into())
         .spawn(move || {
-            let (result, copied, dirty, longest) = write_background(&sh);
+            let (path, tmp) = paths(&sh);
+            let (result, copied, dirty, longest) = write_background(&sh, &tmp, Some(&path), None);
             match &result {
                 Ok(bytes) => {
                     let longest_hold_us = longest.as_micros() as u64;
@@ -192,13 +194,65 @@ pub fn bgsave(shared: &Arc<Shared>) -> Result<(), BgsaveError> {
     Ok(())
 }
 
+/// Runs under the keyspace lock at a background snapshot's point in time.
+pub type AtBegin = Box<dyn FnOnce(&mut Keyspace) + Send>;
+/// Receives the finished file of a snapshot made for a replica (or why it failed).
+pub type OnWritten = Box<dyn FnOnce(io::Result<PathBuf>) + Send>;
+
+/// A point-in-time RDB file for a replica's full sync, as Redis's disk-based sync makes
+/// one: written from a thread like BGSAVE (and never at the same time as one), but to a
+/// temporary file of its own, so the node's `dbfilename` and its save bookkeeping stay as
+/// they are. `begin` runs under the keyspace lock at the point in time (the replica is
+/// attached to the stream there); `done` gets the file, which it removes when sent.
+///
+/// # Errors
+/// A background save is running (try again when it ends), or no thread could be started.
+pub fn snapshot_for_replica(
+    shared: &Arc<Shared>,
+    begin: AtBegin,
+    done: OnWritten,
+) -> Result<(), BgsaveError> {
+    let p = &shared.persistence;
+    if p.running.swap(true, Ordering::AcqRel) {
+        return Err(BgsaveError::InProgress);
+    }
+    let sh = shared.clone();
+    let spawned = std::thread::Builder::new()
+        .name("repl-rdb".into())
+        .spawn(move || {
+            let (_, tmp) = paths(&sh);
+            let file = PathBuf::from(format!("repl-{}", tmp.display()));
+            let (result, _, _, longest) = write_background(&sh, &file, None, Some(begin));
+            sh.persistence.running.store(false, Ordering::Release);
+            if let Ok(bytes) = &result {
+                let longest_hold_us = longest.as_micros() as u64;
+                info!(
+                    bytes,
+                    longest_hold_us, "RDB for a replica's full sync written"
+                );
+            }
+            done(result.map(|_| file));
+        });
+    if spawned.is_err() {
+        p.running.store(false, Ordering::Release);
+        return Err(BgsaveError::Thread);
+    }
+    Ok(())
+}
+
 /// The background snapshot: begun under the lock (the point in time), then written slot by
-/// slot with short lock holds. Returns the bytes written (or the error), the entries
-/// writers handed over, `dirty` at the point in time, and the longest hold of the lock
-/// while walking (logged: it is what a writer may have waited for the snapshot).
-fn write_background(shared: &Shared) -> (io::Result<u64>, u64, u64, std::time::Duration) {
+/// slot with short lock holds to `tmp`, which becomes `commit_to` when given (a replica's
+/// file stays where it is). `begin` runs under the lock at the point in time. Returns the
+/// bytes written (or the error), the entries writers handed over, `dirty` at the point in
+/// time, and the longest hold of the lock while walking (logged: it is what a writer may
+/// have waited for the snapshot).
+fn write_background(
+    shared: &Shared,
+    tmp: &Path,
+    commit_to: Option<&Path>,
+    begin: Option<AtBegin>,
+) -> (io::Result<u64>, u64, u64, std::time::Duration) {
     let s = shared.settings();
-    let (path, tmp) = paths(shared);
     let (head, plan, dirty) = {
         let mut ks = shared.keyspace.lock();
         let head = header(shared, &ks);
@@ -209,12 +263,15 @@ fn write_background(shared: &Shared) -> (io::Result<u64>, u64, u64, std::time::D
                 plan.push((i, db.len() as u64, db.volatile_len() as u64));
             }
         }
+        if let Some(begin) = begin {
+            begin(&mut ks);
+        }
         (head, plan, ks.dirty)
     };
     let ending = Ending(shared);
     let (mut copied, mut longest) = (0, std::time::Duration::ZERO);
     let result = (|| {
-        let mut sink = Sink::new(create(&tmp)?, s.rdbchecksum);
+        let mut sink = Sink::new(create(tmp)?, s.rdbchecksum);
         sink.put(&head)?;
         let (mut buf, mut scratch) = (Vec::with_capacity(CHUNK * 2), Vec::new());
         for (origin, keys, expires) in plan {
@@ -262,12 +319,16 @@ fn write_background(shared: &Shared) -> (io::Result<u64>, u64, u64, std::time::D
         }
         let written = sink.written() + 9;
         let f = sink.finish()?.into_inner().map_err(|e| e.into_error())?;
-        commit(f, &tmp, &path)?;
+        match commit_to {
+            Some(path) => commit(f, tmp, path)?,
+            // Read back once and removed: nothing to make durable.
+            None => drop(f),
+        }
         Ok(written)
     })();
     drop(ending);
     if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+        let _ = std::fs::remove_file(tmp);
     }
     (result, copied, dirty, longest)
 }

@@ -47,6 +47,9 @@ pub struct Header {
     pub used_mem: u64,
     pub repl_id: String,
     pub repl_offset: u64,
+    /// The replication stream's selected database at `repl_offset`: where a replica loading
+    /// the file goes on applying its primary's stream.
+    pub repl_stream_db: usize,
 }
 
 /// `rdbSaveAuxFieldStrStr` / `rdbSaveAuxFieldStrInt`.
@@ -64,7 +67,7 @@ pub fn write_header(out: &mut Vec<u8>, h: &Header) {
     aux(out, "redis-bits", b"64");
     aux(out, "ctime", n.format(h.ctime).as_bytes());
     aux(out, "used-mem", n.format(h.used_mem).as_bytes());
-    aux(out, "repl-stream-db", b"0");
+    aux(out, "repl-stream-db", n.format(h.repl_stream_db).as_bytes());
     aux(out, "repl-id", h.repl_id.as_bytes());
     aux(out, "repl-offset", n.format(h.repl_offset).as_bytes());
     aux(out, "aof-base", b"0");
@@ -579,6 +582,7 @@ mod tests {
                 used_mem: 2,
                 repl_id: "a".repeat(40),
                 repl_offset: 77,
+                repl_stream_db: 0,
             },
         );
         write_functions(&mut out, &[Bytes::from_static(b"#!lua name=l\n")]);

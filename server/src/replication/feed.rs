@@ -60,20 +60,38 @@ pub struct ReplicaLink {
     pub last_ack_ms: AtomicU64,
     pub closed: AtomicBool,
     pub online: AtomicBool,
-    /// Attached with the old `SYNC` command: the snapshot goes out as one bulk string
-    /// (`$<len>` and the payload), so it is held whole until the sync completes.
+    /// Attached with the old `SYNC` command: no `+FULLRESYNC` line before the RDB file
+    /// (there is no replication id or offset to tell).
     pub legacy: bool,
-    /// The snapshot of a legacy sync, gathered until it is complete.
+    /// A replica that is not slotcache (redis-server, `SYNC` callers such as
+    /// `redis-cli --rdb`): its full sync is an RDB file made at a point in time, and the
+    /// stream from that point is held until the file is sent.
+    pub rdb: bool,
+    /// The stream an RDB sync holds back until its file is sent.
     held: parking_lot::Mutex<Vec<u8>>,
+    /// An RDB sync's file has started going out: keep-alive newlines would land inside it.
+    file_started: parking_lot::Mutex<bool>,
 }
 
 impl ReplicaLink {
+    /// A slotcache replica's link (its full sync is slotcache's own snapshot).
     pub fn new(client_id: u64, ip: String, listening_port: u16) -> Arc<Self> {
-        Self::with_mode(client_id, ip, listening_port, false)
+        Self::build(client_id, ip, listening_port, false, false)
     }
 
-    /// A link for the old `SYNC` command (`legacy`) or for PSYNC.
-    pub fn with_mode(client_id: u64, ip: String, listening_port: u16, legacy: bool) -> Arc<Self> {
+    /// A link whose full sync is an RDB file (see [`super::rdb_sync`]); `legacy`: attached
+    /// with `SYNC` rather than PSYNC.
+    pub fn for_rdb(client_id: u64, ip: String, listening_port: u16, legacy: bool) -> Arc<Self> {
+        Self::build(client_id, ip, listening_port, legacy, true)
+    }
+
+    fn build(
+        client_id: u64,
+        ip: String,
+        listening_port: u16,
+        legacy: bool,
+        rdb: bool,
+    ) -> Arc<Self> {
         Arc::new(ReplicaLink {
             client_id,
             ip,
@@ -86,7 +104,9 @@ impl ReplicaLink {
             closed: AtomicBool::new(false),
             online: AtomicBool::new(false),
             legacy,
+            rdb,
             held: parking_lot::Mutex::new(Vec::new()),
+            file_started: parking_lot::Mutex::new(false),
         })
     }
 
@@ -95,7 +115,7 @@ impl ReplicaLink {
         if self.closed.load(Ordering::Relaxed) {
             return;
         }
-        if self.legacy && !self.online.load(Ordering::Relaxed) {
+        if self.rdb && !self.online.load(Ordering::Relaxed) {
             let mut held = self.held.lock();
             if limit > 0 && held.len() + data.len() > limit {
                 drop(held);
@@ -107,6 +127,15 @@ impl ReplicaLink {
                 return;
             }
             held.extend_from_slice(data);
+            return;
+        }
+        self.push(data, limit);
+    }
+
+    /// Queues bytes for the connection to write now, past any holding back (the RDB file
+    /// of an RDB sync, its preamble); closes the link when its buffer passes `limit`.
+    pub fn push(&self, data: &[u8], limit: usize) {
+        if self.closed.load(Ordering::Relaxed) {
             return;
         }
         let q = self.queued.fetch_add(data.len(), Ordering::Relaxed) + data.len();
@@ -130,14 +159,32 @@ impl ReplicaLink {
         }
     }
 
-    /// A legacy sync is complete: sends the held snapshot as one bulk string and goes online,
-    /// so that what follows is the live stream.
-    fn release_held(&self, limit: usize) {
-        let payload = std::mem::take(&mut *self.held.lock());
-        let mut bulk = format!("${}\r\n", payload.len()).into_bytes();
-        bulk.extend_from_slice(&payload);
+    /// A newline for a replica waiting for its RDB file, as Redis sends one every second so
+    /// the replica's link does not time out; none once the file has started. Returns
+    /// whether it was sent.
+    pub fn keepalive(&self) -> bool {
+        let started = self.file_started.lock();
+        if *started || self.closed.load(Ordering::Relaxed) {
+            return false;
+        }
+        self.push(b"\n", 0);
+        true
+    }
+
+    /// The RDB file starts going out with `preamble` (`$<len>\r\n`): no more newlines.
+    pub fn start_file(&self, preamble: &[u8]) {
+        let mut started = self.file_started.lock();
+        *started = true;
+        self.push(preamble, 0);
+    }
+
+    /// An RDB sync's file is sent: the stream held back since its point in time follows,
+    /// and the replica is online. Called under the keyspace lock, so that no stream bytes
+    /// arrive between the two.
+    pub fn release_rdb(&self, limit: usize) {
+        let held = std::mem::take(&mut *self.held.lock());
         self.online.store(true, Ordering::Relaxed);
-        self.send(&bulk, limit);
+        self.push(&held, limit);
     }
 
     /// Waits until stream bytes are pending (or the link closed), then takes them all.
@@ -190,6 +237,9 @@ pub struct Feed {
     /// Whether the stream is being recorded (once a replica attached, or as a replica).
     pub active: bool,
     attached: Vec<Attached>,
+    /// Replicas waiting for their RDB file's point in time (a background save runs): not
+    /// fed yet, listed by INFO as `wait_bgsave`.
+    waiting: Vec<Arc<ReplicaLink>>,
     last_db: Option<usize>,
     pub role: Role,
     pub stats: ReplStats,
@@ -218,6 +268,7 @@ impl Feed {
             backlog: Backlog::new(backlog_size),
             active: false,
             attached: Vec::new(),
+            waiting: Vec::new(),
             last_db: None,
             role: Role::Primary,
             stats: ReplStats::default(),
@@ -452,6 +503,27 @@ impl Feed {
         });
     }
 
+    /// An RDB sync's point in time (under the keyspace lock, as its snapshot begins): the
+    /// replica is told the id and offset the file stands at, and from here on it is sent
+    /// the stream, held back until the file has gone out
+    /// ([`ReplicaLink::release_rdb`]).
+    pub fn attach_rdb(&mut self, link: Arc<ReplicaLink>) {
+        self.flush();
+        self.waiting.retain(|w| w.client_id != link.client_id);
+        self.active = true;
+        if !link.legacy {
+            let head = format!("+FULLRESYNC {} {}\r\n", self.replid, self.offset);
+            link.push(head.as_bytes(), 0);
+        }
+        // As Redis after starting a replica's snapshot: the stream selects its database
+        // again before the next write (a replica of ours passes its primary's stream on
+        // as it is, and the file names that stream's database).
+        if !self.is_replica() {
+            self.last_db = None;
+        }
+        self.attached.push(Attached { link, sync: None });
+    }
+
     /// Advances the full sync of one replica by about `budget` bytes. Returns false once the
     /// sync is complete (or the replica is gone).
     pub fn sync_step(&mut self, dbs: &[Db], client_id: u64, budget: usize, now: u64) -> bool {
@@ -474,15 +546,10 @@ impl Feed {
         if done {
             job.finish(&mut out, offset, db);
             a.sync = None;
-            if !a.link.legacy {
-                a.link.online.store(true, Ordering::Relaxed);
-            }
+            a.link.online.store(true, Ordering::Relaxed);
         }
         a.link.send(&out, limit);
         if done {
-            if a.link.legacy {
-                a.link.release_held(limit);
-            }
             // As Redis does for a replica that starts from a snapshot, the stream selects its
             // database again before the next command.
             self.last_db = None;
@@ -522,7 +589,18 @@ impl Feed {
 
     pub fn detach(&mut self, client_id: u64) {
         self.flush();
+        self.waiting.retain(|w| w.client_id != client_id);
         self.attached.retain(|a| a.link.client_id != client_id);
+    }
+
+    /// A replica that asked for an RDB full sync and waits for its point in time.
+    pub fn wait_rdb(&mut self, link: Arc<ReplicaLink>) {
+        self.waiting.push(link);
+    }
+
+    /// Replicas that wait for their RDB's point in time (INFO and ROLE list them).
+    pub fn waiting(&self) -> impl Iterator<Item = &Arc<ReplicaLink>> {
+        self.waiting.iter()
     }
 
     pub fn replicas(&self) -> impl Iterator<Item = &Arc<ReplicaLink>> {
@@ -547,11 +625,16 @@ impl Feed {
         );
     }
 
-    /// Number of online replicas that acknowledged at least `offset`.
+    /// Number of online replicas that acknowledged at least `offset` (a replica still
+    /// receiving its RDB file is attached but not online, and counts for nothing yet).
     pub fn acked(&self, offset: u64) -> usize {
         self.attached
             .iter()
-            .filter(|a| a.sync.is_none() && a.link.ack_offset.load(Ordering::Relaxed) >= offset)
+            .filter(|a| {
+                a.sync.is_none()
+                    && a.link.online.load(Ordering::Relaxed)
+                    && a.link.ack_offset.load(Ordering::Relaxed) >= offset
+            })
             .count()
     }
 

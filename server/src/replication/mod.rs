@@ -9,6 +9,8 @@
 //! - [`backlog`] the ring buffer that makes partial resyncs possible.
 //! - [`primary`] serving a replica's connection; [`replica`] the replica's link to its
 //!   primary; [`effects`] encoding commands for the stream.
+//! - [`rdb_load`] a full sync from a Redis primary (its RDB file, parsed as it arrives);
+//!   [`rdb_sync`] a full sync for a Redis replica (an RDB file made at a point in time).
 //! - [`failover`] a standalone primary's coordinated switch with one of its replicas
 //!   (`FAILOVER`).
 
@@ -17,11 +19,17 @@ pub mod effects;
 pub mod failover;
 pub mod feed;
 pub mod primary;
+pub mod rdb_load;
+pub mod rdb_sync;
 pub mod replica;
 pub mod snapshot;
 pub mod sync;
 
 pub use feed::Feed;
+
+/// The `REPLCONF capa` a slotcache replica announces: it takes a full sync in slotcache's
+/// own snapshot format. A replica without it (redis-server) is sent an RDB file.
+pub const SLOTCACHE_CAPA: &[u8] = b"slotcache";
 
 use crate::state::Shared;
 use feed::{Role, Upstream};

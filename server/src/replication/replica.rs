@@ -9,6 +9,7 @@
 use super::failover::{self, State as FailoverState};
 use super::feed::Upstream;
 use super::primary::mono_ms;
+use super::rdb_load;
 use super::snapshot::{Reader, Record};
 use crate::clients::ClientHandle;
 use crate::keyspace::{Entry, Keyspace};
@@ -143,9 +144,19 @@ async fn session(shared: &Arc<Shared>, up: &Arc<Upstream>) -> Result<(), String>
     if reply.starts_with('-') {
         return Err(format!("REPLCONF listening-port: {reply}"));
     }
+    // `eof`: a Redis primary may send its RDB diskless; `slotcache`: a slotcache primary
+    // sends its own snapshot instead of an RDB (Redis ignores capabilities it does not know).
     send(
         r.get_mut(),
-        &[b"REPLCONF", b"capa", b"eof", b"capa", b"psync2"],
+        &[
+            b"REPLCONF",
+            b"capa",
+            b"eof",
+            b"capa",
+            b"psync2",
+            b"capa",
+            super::SLOTCACHE_CAPA,
+        ],
     )
     .await
     .map_err(|e| e.to_string())?;
@@ -174,7 +185,14 @@ async fn session(shared: &Arc<Shared>, up: &Arc<Upstream>) -> Result<(), String>
         failover::abort(shared, &mut ks.repl, "Write error to failover target");
         return Err(e.to_string());
     }
-    let reply = read_line(&mut r, timeout).await?;
+    // While it waits for a background save to start, a Redis primary sends a newline every
+    // second before its answer, to keep the link alive.
+    let reply = loop {
+        let line = read_line(&mut r, timeout).await?;
+        if !line.is_empty() {
+            break line;
+        }
+    };
     // The failover's outcome: a continuation (or, in edge cases, a full sync) completes it;
     // anything else makes this node a primary again.
     if failing_over {
@@ -203,10 +221,33 @@ async fn session(shared: &Arc<Shared>, up: &Arc<Upstream>) -> Result<(), String>
     if let Some(rest) = reply.strip_prefix("+FULLRESYNC ") {
         let mut parts = rest.split_whitespace();
         let new_id = parts.next().unwrap_or_default().to_string();
+        let new_offset = parts.next().and_then(|o| o.parse::<u64>().ok());
         info!("Full resync from master: {rest}");
         up.sync_in_progress.store(true, Ordering::Relaxed);
         let started = std::time::Instant::now();
-        full_sync(shared, &mut stream, &mut buf, &mut conn, new_id, timeout).await?;
+        begin_full_sync(shared);
+        // A Redis primary sends an RDB file (after keep-alive newlines while it makes it);
+        // a slotcache primary its own snapshot.
+        while !buf.iter().any(|&b| b != b'\n') {
+            buf.clear();
+            read_more(&mut stream, &mut buf, timeout).await?;
+            up.last_io_ms.store(mono_ms(), Ordering::Relaxed);
+        }
+        if rdb_load::starts_rdb(&buf) {
+            let offset = new_offset.ok_or_else(|| format!("bad +FULLRESYNC reply: {rest}"))?;
+            rdb_sync(
+                shared,
+                &mut stream,
+                &mut buf,
+                &mut conn,
+                new_id,
+                offset,
+                timeout,
+            )
+            .await?;
+        } else {
+            full_sync(shared, &mut stream, &mut buf, &mut conn, new_id, timeout).await?;
+        }
         up.sync_in_progress.store(false, Ordering::Relaxed);
         info!("MASTER <-> REPLICA sync: Finished with success");
         if let Some(c) = shared.cluster.get() {
@@ -239,6 +280,65 @@ async fn session(shared: &Arc<Shared>, up: &Arc<Upstream>) -> Result<(), String>
     stream_loop(shared, up, &mut stream, &mut buf, &mut conn, timeout).await
 }
 
+/// A full sync starts: the dataset and the history we had are dropped.
+fn begin_full_sync(shared: &Shared) {
+    let mut ks = shared.keyspace.lock();
+    for db in ks.dbs.iter_mut() {
+        db.clear();
+    }
+    // Our replicas followed the history we are replacing: they must sync again.
+    ks.repl.drop_replicas();
+    // Until the sync completes we hold no history a partial resync could continue: a link
+    // lost midway asks for a full sync again (`PSYNC ? -1`), as Redis discards its cached
+    // primary.
+    ks.repl.active = false;
+}
+
+async fn read_more(
+    stream: &mut Stream,
+    buf: &mut BytesMut,
+    timeout: Duration,
+) -> Result<(), String> {
+    buf.reserve(READ_ROOM);
+    match tokio::time::timeout(timeout, stream.read_buf(buf)).await {
+        Ok(Ok(0)) => Err("connection closed during sync".into()),
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("timeout during sync".into()),
+    }
+}
+
+/// A full sync in Redis's form: the RDB file (see [`rdb_load`]), at `offset` of `replid`.
+async fn rdb_sync(
+    shared: &Arc<Shared>,
+    stream: &mut Stream,
+    buf: &mut BytesMut,
+    conn: &mut Conn,
+    replid: String,
+    offset: u64,
+    timeout: Duration,
+) -> Result<(), String> {
+    let framing = loop {
+        if let Some(f) = rdb_load::take_preamble(buf)? {
+            break f;
+        }
+        read_more(stream, buf, timeout).await?;
+    };
+    match &framing {
+        rdb_load::Framing::Len(n) => info!("MASTER <-> REPLICA sync: receiving {n} bytes of RDB"),
+        rdb_load::Framing::Mark(_) => info!("MASTER <-> REPLICA sync: receiving the RDB diskless"),
+    }
+    let loaded = rdb_load::receive(shared, stream, buf, framing, timeout).await?;
+    info!(
+        "MASTER <-> REPLICA sync: loaded {} keys from the RDB",
+        loaded.keys
+    );
+    let mut ks = shared.keyspace.lock();
+    ks.repl.reset_as_replica(replid, offset, loaded.stream_db);
+    conn.select(loaded.stream_db);
+    Ok(())
+}
+
 async fn full_sync(
     shared: &Arc<Shared>,
     stream: &mut Stream,
@@ -247,14 +347,6 @@ async fn full_sync(
     replid: String,
     timeout: Duration,
 ) -> Result<(), String> {
-    {
-        let mut ks = shared.keyspace.lock();
-        for db in ks.dbs.iter_mut() {
-            db.clear();
-        }
-        // Our replicas followed the history we are replacing: they must sync again.
-        ks.repl.drop_replicas();
-    }
     let mut reader = Reader::new();
     loop {
         while let Some(rec) = reader.next(buf).map_err(|e| e.to_string())? {
