@@ -527,7 +527,7 @@ fn write_loop(
         let Some(c) = con.as_mut() else { continue };
         n += 1;
         log.attempts += 1;
-        let waits = n % opts.wait_every.max(1) == 0;
+        let waits = n.is_multiple_of(opts.wait_every.max(1));
         let mut pipe = redis::pipe();
         pipe.cmd("SET")
             .arg(log.key(n))
