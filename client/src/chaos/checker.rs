@@ -1,0 +1,294 @@
+//! The verdict of a chaos run, from what the clients saw (the load), what the cluster said
+//! (its events) and what was done to it (the schedule):
+//! - acknowledged writes lost, separately for WAIT-confirmed and plain ones;
+//! - counter reads going backwards, and below a value a replica had confirmed;
+//! - two primaries acknowledging writes for one shard at overlapping times;
+//! - false failovers: a primary replaced that the fault at the time left reachable;
+//! - per fault: detection time (first node_fail about a faulted node), failover time (first
+//!   failover away from a touched shard's primary) and repair time (the longest time the
+//!   shard's writer went without an acknowledgement during the fault and its recovery);
+//! - per shard: availability as clients saw it (the share of 100 ms windows with an
+//!   acknowledged write), MTTR p50/p95/max and A = MTBF / (MTBF + MTTR), MTBF being the
+//!   run's length over the faults that touched the shard.
+
+use super::load::Seen;
+use super::monitor::Event;
+use super::schedule::{Fault, Kind};
+use cluster_tests::checker::overlapping_tenures;
+
+/// The availability window.
+pub const WINDOW_MS: u64 = 100;
+
+#[derive(Debug, Clone)]
+pub struct FaultResult {
+    pub fault: Fault,
+    pub detection_ms: Option<u64>,
+    pub failover_ms: Option<u64>,
+    /// Per touched shard: its repair time.
+    pub repair_ms: Vec<(usize, u64)>,
+}
+
+impl FaultResult {
+    /// The fault's time to repair: its worst shard's.
+    pub fn mttr_ms(&self) -> u64 {
+        self.repair_ms.iter().map(|r| r.1).max().unwrap_or(0)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ShardResult {
+    pub writes: u64,
+    pub acked: u64,
+    pub confirmed: u64,
+    pub unconfirmed: u64,
+    pub lost_confirmed: Vec<u64>,
+    pub lost_plain: u64,
+    pub reads: u64,
+    pub backwards: u64,
+    pub below_confirmed: u64,
+    pub probes: usize,
+    pub overlaps: Vec<(usize, usize, u64)>,
+    /// Per availability window: whether a write was acknowledged in it.
+    pub windows: Vec<bool>,
+    pub faults: usize,
+    pub mttr_ms: Vec<u64>,
+}
+
+impl ShardResult {
+    pub fn availability(&self) -> f64 {
+        let up = self.windows.iter().filter(|w| **w).count();
+        up as f64 / self.windows.len().max(1) as f64
+    }
+
+    /// Mean time between failures: the run's length over the faults that touched it.
+    pub fn mtbf_ms(&self, run_ms: u64) -> Option<f64> {
+        (self.faults > 0).then(|| run_ms as f64 / self.faults as f64)
+    }
+
+    pub fn mttr_mean_ms(&self) -> f64 {
+        self.mttr_ms.iter().sum::<u64>() as f64 / self.mttr_ms.len().max(1) as f64
+    }
+
+    /// A = MTBF / (MTBF + MTTR).
+    pub fn a(&self, run_ms: u64) -> Option<f64> {
+        let mtbf = self.mtbf_ms(run_ms)?;
+        Some(mtbf / (mtbf + self.mttr_mean_ms()))
+    }
+}
+
+/// The `p`-th percentile (nearest rank) of `v`.
+pub fn percentile(v: &[u64], p: f64) -> u64 {
+    if v.is_empty() {
+        return 0;
+    }
+    let mut s = v.to_vec();
+    s.sort_unstable();
+    let rank = ((p / 100.0) * s.len() as f64).ceil() as usize;
+    s[rank.clamp(1, s.len()) - 1]
+}
+
+/// A false failover: when, which primary was replaced, and by whom.
+#[derive(Debug, Clone)]
+pub struct FalseFailover {
+    pub at_ms: u64,
+    pub old: String,
+    pub winner: String,
+    pub during: Option<usize>,
+}
+
+pub struct Verdict {
+    pub run_ms: u64,
+    pub faults: Vec<FaultResult>,
+    pub shards: Vec<ShardResult>,
+    pub failovers: Vec<Event>,
+    pub false_failovers: Vec<FalseFailover>,
+}
+
+impl Verdict {
+    pub fn lost_confirmed(&self) -> usize {
+        self.shards.iter().map(|s| s.lost_confirmed.len()).sum()
+    }
+    pub fn backwards(&self) -> u64 {
+        self.shards.iter().map(|s| s.backwards).sum()
+    }
+    pub fn below_confirmed(&self) -> u64 {
+        self.shards.iter().map(|s| s.below_confirmed).sum()
+    }
+    pub fn overlaps(&self) -> usize {
+        self.shards.iter().map(|s| s.overlaps.len()).sum()
+    }
+    /// Whether every promise held: no confirmed write lost, no read below a confirmed
+    /// value, no overlapping primaries, no false failover.
+    pub fn passed(&self) -> bool {
+        self.lost_confirmed() == 0
+            && self.below_confirmed() == 0
+            && self.overlaps() == 0
+            && self.false_failovers.is_empty()
+    }
+
+    /// MTTR values (per fault) of one kind.
+    pub fn mttr_of(&self, kind: Kind) -> Vec<u64> {
+        self.faults
+            .iter()
+            .filter(|f| f.fault.kind == kind)
+            .map(FaultResult::mttr_ms)
+            .collect()
+    }
+}
+
+/// The longest stretch in [from, to] without an acknowledged write, in ms: the time from
+/// the last acknowledgement before a gap to the first after it, for gaps that overlap the
+/// span and exceed one window.
+fn longest_gap(ok_ms: &[u32], from: u64, to: u64) -> u64 {
+    let i = ok_ms.partition_point(|&t| u64::from(t) < from);
+    let mut prev = if i > 0 { u64::from(ok_ms[i - 1]) } else { from };
+    let mut worst = 0;
+    for &t in &ok_ms[i..] {
+        let t = u64::from(t);
+        if t - prev.min(t) > WINDOW_MS {
+            worst = worst.max(t - prev);
+        }
+        prev = t;
+        if t > to {
+            break;
+        }
+    }
+    if prev < to && to - prev > WINDOW_MS {
+        worst = worst.max(to - prev);
+    }
+    worst
+}
+
+/// `lost`: per shard, (WAIT-confirmed writes missing, plain writes missing) read back at
+/// the end; `ids`: node ids by index.
+pub fn judge(
+    seen: &Seen,
+    lost: &[(Vec<u64>, u64)],
+    faults: &[Fault],
+    events: &[Event],
+    ids: &[String],
+    run_ms: u64,
+) -> Verdict {
+    let windows_n = run_ms.div_ceil(WINDOW_MS) as usize;
+    let mut fault_results = Vec::new();
+    for (k, f) in faults.iter().enumerate() {
+        let until = faults.get(k + 1).map_or(run_ms, |n| n.start_ms);
+        let in_span = |e: &&Event| e.at_ms >= f.start_ms && e.at_ms < until;
+        let targets: Vec<&str> = f.nodes.iter().map(|&i| ids[i].as_str()).collect();
+        let detection_ms = events
+            .iter()
+            .filter(in_span)
+            .find(|e| e.kind == "node_fail" && targets.contains(&e.node.as_str()))
+            .map(|e| e.at_ms - f.start_ms);
+        let olds: Vec<&str> = f
+            .shards
+            .iter()
+            .map(|&s| ids[f.primaries[s]].as_str())
+            .collect();
+        let failover_ms = events
+            .iter()
+            .filter(in_span)
+            .find(|e| e.kind == "failover" && olds.contains(&e.shard.as_str()))
+            .map(|e| e.at_ms - f.start_ms);
+        let end = f.ready_ms.unwrap_or(until).max(f.end_ms).min(until);
+        let repair_ms = f
+            .shards
+            .iter()
+            .filter_map(|&s| {
+                let log = seen.writes.get(s)?;
+                Some((s, longest_gap(&log.ok_ms, f.start_ms, end)))
+            })
+            .collect();
+        fault_results.push(FaultResult {
+            fault: f.clone(),
+            detection_ms,
+            failover_ms,
+            repair_ms,
+        });
+    }
+    let failovers: Vec<Event> = events
+        .iter()
+        .filter(|e| e.kind == "failover")
+        .cloned()
+        .collect();
+    let mut false_failovers = Vec::new();
+    for e in &failovers {
+        let during = faults.iter().rposition(|f| f.start_ms <= e.at_ms);
+        let allowed =
+            during.is_some_and(|k| faults[k].may_fail_over.iter().any(|&p| ids[p] == e.shard));
+        if !allowed {
+            false_failovers.push(FalseFailover {
+                at_ms: e.at_ms,
+                old: e.shard.clone(),
+                winner: e.node.clone(),
+                during,
+            });
+        }
+    }
+    let mut shards = Vec::new();
+    for (s, log) in seen.writes.iter().enumerate() {
+        let mut windows = vec![false; windows_n];
+        for &t in &log.ok_ms {
+            if let Some(w) = windows.get_mut((u64::from(t) / WINDOW_MS) as usize) {
+                *w = true;
+            }
+        }
+        let reads = seen.reads.get(s).copied().unwrap_or_default();
+        let probes = seen.probes.get(s).map(Vec::as_slice).unwrap_or(&[]);
+        let mttr_ms: Vec<u64> = fault_results
+            .iter()
+            .filter_map(|r| r.repair_ms.iter().find(|x| x.0 == s).map(|x| x.1))
+            .collect();
+        let (lost_confirmed, lost_plain) = lost.get(s).cloned().unwrap_or_default();
+        shards.push(ShardResult {
+            writes: log.attempts,
+            acked: log.acked,
+            confirmed: log.confirmed.len() as u64,
+            unconfirmed: log.unconfirmed.len() as u64,
+            lost_confirmed,
+            lost_plain,
+            reads: reads.reads,
+            backwards: reads.backwards,
+            below_confirmed: reads.below_confirmed,
+            probes: probes.len(),
+            overlaps: overlapping_tenures(probes)
+                .into_iter()
+                .map(|(a, b, at)| (a, b, at.as_millis() as u64))
+                .collect(),
+            windows,
+            faults: mttr_ms.len(),
+            mttr_ms,
+        });
+    }
+    Verdict {
+        run_ms,
+        faults: fault_results,
+        shards,
+        failovers,
+        false_failovers,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let v = [5, 1, 4, 2, 3];
+        assert_eq!(percentile(&v, 50.0), 3);
+        assert_eq!(percentile(&v, 95.0), 5);
+        assert_eq!(percentile(&[], 50.0), 0);
+    }
+
+    #[test]
+    fn the_longest_gap_counts_from_the_last_write_before_the_fault() {
+        let ok = [0, 10, 20, 30, 1030, 1040, 1050];
+        // Fault at 25 ms, over at 2000: the writer was silent from 30 to 1030.
+        assert_eq!(longest_gap(&ok, 25, 2000), 1000);
+        // Gaps within one window do not count.
+        assert_eq!(longest_gap(&ok[..4], 0, 35), 0);
+        // Still silent when the span ends.
+        assert_eq!(longest_gap(&ok[..4], 25, 500), 470);
+    }
+}
