@@ -64,7 +64,7 @@ fn main() {
             readers.push((
                 stats.clone(),
                 std::thread::spawn(move || {
-                    read_loop(&addrs, &tag, slot, &confirmed, &stats, &stop)
+                    read_loop(&addrs, &tag, slot, &confirmed, &stats, &stop, t0)
                 }),
             ));
         }

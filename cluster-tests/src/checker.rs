@@ -9,8 +9,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+/// Read anomalies kept with their times, at most.
+const KEEP_TIMES: usize = 1000;
+
 /// Per shard, what the reader saw.
-#[derive(Default, Clone, Copy, Debug)]
+#[derive(Default, Clone, Debug)]
 pub struct ReadStats {
     pub reads: u64,
     /// Reads of a counter below a value read before.
@@ -18,6 +21,10 @@ pub struct ReadStats {
     /// Reads of a counter below the last value a replica had confirmed (`WAIT 1`) when the
     /// read was sent: a confirmed write that is gone.
     pub below_confirmed: u64,
+    /// When reads went backwards (since `t0`; the first [`KEEP_TIMES`]).
+    pub backwards_at: Vec<Duration>,
+    /// When reads went below a confirmed value (the first [`KEEP_TIMES`]).
+    pub below_at: Vec<Duration>,
 }
 
 /// One answered probe: which node, whether it acknowledged, when sent and answered (since
@@ -31,7 +38,8 @@ pub struct Ack {
 }
 
 /// Reads the shard's counter from its current primary every 10 ms until `stop`, following
-/// MOVED, and counts reads that go backwards or below the confirmed value.
+/// MOVED, and counts reads that go backwards or below the confirmed value (timed from
+/// `t0`).
 pub fn read_loop(
     addrs: &[String],
     tag: &str,
@@ -39,6 +47,7 @@ pub fn read_loop(
     confirmed: &AtomicU64,
     stats: &Mutex<ReadStats>,
     stop: &AtomicBool,
+    t0: Instant,
 ) {
     let key = counter_key(tag);
     let mut owner = find_owner(addrs, slot);
@@ -64,9 +73,15 @@ pub fn read_loop(
                 s.reads += 1;
                 if v < last {
                     s.backwards += 1;
+                    if s.backwards_at.len() < KEEP_TIMES {
+                        s.backwards_at.push(t0.elapsed());
+                    }
                 }
                 if v < floor {
                     s.below_confirmed += 1;
+                    if s.below_at.len() < KEEP_TIMES {
+                        s.below_at.push(t0.elapsed());
+                    }
                 }
                 last = last.max(v);
             }

@@ -26,6 +26,8 @@ pub struct FaultResult {
     pub failover_ms: Option<u64>,
     /// Per touched shard: its repair time.
     pub repair_ms: Vec<(usize, u64)>,
+    /// Reads (any shard) that went backwards between this fault's start and the next's.
+    pub backwards: usize,
 }
 
 impl FaultResult {
@@ -48,6 +50,8 @@ pub struct ShardResult {
     pub below_confirmed: u64,
     pub probes: usize,
     pub overlaps: Vec<(usize, usize, u64)>,
+    /// When reads went backwards, ms since the start.
+    pub backwards_at: Vec<u64>,
     /// Per availability window: whether a write was acknowledged in it.
     pub windows: Vec<bool>,
     pub faults: usize,
@@ -199,11 +203,18 @@ pub fn judge(
                 Some((s, longest_gap(&log.ok_ms, f.start_ms, end)))
             })
             .collect();
+        let backwards = seen
+            .reads
+            .iter()
+            .flat_map(|r| r.backwards_at.iter())
+            .filter(|t| (f.start_ms..until).contains(&(t.as_millis() as u64)))
+            .count();
         fault_results.push(FaultResult {
             fault: f.clone(),
             detection_ms,
             failover_ms,
             repair_ms,
+            backwards,
         });
     }
     let failovers: Vec<Event> = events
@@ -233,7 +244,7 @@ pub fn judge(
                 *w = true;
             }
         }
-        let reads = seen.reads.get(s).copied().unwrap_or_default();
+        let reads = seen.reads.get(s).cloned().unwrap_or_default();
         let probes = seen.probes.get(s).map(Vec::as_slice).unwrap_or(&[]);
         let mttr_ms: Vec<u64> = fault_results
             .iter()
@@ -254,6 +265,11 @@ pub fn judge(
             overlaps: overlapping_tenures(probes)
                 .into_iter()
                 .map(|(a, b, at)| (a, b, at.as_millis() as u64))
+                .collect(),
+            backwards_at: reads
+                .backwards_at
+                .iter()
+                .map(|t| t.as_millis() as u64)
                 .collect(),
             windows,
             faults: mttr_ms.len(),

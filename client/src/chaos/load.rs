@@ -46,7 +46,7 @@ impl Load {
             let (s, st, a, t) = (stop.clone(), stats.clone(), addrs.to_vec(), tag.clone());
             readers.push((
                 stats,
-                std::thread::spawn(move || read_loop(&a, &t, slot, &confirmed, &st, &s)),
+                std::thread::spawn(move || read_loop(&a, &t, slot, &confirmed, &st, &s, t0)),
             ));
             let acks = Arc::new(Mutex::new(Vec::new()));
             let (s, ac, a) = (stop.clone(), acks.clone(), addrs.to_vec());
@@ -76,7 +76,7 @@ impl Load {
             .into_iter()
             .map(|(s, t)| {
                 let _ = t.join();
-                s.lock().map(|s| *s).unwrap_or_default()
+                s.lock().map(|s| s.clone()).unwrap_or_default()
             })
             .collect();
         let probes = self

@@ -44,6 +44,7 @@ pub fn json(setup: &Setup, v: &Verdict) -> Value {
                 "detection_ms": opt(r.detection_ms),
                 "failover_ms": opt(r.failover_ms),
                 "mttr_ms": r.mttr_ms(),
+                "reads_backwards": r.backwards,
                 "may_fail_over": f.may_fail_over,
             })
         })
@@ -65,6 +66,7 @@ pub fn json(setup: &Setup, v: &Verdict) -> Value {
                 "reads": s.reads,
                 "reads_backwards": s.backwards,
                 "reads_below_confirmed": s.below_confirmed,
+                "reads_backwards_at_ms": &s.backwards_at[..s.backwards_at.len().min(100)],
                 "probes": s.probes,
                 "overlapping_primaries": s.overlaps.len(),
                 "availability": s.availability(),
@@ -256,6 +258,24 @@ fn timeline(setup: &Setup, v: &Verdict, failovers: &[Event]) -> String {
             );
         }
     }
+    for (i, sh) in v.shards.iter().enumerate() {
+        let y = y_fo + lane * (i + 1) as f64;
+        let mut last_x = f64::NEG_INFINITY;
+        for &t in &sh.backwards_at {
+            let bx = x(t);
+            if bx - last_x < 2.0 {
+                continue;
+            }
+            last_x = bx;
+            let _ = write!(
+                s,
+                r##"<g class="backwards-marker"><title>shard {i}: a read went backwards at {:.2} s</title><rect x="{:.1}" y="{:.1}" width="2" height="30" fill="#000"/></g>"##,
+                t as f64 / 1000.0,
+                bx - 1.0,
+                y + 1.0
+            );
+        }
+    }
     let y_axis = y_fo + lane * (shards + 1) as f64 + 8.0;
     let step = if run_s > 300.0 {
         60
@@ -322,7 +342,7 @@ pub fn html(setup: &Setup, v: &Verdict) -> String {
             k.name()
         );
     }
-    h.push_str(r##"<span style="background:#1f77b4"></span>failover <span style="background:#2ca02c"></span>shard available (per second)</p>"##);
+    h.push_str(r##"<span style="background:#1f77b4"></span>failover <span style="background:#2ca02c"></span>shard available (per second) <span style="background:#000"></span>read went backwards</p>"##);
     h.push_str(&timeline(setup, v, &v.failovers));
     h.push_str("<h2>MTTR per fault type</h2><table><tr><th>fault</th><th>count</th><th>MTTR p50 ms</th><th>p95 ms</th><th>max ms</th><th>detected</th><th>failed over</th><th>failover p50 ms</th></tr>");
     for k in Kind::ALL {
@@ -371,12 +391,12 @@ pub fn html(setup: &Setup, v: &Verdict) -> String {
             inv(s.overlaps.len() as u64),
         );
     }
-    h.push_str("</table><h2>Faults</h2><table><tr><th>#</th><th>start s</th><th>kind</th><th class=\"l\">what</th><th>shards</th><th>lifted after ms</th><th>detection ms</th><th>failover ms</th><th>MTTR ms</th><th>whole again after ms</th></tr>");
+    h.push_str("</table><h2>Faults</h2><table><tr><th>#</th><th>start s</th><th>kind</th><th class=\"l\">what</th><th>shards</th><th>lifted after ms</th><th>detection ms</th><th>failover ms</th><th>MTTR ms</th><th>whole again after ms</th><th>reads backwards</th></tr>");
     for (k, r) in v.faults.iter().enumerate() {
         let f = &r.fault;
         let _ = write!(
             h,
-            r#"<tr><td>{k}</td><td>{:.1}</td><td class="l">{}</td><td class="l">{}</td><td>{:?}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>"#,
+            r#"<tr><td>{k}</td><td>{:.1}</td><td class="l">{}</td><td class="l">{}</td><td>{:?}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>"#,
             f.start_ms as f64 / 1000.0,
             f.kind.name(),
             esc(&f.desc),
@@ -386,6 +406,7 @@ pub fn html(setup: &Setup, v: &Verdict) -> String {
             ms(r.failover_ms),
             r.mttr_ms(),
             ms(f.ready_ms.map(|t| t.saturating_sub(f.start_ms))),
+            r.backwards,
         );
     }
     h.push_str("</table>");
