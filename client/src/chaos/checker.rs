@@ -288,6 +288,83 @@ pub fn judge(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cluster_tests::partition_lab::WriterLog;
+
+    fn fault(kind: Kind, node: usize, may: Vec<usize>, start_ms: u64, end_ms: u64) -> Fault {
+        Fault {
+            kind,
+            desc: String::new(),
+            nodes: vec![node],
+            shards: vec![node % 2],
+            primaries: vec![0, 1],
+            may_fail_over: may,
+            start_ms,
+            end_ms,
+            ready_ms: Some(end_ms + 500),
+        }
+    }
+
+    fn event(kind: &str, at_ms: u64, node: &str, shard: &str) -> Event {
+        Event {
+            at_ms,
+            kind: kind.into(),
+            node: node.into(),
+            shard: shard.into(),
+        }
+    }
+
+    /// Two shards (primaries "p0", "p1", replicas "r0", "r1") over 10 s; shard 0's writer
+    /// is silent from 1.0 s to 2.2 s, when its primary was killed at 1.05 s.
+    #[test]
+    fn faults_are_timed_and_a_failover_no_fault_allowed_is_false() {
+        let ids: Vec<String> = ["p0", "p1", "r0", "r1"].map(String::from).into();
+        let writes = (0..2)
+            .map(|s| WriterLog {
+                shard: s,
+                ok_ms: (0..10_000u32)
+                    .step_by(10)
+                    .filter(|t| s == 1 || !(1000..2200).contains(t))
+                    .collect(),
+                ..Default::default()
+            })
+            .collect();
+        let seen = Seen {
+            writes,
+            reads: vec![Default::default(); 2],
+            probes: vec![vec![], vec![]],
+        };
+        let faults = [
+            fault(Kind::Kill, 0, vec![0], 1050, 3000),
+            fault(Kind::Pause, 1, vec![], 5000, 5200),
+        ];
+        let events = [
+            event("node_fail", 1900, "p0", "p0"),
+            event("failover", 2100, "r0", "p0"),
+            // Shard 1's primary was paused for 200 ms: nobody may replace it.
+            event("failover", 6000, "r1", "p1"),
+        ];
+        let v = judge(
+            &seen,
+            &[(vec![], 0), (vec![], 0)],
+            &faults,
+            &events,
+            &ids,
+            10_000,
+        );
+        assert_eq!(v.faults[0].detection_ms, Some(850));
+        assert_eq!(v.faults[0].failover_ms, Some(1050));
+        assert_eq!(v.faults[0].mttr_ms(), 1210);
+        assert_eq!(v.faults[1].mttr_ms(), 0);
+        assert_eq!(v.false_failovers.len(), 1);
+        assert_eq!(v.false_failovers[0].old, "p1");
+        assert!(!v.passed());
+        // 12 of shard 0's 100 windows had no write; shard 1 was always available.
+        assert!((v.shards[0].availability() - 0.88).abs() < 1e-9);
+        assert_eq!(v.shards[1].availability(), 1.0);
+        assert_eq!(v.shards[0].faults, 1);
+        let a = v.shards[0].a(10_000).expect("A");
+        assert!((a - 10_000.0 / (10_000.0 + 1210.0)).abs() < 1e-9);
+    }
 
     #[test]
     fn percentiles_are_nearest_rank() {

@@ -25,7 +25,25 @@ use cluster_tests::partition_lab::{connect, find_owner, Lab};
 use nodes::{Backend, Procs};
 use schedule::{Kind, Schedule};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+
+/// Set by Ctrl-C or SIGTERM: the run lifts the fault in progress, stops injecting, and
+/// still checks, reports and stops the nodes it started.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn interrupted(_: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::Relaxed);
+}
+
+fn catch_interrupts() {
+    let handler = interrupted as extern "C" fn(libc::c_int) as libc::sighandler_t;
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGINT, handler);
+        libc::signal(libc::SIGTERM, handler);
+    }
+}
 
 #[derive(clap::Args, Debug)]
 pub struct ChaosArgs {
@@ -112,6 +130,7 @@ fn start_backend(t: &Target, a: &ChaosArgs) -> Result<(Backend, String, bool)> {
 
 pub fn run(t: &Target, a: ChaosArgs) -> Result<()> {
     let kinds = Kind::parse_list(&a.faults)?;
+    catch_interrupts();
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     let (mut b, cluster, owned) = start_backend(t, &a)?;
     let res = chaos(&mut b, &a, kinds, cluster);
@@ -153,13 +172,18 @@ fn chaos(b: &mut Backend, a: &ChaosArgs, kinds: Vec<Kind>, cluster: String) -> R
     let mut faults: Vec<schedule::Fault> = Vec::new();
     let mut primaries = primaries;
     let mut broken = None;
-    while Instant::now() < until && a.max_faults.is_none_or(|m| faults.len() < m) {
+    while Instant::now() < until
+        && a.max_faults.is_none_or(|m| faults.len() < m)
+        && !INTERRUPTED.load(Ordering::Relaxed)
+    {
         std::thread::sleep(
             sched
                 .gap()
                 .min(until.saturating_duration_since(Instant::now())),
         );
-        if until.saturating_duration_since(Instant::now()) < Duration::from_secs(3) {
+        if until.saturating_duration_since(Instant::now()) < Duration::from_secs(3)
+            || INTERRUPTED.load(Ordering::Relaxed)
+        {
             break;
         }
         let f = match sched.inject(b, &mon, &ids, &primaries, t0) {
@@ -223,6 +247,7 @@ fn chaos(b: &mut Backend, a: &ChaosArgs, kinds: Vec<Kind>, cluster: String) -> R
     if let Some(why) = &broken {
         json["broken"] = serde_json::json!(why);
     }
+    json["interrupted"] = serde_json::json!(INTERRUPTED.load(Ordering::Relaxed));
     let html = report::html(&setup, &verdict);
     std::fs::write(
         a.out.join("report.json"),
@@ -251,6 +276,9 @@ fn chaos(b: &mut Backend, a: &ChaosArgs, kinds: Vec<Kind>, cluster: String) -> R
     println!("report: {} and report.json", page.display());
     if let Some(why) = broken {
         bail!("the run was cut short: {why}");
+    }
+    if INTERRUPTED.load(Ordering::Relaxed) {
+        println!("interrupted: the report covers the faults injected until then");
     }
     if !verdict.passed() {
         bail!("invariants violated (see the report)");
