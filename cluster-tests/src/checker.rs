@@ -21,10 +21,19 @@ pub struct ReadStats {
     /// Reads of a counter below the last value a replica had confirmed (`WAIT 1`) when the
     /// read was sent: a confirmed write that is gone.
     pub below_confirmed: u64,
-    /// When reads went backwards (since `t0`; the first [`KEEP_TIMES`]).
-    pub backwards_at: Vec<Duration>,
-    /// When reads went below a confirmed value (the first [`KEEP_TIMES`]).
-    pub below_at: Vec<Duration>,
+    /// The reads that went backwards (the first [`KEEP_TIMES`]).
+    pub backwards_at: Vec<Anomaly>,
+    /// The reads that went below a confirmed value (the first [`KEEP_TIMES`]).
+    pub below_at: Vec<Anomaly>,
+}
+
+/// One anomalous read: when (since `t0`), the value read, and the value it should not have
+/// been below (the highest read before, or the confirmed one).
+#[derive(Clone, Copy, Debug)]
+pub struct Anomaly {
+    pub at: Duration,
+    pub read: u64,
+    pub floor: u64,
 }
 
 /// One answered probe: which node, whether it acknowledged, when sent and answered (since
@@ -74,13 +83,19 @@ pub fn read_loop(
                 if v < last {
                     s.backwards += 1;
                     if s.backwards_at.len() < KEEP_TIMES {
-                        s.backwards_at.push(t0.elapsed());
+                        let at = t0.elapsed();
+                        s.backwards_at.push(Anomaly {
+                            at,
+                            read: v,
+                            floor: last,
+                        });
                     }
                 }
                 if v < floor {
                     s.below_confirmed += 1;
                     if s.below_at.len() < KEEP_TIMES {
-                        s.below_at.push(t0.elapsed());
+                        let at = t0.elapsed();
+                        s.below_at.push(Anomaly { at, read: v, floor });
                     }
                 }
                 last = last.max(v);

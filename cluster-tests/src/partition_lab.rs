@@ -369,6 +369,11 @@ pub struct WriterLog {
     /// When each acknowledged write was acknowledged, in milliseconds since
     /// [`WriterOpts::t0`]: what clients saw of availability.
     pub ok_ms: Vec<u32>,
+    /// Sequence numbers of the writes whose outcome is unknown: the connection failed or
+    /// timed out before the reply. Such a write may still take effect later (its bytes
+    /// may sit in a socket buffer, or be retransmitted after a partition heals), after
+    /// writes sent since.
+    pub indeterminate: Vec<u64>,
 }
 
 impl WriterLog {
@@ -557,6 +562,9 @@ fn write_loop(
                 std::thread::sleep(WRITE_EVERY);
             }
             Err(e) => {
+                if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() {
+                    log.indeterminate.push(n);
+                }
                 con = None;
                 owner = match e.redirect_node() {
                     Some((addr, _)) if e.kind() == redis::ErrorKind::Moved => addr.to_string(),

@@ -1,7 +1,11 @@
 //! The verdict of a chaos run, from what the clients saw (the load), what the cluster said
 //! (its events) and what was done to it (the schedule):
 //! - acknowledged writes lost, separately for WAIT-confirmed and plain ones;
-//! - counter reads going backwards, and below a value a replica had confirmed;
+//! - counter reads going backwards, and below a value a replica had confirmed; each also
+//!   told apart when the value read is that of a write whose outcome the writer never
+//!   learned (it timed out or lost its connection): such a write may take effect late,
+//!   after writes sent since, which is legal (Jepsen's indeterminate operations) and not
+//!   a lost write;
 //! - two primaries acknowledging writes for one shard at overlapping times;
 //! - false failovers: a primary replaced that the fault at the time left reachable;
 //! - per fault: detection time (first node_fail about a faulted node), failover time (first
@@ -14,7 +18,7 @@
 use super::load::Seen;
 use super::monitor::Event;
 use super::schedule::{Fault, Kind};
-use cluster_tests::checker::overlapping_tenures;
+use cluster_tests::checker::{overlapping_tenures, Anomaly};
 
 /// The availability window.
 pub const WINDOW_MS: u64 = 100;
@@ -47,7 +51,13 @@ pub struct ShardResult {
     pub lost_plain: u64,
     pub reads: u64,
     pub backwards: u64,
+    /// Of those, reads of a write with an unknown outcome that took effect late.
+    pub backwards_late: u64,
+    /// Reads below a confirmed value not explained by a late write: a violation.
     pub below_confirmed: u64,
+    /// Reads below a confirmed value of a write with an unknown outcome that took effect
+    /// late (every confirmed write is read back separately at the end).
+    pub below_late: u64,
     pub probes: usize,
     pub overlaps: Vec<(usize, usize, u64)>,
     /// When reads went backwards, ms since the start.
@@ -117,6 +127,12 @@ impl Verdict {
     }
     pub fn below_confirmed(&self) -> u64 {
         self.shards.iter().map(|s| s.below_confirmed).sum()
+    }
+    pub fn backwards_late(&self) -> u64 {
+        self.shards.iter().map(|s| s.backwards_late).sum()
+    }
+    pub fn below_late(&self) -> u64 {
+        self.shards.iter().map(|s| s.below_late).sum()
     }
     pub fn overlaps(&self) -> usize {
         self.shards.iter().map(|s| s.overlaps.len()).sum()
@@ -207,7 +223,7 @@ pub fn judge(
             .reads
             .iter()
             .flat_map(|r| r.backwards_at.iter())
-            .filter(|t| (f.start_ms..until).contains(&(t.as_millis() as u64)))
+            .filter(|t| (f.start_ms..until).contains(&(t.at.as_millis() as u64)))
             .count();
         fault_results.push(FaultResult {
             fault: f.clone(),
@@ -251,6 +267,10 @@ pub fn judge(
             .filter_map(|r| r.repair_ms.iter().find(|x| x.0 == s).map(|x| x.1))
             .collect();
         let (lost_confirmed, lost_plain) = lost.get(s).cloned().unwrap_or_default();
+        let unknown: std::collections::HashSet<u64> = log.indeterminate.iter().copied().collect();
+        let late = |a: &[Anomaly]| a.iter().filter(|x| unknown.contains(&x.read)).count() as u64;
+        let backwards_late = late(&reads.backwards_at);
+        let below_late = late(&reads.below_at);
         shards.push(ShardResult {
             writes: log.attempts,
             acked: log.acked,
@@ -260,7 +280,9 @@ pub fn judge(
             lost_plain,
             reads: reads.reads,
             backwards: reads.backwards,
-            below_confirmed: reads.below_confirmed,
+            backwards_late,
+            below_confirmed: reads.below_confirmed - below_late,
+            below_late,
             probes: probes.len(),
             overlaps: overlapping_tenures(probes)
                 .into_iter()
@@ -269,7 +291,7 @@ pub fn judge(
             backwards_at: reads
                 .backwards_at
                 .iter()
-                .map(|t| t.as_millis() as u64)
+                .map(|t| t.at.as_millis() as u64)
                 .collect(),
             windows,
             faults: mttr_ms.len(),

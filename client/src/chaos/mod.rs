@@ -332,11 +332,13 @@ fn print_summary(v: &checker::Verdict) {
         );
     }
     println!(
-        "WAIT-confirmed writes lost: {}; plain writes lost: {}; reads backwards: {}; below a confirmed value: {}; overlapping primaries: {}; false failovers: {}",
+        "WAIT-confirmed writes lost: {}; plain writes lost: {}; reads backwards: {} ({} of a late write); below a confirmed value: {} (and {} of a late write); overlapping primaries: {}; false failovers: {}",
         v.lost_confirmed(),
         v.shards.iter().map(|s| s.lost_plain).sum::<u64>(),
         v.backwards(),
+        v.backwards_late(),
         v.below_confirmed(),
+        v.below_late(),
         v.overlaps(),
         v.false_failovers.len()
     );

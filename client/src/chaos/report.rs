@@ -65,7 +65,9 @@ pub fn json(setup: &Setup, v: &Verdict) -> Value {
                 "lost_plain": s.lost_plain,
                 "reads": s.reads,
                 "reads_backwards": s.backwards,
+                "reads_backwards_late_write": s.backwards_late,
                 "reads_below_confirmed": s.below_confirmed,
+                "reads_below_confirmed_late_write": s.below_late,
                 "reads_backwards_at_ms": &s.backwards_at[..s.backwards_at.len().min(100)],
                 "probes": s.probes,
                 "overlapping_primaries": s.overlaps.len(),
@@ -139,7 +141,9 @@ pub fn json(setup: &Setup, v: &Verdict) -> Value {
             "lost_wait_confirmed": v.lost_confirmed(),
             "lost_plain": v.shards.iter().map(|s| s.lost_plain).sum::<u64>(),
             "reads_backwards": v.backwards(),
+            "reads_backwards_late_write": v.backwards_late(),
             "reads_below_confirmed": v.below_confirmed(),
+            "reads_below_confirmed_late_write": v.below_late(),
             "overlapping_primaries": v.overlaps(),
             "false_failovers": v.false_failovers.len(),
         },
@@ -325,12 +329,14 @@ pub fn html(setup: &Setup, v: &Verdict) -> String {
     };
     let _ = write!(
         h,
-        "<h2>Invariants</h2><table><tr><th>WAIT-confirmed writes lost</th><th>reads below a confirmed value</th><th>overlapping primaries</th><th>false failovers</th><th>reads backwards</th><th>plain writes lost</th></tr><tr>{}{}{}{}<td>{}</td><td>{}</td></tr></table><p>The last two are not promises: a plain write (no WAIT) acknowledged by a primary that dies before replicating it is lost, and a read of it can be followed by a read of the older value.</p>",
+        "<h2>Invariants</h2><table><tr><th>WAIT-confirmed writes lost</th><th>reads below a confirmed value</th><th>overlapping primaries</th><th>false failovers</th><th>reads backwards</th><th>of which late writes</th><th>reads below confirmed by a late write</th><th>plain writes lost</th></tr><tr>{}{}{}{}<td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr></table><p>The first four are promises. The others are not: a plain write (no WAIT) acknowledged by a primary that dies before replicating it is lost, and a read of it can be followed by a read of the older value; a write whose outcome the client never learned (it timed out or lost its connection) can take effect late, after writes sent since (a late write), so a read can see the counter step back to it.</p>",
         inv(v.lost_confirmed() as u64),
         inv(v.below_confirmed()),
         inv(v.overlaps() as u64),
         inv(v.false_failovers.len() as u64),
         v.backwards(),
+        v.backwards_late(),
+        v.below_late(),
         v.shards.iter().map(|s| s.lost_plain).sum::<u64>()
     );
     h.push_str(r#"<h2>Timeline</h2><p class="key">"#);
