@@ -433,3 +433,56 @@ pub fn html(setup: &Setup, v: &Verdict) -> String {
     h.push_str("<p>Detection: the first node_fail event about a faulted node; failover: the first failover away from a touched shard's primary (both from the nodes' __slotcache__:events); MTTR: the longest time the touched shards' writers went without an acknowledged write, from the fault until the cluster was whole again; availability: the share of 100 ms windows with an acknowledged write; MTBF: the run's length over the faults that touched the shard.</p></body></html>\n");
     h
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chaos::checker::judge;
+    use crate::chaos::load::Seen;
+    use crate::chaos::schedule::Fault;
+    use cluster_tests::partition_lab::WriterLog;
+
+    #[test]
+    fn the_page_has_one_marker_per_fault_and_escapes_descriptions() {
+        let ids: Vec<String> = ["p0", "r0"].map(String::from).into();
+        let seen = Seen {
+            writes: vec![WriterLog {
+                ok_ms: (0..5000).step_by(10).collect(),
+                ..Default::default()
+            }],
+            reads: vec![Default::default()],
+            probes: vec![vec![]],
+        };
+        let faults: Vec<Fault> = (0..3)
+            .map(|k| Fault {
+                kind: Kind::ALL[k],
+                desc: "<cut> & healed".into(),
+                nodes: vec![0],
+                shards: vec![0],
+                primaries: vec![0],
+                may_fail_over: vec![0],
+                start_ms: 1000 * k as u64,
+                end_ms: 1000 * k as u64 + 500,
+                ready_ms: None,
+            })
+            .collect();
+        let v = judge(&seen, &[(vec![], 0)], &faults, &[], &ids, 5000);
+        let setup = Setup {
+            seed: 1,
+            seconds: 5,
+            node_timeout_ms: 700,
+            cluster: "test".into(),
+            partitions: "none".into(),
+            kinds: Kind::ALL.to_vec(),
+            ids,
+        };
+        let page = html(&setup, &v);
+        assert_eq!(page.matches(r#"class="fault-marker""#).count(), 3);
+        assert!(!page.contains("<cut>"));
+        assert!(page.contains("&lt;cut&gt; &amp; healed"));
+        assert!(!page.contains("<script"), "the page needs no script");
+        let j = json(&setup, &v);
+        assert_eq!(j["faults"].as_array().map(Vec::len), Some(3));
+        assert_eq!(j["passed"], true);
+    }
+}
