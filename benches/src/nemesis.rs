@@ -19,10 +19,12 @@
 //! slotcache-benches --bin nemesis -- --seconds 600 --seed 1`
 
 use clap::Parser;
+use cluster_tests::checker::{overlapping_tenures, probe_loop, read_loop, Ack, ReadStats};
 use cluster_tests::cluster::{parse_nodes, query_string};
-use cluster_tests::partition_lab::{connect, counter_key, find_owner, Lab, Writers};
+use cluster_tests::partition_lab::{Lab, Writers};
+use cluster_tests::partition_shapes::{Rng, Shape};
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -40,108 +42,6 @@ struct Cli {
     /// Longest partition, seconds.
     #[arg(long, default_value_t = 30)]
     max_partition_secs: u64,
-}
-
-/// A small deterministic generator, so one seed replays one sequence of shapes.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    fn shuffled(&mut self) -> Vec<usize> {
-        let mut v: Vec<usize> = (0..6).collect();
-        for i in (1..v.len()).rev() {
-            let j = self.below(i as u64 + 1) as usize;
-            v.swap(i, j);
-        }
-        v
-    }
-}
-
-/// One round's partition: the pairs whose packets are dropped, and the nodes cut off from
-/// clients too (isolated with `NetLab::isolate`).
-struct Shape {
-    name: String,
-    pairs: Vec<(usize, usize)>,
-    isolated: Vec<usize>,
-}
-
-impl Shape {
-    fn pick(rng: &mut Rng) -> Shape {
-        let order = rng.shuffled();
-        let (name, a, b, bridge): (&str, Vec<usize>, Vec<usize>, Option<usize>) = match rng.below(5)
-        {
-            0 => (
-                "node cut off from nodes",
-                vec![order[0]],
-                order[1..].to_vec(),
-                None,
-            ),
-            1 => ("node cut off from everyone", vec![order[0]], vec![], None),
-            2 => ("3|3 split", order[..3].to_vec(), order[3..].to_vec(), None),
-            3 => ("2|4 split", order[..2].to_vec(), order[2..].to_vec(), None),
-            _ => (
-                "bridge",
-                order[1..3].to_vec(),
-                order[3..].to_vec(),
-                Some(order[0]),
-            ),
-        };
-        let mut pairs = Vec::new();
-        for &i in &a {
-            for &j in &b {
-                pairs.push((i, j));
-            }
-        }
-        let isolated = if b.is_empty() { a.clone() } else { vec![] };
-        let desc = match bridge {
-            Some(x) => format!("{name} {a:?} | {b:?} via {x}"),
-            None if b.is_empty() => format!("{name} {a:?}"),
-            None => format!("{name} {a:?} | {b:?}"),
-        };
-        Shape {
-            name: desc,
-            pairs,
-            isolated,
-        }
-    }
-
-    fn can_reach(&self, i: usize, j: usize) -> bool {
-        if i == j {
-            return true;
-        }
-        if self.isolated.contains(&i) || self.isolated.contains(&j) {
-            return false;
-        }
-        !self
-            .pairs
-            .iter()
-            .any(|&(a, b)| (a == i && b == j) || (a == j && b == i))
-    }
-}
-
-/// Per shard, what the reader saw.
-#[derive(Default)]
-struct ReadStats {
-    reads: u64,
-    backwards: u64,
-    below_confirmed: u64,
-}
-
-/// One acknowledged probe: which node, when sent and answered (since the start).
-#[derive(Clone, Copy)]
-struct Ack {
-    node: usize,
-    ok: bool,
-    sent: Duration,
-    got: Duration,
 }
 
 fn main() {
@@ -164,7 +64,7 @@ fn main() {
             readers.push((
                 stats.clone(),
                 std::thread::spawn(move || {
-                    read_loop(&addrs, &tag, slot, &confirmed, &stats, &stop)
+                    read_loop(&addrs, &tag, slot, &confirmed, &stats, &stop, t0)
                 }),
             ));
         }
@@ -178,7 +78,7 @@ fn main() {
         }
     }
 
-    let mut rng = Rng(cli.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let mut rng = Rng::seeded(cli.seed);
     let until = t0 + Duration::from_secs(cli.seconds);
     let mut rounds = 0;
     let mut elections_total = 0;
@@ -315,121 +215,4 @@ fn current_primaries(lab: &Lab) -> Vec<usize> {
         }
     }
     vec![]
-}
-
-fn read_loop(
-    addrs: &[String],
-    tag: &str,
-    slot: u16,
-    confirmed: &AtomicU64,
-    stats: &Mutex<ReadStats>,
-    stop: &AtomicBool,
-) {
-    let key = counter_key(tag);
-    let mut owner = find_owner(addrs, slot);
-    let mut con = None;
-    let mut last = 0u64;
-    while !stop.load(Ordering::Relaxed) {
-        std::thread::sleep(Duration::from_millis(10));
-        if con.is_none() {
-            con = owner
-                .as_deref()
-                .and_then(|a| connect(a, Duration::from_millis(300)));
-            if con.is_none() {
-                owner = find_owner(addrs, slot);
-                continue;
-            }
-        }
-        let Some(c) = con.as_mut() else { continue };
-        let floor = confirmed.load(Ordering::Relaxed);
-        match redis::cmd("GET").arg(&key).query::<Option<u64>>(c) {
-            Ok(v) => {
-                let v = v.unwrap_or(0);
-                let mut s = stats.lock().expect("stats");
-                s.reads += 1;
-                if v < last {
-                    s.backwards += 1;
-                }
-                if v < floor {
-                    s.below_confirmed += 1;
-                }
-                last = last.max(v);
-            }
-            Err(e) => {
-                con = None;
-                owner = match e.redirect_node() {
-                    Some((addr, _)) if e.kind() == redis::ErrorKind::Moved => Some(addr.into()),
-                    _ => find_owner(addrs, slot),
-                };
-            }
-        }
-    }
-}
-
-/// Writes to every node in turn, never following redirects: a node that acknowledges is
-/// acting as the shard's primary at that moment.
-fn probe_loop(addrs: &[String], tag: &str, t0: Instant, acks: &Mutex<Vec<Ack>>, stop: &AtomicBool) {
-    let mut cons: Vec<Option<redis::Connection>> = addrs.iter().map(|_| None).collect();
-    let key = format!("probe{{{tag}}}");
-    let mut n = 0u64;
-    while !stop.load(Ordering::Relaxed) {
-        for (i, addr) in addrs.iter().enumerate() {
-            if cons[i].is_none() {
-                cons[i] = connect(addr, Duration::from_millis(200));
-            }
-            let Some(c) = cons[i].as_mut() else { continue };
-            n += 1;
-            let sent = t0.elapsed();
-            let r = redis::cmd("SET").arg(&key).arg(n).query::<String>(c);
-            let got = t0.elapsed();
-            let ok = r.is_ok();
-            if let Err(e) = &r {
-                if e.is_io_error() || e.is_timeout() {
-                    cons[i] = None;
-                    continue;
-                }
-            }
-            acks.lock().expect("acks").push(Ack {
-                node: i,
-                ok,
-                sent,
-                got,
-            });
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-/// A tenure is a node's run of consecutive acknowledged probes (ended by a refusal); it
-/// spans from its first acknowledgement to the sending of its last. Two tenures of
-/// different nodes that intersect mean two primaries acknowledged writes for the shard at
-/// overlapping times.
-fn overlapping_tenures(acks: &[Ack]) -> Vec<(usize, usize, Duration)> {
-    let mut tenures: Vec<(usize, Duration, Duration)> = Vec::new();
-    for node in 0..6 {
-        let mut open: Option<(Duration, Duration)> = None;
-        for a in acks.iter().filter(|a| a.node == node) {
-            match (a.ok, open) {
-                (true, None) => open = Some((a.got, a.sent)),
-                (true, Some((from, _))) => open = Some((from, a.sent)),
-                (false, Some((from, to))) => {
-                    tenures.push((node, from, to));
-                    open = None;
-                }
-                (false, None) => {}
-            }
-        }
-        if let Some((from, to)) = open {
-            tenures.push((node, from, to));
-        }
-    }
-    let mut out = Vec::new();
-    for (k, &(a, af, at)) in tenures.iter().enumerate() {
-        for &(b, bf, bt) in &tenures[k + 1..] {
-            if a != b && af < bt && bf < at {
-                out.push((a, b, af.max(bf)));
-            }
-        }
-    }
-    out
 }

@@ -227,7 +227,7 @@ pub fn run(t: &Target, cmd: ClusterCmd) -> Result<()> {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn start(
+pub(crate) fn start(
     t: &Target,
     nodes: u16,
     replicas: u16,

@@ -5,6 +5,7 @@
 //! node's lifecycle) and `cluster` (a whole local cluster), reusing `server`'s spawning and
 //! `conn`'s connections.
 
+mod chaos;
 mod cluster;
 mod conn;
 mod events;
@@ -50,6 +51,9 @@ enum Command {
     /// Starts, stops or shows a local cluster.
     #[command(subcommand)]
     Cluster(cluster::ClusterCmd),
+    /// Injects faults into a cluster under a load and reports availability and what the
+    /// clients saw (lost writes, reads backwards, overlapping primaries).
+    Chaos(chaos::ChaosArgs),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +63,7 @@ fn main() -> ExitCode {
         Command::Info { section } => node::info(&cli.target, section.as_deref()),
         Command::Server(cmd) => server::run(&cli.target, cmd),
         Command::Cluster(cmd) => cluster::run(&cli.target, cmd),
+        Command::Chaos(args) => chaos::run(&cli.target, args),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

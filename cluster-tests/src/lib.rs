@@ -11,9 +11,11 @@
 //! debug builds is used.
 
 pub mod certs;
+pub mod checker;
 pub mod cluster;
 pub mod netns;
 pub mod partition_lab;
+pub mod partition_shapes;
 pub mod reference;
 pub mod repl_stream;
 pub mod resp;

@@ -83,6 +83,11 @@ impl NetLab {
         Ok(lab)
     }
 
+    /// Host `i`'s network device inside its namespace (for tc).
+    pub fn dev(&self, i: usize) -> String {
+        format!("{}p{i}", self.tag)
+    }
+
     fn bridge(&self) -> String {
         format!("{}br", self.tag)
     }

@@ -329,6 +329,28 @@ pub fn cluster_slots(con: &mut redis::Connection) -> Option<Vec<(u16, u16, Strin
     Some(out)
 }
 
+/// How writers write: which writes wait for a replica, and for how long.
+#[derive(Debug, Clone, Copy)]
+pub struct WriterOpts {
+    /// Every `wait_every`-th write is followed by `WAIT 1`; the others are plain writes
+    /// (1: every write waits).
+    pub wait_every: u64,
+    /// How long one WAIT may wait, in milliseconds.
+    pub wait_ms: u64,
+    /// What [`WriterLog::ok_ms`] counts from.
+    pub t0: Instant,
+}
+
+impl Default for WriterOpts {
+    fn default() -> Self {
+        WriterOpts {
+            wait_every: 1,
+            wait_ms: WAIT_MS,
+            t0: Instant::now(),
+        }
+    }
+}
+
 /// What one shard's writer did.
 #[derive(Debug, Default)]
 pub struct WriterLog {
@@ -341,6 +363,17 @@ pub struct WriterLog {
     pub acked: u64,
     /// Sequence numbers of the writes at least one replica confirmed (`WAIT 1`).
     pub confirmed: Vec<u64>,
+    /// Sequence numbers of the writes a primary acknowledged but no replica confirmed
+    /// (plain writes, and waited ones whose WAIT timed out).
+    pub unconfirmed: Vec<u64>,
+    /// When each acknowledged write was acknowledged, in milliseconds since
+    /// [`WriterOpts::t0`]: what clients saw of availability.
+    pub ok_ms: Vec<u32>,
+    /// Sequence numbers of the writes whose outcome is unknown: the connection failed or
+    /// timed out before the reply. Such a write may still take effect later (its bytes
+    /// may sit in a socket buffer, or be retransmitted after a partition heals), after
+    /// writes sent since.
+    pub indeterminate: Vec<u64>,
 }
 
 impl WriterLog {
@@ -353,10 +386,15 @@ impl WriterLog {
         let owner = lab
             .owner_of(self.slot, 0)
             .ok_or_else(|| format!("no owner for slot {}", self.slot))?;
-        let mut con = connect(&lab.addr(owner), Duration::from_secs(2))
-            .ok_or_else(|| format!("cannot reach node {owner}"))?;
+        self.missing_at(&lab.addr(owner), &self.confirmed)
+    }
+
+    /// Which of the writes `seqs` the node at `owner` (the shard's primary) does not have.
+    pub fn missing_at(&self, owner: &str, seqs: &[u64]) -> Result<Vec<u64>, String> {
+        let mut con = connect(owner, Duration::from_secs(2))
+            .ok_or_else(|| format!("cannot reach {owner}"))?;
         let mut lost = Vec::new();
-        for chunk in self.confirmed.chunks(500) {
+        for chunk in seqs.chunks(500) {
             let keys: Vec<String> = chunk.iter().map(|&n| self.key(n)).collect();
             let vals: Vec<Option<String>> = redis::cmd("MGET")
                 .arg(&keys)
@@ -393,15 +431,22 @@ pub fn counter_key(tag: &str) -> String {
 
 impl Writers {
     pub fn start(lab: &Lab) -> Writers {
-        let stop = Arc::new(AtomicBool::new(false));
         let addrs: Vec<String> = (0..6).map(|i| lab.addr(i)).collect();
+        Self::start_at(&addrs, 3, WriterOpts::default())
+    }
+
+    /// One writer for each of the first `count` nodes of `addrs`, which must be the
+    /// primaries, each writing to a slot that node owns now.
+    pub fn start_at(addrs: &[String], count: usize, opts: WriterOpts) -> Writers {
+        let stop = Arc::new(AtomicBool::new(false));
+        let addrs = addrs.to_vec();
         let seeds = Arc::new(std::sync::Mutex::new(addrs.clone()));
         let mut con = connect(&addrs[0], Duration::from_secs(2)).expect("reach node 0");
         let slots = cluster_slots(&mut con).expect("CLUSTER SLOTS");
         let mut threads = Vec::new();
         let mut shards = Vec::new();
         let mut last_confirmed = Vec::new();
-        for (shard, own) in addrs.iter().enumerate().take(3) {
+        for (shard, own) in addrs.iter().enumerate().take(count) {
             // A hash tag whose slot primary `shard` owns.
             let mine: Vec<(u16, u16)> = slots
                 .iter()
@@ -434,7 +479,7 @@ impl Writers {
             let seeds = seeds.clone();
             let owner = own.clone();
             threads.push(std::thread::spawn(move || {
-                write_loop(log, owner, seeds, stop, confirmed)
+                write_loop(log, owner, seeds, stop, confirmed, opts)
             }));
         }
         Writers {
@@ -469,6 +514,7 @@ fn write_loop(
     seeds: Arc<std::sync::Mutex<Vec<String>>>,
     stop: Arc<AtomicBool>,
     last_confirmed: Arc<AtomicU64>,
+    opts: WriterOpts,
 ) -> WriterLog {
     let counter = counter_key(&log.tag);
     let mut con: Option<redis::Connection> = None;
@@ -486,27 +532,39 @@ fn write_loop(
         let Some(c) = con.as_mut() else { continue };
         n += 1;
         log.attempts += 1;
-        let r: redis::RedisResult<(String, String, i64)> = redis::pipe()
-            .cmd("SET")
+        let waits = n.is_multiple_of(opts.wait_every.max(1));
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET")
             .arg(log.key(n))
             .arg(n)
             .cmd("SET")
             .arg(&counter)
-            .arg(n)
-            .cmd("WAIT")
-            .arg(WAIT_REPLICAS)
-            .arg(WAIT_MS)
-            .query(c);
+            .arg(n);
+        if waits {
+            pipe.cmd("WAIT").arg(WAIT_REPLICAS).arg(opts.wait_ms);
+        }
+        let r: redis::RedisResult<Vec<redis::Value>> = pipe.query(c);
         match r {
-            Ok((_, _, replicas)) => {
+            Ok(replies) => {
                 log.acked += 1;
-                if replicas >= WAIT_REPLICAS {
+                let at = opts.t0.elapsed().as_millis();
+                log.ok_ms.push(u32::try_from(at).unwrap_or(u32::MAX));
+                let replicas = match replies.get(2) {
+                    Some(redis::Value::Int(r)) => *r,
+                    _ => 0,
+                };
+                if waits && replicas >= WAIT_REPLICAS {
                     log.confirmed.push(n);
                     last_confirmed.store(n, Ordering::Relaxed);
+                } else {
+                    log.unconfirmed.push(n);
                 }
                 std::thread::sleep(WRITE_EVERY);
             }
             Err(e) => {
+                if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() {
+                    log.indeterminate.push(n);
+                }
                 con = None;
                 owner = match e.redirect_node() {
                     Some((addr, _)) if e.kind() == redis::ErrorKind::Moved => addr.to_string(),
