@@ -50,7 +50,13 @@ fn put_entry(out: &mut Vec<u8>, v: &[u8]) {
 }
 
 /// The element ending at byte `end`: `(start, data)` where the bytes are `data..data+len`.
+#[inline]
 fn entry_before(buf: &[u8], end: usize) -> Option<(usize, usize, usize)> {
+    let b = *buf.get(end.checked_sub(1)?)?;
+    if b < 0x80 {
+        let data = (end - 1).checked_sub(b as usize)?;
+        return Some((data.checked_sub(1)?, data, b as usize));
+    }
     let mut n: usize = 0;
     let mut shift = 0u32;
     let mut at = end;
@@ -72,7 +78,16 @@ fn entry_before(buf: &[u8], end: usize) -> Option<(usize, usize, usize)> {
 }
 
 /// The element starting at byte `start`: `(data, len, end)`.
+#[inline]
 fn entry_at(buf: &[u8], start: usize) -> Option<(usize, usize, usize)> {
+    // Most elements are under 128 bytes: a one-byte length, read without the LEB128 loop
+    // (LRANGE walks elements one by one).
+    let b = *buf.get(start)?;
+    if b < 0x80 {
+        let data = start + 1;
+        let end = data + b as usize + 1;
+        return (end <= buf.len()).then_some((data, b as usize, end));
+    }
     let mut at = start;
     let n = get_len(buf, &mut at)?;
     let data = at;
@@ -138,6 +153,10 @@ impl Node {
         let start = start.clamp(HEADER, v.len());
         let end = end.clamp(start, v.len());
         let count = u16::from_le_bytes([v[0], v[1]]) as isize + delta;
+        // Grow to the exact size first: a doubling Vec would be shrunk right back by
+        // `into_boxed_slice`, two reallocations (and copies of the node) per push.
+        let grown = (v.len() - (end - start) + with.len()).saturating_sub(v.len());
+        v.reserve_exact(grown);
         v.splice(start..end, with.iter().copied());
         v[..HEADER].copy_from_slice(&(count.clamp(0, MAX_COUNT as isize) as u16).to_le_bytes());
         self.buf = v.into_boxed_slice();
