@@ -109,7 +109,7 @@ struct Opts {
     /// The slotcache-server binary (default: this workspace's target/release).
     #[arg(long, global = true)]
     server_bin: Option<PathBuf>,
-    /// Extra arguments for the slotcache server (repeat it:
+    /// Extra arguments for the slotcache server, for `throughput`, `stream-cycle` and `types` (repeat it:
     /// `--slotcache-arg=--idle-spin-us --slotcache-arg=0`), to compare a configuration
     /// against Redis and against the defaults.
     #[arg(long, global = true, allow_hyphen_values = true)]
@@ -281,7 +281,12 @@ fn run(cli: Cli) -> Result<()> {
             let mut per = Vec::new();
             for (flavor, bin) in &servers {
                 eprintln!("types: {} into {}", case.label, flavor.label());
-                let m = memory::measure(*flavor, bin, &case.opts(core))?;
+                let extra: &[String] = if *flavor == Flavor::Slotcache {
+                    &o.slotcache_arg
+                } else {
+                    &[]
+                };
+                let m = memory::measure_with(*flavor, bin, &case.opts(core), extra)?;
                 per.push((*flavor, m.rss_per_key()));
             }
             rows.push((case.label, per));

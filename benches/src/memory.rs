@@ -41,6 +41,12 @@ pub enum DataKind {
 }
 
 impl DataKind {
+    /// Whether the data set is one collection of `keys` elements (not `keys` keys).
+    #[allow(dead_code)] // `evict` shares this module without the `types` cases
+    pub fn single_key(self) -> bool {
+        self.single().is_some()
+    }
+
     /// The one key a single-collection data set is loaded into, with the command that counts
     /// its elements; `None` for data sets of `keys` keys.
     fn single(self) -> Option<&'static str> {
@@ -239,7 +245,12 @@ fn used_memory(server: &ServerProc) -> Option<u64> {
 
 /// Starts a fresh server, measures it empty and loaded, and stops it.
 pub fn measure(flavor: Flavor, bin: &Path, o: &Opts) -> Result<Measure> {
-    let server = ServerProc::start(flavor, bin, o.server_core)?;
+    measure_with(flavor, bin, o, &[])
+}
+
+/// [`measure`] with extra server arguments (a configuration compared against the defaults).
+pub fn measure_with(flavor: Flavor, bin: &Path, o: &Opts, extra: &[String]) -> Result<Measure> {
+    let server = ServerProc::start_with(flavor, bin, o.server_core, extra)?;
     std::thread::sleep(Duration::from_millis(500));
     let rss_empty = server.rss()?;
     let started = std::time::Instant::now();

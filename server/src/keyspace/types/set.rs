@@ -49,10 +49,12 @@ enum Repr {
     Boxed(Box<Boxed>),
 }
 
+/// A table in a box of its own, so a listpack's box stays small (24 bytes, not a table's
+/// 80).
 #[derive(Clone, Debug)]
 enum Boxed {
     Listpack(Packed),
-    Table(Dense<SmallBytes>),
+    Table(Box<Dense<SmallBytes>>),
 }
 
 /// The encoding as the operations see it, whichever box holds it.
@@ -139,7 +141,9 @@ impl SetValue {
         } else if size_hint <= limits.max_listpack {
             Repr::Boxed(Box::new(Boxed::Listpack(Packed::default())))
         } else {
-            Repr::Boxed(Box::new(Boxed::Table(Dense::with_capacity(size_hint))))
+            Repr::Boxed(Box::new(Boxed::Table(Box::new(Dense::with_capacity(
+                size_hint,
+            )))))
         };
         SetValue { repr }
     }
@@ -183,6 +187,7 @@ impl SetValue {
             View::Listpack(p) => std::mem::size_of::<Boxed>() + p.memory(),
             View::Table(t) => {
                 std::mem::size_of::<Boxed>()
+                    + std::mem::size_of::<Dense<SmallBytes>>()
                     + t.memory()
                     + super::sampled_sum(t.items().iter(), samples, |m| m.heap_size())
             }
@@ -230,7 +235,7 @@ impl SetValue {
         for e in self.iter() {
             t.push_new(e.to_small());
         }
-        self.repr = Repr::Boxed(Box::new(Boxed::Table(t)));
+        self.repr = Repr::Boxed(Box::new(Boxed::Table(Box::new(t))));
     }
 
     fn make_listpack(&mut self) {
@@ -453,7 +458,7 @@ impl SetValue {
                     for x in v {
                         t.push_new(Elem::Int(x).to_small());
                     }
-                    Repr::Boxed(Box::new(Boxed::Table(t)))
+                    Repr::Boxed(Box::new(Boxed::Table(Box::new(t))))
                 } else {
                     Repr::Intset(IntSet::from_sorted(&v))
                 }
@@ -478,7 +483,7 @@ impl SetValue {
                         t.items().iter().map(|m| m.as_slice()),
                     ))))
                 } else {
-                    Repr::Boxed(Box::new(Boxed::Table(t)))
+                    Repr::Boxed(Box::new(Boxed::Table(Box::new(t))))
                 }
             }
             _ => return None,
@@ -499,6 +504,8 @@ mod tests {
     #[test]
     fn set_value_stays_small() {
         assert_eq!(std::mem::size_of::<SetValue>(), 16);
+        // A listpack set's box: a small allocation, not a table's size.
+        assert!(std::mem::size_of::<Boxed>() <= 24);
     }
 
     #[test]
