@@ -12,6 +12,7 @@ mod procs;
 mod report;
 mod stream_cycle;
 mod throughput;
+mod types_memory;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
@@ -36,6 +37,9 @@ enum What {
     Memory,
     /// Throughput, then memory.
     All,
+    /// Memory per key or per element for every data type (issue 42's table): each case
+    /// loaded into a fresh server of each kind, RSS growth divided by keys or elements.
+    Types,
     /// PFCOUNT's relative error on the same distinct elements in both servers, and whether
     /// their sketches are byte-identical.
     Hll,
@@ -78,6 +82,16 @@ struct Opts {
     /// What the memory comparison loads: strings, hashes (10 fields) or zsets (10 members).
     #[arg(long, global = true, value_enum, default_value = "strings")]
     data: memory::DataKind,
+    /// Keys per case of `types` that loads many small keys (lists of 10, sets of 10, ...).
+    #[arg(long, global = true, default_value_t = 100_000)]
+    type_keys: u64,
+    /// Only these cases of `types` (by data kind: lists, intsets, strsets, zsets, hashes,
+    /// strings, big-list, big-set, big-hash, big-zset), comma-separated; all when absent.
+    #[arg(long, global = true, value_enum, value_delimiter = ',')]
+    kinds: Vec<memory::DataKind>,
+    /// Elements of the single big collection in `types`' one-key cases.
+    #[arg(long, global = true, default_value_t = 1_000_000)]
+    elements: u64,
     /// Distinct-element counts for the HyperLogLog comparison, comma-separated.
     #[arg(
         long,
@@ -95,7 +109,7 @@ struct Opts {
     /// The slotcache-server binary (default: this workspace's target/release).
     #[arg(long, global = true)]
     server_bin: Option<PathBuf>,
-    /// Extra arguments for the slotcache server (repeat it:
+    /// Extra arguments for the slotcache server, for `throughput`, `stream-cycle` and `types` (repeat it:
     /// `--slotcache-arg=--idle-spin-us --slotcache-arg=0`), to compare a configuration
     /// against Redis and against the defaults.
     #[arg(long, global = true, allow_hyphen_values = true)]
@@ -251,6 +265,34 @@ fn run(cli: Cli) -> Result<()> {
         if o.json.is_some() {
             eprintln!("compare: --json is not written for hll");
         }
+        return Ok(());
+    }
+
+    if cli.what == What::Types {
+        let core = pinning.map(|p| p.server_core);
+        let servers: Vec<(Flavor, PathBuf)> = std::iter::once((Flavor::Slotcache, server_bin))
+            .chain(peers.iter().cloned())
+            .collect();
+        let mut rows = Vec::new();
+        for case in types_memory::cases(o.type_keys, o.elements)
+            .into_iter()
+            .filter(|c| o.kinds.is_empty() || o.kinds.contains(&c.data))
+        {
+            let mut per = Vec::new();
+            for (flavor, bin) in &servers {
+                eprintln!("types: {} into {}", case.label, flavor.label());
+                let extra: &[String] = if *flavor == Flavor::Slotcache {
+                    &o.slotcache_arg
+                } else {
+                    &[]
+                };
+                let m = memory::measure_with(*flavor, bin, &case.opts(core), extra)?;
+                per.push((*flavor, m.rss_per_key()));
+            }
+            rows.push((case.label, per));
+        }
+        println!("\nMemory by type (RSS growth per key, or per element for one big key; a fresh server per case)");
+        println!("{}", types_memory::table(&rows));
         return Ok(());
     }
 

@@ -24,7 +24,45 @@ pub enum DataKind {
     Zsets,
     /// One stream of `keys` entries, each of 5 small fields.
     Stream,
+    /// Lists of 10 short items (`RPUSH key v<n>-0 .. v<n>-9`).
+    Lists,
+    /// Sets of 10 small integers (an intset in Redis).
+    Intsets,
+    /// Sets of 10 short strings.
+    Strsets,
+    /// One list of `keys` elements.
+    BigList,
+    /// One set of `keys` short strings.
+    BigSet,
+    /// One hash of `keys` fields.
+    BigHash,
+    /// One sorted set of `keys` members.
+    BigZset,
 }
+
+impl DataKind {
+    /// Whether the data set is one collection of `keys` elements (not `keys` keys).
+    #[allow(dead_code)] // `evict` shares this module without the `types` cases
+    pub fn single_key(self) -> bool {
+        self.single().is_some()
+    }
+
+    /// The one key a single-collection data set is loaded into, with the command that counts
+    /// its elements; `None` for data sets of `keys` keys.
+    fn single(self) -> Option<&'static str> {
+        match self {
+            DataKind::Stream => Some("XLEN"),
+            DataKind::BigList => Some("LLEN"),
+            DataKind::BigSet => Some("SCARD"),
+            DataKind::BigHash => Some("HLEN"),
+            DataKind::BigZset => Some("ZCARD"),
+            _ => None,
+        }
+    }
+}
+
+/// Elements one command adds to a single big collection (RPUSH/SADD/HSET/ZADD variadic).
+const CHUNK: u64 = 1000;
 
 /// What one server used for the data set.
 #[derive(Debug, Clone)]
@@ -54,44 +92,24 @@ fn value_for(n: u64, size: usize) -> Vec<u8> {
     v
 }
 
-/// Loads `key:0 .. key:<keys-1>` with pipelined SETs, `batch` commands per round trip.
+/// Loads `key:0 .. key:<keys-1>` with pipelined SETs, `batch` commands per round trip; a
+/// single-collection data set gets its `keys` elements in variadic commands of [`CHUNK`].
 fn load(server: &ServerProc, o: &Opts) -> Result<()> {
     let mut con = server.client()?;
     let mut next = 0u64;
+    let step = if o.data.single().is_some() && o.data != DataKind::Stream {
+        CHUNK
+    } else {
+        1
+    };
     while next < o.keys {
-        let end = (next + o.batch).min(o.keys);
+        let end = (next + o.batch * step).min(o.keys);
         let mut pipe = redis::pipe();
-        for n in next..end {
-            let key = format!("key:{n}");
-            match o.data {
-                DataKind::Strings => {
-                    pipe.cmd("SET")
-                        .arg(key)
-                        .arg(value_for(n, o.value_size))
-                        .ignore();
-                }
-                DataKind::Hashes => {
-                    let c = pipe.cmd("HSET").arg(key);
-                    for f in 0..10 {
-                        c.arg(format!("field{f}")).arg(format!("value-{n}-{f}"));
-                    }
-                    c.ignore();
-                }
-                DataKind::Stream => {
-                    let c = pipe.cmd("XADD").arg(STREAM_KEY).arg("*");
-                    for f in 0..5 {
-                        c.arg(format!("f{f}")).arg(format!("v{n}-{f}"));
-                    }
-                    c.ignore();
-                }
-                DataKind::Zsets => {
-                    let c = pipe.cmd("ZADD").arg(key);
-                    for m in 0..10 {
-                        c.arg(m).arg(format!("member-{n}-{m}"));
-                    }
-                    c.ignore();
-                }
-            }
+        let mut n = next;
+        while n < end {
+            let upto = (n + step).min(end);
+            add_command(&mut pipe, o, n, upto);
+            n = upto;
         }
         pipe.query::<()>(&mut con).with_context(|| {
             format!("loading keys {next}..{end} into {}", server.flavor.label())
@@ -101,17 +119,101 @@ fn load(server: &ServerProc, o: &Opts) -> Result<()> {
     Ok(())
 }
 
-/// The stream the `stream` data set is loaded into.
+/// Appends the command that loads key (or element) `n`, or elements `n..upto` of a single
+/// collection.
+fn add_command(pipe: &mut redis::Pipeline, o: &Opts, n: u64, upto: u64) {
+    let key = format!("key:{n}");
+    match o.data {
+        DataKind::Strings => {
+            pipe.cmd("SET")
+                .arg(key)
+                .arg(value_for(n, o.value_size))
+                .ignore();
+        }
+        DataKind::Hashes => {
+            let c = pipe.cmd("HSET").arg(key);
+            for f in 0..10 {
+                c.arg(format!("field{f}")).arg(format!("value-{n}-{f}"));
+            }
+            c.ignore();
+        }
+        DataKind::Stream => {
+            let c = pipe.cmd("XADD").arg(STREAM_KEY).arg("*");
+            for f in 0..5 {
+                c.arg(format!("f{f}")).arg(format!("v{n}-{f}"));
+            }
+            c.ignore();
+        }
+        DataKind::Zsets => {
+            let c = pipe.cmd("ZADD").arg(key);
+            for m in 0..10 {
+                c.arg(m).arg(format!("member-{n}-{m}"));
+            }
+            c.ignore();
+        }
+        DataKind::Lists => {
+            let c = pipe.cmd("RPUSH").arg(key);
+            for m in 0..10 {
+                c.arg(format!("v{n}-{m}"));
+            }
+            c.ignore();
+        }
+        DataKind::Intsets => {
+            let c = pipe.cmd("SADD").arg(key);
+            for m in 0..10 {
+                c.arg(m * 100 + n % 100);
+            }
+            c.ignore();
+        }
+        DataKind::Strsets => {
+            let c = pipe.cmd("SADD").arg(key);
+            for m in 0..10 {
+                c.arg(format!("tag-{}-{m}", n % 1000));
+            }
+            c.ignore();
+        }
+        DataKind::BigList => {
+            let c = pipe.cmd("RPUSH").arg(STREAM_KEY);
+            for i in n..upto {
+                c.arg(format!("element-{i}"));
+            }
+            c.ignore();
+        }
+        DataKind::BigSet => {
+            let c = pipe.cmd("SADD").arg(STREAM_KEY);
+            for i in n..upto {
+                c.arg(format!("member-{i}"));
+            }
+            c.ignore();
+        }
+        DataKind::BigHash => {
+            let c = pipe.cmd("HSET").arg(STREAM_KEY);
+            for i in n..upto {
+                c.arg(format!("field-{i}")).arg(format!("value-{i}"));
+            }
+            c.ignore();
+        }
+        DataKind::BigZset => {
+            let c = pipe.cmd("ZADD").arg(STREAM_KEY);
+            for i in n..upto {
+                c.arg(i).arg(format!("member-{i}"));
+            }
+            c.ignore();
+        }
+    }
+}
+
+/// The key a single-collection data set (a stream, a big list, ...) is loaded into.
 const STREAM_KEY: &str = "stream";
 
 /// Checks the load really landed: first and last keys present, DBSIZE equal when the server
 /// has DBSIZE (for a stream: its length).
 fn verify(server: &ServerProc, keys: u64, data: DataKind) -> Result<()> {
     let mut con = server.client()?;
-    if data == DataKind::Stream {
-        let n: u64 = redis::cmd("XLEN").arg(STREAM_KEY).query(&mut con)?;
+    if let Some(count) = data.single() {
+        let n: u64 = redis::cmd(count).arg(STREAM_KEY).query(&mut con)?;
         if n != keys {
-            bail!("{}: XLEN {n}, expected {keys}", server.flavor.label());
+            bail!("{}: {count} {n}, expected {keys}", server.flavor.label());
         }
         return Ok(());
     }
@@ -143,7 +245,12 @@ fn used_memory(server: &ServerProc) -> Option<u64> {
 
 /// Starts a fresh server, measures it empty and loaded, and stops it.
 pub fn measure(flavor: Flavor, bin: &Path, o: &Opts) -> Result<Measure> {
-    let server = ServerProc::start(flavor, bin, o.server_core)?;
+    measure_with(flavor, bin, o, &[])
+}
+
+/// [`measure`] with extra server arguments (a configuration compared against the defaults).
+pub fn measure_with(flavor: Flavor, bin: &Path, o: &Opts, extra: &[String]) -> Result<Measure> {
+    let server = ServerProc::start_with(flavor, bin, o.server_core, extra)?;
     std::thread::sleep(Duration::from_millis(500));
     let rss_empty = server.rss()?;
     let started = std::time::Instant::now();

@@ -238,8 +238,8 @@ pub static PARAMS: &[Param] = &[
         true,
     ),
     // How many nodes at each end of a quicklist Redis leaves uncompressed (0 = none
-    // compressed). Lists here keep each element as its own allocation and never compress,
-    // so this is kept for CONFIG GET/SET compatibility and changes no reply.
+    // compressed). List nodes here are packed but never compressed, so this is kept for
+    // CONFIG GET/SET compatibility and changes no reply.
     p(
         "list-compress-depth",
         "0",

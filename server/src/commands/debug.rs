@@ -143,10 +143,11 @@ fn reload(ctx: &mut Ctx, opts: &[Bytes]) {
 }
 
 /// DEBUG QUICKLIST-PACKED-THRESHOLD: in Redis, the element size from which a list element
-/// gets a quicklist node of its own ("plain") instead of sharing a packed one. Lists here
-/// already hold every element in its own allocation, so there is no packing to tune and
-/// nothing observable changes; the value is checked by Redis's rule (a memory value below
-/// 4 GB minus 1 MB, 0 meaning the 1 GB default) so scripts and tests that set it work.
+/// gets a quicklist node of its own ("plain") instead of sharing a packed one. Here an
+/// element bigger than the fill allows already ends up alone in its node (no neighbour fits
+/// beside it), whatever its size, so there is no threshold to tune and nothing observable
+/// changes; the value is checked by Redis's rule (a memory value below 4 GB minus 1 MB, 0
+/// meaning the 1 GB default) so scripts and tests that set it work.
 fn quicklist_packed_threshold(ctx: &mut Ctx, arg: &[u8]) {
     let size = std::str::from_utf8(arg)
         .ok()

@@ -9,7 +9,7 @@ use super::keyspec::{self as ks, key_flags::*, KeyRef};
 use super::table::Blocks;
 use super::table::{flags::*, CommandSpec};
 use super::{args, errors, Ctx};
-use crate::keyspace::types::list::ListValue;
+use crate::keyspace::types::list::{ListLimits, ListValue};
 use crate::keyspace::{Db, SmallBytes, Ttl, Value};
 use crate::notify::Events;
 use bytes::Bytes;
@@ -96,6 +96,7 @@ fn parse_end(b: &[u8]) -> Option<End> {
 }
 
 fn push_generic(ctx: &mut Ctx, a: &[Bytes], end: End, only_existing: bool) {
+    let lim = ListLimits::from_settings(ctx.settings);
     let now = ctx.now;
     let db = ctx.db();
     let l = match list_mut(db, &a[1], now) {
@@ -103,12 +104,7 @@ fn push_generic(ctx: &mut Ctx, a: &[Bytes], end: End, only_existing: bool) {
         Ok(Some(l)) => l,
         Ok(None) if only_existing => return ctx.out.int(0),
         Ok(None) => {
-            db.set(
-                &a[1],
-                Value::List(Box::new(ListValue::new())),
-                Ttl::Persist,
-                now,
-            );
+            db.set(&a[1], Value::List(ListValue::new()), Ttl::Persist, now);
             match list_mut(db, &a[1], now) {
                 Ok(Some(l)) => l,
                 _ => return ctx.err("ERR internal error creating list"),
@@ -117,8 +113,8 @@ fn push_generic(ctx: &mut Ctx, a: &[Bytes], end: End, only_existing: bool) {
     };
     for v in &a[2..] {
         match end {
-            End::Left => l.push_front(v),
-            End::Right => l.push_back(v),
+            End::Left => l.push_front(v, lim),
+            End::Right => l.push_back(v, lim),
         }
     }
     let n = l.len();
@@ -234,7 +230,7 @@ fn lrange(ctx: &mut Ctx, a: &[Bytes]) {
         Ok(None) => out.array(0),
         Ok(Some(l)) => match range(s, e, l.len()) {
             None => out.array(0),
-            Some((s, e)) => out.bulks(l.iter().skip(s).take(e - s + 1)),
+            Some((s, e)) => out.bulks(l.iter_from(s).take(e - s + 1)),
         },
     }
 }
@@ -264,13 +260,14 @@ fn lset(ctx: &mut Ctx, a: &[Bytes]) {
     let Some(i) = args::int(&a[2]) else {
         return ctx.err(errors::NOT_INT);
     };
+    let lim = ListLimits::from_settings(ctx.settings);
     let now = ctx.now;
     match list_mut(ctx.db(), &a[1], now) {
         Err(()) => ctx.err(errors::WRONGTYPE),
         Ok(None) => ctx.err(errors::NO_KEY),
         Ok(Some(l)) => match index_of(i, l.len()) {
             Some(i) => {
-                l.set(i, &a[3]);
+                l.set(i, &a[3], lim);
                 ctx.dirty(1);
                 ctx.out.ok()
             }
@@ -287,6 +284,7 @@ fn linsert(ctx: &mut Ctx, a: &[Bytes]) {
     } else {
         return ctx.err(errors::SYNTAX);
     };
+    let lim = ListLimits::from_settings(ctx.settings);
     let now = ctx.now;
     match list_mut(ctx.db(), &a[1], now) {
         Err(()) => ctx.err(errors::WRONGTYPE),
@@ -294,7 +292,7 @@ fn linsert(ctx: &mut Ctx, a: &[Bytes]) {
         Ok(Some(l)) => match l.position(&a[3]) {
             None => ctx.out.int(-1),
             Some(p) => {
-                l.insert(if after { p + 1 } else { p }, &a[4]);
+                l.insert(if after { p + 1 } else { p }, &a[4], lim);
                 let n = l.len();
                 ctx.dirty(1);
                 ctx.out.int(n as i64)
@@ -397,9 +395,15 @@ fn lpos(ctx: &mut Ctx, a: &[Bytes]) {
     } else {
         (maxlen as usize).min(n)
     };
-    for step in 0..limit {
+    // One walk from the chosen end (indexing each step would walk the nodes again).
+    let walk: Box<dyn Iterator<Item = &[u8]>> = if rank > 0 {
+        Box::new(l.iter())
+    } else {
+        Box::new(l.iter().rev())
+    };
+    for (step, v) in walk.take(limit).enumerate() {
         let idx = if rank > 0 { step } else { n - 1 - step };
-        if l.get(idx).is_some_and(|v| v.as_slice() == a[2].as_ref()) {
+        if v == a[2].as_ref() {
             if skip > 0 {
                 skip -= 1;
                 continue;
@@ -432,6 +436,7 @@ fn move_one(
     from: End,
     to: End,
 ) -> Result<Option<SmallBytes>, ()> {
+    let lim = ListLimits::from_settings(ctx.settings);
     let now = ctx.now;
     let db = ctx.db();
     // As Redis: a missing source answers nil whatever the destination holds; then both
@@ -452,17 +457,12 @@ fn move_one(
     let Some(v) = v else { return Ok(None) };
     drop_if_empty(db, src, now);
     if list_mut(db, dst, now) == Ok(None) {
-        db.set(
-            dst,
-            Value::List(Box::new(ListValue::new())),
-            Ttl::Persist,
-            now,
-        );
+        db.set(dst, Value::List(ListValue::new()), Ttl::Persist, now);
     }
     if let Ok(Some(d)) = list_mut(db, dst, now) {
         match to {
-            End::Left => d.push_front(&v),
-            End::Right => d.push_back(&v),
+            End::Left => d.push_front(&v, lim),
+            End::Right => d.push_back(&v, lim),
         }
     }
     ctx.dirty(2);

@@ -161,7 +161,7 @@ fn sadd(ctx: &mut Ctx, a: &[Bytes]) {
         Ok(Some(s)) => s.prepare(hint, limits),
         Ok(None) => {
             let s = SetValue::for_first(&a[2], hint, limits);
-            db.set(&a[1], Value::Set(Box::new(s)), Ttl::Persist, now);
+            db.set(&a[1], Value::Set(s), Ttl::Persist, now);
         }
     }
     let Ok(Some(s)) = lookup_mut(db, &a[1], now) else {
@@ -371,7 +371,7 @@ fn smove(ctx: &mut Ctx, a: &[Bytes]) {
     drop_if_empty(db, src, now);
     if !db.contains(dst, now) {
         let s = SetValue::for_first(m, 1, limits);
-        db.set(dst, Value::Set(Box::new(s)), Ttl::Persist, now);
+        db.set(dst, Value::Set(s), Ttl::Persist, now);
     }
     let added = match lookup_mut(db, dst, now) {
         Ok(Some(d)) => d.add(m, limits),
@@ -541,7 +541,7 @@ fn store(ctx: &mut Ctx, dst: &[u8], result: SetValue) {
     let changed = if n == 0 {
         db.remove(dst, now).is_some()
     } else {
-        db.set(dst, Value::Set(Box::new(result)), Ttl::Persist, now);
+        db.set(dst, Value::Set(result), Ttl::Persist, now);
         true
     };
     if changed {

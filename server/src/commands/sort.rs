@@ -15,7 +15,7 @@
 use super::keyspec::{self as ks, key_flags::*, KeyRef};
 use super::table::{flags::*, CommandSpec};
 use super::{args, errors, Ctx};
-use crate::keyspace::types::list::ListValue;
+use crate::keyspace::types::list::{ListLimits, ListValue};
 use crate::keyspace::{Db, SmallBytes, Ttl, Value};
 use crate::notify::Events;
 use bytes::Bytes;
@@ -292,20 +292,21 @@ fn sort_generic(ctx: &mut Ctx, a: &[Bytes], readonly: bool) {
             }
         }
         Some(dst) => {
+            let lim = ListLimits::from_settings(ctx.settings);
             let db = ctx.db();
             let mut list = ListValue::new();
             for it in range {
                 if o.gets.is_empty() {
-                    list.push_back(&it.obj);
+                    list.push_back(&it.obj, lim);
                 }
                 for g in &o.gets {
                     // A missing value is stored as an empty string.
                     let v = lookup_by_pattern(db, g, &it.obj, now).unwrap_or_default();
-                    list.push_back(&v);
+                    list.push_back(&v, lim);
                 }
             }
             if outputlen > 0 {
-                db.set(dst, Value::List(Box::new(list)), Ttl::Persist, now);
+                db.set(dst, Value::List(list), Ttl::Persist, now);
                 ctx.dirty(outputlen as u64);
             } else if db.remove(dst, now).is_some() {
                 ctx.dirty(1);
@@ -345,13 +346,13 @@ fn load(
             .rev()
             .skip(skip)
             .take(take)
-            .map(|v| Item::new(v.clone()))
+            .map(|v| Item::new(SmallBytes::new(v)))
             .collect(),
         Value::List(l) => l
             .iter()
             .skip(skip)
             .take(take)
-            .map(|v| Item::new(v.clone()))
+            .map(|v| Item::new(SmallBytes::new(v)))
             .collect(),
         Value::Set(s) => s.iter().map(|m| Item::new(m.to_small())).collect(),
         Value::ZSet(z) if ranged => {

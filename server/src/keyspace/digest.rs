@@ -202,10 +202,7 @@ mod tests {
         b.add(b"2", small);
         b.add(b"1", small);
         assert_eq!(b.encoding(), "hashtable");
-        assert_eq!(
-            of(Value::Set(Box::new(a)), false),
-            of(Value::Set(Box::new(b)), false)
-        );
+        assert_eq!(of(Value::Set(a), false), of(Value::Set(b), false));
 
         let lim = HashLimits {
             max_entries: 4,
@@ -231,13 +228,10 @@ mod tests {
         let mut l1 = ListValue::new();
         let mut l2 = ListValue::new();
         for x in ["a", "b"] {
-            l1.push_back(x.as_bytes());
-            l2.push_front(x.as_bytes());
+            l1.push_back(x.as_bytes(), Default::default());
+            l2.push_front(x.as_bytes(), Default::default());
         }
-        assert_ne!(
-            of(Value::List(Box::new(l1)), false),
-            of(Value::List(Box::new(l2)), false)
-        );
+        assert_ne!(of(Value::List(l1), false), of(Value::List(l2), false));
         let mut a = ZSetValue::new();
         a.insert(b"x", 1.0, ZLimits::default());
         let mut b = ZSetValue::new();

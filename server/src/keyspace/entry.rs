@@ -16,8 +16,10 @@ pub enum Value {
     Str(SmallBytes),
     /// Held inline (16 bytes): one allocation less per hash key.
     Hash(HashValue),
-    List(Box<ListValue>),
-    Set(Box<SetValue>),
+    /// Held inline (16 bytes): a small list is one allocation.
+    List(ListValue),
+    /// Held inline (16 bytes): a small integer set is one allocation.
+    Set(SetValue),
     /// Held inline (16 bytes), like hashes.
     ZSet(ZSetValue),
     Stream(Box<StreamValue>),
@@ -72,8 +74,8 @@ impl Value {
         match self {
             Value::Str(s) => s.heap_size(),
             Value::Hash(v) => v.memory_sampled(samples),
-            Value::List(v) => std::mem::size_of::<ListValue>() + v.memory_sampled(samples),
-            Value::Set(v) => std::mem::size_of::<SetValue>() + v.memory_sampled(samples),
+            Value::List(v) => v.memory_sampled(samples),
+            Value::Set(v) => v.memory_sampled(samples),
             Value::ZSet(v) => v.memory_sampled(samples),
             Value::Stream(v) => std::mem::size_of::<StreamValue>() + v.memory_sampled(samples),
         }

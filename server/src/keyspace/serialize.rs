@@ -142,12 +142,8 @@ fn read_body(r: &mut Reader) -> Option<Value> {
     match r.byte()? {
         tag::STRING => Some(Value::Str(SmallBytes::new(r.bytes()?))),
         tag::HASH => r.typed(HashValue::read_payload).map(Value::Hash),
-        tag::LIST => r
-            .typed(ListValue::read_payload)
-            .map(|v| Value::List(Box::new(v))),
-        tag::SET => r
-            .typed(SetValue::read_payload)
-            .map(|v| Value::Set(Box::new(v))),
+        tag::LIST => r.typed(ListValue::read_payload).map(Value::List),
+        tag::SET => r.typed(SetValue::read_payload).map(Value::Set),
         tag::ZSET => r.typed(ZSetValue::read_payload).map(Value::ZSet),
         tag::STREAM => r
             .typed(StreamValue::read_payload)

@@ -6,7 +6,8 @@
 
 use super::{container, intset, kind, listpack, lzf, ziplist, BadFormat};
 use crate::keyspace::types::{
-    hash::HashLimits, set::SetLimits, zset::ZLimits, HashValue, ListValue, SetValue, ZSetValue,
+    hash::HashLimits, list::ListLimits, set::SetLimits, zset::ZLimits, HashValue, ListValue,
+    SetValue, ZSetValue,
 };
 use crate::keyspace::{SmallBytes, Value};
 use listpack::Item;
@@ -15,6 +16,7 @@ use std::borrow::Cow;
 /// The encoding thresholds a loaded value is rebuilt with (the server's configuration).
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
+    pub list: ListLimits,
     pub set: SetLimits,
     pub hash: HashLimits,
     pub zset: ZLimits,
@@ -24,6 +26,7 @@ impl Default for Limits {
     /// Redis's default thresholds, where no configuration is at hand (fuzzing, tests).
     fn default() -> Self {
         Limits {
+            list: ListLimits::default(),
             set: SetLimits {
                 max_intset: 512,
                 max_listpack: 128,
@@ -40,6 +43,7 @@ impl Default for Limits {
 impl Limits {
     pub fn from_settings(s: &crate::config::Settings) -> Self {
         Limits {
+            list: ListLimits::from_settings(s),
             set: SetLimits::from_settings(s),
             hash: HashLimits::from_settings(s),
             zset: ZLimits {
@@ -171,16 +175,20 @@ fn score_of(it: &Item) -> R<f64> {
     }
 }
 
-fn list_from(items: impl IntoIterator<Item = impl AsRef<[u8]>>, l: &mut ListValue) {
+fn list_from(
+    items: impl IntoIterator<Item = impl AsRef<[u8]>>,
+    l: &mut ListValue,
+    lim: ListLimits,
+) {
     for it in items {
-        l.push_back(it.as_ref());
+        l.push_back(it.as_ref(), lim);
     }
 }
 
-fn push_items(l: &mut ListValue, items: &[Item]) {
+fn push_items(l: &mut ListValue, items: &[Item], lim: ListLimits) {
     let mut buf = itoa::Buffer::new();
     for it in items {
-        l.push_back(it.bytes(&mut buf));
+        l.push_back(it.bytes(&mut buf), lim);
     }
 }
 
@@ -192,7 +200,7 @@ fn set_from<'x>(members: impl ExactSizeIterator<Item = Cow<'x, [u8]>>, lim: SetL
             return Err(BadFormat);
         }
     }
-    non_empty(s.len(), Value::Set(Box::new(s)))
+    non_empty(s.len(), Value::Set(s))
 }
 
 fn zset_from(pairs: Vec<(Cow<[u8]>, f64)>, lim: ZLimits) -> R<Value> {
@@ -262,15 +270,15 @@ pub fn read_value(r: &mut Reader, t: u8, lim: &Limits) -> R<Value> {
             let n = r.count(1)?;
             let mut l = ListValue::new();
             for _ in 0..n {
-                l.push_back(&r.string()?);
+                l.push_back(&r.string()?, lim.list);
             }
-            non_empty(l.len(), Value::List(Box::new(l)))
+            non_empty(l.len(), Value::List(l))
         }
         kind::LIST_ZIPLIST => {
             let blob = r.string()?;
             let mut l = ListValue::new();
-            push_items(&mut l, &ziplist::items(&blob).ok_or(BadFormat)?);
-            non_empty(l.len(), Value::List(Box::new(l)))
+            push_items(&mut l, &ziplist::items(&blob).ok_or(BadFormat)?, lim.list);
+            non_empty(l.len(), Value::List(l))
         }
         kind::LIST_QUICKLIST | kind::LIST_QUICKLIST_2 => {
             let n = r.count(1)?;
@@ -283,7 +291,7 @@ pub fn read_value(r: &mut Reader, t: u8, lim: &Limits) -> R<Value> {
                 };
                 let blob = r.string()?;
                 match c {
-                    container::PLAIN => list_from([&blob[..]], &mut l),
+                    container::PLAIN => list_from([&blob[..]], &mut l, lim.list),
                     container::PACKED => {
                         let items = if t == kind::LIST_QUICKLIST {
                             ziplist::items(&blob)
@@ -291,12 +299,12 @@ pub fn read_value(r: &mut Reader, t: u8, lim: &Limits) -> R<Value> {
                             listpack::items(&blob)
                         };
                         // Empty nodes are skipped, as Redis does.
-                        push_items(&mut l, &items.ok_or(BadFormat)?);
+                        push_items(&mut l, &items.ok_or(BadFormat)?, lim.list);
                     }
                     _ => return Err(BadFormat),
                 }
             }
-            non_empty(l.len(), Value::List(Box::new(l)))
+            non_empty(l.len(), Value::List(l))
         }
         kind::SET => {
             let n = r.count(1)?;

@@ -130,7 +130,7 @@ fn reads_older_and_newer_encodings() {
     ]);
     let list = restore(&with_blob(kind::LIST_ZIPLIST, &zl), &lim).unwrap();
     let Value::List(l) = &list else { panic!() };
-    let got: Vec<&[u8]> = l.iter().map(|x| x.as_slice()).collect();
+    let got: Vec<&[u8]> = l.iter().collect();
     assert_eq!(got, [&b"a"[..], b"1", b"b", b"-2"]);
 
     let mut ql = vec![kind::LIST_QUICKLIST];

@@ -2,7 +2,9 @@
 
 pub mod dense;
 pub mod hash;
+pub mod intset;
 pub mod list;
+pub mod listnode;
 pub mod packed;
 pub mod set;
 pub mod stream;

@@ -1,12 +1,14 @@
 //! A set of byte strings.
 //!
-//! Three encodings, chosen by Redis 7.2's rules: "intset" (sorted `i64`s, binary search)
-//! while every member is an integer and there are at most `set-max-intset-entries`;
+//! Three encodings, chosen by Redis 7.2's rules: "intset" (sorted integers packed at the
+//! smallest width, [`IntSet`], binary search) while every member is an integer and there are
+//! at most `set-max-intset-entries`;
 //! "listpack" (members in one [`Packed`] buffer) for small sets of short members (at most
 //! `set-max-listpack-entries`, each at most 64 bytes); "hashtable" ([`Dense`]) otherwise.
 //! Sets only move towards "hashtable", never back.
 
 use super::dense::Dense;
+use super::intset::IntSet;
 use super::packed::{get_bytes, get_len, put_bytes, put_len, Packed};
 use crate::keyspace::SmallBytes;
 use crate::util::parse_i64_strict;
@@ -40,10 +42,32 @@ impl SetLimits {
 
 #[derive(Clone, Debug)]
 enum Repr {
-    Intset(Vec<i64>),
+    /// Inline: a set of small integers is one allocation.
+    Intset(IntSet),
+    /// The other encodings behind one box, so the value stays 16 bytes (held inline in the
+    /// entry); a pointer has room for one more variant beside a buffer, not two.
+    Boxed(Box<Boxed>),
+}
+
+/// A table in a box of its own, so a listpack's box stays small (24 bytes, not a table's
+/// 80).
+#[derive(Clone, Debug)]
+enum Boxed {
     Listpack(Packed),
-    /// Boxed so small (listpack) values stay 32 bytes.
     Table(Box<Dense<SmallBytes>>),
+}
+
+/// The encoding as the operations see it, whichever box holds it.
+enum View<'a> {
+    Intset(&'a IntSet),
+    Listpack(&'a Packed),
+    Table(&'a Dense<SmallBytes>),
+}
+
+enum ViewMut<'a> {
+    Intset(&'a mut IntSet),
+    Listpack(&'a mut Packed),
+    Table(&'a mut Dense<SmallBytes>),
 }
 
 /// A set of byte strings.
@@ -72,7 +96,7 @@ impl Elem<'_> {
 impl Default for SetValue {
     fn default() -> Self {
         SetValue {
-            repr: Repr::Intset(Vec::new()),
+            repr: Repr::Intset(IntSet::default()),
         }
     }
 }
@@ -89,15 +113,37 @@ const TAG_LISTPACK: u8 = 1;
 const TAG_TABLE: u8 = 2;
 
 impl SetValue {
+    fn view(&self) -> View<'_> {
+        match &self.repr {
+            Repr::Intset(v) => View::Intset(v),
+            Repr::Boxed(b) => match &**b {
+                Boxed::Listpack(p) => View::Listpack(p),
+                Boxed::Table(t) => View::Table(t),
+            },
+        }
+    }
+
+    fn view_mut(&mut self) -> ViewMut<'_> {
+        match &mut self.repr {
+            Repr::Intset(v) => ViewMut::Intset(v),
+            Repr::Boxed(b) => match &mut **b {
+                Boxed::Listpack(p) => ViewMut::Listpack(p),
+                Boxed::Table(t) => ViewMut::Table(t),
+            },
+        }
+    }
+
     /// An empty set in the encoding Redis's `setTypeCreate` picks for a set about to receive
     /// `size_hint` members, the first being `first`.
     pub fn for_first(first: &[u8], size_hint: usize, limits: SetLimits) -> Self {
         let repr = if parse_i64_strict(first).is_some() && size_hint <= limits.max_intset {
-            Repr::Intset(Vec::new())
+            Repr::Intset(IntSet::default())
         } else if size_hint <= limits.max_listpack {
-            Repr::Listpack(Packed::default())
+            Repr::Boxed(Box::new(Boxed::Listpack(Packed::default())))
         } else {
-            Repr::Table(Box::new(Dense::with_capacity(size_hint)))
+            Repr::Boxed(Box::new(Boxed::Table(Box::new(Dense::with_capacity(
+                size_hint,
+            )))))
         };
         SetValue { repr }
     }
@@ -108,10 +154,10 @@ impl SetValue {
     }
 
     pub fn len(&self) -> usize {
-        match &self.repr {
-            Repr::Intset(v) => v.len(),
-            Repr::Listpack(p) => p.len(),
-            Repr::Table(t) => t.len(),
+        match self.view() {
+            View::Intset(v) => v.len(),
+            View::Listpack(p) => p.len(),
+            View::Table(t) => t.len(),
         }
     }
 
@@ -121,10 +167,10 @@ impl SetValue {
 
     /// The name OBJECT ENCODING reports.
     pub fn encoding(&self) -> &'static str {
-        match &self.repr {
-            Repr::Intset(_) => "intset",
-            Repr::Listpack(_) => "listpack",
-            Repr::Table(_) => "hashtable",
+        match self.view() {
+            View::Intset(_) => "intset",
+            View::Listpack(_) => "listpack",
+            View::Table(_) => "hashtable",
         }
     }
 
@@ -136,11 +182,12 @@ impl SetValue {
     /// [`SetValue::memory`] with the members' own blocks estimated from `samples` of them
     /// (see [`super::sampled_sum`]).
     pub fn memory_sampled(&self, samples: usize) -> usize {
-        match &self.repr {
-            Repr::Intset(v) => v.capacity() * 8,
-            Repr::Listpack(p) => p.memory(),
-            Repr::Table(t) => {
-                std::mem::size_of::<Dense<SmallBytes>>()
+        match self.view() {
+            View::Intset(v) => v.memory(),
+            View::Listpack(p) => std::mem::size_of::<Boxed>() + p.memory(),
+            View::Table(t) => {
+                std::mem::size_of::<Boxed>()
+                    + std::mem::size_of::<Dense<SmallBytes>>()
                     + t.memory()
                     + super::sampled_sum(t.items().iter(), samples, |m| m.heap_size())
             }
@@ -148,22 +195,22 @@ impl SetValue {
     }
 
     pub fn contains(&self, m: &[u8]) -> bool {
-        match &self.repr {
-            Repr::Intset(v) => parse_i64_strict(m).is_some_and(|n| v.binary_search(&n).is_ok()),
-            Repr::Listpack(p) => p.iter().any(|x| x == m),
-            Repr::Table(t) => t.find(m).is_some(),
+        match self.view() {
+            View::Intset(v) => parse_i64_strict(m).is_some_and(|n| v.binary_search(n).is_ok()),
+            View::Listpack(p) => p.iter().any(|x| x == m),
+            View::Table(t) => t.find(m).is_some(),
         }
     }
 
     /// Members in encoding order (ascending for an intset).
     pub fn iter(&self) -> impl Iterator<Item = Elem<'_>> + '_ {
-        let (is, lp, tb) = match &self.repr {
-            Repr::Intset(v) => (Some(v), None, None),
-            Repr::Listpack(p) => (None, Some(p), None),
-            Repr::Table(t) => (None, None, Some(t)),
+        let (is, lp, tb) = match self.view() {
+            View::Intset(v) => (Some(v), None, None),
+            View::Listpack(p) => (None, Some(p), None),
+            View::Table(t) => (None, None, Some(t)),
         };
         is.into_iter()
-            .flat_map(|v| v.iter().map(|&n| Elem::Int(n)))
+            .flat_map(|v| v.iter().map(Elem::Int))
             .chain(lp.into_iter().flat_map(|p| p.iter().map(Elem::Bytes)))
             .chain(
                 tb.into_iter()
@@ -173,42 +220,43 @@ impl SetValue {
 
     /// The `i`-th member in encoding order (random picks); O(1) except in a listpack.
     pub fn elem_at(&self, i: usize) -> Option<Elem<'_>> {
-        match &self.repr {
-            Repr::Intset(v) => v.get(i).map(|&n| Elem::Int(n)),
-            Repr::Listpack(p) => p.iter().nth(i).map(Elem::Bytes),
-            Repr::Table(t) => t.get(i).map(|m| Elem::Bytes(m)),
+        match self.view() {
+            View::Intset(v) => v.get(i).map(Elem::Int),
+            View::Listpack(p) => p.iter().nth(i).map(Elem::Bytes),
+            View::Table(t) => t.get(i).map(|m| Elem::Bytes(m)),
         }
     }
 
     fn make_table(&mut self, capacity: usize) {
-        if matches!(self.repr, Repr::Table(_)) {
+        if matches!(self.view(), View::Table(_)) {
             return;
         }
         let mut t = Dense::with_capacity(capacity.max(self.len()));
         for e in self.iter() {
             t.push_new(e.to_small());
         }
-        self.repr = Repr::Table(Box::new(t));
+        self.repr = Repr::Boxed(Box::new(Boxed::Table(Box::new(t))));
     }
 
     fn make_listpack(&mut self) {
-        if let Repr::Intset(v) = &self.repr {
-            let mut p = Packed::default();
+        if let View::Intset(v) = self.view() {
             let mut b = itoa::Buffer::new();
-            for &n in v {
-                p.push(b.format(n).as_bytes());
-            }
-            self.repr = Repr::Listpack(p);
+            let members: Vec<SmallBytes> = v
+                .iter()
+                .map(|n| SmallBytes::new(b.format(n).as_bytes()))
+                .collect();
+            let p = Packed::from_items(members.iter().map(|m| m.as_slice()));
+            self.repr = Repr::Boxed(Box::new(Boxed::Listpack(p)));
         }
     }
 
     /// Converts ahead of adding `size_hint` members when that many could not fit the
     /// current compact encoding (Redis's `setTypeMaybeConvert`).
     pub fn prepare(&mut self, size_hint: usize, limits: SetLimits) {
-        let over = match self.repr {
-            Repr::Intset(_) => size_hint > limits.max_intset,
-            Repr::Listpack(_) => size_hint > limits.max_listpack,
-            Repr::Table(_) => false,
+        let over = match self.view() {
+            View::Intset(_) => size_hint > limits.max_intset,
+            View::Listpack(_) => size_hint > limits.max_listpack,
+            View::Table(_) => false,
         };
         if over {
             self.make_table(size_hint);
@@ -217,9 +265,9 @@ impl SetValue {
 
     /// Adds a member; true when it was new.
     pub fn add(&mut self, m: &[u8], limits: SetLimits) -> bool {
-        if let Repr::Intset(v) = &mut self.repr {
+        if let ViewMut::Intset(v) = self.view_mut() {
             if let Some(n) = parse_i64_strict(m) {
-                let Err(at) = v.binary_search(&n) else {
+                let Err(at) = v.binary_search(n) else {
                     return false;
                 };
                 v.insert(at, n);
@@ -235,7 +283,7 @@ impl SetValue {
                 self.make_table(len + 1);
             }
         }
-        if let Repr::Listpack(p) = &mut self.repr {
+        if let ViewMut::Listpack(p) = self.view_mut() {
             if p.iter().any(|x| x == m) {
                 return false;
             }
@@ -245,8 +293,8 @@ impl SetValue {
             }
             self.make_table(self.len() + 1);
         }
-        match &mut self.repr {
-            Repr::Table(t) if t.find(m).is_none() => {
+        match self.view_mut() {
+            ViewMut::Table(t) if t.find(m).is_none() => {
                 t.push_new(SmallBytes::new(m));
                 true
             }
@@ -256,10 +304,10 @@ impl SetValue {
 
     /// Removes a member; true when it was present.
     pub fn remove(&mut self, m: &[u8]) -> bool {
-        let pos = match &self.repr {
-            Repr::Intset(v) => parse_i64_strict(m).and_then(|n| v.binary_search(&n).ok()),
-            Repr::Listpack(p) => p.iter().position(|x| x == m),
-            Repr::Table(t) => t.find(m),
+        let pos = match self.view() {
+            View::Intset(v) => parse_i64_strict(m).and_then(|n| v.binary_search(n).ok()),
+            View::Listpack(p) => p.iter().position(|x| x == m),
+            View::Table(t) => t.find(m),
         };
         pos.is_some_and(|i| self.remove_at(i).is_some())
     }
@@ -278,22 +326,22 @@ impl SetValue {
         let mut rng = rand::thread_rng();
         let len = self.len();
         let mut picked = vec![false; len];
-        if !matches!(self.repr, Repr::Table(_)) {
+        if !matches!(self.view(), View::Table(_)) {
             for i in rand::seq::index::sample(&mut rng, len, n.min(len)) {
                 picked[i] = true;
             }
         }
-        match &mut self.repr {
-            Repr::Table(t) => (0..n)
+        match self.view_mut() {
+            ViewMut::Table(t) => (0..n)
                 .filter_map(|_| {
                     let i = rand::Rng::gen_range(&mut rng, 0..t.len().max(1));
                     t.swap_remove(i)
                 })
                 .collect(),
-            Repr::Intset(v) => {
+            ViewMut::Intset(v) => {
                 let mut out = Vec::with_capacity(n);
                 let mut j = 0;
-                v.retain(|&x| {
+                v.retain(|x| {
                     let take = picked[j];
                     j += 1;
                     if take {
@@ -303,7 +351,7 @@ impl SetValue {
                 });
                 out
             }
-            Repr::Listpack(p) => {
+            ViewMut::Listpack(p) => {
                 let mut out = Vec::with_capacity(n);
                 let mut keep: Vec<&[u8]> = Vec::with_capacity(len - n.min(len));
                 for (i, m) in p.iter().enumerate() {
@@ -321,15 +369,15 @@ impl SetValue {
 
     /// Removes the `i`-th member in encoding order (SPOP).
     pub fn remove_at(&mut self, i: usize) -> Option<SmallBytes> {
-        match &mut self.repr {
-            Repr::Intset(v) => (i < v.len()).then(|| Elem::Int(v.remove(i)).to_small()),
-            Repr::Listpack(p) => {
+        match self.view_mut() {
+            ViewMut::Intset(v) => v.remove(i).map(|x| Elem::Int(x).to_small()),
+            ViewMut::Listpack(p) => {
                 let s = p.spans().nth(i)?;
                 let m = SmallBytes::new(p.bytes(s));
                 p.remove(s.start, s.end);
                 Some(m)
             }
-            Repr::Table(t) => t.swap_remove(i),
+            ViewMut::Table(t) => t.swap_remove(i),
         }
     }
 
@@ -337,8 +385,8 @@ impl SetValue {
     /// done). Compact encodings are returned whole, as Redis does; a hashtable is walked by
     /// position from the top down, which deletes (swap-with-last) never disturb.
     pub fn scan<'a>(&'a self, cursor: u64, count: usize, mut visit: impl FnMut(Elem<'a>)) -> u64 {
-        match &self.repr {
-            Repr::Table(t) => {
+        match self.view() {
+            View::Table(t) => {
                 let top = if cursor == 0 {
                     t.len()
                 } else {
@@ -360,17 +408,17 @@ impl SetValue {
     /// Serializes the set (DUMP, replication): encoding tag, member count, then members
     /// (intset: 8-byte little-endian integers; otherwise length-prefixed bytes).
     pub fn write_payload(&self, out: &mut Vec<u8>) {
-        match &self.repr {
-            Repr::Intset(v) => {
+        match self.view() {
+            View::Intset(v) => {
                 out.push(TAG_INTSET);
                 put_len(out, v.len());
-                for n in v {
+                for n in v.iter() {
                     out.extend_from_slice(&n.to_le_bytes());
                 }
             }
             _ => {
-                let tag = match self.repr {
-                    Repr::Listpack(_) => TAG_LISTPACK,
+                let tag = match self.view() {
+                    View::Listpack(_) => TAG_LISTPACK,
                     _ => TAG_TABLE,
                 };
                 out.push(tag);
@@ -410,9 +458,9 @@ impl SetValue {
                     for x in v {
                         t.push_new(Elem::Int(x).to_small());
                     }
-                    Repr::Table(Box::new(t))
+                    Repr::Boxed(Box::new(Boxed::Table(Box::new(t))))
                 } else {
-                    Repr::Intset(v)
+                    Repr::Intset(IntSet::from_sorted(&v))
                 }
             }
             // Duplicates are found by hashing, never by scanning what was read (a crafted
@@ -431,9 +479,11 @@ impl SetValue {
                     t.push_new(SmallBytes::new(m));
                 }
                 if small {
-                    Repr::Listpack(Packed::from_items(t.items().iter().map(|m| m.as_slice())))
+                    Repr::Boxed(Box::new(Boxed::Listpack(Packed::from_items(
+                        t.items().iter().map(|m| m.as_slice()),
+                    ))))
                 } else {
-                    Repr::Table(Box::new(t))
+                    Repr::Boxed(Box::new(Boxed::Table(Box::new(t))))
                 }
             }
             _ => return None,
@@ -453,7 +503,9 @@ mod tests {
 
     #[test]
     fn set_value_stays_small() {
-        assert!(std::mem::size_of::<SetValue>() <= 32);
+        assert_eq!(std::mem::size_of::<SetValue>(), 16);
+        // A listpack set's box: a small allocation, not a table's size.
+        assert!(std::mem::size_of::<Boxed>() <= 24);
     }
 
     #[test]
@@ -488,9 +540,9 @@ mod tests {
         assert_eq!(s.encoding(), "hashtable");
         assert_eq!(SetValue::for_first(b"a", 4, SMALL).encoding(), "hashtable");
         assert_eq!(SetValue::for_first(b"7", 4, SMALL).encoding(), "intset");
-        let v = crate::keyspace::Value::Set(Box::new(SetValue::for_first(b"a", 1, SMALL)));
+        let v = crate::keyspace::Value::Set(SetValue::for_first(b"a", 1, SMALL));
         assert_eq!((v.type_name(), v.encoding()), ("set", "listpack"));
-        let v = crate::keyspace::Value::Set(Box::default());
+        let v = crate::keyspace::Value::Set(SetValue::default());
         assert_eq!(v.encoding(), "intset");
     }
 
