@@ -170,6 +170,7 @@ fn rdb_reencoded(data: &[u8]) -> Option<Vec<u8>> {
             used_mem: 0,
             repl_id: "0".repeat(40),
             repl_offset: 0,
+            repl_stream_db: 0,
         },
     );
     file::write_functions(&mut out, &libraries);
