@@ -211,30 +211,7 @@ fn follow_redis_under_load(extra: &[&str]) -> Option<(RedisServer, Node)> {
     );
 
     // A killed link, writes meanwhile: the replica continues from its offset.
-    let writer = Writer::start(redis.port);
-    writer.wait_progress(50);
-    let killed: i64 = q(&mut primary, &["CLIENT", "KILL", "TYPE", "replica"]);
-    assert_eq!(killed, 1);
-    writer.wait_progress(100);
-    let resumed = wait_for(Duration::from_secs(10), || {
-        (stat(&mut primary, "sync_partial_ok") == 1).then_some(())
-    });
-    assert!(
-        resumed.is_some(),
-        "no partial resync: {}",
-        info(&mut primary, "stats")
-    );
-    wait_link_up(&mut replica, "after the killed link");
-    writer.wait_progress(100);
-    writer.stop();
-    let acked: i64 = q(&mut primary, &["WAIT", "1", "5000"]);
-    assert_eq!(acked, 1);
-    same_digest(&mut primary, &mut replica, "after the partial resync");
-    assert_eq!(
-        stat(&mut primary, "sync_full"),
-        1,
-        "the resync must not be full"
-    );
+    resumes_partially_after_a_killed_link(&mut primary, &mut replica, redis.port);
     Some((redis, node))
 }
 
@@ -332,30 +309,7 @@ fn redis_replicates_slotcache_and_takes_over_by_failover() {
     );
 
     // A killed link: redis-server continues partially from slotcache's backlog.
-    let writer = Writer::start(node.port);
-    writer.wait_progress(50);
-    let killed: i64 = q(&mut primary, &["CLIENT", "KILL", "TYPE", "replica"]);
-    assert_eq!(killed, 1);
-    writer.wait_progress(100);
-    let resumed = wait_for(Duration::from_secs(10), || {
-        (stat(&mut primary, "sync_partial_ok") == 1).then_some(())
-    });
-    assert!(
-        resumed.is_some(),
-        "no partial resync: {}",
-        info(&mut primary, "stats")
-    );
-    wait_link_up(&mut replica, "after the killed link");
-    writer.wait_progress(100);
-    writer.stop();
-    let acked: i64 = q(&mut primary, &["WAIT", "1", "5000"]);
-    assert_eq!(acked, 1);
-    same_digest(&mut primary, &mut replica, "after the partial resync");
-    assert_eq!(
-        stat(&mut primary, "sync_full"),
-        1,
-        "the resync must not be full"
-    );
+    resumes_partially_after_a_killed_link(&mut primary, &mut replica, node.port);
 
     // slotcache's FAILOVER hands over to redis-server, which then serves slotcache.
     let _: () = q(
@@ -621,4 +575,34 @@ fn a_redis_replica_waits_for_a_running_bgsave_and_info_says_so() {
     });
     assert!(online.is_some(), "{}", info(&mut primary, "replication"));
     same_digest(&mut primary, &mut replica, "after waiting for the BGSAVE");
+}
+
+/// Kills the replica's link while a writer runs against `write_port`: the replica must come
+/// back by a partial resync (the primary's only full sync stays the first), catch up (WAIT 1),
+/// and hold the primary's data.
+fn resumes_partially_after_a_killed_link(
+    primary: &mut Connection,
+    replica: &mut Connection,
+    write_port: u16,
+) {
+    let writer = Writer::start(write_port);
+    writer.wait_progress(50);
+    let killed: i64 = q(primary, &["CLIENT", "KILL", "TYPE", "replica"]);
+    assert_eq!(killed, 1);
+    writer.wait_progress(100);
+    let resumed = wait_for(Duration::from_secs(10), || {
+        (stat(primary, "sync_partial_ok") == 1).then_some(())
+    });
+    assert!(
+        resumed.is_some(),
+        "no partial resync: {}",
+        info(primary, "stats")
+    );
+    wait_link_up(replica, "after the killed link");
+    writer.wait_progress(100);
+    writer.stop();
+    let acked: i64 = q(primary, &["WAIT", "1", "5000"]);
+    assert_eq!(acked, 1);
+    same_digest(primary, replica, "after the partial resync");
+    assert_eq!(stat(primary, "sync_full"), 1, "the resync must not be full");
 }
