@@ -161,27 +161,7 @@ fn full_sync(cli: &Cli, flavor: Flavor) -> Result<f64> {
         bail!("{}: DEBUG POPULATE {keys} left DBSIZE {n}", flavor.label());
     }
     let digest: String = slow_query(primary.port, &["DEBUG", "DIGEST"])?;
-    let t0 = Instant::now();
-    replicaof(&replica, Some(&primary))?;
-    let limit = Duration::from_secs(cli.sync_timeout);
-    let res = wait_until(limit, "the replica to hold the primary's data", || {
-        let m: u64 = query(replica.port, &["DBSIZE"])?;
-        if m != n || !cluster::replica_synced(replica.port)? {
-            return Ok(false);
-        }
-        let d: String = slow_query(replica.port, &["DEBUG", "DIGEST"])?;
-        Ok(d == digest)
-    });
-    let took = t0.elapsed().as_secs_f64();
-    if let Err(e) = res {
-        bail!(
-            "{}: full sync of {n} keys did not finish: {e:#}\nprimary log:\n{}\nreplica log:\n{}",
-            flavor.label(),
-            primary.log_tail(30),
-            replica.log_tail(30)
-        );
-    }
-    Ok(took)
+    timed_sync(cli, &primary, &replica, n, &digest, flavor.label())
 }
 
 /// (from-redis) Seconds from REPLICAOF to a replica of `flavor` holding the same data as a
@@ -195,25 +175,35 @@ fn sync_from_redis(cli: &Cli, flavor: Flavor, valkey: Option<&Path>) -> Result<f
     let _: redis::Value = slow_query(primary.port, &["DEBUG", "POPULATE", &keys])?;
     let n: u64 = query(primary.port, &["DBSIZE"])?;
     let digest: String = slow_query(primary.port, &["DEBUG", "DIGEST"])?;
+    let label = format!("{} replica of redis", flavor.label());
+    timed_sync(cli, &primary, &replica, n, &digest, &label)
+}
+
+/// Seconds from REPLICAOF to `replica` holding `n` keys with `digest` (the primary's) and
+/// its link up; on a timeout, the error carries both servers' log tails.
+fn timed_sync(
+    cli: &Cli,
+    primary: &ServerProc,
+    replica: &ServerProc,
+    n: u64,
+    digest: &str,
+    label: &str,
+) -> Result<f64> {
     let t0 = Instant::now();
-    replicaof(&replica, Some(&primary))?;
-    let res = wait_until(
-        Duration::from_secs(cli.sync_timeout),
-        "the replica to hold the primary's data",
-        || {
-            let m: u64 = query(replica.port, &["DBSIZE"])?;
-            if m != n || !cluster::replica_synced(replica.port)? {
-                return Ok(false);
-            }
-            let d: String = slow_query(replica.port, &["DEBUG", "DIGEST"])?;
-            Ok(d == digest)
-        },
-    );
+    replicaof(replica, Some(primary))?;
+    let limit = Duration::from_secs(cli.sync_timeout);
+    let res = wait_until(limit, "the replica to hold the primary's data", || {
+        let m: u64 = query(replica.port, &["DBSIZE"])?;
+        if m != n || !cluster::replica_synced(replica.port)? {
+            return Ok(false);
+        }
+        let d: String = slow_query(replica.port, &["DEBUG", "DIGEST"])?;
+        Ok(d == digest)
+    });
     let took = t0.elapsed().as_secs_f64();
     if let Err(e) = res {
         bail!(
-            "{} replica of redis: full sync of {n} keys did not finish: {e:#}\nprimary log:\n{}\nreplica log:\n{}",
-            flavor.label(),
+            "{label}: full sync of {n} keys did not finish: {e:#}\nprimary log:\n{}\nreplica log:\n{}",
             primary.log_tail(30),
             replica.log_tail(30)
         );
