@@ -641,3 +641,18 @@ pub fn q<T: redis::FromRedisValue>(c: &mut redis::Connection, args: &[&str]) -> 
     cmd.query(c)
         .unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
 }
+
+/// How headless Chromium is run on a report page, by `slotcache-cli chaos` and by the test
+/// that checks its page: no GPU or sandbox (a container, root), no first-run work, console
+/// messages on stderr (the page must log no error), and a few seconds of virtual time for the
+/// page to settle before the DOM or screenshot is taken.
+pub const HEADLESS_CHROMIUM_FLAGS: [&str; 8] = [
+    "--headless",
+    "--disable-gpu",
+    "--no-sandbox",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+    "--enable-logging=stderr",
+    "--v=0",
+    "--virtual-time-budget=3000",
+];

@@ -71,19 +71,8 @@ fn assert_page_renders(out: &Path, faults: usize) {
     let page = std::fs::canonicalize(out.join("report.html")).expect("report.html written");
     let run = |extra: &[&str]| {
         let o = Command::new("timeout")
-            .args([
-                "120",
-                "chromium",
-                "--headless",
-                "--disable-gpu",
-                "--no-sandbox",
-            ])
-            .args(["--no-first-run", "--disable-dev-shm-usage"])
-            .args([
-                "--enable-logging=stderr",
-                "--v=0",
-                "--virtual-time-budget=3000",
-            ])
+            .args(["120", "chromium"])
+            .args(cluster_tests::HEADLESS_CHROMIUM_FLAGS)
             .args(extra)
             .arg(format!("file://{}", page.display()))
             .output()

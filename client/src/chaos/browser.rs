@@ -19,16 +19,7 @@ fn headless(chromium: &Path, extra: &[String], page: &Path) -> Result<(String, S
     let out = Command::new("timeout")
         .arg("120")
         .arg(chromium)
-        .args([
-            "--headless",
-            "--disable-gpu",
-            "--no-sandbox",
-            "--no-first-run",
-            "--disable-dev-shm-usage",
-            "--enable-logging=stderr",
-            "--v=0",
-            "--virtual-time-budget=3000",
-        ])
+        .args(cluster_tests::HEADLESS_CHROMIUM_FLAGS)
         .args(extra)
         .arg(format!("file://{}", page.display()))
         .output()
