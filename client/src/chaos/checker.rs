@@ -154,6 +154,48 @@ impl Verdict {
             .map(FaultResult::mttr_ms)
             .collect()
     }
+
+    /// The per-fault-type table both reports show (kinds with no fault are left out).
+    pub fn by_kind(&self) -> Vec<KindRow> {
+        Kind::ALL
+            .into_iter()
+            .filter_map(|kind| {
+                let m = self.mttr_of(kind);
+                if m.is_empty() {
+                    return None;
+                }
+                let of: Vec<_> = self
+                    .faults
+                    .iter()
+                    .filter(|f| f.fault.kind == kind)
+                    .collect();
+                let fo: Vec<u64> = of.iter().filter_map(|f| f.failover_ms).collect();
+                Some(KindRow {
+                    kind,
+                    count: m.len(),
+                    mttr_p50: percentile(&m, 50.0),
+                    mttr_p95: percentile(&m, 95.0),
+                    mttr_max: m.iter().copied().max().unwrap_or(0),
+                    detected: of.iter().filter(|f| f.detection_ms.is_some()).count(),
+                    failed_over: fo.len(),
+                    failover_p50: (!fo.is_empty()).then(|| percentile(&fo, 50.0)),
+                })
+            })
+            .collect()
+    }
+}
+
+/// One fault type's figures: MTTR percentiles (ms), how many faults were detected and
+/// failed over, and the median failover time.
+pub struct KindRow {
+    pub kind: Kind,
+    pub count: usize,
+    pub mttr_p50: u64,
+    pub mttr_p95: u64,
+    pub mttr_max: u64,
+    pub detected: usize,
+    pub failed_over: usize,
+    pub failover_p50: Option<u64>,
 }
 
 /// The longest stretch in [from, to] without an acknowledged write, in ms: the time from

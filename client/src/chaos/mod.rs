@@ -297,21 +297,16 @@ fn print_summary(v: &checker::Verdict) {
         "{:<10} {:>6} {:>10} {:>10} {:>10} {:>9} {:>12}",
         "fault", "count", "MTTR p50", "p95", "max", "detected", "failed over"
     );
-    for k in Kind::ALL {
-        let m = v.mttr_of(k);
-        if m.is_empty() {
-            continue;
-        }
-        let of: Vec<_> = v.faults.iter().filter(|f| f.fault.kind == k).collect();
+    for r in v.by_kind() {
         println!(
             "{:<10} {:>6} {:>8}ms {:>8}ms {:>8}ms {:>9} {:>12}",
-            k.name(),
-            m.len(),
-            percentile(&m, 50.0),
-            percentile(&m, 95.0),
-            m.iter().max().unwrap_or(&0),
-            of.iter().filter(|f| f.detection_ms.is_some()).count(),
-            of.iter().filter(|f| f.failover_ms.is_some()).count(),
+            r.kind.name(),
+            r.count,
+            r.mttr_p50,
+            r.mttr_p95,
+            r.mttr_max,
+            r.detected,
+            r.failed_over,
         );
     }
     println!(

@@ -351,28 +351,18 @@ pub fn html(setup: &Setup, v: &Verdict) -> String {
     h.push_str(r##"<span style="background:#1f77b4"></span>failover <span style="background:#2ca02c"></span>shard available (per second) <span style="background:#000"></span>read went backwards</p>"##);
     h.push_str(&timeline(setup, v, &v.failovers));
     h.push_str("<h2>MTTR per fault type</h2><table><tr><th>fault</th><th>count</th><th>MTTR p50 ms</th><th>p95 ms</th><th>max ms</th><th>detected</th><th>failed over</th><th>failover p50 ms</th></tr>");
-    for k in Kind::ALL {
-        let m = v.mttr_of(k);
-        if m.is_empty() {
-            continue;
-        }
-        let of: Vec<_> = v.faults.iter().filter(|f| f.fault.kind == k).collect();
-        let fo: Vec<u64> = of.iter().filter_map(|f| f.failover_ms).collect();
+    for r in v.by_kind() {
         let _ = write!(
             h,
             r#"<tr><td class="l">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>"#,
-            k.name(),
-            m.len(),
-            percentile(&m, 50.0),
-            percentile(&m, 95.0),
-            m.iter().max().unwrap_or(&0),
-            of.iter().filter(|f| f.detection_ms.is_some()).count(),
-            fo.len(),
-            if fo.is_empty() {
-                "–".into()
-            } else {
-                percentile(&fo, 50.0).to_string()
-            }
+            r.kind.name(),
+            r.count,
+            r.mttr_p50,
+            r.mttr_p95,
+            r.mttr_max,
+            r.detected,
+            r.failed_over,
+            r.failover_p50.map_or("–".into(), |p| p.to_string())
         );
     }
     h.push_str("</table><h2>Per shard</h2><table><tr><th>shard</th><th>availability</th><th>faults</th><th>MTBF s</th><th>MTTR p50 ms</th><th>p95 ms</th><th>max ms</th><th>A = MTBF/(MTBF+MTTR)</th><th>acked writes</th><th>WAIT-confirmed</th><th>lost confirmed</th><th>lost plain</th><th>reads</th><th>backwards</th><th>below confirmed</th><th>overlaps</th></tr>");
