@@ -61,55 +61,7 @@ pub fn wait_until(
     }
 }
 
-/// One line of CLUSTER NODES.
-#[derive(Debug, Clone)]
-pub struct NodeLine {
-    pub id: String,
-    pub port: u16,
-    pub flags: Vec<String>,
-    /// The primary's id, for a replica.
-    pub primary_of: Option<String>,
-    pub slots: Vec<(u16, u16)>,
-}
-
-impl NodeLine {
-    pub fn has_flag(&self, f: &str) -> bool {
-        self.flags.iter().any(|x| x == f)
-    }
-
-    pub fn owns(&self, slot: u16) -> bool {
-        self.slots.iter().any(|&(a, b)| a <= slot && slot <= b)
-    }
-}
-
-/// Parses CLUSTER NODES: `id ip:port@cport flags primary ping pong epoch link slots...`.
-pub fn parse_nodes(text: &str) -> Vec<NodeLine> {
-    text.lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            if f.len() < 8 {
-                return None;
-            }
-            let addr = f[1].split('@').next()?;
-            let port: u16 = addr.rsplit(':').next()?.parse().ok()?;
-            let slots = f[8..]
-                .iter()
-                .filter(|s| !s.starts_with('['))
-                .filter_map(|s| match s.split_once('-') {
-                    Some((a, b)) => Some((a.parse().ok()?, b.parse().ok()?)),
-                    None => s.parse().ok().map(|a| (a, a)),
-                })
-                .collect();
-            Some(NodeLine {
-                id: f[0].to_string(),
-                port,
-                flags: f[2].split(',').map(str::to_string).collect(),
-                primary_of: (f[3] != "-").then(|| f[3].to_string()),
-                slots,
-            })
-        })
-        .collect()
-}
+pub use slotcache_proto::nodes::{parse_nodes, NodeLine};
 
 /// ROLE, reduced to what the benchmarks need.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -283,7 +235,7 @@ impl Cluster {
             let pid: String = query(primary.port, &["CLUSTER", "MYID"])?;
             wait_until(limit, "a replica to learn its primary", || {
                 let t: String = query(node.port, &["CLUSTER", "NODES"])?;
-                Ok(parse_nodes(&t).iter().any(|l| l.id == pid))
+                Ok(parse_nodes(&t)?.iter().any(|l| l.id == pid))
             })?;
             let _: Value = query(node.port, &["CLUSTER", "REPLICATE", &pid])?;
         }
@@ -325,7 +277,7 @@ impl Cluster {
                     return Ok(false);
                 }
                 let t: String = query(node.port, &["CLUSTER", "NODES"])?;
-                let lines = parse_nodes(&t);
+                let lines = parse_nodes(&t)?;
                 let bad = lines
                     .iter()
                     .any(|l| l.has_flag("fail") || l.has_flag("fail?") || l.has_flag("handshake"));
@@ -346,7 +298,7 @@ impl Cluster {
     /// The cluster as `nodes[at]` sees it now.
     pub fn topology(&self, at: usize) -> Result<Vec<NodeLine>> {
         let t: String = query(self.nodes[at].port, &["CLUSTER", "NODES"])?;
-        Ok(parse_nodes(&t))
+        Ok(parse_nodes(&t)?)
     }
 
     /// Index into `nodes` of the node with this port.
@@ -453,13 +405,13 @@ mod tests {
     fn cluster_nodes_lines_parse_with_slots_and_replicas() {
         let t = "aaa 127.0.0.1:7001@17001 myself,master - 0 0 1 connected 0-5460 7000 [5->-bbb]\n\
                  bbb 127.0.0.1:7004@17004 slave aaa 0 17 1 connected\n";
-        let l = parse_nodes(t);
+        let l = parse_nodes(t).unwrap();
         assert_eq!(l.len(), 2);
         assert_eq!(l[0].port, 7001);
-        assert_eq!(l[0].slots, vec![(0, 5460), (7000, 7000)]);
+        assert_eq!(l[0].slot_ranges(), vec![(0, 5460), (7000, 7000)]);
         assert!(l[0].owns(0) && l[0].owns(7000) && !l[0].owns(6000));
         assert!(l[0].has_flag("myself") && l[0].has_flag("master"));
-        assert_eq!(l[1].primary_of.as_deref(), Some("aaa"));
+        assert_eq!(l[1].primary.as_deref(), Some("aaa"));
         assert!(l[1].slots.is_empty());
     }
 

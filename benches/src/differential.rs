@@ -15,12 +15,13 @@ mod diffgen;
 #[allow(dead_code)] // helpers for the other benchmarks
 mod procs;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::Parser;
 use diffgen::{Cmd, Norm, Rng};
 use procs::{Flavor, ServerProc};
+use slotcache_proto::reply::{self, Reply};
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufReader, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -46,38 +47,6 @@ struct Cli {
     redis_server: PathBuf,
 }
 
-/// A RESP2 reply.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Reply {
-    Simple(String),
-    Error(String),
-    Int(i64),
-    Bulk(Option<Vec<u8>>),
-    Array(Option<Vec<Reply>>),
-}
-
-impl std::fmt::Display for Reply {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Reply::Simple(s) => write!(f, "+{s}"),
-            Reply::Error(e) => write!(f, "-{e}"),
-            Reply::Int(n) => write!(f, ":{n}"),
-            Reply::Bulk(None) | Reply::Array(None) => write!(f, "(nil)"),
-            Reply::Bulk(Some(b)) => write!(f, "{:?}", String::from_utf8_lossy(b)),
-            Reply::Array(Some(v)) => {
-                write!(f, "[")?;
-                for (i, r) in v.iter().enumerate() {
-                    if i > 0 {
-                        write!(f, ", ")?;
-                    }
-                    write!(f, "{r}")?;
-                }
-                write!(f, "]")
-            }
-        }
-    }
-}
-
 struct Conn {
     w: TcpStream,
     r: BufReader<TcpStream>,
@@ -97,77 +66,38 @@ impl Conn {
     fn send(&mut self, cmds: &[Cmd]) -> Result<Vec<Reply>> {
         let mut buf = Vec::new();
         for c in cmds {
-            buf.extend_from_slice(format!("*{}\r\n", c.args.len()).as_bytes());
-            for a in &c.args {
-                buf.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-                buf.extend_from_slice(a.as_bytes());
-                buf.extend_from_slice(b"\r\n");
-            }
+            slotcache_proto::command::encode(&c.args, &mut buf);
         }
         self.w.write_all(&buf)?;
         cmds.iter().map(|_| self.read()).collect()
     }
 
-    fn line(&mut self) -> Result<String> {
-        let mut l = String::new();
-        if self.r.read_line(&mut l)? == 0 {
-            bail!("server closed the connection");
-        }
-        Ok(l.trim_end_matches(['\r', '\n']).to_string())
-    }
-
     fn read(&mut self) -> Result<Reply> {
-        let l = self.line()?;
-        let (t, rest) = l.split_at(1.min(l.len()));
-        Ok(match t {
-            "+" => Reply::Simple(rest.into()),
-            "-" => Reply::Error(rest.into()),
-            ":" => Reply::Int(rest.parse().context("integer reply")?),
-            "$" => {
-                let n: i64 = rest.parse().context("bulk length")?;
-                if n < 0 {
-                    Reply::Bulk(None)
-                } else {
-                    let mut b = vec![0; n as usize + 2];
-                    std::io::Read::read_exact(&mut self.r, &mut b)?;
-                    b.truncate(n as usize);
-                    Reply::Bulk(Some(b))
-                }
-            }
-            "*" => {
-                let n: i64 = rest.parse().context("array length")?;
-                if n < 0 {
-                    Reply::Array(None)
-                } else {
-                    Reply::Array(Some((0..n).map(|_| self.read()).collect::<Result<_>>()?))
-                }
-            }
-            _ => bail!("unexpected reply line {l:?}"),
-        })
+        reply::read(&mut self.r).map_err(|e| anyhow::anyhow!("reading a reply: {e:?}"))
     }
 }
 
 /// The reply as compared: unordered collections sorted, clocks within a unit.
 fn normalise(r: &Reply, norm: Norm) -> Reply {
     match (norm, r) {
-        (Norm::Unordered, Reply::Array(Some(v))) => {
+        (Norm::Unordered, Reply::Array(v)) => {
             let mut v = v.clone();
             v.sort();
-            Reply::Array(Some(v))
+            Reply::Array(v)
         }
-        (Norm::UnorderedPairs, Reply::Array(Some(v))) => {
+        (Norm::UnorderedPairs, Reply::Array(v)) => {
             let mut pairs: Vec<Vec<Reply>> = v.chunks(2).map(|c| c.to_vec()).collect();
             pairs.sort();
-            Reply::Array(Some(pairs.concat()))
+            Reply::Array(pairs.concat())
         }
-        (Norm::Clock, Reply::Int(n)) if *n > 0 => Reply::Int(n / 2 * 2),
+        (Norm::Clock, Reply::Integer(n)) if *n > 0 => Reply::Integer(n / 2 * 2),
         _ => r.clone(),
     }
 }
 
 fn same(a: &Reply, b: &Reply, norm: Norm) -> bool {
     if norm == Norm::Clock {
-        if let (Reply::Int(x), Reply::Int(y)) = (a, b) {
+        if let (Reply::Integer(x), Reply::Integer(y)) = (a, b) {
             return (x - y).abs() <= 1 && (*x > 0) == (*y > 0);
         }
     }
@@ -220,7 +150,7 @@ fn run(cli: Cli) -> Result<bool> {
                 continue;
             }
             let name = c.args[0].to_ascii_uppercase();
-            let texts = [ra[i].to_string(), rb[i].to_string()];
+            let texts = [ra[i].render(), rb[i].render()];
             let listed = allowed.keys().find(|k| match k.split_once(' ') {
                 None => **k == name,
                 Some((cmd, token)) => cmd == name && texts.iter().any(|t| t.contains(token)),
@@ -237,8 +167,8 @@ fn run(cli: Cli) -> Result<bool> {
                         println!("    before: {}", p.args.join(" "));
                     }
                     println!("    command:   {}", c.args.join(" "));
-                    println!("    slotcache: {}", ra[i]);
-                    println!("    redis:     {}", rb[i]);
+                    println!("    slotcache: {}", ra[i].render());
+                    println!("    redis:     {}", rb[i].render());
                 }
             }
             // Later replies of this batch come from states that already differ.

@@ -20,9 +20,10 @@
 
 use clap::Parser;
 use cluster_tests::checker::{overlapping_tenures, probe_loop, read_loop, Ack, ReadStats};
-use cluster_tests::cluster::{parse_nodes, query_string};
+use cluster_tests::cluster::query_string;
 use cluster_tests::partition_lab::{Lab, Writers};
 use cluster_tests::partition_shapes::{Rng, Shape};
+use slotcache_proto::nodes::parse_nodes;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -208,9 +209,10 @@ fn current_primaries(lab: &Lab) -> Vec<usize> {
     for n in &lab.c.nodes {
         if let Ok(text) = query_string(n, &["CLUSTER", "NODES"]) {
             return parse_nodes(&text)
+                .unwrap_or_default()
                 .into_iter()
-                .filter(|(_, _, flags, slots)| flags.contains("master") && !slots.is_empty())
-                .filter_map(|(id, _, _, _)| lab.ids.iter().position(|x| *x == id))
+                .filter(|n| n.is_primary() && !n.slots.is_empty())
+                .filter_map(|n| lab.ids.iter().position(|x| *x == n.id))
                 .collect();
         }
     }

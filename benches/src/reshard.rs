@@ -12,7 +12,6 @@ mod cluster;
 #[allow(dead_code)]
 mod procs;
 mod reshard_probe;
-mod slots;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Parser;
@@ -235,7 +234,7 @@ fn load(map: &[u16], keys: u64, value_size: usize) -> Result<()> {
         let mut by_port: HashMap<u16, redis::Pipeline> = HashMap::new();
         for i in start..end {
             let key = format!("key:{i}");
-            let port = map[slots::slot_of(key.as_bytes())];
+            let port = map[usize::from(slotcache_proto::slot::key_slot(key.as_bytes()))];
             by_port
                 .entry(port)
                 .or_default()
@@ -407,10 +406,10 @@ fn one_run(cli: &Cli, tools: &Tools, flavor: Flavor, tool: Tool) -> Result<Outco
     }
     let keys_moved = dbsize(new_port)?;
     let topo: String = cluster::query(new_port, &["CLUSTER", "NODES"])?;
-    let slots_moved = cluster::parse_nodes(&topo)
+    let slots_moved = cluster::parse_nodes(&topo)?
         .iter()
         .find(|l| l.has_flag("myself"))
-        .map(|l| l.slots.iter().map(|&(a, b)| usize::from(b - a) + 1).sum())
+        .map(|l| l.slots.len())
         .unwrap_or(0);
     let mut after = 0;
     for p in c.ports() {

@@ -4,8 +4,8 @@
 //! `TRYAGAIN` retries after 1 ms — timing every request from first send to final answer.
 
 use crate::cluster;
-use crate::slots::{slot_of, SLOTS};
 use redis::{ErrorKind, RedisError, Value};
+use slotcache_proto::slot::{key_slot, SLOTS};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -130,7 +130,7 @@ impl Probe {
     fn request(&mut self, i: u64, set: bool) -> bool {
         let key = format!("key:{i}");
         let value = value_of(i, self.set.value_size);
-        let slot = slot_of(key.as_bytes());
+        let slot = usize::from(key_slot(key.as_bytes()));
         let mut port = self.map[slot];
         let mut asking = false;
         for _ in 0..MAX_HOPS {
@@ -246,12 +246,10 @@ pub fn window(samples: &[Sample], from: Duration, to: Duration) -> Window {
 pub fn slot_map(port: u16) -> anyhow::Result<Vec<u16>> {
     let text: String = cluster::query(port, &["CLUSTER", "NODES"])?;
     let mut map = vec![0u16; SLOTS];
-    for line in cluster::parse_nodes(&text) {
-        for &(a, b) in &line.slots {
-            for s in a..=b {
-                if let Some(m) = map.get_mut(usize::from(s)) {
-                    *m = line.port;
-                }
+    for line in cluster::parse_nodes(&text)? {
+        for &s in &line.slots {
+            if let Some(m) = map.get_mut(usize::from(s)) {
+                *m = line.port;
             }
         }
     }

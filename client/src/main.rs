@@ -12,7 +12,7 @@ mod events;
 mod fix;
 mod manage;
 mod node;
-mod nodes;
+use slotcache_proto::nodes;
 mod plan;
 mod reshard;
 mod server;

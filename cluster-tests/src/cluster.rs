@@ -3,6 +3,7 @@
 //! CLUSTER NODES with deadlines (never bare sleeps).
 
 use crate::{run_tool, wait_for, Node};
+pub use slotcache_proto::nodes::NodeLine;
 use std::time::Duration;
 
 /// The node timeout tests run with (explicit, as the test rules require).
@@ -165,17 +166,11 @@ impl TestCluster {
     /// The id of the primary that owns `slot`, as node `from` sees it.
     pub fn owner_of(&self, from: usize, slot: u16) -> Option<String> {
         let text = query_string(&self.nodes[from], &["CLUSTER", "NODES"]).ok()?;
-        parse_nodes(&text)
+        slotcache_proto::nodes::parse_nodes(&text)
+            .ok()?
             .into_iter()
-            .find_map(|(id, _, flags, slots)| {
-                let owns = slots.iter().any(|r| {
-                    let (a, b) = r.split_once('-').unwrap_or((r, r));
-                    let (a, b): (u16, u16) =
-                        (a.parse().unwrap_or(u16::MAX), b.parse().unwrap_or(0));
-                    a <= slot && slot <= b
-                });
-                (owns && flags.contains("master")).then_some(id)
-            })
+            .find(|n| n.owns(slot) && n.is_primary())
+            .map(|n| n.id)
     }
 
     /// Whether every node in `alive` reports `cluster_state:ok` and they agree on slot 0's
@@ -219,18 +214,8 @@ impl TestCluster {
     }
 }
 
-/// Parses CLUSTER NODES into (id, addr, flags, slots) tuples.
-pub fn parse_nodes(text: &str) -> Vec<(String, String, String, Vec<String>)> {
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            (
-                f[0].to_string(),
-                f[1].to_string(),
-                f[2].to_string(),
-                f[8..].iter().map(|s| s.to_string()).collect(),
-            )
-        })
-        .collect()
+/// CLUSTER NODES as records (the shared parser of `slotcache-proto`). A line it refuses
+/// fails the test: a server must never print one.
+pub fn parse_nodes(text: &str) -> Vec<NodeLine> {
+    slotcache_proto::nodes::parse_nodes(text).unwrap_or_else(|e| panic!("{e}\n{text}"))
 }

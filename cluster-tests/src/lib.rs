@@ -18,7 +18,6 @@ pub mod partition_lab;
 pub mod partition_shapes;
 pub mod reference;
 pub mod repl_stream;
-pub mod resp;
 pub mod shapes;
 pub mod stream_reshard;
 pub mod typed_data;

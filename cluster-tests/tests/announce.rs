@@ -4,8 +4,8 @@
 //! times are replaced by placeholders.
 
 use cluster_tests::reference::RedisServer;
-use cluster_tests::resp::{self, Reply};
 use cluster_tests::{wait_for, Node};
+use slotcache_proto::reply::{self, Reply};
 use std::io::{BufReader, Write};
 use std::net::TcpStream;
 use std::time::Duration;
@@ -18,24 +18,17 @@ struct Side {
     _keep: Vec<Box<dyn std::any::Any>>,
 }
 
-fn encode(args: &[&str]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
-    }
-    out
-}
-
 /// Sends commands on one connection and reads one reply to each (wire types kept).
 fn call(port: u16, cmds: &[&[&str]]) -> Vec<Reply> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(5))).ok();
     for c in cmds {
-        s.write_all(&encode(c)).expect("write");
+        s.write_all(&slotcache_proto::command::to_vec(c))
+            .expect("write");
     }
     let mut r = BufReader::new(s);
     cmds.iter()
-        .map(|_| resp::read(&mut r).expect("a reply"))
+        .map(|_| reply::read(&mut r).expect("a reply"))
         .collect()
 }
 

@@ -151,11 +151,11 @@ fn nodes_text(node: &Node) -> String {
 }
 
 /// CLUSTER NODES without handshake nodes, as (id, flags, slots).
-fn members(node: &Node) -> Vec<(String, String, Vec<String>)> {
+fn members(node: &Node) -> Vec<(String, String, Vec<u16>)> {
     parse_nodes(&nodes_text(node))
         .into_iter()
-        .filter(|(_, _, flags, _)| !flags.contains("handshake"))
-        .map(|(id, _, flags, slots)| (id, flags, slots))
+        .filter(|n| !n.has_flag("handshake"))
+        .map(|n| (n.id, n.flags.join(","), n.slots))
         .collect()
 }
 

@@ -226,8 +226,8 @@ fn members_share_the_secret_and_a_node_with_another_cannot_join() {
     for n in &cluster.nodes {
         let members: Vec<String> = parse_nodes(&query_string(n, &["CLUSTER", "NODES"]).unwrap())
             .into_iter()
-            .filter(|(_, _, flags, _)| !flags.contains("handshake"))
-            .map(|(id, ..)| id)
+            .filter(|n| !n.has_flag("handshake"))
+            .map(|n| n.id)
             .collect();
         assert!(
             !members.contains(&outsider_id),
@@ -258,14 +258,16 @@ fn rotating_the_secret_under_writes_keeps_every_link_up() {
     // Who owns which slots, as each node sees it: a failover would change it. (Not the
     // epochs: right after forming, config-epoch collisions are still being resolved and
     // bump them.)
-    let owners = |n: &Node| -> Vec<(String, Vec<String>)> {
-        let mut v: Vec<(String, Vec<String>)> =
-            parse_nodes(&query_string(n, &["CLUSTER", "NODES"]).unwrap_or_default())
-                .into_iter()
-                .map(|(id, _, flags, slots)| {
-                    (format!("{id} {}", flags.replace("myself,", "")), slots)
-                })
-                .collect();
+    let owners = |n: &Node| -> Vec<(String, Vec<u16>)> {
+        let text = query_string(n, &["CLUSTER", "NODES"]).unwrap_or_default();
+        let mut v: Vec<(String, Vec<u16>)> = parse_nodes(&text)
+            .into_iter()
+            .map(|n| {
+                let flags: Vec<&str> = n.flags.iter().map(String::as_str).collect();
+                let flags = flags.join(",").replace("myself,", "");
+                (format!("{} {flags}", n.id), n.slots)
+            })
+            .collect();
         v.sort();
         v
     };

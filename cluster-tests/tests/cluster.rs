@@ -50,14 +50,14 @@ fn cluster_formed_by_hand_agrees_everywhere() {
     let c = TestCluster::start(3, &[]);
     c.form_by_hand();
     ok_within(&c);
-    let views: Vec<Vec<(String, Vec<String>)>> = c
+    let views: Vec<Vec<(String, Vec<u16>)>> = c
         .nodes
         .iter()
         .map(|n| {
-            let mut v: Vec<(String, Vec<String>)> =
+            let mut v: Vec<(String, Vec<u16>)> =
                 parse_nodes(&query_string(n, &["CLUSTER", "NODES"]).unwrap())
                     .into_iter()
-                    .map(|(id, _, _, slots)| (id, slots))
+                    .map(|n| (n.id, n.slots))
                     .collect();
             v.sort();
             v
@@ -173,9 +173,9 @@ fn nodes_restarted_from_nodes_conf_keep_id_and_slots() {
     assert_eq!(before, after);
     let slots_after = query_string(&c.nodes[1], &["CLUSTER", "NODES"]).unwrap();
     let norm = |t: &str| {
-        let mut v: Vec<(String, Vec<String>)> = parse_nodes(t)
+        let mut v: Vec<(String, Vec<u16>)> = parse_nodes(t)
             .into_iter()
-            .map(|(id, _, _, s)| (id, s))
+            .map(|n| (n.id, n.slots))
             .collect();
         v.sort();
         v

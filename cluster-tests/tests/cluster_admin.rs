@@ -59,18 +59,8 @@ fn owner_of(node: &Node, slot: u16) -> Option<String> {
     let text = query_string(node, &["CLUSTER", "NODES"]).ok()?;
     parse_nodes(&text)
         .into_iter()
-        .find_map(|(id, _, _, slots)| {
-            slots
-                .iter()
-                .any(|r| {
-                    let (a, b) = r.split_once('-').unwrap_or((r.as_str(), r.as_str()));
-                    match (a.parse::<u16>(), b.parse::<u16>()) {
-                        (Ok(a), Ok(b)) => a <= slot && slot <= b,
-                        _ => false,
-                    }
-                })
-                .then_some(id)
-        })
+        .find(|n| n.owns(slot))
+        .map(|n| n.id)
 }
 
 #[test]

@@ -79,10 +79,8 @@ fn a_paused_primary_is_replaced_and_rejoins_as_a_replica() {
     let new_primary = promoted.expect("no failover while paused");
     let demoted = wait_for(Duration::from_secs(15), || {
         let text = query_string(&c.nodes[victim], &["CLUSTER", "NODES"]).ok()?;
-        let me = parse_nodes(&text)
-            .into_iter()
-            .find(|(_, _, f, _)| f.contains("myself"))?;
-        (me.2.contains("slave")).then_some(())
+        let me = parse_nodes(&text).into_iter().find(|n| n.is_myself())?;
+        me.is_replica().then_some(())
     });
     assert!(demoted.is_some(), "old primary did not become a replica");
     // Exactly one primary serves slot 0 in every view.
@@ -283,13 +281,12 @@ fn an_orphaned_primary_receives_a_replica_from_a_primary_with_two() {
         let text = query_string(&c.nodes[1], &["CLUSTER", "NODES"]).ok()?;
         parse_nodes(&text)
             .into_iter()
-            .any(|(id, _, flags, _)| {
-                id != ids[4]
-                    && flags.contains("slave")
-                    && !flags.contains("fail")
-                    && text
-                        .lines()
-                        .any(|l| l.starts_with(&id) && l.contains(&ids[1]))
+            .any(|n| {
+                n.id != ids[4]
+                    && n.is_replica()
+                    && !n.has_flag("fail")
+                    && !n.has_flag("fail?")
+                    && n.primary.as_deref() == Some(ids[1].as_str())
             })
             .then_some(())
     });

@@ -316,10 +316,8 @@ fn prometheus_scrapes_a_cluster_and_sees_a_failover() {
     let layout = parse_nodes(&text);
     let victim_id = layout
         .iter()
-        .find(|(_, _, flags, slots)| {
-            flags.contains("master") && slots.iter().any(|r| r.starts_with("0-") || r == "0")
-        })
-        .map(|x| x.0.clone())
+        .find(|n| n.is_primary() && n.owns(0))
+        .map(|n| n.id.clone())
         .expect("owner of slot 0");
     let ids = c.ids();
     let victim = ids.iter().position(|id| *id == victim_id).unwrap();

@@ -47,13 +47,13 @@ fn key_where(node: &Node, f: impl Fn(u16) -> bool) -> String {
         .expect("a key in the wanted slots")
 }
 
-/// `(addr, flags)` of `id` in `node`'s CLUSTER NODES.
+/// `(ip:port@cport, flags)` of `id` in `node`'s CLUSTER NODES.
 fn seen_as(node: &Node, id: &str) -> Option<(String, String)> {
     let text = query_string(node, &["CLUSTER", "NODES"]).ok()?;
     parse_nodes(&text)
         .into_iter()
-        .find(|(i, ..)| i == id)
-        .map(|(_, addr, flags, _)| (addr, flags))
+        .find(|n| n.id == id)
+        .map(|n| (format!("{}@{}", n.addr(), n.cport), n.flags.join(",")))
 }
 
 /// Waits until every node in `nodes` sees `id` at `host:port` and reports `cluster_state:ok`.
@@ -96,8 +96,8 @@ fn a_node_restarted_at_a_new_address_keeps_its_identity_and_peers_follow_it() {
     let (id_b, id_r) = (ids[1].clone(), ids[3].clone());
     let slots_b = parse_nodes(&query_string(&tc.nodes[1], &["CLUSTER", "NODES"]).unwrap())
         .into_iter()
-        .find(|(i, ..)| *i == id_b)
-        .map(|(.., slots)| slots)
+        .find(|n| n.id == id_b)
+        .map(|n| n.slots)
         .expect("B's own line");
 
     // B moves.
@@ -112,19 +112,14 @@ fn a_node_restarted_at_a_new_address_keeps_its_identity_and_peers_follow_it() {
         let text = query_string(b, &["CLUSTER", "NODES"]).ok()?;
         parse_nodes(&text)
             .into_iter()
-            .find(|(i, _, flags, _)| *i == id_b && flags.contains("myself"))
-            .filter(|(_, addr, ..)| addr.starts_with("127.0.0.3:"))
+            .find(|n| n.id == id_b && n.is_myself())
+            .filter(|n| n.host == "127.0.0.3")
     });
-    let (_, _, flags, slots) = own.expect("B learns its new address");
-    assert_eq!(flags, "myself,master");
-    assert_eq!(slots, slots_b, "B keeps its slots");
+    let own = own.expect("B learns its new address");
+    assert_eq!(own.flags.join(","), "myself,master");
+    assert_eq!(own.slots, slots_b, "B keeps its slots");
     // Clients are sent to the new address.
-    let in_b = |slot: u16| {
-        slots_b.iter().any(|r| {
-            let (lo, hi) = r.split_once('-').unwrap_or((r, r));
-            (lo.parse().unwrap()..=hi.parse().unwrap()).contains(&slot)
-        })
-    };
+    let in_b = |slot: u16| slots_b.binary_search(&slot).is_ok();
     let key = key_where(&tc.nodes[0], in_b);
     let err = cluster_tests::server_error(&mut tc.nodes[0].client(), &["SET", &key, "v"]);
     assert!(err.ends_with(&format!(" 127.0.0.3:{port_b}")), "{err}");

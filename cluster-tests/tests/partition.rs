@@ -11,10 +11,8 @@ fn owner_of_slot0(node: &Node) -> Option<String> {
     let text = query_string(node, &["CLUSTER", "NODES"]).ok()?;
     parse_nodes(&text)
         .into_iter()
-        .find_map(|(id, _, flags, slots)| {
-            let owns = slots.iter().any(|r| r.starts_with("0-") || r == "0");
-            (owns && flags.contains("master")).then_some(id)
-        })
+        .find(|n| n.owns(0) && n.is_primary())
+        .map(|n| n.id)
 }
 
 #[test]

@@ -15,9 +15,9 @@
 //! PATH; `SLOTCACHE_SKIP_REDIS_COMPARE=1` skips it where none can be installed.
 
 use cluster_tests::reference::RedisServer;
-use cluster_tests::resp::Reply;
 use cluster_tests::shapes::{self, covered_names, DiffList, Script};
 use cluster_tests::{wait_for, Node};
+use slotcache_proto::reply::Reply;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

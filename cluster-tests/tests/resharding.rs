@@ -249,21 +249,15 @@ fn owner_views(nodes: &[&Node]) -> Vec<HashMap<u16, String>> {
     for n in nodes {
         let text = query_string(n, &["CLUSTER", "NODES"]).expect("cluster nodes");
         let mut owners: HashMap<u16, String> = HashMap::new();
-        for (id, _, flags, slots) in parse_nodes(&text) {
-            if !flags.contains("master") {
+        for n in parse_nodes(&text) {
+            if !n.is_primary() {
                 continue;
             }
-            for r in slots.iter().filter(|r| !r.starts_with('[')) {
-                let (a, b) = match r.split_once('-') {
-                    Some((a, b)) => (a.parse::<u16>().unwrap(), b.parse::<u16>().unwrap()),
-                    None => (r.parse().unwrap(), r.parse().unwrap()),
-                };
-                for s in a..=b {
-                    assert!(
-                        owners.insert(s, id.clone()).is_none(),
-                        "slot {s} owned twice"
-                    );
-                }
+            for &s in &n.slots {
+                assert!(
+                    owners.insert(s, n.id.clone()).is_none(),
+                    "slot {s} owned twice"
+                );
             }
         }
         assert_eq!(owners.len(), 16384, "every slot has an owner");
@@ -428,8 +422,8 @@ fn redis_cli_add_rebalance_reshard_and_del_node_under_load() {
         let text = query_string(&c.nodes[0], &["CLUSTER", "NODES"]).unwrap();
         parse_nodes(&text)
             .into_iter()
-            .find(|(id, ..)| *id == new_id)
-            .map(|(_, _, _, s)| s)
+            .find(|n| n.id == new_id)
+            .map(|n| n.slots)
             .unwrap_or_default()
     };
     assert!(!slots_of_new().is_empty(), "the new primary got slots");
@@ -631,13 +625,9 @@ fn ask_tryagain_asking_and_migrate_errors() {
         .iter()
         .position(|n| {
             let text = query_string(n, &["CLUSTER", "NODES"]).unwrap();
-            parse_nodes(&text).iter().any(|(_, _, f, slots)| {
-                f.contains("myself")
-                    && slots.iter().any(|r| {
-                        let (a, b) = r.split_once('-').unwrap_or((r, r));
-                        a.parse::<u16>().unwrap() <= slot && slot <= b.parse::<u16>().unwrap()
-                    })
-            })
+            parse_nodes(&text)
+                .iter()
+                .any(|n| n.is_myself() && n.owns(slot))
         })
         .unwrap();
     let t = (owner + 1) % 3;
@@ -855,8 +845,8 @@ fn slotcache_cli_add_node_remove_node_and_fix_under_load() {
     let owned = query_string(&new, &["CLUSTER", "NODES"]).unwrap();
     let mine = parse_nodes(&owned)
         .into_iter()
-        .find(|(id, ..)| *id == new_id)
-        .map(|(_, _, _, s)| s)
+        .find(|n| n.id == new_id)
+        .map(|n| n.slots)
         .unwrap_or_default();
     assert!(!mine.is_empty(), "the new primary got slots: {owned}");
 
@@ -1012,17 +1002,9 @@ fn replicas_follow_a_slot_move_and_a_target_failover_keeps_the_keys() {
             .iter()
             .all(|n| {
                 let text = query_string(n, &["CLUSTER", "NODES"]).unwrap_or_default();
-                parse_nodes(&text).iter().any(|(id, _, flags, slots)| {
-                    *id == ids[target]
-                        && flags.contains("master")
-                        && slots.iter().any(|r| {
-                            *r == s || {
-                                let (a, b) = r.split_once('-').unwrap_or((r, r));
-                                a.parse::<u16>().is_ok_and(|a| a <= slot)
-                                    && b.parse::<u16>().is_ok_and(|b| slot <= b)
-                            }
-                        })
-                })
+                parse_nodes(&text)
+                    .iter()
+                    .any(|n| n.id == ids[target] && n.is_primary() && n.owns(slot))
             })
             .then_some(())
     });

@@ -42,9 +42,9 @@ fn wait_step(lab: &Lab, writers: &Writers, i: usize, before: &[u64], step: &str)
             .iter()
             .all(|n| {
                 let text = query_string(n, &["CLUSTER", "NODES"]).unwrap_or_default();
-                parse_nodes(&text)
-                    .iter()
-                    .any(|(n, a, ..)| n == id && *a == want)
+                parse_nodes(&text).iter().any(|n| {
+                    n.id == *id && format!("{}@{},{}", n.addr(), n.cport, n.hostname) == want
+                })
             })
             .then_some(())
     });

@@ -22,7 +22,7 @@ fn shard_with_replica() -> (TestCluster, Vec<String>) {
         let text = query_string(&c.nodes[0], &["CLUSTER", "NODES"]).ok()?;
         parse_nodes(&text)
             .iter()
-            .any(|(id, _, flags, _)| *id == ids[3] && flags.contains("slave"))
+            .any(|n| n.id == ids[3] && n.is_replica())
             .then_some(())
     });
     assert!(known.is_some(), "the primary never saw its replica");

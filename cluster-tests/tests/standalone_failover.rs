@@ -494,15 +494,6 @@ fn refused_in_cluster_mode_and_described_as_redis_does() {
     }
 }
 
-/// RESP-encodes a command for a raw connection.
-fn resp(args: &[&str]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
-    }
-    out
-}
-
 /// Reads one RESP array of bulk strings (a command) from a raw connection.
 fn read_command(r: &mut impl std::io::BufRead) -> Vec<String> {
     let mut line = String::new();
@@ -538,11 +529,16 @@ fn failover_aborts_when_the_target_rejects_psync() {
     link.set_read_timeout(Some(Duration::from_secs(10))).ok();
     let mut lr = BufReader::new(link.try_clone().unwrap());
     let mut line = String::new();
-    link.write_all(&resp(&["REPLCONF", "listening-port", &fake_port]))
-        .unwrap();
+    link.write_all(&slotcache_proto::command::to_vec(&[
+        "REPLCONF",
+        "listening-port",
+        &fake_port,
+    ]))
+    .unwrap();
     lr.read_line(&mut line).unwrap();
     assert_eq!(line, "+OK\r\n");
-    link.write_all(&resp(&["PSYNC", "?", "-1"])).unwrap();
+    link.write_all(&slotcache_proto::command::to_vec(&["PSYNC", "?", "-1"]))
+        .unwrap();
     line.clear();
     lr.read_line(&mut line).unwrap();
     assert!(line.starts_with("+FULLRESYNC "), "{line}");
@@ -552,8 +548,10 @@ fn failover_aborts_when_the_target_rejects_psync() {
     assert!(online.is_some());
     let replid = field(&p, "master_replid");
     let offset = field(&p, "master_repl_offset");
-    link.write_all(&resp(&["REPLCONF", "ACK", &offset]))
-        .unwrap();
+    link.write_all(&slotcache_proto::command::to_vec(&[
+        "REPLCONF", "ACK", &offset,
+    ]))
+    .unwrap();
     assert_eq!(
         failover(&mut p.client(), &["TO", "127.0.0.1", &fake_port]),
         "OK"

@@ -50,11 +50,9 @@ impl Raw {
     }
 
     fn send(&mut self, args: &[&str]) {
-        let mut b = format!("*{}\r\n", args.len()).into_bytes();
-        for a in args {
-            b.extend_from_slice(format!("${}\r\n{}\r\n", a.len(), a).as_bytes());
-        }
-        self.w.write_all(&b).unwrap();
+        self.w
+            .write_all(&slotcache_proto::command::to_vec(args))
+            .unwrap();
     }
 
     fn read(&mut self) -> V {

@@ -8,7 +8,7 @@
 
 use crate::util::parse_memory;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(Clone, Copy, Debug)]
 pub enum Kind {
@@ -982,7 +982,8 @@ impl Config {
             .ok_or_else(|| "The server is running without a config file".to_string())?;
         let old = std::fs::read_to_string(path).unwrap_or_default();
         let out = self.rewritten(&old);
-        write_atomically(path, out.as_bytes()).map_err(|e| format!("Rewriting config file: {e}"))
+        slotcache_util::fs::write_atomically(path, out.as_bytes())
+            .map_err(|e| format!("Rewriting config file: {e}"))
     }
 
     /// The text CONFIG REWRITE writes over a file that held `old`.
@@ -1088,34 +1089,6 @@ fn quote(value: &str) -> String {
     }
     q.push('"');
     q
-}
-
-/// Replaces `path` with `data` atomically: temp file, fsync, rename, fsync of the directory.
-pub fn write_atomically(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    // Unique per write: two writers (the saver thread and a synchronous save) must never
-    // share a temporary file.
-    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}-{seq}",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
-        std::process::id()
-    ));
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(data)?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
 }
 
 #[cfg(test)]

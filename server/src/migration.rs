@@ -279,14 +279,14 @@ fn target_has_replica(shared: &Shared, host: &str, port: u16) -> bool {
     };
     let s = c.state.lock();
     let Some(target) = s
-        .nodes
+        .nodes()
         .values()
         .find(|n| n.ip == host && n.port == port)
         .map(|n| n.id.clone())
     else {
         return false;
     };
-    s.nodes.values().any(|n| {
+    s.nodes().values().any(|n| {
         n.primary_id() == Some(target.as_str())
             && n.health == crate::cluster::node::Health::Ok
             && !n.handshake
@@ -294,12 +294,7 @@ fn target_has_replica(shared: &Shared, host: &str, port: u16) -> bool {
 }
 
 fn push_cmd(buf: &mut Vec<u8>, parts: &[&[u8]]) {
-    buf.extend_from_slice(format!("*{}\r\n", parts.len()).as_bytes());
-    for p in parts {
-        buf.extend_from_slice(format!("${}\r\n", p.len()).as_bytes());
-        buf.extend_from_slice(p);
-        buf.extend_from_slice(b"\r\n");
-    }
+    slotcache_proto::command::encode(parts, buf);
 }
 
 /// Sends the keys and reads the target's verdict on each.

@@ -56,7 +56,7 @@ impl Subscriber {
             return self.cut(q);
         }
         if limits.soft > 0 && q > limits.soft {
-            let now = crate::replication::primary::mono_ms();
+            let now = slotcache_util::clock::mono_ms();
             let since = self.over_soft_since.load(Ordering::Relaxed);
             if since == 0 {
                 self.over_soft_since.store(now.max(1), Ordering::Relaxed);

@@ -58,9 +58,9 @@ pub fn drop_lost_slots(shared: &Shared, slots: &[u16]) {
 fn owns(shared: &Shared, slot: u16) -> bool {
     shared.cluster.get().is_some_and(|c| {
         let s = c.state.lock();
-        s.owners
+        s.owners()
             .get(slot as usize)
             .and_then(|o| o.as_deref())
-            .is_some_and(|o| o == s.myself)
+            .is_some_and(|o| o == s.myself())
     })
 }

@@ -136,7 +136,7 @@ impl Shared {
             shutdown: tx,
             started: Instant::now(),
             started_unix: now,
-            run_id: random_hex_id(),
+            run_id: slotcache_util::ids::random_hex_id(),
             active_expire: AtomicBool::new(true),
             cron_paused: AtomicBool::new(false),
             bound_port: AtomicU64::new(0),
@@ -221,13 +221,4 @@ impl Shared {
     pub fn is_shutting_down(&self) -> bool {
         *self.shutdown.borrow()
     }
-}
-
-/// 40 random hex digits (run ids, later node ids and replication ids).
-pub fn random_hex_id() -> String {
-    use rand::Rng;
-    let mut rng = rand::thread_rng();
-    (0..40)
-        .map(|_| char::from_digit(rng.gen_range(0..16), 16).unwrap_or('0'))
-        .collect()
 }

@@ -2,7 +2,7 @@
 
 use super::conn::Outcome;
 use super::script::{Compare, Step};
-use crate::resp::Reply;
+use slotcache_proto::reply::Reply;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Sorts a list of replies, and the elements of every aggregate inside them, by their

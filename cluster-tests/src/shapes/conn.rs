@@ -1,11 +1,11 @@
 //! Raw connections to the servers under comparison, and the listener for keyspace events.
 
-use crate::resp::{self, ReadError, Reply};
+use slotcache_proto::reply::{self, ReadError, Reply};
 use std::io::{BufReader, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-/// A connection that sends commands as RESP arrays and reads replies with [`resp::read`].
+/// A connection that sends commands as RESP arrays and reads replies with [`reply::read`].
 pub struct Conn {
     reader: BufReader<TcpStream>,
     writer: TcpStream,
@@ -32,12 +32,7 @@ impl Conn {
 
     /// Sends one command without waiting for its reply.
     pub fn send(&mut self, args: &[Vec<u8>]) -> Result<(), String> {
-        let mut buf = format!("*{}\r\n", args.len()).into_bytes();
-        for a in args {
-            buf.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-            buf.extend_from_slice(a);
-            buf.extend_from_slice(b"\r\n");
-        }
+        let buf = slotcache_proto::command::to_vec(args);
         self.writer.write_all(&buf).map_err(|e| e.to_string())
     }
 
@@ -74,7 +69,7 @@ impl Conn {
     pub fn recv(&mut self, n: usize) -> Outcome {
         (0..n)
             .map(|_| {
-                resp::read(&mut self.reader).map_err(|e| match e {
+                reply::read(&mut self.reader).map_err(|e| match e {
                     ReadError::Timeout => "no reply (timeout)".to_string(),
                     ReadError::Closed => "connection closed".to_string(),
                     ReadError::Protocol(p) => format!("protocol error: {p}"),

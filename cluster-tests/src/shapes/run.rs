@@ -3,7 +3,7 @@
 use super::compare::{compare_outcomes, render_outcome, setup_problem};
 use super::conn::{Conn, Listener};
 use super::script::{Proto, Script};
-use crate::resp::Reply;
+use slotcache_proto::reply::Reply;
 use std::time::Duration;
 
 /// One invocation whose replies differ.

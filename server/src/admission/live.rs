@@ -47,7 +47,7 @@ impl Node for Live<'_> {
 
     fn good_replicas(&self, settings: &Settings) -> usize {
         let lag_ms = settings.min_replicas_max_lag * 1000;
-        let now = crate::replication::primary::mono_ms();
+        let now = slotcache_util::clock::mono_ms();
         self.ks
             .repl
             .replicas()

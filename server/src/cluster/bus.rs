@@ -466,7 +466,7 @@ async fn inbound(bus: Arc<Bus>, stream: TcpStream, peer: SocketAddr) {
     // A peer pings on its link at least every second; one that sent nothing for four node
     // timeouts has given the link up, and its close (a RST) may have been lost in a
     // partition: without this the connection and its task would stay forever.
-    let timeout = bus.cluster.state.lock().node_timeout;
+    let timeout = bus.cluster.state.lock().node_timeout();
     let idle = Duration::from_millis((4 * timeout).max(2000));
     let link = bus.next_gen.fetch_add(1, Ordering::Relaxed);
     let links = &bus.cluster.links;
@@ -516,7 +516,7 @@ async fn outbound(
     // (reconcile_links) reconnect within about an interval of the network coming back.
     let timeout = {
         let s = bus.cluster.state.lock();
-        Duration::from_millis(s.ping_interval().clamp(50, s.node_timeout.max(50)))
+        Duration::from_millis(s.ping_interval().clamp(50, s.node_timeout().max(50)))
     };
     let addr = format!(
         "{}:{cport}",
@@ -600,11 +600,11 @@ impl Bus {
             // An inbound link belongs to the first sender on it that we know as a member
             // (Redis ties `inbound_link` the same way); a handshake is not enough.
             if let Some((link, sender)) = unbound {
-                if s.nodes.get(&sender).is_some_and(|n| !n.handshake) {
+                if s.nodes().get(&sender).is_some_and(|n| !n.handshake) {
                     self.cluster.links.bind(link, &sender);
                 }
             }
-            if s.needs_save {
+            if s.take_needs_save() {
                 self.cluster.publish(&mut s);
             }
             (a, self.cluster.drain_events(&mut s))
@@ -695,9 +695,9 @@ impl Bus {
         let (targets, retry): (Vec<(String, String, u16)>, u64) = {
             let s = self.cluster.state.lock();
             (
-                s.nodes
+                s.nodes()
                     .values()
-                    .filter(|n| n.id != s.myself && !n.ip.is_empty())
+                    .filter(|n| n.id != s.myself() && !n.ip.is_empty())
                     .map(|n| (n.id.clone(), n.ip.clone(), n.cport))
                     .collect(),
                 s.ping_interval(),
@@ -777,7 +777,7 @@ async fn ticker(bus: Arc<Bus>, mut shutdown: tokio::sync::watch::Receiver<bool>)
             }
             _ = shutdown.changed() => {
                 let mut s = bus.cluster.state.lock();
-                s.needs_save = true;
+                s.mark_needs_save();
                 let _ = bus.cluster.save_now(&mut s);
                 return;
             }

@@ -119,14 +119,19 @@ impl Cluster {
     pub fn apply_settings(&self, s: &crate::config::Settings) {
         self.auth.set(&s.cluster_secret, &s.cluster_secret_previous);
         let mut st = self.state.lock();
-        st.node_timeout = s.cluster_node_timeout;
-        st.require_full_coverage = s.cluster_require_full_coverage;
-        st.replica_no_failover = s.cluster_replica_no_failover;
-        st.validity_factor = s.cluster_replica_validity_factor;
-        st.migration_barrier = s.cluster_migration_barrier;
-        st.repl_ping_period_ms = s.repl_ping_period_secs * 1000;
-        st.set_announce(super::announce::Announce::from_settings(s));
-        st.endpoint = s.cluster_preferred_endpoint;
+        st.set_node_timeout(s.cluster_node_timeout);
+        st.set_require_full_coverage(s.cluster_require_full_coverage);
+        st.set_replica_no_failover(s.cluster_replica_no_failover);
+        st.set_validity_factor(s.cluster_replica_validity_factor);
+        st.set_migration_barrier(s.cluster_migration_barrier);
+        st.set_repl_ping_period_ms(s.repl_ping_period_secs * 1000);
+        st.set_announce(super::announce::Announce {
+            ip: s.cluster_announce_ip.clone(),
+            port: s.cluster_announce_port,
+            bus_port: s.cluster_announce_bus_port,
+            hostname: s.cluster_announce_hostname.clone(),
+        });
+        st.set_endpoint(s.cluster_preferred_endpoint);
         let now = self.now();
         st.update_state(now);
         self.allow_reads_when_down.store(
@@ -188,13 +193,12 @@ impl Cluster {
     /// the state lock held (pass the guard's target).
     pub fn publish(&self, s: &mut ClusterState) {
         use std::sync::atomic::Ordering::Relaxed;
-        self.rejoining.store(s.rejoin_until.is_some(), Relaxed);
-        self.majority_at.store(s.majority_at, Relaxed);
-        self.paused_until.store(s.paused_until, Relaxed);
-        self.node_timeout.store(s.node_timeout, Relaxed);
+        self.rejoining.store(s.rejoining(), Relaxed);
+        self.majority_at.store(s.majority_at(), Relaxed);
+        self.paused_until.store(s.paused_until(), Relaxed);
+        self.node_timeout.store(s.node_timeout(), Relaxed);
         *self.view.write() = Arc::new(View::build(s));
-        if s.needs_save {
-            s.needs_save = false;
+        if s.take_needs_save() {
             let _ = self.saver.lock().send((nodes_conf::render(s), None));
         }
     }
@@ -206,14 +210,14 @@ impl Cluster {
         let me = s.me();
         let (id, epoch) = (me.id.clone(), me.config_epoch);
         let shard = me.primary_id().unwrap_or(&id).to_string();
-        s.events.record(kind, &id, &shard, epoch, extra);
+        s.events_mut().record(kind, &id, &shard, epoch, extra);
     }
 
     /// The events the state machine queued, as deliveries to this node's subscribers of
     /// the events channel. Call with the state lock held.
     pub fn drain_events(&self, s: &mut ClusterState) -> Vec<super::state::Action> {
-        let me = s.myself.clone();
-        s.events
+        let me = s.myself().to_string();
+        s.events_mut()
             .take(&me, self.wall(self.now()))
             .into_iter()
             .map(|message| super::state::Action::Deliver {
@@ -226,8 +230,8 @@ impl Cluster {
 
     /// Writes the state now and waits until it is on disk (CLUSTER SAVECONFIG, votes).
     pub fn save_now(&self, s: &mut ClusterState) -> Result<(), String> {
-        s.needs_save = false;
-        crate::config::write_atomically(&self.path, nodes_conf::render(s).as_bytes())
+        s.take_needs_save();
+        slotcache_util::fs::write_atomically(&self.path, nodes_conf::render(s).as_bytes())
             .map_err(|e| format!("ERR error saving the cluster node config: {e}"))
     }
 }

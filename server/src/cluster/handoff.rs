@@ -31,7 +31,7 @@ pub async fn hand_over(shared: &Shared) {
     info!("Shutting down as a primary with replicas: handing my slots over first");
     {
         let mut st = c.state.lock();
-        st.paused_until = c.now() + timeout.as_millis() as u64;
+        st.pause_writes_until(c.now() + timeout.as_millis() as u64);
         c.publish(&mut st);
     }
     let mut chosen = None;

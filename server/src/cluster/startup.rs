@@ -50,8 +50,8 @@ pub fn start(shared: &Arc<Shared>, port: u16, bus_base: u16) -> Result<Arc<Clust
     let now = 1;
     let mut state = match nodes_conf::load(&path, s.cluster_node_timeout, now)? {
         Some(mut st) => {
-            info!(id = %st.myself, "Node configuration loaded, I'm {}", st.myself);
-            st.node_timeout = s.cluster_node_timeout;
+            info!(id = %st.myself(), "Node configuration loaded, I'm {}", st.myself());
+            st.set_node_timeout(s.cluster_node_timeout);
             st.forget_moved_address(|ip| still_ours(ip, &s.bind));
             // The snapshot (if any) was loaded before: empty, or possibly behind replicas.
             let empty = shared.keyspace.lock().total_keys() == 0;
@@ -59,11 +59,11 @@ pub fn start(shared: &Arc<Shared>, port: u16, bus_base: u16) -> Result<Arc<Clust
             st
         }
         None => {
-            let id = crate::state::random_hex_id();
+            let id = slotcache_util::ids::random_hex_id();
             info!("No cluster configuration found, I'm {id}");
             let mut st =
                 ClusterState::new(id, String::new(), port, cport, s.cluster_node_timeout, now);
-            st.needs_save = true;
+            st.mark_needs_save();
             st
         }
     };
@@ -72,12 +72,12 @@ pub fn start(shared: &Arc<Shared>, port: u16, bus_base: u16) -> Result<Arc<Clust
     let cluster = Cluster::new(state, path, shared.repl_offset.clone());
     {
         let mut st = cluster.state.lock();
-        st.require_full_coverage = s.cluster_require_full_coverage;
+        st.set_require_full_coverage(s.cluster_require_full_coverage);
         st.update_state(cluster.now());
         drop(st);
         cluster.apply_settings(&s);
         let mut st = cluster.state.lock();
-        st.needs_save = true;
+        st.mark_needs_save();
         cluster
             .save_now(&mut st)
             .map_err(|e| format!("Can't write the cluster config file: {e}"))?;
@@ -114,7 +114,7 @@ pub fn start(shared: &Arc<Shared>, port: u16, bus_base: u16) -> Result<Arc<Clust
         let st = cluster.state.lock();
         st.me()
             .primary_id()
-            .and_then(|p| st.nodes.get(p))
+            .and_then(|p| st.nodes().get(p))
             .map(|p| (p.ip.clone(), p.port))
     };
     if let Some(target) = primary {

@@ -347,10 +347,10 @@ fn parse_slot(b: &[u8]) -> Option<u16> {
 fn info(ctx: &mut Ctx, _a: &[Bytes]) {
     let Some(c) = cluster(ctx) else { return };
     let s = c.state.lock();
-    let assigned = s.owners.iter().filter(|o| o.is_some()).count();
+    let assigned = s.owners().iter().filter(|o| o.is_some()).count();
     let (mut pfail, mut fail) = (0, 0);
-    for id in s.owners.iter().flatten() {
-        match s.nodes.get(id).map(|n| n.health) {
+    for id in s.owners().iter().flatten() {
+        match s.nodes().get(id).map(|n| n.health) {
             Some(Health::PFail) => pfail += 1,
             Some(Health::Fail) => fail += 1,
             _ => {}
@@ -358,21 +358,21 @@ fn info(ctx: &mut Ctx, _a: &[Bytes]) {
     }
     let mut text = format!(
         "cluster_state:{}\r\ncluster_slots_assigned:{assigned}\r\ncluster_slots_ok:{}\r\ncluster_slots_pfail:{pfail}\r\ncluster_slots_fail:{fail}\r\ncluster_known_nodes:{}\r\ncluster_size:{}\r\ncluster_current_epoch:{}\r\ncluster_my_epoch:{}\r\n",
-        if s.ok { "ok" } else { "fail" },
+        if s.is_ok() { "ok" } else { "fail" },
         assigned - pfail - fail,
-        s.nodes.len(),
+        s.nodes().len(),
         s.size(),
-        s.current_epoch,
+        s.current_epoch(),
         my_epoch(&s),
     );
     let mut total_sent = 0;
-    for (k, v) in &s.stats.sent {
+    for (k, v) in &s.stats().sent {
         text.push_str(&format!("cluster_stats_messages_{k}_sent:{v}\r\n"));
         total_sent += v;
     }
     text.push_str(&format!("cluster_stats_messages_sent:{total_sent}\r\n"));
     let mut total_recv = 0;
-    for (k, v) in &s.stats.received {
+    for (k, v) in &s.stats().received {
         text.push_str(&format!("cluster_stats_messages_{k}_received:{v}\r\n"));
         total_recv += v;
     }
@@ -382,7 +382,7 @@ fn info(ctx: &mut Ctx, _a: &[Bytes]) {
 }
 
 fn my_epoch(s: &ClusterState) -> u64 {
-    match s.me().primary_id().and_then(|p| s.nodes.get(p)) {
+    match s.me().primary_id().and_then(|p| s.nodes().get(p)) {
         Some(p) => p.config_epoch,
         None => s.me().config_epoch,
     }
@@ -390,13 +390,13 @@ fn my_epoch(s: &ClusterState) -> u64 {
 
 fn myid(ctx: &mut Ctx, _a: &[Bytes]) {
     let Some(c) = cluster(ctx) else { return };
-    let id = c.state.lock().myself.clone();
+    let id = c.state.lock().myself().to_string();
     ctx.out.bulk(id.as_bytes());
 }
 
 /// A shard is named by its primary's id: stable, and shared by the primary's replicas.
 fn shard_id(s: &ClusterState, id: &str) -> String {
-    s.nodes
+    s.nodes()
         .get(id)
         .and_then(|n| n.primary_id().map(String::from))
         .unwrap_or_else(|| id.to_string())
@@ -405,7 +405,7 @@ fn shard_id(s: &ClusterState, id: &str) -> String {
 fn myshardid(ctx: &mut Ctx, _a: &[Bytes]) {
     let Some(c) = cluster(ctx) else { return };
     let s = c.state.lock();
-    let id = shard_id(&s, &s.myself);
+    let id = shard_id(&s, s.myself());
     drop(s);
     ctx.out.bulk(id.as_bytes());
 }
@@ -465,14 +465,14 @@ fn slots(ctx: &mut Ctx, _a: &[Bytes]) {
         let s = c.state.lock();
         let mut out = Vec::new();
         for p in s
-            .nodes
+            .nodes()
             .values()
             .filter(|n| n.is_primary() && !n.slots.is_empty())
         {
-            let mut members = vec![Arc::new(SlotsNode::of(p, s.endpoint))];
-            for r in s.nodes.values() {
+            let mut members = vec![Arc::new(SlotsNode::of(p, s.endpoint()))];
+            for r in s.nodes().values() {
                 if r.primary_id() == Some(p.id.as_str()) && r.health != Health::Fail {
-                    members.push(Arc::new(SlotsNode::of(r, s.endpoint)));
+                    members.push(Arc::new(SlotsNode::of(r, s.endpoint())));
                 }
             }
             for (start, end) in p.slots.ranges() {
@@ -512,13 +512,13 @@ fn shards(ctx: &mut Ctx, _a: &[Bytes]) {
     type Shard = (Vec<(u16, u16)>, Vec<NodeInfo>);
     let shards: Vec<Shard> = {
         let s = c.state.lock();
-        s.nodes
+        s.nodes()
             .values()
             .filter(|n| n.is_primary())
             .map(|p| {
                 let mut members = vec![p];
                 members.extend(
-                    s.nodes
+                    s.nodes()
                         .values()
                         .filter(|r| r.primary_id() == Some(p.id.as_str())),
                 );
@@ -527,7 +527,7 @@ fn shards(ctx: &mut Ctx, _a: &[Bytes]) {
                     .map(|n| NodeInfo {
                         id: n.id.clone(),
                         ip: n.ip.clone(),
-                        endpoint: s.endpoint.text(n).to_string(),
+                        endpoint: s.endpoint().text(n).to_string(),
                         hostname: n.hostname.clone(),
                         port: n.port,
                         role: if n.is_primary() { "master" } else { "replica" },
@@ -879,9 +879,9 @@ fn links(ctx: &mut Ctx, _a: &[Bytes]) {
     let Some(c) = cluster(ctx) else { return };
     let nodes: Vec<String> = {
         let s = c.state.lock();
-        s.nodes
+        s.nodes()
             .keys()
-            .filter(|id| **id != s.myself)
+            .filter(|id| **id != s.myself())
             .cloned()
             .collect()
     };
@@ -909,9 +909,9 @@ fn replicate(ctx: &mut Ctx, a: &[Bytes]) {
     let id = String::from_utf8_lossy(&a[2]).into_owned();
     let target = {
         let s = c.state.lock();
-        match s.nodes.get(&id) {
+        match s.nodes().get(&id) {
             None => Err(format!("ERR Unknown node {id}")),
-            Some(_) if id == s.myself => Err("ERR Can't replicate myself".to_string()),
+            Some(_) if id == s.myself() => Err("ERR Can't replicate myself".to_string()),
             Some(n) if !n.is_primary() => {
                 Err("ERR I can only replicate a master, not a replica.".to_string())
             }
@@ -959,8 +959,8 @@ fn replicas(ctx: &mut Ctx, a: &[Bytes]) {
     let id = String::from_utf8_lossy(&a[2]).into_owned();
     let lines = {
         let s = c.state.lock();
-        s.nodes.get(&id).map(|_| {
-            s.nodes
+        s.nodes().get(&id).map(|_| {
+            s.nodes()
                 .values()
                 .filter(|n| n.primary_id() == Some(id.as_str()))
                 .map(|n| crate::cluster::view::node_line(&s, n, &|m| c.wall(m)))

@@ -471,7 +471,7 @@ fn replication(ctx: &mut Ctx, t: &mut String) {
                 .chain(repl.waiting().map(|r| (r, true)))
                 .collect();
             line(t, "connected_slaves", replicas.len());
-            let now = crate::replication::primary::mono_ms();
+            let now = slotcache_util::clock::mono_ms();
             for (i, (r, waiting)) in replicas.iter().enumerate() {
                 let state = if r.online.load(Ordering::Relaxed) {
                     "online"
@@ -499,7 +499,7 @@ fn replication(ctx: &mut Ctx, t: &mut String) {
             line(t, "master_port", up.port);
             let link = up.link_up.load(Ordering::Relaxed);
             line(t, "master_link_status", if link { "up" } else { "down" });
-            let io = crate::replication::primary::mono_ms()
+            let io = slotcache_util::clock::mono_ms()
                 .saturating_sub(up.last_io_ms.load(Ordering::Relaxed))
                 / 1000;
             line(

@@ -16,7 +16,9 @@ pub mod geohash;
 pub mod hll;
 pub mod lock;
 pub mod serialize;
-pub mod slot;
+/// Hash slots live in the shared wire crate: the CLI, the benchmarks and the tests compute
+/// them too, and must agree with the server byte for byte.
+pub use slotcache_proto::slot;
 pub mod small;
 pub mod types;
 

@@ -201,7 +201,7 @@ fn keyspace_and_replication(shared: &Shared, f: &mut Families) {
         sync_full: u64,
         sync_partial_ok: u64,
     }
-    let now = crate::replication::primary::mono_ms();
+    let now = slotcache_util::clock::mono_ms();
     let c = {
         let ks = shared.keyspace.lock();
         let repl = &ks.repl;
@@ -345,7 +345,7 @@ fn cluster(shared: &Shared, f: &mut Families) {
         "slotcache_cluster_state_ok",
         "1 while the cluster state is ok (CLUSTER INFO cluster_state).",
         &[],
-        f64::from(u8::from(s.ok)),
+        f64::from(u8::from(s.is_ok())),
     );
     f.gauge(
         "slotcache_cluster_slots_owned",
@@ -357,27 +357,27 @@ fn cluster(shared: &Shared, f: &mut Families) {
         "slotcache_cluster_slots_assigned",
         "Hash slots with an owner (CLUSTER INFO cluster_slots_assigned).",
         &[],
-        s.owners.iter().filter(|o| o.is_some()).count() as f64,
+        s.owners().iter().filter(|o| o.is_some()).count() as f64,
     );
     f.gauge(
         "slotcache_cluster_known_nodes",
         "Nodes this node knows, itself included.",
         &[],
-        s.nodes.values().filter(|n| !n.handshake).count() as f64,
+        s.nodes().values().filter(|n| !n.handshake).count() as f64,
     );
     for (health, name) in [(Health::PFail, "pfail"), (Health::Fail, "fail")] {
         f.gauge(
             "slotcache_cluster_failing_nodes",
             "Nodes this node sees as possibly failing (pfail) or failed (fail).",
             &[("state", name)],
-            s.nodes.values().filter(|n| n.health == health).count() as f64,
+            s.nodes().values().filter(|n| n.health == health).count() as f64,
         );
     }
     f.gauge(
         "slotcache_cluster_current_epoch",
         "The cluster's current epoch as this node knows it.",
         &[],
-        s.current_epoch as f64,
+        s.current_epoch() as f64,
     );
     f.gauge(
         "slotcache_cluster_config_epoch",
@@ -387,7 +387,7 @@ fn cluster(shared: &Shared, f: &mut Families) {
     );
     if me.is_primary() && !me.slots.is_empty() {
         let replicas = s
-            .nodes
+            .nodes()
             .values()
             .filter(|n| n.primary_id() == Some(me.id.as_str()) && n.health == Health::Ok)
             .count();
@@ -398,7 +398,7 @@ fn cluster(shared: &Shared, f: &mut Families) {
             replicas as f64,
         );
     }
-    let ev = s.events.counters;
+    let ev = s.events().counters;
     f.counter(
         "slotcache_cluster_failovers_total",
         "Elections this node won, taking over its primary's slots (automatic and manual).",
@@ -436,7 +436,7 @@ fn cluster(shared: &Shared, f: &mut Families) {
             ev.get(kind) as f64,
         );
     }
-    for (dir, map) in [("sent", &s.stats.sent), ("received", &s.stats.received)] {
+    for (dir, map) in [("sent", &s.stats().sent), ("received", &s.stats().received)] {
         for (kind, n) in map.iter() {
             f.counter(
                 "slotcache_cluster_bus_messages_total",

@@ -4,21 +4,9 @@
 use bytes::Bytes;
 
 /// RESP-encodes one command (an array of bulk strings).
+#[inline]
 pub fn encode(args: &[Bytes], out: &mut Vec<u8>) {
-    // One reservation up front (a header is at most 1 + 20 + 2 bytes): every write of a
-    // primary with replicas passes through here.
-    out.reserve(23 + args.iter().map(|a| a.len() + 25).sum::<usize>());
-    let mut b = itoa::Buffer::new();
-    out.push(b'*');
-    out.extend_from_slice(b.format(args.len()).as_bytes());
-    out.extend_from_slice(b"\r\n");
-    for a in args {
-        out.push(b'$');
-        out.extend_from_slice(b.format(a.len()).as_bytes());
-        out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
+    slotcache_proto::command::encode(args, out);
 }
 
 /// Builds a command from string-ish parts.

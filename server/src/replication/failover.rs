@@ -13,8 +13,8 @@
 //! short tick, as Redis's `updateFailoverStatus` does from its event loop.
 
 use super::feed::{Feed, ReplicaLink};
-use super::primary::mono_ms;
 use crate::state::Shared;
+use slotcache_util::clock::mono_ms;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;

@@ -100,7 +100,7 @@ impl ReplicaLink {
             wake: tokio::sync::Notify::new(),
             queued: AtomicUsize::new(0),
             ack_offset: AtomicU64::new(0),
-            last_ack_ms: AtomicU64::new(crate::replication::primary::mono_ms()),
+            last_ack_ms: AtomicU64::new(slotcache_util::clock::mono_ms()),
             closed: AtomicBool::new(false),
             online: AtomicBool::new(false),
             legacy,
@@ -261,7 +261,7 @@ pub struct Feed {
 impl Feed {
     pub fn new(backlog_size: usize) -> Self {
         Feed {
-            replid: crate::state::random_hex_id(),
+            replid: slotcache_util::ids::random_hex_id(),
             replid2: "0".repeat(40),
             second_offset: -1,
             offset: 0,
@@ -642,7 +642,7 @@ impl Feed {
     /// valid as the second id up to the current offset, so siblings can partially resync.
     pub fn promote(&mut self) {
         self.flush();
-        self.replid2 = std::mem::replace(&mut self.replid, crate::state::random_hex_id());
+        self.replid2 = std::mem::replace(&mut self.replid, slotcache_util::ids::random_hex_id());
         self.second_offset = self.offset as i64 + 1;
         self.role = Role::Primary;
         self.last_db = None;

@@ -5,17 +5,12 @@ use super::feed::ReplicaLink;
 use crate::protocol::{Limits, RequestParser};
 use crate::state::Shared;
 use bytes::{Bytes, BytesMut};
+use slotcache_util::clock::mono_ms;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tracing::{info, warn};
-
-/// Monotonic milliseconds since the process started.
-pub fn mono_ms() -> u64 {
-    static START: OnceLock<Instant> = OnceLock::new();
-    START.get_or_init(Instant::now).elapsed().as_millis() as u64
-}
 
 /// Bytes of snapshot produced per lock acquisition.
 const CHUNK: usize = 64 * 1024;

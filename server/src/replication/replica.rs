@@ -8,7 +8,6 @@
 
 use super::failover::{self, State as FailoverState};
 use super::feed::Upstream;
-use super::primary::mono_ms;
 use super::rdb_load;
 use super::snapshot::{Reader, Record};
 use crate::clients::ClientHandle;
@@ -18,6 +17,7 @@ use crate::session::Conn;
 use crate::state::Shared;
 use crate::tls::Stream;
 use bytes::{Bytes, BytesMut};
+use slotcache_util::clock::mono_ms;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;

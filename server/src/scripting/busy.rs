@@ -38,7 +38,7 @@ pub const UNKILLABLE: &str = "UNKILLABLE Sorry the script already executed write
 pub const KILLED: &str = "Script killed by user with SCRIPT KILL...";
 
 fn now() -> u64 {
-    crate::replication::primary::mono_ms().max(1)
+    slotcache_util::clock::mono_ms().max(1)
 }
 
 impl Busy {

@@ -14,8 +14,8 @@
 //! every count is bounded by what a real cluster can send. A frame that fails is refused as a
 //! whole, and the bus drops the link it came on.
 
-use crate::keyspace::slot::SLOTS;
 use serde::{Deserialize, Serialize};
+use slotcache_proto::slot::SLOTS;
 
 /// The bus protocol version this build speaks.
 pub const VERSION: u16 = 1;

@@ -9,7 +9,9 @@
 use std::io::{BufRead, ErrorKind};
 
 /// One reply as it came off the wire.
-#[derive(Clone, Debug, PartialEq)]
+/// Ordered (by wire type, then content) so a check can sort the elements of a reply whose
+/// order Redis does not define.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Reply {
     /// `+...`
     Simple(String),

@@ -114,7 +114,7 @@ pub fn parse(text: &str, node_timeout: u64, now: u64) -> Result<ClusterState, St
             };
             let a: u16 = a.parse().map_err(|_| bad(ln, "bad slot"))?;
             let b: u16 = b.parse().map_err(|_| bad(ln, "bad slot"))?;
-            if a > b || b as usize >= crate::keyspace::slot::SLOTS {
+            if a > b || b as usize >= slotcache_proto::slot::SLOTS {
                 return Err(bad(ln, "slot out of range"));
             }
             for s in a..=b {
@@ -171,7 +171,7 @@ fn parse_open_slot(inner: &str) -> Option<(u16, bool, String)> {
         (a, false, b)
     };
     let slot: u16 = slot.parse().ok()?;
-    if slot as usize >= crate::keyspace::slot::SLOTS || id.len() != 40 {
+    if slot as usize >= slotcache_proto::slot::SLOTS || id.len() != 40 {
         return None;
     }
     Some((slot, migrating, id.to_string()))
@@ -213,7 +213,7 @@ pub fn spawn_saver(path: PathBuf) -> mpsc::Sender<(String, Option<mpsc::Sender<(
                 if let Some(a) = latest.1.take() {
                     acks.push(a);
                 }
-                if let Err(e) = crate::config::write_atomically(&path, latest.0.as_bytes()) {
+                if let Err(e) = slotcache_util::fs::write_atomically(&path, latest.0.as_bytes()) {
                     error!("could not write {}: {e}", path.display());
                 }
                 for a in acks {

@@ -5,7 +5,7 @@
 use super::node::{Health, Node};
 use super::slots::format_ranges;
 use super::state::ClusterState;
-use crate::keyspace::slot::SLOTS;
+use slotcache_proto::slot::SLOTS;
 
 /// Index meaning "no owner" in [`View::owners`].
 pub const NO_OWNER: u16 = u16::MAX;

@@ -6,10 +6,25 @@
 //! slot entries are `0-5460` or `5461`, and on the `myself` line only, open slots
 //! `[123->-<dst-id>]` (migrating) and `[123-<-<src-id>]` (importing).
 
-use anyhow::{anyhow, bail, Context, Result};
+pub use crate::slot::SLOTS;
 
-/// The number of hash slots of a cluster.
-pub const SLOTS: usize = 16384;
+/// Why a `CLUSTER NODES` text could not be read: the offending line and what was wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError(pub String);
+
+impl std::fmt::Display for ParseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+type Result<T> = std::result::Result<T, ParseError>;
+
+macro_rules! bail {
+    ($($t:tt)*) => { return Err(ParseError(format!($($t)*))) };
+}
 
 /// One line of `CLUSTER NODES`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,9 +33,16 @@ pub struct NodeLine {
     /// The node's IP as the answering node knows it; empty when it does not know it yet.
     pub host: String,
     pub port: u16,
+    /// The cluster bus port (`@cport`); 0 when the line has none (Redis before 4.0).
+    pub cport: u16,
+    /// The announced hostname (`,hostname`); empty when none is announced.
+    pub hostname: String,
     pub flags: Vec<String>,
     /// The primary's id, for a replica.
     pub primary: Option<String>,
+    /// The configuration epoch of the node (of its primary's slots, for a replica): when two
+    /// answers disagree on a slot's owner, the higher epoch is the newer claim.
+    pub config_epoch: u64,
     pub connected: bool,
     /// Owned slots, ascending.
     pub slots: Vec<u16>,
@@ -57,6 +79,21 @@ impl NodeLine {
             format!("{}:{}", self.host, self.port)
         }
     }
+    /// Whether the node owns `slot` (by this line's account).
+    pub fn owns(&self, slot: u16) -> bool {
+        self.slots.binary_search(&slot).is_ok()
+    }
+    /// Owned slots as inclusive ranges, ascending.
+    pub fn slot_ranges(&self) -> Vec<(u16, u16)> {
+        let mut out: Vec<(u16, u16)> = Vec::new();
+        for &s in &self.slots {
+            match out.last_mut() {
+                Some((_, end)) if *end + 1 == s => *end = s,
+                _ => out.push((s, s)),
+            }
+        }
+        out
+    }
     /// The first 8 characters of the id, as `cluster status` shows them.
     pub fn short_id(&self) -> &str {
         &self.id[..self.id.len().min(8)]
@@ -67,7 +104,7 @@ impl NodeLine {
 pub fn parse_nodes(text: &str) -> Result<Vec<NodeLine>> {
     text.lines()
         .filter(|l| !l.trim().is_empty())
-        .map(|l| parse_line(l).with_context(|| format!("bad CLUSTER NODES line: {l}")))
+        .map(|l| parse_line(l).map_err(|e| ParseError(format!("bad CLUSTER NODES line: {l}: {e}"))))
         .collect()
 }
 
@@ -77,13 +114,18 @@ pub fn parse_line(line: &str) -> Result<NodeLine> {
     if f.len() < 8 {
         bail!("expected at least 8 fields, got {}", f.len());
     }
-    let (host, port) = parse_node_addr(f[1])?;
+    let (host, port, cport, hostname) = parse_node_addr(f[1])?;
     let mut node = NodeLine {
         id: f[0].to_string(),
         host,
         port,
+        cport,
+        hostname,
         flags: f[2].split(',').map(String::from).collect(),
         primary: (f[3] != "-").then(|| f[3].to_string()),
+        config_epoch: f[6]
+            .parse()
+            .map_err(|_| ParseError(format!("bad config epoch {:?}", f[6])))?,
         connected: f[7] == "connected",
         slots: Vec::new(),
         migrating: Vec::new(),
@@ -97,17 +139,26 @@ pub fn parse_line(line: &str) -> Result<NodeLine> {
     Ok(node)
 }
 
-/// `ip:port@cport[,hostname]` (the `@cport` part is optional in old versions) to `(ip, port)`.
-fn parse_node_addr(field: &str) -> Result<(String, u16)> {
-    let hostport = field.split(['@', ',']).next().unwrap_or("");
+/// `ip:port@cport[,hostname]` (the `@cport` part is optional in old versions) to
+/// `(ip, port, cport, hostname)`.
+fn parse_node_addr(field: &str) -> Result<(String, u16, u16, String)> {
+    let (addr, hostname) = field.split_once(',').unwrap_or((field, ""));
+    let (hostport, cport) = match addr.split_once('@') {
+        Some((hp, c)) => (
+            hp,
+            c.parse()
+                .map_err(|_| ParseError(format!("address {field:?} has a bad bus port")))?,
+        ),
+        None => (addr, 0),
+    };
     let (host, port) = hostport
         .rsplit_once(':')
-        .ok_or_else(|| anyhow!("address {field:?} has no port"))?;
+        .ok_or_else(|| ParseError(format!("address {field:?} has no port")))?;
     let port = port
         .parse()
-        .map_err(|_| anyhow!("address {field:?} has a bad port"))?;
+        .map_err(|_| ParseError(format!("address {field:?} has a bad port")))?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    Ok((host.to_string(), port))
+    Ok((host.to_string(), port, cport, hostname.to_string()))
 }
 
 fn parse_slot(s: &str) -> Result<u16> {
@@ -182,7 +233,11 @@ e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca 127.0.0.1:30001@31001 myself,master - 0
         let r = &nodes[0];
         assert!(r.is_replica() && !r.is_primary());
         assert_eq!(r.host, "127.0.0.1");
-        assert_eq!(r.port, 30004);
+        assert_eq!(
+            (r.port, r.cport, r.hostname.as_str()),
+            (30004, 31004, "host-4")
+        );
+        assert_eq!((nodes[1].cport, nodes[1].hostname.as_str()), (31002, ""));
         assert_eq!(
             r.primary.as_deref(),
             Some("e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca")
@@ -190,6 +245,9 @@ e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca 127.0.0.1:30001@31001 myself,master - 0
         assert!(r.slots.is_empty());
         let p = &nodes[1];
         assert!(p.is_primary() && p.primary.is_none() && p.connected);
+        assert_eq!((r.config_epoch, p.config_epoch), (4, 2));
+        assert!(p.owns(5461) && p.owns(10922) && !p.owns(5460));
+        assert_eq!(p.slot_ranges(), vec![(5461, 10922)]);
         assert_eq!(p.slots.len(), 10922 - 5461 + 1);
         assert_eq!(p.slots[0], 5461);
         let me = &nodes[3];
@@ -216,8 +274,9 @@ e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca 127.0.0.1:30001@31001 myself,master - 0
         assert_eq!(n.host, "::1");
         assert_eq!(n.addr(), "[::1]:7000");
         assert_eq!(n.slots, vec![3, 5, 7, 8]);
+        assert_eq!(n.slot_ranges(), vec![(3, 3), (5, 5), (7, 8)]);
         let n = parse_line("abc 10.0.0.1:7000 master - 0 0 1 connected").unwrap();
-        assert_eq!((n.host.as_str(), n.port), ("10.0.0.1", 7000));
+        assert_eq!((n.host.as_str(), n.port, n.cport), ("10.0.0.1", 7000, 0));
         let n = parse_line("abc :7000@17000 myself,master - 0 0 0 connected").unwrap();
         assert_eq!((n.host.as_str(), n.port), ("", 7000));
     }
@@ -229,6 +288,7 @@ e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca 127.0.0.1:30001@31001 myself,master - 0
         assert!(parse_line("abc 1.2.3.4:1 master - 0 0 1 connected 16384").is_err());
         assert!(parse_line("abc 1.2.3.4:1 master - 0 0 1 connected 9-3").is_err());
         assert!(parse_line("abc 1.2.3.4:1 master - 0 0 1 connected [3-x-y]").is_err());
+        assert!(parse_line("abc 1.2.3.4:1 master - 0 0 x connected").is_err());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Slot sets: which of the 16384 slots a node claims, as a bitmap, with range helpers for
 //! CLUSTER NODES/SLOTS output and compact encoding on the bus.
 
-use crate::keyspace::slot::SLOTS;
+use slotcache_proto::slot::SLOTS;
 
 /// A set of slots (a 2 KiB bitmap).
 #[derive(Clone, PartialEq, Eq)]

@@ -24,18 +24,6 @@ pub struct Announce {
     pub hostname: String,
 }
 
-impl Announce {
-    /// The settings' announce values.
-    pub fn from_settings(s: &crate::config::Settings) -> Self {
-        Announce {
-            ip: s.cluster_announce_ip.clone(),
-            port: s.cluster_announce_port,
-            bus_port: s.cluster_announce_bus_port,
-            hostname: s.cluster_announce_hostname.clone(),
-        }
-    }
-}
-
 /// `cluster-preferred-endpoint-type`: which of a node's names this node gives clients.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Endpoint {
