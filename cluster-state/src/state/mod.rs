@@ -316,7 +316,11 @@ impl ClusterState {
     pub fn events_mut(&mut self) -> &mut super::events::Journal {
         &mut self.events
     }
-    /// Whether durable state changed since the last call: nodes.conf must be written.
+    /// Whether durable state changed since nodes.conf was last written.
+    pub fn needs_save(&self) -> bool {
+        self.needs_save
+    }
+    /// [`ClusterState::needs_save`], clearing it: the caller writes nodes.conf now.
     pub fn take_needs_save(&mut self) -> bool {
         std::mem::take(&mut self.needs_save)
     }

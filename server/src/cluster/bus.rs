@@ -604,7 +604,7 @@ impl Bus {
                     self.cluster.links.bind(link, &sender);
                 }
             }
-            if s.take_needs_save() {
+            if s.needs_save() {
                 self.cluster.publish(&mut s);
             }
             (a, self.cluster.drain_events(&mut s))
