@@ -199,15 +199,6 @@ fn clients(ctx: &mut Ctx, t: &mut String) {
     line(t, "clients_in_timeout_table", 0);
 }
 
-/// (allocated, resident) bytes according to jemalloc.
-pub fn allocator_stats() -> (u64, u64) {
-    use tikv_jemalloc_ctl::{epoch, stats};
-    let _ = epoch::advance();
-    let allocated = stats::allocated::read().unwrap_or(0) as u64;
-    let resident = stats::resident::read().unwrap_or(0) as u64;
-    (allocated, resident)
-}
-
 /// Resident set size of this process, from /proc/self/statm.
 pub fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
@@ -221,7 +212,11 @@ pub fn rss_bytes() -> u64 {
 }
 
 fn memory(ctx: &mut Ctx, t: &mut String) {
-    let (allocated, resident) = allocator_stats();
+    let crate::jemalloc::Stats {
+        allocated,
+        resident,
+        ..
+    } = crate::jemalloc::stats();
     // Redis's used_memory is its allocator wrapper's count; ours is the same kind of count
     // (what eviction compares with maxmemory).
     let used = crate::eviction::total_used();

@@ -190,7 +190,7 @@ pub fn used_memory(ks: &Keyspace) -> u64 {
 /// Everything allocated (INFO used_memory): the counting allocator's figure, or jemalloc's
 /// statistics where that allocator is not installed.
 pub fn total_used() -> u64 {
-    alloc::allocated().unwrap_or_else(|| crate::commands::info::allocator_stats().0)
+    alloc::allocated().unwrap_or_else(|| crate::jemalloc::stats().allocated)
 }
 
 /// Replica output buffers: not part of the dataset (the backlog is, and is counted).
