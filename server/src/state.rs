@@ -56,6 +56,9 @@ pub struct Shared {
     /// The 40-hex-digit run id INFO reports.
     pub run_id: String,
     pub active_expire: AtomicBool,
+    /// DEBUG SET-DISABLE-DENY-SCRIPTS: scripts may call commands flagged `noscript` (Redis
+    /// keeps this switch for its test suite, which reaches DEBUG PROTOCOL through a script).
+    pub script_deny_disabled: AtomicBool,
     /// DEBUG PAUSE-CRON: the periodic work (active expiry, tracking housekeeping) is held.
     pub cron_paused: AtomicBool,
     /// The TCP port actually bound (differs from the config when it says 0).
@@ -138,6 +141,7 @@ impl Shared {
             started_unix: now,
             run_id: slotcache_util::ids::random_hex_id(),
             active_expire: AtomicBool::new(true),
+            script_deny_disabled: AtomicBool::new(false),
             cron_paused: AtomicBool::new(false),
             bound_port: AtomicU64::new(0),
             last_save_unix: AtomicU64::new(now),

@@ -102,6 +102,11 @@ fn debug(ctx: &mut Ctx, a: &[Bytes]) {
             ctx.shared.active_expire.store(on, Ordering::Relaxed);
             ctx.out.ok();
         }
+        ("set-disable-deny-scripts", 3) => {
+            let on = args::int(&a[2]).unwrap_or(0) != 0;
+            ctx.shared.script_deny_disabled.store(on, Ordering::Relaxed);
+            ctx.out.ok();
+        }
         ("populate", 3..=5) => populate(ctx, a),
         ("reload", _) => reload(ctx, &a[2..]),
         ("quicklist-packed-threshold", 3) => quicklist_packed_threshold(ctx, &a[2]),

@@ -137,7 +137,12 @@ impl<'a> Run<'a> {
         if !spec.arity_ok(argv.len()) {
             return Err("Wrong number of args calling Redis command from script".into());
         }
-        if spec.has(flags::NOSCRIPT) {
+        if spec.has(flags::NOSCRIPT)
+            && !self
+                .shared
+                .script_deny_disabled
+                .load(std::sync::atomic::Ordering::Relaxed)
+        {
             return Err("This Redis command is not allowed from script".into());
         }
         let replica_stream = self.ks.repl.is_replica();
