@@ -939,3 +939,122 @@ fn shutdown_nosave_stops_a_node_whose_script_is_busy() {
     let status = node.wait_exit(10).expect("the node exits");
     assert!(status.success(), "{status:?}");
 }
+
+/// The commands that answer a script differently from a client (Redis's `CLIENT_SCRIPT`
+/// checks), and the DEBUG switch Redis's own tests use to reach `noscript` commands.
+#[test]
+fn commands_that_answer_a_script_differently() {
+    let node = Node::start(&["--enable-debug-command", "yes"]);
+    let mut c = node.client();
+    // XREAD / XREADGROUP may not ask to block from a script; without BLOCK they run.
+    let _: () = redis::cmd("XGROUP")
+        .arg(&["CREATE", "s", "g", "$", "MKSTREAM"])
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(
+        eval(
+            &mut c,
+            "return redis.pcall('xread','STREAMS',KEYS[1],'$')",
+            &["s"],
+            &[]
+        ),
+        Value::Nil
+    );
+    let e = eval_err(
+        &mut c,
+        "return redis.call('xread','BLOCK',0,'STREAMS',KEYS[1],'$')",
+        &["s"],
+    );
+    assert!(
+        e.contains("xread command is not allowed with BLOCK option from scripts"),
+        "{e}"
+    );
+    let e = eval_err(
+        &mut c,
+        "return redis.call('XREADGROUP','GROUP','g','c','BLOCK',0,'STREAMS',KEYS[1],'>')",
+        &["s"],
+    );
+    assert!(
+        e.contains("XREADGROUP command is not allowed with BLOCK option from scripts"),
+        "{e}"
+    );
+    // SORT BY a constant pattern leaves a client's set unsorted, but a script gets it in
+    // lexicographic order (its effects must be the same on every replica).
+    let members = ["z", "aa", "b", "a", "azz", "c", "1", "10", "2"];
+    let _: i64 = redis::cmd("SADD")
+        .arg("myset")
+        .arg(&members)
+        .query(&mut c)
+        .unwrap();
+    let sorted = eval(
+        &mut c,
+        "return redis.call('sort',KEYS[1],'by','_')",
+        &["myset"],
+        &[],
+    );
+    let mut want: Vec<&str> = members.to_vec();
+    want.sort_unstable();
+    assert_eq!(sorted, Value::Array(want.iter().map(|m| bulk(m)).collect()));
+    // DEBUG is `noscript` unless DEBUG SET-DISABLE-DENY-SCRIPTS 1.
+    let e = eval_err(
+        &mut c,
+        "return redis.call('debug','protocol','bignum')",
+        &[],
+    );
+    assert!(
+        e.contains("This Redis command is not allowed from script"),
+        "{e}"
+    );
+    let _: () = redis::cmd("DEBUG")
+        .arg(&["SET-DISABLE-DENY-SCRIPTS", "1"])
+        .query(&mut c)
+        .unwrap();
+    let big = eval(
+        &mut c,
+        "return redis.call('debug','protocol','bignum')",
+        &[],
+        &[],
+    );
+    assert_eq!(big, bulk("1234567999999999999999999999999999999"));
+    let _: () = redis::cmd("DEBUG")
+        .arg(&["SET-DISABLE-DENY-SCRIPTS", "0"])
+        .query(&mut c)
+        .unwrap();
+    let e = eval_err(
+        &mut c,
+        "return redis.call('debug','protocol','bignum')",
+        &[],
+    );
+    assert!(e.contains("not allowed from script"), "{e}");
+    // DEBUG OBJECT sees a key that expired but was not reclaimed yet; a script's read
+    // reclaims it.
+    let _: () = redis::cmd("DEBUG")
+        .arg(&["SET-ACTIVE-EXPIRE", "0"])
+        .query(&mut c)
+        .unwrap();
+    let _: () = redis::cmd("SET")
+        .arg(&["gone", "v", "PX", "1"])
+        .query(&mut c)
+        .unwrap();
+    // The server waits out the millisecond (reading the key would reclaim it).
+    let _: () = redis::cmd("DEBUG")
+        .arg(&["SLEEP", "0.01"])
+        .query(&mut c)
+        .unwrap();
+    let obj: String = redis::cmd("DEBUG")
+        .arg(&["OBJECT", "gone"])
+        .query(&mut c)
+        .expect("DEBUG OBJECT of an expired, unreclaimed key");
+    assert!(obj.starts_with("Value at:"), "{obj}");
+    assert_eq!(
+        eval(
+            &mut c,
+            "return redis.call('EXISTS',KEYS[1])",
+            &["gone"],
+            &[]
+        ),
+        Value::Int(0)
+    );
+    let e = server_error(&mut c, &["DEBUG", "OBJECT", "gone"]);
+    assert_eq!(e, "ERR no such key");
+}

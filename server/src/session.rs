@@ -37,6 +37,9 @@ pub struct Conn {
     pub multi: Option<Multi>,
     /// Inside EXEC: blocking commands answer at once instead of blocking.
     pub in_exec: bool,
+    /// A script's own client (Redis's `CLIENT_SCRIPT`): the few commands that answer a
+    /// script differently (SORT of a set, XREAD BLOCK) check it.
+    pub in_script: bool,
     pub watched: Vec<Watched>,
     /// CLIENT NO-TOUCH: reads do not refresh LRU/LFU clocks.
     pub no_touch: bool,
@@ -127,6 +130,7 @@ impl Conn {
             subscriber: None,
             multi: None,
             in_exec: false,
+            in_script: false,
             watched: Vec::new(),
             no_touch: false,
             repl_listening_port: 0,

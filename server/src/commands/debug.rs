@@ -251,7 +251,9 @@ fn serialized_len(v: &Value) -> usize {
 
 fn object(ctx: &mut Ctx, key: &[u8]) {
     let now = ctx.now;
-    let Some(e) = ctx.db().peek(key, now) else {
+    // The stored entry, expired or not (Redis looks in the dict itself): tests and operators
+    // use it to see that a key is still there, waiting for lazy or active expiry.
+    let Some(e) = ctx.db().peek_stored(key) else {
         return ctx.err(errors::NO_KEY);
     };
     let line = format!(

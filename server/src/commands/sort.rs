@@ -200,6 +200,7 @@ fn sort_generic(ctx: &mut Ctx, a: &[Bytes], readonly: bool) {
         Err(e) => return ctx.err(&e),
     };
     let now = ctx.now;
+    let in_script = ctx.conn.in_script;
     let db = ctx.db();
     let (kind, len) = match db.read(&a[1], now).map(|e| &e.value) {
         None => (Kind::List, 0),
@@ -208,9 +209,10 @@ fn sort_generic(ctx: &mut Ctx, a: &[Bytes], readonly: bool) {
         Some(Value::ZSet(z)) => (Kind::ZSet, z.len()),
         Some(_) => return ctx.err(errors::WRONGTYPE),
     };
-    // A set has no order of its own: stored (and so replicated) unsorted, replicas could
-    // disagree, so it is sorted lexicographically instead.
-    if o.dontsort && kind == Kind::Set && o.store.is_some() {
+    // A set has no order of its own: stored (and so replicated) unsorted, or handed to a
+    // script (whose effects replicas may replay), replicas could disagree, so it is sorted
+    // lexicographically instead.
+    if o.dontsort && kind == Kind::Set && (o.store.is_some() || in_script) {
         o.dontsort = false;
         o.alpha = true;
         o.by = None;

@@ -74,8 +74,10 @@ fn parse_block(b: &[u8]) -> Result<u64, String> {
     }
 }
 
-/// The options of an XREAD/XREADGROUP line, or the error Redis answers for them.
-fn parse_read(a: &[Bytes], group: bool) -> Result<ReadArgs, String> {
+/// The options of an XREAD/XREADGROUP line, or the error Redis answers for them. A script
+/// may not ask to block at all (Redis refuses BLOCK there rather than ignore it, so a
+/// script never depends on a wait that cannot happen).
+fn parse_read(a: &[Bytes], group: bool, in_script: bool) -> Result<ReadArgs, String> {
     let mut r = ReadArgs {
         timeout: None,
         count: 0,
@@ -90,6 +92,12 @@ fn parse_read(a: &[Bytes], group: bool) -> Result<ReadArgs, String> {
         let more = a.len() - i - 1;
         let o = &a[i];
         if args::is(o, "block") && more > 0 {
+            if in_script {
+                return Err(format!(
+                    "ERR {} command is not allowed with BLOCK option from scripts",
+                    String::from_utf8_lossy(&a[0])
+                ));
+            }
             i += 1;
             r.timeout = Some(parse_block(&a[i])?);
         } else if args::is(o, "count") && more > 0 {
@@ -138,7 +146,7 @@ fn parse_read(a: &[Bytes], group: bool) -> Result<ReadArgs, String> {
 /// it waits on that has data by then. A key named twice waits with its first id, as
 /// `blockForKeys` keeps the first. None when `key` is not one of its streams.
 pub fn rerun_on_stream(a: &[Bytes], group: bool, key: &[u8]) -> Option<Vec<Bytes>> {
-    let r = parse_read(a, group).ok()?;
+    let r = parse_read(a, group, false).ok()?;
     let keys = a.get(r.streams..r.streams + r.n)?;
     let i = keys.iter().position(|k| k.as_ref() == key)?;
     let id = a.get(r.streams + r.n + i)?;
@@ -152,7 +160,7 @@ pub fn rerun_on_stream(a: &[Bytes], group: bool, key: &[u8]) -> Option<Vec<Bytes
 /// Whether an XREADGROUP waiting on a stream whose key became ready lost its group
 /// meanwhile: Redis 7.0 then ends the wait with [`GROUP_GONE`] instead of re-running it.
 pub fn waited_group_gone(value: &Value, a: &[Bytes]) -> bool {
-    let (Value::Stream(s), Ok(r)) = (value, parse_read(a, true)) else {
+    let (Value::Stream(s), Ok(r)) = (value, parse_read(a, true, false)) else {
         return false;
     };
     r.group
@@ -181,7 +189,7 @@ fn xreadgroup(ctx: &mut Ctx, a: &[Bytes]) {
 }
 
 fn read_generic(ctx: &mut Ctx, a: &[Bytes], is_group: bool) {
-    let r = match parse_read(a, is_group) {
+    let r = match parse_read(a, is_group, ctx.conn.in_script) {
         Ok(r) => r,
         Err(e) => return ctx.err(&e),
     };

@@ -62,6 +62,7 @@ impl<'a> Run<'a> {
         conn.asking = caller.asking;
         // Blocking commands answer at once, as inside EXEC.
         conn.in_exec = true;
+        conn.in_script = true;
         Run {
             shared,
             ks,
