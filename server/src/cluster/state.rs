@@ -231,6 +231,9 @@ pub struct ClusterState {
     pub migrating: BTreeMap<u16, String>,
     /// Slots being moved in: slot -> source node id (CLUSTER SETSLOT IMPORTING).
     pub importing: BTreeMap<u16, String>,
+    /// Slots taken from me by the node I was migrating them to, until the keys they leave
+    /// are dealt with (see [`ClusterState::hold_for_handover`]): slot -> that node.
+    handover: BTreeMap<u16, String>,
     /// Slots still bound to a primary that no longer claims them (see the module doc): any
     /// claim takes them, whatever its configEpoch, and no UPDATE defends them.
     not_claimed: SlotSet,
@@ -241,6 +244,21 @@ pub struct ClusterState {
     /// When `tick` last ran, and until when it suspects nobody after a late tick.
     last_tick: u64,
     pfail_hold_until: u64,
+}
+
+/// What this node still holds of a slot: what CLUSTER SETSLOT NODE must not strand.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SlotKeys {
+    /// Keys in database 0 (Redis's check).
+    pub db0: usize,
+    /// The first other database holding keys of the slot (`cluster-databases`).
+    pub other_db: Option<usize>,
+}
+
+impl SlotKeys {
+    pub fn is_empty(&self) -> bool {
+        self.db0 == 0 && self.other_db.is_none()
+    }
 }
 
 /// What CLUSTER SETSLOT asks for.
@@ -300,6 +318,7 @@ impl ClusterState {
             repl_ping_period_ms: 10_000,
             orphan_since: None,
             migrating: BTreeMap::new(),
+            handover: BTreeMap::new(),
             importing: BTreeMap::new(),
             not_claimed: SlotSet::default(),
             boot: rand::random::<u64>().max(1),
@@ -602,6 +621,9 @@ impl ClusterState {
                         if o == self.myself {
                             taken_from_me += 1;
                             self.lost.push(slot);
+                            if self.migrating.get(&slot).is_some_and(|m| m == sender) {
+                                self.handover.insert(slot, sender.to_string());
+                            }
                         }
                         if Some(&o) == my_primary.as_ref() {
                             taken_from_primary += 1;
@@ -1821,8 +1843,9 @@ impl ClusterState {
         Ok(())
     }
 
-    /// CLUSTER SETSLOT, with Redis's checks and error strings. `keys_in_slot` is how many
-    /// keys this node holds in the slot (NODE refuses to give away a slot that has keys).
+    /// CLUSTER SETSLOT, with Redis's checks and error strings. `keys` is what this node
+    /// still holds of the slot (NODE refuses to give away a slot that has keys in any
+    /// database).
     /// Returns whether the cluster should hear about it at once (a new owner took a new
     /// configEpoch).
     pub fn set_slot(
@@ -1830,7 +1853,7 @@ impl ClusterState {
         slot: u16,
         what: SetSlot,
         node: Option<&str>,
-        keys_in_slot: usize,
+        keys: SlotKeys,
     ) -> Result<bool, String> {
         if !self.me().is_primary() {
             return Err("ERR Please use SETSLOT only with masters.".into());
@@ -1894,11 +1917,17 @@ impl ClusterState {
                     return Err(format!("ERR Unknown node {id}"));
                 }
                 known(self, id)?;
-                if mine && id != self.myself && keys_in_slot > 0 {
+                if mine && id != self.myself && keys.db0 > 0 {
                     return Err(format!("ERR Can't assign hashslot {slot} to a different node while I still hold keys for this hash slot."));
                 }
-                if id != self.myself && keys_in_slot == 0 && self.migrating.remove(&slot).is_some()
-                {
+                // Another database's keys (`cluster-databases`): a tool that moves database
+                // 0 only (redis-cli --cluster) stops here. Refused even once the slot is no
+                // longer mine (its new owner may have told me first): the keys are still
+                // here to be handed over (see crate::slot_loss).
+                if let Some(db) = keys.other_db.filter(|_| id != self.myself) {
+                    return Err(format!("ERR Can't assign hashslot {slot} to a different node while I still hold keys for this hash slot in database {db} (redis-cli --cluster moves database 0 only; slotcache-cli moves every database)"));
+                }
+                if id != self.myself && keys.is_empty() && self.migrating.remove(&slot).is_some() {
                     let (me, epoch) = (self.myself.clone(), self.current_epoch);
                     self.events.record(
                         EventKind::MigrationFinished,
@@ -1938,6 +1967,24 @@ impl ClusterState {
         Ok(false)
     }
 
+    /// For a slot taken from me (see [`Action::DropSlots`]): whether its keys are kept for
+    /// handing over instead of deleted. That is when the node I was migrating the slot to
+    /// took it (the move was finished) while other databases than 0 still hold keys of it
+    /// here (`keys_beyond_db0`): a tool that moves database 0 only finished the move. The
+    /// slot stays marked migrating to its new owner, so it shows as open (`[slot->-id]`),
+    /// MIGRATE is served for its keys and `slotcache-cli cluster fix` hands them over.
+    /// Returns that owner. Any other lost slot (a newer config after a partition) has stale
+    /// keys, which are deleted as before.
+    pub fn hold_for_handover(&mut self, slot: u16, keys_beyond_db0: bool) -> Option<String> {
+        let to = self.handover.remove(&slot)?;
+        if !keys_beyond_db0 || self.owners[slot as usize].as_deref() != Some(to.as_str()) {
+            return None;
+        }
+        self.migrating.insert(slot, to.clone());
+        self.needs_save = true;
+        Some(to)
+    }
+
     /// PONGs to every node: how a configuration change is spread without waiting a tick.
     pub fn announce(&mut self) -> Vec<Action> {
         self.broadcast(Kind::Pong)
@@ -1970,6 +2017,7 @@ impl ClusterState {
         for s in 0..SLOTS as u16 {
             self.unassign(s);
         }
+        self.handover.clear();
         let me = self.myself.clone();
         self.nodes.retain(|id, _| *id == me);
         let mut n = self.nodes.remove(&me).expect("myself is always known");
@@ -2473,28 +2521,61 @@ mod tests {
         let (a, b) = (id('a'), id('b'));
         // Errors as Redis words them.
         assert!(ns[1]
-            .set_slot(1, SetSlot::Migrating, Some(&a), 0)
+            .set_slot(1, SetSlot::Migrating, Some(&a), SlotKeys::default())
             .unwrap_err()
             .contains("not the owner"));
         assert!(ns[0]
-            .set_slot(1, SetSlot::Importing, Some(&b), 0)
+            .set_slot(1, SetSlot::Importing, Some(&b), SlotKeys::default())
             .unwrap_err()
             .contains("already the owner"));
         assert!(ns[0]
-            .set_slot(1, SetSlot::Migrating, Some(&id('z')), 0)
+            .set_slot(1, SetSlot::Migrating, Some(&id('z')), SlotKeys::default())
             .unwrap_err()
             .contains("don't know"));
-        ns[1].set_slot(1, SetSlot::Importing, Some(&a), 0).unwrap();
-        ns[0].set_slot(1, SetSlot::Migrating, Some(&b), 0).unwrap();
+        ns[1]
+            .set_slot(1, SetSlot::Importing, Some(&a), SlotKeys::default())
+            .unwrap();
+        ns[0]
+            .set_slot(1, SetSlot::Migrating, Some(&b), SlotKeys::default())
+            .unwrap();
         assert!(ns[0]
-            .set_slot(1, SetSlot::Node, Some(&b), 3)
+            .set_slot(
+                1,
+                SetSlot::Node,
+                Some(&b),
+                SlotKeys {
+                    db0: 3,
+                    other_db: None
+                }
+            )
             .unwrap_err()
-            .contains("still hold keys"));
+            .ends_with("still hold keys for this hash slot."));
+        // Keys left in another database (cluster-databases) are named, and the slot stays.
+        let e = ns[0]
+            .set_slot(
+                1,
+                SetSlot::Node,
+                Some(&b),
+                SlotKeys {
+                    db0: 0,
+                    other_db: Some(3),
+                },
+            )
+            .unwrap_err();
+        assert!(
+            e.contains("still hold keys for this hash slot in database 3"),
+            "{e}"
+        );
+        assert!(ns[0].migrating.contains_key(&1));
         // The target takes a configEpoch above everyone's and claims the slot.
-        assert!(ns[1].set_slot(1, SetSlot::Node, Some(&b), 0).unwrap());
+        assert!(ns[1]
+            .set_slot(1, SetSlot::Node, Some(&b), SlotKeys::default())
+            .unwrap());
         assert!(ns[1].importing.is_empty());
         assert_eq!(ns[1].me().config_epoch, 4);
-        ns[0].set_slot(1, SetSlot::Node, Some(&b), 0).unwrap();
+        ns[0]
+            .set_slot(1, SetSlot::Node, Some(&b), SlotKeys::default())
+            .unwrap();
         assert!(ns[0].migrating.is_empty());
         let mut now = 10_000;
         for _ in 0..10 {
@@ -2506,8 +2587,12 @@ mod tests {
             assert_eq!(n.owners[0].as_deref(), Some(a.as_str()));
         }
         // STABLE clears an open slot.
-        ns[2].set_slot(2, SetSlot::Importing, Some(&a), 0).unwrap();
-        ns[2].set_slot(2, SetSlot::Stable, None, 0).unwrap();
+        ns[2]
+            .set_slot(2, SetSlot::Importing, Some(&a), SlotKeys::default())
+            .unwrap();
+        ns[2]
+            .set_slot(2, SetSlot::Stable, None, SlotKeys::default())
+            .unwrap();
         assert!(ns[2].importing.is_empty());
     }
 
