@@ -188,7 +188,7 @@ fn default_cluster_mode_keeps_redis_cluster_refusals() {
 
 #[test]
 fn slot_commands_see_every_database() {
-    let node = Node::start(&[
+    let mut node = Node::start(&[
         "--cluster-enabled",
         "yes",
         "--cluster-node-timeout",
@@ -210,11 +210,23 @@ fn slot_commands_see_every_database() {
         server_error(&mut c, &["CLUSTER", "RESET"]),
         "ERR CLUSTER RESET can't be called with master nodes containing keys"
     );
-    // INFO keyspace lists the database.
+    // INFO keyspace lists the database; slotcache-cli will not add such a node as empty.
     let info: String = q(&mut c, &["INFO", "keyspace"]);
     assert!(info.contains("db2:keys=1,"), "{info}");
+    let addr = format!("{}:{}", node.host, node.port);
+    let cli = cli_bin();
+    let (ok, out) = tool(
+        cli.to_str().unwrap(),
+        &["cluster", "add-node", &addr, "--to", &addr],
+    );
+    assert!(!ok && out.contains("holds 1 key(s)"), "{out}");
+    // The snapshot keeps every database across a restart.
+    let _: () = q(&mut c, &["SAVE"]);
+    node.restart().expect("restart");
+    let mut d2 = conn_db(&node, 2);
+    assert_eq!(q::<String>(&mut d2, &["GET", "{x}a"]), "1");
     let _: () = q(&mut d2, &["FLUSHDB"]);
-    let _: () = q(&mut c, &["CLUSTER", "FLUSHSLOTS"]);
+    let _: () = q(&mut node.client(), &["CLUSTER", "FLUSHSLOTS"]);
 }
 
 #[test]
