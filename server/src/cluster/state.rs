@@ -680,6 +680,8 @@ impl ClusterState {
 
     /// Switches to replicating `primary` and cancels any failover in progress.
     fn become_replica_of(&mut self, primary: &str) {
+        // A replica drops its data with the full resync: nothing is left to hand over.
+        self.handover.clear();
         self.rejoin_until = None;
         self.rejoin_above = None;
         self.set_primary(Some(primary.to_string()));
@@ -2594,6 +2596,47 @@ mod tests {
             .set_slot(2, SetSlot::Stable, None, SlotKeys::default())
             .unwrap();
         assert!(ns[2].importing.is_empty());
+    }
+
+    #[test]
+    fn a_slot_its_migration_target_took_is_held_for_handover_only_with_keys_beyond_db0() {
+        let mut ns = three_primaries();
+        let (a, b) = (id('a'), id('b'));
+        for slot in [1, 2] {
+            ns[1]
+                .set_slot(slot, SetSlot::Importing, Some(&a), SlotKeys::default())
+                .unwrap();
+            ns[0]
+                .set_slot(slot, SetSlot::Migrating, Some(&b), SlotKeys::default())
+                .unwrap();
+            // The target is told first (as redis-cli does) and the source hears it by gossip.
+            ns[1]
+                .set_slot(slot, SetSlot::Node, Some(&b), SlotKeys::default())
+                .unwrap();
+        }
+        let mut now = 10_000;
+        for _ in 0..10 {
+            now += 100;
+            pump(&mut ns, now, &[]);
+        }
+        assert_eq!(ns[0].owners[1].as_deref(), Some(b.as_str()));
+        assert!(
+            ns[0].migrating.is_empty(),
+            "the markers went with the slots"
+        );
+        // Keys left in database 3 of slot 1: held, marked migrating to its owner.
+        assert_eq!(ns[0].hold_for_handover(1, true), Some(b.clone()));
+        assert_eq!(ns[0].migrating.get(&1), Some(&b));
+        // Slot 2 has nothing beyond database 0: deleted as any lost slot's keys.
+        assert_eq!(ns[0].hold_for_handover(2, false), None);
+        assert!(!ns[0].migrating.contains_key(&2));
+        // A slot that was not being migrated is never held.
+        assert_eq!(ns[0].hold_for_handover(3, true), None);
+        assert_eq!(
+            ns[0].hold_for_handover(1, true),
+            None,
+            "asked once per loss"
+        );
     }
 
     fn inbound() -> Source {
