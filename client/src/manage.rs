@@ -115,7 +115,19 @@ pub fn add_node(
             new.addr()
         );
     }
-    let keys: i64 = query(new, &["DBSIZE"])?;
+    // Keys in any database (`cluster-databases`), as INFO keyspace lists them.
+    let keyspace: String = query(new, &["INFO", "keyspace"])?;
+    let keys: i64 = keyspace
+        .lines()
+        .filter_map(|l| {
+            l.split_once(":keys=")?
+                .1
+                .split(',')
+                .next()?
+                .parse::<i64>()
+                .ok()
+        })
+        .sum();
     if keys != 0 {
         bail!(
             "{} holds {keys} key(s); only an empty node can be added",

@@ -37,8 +37,16 @@ const BUSYKEY_RETRIES: u32 = 5;
 
 /// Connections by address, reused for the many commands each slot needs. One per thread.
 pub struct Conns {
-    map: HashMap<String, redis::Connection>,
+    map: HashMap<String, Link>,
+    /// Each node's `cluster-databases` (1 for nodes that do not know it, such as Redis).
+    databases: HashMap<String, usize>,
     io: Duration,
+}
+
+/// A cached connection and the database it has selected.
+struct Link {
+    con: redis::Connection,
+    db: usize,
 }
 
 /// A server error as the server wrote it (`ERR ...`), other errors as the client shows them.
@@ -54,22 +62,43 @@ impl Conns {
     pub fn new(opts: &MoveOpts) -> Self {
         Conns {
             map: HashMap::new(),
+            databases: HashMap::new(),
             io: Duration::from_millis(opts.timeout_ms) + Duration::from_secs(10),
         }
     }
 
-    /// Runs `cmd` on `t`, reconnecting once if the cached connection was lost.
+    /// Runs `cmd` on `t` in database 0, reconnecting once if the cached connection was lost.
     pub fn run<T: FromRedisValue>(&mut self, t: &Target, cmd: &redis::Cmd) -> Result<T> {
+        self.run_in(t, 0, cmd)
+    }
+
+    /// Runs `cmd` on `t` in database `db` (selected first when the connection is in
+    /// another), reconnecting once if the cached connection was lost.
+    pub fn run_in<T: FromRedisValue>(
+        &mut self,
+        t: &Target,
+        db: usize,
+        cmd: &redis::Cmd,
+    ) -> Result<T> {
         let addr = t.addr();
         for attempt in 0..2 {
             if !self.map.contains_key(&addr) {
                 let con = t.connect_with_timeout(self.io)?;
-                self.map.insert(addr.clone(), con);
+                self.map.insert(addr.clone(), Link { con, db: 0 });
             }
-            let Some(con) = self.map.get_mut(&addr) else {
+            let Some(link) = self.map.get_mut(&addr) else {
                 bail!("internal error: no connection to {addr}");
             };
-            match cmd.query::<T>(con) {
+            let selected = if link.db == db {
+                Ok(())
+            } else {
+                redis::cmd("SELECT").arg(db).query::<()>(&mut link.con)
+            };
+            let result = selected.and_then(|()| {
+                link.db = db;
+                cmd.query::<T>(&mut link.con)
+            });
+            match result {
                 Ok(v) => return Ok(v),
                 // A server error leaves the connection usable; anything else may not.
                 Err(e) if e.code().is_some() => return Err(anyhow!(error_text(&e))),
@@ -147,18 +176,74 @@ pub fn assign_slot(
     Ok(())
 }
 
-/// The number of keys `on` holds in `slot`.
-pub fn count_keys(conns: &mut Conns, on: &Target, slot: u16) -> Result<u64> {
-    let mut c = redis::cmd("CLUSTER");
-    c.arg("COUNTKEYSINSLOT").arg(slot);
-    conns
-        .run(on, &c)
-        .map_err(|e| anyhow!("CLUSTER COUNTKEYSINSLOT {slot} on {}: {e}", on.addr()))
+impl Conns {
+    /// How many databases `t` serves in cluster mode: its `cluster-databases`, or 1 where
+    /// the node does not know the option (Redis, older slotcache). Asked once per node.
+    pub fn databases(&mut self, t: &Target) -> Result<usize> {
+        let addr = t.addr();
+        if let Some(&n) = self.databases.get(&addr) {
+            return Ok(n);
+        }
+        let mut c = redis::cmd("CONFIG");
+        c.arg("GET").arg("cluster-databases");
+        let n = match self.run::<HashMap<String, String>>(t, &c) {
+            Ok(m) => m
+                .get("cluster-databases")
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(1)
+                .max(1),
+            // CONFIG may be renamed or denied to this user: database 0 only, as before.
+            Err(e) if e.to_string().starts_with("ERR") || e.to_string().contains("NOPERM") => 1,
+            Err(e) => return Err(e),
+        };
+        self.databases.insert(addr, n);
+        Ok(n)
+    }
 }
 
-/// MIGRATEs every key of `slot` from `src` to `dst`, `opts.pipeline` keys at a time, until
-/// `src` has none left. Works whatever the slot's state on either node (`fix` moves keys
-/// of open slots back to their owner with it).
+/// The number of keys `on` holds in `slot`, over every database it serves.
+pub fn count_keys(conns: &mut Conns, on: &Target, slot: u16) -> Result<u64> {
+    let mut total = 0;
+    for db in 0..conns.databases(on)? {
+        total += count_keys_in(conns, on, slot, db)?;
+    }
+    Ok(total)
+}
+
+/// Up to `count` keys `on` holds in `slot` in database `db`.
+fn keys_in_slot(
+    conns: &mut Conns,
+    on: &Target,
+    slot: u16,
+    db: usize,
+    count: usize,
+) -> Result<Vec<Vec<u8>>> {
+    let mut get = redis::cmd("CLUSTER");
+    get.arg("GETKEYSINSLOT").arg(slot).arg(count);
+    conns.run_in(on, db, &get).map_err(|e| {
+        anyhow!(
+            "CLUSTER GETKEYSINSLOT {slot} (db {db}) on {}: {e}",
+            on.addr()
+        )
+    })
+}
+
+/// The number of keys `on` holds in `slot` in database `db`.
+fn count_keys_in(conns: &mut Conns, on: &Target, slot: u16, db: usize) -> Result<u64> {
+    let mut c = redis::cmd("CLUSTER");
+    c.arg("COUNTKEYSINSLOT").arg(slot);
+    conns.run_in(on, db, &c).map_err(|e| {
+        anyhow!(
+            "CLUSTER COUNTKEYSINSLOT {slot} (db {db}) on {}: {e}",
+            on.addr()
+        )
+    })
+}
+
+/// MIGRATEs every key of `slot` from `src` to `dst`, in every database `src` serves
+/// (`cluster-databases`), `opts.pipeline` keys at a time, until `src` has none left. Works
+/// whatever the slot's state on either node (`fix` moves keys of open slots back to their
+/// owner with it).
 pub fn migrate_keys(
     conns: &mut Conns,
     src: &Peer,
@@ -167,19 +252,40 @@ pub fn migrate_keys(
     opts: &MoveOpts,
     on_keys: &dyn Fn(u64),
 ) -> Result<u64> {
+    let mut moved = 0;
+    for db in 0..conns.databases(&src.target)? {
+        moved += migrate_db(conns, src, dst, slot, db, opts, on_keys)?;
+    }
+    Ok(moved)
+}
+
+/// [`migrate_keys`] for database `db`: GETKEYSINSLOT and MIGRATE both run with `db`
+/// selected on the source, and MIGRATE writes into the same database on the destination.
+fn migrate_db(
+    conns: &mut Conns,
+    src: &Peer,
+    dst: &Target,
+    slot: u16,
+    db: usize,
+    opts: &MoveOpts,
+    on_keys: &dyn Fn(u64),
+) -> Result<u64> {
     let pipeline = opts.pipeline.max(1);
+    // Most databases hold nothing of a given slot: that costs one GETKEYSINSLOT.
+    let mut keys = keys_in_slot(conns, &src.target, slot, db, pipeline)?;
+    if keys.is_empty() {
+        return Ok(0);
+    }
     // While a slot is MIGRATING, new keys of it are created on the destination (clients get
     // -ASK), so the key count only falls: this many rounds is plenty unless keys stop moving.
-    let initial = count_keys(conns, &src.target, slot)?;
+    let initial = count_keys_in(conns, &src.target, slot, db)?;
     let max_rounds = 2 * (initial / pipeline as u64 + 1) + 20;
     let mut moved = 0u64;
     let mut busy_retries = 0;
-    for _ in 0..max_rounds {
-        let mut get = redis::cmd("CLUSTER");
-        get.arg("GETKEYSINSLOT").arg(slot).arg(pipeline);
-        let keys: Vec<Vec<u8>> = conns
-            .run(&src.target, &get)
-            .map_err(|e| anyhow!("CLUSTER GETKEYSINSLOT {slot} on {}: {e}", src.target.addr()))?;
+    for round in 0..max_rounds {
+        if round > 0 {
+            keys = keys_in_slot(conns, &src.target, slot, db, pipeline)?;
+        }
         if keys.is_empty() {
             return Ok(moved);
         }
@@ -187,7 +293,7 @@ pub fn migrate_keys(
         mig.arg(&dst.host)
             .arg(dst.port)
             .arg("")
-            .arg(0)
+            .arg(db)
             .arg(opts.timeout_ms)
             .arg("REPLACE");
         if let Some(pass) = &dst.pass {
@@ -197,7 +303,7 @@ pub fn migrate_keys(
         for k in &keys {
             mig.arg(k.as_slice());
         }
-        match conns.run::<redis::Value>(&src.target, &mig) {
+        match conns.run_in::<redis::Value>(&src.target, db, &mig) {
             Ok(_) => {
                 moved += keys.len() as u64;
                 on_keys(keys.len() as u64);
@@ -208,7 +314,7 @@ pub fn migrate_keys(
                 std::thread::sleep(Duration::from_millis(100));
             }
             Err(e) => bail!(
-                "MIGRATE of {} key(s) of slot {slot} from {} to {}: {e}",
+                "MIGRATE of {} key(s) of slot {slot} (db {db}) from {} to {}: {e}",
                 keys.len(),
                 src.target.addr(),
                 dst.addr()
@@ -216,7 +322,7 @@ pub fn migrate_keys(
         }
     }
     bail!(
-        "slot {slot} on {} still has keys after {max_rounds} MIGRATE rounds",
+        "slot {slot} (db {db}) on {} still has keys after {max_rounds} MIGRATE rounds",
         src.target.addr()
     )
 }

@@ -100,9 +100,12 @@ pub fn route(
         None
     };
     let importing = owner != view.me && view.importing.contains(&slot);
+    // A slot taken while other databases still held keys of it here, kept marked for the
+    // handover (see crate::slot_loss).
+    let handing_over = owner != view.me && view.migrating.contains_key(&slot);
     // MIGRATE works on whatever this node holds of an open slot, on either side (that is
     // how `redis-cli --cluster fix` moves stray keys back to the owner).
-    if (migrating_to.is_some() || importing) && q.is_migrate {
+    if (migrating_to.is_some() || importing || handing_over) && q.is_migrate {
         return None;
     }
     if let Some(addr) = migrating_to {
@@ -217,6 +220,15 @@ mod tests {
             ..q(true, false)
         };
         assert_eq!(route(&v, [5], migrate, &mut gone), None);
+        // A slot already taken by its new owner, still marked for handing over the keys
+        // other databases hold here: MIGRATE is served, anything else goes to the owner.
+        v.owners[5] = 1;
+        assert_eq!(route(&v, [5], migrate, &mut present), None);
+        assert_eq!(
+            route(&v, [5], q(false, false), &mut present),
+            Some(Redirect::Moved(5, "127.0.0.1:7001".into()))
+        );
+        v.owners[5] = 0;
         // Target side: only after ASKING.
         v.me = 1;
         v.migrating.clear();

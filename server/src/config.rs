@@ -136,6 +136,9 @@ pub static PARAMS: &[Param] = &[
     p("active-expire-effort", "1", Kind::Int(1, 10), true),
     p("notify-keyspace-events", "", Kind::Str, true),
     p("cluster-enabled", "no", YESNO, false),
+    // Valkey 9's option: how many databases SELECT reaches in cluster mode (1 = only
+    // database 0, with Redis Cluster's errors for SELECT, MOVE and COPY ... DB).
+    p("cluster-databases", "1", Kind::Int(1, 1 << 20), false),
     p("cluster-config-file", "nodes.conf", Kind::Str, false),
     p("cluster-node-timeout", "700", Kind::Int(10, I64MAX), true),
     p("cluster-port", "0", Kind::Int(0, 65535), false),
@@ -591,6 +594,8 @@ pub struct Settings {
     pub hz: u64,
     pub debug: DebugGate,
     pub cluster_enabled: bool,
+    /// `cluster-databases`: the databases a client may select in cluster mode.
+    pub cluster_databases: usize,
     pub loglevel: String,
     pub logfile: String,
     pub maxmemory: u64,
@@ -693,6 +698,30 @@ pub struct Settings {
     /// `cluster-secret` and `cluster-secret-previous` (empty: none).
     pub cluster_secret: String,
     pub cluster_secret_previous: String,
+}
+
+impl Settings {
+    /// The databases a client may SELECT (or name in MOVE, COPY ... DB, MIGRATE's target):
+    /// `cluster-databases` in cluster mode, where every database spans the same 16384 slots.
+    pub fn selectable_dbs(&self) -> usize {
+        if self.cluster_enabled {
+            self.cluster_databases
+        } else {
+            self.databases
+        }
+    }
+
+    /// How many databases the keyspace holds: at least `databases` in cluster mode too, so a
+    /// snapshot that names a database beyond `cluster-databases` loads as it always did.
+    pub fn keyspace_dbs(&self) -> usize {
+        self.databases.max(self.selectable_dbs())
+    }
+
+    /// Cluster mode with database 0 only: SELECT, MOVE and COPY ... DB keep Redis Cluster's
+    /// refusals.
+    pub fn single_cluster_db(&self) -> bool {
+        self.cluster_enabled && self.cluster_databases == 1
+    }
 }
 
 /// The whole configuration: normalized values and where they came from.
@@ -872,6 +901,7 @@ impl Config {
                 _ => DebugGate::No,
             },
             cluster_enabled: self.yes("cluster-enabled"),
+            cluster_databases: self.int("cluster-databases").max(1) as usize,
             loglevel: s("loglevel"),
             logfile: s("logfile"),
             maxmemory: self.int("maxmemory") as u64,

@@ -5,10 +5,15 @@
 //! ever returned here, and clients caching them (CLIENT TRACKING) would never hear that the
 //! new owner changed them: deleting them sends the invalidations, and replicated DELs keep
 //! the replicas equal.
+//!
+//! One exception (`cluster-databases`): a slot taken by the node this one was migrating it to,
+//! while databases other than 0 still hold keys of it here, is a move that a tool moving
+//! database 0 only (redis-cli --cluster) finished. Those keys are current, not stale: they
+//! are kept and the slot stays marked migrating until they are handed over.
 
 use crate::state::Shared;
 use bytes::Bytes;
-use tracing::info;
+use tracing::{info, warn};
 
 /// Keys deleted per hold of the keyspace lock: clients are served between batches.
 const BATCH: usize = 1000;
@@ -20,10 +25,23 @@ pub fn drop_lost_slots(shared: &Shared, slots: &[u16]) {
     for &slot in slots {
         // Each round deletes up to BATCH keys or stops; the bound covers keys written into
         // the slot meanwhile by a replication stream that still carries them.
-        let start = {
+        let (start, beyond_db0) = {
             let ks = shared.keyspace.lock();
-            ks.dbs.iter().map(|d| d.slot_len(slot)).sum::<usize>()
+            let beyond = (1..ks.dbs.len()).find(|&d| ks.dbs[d].slot_len(slot) > 0);
+            (
+                ks.dbs.iter().map(|d| d.slot_len(slot)).sum::<usize>(),
+                beyond,
+            )
         };
+        if let Some(owner) = hold_for_handover(shared, slot, beyond_db0.is_some()) {
+            warn!(
+                slot,
+                new_owner = %owner,
+                "Slot {slot} went to {owner} while database {} still holds keys of it here (the move covered database 0 only): keys kept, slot marked migrating; `slotcache-cli cluster fix` hands them over",
+                beyond_db0.unwrap_or_default()
+            );
+            continue;
+        }
         for _ in 0..=(start / BATCH + 1) {
             if owns(shared, slot) {
                 break;
@@ -53,6 +71,16 @@ pub fn drop_lost_slots(shared: &Shared, slots: &[u16]) {
             slots.len()
         );
     }
+}
+
+/// See [`crate::cluster::state::ClusterState::hold_for_handover`]; publishes the marked
+/// slot at once, so MIGRATE of its keys is served.
+fn hold_for_handover(shared: &Shared, slot: u16, keys_beyond_db0: bool) -> Option<String> {
+    let c = shared.cluster.get()?;
+    let mut s = c.state.lock();
+    let owner = s.hold_for_handover(slot, keys_beyond_db0)?;
+    c.publish(&mut s);
+    Some(owner)
 }
 
 fn owns(shared: &Shared, slot: u16) -> bool {

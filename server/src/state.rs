@@ -111,7 +111,7 @@ impl Shared {
     pub fn new(config: Config) -> Arc<Self> {
         let settings = Arc::new(config.settings());
         let (tx, _) = watch::channel(false);
-        let mut keyspace = Keyspace::new(settings.databases);
+        let mut keyspace = Keyspace::new(settings.keyspace_dbs());
         let clients = Arc::new(Registry::default());
         keyspace.tracking.set_registry(clients.clone());
         keyspace.tracking.max_keys = settings.tracking_table_max_keys;

@@ -8,6 +8,8 @@ use super::*;
 impl ClusterState {
     /// Switches to replicating `primary` and cancels any failover in progress.
     pub(super) fn become_replica_of(&mut self, primary: &str) {
+        // A replica drops its data with the full resync: nothing is left to hand over.
+        self.handover.clear();
         self.rejoin_until = None;
         self.rejoin_above = None;
         self.set_primary(Some(primary.to_string()));

@@ -442,6 +442,7 @@ impl ClusterState {
         for s in 0..SLOTS as u16 {
             self.unassign(s);
         }
+        self.handover.clear();
         let me = self.myself.clone();
         self.nodes.retain(|id, _| *id == me);
         let mut n = self.nodes.remove(&me).expect("myself is always known");

@@ -242,6 +242,9 @@ pub struct ClusterState {
     pub(crate) migrating: BTreeMap<u16, String>,
     /// Slots being moved in: slot -> source node id (CLUSTER SETSLOT IMPORTING).
     pub(crate) importing: BTreeMap<u16, String>,
+    /// Slots taken from me by the node I was migrating them to, until the keys they leave
+    /// are dealt with (see [`ClusterState::hold_for_handover`]): slot -> that node.
+    handover: BTreeMap<u16, String>,
     /// Slots still bound to a primary that no longer claims them (see the module doc): any
     /// claim takes them, whatever its configEpoch, and no UPDATE defends them.
     pub(crate) not_claimed: SlotSet,
@@ -252,6 +255,21 @@ pub struct ClusterState {
     /// When `tick` last ran, and until when it suspects nobody after a late tick.
     pub(crate) last_tick: u64,
     pub(crate) pfail_hold_until: u64,
+}
+
+/// What this node still holds of a slot: what CLUSTER SETSLOT NODE must not strand.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SlotKeys {
+    /// Keys in database 0 (Redis's check).
+    pub db0: usize,
+    /// The first other database holding keys of the slot (`cluster-databases`).
+    pub other_db: Option<usize>,
+}
+
+impl SlotKeys {
+    pub fn is_empty(&self) -> bool {
+        self.db0 == 0 && self.other_db.is_none()
+    }
 }
 
 /// What CLUSTER SETSLOT asks for.
@@ -405,6 +423,7 @@ impl ClusterState {
             repl_ping_period_ms: 10_000,
             orphan_since: None,
             migrating: BTreeMap::new(),
+            handover: BTreeMap::new(),
             importing: BTreeMap::new(),
             not_claimed: SlotSet::default(),
             boot: rand::random::<u64>().max(1),

@@ -83,6 +83,9 @@ impl ClusterState {
                         if o == self.myself {
                             taken_from_me += 1;
                             self.lost.push(slot);
+                            if self.migrating.get(&slot).is_some_and(|m| m == sender) {
+                                self.handover.insert(slot, sender.to_string());
+                            }
                         }
                         if Some(&o) == my_primary.as_ref() {
                             taken_from_primary += 1;
@@ -189,8 +192,9 @@ impl ClusterState {
         Ok(())
     }
 
-    /// CLUSTER SETSLOT, with Redis's checks and error strings. `keys_in_slot` is how many
-    /// keys this node holds in the slot (NODE refuses to give away a slot that has keys).
+    /// CLUSTER SETSLOT, with Redis's checks and error strings. `keys` is what this node
+    /// still holds of the slot (NODE refuses to give away a slot that has keys in any
+    /// database).
     /// Returns whether the cluster should hear about it at once (a new owner took a new
     /// configEpoch).
     pub fn set_slot(
@@ -198,7 +202,7 @@ impl ClusterState {
         slot: u16,
         what: SetSlot,
         node: Option<&str>,
-        keys_in_slot: usize,
+        keys: SlotKeys,
     ) -> Result<bool, String> {
         if !self.me().is_primary() {
             return Err("ERR Please use SETSLOT only with masters.".into());
@@ -262,11 +266,17 @@ impl ClusterState {
                     return Err(format!("ERR Unknown node {id}"));
                 }
                 known(self, id)?;
-                if mine && id != self.myself && keys_in_slot > 0 {
+                if mine && id != self.myself && keys.db0 > 0 {
                     return Err(format!("ERR Can't assign hashslot {slot} to a different node while I still hold keys for this hash slot."));
                 }
-                if id != self.myself && keys_in_slot == 0 && self.migrating.remove(&slot).is_some()
-                {
+                // Another database's keys (`cluster-databases`): a tool that moves database
+                // 0 only (redis-cli --cluster) stops here. Refused even once the slot is no
+                // longer mine (its new owner may have told me first): the keys are still
+                // here to be handed over (see crate::slot_loss).
+                if let Some(db) = keys.other_db.filter(|_| id != self.myself) {
+                    return Err(format!("ERR Can't assign hashslot {slot} to a different node while I still hold keys for this hash slot in database {db} (redis-cli --cluster moves database 0 only; slotcache-cli moves every database)"));
+                }
+                if id != self.myself && keys.is_empty() && self.migrating.remove(&slot).is_some() {
                     let (me, epoch) = (self.myself.clone(), self.current_epoch);
                     self.events.record(
                         EventKind::MigrationFinished,
@@ -304,5 +314,23 @@ impl ClusterState {
         }
         self.needs_save = true;
         Ok(false)
+    }
+
+    /// For a slot taken from me (see [`Action::DropSlots`]): whether its keys are kept for
+    /// handing over instead of deleted. That is when the node I was migrating the slot to
+    /// took it (the move was finished) while other databases than 0 still hold keys of it
+    /// here (`keys_beyond_db0`): a tool that moves database 0 only finished the move. The
+    /// slot stays marked migrating to its new owner, so it shows as open (`[slot->-id]`),
+    /// MIGRATE is served for its keys and `slotcache-cli cluster fix` hands them over.
+    /// Returns that owner. Any other lost slot (a newer config after a partition) has stale
+    /// keys, which are deleted as before.
+    pub fn hold_for_handover(&mut self, slot: u16, keys_beyond_db0: bool) -> Option<String> {
+        let to = self.handover.remove(&slot)?;
+        if !keys_beyond_db0 || self.owners[slot as usize].as_deref() != Some(to.as_str()) {
+            return None;
+        }
+        self.migrating.insert(slot, to.clone());
+        self.needs_save = true;
+        Some(to)
     }
 }

@@ -373,28 +373,61 @@ fn setslot_moves_a_slot_and_the_new_owner_wins_everywhere() {
     let (a, b) = (id('a'), id('b'));
     // Errors as Redis words them.
     assert!(ns[1]
-        .set_slot(1, SetSlot::Migrating, Some(&a), 0)
+        .set_slot(1, SetSlot::Migrating, Some(&a), SlotKeys::default())
         .unwrap_err()
         .contains("not the owner"));
     assert!(ns[0]
-        .set_slot(1, SetSlot::Importing, Some(&b), 0)
+        .set_slot(1, SetSlot::Importing, Some(&b), SlotKeys::default())
         .unwrap_err()
         .contains("already the owner"));
     assert!(ns[0]
-        .set_slot(1, SetSlot::Migrating, Some(&id('z')), 0)
+        .set_slot(1, SetSlot::Migrating, Some(&id('z')), SlotKeys::default())
         .unwrap_err()
         .contains("don't know"));
-    ns[1].set_slot(1, SetSlot::Importing, Some(&a), 0).unwrap();
-    ns[0].set_slot(1, SetSlot::Migrating, Some(&b), 0).unwrap();
+    ns[1]
+        .set_slot(1, SetSlot::Importing, Some(&a), SlotKeys::default())
+        .unwrap();
+    ns[0]
+        .set_slot(1, SetSlot::Migrating, Some(&b), SlotKeys::default())
+        .unwrap();
     assert!(ns[0]
-        .set_slot(1, SetSlot::Node, Some(&b), 3)
+        .set_slot(
+            1,
+            SetSlot::Node,
+            Some(&b),
+            SlotKeys {
+                db0: 3,
+                other_db: None
+            }
+        )
         .unwrap_err()
-        .contains("still hold keys"));
+        .ends_with("still hold keys for this hash slot."));
+    // Keys left in another database (cluster-databases) are named, and the slot stays.
+    let e = ns[0]
+        .set_slot(
+            1,
+            SetSlot::Node,
+            Some(&b),
+            SlotKeys {
+                db0: 0,
+                other_db: Some(3),
+            },
+        )
+        .unwrap_err();
+    assert!(
+        e.contains("still hold keys for this hash slot in database 3"),
+        "{e}"
+    );
+    assert!(ns[0].migrating.contains_key(&1));
     // The target takes a configEpoch above everyone's and claims the slot.
-    assert!(ns[1].set_slot(1, SetSlot::Node, Some(&b), 0).unwrap());
+    assert!(ns[1]
+        .set_slot(1, SetSlot::Node, Some(&b), SlotKeys::default())
+        .unwrap());
     assert!(ns[1].importing.is_empty());
     assert_eq!(ns[1].me().config_epoch, 4);
-    ns[0].set_slot(1, SetSlot::Node, Some(&b), 0).unwrap();
+    ns[0]
+        .set_slot(1, SetSlot::Node, Some(&b), SlotKeys::default())
+        .unwrap();
     assert!(ns[0].migrating.is_empty());
     let mut now = 10_000;
     for _ in 0..10 {
@@ -406,9 +439,54 @@ fn setslot_moves_a_slot_and_the_new_owner_wins_everywhere() {
         assert_eq!(n.owners[0].as_deref(), Some(a.as_str()));
     }
     // STABLE clears an open slot.
-    ns[2].set_slot(2, SetSlot::Importing, Some(&a), 0).unwrap();
-    ns[2].set_slot(2, SetSlot::Stable, None, 0).unwrap();
+    ns[2]
+        .set_slot(2, SetSlot::Importing, Some(&a), SlotKeys::default())
+        .unwrap();
+    ns[2]
+        .set_slot(2, SetSlot::Stable, None, SlotKeys::default())
+        .unwrap();
     assert!(ns[2].importing.is_empty());
+}
+
+#[test]
+fn a_slot_its_migration_target_took_is_held_for_handover_only_with_keys_beyond_db0() {
+    let mut ns = three_primaries();
+    let (a, b) = (id('a'), id('b'));
+    for slot in [1, 2] {
+        ns[1]
+            .set_slot(slot, SetSlot::Importing, Some(&a), SlotKeys::default())
+            .unwrap();
+        ns[0]
+            .set_slot(slot, SetSlot::Migrating, Some(&b), SlotKeys::default())
+            .unwrap();
+        // The target is told first (as redis-cli does) and the source hears it by gossip.
+        ns[1]
+            .set_slot(slot, SetSlot::Node, Some(&b), SlotKeys::default())
+            .unwrap();
+    }
+    let mut now = 10_000;
+    for _ in 0..10 {
+        now += 100;
+        pump(&mut ns, now, &[]);
+    }
+    assert_eq!(ns[0].owners[1].as_deref(), Some(b.as_str()));
+    assert!(
+        ns[0].migrating.is_empty(),
+        "the markers went with the slots"
+    );
+    // Keys left in database 3 of slot 1: held, marked migrating to its owner.
+    assert_eq!(ns[0].hold_for_handover(1, true), Some(b.clone()));
+    assert_eq!(ns[0].migrating.get(&1), Some(&b));
+    // Slot 2 has nothing beyond database 0: deleted as any lost slot's keys.
+    assert_eq!(ns[0].hold_for_handover(2, false), None);
+    assert!(!ns[0].migrating.contains_key(&2));
+    // A slot that was not being migrated is never held.
+    assert_eq!(ns[0].hold_for_handover(3, true), None);
+    assert_eq!(
+        ns[0].hold_for_handover(1, true),
+        None,
+        "asked once per loss"
+    );
 }
 
 fn inbound() -> Source {

@@ -139,7 +139,7 @@ fn route(
         if channels {
             return (keys.len(), 0);
         }
-        key_presence(ks, &keys)
+        key_presence(ks, conn.db, &keys)
     };
     if let Some(r) = redirect::route(&view, slots, q, &mut presence) {
         return Some(r);
@@ -181,7 +181,7 @@ fn route_transaction(
     let view = cluster.view();
     let q = query(cluster, conn, write, false, false, &keys);
     let slots = keys.iter().map(|k| crate::keyspace::slot::key_slot(k));
-    redirect::route(&view, slots, q, &mut || key_presence(ks, &keys))
+    redirect::route(&view, slots, q, &mut || key_presence(ks, conn.db, &keys))
 }
 
 /// What routing needs to know about a command (or a transaction) besides its slots.
@@ -205,18 +205,19 @@ fn query(
     }
 }
 
-/// How many of `keys` this node holds (live), and how many it does not: what decides, for a
-/// slot that is moving, which side serves them.
-fn key_presence(ks: &Keyspace, keys: &[&[u8]]) -> (usize, usize) {
+/// How many of `keys` this node holds (live) in the client's database `db`, and how many it
+/// does not: what decides, for a slot that is moving, which side serves them.
+fn key_presence(ks: &Keyspace, db_index: usize, keys: &[&[u8]]) -> (usize, usize) {
     let now = crate::util::now_ms();
-    let db = &ks.dbs[0];
+    let db_index = db_index.min(ks.dbs.len() - 1);
+    let db = &ks.dbs[db_index];
     // A big key MIGRATE took out of the table to serialize is still here until the target
     // confirms it: a command on it waits for the move (`keys_moving`) rather than being
     // sent to the importing node with ASK, where a write would create a second copy (and
     // the move then fail with BUSYKEY).
     let existing = keys
         .iter()
-        .filter(|k| db.peek_ref(k, now).is_some() || ks.in_flight.get(0, k).is_some())
+        .filter(|k| db.peek_ref(k, now).is_some() || ks.in_flight.get(db_index, k).is_some())
         .count();
     (existing, keys.len() - existing)
 }

@@ -598,7 +598,8 @@ fn countkeysinslot(ctx: &mut Ctx, a: &[Bytes]) {
     let Some(slot) = parse_slot(&a[2]) else {
         return ctx.err("ERR Invalid slot");
     };
-    let n = ctx.ks.dbs[0].slot_len(slot);
+    // The selected database's keys (as Valkey 9 with `cluster-databases`).
+    let n = ctx.db().slot_len(slot);
     ctx.out.int(n as i64);
 }
 
@@ -610,7 +611,7 @@ fn getkeysinslot(ctx: &mut Ctx, a: &[Bytes]) {
     else {
         return ctx.err("ERR Invalid slot or number of keys");
     };
-    let keys = ctx.ks.dbs[0].slot_keys(slot, count as usize);
+    let keys = ctx.db().slot_keys(slot, count as usize);
     ctx.out.bulks(keys.iter());
 }
 
@@ -711,7 +712,7 @@ fn delslotsrange(ctx: &mut Ctx, a: &[Bytes]) {
 
 fn flushslots(ctx: &mut Ctx, _a: &[Bytes]) {
     let Some(c) = cluster(ctx) else { return };
-    if !ctx.ks.dbs[0].is_empty() {
+    if ctx.ks.dbs.iter().any(|d| !d.is_empty()) {
         return ctx.err("ERR DB must be empty to perform CLUSTER FLUSHSLOTS.");
     }
     with_state(&c, |s, _| {
@@ -741,7 +742,11 @@ fn setslot(ctx: &mut Ctx, a: &[Bytes]) {
         }
     };
     let node = a.get(4).map(|b| String::from_utf8_lossy(b).into_owned());
-    let keys = ctx.ks.dbs[0].slot_len(slot);
+    // What this node holds of the slot, in every database: SETSLOT NODE must not strand it.
+    let keys = crate::cluster::state::SlotKeys {
+        db0: ctx.ks.dbs[0].slot_len(slot),
+        other_db: (1..ctx.ks.dbs.len()).find(|&d| ctx.ks.dbs[d].slot_len(slot) > 0),
+    };
     let r = with_state(&c, |s, _| {
         let r = s.set_slot(slot, what, node.as_deref(), keys);
         if let Ok(true) = r {
@@ -815,7 +820,7 @@ fn reset(ctx: &mut Ctx, a: &[Bytes]) {
         return ctx.err(errors::SYNTAX);
     }
     let primary = c.state.lock().me().is_primary();
-    if primary && !ctx.ks.dbs[0].is_empty() {
+    if primary && ctx.ks.dbs.iter().any(|d| !d.is_empty()) {
         return ctx.err("ERR CLUSTER RESET can't be called with master nodes containing keys");
     }
     // A replica being reset stops replicating and drops its copy of the shard (as Redis).
@@ -926,7 +931,7 @@ fn replicate(ctx: &mut Ctx, a: &[Bytes]) {
         Ok(t) => t,
         Err(e) => return ctx.err(&e),
     };
-    if !ctx.ks.dbs[0].is_empty() && !ctx.ks.repl.is_replica() {
+    if ctx.ks.dbs.iter().any(|d| !d.is_empty()) && !ctx.ks.repl.is_replica() {
         return ctx.err("ERR To set a master the node must be empty and without assigned slots.");
     }
     with_state(&c, |s, _| s.set_primary(Some(id.clone())));

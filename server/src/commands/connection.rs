@@ -107,10 +107,10 @@ fn select(ctx: &mut Ctx, a: &[Bytes]) {
     let Some(i) = args::int(&a[1]) else {
         return ctx.err(errors::NOT_INT);
     };
-    if ctx.settings.cluster_enabled && i != 0 {
+    if ctx.settings.single_cluster_db() && i != 0 {
         return ctx.err("ERR SELECT is not allowed in cluster mode");
     }
-    if i < 0 || i as usize >= ctx.ks.dbs.len() {
+    if i < 0 || i as usize >= ctx.settings.selectable_dbs().min(ctx.ks.dbs.len()) {
         return ctx.err(errors::DB_INDEX);
     }
     ctx.conn.select(i as usize);

@@ -168,10 +168,17 @@ fn int32(arg: &[u8]) -> Result<i64, &'static str> {
 const INT32_RANGE: &str =
     "ERR value is out of range, value must between -2147483648 and 2147483647";
 
-/// A database index argument checked against the number of databases.
+/// A database index argument checked against the number of databases: the selectable ones,
+/// or, in cluster mode with database 0 only, every database the server has (as Redis, whose
+/// cluster-mode refusal comes after this check).
 fn db_index(ctx: &Ctx, arg: &[u8]) -> Result<usize, &'static str> {
     let i = int32(arg)?;
-    (0..ctx.ks.dbs.len() as i64)
+    let n = if ctx.settings.single_cluster_db() {
+        ctx.ks.dbs.len()
+    } else {
+        ctx.settings.selectable_dbs().min(ctx.ks.dbs.len())
+    };
+    (0..n as i64)
         .contains(&i)
         .then_some(i as usize)
         .ok_or(errors::DB_INDEX)
@@ -196,7 +203,7 @@ fn copy(ctx: &mut Ctx, a: &[Bytes]) {
         }
         i += 1;
     }
-    if ctx.settings.cluster_enabled && (src_db != 0 || dst_db != 0) {
+    if ctx.settings.single_cluster_db() && (src_db != 0 || dst_db != 0) {
         return ctx.err("ERR Copying to another database is not allowed in cluster mode");
     }
     let (src, dst) = (&a[1], &a[2]);
@@ -329,7 +336,7 @@ fn randomkey(ctx: &mut Ctx, _a: &[Bytes]) {
 }
 
 fn move_(ctx: &mut Ctx, a: &[Bytes]) {
-    if ctx.settings.cluster_enabled {
+    if ctx.settings.single_cluster_db() {
         return ctx.err("ERR MOVE is not allowed in cluster mode");
     }
     let target = match db_index(ctx, &a[2]) {
@@ -356,6 +363,8 @@ fn move_(ctx: &mut Ctx, a: &[Bytes]) {
 }
 
 /// SWAPDB exchanges whole databases: clients that selected one index see the other's data.
+/// Refused in cluster mode even with `cluster-databases` (as Valkey 9): it would swap one
+/// shard's part of two databases and leave every other shard's as it was.
 fn swapdb(ctx: &mut Ctx, a: &[Bytes]) {
     if ctx.settings.cluster_enabled {
         return ctx.err("ERR SWAPDB is not allowed in cluster mode");
