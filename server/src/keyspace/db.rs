@@ -1067,6 +1067,26 @@ mod tests {
         assert_eq!(db.len(), 1);
     }
 
+    /// Prefetching is a hint: on an empty database, on absent, present and long keys, and
+    /// on more keys than one call covers, it changes nothing that lookups see.
+    #[test]
+    fn prefetch_changes_nothing() {
+        let mut db = Db::new(KeyHasher::default());
+        db.prefetch(&[b"absent", b""]);
+        let keys: Vec<Vec<u8>> = (0..100)
+            .map(|i| format!("key-{i}-{}", "x".repeat(i % 40)).into_bytes())
+            .collect();
+        for k in keys.iter().step_by(2) {
+            db.set(k, s("v"), Ttl::Persist, 0);
+        }
+        let refs: Vec<&[u8]> = keys.iter().map(|k| k.as_slice()).collect();
+        db.prefetch(&refs);
+        assert_eq!((db.len(), db.hits, db.misses), (50, 0, 0));
+        for (i, k) in keys.iter().enumerate() {
+            assert_eq!(db.read(k, 0).is_some(), i.is_multiple_of(2));
+        }
+    }
+
     #[test]
     fn random_entry_finds_sparse_keys() {
         let mut db = Db::new(KeyHasher::default());
