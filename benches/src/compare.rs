@@ -70,9 +70,17 @@ struct Opts {
         default_value = "set,get,incr,mset"
     )]
     tests: Vec<String>,
-    /// Keys spread over this many names (redis-benchmark -r; 0: one hot key).
+    /// Keys spread over this many names (redis-benchmark -r; 0: one hot key). A test named
+    /// `<test>_1key` (e.g. `get_1key`) runs without it: the single-key case.
     #[arg(long, global = true, default_value_t = 100_000)]
     random_keys: u64,
+    /// Keys stored in each server before the throughput rounds (`key:<12 digits>`, the names
+    /// `-r` draws; e.g. 10000000 for a big keyspace); 0 loads none.
+    #[arg(long, global = true, default_value_t = 100_000)]
+    preload: u64,
+    /// Run every server in cluster mode, one node holding all 16384 slots.
+    #[arg(long, global = true)]
+    cluster_mode: bool,
     /// Pipeline depths (-P), comma-separated.
     #[arg(long, global = true, value_delimiter = ',', default_value = "1,16")]
     pipelines: Vec<u32>,
@@ -103,7 +111,8 @@ struct Opts {
     /// Independent sketches per cardinality in the HyperLogLog comparison.
     #[arg(long, global = true, default_value_t = 10)]
     trials: u64,
-    /// Bytes per value for the memory comparison.
+    /// Bytes per value for the memory comparison and the throughput runs (-d, and the
+    /// preloaded keys).
     #[arg(long, global = true, default_value_t = 16)]
     value_size: usize,
     /// The slotcache-server binary (default: this workspace's target/release).
@@ -146,6 +155,26 @@ struct Opts {
     /// Do not pin server and benchmark to separate cores.
     #[arg(long, global = true)]
     no_pin: bool,
+}
+
+/// Gives a fresh cluster-mode node every slot and waits (bounded) until it reports
+/// `cluster_state:ok`, so the benchmark's keys are all served locally.
+fn own_all_slots(s: &ServerProc) -> Result<()> {
+    let mut con = s.client()?;
+    let _: () = redis::cmd("CLUSTER")
+        .arg("ADDSLOTSRANGE")
+        .arg(0)
+        .arg(16383)
+        .query(&mut con)
+        .with_context(|| format!("CLUSTER ADDSLOTSRANGE on {}", s.flavor.label()))?;
+    for _ in 0..200 {
+        let info: String = redis::cmd("CLUSTER").arg("INFO").query(&mut con)?;
+        if info.contains("cluster_state:ok") {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    bail!("{} did not reach cluster_state:ok", s.flavor.label())
 }
 
 /// Ends the whole run past the deadline. Exiting kills the servers too: they were started
@@ -350,20 +379,43 @@ fn run(cli: Cli) -> Result<()> {
             redis_benchmark: o.redis_benchmark.clone(),
             pinning,
             random_keys: o.random_keys,
+            preload: o.preload,
+            value_size: o.value_size,
         };
         settings.push(("rounds", o.rounds.to_string()));
         settings.push(("requests", o.requests.to_string()));
         settings.push(("clients", o.clients.to_string()));
         settings.push(("random_keys", o.random_keys.to_string()));
+        settings.push(("preload", o.preload.to_string()));
+        settings.push(("value_size", o.value_size.to_string()));
+        settings.push(("cluster_mode", o.cluster_mode.to_string()));
         let core = pinning.map(|p| p.server_core);
+        let mode: Vec<String> = if o.cluster_mode {
+            [
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes-{port}.conf",
+            ]
+            .map(String::from)
+            .to_vec()
+        } else {
+            Vec::new()
+        };
+        let ours: Vec<String> = mode.iter().chain(&o.slotcache_arg).cloned().collect();
         let mut servers = vec![ServerProc::start_with(
             Flavor::Slotcache,
             &server_bin,
             core,
-            &o.slotcache_arg,
+            &ours,
         )?];
         for (flavor, bin) in &peers {
-            servers.push(ServerProc::start(*flavor, bin, core)?);
+            servers.push(ServerProc::start_with(*flavor, bin, core, &mode)?);
+        }
+        if o.cluster_mode {
+            for s in &servers {
+                own_all_slots(s)?;
+            }
         }
         let rows = throughput::run(&topts, &mut servers)?;
         drop(servers);

@@ -27,6 +27,9 @@ pub fn throughput_table(rows: &[Row]) -> String {
     for p in &peers {
         s += &format!(" {:>16}", format!("slotcache/{}", p.label()));
     }
+    for f in &first.servers {
+        s += &format!(" {:>18}", format!("{} p50/p99 ms", f.label()));
+    }
     s.push('\n');
     for r in rows {
         s += &format!("{:<12} {:>8}", r.test.to_ascii_uppercase(), r.pipeline);
@@ -39,6 +42,13 @@ pub fn throughput_table(rows: &[Row]) -> String {
                 .map(|x| format!("{x:.2}"))
                 .unwrap_or_else(|| "-".into());
             s += &format!(" {ratio:>16}");
+        }
+        for &f in &r.servers {
+            let lat = r
+                .latency(f)
+                .map(|(a, b)| format!("{a:.3}/{b:.3}"))
+                .unwrap_or_else(|| "-".into());
+            s += &format!(" {lat:>18}");
         }
         if !r.note.is_empty() {
             s += &format!("  ({})", r.note);
@@ -139,10 +149,12 @@ pub fn json(rows: Option<&[Row]>, mem: Option<&[Measure]>, settings: &[(&str, St
                     .map(|&f| format!("{}:{}", json_str(f.label()), opt_num(r.ratio(f))))
                     .collect();
                 format!(
-                    "{{\"test\":{},\"pipeline\":{},\"rps\":{},\"slotcache_ratio_to\":{{{}}},\"samples\":{},\"note\":{}}}",
+                    "{{\"test\":{},\"pipeline\":{},\"rps\":{},\"p50_ms\":{},\"p99_ms\":{},\"slotcache_ratio_to\":{{{}}},\"samples\":{},\"note\":{}}}",
                     json_str(&r.test),
                     r.pipeline,
                     per(&|f| opt_num(r.rps(f))),
+                    per(&|f| opt_num(r.latency(f).map(|l| l.0))),
+                    per(&|f| opt_num(r.latency(f).map(|l| l.1))),
                     ratios.join(","),
                     samples,
                     json_str(&r.note)

@@ -20,6 +20,24 @@ pub struct Opts {
     /// redis-benchmark's `-r`: keys spread over this many names (0: one hot key, which hides
     /// what a look-up costs).
     pub random_keys: u64,
+    /// Keys `key:<12 digits>` (the names `-r` draws) stored in each server before the first
+    /// round, so GETs find values and the table is as big as a real cache's.
+    pub preload: u64,
+    /// Bytes per value (redis-benchmark's `-d`, and the preloaded values).
+    pub value_size: usize,
+}
+
+/// The suffix that names a test's single-key case: `get_1key` runs `-t get` without `-r`,
+/// every request on `key:__rand_int__` (kept as one named case: it measures the request
+/// path with the key always in cache, not the keyspace).
+const ONE_KEY: &str = "_1key";
+
+/// A test name without its [`ONE_KEY`] suffix, and whether it had one.
+fn one_key(test: &str) -> (&str, bool) {
+    match test.strip_suffix(ONE_KEY) {
+        Some(base) => (base, true),
+        None => (test, false),
+    }
 }
 
 /// One test at one pipeline depth: each server's rps per round (servers in the order the run
@@ -30,6 +48,9 @@ pub struct Row {
     pub pipeline: u32,
     pub servers: Vec<Flavor>,
     pub samples: Vec<Vec<f64>>,
+    /// Per server, each round's median and 99th-percentile latency in ms (redis-benchmark's).
+    pub p50: Vec<Vec<f64>>,
+    pub p99: Vec<Vec<f64>>,
     pub note: String,
 }
 
@@ -41,6 +62,12 @@ impl Row {
     /// The median rps of one server.
     pub fn rps(&self, f: Flavor) -> Option<f64> {
         median(&self.samples[self.index(f)?])
+    }
+
+    /// The median over rounds of one server's p50 and p99 latency (ms).
+    pub fn latency(&self, f: Flavor) -> Option<(f64, f64)> {
+        let i = self.index(f)?;
+        Some((median(&self.p50[i])?, median(&self.p99[i])?))
     }
 
     /// slotcache / `peer`: the median of the per-round ratios when every round measured both
@@ -173,6 +200,7 @@ fn load_geo(server: &ServerProc) -> Result<()> {
 /// redis-benchmark's `-t` accepts and our custom ones, each with a harmless probe on scratch
 /// keys.
 fn probe_for(test: &str) -> Option<Vec<&'static str>> {
+    let test = one_key(test).0;
     if let Some(c) = custom_command(test) {
         return Some(c.to_vec());
     }
@@ -244,8 +272,39 @@ fn label_key(label: &str) -> String {
         .to_ascii_uppercase()
 }
 
+/// One `--csv` row: test name (lower-case), rps, and p50 and p99 latency in ms (absent from
+/// older redis-benchmark versions' output).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Measured {
+    pub name: String,
+    pub rps: f64,
+    pub p50: Option<f64>,
+    pub p99: Option<f64>,
+}
+
+/// Parses redis-benchmark 7's `--csv` output ("test","rps","avg_latency_ms","min_latency_ms",
+/// "p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"), skipping the LPUSH
+/// that redis-benchmark runs only to fill lists for LRANGE.
+pub fn parse_csv_latency(out: &str) -> Vec<Measured> {
+    out.lines()
+        .filter(|l| !l.contains("needed to"))
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(',').map(|s| s.trim().trim_matches('"')).collect();
+            let rps: f64 = f.get(1)?.parse().ok()?;
+            let num = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok());
+            Some(Measured {
+                name: label_key(f.first()?).to_ascii_lowercase(),
+                rps,
+                p50: num(4),
+                p99: num(6),
+            })
+        })
+        .collect()
+}
+
 /// Parses `--csv` output into (test name lower-case, rps), skipping the LPUSH that
 /// redis-benchmark runs only to fill lists for LRANGE.
+#[allow(dead_code)] // the other benchmarks' reader; `compare` wants latencies too
 pub fn parse_csv(out: &str) -> Vec<(String, f64)> {
     out.lines()
         .filter(|l| !l.contains("needed to"))
@@ -259,22 +318,24 @@ pub fn parse_csv(out: &str) -> Vec<(String, f64)> {
 }
 
 /// Runs one test; returns its (test name, rps) rows.
-fn run_benchmark(o: &Opts, port: u16, test: &str, pipeline: u32) -> Result<Vec<(String, f64)>> {
+fn run_benchmark(o: &Opts, port: u16, test: &str, pipeline: u32) -> Result<Vec<Measured>> {
+    let (base, hot) = one_key(test);
     let mut cmd = Command::new("timeout");
     cmd.args(["-s", "KILL", &o.timeout_s.to_string()]);
     let inner = pinned(&o.redis_benchmark, o.pinning.map(|p| p.client_core));
     cmd.arg(inner.get_program()).args(inner.get_args());
     cmd.args(["-h", "127.0.0.1", "-p", &port.to_string()]);
-    let custom = custom_command(test);
+    let custom = custom_command(base);
     if custom.is_none() {
-        cmd.args(["-t", test]);
+        cmd.args(["-t", base]);
     }
     cmd.args(["-P", &pipeline.to_string()])
         .args(["-c", &o.clients.to_string()])
         .args(["-n", &o.requests.to_string()])
+        .args(["-d", &o.value_size.to_string()])
         .args(["--csv", "-q"])
         .stdin(Stdio::null());
-    if o.random_keys > 0 {
+    if o.random_keys > 0 && !hot {
         cmd.args(["-r", &o.random_keys.to_string()]);
     }
     if let Some(words) = custom {
@@ -292,13 +353,18 @@ fn run_benchmark(o: &Opts, port: u16, test: &str, pipeline: u32) -> Result<Vec<(
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
-    let rows = parse_csv(&String::from_utf8_lossy(&out.stdout));
-    Ok(match custom {
-        Some(_) => rows
-            .into_iter()
-            .map(|(_, r)| (test.to_string(), r))
-            .collect(),
-        None => rows,
+    let rows = parse_csv_latency(&String::from_utf8_lossy(&out.stdout));
+    Ok(if custom.is_some() || hot {
+        // Recorded under the test's own name (the CSV label is the command line or the
+        // plain `-t` name).
+        rows.into_iter()
+            .map(|m| Measured {
+                name: test.to_string(),
+                ..m
+            })
+            .collect()
+    } else {
+        rows
     })
 }
 
@@ -328,12 +394,15 @@ pub fn run(o: &Opts, servers: &mut [ServerProc]) -> Result<Vec<Row>> {
                 pipeline: p,
                 servers: flavors.clone(),
                 samples: vec![Vec::new(); flavors.len()],
+                p50: vec![Vec::new(); flavors.len()],
+                p99: vec![Vec::new(); flavors.len()],
                 note: String::new(),
             });
         }
     }
     let mut supported: Vec<Vec<String>> = Vec::new();
     for s in servers.iter() {
+        preload(s, o.preload, o.value_size)?;
         let mut ok = Vec::new();
         for t in &o.tests {
             match unsupported(s, t)? {
@@ -380,10 +449,10 @@ pub fn run(o: &Opts, servers: &mut [ServerProc]) -> Result<Vec<Row>> {
                 }
                 // A round is recorded only when every server that runs this test printed
                 // its row, so the per-round ratios line up.
-                let key = label_key(t).to_ascii_lowercase();
+                let key = row_key(t);
                 let measured = results
                     .iter()
-                    .filter(|(_, r)| r.iter().any(|(name, _)| *name == key))
+                    .filter(|(_, r)| r.iter().any(|m| m.name == key))
                     .count();
                 let runs_it = supported.iter().filter(|ts| ts.contains(t)).count();
                 if measured == runs_it {
@@ -397,16 +466,56 @@ pub fn run(o: &Opts, servers: &mut [ServerProc]) -> Result<Vec<Row>> {
     Ok(rows)
 }
 
-fn record(rows: &mut [Row], server: usize, pipeline: u32, results: &[(String, f64)]) {
-    for (name, rps) in results {
+/// The name a test's measurements are recorded under (see [`run_benchmark`]).
+fn row_key(test: &str) -> String {
+    if one_key(test).1 || custom_command(test).is_some() {
+        test.to_string()
+    } else {
+        label_key(test).to_ascii_lowercase()
+    }
+}
+
+fn record(rows: &mut [Row], server: usize, pipeline: u32, results: &[Measured]) {
+    for m in results {
         let Some(row) = rows
             .iter_mut()
-            .find(|r| r.pipeline == pipeline && label_key(&r.test).to_ascii_lowercase() == *name)
+            .find(|r| r.pipeline == pipeline && row_key(&r.test) == m.name)
         else {
             continue;
         };
-        row.samples[server].push(*rps);
+        row.samples[server].push(m.rps);
+        if let (Some(p50), Some(p99)) = (m.p50, m.p99) {
+            row.p50[server].push(p50);
+            row.p99[server].push(p99);
+        }
     }
+}
+
+/// Stores `keys` keys `key:000000000000`.. (the names redis-benchmark's `-r` makes from
+/// `key:__rand_int__`) with `value_size`-byte values, pipelined in batches.
+fn preload(server: &ServerProc, keys: u64, value_size: usize) -> Result<()> {
+    if keys == 0 {
+        return Ok(());
+    }
+    eprintln!("preloading {keys} keys into {}", server.flavor.label());
+    let mut con = server.client()?;
+    let value = vec![b'x'; value_size];
+    let batch = 1000u64;
+    let mut next = 0u64;
+    while next < keys {
+        let mut pipe = redis::pipe();
+        for i in next..(next + batch).min(keys) {
+            pipe.cmd("SET")
+                .arg(format!("key:{i:012}"))
+                .arg(&value)
+                .ignore();
+        }
+        let _: () = pipe
+            .query(&mut con)
+            .with_context(|| format!("preloading {}", server.flavor.label()))?;
+        next += batch;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -428,6 +537,25 @@ mod tests {
                 ("mset".to_string(), 95238.09)
             ]
         );
+    }
+
+    #[test]
+    fn csv_latency_columns_are_read() {
+        let out = "\"test\",\"rps\",\"avg_latency_ms\",\"min_latency_ms\",\"p50_latency_ms\",\"p95_latency_ms\",\"p99_latency_ms\",\"max_latency_ms\"\n\
+                   \"GET\",\"500000.00\",\"0.9\",\"0.1\",\"0.8\",\"1.2\",\"1.5\",\"3.0\"\n";
+        let got = parse_csv_latency(out);
+        assert_eq!(
+            got,
+            vec![Measured {
+                name: "get".into(),
+                rps: 500000.0,
+                p50: Some(0.8),
+                p99: Some(1.5)
+            }]
+        );
+        assert_eq!(row_key("get_1key"), "get_1key");
+        assert_eq!(row_key("lrange_100"), "lrange_100");
+        assert!(validate_tests(&["get_1key".into()]).is_ok());
     }
 
     #[test]

@@ -269,6 +269,40 @@ fn append_and_strlen() {
     assert_eq!(q::<i64>(&mut c, &["INCR", "n"]), 123457);
 }
 
+/// INCR rewrites an existing counter in place: the TTL stays, an edited ("raw") string
+/// becomes an "int" again as in Redis, a refused increment changes nothing (not even the
+/// dirty counter), and an accepted one counts as one change.
+#[test]
+fn counters_updated_in_place_keep_ttl_and_encoding_rules() {
+    let node = Node::start(&[]);
+    let mut c = node.client();
+    q::<()>(&mut c, &["SET", "c", "10", "EX", "1000"]);
+    assert_eq!(q::<i64>(&mut c, &["INCR", "c"]), 11);
+    let ttl: i64 = q(&mut c, &["TTL", "c"]);
+    assert!((990..=1000).contains(&ttl), "TTL after INCR: {ttl}");
+    assert_eq!(q::<i64>(&mut c, &["APPEND", "r", "4"]), 1);
+    assert_eq!(q::<i64>(&mut c, &["APPEND", "r", "2"]), 2);
+    assert_eq!(q::<String>(&mut c, &["OBJECT", "ENCODING", "r"]), "raw");
+    assert_eq!(q::<i64>(&mut c, &["INCRBY", "r", "-50"]), -8);
+    assert_eq!(q::<String>(&mut c, &["OBJECT", "ENCODING", "r"]), "int");
+    let dirty = |c: &mut redis::Connection| -> u64 {
+        let info: String = q(c, &["INFO", "persistence"]);
+        cluster_tests::info_field(&info, "rdb_changes_since_last_save")
+            .and_then(|v| v.parse().ok())
+            .expect("rdb_changes_since_last_save")
+    };
+    q::<()>(&mut c, &["SET", "max", "9223372036854775807"]);
+    let before = dirty(&mut c);
+    assert_eq!(
+        err(&mut c, &["INCR", "max"]),
+        "ERR increment or decrement would overflow"
+    );
+    assert_eq!(dirty(&mut c), before);
+    assert_eq!(q::<String>(&mut c, &["GET", "max"]), "9223372036854775807");
+    assert_eq!(q::<i64>(&mut c, &["DECR", "max"]), 9223372036854775806);
+    assert_eq!(dirty(&mut c), before + 1);
+}
+
 #[test]
 fn integer_counters_and_their_errors() {
     let node = Node::start(&[]);

@@ -138,6 +138,34 @@ fn execute_tracked(
     next
 }
 
+/// Warms the keyspace's cache lines for the first key of each command of a pipelined batch
+/// before the batch runs (see [`crate::keyspace::db::Db::prefetch`]). Bounded: at most
+/// `Db::PREFETCH_MAX` commands, one table lookup each. A single command gains nothing (there
+/// is nothing to overlap its misses with) and is left alone.
+pub fn prefetch_batch(ks: &Keyspace, db: usize, cmds: &[Vec<Bytes>]) {
+    use crate::keyspace::db::Db;
+    if cmds.len() < 2 {
+        return;
+    }
+    let Some(db) = ks.dbs.get(db) else {
+        return;
+    };
+    let mut keys: [&[u8]; Db::PREFETCH_MAX] = [&[]; Db::PREFETCH_MAX];
+    let mut n = 0;
+    for args in cmds.iter().take(Db::PREFETCH_MAX) {
+        let key = args
+            .first()
+            .and_then(|name| table::lookup(name))
+            .and_then(|spec| spec.first_key_index())
+            .and_then(|i| args.get(i));
+        if let Some(k) = key {
+            keys[n] = k;
+            n += 1;
+        }
+    }
+    db.prefetch(&keys[..n]);
+}
+
 /// Answers a command line that [`admission::precheck`] refuses (unknown, wrong arity, not
 /// authenticated, not allowed in MULTI, denied by ACL rules) without the keyspace lock;
 /// `false` when it needs the lock after all (it passed, or it is EXEC, whose refusal

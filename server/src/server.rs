@@ -731,6 +731,7 @@ fn run_batch(
             }
         }
     }
+    crate::dispatch::prefetch_batch(&ks, conn.db, cmds);
     let mut ran: usize = 0;
     let mut next = Next::Continue;
     crate::dispatch::batch_clock::open();

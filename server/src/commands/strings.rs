@@ -509,22 +509,43 @@ fn store_keep_ttl(ctx: &mut Ctx, key: &[u8], bytes: &[u8]) {
     ctx.dirty(1);
 }
 
+/// INCR and its kin. An existing counter is rewritten in place: one lookup where reading and
+/// then storing took two (the second one's hash, slot and probe were a tenth of INCR's time
+/// over spread keys). Same effects as storing with `Ttl::Keep`: the TTL stays, the access
+/// word is refreshed as an overwrite, a running snapshot got the old value from `get_mut`.
 fn incr_by(ctx: &mut Ctx, key: &[u8], by: i64) {
     let now = ctx.now;
-    let cur = match counter_value(ctx.db().get_mut(key, now).map(|e| &*e)) {
-        Ok(None) => 0,
-        Ok(Some(s)) => match args::int(s) {
-            Some(n) => n,
-            None => return ctx.err(errors::NOT_INT),
+    let db = ctx.db();
+    let touch = db.touch;
+    let res = match db.get_mut(key, now) {
+        None => Ok(None),
+        Some(e) => match &e.value {
+            Value::Str(s) => match args::int(s).map(|n| n.checked_add(by)) {
+                Some(Some(new)) => {
+                    let mut buf = itoa::Buffer::new();
+                    e.value = str_value(buf.format(new).as_bytes());
+                    e.access = touch.on_overwrite(e.access, now);
+                    Ok(Some(new))
+                }
+                Some(None) => Err(errors::OVERFLOW),
+                None => Err(errors::NOT_INT),
+            },
+            #[allow(unreachable_patterns)]
+            _ => Err(errors::WRONGTYPE),
         },
-        Err(m) => return ctx.err(m),
     };
-    let Some(new) = cur.checked_add(by) else {
-        return ctx.err(errors::OVERFLOW);
-    };
-    let mut buf = itoa::Buffer::new();
-    store_keep_ttl(ctx, key, buf.format(new).as_bytes());
-    ctx.out.int(new);
+    match res {
+        Ok(Some(new)) => {
+            ctx.dirty(1);
+            ctx.out.int(new);
+        }
+        Ok(None) => {
+            let mut buf = itoa::Buffer::new();
+            store_keep_ttl(ctx, key, buf.format(by).as_bytes());
+            ctx.out.int(by);
+        }
+        Err(m) => ctx.err(m),
+    }
 }
 
 fn incrbyfloat(ctx: &mut Ctx, a: &[Bytes]) {

@@ -320,6 +320,15 @@ impl CommandSpec {
             .find(|c| c.name.as_bytes().eq_ignore_ascii_case(name))
     }
 
+    /// Where the first key is when the command's first key spec fixes its position (GET,
+    /// SET, INCR, ...): found without allocating, for [`crate::dispatch::prefetch_batch`].
+    pub fn first_key_index(&self) -> Option<usize> {
+        match self.key_specs.first()?.begin {
+            super::keyspec::BeginSearch::Index(i) if i > 0 => Some(i as usize),
+            _ => None,
+        }
+    }
+
     /// The keys in `args` and what the command does to each, as Redis finds them (args[0] is
     /// the command name; for a subcommand, positions still count from the container's name).
     pub fn keys(&self, args: &[Bytes]) -> Vec<KeyRef> {
