@@ -431,7 +431,12 @@ pub fn execute_replicated(
         // What a replicated command would change about a connection (a WAIT, a MIGRATE)
         // means nothing on the replication link.
         let dirty = ctx.ks.dirty;
+        // Hash fields past their TTL stay as stored until the primary's HDEL arrives (as
+        // Redis's master client sees them), so replicated writes never reap them here.
+        let db = ctx.conn.db.min(ctx.ks.dbs.len() - 1);
+        ctx.ks.dbs[db].replicating = true;
         (spec.handler)(&mut ctx, args);
+        ctx.ks.dbs[db].replicating = false;
         let modified = ctx.modified.take();
         out.buf.clear();
         // Clients reading this replica learn of its primary's writes as of the primary's.

@@ -84,6 +84,9 @@ pub struct Db {
     /// On a replica serving clients: expired keys read as absent but stay until the
     /// primary's DEL arrives.
     pub keep_expired: bool,
+    /// Set while a replica applies its primary's stream: expired hash fields are left for
+    /// the primary's HDELs (see [`super::field_expire`]).
+    pub replicating: bool,
     /// How reads and overwrites update access words (set per command by dispatch from the
     /// eviction policy and CLIENT NO-TOUCH).
     pub touch: crate::eviction::Touch,
@@ -161,6 +164,7 @@ impl Db {
             expired_fields: Vec::new(),
             hfe: Default::default(),
             keep_expired: false,
+            replicating: false,
             touch: Default::default(),
             snap: None,
         }

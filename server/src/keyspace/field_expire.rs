@@ -62,7 +62,7 @@ fn due(v: Option<&Value>, now: u64) -> bool {
 /// removed. Nothing happens on a database that keeps expired data (a replica, or writes
 /// paused): there, readers get [`visible`] copies instead.
 pub fn reap(db: &mut Db, key: &[u8], now: u64, budget: usize) -> usize {
-    if db.keep_expired || !due(db.peek_ref(key, now).map(|e| &e.value), now) {
+    if db.keep_expired || db.replicating || !due(db.peek_ref(key, now).map(|e| &e.value), now) {
         return 0;
     }
     let mut gone = Vec::new();
@@ -84,7 +84,11 @@ pub fn reap(db: &mut Db, key: &[u8], now: u64, budget: usize) -> usize {
 /// [`reap`] for the given fields only: the work a point read or write does stays
 /// proportional to the fields it names. Returns the number of fields removed.
 pub fn reap_fields<F: AsRef<[u8]>>(db: &mut Db, key: &[u8], fields: &[F], now: u64) -> usize {
-    if fields.is_empty() || db.keep_expired || !due(db.peek_ref(key, now).map(|e| &e.value), now) {
+    if fields.is_empty()
+        || db.keep_expired
+        || db.replicating
+        || !due(db.peek_ref(key, now).map(|e| &e.value), now)
+    {
         return 0;
     }
     let mut gone = Vec::new();
