@@ -62,20 +62,21 @@ fn fields_at<'a>(a: &'a [Bytes], at: usize, bad_count: &str) -> Result<&'a [Byte
     Ok(&a[at + 1..])
 }
 
-/// An expiry argument as an absolute Unix time in ms (Redis's `parseExpireTime`).
-fn expire_time(cmd: &str, arg: &[u8], seconds: bool, base: u64) -> Result<u64, String> {
+/// An expiry argument as an absolute Unix time in ms (Redis's `parseExpireTime`); `a` is the
+/// command line (its name words the error).
+fn expire_time(a: &[Bytes], arg: &[u8], seconds: bool, base: u64) -> Result<u64, String> {
     let mut v = args::int(arg).ok_or(errors::NOT_INT)?;
     if v < 0 {
         return Err("ERR invalid expire time, must be >= 0".into());
     }
     if seconds {
         if v > MAX_ABS_MS / 1000 {
-            return Err(errors::invalid_expire(cmd));
+            return Err(errors::invalid_expire(&args::name(a)));
         }
         v *= 1000;
     }
     if v > MAX_ABS_MS - base as i64 {
-        return Err(errors::invalid_expire(cmd));
+        return Err(errors::invalid_expire(&args::name(a)));
     }
     Ok(v as u64 + base)
 }
@@ -185,18 +186,19 @@ fn hexpire_generic(ctx: &mut Ctx, a: &[Bytes], seconds: bool, relative: bool) {
         return;
     }
     let now = ctx.now;
-    let cmd = args::name(a);
-    let at = match expire_time(&cmd, &a[2], seconds, if relative { now } else { 0 }) {
+    let at = match expire_time(a, &a[2], seconds, if relative { now } else { 0 }) {
         Ok(t) => t,
         Err(e) => return ctx.err(&e),
     };
-    let cond = match crate::util::lower(&a[3]).as_str() {
-        "nx" => Cond::Nx,
-        "xx" => Cond::Xx,
-        "gt" => Cond::Gt,
-        "lt" => Cond::Lt,
-        _ => Cond::None,
-    };
+    let cond = [
+        ("nx", Cond::Nx),
+        ("xx", Cond::Xx),
+        ("gt", Cond::Gt),
+        ("lt", Cond::Lt),
+    ]
+    .into_iter()
+    .find(|(o, _)| args::is(&a[3], o))
+    .map_or(Cond::None, |(_, c)| c);
     let count_at = if cond == Cond::None { 4 } else { 5 };
     let fields = match fields_at(
         a,
@@ -213,6 +215,7 @@ fn hexpire_generic(ctx: &mut Ctx, a: &[Bytes], seconds: bool, relative: bool) {
             .iter()
             .for_each(|_| ctx.out.int(SetEx::NoField as i64));
     };
+    let had_ttls = h.has_ttls();
     let results: Vec<SetEx> = fields
         .iter()
         .map(|f| set_ex(h, f, at, cond, now, keep))
@@ -233,10 +236,13 @@ fn hexpire_generic(ctx: &mut Ctx, a: &[Bytes], seconds: bool, relative: bool) {
         },
         key,
     );
-    if !set.is_empty() {
+    if !set.is_empty() && !had_ttls {
         ctx.db().hfe.add(key);
     }
     drop_if_empty(ctx, key);
+    if !ctx.replicating() {
+        return;
+    }
     let mut cmds = hdels(key, &deleted);
     if !set.is_empty() {
         let mut c = vec![
@@ -404,19 +410,13 @@ fn hgetex(ctx: &mut Ctx, a: &[Bytes]) {
         return;
     }
     let now = ctx.now;
-    let cmd = args::name(a);
-    let opt = crate::util::lower(&a[2]);
-    let (what, count_at) = match opt.as_str() {
-        "ex" | "px" | "exat" | "pxat" => {
-            let seconds = opt == "ex" || opt == "exat";
-            let base = if opt == "ex" || opt == "px" { now } else { 0 };
-            match expire_time(&cmd, &a[3], seconds, base) {
-                Ok(t) => (GetEx::Expire(t), 5),
-                Err(e) => return ctx.err(&e),
-            }
-        }
-        "persist" => (GetEx::Persist, 4),
-        _ => (GetEx::Nothing, 3),
+    let (what, count_at) = match expiry_option(&a[2], now) {
+        Some((seconds, base)) => match expire_time(a, &a[3], seconds, base) {
+            Ok(t) => (GetEx::Expire(t), 5),
+            Err(e) => return ctx.err(&e),
+        },
+        None if args::is(&a[2], "persist") => (GetEx::Persist, 4),
+        None => (GetEx::Nothing, 3),
     };
     let fields = match fields_at(a, count_at, FIELDS_POSITIVE) {
         Ok(f) => f,
@@ -425,7 +425,9 @@ fn hgetex(ctx: &mut Ctx, a: &[Bytes]) {
     let keep = ctx.db().keep_expired;
     let (mut updated, mut deleted) = (0u64, Vec::new());
     let mut values = Vec::with_capacity(fields.len());
+    let mut had_ttls = true;
     if let Ok(Some(h)) = lookup_mut(ctx.db(), key, now, false, Scope::Fields(fields)) {
+        had_ttls = h.has_ttls();
         for f in fields {
             let v = live(h, f, now).map(|v| v.to_vec());
             if v.is_some() {
@@ -460,6 +462,22 @@ fn hgetex(ctx: &mut Ctx, a: &[Bytes]) {
         return ctx.propagate_as(Vec::new());
     }
     ctx.dirty(updated + deleted.len() as u64);
+    if !ctx.replicating() {
+        ctx.notify(
+            match (updated > 0, what) {
+                (false, _) => "hdel",
+                (true, GetEx::Persist) => "hpersist",
+                (true, _) => "hexpire",
+            },
+            key,
+        );
+        if updated > 0 && matches!(what, GetEx::Expire(_)) && !had_ttls {
+            ctx.db().hfe.add(key);
+        }
+        drop_if_empty(ctx, key);
+        // Nothing to replicate; dispatch must not send the command as sent either.
+        return ctx.propagate_as(Vec::new());
+    }
     let mut cmds = hdels(key, &deleted);
     let count = Bytes::from(fields.len().to_string());
     if updated > 0 {
@@ -470,7 +488,9 @@ fn hgetex(ctx: &mut Ctx, a: &[Bytes]) {
             }
             GetEx::Expire(at) => {
                 ctx.notify("hexpire", key);
-                ctx.db().hfe.add(key);
+                if !had_ttls {
+                    ctx.db().hfe.add(key);
+                }
                 let t = Bytes::from(at.to_string());
                 vec![Bytes::from_static(b"HPEXPIREAT"), key.clone(), t]
             }
@@ -487,6 +507,19 @@ fn hgetex(ctx: &mut Ctx, a: &[Bytes]) {
     ctx.propagate_as(cmds);
 }
 
+/// EX, PX, EXAT or PXAT: whether its time is in seconds, and the base it is relative to.
+fn expiry_option(opt: &Bytes, now: u64) -> Option<(bool, u64)> {
+    [
+        ("ex", true, now),
+        ("px", false, now),
+        ("exat", true, 0),
+        ("pxat", false, 0),
+    ]
+    .into_iter()
+    .find(|(o, _, _)| args::is(opt, o))
+    .map(|(_, seconds, base)| (seconds, base))
+}
+
 /// HSETEX's options (Redis 8.0's `hsetexParseArgs`).
 struct SetExArgs {
     fnx: bool,
@@ -499,7 +532,6 @@ struct SetExArgs {
 
 fn hsetex_args(a: &[Bytes], now: u64) -> Result<SetExArgs, String> {
     const EXPIRY: &str = "ERR Only one of EX, PX, EXAT, PXAT or KEEPTTL arguments can be specified";
-    let cmd = args::name(a);
     let mut o = SetExArgs {
         fnx: false,
         fxx: false,
@@ -509,57 +541,49 @@ fn hsetex_args(a: &[Bytes], now: u64) -> Result<SetExArgs, String> {
     };
     let mut i = 2;
     while i < a.len() {
-        let arg = crate::util::lower(&a[i]);
-        match arg.as_str() {
-            "fields" => {
-                if i + 3 >= a.len() {
-                    return Err(errors::arity(&cmd));
-                }
-                let n = args::int(&a[i + 1])
-                    .filter(|&n| (1..=i32::MAX as i64).contains(&n))
-                    .ok_or("ERR invalid number of fields")?;
-                let remaining = a.len() - i - 2;
-                if !remaining.is_multiple_of(2) || n as usize != remaining / 2 {
-                    return Err(errors::arity(&cmd));
-                }
-                o.first = i + 2;
-                return Ok(o);
+        let arg = &a[i];
+        if args::is(arg, "fields") {
+            if i + 3 >= a.len() {
+                return Err(errors::arity(&args::name(a)));
             }
-            "ex" | "px" | "exat" | "pxat" => {
-                if o.at.is_some() || o.keepttl {
-                    return Err(EXPIRY.into());
-                }
-                if i + 1 >= a.len() {
-                    return Err("ERR missing expire time".into());
-                }
-                let seconds = arg == "ex" || arg == "exat";
-                let base = if arg == "ex" || arg == "px" { now } else { 0 };
-                o.at = Some(expire_time(&cmd, &a[i + 1], seconds, base)?);
-                i += 1;
+            let n = args::int(&a[i + 1])
+                .filter(|&n| (1..=i32::MAX as i64).contains(&n))
+                .ok_or("ERR invalid number of fields")?;
+            let remaining = a.len() - i - 2;
+            if !remaining.is_multiple_of(2) || n as usize != remaining / 2 {
+                return Err(errors::arity(&args::name(a)));
             }
-            "keepttl" => {
-                if o.at.is_some() || o.keepttl {
-                    return Err(EXPIRY.into());
-                }
-                o.keepttl = true;
+            o.first = i + 2;
+            return Ok(o);
+        } else if let Some((seconds, base)) = expiry_option(arg, now) {
+            if o.at.is_some() || o.keepttl {
+                return Err(EXPIRY.into());
             }
-            "fxx" | "fnx" => {
-                if o.fxx || o.fnx {
-                    return Err("ERR Only one of FXX or FNX arguments can be specified".into());
-                }
-                o.fxx = arg == "fxx";
-                o.fnx = arg == "fnx";
+            if i + 1 >= a.len() {
+                return Err("ERR missing expire time".into());
             }
-            _ => {
-                return Err(format!(
-                    "ERR unknown argument: {}",
-                    String::from_utf8_lossy(&a[i])
-                ))
+            o.at = Some(expire_time(a, &a[i + 1], seconds, base)?);
+            i += 1;
+        } else if args::is(arg, "keepttl") {
+            if o.at.is_some() || o.keepttl {
+                return Err(EXPIRY.into());
             }
+            o.keepttl = true;
+        } else if args::is(arg, "fxx") || args::is(arg, "fnx") {
+            if o.fxx || o.fnx {
+                return Err("ERR Only one of FXX or FNX arguments can be specified".into());
+            }
+            o.fxx = args::is(arg, "fxx");
+            o.fnx = !o.fxx;
+        } else {
+            return Err(format!(
+                "ERR unknown argument: {}",
+                String::from_utf8_lossy(arg)
+            ));
         }
         i += 1;
     }
-    Err(errors::arity(&cmd))
+    Err(errors::arity(&args::name(a)))
 }
 
 /// HSETEX key [FNX|FXX] [EX|PX|EXAT|PXAT time | KEEPTTL] FIELDS n field value...: 1 when
@@ -571,20 +595,18 @@ fn hsetex(ctx: &mut Ctx, a: &[Bytes]) {
         Err(e) => return ctx.err(&e),
     };
     let key = &a[1];
-    if wrong_type(ctx, key) {
-        return;
-    }
     let pairs = &a[o.first..];
     let fields: Vec<Bytes> = pairs.iter().step_by(2).cloned().collect();
     let limits = HashLimits::from_settings(ctx.settings);
     let keep = ctx.db().keep_expired;
     if o.fnx || o.fxx {
         let met = match lookup(ctx.db(), key, now, Scope::Fields(&fields)) {
+            Err(()) => return ctx.err(errors::WRONGTYPE),
             Ok(Some(h)) => {
                 let found = fields.iter().filter(|f| live(&h, f, now).is_some()).count();
                 (o.fnx && found == 0) || (o.fxx && found == fields.len())
             }
-            _ => o.fnx,
+            Ok(None) => o.fnx,
         };
         if !met {
             return ctx.out.int(0);
@@ -594,6 +616,7 @@ fn hsetex(ctx: &mut Ctx, a: &[Bytes]) {
         return ctx.err(errors::WRONGTYPE);
     };
     let longest = pairs.iter().map(|b| b.len()).max().unwrap_or(0);
+    let had_ttls = h.has_ttls();
     h.prepare(fields.len(), longest, limits);
     let (mut updated, mut deleted) = (false, Vec::new());
     for p in pairs.chunks_exact(2) {
@@ -617,11 +640,17 @@ fn hsetex(ctx: &mut Ctx, a: &[Bytes]) {
         ctx.notify("hdel", key);
     } else if updated {
         ctx.notify("hexpire", key);
-        ctx.db().hfe.add(key);
+        // Indexed once, when the hash gets its first TTL.
+        if !had_ttls {
+            ctx.db().hfe.add(key);
+        }
     }
-    drop_if_empty(ctx, key);
     if !deleted.is_empty() {
+        drop_if_empty(ctx, key);
         return ctx.propagate_as(hdels(key, &deleted));
+    }
+    if !ctx.replicating() {
+        return;
     }
     // As sent, with a relative or second-based time as PXAT milliseconds.
     let mut c = vec![Bytes::from_static(b"HSETEX"), key.clone()];

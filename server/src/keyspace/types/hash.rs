@@ -120,12 +120,19 @@ const TAG_TABLE_EX: u8 = 3;
 
 /// The pair `(field span, value span)` for `field` in a listpack.
 fn lp_find(p: &Packed, field: &[u8]) -> Option<(Span, Span)> {
+    lp_find_at(p, field).map(|(_, f, v)| (f, v))
+}
+
+/// [`lp_find`] with the pair's position.
+fn lp_find_at(p: &Packed, field: &[u8]) -> Option<(usize, Span, Span)> {
     let mut it = p.spans();
+    let mut i = 0;
     while let Some(f) = it.next() {
         let v = it.next()?;
         if p.bytes(f) == field {
-            return Some((f, v));
+            return Some((i, f, v));
         }
+        i += 1;
     }
     None
 }
@@ -317,10 +324,9 @@ impl HashValue {
             self.convert(self.len() + 1);
         }
         let res = match self.view_mut() {
-            ViewMut::Listpack(p) => match lp_find(p, field) {
-                Some((_, v)) => {
+            ViewMut::Listpack(p) => match lp_find_at(p, field) {
+                Some((i, _, v)) => {
                     p.replace(v, value);
-                    let i = lp_pairs(p).position(|(f, _)| f == field).unwrap_or(0);
                     (false, i)
                 }
                 None => {
@@ -371,8 +377,7 @@ impl HashValue {
     fn remove_at(&mut self, field: &[u8]) -> Option<Removed> {
         match self.view_mut() {
             ViewMut::Listpack(p) => {
-                let i = lp_pairs(p).position(|(f, _)| f == field)?;
-                let (f, v) = lp_find(p, field)?;
+                let (i, f, v) = lp_find_at(p, field)?;
                 p.remove(f.start, v.end);
                 Some(Removed::Shifted(i))
             }
