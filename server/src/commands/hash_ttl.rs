@@ -625,10 +625,14 @@ fn hsetex(ctx: &mut Ctx, a: &[Bytes]) {
         } else {
             h.set(&p[0], &p[1], limits);
         }
-        if let Some(at) = o.at {
-            match set_ex(h, &p[0], at, Cond::None, now, keep) {
+    }
+    // The TTLs once every field is in: a hash getting its first TTL sizes its expiry words
+    // for all of them at once.
+    if let Some(at) = o.at {
+        for f in &fields {
+            match set_ex(h, f, at, Cond::None, now, keep) {
                 SetEx::Set => updated = true,
-                SetEx::Deleted => deleted.push(p[0].clone()),
+                SetEx::Deleted => deleted.push(f.clone()),
                 _ => {}
             }
         }
