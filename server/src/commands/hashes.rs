@@ -216,7 +216,8 @@ fn reply_with_len(ctx: &mut Ctx, key: &[u8], scope: Scope, f: impl FnOnce(&HashV
 }
 
 fn hlen(ctx: &mut Ctx, a: &[Bytes]) {
-    reply_with_len(ctx, &a[1], Scope::All, |h, _| h.len() as i64);
+    // As Redis's HLEN: fields stored, expired ones not yet reclaimed included (O(1)).
+    reply_with_len(ctx, &a[1], Scope::Fields(&[]), |h, _| h.len() as i64);
 }
 
 fn hstrlen(ctx: &mut Ctx, a: &[Bytes]) {
