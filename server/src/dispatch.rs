@@ -326,9 +326,13 @@ fn replicate(
     }
 }
 
-/// Turns keys that expired (lazily or actively) into replicated DELs.
+/// Turns keys that expired (lazily or actively) into replicated DELs, and hash fields that
+/// expired into HDELs.
 pub fn drain_expired(ks: &mut Keyspace, now: u64, notify: Option<(&Shared, &Settings)>) {
     for i in 0..ks.dbs.len() {
+        if !ks.dbs[i].expired_fields.is_empty() {
+            drain_expired_fields(ks, i, now, notify);
+        }
         if ks.dbs[i].expired_log.is_empty() {
             continue;
         }
@@ -347,6 +351,45 @@ pub fn drain_expired(ks: &mut Keyspace, now: u64, notify: Option<(&Shared, &Sett
         if ks.repl.active && !ks.repl.is_replica() {
             ks.repl.emit_dels(&ks.dbs, i, keys, now);
         }
+    }
+}
+
+/// Hash fields that expired in database `i`: an `hexpired` event per hash (and `del` when
+/// that emptied it), and `HDEL key field...` to replicas, as Redis propagates them.
+fn drain_expired_fields(
+    ks: &mut Keyspace,
+    i: usize,
+    now: u64,
+    notify: Option<(&Shared, &Settings)>,
+) {
+    let log = std::mem::take(&mut ks.dbs[i].expired_fields);
+    if ks.tracking.active() {
+        log.iter()
+            .for_each(|(k, _, _)| ks.tracking.invalidate(k, 0));
+    }
+    if let Some((shared, settings)) = notify {
+        if !settings.notify_keyspace_events.is_empty() {
+            let flags = crate::notify::Flags::parse(&settings.notify_keyspace_events);
+            for (k, _, emptied) in &log {
+                crate::notify::publish(shared, flags, 'h', "hexpired", i, k);
+                if *emptied {
+                    crate::notify::publish(shared, flags, 'g', "del", i, k);
+                }
+            }
+        }
+    }
+    if ks.repl.active && !ks.repl.is_replica() {
+        let cmds: Vec<Vec<Bytes>> = log
+            .into_iter()
+            .map(|(k, fields, _)| {
+                let mut c = Vec::with_capacity(fields.len() + 2);
+                c.push(Bytes::from_static(b"HDEL"));
+                c.push(Bytes::from(k));
+                c.extend(fields.into_iter().map(Bytes::from));
+                c
+            })
+            .collect();
+        ks.repl.emit(&ks.dbs, i, &cmds, now);
     }
 }
 
@@ -416,7 +459,12 @@ pub fn execute_replicated(
         // What a replicated command would change about a connection (a WAIT, a MIGRATE)
         // means nothing on the replication link.
         let dirty = ctx.ks.dirty;
+        // Hash fields past their TTL stay as stored until the primary's HDEL arrives (as
+        // Redis's master client sees them), so replicated writes never reap them here.
+        let db = ctx.conn.db.min(ctx.ks.dbs.len() - 1);
+        ctx.ks.dbs[db].replicating = true;
         (spec.handler)(&mut ctx, args);
+        ctx.ks.dbs[db].replicating = false;
         let modified = ctx.modified.take();
         out.buf.clear();
         // Clients reading this replica learn of its primary's writes as of the primary's.
@@ -580,6 +628,8 @@ fn notify(
         // Events that depend on what the command did, as its handler reported them.
         (_, crate::notify::Events::Reported(class)) => {
             for (event, key) in reported {
+                // `del` (a command that emptied its key) is a generic event in any family.
+                let class = if *event == "del" { 'g' } else { class };
                 crate::notify::publish(shared, flags, class, event, db_index, key);
             }
         }

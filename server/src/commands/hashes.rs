@@ -9,12 +9,14 @@ use super::keyspec::{self as ks, key_flags::*};
 use super::sets::{parse_scan_opts, sample_distinct, ScanOpts};
 use super::table::{flags::*, CommandSpec};
 use super::{args, errors, Ctx};
+use crate::keyspace::field_expire;
 use crate::keyspace::types::hash::HashLimits;
 use crate::keyspace::types::HashValue;
 use crate::keyspace::{Db, Ttl, Value};
 use crate::notify::Events;
 use bytes::Bytes;
 use rand::Rng;
+use std::borrow::Cow;
 
 pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("hset", -4, WRITE | DENYOOM | FAST, &[ks::range(1, 0, 1, RW | UPDATE)], hset, "hash", "Creates or modifies the value of a field in a hash."),
@@ -35,25 +37,69 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("hscan", -3, READONLY, &[ks::range(1, 0, 1, RO | ACCESS)], hscan, "hash", "Iterates over fields and values of a hash."),
 ];
 
-/// The hash at `key` for reading; `Err` when the key holds another type.
-fn lookup<'a>(db: &'a mut Db, key: &[u8], now: u64) -> Result<Option<&'a HashValue>, ()> {
+/// Which fields a command is about to look at: expired fields among them are reclaimed
+/// first (lazy field expiry), so handlers never see them.
+#[derive(Clone, Copy)]
+pub(super) enum Scope<'a> {
+    /// These fields only (point reads and writes: the work stays proportional to them).
+    Fields(&'a [Bytes]),
+    /// The whole hash (HGETALL, HLEN, HSCAN, ...: already proportional to its size).
+    All,
+}
+
+/// Reclaims the expired fields `scope` covers (see [`field_expire`]).
+fn reap(db: &mut Db, key: &[u8], now: u64, scope: Scope) {
+    match scope {
+        Scope::Fields(f) => {
+            field_expire::reap_fields(db, key, f, now);
+        }
+        Scope::All => {
+            field_expire::reap(db, key, now, usize::MAX);
+        }
+    }
+}
+
+/// The hash at `key` for reading; `Err` when the key holds another type. Where expired
+/// fields are kept (a replica), a whole-hash read gets a copy without them, and point reads
+/// go through [`live`].
+pub(super) fn lookup<'a>(
+    db: &'a mut Db,
+    key: &[u8],
+    now: u64,
+    scope: Scope,
+) -> Result<Option<Cow<'a, HashValue>>, ()> {
+    reap(db, key, now, scope);
+    let keep = db.keep_expired;
     match db.read(key, now) {
         None => Ok(None),
         Some(e) => match &e.value {
-            Value::Hash(h) => Ok(Some(h)),
+            Value::Hash(h) => Ok(Some(match scope {
+                Scope::All => field_expire::visible(h, keep, now),
+                Scope::Fields(_) => Cow::Borrowed(h),
+            })),
             _ => Err(()),
         },
     }
 }
 
+/// A field's value unless it has expired (still stored only where expired fields are kept).
+pub(super) fn live<'h>(h: &'h HashValue, field: &[u8], now: u64) -> Option<&'h [u8]> {
+    match h.expiry(field) {
+        Some(Some(at)) if at <= now => None,
+        _ => h.get(field),
+    }
+}
+
 /// The hash at `key` for writing, created empty when absent and `create` is set; `Err` when
 /// the key holds another type.
-fn lookup_mut<'a>(
+pub(super) fn lookup_mut<'a>(
     db: &'a mut Db,
     key: &[u8],
     now: u64,
     create: bool,
+    scope: Scope,
 ) -> Result<Option<&'a mut HashValue>, ()> {
+    reap(db, key, now, scope);
     if create && !db.contains(key, now) {
         db.set(key, Value::Hash(Default::default()), Ttl::Persist, now);
     }
@@ -66,11 +112,13 @@ fn lookup_mut<'a>(
     }
 }
 
-/// Deletes `key` if a write left its hash empty.
-fn drop_if_empty(db: &mut Db, key: &[u8], now: u64) {
+/// Deletes `key` if a write left its hash empty; true when it did.
+pub(super) fn drop_if_empty(db: &mut Db, key: &[u8], now: u64) -> bool {
     if matches!(db.peek(key, now).map(|e| &e.value), Some(Value::Hash(h)) if h.is_empty()) {
         db.remove(key, now);
+        return true;
     }
+    false
 }
 
 fn hset(ctx: &mut Ctx, a: &[Bytes]) {
@@ -79,7 +127,8 @@ fn hset(ctx: &mut Ctx, a: &[Bytes]) {
     }
     let limits = HashLimits::from_settings(ctx.settings);
     let now = ctx.now;
-    let Ok(Some(h)) = lookup_mut(ctx.db(), &a[1], now, true) else {
+    let fields: Vec<Bytes> = a[2..].iter().step_by(2).cloned().collect();
+    let Ok(Some(h)) = lookup_mut(ctx.db(), &a[1], now, true, Scope::Fields(&fields)) else {
         return ctx.err(errors::WRONGTYPE);
     };
     let pairs = (a.len() - 2) / 2;
@@ -101,12 +150,12 @@ fn hsetnx(ctx: &mut Ctx, a: &[Bytes]) {
     let limits = HashLimits::from_settings(ctx.settings);
     let now = ctx.now;
     let db = ctx.db();
-    match lookup_mut(db, &a[1], now, false) {
+    match lookup_mut(db, &a[1], now, false, Scope::Fields(&a[2..3])) {
         Err(()) => return ctx.err(errors::WRONGTYPE),
         Ok(Some(h)) if h.contains(&a[2]) => return ctx.out.int(0),
         _ => {}
     }
-    if let Ok(Some(h)) = lookup_mut(db, &a[1], now, true) {
+    if let Ok(Some(h)) = lookup_mut(db, &a[1], now, true, Scope::Fields(&[])) {
         h.set(&a[2], &a[3], limits);
     }
     ctx.dirty(1);
@@ -116,9 +165,9 @@ fn hsetnx(ctx: &mut Ctx, a: &[Bytes]) {
 fn hget(ctx: &mut Ctx, a: &[Bytes]) {
     let now = ctx.now;
     let (db, out) = ctx.db_out();
-    match lookup(db, &a[1], now) {
+    match lookup(db, &a[1], now, Scope::Fields(&a[2..3])) {
         Err(()) => out.error(errors::WRONGTYPE),
-        Ok(h) => match h.and_then(|h| h.get(&a[2])) {
+        Ok(h) => match h.as_deref().and_then(|h| live(h, &a[2], now)) {
             Some(v) => out.bulk(v),
             None => out.null(),
         },
@@ -128,12 +177,13 @@ fn hget(ctx: &mut Ctx, a: &[Bytes]) {
 fn hmget(ctx: &mut Ctx, a: &[Bytes]) {
     let now = ctx.now;
     let (db, out) = ctx.db_out();
-    let Ok(h) = lookup(db, &a[1], now) else {
+    let Ok(h) = lookup(db, &a[1], now, Scope::Fields(&a[2..])) else {
         return out.error(errors::WRONGTYPE);
     };
+    let h = h.as_deref();
     out.array(a.len() - 2);
     for f in &a[2..] {
-        match h.and_then(|h| h.get(f)) {
+        match h.and_then(|h| live(h, f, now)) {
             Some(v) => out.bulk(v),
             None => out.null(),
         }
@@ -143,7 +193,7 @@ fn hmget(ctx: &mut Ctx, a: &[Bytes]) {
 fn hdel(ctx: &mut Ctx, a: &[Bytes]) {
     let now = ctx.now;
     let db = ctx.db();
-    let removed = match lookup_mut(db, &a[1], now, false) {
+    let removed = match lookup_mut(db, &a[1], now, false, Scope::Fields(&a[2..])) {
         Err(()) => return ctx.err(errors::WRONGTYPE),
         Ok(None) => 0,
         Ok(Some(h)) => a[2..].iter().filter(|f| h.remove(f)).count(),
@@ -156,35 +206,41 @@ fn hdel(ctx: &mut Ctx, a: &[Bytes]) {
 }
 
 /// Replies with a number derived from the hash (0 when the key is missing).
-fn reply_with_len(ctx: &mut Ctx, key: &[u8], f: impl FnOnce(&HashValue) -> i64) {
+fn reply_with_len(ctx: &mut Ctx, key: &[u8], scope: Scope, f: impl FnOnce(&HashValue, u64) -> i64) {
     let now = ctx.now;
     let (db, out) = ctx.db_out();
-    match lookup(db, key, now) {
+    match lookup(db, key, now, scope) {
         Err(()) => out.error(errors::WRONGTYPE),
-        Ok(h) => out.int(h.map_or(0, f)),
+        Ok(h) => out.int(h.as_deref().map_or(0, |h| f(h, now))),
     }
 }
 
 fn hlen(ctx: &mut Ctx, a: &[Bytes]) {
-    reply_with_len(ctx, &a[1], |h| h.len() as i64);
+    // As Redis's HLEN: fields stored, expired ones not yet reclaimed included (O(1)).
+    reply_with_len(ctx, &a[1], Scope::Fields(&[]), |h, _| h.len() as i64);
 }
 
 fn hstrlen(ctx: &mut Ctx, a: &[Bytes]) {
-    reply_with_len(ctx, &a[1], |h| h.get(&a[2]).map_or(0, |v| v.len() as i64));
+    reply_with_len(ctx, &a[1], Scope::Fields(&a[2..3]), |h, now| {
+        live(h, &a[2], now).map_or(0, |v| v.len() as i64)
+    });
 }
 
 fn hexists(ctx: &mut Ctx, a: &[Bytes]) {
-    reply_with_len(ctx, &a[1], |h| h.contains(&a[2]) as i64);
+    reply_with_len(ctx, &a[1], Scope::Fields(&a[2..3]), |h, now| {
+        live(h, &a[2], now).is_some() as i64
+    });
 }
 
 /// HKEYS, HVALS and HGETALL: the whole hash, shaped by `fields`/`values`.
 fn reply_all(ctx: &mut Ctx, key: &[u8], fields: bool, values: bool) {
     let now = ctx.now;
     let (db, out) = ctx.db_out();
-    let h = match lookup(db, key, now) {
+    let h = match lookup(db, key, now, Scope::All) {
         Err(()) => return out.error(errors::WRONGTYPE),
         Ok(h) => h,
     };
+    let h = h.as_deref();
     let n = h.map_or(0, |h| h.len());
     if fields && values {
         out.map(n);
@@ -223,7 +279,7 @@ fn update_field(
     let limits = HashLimits::from_settings(ctx.settings);
     let now = ctx.now;
     let db = ctx.db();
-    let new = match lookup_mut(db, &a[1], now, false) {
+    let new = match lookup_mut(db, &a[1], now, false, Scope::Fields(&a[2..3])) {
         Err(()) => Err(errors::WRONGTYPE),
         Ok(h) => f(h.and_then(|h| h.get(&a[2]))),
     };
@@ -234,8 +290,9 @@ fn update_field(
             return None;
         }
     };
-    if let Ok(Some(h)) = lookup_mut(db, &a[1], now, true) {
-        h.set(&a[2], new.as_bytes(), limits);
+    if let Ok(Some(h)) = lookup_mut(db, &a[1], now, true, Scope::Fields(&[])) {
+        // The field keeps its TTL, as Redis's HINCRBY does.
+        h.set_keep_ttl(&a[2], new.as_bytes(), limits);
     }
     ctx.dirty(1);
     Some(new)
@@ -290,7 +347,7 @@ fn hrandfield(ctx: &mut Ctx, a: &[Bytes]) {
     let now = ctx.now;
     if a.len() == 2 {
         let (db, out) = ctx.db_out();
-        return match lookup(db, &a[1], now) {
+        return match lookup(db, &a[1], now, Scope::All) {
             Err(()) => out.error(errors::WRONGTYPE),
             Ok(None) => out.null(),
             Ok(Some(h)) => {
@@ -314,7 +371,7 @@ fn hrandfield(ctx: &mut Ctx, a: &[Bytes]) {
         return ctx.err("ERR value is out of range");
     }
     let (db, out) = ctx.db_out();
-    match lookup(db, &a[1], now) {
+    match lookup(db, &a[1], now, Scope::All) {
         Err(()) => out.error(errors::WRONGTYPE),
         Ok(None) => out.array(0),
         Ok(Some(h))
@@ -327,7 +384,7 @@ fn hrandfield(ctx: &mut Ctx, a: &[Bytes]) {
         {
             out.error("ERR value is out of range")
         }
-        Ok(Some(h)) => random_pairs(out, h, count, withvalues),
+        Ok(Some(h)) => random_pairs(out, &h, count, withvalues),
     }
 }
 
@@ -375,10 +432,11 @@ fn hscan(ctx: &mut Ctx, a: &[Bytes]) {
     };
     let now = ctx.now;
     let (db, out) = ctx.db_out();
-    let h = match lookup(db, &a[1], now) {
+    let h = match lookup(db, &a[1], now, Scope::All) {
         Err(()) => return out.error(errors::WRONGTYPE),
         Ok(h) => h,
     };
+    let h = h.as_deref();
     let mut found: Vec<(&[u8], &[u8])> = Vec::new();
     let next = match h {
         None => 0,

@@ -406,6 +406,9 @@ fn stats(ctx: &mut Ctx, t: &mut String) {
     line(t, "sync_partial_ok", r.sync_partial_ok);
     line(t, "sync_partial_err", r.sync_partial_err);
     line(t, "expired_keys", expired);
+    // Hash fields whose TTL passed (Redis 7.4's field).
+    let fields: u64 = ctx.ks.dbs.iter().map(|d| d.stats.expired_fields).sum();
+    line(t, "expired_subkeys", fields);
     line(t, "expired_stale_perc", "0.00");
     line(t, "expired_time_cap_reached_count", 0);
     line(t, "evicted_keys", g(&s.evicted_keys));

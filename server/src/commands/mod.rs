@@ -20,6 +20,7 @@ pub mod dump;
 pub mod expiry;
 pub mod functions;
 pub mod geo;
+pub mod hash_ttl;
 pub mod hashes;
 pub mod hyperloglog;
 pub mod info;
@@ -64,6 +65,7 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     connection::COMMANDS,
     strings::COMMANDS,
     hashes::COMMANDS,
+    hash_ttl::COMMANDS,
     sets::COMMANDS,
     bitmaps::COMMANDS,
     keys::COMMANDS,

@@ -65,7 +65,13 @@ pub enum Ttl {
 #[derive(Default, Clone, Copy, Debug)]
 pub struct DbStats {
     pub expired_keys: u64,
+    /// Hash fields whose TTL passed (INFO `expired_subkeys`).
+    pub expired_fields: u64,
 }
+
+/// Hash fields that expired together: the key, the fields, and whether that emptied the
+/// hash (the key was deleted).
+pub type ExpiredFields = (Vec<u8>, Vec<Vec<u8>>, bool);
 
 pub struct Db {
     slots: Vec<SlotTable>,
@@ -84,9 +90,17 @@ pub struct Db {
     pub expired_log: Vec<Vec<u8>>,
     /// Whether keys that expire should be logged in `expired_log`.
     pub log_expired: bool,
+    /// Hash fields that expired since the last drain (replicated as HDELs, notified as
+    /// `hexpired`), logged when `log_expired` is set.
+    pub expired_fields: Vec<ExpiredFields>,
+    /// Keys that may hold hashes with field TTLs (see [`super::field_expire`]).
+    pub hfe: super::field_expire::FieldIndex,
     /// On a replica serving clients: expired keys read as absent but stay until the
     /// primary's DEL arrives.
     pub keep_expired: bool,
+    /// Set while a replica applies its primary's stream: expired hash fields are left for
+    /// the primary's HDELs (see [`super::field_expire`]).
+    pub replicating: bool,
     /// How reads and overwrites update access words (set per command by dispatch from the
     /// eviction policy and CLIENT NO-TOUCH).
     pub touch: crate::eviction::Touch,
@@ -161,7 +175,10 @@ impl Db {
             misses: Default::default(),
             expired_log: Vec::new(),
             log_expired: false,
+            expired_fields: Vec::new(),
+            hfe: Default::default(),
             keep_expired: false,
+            replicating: false,
             touch: Default::default(),
             snap: None,
         }
@@ -376,6 +393,7 @@ impl Db {
         if self.snap.is_some() {
             self.keep_for_snapshot(key);
         }
+        self.note_value(key, &value);
         self.ensure_slots();
         let slot = key_slot(key) as usize;
         let h = self.hash(key);
@@ -450,6 +468,7 @@ impl Db {
             self.keep_for_snapshot(&entry.key.clone());
         }
         let old = self.remove(&entry.key.clone(), now);
+        self.note_value(&entry.key.clone(), &entry.value);
         self.ensure_slots();
         let slot = key_slot(&entry.key) as usize;
         let h = self.hash(&entry.key);
@@ -524,8 +543,27 @@ impl Db {
         true
     }
 
+    /// Records fields of the hash at `key` that expired (see [`Db::expired_fields`]).
+    pub fn note_expired_fields(&mut self, key: &[u8], fields: Vec<Vec<u8>>, emptied: bool) {
+        if fields.is_empty() {
+            return;
+        }
+        self.stats.expired_fields += fields.len() as u64;
+        if self.log_expired {
+            self.expired_fields.push((key.to_vec(), fields, emptied));
+        }
+    }
+
+    /// Indexes `key` for active field expiry when `value` is a hash with field TTLs.
+    fn note_value(&mut self, key: &[u8], value: &Value) {
+        if matches!(value, Value::Hash(h) if h.has_ttls()) {
+            self.hfe.add(key);
+        }
+    }
+
     /// Removes every key.
     pub fn clear(&mut self) {
+        self.hfe.clear();
         let old = std::mem::take(&mut self.slots);
         self.freeze_for_snapshot(old);
         self.keys = 0;

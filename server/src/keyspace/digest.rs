@@ -81,9 +81,19 @@ fn fold_value(d: &mut Digest, v: &Value, expires: bool) {
                 xor_pair(d, m, crate::util::fmt_double(score).as_bytes());
             }
         }
+        // A field's TTL (absolute Unix ms) is part of its contribution, so two copies of a
+        // hash agree only when their field TTLs do.
         Value::Hash(h) => {
-            for (f, val) in h.iter() {
-                xor_pair(d, f, val);
+            for (f, val, at) in h.iter_with_expiry() {
+                if at == 0 {
+                    xor_pair(d, f, val);
+                } else {
+                    let mut e = [0u8; 20];
+                    mix(&mut e, f);
+                    mix(&mut e, val);
+                    mix(&mut e, itoa::Buffer::new().format(at).as_bytes());
+                    xor(d, &e);
+                }
             }
         }
         // Each entry's id as `<ms>.<seq>`, then its fields and values, in order (Redis's

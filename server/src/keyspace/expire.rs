@@ -3,7 +3,8 @@
 //! Runs `hz` times a second. Each run takes the keyspace lock for a bounded number of entries
 //! per step and stops once it has spent its time budget (25% of the interval at most, like
 //! Redis's slow cycle), so it never stalls clients for long. Slots are visited round robin,
-//! so every expired key is reached within a bounded number of cycles.
+//! so every expired key is reached within a bounded number of cycles. Hash fields with TTLs
+//! are reclaimed in the same steps (see [`super::field_expire`]).
 
 use crate::state::Shared;
 use std::sync::Arc;
@@ -11,6 +12,10 @@ use std::time::{Duration, Instant};
 
 /// Entries examined under one lock acquisition.
 const STEP: usize = 256;
+
+/// Hashes with field TTLs visited under one lock acquisition (each sweeps at most
+/// [`super::field_expire`]'s per-visit number of pairs).
+const FIELD_STEP: usize = 16;
 
 pub async fn run(shared: Arc<Shared>) {
     let mut shutdown = shared.shutdown.subscribe();
@@ -55,6 +60,9 @@ pub async fn run(shared: Arc<Shared>) {
                     break 'dbs;
                 };
                 let (examined, expired) = db.expire_step(now, STEP);
+                // Hash fields too: a bounded number of hashes with field TTLs per step.
+                let (fexamined, fexpired) = super::field_expire::step(db, now, FIELD_STEP);
+                let (examined, expired) = (examined + fexamined, expired + fexpired);
                 if expired > 0 {
                     let settings = shared.settings();
                     crate::dispatch::drain_expired(&mut ks, now, Some((&shared, &settings)));

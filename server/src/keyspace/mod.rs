@@ -1,7 +1,7 @@
 //! The dataset: numbered databases of per-slot tables, behind one lock.
 //!
 //! Module map: [`small`] compact byte strings, [`entry`] a key's record, [`slot`] key to slot,
-//! [`db`] one database, [`digest`] DEBUG DIGEST as Redis computes it, [`clock`] access clocks, [`expire`] the active expiry cycle,
+//! [`db`] one database, [`digest`] DEBUG DIGEST as Redis computes it, [`clock`] access clocks, [`expire`] the active expiry cycle, [`field_expire`] hash-field expiry,
 //! [`serialize`] the DUMP/RESTORE value encoding, [`lock`] the lock that flushes the
 //! replication stream on release.
 
@@ -12,6 +12,7 @@ pub mod db;
 pub mod digest;
 pub mod entry;
 pub mod expire;
+pub mod field_expire;
 pub mod geohash;
 pub mod hll;
 pub mod lock;

@@ -105,6 +105,19 @@ impl<'a> Reader<'a> {
         self.take(N)?.try_into().map_err(|_| BadFormat)
     }
 
+    /// A length-encoded number that sizes nothing (a field's expiry).
+    pub fn number(&mut self) -> R<u64> {
+        match self.len_or_encoding()? {
+            (n, false) => Ok(n),
+            _ => Err(BadFormat),
+        }
+    }
+
+    /// Redis's `rdbLoadMillisecondTime`: 8 bytes, little-endian.
+    pub fn millis(&mut self) -> R<u64> {
+        Ok(u64::from_le_bytes(self.array()?))
+    }
+
     /// A length that sizes something: it must fit in memory.
     pub fn length(&mut self) -> R<usize> {
         match self.len_or_encoding()? {
@@ -231,6 +244,26 @@ fn hash_from(pairs: Pairs, lim: HashLimits) -> R<Value> {
         }
     }
     non_empty(h.len(), Value::Hash(h))
+}
+
+/// The latest expiry a field may carry (Redis's `EB_EXPIRE_TIME_MAX`).
+const FIELD_EXPIRY_MAX: u64 = (1 << 48) - 1;
+
+/// Field/value/expiry triples as read (expiry: absolute Unix ms, 0 for none).
+type Triples<'x> = Vec<(Cow<'x, [u8]>, Cow<'x, [u8]>, u64)>;
+
+/// A hash with field TTLs.
+fn hash_ex_from(triples: Triples, lim: HashLimits) -> R<Value> {
+    if triples.iter().any(|t| t.2 > FIELD_EXPIRY_MAX) {
+        return Err(BadFormat);
+    }
+    let at: Vec<u64> = triples.iter().map(|t| t.2).collect();
+    let Value::Hash(h) = hash_from(triples.into_iter().map(|(f, v, _)| (f, v)).collect(), lim)?
+    else {
+        return Err(BadFormat);
+    };
+    // Pairs keep the order they were read in, so the expiries line up.
+    h.with_expiries(at).map(Value::Hash).ok_or(BadFormat)
 }
 
 /// Redis refuses to load an empty collection ("empty keys").
@@ -393,6 +426,45 @@ pub fn read_value(r: &mut Reader, t: u8, lim: &Limits) -> R<Value> {
                 .map(|(f, v)| (owned(f), owned(v)))
                 .collect();
             hash_from(ps, lim.hash)
+        }
+        kind::HASH_METADATA | kind::HASH_METADATA_PRE_GA => {
+            let min = if t == kind::HASH_METADATA {
+                r.millis()?
+            } else {
+                0
+            };
+            let n = r.count(3)?;
+            let mut ts = Vec::with_capacity(n);
+            for _ in 0..n {
+                let ttl = r.number()?;
+                let at = match (t == kind::HASH_METADATA, ttl) {
+                    (_, 0) => 0,
+                    (true, d) => d.checked_add(min).ok_or(BadFormat)? - 1,
+                    (false, a) => a,
+                };
+                let f = r.string()?;
+                let v = r.string()?;
+                ts.push((f, v, at));
+            }
+            hash_ex_from(ts, lim.hash)
+        }
+        kind::HASH_LISTPACK_EX | kind::HASH_LISTPACK_EX_PRE_GA => {
+            if t == kind::HASH_LISTPACK_EX {
+                r.millis()?;
+            }
+            let blob = r.string()?;
+            let items = listpack::items(&blob).ok_or(BadFormat)?;
+            if !items.len().is_multiple_of(3) {
+                return Err(BadFormat);
+            }
+            let ts = items
+                .chunks_exact(3)
+                .map(|c| match c[2] {
+                    Item::Int(at) if at >= 0 => Ok((owned(&c[0]), owned(&c[1]), at as u64)),
+                    _ => Err(BadFormat),
+                })
+                .collect::<R<Vec<_>>>()?;
+            hash_ex_from(ts, lim.hash)
         }
         // Streams and module types: not values this server holds.
         _ => Err(BadFormat),

@@ -149,6 +149,41 @@ pub fn write_value_as(out: &mut Vec<u8>, v: &Value, c: bool) {
                 write_double(out, score);
             }
         }
+        // With field TTLs: Redis 7.4/8.0's types. The earliest expiry first (8 bytes LE),
+        // then a listpack of field/value/expiry triples, earliest first and fields without
+        // a TTL (0) last, as Redis keeps a listpackex ...
+        Value::Hash(h) if h.encoding() == "listpackex" => {
+            out.push(kind::HASH_LISTPACK_EX);
+            let mut triples: Vec<_> = h.iter_with_expiry().collect();
+            triples.sort_by_key(|&(_, _, t)| if t == 0 { u64::MAX } else { t });
+            let min = triples.first().map_or(0, |&(_, _, t)| t);
+            out.extend_from_slice(&min.to_le_bytes());
+            let mut lp = listpack::Builder::default();
+            for (f, val, t) in triples {
+                lp.push(f);
+                lp.push(val);
+                lp.push_int(t as i64);
+            }
+            write_string_as(out, &lp.finish(), c);
+        }
+        // ... or per field: the expiry relative to the earliest plus one (0: none), field,
+        // value.
+        Value::Hash(h) if h.has_ttls() => {
+            out.push(kind::HASH_METADATA);
+            let min = h
+                .iter_with_expiry()
+                .map(|(_, _, t)| t)
+                .filter(|&t| t != 0)
+                .min()
+                .unwrap_or(0);
+            out.extend_from_slice(&min.to_le_bytes());
+            write_len(out, h.len() as u64);
+            for (f, val, t) in h.iter_with_expiry() {
+                write_len(out, if t == 0 { 0 } else { t - min + 1 });
+                write_string_as(out, f, c);
+                write_string_as(out, val, c);
+            }
+        }
         Value::Hash(h) if h.encoding() == "listpack" => {
             out.push(kind::HASH_LISTPACK);
             let mut lp = listpack::Builder::default();

@@ -344,6 +344,23 @@ impl<R: Read> Src<R> {
                 }
                 Ok(())
             }
+            kind::HASH_LISTPACK_EX | kind::HASH_LISTPACK_EX_PRE_GA => {
+                if t == kind::HASH_LISTPACK_EX {
+                    self.copy(8, out)?;
+                }
+                self.raw_string(out)
+            }
+            kind::HASH_METADATA | kind::HASH_METADATA_PRE_GA => {
+                if t == kind::HASH_METADATA {
+                    self.copy(8, out)?;
+                }
+                for _ in 0..self.plain_len(out)? {
+                    self.plain_len(out)?;
+                    self.raw_string(out)?;
+                    self.raw_string(out)?;
+                }
+                Ok(())
+            }
             kind::ZSET_2 => {
                 for _ in 0..self.plain_len(out)? {
                     self.raw_string(out)?;

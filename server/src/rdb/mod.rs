@@ -51,6 +51,14 @@ pub mod kind {
     pub const STREAM_LISTPACKS_2: u8 = 19;
     pub const SET_LISTPACK: u8 = 20;
     pub const STREAM_LISTPACKS_3: u8 = 21;
+    /// Hashes with field TTLs as Redis 7.4's release candidates wrote them (absolute TTLs,
+    /// no minimum-expiry prefix): read only.
+    pub const HASH_METADATA_PRE_GA: u8 = 22;
+    pub const HASH_LISTPACK_EX_PRE_GA: u8 = 23;
+    /// Hashes with field TTLs (Redis 7.4 GA and 8.0): written for hashes that have them.
+    /// redis-server 7.0 cannot read these, so such a hash cannot be moved to Redis 7.0.
+    pub const HASH_METADATA: u8 = 24;
+    pub const HASH_LISTPACK_EX: u8 = 25;
 }
 
 /// Quicklist node containers (RDB_TYPE_LIST_QUICKLIST_2).

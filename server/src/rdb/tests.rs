@@ -203,3 +203,60 @@ fn mutated_payloads_never_panic() {
         }
     }
 }
+
+/// Hashes with field TTLs: written as Redis 7.4/8.0's types 24 and 25 and read back with
+/// their TTLs; 7.4's pre-GA type 22 (absolute TTLs, no minimum) read; mutations of such
+/// payloads never panic.
+#[test]
+fn hashes_with_field_ttls_round_trip_in_redis_7_4_types() {
+    use crate::keyspace::types::hash::HashLimits;
+    use crate::keyspace::types::HashValue;
+    let lim = Limits::default();
+    let small = HashLimits {
+        max_entries: 128,
+        max_value: 64,
+    };
+    let mut rng_fields = 0;
+    for (n, rdb_type) in [(5usize, kind::HASH_LISTPACK_EX), (300, kind::HASH_METADATA)] {
+        let mut h = HashValue::new();
+        for i in 0..n {
+            h.set(format!("f{i}").as_bytes(), b"v", small);
+        }
+        h.set_expiry(b"f1", Some(1_700_000_000_123));
+        h.set_expiry(b"f3", Some(1_700_000_000_000));
+        let v = Value::Hash(h);
+        let p = dump(&v);
+        assert_eq!(p[0], rdb_type);
+        let Ok(Value::Hash(back)) = restore(&p, &lim) else {
+            panic!("type {rdb_type} did not load");
+        };
+        assert_eq!(back.expiry(b"f1"), Some(Some(1_700_000_000_123)));
+        assert_eq!(back.expiry(b"f3"), Some(Some(1_700_000_000_000)));
+        assert_eq!(back.expiry(b"f0"), Some(None));
+        assert_eq!(digest_of(&Value::Hash(back)), digest_of(&v));
+        let body = &p[..p.len() - 10];
+        let mut rng = rand::rngs::StdRng::seed_from_u64(36 + n as u64);
+        use rand::{Rng, SeedableRng};
+        for _ in 0..300 {
+            let mut m = body.to_vec();
+            let i = rng.gen_range(1..m.len());
+            m[i] = rng.gen();
+            rng_fields += 1;
+            crate::fuzzing::dump_payload(&seal(m, 10));
+        }
+    }
+    assert!(rng_fields > 0);
+    // Type 22: count, then per field an absolute TTL (0: none), the field, the value.
+    let mut body = vec![kind::HASH_METADATA_PRE_GA];
+    encode::write_len(&mut body, 2);
+    for (ttl, f) in [(1_700_000_000_777u64, "a"), (0, "b")] {
+        encode::write_len(&mut body, ttl);
+        encode::write_string(&mut body, f.as_bytes());
+        encode::write_string(&mut body, b"v");
+    }
+    let Ok(Value::Hash(h)) = restore(&seal(body, 11), &lim) else {
+        panic!("type 22 did not load");
+    };
+    assert_eq!(h.expiry(b"a"), Some(Some(1_700_000_000_777)));
+    assert_eq!(h.expiry(b"b"), Some(None));
+}
