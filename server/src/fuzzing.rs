@@ -171,6 +171,7 @@ fn rdb_reencoded(data: &[u8]) -> Option<Vec<u8>> {
             repl_id: "0".repeat(40),
             repl_offset: 0,
             repl_stream_db: 0,
+            aof_base: false,
         },
     );
     file::write_functions(&mut out, &libraries);
