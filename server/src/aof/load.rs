@@ -42,22 +42,24 @@ pub fn load_files(
     let started = Instant::now();
     let mut conn = fake_conn(shared);
     let last = files.len() - 1;
+    ks.repl.loading_aof = true;
+    let mut loaded = Ok(());
     for (i, f) in files.iter().enumerate() {
-        let status = load_one(
-            shared,
-            ks,
-            &mut conn,
-            &dir.join(&f.name),
-            &f.name,
-            i == last,
-        )?;
-        if status == Status::Truncated && i != last {
-            return Err("Fatal error: the truncated file is not the last file".into());
+        let path = dir.join(&f.name);
+        match load_one(shared, ks, &mut conn, &path, &f.name, i == last) {
+            Ok(Status::Truncated) if i != last => {
+                loaded = Err("Fatal error: the truncated file is not the last file".to_string());
+            }
+            Ok(Status::NotExist) => info!("The append log file {} doesn't exist", f.name),
+            Ok(_) => {}
+            Err(e) => loaded = Err(e),
         }
-        if status == Status::NotExist {
-            info!("The append log file {} doesn't exist", f.name);
+        if loaded.is_err() {
+            break;
         }
     }
+    ks.repl.loading_aof = false;
+    loaded?;
     info!(
         "DB loaded from append only file: {:.3} seconds",
         started.elapsed().as_secs_f64()

@@ -259,6 +259,9 @@ pub struct Feed {
     /// The AOF's copy of the stream, while AOF is on ([`crate::aof`]): the same effects in
     /// the same order, with its own SELECTs.
     pub aof: Option<crate::aof::Tap>,
+    /// An AOF is being loaded: its commands are obeyed as a primary's are (Redis's
+    /// `mustObeyClient`: exact trims, no LIMIT checks).
+    pub loading_aof: bool,
 }
 
 impl Feed {
@@ -281,6 +284,7 @@ impl Feed {
             tx: None,
             failover: Default::default(),
             aof: None,
+            loading_aof: false,
         }
     }
 
