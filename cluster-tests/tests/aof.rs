@@ -366,3 +366,36 @@ fn redis_server_loads_slotcache_aof_and_slotcache_loads_redis_server_aof() {
     let mut c = node.client();
     assert_eq!(digest(&mut c), want, "slotcache loaded redis-server's AOF");
 }
+
+#[test]
+fn a_replica_keeps_its_own_aof_of_what_it_applies() {
+    let primary = Node::start(&[]);
+    let mut p = primary.client();
+    let _: () = q(&mut p, &["SET", "before-sync", "1"]);
+    let port = primary.port.to_string();
+    let replica = Node::start(&["--appendonly", "yes", "--replicaof", "127.0.0.1", &port]);
+    let mut r = replica.client();
+    // The full sync replaced the dataset: AOF started again with a rewrite of it.
+    wait_rewrites(&mut r, 1);
+    let _: () = q(&mut p, &["SET", "after-sync", "2", "EX", "5000"]);
+    let _: redis::Value = redis::pipe()
+        .atomic()
+        .cmd("INCR")
+        .arg("tx")
+        .cmd("RPUSH")
+        .arg("txl")
+        .arg("a")
+        .query(&mut p)
+        .expect("MULTI/EXEC");
+    let _: String = q(&mut p, &["XADD", "st", "*", "f", "v"]);
+    let acked: i64 = q(&mut p, &["WAIT", "1", "5000"]);
+    assert_eq!(acked, 1);
+    let want = digest(&mut p);
+    assert_eq!(digest(&mut r), want);
+    let _: () = q(&mut r, &["DEBUG", "LOADAOF"]);
+    assert_eq!(digest(&mut r), want, "the replica's AOF holds what it applied");
+    let incr = std::fs::read(last_incr(&aof_dir(&replica))).expect("replica incr");
+    let text = String::from_utf8_lossy(&incr);
+    assert!(text.contains("MULTI") && text.contains("EXEC"), "{text}");
+    assert!(!text.contains("PING") && !text.contains("REPLCONF"), "{text}");
+}
