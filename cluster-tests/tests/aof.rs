@@ -393,9 +393,16 @@ fn a_replica_keeps_its_own_aof_of_what_it_applies() {
     let want = digest(&mut p);
     assert_eq!(digest(&mut r), want);
     let _: () = q(&mut r, &["DEBUG", "LOADAOF"]);
-    assert_eq!(digest(&mut r), want, "the replica's AOF holds what it applied");
+    assert_eq!(
+        digest(&mut r),
+        want,
+        "the replica's AOF holds what it applied"
+    );
     let incr = std::fs::read(last_incr(&aof_dir(&replica))).expect("replica incr");
     let text = String::from_utf8_lossy(&incr);
     assert!(text.contains("MULTI") && text.contains("EXEC"), "{text}");
-    assert!(!text.contains("PING") && !text.contains("REPLCONF"), "{text}");
+    assert!(
+        !text.contains("PING") && !text.contains("REPLCONF"),
+        "{text}"
+    );
 }
