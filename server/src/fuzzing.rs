@@ -450,33 +450,6 @@ pub fn commands(data: &[u8]) {
     });
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn targets_accept_simple_inputs() {
-        resp_parser(b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\nPING\r\n");
-        bus_frames(b"\0\0\0\x01\x90");
-        dump_payload(b"\x01\x00\x01a\0\0\0\0\0\0\0\0");
-        config_text(b"port 7000\nmasterauth \"a\\nb\"\n");
-        commands(b"\x10\x02\x00\x05\x20\x01\x00");
-        rdb_file(b"REDIS0010\xff\0\0\0\0\0\0\0\0");
-        script_codecs(b"[1,{\"a\":2.5}]");
-    }
-
-    #[test]
-    fn the_rdb_seeds_load_so_fuzzing_starts_past_the_header() {
-        for seed in [
-            &include_bytes!("../../fuzz/corpus/rdb_file/seed-redis-7.0-all-types")[..],
-            &include_bytes!("../../fuzz/corpus/rdb_file/seed-slotcache-all-types")[..],
-        ] {
-            let once = rdb_reencoded(seed).expect("the seed loads");
-            assert!(once.len() > 500, "the seed's keys were written back");
-        }
-    }
-}
-
 /// AOF files: the first two bytes give the length of a manifest text, the rest is an INCR
 /// file's command stream. A manifest parses or is refused (and what parses renders back to
 /// itself); the stream yields commands until a clean end, a truncation or a format error,
@@ -507,5 +480,32 @@ pub fn aof_files(data: &[u8]) {
             Ok(None) | Err(_) => break,
         }
         assert!(r.pos() as usize <= stream.len(), "read past the end");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_accept_simple_inputs() {
+        resp_parser(b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\nPING\r\n");
+        bus_frames(b"\0\0\0\x01\x90");
+        dump_payload(b"\x01\x00\x01a\0\0\0\0\0\0\0\0");
+        config_text(b"port 7000\nmasterauth \"a\\nb\"\n");
+        commands(b"\x10\x02\x00\x05\x20\x01\x00");
+        rdb_file(b"REDIS0010\xff\0\0\0\0\0\0\0\0");
+        script_codecs(b"[1,{\"a\":2.5}]");
+    }
+
+    #[test]
+    fn the_rdb_seeds_load_so_fuzzing_starts_past_the_header() {
+        for seed in [
+            &include_bytes!("../../fuzz/corpus/rdb_file/seed-redis-7.0-all-types")[..],
+            &include_bytes!("../../fuzz/corpus/rdb_file/seed-slotcache-all-types")[..],
+        ] {
+            let once = rdb_reencoded(seed).expect("the seed loads");
+            assert!(once.len() > 500, "the seed's keys were written back");
+        }
     }
 }
