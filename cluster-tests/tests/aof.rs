@@ -187,6 +187,29 @@ fn config_set_appendonly_at_runtime_then_debug_loadaof_in_both_base_formats() {
     let _: () = q(&mut c, &["CONFIG", "SET", "appendonly", "yes"]);
     assert_eq!(persistence(&mut c, "aof_enabled"), "1");
     wait_rewrites(&mut c, 1);
+    // Growth past auto-aof-rewrite-percentage (and above the minimum size) rewrites on its own.
+    let _: () = q(
+        &mut c,
+        &[
+            "CONFIG",
+            "SET",
+            "auto-aof-rewrite-min-size",
+            "1kb",
+            "auto-aof-rewrite-percentage",
+            "100",
+        ],
+    );
+    let value = "v".repeat(100);
+    let mut p = redis::pipe();
+    for i in 0..500 {
+        p.cmd("SET").arg(format!("auto:{i}")).arg(&value).ignore();
+    }
+    p.query::<()>(&mut c).expect("pipeline");
+    wait_rewrites(&mut c, 2);
+    let _: () = q(
+        &mut c,
+        &["CONFIG", "SET", "auto-aof-rewrite-percentage", "0"],
+    );
     let _: () = q(&mut c, &["SET", "while-on", "1"]);
     let _: i64 = q(&mut c, &["DEL", "db0:str:int"]);
     let want = digest(&mut c);
@@ -198,9 +221,9 @@ fn config_set_appendonly_at_runtime_then_debug_loadaof_in_both_base_formats() {
     // A BASE of commands (aof-use-rdb-preamble no) loads equally.
     let _: () = q(&mut c, &["CONFIG", "SET", "aof-use-rdb-preamble", "no"]);
     let _: String = q(&mut c, &["BGREWRITEAOF"]);
-    wait_rewrites(&mut c, 2);
+    wait_rewrites(&mut c, 3);
     assert!(
-        manifest(&dir).starts_with("file appendonly.aof.2.base.aof seq 2 type b\n"),
+        manifest(&dir).starts_with("file appendonly.aof.3.base.aof seq 3 type b\n"),
         "{}",
         manifest(&dir)
     );

@@ -392,7 +392,8 @@ pub fn enable(shared: &Arc<Shared>, in_exec: bool) -> Result<(), String> {
     }
     match rewrite::start(shared) {
         Ok(()) => Ok(()),
-        Err(RewriteError::Busy) => {
+        // A rewrite that started while AOF was off does not turn it on: another follows.
+        Err(RewriteError::Busy | RewriteError::InProgress) => {
             shared.aof.schedule();
             Ok(())
         }

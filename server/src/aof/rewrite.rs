@@ -55,6 +55,8 @@ fn run(shared: &Arc<Shared>) {
     let settings = shared.settings();
     let rdb = settings.aof_use_rdb_preamble;
     let generation = shared.aof.generation.load(Ordering::Acquire);
+    // Whether this rewrite switches (or starts) the INCR file: AOF is on, or waits for it.
+    let appending = shared.aof.enabled();
     let result = (|| -> std::io::Result<u64> {
         std::fs::create_dir_all(&dir)?;
         let base_name = {
@@ -64,7 +66,6 @@ fn run(shared: &Arc<Shared>) {
         let tmp = dir.join(format!("temp-rewriteaof-bg-{}.aof", std::process::id()));
         // The new INCR file is opened before the point in time (file creation stays off the
         // keyspace lock); at the point in time the writer switches to it.
-        let appending = shared.aof.enabled();
         let (incr_file, incr_manifest) = if appending {
             let mut m = shared.aof.inner.lock().manifest.clone();
             let name = m.new_incr(&prefix);
@@ -138,14 +139,14 @@ fn run(shared: &Arc<Shared>) {
         shared.aof.inner.lock().last_cow = copied;
         Ok(bytes)
     })();
-    finish(shared, result, generation);
+    finish(shared, result, generation, appending);
     shared.persistence.running.store(false, Ordering::Release);
     shared.aof.rewriting.store(false, Ordering::Release);
 }
 
 /// `backgroundRewriteDoneHandler`: the manifest names the new BASE and only the current
 /// INCR file; the files they replace are removed.
-fn finish(shared: &Shared, result: std::io::Result<u64>, generation: u64) {
+fn finish(shared: &Shared, result: std::io::Result<u64>, generation: u64, appending: bool) {
     let (dir, prefix) = super::paths(shared);
     let rdb = shared.settings().aof_use_rdb_preamble;
     let mut s = shared.aof.inner.lock();
@@ -170,7 +171,7 @@ fn finish(shared: &Shared, result: std::io::Result<u64>, generation: u64) {
     }
     let mut m = s.manifest.clone();
     m.new_base(&prefix, rdb);
-    m.mark_rewritten_incr_as_history(s.on || s.wait_rewrite);
+    m.mark_rewritten_incr_as_history(appending);
     if let Err(e) = write_manifest(&dir, &prefix, &m, true) {
         return failed(
             &mut s,
@@ -180,7 +181,7 @@ fn finish(shared: &Shared, result: std::io::Result<u64>, generation: u64) {
             ),
         );
     }
-    if s.wait_rewrite {
+    if s.wait_rewrite && appending {
         s.wait_rewrite = false;
         s.on = true;
         info!("Background AOF rewrite finished successfully: AOF is on");

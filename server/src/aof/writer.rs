@@ -284,6 +284,10 @@ impl Appender {
             if self.stop.load(Ordering::Relaxed) {
                 return;
             }
+            if self.buffered() > 0 {
+                // Effects no client waits for (active expiry, eviction) reach the file too.
+                self.write_pending();
+            }
             let policy = self.policy();
             let due = match policy {
                 Fsync::Always => true,
@@ -295,11 +299,6 @@ impl Appender {
             }
             if !due {
                 continue;
-            }
-            if policy == Fsync::EverySec {
-                // Everysec writes its pending bytes itself too, so a quiet connection's
-                // last writes are not left in memory.
-                self.write_pending();
             }
             let (file, upto) = {
                 let cur = self.current.lock();
