@@ -292,8 +292,10 @@ pub fn load_at_start(shared: &Shared) -> Result<bool, String> {
 /// The load failed (the dataset holds what loaded before the error).
 pub fn debug_loadaof(shared: &Shared, ks: &mut Keyspace) -> Result<(), String> {
     ks.repl.flush();
-    if let Some(app) = shared.aof.appender.lock().clone() {
-        app.flush_and_sync();
+    let app = shared.aof.appender.lock().clone();
+    if let Some(app) = app {
+        // Written, so that it is read back; no fsync is needed for that.
+        app.write_pending();
     }
     crate::persistence::load::empty_data(shared, ks);
     let (dir, prefix) = paths(shared);
@@ -412,9 +414,20 @@ pub fn disable(shared: &Shared, ks: &mut Keyspace) {
     ks.repl.aof = None;
     shared.aof.appending.store(false, Ordering::Release);
     shared.aof.generation.fetch_add(1, Ordering::AcqRel);
-    if let Some(app) = shared.aof.appender.lock().take() {
-        app.flush_and_sync();
-        app.stop();
+    let app = shared.aof.appender.lock().take();
+    if let Some(app) = app {
+        // Written and synced off the keyspace lock (the caller holds it).
+        let spawned = std::thread::Builder::new().name("aof-close".into()).spawn({
+            let app = app.clone();
+            move || {
+                app.flush_and_sync();
+                app.stop();
+            }
+        });
+        if spawned.is_err() {
+            app.flush_and_sync();
+            app.stop();
+        }
     }
     let mut s = shared.aof.inner.lock();
     s.on = false;
