@@ -429,3 +429,30 @@ fn a_replica_keeps_its_own_aof_of_what_it_applies() {
         "{text}"
     );
 }
+
+#[test]
+fn an_old_style_single_file_aof_is_loaded_and_becomes_the_base() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("appendonly.aof"),
+        "*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n*3\r\n$3\r\nSET\r\n$3\r\nold\r\n$1\r\n1\r\n\
+         *3\r\n$5\r\nRPUSH\r\n$1\r\nl\r\n$1\r\na\r\n",
+    )
+    .expect("write a Redis 6 style AOF");
+    let dir_arg = dir.path().display().to_string();
+    let node = Node::start(&["--appendonly", "yes", "--dir", &dir_arg]);
+    let mut c = node.client();
+    let v: String = q(&mut c, &["GET", "old"]);
+    assert_eq!(v, "1");
+    let n: i64 = q(&mut c, &["LLEN", "l"]);
+    assert_eq!(n, 1);
+    let aof = dir.path().join("appendonlydir");
+    assert_eq!(
+        manifest(&aof),
+        "file appendonly.aof seq 1 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\n"
+    );
+    assert!(
+        !dir.path().join("appendonly.aof").exists(),
+        "moved into the directory"
+    );
+}

@@ -273,7 +273,7 @@ fn delete_history(shared: &Shared, dir: &Path, prefix: &str, m: &mut Manifest) {
 pub fn load_at_start(shared: &Shared) -> Result<bool, String> {
     let (dir, prefix) = paths(shared);
     let Some(m) = read_manifest(&dir, &prefix)? else {
-        return Ok(false);
+        return upgrade_old_style(shared, &dir, &prefix);
     };
     let mut ks = shared.keyspace.lock();
     let found = load::load_files(shared, &mut ks, &dir, &m)?;
@@ -307,6 +307,46 @@ pub fn debug_loadaof(shared: &Shared, ks: &mut Keyspace) -> Result<(), String> {
     ks.dirty = dirty;
     tracing::warn!("Append Only File loaded by DEBUG LOADAOF");
     Ok(())
+}
+
+/// A single-file AOF from before Redis 7.0 (`dir`/`appendfilename`) and no manifest: loaded,
+/// then moved into the AOF directory as its BASE (`aofUpgradePrepare`), so that a Redis 6
+/// user's data comes along.
+fn upgrade_old_style(shared: &Shared, dir: &Path, prefix: &str) -> Result<bool, String> {
+    let old = PathBuf::from(prefix);
+    if !old.is_file() {
+        return Ok(false);
+    }
+    tracing::info!("Loading the old-style append only file {prefix}; it becomes the BASE of a multi-part AOF in {}", dir.display());
+    let mut m = Manifest {
+        base: Some(manifest::FileInfo {
+            name: prefix.to_string(),
+            seq: 1,
+            kind: manifest::Kind::Base,
+        }),
+        base_seq: 1,
+        ..Manifest::default()
+    };
+    let mut ks = shared.keyspace.lock();
+    load::load_files(shared, &mut ks, Path::new("."), &m)?;
+    drop(ks);
+    let io = |e: std::io::Error| {
+        format!(
+            "Error upgrading the old-style AOF {prefix}: {}",
+            crate::util::io_error_text(&e)
+        )
+    };
+    std::fs::create_dir_all(dir).map_err(io)?;
+    std::fs::rename(&old, dir.join(prefix)).map_err(io)?;
+    write_manifest(dir, prefix, &m, true).map_err(io)?;
+    tracing::info!(
+        "Successfully migrated an old-style AOF into the AOF directory {}",
+        dir.display()
+    );
+    let mut s = shared.aof.inner.lock();
+    s.base_size = total_size(dir, &m);
+    s.manifest = std::mem::take(&mut m);
+    Ok(true)
 }
 
 /// At start with `appendonly yes`, after loading (`aofOpenIfNeededOnServerStart`): an
