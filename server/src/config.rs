@@ -292,10 +292,9 @@ pub static PARAMS: &[Param] = &[
     ),
     p("slowlog-max-len", "128", Kind::Int(0, I64MAX), true),
     // Snapshots (see `crate::persistence`). No save points by default: a cache that was
-    // never asked to persist does not start writing dump.rdb (Redis's default would). AOF
-    // is not implemented: `appendonly yes` is refused, the other AOF parameters are accepted
-    // so redis-server command lines work unchanged.
+    // never asked to persist does not start writing dump.rdb (Redis's default would).
     p("save", "", Kind::Str, true),
+    // The append-only file (see `crate::aof`), with Redis 7.0's names and defaults.
     p("appendonly", "no", YESNO, true),
     p(
         "appendfsync",
@@ -304,7 +303,25 @@ pub static PARAMS: &[Param] = &[
         true,
     ),
     p("appendfilename", "appendonly.aof", Kind::Str, false),
+    p("appenddirname", "appendonlydir", Kind::Str, false),
     p("aof-use-rdb-preamble", "yes", YESNO, true),
+    p("aof-load-truncated", "yes", YESNO, true),
+    p(
+        "auto-aof-rewrite-percentage",
+        "100",
+        Kind::Int(0, I64MAX),
+        true,
+    ),
+    p("auto-aof-rewrite-min-size", "67108864", Kind::Memory, true),
+    // Keeps HISTORY files after a rewrite (a Redis test knob).
+    p("aof-disable-auto-gc", "no", YESNO, true),
+    // Microseconds a background save or AOF rewrite waits after each key (a Redis test
+    // knob that makes the background jobs slow enough to observe).
+    p("rdb-key-save-delay", "0", Kind::Int(i64::MIN, I64MAX), true),
+    // Accepted for redis.conf compatibility: the rewrite writes through a buffered file
+    // synced once at its end, and no timestamp annotations are written.
+    p("aof-rewrite-incremental-fsync", "yes", YESNO, true),
+    p("aof-timestamp-enabled", "no", YESNO, true),
     p("dbfilename", "dump.rdb", Kind::Str, true),
     p("daemonize", "no", YESNO, false),
     p(
@@ -316,7 +333,7 @@ pub static PARAMS: &[Param] = &[
     p("pidfile", "", Kind::Str, false),
     p("always-show-logo", "no", YESNO, false),
     // Accepted so the Redis test suite's own config files (tests/assets/default.conf) load;
-    // they change nothing here: AOF is not implemented, there is no incremental rehashing
+    // they change nothing here: there is no incremental rehashing
     // to switch off, no module command, no unix socket is opened, and replication sends
     // its snapshot at once.
     p("repl-diskless-sync-delay", "5", Kind::Int(0, I64MAX), true),
@@ -415,13 +432,6 @@ pub fn param(name: &str) -> Option<&'static Param> {
 
 /// Checks and normalizes a value for a parameter; the error says why, in Redis's words.
 pub fn normalize(p: &Param, value: &str) -> Result<String, String> {
-    if p.name == "appendonly" && value.eq_ignore_ascii_case("yes") {
-        return Err(
-            "appendonly yes is not supported: slotcache persists with RDB snapshots \
-                    only (save, BGSAVE)"
-                .into(),
-        );
-    }
     match p.kind {
         Kind::Bool => match value.to_ascii_lowercase().as_str() {
             "yes" => Ok("yes".into()),
@@ -472,6 +482,12 @@ pub fn normalize(p: &Param, value: &str) -> Result<String, String> {
             .ok_or_else(|| "Invalid save parameters".to_string()),
         Kind::Str if p.name == "dbfilename" && value.contains('/') => {
             Err("dbfilename can't be a path, just a filename".into())
+        }
+        Kind::Str if p.name == "appendfilename" && (value.contains('/') || value.is_empty()) => {
+            Err("appendfilename can't be a path, just a filename".into())
+        }
+        Kind::Str if p.name == "appenddirname" && (value.contains('/') || value.is_empty()) => {
+            Err("appenddirname can't be a path, just a dirname".into())
         }
         Kind::Str if p.name == "notify-keyspace-events" => crate::notify::Flags::canonical(value),
         Kind::Str if p.name == "cluster-announce-hostname" => {
@@ -687,6 +703,17 @@ pub struct Settings {
     /// `latency-tracking`: per-command latency histograms (INFO latencystats).
     pub latency_tracking: bool,
     pub latency_tracking_percentiles: Vec<f64>,
+    /// Append-only file settings (`crate::aof`).
+    pub appendonly: bool,
+    pub appendfsync: String,
+    pub appendfilename: String,
+    pub appenddirname: String,
+    pub aof_use_rdb_preamble: bool,
+    pub aof_load_truncated: bool,
+    pub auto_aof_rewrite_percentage: u64,
+    pub auto_aof_rewrite_min_size: u64,
+    pub aof_disable_auto_gc: bool,
+    pub rdb_key_save_delay_us: u64,
     /// Snapshot settings (`crate::persistence`).
     pub dbfilename: String,
     pub save_rules: Vec<(u64, u64)>,
@@ -990,6 +1017,16 @@ impl Config {
             ))
             .unwrap_or_default(),
             replica_obuf_hard: obuf_hard(&s("client-output-buffer-limit"), &["replica", "slave"]),
+            appendonly: self.yes("appendonly"),
+            appendfsync: s("appendfsync"),
+            appendfilename: s("appendfilename"),
+            appenddirname: s("appenddirname"),
+            aof_use_rdb_preamble: self.yes("aof-use-rdb-preamble"),
+            aof_load_truncated: self.yes("aof-load-truncated"),
+            auto_aof_rewrite_percentage: self.int("auto-aof-rewrite-percentage").max(0) as u64,
+            auto_aof_rewrite_min_size: self.int("auto-aof-rewrite-min-size").max(0) as u64,
+            aof_disable_auto_gc: self.yes("aof-disable-auto-gc"),
+            rdb_key_save_delay_us: self.int("rdb-key-save-delay").max(0) as u64,
             dbfilename: s("dbfilename"),
             save_rules: parse_save(&s("save")).unwrap_or_default(),
             rdbcompression: self.yes("rdbcompression"),

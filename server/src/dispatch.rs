@@ -314,7 +314,7 @@ fn replicate(
     if ks.dirty == dirty && propagate.is_none() {
         return;
     }
-    if !ks.repl.active {
+    if !ks.repl.recording() {
         return;
     }
     match propagate {
@@ -348,7 +348,7 @@ pub fn drain_expired(ks: &mut Keyspace, now: u64, notify: Option<(&Shared, &Sett
                 }
             }
         }
-        if ks.repl.active && !ks.repl.is_replica() {
+        if ks.repl.recording() && !ks.repl.is_replica() {
             ks.repl.emit_dels(&ks.dbs, i, keys, now);
         }
     }

@@ -171,6 +171,7 @@ fn rdb_reencoded(data: &[u8]) -> Option<Vec<u8>> {
             repl_id: "0".repeat(40),
             repl_offset: 0,
             repl_stream_db: 0,
+            aof_base: false,
         },
     );
     file::write_functions(&mut out, &libraries);
@@ -447,6 +448,39 @@ pub fn commands(data: &[u8]) {
             ks.watches.release(w.db, &w.key);
         }
     });
+}
+
+/// AOF files: the first two bytes give the length of a manifest text, the rest is an INCR
+/// file's command stream. A manifest parses or is refused (and what parses renders back to
+/// itself); the stream yields commands until a clean end, a truncation or a format error,
+/// never reading past its end nor allocating what a length merely claims.
+pub fn aof_files(data: &[u8]) {
+    let Some((head, rest)) = data.split_first_chunk::<2>() else {
+        return;
+    };
+    let split = (u16::from_le_bytes(*head) as usize).min(rest.len());
+    let (manifest, stream) = rest.split_at(split);
+    if let Ok(m) = crate::aof::manifest::Manifest::parse(manifest) {
+        let text = m.render();
+        if !text.is_empty() {
+            let again = crate::aof::manifest::Manifest::parse(text.as_bytes())
+                .unwrap_or_else(|e| panic!("a rendered manifest does not parse: {e}\n{text}"));
+            assert_eq!(again.render(), text, "manifest round trip");
+        }
+    }
+    let mut r = crate::aof::stream::Reader::new(stream, 0);
+    let mut total = 0usize;
+    loop {
+        match r.next_command() {
+            Ok(Some(args)) => {
+                assert!(!args.is_empty());
+                total += args.iter().map(|a| a.len()).sum::<usize>();
+                assert!(total <= stream.len(), "more argument bytes than input");
+            }
+            Ok(None) | Err(_) => break,
+        }
+        assert!(r.pos() as usize <= stream.len(), "read past the end");
+    }
 }
 
 #[cfg(test)]

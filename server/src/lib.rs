@@ -11,7 +11,7 @@
 //! - [`commands`] the command table and one file per command family.
 //! - [`keyspace`] databases of per-slot tables, entries, expiry; [`rdb`] Redis's value format
 //!   (DUMP/RESTORE payloads and whole RDB files); [`persistence`] SAVE, BGSAVE and loading
-//!   the snapshot at start.
+//!   the snapshot at start; [`aof`] the append-only file (Redis 7.0's multi-part AOF).
 //! - [`flow`] what a connection does after a command (the value commands hand back).
 //! - [`config`] redis.conf parsing and the CONFIG registry; [`clients`] connected clients;
 //!   [`session`] one connection's session; [`state`] what all of these share; [`util`] number formats; [`glob`] patterns.
@@ -23,6 +23,7 @@
 
 pub mod acl;
 pub mod admission;
+pub mod aof;
 pub mod client_memory;
 pub mod clients;
 pub mod cluster;

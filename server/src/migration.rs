@@ -267,7 +267,7 @@ pub(crate) fn delete_moved(ks: &mut Keyspace, db: usize, keys: &[Bytes], items: 
         }
     }
     ks.dirty += deleted.len() as u64;
-    if ks.repl.active && !ks.repl.is_replica() && !deleted.is_empty() {
+    if ks.repl.recording() && !ks.repl.is_replica() && !deleted.is_empty() {
         ks.repl.emit_dels(&ks.dbs, db, deleted, now);
     }
 }

@@ -602,6 +602,8 @@ async fn flush(
     let closed = || std::io::Error::other("client closed by its limits");
     let limits = settings.normal_obuf;
     let handle = conn.conn.handle.clone();
+    // Replies follow their writes into the AOF (and onto disk with `appendfsync always`).
+    crate::aof::durable(shared).await;
     report_buffers(shared, conn, qb, out.buf.len());
     if conn.usage.check_output(&limits, out.buf.len()) == Verdict::Close {
         return Err(closed());
@@ -1067,7 +1069,13 @@ pub async fn run(shared: Arc<Shared>) -> std::io::Result<()> {
         .store(crate::eviction::total_used(), Ordering::Relaxed);
     // The snapshot is loaded before anything serves (clients, replicas, the cluster bus,
     // whose restart rules look at whether the node came back with data).
-    crate::persistence::load_at_start(&shared).map_err(std::io::Error::other)?;
+    // With `appendonly yes` the AOF is the dataset (the RDB file is not read), as in Redis.
+    if shared.settings().appendonly {
+        crate::aof::load_at_start(&shared).map_err(std::io::Error::other)?;
+        crate::aof::open_at_start(&shared).map_err(std::io::Error::other)?;
+    } else {
+        crate::persistence::load_at_start(&shared).map_err(std::io::Error::other)?;
+    }
     if shared.settings().cluster_enabled {
         let plain = shared.bound_port.load(Ordering::Relaxed) as u16;
         // With `tls-cluster yes` the node announces its TLS port to clients and replicas (as
@@ -1124,6 +1132,7 @@ pub async fn run(shared: Arc<Shared>) -> std::io::Result<()> {
     while !shared.clients.is_empty() && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    crate::aof::shutdown(&shared);
     info!("slotcache is now ready to exit, bye bye...");
     Ok(())
 }

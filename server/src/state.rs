@@ -66,6 +66,8 @@ pub struct Shared {
     pub last_save_unix: AtomicU64,
     /// Snapshots: the running background save and the figures INFO persistence shows.
     pub persistence: crate::persistence::Persistence,
+    /// The append-only file: its writer, manifest, rewrites and INFO figures.
+    pub aof: crate::aof::Aof,
     /// Cluster mode's state, set at startup when `cluster-enabled yes`.
     pub cluster: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
     /// Woken whenever a replica acknowledges an offset or a replica link changes (WAIT).
@@ -146,6 +148,7 @@ impl Shared {
             bound_port: AtomicU64::new(0),
             last_save_unix: AtomicU64::new(now),
             persistence: Default::default(),
+            aof: Default::default(),
             cluster: std::sync::OnceLock::new(),
             repl_acks: tokio::sync::Notify::new(),
             keys_moved: tokio::sync::Notify::new(),

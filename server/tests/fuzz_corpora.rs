@@ -22,11 +22,12 @@ fn target(name: &str) -> fn(&[u8]) {
         "commands" => fuzzing::commands,
         "rdb_file" => fuzzing::rdb_file,
         "script_codecs" => fuzzing::script_codecs,
+        "aof_files" => fuzzing::aof_files,
         other => panic!("no fuzz target named {other}"),
     }
 }
 
-const TARGETS: [&str; 7] = [
+const TARGETS: [&str; 8] = [
     "resp_parser",
     "bus_frames",
     "dump_payload",
@@ -34,6 +35,7 @@ const TARGETS: [&str; 7] = [
     "commands",
     "rdb_file",
     "script_codecs",
+    "aof_files",
 ];
 
 fn files(dir: &Path) -> Vec<PathBuf> {

@@ -162,6 +162,31 @@ fn set(ctx: &mut Ctx, a: &[Bytes]) {
             .set_default_password(settings.requirepass.as_deref());
     }
     ctx.ks.repl.backlog.set_capacity(settings.repl_backlog_size);
+    if seen.contains("appendfsync") {
+        ctx.shared
+            .aof
+            .set_policy(crate::aof::writer::Fsync::parse(&settings.appendfsync));
+    }
+    // As Redis's `updateAppendonly`: yes starts AOF with a rewrite, no stops it.
+    if seen.contains("appendonly") {
+        let enabled = ctx.shared.aof.enabled();
+        if settings.appendonly && !enabled {
+            let started = ctx
+                .shared
+                .arc()
+                .ok_or_else(String::new)
+                .and_then(|sh| crate::aof::enable(&sh, ctx.conn.in_exec));
+            if started.is_err() {
+                let mut cfg = ctx.shared.config.write();
+                let _ = cfg.set("appendonly", "no");
+                drop(cfg);
+                ctx.shared.refresh_settings();
+                return ctx.err("ERR CONFIG SET failed (possibly related to argument 'appendonly') - Unable to turn on AOF. Check server logs.");
+            }
+        } else if !settings.appendonly && enabled {
+            crate::aof::disable(ctx.shared, ctx.ks);
+        }
+    }
     // A lower maxmemory takes effect at once, as Redis's `updateMaxmemory` evicts right
     // away (bounded by maxmemory-eviction-tenacity, like any eviction run).
     if seen.contains("maxmemory") && settings.maxmemory > 0 {

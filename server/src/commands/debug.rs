@@ -109,6 +109,7 @@ fn debug(ctx: &mut Ctx, a: &[Bytes]) {
         }
         ("populate", 3..=5) => populate(ctx, a),
         ("reload", _) => reload(ctx, &a[2..]),
+        ("loadaof", 2) => loadaof(ctx),
         ("quicklist-packed-threshold", 3) => quicklist_packed_threshold(ctx, &a[2]),
         ("protocol", 3) => protocol(ctx, &a[2]),
         // Proves the connection's panic containment end to end (tests and operators).
@@ -144,6 +145,18 @@ fn reload(ctx: &mut Ctx, opts: &[Bytes]) {
     match crate::persistence::reload(ctx.shared, ctx.ks, save, flush, merge) {
         Ok(()) => ctx.out.ok(),
         Err(e) => ctx.err(&e),
+    }
+}
+
+/// DEBUG LOADAOF: the AOF written out, the dataset emptied and loaded back from the AOF
+/// directory (Redis exits when that fails; here the command fails and the log says why).
+fn loadaof(ctx: &mut Ctx) {
+    match crate::aof::debug_loadaof(ctx.shared, ctx.ks) {
+        Ok(()) => ctx.out.ok(),
+        Err(e) => {
+            tracing::warn!("DEBUG LOADAOF: {e}");
+            ctx.err("ERR Error loading the AOF, check server logs.")
+        }
     }
 }
 

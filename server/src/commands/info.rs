@@ -375,18 +375,32 @@ fn persistence(ctx: &mut Ctx, t: &mut String) {
     line(t, "rdb_last_cow_size", p.last_copied);
     line(t, "rdb_last_load_keys_expired", p.load_expired);
     line(t, "rdb_last_load_keys_loaded", p.loaded_keys);
-    line(t, "aof_enabled", 0);
-    line(t, "aof_rewrite_in_progress", 0);
-    line(t, "aof_rewrite_scheduled", 0);
-    line(t, "aof_last_rewrite_time_sec", -1);
-    line(t, "aof_current_rewrite_time_sec", -1);
-    line(t, "aof_last_bgrewrite_status", "ok");
-    line(t, "aof_rewrites", 0);
-    line(t, "aof_rewrites_consecutive_failures", 0);
-    line(t, "aof_last_write_status", "ok");
-    line(t, "aof_last_cow_size", 0);
+    let a = ctx.shared.aof.figures();
+    let status = |ok: bool| if ok { "ok" } else { "err" };
+    line(t, "aof_enabled", u8::from(a.enabled));
+    line(t, "aof_rewrite_in_progress", u8::from(a.rewriting));
+    line(t, "aof_rewrite_scheduled", u8::from(a.scheduled));
+    line(t, "aof_last_rewrite_time_sec", a.last_rewrite_secs);
+    line(t, "aof_current_rewrite_time_sec", a.current_rewrite_secs);
+    line(t, "aof_last_bgrewrite_status", status(a.last_ok));
+    line(t, "aof_rewrites", a.rewrites);
+    line(
+        t,
+        "aof_rewrites_consecutive_failures",
+        a.consecutive_failures,
+    );
+    line(t, "aof_last_write_status", status(a.last_write_ok));
+    line(t, "aof_last_cow_size", a.last_cow);
     line(t, "module_fork_in_progress", 0);
     line(t, "module_fork_last_cow_size", 0);
+    if let Some((current, base, buffered, delayed)) = a.sizes {
+        line(t, "aof_current_size", current);
+        line(t, "aof_base_size", base);
+        line(t, "aof_pending_rewrite", u8::from(a.scheduled));
+        line(t, "aof_buffer_length", buffered);
+        line(t, "aof_pending_bio_fsync", 0);
+        line(t, "aof_delayed_fsync", delayed);
+    }
 }
 
 fn stats(ctx: &mut Ctx, t: &mut String) {

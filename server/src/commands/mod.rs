@@ -197,9 +197,10 @@ impl Ctx<'_> {
         self.next = now.and(next);
     }
 
-    /// Whether writes are being recorded for replicas (effects need building only then).
+    /// Whether writes are being recorded for replicas or the AOF (effects need building
+    /// only then).
     pub fn replicating(&self) -> bool {
-        self.ks.repl.active && !self.ks.repl.is_replica()
+        self.ks.repl.recording() && !self.ks.repl.is_replica()
     }
 
     /// Replicates `cmds` instead of the command as sent.

@@ -410,9 +410,10 @@ fn parse_add_or_trim(ctx: &mut Ctx, a: &[Bytes], xadd: bool, replicated: bool) -
     Some(r)
 }
 
-/// Whether the command came from our primary (its trims are exact already, and unlimited).
+/// Whether the command came from our primary or the AOF being loaded (its trims are exact
+/// already, and unlimited: Redis's `mustObeyClient`).
 fn from_primary(ctx: &Ctx) -> bool {
-    ctx.ks.repl.is_replica()
+    ctx.ks.repl.is_replica() || ctx.ks.repl.loading_aof
 }
 
 /// The trim as replicas must apply it: an approximate one rewritten to the exact bound it

@@ -311,7 +311,7 @@ pub fn perform(shared: &Shared, ks: &mut Keyspace, settings: &Settings, now: u64
 /// them.
 fn propagate(ks: &mut Keyspace, evicted: Vec<(usize, Vec<u8>)>, now: u64) {
     crate::dispatch::drain_expired(ks, now, None);
-    if !ks.repl.active {
+    if !ks.repl.recording() {
         return;
     }
     // The stream selects each key's database as it changes.

@@ -24,6 +24,28 @@ pub fn load_file(
 ) -> Result<(u64, u64, Option<u64>), LoadError> {
     let f = std::fs::File::open(path)?;
     let size = f.metadata().map(|m| m.len()).unwrap_or(0);
+    load_reader(
+        shared,
+        ks,
+        BufReader::with_capacity(1 << 20, f),
+        size,
+        merge,
+    )
+    .map(|(keys, expired, offset, _)| (keys, expired, offset))
+}
+
+/// [`load_file`] from a reader of `size` bytes (an AOF's RDB preamble is followed by
+/// commands, read from where this stopped). Also returns the RDB's length in bytes.
+///
+/// # Errors
+/// As [`load_file`].
+pub fn load_reader<R: std::io::Read>(
+    shared: &Shared,
+    ks: &mut Keyspace,
+    reader: R,
+    size: u64,
+    merge: bool,
+) -> Result<(u64, u64, Option<u64>, u64), LoadError> {
     let settings = shared.settings();
     let lim = Limits::from_settings(&settings);
     let databases = ks.dbs.len();
@@ -34,7 +56,7 @@ pub fn load_file(
     let mut libraries = Vec::new();
     let mut offset = None;
     let progress = std::rc::Rc::new(std::cell::Cell::new(0u64));
-    let reader = Counting(BufReader::with_capacity(1 << 20, f), progress.clone());
+    let reader = Counting(reader, progress.clone());
     let loaded = file::load(reader, &lim, databases, |item| {
         match item {
             Item::Aux(k, v) if k == b"repl-offset" => {
@@ -79,7 +101,7 @@ pub fn load_file(
         loaded.version,
         started.elapsed().as_secs_f64()
     );
-    Ok((keys, expired, offset))
+    Ok((keys, expired, offset, loaded.bytes))
 }
 
 /// A reader that publishes how many bytes it read, for the progress log.
@@ -114,6 +136,20 @@ pub fn load_at_start(shared: &Shared) -> Result<(), String> {
     }
 }
 
+/// Redis's `emptyData`: every database and the function libraries emptied; watchers of
+/// live keys and tracking clients learn of the flush.
+pub fn empty_data(shared: &Shared, ks: &mut Keyspace) {
+    let now = crate::util::now_ms();
+    for i in 0..ks.dbs.len() {
+        ks.watches.touch_db(&ks.dbs, i, None, now);
+    }
+    ks.tracking.invalidate_all();
+    for db in ks.dbs.iter_mut() {
+        db.clear();
+    }
+    shared.scripts.lock().functions.flush();
+}
+
 /// DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE]: save (unless NOSAVE), empty the dataset and the
 /// libraries (unless NOFLUSH), load the file back; the keyspace lock held throughout.
 pub fn reload(
@@ -127,16 +163,7 @@ pub fn reload(
         return Err("ERR".into());
     }
     if flush {
-        // As Redis's emptyData: watchers of live keys and tracking clients learn of the flush.
-        let now = crate::util::now_ms();
-        for i in 0..ks.dbs.len() {
-            ks.watches.touch_db(&ks.dbs, i, None, now);
-        }
-        ks.tracking.invalidate_all();
-        for db in ks.dbs.iter_mut() {
-            db.clear();
-        }
-        shared.scripts.lock().functions.flush();
+        empty_data(shared, ks);
     }
     let name = shared.settings().dbfilename.clone();
     match load_file(shared, ks, Path::new(&name), merge) {

@@ -168,6 +168,7 @@ pub async fn cron(shared: std::sync::Arc<crate::state::Shared>) {
         let rules = shared.settings().save_rules.clone();
         let dirty = shared.keyspace.lock().dirty;
         let last = shared.last_save_unix.load(Ordering::Relaxed);
+        crate::aof::cron(&shared, unix_now());
         if shared.persistence.due(&rules, dirty, last, unix_now()) {
             tracing::info!(
                 "changes since the last save met a save point: saving in the background"

@@ -6,6 +6,7 @@ use crate::keyspace::slot::SLOTS;
 use crate::keyspace::Keyspace;
 use crate::rdb::file::{self, Header, Sink};
 use crate::state::Shared;
+use bytes::Bytes;
 use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -42,8 +43,36 @@ impl BgsaveError {
     }
 }
 
-fn header(shared: &Shared, ks: &Keyspace) -> Vec<u8> {
+/// What a background snapshot writes: an RDB file, or an AOF's BASE (an RDB marked
+/// `aof-base`, or with `aof-use-rdb-preamble no` commands that rebuild the dataset).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Rdb,
+    AofBase { rdb: bool },
+}
+
+fn header(shared: &Shared, ks: &Keyspace, format: Format) -> Vec<u8> {
     let mut out = Vec::new();
+    if format == (Format::AofBase { rdb: false }) {
+        let codes = shared
+            .scripts
+            .lock()
+            .functions
+            .libraries()
+            .map(|l| l.code.clone())
+            .collect::<Vec<_>>();
+        for code in codes {
+            crate::replication::effects::encode(
+                &[
+                    Bytes::from_static(b"FUNCTION"),
+                    Bytes::from_static(b"LOAD"),
+                    code,
+                ],
+                &mut out,
+            );
+        }
+        return out;
+    }
     file::write_header(
         &mut out,
         &Header {
@@ -52,6 +81,7 @@ fn header(shared: &Shared, ks: &Keyspace) -> Vec<u8> {
             repl_id: ks.repl.replid.clone(),
             repl_offset: ks.repl.offset,
             repl_stream_db: ks.repl.stream_db(),
+            aof_base: format != Format::Rdb,
         },
     );
     // The scripts lock is taken after the keyspace lock, as everywhere.
@@ -102,7 +132,7 @@ pub fn save(shared: &Shared, ks: &Keyspace) -> io::Result<()> {
     let (path, tmp) = paths(shared);
     let result = (|| {
         let mut sink = Sink::new(create(&tmp)?, s.rdbchecksum);
-        sink.put(&header(shared, ks))?;
+        sink.put(&header(shared, ks, Format::Rdb))?;
         let (mut buf, mut scratch) = (Vec::new(), Vec::new());
         for (i, db) in ks.dbs.iter().enumerate() {
             if db.is_empty() {
@@ -142,6 +172,30 @@ pub fn save(shared: &Shared, ks: &Keyspace) -> io::Result<()> {
     result
 }
 
+/// `SELECT <db>` in an AOF BASE written as commands.
+fn select_command(out: &mut Vec<u8>, db: usize) {
+    crate::replication::effects::encode(
+        &[Bytes::from_static(b"SELECT"), Bytes::from(db.to_string())],
+        out,
+    );
+}
+
+/// One key of an AOF BASE written as commands: `RESTORE key <expiry> <DUMP payload> ABSTTL`
+/// rebuilds any type (streams with their groups included) with its absolute expiry, and
+/// loads in redis-server as well.
+fn restore_command(out: &mut Vec<u8>, e: &Entry) {
+    crate::replication::effects::encode(
+        &[
+            Bytes::from_static(b"RESTORE"),
+            Bytes::copy_from_slice(e.key.as_slice()),
+            Bytes::from(e.expire_at.to_string()),
+            Bytes::from(crate::rdb::payload::dump(&e.value)),
+            Bytes::from_static(b"ABSTTL"),
+        ],
+        out,
+    );
+}
+
 /// Ends every database's part of a snapshot, even when writing failed; the saved states
 /// are dropped after the lock is released.
 struct Ending<'a>(&'a Shared);
@@ -168,7 +222,8 @@ pub fn bgsave(shared: &Arc<Shared>) -> Result<(), BgsaveError> {
         .name("bgsave".into())
         .spawn(move || {
             let (path, tmp) = paths(&sh);
-            let (result, copied, dirty, longest) = write_background(&sh, &tmp, Some(&path), None);
+            let (result, copied, dirty, longest) =
+                write_background(&sh, &tmp, Some(&path), None, Format::Rdb);
             match &result {
                 Ok(bytes) => {
                     let longest_hold_us = longest.as_micros() as u64;
@@ -222,7 +277,8 @@ pub fn snapshot_for_replica(
         .spawn(move || {
             let (_, tmp) = paths(&sh);
             let file = PathBuf::from(format!("repl-{}", tmp.display()));
-            let (result, _, _, longest) = write_background(&sh, &file, None, Some(begin));
+            let (result, _, _, longest) =
+                write_background(&sh, &file, None, Some(begin), Format::Rdb);
             sh.persistence.running.store(false, Ordering::Release);
             if let Ok(bytes) = &result {
                 let longest_hold_us = longest.as_micros() as u64;
@@ -246,16 +302,18 @@ pub fn snapshot_for_replica(
 /// bytes written (or the error), the entries writers handed over, `dirty` at the point in
 /// time, and the longest hold of the lock while walking (logged: it is what a writer may
 /// have waited for the snapshot).
-fn write_background(
+pub(crate) fn write_background(
     shared: &Shared,
     tmp: &Path,
     commit_to: Option<&Path>,
     begin: Option<AtBegin>,
+    format: Format,
 ) -> (io::Result<u64>, u64, u64, std::time::Duration) {
     let s = shared.settings();
+    let commands = format == (Format::AofBase { rdb: false });
     let (head, plan, dirty) = {
         let mut ks = shared.keyspace.lock();
-        let head = header(shared, &ks);
+        let head = header(shared, &ks, format);
         let mut plan = Vec::new();
         for (i, db) in ks.dbs.iter_mut().enumerate() {
             if !db.is_empty() {
@@ -276,7 +334,11 @@ fn write_background(
         let (mut buf, mut scratch) = (Vec::with_capacity(CHUNK * 2), Vec::new());
         for (origin, keys, expires) in plan {
             buf.clear();
-            file::write_select(&mut buf, origin, keys, expires);
+            if commands {
+                select_command(&mut buf, origin);
+            } else {
+                file::write_select(&mut buf, origin, keys, expires);
+            }
             sink.put(&buf)?;
             let mut slot = 0;
             let mut batch: Vec<Entry> = Vec::with_capacity(BATCH);
@@ -308,7 +370,16 @@ fn write_background(
                 drop(done);
                 buf.clear();
                 for e in batch.drain(..) {
-                    file::write_entry(&mut buf, &mut scratch, &e, s.rdbcompression);
+                    if s.rdb_key_save_delay_us > 0 {
+                        std::thread::sleep(std::time::Duration::from_micros(
+                            s.rdb_key_save_delay_us,
+                        ));
+                    }
+                    if commands {
+                        restore_command(&mut buf, &e);
+                    } else {
+                        file::write_entry(&mut buf, &mut scratch, &e, s.rdbcompression);
+                    }
                     if buf.len() >= CHUNK {
                         sink.put(&buf)?;
                         buf.clear();
@@ -317,8 +388,20 @@ fn write_background(
                 sink.put(&buf)?;
             }
         }
-        let written = sink.written() + 9;
-        let f = sink.finish()?.into_inner().map_err(|e| e.into_error())?;
+        let (written, f) = if commands {
+            // Commands only: no RDB trailer.
+            let written = sink.written();
+            (
+                written,
+                sink.into_inner().into_inner().map_err(|e| e.into_error())?,
+            )
+        } else {
+            let written = sink.written() + 9;
+            (
+                written,
+                sink.finish()?.into_inner().map_err(|e| e.into_error())?,
+            )
+        };
         match commit_to {
             Some(path) => commit(f, tmp, path)?,
             // Read back once and removed: nothing to make durable.

@@ -50,6 +50,8 @@ pub struct Header {
     /// The replication stream's selected database at `repl_offset`: where a replica loading
     /// the file goes on applying its primary's stream.
     pub repl_stream_db: usize,
+    /// The file is an AOF's BASE (`aof-base` 1): Redis's loaders check it.
+    pub aof_base: bool,
 }
 
 /// `rdbSaveAuxFieldStrStr` / `rdbSaveAuxFieldStrInt`.
@@ -70,7 +72,7 @@ pub fn write_header(out: &mut Vec<u8>, h: &Header) {
     aux(out, "repl-stream-db", n.format(h.repl_stream_db).as_bytes());
     aux(out, "repl-id", h.repl_id.as_bytes());
     aux(out, "repl-offset", n.format(h.repl_offset).as_bytes());
-    aux(out, "aof-base", b"0");
+    aux(out, "aof-base", if h.aof_base { b"1" } else { b"0" });
 }
 
 /// One `FUNCTION2` record per library, as its code.
@@ -135,6 +137,11 @@ impl<W: Write> Sink<W> {
     /// Bytes written so far.
     pub fn written(&self) -> u64 {
         self.written
+    }
+
+    /// The writer, without an RDB trailer (a sink used for an AOF written as commands).
+    pub fn into_inner(self) -> W {
+        self.w
     }
 
     /// `EOF` and the checksum; returns the writer (flushed) for the caller to sync.
@@ -600,6 +607,7 @@ mod tests {
                 repl_id: "a".repeat(40),
                 repl_offset: 77,
                 repl_stream_db: 0,
+                aof_base: false,
             },
         );
         write_functions(&mut out, &[Bytes::from_static(b"#!lua name=l\n")]);

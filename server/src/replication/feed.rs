@@ -256,6 +256,12 @@ pub struct Feed {
     tx: Option<Vec<(usize, Vec<Bytes>)>>,
     /// A standalone FAILOVER's progress (`master_failover_state`).
     pub failover: super::failover::Failover,
+    /// The AOF's copy of the stream, while AOF is on ([`crate::aof`]): the same effects in
+    /// the same order, with its own SELECTs.
+    pub aof: Option<crate::aof::Tap>,
+    /// An AOF is being loaded: its commands are obeyed as a primary's are (Redis's
+    /// `mustObeyClient`: exact trims, no LIMIT checks).
+    pub loading_aof: bool,
 }
 
 impl Feed {
@@ -277,11 +283,18 @@ impl Feed {
             unsent: Vec::new(),
             tx: None,
             failover: Default::default(),
+            aof: None,
+            loading_aof: false,
         }
     }
 
     pub fn is_replica(&self) -> bool {
         matches!(self.role, Role::Replica(_))
+    }
+
+    /// Whether write effects are recorded: for replicas (the stream is active) or the AOF.
+    pub fn recording(&self) -> bool {
+        self.active || self.aof.is_some()
     }
 
     /// Appends write effects made in database `db`; `dbs` lets a syncing replica receive
@@ -294,11 +307,17 @@ impl Feed {
 
     /// Appends one write effect (see [`Feed::emit`]).
     pub fn emit_one(&mut self, dbs: &[Db], db: usize, args: &[Bytes], now: u64) {
-        if !self.active || self.is_replica() || args.is_empty() {
+        if !self.recording() || self.is_replica() || args.is_empty() {
             return;
         }
         if let Some(tx) = self.tx.as_mut() {
             tx.push((db, args.to_vec()));
+            return;
+        }
+        if let Some(aof) = self.aof.as_mut() {
+            aof.append(db, args);
+        }
+        if !self.active {
             return;
         }
         let start = self.unsent.len();
@@ -320,7 +339,7 @@ impl Feed {
 
     /// EXEC starts: the effects of its commands are gathered until [`Feed::end_tx`].
     pub fn begin_tx(&mut self) {
-        if self.active && !self.is_replica() {
+        if self.recording() && !self.is_replica() {
             self.tx = Some(Vec::new());
         }
     }
@@ -368,9 +387,27 @@ impl Feed {
     /// in a full sync need it as an effect, like writes of our own (the others get the
     /// stream bytes through [`Feed::append_upstream`]).
     pub fn upstream_effect(&mut self, dbs: &[Db], db: usize, args: &[Bytes], now: u64) {
+        // A replica keeps its own AOF of what it applies.
+        self.upstream_aof(db, args);
         if self.attached.iter().any(|a| a.sync.is_some()) {
             self.route_to_syncing(dbs, db, args, now);
         }
+    }
+
+    /// A command of our primary's stream that goes to our AOF only (MULTI / EXEC framing a
+    /// transaction the replica applies command by command).
+    pub fn upstream_aof(&mut self, db: usize, args: &[Bytes]) {
+        if let Some(aof) = self.aof.as_mut() {
+            aof.append(db, args);
+        }
+    }
+
+    /// Sends a command to the replicas only, not to the AOF (PING, REPLCONF GETACK: Redis
+    /// feeds those to its replicas alone).
+    pub fn emit_link_only(&mut self, dbs: &[Db], db: usize, args: &[Bytes], now: u64) {
+        let aof = self.aof.take();
+        self.emit_one(dbs, db, args, now);
+        self.aof = aof;
     }
 
     /// Our primary's stream switched to database `db` (SELECT).
@@ -413,6 +450,9 @@ impl Feed {
     /// keyspace guard calls this when it is dropped; anything that changes which replicas
     /// are online calls it first, so each replica gets exactly the bytes made while it was.
     pub fn flush(&mut self) {
+        if let Some(aof) = self.aof.as_mut() {
+            aof.hand_over();
+        }
         if self.unsent.is_empty() {
             return;
         }
@@ -613,14 +653,14 @@ impl Feed {
             return;
         }
         let db = self.last_db.unwrap_or(0);
-        self.emit(
+        self.emit_link_only(
             dbs,
             db,
-            &[effects::cmd([
+            &effects::cmd([
                 Bytes::from("REPLCONF"),
                 Bytes::from("GETACK"),
                 Bytes::from("*"),
-            ])],
+            ]),
             now,
         );
     }

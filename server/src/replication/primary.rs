@@ -130,7 +130,7 @@ pub async fn serve_link(
                     let mut ks = shared.keyspace.lock();
                     let ks = &mut *ks;
                     let db = ks.repl.stream_db();
-                    ks.repl.emit(&ks.dbs, db, &[vec![Bytes::from_static(b"PING")]], now);
+                    ks.repl.emit_link_only(&ks.dbs, db, &[Bytes::from_static(b"PING")], now);
                 }
             }
             _ = shutdown.changed() => break,

@@ -283,6 +283,14 @@ async fn session(shared: &Arc<Shared>, up: &Arc<Upstream>) -> Result<(), String>
 /// A full sync starts: the dataset and the history we had are dropped.
 fn begin_full_sync(shared: &Shared) {
     let mut ks = shared.keyspace.lock();
+    // As Redis's replica: AOF stops while the dataset is replaced, and starts again with a
+    // rewrite once the sync is done.
+    if crate::aof::stop_for_sync(shared, &mut ks) {
+        shared
+            .aof
+            .restart_pending
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
     for db in ks.dbs.iter_mut() {
         db.clear();
     }
@@ -336,6 +344,7 @@ async fn rdb_sync(
     let mut ks = shared.keyspace.lock();
     ks.repl.reset_as_replica(replid, offset, loaded.stream_db);
     conn.select(loaded.stream_db);
+    crate::aof::restart_after_sync(shared);
     Ok(())
 }
 
@@ -385,6 +394,7 @@ async fn full_sync(
                     ks.repl
                         .reset_as_replica(replid.clone(), offset, db as usize);
                     conn.select(db as usize);
+                    crate::aof::restart_after_sync(shared);
                     return Ok(());
                 }
             }
@@ -418,11 +428,12 @@ pub fn apply(
     }
     // MULTI / EXEC frame a primary's transaction; its commands are applied as they come (a
     // stream is read and applied a batch at a time, under the keyspace lock).
-    if args[0].eq_ignore_ascii_case(b"PING")
-        || args[0].eq_ignore_ascii_case(b"REPLCONF")
-        || args[0].eq_ignore_ascii_case(b"MULTI")
-        || args[0].eq_ignore_ascii_case(b"EXEC")
-    {
+    if args[0].eq_ignore_ascii_case(b"MULTI") || args[0].eq_ignore_ascii_case(b"EXEC") {
+        // Our AOF keeps the transaction whole, as Redis's replica propagates it.
+        ks.repl.upstream_aof(conn.db, args);
+        return;
+    }
+    if args[0].eq_ignore_ascii_case(b"PING") || args[0].eq_ignore_ascii_case(b"REPLCONF") {
         return;
     }
     crate::dispatch::execute_replicated(shared, ks, conn, applying, args);
