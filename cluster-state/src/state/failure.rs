@@ -328,18 +328,7 @@ impl ClusterState {
     }
 
     pub(super) fn broadcast_to_primaries(&mut self, kind: Kind) -> Vec<Action> {
-        let ids: Vec<String> = self
-            .nodes
-            .values()
-            .filter(|n| n.id != self.myself && n.is_primary() && !n.handshake)
-            .map(|n| n.id.clone())
-            .collect();
-        ids.into_iter()
-            .map(|id| {
-                let m = self.build(kind.clone(), &id);
-                Action::Send(id, m)
-            })
-            .collect()
+        self.send_to_each(kind, Node::is_primary)
     }
 
     /// Becomes the primary of `old_primary`'s slots with `epoch` as configEpoch.

@@ -146,10 +146,15 @@ impl ClusterState {
 
     /// Messages to every known, confirmed node.
     pub(super) fn broadcast(&mut self, kind: Kind) -> Vec<Action> {
+        self.send_to_each(kind, |_| true)
+    }
+
+    /// Messages to every known, confirmed node other than myself that `to` accepts.
+    pub(super) fn send_to_each(&mut self, kind: Kind, to: impl Fn(&Node) -> bool) -> Vec<Action> {
         let ids: Vec<String> = self
             .nodes
             .values()
-            .filter(|n| n.id != self.myself && !n.handshake)
+            .filter(|n| n.id != self.myself && !n.handshake && to(n))
             .map(|n| n.id.clone())
             .collect();
         ids.into_iter()
