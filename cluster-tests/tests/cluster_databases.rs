@@ -356,6 +356,29 @@ fn numbered_databases_in_a_3x2_cluster() {
 
     // Stock redis-cli moves database 0 only: it moves slot 0's db-0 key, tells the target
     // (which takes the slot), then the source refuses SETSLOT NODE naming database 3.
+    // redis-cli refuses to start while nodes disagree on who owns what ("Nodes don't agree
+    // about configuration"): wait until every view of the failover is the same.
+    let agreed = wait_for(Duration::from_secs(20), || {
+        let views: Vec<Vec<(String, Vec<u16>)>> = c
+            .nodes
+            .iter()
+            .map(|n| {
+                let mut v: Vec<(String, Vec<u16>)> =
+                    parse_nodes(&query_string(n, &["CLUSTER", "NODES"]).unwrap_or_default())
+                        .into_iter()
+                        .filter(|l| l.is_primary() && !l.slots.is_empty())
+                        .map(|l| (l.id, l.slots))
+                        .collect();
+                v.sort();
+                v
+            })
+            .collect();
+        views.windows(2).all(|w| w[0] == w[1]).then_some(())
+    });
+    assert!(
+        agreed.is_some(),
+        "the nodes agree on the slots after the failover"
+    );
     let seed = c.addrs()[1].clone();
     assert_eq!(keys_in_slot_everywhere(&c.nodes[3], 0), 3);
     let (ok, out) = tool(
