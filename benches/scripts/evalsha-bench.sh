@@ -33,7 +33,7 @@ done
 bench() { # port pipeline n sha keys... -> rps
   local p=$1 pl=$2 nn=$3 sha=$4; shift 4
   timeout 300 $pin_c redis-benchmark -p "$p" -n "$nn" -r 100000 -c 50 -P "$pl" -q EVALSHA "$sha" "$@" 2>/dev/null \
-    | tr '\r' '\n' | awk '/requests per second/ {print $2}' | tail -1
+    | tr '\r' '\n' | awk '/requests per second/ {for (i = 2; i <= NF; i++) if ($i == "requests") print $(i - 1)}' | tail -1
 }
 for case in read+incr loop1000; do
   for pl in $pipes; do
