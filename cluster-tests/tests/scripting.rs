@@ -1016,6 +1016,13 @@ fn commands_that_answer_a_script_differently() {
         &[],
     );
     assert_eq!(big, bulk("1234567999999999999999999999999999999"));
+    // Time stands still inside a script: a key set to expire in 1 ms is still there after
+    // the script waited 10 ms, and gone for the next command.
+    let script = "redis.call('SET', KEYS[1], 'v', 'PX', 1) \
+                  redis.call('DEBUG', 'SLEEP', 0.01) \
+                  return redis.call('EXISTS', KEYS[1])";
+    assert_eq!(eval(&mut c, script, &["frozen"], &[]), Value::Int(1));
+    assert_eq!(q::<i64>(&mut c, &["EXISTS", "frozen"]), 0);
     let _: () = redis::cmd("DEBUG")
         .arg(&["SET-DISABLE-DENY-SCRIPTS", "0"])
         .query(&mut c)

@@ -512,7 +512,7 @@ fn run_admitted(
     // histogram, slow log): within a batch, the clock read that ended the previous command
     // (see `batch_clock`).
     let started = batch_clock::start();
-    let now = crate::util::unix_ms(started);
+    let now = batch_clock::frozen_ms().unwrap_or_else(|| crate::util::unix_ms(started));
     let mark = out.mark();
     let dirty = ks.dirty;
     let replica = ks.repl.is_replica();
@@ -829,6 +829,32 @@ pub mod batch_clock {
     thread_local! {
         static IN_BATCH: Cell<bool> = const { Cell::new(false) };
         static LAST: Cell<Option<SystemTime>> = const { Cell::new(None) };
+        static FROZEN: Cell<Option<u64>> = const { Cell::new(None) };
+    }
+
+    /// Time stands still for a script (Redis 7's `commandTimeSnapshot`): every command it
+    /// calls sees the instant the script started as `now`, so a key cannot expire between
+    /// two of its calls and the script's effects replicate as they ran. Durations are still
+    /// measured with the real clock. Ends when dropped.
+    pub struct Frozen(());
+
+    impl Frozen {
+        pub fn at(now_ms: u64) -> Frozen {
+            FROZEN.set(Some(now_ms));
+            Frozen(())
+        }
+    }
+
+    impl Drop for Frozen {
+        fn drop(&mut self) {
+            FROZEN.set(None);
+        }
+    }
+
+    /// The script's frozen `now`, while one runs on this thread.
+    #[inline]
+    pub fn frozen_ms() -> Option<u64> {
+        FROZEN.get()
     }
 
     pub fn open() {
