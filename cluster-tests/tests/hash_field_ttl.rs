@@ -6,21 +6,9 @@
 
 use cluster_tests::cluster::{query_string, TestCluster};
 use cluster_tests::repl_stream;
-use cluster_tests::{q, wait_for, Node};
+use cluster_tests::{q, server_error, wait_for, Node};
 use redis::{Connection, Value};
 use std::time::Duration;
-
-/// The full error text (`CODE detail`) a command answers.
-fn err(c: &mut Connection, args: &[&str]) -> String {
-    let mut cmd = redis::cmd(args[0]);
-    for a in &args[1..] {
-        cmd.arg(*a);
-    }
-    match cmd.query::<Value>(c) {
-        Ok(v) => panic!("{args:?} succeeded: {v:?}"),
-        Err(e) => format!("{} {}", e.code().unwrap_or("?"), e.detail().unwrap_or("")),
-    }
-}
 
 fn ints(c: &mut Connection, args: &[&str]) -> Vec<i64> {
     q(c, args)
@@ -225,7 +213,7 @@ fn field_ttl_commands_reply_like_redis_8() {
             "ERR unknown argument: NX",
         ),
     ] {
-        assert_eq!(err(&mut c, args), want, "{args:?}");
+        assert_eq!(server_error(&mut c, args), want, "{args:?}");
     }
 }
 
