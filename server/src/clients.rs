@@ -101,12 +101,17 @@ impl ClientHandle {
 
     /// One line of CLIENT LIST / CLIENT INFO, in Redis's field order. `current`: the
     /// command being run, when this is the line of the client running it (its bytes are
-    /// still in the query buffer, as in Redis).
-    pub fn info_line(&self, current: Option<&[bytes::Bytes]>) -> String {
+    /// still in the query buffer, as in Redis). `name_of` names the last command from
+    /// [`ClientHandle::last_spec`] (the command table lives above this module).
+    pub fn info_line(
+        &self,
+        current: Option<&[bytes::Bytes]>,
+        name_of: impl Fn(usize) -> Option<String>,
+    ) -> String {
         let multi = -1;
         let qbuf = self.qbuf_pending.load(Ordering::Relaxed) + current.map_or(0, encoded_len);
-        let cmd = crate::commands::table::full_name_of(self.last_spec.load(Ordering::Relaxed))
-            .unwrap_or_else(|| "NULL".to_string());
+        let cmd =
+            name_of(self.last_spec.load(Ordering::Relaxed)).unwrap_or_else(|| "NULL".to_string());
         format!(
             "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user={} redir={} resp={} lib-name={} lib-ver={}",
             self.id,

@@ -1208,3 +1208,80 @@ mod tests {
         assert_eq!(again.get("maxmemory"), Some("1048576"));
     }
 }
+
+// The value types' conversion thresholds, read from the settings here so that the
+// containers in `keyspace` need not know the configuration.
+
+impl crate::keyspace::types::list::ListLimits {
+    pub fn from_settings(s: &Settings) -> Self {
+        Self {
+            fill: s.list_max_listpack_size,
+        }
+    }
+}
+
+impl crate::keyspace::types::set::SetLimits {
+    pub fn from_settings(s: &Settings) -> Self {
+        Self {
+            max_intset: s.set_max_intset_entries,
+            max_listpack: s.set_max_listpack_entries,
+        }
+    }
+}
+
+impl crate::keyspace::types::hash::HashLimits {
+    pub fn from_settings(s: &Settings) -> Self {
+        Self {
+            max_entries: s.hash_max_listpack_entries,
+            max_value: s.hash_max_listpack_value,
+        }
+    }
+}
+
+impl crate::rdb::decode::Limits {
+    pub fn from_settings(s: &Settings) -> Self {
+        Self {
+            list: crate::keyspace::types::list::ListLimits::from_settings(s),
+            set: crate::keyspace::types::set::SetLimits::from_settings(s),
+            hash: crate::keyspace::types::hash::HashLimits::from_settings(s),
+            zset: crate::keyspace::types::zset::ZLimits {
+                max_entries: s.zset_max_listpack_entries,
+                max_value: s.zset_max_listpack_value,
+            },
+        }
+    }
+}
+
+// TLS settings from the parsed file, here so that `tls` need not know the configuration.
+impl crate::tls::TlsConfig {
+    pub fn from_config(c: &Config) -> Self {
+        let s = |n: &str| c.get(n).unwrap_or("").to_string();
+        let n = |n: &str| c.get(n).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        let yes = |n: &str| c.get(n) == Some("yes");
+        Self {
+            port: n("tls-port") as u16,
+            cert_file: s("tls-cert-file"),
+            key_file: s("tls-key-file"),
+            key_file_pass: s("tls-key-file-pass"),
+            client_cert_file: s("tls-client-cert-file"),
+            client_key_file: s("tls-client-key-file"),
+            client_key_file_pass: s("tls-client-key-file-pass"),
+            ca_cert_file: s("tls-ca-cert-file"),
+            ca_cert_dir: s("tls-ca-cert-dir"),
+            auth_clients: match c.get("tls-auth-clients") {
+                Some("no") => crate::tls::ClientAuth::No,
+                Some("optional") => crate::tls::ClientAuth::Optional,
+                _ => crate::tls::ClientAuth::Required,
+            },
+            protocols: s("tls-protocols"),
+            ciphersuites: s("tls-ciphersuites"),
+            ciphers: s("tls-ciphers"),
+            prefer_server_ciphers: yes("tls-prefer-server-ciphers"),
+            session_caching: yes("tls-session-caching"),
+            session_cache_size: n("tls-session-cache-size") as usize,
+            session_cache_timeout: n("tls-session-cache-timeout"),
+            replication: yes("tls-replication"),
+            cluster: yes("tls-cluster"),
+        }
+    }
+}

@@ -6,8 +6,8 @@
 use crate::admission::{self, live::Live, Call, Rejection, Verdict};
 use crate::commands::{flags, table, CommandSpec, Ctx};
 use crate::config::Settings;
+use crate::dataset::Keyspace;
 use crate::flow::Next;
-use crate::keyspace::Keyspace;
 use crate::protocol::Out;
 use crate::session::{Conn, ReplyMode};
 use crate::state::Shared;

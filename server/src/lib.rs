@@ -9,7 +9,9 @@
 //! - [`admission`] whether a command runs, queues, waits or is refused (Redis's order);
 //!   [`dispatch`] execution of one command and the bookkeeping after it.
 //! - [`commands`] the command table and one file per command family.
-//! - [`keyspace`] databases of per-slot tables, entries, expiry; [`rdb`] Redis's value format
+//! - [`dataset`] the databases with the replication feed, watches, blocked clients and
+//!   eviction state behind the keyspace lock; [`keyspace`] the containers inside it (databases
+//!   of per-slot tables, entries, value types), which know nothing above them; [`rdb`] Redis's value format
 //!   (DUMP/RESTORE payloads and whole RDB files); [`persistence`] SAVE, BGSAVE and loading
 //!   the snapshot at start; [`aof`] the append-only file (Redis 7.0's multi-part AOF).
 //! - [`flow`] what a connection does after a command (the value commands hand back).
@@ -29,6 +31,7 @@ pub mod clients;
 pub mod cluster;
 pub mod commands;
 pub mod config;
+pub mod dataset;
 pub mod dispatch;
 pub mod eviction;
 pub mod flow;

@@ -15,8 +15,8 @@
 //! `WAIT 1`, so that a target that crashes right after the move does not take the only copy
 //! with it.
 
+use crate::dataset::Keyspace;
 use crate::keyspace::Entry;
-use crate::keyspace::Keyspace;
 use crate::state::Shared;
 use bytes::Bytes;
 use std::collections::HashMap;

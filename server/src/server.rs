@@ -841,7 +841,7 @@ async fn park(
     stream: &mut Stream,
     inbuf: &mut BytesMut,
 ) -> Option<Vec<u8>> {
-    use crate::keyspace::blocked::{Mailbox, Waiter};
+    use crate::dataset::blocked::{Mailbox, Waiter};
     let mailbox = Arc::new(Mailbox::default());
     // A blocking command is accounted for when it is served (by the serving write) or
     // here when it times out, as Redis counts a blocked call once.
@@ -1115,7 +1115,7 @@ pub async fn run(shared: Arc<Shared>) -> std::io::Result<()> {
     for l in tls_listeners {
         tasks.push(tokio::spawn(accept_loop(shared.clone(), l, true)));
     }
-    tokio::spawn(crate::keyspace::expire::run(shared.clone()));
+    tokio::spawn(crate::dataset::expire_cycle::run(shared.clone()));
     tokio::spawn(crate::persistence::cron(shared.clone()));
     tokio::spawn(crate::shutdown::watch_signals(shared.clone()));
     let mut rx = shared.shutdown.subscribe();

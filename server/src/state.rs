@@ -2,7 +2,7 @@
 
 use crate::clients::Registry;
 use crate::config::{Config, Settings};
-use crate::keyspace::Keyspace;
+use crate::dataset::Keyspace;
 use parking_lot::{Mutex, RwLock};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -43,7 +43,7 @@ impl Stats {
 }
 
 pub struct Shared {
-    pub keyspace: crate::keyspace::KeyspaceLock,
+    pub keyspace: crate::dataset::KeyspaceLock,
     pub config: RwLock<Config>,
     settings: RwLock<Arc<Settings>>,
     settings_version: AtomicU64,
@@ -132,7 +132,7 @@ impl Shared {
         let scripts = crate::scripting::Engine::new(settings.lua_memory_limit, script_busy.clone());
         let script_stats = scripts.stats.clone();
         Arc::new_cyclic(|me| Shared {
-            keyspace: crate::keyspace::KeyspaceLock::new(keyspace),
+            keyspace: crate::dataset::KeyspaceLock::new(keyspace),
             settings: RwLock::new(settings),
             settings_version: AtomicU64::new(0),
             config: RwLock::new(config),

@@ -1,6 +1,10 @@
 //! Small helpers shared by commands: clocks, strict number parsing and formatting as Redis
 //! does it, glob matching, memory sizes.
 
+/// The Redis version we report (HELLO, INFO, an RDB file's `redis-ver`, Lua's
+/// `REDIS_VERSION`): clients gate features on it, and we implement the 7.2 command set.
+pub const REDIS_VERSION: &str = "7.2.4";
+
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Wall-clock Unix time in milliseconds (expiry instants only; never for timeouts).

@@ -88,7 +88,9 @@ pub fn entry(p: &crate::admission::NoPerm, context: Context, conn: &crate::sessi
         object: p.object.clone(),
         username: p.user.clone(),
         ctime_ms: crate::util::now_ms(),
-        client_info: conn.handle.info_line(None),
+        client_info: conn
+            .handle
+            .info_line(None, crate::commands::table::full_name_of),
     }
 }
 

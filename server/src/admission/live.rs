@@ -5,7 +5,7 @@ use super::{Call, Node, Role};
 use crate::cluster::redirect::{self, Query, Redirect};
 use crate::commands::table::{facts, flags};
 use crate::config::Settings;
-use crate::keyspace::Keyspace;
+use crate::dataset::Keyspace;
 use crate::session::Conn;
 use crate::state::Shared;
 use bytes::Bytes;

@@ -6,7 +6,7 @@
 
 use super::manifest::Manifest;
 use super::stream::{has_rdb_preamble, ReadError, Reader};
-use crate::keyspace::Keyspace;
+use crate::dataset::Keyspace;
 use crate::session::Conn;
 use crate::state::Shared;
 use bytes::Bytes;

@@ -17,7 +17,7 @@ pub mod rewrite;
 pub mod stream;
 pub mod writer;
 
-use crate::keyspace::Keyspace;
+use crate::dataset::Keyspace;
 use crate::state::Shared;
 use bytes::Bytes;
 use manifest::Manifest;

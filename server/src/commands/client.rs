@@ -278,14 +278,17 @@ fn list(ctx: &mut Ctx, a: &[Bytes]) {
     let mut text = String::new();
     for c in clients {
         let current = (c.id == ctx.conn.id).then_some(a);
-        text.push_str(&c.info_line(current));
+        text.push_str(&c.info_line(current, super::table::full_name_of));
         text.push('\n');
     }
     ctx.out.verbatim("txt", text.as_bytes());
 }
 
 fn info(ctx: &mut Ctx, a: &[Bytes]) {
-    let mut line = ctx.conn.handle.info_line(Some(a));
+    let mut line = ctx
+        .conn
+        .handle
+        .info_line(Some(a), super::table::full_name_of);
     line.push('\n');
     ctx.out.verbatim("txt", line.as_bytes());
 }

@@ -140,7 +140,7 @@ fn authenticate(ctx: &mut Ctx, cmd: &[u8], user: &[u8], pass: &[u8]) -> bool {
                 object: cmd.to_vec(),
                 username: user.to_vec(),
                 ctime_ms: crate::util::now_ms(),
-                client_info: ctx.conn.handle.info_line(None),
+                client_info: ctx.conn.handle.info_line(None, super::table::full_name_of),
             });
             false
         }

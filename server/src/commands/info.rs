@@ -468,6 +468,12 @@ fn stats(ctx: &mut Ctx, t: &mut String) {
         ctx.shared.telemetry.errors.total.load(Ordering::Relaxed),
     );
     line(t, "total_reads_processed", g(&s.commands_processed));
+    // Not in Redis: what the one keyspace lock costs the serving threads (issue #33).
+    let lock = ctx.shared.keyspace.figures();
+    line(t, "keyspace_lock_acquisitions", lock.acquisitions);
+    line(t, "keyspace_lock_contended", lock.contended);
+    line(t, "keyspace_lock_wait_usec", lock.wait_us);
+    line(t, "keyspace_lock_hold_usec", lock.hold_us);
 }
 
 fn replication(ctx: &mut Ctx, t: &mut String) {

@@ -52,8 +52,9 @@ pub mod zblocking;
 pub mod zsets;
 
 use crate::config::Settings;
+use crate::dataset::Keyspace;
 use crate::flow::{BlockRequest, Next};
-use crate::keyspace::{Db, Keyspace};
+use crate::keyspace::Db;
 use crate::protocol::Out;
 use crate::session::Conn;
 use crate::state::Shared;
@@ -297,9 +298,7 @@ pub fn unknown_sub(ctx: &mut Ctx, args: &[Bytes]) {
     ctx.err(&errors::unknown_subcommand(sub, &cmd));
 }
 
-/// The Redis version we report (HELLO, INFO): clients gate features on it, and we implement
-/// the 7.2 command set.
-pub const REDIS_VERSION: &str = "7.2.4";
+pub use crate::util::REDIS_VERSION;
 
 /// Client names may not contain spaces or newlines (CLIENT SETNAME, HELLO SETNAME).
 pub fn client_name_check(name: &[u8]) -> Result<(), &'static str> {

@@ -2,7 +2,7 @@
 //!
 //! Queued commands run inside EXEC with the keyspace lock held throughout, so no other
 //! client's command runs in between. WATCH uses per-key modification versions kept only
-//! for watched keys (see [`crate::keyspace::Watches`]): a write to a watched key, a flush,
+//! for watched keys (see [`crate::dataset::Watches`]): a write to a watched key, a flush,
 //! or the key expiring makes EXEC return a null reply.
 
 use super::keyspec::{self as ks, key_flags::*};

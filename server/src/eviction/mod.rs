@@ -21,7 +21,8 @@ pub mod pool;
 
 use crate::commands::CommandSpec;
 use crate::config::Settings;
-use crate::keyspace::{clock, Entry, Keyspace};
+use crate::dataset::Keyspace;
+use crate::keyspace::{clock, Entry};
 use crate::state::Shared;
 use pool::Pool;
 use std::sync::atomic::Ordering;
@@ -30,18 +31,8 @@ use std::time::{Duration, Instant};
 /// Redis's exact refusal.
 pub const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
 
-/// How a read updates a key's access word; chosen per command from the policy (and
-/// CLIENT NO-TOUCH) and kept on the database being served.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Touch {
-    /// LRU clock in seconds (every non-LFU policy, as in Redis).
-    #[default]
-    Lru,
-    /// Logarithmic frequency counter with decay.
-    Lfu { log_factor: u64, decay: u64 },
-    /// CLIENT NO-TOUCH: reads leave the word alone.
-    Off,
-}
+/// Defined beside the access clocks it drives; chosen here, per command.
+pub use crate::keyspace::clock::Touch;
 
 impl Touch {
     /// The mode for a command under `settings`; `no_touch` is the client's NO-TOUCH flag,

@@ -5,6 +5,19 @@
 //! decrement time in minutes, the low 8 bits Redis's logarithmic counter — the same split
 //! Redis uses, so `lfu-log-factor` and `lfu-decay-time` mean the same thing.
 
+/// How a read updates a key's access word; chosen per command from the policy (and
+/// CLIENT NO-TOUCH, by `eviction`) and kept on the database being served.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Touch {
+    /// LRU clock in seconds (every non-LFU policy, as in Redis).
+    #[default]
+    Lru,
+    /// Logarithmic frequency counter with decay.
+    Lfu { log_factor: u64, decay: u64 },
+    /// CLIENT NO-TOUCH: reads leave the word alone.
+    Off,
+}
+
 /// The LRU clock value for `now_ms`.
 #[inline]
 pub fn lru_now(now_ms: u64) -> u32 {

@@ -3,7 +3,7 @@
 //! Why our own per-slot tables instead of one `DashMap`: cluster mode needs a slot's keys
 //! counted, listed, flushed and migrated at the cost of that slot alone, and SCAN needs a
 //! cursor that stays valid while tables grow. DashMap shards by hash, not by slot, and offers
-//! neither. Concurrency comes from the [`super::Keyspace`] lock instead, which also gives every
+//! neither. Concurrency comes from the dataset lock (`dataset::Keyspace`) instead, which also gives every
 //! write one total order (what a replication stream must follow). The lock is held for one
 //! batch of already-parsed commands at a time, so its critical sections are short.
 //!
@@ -103,7 +103,7 @@ pub struct Db {
     pub replicating: bool,
     /// How reads and overwrites update access words (set per command by dispatch from the
     /// eviction policy and CLIENT NO-TOUCH).
-    pub touch: crate::eviction::Touch,
+    pub touch: super::clock::Touch,
     /// Set while a background snapshot has not written this database yet: writers hand it
     /// the old state of what they change (see [`super::cow`]).
     snap: Option<Box<DbSnap>>,

@@ -159,10 +159,11 @@ pub fn hex(d: &Digest) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dataset::Keyspace;
     use crate::keyspace::types::{
         hash::HashLimits, set::SetLimits, zset::ZLimits, HashValue, ListValue, SetValue, ZSetValue,
     };
-    use crate::keyspace::{Keyspace, SmallBytes, Ttl};
+    use crate::keyspace::{Db, KeyHasher, SmallBytes, Ttl};
 
     fn of(v: Value, expires: bool) -> String {
         let mut e = Entry::new(b"k", v);
@@ -191,10 +192,10 @@ mod tests {
             "09248147a8d667e310816b5412a4796dae07d20c"
         );
         // DEBUG DIGEST with only foo=bar in db 0
-        let mut ks = Keyspace::new(16);
-        ks.dbs[0].set(b"foo", string("bar"), Ttl::Persist, 0);
+        let mut dbs: Vec<Db> = (0..16).map(|_| Db::new(KeyHasher::default())).collect();
+        dbs[0].set(b"foo", string("bar"), Ttl::Persist, 0);
         assert_eq!(
-            hex(&dataset(&ks.dbs)),
+            hex(&dataset(&dbs)),
             "d2ab4820c1be0580ea28efbfe8bfa1dc05bb802a"
         );
     }

@@ -1,21 +1,26 @@
-//! The dataset: numbered databases of per-slot tables, behind one lock.
+//! The containers that hold data: numbered databases of per-slot tables, the entries and
+//! value types in them, and the pure functions over them (digests, DUMP's encoding, access
+//! clocks, geohashes, HyperLogLogs).
+//!
+//! This layer knows nothing of replication, clients, configuration or the cluster (Valkey's
+//! `kvstore.c` is the model): what wraps the databases with the replication feed, WATCH,
+//! blocked clients, eviction and the lock is the `dataset` module above. Keeping it so lets the
+//! dataset be split into shards that each own some slots' tables, and lets these
+//! containers be tested alone.
 //!
 //! Module map: [`small`] compact byte strings, [`entry`] a key's record, [`slot`] key to slot,
-//! [`db`] one database, [`digest`] DEBUG DIGEST as Redis computes it, [`clock`] access clocks, [`expire`] the active expiry cycle, [`field_expire`] hash-field expiry,
-//! [`serialize`] the DUMP/RESTORE value encoding, [`lock`] the lock that flushes the
-//! replication stream on release.
+//! [`db`] one database, [`digest`] DEBUG DIGEST as Redis computes it, [`clock`] access clocks,
+//! [`field_expire`] hash-field expiry, [`serialize`] the DUMP/RESTORE value encoding,
+//! [`cow`] copy-on-write snapshots of a database.
 
-pub mod blocked;
 pub mod clock;
 pub mod cow;
 pub mod db;
 pub mod digest;
 pub mod entry;
-pub mod expire;
 pub mod field_expire;
 pub mod geohash;
 pub mod hll;
-pub mod lock;
 pub mod serialize;
 /// Hash slots live in the shared wire crate: the CLI, the benchmarks and the tests compute
 /// them too, and must agree with the server byte for byte.
@@ -25,123 +30,4 @@ pub mod types;
 
 pub use db::{Db, KeyHasher, Ttl};
 pub use entry::{Entry, Value};
-pub use lock::{KeyspaceGuard, KeyspaceLock};
 pub use small::SmallBytes;
-
-/// All databases. Commands run with the keyspace locked, one pipelined batch at a time, so a
-/// command (and a MULTI block) is atomic and every write has one place in a total order;
-/// `dirty` counts writes in that order.
-pub struct Keyspace {
-    pub dbs: Vec<Db>,
-    /// Writes applied since start (Redis's `rdb_changes_since_last_save` analogue).
-    pub dirty: u64,
-    /// The replication stream (appended under this same lock, so its order is the order
-    /// writes were applied).
-    pub repl: crate::replication::Feed,
-    pub watches: Watches,
-    /// Client-side caching: who may cache which keys ([`crate::tracking`]).
-    pub tracking: crate::tracking::Tracking,
-    /// Clients blocked on keys of this keyspace.
-    pub blocked: blocked::Blocked,
-    /// Set while blocked clients are being served (no re-entry).
-    pub blocked_serving: bool,
-    /// The eviction pool and cursors (see [`crate::eviction`]).
-    pub evict: crate::eviction::State,
-    /// Keys a MIGRATE is sending away: writers to them wait until it finishes.
-    pub in_flight: crate::migration::InFlight,
-}
-
-/// Modification versions of WATCHed keys. Only watched keys are tracked, so a server where
-/// nobody watches pays one empty-map check per write.
-#[derive(Default)]
-pub struct Watches {
-    keys: std::collections::HashMap<(usize, Vec<u8>), (usize, u64)>,
-    seq: u64,
-}
-
-impl Watches {
-    /// Starts watching; returns the key's current version.
-    pub fn watch(&mut self, db: usize, key: &[u8]) -> u64 {
-        let e = self.keys.entry((db, key.to_vec())).or_insert((0, 0));
-        e.0 += 1;
-        e.1
-    }
-
-    pub fn release(&mut self, db: usize, key: &[u8]) {
-        let k = (db, key.to_vec());
-        if let Some(e) = self.keys.get_mut(&k) {
-            e.0 -= 1;
-            if e.0 == 0 {
-                self.keys.remove(&k);
-            }
-        }
-    }
-
-    pub fn version(&self, db: usize, key: &[u8]) -> u64 {
-        self.keys.get(&(db, key.to_vec())).map_or(0, |e| e.1)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
-    }
-
-    /// A write touched `key` in `db`.
-    pub fn touch(&mut self, db: usize, key: &[u8]) {
-        if let Some(e) = self.keys.get_mut(&(db, key.to_vec())) {
-            self.seq += 1;
-            e.1 = self.seq;
-        }
-    }
-
-    /// Database `db` is emptied (FLUSHDB, FLUSHALL) or exchanged with `replaced_with`
-    /// (SWAPDB); call before the change. As Redis's `touchAllWatchedKeysInDb`: a watched key
-    /// changes for its watchers when it holds a live value on either side; one that is
-    /// absent or already expired on both sides has not logically changed.
-    pub fn touch_db(&mut self, dbs: &[Db], db: usize, replaced_with: Option<usize>, now: u64) {
-        let live = |i: usize, k: &[u8]| dbs.get(i).is_some_and(|d| d.peek_ref(k, now).is_some());
-        for ((wdb, key), e) in self.keys.iter_mut() {
-            if *wdb != db {
-                continue;
-            }
-            if live(db, key) || replaced_with.is_some_and(|o| live(o, key)) {
-                self.seq += 1;
-                e.1 = self.seq;
-            }
-        }
-    }
-
-    /// A keyless write other than a flush or a swap: every watched key counts as touched.
-    pub fn touch_all(&mut self) {
-        for e in self.keys.values_mut() {
-            self.seq += 1;
-            e.1 = self.seq;
-        }
-    }
-}
-
-impl Keyspace {
-    pub fn new(databases: usize) -> Self {
-        let hasher = KeyHasher::default();
-        Keyspace {
-            dbs: (0..databases.max(1))
-                .map(|_| {
-                    let mut d = Db::new(hasher);
-                    d.log_expired = true;
-                    d
-                })
-                .collect(),
-            dirty: 0,
-            repl: crate::replication::Feed::new(1024 * 1024),
-            watches: Watches::default(),
-            tracking: Default::default(),
-            blocked: Default::default(),
-            blocked_serving: false,
-            in_flight: Default::default(),
-            evict: Default::default(),
-        }
-    }
-
-    pub fn total_keys(&self) -> usize {
-        self.dbs.iter().map(|d| d.len()).sum()
-    }
-}

@@ -1,5 +1,5 @@
 //! slotcache's own value encoding, between slotcache nodes only: full syncs to replicas.
-//! (DUMP, RESTORE and MIGRATE speak Redis's RDB format, [`crate::rdb`].)
+//! (DUMP, RESTORE and MIGRATE speak Redis's RDB format, in the `rdb` module.)
 //!
 //! Layout: `[format version: u8][type tag: u8][type payload][CRC64: 8 bytes LE]`, the CRC
 //! (CRC-64/XZ, via `crc64fast`) covering every byte before it. The version lets a newer server

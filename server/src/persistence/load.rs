@@ -1,6 +1,6 @@
 //! Loading a snapshot: at start, before the server serves, and for DEBUG RELOAD.
 
-use crate::keyspace::Keyspace;
+use crate::dataset::Keyspace;
 use crate::rdb::decode::Limits;
 use crate::rdb::file::{self, Item, LoadError};
 use crate::state::Shared;

@@ -1,9 +1,9 @@
 //! Writing snapshots: in the foreground under the keyspace lock ([`save`]), or from a thread
 //! while writers go on ([`bgsave`]).
 
+use crate::dataset::Keyspace;
 use crate::keyspace::entry::Entry;
 use crate::keyspace::slot::SLOTS;
-use crate::keyspace::Keyspace;
 use crate::rdb::file::{self, Header, Sink};
 use crate::state::Shared;
 use bytes::Bytes;

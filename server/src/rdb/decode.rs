@@ -40,20 +40,6 @@ impl Default for Limits {
     }
 }
 
-impl Limits {
-    pub fn from_settings(s: &crate::config::Settings) -> Self {
-        Limits {
-            list: ListLimits::from_settings(s),
-            set: SetLimits::from_settings(s),
-            hash: HashLimits::from_settings(s),
-            zset: ZLimits {
-                max_entries: s.zset_max_listpack_entries,
-                max_value: s.zset_max_listpack_value,
-            },
-        }
-    }
-}
-
 type R<T> = Result<T, BadFormat>;
 
 /// A cursor over untrusted bytes: every read is checked against what remains.

@@ -65,7 +65,7 @@ fn aux(out: &mut Vec<u8>, k: &str, v: &[u8]) {
 pub fn write_header(out: &mut Vec<u8>, h: &Header) {
     out.extend_from_slice(format!("REDIS{:04}", super::VERSION).as_bytes());
     let mut n = itoa::Buffer::new();
-    aux(out, "redis-ver", crate::commands::REDIS_VERSION.as_bytes());
+    aux(out, "redis-ver", crate::util::REDIS_VERSION.as_bytes());
     aux(out, "redis-bits", b"64");
     aux(out, "ctime", n.format(h.ctime).as_bytes());
     aux(out, "used-mem", n.format(h.used_mem).as_bytes());
@@ -650,7 +650,7 @@ mod tests {
             assert!(f.starts_with(b"REDIS0010"));
             let seen = read(&f).unwrap();
             assert!(seen.contains(&"aux repl-offset=77".to_string()));
-            let ver = format!("aux redis-ver={}", crate::commands::REDIS_VERSION);
+            let ver = format!("aux redis-ver={}", crate::util::REDIS_VERSION);
             assert!(seen.contains(&ver));
             assert!(seen.contains(&"fn #!lua name=l\n".to_string()));
             assert!(seen.contains(&"key 3 k \"int\" 0".to_string()));

@@ -127,7 +127,7 @@ enum Next {
 
 /// Checks a waiting failover, as Redis's `updateFailoverStatus`: on timeout aborts it (or
 /// with FORCE goes on anyway); once the target acknowledged the whole stream, follows it.
-fn update(shared: &Shared, ks: &mut crate::keyspace::Keyspace, generation: u64) -> Next {
+fn update(shared: &Shared, ks: &mut crate::dataset::Keyspace, generation: u64) -> Next {
     let feed = &mut ks.repl;
     if feed.failover.state != State::WaitForSync || feed.failover.generation != generation {
         return Next::Done;
@@ -174,7 +174,7 @@ fn update(shared: &Shared, ks: &mut crate::keyspace::Keyspace, generation: u64) 
 
 /// Turns this node into a replica of the failover target (as REPLICAOF would, keeping its
 /// own replicas, which then follow through it).
-fn follow_target(shared: &Shared, ks: &mut crate::keyspace::Keyspace, host: String, port: u16) {
+fn follow_target(shared: &Shared, ks: &mut crate::dataset::Keyspace, host: String, port: u16) {
     ks.blocked.unblock_all(crate::cluster::startup::UNBLOCKED);
     ks.tracking.invalidate_all();
     super::follow(shared, &mut ks.repl, Some((host, port)), "failover");

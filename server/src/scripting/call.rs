@@ -6,7 +6,7 @@ use crate::admission::{live::Live, Call, Node, Role};
 use crate::cluster::redirect::Redirect;
 use crate::commands::table::{self, flags, CommandSpec};
 use crate::config::Settings;
-use crate::keyspace::Keyspace;
+use crate::dataset::Keyspace;
 use crate::protocol::Out;
 use crate::session::Conn;
 use crate::state::Shared;

@@ -101,7 +101,7 @@ pub fn new_vm(memory_limit: usize, busy: Arc<super::busy::Busy>) -> mlua::Result
             Ok(())
         })?,
     )?;
-    let version = crate::commands::REDIS_VERSION;
+    let version = crate::util::REDIS_VERSION;
     prim.raw_set("version", version)?;
     prim.raw_set("version_num", version_num(version))?;
     lua.set_named_registry_value(PRIM_KEY.to_str().unwrap_or_default(), prim.clone())?;

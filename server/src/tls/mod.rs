@@ -60,37 +60,6 @@ pub struct TlsConfig {
 }
 
 impl TlsConfig {
-    pub fn from_config(c: &crate::config::Config) -> Self {
-        let s = |n: &str| c.get(n).unwrap_or("").to_string();
-        let n = |n: &str| c.get(n).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-        let yes = |n: &str| c.get(n) == Some("yes");
-        TlsConfig {
-            port: n("tls-port") as u16,
-            cert_file: s("tls-cert-file"),
-            key_file: s("tls-key-file"),
-            key_file_pass: s("tls-key-file-pass"),
-            client_cert_file: s("tls-client-cert-file"),
-            client_key_file: s("tls-client-key-file"),
-            client_key_file_pass: s("tls-client-key-file-pass"),
-            ca_cert_file: s("tls-ca-cert-file"),
-            ca_cert_dir: s("tls-ca-cert-dir"),
-            auth_clients: match c.get("tls-auth-clients") {
-                Some("no") => ClientAuth::No,
-                Some("optional") => ClientAuth::Optional,
-                _ => ClientAuth::Required,
-            },
-            protocols: s("tls-protocols"),
-            ciphersuites: s("tls-ciphersuites"),
-            ciphers: s("tls-ciphers"),
-            prefer_server_ciphers: yes("tls-prefer-server-ciphers"),
-            session_caching: yes("tls-session-caching"),
-            session_cache_size: n("tls-session-cache-size") as usize,
-            session_cache_timeout: n("tls-session-cache-timeout"),
-            replication: yes("tls-replication"),
-            cluster: yes("tls-cluster"),
-        }
-    }
-
     /// Whether anything uses TLS (Redis loads certificates only then).
     pub fn in_use(&self) -> bool {
         self.port != 0 || self.replication || self.cluster

@@ -23,15 +23,6 @@ pub struct HashLimits {
     pub max_value: usize,
 }
 
-impl HashLimits {
-    pub fn from_settings(s: &crate::config::Settings) -> Self {
-        HashLimits {
-            max_entries: s.hash_max_listpack_entries,
-            max_value: s.hash_max_listpack_value,
-        }
-    }
-}
-
 #[derive(Clone, Debug)]
 enum Repr {
     Listpack(Packed),

@@ -35,12 +35,6 @@ impl Default for ListLimits {
 }
 
 impl ListLimits {
-    pub fn from_settings(s: &crate::config::Settings) -> Self {
-        ListLimits {
-            fill: s.list_max_listpack_size,
-        }
-    }
-
     /// Whether a node of `bytes` bytes and `count` elements respects the fill
     /// (`_quicklistNodeAllowInsert`, asked after the insert).
     fn fits(self, bytes: usize, count: usize) -> bool {

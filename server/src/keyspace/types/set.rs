@@ -31,15 +31,6 @@ pub struct SetLimits {
     pub max_listpack: usize,
 }
 
-impl SetLimits {
-    pub fn from_settings(s: &crate::config::Settings) -> Self {
-        SetLimits {
-            max_intset: s.set_max_intset_entries,
-            max_listpack: s.set_max_listpack_entries,
-        }
-    }
-}
-
 #[derive(Clone, Debug)]
 enum Repr {
     /// Inline: a set of small integers is one allocation.

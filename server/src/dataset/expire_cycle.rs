@@ -4,7 +4,7 @@
 //! per step and stops once it has spent its time budget (25% of the interval at most, like
 //! Redis's slow cycle), so it never stalls clients for long. Slots are visited round robin,
 //! so every expired key is reached within a bounded number of cycles. Hash fields with TTLs
-//! are reclaimed in the same steps (see [`super::field_expire`]).
+//! are reclaimed in the same steps (see [`crate::keyspace::field_expire`]).
 
 use crate::state::Shared;
 use std::sync::Arc;
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 const STEP: usize = 256;
 
 /// Hashes with field TTLs visited under one lock acquisition (each sweeps at most
-/// [`super::field_expire`]'s per-visit number of pairs).
+/// [`crate::keyspace::field_expire`]'s per-visit number of pairs).
 const FIELD_STEP: usize = 16;
 
 pub async fn run(shared: Arc<Shared>) {
@@ -61,7 +61,8 @@ pub async fn run(shared: Arc<Shared>) {
                 };
                 let (examined, expired) = db.expire_step(now, STEP);
                 // Hash fields too: a bounded number of hashes with field TTLs per step.
-                let (fexamined, fexpired) = super::field_expire::step(db, now, FIELD_STEP);
+                let (fexamined, fexpired) =
+                    crate::keyspace::field_expire::step(db, now, FIELD_STEP);
                 let (examined, expired) = (examined + fexamined, expired + fexpired);
                 if expired > 0 {
                     let settings = shared.settings();
