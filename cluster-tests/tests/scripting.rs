@@ -435,6 +435,56 @@ fn a_scripts_writes_reach_replicas_as_one_transaction_of_effects() {
     let set = repl_stream::next_cmd(&mut stream);
     let here: String = q(&mut c, &["GET", "r"]);
     assert_eq!(set, vec!["set".to_string(), "r".into(), here]);
+    // SPOP's effect is the SREM of the member it took, the last one too (Redis rewrites
+    // SPOP without a count to SREM, whatever is left).
+    q::<i64>(&mut c, &["SADD", "s1", "only"]);
+    assert_eq!(repl_stream::next_cmd(&mut stream)[0], "sadd");
+    let _: Value = eval(&mut c, "return redis.call('spop', KEYS[1])", &["s1"], &[]);
+    assert_eq!(
+        repl_stream::next_cmd(&mut stream),
+        vec!["srem", "s1", "only"]
+    );
+}
+
+/// A command a script called that failed is counted once in errorstats: when it failed,
+/// not again as the script's error reply (which counts as EVAL's failed call only). An
+/// error the script raises itself is counted as EVAL's.
+#[test]
+fn a_scripts_errors_are_counted_once() {
+    let node = Node::start(&[]);
+    let mut c = node.client();
+    let stats = |c: &mut redis::Connection| {
+        let info: String = q(c, &["INFO", "errorstats"]);
+        let all: String = q(c, &["INFO", "stats"]);
+        let cmd: String = q(c, &["INFO", "commandstats"]);
+        let eval = cluster_tests::info_field(&cmd, "cmdstat_eval").unwrap_or_default();
+        (
+            cluster_tests::info_field(&info, "errorstat_ERR"),
+            cluster_tests::info_field(&all, "total_error_replies"),
+            eval,
+        )
+    };
+    q::<String>(&mut c, &["CONFIG", "RESETSTAT"]);
+    let e = eval_err(&mut c, "return redis.call('select', 99)", &[]);
+    assert!(e.starts_with("ERR DB index is out of range"), "{e}");
+    let (err, total, eval_stat) = stats(&mut c);
+    assert_eq!(err.as_deref(), Some("count=1"));
+    assert_eq!(total.as_deref(), Some("1"));
+    assert!(eval_stat.contains("failed_calls=1"), "{eval_stat}");
+    // Returned from pcall: the same table, counted once too.
+    q::<String>(&mut c, &["CONFIG", "RESETSTAT"]);
+    let e = eval_err(&mut c, "return redis.pcall('select', 99)", &[]);
+    assert!(e.starts_with("ERR DB index is out of range"), "{e}");
+    let (err, total, _) = stats(&mut c);
+    assert_eq!(err.as_deref(), Some("count=1"));
+    assert_eq!(total.as_deref(), Some("1"));
+    // The script's own error: counted as EVAL's reply.
+    q::<String>(&mut c, &["CONFIG", "RESETSTAT"]);
+    let e = eval_err(&mut c, "return redis.error_reply('ERR mine')", &[]);
+    assert_eq!(e, "ERR mine");
+    let (err, total, _) = stats(&mut c);
+    assert_eq!(err.as_deref(), Some("count=1"));
+    assert_eq!(total.as_deref(), Some("1"));
 }
 
 #[test]

@@ -455,6 +455,7 @@ pub fn execute_replicated(
             modified: None,
             next: Next::Continue,
             events: Vec::new(),
+            error_counted: false,
         };
         // What a replicated command would change about a connection (a WAIT, a MIGRATE)
         // means nothing on the replication link.
@@ -534,6 +535,7 @@ fn run_admitted(
         modified: None,
         next: Next::Continue,
         events: Vec::new(),
+        error_counted: false,
     };
     let script = ctx.ks.tracking.active() && spec.is(table::facts::RUNS_SCRIPT);
     if script {
@@ -552,6 +554,7 @@ fn run_admitted(
     let modified = ctx.modified.take();
     let reported = std::mem::take(&mut ctx.events);
     let next = std::mem::take(&mut ctx.next);
+    let error_counted = ctx.error_counted;
     let db = ctx.conn.db;
     ks.dbs[db_index].keep_expired = false;
     // The one place executed commands are accounted for (commandstats, errorstats, slow
@@ -563,6 +566,7 @@ fn run_admitted(
             args,
             ns,
             error: error_at(out, mark),
+            error_counted,
             db: db_index,
             client: &conn.handle,
         };

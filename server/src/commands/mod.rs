@@ -125,6 +125,10 @@ pub struct Ctx<'a> {
     pub next: Next,
     /// Keyspace events reported by the handler (see [`Ctx::notify`]).
     pub events: Vec<(&'static str, Bytes)>,
+    /// The error reply the command wrote was already counted in the error statistics: a
+    /// script's error raised from a command it called, counted when that command failed
+    /// (Redis's `ERR_REPLY_FLAG_NO_STATS_UPDATE`). The command still counts as failed.
+    pub error_counted: bool,
 }
 
 impl Ctx<'_> {

@@ -231,8 +231,9 @@ pub fn run_script(ctx: &mut Ctx, a: &[Bytes], numkeys: i64, ro: bool, target: Ta
         shared.script_busy.running(name.clone(), a);
     }
     let frozen = crate::dispatch::batch_clock::Frozen::at(ctx.now);
-    engine.run(&target, &mut run, keys, argv, ctx.out);
+    let outcome = engine.run(&target, &mut run, keys, argv, ctx.out);
     drop(frozen);
+    ctx.error_counted = outcome.error_counted;
     let woff = run.conn.woff;
     drop(run);
     drop(engine);

@@ -327,8 +327,10 @@ fn spop(ctx: &mut Ctx, a: &[Bytes]) {
     if !popped.is_empty() {
         drop_if_empty(db, &a[1], now);
         ctx.dirty(popped.len() as u64);
-        // Replicas must remove exactly these members, not pick their own at random.
-        let effect = if emptied {
+        // Replicas must remove exactly these members, not pick their own at random. As
+        // Redis: SPOP without a count is always an SREM, with a count that takes the whole
+        // set a DEL.
+        let effect = if emptied && count.is_some() {
             vec![Bytes::from_static(b"DEL"), a[1].clone()]
         } else {
             let mut e = vec![Bytes::from_static(b"SREM"), a[1].clone()];

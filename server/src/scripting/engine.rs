@@ -7,9 +7,10 @@ use super::sandbox::{self, Vm};
 use super::shebang::{self, Flags};
 use crate::protocol::Out;
 use bytes::Bytes;
-use mlua::{MultiValue, Value};
+use mlua::{ffi, MultiValue, Value};
 use std::cell::Cell;
 use std::collections::HashMap;
+use std::os::raw::c_int;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A compiled script.
@@ -64,6 +65,25 @@ pub enum Target {
 pub struct Outcome {
     /// The reply is an error.
     pub failed: bool,
+    /// The error was counted in the error statistics when the command the script called
+    /// failed (its error table says `ignore_error_stats_update`), so EVAL's reply is not
+    /// counted again.
+    pub error_counted: bool,
+}
+
+impl Outcome {
+    fn failed() -> Self {
+        Outcome {
+            failed: true,
+            error_counted: false,
+        }
+    }
+}
+
+/// Whether an error table is marked as counted already.
+fn counted(t: &mlua::Table) -> bool {
+    t.raw_get::<bool>("ignore_error_stats_update")
+        .unwrap_or(false)
 }
 
 impl Engine {
@@ -198,18 +218,19 @@ impl Engine {
             sandbox::install_hook(&self.functions.vm().lua, self.busy.clone()).ok();
         }
         self.busy.end();
-        sandbox::relieve(&self.vm.lua, self.memory_limit);
-        sandbox::relieve(&self.functions.vm().lua, self.memory_limit);
+        let (lua, vm_bytes) = match target {
+            Target::Script(_) => (&self.vm.lua, &self.stats.vm_bytes),
+            Target::Function(_) => (&self.functions.vm().lua, &self.stats.functions_vm_bytes),
+        };
+        sandbox::relieve(lua, self.memory_limit);
         self.runs_since_gc += 1;
         if self.runs_since_gc >= GC_PERIOD {
             self.runs_since_gc = 0;
-            let lua = match target {
-                Target::Script(_) => &self.vm.lua,
-                Target::Function(_) => &self.functions.vm().lua,
-            };
             sandbox::gc_step(lua, GC_PERIOD);
         }
-        self.publish();
+        // A run changes only its VM's size; the rest of the figures change with the
+        // caches (`publish`).
+        vm_bytes.store(lua.used_memory() as u64, Ordering::Relaxed);
         outcome
     }
 
@@ -223,7 +244,7 @@ impl Engine {
     ) -> Outcome {
         let Some(script) = self.scripts.get(sha) else {
             out.error("NOSCRIPT No matching script. Please use EVAL.");
-            return Outcome { failed: true };
+            return Outcome::failed();
         };
         let result = exec(&self.vm, run, script.key, keys, args, false);
         reply(result, sha, run.resp3, out)
@@ -239,7 +260,7 @@ impl Engine {
     ) -> Outcome {
         let Some(key) = self.functions.callback(name) else {
             out.error("ERR Function not found");
-            return Outcome { failed: true };
+            return Outcome::failed();
         };
         let vm = self.functions.vm();
         let result = exec(vm, run, key, keys, args, true);
@@ -325,6 +346,11 @@ pub fn install_primitives(lua: &mlua::Lua, prim: &mlua::Table) -> mlua::Result<(
 
 /// Runs the script or library function stored at `key` with `redis.call` bound to `run`:
 /// KEYS and ARGV as globals (EVAL) or as its two arguments (a library function).
+///
+/// Done on the Lua stack in one protected call, as Redis's `luaCallFunction` does: the
+/// error handler, the function, KEYS and ARGV pushed, then `lua_pcall` with the handler.
+/// Through mlua handles each table, string and call would take and give back a slot of
+/// its auxiliary stack, which cost more than a short script's own work.
 fn exec(
     vm: &Vm,
     run: &mut Run,
@@ -333,15 +359,52 @@ fn exec(
     args: &[Bytes],
     as_args: bool,
 ) -> mlua::Result<(bool, Value)> {
-    let lua = &vm.lua;
-    let (k, a) = (array(lua, keys)?, array(lua, args)?);
+    let (handler, store) = (vm.handler_ref, vm.store_ref);
+    let Ok(key) = c_int::try_from(key) else {
+        return Err(mlua::Error::RuntimeError("script key out of range".into()));
+    };
     let _current = Current::set(run);
-    if as_args {
-        vm.run_with.call::<(bool, Value)>((key, k, a))
-    } else {
-        vm.real_globals.raw_set("KEYS", k)?;
-        vm.real_globals.raw_set("ARGV", a)?;
-        vm.run.call::<(bool, Value)>(key)
+    // SAFETY: the closure keeps to the Lua C API's rules: it runs in a C function's frame
+    // with LUA_MINSTACK slots (it pushes at most five values), and holds only borrowed
+    // values, so a Lua error (out of memory) that jumps out of it leaks nothing; it leaves
+    // exactly `(ok, value)` on the stack.
+    unsafe {
+        vm.lua.exec_raw::<(bool, Value)>((), |l| {
+            ffi::lua_rawgeti(l, ffi::LUA_REGISTRYINDEX, handler as ffi::lua_Integer);
+            let h = ffi::lua_gettop(l);
+            ffi::lua_rawgeti(l, ffi::LUA_REGISTRYINDEX, store as ffi::lua_Integer);
+            ffi::lua_rawgeti(l, -1, key as ffi::lua_Integer);
+            ffi::lua_remove(l, -2);
+            push_array(l, keys);
+            push_array(l, args);
+            let nargs = if as_args {
+                2
+            } else {
+                // The real globals, not the read-only view scripts see.
+                ffi::lua_pushlstring_(l, c"ARGV".as_ptr(), 4);
+                ffi::lua_insert(l, -2);
+                ffi::lua_rawset(l, ffi::LUA_GLOBALSINDEX);
+                ffi::lua_pushlstring_(l, c"KEYS".as_ptr(), 4);
+                ffi::lua_insert(l, -2);
+                ffi::lua_rawset(l, ffi::LUA_GLOBALSINDEX);
+                0
+            };
+            let status = ffi::lua_pcall(l, nargs, 1, h);
+            ffi::lua_pushboolean(l, (status == 0) as c_int);
+            ffi::lua_replace(l, h);
+        })
+    }
+}
+
+/// Pushes `items` as a Lua array of strings.
+///
+/// # Safety
+/// On a Lua stack with two free slots; may raise a Lua error (out of memory).
+unsafe fn push_array(l: *mut ffi::lua_State, items: &[Bytes]) {
+    ffi::lua_createtable(l, c_int::try_from(items.len()).unwrap_or(0), 0);
+    for (i, item) in items.iter().enumerate() {
+        ffi::lua_pushlstring_(l, item.as_ptr() as *const _, item.len());
+        ffi::lua_rawseti_(l, -2, (i + 1) as c_int);
     }
 }
 
@@ -351,8 +414,14 @@ fn reply(result: mlua::Result<(bool, Value)>, name: &str, resp3: bool, out: &mut
         Ok((true, v)) => {
             let mark = out.mark();
             convert::lua_to_reply(out, &v, resp3);
+            let failed = out.buf.get(mark) == Some(&b'-');
+            let error_counted = match &v {
+                Value::Table(t) if failed => counted(t),
+                _ => false,
+            };
             Outcome {
-                failed: out.buf.get(mark) == Some(&b'-'),
+                failed,
+                error_counted,
             }
         }
         Ok((false, Value::Table(t))) => {
@@ -367,7 +436,10 @@ fn reply(result: mlua::Result<(bool, Value)>, name: &str, resp3: bool, out: &mut
                 _ => msg,
             };
             out.error(&text);
-            Outcome { failed: true }
+            Outcome {
+                failed: true,
+                error_counted: counted(&t),
+            }
         }
         Ok((false, v)) => {
             let msg = match &v {
@@ -378,14 +450,14 @@ fn reply(result: mlua::Result<(bool, Value)>, name: &str, resp3: bool, out: &mut
                 "ERR Error running script {name}, {}",
                 truncate(&msg, 100)
             ));
-            Outcome { failed: true }
+            Outcome::failed()
         }
         Err(e) => {
             out.error(&format!(
                 "ERR Error running script {name}, {}",
                 truncate(&lua_message(&e), 100)
             ));
-            Outcome { failed: true }
+            Outcome::failed()
         }
     }
 }
@@ -406,14 +478,6 @@ fn lua_message(e: &mlua::Error) -> String {
         mlua::Error::CallbackError { cause, .. } => lua_message(cause),
         other => other.to_string(),
     }
-}
-
-fn array(lua: &mlua::Lua, items: &[Bytes]) -> mlua::Result<mlua::Table> {
-    let t = lua.create_table_with_capacity(items.len(), 0)?;
-    for (i, k) in items.iter().enumerate() {
-        t.raw_set(i + 1, lua.create_string(k)?)?;
-    }
-    Ok(t)
 }
 
 /// A Lua error table `{err=...}` for a refusal, marked as already counted in the error

@@ -103,7 +103,7 @@ fn payload<'a>(b: &'a [u8], at: &mut usize, n: usize) -> Option<&'a [u8]> {
 }
 
 unsafe fn push_bytes(l: *mut ffi::lua_State, s: &[u8]) {
-    ffi::lua_pushlstring(l, s.as_ptr() as *const _, s.len());
+    ffi::lua_pushlstring_(l, s.as_ptr() as *const _, s.len());
 }
 
 /// `{name = <the value on top>}`, in place of that value.

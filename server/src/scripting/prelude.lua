@@ -69,9 +69,7 @@ end
 
 local R = {}
 R.call = prim.raising_call
-R.pcall = function(...)
-    return (prim.call(...))
-end
+R.pcall = prim.protected_call
 R.error_reply = function(...)
     local e = ...
     if select('#', ...) ~= 1 or type(e) ~= 'string' then
@@ -368,4 +366,4 @@ local function run_with(f, keys, args)
     end, handler)
 end
 
-return globals, run, run_with, set_loading
+return globals, run, run_with, set_loading, handler

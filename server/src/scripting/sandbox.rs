@@ -32,6 +32,12 @@ pub struct Vm {
     /// The primitives the Lua side calls: `call` and `ctl` are replaced for each run.
     pub prim: Table,
     pub rng: Arc<Mutex<Rand48>>,
+    /// Registry references to the error handler and to `store`, for the run path, which
+    /// works on the Lua stack directly (see `engine::exec`).
+    pub handler_ref: std::os::raw::c_int,
+    pub store_ref: std::os::raw::c_int,
+    /// Keep the two references above alive.
+    _refs: [mlua::RegistryKey; 2],
 }
 
 /// `redis.register_function` outside FUNCTION LOAD.
@@ -49,17 +55,21 @@ use super::fastcall::PRIM_KEY;
 unsafe extern "C-unwind" fn raising_call(l: *mut mlua::ffi::lua_State) -> std::os::raw::c_int {
     use mlua::ffi;
     // No Rust value with a destructor lives in this frame: lua_error may jump out of it.
-    let n = ffi::lua_gettop(l);
-    ffi::lua_getfield(l, ffi::LUA_REGISTRYINDEX, PRIM_KEY.as_ptr());
-    ffi::lua_getfield(l, -1, c"call".as_ptr());
-    ffi::lua_remove(l, -2);
-    ffi::lua_insert(l, 1);
-    ffi::lua_call(l, n, 2);
+    // The primitive runs in this C frame (a plain call, not through Lua): it leaves
+    // `(reply, failed)` on the stack.
+    super::fastcall::call(l);
     if ffi::lua_toboolean(l, -1) != 0 {
         ffi::lua_settop(l, -2);
         ffi::lua_error(l);
     }
     ffi::lua_settop(l, -2);
+    1
+}
+
+/// `redis.pcall`: the `call` primitive's reply alone, an error table returned, not raised.
+unsafe extern "C-unwind" fn protected_call(l: *mut mlua::ffi::lua_State) -> std::os::raw::c_int {
+    super::fastcall::call(l);
+    mlua::ffi::lua_settop(l, -2);
     1
 }
 
@@ -109,6 +119,10 @@ pub fn new_vm(memory_limit: usize, busy: Arc<super::busy::Busy>) -> mlua::Result
     prim.raw_set("raising_call", unsafe {
         lua.create_c_function(raising_call)?
     })?;
+    // SAFETY: as `raising_call`.
+    prim.raw_set("protected_call", unsafe {
+        lua.create_c_function(protected_call)?
+    })?;
     let real_globals = lua.globals();
     real_globals.raw_set("bit", super::bit::open(&lua)?)?;
     real_globals.raw_set("cjson", super::cjson::open(&lua)?)?;
@@ -117,10 +131,18 @@ pub fn new_vm(memory_limit: usize, busy: Arc<super::busy::Busy>) -> mlua::Result
     let debug: Table = real_globals.raw_get("debug")?;
     prim.raw_set("register", outside_register(&lua)?)?;
     let store = lua.create_table()?;
-    let (globals, run, run_with, set_loading): (Table, Function, Function, Function) = lua
+    let (globals, run, run_with, set_loading, handler): (
+        Table,
+        Function,
+        Function,
+        Function,
+        Function,
+    ) = lua
         .load(PRELUDE)
         .set_name("=sandbox")
         .call((prim.clone(), debug, store.clone()))?;
+    let handler_key = lua.create_registry_value(handler)?;
+    let store_key = lua.create_registry_value(store.clone())?;
     // What building the VM left behind is collected now, so that a fresh VM reports what
     // it keeps (`used_memory_lua`).
     lua.gc_collect()?;
@@ -136,6 +158,9 @@ pub fn new_vm(memory_limit: usize, busy: Arc<super::busy::Busy>) -> mlua::Result
         set_loading,
         prim,
         rng,
+        handler_ref: handler_key.id(),
+        store_ref: store_key.id(),
+        _refs: [handler_key, store_key],
     })
 }
 

@@ -60,6 +60,9 @@ pub struct Executed<'a> {
     pub ns: u64,
     /// The error message it replied with (without the `-`), if any.
     pub error: Option<&'a [u8]>,
+    /// The error was counted in the error statistics already (see
+    /// `Ctx::error_counted`): only the command's failed calls count it.
+    pub error_counted: bool,
     pub db: usize,
     pub client: &'a ClientHandle,
 }
@@ -93,7 +96,7 @@ impl Telemetry {
             e.error.is_some(),
             k.latency_tracking.load(Ordering::Relaxed),
         );
-        if let Some(msg) = e.error {
+        if let Some(msg) = e.error.filter(|_| !e.error_counted) {
             self.errors.record(msg);
         }
         let us = e.ns / 1000;
