@@ -143,7 +143,7 @@ impl Policy {
             Policy::AllKeysLfu | Policy::VolatileLfu => {
                 255 - lfu::decayed(e.access, now_ms, decay) as u64
             }
-            Policy::VolatileTtl => u64::MAX - e.expire_at,
+            Policy::VolatileTtl => u64::MAX - e.expire_at(),
             _ => clock::idle_seconds(e.access, now_ms),
         }
     }
@@ -340,7 +340,7 @@ fn pick_random(ks: &mut Keyspace, volatile: bool) -> Option<(usize, Vec<u8>)> {
     for i in 0..n {
         let db = (ks.evict.next_db + i) % n;
         let mut found = None;
-        ks.dbs[db].sample(&mut rng, 1, volatile, |e| found = Some(e.key.to_vec()));
+        ks.dbs[db].sample(&mut rng, 1, volatile, |e| found = Some(e.key().to_vec()));
         if let Some(k) = found {
             ks.evict.next_db = (db + 1) % n;
             return Some((db, k));
@@ -377,7 +377,7 @@ fn pick_pooled(
             }
             total += keys;
             db.sample(&mut rng, samples, volatile, |e| {
-                evict.pool.offer(policy.score(e, now, decay), i, &e.key)
+                evict.pool.offer(policy.score(e, now, decay), i, e.key())
             });
         }
         if total == 0 {
@@ -393,7 +393,7 @@ fn pick_pooled(
                 .get(c.db)
                 // Time 0: an expired key still counts; removing it frees its memory too.
                 .and_then(|d| d.peek_ref(&c.key, 0))
-                .is_some_and(|e| !volatile || e.expire_at != 0);
+                .is_some_and(|e| !volatile || e.expire_at() != 0);
             if alive {
                 return Some((c.db, c.key));
             }

@@ -117,15 +117,15 @@ fn fold_value(d: &mut Digest, v: &Value, expires: bool) {
 /// DEBUG DIGEST-VALUE of one key: its value and TTL flag, not its name.
 pub fn value(e: &Entry) -> Digest {
     let mut d = [0u8; 20];
-    fold_value(&mut d, &e.value, e.expire_at != 0);
+    fold_value(&mut d, &e.value, e.expire_at() != 0);
     d
 }
 
 /// One record's digest within DEBUG DIGEST: the key's name, then its value.
 fn record(e: &Entry) -> Digest {
     let mut d = [0u8; 20];
-    mix(&mut d, &e.key);
-    fold_value(&mut d, &e.value, e.expire_at != 0);
+    mix(&mut d, e.key());
+    fold_value(&mut d, &e.value, e.expire_at() != 0);
     d
 }
 
