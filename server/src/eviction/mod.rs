@@ -421,7 +421,7 @@ mod tests {
             b"old",
             crate::keyspace::Value::Str(crate::keyspace::SmallBytes::new(b"")),
         );
-        let mut new = old.clone();
+        let mut new = old.to_boxed();
         old.access = clock::lru_now(now - 100_000);
         new.access = clock::lru_now(now);
         let lru = Policy::AllKeysLru;
@@ -430,8 +430,8 @@ mod tests {
         new.access = (lfu::minutes(now) << 16) | 40;
         let lfu = Policy::AllKeysLfu;
         assert!(lfu.score(&old, now, 1) > lfu.score(&new, now, 1));
-        old.expire_at = now + 10;
-        new.expire_at = now + 10_000;
+        let old = old.with_expire_at(now + 10);
+        let new = new.with_expire_at(now + 10_000);
         let ttl = Policy::VolatileTtl;
         assert!(ttl.score(&old, now, 1) > ttl.score(&new, now, 1));
     }

@@ -165,8 +165,7 @@ mod tests {
     use crate::keyspace::{Keyspace, SmallBytes, Ttl};
 
     fn of(v: Value, expires: bool) -> String {
-        let mut e = Entry::new(b"k", v);
-        e.expire_at = u64::from(expires);
+        let e = Entry::boxed(b"k", v, u64::from(expires), 0);
         hex(&value(&e))
     }
 

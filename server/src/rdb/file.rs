@@ -590,10 +590,13 @@ mod tests {
     use super::*;
     use crate::keyspace::{SmallBytes, Value};
 
-    fn entry(k: &str, v: &str, exp: u64) -> Entry {
-        let mut e = Entry::new(k.as_bytes(), Value::Str(SmallBytes::new(v.as_bytes())));
-        e.expire_at = exp;
-        e
+    fn entry(k: &str, v: &str, exp: u64) -> Box<Entry> {
+        Entry::boxed(
+            k.as_bytes(),
+            Value::Str(SmallBytes::new(v.as_bytes())),
+            exp,
+            0,
+        )
     }
 
     fn file(checksum: bool, compress: bool) -> Vec<u8> {
@@ -632,9 +635,9 @@ mod tests {
                 Item::Function(c) => format!("fn {}", String::from_utf8_lossy(&c)),
                 Item::Key { db, entry } => format!(
                     "key {db} {} {:?} {}",
-                    String::from_utf8_lossy(&entry.key),
+                    String::from_utf8_lossy(entry.key()),
                     entry.value.encoding(),
-                    entry.expire_at
+                    entry.expire_at()
                 ),
             });
             Ok(())
