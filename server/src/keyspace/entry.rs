@@ -225,6 +225,7 @@ impl Entry {
     }
 
     /// The same entry under another key (RENAME, MOVE's target): a new block, the value moved.
+    #[allow(clippy::boxed_local)] // `Entry` is unsized: it exists only behind a pointer
     pub fn rekey(mut self: Box<Self>, key: &[u8]) -> Box<Entry> {
         let value = self.take_value();
         let at = self.expire_at();
