@@ -124,8 +124,9 @@ struct Header {
 const HEADER: usize = std::mem::size_of::<Header>();
 const ALIGN: usize = std::mem::align_of::<Header>();
 
-/// The longest key an entry holds: the length shares a `u32` with a flag. Redis's own limit
-/// (512 MB, `proto-max-bulk-len`) is far below it, and the protocol reader enforces that.
+/// The longest key an entry holds (2 GiB - 1): the length shares a `u32` with a flag. The
+/// protocol reader refuses bulks over `proto-max-bulk-len` (512 MB by default), far below it;
+/// only that limit raised past 2 GiB, and a key that long, would reach the assert in `build`.
 pub const MAX_KEY_LEN: usize = (HAS_EXPIRE - 1) as usize;
 
 impl Entry {
