@@ -6,7 +6,7 @@
 use super::keyspec::{self as ks, key_flags::*};
 use super::table::{flags::*, CommandSpec};
 use super::{args, errors, Ctx};
-use crate::keyspace::{clock, Entry, SmallBytes};
+use crate::keyspace::{clock, Entry};
 use crate::notify::Events;
 use crate::rdb::{decode::Limits, payload};
 use bytes::Bytes;
@@ -146,15 +146,7 @@ fn restore(ctx: &mut Ctx, a: &[Bytes]) {
         }
         return ctx.out.ok();
     }
-    db.insert_entry(
-        Box::new(Entry {
-            key: SmallBytes::new(key),
-            value,
-            expire_at,
-            access,
-        }),
-        now,
-    );
+    db.insert_entry(Entry::boxed(key, value, expire_at, access), now);
     ctx.dirty(1);
     // As Redis: a relative TTL reaches replicas as the absolute expiry (ABSTTL appended);
     // otherwise the command goes as it came.

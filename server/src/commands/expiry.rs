@@ -196,7 +196,7 @@ fn expire_generic(ctx: &mut Ctx, a: &[Bytes], base: i64, unit: i64) {
     let Some(e) = db.get_mut(key, now) else {
         return ctx.out.int(0);
     };
-    let current = (e.expire_at != 0).then_some(e.expire_at as i64);
+    let current = (e.expire_at() != 0).then_some(e.expire_at() as i64);
     if !cond.allows(current, when) {
         return ctx.out.int(0);
     }
@@ -224,7 +224,7 @@ fn expire_generic(ctx: &mut Ctx, a: &[Bytes], base: i64, unit: i64) {
 fn expiry_of(ctx: &mut Ctx, key: &[u8]) -> Result<Option<u64>, i64> {
     let now = ctx.now;
     let db = ctx.db();
-    match db.get_mut(key, now).map(|e| e.expire_at) {
+    match db.get_mut(key, now).map(|e| e.expire_at()) {
         None => {
             db.misses += 1;
             Err(-2)
@@ -282,7 +282,7 @@ fn pexpiretime(ctx: &mut Ctx, a: &[Bytes]) {
 fn persist(ctx: &mut Ctx, a: &[Bytes]) {
     let now = ctx.now;
     let db = ctx.db();
-    let volatile = db.get_mut(&a[1], now).is_some_and(|e| e.expire_at != 0);
+    let volatile = db.get_mut(&a[1], now).is_some_and(|e| e.expire_at() != 0);
     if volatile {
         db.set_expire(&a[1], None, now);
         ctx.dirty(1);

@@ -10,7 +10,7 @@ use super::table::facts;
 use super::table::{flags::*, CommandSpec};
 use super::{args, errors, Ctx};
 use crate::keyspace::clock;
-use crate::keyspace::{Db, Entry, SmallBytes, Value};
+use crate::keyspace::{Db, Entry, Value};
 use crate::notify::Events;
 use bytes::Bytes;
 
@@ -142,11 +142,10 @@ fn rename_generic(ctx: &mut Ctx, a: &[Bytes], nx: bool) {
     if nx && db.contains(dst, now) {
         return ctx.out.int(0);
     }
-    let Some(mut entry) = db.remove(src, now) else {
+    let Some(entry) = db.remove(src, now) else {
         return ctx.err(errors::NO_KEY);
     };
-    entry.key = SmallBytes::new(dst);
-    db.insert_entry(entry, now);
+    db.insert_entry(entry.rekey(dst), now);
     ctx.dirty(1);
     if nx {
         ctx.out.int(1)
@@ -214,12 +213,7 @@ fn copy(ctx: &mut Ctx, a: &[Bytes]) {
     let Some(e) = ctx.ks.dbs[src_db].read(src, now) else {
         return ctx.out.int(0);
     };
-    let copy = Box::new(Entry {
-        key: SmallBytes::new(dst),
-        value: e.value.clone(),
-        expire_at: e.expire_at,
-        access: clock::lru_now(now),
-    });
+    let copy = Entry::boxed(dst, e.value.clone(), e.expire_at(), clock::lru_now(now));
     let target = &mut ctx.ks.dbs[dst_db];
     if target.contains(dst, now) && !replace {
         return ctx.out.int(0);
@@ -235,7 +229,7 @@ fn keys(ctx: &mut Ctx, a: &[Bytes]) {
     let (db, out) = ctx.db_out();
     let found: Vec<&[u8]> = db
         .iter(now)
-        .map(|e| e.key.as_slice())
+        .map(|e| e.key())
         .filter(|k| pattern.matches(k))
         .collect();
     out.bulks(found);
@@ -316,9 +310,9 @@ fn scan(ctx: &mut Ctx, a: &[Bytes]) {
         let type_ok = o
             .type_name
             .is_none_or(|t| t.eq_ignore_ascii_case(e.value.type_name().as_bytes()));
-        let match_ok = o.pattern.as_ref().is_none_or(|p| p.matches(&e.key));
+        let match_ok = o.pattern.as_ref().is_none_or(|p| p.matches(e.key()));
         if type_ok && match_ok {
-            found.push(e.key.to_vec());
+            found.push(e.key().to_vec());
         }
     });
     out.array(2);
@@ -330,7 +324,7 @@ fn randomkey(ctx: &mut Ctx, _a: &[Bytes]) {
     let now = ctx.now;
     let (db, out) = ctx.db_out();
     match db.random_entry(&mut rand::thread_rng(), now) {
-        Some(e) => out.bulk(&e.key),
+        Some(e) => out.bulk(e.key()),
         None => out.null(),
     }
 }

@@ -139,10 +139,10 @@ fn migrate(ctx: &mut Ctx, a: &[Bytes]) {
         if !seen.insert(k.as_ref()) {
             continue;
         }
-        let ttl = if e.expire_at == 0 {
+        let ttl = if e.expire_at() == 0 {
             0
         } else {
-            e.expire_at.saturating_sub(now).max(1)
+            e.expire_at().saturating_sub(now).max(1)
         };
         let big = is_big(&e.value) && !copy;
         off_lock.push(big);

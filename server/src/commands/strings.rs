@@ -417,7 +417,7 @@ fn getex(ctx: &mut Ctx, a: &[Bytes]) {
         ctx.dirty(1);
     } else if o.persist {
         let db = ctx.db();
-        if db.peek(&a[1], now).is_some_and(|e| e.expire_at != 0) {
+        if db.peek(&a[1], now).is_some_and(|e| e.expire_at() != 0) {
             db.set_expire(&a[1], None, now);
             ctx.dirty(1);
             ctx.propagate_as(vec![vec![Bytes::from_static(b"PERSIST"), a[1].clone()]]);

@@ -134,7 +134,7 @@ impl Policy {
             Policy::AllKeysLfu | Policy::VolatileLfu => {
                 255 - lfu::decayed(e.access, now_ms, decay) as u64
             }
-            Policy::VolatileTtl => u64::MAX - e.expire_at,
+            Policy::VolatileTtl => u64::MAX - e.expire_at(),
             _ => clock::idle_seconds(e.access, now_ms),
         }
     }
@@ -331,7 +331,7 @@ fn pick_random(ks: &mut Keyspace, volatile: bool) -> Option<(usize, Vec<u8>)> {
     for i in 0..n {
         let db = (ks.evict.next_db + i) % n;
         let mut found = None;
-        ks.dbs[db].sample(&mut rng, 1, volatile, |e| found = Some(e.key.to_vec()));
+        ks.dbs[db].sample(&mut rng, 1, volatile, |e| found = Some(e.key().to_vec()));
         if let Some(k) = found {
             ks.evict.next_db = (db + 1) % n;
             return Some((db, k));
@@ -368,7 +368,7 @@ fn pick_pooled(
             }
             total += keys;
             db.sample(&mut rng, samples, volatile, |e| {
-                evict.pool.offer(policy.score(e, now, decay), i, &e.key)
+                evict.pool.offer(policy.score(e, now, decay), i, e.key())
             });
         }
         if total == 0 {
@@ -384,7 +384,7 @@ fn pick_pooled(
                 .get(c.db)
                 // Time 0: an expired key still counts; removing it frees its memory too.
                 .and_then(|d| d.peek_ref(&c.key, 0))
-                .is_some_and(|e| !volatile || e.expire_at != 0);
+                .is_some_and(|e| !volatile || e.expire_at() != 0);
             if alive {
                 return Some((c.db, c.key));
             }
@@ -412,7 +412,7 @@ mod tests {
             b"old",
             crate::keyspace::Value::Str(crate::keyspace::SmallBytes::new(b"")),
         );
-        let mut new = old.clone();
+        let mut new = old.to_boxed();
         old.access = clock::lru_now(now - 100_000);
         new.access = clock::lru_now(now);
         let lru = Policy::AllKeysLru;
@@ -421,8 +421,8 @@ mod tests {
         new.access = (lfu::minutes(now) << 16) | 40;
         let lfu = Policy::AllKeysLfu;
         assert!(lfu.score(&old, now, 1) > lfu.score(&new, now, 1));
-        old.expire_at = now + 10;
-        new.expire_at = now + 10_000;
+        let old = old.with_expire_at(now + 10);
+        let new = new.with_expire_at(now + 10_000);
         let ttl = Policy::VolatileTtl;
         assert!(ttl.score(&old, now, 1) > ttl.score(&new, now, 1));
     }

@@ -92,7 +92,7 @@ mod tests {
                 panic!("strings only")
             };
             m.insert(
-                String::from_utf8_lossy(&e.key).into_owned(),
+                String::from_utf8_lossy(e.key()).into_owned(),
                 String::from_utf8_lossy(v).into_owned(),
             );
             true
@@ -115,7 +115,7 @@ mod tests {
         let mut first = true;
         let next = db.snapshot_slots(0, |e| {
             got.insert(
-                String::from_utf8_lossy(&e.key).into_owned(),
+                String::from_utf8_lossy(e.key()).into_owned(),
                 "old".to_string(),
             );
             std::mem::take(&mut first)
@@ -153,7 +153,7 @@ mod tests {
         for e in db.iter_stored() {
             if let Value::Str(v) = &e.value {
                 m.insert(
-                    String::from_utf8_lossy(&e.key).into_owned(),
+                    String::from_utf8_lossy(e.key()).into_owned(),
                     String::from_utf8_lossy(v).into_owned(),
                 );
             }

@@ -15,18 +15,20 @@
 //! What a lookup costs, and why it is paid in batches: with keys spread over a keyspace much
 //! larger than the CPU's caches, finding a key is three dependent cache misses — the slot's
 //! table header in `slots` (one contiguous array, so no pointer to it), the table's control
-//! bytes and pointer bucket (neighbours for small per-slot tables), and the boxed entry,
-//! which holds the key (inline up to 22 bytes) and the value (strings up to 22 bytes inline).
+//! bytes and pointer bucket (neighbours for small per-slot tables), and the entry, one block
+//! that holds the key's bytes and the value (strings up to 22 bytes inline; see
+//! [`super::entry`]).
 //! Valkey pays as many or more (kvstore's dict array, the dict, its bucket, the entry, the
 //! object). A profile of pipelined GETs over 100k keys spent 37% of the worker on those three
 //! misses, one command after the other. [`Db::prefetch`] issues them for a whole pipelined
 //! batch before it runs (as Valkey 8's `memory_prefetch.c`), so they overlap: the same
 //! profile then shows 13% in the prefetch pass and 7% in the lookups. A single command per
-//! batch still pays them in series; cutting them (and the 64-byte boxed entry plus ~19 bytes
-//! of table per key at 61 keys per slot) needs a packed entry and a cache-line-bucket table,
-//! left for issue 40's next step.
+//! batch still pays them in series. Per key, memory is the entry's block (48 bytes for a
+//! key of up to 16 bytes without a TTL and a short string) plus about 18 bytes of table (an
+//! 8-byte thin pointer and a control byte per bucket, at 61 keys per slot mostly 128
+//! buckets, in jemalloc's 1280-byte class); a cache-line-bucket table would cut the latter.
 
-use super::entry::{Entry, Value};
+use super::entry::{Entry, EntryPtr, Value};
 use super::slot::{key_slot, SLOTS};
 use hashbrown::HashTable;
 use rand::Rng;
@@ -38,12 +40,12 @@ pub type KeyHasher = foldhash::fast::RandomState;
 
 /// What one key costs in its slot table beyond its entry: the entry's pointer and the
 /// table's control byte.
-pub const TABLE_SLOT_BYTES: usize = std::mem::size_of::<Box<Entry>>() + 1;
+pub const TABLE_SLOT_BYTES: usize = std::mem::size_of::<EntryPtr>() + 1;
 
 /// One slot's keys (crate-visible only so a snapshot can hold detached tables).
 #[derive(Default)]
 pub struct SlotTable {
-    table: HashTable<Box<Entry>>,
+    table: HashTable<EntryPtr>,
     volatile: u32,
 }
 
@@ -132,7 +134,7 @@ fn walk<'a>(
     mut slot: usize,
     mut offset: usize,
     count: usize,
-    mut f: impl FnMut(usize, &'a Entry),
+    mut f: impl FnMut(usize, &'a EntryPtr),
 ) -> (usize, (usize, usize)) {
     let mut seen = 0;
     for _ in 0..=SLOTS {
@@ -238,7 +240,7 @@ impl Db {
 
     fn lookup_at(&mut self, key: &[u8], slot: usize, h: u64, now: u64) -> Option<&mut Entry> {
         let t = self.slots.get_mut(slot)?;
-        let occ = t.table.find_entry(h, |e| e.key.as_slice() == key).ok()?;
+        let occ = t.table.find_entry(h, |e| e.key() == key).ok()?;
         if occ.get().is_expired(now) {
             if self.keep_expired {
                 return None;
@@ -249,9 +251,9 @@ impl Db {
             self.keys -= 1;
             self.stats.expired_keys += 1;
             if self.log_expired {
-                self.expired_log.push(e.key.to_vec());
+                self.expired_log.push(e.key().to_vec());
             }
-            hand_over(&mut self.snap, slot, e);
+            hand_over(&mut self.snap, slot, e.into_box());
             return None;
         }
         Some(&mut **occ.into_mut())
@@ -325,8 +327,8 @@ impl Db {
         let h = hasher.hash_one(key);
         let old = slots
             .get(slot)
-            .and_then(|t| t.table.find(h, |e| e.key.as_slice() == key))
-            .cloned();
+            .and_then(|t| t.table.find(h, |e| e.key() == key))
+            .map(|e| e.to_boxed());
         s.keep(slot, key, || old);
     }
 
@@ -353,7 +355,7 @@ impl Db {
             *misses += 1;
             return None;
         };
-        let Ok(occ) = t.table.find_entry(h, |e| e.key.as_slice() == key) else {
+        let Ok(occ) = t.table.find_entry(h, |e| e.key() == key) else {
             *misses += 1;
             return None;
         };
@@ -366,9 +368,9 @@ impl Db {
                 *keys -= 1;
                 stats.expired_keys += 1;
                 if *log_expired {
-                    expired_log.push(e.key.to_vec());
+                    expired_log.push(e.key().to_vec());
                 }
-                hand_over(snap, slot, e);
+                hand_over(snap, slot, e.into_box());
             }
             return None;
         }
@@ -409,25 +411,28 @@ impl Db {
             ..
         } = self;
         let t = &mut slots[slot];
-        match t.table.find_entry(h, |e| e.key.as_slice() == key) {
+        match t.table.find_entry(h, |e| e.key() == key) {
             Ok(mut occ) => {
-                let e = occ.get_mut();
-                let expired = e.is_expired(now);
+                let p = occ.get_mut();
+                let expired = p.is_expired(now);
                 if expired {
                     stats.expired_keys += 1;
                     if *log_expired {
                         expired_log.push(key.to_vec());
                     }
                 }
-                let was_volatile = e.expire_at != 0;
+                let was_volatile = p.expire_at() != 0;
                 let new_expire = match ttl {
                     Ttl::Persist => 0,
                     Ttl::Keep if expired => 0,
-                    Ttl::Keep => e.expire_at,
+                    Ttl::Keep => p.expire_at(),
                     Ttl::At(at) => at,
                 };
+                if !p.set_expire_at(new_expire) {
+                    p.replace_with(|b| b.with_expire_at(new_expire));
+                }
+                let e = &mut **p;
                 e.value = value;
-                e.expire_at = new_expire;
                 e.access = if expired {
                     touch.on_create(now)
                 } else {
@@ -447,15 +452,17 @@ impl Db {
                 !expired
             }
             Err(_) => {
-                let mut e = Entry::new(key, value);
-                e.access = touch.on_create(now);
-                if let Ttl::At(at) = ttl {
-                    e.expire_at = at;
-                    t.volatile += 1;
-                    *volatile += 1;
-                }
+                let at = match ttl {
+                    Ttl::At(at) => {
+                        t.volatile += 1;
+                        *volatile += 1;
+                        at
+                    }
+                    _ => 0,
+                };
+                let e = Entry::boxed(key, value, at, touch.on_create(now));
                 t.table
-                    .insert_unique(h, Box::new(e), |e| hasher.hash_one(e.key.as_slice()));
+                    .insert_unique(h, EntryPtr::new(e), |e| hasher.hash_one(e.key()));
                 *keys += 1;
                 false
             }
@@ -465,21 +472,21 @@ impl Db {
     /// Inserts a whole entry (RESTORE, MOVE, COPY, RENAME), replacing any previous one.
     pub fn insert_entry(&mut self, entry: Box<Entry>, now: u64) -> Option<Box<Entry>> {
         if self.snap.is_some() {
-            self.keep_for_snapshot(&entry.key.clone());
+            self.keep_for_snapshot(entry.key());
         }
-        let old = self.remove(&entry.key.clone(), now);
-        self.note_value(&entry.key.clone(), &entry.value);
+        let old = self.remove(entry.key(), now);
+        self.note_value(entry.key(), &entry.value);
         self.ensure_slots();
-        let slot = key_slot(&entry.key) as usize;
-        let h = self.hash(&entry.key);
+        let slot = key_slot(entry.key()) as usize;
+        let h = self.hash(entry.key());
         let hasher = self.hasher;
         let t = &mut self.slots[slot];
-        if entry.expire_at != 0 {
+        if entry.expire_at() != 0 {
             t.volatile += 1;
             self.volatile += 1;
         }
         t.table
-            .insert_unique(h, entry, |e| hasher.hash_one(e.key.as_slice()));
+            .insert_unique(h, EntryPtr::new(entry), |e| hasher.hash_one(e.key()));
         self.keys += 1;
         old
     }
@@ -496,19 +503,20 @@ impl Db {
 
     fn remove_raw(&mut self, key: &[u8], slot: usize, h: u64) -> Option<Box<Entry>> {
         let t = self.slots.get_mut(slot)?;
-        let occ = t.table.find_entry(h, |e| e.key.as_slice() == key).ok()?;
+        let occ = t.table.find_entry(h, |e| e.key() == key).ok()?;
         let (e, _) = occ.remove();
-        if e.expire_at != 0 {
+        let e = e.into_box();
+        if e.expire_at() != 0 {
             t.volatile -= 1;
             self.volatile -= 1;
         }
         self.keys -= 1;
         if let Some(s) = self.snap.as_deref_mut() {
-            s.keep(slot, key, || Some(e.clone()));
+            s.keep(slot, key, || Some(e.to_boxed()));
         }
         if t.table.capacity() > 64 && t.table.len() * 8 < t.table.capacity() {
             let hasher = self.hasher;
-            t.table.shrink_to_fit(|e| hasher.hash_one(e.key.as_slice()));
+            t.table.shrink_to_fit(|e| hasher.hash_one(e.key()));
         }
         Some(e)
     }
@@ -524,11 +532,11 @@ impl Db {
         let slot = key_slot(key) as usize;
         let h = self.hash(key);
         let t = &mut self.slots[slot];
-        let Some(e) = t.table.find_mut(h, |e| e.key.as_slice() == key) else {
+        let Some(e) = t.table.find_mut(h, |e| e.key() == key) else {
             return false;
         };
         let new = at.unwrap_or(0);
-        match (e.expire_at != 0, new != 0) {
+        match (e.expire_at() != 0, new != 0) {
             (false, true) => {
                 t.volatile += 1;
                 self.volatile += 1;
@@ -539,7 +547,9 @@ impl Db {
             }
             _ => {}
         }
-        e.expire_at = new;
+        if !e.set_expire_at(new) {
+            e.replace_with(|b| b.with_expire_at(new));
+        }
         true
     }
 
@@ -637,10 +647,7 @@ impl Db {
                 None => slots.get(slot),
             };
             for e in table.into_iter().flat_map(|t| t.table.iter()) {
-                if saved
-                    .as_ref()
-                    .is_some_and(|m| m.contains_key(e.key.as_slice()))
-                {
+                if saved.as_ref().is_some_and(|m| m.contains_key(e.key())) {
                     continue;
                 }
                 go &= emit(e);
@@ -662,7 +669,11 @@ impl Db {
     /// Up to `count` keys of one slot (GETKEYSINSLOT).
     pub fn slot_keys(&self, slot: u16, count: usize) -> Vec<Vec<u8>> {
         self.slots.get(slot as usize).map_or_else(Vec::new, |t| {
-            t.table.iter().take(count).map(|e| e.key.to_vec()).collect()
+            t.table
+                .iter()
+                .take(count)
+                .map(|e| e.key().to_vec())
+                .collect()
         })
     }
 
@@ -683,7 +694,7 @@ impl Db {
         self.slots
             .get(slot)?
             .table
-            .find(h, |e| e.key.as_slice() == key)
+            .find(h, |e| e.key() == key)
             .map(|b| &**b)
             .filter(|e| !e.is_expired(now))
     }
@@ -696,7 +707,7 @@ impl Db {
         self.slots
             .get(slot)?
             .table
-            .find(h, |e| e.key.as_slice() == key)
+            .find(h, |e| e.key() == key)
             .map(|b| &**b)
     }
 
@@ -730,7 +741,7 @@ impl Db {
         visit: impl FnMut(&Entry),
     ) -> u64 {
         let mut stale = Vec::new();
-        let next = self.scan_with(cursor, count, now, visit, |e| stale.push(e.key.to_vec()));
+        let next = self.scan_with(cursor, count, now, visit, |e| stale.push(e.key().to_vec()));
         for k in stale {
             self.reap_if_expired(&k, now);
         }
@@ -758,7 +769,7 @@ impl Db {
             if !t.table.is_empty() {
                 batch.clear();
                 batch.extend(t.table.iter().filter_map(|e| {
-                    let p = hash_prefix(self.hash(&e.key));
+                    let p = hash_prefix(self.hash(e.key()));
                     (p >= threshold).then_some((p, &**e))
                 }));
                 batch.sort_unstable_by_key(|(p, _)| *p);
@@ -829,7 +840,7 @@ impl Db {
                 .cycle()
                 .skip(skip)
                 .take(n)
-                .filter(|e| e.expire_at != 0);
+                .filter(|e| e.expire_at() != 0);
             for e in matching {
                 visit(e);
                 seen += 1;
@@ -880,7 +891,7 @@ impl Db {
             let n = self.slots[slot].table.len();
             offset = if n == 0 { 0 } else { rng.gen_range(0..n) };
         }
-        let mut picked: [Option<&Entry>; MAX] = [None; MAX];
+        let mut picked: [Option<&EntryPtr>; MAX] = [None; MAX];
         let (seen, next) = walk(&self.slots, slot, offset, count, |i, e| {
             prefetch(e);
             picked[i] = Some(e);
@@ -909,7 +920,7 @@ impl Db {
             let n = rng.gen_range(0..t.table.len());
             let (key, expired) = {
                 let e = t.table.iter().nth(n)?;
-                (e.key.to_vec(), e.is_expired(now))
+                (e.key().to_vec(), e.is_expired(now))
             };
             if expired {
                 self.reap_if_expired(&key, now);
@@ -918,7 +929,7 @@ impl Db {
             let h = self.hash(&key);
             return self.slots[slot]
                 .table
-                .find(h, |e| e.key.as_slice() == key.as_slice())
+                .find(h, |e| e.key() == key.as_slice())
                 .map(|b| &**b);
         }
         None
@@ -952,14 +963,14 @@ impl Db {
             examined += t.table.len();
             let mut gone: Vec<Box<Entry>> = Vec::new();
             for e in t.table.extract_if(|e| e.is_expired(now)) {
-                gone.push(e);
+                gone.push(e.into_box());
             }
             t.volatile -= gone.len() as u32;
             self.volatile -= gone.len();
             self.keys -= gone.len();
             expired += gone.len();
             for e in gone {
-                self.note_expired(&e.key);
+                self.note_expired(e.key());
                 hand_over(&mut self.snap, slot, e);
             }
         }
@@ -976,7 +987,7 @@ impl Db {
         self.volatile -= t.volatile as usize;
         let old = std::mem::take(t);
         for e in old.table {
-            hand_over(&mut self.snap, slot as usize, e);
+            hand_over(&mut self.snap, slot as usize, e.into_box());
         }
         n
     }
@@ -987,17 +998,21 @@ impl Db {
 #[inline]
 fn hand_over(snap: &mut Option<Box<DbSnap>>, slot: usize, e: Box<Entry>) {
     if let Some(s) = snap.as_deref_mut() {
-        if s.wants(slot) && !s.has(slot, e.key.as_slice()) {
-            let key = e.key.to_vec();
+        if s.wants(slot) && !s.has(slot, e.key()) {
+            let key = e.key().to_vec();
             s.keep(slot, &key, || Some(e));
         }
     }
 }
 
-/// Asks the CPU to start loading an entry's cache line.
+/// Asks the CPU to start loading an entry's cache lines without reading it (a read would
+/// wait for the miss). An entry of 48 bytes may straddle two lines (jemalloc packs them at
+/// 48-byte steps), so its last bytes' line is asked for too: the same line again for most.
 #[inline(always)]
-fn prefetch(e: &Entry) {
-    prefetch_line(e);
+fn prefetch(e: &EntryPtr) {
+    let p = e.addr();
+    prefetch_addr(p);
+    prefetch_addr(p.wrapping_add(40));
 }
 
 /// Asks the CPU to start loading the cache line that holds `*v`.
@@ -1008,18 +1023,24 @@ fn prefetch(e: &Entry) {
 /// is always kept.
 #[inline(always)]
 fn prefetch_line<T>(v: &T) {
+    prefetch_addr((v as *const T).cast());
+}
+
+/// [`prefetch_line`] for an address that must not be dereferenced first.
+#[inline(always)]
+fn prefetch_addr(p: *const u8) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: prefetching is a hint; it never faults, even on an invalid address, and
     // touches no register but its input.
     unsafe {
         std::arch::asm!(
             "prefetcht0 [{0}]",
-            in(reg) (v as *const T),
+            in(reg) p,
             options(nostack, preserves_flags, readonly)
         );
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = v;
+    let _ = p;
 }
 
 #[cfg(test)]
@@ -1056,7 +1077,7 @@ mod tests {
         db.sample(&mut rng, 5, false, |_| panic!("empty database sampled"));
         db.set(b"only", s("v"), Ttl::Persist, 0);
         let mut got = Vec::new();
-        db.sample(&mut rng, 5, false, |e| got.push(e.key.to_vec()));
+        db.sample(&mut rng, 5, false, |e| got.push(e.key().to_vec()));
         assert_eq!(got, vec![b"only".to_vec()]);
 
         for i in 0..3000 {
@@ -1066,7 +1087,7 @@ mod tests {
         for round in 0..4000 {
             let mut batch = HashSet::new();
             db.sample(&mut rng, 5, false, |e| {
-                batch.insert(e.key.to_vec());
+                batch.insert(e.key().to_vec());
             });
             assert_eq!(batch.len(), 5, "a sample repeats a key");
             seen.extend(batch);
@@ -1090,7 +1111,7 @@ mod tests {
         let mut round = 0;
         loop {
             cursor = db.scan(cursor, 10, 0, |e| {
-                seen.insert(e.key.to_vec());
+                seen.insert(e.key().to_vec());
             });
             // Churn: add and delete other keys between calls, forcing table growth.
             for j in 0..20 {
@@ -1153,7 +1174,7 @@ mod tests {
         db.set(b"only", s("v"), Ttl::Persist, 0);
         let mut rng = rand::thread_rng();
         assert_eq!(
-            db.random_entry(&mut rng, 0).map(|e| e.key.to_vec()),
+            db.random_entry(&mut rng, 0).map(|e| e.key().to_vec()),
             Some(b"only".to_vec())
         );
     }

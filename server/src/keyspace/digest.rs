@@ -117,15 +117,15 @@ fn fold_value(d: &mut Digest, v: &Value, expires: bool) {
 /// DEBUG DIGEST-VALUE of one key: its value and TTL flag, not its name.
 pub fn value(e: &Entry) -> Digest {
     let mut d = [0u8; 20];
-    fold_value(&mut d, &e.value, e.expire_at != 0);
+    fold_value(&mut d, &e.value, e.expire_at() != 0);
     d
 }
 
 /// One record's digest within DEBUG DIGEST: the key's name, then its value.
 fn record(e: &Entry) -> Digest {
     let mut d = [0u8; 20];
-    mix(&mut d, &e.key);
-    fold_value(&mut d, &e.value, e.expire_at != 0);
+    mix(&mut d, e.key());
+    fold_value(&mut d, &e.value, e.expire_at() != 0);
     d
 }
 
@@ -166,8 +166,7 @@ mod tests {
     use crate::keyspace::{Db, KeyHasher, SmallBytes, Ttl};
 
     fn of(v: Value, expires: bool) -> String {
-        let mut e = Entry::new(b"k", v);
-        e.expire_at = u64::from(expires);
+        let e = Entry::boxed(b"k", v, u64::from(expires), 0);
         hex(&value(&e))
     }
 

@@ -70,10 +70,10 @@ pub fn load_reader<R: std::io::Read>(
                     return Ok(());
                 }
                 let d = &mut ks.dbs[db];
-                if !merge && d.peek_stored(entry.key.as_slice()).is_some() {
+                if !merge && d.peek_stored(entry.key()).is_some() {
                     return Err(format!(
                         "Duplicate key '{}' found in RDB file",
-                        String::from_utf8_lossy(entry.key.as_slice())
+                        String::from_utf8_lossy(entry.key())
                     ));
                 }
                 d.insert_entry(entry, now);

@@ -187,8 +187,8 @@ fn restore_command(out: &mut Vec<u8>, e: &Entry) {
     crate::replication::effects::encode(
         &[
             Bytes::from_static(b"RESTORE"),
-            Bytes::copy_from_slice(e.key.as_slice()),
-            Bytes::from(e.expire_at.to_string()),
+            Bytes::copy_from_slice(e.key()),
+            Bytes::from(e.expire_at().to_string()),
             Bytes::from(crate::rdb::payload::dump(&e.value)),
             Bytes::from_static(b"ABSTTL"),
         ],
@@ -341,7 +341,7 @@ pub(crate) fn write_background(
             }
             sink.put(&buf)?;
             let mut slot = 0;
-            let mut batch: Vec<Entry> = Vec::with_capacity(BATCH);
+            let mut batch: Vec<Box<Entry>> = Vec::with_capacity(BATCH);
             while slot < SLOTS {
                 let done = {
                     let mut ks = shared.keyspace.lock();
@@ -354,7 +354,7 @@ pub(crate) fn write_background(
                         break;
                     };
                     slot = db.snapshot_slots(slot, |e| {
-                        batch.push(e.clone());
+                        batch.push(e.to_boxed());
                         batch.len() < BATCH && held.elapsed() < HOLD
                     });
                     let done = if slot >= SLOTS {

@@ -95,9 +95,9 @@ pub fn write_select(out: &mut Vec<u8>, db: usize, keys: u64, expires: u64) {
 /// One key (`rdbSaveKeyValuePair`): its expiry, then type byte, key and value. `scratch` is
 /// reused between calls (the value is encoded type byte first, and the key goes between).
 pub fn write_entry(out: &mut Vec<u8>, scratch: &mut Vec<u8>, e: &Entry, compress: bool) {
-    if e.expire_at != 0 {
+    if e.expire_at() != 0 {
         out.push(op::EXPIRETIME_MS);
-        out.extend_from_slice(&(e.expire_at as i64).to_le_bytes());
+        out.extend_from_slice(&(e.expire_at() as i64).to_le_bytes());
     }
     scratch.clear();
     write_value_as(scratch, &e.value, compress);
@@ -105,7 +105,7 @@ pub fn write_entry(out: &mut Vec<u8>, scratch: &mut Vec<u8>, e: &Entry, compress
         return;
     };
     out.push(t);
-    super::encode::write_string_as(out, e.key.as_slice(), compress);
+    super::encode::write_string_as(out, e.key(), compress);
     out.extend_from_slice(body);
 }
 
@@ -568,8 +568,7 @@ pub fn load<R: Read>(
                 String::from_utf8_lossy(&key)
             ))
         })?;
-        let mut entry = Box::new(Entry::new(&key, value));
-        entry.expire_at = std::mem::take(&mut expire_at);
+        let entry = Entry::boxed(&key, value, std::mem::take(&mut expire_at), 0);
         loaded.keys += 1;
         item(Item::Key { db, entry }).map_err(bad)?;
     }
@@ -591,10 +590,13 @@ mod tests {
     use super::*;
     use crate::keyspace::{SmallBytes, Value};
 
-    fn entry(k: &str, v: &str, exp: u64) -> Entry {
-        let mut e = Entry::new(k.as_bytes(), Value::Str(SmallBytes::new(v.as_bytes())));
-        e.expire_at = exp;
-        e
+    fn entry(k: &str, v: &str, exp: u64) -> Box<Entry> {
+        Entry::boxed(
+            k.as_bytes(),
+            Value::Str(SmallBytes::new(v.as_bytes())),
+            exp,
+            0,
+        )
     }
 
     fn file(checksum: bool, compress: bool) -> Vec<u8> {
@@ -633,9 +635,9 @@ mod tests {
                 Item::Function(c) => format!("fn {}", String::from_utf8_lossy(&c)),
                 Item::Key { db, entry } => format!(
                     "key {db} {} {:?} {}",
-                    String::from_utf8_lossy(&entry.key),
+                    String::from_utf8_lossy(entry.key()),
                     entry.value.encoding(),
-                    entry.expire_at
+                    entry.expire_at()
                 ),
             });
             Ok(())

@@ -372,9 +372,7 @@ async fn full_sync(
                     let value = crate::keyspace::serialize::decode(&payload)
                         .map_err(|e| format!("bad value in snapshot: {}", e.message()))?;
                     if let Some(d) = ks.dbs.get_mut(db as usize) {
-                        let mut e = Entry::new(&key, value);
-                        e.expire_at = expire_at;
-                        d.insert_entry(Box::new(e), now);
+                        d.insert_entry(Entry::boxed(&key, value, expire_at, 0), now);
                     }
                 }
                 Record::Delete { db, key } => {

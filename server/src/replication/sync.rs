@@ -73,7 +73,7 @@ impl SyncJob {
                     }
                     let payload = crate::keyspace::serialize::encode(&e.value);
                     self.writer
-                        .entry(out, self.db as u32, &e.key, e.expire_at, &payload);
+                        .entry(out, self.db as u32, e.key(), e.expire_at(), &payload);
                 }
                 self.slot += 1;
                 if out.len() - start >= budget {
@@ -135,7 +135,8 @@ impl SyncJob {
             match d.peek_ref(k, now) {
                 Some(e) => {
                     let payload = crate::keyspace::serialize::encode(&e.value);
-                    self.writer.entry(out, db as u32, k, e.expire_at, &payload);
+                    self.writer
+                        .entry(out, db as u32, k, e.expire_at(), &payload);
                 }
                 None => self.writer.delete(out, db as u32, k),
             }
