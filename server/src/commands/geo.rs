@@ -264,7 +264,7 @@ struct Point {
 fn points_in_cell(
     z: &ZSetValue,
     cell: geohash::Bits,
-    shape: &Shape,
+    probe: &geohash::Probe,
     limit: usize,
     found: &mut Vec<Point>,
 ) {
@@ -275,7 +275,7 @@ fn points_in_cell(
             break;
         }
         let xy = geohash::decode_score(s);
-        if let Some(dist) = geohash::within(shape, xy) {
+        if let Some(dist) = probe.within(xy) {
             found.push(Point {
                 long: xy[0],
                 lat: xy[1],
@@ -294,6 +294,7 @@ fn points_in_cell(
 /// (`membersOfAllNeighbors`).
 fn search(z: &ZSetValue, shape: &Shape, limit: usize) -> Vec<Point> {
     let cells = geohash::search_cells(shape);
+    let probe = geohash::Probe::new(shape);
     let mut found = Vec::new();
     let mut last: Option<usize> = None;
     for (i, cell) in cells.iter().enumerate() {
@@ -310,7 +311,7 @@ fn search(z: &ZSetValue, shape: &Shape, limit: usize) -> Vec<Point> {
         if !found.is_empty() && limit > 0 && found.len() >= limit {
             break;
         }
-        points_in_cell(z, *cell, shape, limit, &mut found);
+        points_in_cell(z, *cell, &probe, limit, &mut found);
         last = Some(i);
     }
     found

@@ -13,7 +13,7 @@
 
 use super::keyspec::{key_flags::*, BeginSearch, FindKeys, KeySpec};
 use super::stream_groups::{createconsumer_effect, no_group, setid_effect, xclaim_effect};
-use super::streams::{parse_id, reply_entry, stream_out, INVALID_ID};
+use super::streams::{parse_id, reply_entry, reply_slot, reply_slots, stream_out, INVALID_ID};
 use super::table::{flags::*, Blocks, CommandSpec};
 use super::{args, errors, Ctx};
 use crate::keyspace::types::stream::{StreamId, StreamValue};
@@ -230,8 +230,13 @@ fn read_generic(ctx: &mut Ctx, a: &[Bytes], is_group: bool) {
         from.push(f);
     }
     let now = ctx.now;
+    // The XCLAIMs that carry each delivery to replicas and the AOF are built only when
+    // something records them (a read without either is the common, latency-bound case).
+    let replicating = ctx.replicating();
     // Which streams have something to serve (creating XREADGROUP's consumer on the way),
-    // so that the reply's length is known before it is written.
+    // so that the reply's length is known before it is written. As in Redis 7.0, the
+    // consumer is created (and its seen-time refreshed) only where something is served: a
+    // read that finds nothing, or blocks, leaves the group as it was until data arrives.
     let mut serve = vec![false; r.n];
     let mut effects: Vec<Vec<Bytes>> = Vec::new();
     let mut created: Vec<Bytes> = Vec::new();
@@ -247,20 +252,23 @@ fn read_generic(ctx: &mut Ctx, a: &[Bytes], is_group: bool) {
                 let Some(g) = s.groups.get_mut(gname.as_ref()) else {
                     continue;
                 };
-                if g.create_consumer(cname, now) {
-                    created.push(key.clone());
-                    // Without NOACK, the XCLAIMs of what it reads create it on replicas.
-                    if r.noack {
-                        effects.push(createconsumer_effect(key, gname, cname));
-                    }
-                }
-                if let Some(c) = g.consumers.get_mut(cname.as_ref()) {
-                    c.seen_time = now;
-                }
-                match f {
+                let serving = match f {
                     From::After(_) => true,
                     From::New => top.is_some_and(|top| top > g.last_id),
+                };
+                if serving {
+                    if g.create_consumer(cname, now) {
+                        created.push(key.clone());
+                        // Without NOACK, the XCLAIMs of what it reads create it on replicas.
+                        if r.noack {
+                            effects.push(createconsumer_effect(key, gname, cname));
+                        }
+                    }
+                    if let Some(c) = g.consumers.get_mut(cname.as_ref()) {
+                        c.seen_time = now;
+                    }
                 }
+                serving
             }
         };
     }
@@ -286,16 +294,13 @@ fn read_generic(ctx: &mut Ctx, a: &[Bytes], is_group: bool) {
             match (&r.group, *f) {
                 (None, From::After(gt)) => {
                     let start = gt.incr().unwrap_or_default();
-                    let entries = s.range(start, StreamId::MAX, false, r.count);
-                    out.array(entries.len());
-                    for (id, pairs) in &entries {
-                        reply_entry(out, *id, pairs);
-                    }
+                    reply_slots(out, &s.slots_in(start, StreamId::MAX, false, r.count));
                 }
                 (Some((gname, cname)), f) => {
                     let mut groups = std::mem::take(&mut s.groups);
                     if let Some(g) = groups.get_mut(gname.as_ref()) {
-                        serve_group(s, g, key, gname, cname, f, &r, now, out, &mut effects);
+                        let effects = replicating.then_some(&mut effects);
+                        serve_group(s, g, key, gname, cname, f, &r, now, out, effects);
                     }
                     s.groups = groups;
                 }
@@ -344,7 +349,7 @@ fn read_generic(ctx: &mut Ctx, a: &[Bytes], is_group: bool) {
 }
 
 /// Serves one stream of an XREADGROUP: new entries (`>`) or the consumer's history, written
-/// to `out`.
+/// to `out`; the replicated effects go to `effects` when something records them.
 #[allow(clippy::too_many_arguments)]
 fn serve_group(
     s: &StreamValue,
@@ -356,7 +361,7 @@ fn serve_group(
     r: &ReadArgs,
     now: u64,
     out: &mut crate::protocol::Out,
-    effects: &mut Vec<Vec<Bytes>>,
+    mut effects: Option<&mut Vec<Vec<Bytes>>>,
 ) {
     match from {
         From::After(gt) => {
@@ -393,25 +398,28 @@ fn serve_group(
         }
         From::New => {
             let start = g.last_id.incr().unwrap_or_default();
-            let entries = s.range(start, StreamId::MAX, false, r.count);
+            let entries = s.slots_in(start, StreamId::MAX, false, r.count);
             out.array(entries.len());
             let mut moved = false;
-            for (id, pairs) in &entries {
-                if *id > g.last_id {
-                    s.advance_group(g, *id);
+            for (b, slot) in &entries {
+                let id = slot.id;
+                if id > g.last_id {
+                    s.advance_group(g, id);
                     moved = true;
                 }
-                reply_entry(out, *id, pairs);
+                reply_slot(out, b, slot);
                 if !r.noack {
-                    g.assign(*id, cname, now, 1);
-                    if let Some(e) = xclaim_effect(key, gname, g, *id) {
-                        effects.push(e);
+                    g.assign(id, cname, now, 1);
+                    if let Some(effects) = effects.as_deref_mut() {
+                        effects.extend(xclaim_effect(key, gname, g, id));
                     }
                 }
             }
             // The XCLAIMs carry the new position (LASTID); with NOACK there are none.
             if moved && r.noack {
-                effects.push(setid_effect(key, gname, g));
+                if let Some(effects) = effects {
+                    effects.push(setid_effect(key, gname, g));
+                }
             }
         }
     }

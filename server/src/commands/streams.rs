@@ -9,6 +9,7 @@ use super::keyspec::{self as ks, key_flags::*};
 use super::table::{flags::*, CommandSpec};
 use super::{args, errors, Ctx};
 use crate::keyspace::types::stream::{AddError, NewId, StreamId, StreamValue, Trim};
+use crate::keyspace::types::stream_block::{Block, Slot};
 use crate::keyspace::{Db, Ttl, Value};
 use crate::notify::Events;
 use crate::protocol::Out;
@@ -207,22 +208,18 @@ pub fn stream_mut<'a>(
     key: &[u8],
 ) -> Result<Option<&'a mut StreamValue>, WrongType> {
     let now = ctx.now;
-    let i = ctx.conn.db.min(ctx.ks.dbs.len() - 1);
-    let wrong = match ctx.ks.dbs[i].get_mut(key, now).map(|e| &e.value) {
-        Some(Value::Stream(_)) | None => false,
-        Some(_) => true,
-    };
-    if wrong {
-        ctx.err(errors::WRONGTYPE);
-        return Err(WrongType);
-    }
-    Ok(match ctx.ks.dbs[i].get_mut(key, now) {
+    // One look-up: the reply writer is borrowed beside the database, not through it.
+    let (db, out) = ctx.db_out();
+    match db.get_mut(key, now) {
+        None => Ok(None),
         Some(e) => match &mut e.value {
-            Value::Stream(s) => Some(s),
-            _ => None,
+            Value::Stream(s) => Ok(Some(s)),
+            _ => {
+                out.error(errors::WRONGTYPE);
+                Err(WrongType)
+            }
         },
-        None => None,
-    })
+    }
 }
 
 /// The stream at `key` (checked to be one before) and the reply writer, borrowed together.
@@ -265,6 +262,23 @@ pub fn reply_entry(out: &mut Out, id: StreamId, pairs: &[&[u8]]) {
     out.array(pairs.len());
     for p in pairs {
         out.bulk(p);
+    }
+}
+
+/// One entry, written from its place in its block (no copies of its pairs or its id).
+pub fn reply_slot(out: &mut Out, b: &Block, slot: &Slot) {
+    out.array(2);
+    let mut buf = [0u8; 41];
+    out.bulk(slot.id.format(&mut buf));
+    out.array(b.field_count(slot) * 2);
+    b.for_each_item(slot, |item| out.bulk(item));
+}
+
+/// A list of entries found by [`StreamValue::slots_in`].
+pub fn reply_slots(out: &mut Out, entries: &[(&Block, Slot)]) {
+    out.array(entries.len());
+    for (b, slot) in entries {
+        reply_slot(out, b, slot);
     }
 }
 
@@ -559,7 +573,7 @@ fn range_generic(ctx: &mut Ctx, a: &[Bytes], rev: bool) {
         Err(WrongType) => {}
         Ok(None) => out.array(0),
         Ok(Some(_)) if count == Some(0) => out.null_array(),
-        Ok(Some(s)) => reply_entries(out, &s.range(start, end, rev, count.unwrap_or(0))),
+        Ok(Some(s)) => reply_slots(out, &s.slots_in(start, end, rev, count.unwrap_or(0))),
     }
 }
 

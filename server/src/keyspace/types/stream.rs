@@ -412,8 +412,37 @@ impl StreamValue {
         found
     }
 
+    /// Up to `count` entries (0: all) between `start` and `end`, as places in their blocks:
+    /// replies write them from there without copying each entry's pairs into a vector.
+    pub fn slots_in(
+        &self,
+        start: StreamId,
+        end: StreamId,
+        rev: bool,
+        count: usize,
+    ) -> Vec<(&Block, Slot)> {
+        let mut out = Vec::new();
+        self.visit(start, end, rev, |_, b, s| {
+            out.push((b, *s));
+            count == 0 || out.len() < count
+        });
+        out
+    }
+
     /// The first (or last) live entry's id.
     pub fn edge_id(&self, last: bool) -> Option<StreamId> {
+        if last {
+            // A block whose entries are all deleted is dropped, so the newest live entry is
+            // the last block's (read without walking it); the walk below stays as a fallback.
+            if let Some(id) = self
+                .blocks
+                .last_key_value()
+                .and_then(|(key, b)| b.last_live(*key))
+                .map(|s| s.id)
+            {
+                return Some(id);
+            }
+        }
         let mut found = None;
         self.visit(StreamId::MIN, StreamId::MAX, last, |id, _, _| {
             found = Some(id);
@@ -789,6 +818,9 @@ mod tests {
         assert_eq!(s.first_id, id(16, 0));
         assert_eq!(s.trim(Trim::MinId(id(20, 0)), false, 0), 4);
         assert_eq!(s.edge_id(false), Some(id(20, 0)));
+        assert_eq!(s.edge_id(true), Some(id(25, 0)));
+        assert!(s.delete(id(25, 0)));
+        assert_eq!(s.edge_id(true), Some(id(24, 0)));
         assert_eq!(s.entries_added, 25);
     }
 

@@ -27,6 +27,9 @@ pub struct Block {
     pub live: u32,
     /// Entries marked deleted.
     pub deleted: u32,
+    /// Offset of the last entry's flags byte, so that the newest entry (what every
+    /// XREADGROUP `>` compares its group with) is found without walking the block.
+    last_at: u32,
 }
 
 /// Where one entry lies in a block.
@@ -103,6 +106,7 @@ impl Block {
             body,
             live: 0,
             deleted: 0,
+            last_at: body,
         }
     }
 
@@ -153,6 +157,7 @@ impl Block {
     /// it.
     pub fn push(&mut self, key: StreamId, id: StreamId, pairs: &[&[u8]]) {
         let same = self.same_as_master(pairs);
+        self.last_at = self.data.len() as u32;
         self.data.push(if same { SAME_FIELDS } else { 0 });
         put_varint(&mut self.data, id.ms - key.ms);
         put_varint(&mut self.data, id.seq);
@@ -178,6 +183,39 @@ impl Block {
             pos: self.body as usize,
             key,
             master: self.master_count(),
+        }
+    }
+
+    /// The newest live entry (`None` when every entry is deleted): the last one read
+    /// directly, the whole block walked only when that one was deleted.
+    pub fn last_live(&self, key: StreamId) -> Option<Slot> {
+        let mut tail = Slots {
+            block: self,
+            pos: self.last_at as usize,
+            key,
+            master: self.master_count(),
+        };
+        match tail.next() {
+            Some(s) if !s.deleted => Some(s),
+            _ => self.slots(key).filter(|s| !s.deleted).last(),
+        }
+    }
+
+    /// The entry's field-value pairs in order (field, value, field, value, ...), without
+    /// allocating: what replies write.
+    pub fn for_each_item<'b>(&'b self, slot: &Slot, mut f: impl FnMut(&'b [u8])) {
+        let d = &self.data;
+        let mut pos = slot.fields;
+        if slot.same {
+            for m in self.master() {
+                f(m);
+                f(get_bytes(d, &mut pos));
+            }
+        } else {
+            let n = get_varint(d, &mut pos) as usize;
+            for _ in 0..n.min(slot.end - slot.fields) * 2 {
+                f(get_bytes(d, &mut pos));
+            }
         }
     }
 
@@ -305,8 +343,19 @@ mod tests {
         assert_eq!(b.pairs(&slots[1]), vec![&b"x"[..], b"y"]);
         assert_eq!(slots[2].id, StreamId { ms: 300, seq: 0 });
         assert_eq!(b.pairs(&slots[2]), vec![&b"a"[..], b"9", b"b", b"8"]);
+        let mut items = Vec::new();
+        b.for_each_item(&slots[2], |x| items.push(x));
+        assert_eq!(items, b.pairs(&slots[2]));
+        items.clear();
+        b.for_each_item(&slots[1], |x| items.push(x));
+        assert_eq!(items, vec![&b"x"[..], b"y"]);
+        assert_eq!(b.last_live(key).map(|s| s.id), Some(slots[2].id));
         b.mark_deleted(&slots[1]);
         assert_eq!((b.live, b.deleted), (2, 1));
         assert!(b.slots(key).nth(1).unwrap().deleted);
+        b.mark_deleted(&slots[2]);
+        assert_eq!(b.last_live(key).map(|s| s.id), Some(key));
+        b.mark_deleted(&slots[0]);
+        assert!(b.last_live(key).is_none());
     }
 }
