@@ -1158,57 +1158,6 @@ fn quote(value: &str) -> String {
     q
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn args(v: &[&str]) -> Vec<String> {
-        v.iter().map(|s| s.to_string()).collect()
-    }
-
-    #[test]
-    fn command_line_overrides_file_and_rejects_unknown() {
-        let dir = std::env::temp_dir().join(format!("sc-cfg-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let f = dir.join("a.conf");
-        std::fs::write(&f, "# c\nport 7000\nmaxmemory 100mb\nsave \"\"\n").unwrap();
-        let cfg = Config::from_args(&args(&[
-            f.to_str().unwrap(),
-            "--port",
-            "7001",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ]))
-        .unwrap();
-        let s = cfg.settings();
-        assert_eq!(s.port, 7001);
-        assert_eq!(s.maxmemory, 100 << 20);
-        let err = Config::from_args(&args(&["--frobnicate", "1"])).unwrap_err();
-        assert!(err.contains("frobnicate"), "{err}");
-        let err = Config::from_args(&args(&["--port", "x"])).unwrap_err();
-        assert!(err.contains("port"), "{err}");
-    }
-
-    #[test]
-    fn rewrite_keeps_comments_and_updates_values() {
-        let dir = std::env::temp_dir().join(format!("sc-cfg-rw-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let f = dir.join("b.conf");
-        std::fs::write(&f, "# keep me\nport 7000\n").unwrap();
-        let mut cfg = Config::from_args(&args(&[f.to_str().unwrap()])).unwrap();
-        cfg.set("maxmemory", "1mb").unwrap();
-        cfg.rewrite().unwrap();
-        let text = std::fs::read_to_string(&f).unwrap();
-        assert!(text.contains("# keep me"));
-        assert!(text.contains("port 7000"));
-        assert!(text.contains("maxmemory 1048576"));
-        let again = Config::from_args(&args(&[f.to_str().unwrap()])).unwrap();
-        assert_eq!(again.get("maxmemory"), Some("1048576"));
-    }
-}
-
 // The value types' conversion thresholds, read from the settings here so that the
 // containers in `keyspace` need not know the configuration.
 
@@ -1283,5 +1232,56 @@ impl crate::tls::TlsConfig {
             replication: yes("tls-replication"),
             cluster: yes("tls-cluster"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn command_line_overrides_file_and_rejects_unknown() {
+        let dir = std::env::temp_dir().join(format!("sc-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("a.conf");
+        std::fs::write(&f, "# c\nport 7000\nmaxmemory 100mb\nsave \"\"\n").unwrap();
+        let cfg = Config::from_args(&args(&[
+            f.to_str().unwrap(),
+            "--port",
+            "7001",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ]))
+        .unwrap();
+        let s = cfg.settings();
+        assert_eq!(s.port, 7001);
+        assert_eq!(s.maxmemory, 100 << 20);
+        let err = Config::from_args(&args(&["--frobnicate", "1"])).unwrap_err();
+        assert!(err.contains("frobnicate"), "{err}");
+        let err = Config::from_args(&args(&["--port", "x"])).unwrap_err();
+        assert!(err.contains("port"), "{err}");
+    }
+
+    #[test]
+    fn rewrite_keeps_comments_and_updates_values() {
+        let dir = std::env::temp_dir().join(format!("sc-cfg-rw-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("b.conf");
+        std::fs::write(&f, "# keep me\nport 7000\n").unwrap();
+        let mut cfg = Config::from_args(&args(&[f.to_str().unwrap()])).unwrap();
+        cfg.set("maxmemory", "1mb").unwrap();
+        cfg.rewrite().unwrap();
+        let text = std::fs::read_to_string(&f).unwrap();
+        assert!(text.contains("# keep me"));
+        assert!(text.contains("port 7000"));
+        assert!(text.contains("maxmemory 1048576"));
+        let again = Config::from_args(&args(&[f.to_str().unwrap()])).unwrap();
+        assert_eq!(again.get("maxmemory"), Some("1048576"));
     }
 }

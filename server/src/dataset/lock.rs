@@ -130,7 +130,7 @@ impl KeyspaceLock {
         } else {
             None
         };
-        let held_since = if n % HOLD_SAMPLE == 0 {
+        let held_since = if n.is_multiple_of(HOLD_SAMPLE) {
             Some(now.unwrap_or_else(Instant::now))
         } else {
             None
