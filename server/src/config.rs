@@ -918,7 +918,10 @@ impl Config {
             acllog_max_len: self.int("acllog-max-len").max(0) as usize,
             acl_pubsub_all: s("acl-pubsub-default") == "allchannels",
             maxclients: self.int("maxclients").max(1) as usize,
-            proto_max_bulk_len: self.int("proto-max-bulk-len") as u64,
+            // No bulk (so no key) longer than an entry can hold is read, whatever the
+            // file says: keys share their length word with a flag (keyspace::entry).
+            proto_max_bulk_len: (self.int("proto-max-bulk-len") as u64)
+                .min(crate::keyspace::entry::MAX_KEY_LEN as u64),
             client_query_buffer_limit: self.int("client-query-buffer-limit") as u64,
             timeout_secs: self.int("timeout") as u64,
             hz: self.int("hz").max(1) as u64,

@@ -124,9 +124,10 @@ struct Header {
 const HEADER: usize = std::mem::size_of::<Header>();
 const ALIGN: usize = std::mem::align_of::<Header>();
 
-/// The longest key an entry holds (2 GiB - 1): the length shares a `u32` with a flag. The
-/// protocol reader refuses bulks over `proto-max-bulk-len` (512 MB by default), far below it;
-/// only that limit raised past 2 GiB, and a key that long, would reach the assert in `build`.
+/// The longest key an entry holds (2 GiB - 1): the length shares a `u32` with a flag. What
+/// feeds the keyspace checks it first: the protocol reader's `proto-max-bulk-len` is capped
+/// at it (config.rs), and the RDB loader and the full-sync reader refuse longer keys, so the
+/// assert in `build` guards against a bug, not against input.
 pub const MAX_KEY_LEN: usize = (HAS_EXPIRE - 1) as usize;
 
 impl Entry {

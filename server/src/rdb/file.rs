@@ -560,6 +560,9 @@ pub fn load<R: Read>(
             _ => {}
         }
         let key = s.string()?;
+        if key.len() > crate::keyspace::entry::MAX_KEY_LEN {
+            return Err(bad("Key longer than an entry can hold (2 GiB)"));
+        }
         raw.clear();
         s.raw_value(t, &mut raw)?;
         let value = read_value(&mut Reader::new(&raw), t, lim).map_err(|_| {

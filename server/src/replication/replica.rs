@@ -369,6 +369,9 @@ async fn full_sync(
                     expire_at,
                     payload,
                 } => {
+                    if key.len() > crate::keyspace::entry::MAX_KEY_LEN {
+                        return Err("key longer than an entry can hold in snapshot".to_string());
+                    }
                     let value = crate::keyspace::serialize::decode(&payload)
                         .map_err(|e| format!("bad value in snapshot: {}", e.message()))?;
                     if let Some(d) = ks.dbs.get_mut(db as usize) {
