@@ -179,15 +179,23 @@ mod tests {
         let f = lock.figures();
         assert_eq!(f.acquisitions, HOLD_SAMPLE * 2);
         assert_eq!(f.contended, 0);
-        // A second thread that finds the lock held waits, and says so.
+        // A second thread that finds the lock held waits, and says so. It signals just
+        // before it asks; the hold that follows is long enough that it asks while held even
+        // on a loaded machine.
         let g = lock.lock();
         let l2 = lock.clone();
-        let t = std::thread::spawn(move || drop(l2.lock()));
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let t = std::thread::spawn(move || {
+            tx.send(()).unwrap();
+            drop(l2.lock())
+        });
+        rx.recv().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(200));
         drop(g);
         t.join().unwrap();
         let f = lock.figures();
-        assert_eq!(f.contended, 1);
-        assert!(f.wait_us >= 10_000, "{f:?}");
+        assert_eq!(f.contended, 1, "{f:?}");
+        assert!(f.wait_us >= 1_000, "{f:?}");
+        assert_eq!(f.acquisitions, HOLD_SAMPLE * 2 + 2);
     }
 }
