@@ -489,14 +489,16 @@ pub fn normalize(p: &Param, value: &str) -> Result<String, String> {
         Kind::Str if p.name == "appenddirname" && (value.contains('/') || value.is_empty()) => {
             Err("appenddirname can't be a path, just a dirname".into())
         }
-        Kind::Str if p.name == "notify-keyspace-events" => crate::notify::Flags::canonical(value),
+        Kind::Str if p.name == "notify-keyspace-events" => {
+            crate::keyspace_events::Flags::canonical(value)
+        }
         Kind::Str if p.name == "cluster-announce-hostname" => {
-            crate::cluster::announce::check_hostname(value)?;
+            slotcache_cluster_state::announce::check_hostname(value)?;
             Ok(value.to_string())
         }
         // It goes into every bus header and nodes.conf line: separators would forge fields.
         Kind::Str if p.name == "cluster-announce-ip" => {
-            if crate::cluster::message::valid_addr(value) {
+            if slotcache_cluster_state::message::valid_addr(value) {
                 Ok(value.to_string())
             } else {
                 Err("Invalid IP address".to_string())
@@ -629,7 +631,7 @@ pub struct Settings {
     pub tcp_keepalive_secs: u64,
     pub maxmemory_policy: String,
     /// `maxmemory_policy` parsed once here: every command reads it (LRU or LFU touch).
-    pub eviction_policy: crate::eviction::Policy,
+    pub eviction_policy: EvictionPolicy,
     pub maxmemory_samples: usize,
     pub maxmemory_eviction_tenacity: u64,
     pub lfu_log_factor: u64,
@@ -642,7 +644,7 @@ pub struct Settings {
     pub cluster_announce_bus_port: u16,
     pub cluster_announce_hostname: String,
     /// `cluster-preferred-endpoint-type`.
-    pub cluster_preferred_endpoint: crate::cluster::announce::Endpoint,
+    pub cluster_preferred_endpoint: slotcache_cluster_state::announce::Endpoint,
     pub cluster_require_full_coverage: bool,
     pub cluster_allow_reads_when_down: bool,
     /// Sharded pub/sub keeps working while the cluster is down (Redis 7.0's default).
@@ -664,6 +666,8 @@ pub struct Settings {
     /// `hll-sparse-max-bytes`: the largest sparse HyperLogLog before it turns dense.
     pub hll_sparse_max_bytes: usize,
     pub notify_keyspace_events: String,
+    /// `notify_keyspace_events` parsed once here, for the commands that notify.
+    pub notify_flags: crate::keyspace_events::Flags,
     pub repl_timeout_secs: u64,
     pub repl_ping_period_secs: u64,
     pub repl_backlog_size: usize,
@@ -954,7 +958,7 @@ impl Config {
             lua_memory_limit: self.int("lua-memory-limit").max(0) as usize,
             tcp_keepalive_secs: self.int("tcp-keepalive").max(0) as u64,
             maxmemory_policy: s("maxmemory-policy"),
-            eviction_policy: crate::eviction::Policy::parse(&s("maxmemory-policy")),
+            eviction_policy: EvictionPolicy::parse(&s("maxmemory-policy")),
             maxmemory_samples: self.int("maxmemory-samples").max(1) as usize,
             maxmemory_eviction_tenacity: self.int("maxmemory-eviction-tenacity").max(0) as u64,
             lfu_log_factor: self.int("lfu-log-factor").max(0) as u64,
@@ -966,7 +970,7 @@ impl Config {
             cluster_announce_port: self.int("cluster-announce-port") as u16,
             cluster_announce_bus_port: self.int("cluster-announce-bus-port") as u16,
             cluster_announce_hostname: s("cluster-announce-hostname"),
-            cluster_preferred_endpoint: crate::cluster::announce::Endpoint::parse(&s(
+            cluster_preferred_endpoint: slotcache_cluster_state::announce::Endpoint::parse(&s(
                 "cluster-preferred-endpoint-type",
             )),
             cluster_require_full_coverage: self.yes("cluster-require-full-coverage"),
@@ -987,6 +991,7 @@ impl Config {
             stream_node_max_entries: self.int("stream-node-max-entries").max(0) as usize,
             hll_sparse_max_bytes: self.int("hll-sparse-max-bytes").max(0) as usize,
             notify_keyspace_events: s("notify-keyspace-events"),
+            notify_flags: crate::keyspace_events::Flags::parse(&s("notify-keyspace-events")),
             repl_timeout_secs: self.int("repl-timeout").max(1) as u64,
             repl_ping_period_secs: self.int("repl-ping-replica-period").max(1) as u64,
             repl_backlog_size: self.int("repl-backlog-size").max(16384) as usize,
@@ -1235,6 +1240,60 @@ impl crate::tls::TlsConfig {
             replication: yes("tls-replication"),
             cluster: yes("tls-cluster"),
         }
+    }
+}
+
+/// `maxmemory-policy`, parsed once when the settings are read (every command reads it for
+/// its LRU or LFU touch); [`crate::eviction`] acts on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EvictionPolicy {
+    NoEviction,
+    AllKeysLru,
+    AllKeysLfu,
+    AllKeysRandom,
+    VolatileLru,
+    VolatileLfu,
+    VolatileRandom,
+    VolatileTtl,
+}
+
+impl EvictionPolicy {
+    /// Unknown names cannot reach here (CONFIG validates the enum); they read as noeviction.
+    pub fn parse(s: &str) -> EvictionPolicy {
+        match s {
+            "allkeys-lru" => EvictionPolicy::AllKeysLru,
+            "allkeys-lfu" => EvictionPolicy::AllKeysLfu,
+            "allkeys-random" => EvictionPolicy::AllKeysRandom,
+            "volatile-lru" => EvictionPolicy::VolatileLru,
+            "volatile-lfu" => EvictionPolicy::VolatileLfu,
+            "volatile-random" => EvictionPolicy::VolatileRandom,
+            "volatile-ttl" => EvictionPolicy::VolatileTtl,
+            _ => EvictionPolicy::NoEviction,
+        }
+    }
+
+    pub fn is_lfu(self) -> bool {
+        matches!(
+            self,
+            EvictionPolicy::AllKeysLfu | EvictionPolicy::VolatileLfu
+        )
+    }
+
+    /// Whether only keys with a TTL may be evicted.
+    pub fn volatile_only(self) -> bool {
+        matches!(
+            self,
+            EvictionPolicy::VolatileLru
+                | EvictionPolicy::VolatileLfu
+                | EvictionPolicy::VolatileRandom
+                | EvictionPolicy::VolatileTtl
+        )
+    }
+    pub fn random(self) -> bool {
+        matches!(
+            self,
+            EvictionPolicy::AllKeysRandom | EvictionPolicy::VolatileRandom
+        )
     }
 }
 

@@ -342,7 +342,7 @@ pub fn drain_expired(ks: &mut Keyspace, now: u64, notify: Option<(&Shared, &Sett
         }
         if let Some((shared, settings)) = notify {
             if !settings.notify_keyspace_events.is_empty() {
-                let flags = crate::notify::Flags::parse(&settings.notify_keyspace_events);
+                let flags = settings.notify_flags;
                 for k in &keys {
                     crate::notify::publish(shared, flags, 'x', "expired", i, k);
                 }
@@ -369,7 +369,7 @@ fn drain_expired_fields(
     }
     if let Some((shared, settings)) = notify {
         if !settings.notify_keyspace_events.is_empty() {
-            let flags = crate::notify::Flags::parse(&settings.notify_keyspace_events);
+            let flags = settings.notify_flags;
             for (k, _, emptied) in &log {
                 crate::notify::publish(shared, flags, 'h', "hexpired", i, k);
                 if *emptied {
@@ -618,7 +618,7 @@ fn notify(
     reported: &[(&'static str, Bytes)],
     now: u64,
 ) {
-    let flags = crate::notify::Flags::parse(&settings.notify_keyspace_events);
+    let flags = settings.notify_flags;
     if !flags.enabled() {
         return;
     }
@@ -630,7 +630,7 @@ fn notify(
     let mut exists = |k: &[u8]| db.peek_ref(k, now).is_some();
     match (propagate, call.spec.events) {
         // Events that depend on what the command did, as its handler reported them.
-        (_, crate::notify::Events::Reported(class)) => {
+        (_, crate::keyspace_events::Events::Reported(class)) => {
             for (event, key) in reported {
                 // `del` (a command that emptied its key) is a generic event in any family.
                 let class = if *event == "del" { 'g' } else { class };
@@ -639,7 +639,7 @@ fn notify(
         }
         // MPOP and blocking pops notify as the pop they did (lpop, zpopmin...) on the key
         // they popped, which their replicated effect names.
-        (Some(effects), crate::notify::Events::AsEffects(_)) => {
+        (Some(effects), crate::keyspace_events::Events::AsEffects(_)) => {
             for e in effects {
                 if let Some(es) = admission::spec_of(e) {
                     let effect = Call::new(es, e);

@@ -17,6 +17,8 @@
 //! - [`flow`] what a connection does after a command (the value commands hand back).
 //! - [`config`] redis.conf parsing and the CONFIG registry; [`clients`] connected clients;
 //!   [`session`] one connection's session; [`state`] what all of these share; [`util`] number formats; [`glob`] patterns.
+//! - [`notify`] keyspace notifications, [`keyspace_events`] the flags that select them and the
+//!   events each command sends.
 //! - [`telemetry`] command statistics, slow log, latency monitor, MONITOR; [`pause`]
 //!   CLIENT PAUSE; [`metrics`] the Prometheus endpoint over the same numbers.
 //! - [`idle_spin`] the serving threads' short spin before sleeping while busy.
@@ -41,6 +43,7 @@ pub mod glob;
 pub mod idle_spin;
 pub mod jemalloc;
 pub mod keyspace;
+pub mod keyspace_events;
 pub mod logging;
 pub mod metrics;
 pub mod migration;

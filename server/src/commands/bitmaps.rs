@@ -9,7 +9,7 @@ use super::strings::{clamp_range, edit_string, grow_exact, read_string};
 use super::table::{flags::*, CommandSpec};
 use super::{args, errors, Ctx};
 use crate::keyspace::{SmallBytes, Ttl, Value};
-use crate::notify::Events;
+use crate::keyspace_events::Events;
 use bytes::Bytes;
 
 pub static COMMANDS: &[CommandSpec] = &[

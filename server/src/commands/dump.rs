@@ -7,7 +7,7 @@ use super::keyspec::{self as ks, key_flags::*};
 use super::table::{flags::*, CommandSpec};
 use super::{args, errors, Ctx};
 use crate::keyspace::{clock, Entry};
-use crate::notify::Events;
+use crate::keyspace_events::Events;
 use crate::rdb::{decode::Limits, payload};
 use bytes::Bytes;
 

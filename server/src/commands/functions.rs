@@ -7,7 +7,7 @@ use super::keyspec::{self as ks, key_flags::*};
 use super::scripting::run_script;
 use super::table::{facts, flags::*, CommandSpec};
 use super::{args, errors, reply_help, Ctx};
-use crate::notify::Events;
+use crate::keyspace_events::Events;
 use crate::scripting::engine::Target;
 use bytes::Bytes;
 

@@ -13,7 +13,7 @@ use super::{args, errors, Ctx};
 use crate::keyspace::geohash::{self, Shape, ShapeKind};
 use crate::keyspace::types::zset::{ZLimits, ZSetValue};
 use crate::keyspace::{Ttl, Value};
-use crate::notify::Events;
+use crate::keyspace_events::Events;
 use crate::protocol::Out;
 use bytes::Bytes;
 

@@ -17,7 +17,7 @@ use super::table::{flags::*, CommandSpec};
 use super::{args, errors, Ctx};
 use crate::keyspace::types::hash::HashLimits;
 use crate::keyspace::Value;
-use crate::notify::Events;
+use crate::keyspace_events::Events;
 use bytes::Bytes;
 
 const H: Events = Events::Reported('h');

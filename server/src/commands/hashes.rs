@@ -13,7 +13,7 @@ use crate::keyspace::field_expire;
 use crate::keyspace::types::hash::HashLimits;
 use crate::keyspace::types::HashValue;
 use crate::keyspace::{Db, Ttl, Value};
-use crate::notify::Events;
+use crate::keyspace_events::Events;
 use bytes::Bytes;
 use rand::Rng;
 use std::borrow::Cow;

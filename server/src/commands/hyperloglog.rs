@@ -10,7 +10,7 @@ use super::table::{flags::*, CommandSpec};
 use super::{errors, Ctx};
 use crate::keyspace::hll::{self, HllError, Registers};
 use crate::keyspace::{Db, SmallBytes, Ttl, Value};
-use crate::notify::Events;
+use crate::keyspace_events::Events;
 use bytes::Bytes;
 
 pub static COMMANDS: &[CommandSpec] = &[

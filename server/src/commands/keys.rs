@@ -11,7 +11,7 @@ use super::table::{flags::*, CommandSpec};
 use super::{args, errors, Ctx};
 use crate::keyspace::clock;
 use crate::keyspace::{Db, Entry, Value};
-use crate::notify::Events;
+use crate::keyspace_events::Events;
 use bytes::Bytes;
 
 static OBJECT_SUBCOMMANDS: &[CommandSpec] = &[

@@ -11,7 +11,7 @@ use super::table::{flags::*, CommandSpec};
 use super::{args, errors, Ctx};
 use crate::keyspace::types::list::{ListLimits, ListValue};
 use crate::keyspace::{Db, SmallBytes, Ttl, Value};
-use crate::notify::Events;
+use crate::keyspace_events::Events;
 use bytes::Bytes;
 
 const W: u32 = WRITE | DENYOOM | FAST;

@@ -188,7 +188,7 @@ impl Ctx<'_> {
     }
 
     /// Reports a keyspace event on `key` for a command whose events depend on what it did
-    /// (its spec says [`crate::notify::Events::Reported`]).
+    /// (its spec says [`crate::keyspace_events::Events::Reported`]).
     pub fn notify(&mut self, event: &'static str, key: &Bytes) {
         if !self.settings.notify_keyspace_events.is_empty() {
             self.events.push((event, key.clone()));

@@ -9,7 +9,7 @@ use super::keyspec::{self as ks, key_flags::*};
 use super::table::{facts, flags::*, CommandSpec};
 use super::{args, errors, reply_help, Ctx};
 use crate::admission::{live::Live, Node, Role};
-use crate::notify::Events;
+use crate::keyspace_events::Events;
 use crate::scripting::call::{Policy, Run};
 use crate::scripting::engine::Target;
 use crate::scripting::shebang::Flags;

@@ -3,7 +3,7 @@
 use super::table::facts;
 use super::table::{flags::*, CommandSpec};
 use super::{args, errors, Ctx};
-use crate::notify::Events;
+use crate::keyspace_events::Events;
 use bytes::Bytes;
 use std::sync::atomic::{AtomicU64, Ordering};
 

@@ -12,7 +12,7 @@ use super::{args, errors, Ctx};
 use crate::keyspace::types::set::{Elem, SetLimits};
 use crate::keyspace::types::SetValue;
 use crate::keyspace::{Db, SmallBytes, Ttl, Value};
-use crate::notify::Events;
+use crate::keyspace_events::Events;
 use crate::protocol::Out;
 use bytes::Bytes;
 use rand::Rng;

@@ -17,7 +17,7 @@ use super::table::{flags::*, CommandSpec};
 use super::{args, errors, Ctx};
 use crate::keyspace::types::list::{ListLimits, ListValue};
 use crate::keyspace::{Db, SmallBytes, Ttl, Value};
-use crate::notify::Events;
+use crate::keyspace_events::Events;
 use bytes::Bytes;
 use std::cmp::Ordering;
 

@@ -16,7 +16,7 @@ use super::table::{flags::*, CommandSpec};
 use super::{args, errors, Ctx};
 use crate::keyspace::types::stream::{Group, StreamId, StreamValue};
 use crate::keyspace::{Ttl, Value};
-use crate::notify::Events;
+use crate::keyspace_events::Events;
 use crate::protocol::Out;
 use bytes::Bytes;
 

@@ -18,7 +18,7 @@ use super::table::{flags::*, Blocks, CommandSpec};
 use super::{args, errors, Ctx};
 use crate::keyspace::types::stream::{StreamId, StreamValue};
 use crate::keyspace::Value;
-use crate::notify::Events;
+use crate::keyspace_events::Events;
 use bytes::Bytes;
 
 /// The most entries per stream a blocked read without COUNT is served.

@@ -11,7 +11,7 @@ use super::{args, errors, Ctx};
 use crate::keyspace::types::stream::{AddError, NewId, StreamId, StreamValue, Trim};
 use crate::keyspace::types::stream_block::{Block, Slot};
 use crate::keyspace::{Db, Ttl, Value};
-use crate::notify::Events;
+use crate::keyspace_events::Events;
 use crate::protocol::Out;
 use bytes::Bytes;
 

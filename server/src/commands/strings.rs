@@ -10,7 +10,7 @@ use super::keyspec::{self as ks, key_flags::*, KeyRef};
 use super::table::{flags::*, CommandSpec};
 use super::{args, errors, Ctx};
 use crate::keyspace::{Entry, SmallBytes, Ttl, Value};
-use crate::notify::Events;
+use crate::keyspace_events::Events;
 use bytes::Bytes;
 
 pub mod ld;

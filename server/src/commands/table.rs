@@ -201,7 +201,7 @@ pub struct CommandSpec {
     /// For blocking commands, the type of value they wait on.
     pub blocks: Option<Blocks>,
     /// The keyspace notifications a write of this command sends.
-    pub events: crate::notify::Events,
+    pub events: crate::keyspace_events::Events,
     /// Finds the arguments that are secrets (passwords), which the slow log and MONITOR
     /// show as `(redacted)`.
     pub secrets: Option<Secrets>,
@@ -229,7 +229,7 @@ impl CommandSpec {
             subcommands: &[],
             facts: 0,
             blocks: None,
-            events: crate::notify::Events::Own,
+            events: crate::keyspace_events::Events::Own,
             secrets: None,
         }
     }
@@ -255,7 +255,7 @@ impl CommandSpec {
             subcommands,
             facts: 0,
             blocks: None,
-            events: crate::notify::Events::Own,
+            events: crate::keyspace_events::Events::Own,
             secrets: None,
         }
     }
@@ -285,7 +285,7 @@ impl CommandSpec {
     }
 
     /// The keyspace notifications of this command, where they are not its own name.
-    pub const fn events(mut self, events: crate::notify::Events) -> Self {
+    pub const fn events(mut self, events: crate::keyspace_events::Events) -> Self {
         self.events = events;
         self
     }

@@ -7,7 +7,7 @@ use super::table::Blocks;
 use super::table::{flags::*, CommandSpec};
 use super::zsets::{parse_mpop, pop_key, reply_zmpop, zmpop_keys, Popped};
 use super::{errors, Ctx};
-use crate::notify::Events;
+use crate::keyspace_events::Events;
 use bytes::Bytes;
 
 pub static COMMANDS: &[CommandSpec] = &[

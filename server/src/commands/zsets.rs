@@ -12,7 +12,7 @@ use super::{args, errors, Ctx};
 use crate::keyspace::types::set::{Elem, SetValue};
 use crate::keyspace::types::zset::{ZLimits, ZSetValue};
 use crate::keyspace::{Db, SmallBytes, Ttl, Value};
-use crate::notify::Events;
+use crate::keyspace_events::Events;
 use crate::protocol::Out;
 use crate::util::parse_f64;
 use bytes::Bytes;

@@ -81,62 +81,16 @@ impl Touch {
     }
 }
 
-/// `maxmemory-policy`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Policy {
-    NoEviction,
-    AllKeysLru,
-    AllKeysLfu,
-    AllKeysRandom,
-    VolatileLru,
-    VolatileLfu,
-    VolatileRandom,
-    VolatileTtl,
-}
+pub use crate::config::EvictionPolicy as Policy;
 
-impl Policy {
-    /// Unknown names cannot reach here (CONFIG validates the enum); they read as noeviction.
-    pub fn parse(s: &str) -> Policy {
-        match s {
-            "allkeys-lru" => Policy::AllKeysLru,
-            "allkeys-lfu" => Policy::AllKeysLfu,
-            "allkeys-random" => Policy::AllKeysRandom,
-            "volatile-lru" => Policy::VolatileLru,
-            "volatile-lfu" => Policy::VolatileLfu,
-            "volatile-random" => Policy::VolatileRandom,
-            "volatile-ttl" => Policy::VolatileTtl,
-            _ => Policy::NoEviction,
+/// A candidate's score under `policy`: higher is evicted sooner.
+fn score(policy: Policy, e: &Entry, now_ms: u64, decay: u64) -> u64 {
+    match policy {
+        Policy::AllKeysLfu | Policy::VolatileLfu => {
+            255 - lfu::decayed(e.access, now_ms, decay) as u64
         }
-    }
-
-    pub fn is_lfu(self) -> bool {
-        matches!(self, Policy::AllKeysLfu | Policy::VolatileLfu)
-    }
-
-    /// Whether only keys with a TTL may be evicted.
-    pub fn volatile_only(self) -> bool {
-        matches!(
-            self,
-            Policy::VolatileLru
-                | Policy::VolatileLfu
-                | Policy::VolatileRandom
-                | Policy::VolatileTtl
-        )
-    }
-
-    fn random(self) -> bool {
-        matches!(self, Policy::AllKeysRandom | Policy::VolatileRandom)
-    }
-
-    /// A candidate's score: higher is evicted sooner.
-    fn score(self, e: &Entry, now_ms: u64, decay: u64) -> u64 {
-        match self {
-            Policy::AllKeysLfu | Policy::VolatileLfu => {
-                255 - lfu::decayed(e.access, now_ms, decay) as u64
-            }
-            Policy::VolatileTtl => u64::MAX - e.expire_at(),
-            _ => clock::idle_seconds(e.access, now_ms),
-        }
+        Policy::VolatileTtl => u64::MAX - e.expire_at(),
+        _ => clock::idle_seconds(e.access, now_ms),
     }
 }
 
@@ -284,7 +238,7 @@ pub fn perform(shared: &Shared, ks: &mut Keyspace, settings: &Settings, now: u64
     }
     crate::state::Stats::add(&shared.stats.evicted_keys, count);
     if !settings.notify_keyspace_events.is_empty() {
-        let flags = crate::notify::Flags::parse(&settings.notify_keyspace_events);
+        let flags = settings.notify_flags;
         for (db, key) in &evicted {
             crate::notify::publish(shared, flags, 'e', "evicted", *db, key);
         }
@@ -368,7 +322,7 @@ fn pick_pooled(
             }
             total += keys;
             db.sample(&mut rng, samples, volatile, |e| {
-                evict.pool.offer(policy.score(e, now, decay), i, e.key())
+                evict.pool.offer(score(policy, e, now, decay), i, e.key())
             });
         }
         if total == 0 {
