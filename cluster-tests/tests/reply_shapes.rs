@@ -10,7 +10,7 @@
 //! - a difference that is not listed, and a listed difference that no longer occurs, so the
 //!   list stays true.
 //!
-//! Run it alone with `cargo test -p cluster-tests --test reply_shapes -- --nocapture` (or
+//! Run it alone with `cargo test -p cluster-tests --test suite -- reply_shapes:: --nocapture` (or
 //! `scripts/reply-shapes`, which builds the server first). It needs `redis-server` 7.0.x on
 //! PATH; `SLOTCACHE_SKIP_REDIS_COMPARE=1` skips it where none can be installed.
 
