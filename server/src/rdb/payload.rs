@@ -73,7 +73,13 @@ pub fn restore(p: &[u8], lim: &Limits) -> Result<Value, Refused> {
     if p.len() < FOOTER {
         return Err(Refused::VersionOrChecksum);
     }
-    let mut r = Reader::new(verified(p)?);
+    decode_body(verified(p)?, lim)
+}
+
+/// The value in a payload's body (the bytes before its footer), which [`restore`] decodes once
+/// the footer checks out.
+pub(crate) fn decode_body(body: &[u8], lim: &Limits) -> Result<Value, Refused> {
+    let mut r = Reader::new(body);
     let t = r.byte()?;
     Ok(read_value(&mut r, t, lim)?)
 }
