@@ -152,10 +152,21 @@ pub fn prefetch_batch(ks: &Keyspace, db: usize, cmds: &[Vec<Bytes>]) {
     };
     let mut keys: [&[u8]; Db::PREFETCH_MAX] = [&[]; Db::PREFETCH_MAX];
     let mut n = 0;
+    // A pipeline mostly repeats one command: a name spelled as the previous one's is not
+    // looked up again (admission looks every command up anyway; this pass added a second
+    // table lookup per command).
+    let mut last: Option<(&[u8], Option<&CommandSpec>)> = None;
     for args in cmds.iter().take(Db::PREFETCH_MAX) {
-        let key = args
-            .first()
-            .and_then(|name| table::lookup(name))
+        let Some(name) = args.first() else { continue };
+        let spec = match last {
+            Some((prev, spec)) if prev == &name[..] => spec,
+            _ => {
+                let spec = table::lookup(name);
+                last = Some((name, spec));
+                spec
+            }
+        };
+        let key = spec
             .and_then(|spec| spec.first_key_index())
             .and_then(|i| args.get(i));
         if let Some(k) = key {

@@ -281,8 +281,21 @@ impl Db {
             at[i] = (slot, self.hash(k));
             prefetch_line(&self.slots[slot]);
         }
-        // Stage 2: probing reads the control bytes and buckets (no dependency between keys,
-        // so the CPU overlaps them) and each matching bucket's entry is prefetched, not read.
+        // Stage 2: probing reads the control bytes (no dependency between keys, so the CPU
+        // overlaps them); each matching bucket, the 8-byte pointer, is prefetched, not read:
+        // reading it here was a second miss that waited for the first, and took most of this
+        // function's time in a profile of pipelined INCRs.
+        for &(slot, h) in &at[..n] {
+            let t = &self.slots[slot];
+            if !t.table.is_empty() {
+                t.table.find(h, |e| {
+                    prefetch_line(e);
+                    false
+                });
+            }
+        }
+        // Stage 3: control bytes and buckets are now at hand; each candidate's entry is
+        // prefetched (its pointer read, the entry not).
         for &(slot, h) in &at[..n] {
             let t = &self.slots[slot];
             if !t.table.is_empty() {
