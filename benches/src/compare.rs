@@ -62,7 +62,8 @@ struct Opts {
     #[arg(long, global = true, default_value_t = 50)]
     clients: u32,
     /// redis-benchmark test names (-t), comma-separated; `zrange_100` (ZRANGE 0 99 WITHSCORES on
-    /// a 100-member sorted set) is ours, as redis-benchmark has no ZRANGE test.
+    /// a 100-member sorted set) is ours, as redis-benchmark has no ZRANGE test; `types` stands
+    /// for the collection tests of issue 42 (`lpush_packed` .. `zrange_big`).
     #[arg(
         long,
         global = true,
@@ -242,7 +243,8 @@ fn resolve_peers(o: &Opts) -> Result<Vec<(Flavor, PathBuf)>> {
 fn run(cli: Cli) -> Result<()> {
     let o = &cli.opts;
     arm_deadline(o.deadline);
-    throughput::validate_tests(&o.tests)?;
+    let tests = throughput::expand_tests(&o.tests);
+    throughput::validate_tests(&tests)?;
     if o.rounds == 0 || o.requests == 0 || o.keys == 0 || o.pipelines.is_empty() {
         bail!("--rounds, --requests, --keys and --pipelines must be positive");
     }
@@ -374,7 +376,7 @@ fn run(cli: Cli) -> Result<()> {
             requests: o.requests,
             clients: o.clients,
             pipelines: o.pipelines.clone(),
-            tests: o.tests.clone(),
+            tests,
             timeout_s: o.bench_timeout,
             redis_benchmark: o.redis_benchmark.clone(),
             pinning,

@@ -9,7 +9,9 @@ fn rps(v: Option<f64>) -> String {
 }
 
 /// One line per test and pipeline depth: each server's median rps, then slotcache's ratio to
-/// each peer.
+/// each peer, latencies, each server's CPU µs per request and the peer's CPU per request over
+/// slotcache's (above 1: slotcache spends less; with slotcache's idle spin on, its CPU counts
+/// the spin too: `--slotcache-arg=--idle-spin-us --slotcache-arg=0` to count only work).
 pub fn throughput_table(rows: &[Row]) -> String {
     let Some(first) = rows.first() else {
         return String::new();
@@ -30,6 +32,12 @@ pub fn throughput_table(rows: &[Row]) -> String {
     for f in &first.servers {
         s += &format!(" {:>18}", format!("{} p50/p99 ms", f.label()));
     }
+    for f in &first.servers {
+        s += &format!(" {:>14}", format!("{} cpu µs", f.label()));
+    }
+    for p in &peers {
+        s += &format!(" {:>16}", format!("cpu {}/slotc", p.label()));
+    }
     s.push('\n');
     for r in rows {
         s += &format!("{:<12} {:>8}", r.test.to_ascii_uppercase(), r.pipeline);
@@ -49,6 +57,20 @@ pub fn throughput_table(rows: &[Row]) -> String {
                 .map(|(a, b)| format!("{a:.3}/{b:.3}"))
                 .unwrap_or_else(|| "-".into());
             s += &format!(" {lat:>18}");
+        }
+        for &f in &r.servers {
+            let cpu = r
+                .cpu(f)
+                .map(|x| format!("{x:.3}"))
+                .unwrap_or_else(|| "-".into());
+            s += &format!(" {cpu:>14}");
+        }
+        for &p in &peers {
+            let ratio = r
+                .cpu_ratio(p)
+                .map(|x| format!("{x:.2}"))
+                .unwrap_or_else(|| "-".into());
+            s += &format!(" {ratio:>16}");
         }
         if !r.note.is_empty() {
             s += &format!("  ({})", r.note);

@@ -2,7 +2,7 @@
 //! Valkey when it is built), several rounds, each test run on the servers back to back with
 //! their order rotating (so warm-up and machine drift do not favour one), medians.
 
-use crate::procs::{pinned, Flavor, Pinning, ServerProc};
+use crate::procs::{cpu_seconds, pinned, Flavor, Pinning, ServerProc};
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -51,6 +51,10 @@ pub struct Row {
     /// Per server, each round's median and 99th-percentile latency in ms (redis-benchmark's).
     pub p50: Vec<Vec<f64>>,
     pub p99: Vec<Vec<f64>>,
+    /// Per server, each round's server CPU time (user + system, all threads, from
+    /// `/proc/PID/stat`) divided by the requests sent, in µs: what a request costs the server,
+    /// which the load of a shared machine moves far less than requests/s.
+    pub cpu_us: Vec<Vec<f64>>,
     pub note: String,
 }
 
@@ -68,6 +72,23 @@ impl Row {
     pub fn latency(&self, f: Flavor) -> Option<(f64, f64)> {
         let i = self.index(f)?;
         Some((median(&self.p50[i])?, median(&self.p99[i])?))
+    }
+
+    /// The median over rounds of one server's CPU µs per request.
+    pub fn cpu(&self, f: Flavor) -> Option<f64> {
+        median(&self.cpu_us[self.index(f)?])
+    }
+
+    /// The peer's CPU per request / slotcache's (above 1: slotcache spends less), the median
+    /// of the per-round ratios as in [`Row::ratio`].
+    pub fn cpu_ratio(&self, peer: Flavor) -> Option<f64> {
+        let a = &self.cpu_us[self.index(Flavor::Slotcache)?];
+        let b = &self.cpu_us[self.index(peer)?];
+        if a.is_empty() || a.len() != b.len() || a.iter().any(|&x| x <= 0.0) {
+            return None;
+        }
+        let per_round: Vec<f64> = a.iter().zip(b).map(|(x, y)| y / x).collect();
+        median(&per_round)
     }
 
     /// slotcache / `peer`: the median of the per-round ratios when every round measured both
@@ -120,8 +141,185 @@ fn custom_command(test: &str) -> Option<&'static [&'static str]> {
             "km",
             "ASC",
         ]),
+        _ => type_command(test),
+    }
+}
+
+/// The collection tests of issue 42 (`--tests types` names them all): each of LPUSH, LRANGE,
+/// SADD, SISMEMBER, HSET, HGET, ZADD and ZRANGE once on the packed form and once on the big
+/// one. `_packed`: `-r` keys per type, each loaded with 10 elements (listpack, intset,
+/// listpack, listpack in Redis 7.0), the key drawn at random per request. `_big`: one key per
+/// type loaded with `-r` elements (quicklist, hashtable, hashtable, skiplist), the element
+/// drawn at random. Writes add elements (LPUSH, SADD and HSET/ZADD of new packed fields: a
+/// few per key and run, far below the 128-entry thresholds at the defaults) or update
+/// existing ones (the big hash's and sorted set's, whose ZADD moves the member to a new score).
+pub const TYPE_TESTS: [&str; 16] = [
+    "lpush_packed",
+    "lrange_packed",
+    "sadd_packed",
+    "sismember_packed",
+    "hset_packed",
+    "hget_packed",
+    "zadd_packed",
+    "zrange_packed",
+    "lpush_big",
+    "lrange_big",
+    "sadd_big",
+    "sismember_big",
+    "hset_big",
+    "hget_big",
+    "zadd_big",
+    "zrange_big",
+];
+
+/// The command line of a [`TYPE_TESTS`] test; `__rand_int__` is redis-benchmark's, drawn
+/// anew for each occurrence from `0..-r`, printed as 12 digits.
+fn type_command(test: &str) -> Option<&'static [&'static str]> {
+    const R: &str = "__rand_int__";
+    match test {
+        "lpush_packed" => Some(&["LPUSH", "__t:l:__rand_int__", "x"]),
+        "lrange_packed" => Some(&["LRANGE", "__t:l:__rand_int__", "0", "-1"]),
+        "sadd_packed" => Some(&["SADD", "__t:s:__rand_int__", R]),
+        "sismember_packed" => Some(&["SISMEMBER", "__t:s:__rand_int__", "5"]),
+        "hset_packed" => Some(&["HSET", "__t:h:__rand_int__", "f:__rand_int__", "v"]),
+        "hget_packed" => Some(&["HGET", "__t:h:__rand_int__", "f5"]),
+        "zadd_packed" => Some(&["ZADD", "__t:z:__rand_int__", R, "m:__rand_int__"]),
+        "zrange_packed" => Some(&["ZRANGE", "__t:z:__rand_int__", "0", "-1", "WITHSCORES"]),
+        "lpush_big" => Some(&["LPUSH", BIG_LIST, "x"]),
+        "lrange_big" => Some(&["LRANGE", BIG_LIST, "0", "9"]),
+        "sadd_big" => Some(&["SADD", BIG_SET, "m:__rand_int__"]),
+        "sismember_big" => Some(&["SISMEMBER", BIG_SET, "m:__rand_int__"]),
+        "hset_big" => Some(&["HSET", BIG_HASH, "f:__rand_int__", "v"]),
+        "hget_big" => Some(&["HGET", BIG_HASH, "f:__rand_int__"]),
+        "zadd_big" => Some(&["ZADD", BIG_ZSET, R, "m:__rand_int__"]),
+        // Ten members from a random score: the skiplist's search, then a short walk.
+        "zrange_big" => Some(&[
+            "ZRANGE",
+            BIG_ZSET,
+            R,
+            "+inf",
+            "BYSCORE",
+            "LIMIT",
+            "0",
+            "10",
+            "WITHSCORES",
+        ]),
         _ => None,
     }
+}
+
+/// The big collections of the `_big` type tests.
+const BIG_LIST: &str = "__t:biglist";
+const BIG_SET: &str = "__t:bigset";
+const BIG_HASH: &str = "__t:bighash";
+const BIG_ZSET: &str = "__t:bigzset";
+
+/// `types` in a test list stands for every [`TYPE_TESTS`] test.
+pub fn expand_tests(tests: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    for t in tests {
+        if t == "types" {
+            out.extend(TYPE_TESTS.iter().map(|s| s.to_string()));
+        } else {
+            out.push(t.clone());
+        }
+    }
+    out
+}
+
+/// Loads what the type tests read: for `_packed`, `keys` keys of the test's type with 10
+/// elements each (once per type); for `_big`, one key with `keys` elements. Pipelined, 1,000
+/// commands per round trip; the same data on every server.
+fn prepare_types(server: &ServerProc, test: &str, keys: u64) -> Result<()> {
+    if !TYPE_TESTS.contains(&test) {
+        return Ok(());
+    }
+    if keys == 0 {
+        bail!("{test} needs --random-keys above 0 (its keys or elements are drawn by -r)");
+    }
+    let mut con = server.client()?;
+    let batch = 1000u64;
+    let (kind, big) = test.split_once('_').unwrap_or((test, ""));
+    let big = big == "big";
+    // One load per type and form: the write test and the read test share it.
+    let probe = match (kind, big) {
+        ("lpush" | "lrange", false) => "__t:l:000000000000".to_string(),
+        ("sadd" | "sismember", false) => "__t:s:000000000000".to_string(),
+        ("hset" | "hget", false) => "__t:h:000000000000".to_string(),
+        ("zadd" | "zrange", false) => "__t:z:000000000000".to_string(),
+        ("lpush" | "lrange", true) => BIG_LIST.to_string(),
+        ("sadd" | "sismember", true) => BIG_SET.to_string(),
+        ("hset" | "hget", true) => BIG_HASH.to_string(),
+        _ => BIG_ZSET.to_string(),
+    };
+    let exists: i64 = redis::cmd("EXISTS").arg(&probe).query(&mut con)?;
+    if exists == 1 {
+        return Ok(());
+    }
+    eprintln!("loading {probe} for {test} into {}", server.flavor.label());
+    let mut next = 0u64;
+    while next < keys {
+        let mut pipe = redis::pipe();
+        let end = (next + batch).min(keys);
+        if big {
+            let mut cmd = match kind {
+                "lpush" | "lrange" => redis::cmd("RPUSH"),
+                "sadd" | "sismember" => redis::cmd("SADD"),
+                "hset" | "hget" => redis::cmd("HSET"),
+                _ => redis::cmd("ZADD"),
+            };
+            cmd.arg(&probe);
+            for i in next..end {
+                match kind {
+                    "lpush" | "lrange" => cmd.arg(format!("v{i}")),
+                    "sadd" | "sismember" => cmd.arg(format!("m:{i:012}")),
+                    "hset" | "hget" => cmd.arg(format!("f:{i:012}")).arg("v"),
+                    _ => cmd.arg(i).arg(format!("m:{i:012}")),
+                };
+            }
+            pipe.add_command(cmd).ignore();
+        } else {
+            for i in next..end {
+                let mut cmd;
+                match kind {
+                    "lpush" | "lrange" => {
+                        cmd = redis::cmd("RPUSH");
+                        cmd.arg(format!("__t:l:{i:012}"));
+                        for j in 0..10 {
+                            cmd.arg(format!("v{j}"));
+                        }
+                    }
+                    "sadd" | "sismember" => {
+                        cmd = redis::cmd("SADD");
+                        cmd.arg(format!("__t:s:{i:012}"));
+                        for j in 0..10 {
+                            cmd.arg(j);
+                        }
+                    }
+                    "hset" | "hget" => {
+                        cmd = redis::cmd("HSET");
+                        cmd.arg(format!("__t:h:{i:012}"));
+                        for j in 0..10 {
+                            cmd.arg(format!("f{j}")).arg(format!("value{j}"));
+                        }
+                    }
+                    _ => {
+                        cmd = redis::cmd("ZADD");
+                        cmd.arg(format!("__t:z:{i:012}"));
+                        for j in 0..10 {
+                            cmd.arg(j).arg(format!("m{j}"));
+                        }
+                    }
+                }
+                pipe.add_command(cmd).ignore();
+            }
+        }
+        let _: () = pipe
+            .query(&mut con)
+            .with_context(|| format!("loading {probe} into {}", server.flavor.label()))?;
+        next = end;
+    }
+    Ok(())
 }
 
 /// Loads what a custom test reads (the same data on both servers).
@@ -232,7 +430,7 @@ fn probe_for(test: &str) -> Option<Vec<&'static str>> {
 pub fn validate_tests(tests: &[String]) -> Result<()> {
     for t in tests {
         if probe_for(t).is_none() {
-            bail!("unknown test '{t}' (redis-benchmark -t names: set, get, incr, mset, lpush, rpush, lpop, rpop, sadd, spop, hset, zadd, zpopmin, xadd, lrange_100, lrange_300, lrange_500, lrange_600, ping_inline, ping_mbulk; and zrange_100: ZRANGE 0 99 WITHSCORES on a 100-member sorted set; geosearch_1m: GEOSEARCH BYRADIUS 100 km over 1M points; xadd_5f: XADD of 5 fields; xrange_100: XRANGE over a 100-entry stream)");
+            bail!("unknown test '{t}' (redis-benchmark -t names: set, get, incr, mset, lpush, rpush, lpop, rpop, sadd, spop, hset, zadd, zpopmin, xadd, lrange_100, lrange_300, lrange_500, lrange_600, ping_inline, ping_mbulk; and zrange_100: ZRANGE 0 99 WITHSCORES on a 100-member sorted set; geosearch_1m: GEOSEARCH BYRADIUS 100 km over 1M points; xadd_5f: XADD of 5 fields; xrange_100: XRANGE over a 100-entry stream; types or its tests lpush_packed .. zrange_big)");
         }
     }
     Ok(())
@@ -396,6 +594,7 @@ pub fn run(o: &Opts, servers: &mut [ServerProc]) -> Result<Vec<Row>> {
                 samples: vec![Vec::new(); flavors.len()],
                 p50: vec![Vec::new(); flavors.len()],
                 p99: vec![Vec::new(); flavors.len()],
+                cpu_us: vec![Vec::new(); flavors.len()],
                 note: String::new(),
             });
         }
@@ -408,6 +607,7 @@ pub fn run(o: &Opts, servers: &mut [ServerProc]) -> Result<Vec<Row>> {
             match unsupported(s, t)? {
                 None => {
                     prepare(s, t)?;
+                    prepare_types(s, t, o.random_keys)?;
                     ok.push(t.clone());
                 }
                 Some(why) => {
@@ -440,10 +640,16 @@ pub fn run(o: &Opts, servers: &mut [ServerProc]) -> Result<Vec<Row>> {
                         o.rounds,
                         server.flavor.label(),
                     );
+                    let cpu_before = cpu_seconds(server.pid());
                     let res = run_benchmark(o, server.port, t, p);
+                    let cpu_after = cpu_seconds(server.pid());
                     server.check_alive()?;
+                    let cpu_us = match (cpu_before, cpu_after) {
+                        (Some(a), Some(b)) => Some((b - a) * 1e6 / o.requests as f64),
+                        _ => None,
+                    };
                     match res {
-                        Ok(r) => results.push((i, r)),
+                        Ok(r) => results.push((i, r, cpu_us)),
                         Err(e) => eprintln!("warning: {e:#}"),
                     }
                 }
@@ -452,12 +658,20 @@ pub fn run(o: &Opts, servers: &mut [ServerProc]) -> Result<Vec<Row>> {
                 let key = row_key(t);
                 let measured = results
                     .iter()
-                    .filter(|(_, r)| r.iter().any(|m| m.name == key))
+                    .filter(|(_, r, _)| r.iter().any(|m| m.name == key))
                     .count();
                 let runs_it = supported.iter().filter(|ts| ts.contains(t)).count();
                 if measured == runs_it {
-                    for (i, r) in &results {
+                    for (i, r, cpu_us) in &results {
                         record(&mut rows, *i, p, r);
+                        // A run is one test, so its CPU belongs to this row (for
+                        // `lrange_*`, with the LPUSHes redis-benchmark sends to fill the list).
+                        if let (Some(c), Some(row)) = (
+                            cpu_us,
+                            rows.iter_mut().find(|r| r.pipeline == p && &r.test == t),
+                        ) {
+                            row.cpu_us[*i].push(*c);
+                        }
                     }
                 }
             }
@@ -572,6 +786,26 @@ mod tests {
         assert_eq!(probe_for("zrange_100").unwrap(), words.to_vec());
         assert!(custom_command("lrange_100").is_none(), "a -t test");
         assert_eq!(custom_command("geosearch_1m").unwrap()[0], "GEOSEARCH");
+    }
+
+    #[test]
+    fn types_expands_to_every_collection_test_and_each_has_a_command_line() {
+        let got = expand_tests(&["set".into(), "types".into()]);
+        assert_eq!(got.len(), 1 + TYPE_TESTS.len());
+        assert_eq!(got[0], "set");
+        for t in TYPE_TESTS {
+            let words = custom_command(t).unwrap_or_else(|| panic!("{t} has no command"));
+            if t.ends_with("_packed") {
+                assert!(
+                    words[1].contains("__rand_int__"),
+                    "{t}: one key per request"
+                );
+            } else {
+                assert!(words[1].starts_with("__t:big"), "{t}: the one big key");
+            }
+            assert_eq!(row_key(t), t, "recorded under its own name");
+        }
+        assert!(validate_tests(&got).is_ok());
     }
 
     #[test]

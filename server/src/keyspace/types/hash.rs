@@ -128,6 +128,23 @@ fn lp_find_at(p: &Packed, field: &[u8]) -> Option<(usize, Span, Span)> {
     None
 }
 
+/// [`lp_find_at`] that, when the field is absent, says how many pairs it walked past (the
+/// hash's length), so an insert does not walk the listpack again to count.
+fn lp_find_or_count(p: &Packed, field: &[u8]) -> Result<(usize, Span, Span), usize> {
+    let mut it = p.spans();
+    let mut i = 0;
+    while let Some(f) = it.next() {
+        let Some(v) = it.next() else {
+            return Err(i);
+        };
+        if p.bytes(f) == field {
+            return Ok((i, f, v));
+        }
+        i += 1;
+    }
+    Err(i)
+}
+
 fn lp_pairs(p: &Packed) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
     let mut it = p.iter();
     std::iter::from_fn(move || Some((it.next()?, it.next()?)))
@@ -314,16 +331,18 @@ impl HashValue {
         if field.len() > limits.max_value || value.len() > limits.max_value {
             self.convert(self.len() + 1);
         }
+        // The length after the change when the branch knows it without another walk.
+        let mut len_now = None;
         let res = match self.view_mut() {
-            ViewMut::Listpack(p) => match lp_find_at(p, field) {
-                Some((i, _, v)) => {
+            ViewMut::Listpack(p) => match lp_find_or_count(p, field) {
+                Ok((i, _, v)) => {
                     p.replace(v, value);
                     (false, i)
                 }
-                None => {
-                    p.push(field);
-                    p.push(value);
-                    (true, p.len() / 2 - 1)
+                Err(n) => {
+                    p.push_pair(field, value);
+                    len_now = Some(n + 1);
+                    (true, n)
                 }
             },
             ViewMut::Table(t) => match t.find(field) {
@@ -340,8 +359,9 @@ impl HashValue {
             },
             ViewMut::Volatile(_) => (false, 0),
         };
-        if self.len() > limits.max_entries {
-            self.convert(self.len());
+        let len = len_now.unwrap_or_else(|| self.len());
+        if len > limits.max_entries {
+            self.convert(len);
         }
         res
     }

@@ -146,6 +146,14 @@ impl Node {
 
     /// Replaces `start..end` of the buffer with `with`, adding `delta` to the count.
     fn splice(&mut self, start: usize, end: usize, with: &[u8], delta: isize) {
+        self.splice_parts(start, end, &[with], delta);
+    }
+
+    /// Replaces `start..end` of the buffer with the concatenation of `parts`, adding `delta`
+    /// to the count. The parts are written straight into the buffer: an element goes in as
+    /// its length, bytes and reversed length without being assembled in a temporary first
+    /// (an allocation and a free per push otherwise).
+    fn splice_parts(&mut self, start: usize, end: usize, parts: &[&[u8]], delta: isize) {
         let mut v = std::mem::take(&mut self.buf).into_vec();
         if v.len() < HEADER {
             v.resize(HEADER, 0);
@@ -153,28 +161,56 @@ impl Node {
         let start = start.clamp(HEADER, v.len());
         let end = end.clamp(start, v.len());
         let count = u16::from_le_bytes([v[0], v[1]]) as isize + delta;
-        // Grow to the exact size first: a doubling Vec would be shrunk right back by
-        // `into_boxed_slice`, two reallocations (and copies of the node) per push.
-        let grown = (v.len() - (end - start) + with.len()).saturating_sub(v.len());
-        v.reserve_exact(grown);
-        v.splice(start..end, with.iter().copied());
+        let with: usize = parts.iter().map(|p| p.len()).sum();
+        let old = v.len();
+        let new = old - (end - start) + with;
+        if new > old {
+            // Grow to the exact size: a doubling Vec would be shrunk right back by
+            // `into_boxed_slice`, two reallocations (and copies of the node) per push.
+            v.reserve_exact(new - old);
+            v.resize(new, 0);
+            v.copy_within(end..old, start + with);
+        } else {
+            v.copy_within(end..old, start + with);
+            v.truncate(new);
+        }
+        let mut at = start;
+        for p in parts {
+            v[at..at + p.len()].copy_from_slice(p);
+            at += p.len();
+        }
         v[..HEADER].copy_from_slice(&(count.clamp(0, MAX_COUNT as isize) as u16).to_le_bytes());
         self.buf = v.into_boxed_slice();
     }
 
-    fn encoded(v: &[u8]) -> Vec<u8> {
-        let mut e = Vec::with_capacity(entry_size(v.len()));
-        put_entry(&mut e, v);
-        e
+    /// Replaces `start..end` with element `v` (length, bytes, length backwards), adding
+    /// `delta` to the count.
+    fn splice_entry(&mut self, start: usize, end: usize, v: &[u8], delta: isize) {
+        let (mut fwd, mut back) = ([0u8; 10], [0u8; 10]);
+        let mut n = v.len();
+        let mut k = 0;
+        loop {
+            let b = (n & 0x7f) as u8;
+            n >>= 7;
+            fwd[k] = if n == 0 { b } else { b | 0x80 };
+            k += 1;
+            if n == 0 || k == fwd.len() {
+                break;
+            }
+        }
+        for (i, &b) in fwd[..k].iter().rev().enumerate() {
+            back[i] = b;
+        }
+        self.splice_parts(start, end, &[&fwd[..k], v, &back[..k]], delta);
     }
 
     pub fn push_front(&mut self, v: &[u8]) {
-        self.splice(HEADER, HEADER, &Self::encoded(v), 1);
+        self.splice_entry(HEADER, HEADER, v, 1);
     }
 
     pub fn push_back(&mut self, v: &[u8]) {
         let end = self.buf.len();
-        self.splice(end, end, &Self::encoded(v), 1);
+        self.splice_entry(end, end, v, 1);
     }
 
     pub fn pop_front(&mut self) -> Option<SmallBytes> {
@@ -227,7 +263,7 @@ impl Node {
         let Some((start, end)) = self.locate(i) else {
             return false;
         };
-        self.splice(start, end, &Self::encoded(v), 0);
+        self.splice_entry(start, end, v, 0);
         true
     }
 
@@ -238,7 +274,7 @@ impl Node {
         } else {
             self.locate(i).map_or(self.buf.len(), |(s, _)| s)
         };
-        self.splice(at, at, &Self::encoded(v), 1);
+        self.splice_entry(at, at, v, 1);
     }
 
     /// Keeps elements `start..end` (indexes, clamped) and drops the rest.
@@ -330,6 +366,32 @@ impl ExactSizeIterator for NodeIter<'_> {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn entries_written_in_place_match_the_encoding() {
+        for len in [0usize, 1, 127, 128, 300, 16_383, 16_384, 20_000] {
+            let v: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            let mut want = vec![0u8; HEADER];
+            put_entry(&mut want, b"a");
+            put_entry(&mut want, &v);
+            put_entry(&mut want, b"z");
+            want[..HEADER].copy_from_slice(&3u16.to_le_bytes());
+            let mut n = Node::from_items([&b"a"[..], b"z"].into_iter());
+            n.insert(1, &v);
+            assert_eq!(n.raw(), &want[..], "insert of {len} bytes");
+            let mut m = Node::from_items(std::iter::once(&b"z"[..]));
+            m.push_front(&v);
+            m.push_front(b"a");
+            assert_eq!(m.raw(), &want[..], "push_front of {len} bytes");
+            let mut b = Node::from_items(std::iter::once(&b"a"[..]));
+            b.push_back(&v);
+            b.push_back(b"z");
+            assert_eq!(b.raw(), &want[..], "push_back of {len} bytes");
+            assert!(b.set(1, b"q"));
+            assert_eq!(b.get(1), Some(&b"q"[..]));
+            assert_eq!(b.pop_back().as_deref(), Some(&b"z"[..]));
+        }
+    }
 
     fn items(n: &Node) -> Vec<Vec<u8>> {
         n.iter().map(|v| v.to_vec()).collect()

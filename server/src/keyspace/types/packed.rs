@@ -37,7 +37,22 @@ pub fn put_len(out: &mut Vec<u8>, mut n: usize) {
 }
 
 /// Reads a LEB128 length at `*pos`, advancing it; `None` on truncated or oversized input.
+#[inline]
 pub fn get_len(input: &[u8], pos: &mut usize) -> Option<usize> {
+    // Almost every element of a compact encoding is under 128 bytes: one byte, read inline
+    // (lookups walk every element before theirs, so this runs once per element per command).
+    let b = *input.get(*pos)?;
+    if b < 0x80 {
+        *pos += 1;
+        return Some(b as usize);
+    }
+    get_len_long(input, pos)
+}
+
+/// [`get_len`]'s multi-byte case.
+#[cold]
+#[inline(never)]
+fn get_len_long(input: &[u8], pos: &mut usize) -> Option<usize> {
     let mut n: usize = 0;
     let mut shift = 0u32;
     loop {
@@ -55,6 +70,7 @@ pub fn get_len(input: &[u8], pos: &mut usize) -> Option<usize> {
 }
 
 /// Reads a length-prefixed byte string at `*pos`, advancing it.
+#[inline]
 pub fn get_bytes<'a>(input: &'a [u8], pos: &mut usize) -> Option<&'a [u8]> {
     let n = get_len(input, pos)?;
     let end = pos.checked_add(n).filter(|&e| e <= input.len())?;
@@ -167,11 +183,47 @@ impl Packed {
         if s.end > self.buf.len() || s.start > s.end {
             return;
         }
-        let mut enc = Vec::with_capacity(len_size(b.len()) + b.len());
-        put_len(&mut enc, b.len());
-        enc.extend_from_slice(b);
+        // Written in place (no temporary for the encoded element): HSET of an existing
+        // field lands here on every call.
+        let mut hbuf = [0u8; 10];
+        let hlen = {
+            let mut n = b.len();
+            let mut k = 0;
+            loop {
+                let byte = (n & 0x7f) as u8;
+                n >>= 7;
+                hbuf[k] = if n == 0 { byte } else { byte | 0x80 };
+                k += 1;
+                if n == 0 || k == hbuf.len() {
+                    break k;
+                }
+            }
+        };
+        let with = hlen + b.len();
         self.edit(|v| {
-            v.splice(s.start..s.end, enc);
+            let old = v.len();
+            let new = old - (s.end - s.start) + with;
+            if new > old {
+                v.reserve_exact(new - old);
+                v.resize(new, 0);
+                v.copy_within(s.end..old, s.start + with);
+            } else {
+                v.copy_within(s.end..old, s.start + with);
+                v.truncate(new);
+            }
+            v[s.start..s.start + hlen].copy_from_slice(&hbuf[..hlen]);
+            v[s.start + hlen..s.start + with].copy_from_slice(b);
+        });
+    }
+
+    /// Appends two elements with one reallocation (a hash's field and value).
+    pub fn push_pair(&mut self, a: &[u8], b: &[u8]) {
+        self.edit(|v| {
+            v.reserve_exact(len_size(a.len()) + a.len() + len_size(b.len()) + b.len());
+            put_len(v, a.len());
+            v.extend_from_slice(a);
+            put_len(v, b.len());
+            v.extend_from_slice(b);
         });
     }
 }

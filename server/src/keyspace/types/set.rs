@@ -275,10 +275,15 @@ impl SetValue {
             }
         }
         if let ViewMut::Listpack(p) = self.view_mut() {
-            if p.iter().any(|x| x == m) {
-                return false;
+            // One walk both looks for the member and counts the set.
+            let mut n = 0;
+            for x in p.iter() {
+                if x == m {
+                    return false;
+                }
+                n += 1;
             }
-            if p.len() < limits.max_listpack && m.len() <= MAX_LISTPACK_VALUE {
+            if n < limits.max_listpack && m.len() <= MAX_LISTPACK_VALUE {
                 p.push(m);
                 return true;
             }

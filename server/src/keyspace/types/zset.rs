@@ -555,13 +555,6 @@ impl SkipList {
         cmp_key(n.score, &n.member, score, m) == Ordering::Less
     }
 
-    /// Whether node `a` sorts before node `b`.
-    #[inline]
-    fn less_node(&self, a: u32, b: u32) -> bool {
-        let n = &self.nodes[b as usize];
-        self.less(a, n.score, &n.member)
-    }
-
     fn alloc(&mut self, member: SmallBytes, score: f64) -> u32 {
         let lvl = self.random_level();
         let node = Node {
@@ -592,9 +585,15 @@ impl SkipList {
         if let Some(i) = self.find(member) {
             let old = self.nodes[i as usize].score;
             if old != score {
-                self.unlink(i);
-                self.nodes[i as usize].score = score;
-                self.link(i);
+                if self.stays_in_place(i, score) {
+                    // Redis's zslUpdateScore shortcut: still between its neighbours, so
+                    // no link, span or level changes.
+                    self.nodes[i as usize].score = score;
+                } else {
+                    self.unlink(i);
+                    self.nodes[i as usize].score = score;
+                    self.link(i);
+                }
             }
             return Some(old);
         }
@@ -604,6 +603,20 @@ impl SkipList {
         None
     }
 
+    /// Whether node `x`, given `score`, would still sort after its predecessor and before its
+    /// successor on level 0 (then its position, and every span, stays as it is).
+    fn stays_in_place(&self, x: u32, score: f64) -> bool {
+        let n = &self.nodes[x as usize];
+        let m = n.member.as_slice();
+        let after_prev = n.prev == NIL || self.less(n.prev, score, m);
+        let next = n.levels.first().map_or(NIL, |l| l.next);
+        let before_next = next == NIL || {
+            let nx = &self.nodes[next as usize];
+            cmp_key(score, m, nx.score, &nx.member) == Ordering::Less
+        };
+        after_prev && before_next
+    }
+
     /// Appends a member greater than every present one (conversion from a listpack).
     fn append_sorted(&mut self, member: SmallBytes, score: f64) {
         let i = self.alloc(member, score);
@@ -611,24 +624,39 @@ impl SkipList {
         self.index_add(i);
     }
 
-    /// Links node `x` (score and member set, levels allocated) into the list.
-    fn link(&mut self, x: u32) {
+    /// For each level, the last node that sorts before (`score`, `m`) and its rank: where
+    /// an element with that key is linked, or (for one already present) what points at it.
+    /// The key is read once, not from the node again at every step: a walk over a big set is
+    /// a chain of cache misses, and each step should cost only the one it must.
+    fn search(&self, score: f64, m: &[u8]) -> ([u32; MAX_LEVEL], [u32; MAX_LEVEL]) {
         let mut update = [HEAD; MAX_LEVEL];
         let mut rank = [0u32; MAX_LEVEL];
         let mut cur = HEAD;
+        let nodes = &self.nodes;
         for i in (0..self.level).rev() {
             rank[i] = if i == self.level - 1 { 0 } else { rank[i + 1] };
-            loop {
-                let l = self.nodes[cur as usize].levels[i];
-                if l.next != NIL && self.less_node(l.next, x) {
-                    rank[i] += l.span;
-                    cur = l.next;
-                } else {
+            while let Some(&l) = nodes[cur as usize].levels.get(i) {
+                if l.next == NIL {
                     break;
                 }
+                let n = &nodes[l.next as usize];
+                if cmp_key(n.score, &n.member, score, m) != Ordering::Less {
+                    break;
+                }
+                rank[i] += l.span;
+                cur = l.next;
             }
             update[i] = cur;
         }
+        (update, rank)
+    }
+
+    /// Links node `x` (score and member set, levels allocated) into the list.
+    fn link(&mut self, x: u32) {
+        let (mut update, mut rank) = {
+            let n = &self.nodes[x as usize];
+            self.search(n.score, n.member.as_slice())
+        };
         let lvl = self.nodes[x as usize].levels.len();
         if lvl > self.level {
             for i in self.level..lvl {
@@ -666,19 +694,10 @@ impl SkipList {
 
     /// Unlinks node `x` from the list (the node and its index entry stay).
     fn unlink(&mut self, x: u32) {
-        let mut update = [HEAD; MAX_LEVEL];
-        let mut cur = HEAD;
-        for i in (0..self.level).rev() {
-            loop {
-                let next = self.nodes[cur as usize].levels[i].next;
-                if next != NIL && self.less_node(next, x) {
-                    cur = next;
-                } else {
-                    break;
-                }
-            }
-            update[i] = cur;
-        }
+        let (update, _) = {
+            let n = &self.nodes[x as usize];
+            self.search(n.score, n.member.as_slice())
+        };
         for (i, &u) in update.iter().enumerate().take(self.level) {
             let xl = self.nodes[x as usize].levels.get(i).copied();
             let ul = &mut self.nodes[u as usize].levels[i];
@@ -947,6 +966,36 @@ mod tests {
             5000,
             20,
         );
+    }
+
+    #[test]
+    fn rescoring_between_neighbours_keeps_order_and_ranks() {
+        let sl = ZLimits {
+            max_entries: 0,
+            max_value: 0,
+        };
+        let mut z = ZSetValue::new();
+        for (m, s) in [("a", 1.0), ("b", 2.0), ("c", 3.0), ("d", 4.0)] {
+            z.insert(m.as_bytes(), s, sl);
+        }
+        assert_eq!(z.encoding(), "skiplist");
+        // Stays between its neighbours (the in-place path), ties broken by member.
+        assert_eq!(z.insert(b"b", 2.5, sl), Some(2.0));
+        assert_eq!(z.insert(b"b", 3.0, sl), Some(2.5));
+        assert_eq!(z.insert(b"a", 3.0, sl), Some(1.0));
+        // Moves past a neighbour (unlink and link).
+        assert_eq!(z.insert(b"d", 0.0, sl), Some(4.0));
+        assert_eq!(z.insert(b"a", 9.0, sl), Some(3.0));
+        let want = [("d", 0.0), ("b", 3.0), ("c", 3.0), ("a", 9.0)];
+        assert_eq!(
+            members(&z),
+            want.iter()
+                .map(|(m, s)| (m.to_string(), *s))
+                .collect::<Vec<_>>()
+        );
+        for (r, (m, s)) in want.iter().enumerate() {
+            assert_eq!(z.rank(m.as_bytes()), Some((r, *s)), "{m}");
+        }
     }
 
     #[test]
