@@ -1,4 +1,4 @@
-//! The cluster tests, one module per area, in one test binary: each of the 67 areas was its
+//! The cluster tests, one module per area, in one test binary: each of the areas was its
 //! own binary, and linking 67 debug binaries against tokio, rustls and the `redis` crate cost
 //! CI minutes that nothing else did. Run one area with a filter:
 //! `cargo test -p cluster-tests --test suite -- basics:: --test-threads=1`.
@@ -26,6 +26,7 @@ mod debug;
 mod digest_redis;
 mod dump;
 mod dump_redis;
+mod encodings;
 mod eviction;
 mod expiry;
 mod failover;
