@@ -71,3 +71,25 @@ mod tls;
 mod tracking;
 mod transactions;
 mod zsets;
+
+/// With `autotests = false`, a file added to tests/ and not named above would never build or
+/// run: this fails until it is.
+#[test]
+fn every_file_in_tests_is_an_area_of_this_binary() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let listed = include_str!("main.rs");
+    let mut missing = Vec::new();
+    for f in std::fs::read_dir(&dir).expect("tests/ is readable") {
+        let name = f.expect("a directory entry").file_name();
+        let name = name.to_string_lossy();
+        if let Some(area) = name.strip_suffix(".rs") {
+            if area != "main" && !listed.contains(&format!("\nmod {area};\n")) {
+                missing.push(area.to_string());
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "add `mod NAME;` to tests/main.rs for: {missing:?}"
+    );
+}
