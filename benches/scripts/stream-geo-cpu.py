@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Server CPU per request for issue 25's and issue 34's benchmark goals, side by side.
+"""Server CPU per request for issue 24's, 25's and 34's benchmark goals, side by side.
 
 `compare throughput` and `compare stream-cycle` give requests/s, which a shared machine's
 load moves by more than the differences measured. This starts slotcache, redis-server and
@@ -12,6 +12,9 @@ Tests:
   xrange_100    redis-benchmark: XRANGE over a 100-entry stream of 5 fields
   geosearch_1m  redis-benchmark: GEOSEARCH FROMLONLAT 15 37 BYRADIUS 100 km ASC over 1M points
                 (the same xorshift points as `compare`'s geosearch_1m)
+  evalsha       redis-benchmark: EVALSHA of a script that reads one key and increments
+                another (`-r 100000`: spread keys), as benches/scripts/evalsha-bench.sh
+  evalsha_loop  redis-benchmark: EVALSHA of a script making 1,000 redis.call (INCR) per run
   cycle         one Python client: XREADGROUP COUNT 1 then XACK of that entry, -n cycles
                 (pipeline 1; CPU per cycle of two commands)
 
@@ -99,6 +102,9 @@ def setup_data(tests):
             for lon, lat, i in pts[s:s + 1000]:
                 args += [f'{lon:.6f}', f'{lat:.6f}', f'p:{i}']
             chunks.append(resp(*args))
+    for test, body in SCRIPTS.items():
+        if test in tests:
+            chunks.append(resp('SCRIPT', 'LOAD', body))
     if 'xrange_100' in tests:
         for i in range(1, 101):
             args = ['XADD', XR_KEY, f'{i}-0']
@@ -155,7 +161,20 @@ def run_cycle(port, pid, n):
     return n / dt, cpu / n
 
 
+READ_INCR = "local v = redis.call('GET', KEYS[1]); return redis.call('INCR', KEYS[2])"
+LOOP = "for i = 1, 1000 do redis.call('INCR', KEYS[1]) end return 1"
+SCRIPTS = {'evalsha': READ_INCR, 'evalsha_loop': LOOP}
+
+
+def sha1hex(body):
+    import hashlib
+    return hashlib.sha1(body.encode()).hexdigest()
+
+
 BENCH = {
+    'evalsha': ['-r', '100000', 'EVALSHA', sha1hex(READ_INCR), '2', 'key:__rand_int__',
+                'counter:__rand_int__'],
+    'evalsha_loop': ['-r', '100000', 'EVALSHA', sha1hex(LOOP), '1', 'loop:__rand_int__'],
     'xadd_5f': ['XADD', XA_KEY, '*', 'f1', 'value1', 'f2', 'value2', 'f3', 'value3',
                 'f4', 'value4', 'f5', 'value5'],
     'xrange_100': ['XRANGE', XR_KEY, '-', '+'],

@@ -4,7 +4,7 @@
 //! - [`engine`] the VM and the script cache; runs one script for one command.
 //! - [`functions`] FUNCTION's libraries and the functions they register.
 //! - [`sandbox`] how the VM is made: libraries, read-only globals, the error handler (the
-//!   Lua side is `prelude.lua`).
+//!   Lua side is `prelude.lua`); [`strip`] drops the prelude's debug information.
 //! - [`busy`] a long script as other clients see it (BUSY) and SCRIPT KILL.
 //! - [`call`] `redis.call` / `redis.pcall`: the checks Redis's `scriptCall` makes before a
 //!   script's command runs, then the command through the command table.
@@ -30,6 +30,7 @@ pub mod lua_struct;
 pub mod rand48;
 pub mod sandbox;
 pub mod shebang;
+pub mod strip;
 
 pub use engine::Engine;
 

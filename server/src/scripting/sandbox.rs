@@ -137,10 +137,7 @@ pub fn new_vm(memory_limit: usize, busy: Arc<super::busy::Busy>) -> mlua::Result
         Function,
         Function,
         Function,
-    ) = lua
-        .load(PRELUDE)
-        .set_name("=sandbox")
-        .call((prim.clone(), debug, store.clone()))?;
+    ) = prelude(&lua)?.call((prim.clone(), debug, store.clone()))?;
     let handler_key = lua.create_registry_value(handler)?;
     let store_key = lua.create_registry_value(store.clone())?;
     // What building the VM left behind is collected now, so that a fresh VM reports what
@@ -162,6 +159,21 @@ pub fn new_vm(memory_limit: usize, busy: Arc<super::busy::Busy>) -> mlua::Result
         store_ref: store_key.id(),
         _refs: [handler_key, store_key],
     })
+}
+
+/// The prelude compiled without debug information (see [`super::strip`]): it stays in the
+/// VM for good, 7 KB smaller. Its frames keep the source name "=sandbox", which the error
+/// handler looks for; an error raised inside the prelude itself loses its line number.
+fn prelude(lua: &Lua) -> mlua::Result<Function> {
+    let full = lua.load(PRELUDE).set_name("=sandbox").into_function()?;
+    let Some(stripped) = super::strip::strip(&full.dump(false)) else {
+        tracing::warn!("the Lua prelude could not be stripped; loaded with debug information");
+        return Ok(full);
+    };
+    lua.load(&stripped[..])
+        .set_name("=sandbox")
+        .set_mode(mlua::chunk::ChunkMode::Binary)
+        .into_function()
 }
 
 /// `lua-memory-limit`: past this many bytes (0: no limit) an allocation fails and the
