@@ -370,15 +370,15 @@ mod tests {
         old.access = clock::lru_now(now - 100_000);
         new.access = clock::lru_now(now);
         let lru = Policy::AllKeysLru;
-        assert!(lru.score(&old, now, 1) > lru.score(&new, now, 1));
+        assert!(score(lru, &old, now, 1) > score(lru, &new, now, 1));
         old.access = (lfu::minutes(now) << 16) | 3;
         new.access = (lfu::minutes(now) << 16) | 40;
         let lfu = Policy::AllKeysLfu;
-        assert!(lfu.score(&old, now, 1) > lfu.score(&new, now, 1));
+        assert!(score(lfu, &old, now, 1) > score(lfu, &new, now, 1));
         let old = old.with_expire_at(now + 10);
         let new = new.with_expire_at(now + 10_000);
         let ttl = Policy::VolatileTtl;
-        assert!(ttl.score(&old, now, 1) > ttl.score(&new, now, 1));
+        assert!(score(ttl, &old, now, 1) > score(ttl, &new, now, 1));
     }
 
     #[test]
