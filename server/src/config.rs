@@ -36,6 +36,10 @@ pub struct Param {
     pub mutable: bool,
 }
 
+/// Parameters Redis hides from `CONFIG GET` patterns (and so from `CONFIG REWRITE`'s full
+/// listing): knobs for its own tests, readable only by their exact name.
+const HIDDEN: &[&str] = &["rdb-key-save-delay", "key-load-delay"];
+
 const fn p(name: &'static str, default: &'static str, kind: Kind, mutable: bool) -> Param {
     Param {
         name,
@@ -318,6 +322,9 @@ pub static PARAMS: &[Param] = &[
     // Microseconds a background save or AOF rewrite waits after each key (a Redis test
     // knob that makes the background jobs slow enough to observe).
     p("rdb-key-save-delay", "0", Kind::Int(i64::MIN, I64MAX), true),
+    // Microseconds loading an RDB waits after each key (a Redis test knob, for observing a
+    // load in progress); a negative -N waits 1 microsecond once every N keys.
+    p("key-load-delay", "0", Kind::Int(i64::MIN, I64MAX), true),
     // Accepted for redis.conf compatibility: the rewrite writes through a buffered file
     // synced once at its end, and no timestamp annotations are written.
     p("aof-rewrite-incremental-fsync", "yes", YESNO, true),
@@ -505,13 +512,13 @@ pub fn normalize(p: &Param, value: &str) -> Result<String, String> {
             }
         }
         Kind::Str => Ok(value.to_string()),
+        // Redis parses the number first and checks its bound after, each with its own message.
         Kind::MemoryOrPercent => match value.trim().strip_suffix('%') {
-            Some(pct) => pct
-                .parse::<u64>()
-                .ok()
-                .filter(|&v| v <= 100)
-                .map(|v| format!("{v}%"))
-                .ok_or_else(|| "argument must be a memory or percent value".to_string()),
+            Some(pct) => match pct.parse::<u64>() {
+                Ok(v) if v <= 100 => Ok(format!("{v}%")),
+                Ok(_) => Err("percentage argument must be less or equal to 100".to_string()),
+                Err(_) => Err("argument must be a memory or percent value".to_string()),
+            },
             None => parse_memory(value)
                 .map(|v| v.to_string())
                 .ok_or_else(|| "argument must be a memory or percent value".to_string()),
@@ -718,6 +725,8 @@ pub struct Settings {
     pub auto_aof_rewrite_min_size: u64,
     pub aof_disable_auto_gc: bool,
     pub rdb_key_save_delay_us: u64,
+    /// `key-load-delay` as set (see its parameter).
+    pub key_load_delay: i64,
     /// Snapshot settings (`crate::persistence`).
     pub dbfilename: String,
     pub save_rules: Vec<(u64, u64)>,
@@ -884,10 +893,15 @@ impl Config {
 
     /// All (name, value) pairs whose name matches a glob pattern (CONFIG GET). An alias is
     /// a name of its own, as in Redis: `CONFIG GET *` lists `slaveof` and `replicaof` both.
+    /// A pattern never matches a hidden parameter (Redis's test knobs), a plain name does.
     pub fn matching(&self, pattern: &[u8]) -> Vec<(&'static str, String)> {
         let mut out = Vec::new();
+        let is_glob = pattern.iter().any(|c| matches!(c, b'*' | b'?' | b'['));
         let pattern = crate::glob::Glob::new(pattern, true);
         for p in PARAMS {
+            if is_glob && HIDDEN.contains(&p.name) {
+                continue;
+            }
             let v = self.values.get(p.name).cloned().unwrap_or_default();
             for name in std::iter::once(p.name).chain(p.alias) {
                 if pattern.matches(name.as_bytes()) {
@@ -1035,6 +1049,7 @@ impl Config {
             auto_aof_rewrite_min_size: self.int("auto-aof-rewrite-min-size").max(0) as u64,
             aof_disable_auto_gc: self.yes("aof-disable-auto-gc"),
             rdb_key_save_delay_us: self.int("rdb-key-save-delay").max(0) as u64,
+            key_load_delay: self.int("key-load-delay"),
             dbfilename: s("dbfilename"),
             save_rules: parse_save(&s("save")).unwrap_or_default(),
             rdbcompression: self.yes("rdbcompression"),
@@ -1328,6 +1343,33 @@ mod tests {
         assert!(err.contains("frobnicate"), "{err}");
         let err = Config::from_args(&args(&["--port", "x"])).unwrap_err();
         assert!(err.contains("port"), "{err}");
+    }
+
+    #[test]
+    fn hidden_parameters_answer_only_their_exact_name() {
+        let cfg = Config::default();
+        let names = |pat: &[u8]| -> Vec<&str> { cfg.matching(pat).iter().map(|p| p.0).collect() };
+        assert!(!names(b"*").contains(&"key-load-delay"));
+        assert!(!names(b"key-load-*").contains(&"key-load-delay"));
+        assert_eq!(names(b"key-load-delay"), ["key-load-delay"]);
+        assert_eq!(names(b"rdb-key-save-delay"), ["rdb-key-save-delay"]);
+    }
+
+    #[test]
+    fn percent_over_100_has_its_own_error() {
+        let mut cfg = Config::default();
+        let err = cfg.set("maxmemory-clients", "200%").unwrap_err();
+        assert!(
+            err.ends_with("percentage argument must be less or equal to 100"),
+            "{err}"
+        );
+        let err = cfg.set("maxmemory-clients", "x%").unwrap_err();
+        assert!(
+            err.ends_with("argument must be a memory or percent value"),
+            "{err}"
+        );
+        cfg.set("maxmemory-clients", "100%").unwrap();
+        assert_eq!(cfg.get("maxmemory-clients"), Some("100%"));
     }
 
     #[test]

@@ -198,6 +198,7 @@ fn set(ctx: &mut Ctx, a: &[Bytes]) {
 fn resetstat(ctx: &mut Ctx, _a: &[Bytes]) {
     ctx.shared.stats.reset();
     ctx.shared.telemetry.reset_stats();
+    super::server::lazyfree_reset_stats();
     for db in ctx.ks.dbs.iter_mut() {
         db.stats = Default::default();
         db.hits = 0;

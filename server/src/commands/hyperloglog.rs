@@ -26,7 +26,9 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "pfcount",
         -2,
-        READONLY,
+        // may_replicate: updating the cached cardinality is a write replicas see, so a pause
+        // of writes holds it and a read-only script may not call it (Redis's flags).
+        READONLY | MAY_REPLICATE,
         &[ks::range(1, -1, 1, RW | ACCESS).notes("RW because it may change the internal representation of the key, and propagate to replicas")],
         pfcount,
         "hyperloglog",

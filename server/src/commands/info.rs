@@ -135,6 +135,11 @@ fn server(ctx: &mut Ctx, t: &mut String) {
     let sh = ctx.shared;
     let up = sh.started.elapsed().as_secs();
     line(t, "redis_version", super::REDIS_VERSION);
+    // Redis reports the commit of its own source here; slotcache is not built from Redis's
+    // tree, so these say what a Redis built outside a git checkout says (Debian's does too).
+    // Tools read them unconditionally (Redis's own suite prints `redis_git_sha1` first).
+    line(t, "redis_git_sha1", "00000000");
+    line(t, "redis_git_dirty", 0);
     line(t, "slotcache_version", env!("CARGO_PKG_VERSION"));
     line(
         t,

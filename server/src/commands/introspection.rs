@@ -514,7 +514,8 @@ fn keys_of(ctx: &mut Ctx, a: &[Bytes]) -> Option<Vec<(Bytes, u32)>> {
         return None;
     }
     let keys = spec.keys(cmd);
-    if keys.is_empty() {
+    // EVAL and FCALL with numkeys 0 have no keys to find, which is no error for them.
+    if keys.is_empty() && spec.flags & flags::NO_MANDATORY_KEYS == 0 {
         ctx.err("ERR Invalid arguments specified for command");
         return None;
     }

@@ -131,7 +131,8 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "publish",
         3,
-        PUBSUB | LOADING | STALE | FAST,
+        // may_replicate: a pause of writes holds it, a read-only script may not call it.
+        PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE,
         &[],
         publish,
         "pubsub",
@@ -141,7 +142,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "spublish",
         3,
-        PUBSUB | LOADING | STALE | FAST,
+        PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE,
         &[ks::range(1, 0, 1, NOT_KEY)],
         spublish,
         "pubsub",

@@ -87,6 +87,12 @@ pub fn lazyfree_figures() -> (u64, u64) {
     )
 }
 
+/// CONFIG RESETSTAT zeroes the freed count (Redis's `lazyfreeResetStats`); the pending
+/// count is work in progress, not a statistic, and stays.
+pub fn lazyfree_reset_stats() {
+    LAZYFREED.store(0, Ordering::Relaxed);
+}
+
 fn dispose(old: Vec<crate::keyspace::Db>, lazy: bool) {
     if lazy {
         let n: u64 = old.iter().map(|d| d.len() as u64).sum();

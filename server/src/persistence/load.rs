@@ -78,6 +78,7 @@ pub fn load_reader<R: std::io::Read>(
                 }
                 d.insert_entry(entry, now);
                 keys += 1;
+                key_load_delay(settings.key_load_delay, keys);
                 if last_report.elapsed() >= PROGRESS_EVERY {
                     last_report = Instant::now();
                     let pct = (progress.get() * 100).checked_div(size).unwrap_or(100);
@@ -102,6 +103,19 @@ pub fn load_reader<R: std::io::Read>(
         started.elapsed().as_secs_f64()
     );
     Ok((keys, expired, offset, loaded.bytes))
+}
+
+/// Redis's `key-load-delay` after the `loaded`-th key: `delay` microseconds when positive;
+/// when negative, -`delay` stands for a delay shorter than the shortest sleep, so one
+/// microsecond is slept once every -`delay` keys.
+fn key_load_delay(delay: i64, loaded: u64) {
+    let us = match delay {
+        0 => return,
+        d if d > 0 => d.unsigned_abs(),
+        d if loaded.is_multiple_of(d.unsigned_abs()) => 1,
+        _ => return,
+    };
+    std::thread::sleep(std::time::Duration::from_micros(us));
 }
 
 /// A reader that publishes how many bytes it read, for the progress log.
