@@ -15,8 +15,9 @@ pub struct Busy {
     function: AtomicBool,
     /// busy-reply-threshold when the script started.
     threshold_ms: AtomicU64,
-    /// The running script's thread gave its runtime worker away (see [`Busy::poll`]).
-    handed_off: AtomicBool,
+    /// When the running script's thread next checks that its runtime worker is served by
+    /// another thread (monotonic ms; see [`Busy::poll`]).
+    next_handoff: AtomicU64,
     /// The running function's name and command line (FUNCTION STATS while busy).
     running: parking_lot::Mutex<Option<(String, Vec<bytes::Bytes>)>>,
     /// Libraries and functions loaded (FUNCTION STATS while busy).
@@ -31,6 +32,11 @@ pub const LOAD_TIMEOUT_MS: u64 = 500;
 /// The error a library's code that runs too long ends with.
 pub const LOAD_TIMEOUT: &str = "FUNCTION LOAD timeout";
 
+/// How long one hand-off of [`Busy::poll`] waits for another thread to serve.
+const HANDOFF_WAIT_MS: u32 = 200;
+/// How often a running script's thread checks that it holds no runtime worker.
+const HANDOFF_EVERY_MS: u64 = 100;
+
 /// Why SCRIPT KILL / FUNCTION KILL did nothing.
 pub const NOTBUSY: &str = "NOTBUSY No scripts in execution right now.";
 pub const UNKILLABLE: &str = "UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.";
@@ -44,7 +50,7 @@ fn now() -> u64 {
 impl Busy {
     pub fn begin(&self, function: bool, threshold_ms: u64) {
         self.threshold_ms.store(threshold_ms, Ordering::Relaxed);
-        self.handed_off.store(false, Ordering::Relaxed);
+        self.next_handoff.store(0, Ordering::Relaxed);
         self.kill.store(false, Ordering::Relaxed);
         self.wrote.store(false, Ordering::Relaxed);
         self.function.store(function, Ordering::Relaxed);
@@ -126,22 +132,42 @@ impl Busy {
     /// thread it runs on hands its runtime worker to another thread (tokio's
     /// `block_in_place`), so that the other connections are served (BUSY, SCRIPT KILL)
     /// while it goes on; on a one-worker runtime they would otherwise wait for it.
+    ///
+    /// A hand-off is seen to work only when a task spawned while this thread holds no worker
+    /// has run, and it can be undone: leaving `block_in_place` takes back a worker that is
+    /// free at that moment (not yet taken by the thread started for it, or put down by a
+    /// serving thread that is handing it on while it waits for the keyspace lock). A single
+    /// hand-off after a fixed 50 ms wait (before) lost that race on a loaded machine, and the
+    /// node then served nobody until the script ended, SIGTERM included (Redis's
+    /// unit/scripting in cluster mode). So the hand-off is checked again every
+    /// [`HANDOFF_EVERY_MS`] while the script runs: cheap when this thread holds no worker.
     pub fn poll(&self) {
-        if self.handed_off.load(Ordering::Relaxed)
-            || !self.over(self.threshold_ms.load(Ordering::Relaxed))
-        {
+        if !self.over(self.threshold_ms.load(Ordering::Relaxed)) {
             return;
         }
-        self.handed_off.store(true, Ordering::Relaxed);
-        let multi_thread = tokio::runtime::Handle::try_current()
-            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-        if multi_thread {
-            // The worker goes to a thread started for it; waiting a moment here lets that
-            // thread take it before this one would take it back on leaving.
-            tokio::task::block_in_place(|| {
-                std::thread::sleep(std::time::Duration::from_millis(50))
-            });
+        let t = now();
+        if t < self.next_handoff.load(Ordering::Relaxed) {
+            return;
         }
+        self.next_handoff
+            .store(t + HANDOFF_EVERY_MS, Ordering::Relaxed);
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+            return;
+        }
+        let served = std::sync::Arc::new(AtomicBool::new(false));
+        let seen = served.clone();
+        tokio::task::block_in_place(|| {
+            handle.spawn(async move { seen.store(true, Ordering::Release) });
+            for _ in 0..HANDOFF_WAIT_MS {
+                if served.load(Ordering::Acquire) {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        });
     }
 }
 
