@@ -197,4 +197,58 @@ mod tests {
         b.end();
         assert!(!b.over(0));
     }
+
+    /// A script spinning on a one-worker runtime while other tasks keep putting the worker
+    /// down (as lock waiters do in `block_in_place`): the other connections' tasks are still
+    /// served, every time, within a second. Waited for from outside the runtime, so a
+    /// hogged worker fails the test instead of hanging it.
+    #[test]
+    fn a_busy_script_leaves_the_worker_to_other_connections() {
+        use std::sync::Arc;
+        use std::time::Duration;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let busy = Arc::new(Busy::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let (b, s) = (busy.clone(), stop.clone());
+        rt.spawn(async move {
+            b.begin(false, 0);
+            while !s.load(Ordering::Acquire) {
+                b.poll();
+                std::hint::spin_loop();
+            }
+            b.end();
+        });
+        for _ in 0..4 {
+            let s = stop.clone();
+            rt.spawn(async move {
+                while !s.load(Ordering::Acquire) {
+                    crate::util::block_in_place(|| std::thread::sleep(Duration::from_millis(1)));
+                    tokio::task::yield_now().await;
+                }
+            });
+        }
+        let mut missed = None;
+        for round in 0..20 {
+            let (tx, rx) = std::sync::mpsc::channel();
+            rt.spawn(async move {
+                let _ = tx.send(round);
+            });
+            if rx.recv_timeout(Duration::from_secs(1)) != Ok(round) {
+                missed = Some(round);
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // The script stops before any assertion, so a failure cannot leave it spinning.
+        stop.store(true, Ordering::Release);
+        rt.shutdown_timeout(Duration::from_secs(5));
+        assert_eq!(
+            missed, None,
+            "no worker served another task while the script ran"
+        );
+    }
 }
