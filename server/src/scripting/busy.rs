@@ -211,9 +211,9 @@ mod tests {
             .enable_all()
             .build()
             .expect("a runtime");
-        let busy = Arc::new(Busy::default());
+        let b = Arc::new(Busy::default());
         let stop = Arc::new(AtomicBool::new(false));
-        let (b, s) = (busy.clone(), stop.clone());
+        let s = stop.clone();
         rt.spawn(async move {
             b.begin(false, 0);
             while !s.load(Ordering::Acquire) {
